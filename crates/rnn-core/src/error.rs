@@ -1,0 +1,90 @@
+//! Errors of the engine. Every user-controllable condition is a `Result`, never a panic.
+//!
+//! Each variant carries a message that names the argument, the expected and the actual value.
+//! The binding maps [`Error::code`] to a stable JavaScript error `code` and [`Error::js_kind`] to
+//! the JavaScript error class.
+
+/// The engine's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor or argument has the wrong shape or length (`ERR_RNNKIT_SHAPE`, TypeError).
+    #[error("{0}")]
+    Shape(String),
+    /// A value is out of its allowed range (`ERR_RNNKIT_RANGE`, RangeError).
+    #[error("{0}")]
+    Range(String),
+    /// A value is NaN or infinite where a finite number is required (`ERR_RNNKIT_NON_FINITE`).
+    #[error("{0}")]
+    NonFinite(String),
+    /// A model file is truncated, corrupt, foreign, or of an unknown version (`ERR_RNNKIT_FORMAT`).
+    #[error("{0}")]
+    Format(String),
+    /// A configuration is inconsistent (`ERR_RNNKIT_CONFIG`, TypeError).
+    #[error("{0}")]
+    Config(String),
+    /// Reading or writing a file failed (`ERR_RNNKIT_IO`).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Training stopped because the loss became NaN or infinite (`ERR_RNNKIT_LOSS_NOT_FINITE`).
+    #[error("the loss became {value} at step {step}; lower the learning rate or clip gradients")]
+    LossNotFinite { step: u64, value: f64 },
+    /// Work was cancelled by the caller (`ABORT_ERR`).
+    #[error("the operation was aborted")]
+    Aborted,
+}
+
+impl Error {
+    /// A stable, machine-readable code for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Shape(_) => "ERR_RNNKIT_SHAPE",
+            Error::Range(_) => "ERR_RNNKIT_RANGE",
+            Error::NonFinite(_) => "ERR_RNNKIT_NON_FINITE",
+            Error::Format(_) => "ERR_RNNKIT_FORMAT",
+            Error::Config(_) => "ERR_RNNKIT_CONFIG",
+            Error::Io { .. } => "ERR_RNNKIT_IO",
+            Error::LossNotFinite { .. } => "ERR_RNNKIT_LOSS_NOT_FINITE",
+            Error::Aborted => "ABORT_ERR",
+        }
+    }
+
+    /// Which JavaScript error class fits: `"TypeError"`, `"RangeError"` or `"Error"`.
+    pub fn js_kind(&self) -> &'static str {
+        match self {
+            Error::Shape(_) | Error::Config(_) => "TypeError",
+            Error::Range(_) | Error::NonFinite(_) => "RangeError",
+            _ => "Error",
+        }
+    }
+
+    /// Wraps an I/O error with what was being done (e.g. `writing "model.safetensors"`).
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Checks that `actual == expected` for a length, naming the argument in the error.
+pub fn check_len(name: &str, actual: usize, expected: usize) -> Result<()> {
+    if actual != expected {
+        return Err(Error::Shape(format!("{name}: expected length {expected}, got {actual}")));
+    }
+    Ok(())
+}
+
+/// Checks that every value is finite, naming the argument and the first bad index.
+pub fn check_finite(name: &str, values: &[f32]) -> Result<()> {
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!(
+            "{name}: every value must be finite, got {} at index {i}",
+            values[i]
+        )));
+    }
+    Ok(())
+}

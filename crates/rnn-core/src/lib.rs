@@ -1,0 +1,15 @@
+//! rnn-core: recurrent neural networks (Elman RNN, LSTM, GRU) with hand-derived backpropagation
+//! through time, losses, optimizers and safetensors model files. No Node.js dependency: the npm
+//! package's binding (`crates/rnn-node`) is a thin layer over this crate.
+//!
+//! Layout conventions used throughout:
+//! - Weights follow PyTorch (`weight_ih_l{k}` is `[G·H, in]`, row-major, gate blocks stacked).
+//! - Sequences inside the engine are **time-major** `[T, B, X]` so each step's slice is contiguous;
+//!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
+
+pub mod config;
+pub mod error;
+pub mod params;
+pub mod rng;
+
+pub use error::{Error, Result};
