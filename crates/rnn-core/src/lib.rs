@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod config;
 pub mod error;
+pub mod layer;
 pub mod params;
 pub mod rng;
 

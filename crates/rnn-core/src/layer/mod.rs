@@ -1,0 +1,3 @@
+//! Layers around the recurrent cells.
+
+pub mod pooling;
