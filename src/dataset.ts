@@ -134,9 +134,9 @@ async function checkFile(name: string, path: unknown): Promise<string> {
   try {
     stat = await fs.promises.stat(path as string);
   } catch (e) {
-    throw error('ERR_RNNKIT_IO', `${name}: cannot read ${describe(path)} (${(e as Error).message})`);
+    throw error('ERR_RNNKIT_IO', `${name}: cannot read ${JSON.stringify(path)} (${(e as Error).message})`);
   }
-  if (!stat.isFile()) throw error('ERR_RNNKIT_IO', `${name}: ${describe(path)} is not a file`);
+  if (!stat.isFile()) throw error('ERR_RNNKIT_IO', `${name}: ${JSON.stringify(path)} is not a file`);
   return path as string;
 }
 
@@ -146,7 +146,7 @@ async function* readChunks(path: string, chunkSize: number): AsyncGenerator<stri
   try {
     for await (const chunk of stream) yield chunk as string;
   } catch (e) {
-    throw error('ERR_RNNKIT_IO', `${describe(path)}: read failed (${(e as Error).message})`);
+    throw error('ERR_RNNKIT_IO', `${JSON.stringify(path)}: read failed (${(e as Error).message})`);
   }
 }
 
@@ -553,7 +553,7 @@ export class TextCorpus {
       try {
         tokenizer = fitter.finish();
       } catch (e) {
-        rethrowAt(describe(path), e);
+        rethrowAt(JSON.stringify(path), e);
       }
     }
     const encodeFile = async (file: string): Promise<Int32Array> => {
@@ -563,12 +563,12 @@ export class TextCorpus {
         for await (const chunk of readChunks(file, chunkSize)) builder.push(enc.push(chunk));
         builder.push(enc.end());
       } catch (e) {
-        rethrowAt(describe(file), e);
+        rethrowAt(JSON.stringify(file), e);
       }
       return builder.finish();
     };
     const tokens = await encodeFile(path);
-    if (tokens.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `path: ${describe(path)} gives no tokens`);
+    if (tokens.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `path: ${JSON.stringify(path)} gives no tokens`);
     let valid: Int32Array | undefined;
     if (validFile !== undefined) valid = await encodeFile(validFile);
     else if (validText !== undefined) {
@@ -847,7 +847,7 @@ export class LabelledDataset extends RowDataset<LabelledBatch> {
     for await (const line of lines) {
       n++;
       if (line.trim() === '') continue;
-      const where = `${describe(path)} line ${n}`;
+      const where = `${JSON.stringify(path)} line ${n}`;
       let obj: unknown;
       try {
         obj = JSON.parse(line);
@@ -877,17 +877,17 @@ export class LabelledDataset extends RowDataset<LabelledBatch> {
     try {
       records = parseCSV(await fs.promises.readFile(path, 'utf8'), delimiter);
     } catch (e) {
-      rethrowAt(describe(path), e);
+      rethrowAt(JSON.stringify(path), e);
     }
-    if (records.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `path: ${describe(path)} has no header row`);
+    if (records.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `path: ${JSON.stringify(path)} has no header row`);
     const header = records[0].fields;
     const ti = header.indexOf(textColumn);
     const li = header.indexOf(labelColumn);
-    if (ti < 0) throw error('ERR_RNNKIT_FORMAT', `options.textColumn: no column ${describe(textColumn)} in the header of ${describe(path)} (${header.join(', ')})`);
-    if (li < 0) throw error('ERR_RNNKIT_FORMAT', `options.labelColumn: no column ${describe(labelColumn)} in the header of ${describe(path)} (${header.join(', ')})`);
+    if (ti < 0) throw error('ERR_RNNKIT_FORMAT', `options.textColumn: no column ${describe(textColumn)} in the header of ${JSON.stringify(path)} (${header.join(', ')})`);
+    if (li < 0) throw error('ERR_RNNKIT_FORMAT', `options.labelColumn: no column ${describe(labelColumn)} in the header of ${JSON.stringify(path)} (${header.join(', ')})`);
     const declared = Array.isArray(o.labels) ? new Map((o.labels as unknown[]).map((l) => [String(l), l])) : undefined;
     const rows = records.slice(1).map(({ fields, line }) => {
-      const where = `${describe(path)} line ${line}`;
+      const where = `${JSON.stringify(path)} line ${line}`;
       if (fields.length !== header.length) throw error('ERR_RNNKIT_FORMAT', `${where}: ${fields.length} fields, the header has ${header.length}`);
       const cell = fields[li];
       return { text: fields[ti], label: declared?.has(cell) ? declared.get(cell) : cell, where };

@@ -345,9 +345,10 @@ abstract class VocabTokenizer implements Tokenizer {
     return id;
   }
 
-  /** The id for an unknown token at `position`, or the error the policy asks for. */
-  protected unknownId(what: string, position: number): number {
+  /** The id for an unknown token, or the error the policy asks for (`where()`: what and position). */
+  protected unknownId(where: () => [string, number]): number {
     if (this.unknown === 'unk') return this.specials['<unk>']!;
+    const [what, position] = where();
     throw rangeError('ERR_RNNKIT_VOCAB', `text: unknown ${what} at position ${position} (not in the ${this.type} tokenizer's vocabulary of ${this.vocabSize})`);
   }
 
@@ -394,7 +395,7 @@ class CharTokenizer extends VocabTokenizer {
     let pos = offset;
     for (const ch of text) {
       const id = this.byCodePoint.get(ch.codePointAt(0)!);
-      out.push(id ?? this.unknownId(`character ${describeChar(ch)}`, pos));
+      out.push(id ?? this.unknownId(() => [`character ${describeChar(ch)}`, pos]));
       pos++;
     }
     return out;
@@ -454,7 +455,7 @@ class WordTokenizer extends VocabTokenizer {
     const out: number[] = [];
     forEachWord(text, this.punctuation, this.lowercase, (w, index) => {
       const id = this.ids.get(w);
-      out.push(id !== undefined && !this.specialIds.has(id) ? id : this.unknownId(`word ${describe(w)}`, offset + countCodePoints(text.slice(0, index))));
+      out.push(id !== undefined && !this.specialIds.has(id) ? id : this.unknownId(() => [`word ${describe(w)}`, offset + countCodePoints(text.slice(0, index))]));
     });
     return out;
   }
