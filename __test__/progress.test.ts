@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatProgressLine, formatRate, formatStatusLine, ProgressReporter, renderBar } from '../src/progress';
+import { fitWithProgress, formatDuration, formatProgressLine, formatRate, formatStatusLine, ProgressReporter, renderBar, type Fittable } from '../src/progress';
+import type { FitOptions, History } from '../src/types';
 import type { ProgressEvent } from '../src/types';
 
 function event(over: Partial<ProgressEvent> = {}): ProgressEvent {
@@ -114,5 +115,55 @@ describe('ProgressReporter', () => {
     r.update(event({ step: 7 }));
     r.finish();
     expect(s.chunks[s.chunks.length - 2]).toContain(' 7/1000');
+  });
+});
+
+function history(steps: number): History {
+  return { steps: [steps], loss: [1], valSteps: [], valLoss: [], stepsDone: steps, tokens: steps * 10, elapsed: 1, stopReason: steps < 100 ? 'aborted' : 'completed' };
+}
+
+/** A model whose fit emits one step event, then waits for its signal or finishes after `ms`. */
+function fakeModel(ms: number): Fittable<string> & { seen?: FitOptions } {
+  const m: Fittable<string> & { seen?: FitOptions } = {
+    fit(_data, options) {
+      m.seen = options;
+      options?.onProgress?.(event({ step: 5 }));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve(history(100)), ms);
+        options?.signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR', history: history(5) }));
+        });
+      });
+    },
+  };
+  return m;
+}
+
+describe('fitWithProgress', () => {
+  it('passes options through, reports progress, returns the history', async () => {
+    const s = sink();
+    const model = fakeModel(5);
+    const before = process.listenerCount('SIGINT');
+    const out = await fitWithProgress(model, 'text', { maxSteps: 100 }, new ProgressReporter({ mode: 'plain', stream: s }));
+    expect(out).toEqual({ history: history(100), interrupted: false });
+    expect(model.seen?.maxSteps).toBe(100);
+    expect(s.text()).toMatch(/^step 5\/1000/);
+    expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+
+  it('turns the first SIGINT into an abort and returns the partial history', async () => {
+    const s = sink();
+    const p = fitWithProgress(fakeModel(60_000), 'text', {}, new ProgressReporter({ mode: 'plain', stream: s }));
+    process.emit('SIGINT');
+    const out = await p;
+    expect(out.interrupted).toBe(true);
+    expect(out.history.stepsDone).toBe(5);
+    expect(s.text()).toContain('interrupted: stopping training');
+  });
+
+  it('rethrows other errors', async () => {
+    const failing: Fittable<string> = { fit: () => Promise.reject(Object.assign(new Error('loss is NaN'), { code: 'ERR_RNNKIT_LOSS_NOT_FINITE' })) };
+    await expect(fitWithProgress(failing, 'x', {}, new ProgressReporter({ mode: 'plain', stream: sink() }))).rejects.toThrow('loss is NaN');
   });
 });

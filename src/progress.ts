@@ -14,7 +14,7 @@
  * are pure so tests can check them without a terminal.
  */
 
-import type { ProgressEvent } from './types';
+import type { FitOptions, History, ProgressEvent } from './types';
 
 /** How progress is shown. */
 export type ProgressMode = 'tty' | 'plain' | 'json';
@@ -182,5 +182,45 @@ export class ProgressReporter {
     if (!this.last) return;
     this.stream.write(`\r${formatStatusLine(this.last, this.valLoss, this.stream.columns ?? 80)}\x1b[K`);
     this.drawn = true;
+  }
+}
+
+/** Anything with the `fit` method of a model (the CLI passes language models). */
+export interface Fittable<D> {
+  fit(data: D, options?: FitOptions): Promise<History>;
+}
+
+/** What {@link fitWithProgress} returns. */
+export interface FitOutcome {
+  /** The history of the run (up to the interruption when interrupted). */
+  history: History;
+  /** True when Ctrl-C stopped the run. */
+  interrupted: boolean;
+}
+
+/**
+ * Runs `model.fit` with progress shown by `reporter` and Ctrl-C handling: the first SIGINT aborts
+ * training through the AbortSignal (the AbortError's history is returned with
+ * `interrupted: true`), a second SIGINT exits the process with code 130 at once. Other errors are
+ * rethrown. The SIGINT listener is removed and the reporter finished in every case.
+ */
+export async function fitWithProgress<D>(model: Fittable<D>, data: D, options: FitOptions, reporter: ProgressReporter): Promise<FitOutcome> {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    reporter.log('interrupted: stopping training (Ctrl-C again to quit at once)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const history = await model.fit(data, { ...options, signal: controller.signal, onProgress: (e) => reporter.update(e) });
+    return { history, interrupted: false };
+  } catch (e) {
+    const err = e as Error & { code?: string; history?: History };
+    if (err.code === 'ABORT_ERR' && controller.signal.aborted && err.history) return { history: err.history, interrupted: true };
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    reporter.finish();
   }
 }
