@@ -1,0 +1,196 @@
+/**
+ * The built `rnnkit` command line, run as a user runs it: `node dist/cli.js ...` in a child
+ * process. The TypeScript is compiled once before the tests; the native engine must be built
+ * (`npm run build`) for the round-trip tests.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.join(__dirname, '..');
+const cli = path.join(root, 'dist', 'cli.js');
+let dir: string;
+
+beforeAll(() => {
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-cli-'));
+}, 120_000);
+
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs the CLI synchronously. */
+function rnnkit(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, RNNKIT_DEBUG: '', ...env }, timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Asserts the one-line error contract: exit code, one `rnnkit: error:` line, no stack trace. */
+function expectOneLineError(r: ReturnType<typeof rnnkit>, code: number, pattern: RegExp) {
+  expect(r.status).toBe(code);
+  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^rnnkit: error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  expect(r.stdout).toBe('');
+}
+
+const COMMANDS: Record<string, string[]> = {
+  train: ['--tokenizer <type>', '--cell <type>', '--hidden <n>', '--seq-len <n>', '--time-limit <seconds>', '--checkpoint <path>', '--resume <checkpoint>', '--json'],
+  generate: ['--prompt <text>', '--temperature <t>', '--top-k <k>', '--top-p <p>', '--stop <text>', '--beams <n>', '--stream', '--json'],
+  eval: ['<text-file>', '--json'],
+  info: ['<model>', '--json'],
+  demo: ['--time-limit <seconds>', '--out-dir <dir>', '--json'],
+};
+
+describe('help and version', () => {
+  it('lists every command', () => {
+    const r = rnnkit(['--help']);
+    expect(r.status).toBe(0);
+    for (const c of Object.keys(COMMANDS)) expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
+  });
+
+  for (const [command, flags] of Object.entries(COMMANDS)) {
+    it(`${command} --help describes its options`, () => {
+      const r = rnnkit([command, '--help']);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`Usage: rnnkit ${command}`);
+      for (const f of flags) expect(r.stdout).toContain(f);
+    });
+  }
+
+  it('prints the package version', () => {
+    const r = rnnkit(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+  });
+
+  it('with no command shows the help on stderr and fails', () => {
+    const r = rnnkit([]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('Usage: rnnkit');
+  });
+});
+
+describe('bad arguments: one line, non-zero exit', () => {
+  it('unknown command', () => expectOneLineError(rnnkit(['trian']), 2, /unknown command 'trian'.*Did you mean train/));
+  it('unknown option', () => expectOneLineError(rnnkit(['train', 'a.txt', '--hiden', '8']), 2, /unknown option '--hiden'.*--hidden/));
+  it('non-numeric --hidden', () => expectOneLineError(rnnkit(['train', 'a.txt', '--hidden', 'abc']), 2, /--hidden <n>.*'abc' is invalid.*integer ≥ 1/));
+  it('fractional --layers', () => expectOneLineError(rnnkit(['train', 'a.txt', '--layers', '1.5']), 2, /--layers/));
+  it('zero --lr', () => expectOneLineError(rnnkit(['train', 'a.txt', '--lr', '0']), 2, /--lr <rate>.*> 0/));
+  it('--validation out of range', () => expectOneLineError(rnnkit(['train', 'a.txt', '--validation', '1.5']), 2, /--validation/));
+  it('bad choice', () => expectOneLineError(rnnkit(['train', 'a.txt', '--cell', 'transformer']), 2, /--cell.*rnn, lstm, gru/));
+  it('word-only option without --tokenizer word', () => expectOneLineError(rnnkit(['train', 'a.txt', '--min-count', '2']), 2, /--min-count is a word tokenizer option/));
+  it('--checkpoint-every without --checkpoint', () => expectOneLineError(rnnkit(['train', 'a.txt', '--checkpoint-every', '5']), 2, /--checkpoint-every needs --checkpoint/));
+  it('architecture options with --resume', () => expectOneLineError(rnnkit(['train', 'a.txt', '--resume', 'ck.safetensors', '--hidden', '8']), 2, /--hidden cannot be used with --resume/));
+  it('--beams with --stream', () => expectOneLineError(rnnkit(['generate', 'm.safetensors', '--beams', '4', '--stream']), 2, /--beams cannot be used with --stream/));
+  it('missing argument', () => expectOneLineError(rnnkit(['eval', 'm.safetensors']), 2, /missing required argument 'text-file'/));
+  it('missing corpus file', () => expectOneLineError(rnnkit(['train', 'nope.txt']), 1, /corpus file "nope.txt" does not exist/));
+  it('a directory as corpus', () => expectOneLineError(rnnkit(['train', '.']), 1, /is not a file/));
+  it('missing model file', () => expectOneLineError(rnnkit(['info', 'missing.safetensors']), 1, /model file "missing.safetensors" does not exist/));
+
+  it('corrupt model file', () => {
+    fs.writeFileSync(path.join(dir, 'corrupt.safetensors'), Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a": not json}'));
+    for (const args of [['info', 'corrupt.safetensors'], ['generate', 'corrupt.safetensors'], ['eval', 'corrupt.safetensors', 'corrupt.safetensors']]) {
+      expectOneLineError(rnnkit(args), 1, /corrupt\.safetensors/);
+    }
+  });
+
+  it('RNNKIT_DEBUG=1 adds the stack trace', () => {
+    const r = rnnkit(['info', 'missing.safetensors'], { RNNKIT_DEBUG: '1' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^rnnkit: error: /);
+    expect(r.stderr).toMatch(/^\s+at /m);
+  });
+});
+
+describe('with the native engine: train → generate → eval → info', () => {
+  const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife.\n';
+
+  beforeAll(() => {
+    fs.writeFileSync(path.join(dir, 'corpus.txt'), text.repeat(40));
+    fs.writeFileSync(path.join(dir, 'held.txt'), text.repeat(3));
+  });
+
+  it('trains a tiny model with --json', () => {
+    const r = rnnkit(['train', 'corpus.txt', '--hidden', '32', '--layers', '1', '--embed', '16', '--seq-len', '32', '--batch-size', '8', '--max-steps', '60', '--lr', '0.01',
+      '--validate-every', '20', '--out', 'tiny.safetensors', '--chart', 'loss.svg', '--json']);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ model: 'tiny.safetensors', checkpoint: false, stopReason: 'max_steps', steps: 60 });
+    expect(out.loss).toBeLessThan(out.history.loss[0]);
+    expect(out.valLoss).toBeGreaterThan(0);
+    // Progress went to stderr as JSON lines.
+    const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.some((e) => e.event === 'progress' && e.type === 'step')).toBe(true);
+    expect(events.some((e) => e.event === 'progress' && e.type === 'validation')).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+  });
+
+  it('generates the same text for the same seed, and streams the same text', () => {
+    const args = ['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '40', '--seed', '7', '--temperature', '0.8'];
+    const a = rnnkit([...args, '--json']);
+    expect(a.status).toBe(0);
+    const ca = JSON.parse(a.stdout);
+    expect(ca).toMatchObject({ prompt: 'It is', finishReason: 'length', completionTokens: 40 });
+    expect(JSON.parse(rnnkit([...args, '--json']).stdout).text).toBe(ca.text);
+    const plain = rnnkit([...args, '--stream']);
+    expect(plain.status).toBe(0);
+    expect(plain.stdout).toBe('It is' + ca.text + '\n');
+    const stop = rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--greedy', '--stop', ' ', '--json', '--max-tokens', '100']);
+    expect(JSON.parse(stop.stdout).text).not.toContain(' ');
+  });
+
+  it('evaluates a text file', () => {
+    const r = rnnkit(['eval', 'tiny.safetensors', 'held.txt', '--json']);
+    expect(r.status).toBe(0);
+    const e = JSON.parse(r.stdout);
+    expect(e.tokens).toBe(text.length * 3 - 1);
+    expect(e.bitsPerToken).toBeCloseTo(e.loss / Math.LN2, 6);
+    expect(e.perplexity).toBeCloseTo(Math.exp(e.loss), 4);
+    const human = rnnkit(['eval', 'tiny.safetensors', 'held.txt']);
+    expect(human.stdout).toContain(`bits/token  ${e.bitsPerToken.toFixed(4)}`);
+  });
+
+  it('describes the model and the engine', () => {
+    const r = rnnkit(['info', 'tiny.safetensors', '--json']);
+    expect(r.status).toBe(0);
+    const i = JSON.parse(r.stdout);
+    expect(i.task).toBe('language_model');
+    expect(i.numParams).toBeGreaterThan(0);
+    expect(i.tokenizer.type).toBe('char');
+    expect(i.tokenizer.vocabSize).toBe(new Set(text).size);
+    expect(i.engine.threads).toBeGreaterThan(0);
+    const human = rnnkit(['info', 'tiny.safetensors']);
+    expect(human.stdout).toMatch(/^task\s+language_model$/m);
+    expect(human.stdout).toMatch(/^engine\s+rnnkit native/m);
+  });
+
+  it('refuses text outside the vocabulary in one line', () => {
+    fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
+    const r = rnnkit(['eval', 'tiny.safetensors', 'other.txt']);
+    expectOneLineError(r, 1, /./);
+  });
+
+  it('Ctrl-C saves a checkpoint and exits 130; --resume continues from it', async () => {
+    const child = spawn(process.execPath, [cli, 'train', 'corpus.txt', '--hidden', '32', '--layers', '1', '--seq-len', '32', '--batch-size', '8', '--time-limit', '60',
+      '--log-every', '1', '--checkpoint', 'ck.safetensors', '--out', 'never.safetensors'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const started = new Promise<void>((resolve) => child.stderr.on('data', (d) => { stderr += d; if (/step \d+/.test(stderr)) resolve(); }));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await started;
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('interrupted');
+    expect(fs.existsSync(path.join(dir, 'ck.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'never.safetensors'))).toBe(false);
+    const r = rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--max-steps', '3', '--out', 'resumed.safetensors', '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).steps).toBe(3);
+  });
+});
