@@ -11,5 +11,6 @@ pub mod config;
 pub mod error;
 pub mod params;
 pub mod rng;
+pub mod sample;
 
 pub use error::{Error, Result};
