@@ -597,3 +597,319 @@ impl StopMatcher {
         self.stopped
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> SamplerConfig {
+        SamplerConfig::default()
+    }
+
+    /// The distribution as a dense vector indexed by token id (0 outside the support).
+    fn dense(logits: &[f32], context: &[u32], cfg: &SamplerConfig) -> Vec<f64> {
+        let mut scratch = SampleScratch::new();
+        let dist = distribution(logits, context, cfg, &mut scratch).unwrap();
+        let mut p = vec![0.0; logits.len()];
+        for (t, q) in dist.iter() {
+            p[t as usize] = q;
+        }
+        p
+    }
+
+    /// Reference softmax written directly from the definition (no max subtraction needed for
+    /// the small logits used here).
+    fn softmax(values: &[f64]) -> Vec<f64> {
+        let sum: f64 = values.iter().map(|v| v.exp()).sum();
+        values.iter().map(|v| v.exp() / sum).collect()
+    }
+
+    fn assert_close(actual: &[f64], expected: &[f64], tol: f64) {
+        assert_eq!(actual.len(), expected.len());
+        for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+            assert!((a - e).abs() <= tol, "index {i}: got {a}, expected {e}\n{actual:?}\n{expected:?}");
+        }
+    }
+
+    #[test]
+    fn default_config_is_valid_and_json_fills_defaults() {
+        cfg().validate().unwrap();
+        let c: SamplerConfig = serde_json::from_str(r#"{"top_k": 5, "temperature": 0.5}"#).unwrap();
+        assert_eq!(c, SamplerConfig { top_k: 5, temperature: 0.5, ..cfg() });
+        let back: SamplerConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let unknown = serde_json::from_str::<SamplerConfig>(r#"{"top_q": 0.5}"#).unwrap_err();
+        assert!(unknown.to_string().contains("top_q"), "{unknown}");
+    }
+
+    #[test]
+    fn bad_config_names_field_and_value() {
+        let cases: Vec<(SamplerConfig, &str, &str, &str)> = vec![
+            (SamplerConfig { temperature: -0.5, ..cfg() }, "temperature", "-0.5", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { temperature: f32::NAN, ..cfg() }, "temperature", "NaN", "ERR_RNNKIT_NON_FINITE"),
+            (SamplerConfig { temperature: f32::INFINITY, ..cfg() }, "temperature", "inf", "ERR_RNNKIT_NON_FINITE"),
+            (SamplerConfig { top_p: 0.0, ..cfg() }, "top_p", "0", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { top_p: 1.5, ..cfg() }, "top_p", "1.5", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { top_p: f32::NAN, ..cfg() }, "top_p", "NaN", "ERR_RNNKIT_NON_FINITE"),
+            (SamplerConfig { repetition_penalty: 0.0, ..cfg() }, "repetition_penalty", "0", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { repetition_penalty: -2.0, ..cfg() }, "repetition_penalty", "-2", "ERR_RNNKIT_RANGE"),
+            (
+                SamplerConfig { repetition_penalty: f32::NEG_INFINITY, ..cfg() },
+                "repetition_penalty",
+                "-inf",
+                "ERR_RNNKIT_NON_FINITE",
+            ),
+        ];
+        for (c, field, value, code) in cases {
+            let err = c.validate().unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with(&format!("{field}:")) && msg.contains(value), "{msg}");
+            assert_eq!(err.code(), code, "{msg}");
+            // sample_next validates too: a config built in code cannot bypass the checks.
+            let mut scratch = SampleScratch::new();
+            let err = sample_next(&[0.0, 1.0], &[], &c, &mut Rng::new(0), &mut scratch).unwrap_err();
+            assert!(err.to_string().starts_with(&format!("{field}:")));
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let mut s = SampleScratch::new();
+        let mut rng = Rng::new(0);
+        let err = sample_next(&[0.0, f32::NAN, 1.0], &[], &cfg(), &mut rng, &mut s).unwrap_err();
+        assert_eq!(err.code(), "ERR_RNNKIT_NON_FINITE");
+        assert!(err.to_string().contains("index 1"), "{err}");
+        let greedy = SamplerConfig { greedy: true, ..cfg() };
+        let err = sample_next(&[f32::INFINITY, 1.0], &[], &greedy, &mut rng, &mut s).unwrap_err();
+        assert_eq!(err.code(), "ERR_RNNKIT_NON_FINITE");
+        let err = sample_next(&[], &[], &cfg(), &mut rng, &mut s).unwrap_err();
+        assert_eq!(err.code(), "ERR_RNNKIT_SHAPE");
+        let err = sample_next(&[0.0, 1.0], &[1, 2], &cfg(), &mut rng, &mut s).unwrap_err();
+        assert!(err.to_string().contains("token id 2 at index 1"), "{err}");
+    }
+
+    #[test]
+    fn greedy_is_first_argmax() {
+        let mut s = SampleScratch::new();
+        let mut rng = Rng::new(0);
+        let logits = [0.5, 2.0, -1.0, 2.0, 1.9];
+        for c in [SamplerConfig { greedy: true, ..cfg() }, SamplerConfig { temperature: 0.0, ..cfg() }] {
+            assert_eq!(sample_next(&logits, &[], &c, &mut rng, &mut s).unwrap(), 1);
+            // -0.0 == 0.0: the lower id wins, as with `>` in torch.argmax.
+            assert_eq!(sample_next(&[-1.0, -0.0, 0.0], &[], &c, &mut rng, &mut s).unwrap(), 1);
+            assert_eq!(sample_next(&[0.0, -0.0], &[], &c, &mut rng, &mut s).unwrap(), 0);
+        }
+        // Greedy consumes no randomness.
+        let before = rng.state(0);
+        sample_next(&logits, &[], &SamplerConfig { greedy: true, ..cfg() }, &mut rng, &mut s).unwrap();
+        assert_eq!(rng.state(0), before);
+    }
+
+    #[test]
+    fn repetition_penalty_divides_positive_and_multiplies_negative_logits_once() {
+        let logits = [2.0f32, -1.0, 0.5, 1.0, 0.0];
+        // Token 1 appears twice: it must be penalised once, not squared.
+        let context = [0, 1, 1, 4];
+        let c = SamplerConfig { repetition_penalty: 2.0, ..cfg() };
+        let expected = softmax(&[1.0, -2.0, 0.5, 1.0, 0.0]);
+        assert_close(&dense(&logits, &context, &c), &expected, 1e-12);
+        // A penalty below 1 rewards repetition with the same rule.
+        let c = SamplerConfig { repetition_penalty: 0.5, ..cfg() };
+        let expected = softmax(&[4.0, -0.5, 0.5, 1.0, 0.0]);
+        assert_close(&dense(&logits, &context, &c), &expected, 1e-12);
+        // Penalty then temperature (HF order): logits 1.0 / 0.5 = 2.0, etc.
+        let c = SamplerConfig { repetition_penalty: 2.0, temperature: 0.5, ..cfg() };
+        let expected = softmax(&[2.0, -4.0, 1.0, 2.0, 0.0]);
+        assert_close(&dense(&logits, &context, &c), &expected, 1e-12);
+        // Greedy sees the penalised logits: with penalty 2 token 0 (2.0 → 1.0) ties token 3 and
+        // wins as the lower id; with penalty 4 (2.0 → 0.5) token 3 is the maximum.
+        let c = SamplerConfig { repetition_penalty: 2.0, greedy: true, ..cfg() };
+        assert_eq!(dense(&logits, &context, &c), vec![1.0, 0.0, 0.0, 0.0, 0.0]);
+        let c = SamplerConfig { repetition_penalty: 4.0, greedy: true, ..cfg() };
+        assert_eq!(dense(&logits, &context, &c), vec![0.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn top_k_keeps_the_k_largest_with_lowest_id_ties() {
+        let logits = [0.1f32, 3.0, 1.0, 3.0, 1.0, -2.0];
+        let c = SamplerConfig { top_k: 3, ..cfg() };
+        let p = dense(&logits, &[], &c);
+        // The third place is a tie between ids 2 and 4: the lower id is kept.
+        let kept = softmax(&[3.0, 1.0, 3.0]);
+        assert_close(&p, &[0.0, kept[0], kept[1], kept[2], 0.0, 0.0], 1e-12);
+        // top_k ≥ vocabulary size is no filter.
+        let all = dense(&logits, &[], &SamplerConfig { top_k: 6, ..cfg() });
+        assert_close(&all, &softmax(&logits.map(f64::from)), 1e-12);
+        // Support order is most likely first.
+        let mut s = SampleScratch::new();
+        let order: Vec<u32> = distribution(&logits, &[], &c, &mut s).unwrap().iter().map(|x| x.0).collect();
+        assert_eq!(order, vec![1, 3, 2]);
+    }
+
+    #[test]
+    fn top_p_keeps_the_smallest_prefix_reaching_p() {
+        // Probabilities 0.5, 0.25, 0.125, 0.125 exactly (logits are logs of them).
+        let logits = [0.5f64, 0.25, 0.125, 0.125].map(|p| p.ln() as f32);
+        let support = |top_p: f32| {
+            let p = dense(&logits, &[], &SamplerConfig { top_p, ..cfg() });
+            p.iter().map(|&q| q > 0.0).collect::<Vec<_>>()
+        };
+        assert_eq!(support(0.4), vec![true, false, false, false]);
+        assert_eq!(support(0.6), vec![true, true, false, false]);
+        assert_eq!(support(0.8), vec![true, true, true, false]);
+        assert_eq!(support(1.0), vec![true, true, true, true]);
+        // At least one token survives however small p is.
+        assert_eq!(support(1e-9), vec![true, false, false, false]);
+        let p = dense(&logits, &[], &SamplerConfig { top_p: 0.6, ..cfg() });
+        assert_close(&p, &[2.0 / 3.0, 1.0 / 3.0, 0.0, 0.0], 1e-6);
+    }
+
+    #[test]
+    fn top_p_applies_to_the_renormalised_top_k() {
+        // Probabilities 0.2, 0.2, then 0.1 six times. top-k = 3 keeps ids 0, 1, 2 (lowest id
+        // among the tied 0.1s) and renormalises them to 0.4, 0.4, 0.2; a 0.65 nucleus of that
+        // is ids 0 and 1. Measured against the unrenormalised mass (0.5 in total) the nucleus
+        // would never reach 0.65 and would keep all three.
+        let logits = [0.2f64, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1].map(|p| p.ln() as f32);
+        let c = SamplerConfig { top_k: 3, top_p: 0.65, ..cfg() };
+        let p = dense(&logits, &[], &c);
+        assert_close(&p, &[0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 1e-6);
+        // Without top-k the same nucleus needs 0.2 + 0.2 + 0.1 + 0.1 + 0.1 = 0.7 ≥ 0.65.
+        let full = dense(&logits, &[], &SamplerConfig { top_p: 0.65, ..cfg() });
+        assert_eq!(full.iter().map(|&q| q > 0.0).collect::<Vec<_>>(), [true, true, true, true, true, false, false, false]);
+    }
+
+    #[test]
+    fn log_softmax_is_stable_and_normalised() {
+        // exp(3e38) overflows anything; with the maximum subtracted the two equal maxima each
+        // get ln(1/2) and the minimum gets its exact distance below them.
+        let (hi, lo) = (3.0e38f32, -3.0e38f32);
+        let mut out = [0.0f64; 3];
+        log_softmax(&[hi, lo, hi], &mut out).unwrap();
+        let ln2 = 2.0f64.ln();
+        assert_eq!(out, [-ln2, (lo as f64 - hi as f64) - ln2, -ln2]);
+        let logits = [0.3f32, -1.2, 2.5, 0.0];
+        let mut out = [0.0f64; 4];
+        log_softmax(&logits, &mut out).unwrap();
+        let naive: Vec<f64> = softmax(&logits.map(f64::from)).iter().map(|p| p.ln()).collect();
+        assert_close(&out, &naive, 1e-12);
+        assert_eq!(log_softmax(&logits, &mut [0.0; 3]).unwrap_err().code(), "ERR_RNNKIT_SHAPE");
+        assert_eq!(log_softmax(&[f32::NAN], &mut [0.0]).unwrap_err().code(), "ERR_RNNKIT_NON_FINITE");
+    }
+
+    #[test]
+    fn beam_config_errors_name_the_field() {
+        let ok = BeamConfig { beams: 2, max_tokens: 3, length_penalty: 0.6, stop_tokens: vec![] };
+        ok.validate().unwrap();
+        for (bad, field) in [
+            (BeamConfig { beams: 0, ..ok.clone() }, "beams"),
+            (BeamConfig { max_tokens: 0, ..ok.clone() }, "max_tokens"),
+            (BeamConfig { length_penalty: f64::NAN, ..ok.clone() }, "length_penalty"),
+        ] {
+            assert!(bad.validate().unwrap_err().to_string().starts_with(&format!("{field}:")));
+        }
+        // GNMT: ((5 + 7) / 6)^0.6 = 2^0.6.
+        assert!((ok.score(-1.0, 7) + 2.0f64.powf(-0.6)).abs() < 1e-15);
+    }
+
+    /// Pushes `pieces` and returns everything emitted (including `finish`) and the stop.
+    fn run(stops: &[&str], pieces: &[&str]) -> (String, Option<StopMatch>, Vec<String>) {
+        let mut m = StopMatcher::new(stops).unwrap();
+        let mut out = String::new();
+        let mut emits = Vec::new();
+        for p in pieces {
+            let step = m.push(p);
+            out.push_str(&step.emit);
+            emits.push(step.emit);
+        }
+        out.push_str(&m.finish());
+        (out, m.stopped(), emits)
+    }
+
+    #[test]
+    fn stop_string_spanning_pieces_is_cut_and_prefixes_are_held() {
+        let (out, stop, emits) = run(&["\n\nUser:"], &["Hello", " there\n", "\nUs", "er:", " more"]);
+        assert_eq!(out, "Hello there");
+        assert_eq!(stop, Some(StopMatch { stop_index: 0, offset: 11 }));
+        // "\n" could start the stop string, so it is held until it cannot.
+        assert_eq!(emits, vec!["Hello", " there", "", "", ""]);
+    }
+
+    #[test]
+    fn held_prefix_is_released_when_it_stops_matching() {
+        let mut m = StopMatcher::new(&["END"]).unwrap();
+        assert_eq!(m.push("the E").emit, "the ");
+        assert_eq!(m.push("N").emit, "");
+        assert_eq!(m.push("Dless"), StopProgress { emit: String::new(), stop: Some(StopMatch { stop_index: 0, offset: 4 }) });
+        // After the stop everything is discarded.
+        assert_eq!(m.push("x").emit, "");
+        assert_eq!(m.finish(), "");
+
+        let mut m = StopMatcher::new(&["END"]).unwrap();
+        assert_eq!(m.push("the EN").emit, "the ");
+        assert_eq!(m.push("d").emit, "ENd");
+        assert_eq!(m.push("E").emit, "");
+        assert_eq!(m.finish(), "E");
+        assert_eq!(m.stopped(), None);
+    }
+
+    #[test]
+    fn multibyte_stop_strings_use_char_boundaries() {
+        // "é" and "ê" share their first UTF-8 byte: "ê" is not a prefix of "é!", so it must not
+        // be held back, while "é" is.
+        let mut m = StopMatcher::new(&["é!", "→end"]).unwrap();
+        assert_eq!(m.push("aê").emit, "aê");
+        assert_eq!(m.push("bé").emit, "b");
+        assert_eq!(m.push("x→").emit, "éx");
+        assert_eq!(m.push("en").emit, "");
+        let last = m.push("d🙂");
+        assert_eq!(last.emit, "");
+        let offset = "aêbéx".len();
+        assert_eq!(last.stop, Some(StopMatch { stop_index: 1, offset }));
+    }
+
+    #[test]
+    fn empty_stop_string_is_an_error_and_no_stops_never_hold() {
+        let err = StopMatcher::new(&["ok", ""]).unwrap_err();
+        assert!(err.to_string().starts_with("stop: stop string 1 is empty"), "{err}");
+        let (out, stop, emits) = run(&[], &["a", "b"]);
+        assert_eq!((out.as_str(), stop), ("ab", None));
+        assert_eq!(emits, vec!["a", "b"]);
+    }
+
+    /// The match and the emitted text must not depend on how the text is cut into pieces:
+    /// every split of a short text is compared with the definition applied to the whole text.
+    #[test]
+    fn stop_matching_is_independent_of_piece_boundaries() {
+        let stops = ["abcd", "bc", "cdé", "é€", "xx"];
+        for text in ["zabcdé€", "zzcdé€q", "abxxé", "qé€bcd", "nothing here é", "cdéabcd"] {
+            // Reference: the earliest-ending occurrence of any stop, then the earliest start.
+            let mut best: Option<(usize, usize, usize)> = None;
+            for (i, s) in stops.iter().enumerate() {
+                for (start, _) in text.match_indices(s) {
+                    let m = (start + s.len(), start, i);
+                    if best.is_none_or(|b| (m.0, m.1) < (b.0, b.1)) {
+                        best = Some(m);
+                    }
+                }
+            }
+            let expected_text = best.map_or(text, |b| &text[..b.1]);
+            let expected_stop = best.map(|b| StopMatch { stop_index: b.2, offset: b.1 });
+
+            let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).collect();
+            for mask in 0u32..(1 << bounds.len()) {
+                let mut pieces = Vec::new();
+                let mut last = 0;
+                for (bit, &b) in bounds.iter().enumerate() {
+                    if mask & (1 << bit) != 0 {
+                        pieces.push(&text[last..b]);
+                        last = b;
+                    }
+                }
+                pieces.push(&text[last..]);
+                let (out, stop, _) = run(&stops, &pieces);
+                assert_eq!((out.as_str(), stop), (expected_text, expected_stop), "{text:?} as {pieces:?}");
+            }
+        }
+    }
+}
