@@ -758,6 +758,12 @@ mod tests {
         assert_eq!(support(0.6), vec![true, true, false, false]);
         assert_eq!(support(0.8), vec![true, true, true, false]);
         assert_eq!(support(1.0), vec![true, true, true, true]);
+        // Either side of the cumulative masses 0.5 and 0.75: the cut is exactly "mass before
+        // the token < top_p".
+        assert_eq!(support(0.49), vec![true, false, false, false]);
+        assert_eq!(support(0.51), vec![true, true, false, false]);
+        assert_eq!(support(0.74), vec![true, true, false, false]);
+        assert_eq!(support(0.76), vec![true, true, true, false]);
         // At least one token survives however small p is.
         assert_eq!(support(1e-9), vec![true, false, false, false]);
         let p = dense(&logits, &[], &SamplerConfig { top_p: 0.6, ..cfg() });

@@ -201,11 +201,15 @@ fn sampling_does_not_allocate_once_warm() {
     assert_eq!(allocations() - before, 0);
 }
 
-/// A first-order Markov chain: the state is the last token, the logits of the next token are
-/// row `state` of a fixed table. Counts calls to check that beams are stepped in one batch.
+/// A Markov chain whose next-token logits depend on the last token and on the position: the
+/// state is (last token, tokens so far), and the logits are row `last` of the table for that
+/// position (the last table repeats). Position-dependent tables keep paths that use the same
+/// transitions in another order from tying, so rankings are unambiguous. Counts calls to check
+/// that beams are stepped in one batch.
 #[derive(Clone)]
 struct Markov {
     v: usize,
+    /// [positions, V, V]
     table: Vec<f32>,
     calls: usize,
     widest: usize,
@@ -213,23 +217,26 @@ struct Markov {
 
 impl Markov {
     fn random(rng: &mut Rng, v: usize) -> Self {
-        Markov { v, table: random_logits(rng, v * v, 1.5), calls: 0, widest: 0 }
+        Markov { v, table: random_logits(rng, 8 * v * v, 1.5), calls: 0, widest: 0 }
     }
-    fn row(&self, state: u32) -> &[f32] {
-        &self.table[state as usize * self.v..(state as usize + 1) * self.v]
+    /// Logits after `len` tokens, the last being `last`.
+    fn row(&self, len: usize, last: u32) -> &[f32] {
+        let positions = self.table.len() / (self.v * self.v);
+        let start = (len.min(positions) - 1) * self.v * self.v + last as usize * self.v;
+        &self.table[start..start + self.v]
     }
 }
 
 impl StepModel for Markov {
-    type State = u32;
-    fn step(&mut self, states: &mut [u32], tokens: &[u32], logits_out: &mut [f32]) -> Result<()> {
+    type State = (u32, usize);
+    fn step(&mut self, states: &mut [(u32, usize)], tokens: &[u32], logits_out: &mut [f32]) -> Result<()> {
         assert_eq!(states.len(), tokens.len());
         assert_eq!(logits_out.len(), states.len() * self.v);
         self.calls += 1;
         self.widest = self.widest.max(states.len());
         for (b, (s, &t)) in states.iter_mut().zip(tokens).enumerate() {
-            *s = t;
-            logits_out[b * self.v..(b + 1) * self.v].copy_from_slice(self.row(t));
+            *s = (t, s.1 + 1);
+            logits_out[b * self.v..(b + 1) * self.v].copy_from_slice(self.row(s.1, t));
         }
         Ok(())
     }
@@ -256,7 +263,7 @@ fn greedy_decode(model: &Markov, first: &[f32], max_tokens: usize, stops: &[u32]
         if stops.contains(&t) {
             break;
         }
-        row = model.row(t).to_vec();
+        row = model.row(tokens.len(), t).to_vec();
     }
     (tokens, lp)
 }
@@ -279,11 +286,39 @@ fn all_hypotheses(model: &Markov, first: &[f32], max_tokens: usize, stops: &[u32
             if stops.contains(&t) || s.len() == max_tokens {
                 out.push((s, l));
             } else {
-                frontier.push((s, l, model.row(t).to_vec()));
+                let row = model.row(s.len(), t).to_vec();
+                frontier.push((s, l, row));
             }
         }
     }
     out
+}
+
+/// Checks a beam-search result against an expected ranking, and every returned hypothesis
+/// against its own tokens (log-probability, score, where it ends).
+fn assert_same_ranking(
+    model: &Markov,
+    first: &[f32],
+    cfg: &BeamConfig,
+    got: &[(Vec<u32>, f64, f64)],
+    want: &[(Vec<u32>, f64, f64)],
+    case: usize,
+) {
+    let ctx = || format!("case {case}: {got:?} vs {want:?}");
+    assert_eq!(got.len(), want.len(), "{}", ctx());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g.1 - w.1).abs() < 1e-9 && (g.2 - w.2).abs() < 1e-9, "{}", ctx());
+        assert_eq!(g.0, w.0, "{}", ctx());
+        let mut lp = log_prob(first, g.0[0]);
+        for i in 1..g.0.len() {
+            lp += log_prob(model.row(i, g.0[i - 1]), g.0[i]);
+        }
+        assert!((lp - g.2).abs() < 1e-9, "{}", ctx());
+        assert!((gnmt(lp, g.0.len(), cfg.length_penalty) - g.1).abs() < 1e-9, "{}", ctx());
+        let ends_ok = g.0.len() == cfg.max_tokens || cfg.stop_tokens.contains(g.0.last().unwrap());
+        let no_inner_stop = g.0[..g.0.len() - 1].iter().all(|t| !cfg.stop_tokens.contains(t));
+        assert!(ends_ok && no_inner_stop, "{}", ctx());
+    }
 }
 
 #[test]
@@ -302,13 +337,13 @@ fn beam_search_beats_greedy_when_greedy_is_myopic() {
     let (g, glp) = greedy_decode(&model, &first, 2, &[]);
     assert_eq!(g, vec![0, 0]);
     let cfg = BeamConfig { beams: 1, max_tokens: 2, length_penalty: 0.0, stop_tokens: vec![] };
-    let one = beam_search(&mut model.clone(), 0, &first, &cfg).unwrap();
+    let one = beam_search(&mut model.clone(), (0, 0), &first, &cfg).unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].0, g);
     assert!((one[0].2 - glp).abs() < 1e-9);
 
     let mut m = model.clone();
-    let two = beam_search(&mut m, 0, &first, &BeamConfig { beams: 2, ..cfg }).unwrap();
+    let two = beam_search(&mut m, (0, 0), &first, &BeamConfig { beams: 2, ..cfg }).unwrap();
     assert_eq!(two[0].0, vec![1, 1]);
     assert!((two[0].2 - 0.36f64.ln()).abs() < 1e-6, "{}", two[0].2);
     assert!(two[0].2 > glp);
@@ -330,7 +365,7 @@ fn one_beam_is_exactly_greedy_on_random_chains() {
         let alpha = [0.0, 0.6, 1.5][case % 3];
         let (g, glp) = greedy_decode(&model, &first, max_tokens, &stops);
         let cfg = BeamConfig { beams: 1, max_tokens, length_penalty: alpha, stop_tokens: stops };
-        let got = beam_search(&mut model, 0, &first, &cfg).unwrap();
+        let got = beam_search(&mut model, (0, 0), &first, &cfg).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, g, "case {case}");
         assert!((got[0].2 - glp).abs() < 1e-9);
@@ -344,7 +379,7 @@ fn wide_beams_find_the_exhaustive_optimum() {
     let mut greedy_suboptimal = 0;
     for case in 0..60 {
         let v = 2 + gen.below(3);
-        let depth = 1 + gen.below(3);
+        let depth = 2 + gen.below(3);
         let model = Markov::random(&mut gen, v);
         let first = random_logits(&mut gen, v, 1.5);
         let stops: Vec<u32> = if case % 3 == 0 { vec![] } else { vec![gen.below(v) as u32] };
@@ -358,18 +393,14 @@ fn wide_beams_find_the_exhaustive_optimum() {
         all.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
         let beams = v.pow(depth as u32);
         let cfg = BeamConfig { beams, max_tokens: depth, length_penalty: alpha, stop_tokens: stops.clone() };
-        let got = beam_search(&mut model.clone(), 0, &first, &cfg).unwrap();
+        let got = beam_search(&mut model.clone(), (0, 0), &first, &cfg).unwrap();
         // Beams ≥ V^depth keep every hypothesis: the whole ranking equals the exhaustive one.
-        assert_eq!(got.len(), all.len(), "case {case}");
-        for (g, e) in got.iter().zip(&all) {
-            assert!((g.1 - e.1).abs() < 1e-9 && (g.2 - e.2).abs() < 1e-9, "case {case}: {got:?} vs {all:?}");
-        }
-        assert_eq!(got[0].0, all[0].0, "case {case}");
+        assert_same_ranking(&model, &first, &cfg, &got, &all, case);
 
         // A narrower beam never does worse than greedy under a plain log-probability ranking.
         if alpha == 0.0 {
             let (g, glp) = greedy_decode(&model, &first, depth, &stops);
-            let narrow = beam_search(&mut model.clone(), 0, &first, &BeamConfig { beams: 2, ..cfg }).unwrap();
+            let narrow = beam_search(&mut model.clone(), (0, 0), &first, &BeamConfig { beams: 2, ..cfg }).unwrap();
             assert!(narrow[0].2 >= glp - 1e-12);
             if all[0].0 != g {
                 greedy_suboptimal += 1;
@@ -380,19 +411,75 @@ fn wide_beams_find_the_exhaustive_optimum() {
     assert!(greedy_suboptimal > 0);
 }
 
+/// The documented beam procedure written plainly: rank every continuation of every live
+/// hypothesis, keep the best `beams`, finish those ending in a stop token or at `max_tokens`,
+/// and never stop early. Used to check the batched, pre-filtered and early-stopping version.
+fn reference_beam(model: &Markov, first: &[f32], cfg: &BeamConfig) -> Vec<(Vec<u32>, f64, f64)> {
+    let mut live = vec![(Vec::<u32>::new(), 0.0f64, first.to_vec())];
+    let mut finished = Vec::new();
+    for step in 0..cfg.max_tokens {
+        let mut cands = Vec::new();
+        for (b, (_, lp, row)) in live.iter().enumerate() {
+            for t in 0..model.v as u32 {
+                cands.push((lp + log_prob(row, t), b, t));
+            }
+        }
+        cands.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap().then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        let mut next = Vec::new();
+        for &(lp, b, t) in cands.iter().take(cfg.beams) {
+            let mut s = live[b].0.clone();
+            s.push(t);
+            if cfg.stop_tokens.contains(&t) || step + 1 == cfg.max_tokens {
+                let score = gnmt(lp, s.len(), cfg.length_penalty);
+                finished.push((s, score, lp));
+            } else {
+                let row = model.row(s.len(), t).to_vec();
+                next.push((s, lp, row));
+            }
+        }
+        live = next;
+    }
+    finished.sort_by(|x, y| y.1.partial_cmp(&x.1).unwrap());
+    finished.truncate(cfg.beams);
+    finished
+}
+
+#[test]
+fn narrow_beams_match_the_reference_procedure() {
+    let mut gen = Rng::new(400);
+    for case in 0..300 {
+        let v = 2 + gen.below(5);
+        let mut model = Markov::random(&mut gen, v);
+        let first = random_logits(&mut gen, v, 1.5);
+        let stops: Vec<u32> = (0..gen.below(3)).map(|_| gen.below(v) as u32).collect();
+        let cfg = BeamConfig {
+            beams: 2 + gen.below(4),
+            max_tokens: 1 + gen.below(7),
+            // Positive α rewards length, so live hypotheses can overtake finished ones: the
+            // early stop has to use the length-aware bound to be exact.
+            length_penalty: [0.0, 0.6, 2.0, -0.4][case % 4],
+            stop_tokens: stops,
+        };
+        let got = beam_search(&mut model, (0, 0), &first, &cfg).unwrap();
+        let want = reference_beam(&model, &first, &cfg);
+        assert_same_ranking(&model, &first, &cfg, &got, &want, case);
+        assert!(model.calls < cfg.max_tokens && model.widest <= cfg.beams);
+    }
+}
+
 #[test]
 fn beam_search_rejects_bad_input() {
     let mut gen = Rng::new(300);
     let mut model = Markov::random(&mut gen, 4);
     let cfg = BeamConfig { beams: 2, max_tokens: 3, length_penalty: 0.0, stop_tokens: vec![] };
-    let err = beam_search(&mut model, 0, &[0.0; 3], &cfg).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0; 3], &cfg).unwrap_err();
     assert!(err.to_string().starts_with("first_logits:"), "{err}");
-    let err = beam_search(&mut model, 0, &[0.0, f32::NAN, 0.0, 0.0], &cfg).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0, f32::NAN, 0.0, 0.0], &cfg).unwrap_err();
     assert_eq!(err.code(), "ERR_RNNKIT_NON_FINITE");
     let bad_stop = BeamConfig { stop_tokens: vec![4], ..cfg.clone() };
-    let err = beam_search(&mut model, 0, &[0.0; 4], &bad_stop).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0; 4], &bad_stop).unwrap_err();
     assert!(err.to_string().starts_with("stop_tokens:"), "{err}");
     model.table[5] = f32::INFINITY;
-    let err = beam_search(&mut model, 0, &[0.0, 1.0, 0.0, 0.0], &cfg).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0, 1.0, 0.0, 0.0], &cfg).unwrap_err();
     assert!(err.to_string().contains("StepModel::step"), "{err}");
 }
