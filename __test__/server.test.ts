@@ -3,9 +3,12 @@
  * (`fake-model.ts`). The helpers in `server-harness.ts` take any `CompletionModel`, so a test with
  * the real native model only swaps the model passed to `startServer`.
  */
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { setImmediate as immediate } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { createServer, SERVER_DEFAULTS, type ServerOptions } from '../src/server';
+import { createServer, SERVER_DEFAULTS, type CompletionModel, type CompletionStream, type ServerOptions } from '../src/server';
 import type { Completion, GenerateOptions } from '../src/types';
 import { FakeModel } from './fake-model';
 import { request, runStreams, startServer, stream, until, type Started } from './server-harness';
@@ -13,7 +16,7 @@ import { request, runStreams, startServer, stream, until, type Started } from '.
 const running: Started[] = [];
 
 /** Starts a server that `afterEach` closes (immediately) if the test did not. */
-async function start(model: FakeModel, options: ServerOptions = {}): Promise<Started> {
+async function start(model: CompletionModel, options: ServerOptions = {}): Promise<Started> {
   const started = await startServer(model, options);
   running.push(started);
   return started;
@@ -25,6 +28,29 @@ afterEach(async () => {
 
 function client(url: string): OpenAI {
   return new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 });
+}
+
+/** A plain `node:http` request (for keep-alive and flow-control tests); `onData` sees each chunk. */
+function nodeRequest(
+  url: string,
+  init: { method: string; path: string; body?: object; agent?: http.Agent; onData?: (chunk: string, res: http.IncomingMessage) => void },
+): { req: http.ClientRequest; response: Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; reusedSocket: boolean }> } {
+  const req = http.request(`${url}${init.path}`, { method: init.method, agent: init.agent, headers: { 'content-type': 'application/json' } });
+  const response = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; reusedSocket: boolean }>((resolve, reject) => {
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        init.onData?.(chunk, res);
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, reusedSocket: req.reusedSocket }));
+      res.on('error', reject);
+    });
+  });
+  req.end(init.body === undefined ? undefined : JSON.stringify(init.body));
+  return { req, response };
 }
 
 const health = async (url: string): Promise<{ live: number; queued: number; status: string }> => (await request(url, '/healthz')).body;
@@ -122,7 +148,8 @@ describe('request parameters', () => {
     const model = new FakeModel();
     const { url } = await start(model);
     const res = await request(url, '/v1/completions', {
-      body: { prompt: ['Elizabeth'], temperature: 0, top_p: 0.9, top_k: 5, repetition_penalty: 1.3, stop: 'zz', seed: 5, max_tokens: 12, n: 1, echo: false, user: 'u1', logprobs: null },
+      body: { prompt: ['Elizabeth'], temperature: 0, top_p: 0.9, top_k: 5, repetition_penalty: 1.3, stop: 'zz', seed: 5, max_tokens: 12, n: 1, echo: false, user: 'u1', logprobs: null,
+        best_of: 1, suffix: '', presence_penalty: 0, frequency_penalty: 0, logit_bias: {}, stream: false },
     });
     expect(res.status).toBe(200);
     const options = model.calls[0].options;
@@ -167,6 +194,10 @@ describe('request parameters', () => {
     ['unknown argument', { prompt: 'a', temprature: 1 }, 400, 'temprature', 'unknown_parameter', /Unrecognized request argument supplied: temprature/],
     ['logprobs', { prompt: 'a', logprobs: 2 }, 400, 'logprobs', 'unsupported_parameter', /logprobs: not supported.*2/],
     ['best_of 3', { prompt: 'a', best_of: 3 }, 400, 'best_of', 'unsupported_parameter', /best_of.*3/],
+    ['echo', { prompt: 'a', echo: true }, 400, 'echo', 'unsupported_parameter', /echo: not supported.*true/],
+    ['presence_penalty', { prompt: 'a', presence_penalty: 0.5 }, 400, 'presence_penalty', 'unsupported_parameter', /presence_penalty.*0\.5/],
+    ['a non-object stream_options', { prompt: 'a', stream: true, stream_options: 'usage' }, 400, 'stream_options', 'invalid_type', /stream_options.*"usage"/],
+    ['a string include_usage', { prompt: 'a', stream: true, stream_options: { include_usage: 'yes' } }, 400, 'stream_options', 'invalid_type', /include_usage.*"yes"/],
     ['a non-object body', '[1, 2]', 400, null, 'invalid_type', /JSON object.*array/],
     ['prompt over maxPromptTokens', { prompt: 'x'.repeat(65) }, 400, 'prompt', 'context_length_exceeded', /65 tokens exceeds.*64/],
     ['prompt outside the vocabulary', { prompt: 'a\u0007' }, 400, 'prompt', 'invalid_value', /not in the vocabulary/],
@@ -209,6 +240,42 @@ describe('routes and error statuses', () => {
     const del = await request(url, '/v1/models', { method: 'DELETE' });
     expect(del.status).toBe(405);
     expect(del.headers.get('allow')).toBe('GET, HEAD');
+    const malformed = await request(url, '/v1/models/%E0%A4%A');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.message).toMatch(/malformed percent-encoding/);
+    const head = await fetch(`${url}/healthz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
+
+  it('survives a client that leaves in the middle of sending its body', async () => {
+    const { url, logs } = await start(new FakeModel());
+    const { hostname, port } = new URL(url);
+    const socket = net.connect(Number(port), hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"prompt":');
+    await new Promise((r) => setTimeout(r, 50)); // let the server parse the head and start reading the body
+    socket.destroy();
+    await until('the request is logged as closed by the client', () => logs.some((l) => l.event === 'request' && l.data?.status === 499));
+    expect((await request(url, '/healthz')).status).toBe(200);
+  });
+
+  it('a listen error (port in use) rejects listen()', async () => {
+    const { url } = await start(new FakeModel());
+    const second = createServer(new FakeModel(), { port: Number(new URL(url).port) });
+    await expect(second.listen()).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  it('a throwing onLog hook does not disturb serving', async () => {
+    const server = createServer(new FakeModel(), {
+      port: 0,
+      onLog: () => {
+        throw new Error('log sink down');
+      },
+    });
+    const { url } = await server.listen();
+    expect((await request(url, '/v1/completions', { body: { prompt: 'a', max_tokens: 3 } })).status).toBe(200);
+    await server.close();
   });
 
   it('413 when the body exceeds bodyLimit, by Content-Length or while streaming it', async () => {
@@ -263,6 +330,37 @@ describe('routes and error statuses', () => {
     expect(res.body.error).toMatchObject({ type: 'invalid_request_error', message: 'topK: expected at most 3, got 9' });
   });
 
+  it('a model error before the first piece of a stream is a plain JSON error, not an event', async () => {
+    class PickyStream extends FakeModel {
+      override stream(prompt: string, options: GenerateOptions): CompletionStream {
+        if ((options.topK ?? 0) > 3) {
+          const completion = Promise.reject(Object.assign(new RangeError('topK: expected at most 3, got 9'), { code: 'ERR_RNNKIT_RANGE' }));
+          const pieces = async function* (): AsyncGenerator<string> {
+            await completion;
+          };
+          return Object.assign(pieces(), { completion });
+        }
+        return super.stream(prompt, options);
+      }
+    }
+    const { url } = await start(new PickyStream());
+    const res = await stream(url, { prompt: 'a', top_k: 9 });
+    expect(res.status).toBe(400);
+    expect(res.events).toEqual([{ error: { message: 'topK: expected at most 3, got 9', type: 'invalid_request_error', param: null, code: 'invalid_value' } }]);
+  });
+
+  it('a model that reports finish reason "abort" without being aborted is a 500', async () => {
+    class Quitter extends FakeModel {
+      override async complete(prompt: string): Promise<Completion> {
+        return { text: '', finishReason: 'abort', promptTokens: prompt.length, completionTokens: 0 };
+      }
+    }
+    const { url, logs } = await start(new Quitter());
+    const res = await request(url, '/v1/completions', { body: { prompt: 'a' } });
+    expect(res.status).toBe(500);
+    expect(logs.some((l) => l.level === 'error' && /without being aborted/.test(l.message))).toBe(true);
+  });
+
   it('logs through onLog, one request record per response', async () => {
     const { url, logs } = await start(new FakeModel());
     await request(url, '/v1/models');
@@ -307,6 +405,49 @@ describe('limits, aborts and timeouts', () => {
     controller.abort();
     await until('the model sees the abort', () => model.aborted.includes('leaving'));
     await until('no live generation', async () => (await health(url)).live === 0);
+  });
+
+  it('a client that stops reading holds its generation back (back-pressure); leaving then aborts it', async () => {
+    const piece = 'x'.repeat(64 * 1024);
+    const big = {
+      id: 'big',
+      pulled: 0,
+      aborted: false,
+      countTokens: (text: string) => text.length,
+      complete: () => Promise.reject(new Error('not used')),
+      stream(_prompt: string, options: GenerateOptions): CompletionStream {
+        options.signal!.addEventListener('abort', () => (big.aborted = true));
+        const completion = new Promise<Completion>(() => undefined); // never reached: the client leaves first
+        const pieces = async function* (): AsyncGenerator<string> {
+          for (let i = 0; i < options.maxTokens!; i++) {
+            await immediate(undefined, { signal: options.signal });
+            big.pulled++;
+            yield piece;
+          }
+        };
+        return Object.assign(pieces(), { completion });
+      },
+    };
+    const { url } = await start(big, { maxTokens: 5000 });
+    const { req, response } = nodeRequest(url, {
+      method: 'POST',
+      path: '/v1/completions',
+      body: { prompt: 'a', max_tokens: 5000, stream: true },
+      onData: (_chunk, res) => res.pause(),
+    });
+    response.catch(() => undefined);
+    // Without back-pressure all 5000 pieces (320 MB) would be produced and buffered at once.
+    let last = -1;
+    await until('the generation stalls', async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      const stalled = big.pulled === last;
+      last = big.pulled;
+      return stalled;
+    });
+    expect(big.pulled).toBeGreaterThan(0);
+    expect(big.pulled).toBeLessThan(1000);
+    req.destroy();
+    await until('the generation is aborted', () => big.aborted);
   });
 
   it('a client that disconnects while waiting for a plain completion aborts it', async () => {
@@ -382,6 +523,30 @@ describe('shutdown', () => {
     expect(server.address).toBeNull();
     expect(model.aborted).toEqual([]);
     expect(logs.some((l) => l.event === 'shutdown')).toBe(true);
+  });
+
+  it('a request on a kept-alive connection during shutdown gets 503 and Connection: close', async () => {
+    const model = new FakeModel({ delayMs: 5 });
+    const { server, url } = await start(model);
+    const long = stream(url, { prompt: 'long', max_tokens: 200 }); // keeps the drain going
+    await until('long live', () => model.live === 1);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let started!: () => void;
+    const firstPiece = new Promise<void>((resolve) => (started = resolve));
+    const short = nodeRequest(url, { method: 'POST', path: '/v1/completions', agent, body: { prompt: 'short', max_tokens: 20, stream: true }, onData: () => started() });
+    await firstPiece;
+    const closing = server.close({ graceful: true, timeout: 10_000 });
+    const s = await short.response;
+    expect(s.status).toBe(200);
+    expect(s.body.endsWith('data: [DONE]\n\n')).toBe(true);
+    const h = await nodeRequest(url, { method: 'GET', path: '/healthz', agent }).response;
+    expect(h.reusedSocket).toBe(true);
+    expect(h.status).toBe(503);
+    expect(h.headers.connection).toBe('close');
+    expect(JSON.parse(h.body)).toMatchObject({ status: 'shutting_down', live: 1 });
+    expect((await long).done).toBe(true);
+    await closing;
+    agent.destroy();
   });
 
   it('graceful close aborts streams still live at the deadline with an error event', async () => {

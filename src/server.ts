@@ -445,7 +445,8 @@ class Server implements RnnkitServer {
   private readonly http: http.Server;
   private readonly admission: Admission;
   private readonly generations = new Set<Generation>();
-  private readonly inflight = new Set<Promise<void>>();
+  /** Requests being handled, by response. */
+  private readonly inflight = new Map<http.ServerResponse, Promise<void>>();
   private readonly created = Math.floor(Date.now() / 1000);
   private closing: Promise<void> | null = null;
   private readonly routes: Record<string, Record<string, Route>>;
@@ -463,8 +464,8 @@ class Server implements RnnkitServer {
     };
     this.http = http.createServer((req, res) => {
       const handling = this.handle(req, res);
-      this.inflight.add(handling);
-      void handling.finally(() => this.inflight.delete(handling));
+      this.inflight.set(res, handling);
+      void handling.finally(() => this.inflight.delete(res));
     });
     this.http.on('error', (e) => this.log('error', 'error', `server error: ${e.message}`, undefined, { error: e }));
   }
@@ -504,6 +505,8 @@ class Server implements RnnkitServer {
     });
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
+    // Answers not yet begun tell their clients not to reuse the connection.
+    for (const res of this.inflight.keys()) if (!res.headersSent) res.setHeader('connection', 'close');
     for (const g of this.generations) if (!graceful || !g.live) g.abort('shutdown');
     if (graceful) {
       await settleWithin(Promise.all([...this.generations].map((g) => g.done)), timeout);
@@ -511,7 +514,7 @@ class Server implements RnnkitServer {
     }
     await Promise.all([...this.generations].map((g) => g.done));
     this.http.closeAllConnections();
-    await Promise.all(this.inflight);
+    await Promise.all(this.inflight.values());
     await closed;
   }
 
