@@ -243,6 +243,7 @@ describe('routes and error statuses', () => {
     const malformed = await request(url, '/v1/models/%E0%A4%A');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.message).toMatch(/malformed percent-encoding/);
+    expect((await request(url, '/healthz?probe=1')).status).toBe(200);
     const head = await fetch(`${url}/healthz`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');

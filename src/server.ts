@@ -20,7 +20,9 @@
  * is answered 504 (`type: "timeout_error"`, `code: "request_timeout"`); a shutdown abort 503
  * (`code: "server_shutting_down"`). When a stream has already started, the error is sent as one
  * last event `data: {"error": {...}}` and the stream ends without `data: [DONE]` (the `openai`
- * client raises it as an `APIError`).
+ * client raises it as an `APIError`). Stream headers are sent with the first piece, so anything
+ * that fails before any text exists (an option the model rejects, a timeout while queued) still
+ * gets a proper status code.
  */
 
 import * as http from 'node:http';
@@ -463,7 +465,11 @@ class Server implements RnnkitServer {
       '/healthz': { GET: async (_req, res) => this.health(res) },
     };
     this.http = http.createServer((req, res) => {
-      const handling = this.handle(req, res);
+      // `handle` answers every error itself; this only keeps a bug from crashing the process.
+      const handling = this.handle(req, res).catch((e: unknown) => {
+        this.log('error', 'error', `unhandled error: ${e instanceof Error ? e.message : String(e)}`, undefined, { error: e });
+        res.destroy();
+      });
       this.inflight.set(res, handling);
       void handling.finally(() => this.inflight.delete(res));
     });
@@ -530,7 +536,7 @@ class Server implements RnnkitServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
     const method = req.method ?? 'GET';
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const path = (req.url ?? '/').split('?', 1)[0];
     try {
       const route = this.route(method, path);
       if (this.closing) {
