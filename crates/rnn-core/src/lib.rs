@@ -13,5 +13,6 @@ pub mod error;
 pub mod layer;
 pub mod params;
 pub mod rng;
+pub mod sample;
 
 pub use error::{Error, Result};
