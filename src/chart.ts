@@ -238,7 +238,8 @@ export function terminalChart(series: readonly Series[], options: TerminalChartO
       grid[r][c] = marker;
       if (prev && c === prev.c + 1 && Math.abs(r - prev.r) > 1) {
         const dir = Math.sign(r - prev.r);
-        for (let k = prev.r + dir; k !== r; k += dir) grid[k][prev.c] = marker;
+        const column = prev.c;
+        for (let k: number = prev.r + dir; k !== r; k += dir) grid[k][column] = marker;
       }
       prev = { c, r };
     }

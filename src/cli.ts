@@ -16,11 +16,12 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { svgChart, terminalChart, lossSeries } from './chart';
-import { runDemo, DEMO_DEFAULTS, type DemoResult } from './demo';
+import { DEMO_DEFAULTS, runDemo, type DemoResult } from './demo';
 import { fitWithProgress, ProgressReporter, type ProgressMode } from './progress';
 import { SPECIAL_TOKENS, type SpecialToken, type TokenizerOptions } from './tokenizer';
 import { TextCorpus } from './dataset';
-import { createLanguageModel, engineInfo, loadModel, LanguageModel } from './index';
+import { createServer, SERVER_DEFAULTS, type CompletionModel, type LogEntry } from './server';
+import type { LanguageModel } from './index';
 import type { GenerateOptions, History, OptimizerOptions, ScheduleOptions, FitOptions } from './types';
 
 /** Exit code of a usage error (bad option, bad value, bad combination). */
@@ -115,6 +116,14 @@ function progressMode(json: boolean): ProgressMode {
 // ---------------------------------------------------------------------------------------------
 // Files and models
 
+/**
+ * The model API, loaded on first use: `--help` and argument errors never load the native
+ * engine, and a missing engine binary is reported like any other error.
+ */
+function api(): typeof import('./index') {
+  return require('./index') as typeof import('./index');
+}
+
 /** Reads a UTF-8 text file, with one-line errors naming `what` and the path. */
 function readText(file: string, what: string): string {
   try {
@@ -145,16 +154,16 @@ function fileError(e: unknown, file: string, what: string): Error {
 }
 
 /** Loads a model file (any task) after checking the file exists. */
-async function openModel(file: string): Promise<Awaited<ReturnType<typeof loadModel>>> {
+async function openModel(file: string): Promise<Awaited<ReturnType<typeof import('./index').loadModel>>> {
   checkReadable(file, 'model file');
-  return loadModel(file);
+  return api().loadModel(file);
 }
 
 /** Loads a model file that must hold a language model (`generate`, `eval`). */
 async function openLanguageModel(file: string, command: string): Promise<LanguageModel> {
   const model = await openModel(file);
-  if (!(model instanceof LanguageModel)) throw new CliError(`${command} needs a language model; ${JSON.stringify(file)} holds a ${model.task} model`);
-  return model;
+  if (model.task !== 'language_model') throw new CliError(`${command} needs a language model; ${JSON.stringify(file)} holds a ${model.task} model`);
+  return model as LanguageModel;
 }
 
 /** Creates the parent directory of `file` when it is missing. */
@@ -305,7 +314,7 @@ async function train(corpora: string[], o: TrainOptions, cmd: Command): Promise<
   }
   const corpus = await loadCorpus(corpora, o, o.resume ? model!.tokenizer : null);
   if (!o.resume) {
-    model = createLanguageModel({
+    model = api().createLanguageModel({
       tokenizer: corpus.tokenizer,
       cell: o.cell,
       nonlinearity: o.nonlinearity,
@@ -444,7 +453,7 @@ function formatBytes(n: number): string {
 async function info(file: string, o: { json?: boolean }): Promise<number> {
   const io = makeIo(!!o.json);
   const model = await openModel(file);
-  const engine = engineInfo();
+  const engine = api().engineInfo();
   const size = fs.statSync(file).size;
   const tok = model.tokenizer;
   const tokenizer = tok ? { type: tok.type, vocabSize: tok.vocabSize, specials: { ...tok.specials } } : null;
@@ -460,6 +469,87 @@ async function info(file: string, o: { json?: boolean }): Promise<number> {
   }
   lines.push(`${pad('engine')}rnnkit native ${engine.version}, SIMD ${engine.simd.length ? engine.simd.join(' ') : 'none'}, ${engine.threads} threads`);
   io.result(lines.join('\n'), data);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve
+
+/** Parsed options of `rnnkit serve`. */
+interface ServeOptions {
+  json?: boolean;
+  host: string;
+  port: number;
+  modelId?: string;
+  maxPromptTokens: number;
+  maxTokens: number;
+  defaultMaxTokens: number;
+  maxConcurrent: number;
+  maxQueue: number;
+  bodyLimit: number;
+  requestTimeout: number;
+  shutdownTimeout: number;
+  quiet?: boolean;
+}
+
+/** The server's view of a language model: its id and token counting added. */
+function completionModel(model: LanguageModel, id: string): CompletionModel {
+  const tokenizer = model.tokenizer;
+  if (!tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
+  return {
+    id,
+    countTokens: (text) => tokenizer.encode(text).length,
+    complete: (prompt, options) => model.complete(prompt, options),
+    stream: (prompt, options) => model.stream(prompt, options),
+  };
+}
+
+/** One log record of the server as a line for people. */
+function formatLogEntry(e: LogEntry): string {
+  return `${new Date().toISOString()} ${e.level.padEnd(5)} ${e.message}`;
+}
+
+/** One log record of the server as a JSON line (errors in `data` become their messages). */
+function logEntryJSON(e: LogEntry): string {
+  const data = e.data && Object.fromEntries(Object.entries(e.data).map(([k, v]) => [k, v instanceof Error ? v.message : v]));
+  return JSON.stringify({ ...e, data });
+}
+
+/** `rnnkit serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
+async function serve(file: string, o: ServeOptions): Promise<number> {
+  if (o.defaultMaxTokens > o.maxTokens) throw new UsageError(`--default-max-tokens (${o.defaultMaxTokens}) must be ≤ --max-tokens (${o.maxTokens})`);
+  const io = makeIo(!!o.json);
+  const model = await openLanguageModel(file, 'serve');
+  const id = o.modelId ?? path.basename(file).replace(/\.safetensors$/, '');
+  const server = createServer(completionModel(model, id), {
+    host: o.host,
+    port: o.port,
+    maxPromptTokens: o.maxPromptTokens,
+    maxTokens: o.maxTokens,
+    defaultMaxTokens: o.defaultMaxTokens,
+    maxConcurrent: o.maxConcurrent,
+    maxQueue: o.maxQueue,
+    bodyLimit: o.bodyLimit,
+    requestTimeout: o.requestTimeout,
+    shutdownTimeout: o.shutdownTimeout,
+    onLog: (e) => {
+      if (o.quiet && (e.level === 'debug' || e.level === 'info')) return;
+      process.stderr.write((io.json ? logEntryJSON(e) : formatLogEntry(e)) + '\n');
+    },
+  });
+  const { url } = await server.listen();
+  io.result(`serving ${id} at ${url}/v1 (OpenAI-compatible: POST /v1/completions, GET /v1/models, GET /healthz); Ctrl-C to stop`, { url, baseURL: `${url}/v1`, model: id });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  io.log(`${signal}: shutting down (live generations get up to ${o.shutdownTimeout} ms; ${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once)`);
+  const force = () => process.exit(EXIT_INTERRUPTED);
+  process.once('SIGINT', force);
+  process.once('SIGTERM', force);
+  await server.close({ graceful: true });
+  process.off('SIGINT', force);
+  process.off('SIGTERM', force);
   return 0;
 }
 
@@ -508,7 +598,7 @@ export function buildProgram(exit: { code: number }): Command {
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError(true)
-    .configureOutput({ outputError: (str, write) => write(`rnnkit: ${str.trim()}\n`) });
+    .configureOutput({ outputError: (str, write) => write(`rnnkit: ${str.trim().replace(/\s*\n\s*/g, ' ')}\n`) });
 
   const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A) => {
     exit.code = await fn(...args);
@@ -522,6 +612,7 @@ export function buildProgram(exit: { code: number }): Command {
     .summary('train a language model on text files')
     .description('Train a language model on one or more UTF-8 text files (joined with blank lines). Writes the model to --out.')
     .argument('<corpus...>', 'UTF-8 text files')
+    .optionsGroup('Tokenizer:')
     .addOption(new Option('--tokenizer <type>', 'tokenizer kind').choices(['char', 'word', 'byte']).default('char'))
     .addOption(new Option('--specials <list>', 'special tokens to add, comma-separated (<pad>,<unk>,<bos>,<eos>)').argParser(parseSpecials))
     .addOption(new Option('--unknown <policy>', 'unknown text at encode time: error, or map to <unk>').choices(['error', 'unk']))
@@ -529,6 +620,7 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(new Option('--punctuation <mode>', 'word tokenizer: punctuation as tokens, dropped, or kept on words').choices(['split', 'drop', 'keep']))
     .addOption(int('--min-count <n>', 'word tokenizer: keep words seen at least n times', 1))
     .addOption(int('--max-vocab <n>', 'word tokenizer: largest vocabulary (specials included)', 1))
+    .optionsGroup('Model:')
     .addOption(new Option('--cell <type>', 'recurrent cell').choices(['rnn', 'lstm', 'gru']).default('lstm'))
     .addOption(new Option('--nonlinearity <f>', 'RNN cell nonlinearity').choices(['tanh', 'relu']))
     .addOption(int('--hidden <n>', 'hidden units per layer', 1).default(256))
@@ -536,6 +628,7 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(int('--embed <n>', 'embedding width', 1).default(64))
     .addOption(num('--dropout <p>', 'dropout between recurrent layers', 0, 0.99).default(0))
     .addOption(new Option('--skip', 'add the input-to-output skip term to the logits'))
+    .optionsGroup('Training:')
     .addOption(int('--seq-len <n>', 'tokens per training window', 1).default(100))
     .addOption(int('--batch-size <n>', 'windows per batch', 1).default(32))
     .addOption(int('--stride <n>', 'tokens between window starts (default: --seq-len)', 1))
@@ -557,13 +650,16 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(int('--validate-every <steps>', 'steps between validation passes', 1))
     .addOption(int('--log-every <steps>', 'steps between progress events', 1))
     .addOption(int('--threads <n>', 'compute threads', 1))
+    .optionsGroup('Output:')
     .addOption(new Option('--out <model>', 'model file to write').default('model.safetensors'))
     .addOption(new Option('--chart <svg>', 'write the loss curves to this SVG file'))
     .addOption(new Option('--checkpoint <path>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C'))
     .addOption(int('--checkpoint-every <steps>', 'steps between checkpoints (default 1000)', 1))
     .addOption(new Option('--resume <checkpoint>', 'continue training from a checkpoint (its tokenizer and architecture)'))
-    .addOption(new Option('--seed <n>', 'seed of initialisation, shuffling and dropout').argParser(SEED).default(0))
     .addOption(json())
+    .optionsGroup('Training:')
+    .addOption(new Option('--seed <n>', 'seed of initialisation, shuffling and dropout').argParser(SEED).default(0))
+    .optionsGroup('Options:')
     .action(run((corpora: string[], o: TrainOptions, cmd: Command) => train(corpora, o, cmd)));
 
   program
@@ -604,6 +700,26 @@ export function buildProgram(exit: { code: number }): Command {
     .argument('<model>', 'model file (.safetensors)')
     .addOption(json())
     .action(run((file: string, o: { json?: boolean }) => info(file, o)));
+
+  program
+    .command('serve')
+    .summary('serve a language model over an OpenAI-compatible HTTP API')
+    .description('Serve a language model over HTTP: POST /v1/completions (OpenAI-compatible, with server-sent events for "stream": true), GET /v1/models, GET /healthz. Loopback only unless --host says otherwise. SIGINT/SIGTERM shut down gracefully.')
+    .argument('<model>', 'model file (.safetensors)')
+    .addOption(new Option('--host <host>', 'interface to listen on').default(SERVER_DEFAULTS.host))
+    .addOption(int('--port <n>', 'TCP port (0: any free port)', 0, 65535).default(SERVER_DEFAULTS.port))
+    .addOption(new Option('--model-id <id>', 'model id in /v1/models and responses (default: the file name)'))
+    .addOption(int('--max-prompt-tokens <n>', 'longest accepted prompt in tokens', 1).default(SERVER_DEFAULTS.maxPromptTokens))
+    .addOption(int('--max-tokens <n>', 'largest accepted max_tokens', 1).default(SERVER_DEFAULTS.maxTokens))
+    .addOption(int('--default-max-tokens <n>', 'max_tokens when a request omits it', 1).default(SERVER_DEFAULTS.defaultMaxTokens))
+    .addOption(int('--max-concurrent <n>', 'generations run at once (batched together)', 1).default(SERVER_DEFAULTS.maxConcurrent))
+    .addOption(int('--max-queue <n>', 'requests waiting beyond that; more get 429', 0).default(SERVER_DEFAULTS.maxQueue))
+    .addOption(int('--body-limit <bytes>', 'largest request body', 1).default(SERVER_DEFAULTS.bodyLimit))
+    .addOption(int('--request-timeout <ms>', 'per-request time limit (0: none)', 0).default(SERVER_DEFAULTS.requestTimeout))
+    .addOption(int('--shutdown-timeout <ms>', 'how long shutdown waits for live generations', 0).default(SERVER_DEFAULTS.shutdownTimeout))
+    .addOption(new Option('--quiet', 'log only warnings and errors'))
+    .addOption(json())
+    .action(run((file: string, o: ServeOptions) => serve(file, o)));
 
   program
     .command('demo')

@@ -12,7 +12,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lossSeries, svgChart } from './chart';
 import { TextCorpus } from './dataset';
-import { createLanguageModel } from './index';
 import { fitWithProgress, type ProgressReporter } from './progress';
 import type { History } from './types';
 
@@ -100,6 +99,8 @@ export async function runDemo(options: DemoOptions, hooks: DemoHooks): Promise<D
   const timeLimit = options.timeLimit ?? d.timeLimit;
   const outDir = options.outDir ?? d.outDir;
   const seed = options.seed ?? d.seed;
+  // Loaded here, not at the top: the CLI imports this module for its defaults without the engine.
+  const { createLanguageModel } = require('./index') as typeof import('./index');
   const corpusPath = demoCorpusPath();
   const corpus = await TextCorpus.fromFile(corpusPath, {
     tokenizerOptions: { type: 'char' },
