@@ -257,8 +257,23 @@ function tokenizerOptions(o: TrainOptions): TokenizerOptions {
   return { type: 'word', specials: o.specials, unknown: o.unknown, lowercase: o.lowercase, punctuation: o.punctuation, minCount: o.minCount, maxVocabSize: o.maxVocab };
 }
 
-/** Reads the corpus files: one file is streamed; several are joined with blank lines between. */
+/**
+ * Reads the corpus files, naming the command-line flag instead of the API option in errors
+ * (`options.seqLen: …` becomes `--seq-len: …`).
+ */
 async function loadCorpus(files: string[], o: TrainOptions, tokenizer: LanguageModel['tokenizer']): Promise<TextCorpus> {
+  try {
+    return await readCorpus(files, o, tokenizer);
+  } catch (e) {
+    const err = e as Error;
+    const m = /^options\.(seqLen|batchSize|stride|validation|seed)\b/.exec(err.message);
+    if (m) err.message = flag(m[1]) + err.message.slice(m[0].length);
+    throw err;
+  }
+}
+
+/** Reads the corpus files: one file is streamed; several are joined with blank lines between. */
+async function readCorpus(files: string[], o: TrainOptions, tokenizer: LanguageModel['tokenizer']): Promise<TextCorpus> {
   for (const f of files) checkReadable(f, 'corpus file');
   const common = {
     seqLen: o.seqLen,
