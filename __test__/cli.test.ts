@@ -171,6 +171,30 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(human.stdout).toMatch(/^engine\s+rnnkit native/m);
   });
 
+  it('serves the model over HTTP and shuts down on SIGTERM', async () => {
+    const child = spawn(process.execPath, [cli, 'serve', 'tiny.safetensors', '--port', '0', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let stdout = '';
+    const ready = await new Promise<{ url: string; baseURL: string; model: string }>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.includes('\n')) resolve(JSON.parse(stdout.split('\n')[0]));
+      });
+      child.on('exit', () => reject(new Error('serve exited before listening')));
+    });
+    expect(ready.model).toBe('tiny');
+    expect((await fetch(`${ready.url}/healthz`)).status).toBe(200);
+    const body = { model: 'tiny', prompt: 'It is', max_tokens: 12, seed: 3, temperature: 0.8 };
+    const res = await fetch(`${ready.baseURL}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
+    expect(answer.usage.completion_tokens).toBe(12);
+    const direct = JSON.parse(rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '12', '--seed', '3', '--temperature', '0.8', '--json']).stdout);
+    expect(answer.choices[0].text).toBe(direct.text);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('refuses text outside the vocabulary in one line', () => {
     fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
     const r = rnnkit(['eval', 'tiny.safetensors', 'other.txt']);
