@@ -7,8 +7,11 @@
 //! - Sequences inside the engine are **time-major** `[T, B, X]` so each step's slice is contiguous;
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
+pub mod cell;
 pub mod config;
 pub mod error;
+pub mod kernels;
+pub mod layer;
 pub mod params;
 pub mod rng;
 

@@ -1,0 +1,3 @@
+//! Network layers built on the cells: the recurrent stack (layers × directions).
+
+pub mod recurrent;

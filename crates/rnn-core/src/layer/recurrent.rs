@@ -1,0 +1,440 @@
+//! `RecurrentStack`: L layers × D directions of one cell kind, PyTorch `nn.RNN/LSTM/GRU`
+//! semantics with packed-sequence lengths.
+//!
+//! - Input `x` `[T, B, I]` time-major; output `y` `[T, B, D·H]`, the forward direction's half
+//!   first. Final states `[L·D, B, H]` ordered layer 0 forward, layer 0 reverse, layer 1 forward…
+//! - Variable lengths (`lengths[b]` real steps of row b, padding at the end): at padded steps the
+//!   output is 0 and the state is not advanced, so `h_n` is the state after the last real step.
+//!   The reverse direction processes each row's real steps in reverse (it starts at step
+//!   `lengths[b] − 1`), as PyTorch does for a packed sequence. A length of 0 is allowed: the row
+//!   outputs zeros and its state passes through unchanged (PyTorch refuses it; batching empty
+//!   documents is simpler with it).
+//! - Dropout (training only): inverted dropout on the output of every layer but the last, one
+//!   mask `[T, B, D·H]` per layer drawn from [`Rng`] in (t, b, unit) order: dropped with
+//!   probability p, kept values scaled by 1/(1−p).
+//! - Parameters are read from (and gradients added into) flat [`Params`] buffers under the
+//!   PyTorch names `rnn.weight_ih_l{k}[_reverse]`, `rnn.weight_hh_l{k}…`, `rnn.bias_ih_l{k}…`,
+//!   `rnn.bias_hh_l{k}…`.
+
+use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims};
+use crate::config::{CellKind, ModelConfig};
+use crate::error::{check_finite, check_len, Error, Result};
+use crate::params::Params;
+use crate::rng::Rng;
+
+/// The largest number of f32 values a forward may keep in its cache (16 GiB); larger batches
+/// are refused before allocating.
+const MAX_CACHE_VALUES: usize = 1 << 32;
+
+/// Recurrent state of the whole stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackState {
+    /// `[L·D, B, H]`
+    pub h: Vec<f32>,
+    /// `[L·D, B, H]`, LSTM only.
+    pub c: Option<Vec<f32>>,
+}
+
+impl StackState {
+    /// The all-zero state of `stack` for a batch of `batch` rows (PyTorch's default).
+    pub fn zeros(stack: &RecurrentStack, batch: usize) -> Self {
+        let n = stack.layers * stack.directions * batch * stack.hidden;
+        StackState { h: vec![0.0; n], c: stack.cell.has_cell_state().then(|| vec![0.0; n]) }
+    }
+}
+
+/// What [`RecurrentStack::forward`] keeps for [`RecurrentStack::backward`]. Reusable: buffers
+/// keep their capacity from one call to the next.
+#[derive(Debug, Clone, Default)]
+pub struct StackCache {
+    steps: usize,
+    batch: usize,
+    /// `[B]` real lengths.
+    lengths: Vec<usize>,
+    /// One per (layer, direction), in `h_n` order.
+    cells: Vec<CellCache>,
+    /// `[L−1]` dropout masks `[T, B, D·H]` applied to the output of layers 0..L−1; empty when
+    /// no dropout was applied.
+    dropout_masks: Vec<Vec<f32>>,
+}
+
+/// Reusable buffers of the cache-free inference path.
+#[derive(Debug, Clone, Default)]
+pub struct InferenceWorkspace {
+    cells: CellWorkspace,
+    lengths: Vec<usize>,
+    /// `[T, B, in]` the current layer's input; after the last layer, the stack's output.
+    layer_in: Vec<f32>,
+    /// `[T, B, D·H]` the current layer's output.
+    layer_out: Vec<f32>,
+    /// `[T, B, in]` the reverse direction's input, each row's real steps reversed.
+    x_reversed: Vec<f32>,
+    /// `[T, B, H]` one direction's output in its own time order.
+    y_dir: Vec<f32>,
+}
+
+/// L layers × D directions of one recurrent cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecurrentStack {
+    cell: CellKind,
+    input_size: usize,
+    hidden: usize,
+    layers: usize,
+    directions: usize,
+    dropout: f32,
+}
+
+impl RecurrentStack {
+    /// The stack described by `cfg` (`cfg.validate()` is the caller's: every size is then ≥ 1).
+    pub fn new(cfg: &ModelConfig) -> Self {
+        RecurrentStack {
+            cell: cfg.cell,
+            input_size: cfg.rnn_input_size(),
+            hidden: cfg.hidden_size,
+            layers: cfg.num_layers,
+            directions: cfg.directions(),
+            dropout: cfg.dropout,
+        }
+    }
+
+    /// I, the width of the input vectors.
+    pub fn input_size(&self) -> usize {
+        self.input_size
+    }
+
+    /// D·H, the width of the output vectors.
+    pub fn output_size(&self) -> usize {
+        self.directions * self.hidden
+    }
+
+    /// Training (or evaluation) forward. `x` `[T, B, I]`; `lengths` `[B]` real lengths (None: all
+    /// T); `state` the initial state (None: zeros); `dropout`: Some(rng) applies dropout between
+    /// layers (training). Returns `y` `[T, B, D·H]` and the final state; fills `cache`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        p: &Params,
+        x: &[f32],
+        t: usize,
+        b: usize,
+        lengths: Option<&[usize]>,
+        state: Option<&StackState>,
+        mut dropout: Option<&mut Rng>,
+        cache: &mut StackCache,
+    ) -> Result<(Vec<f32>, StackState)> {
+        self.check_inputs(x, t, b, lengths, state)?;
+        let (hd, dirs, n_state) = (self.hidden, self.directions, b * self.hidden);
+        let zeros = StackState::zeros(self, b);
+        let initial = state.unwrap_or(&zeros);
+        cache.steps = t;
+        cache.batch = b;
+        cache.lengths.clear();
+        match lengths {
+            Some(l) => cache.lengths.extend_from_slice(l),
+            None => cache.lengths.resize(b, t),
+        }
+        cache.cells.resize_with(self.layers * dirs, CellCache::default);
+        cache.dropout_masks.clear();
+        let mut final_state = StackState::zeros(self, b);
+        let mut layer_in = x.to_vec(); // [T, B, in]
+        let mut x_reversed = Vec::new();
+        let mut y_dir = vec![0.0; t * n_state]; // [T, B, H]
+        for layer in 0..self.layers {
+            let in_size = self.layer_input_size(layer);
+            if layer > 0 && self.dropout > 0.0 {
+                if let Some(rng) = dropout.as_deref_mut() {
+                    let mask = self.draw_dropout_mask(rng, layer_in.len());
+                    layer_in.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
+                    cache.dropout_masks.push(mask);
+                }
+            }
+            let dims = SeqDims { steps: t, batch: b, input: in_size, hidden: hd };
+            let mut layer_out = vec![0.0; t * b * dirs * hd]; // [T, B, D·H]
+            for dir in 0..dirs {
+                let idx = layer * dirs + dir;
+                let w = self.weights(p, layer, dir)?;
+                let x_dir = if dir == 0 {
+                    &layer_in
+                } else {
+                    x_reversed.resize(layer_in.len(), 0.0);
+                    reverse_real_steps(&layer_in, &mut x_reversed, b, in_size, &cache.lengths);
+                    &x_reversed
+                };
+                let state_range = idx * n_state..(idx + 1) * n_state;
+                let c0 = initial.c.as_ref().map(|c| &c[state_range.clone()]);
+                let cell_cache = &mut cache.cells[idx];
+                cell::forward(self.cell, &w, dims, x_dir, &cache.lengths, &initial.h[state_range.clone()], c0, &mut y_dir, cell_cache);
+                place_direction(&y_dir, &mut layer_out, b, hd, dir, dirs, &cache.lengths);
+                final_state.h[state_range.clone()].copy_from_slice(cell_cache.final_h());
+                if let (Some(c_n), Some(c_t)) = (final_state.c.as_mut(), cell_cache.final_c()) {
+                    c_n[state_range].copy_from_slice(c_t);
+                }
+            }
+            layer_in = layer_out;
+        }
+        Ok((layer_in, final_state))
+    }
+
+    /// Backward through the last [`forward`](Self::forward) stored in `cache`. `dy` `[T, B, D·H]`;
+    /// `dstate` the gradient w.r.t. the final state (None: zeros). Adds every parameter gradient
+    /// into `g`; returns `dx` `[T, B, I]` and the gradient w.r.t. the initial state.
+    pub fn backward(&self, p: &Params, cache: &StackCache, dy: &[f32], dstate: Option<&StackState>, g: &mut Params) -> Result<(Vec<f32>, StackState)> {
+        let (t, b, hd, dirs) = (cache.steps, cache.batch, self.hidden, self.directions);
+        if cache.cells.len() != self.layers * dirs || t == 0 {
+            return Err(Error::Config("backward: the cache does not hold a forward pass of this stack".into()));
+        }
+        check_len("dy", dy.len(), t * b * dirs * hd)?;
+        if let Some(s) = dstate {
+            self.check_state("dstate", s, b)?;
+        }
+        let n_state = b * hd;
+        let mut d_initial = StackState::zeros(self, b);
+        let zero_state = vec![0.0; n_state];
+        let mut d_out = dy.to_vec(); // [T, B, D·H] gradient w.r.t. the current layer's output
+        let mut dy_dir = vec![0.0; t * n_state]; // [T, B, H]
+        for layer in (0..self.layers).rev() {
+            let in_size = self.layer_input_size(layer);
+            let mut d_in = vec![0.0; t * b * in_size]; // [T, B, in]
+            let mut dx_dir = vec![0.0; t * b * in_size];
+            for dir in 0..dirs {
+                let idx = layer * dirs + dir;
+                let w = self.weights(p, layer, dir)?;
+                let mut grads = self.grads(g, layer, dir)?;
+                take_direction(&d_out, &mut dy_dir, b, hd, dir, dirs, &cache.lengths);
+                let state_range = idx * n_state..(idx + 1) * n_state;
+                let up = CellUpstream {
+                    dy: &dy_dir,
+                    dh_n: dstate.map_or(&zero_state[..], |s| &s.h[state_range.clone()]),
+                    dc_n: dstate.and_then(|s| s.c.as_ref()).map(|c| &c[state_range.clone()]),
+                };
+                let down = CellDownstream {
+                    dx: &mut dx_dir,
+                    dh0: &mut d_initial.h[state_range.clone()],
+                    dc0: d_initial.c.as_mut().map(|c| &mut c[state_range]),
+                };
+                cell::backward(self.cell, &w, &cache.cells[idx], up, &mut grads, down);
+                if dir == 0 {
+                    d_in.iter_mut().zip(&dx_dir).for_each(|(d, v)| *d += v);
+                } else {
+                    // dx of the reverse direction is in its own (reversed) time order.
+                    add_unreversed(&dx_dir, &mut d_in, b, in_size, &cache.lengths);
+                }
+            }
+            if layer > 0 {
+                if let Some(mask) = cache.dropout_masks.get(layer - 1) {
+                    d_in.iter_mut().zip(mask).for_each(|(d, m)| *d *= m);
+                }
+            }
+            d_out = d_in;
+        }
+        Ok((d_out, d_initial))
+    }
+
+    /// Cache-free forward for inference and generation: runs `x` `[T, B, I]` (one step or a
+    /// chunk) from `state`, updates `state` in place to the final state, and returns `y`
+    /// `[T, B, D·H]` borrowed from the workspace. No dropout. Equal to [`forward`](Self::forward)
+    /// without dropout; calling it chunk after chunk with the same state equals one call over
+    /// the concatenation (unidirectional stacks; a reverse direction sees each chunk alone).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_inference<'w>(
+        &self,
+        p: &Params,
+        x: &[f32],
+        t: usize,
+        b: usize,
+        lengths: Option<&[usize]>,
+        state: &mut StackState,
+        ws: &'w mut InferenceWorkspace,
+    ) -> Result<&'w [f32]> {
+        self.check_inputs(x, t, b, lengths, Some(state))?;
+        let (hd, dirs, n_state) = (self.hidden, self.directions, b * self.hidden);
+        ws.lengths.clear();
+        match lengths {
+            Some(l) => ws.lengths.extend_from_slice(l),
+            None => ws.lengths.resize(b, t),
+        }
+        ws.layer_in.clear();
+        ws.layer_in.extend_from_slice(x);
+        ws.y_dir.resize(t * n_state, 0.0);
+        for layer in 0..self.layers {
+            let in_size = self.layer_input_size(layer);
+            let dims = SeqDims { steps: t, batch: b, input: in_size, hidden: hd };
+            ws.layer_out.resize(t * b * dirs * hd, 0.0);
+            for dir in 0..dirs {
+                let idx = layer * dirs + dir;
+                let w = self.weights(p, layer, dir)?;
+                let x_dir = if dir == 0 {
+                    &ws.layer_in
+                } else {
+                    ws.x_reversed.resize(ws.layer_in.len(), 0.0);
+                    reverse_real_steps(&ws.layer_in, &mut ws.x_reversed, b, in_size, &ws.lengths);
+                    &ws.x_reversed
+                };
+                let state_range = idx * n_state..(idx + 1) * n_state;
+                let h = &mut state.h[state_range.clone()];
+                let c = state.c.as_mut().map(|c| &mut c[state_range]);
+                cell::forward_inference(self.cell, &w, dims, x_dir, &ws.lengths, h, c, &mut ws.y_dir, &mut ws.cells);
+                place_direction(&ws.y_dir, &mut ws.layer_out, b, hd, dir, dirs, &ws.lengths);
+            }
+            std::mem::swap(&mut ws.layer_in, &mut ws.layer_out);
+        }
+        Ok(&ws.layer_in)
+    }
+
+    /// One time step for generation: `x` `[B, I]`, state carried in place; returns `[B, D·H]`.
+    pub fn step<'w>(&self, p: &Params, x: &[f32], b: usize, state: &mut StackState, ws: &'w mut InferenceWorkspace) -> Result<&'w [f32]> {
+        self.forward_inference(p, x, 1, b, None, state, ws)
+    }
+
+    fn layer_input_size(&self, layer: usize) -> usize {
+        if layer == 0 {
+            self.input_size
+        } else {
+            self.directions * self.hidden
+        }
+    }
+
+    fn param_name(kind: &str, layer: usize, dir: usize) -> String {
+        format!("rnn.{kind}_l{layer}{}", if dir == 1 { "_reverse" } else { "" })
+    }
+
+    /// The four tensors of (layer, dir) as `(offset, len)` in a buffer, checked against the shapes
+    /// this stack needs (order: weight_ih, weight_hh, bias_ih, bias_hh).
+    fn param_ranges(&self, p: &Params, layer: usize, dir: usize) -> Result<[std::ops::Range<usize>; 4]> {
+        let gh = self.cell.gates() * self.hidden;
+        let wanted = [
+            ("weight_ih", vec![gh, self.layer_input_size(layer)]),
+            ("weight_hh", vec![gh, self.hidden]),
+            ("bias_ih", vec![gh]),
+            ("bias_hh", vec![gh]),
+        ];
+        let mut ranges: [std::ops::Range<usize>; 4] = Default::default();
+        for (range, (kind, shape)) in ranges.iter_mut().zip(wanted) {
+            let name = Self::param_name(kind, layer, dir);
+            let spec = p.layout.require(&name)?;
+            if spec.shape != shape {
+                return Err(Error::Shape(format!("{name}: expected shape {shape:?}, got {:?}", spec.shape)));
+            }
+            *range = spec.offset..spec.offset + spec.len;
+        }
+        if p.data.len() != p.layout.total() {
+            return Err(Error::Shape(format!("parameters: expected {} values, got {}", p.layout.total(), p.data.len())));
+        }
+        Ok(ranges)
+    }
+
+    fn weights<'p>(&self, p: &'p Params, layer: usize, dir: usize) -> Result<CellWeights<'p>> {
+        let [w_ih, w_hh, b_ih, b_hh] = self.param_ranges(p, layer, dir)?;
+        Ok(CellWeights { w_ih: &p.data[w_ih], w_hh: &p.data[w_hh], b_ih: &p.data[b_ih], b_hh: &p.data[b_hh] })
+    }
+
+    fn grads<'g>(&self, g: &'g mut Params, layer: usize, dir: usize) -> Result<CellGrads<'g>> {
+        let ranges = self.param_ranges(g, layer, dir)?;
+        let [w_ih, w_hh, b_ih, b_hh] = g
+            .data
+            .get_disjoint_mut(ranges)
+            .map_err(|_| Error::Config(format!("gradients: the tensors of layer {layer} overlap in the layout")))?;
+        Ok(CellGrads { w_ih, w_hh, b_ih, b_hh })
+    }
+
+    fn check_state(&self, name: &str, s: &StackState, b: usize) -> Result<()> {
+        let n = self.layers * self.directions * b * self.hidden;
+        check_len(&format!("{name}.h"), s.h.len(), n)?;
+        check_finite(&format!("{name}.h"), &s.h)?;
+        match (&s.c, self.cell.has_cell_state()) {
+            (Some(c), true) => {
+                check_len(&format!("{name}.c"), c.len(), n)?;
+                check_finite(&format!("{name}.c"), c)
+            }
+            (None, true) => Err(Error::Shape(format!("{name}.c: an LSTM state needs the memory c, got none"))),
+            (Some(_), false) => Err(Error::Shape(format!("{name}.c: only an LSTM state has a memory c"))),
+            (None, false) => Ok(()),
+        }
+    }
+
+    /// Validates every user-controlled input of a forward before anything is allocated.
+    fn check_inputs(&self, x: &[f32], t: usize, b: usize, lengths: Option<&[usize]>, state: Option<&StackState>) -> Result<()> {
+        if t == 0 || b == 0 {
+            return Err(Error::Range(format!("sequence: expected at least one step and one row, got {t} steps and {b} rows")));
+        }
+        let widest = self.input_size.max(self.cell.gates() * self.hidden + 3 * self.hidden);
+        let cache_values = t
+            .checked_mul(b)
+            .and_then(|n| n.checked_mul(widest))
+            .and_then(|n| n.checked_mul(self.layers * self.directions));
+        if !cache_values.is_some_and(|n| n <= MAX_CACHE_VALUES) {
+            return Err(Error::Range(format!("sequence: {t} steps × {b} rows is too large for this model; use shorter chunks")));
+        }
+        check_len("x", x.len(), t * b * self.input_size)?;
+        check_finite("x", x)?;
+        if let Some(l) = lengths {
+            check_len("lengths", l.len(), b)?;
+            if let Some((row, &len)) = l.iter().enumerate().find(|(_, &len)| len > t) {
+                return Err(Error::Range(format!("lengths[{row}]: expected at most the {t} steps of the batch, got {len}")));
+            }
+        }
+        if let Some(s) = state {
+            self.check_state("state", s, b)?;
+        }
+        Ok(())
+    }
+
+    fn draw_dropout_mask(&self, rng: &mut Rng, n: usize) -> Vec<f32> {
+        let keep_scale = 1.0 / (1.0 - self.dropout);
+        (0..n).map(|_| if rng.uniform() < self.dropout { 0.0 } else { keep_scale }).collect()
+    }
+}
+
+/// The reverse direction's view of a sequence: `dst[s, b] = src[len_b − 1 − s, b]` for the real
+/// steps `s < len_b`, `dst[s, b] = src[s, b]` for padding. The map is its own inverse.
+/// `src`, `dst` `[T, B, width]`.
+fn reverse_real_steps(src: &[f32], dst: &mut [f32], b: usize, width: usize, lengths: &[usize]) {
+    let t = src.len() / (b * width);
+    for s in 0..t {
+        for (row, &len) in lengths.iter().enumerate() {
+            let from = if s < len { len - 1 - s } else { s };
+            let (d, f) = ((s * b + row) * width, (from * b + row) * width);
+            dst[d..d + width].copy_from_slice(&src[f..f + width]);
+        }
+    }
+}
+
+/// `d_in += unreverse(dx_rev)`, both `[T, B, width]`.
+fn add_unreversed(dx_rev: &[f32], d_in: &mut [f32], b: usize, width: usize, lengths: &[usize]) {
+    let t = d_in.len() / (b * width);
+    for s in 0..t {
+        for (row, &len) in lengths.iter().enumerate() {
+            let from = if s < len { len - 1 - s } else { s };
+            let (d, f) = ((s * b + row) * width, (from * b + row) * width);
+            d_in[d..d + width].iter_mut().zip(&dx_rev[f..f + width]).for_each(|(a, v)| *a += v);
+        }
+    }
+}
+
+/// Writes one direction's output `y_dir` `[T, B, H]` (own time order) into columns
+/// `dir·H..(dir+1)·H` of `out` `[T, B, D·H]`, un-reversing the reverse direction.
+fn place_direction(y_dir: &[f32], out: &mut [f32], b: usize, hidden: usize, dir: usize, dirs: usize, lengths: &[usize]) {
+    let t = y_dir.len() / (b * hidden);
+    for s in 0..t {
+        for (row, &len) in lengths.iter().enumerate() {
+            let from = if dir == 1 && s < len { len - 1 - s } else { s };
+            let o = (s * b + row) * dirs * hidden + dir * hidden;
+            let f = (from * b + row) * hidden;
+            out[o..o + hidden].copy_from_slice(&y_dir[f..f + hidden]);
+        }
+    }
+}
+
+/// The inverse of [`place_direction`] for gradients: `dy_dir [T, B, H]` in the direction's own
+/// time order from columns `dir·H..` of `d_out` `[T, B, D·H]`.
+fn take_direction(d_out: &[f32], dy_dir: &mut [f32], b: usize, hidden: usize, dir: usize, dirs: usize, lengths: &[usize]) {
+    let t = dy_dir.len() / (b * hidden);
+    for s in 0..t {
+        for (row, &len) in lengths.iter().enumerate() {
+            let from = if dir == 1 && s < len { len - 1 - s } else { s };
+            let o = (from * b + row) * dirs * hidden + dir * hidden;
+            let d = (s * b + row) * hidden;
+            dy_dir[d..d + hidden].copy_from_slice(&d_out[o..o + hidden]);
+        }
+    }
+}
