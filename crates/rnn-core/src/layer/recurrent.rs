@@ -438,3 +438,215 @@ fn take_direction(d_out: &[f32], dy_dir: &mut [f32], b: usize, hidden: usize, di
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{InputKind, Pooling, Task};
+    use std::sync::Arc;
+
+    const CELLS: [CellKind; 4] = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+
+    fn config(cell: CellKind, layers: usize, bidirectional: bool, dropout: f32) -> ModelConfig {
+        ModelConfig {
+            task: Task::Tag,
+            cell,
+            input: InputKind::Dense { input_size: 3 },
+            hidden_size: 4,
+            num_layers: layers,
+            bidirectional,
+            skip: false,
+            dropout,
+            output_size: 1,
+            pooling: Pooling::Last,
+            per_step: false,
+        }
+    }
+
+    /// A stack with random weights, an input `[T, B, 3]` and a random initial state.
+    fn setup(cfg: &ModelConfig, t: usize, b: usize, seed: u64) -> (RecurrentStack, Params, Vec<f32>, StackState) {
+        let stack = RecurrentStack::new(cfg);
+        let mut rng = Rng::new(seed);
+        let mut p = Params::zeros(Arc::new(cfg.layout()));
+        p.data.iter_mut().for_each(|v| *v = rng.uniform_range(-0.5, 0.5));
+        let x = (0..t * b * stack.input_size()).map(|_| rng.normal()).collect();
+        let mut state = StackState::zeros(&stack, b);
+        state.h.iter_mut().for_each(|v| *v = 0.5 * rng.normal());
+        if let Some(c) = state.c.as_mut() {
+            c.iter_mut().for_each(|v| *v = 0.5 * rng.normal());
+        }
+        (stack, p, x, state)
+    }
+
+    fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol, "{what}[{i}]: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn inference_path_equals_training_forward() {
+        for cell in CELLS {
+            for bidirectional in [false, true] {
+                let cfg = config(cell, 2, bidirectional, 0.0);
+                let (t, b) = (5, 3);
+                let (stack, p, x, state) = setup(&cfg, t, b, 7);
+                let lengths = [5, 2, 0];
+                let (y, fin) = stack.forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default()).unwrap();
+                let mut carried = state.clone();
+                let mut ws = InferenceWorkspace::default();
+                let y_inf = stack.forward_inference(&p, &x, t, b, Some(&lengths), &mut carried, &mut ws).unwrap();
+                // Same GEMM shapes and kernels in the same order: bit-identical.
+                assert_eq!(y_inf, &y[..], "{cell:?} bidirectional={bidirectional}");
+                assert_eq!(carried, fin);
+            }
+        }
+    }
+
+    #[test]
+    fn step_by_step_with_carried_state_equals_the_sequence_forward() {
+        for cell in CELLS {
+            let cfg = config(cell, 2, false, 0.0);
+            let (t, b) = (6, 2);
+            let (stack, p, x, state) = setup(&cfg, t, b, 9);
+            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut StackCache::default()).unwrap();
+            let (width_in, width_out) = (stack.input_size() * b, stack.output_size() * b);
+            let mut carried = state.clone();
+            let mut ws = InferenceWorkspace::default();
+            for s in 0..t {
+                let y_s = stack.step(&p, &x[s * width_in..(s + 1) * width_in], b, &mut carried, &mut ws).unwrap();
+                // The input projection is one GEMM over all steps vs one per step: the same sums,
+                // possibly in another order, hence a tolerance.
+                assert_close(&format!("{cell:?} y[{s}]"), y_s, &y[s * width_out..(s + 1) * width_out], 1e-6);
+            }
+            assert_close("h_n", &carried.h, &fin.h, 1e-6);
+            if let (Some(c1), Some(c2)) = (&carried.c, &fin.c) {
+                assert_close("c_n", c1, c2, 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn two_chunks_with_carried_state_equal_one_forward() {
+        // What truncated BPTT relies on: [0, k) then [k, T) from the carried state == [0, T).
+        for cell in CELLS {
+            let cfg = config(cell, 3, false, 0.0);
+            let (t, b, k) = (7, 2, 3);
+            let (stack, p, x, state) = setup(&cfg, t, b, 13);
+            let mut cache = StackCache::default();
+            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut cache).unwrap();
+            let split = k * b * stack.input_size();
+            let (y1, mid) = stack.forward(&p, &x[..split], k, b, None, Some(&state), None, &mut cache).unwrap();
+            let (y2, end) = stack.forward(&p, &x[split..], t - k, b, None, Some(&mid), None, &mut cache).unwrap();
+            let joined: Vec<f32> = y1.into_iter().chain(y2).collect();
+            assert_close(&format!("{cell:?} y"), &joined, &y, 1e-6);
+            assert_close("h_n", &end.h, &fin.h, 1e-6);
+            if let (Some(c1), Some(c2)) = (&end.c, &fin.c) {
+                assert_close("c_n", c1, c2, 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn each_row_equals_running_it_alone_over_its_real_steps() {
+        // Packed-sequence semantics, bidirectional: padding changes nothing for the real steps,
+        // padded outputs are 0, h_n is the state after the last real step (the reverse
+        // direction's after step 0).
+        for cell in CELLS {
+            let cfg = config(cell, 2, true, 0.0);
+            let (t, b) = (5, 3);
+            let (stack, p, x, state) = setup(&cfg, t, b, 17);
+            let lengths = [3, 5, 1];
+            let (y, fin) = stack.forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default()).unwrap();
+            let (i, o, h) = (stack.input_size(), stack.output_size(), 4);
+            for (row, &len) in lengths.iter().enumerate() {
+                let x_row: Vec<f32> = (0..len).flat_map(|s| x[(s * b + row) * i..(s * b + row + 1) * i].to_vec()).collect();
+                let pick = |v: &Vec<f32>| -> Vec<f32> { (0..4).flat_map(|k| v[(k * b + row) * h..(k * b + row + 1) * h].to_vec()).collect() };
+                let state_row = StackState { h: pick(&state.h), c: state.c.as_ref().map(pick) };
+                let (y_row, fin_row) = stack.forward(&p, &x_row, len, 1, None, Some(&state_row), None, &mut StackCache::default()).unwrap();
+                for s in 0..t {
+                    let got = &y[(s * b + row) * o..(s * b + row + 1) * o];
+                    if s < len {
+                        assert_close(&format!("{cell:?} row {row} step {s}"), got, &y_row[s * o..(s + 1) * o], 1e-6);
+                    } else {
+                        assert!(got.iter().all(|&v| v == 0.0), "padded output must be 0");
+                    }
+                }
+                assert_close("h_n", &pick(&fin.h), &fin_row.h, 1e-6);
+                if let (Some(c), Some(c_row)) = (&fin.c, &fin_row.c) {
+                    assert_close("c_n", &pick(c), c_row, 1e-6);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dropout_is_reproducible_by_seed_and_off_without_a_generator() {
+        let (t, b) = (6, 4);
+        let with_dropout = config(CellKind::Lstm, 2, false, 0.5);
+        let (stack, p, x, state) = setup(&with_dropout, t, b, 19);
+        let mut cache = StackCache::default();
+        let mut run = |rng: Option<&mut Rng>| stack.forward(&p, &x, t, b, None, Some(&state), rng, &mut cache).unwrap().0;
+        let (a, a_again, other, eval) = (run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(2))), run(None));
+        assert_eq!(a, a_again);
+        assert_ne!(a, other);
+        assert_ne!(a, eval);
+        let no_dropout = RecurrentStack::new(&config(CellKind::Lstm, 2, false, 0.0));
+        let plain = no_dropout.forward(&p, &x, t, b, None, Some(&state), Some(&mut Rng::new(1)), &mut StackCache::default()).unwrap().0;
+        assert_eq!(eval, plain);
+        // The mask drops about p of the values and scales the rest by 1/(1-p).
+        let mask = stack.draw_dropout_mask(&mut Rng::new(3), 10_000);
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count();
+        assert!((4_500..5_500).contains(&dropped), "dropped {dropped} of 10000");
+        assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let cfg = config(CellKind::Lstm, 2, true, 0.0);
+        let (t, b) = (4, 2);
+        let (stack, p, x, state) = setup(&cfg, t, b, 23);
+        let mut cache = StackCache::default();
+        let fwd = |x: &[f32], t: usize, lengths: Option<&[usize]>, state: Option<&StackState>, p: &Params| {
+            stack.forward(p, x, t, b, lengths, state, None, &mut StackCache::default()).map(|_| ())
+        };
+        assert!(matches!(fwd(&x[1..], t, None, None, &p), Err(Error::Shape(_))));
+        assert!(matches!(fwd(&[], 0, None, None, &p), Err(Error::Range(_))));
+        assert!(matches!(fwd(&x, t, Some(&[4]), None, &p), Err(Error::Shape(_))));
+        assert!(matches!(fwd(&x, t, Some(&[4, 5]), None, &p), Err(Error::Range(_))));
+        assert!(fwd(&x, t, Some(&[0, 4]), None, &p).is_ok(), "a zero length is allowed");
+        let mut nan_x = x.clone();
+        nan_x[3] = f32::NAN;
+        assert!(matches!(fwd(&nan_x, t, None, None, &p), Err(Error::NonFinite(_))));
+        let no_c = StackState { h: state.h.clone(), c: None };
+        assert!(matches!(fwd(&x, t, None, Some(&no_c), &p), Err(Error::Shape(_))));
+        let short_h = StackState { h: state.h[1..].to_vec(), c: state.c.clone() };
+        assert!(matches!(fwd(&x, t, None, Some(&short_h), &p), Err(Error::Shape(_))));
+        assert!(matches!(fwd(&x, t, Some(&[1, 1]), None, &p), Ok(())));
+        // Parameters of another model: a GRU's tensors have other shapes, a 1-layer model lacks
+        // layer 1.
+        let gru = Params::zeros(Arc::new(config(CellKind::Gru, 2, true, 0.0).layout()));
+        assert!(matches!(fwd(&x, t, None, None, &gru), Err(Error::Shape(_))));
+        let one_layer = Params::zeros(Arc::new(config(CellKind::Lstm, 1, true, 0.0).layout()));
+        assert!(matches!(fwd(&x, t, None, None, &one_layer), Err(Error::Config(_))));
+        // A state with c for a GRU.
+        let gru_stack = RecurrentStack::new(&config(CellKind::Gru, 2, true, 0.0));
+        let r = gru_stack.forward(&gru, &x, t, b, None, Some(&state), None, &mut cache);
+        assert!(matches!(r, Err(Error::Shape(_))));
+        // Backward without a forward, then with a wrong dy.
+        let mut g = Params::zeros(p.layout.clone());
+        let fresh = StackCache::default();
+        assert!(matches!(stack.backward(&p, &fresh, &[], None, &mut g), Err(Error::Config(_))));
+        let (y, _) = stack.forward(&p, &x, t, b, None, None, None, &mut cache).unwrap();
+        assert!(matches!(stack.backward(&p, &cache, &y[1..], None, &mut g), Err(Error::Shape(_))));
+        assert!(stack.backward(&p, &cache, &y, None, &mut g).is_ok());
+        // Step with a wrong input width.
+        let mut s = StackState::zeros(&stack, b);
+        let mut ws = InferenceWorkspace::default();
+        assert!(matches!(stack.step(&p, &x[..5], b, &mut s, &mut ws), Err(Error::Shape(_))));
+        // A sequence too large to cache is refused before allocating.
+        let huge = stack.forward(&p, &x, usize::MAX / 2, b, None, None, None, &mut cache);
+        assert!(matches!(huge, Err(Error::Range(_))));
+    }
+}
