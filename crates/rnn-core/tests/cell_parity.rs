@@ -83,11 +83,11 @@ fn compare(what: &str, got: &[f32], want: &[f32], tol: f32, report: &mut Vec<Str
     let mut worst = (0.0f32, 0usize);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let ratio = (g - w).abs() / (tol * w.abs().max(1.0));
-        if !(ratio <= worst.0) {
+        if ratio.is_nan() || ratio > worst.0 {
             worst = (ratio, i);
         }
     }
-    if !(worst.0 <= 1.0) {
+    if worst.0.is_nan() || worst.0 > 1.0 {
         let i = worst.1;
         report.push(format!("{what}[{i}]: got {} want {} (error {:.2}× tolerance)", got[i], want[i], worst.0));
     }

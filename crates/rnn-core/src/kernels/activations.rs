@@ -92,7 +92,7 @@ mod portable {
         p = p * r + 8.333_452e-3;
         p = p * r + 4.166_579_6e-2;
         p = p * r + 1.666_666_5e-1;
-        p = p * r + 5.000_000_1e-1;
+        p = p * r + 0.5;
         let e_r = p * r * r + r + 1.0;
         // The integer n sits in the low mantissa bits of `shifted` (its exponent is fixed).
         let n_int = shifted.to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32;

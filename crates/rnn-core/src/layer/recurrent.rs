@@ -362,7 +362,7 @@ impl RecurrentStack {
             .checked_mul(b)
             .and_then(|n| n.checked_mul(widest))
             .and_then(|n| n.checked_mul(self.layers * self.directions));
-        if !cache_values.is_some_and(|n| n <= MAX_CACHE_VALUES) {
+        if cache_values.is_none_or(|n| n > MAX_CACHE_VALUES) {
             return Err(Error::Range(format!("sequence: {t} steps × {b} rows is too large for this model; use shorter chunks")));
         }
         check_len("x", x.len(), t * b * self.input_size)?;
