@@ -189,6 +189,7 @@ pub fn forward(
     debug_assert_eq!(x.len(), dims.rows() * dims.input);
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
     debug_assert_eq!(lengths.len(), dims.batch);
+    debug_assert!(kind != CellKind::Lstm || c0.is_some(), "internal: LSTM forward without c0");
     cache.prepare(kind, dims, x, lengths, h0, c0);
     match kind {
         CellKind::RnnTanh => rnn::forward(w, y, cache, false),

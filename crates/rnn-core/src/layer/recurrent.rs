@@ -354,6 +354,9 @@ impl RecurrentStack {
 
     /// Validates every user-controlled input of a forward before anything is allocated.
     fn check_inputs(&self, x: &[f32], t: usize, b: usize, lengths: Option<&[usize]>, state: Option<&StackState>) -> Result<()> {
+        if self.input_size == 0 || self.hidden == 0 || self.layers == 0 {
+            return Err(Error::Config("recurrent stack: every size must be at least 1 (validate the ModelConfig)".into()));
+        }
         if t == 0 || b == 0 {
             return Err(Error::Range(format!("sequence: expected at least one step and one row, got {t} steps and {b} rows")));
         }
