@@ -279,7 +279,7 @@ mod tests {
     const H: usize = 13;
 
     #[test]
-    fn lstm_fast_matches_naive() {
+    fn lstm_fast_matches_naive_and_both_builds_agree_bitwise() {
         let pre = inputs(B * 4 * H);
         let c_prev = inputs(B * H + 3)[3..].to_vec();
         let (mut g1, mut g2) = (pre.clone(), pre);
@@ -297,10 +297,18 @@ mod tests {
         for (name, (a, b)) in ["c", "tanh_c", "h"].iter().zip(out1.iter().zip(&out2)) {
             assert_close(name, a, b, 1e-6);
         }
+        // The portable build gives the same bits as the run-time selected one.
+        let mut g3 = inputs(B * 4 * H);
+        let mut out3 = vec![vec![0.0; B * H]; 3];
+        {
+            let [c, t, h] = &mut out3[..] else { unreachable!() };
+            portable::lstm_step(&mut g3, &c_prev, c, t, h, H);
+        }
+        assert_eq!((g3, out3), (g1, out1));
     }
 
     #[test]
-    fn gru_fast_matches_naive() {
+    fn gru_fast_matches_naive_and_both_builds_agree_bitwise() {
         let pre = inputs(B * 3 * H);
         let hh = inputs(B * 3 * H + 5)[5..].to_vec();
         let b_hn = inputs(H + 2)[2..].to_vec();
@@ -312,15 +320,21 @@ mod tests {
         assert_close("gates", &g1, &g2, 1e-6);
         assert_close("hn", &hn1, &hn2, 0.0);
         assert_close("h", &h1, &h2, 1e-6);
+        let (mut g3, mut hn3, mut h3) = (inputs(B * 3 * H), vec![0.0; B * H], vec![0.0; B * H]);
+        portable::gru_step(&mut g3, &hh, &b_hn, &mut hn3, &h_prev, &mut h3, H);
+        assert_eq!((g3, hn3, h3), (g1, hn1, h1), "portable and selected builds differ");
     }
 
     #[test]
-    fn rnn_fast_matches_naive() {
+    fn rnn_fast_matches_naive_and_both_builds_agree_bitwise() {
         for relu in [false, true] {
             let (mut a, mut b) = (inputs(B * H), inputs(B * H));
             rnn_step(&mut a, relu);
             naive::rnn_step(&mut b, relu);
             assert_close(if relu { "relu" } else { "tanh" }, &a, &b, 1e-6);
+            let mut c = inputs(B * H);
+            portable::rnn_step(&mut c, relu);
+            assert_eq!(c, a, "portable and selected builds differ");
         }
     }
 }
