@@ -8,8 +8,10 @@
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
 pub mod batch;
+pub mod cell;
 pub mod config;
 pub mod error;
+pub mod kernels;
 pub mod layer;
 pub mod params;
 pub mod rng;
