@@ -9,6 +9,8 @@
 
 pub mod config;
 pub mod error;
+pub mod ids;
+pub mod optim;
 pub mod params;
 pub mod rng;
 
