@@ -7,9 +7,11 @@
 //! - Sequences inside the engine are **time-major** `[T, B, X]` so each step's slice is contiguous;
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
+pub mod clip;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod loss;
 pub mod optim;
 pub mod params;
 pub mod rng;
