@@ -11,6 +11,7 @@ pub mod clip;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod init;
 pub mod io;
 pub mod loss;
 pub mod optim;
