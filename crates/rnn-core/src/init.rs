@@ -67,7 +67,9 @@ impl InitConfig {
     pub fn validate(&self, model: &ModelConfig) -> Result<()> {
         if let Some(b) = self.forget_bias {
             if !b.is_finite() {
-                return Err(Error::Range(format!("init.forget_bias: expected a finite number, got {b}")));
+                return Err(Error::Range(format!(
+                    "init.forget_bias: expected a finite number, got {b}"
+                )));
             }
             if model.cell != CellKind::Lstm {
                 return Err(Error::Config(format!(
@@ -95,7 +97,8 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
             w.iter_mut().for_each(|v| *v = rng.normal());
         } else if let Some(rest) = name.strip_prefix("rnn.") {
             let is_bias = rest.starts_with("bias_");
-            let orthogonal = rest.starts_with("weight_hh") && init.recurrent == RecurrentInit::Orthogonal;
+            let orthogonal =
+                rest.starts_with("weight_hh") && init.recurrent == RecurrentInit::Orthogonal;
             if orthogonal {
                 for block in w.chunks_exact_mut(h * h) {
                     orthogonal_into(block, h, rng);
@@ -118,7 +121,11 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
             if xavier && name == "head.bias" {
                 continue;
             }
-            let bound = if xavier { (6.0 / (fan_in + out) as f64).sqrt() } else { 1.0 / (fan_in as f64).sqrt() };
+            let bound = if xavier {
+                (6.0 / (fan_in + out) as f64).sqrt()
+            } else {
+                1.0 / (fan_in as f64).sqrt()
+            };
             uniform(w, bound, rng);
         }
     }
@@ -128,7 +135,9 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
             if is_ih || spec.name.starts_with("rnn.bias_hh") {
                 // LSTM gate rows are i, f, g, o: the f block is rows H..2H.
                 let b = p.view_mut(&spec.name);
-                b[h..2 * h].iter_mut().for_each(|v| *v = if is_ih { value } else { 0.0 });
+                b[h..2 * h]
+                    .iter_mut()
+                    .for_each(|v| *v = if is_ih { value } else { 0.0 });
             }
         }
     }
@@ -192,12 +201,24 @@ mod tests {
     /// Mean within 5 standard errors of 0, std within 3% of `std`, all values within `bound`.
     fn check_stats(name: &str, v: &[f32], std: f64, bound: Option<f64>) {
         let (m, s) = mean_std(v);
-        assert!(m.abs() < 5.0 * std / (v.len() as f64).sqrt(), "{name}: mean {m}");
-        assert!((s / std - 1.0).abs() < 0.03, "{name}: std {s}, expected {std}");
+        assert!(
+            m.abs() < 5.0 * std / (v.len() as f64).sqrt(),
+            "{name}: mean {m}"
+        );
+        assert!(
+            (s / std - 1.0).abs() < 0.03,
+            "{name}: std {s}, expected {std}"
+        );
         if let Some(b) = bound {
-            assert!(v.iter().all(|&x| (x as f64).abs() <= b), "{name}: value beyond {b}");
+            assert!(
+                v.iter().all(|&x| (x as f64).abs() <= b),
+                "{name}: value beyond {b}"
+            );
             let max = v.iter().fold(0f32, |a, &x| a.max(x.abs())) as f64;
-            assert!(max > 0.99 * b, "{name}: max |value| {max} should approach the bound {b}");
+            assert!(
+                max > 0.99 * b,
+                "{name}: max |value| {max} should approach the bound {b}"
+            );
         }
     }
 
@@ -211,21 +232,54 @@ mod tests {
         }
         check_stats("embed.weight", p.view("embed.weight"), 1.0, None);
         let hb = 1.0 / 16.0;
-        check_stats("head.weight", p.view("head.weight"), hb / 3f64.sqrt(), Some(hb));
+        check_stats(
+            "head.weight",
+            p.view("head.weight"),
+            hb / 3f64.sqrt(),
+            Some(hb),
+        );
         let sb = 1.0 / 300f64.sqrt();
-        check_stats("skip.weight", p.view("skip.weight"), sb / 3f64.sqrt(), Some(sb));
+        check_stats(
+            "skip.weight",
+            p.view("skip.weight"),
+            sb / 3f64.sqrt(),
+            Some(sb),
+        );
     }
 
     #[test]
     fn xavier_bounds_and_zero_biases() {
         let m = model("gru", 200, json!({}));
-        let p = init_params(&m, &InitConfig { scheme: InitScheme::Xavier, ..Default::default() }, &mut Rng::new(2)).unwrap();
+        let p = init_params(
+            &m,
+            &InitConfig {
+                scheme: InitScheme::Xavier,
+                ..Default::default()
+            },
+            &mut Rng::new(2),
+        )
+        .unwrap();
         let b_ih = (6.0 / (300.0 + 200.0f64)).sqrt();
-        check_stats("rnn.weight_ih_l0", p.view("rnn.weight_ih_l0"), b_ih / 3f64.sqrt(), Some(b_ih));
+        check_stats(
+            "rnn.weight_ih_l0",
+            p.view("rnn.weight_ih_l0"),
+            b_ih / 3f64.sqrt(),
+            Some(b_ih),
+        );
         let b_hh = (6.0 / 400f64).sqrt();
-        check_stats("rnn.weight_hh_l0", p.view("rnn.weight_hh_l0"), b_hh / 3f64.sqrt(), Some(b_hh));
+        check_stats(
+            "rnn.weight_hh_l0",
+            p.view("rnn.weight_hh_l0"),
+            b_hh / 3f64.sqrt(),
+            Some(b_hh),
+        );
         let b_head = (6.0 / (200.0 + 500.0f64)).sqrt();
-        check_stats("head.weight", p.view("head.weight"), b_head / 3f64.sqrt(), Some(b_head));
+        check_stats(
+            "head.weight",
+            p.view("head.weight"),
+            b_head / 3f64.sqrt(),
+            Some(b_head),
+        );
         for name in ["rnn.bias_ih_l0", "rnn.bias_hh_l1", "head.bias"] {
             assert!(p.view(name).iter().all(|&v| v == 0.0), "{name}");
         }
@@ -235,38 +289,67 @@ mod tests {
     fn orthogonal_blocks_are_orthogonal_and_distinct() {
         let h = 64;
         let m = model("lstm", h, json!({}));
-        let init = InitConfig { recurrent: RecurrentInit::Orthogonal, ..Default::default() };
+        let init = InitConfig {
+            recurrent: RecurrentInit::Orthogonal,
+            ..Default::default()
+        };
         let p = init_params(&m, &init, &mut Rng::new(3)).unwrap();
         let w = p.view("rnn.weight_hh_l0");
         for (g, block) in w.chunks_exact(h * h).enumerate() {
             for i in 0..h {
                 for j in 0..h {
-                    let dot: f64 = (0..h).map(|k| block[i * h + k] as f64 * block[j * h + k] as f64).sum();
+                    let dot: f64 = (0..h)
+                        .map(|k| block[i * h + k] as f64 * block[j * h + k] as f64)
+                        .sum();
                     let want = if i == j { 1.0 } else { 0.0 };
-                    assert!((dot - want).abs() < 1e-5, "gate {g}: (W Wᵀ)[{i},{j}] = {dot}");
+                    assert!(
+                        (dot - want).abs() < 1e-5,
+                        "gate {g}: (W Wᵀ)[{i},{j}] = {dot}"
+                    );
                 }
             }
         }
-        assert_ne!(&w[..h * h], &w[h * h..2 * h * h], "gate blocks must be drawn independently");
+        assert_ne!(
+            &w[..h * h],
+            &w[h * h..2 * h * h],
+            "gate blocks must be drawn independently"
+        );
         // The input weights keep the default scheme.
-        check_stats("rnn.weight_ih_l0", p.view("rnn.weight_ih_l0"), 0.125 / 3f64.sqrt(), Some(0.125));
+        check_stats(
+            "rnn.weight_ih_l0",
+            p.view("rnn.weight_ih_l0"),
+            0.125 / 3f64.sqrt(),
+            Some(0.125),
+        );
     }
 
     #[test]
     fn forget_bias_sets_the_f_block_only() {
         let h = 8;
         let m = model("lstm", h, json!({}));
-        let init = InitConfig { forget_bias: Some(1.0), ..Default::default() };
+        let init = InitConfig {
+            forget_bias: Some(1.0),
+            ..Default::default()
+        };
         let p = init_params(&m, &init, &mut Rng::new(4)).unwrap();
         for l in 0..2 {
             let ih = p.view(&format!("rnn.bias_ih_l{l}"));
             let hh = p.view(&format!("rnn.bias_hh_l{l}"));
-            assert!(ih[h..2 * h].iter().all(|&v| v == 1.0) && hh[h..2 * h].iter().all(|&v| v == 0.0));
-            assert!(ih[..h].iter().all(|&v| v != 1.0 && v.abs() <= 1.0 / (h as f32).sqrt()));
+            assert!(
+                ih[h..2 * h].iter().all(|&v| v == 1.0) && hh[h..2 * h].iter().all(|&v| v == 0.0)
+            );
+            assert!(ih[..h]
+                .iter()
+                .all(|&v| v != 1.0 && v.abs() <= 1.0 / (h as f32).sqrt()));
         }
         let gru = model("gru", h, json!({}));
-        let e = init_params(&gru, &init, &mut Rng::new(4)).unwrap_err().to_string();
-        assert_eq!(e, "init.forget_bias: only an LSTM has a forget gate, got cell \"gru\"");
+        let e = init_params(&gru, &init, &mut Rng::new(4))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "init.forget_bias: only an LSTM has a forget gate, got cell \"gru\""
+        );
     }
 
     #[test]
@@ -281,12 +364,29 @@ mod tests {
 
     #[test]
     fn config_json() {
-        let c = InitConfig::from_json(&json!({"scheme": "xavier", "recurrent": "orthogonal", "forget_bias": 1.0})).unwrap();
-        assert_eq!(c, InitConfig { scheme: InitScheme::Xavier, recurrent: RecurrentInit::Orthogonal, forget_bias: Some(1.0) });
-        assert_eq!(InitConfig::from_json(&json!({})).unwrap(), InitConfig::default());
-        let e = InitConfig::from_json(&json!({"scheme": "he"})).unwrap_err().to_string();
+        let c = InitConfig::from_json(
+            &json!({"scheme": "xavier", "recurrent": "orthogonal", "forget_bias": 1.0}),
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            InitConfig {
+                scheme: InitScheme::Xavier,
+                recurrent: RecurrentInit::Orthogonal,
+                forget_bias: Some(1.0)
+            }
+        );
+        assert_eq!(
+            InitConfig::from_json(&json!({})).unwrap(),
+            InitConfig::default()
+        );
+        let e = InitConfig::from_json(&json!({"scheme": "he"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("init: unknown variant `he`"), "{e}");
-        let e = InitConfig::from_json(&json!({"forgetbias": 1})).unwrap_err().to_string();
+        let e = InitConfig::from_json(&json!({"forgetbias": 1}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("forgetbias"), "{e}");
     }
 }

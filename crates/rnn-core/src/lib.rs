@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod init;
 pub mod io;
+pub mod layer;
 pub mod loss;
 pub mod optim;
 pub mod params;

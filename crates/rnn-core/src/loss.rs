@@ -48,7 +48,10 @@ pub struct CrossEntropyOptions {
 
 impl Default for CrossEntropyOptions {
     fn default() -> Self {
-        CrossEntropyOptions { ignore_index: Some(-100), class_weights: None }
+        CrossEntropyOptions {
+            ignore_index: Some(-100),
+            class_weights: None,
+        }
     }
 }
 
@@ -64,7 +67,7 @@ pub fn cross_entropy<T: Id>(
     classes: usize,
     targets: &[T],
     opts: &CrossEntropyOptions,
-    mut dlogits: Option<&mut [f32]>,
+    dlogits: Option<&mut [f32]>,
 ) -> Result<LossSum> {
     if classes == 0 {
         return Err(Error::Range("classes: expected at least 1, got 0".into()));
@@ -87,7 +90,10 @@ pub fn cross_entropy<T: Id>(
     for (i, t) in targets.iter().enumerate() {
         let t = t.to_i64();
         if Some(t) != opts.ignore_index && !(0..classes as i64).contains(&t) {
-            let ignore = opts.ignore_index.map(|v| format!(" or the ignore index {v}")).unwrap_or_default();
+            let ignore = opts
+                .ignore_index
+                .map(|v| format!(" or the ignore index {v}"))
+                .unwrap_or_default();
             return Err(Error::Range(format!(
                 "targets[{i}]: expected a class id in 0..{classes}{ignore}, got {t}"
             )));
@@ -116,10 +122,14 @@ pub fn cross_entropy<T: Id>(
         sum.weight += w;
         sum.count += 1;
     }
-    if let Some(d) = dlogits.as_deref_mut() {
+    if let Some(d) = dlogits {
         d.iter_mut().for_each(|v| *v = 0.0);
         if sum.weight > 0.0 {
-            for (i, (row, drow)) in logits.chunks_exact(classes).zip(d.chunks_exact_mut(classes)).enumerate() {
+            for (i, (row, drow)) in logits
+                .chunks_exact(classes)
+                .zip(d.chunks_exact_mut(classes))
+                .enumerate()
+            {
                 let t = targets[i].to_i64();
                 if Some(t) == opts.ignore_index {
                     continue;
@@ -150,13 +160,13 @@ pub fn mse(
     target: &[f32],
     width: usize,
     mask: Option<&[bool]>,
-    mut dpred: Option<&mut [f32]>,
+    dpred: Option<&mut [f32]>,
 ) -> Result<LossSum> {
     if width == 0 {
         return Err(Error::Range("width: expected at least 1, got 0".into()));
     }
     check_len("target", target.len(), pred.len())?;
-    if pred.len() % width != 0 {
+    if !pred.len().is_multiple_of(width) {
         return Err(Error::Shape(format!(
             "pred: expected a length that is a multiple of width {width}, got {}",
             pred.len()
@@ -181,11 +191,19 @@ pub fn mse(
         sum.count += width;
     }
     sum.weight = sum.count as f64;
-    if let Some(d) = dpred.as_deref_mut() {
-        let scale = if sum.count > 0 { 2.0 / sum.count as f64 } else { 0.0 };
+    if let Some(d) = dpred {
+        let scale = if sum.count > 0 {
+            2.0 / sum.count as f64
+        } else {
+            0.0
+        };
         for r in 0..rows {
             for k in r * width..(r + 1) * width {
-                d[k] = if counted(r) { (scale * (pred[k] - target[k]) as f64) as f32 } else { 0.0 };
+                d[k] = if counted(r) {
+                    (scale * (pred[k] - target[k]) as f64) as f32
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -216,14 +234,26 @@ mod tests {
             let fp = cross_entropy(&lp, c, targets, opts, None).unwrap().mean();
             let fm = cross_entropy(&lm, c, targets, opts, None).unwrap().mean();
             let num = (fp - fm) / (2.0 * h as f64);
-            assert!((num - d[k] as f64).abs() < 1e-4, "dlogits[{k}]: analytic {} numeric {num}", d[k]);
+            assert!(
+                (num - d[k] as f64).abs() < 1e-4,
+                "dlogits[{k}]: analytic {} numeric {num}",
+                d[k]
+            );
         }
     }
 
     #[test]
     fn gradient_matches_finite_differences() {
-        check_ce_gradient(&CrossEntropyOptions::default(), &[0, 3, 2, -100, 4, 1], 5, 7);
-        let weighted = CrossEntropyOptions { ignore_index: Some(-100), class_weights: Some(vec![0.5, 2.0, 1.0, 0.0, 3.0]) };
+        check_ce_gradient(
+            &CrossEntropyOptions::default(),
+            &[0, 3, 2, -100, 4, 1],
+            5,
+            7,
+        );
+        let weighted = CrossEntropyOptions {
+            ignore_index: Some(-100),
+            class_weights: Some(vec![0.5, 2.0, 1.0, 0.0, 3.0]),
+        };
         check_ce_gradient(&weighted, &[0, 3, 2, -100, 4, 1], 5, 8);
     }
 
@@ -231,12 +261,26 @@ mod tests {
     fn value_matches_a_hand_computation_and_ignores_positions() {
         // Row 0: logits [0, ln 3] → p(target 1) = 3/4; row 1 ignored; row 2: uniform → ln 2.
         let logits = [0.0, 3f32.ln(), 100.0, -100.0, 5.0, 5.0];
-        let s = cross_entropy(&logits, 2, &[1i32, -100, 0], &CrossEntropyOptions::default(), None).unwrap();
+        let s = cross_entropy(
+            &logits,
+            2,
+            &[1i32, -100, 0],
+            &CrossEntropyOptions::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(s.count, 2);
         let want = ((4.0f64 / 3.0).ln() + 2f64.ln()) / 2.0;
         assert!((s.mean() - want).abs() < 1e-6, "{} vs {want}", s.mean());
         let mut d = vec![1.0; 6];
-        cross_entropy(&logits, 2, &[1i32, -100, 0], &CrossEntropyOptions::default(), Some(&mut d)).unwrap();
+        cross_entropy(
+            &logits,
+            2,
+            &[1i32, -100, 0],
+            &CrossEntropyOptions::default(),
+            Some(&mut d),
+        )
+        .unwrap();
         assert_eq!(&d[2..4], &[0.0, 0.0], "ignored rows get no gradient");
     }
 
@@ -244,7 +288,10 @@ mod tests {
     fn class_weights_give_the_weighted_mean() {
         // PyTorch: Σ w_y·nll / Σ w_y. Rows with targets 0 (w 1) and 1 (w 3), both uniform logits.
         let logits = [0.0f32, 0.0, 2.0, 0.0];
-        let opts = CrossEntropyOptions { ignore_index: None, class_weights: Some(vec![1.0, 3.0]) };
+        let opts = CrossEntropyOptions {
+            ignore_index: None,
+            class_weights: Some(vec![1.0, 3.0]),
+        };
         let s = cross_entropy(&logits, 2, &[0i64, 1], &opts, None).unwrap();
         let nll1 = (1.0 + 2f64.exp()).ln();
         let want = (2f64.ln() + 3.0 * nll1) / 4.0;
@@ -255,7 +302,14 @@ mod tests {
     #[test]
     fn all_ignored_gives_zero_with_count_zero() {
         let mut d = vec![1.0; 6];
-        let s = cross_entropy(&[1.0; 6], 3, &[-100i64, -100], &CrossEntropyOptions::default(), Some(&mut d)).unwrap();
+        let s = cross_entropy(
+            &[1.0; 6],
+            3,
+            &[-100i64, -100],
+            &CrossEntropyOptions::default(),
+            Some(&mut d),
+        )
+        .unwrap();
         assert_eq!((s.mean(), s.count), (0.0, 0));
         assert!(d.iter().all(|&v| v == 0.0));
     }
@@ -263,27 +317,76 @@ mod tests {
     #[test]
     fn large_logits_are_stable_and_sums_combine() {
         let logits = [1000.0f32, 0.0, -1000.0, 1000.0];
-        let s = cross_entropy(&logits, 2, &[1u32, 0], &CrossEntropyOptions::default(), None).unwrap();
+        let s = cross_entropy(
+            &logits,
+            2,
+            &[1u32, 0],
+            &CrossEntropyOptions::default(),
+            None,
+        )
+        .unwrap();
         assert!((s.total - 3000.0).abs() < 1e-3, "{}", s.total);
         let mut acc = LossSum::default();
-        acc.add(cross_entropy(&logits[..2], 2, &[1u32], &CrossEntropyOptions::default(), None).unwrap());
-        acc.add(cross_entropy(&logits[2..], 2, &[0u32], &CrossEntropyOptions::default(), None).unwrap());
+        acc.add(
+            cross_entropy(
+                &logits[..2],
+                2,
+                &[1u32],
+                &CrossEntropyOptions::default(),
+                None,
+            )
+            .unwrap(),
+        );
+        acc.add(
+            cross_entropy(
+                &logits[2..],
+                2,
+                &[0u32],
+                &CrossEntropyOptions::default(),
+                None,
+            )
+            .unwrap(),
+        );
         assert_eq!(acc, s);
     }
 
     #[test]
     fn errors_name_position_and_value() {
         let o = CrossEntropyOptions::default();
-        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 3], &o, None).unwrap_err().to_string();
-        assert_eq!(e, "targets[1]: expected a class id in 0..3 or the ignore index -100, got 3");
-        let e = cross_entropy(&[0.0; 6], 3, &[0i64, -1], &o, None).unwrap_err().to_string();
+        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 3], &o, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "targets[1]: expected a class id in 0..3 or the ignore index -100, got 3"
+        );
+        let e = cross_entropy(&[0.0; 6], 3, &[0i64, -1], &o, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("targets[1]") && e.contains("got -1"), "{e}");
-        let e = cross_entropy(&[0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0], 3, &[0i64, 1], &o, None).unwrap_err();
-        assert_eq!(e.to_string(), "logits[1, 1]: every logit must be finite, got inf");
-        let e = cross_entropy(&[0.0; 5], 3, &[0i64, 1], &o, None).unwrap_err().to_string();
+        let e = cross_entropy(
+            &[0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0],
+            3,
+            &[0i64, 1],
+            &o,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "logits[1, 1]: every logit must be finite, got inf"
+        );
+        let e = cross_entropy(&[0.0; 5], 3, &[0i64, 1], &o, None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "logits: expected length 6, got 5");
-        let bad_w = CrossEntropyOptions { ignore_index: None, class_weights: Some(vec![1.0, -1.0, 1.0]) };
-        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 1], &bad_w, None).unwrap_err().to_string();
+        let bad_w = CrossEntropyOptions {
+            ignore_index: None,
+            class_weights: Some(vec![1.0, -1.0, 1.0]),
+        };
+        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 1], &bad_w, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("class_weights[1]"), "{e}");
     }
 
@@ -295,7 +398,10 @@ mod tests {
         let s = mse(&pred, &target, 2, None, Some(&mut d)).unwrap();
         assert_eq!((s.total, s.count), (14.0, 6));
         assert!((s.mean() - 14.0 / 6.0).abs() < 1e-12);
-        assert!((d[0] - 2.0 / 6.0).abs() < 1e-7 && (d[5] + 1.0).abs() < 1e-7, "{d:?}");
+        assert!(
+            (d[0] - 2.0 / 6.0).abs() < 1e-7 && (d[5] + 1.0).abs() < 1e-7,
+            "{d:?}"
+        );
         let s = mse(&pred, &target, 2, Some(&[true, false, true]), Some(&mut d)).unwrap();
         assert_eq!((s.total, s.count), (10.0, 4));
         assert_eq!(&d[2..4], &[0.0, 0.0]);
@@ -305,12 +411,21 @@ mod tests {
         for k in [0usize, 4, 5] {
             let mut p = pred;
             p[k] += h;
-            let fp = mse(&p, &target, 2, Some(&[true, false, true]), None).unwrap().mean();
+            let fp = mse(&p, &target, 2, Some(&[true, false, true]), None)
+                .unwrap()
+                .mean();
             p[k] -= 2.0 * h;
-            let fm = mse(&p, &target, 2, Some(&[true, false, true]), None).unwrap().mean();
-            assert!(((fp - fm) / (2.0 * h as f64) - d[k] as f64).abs() < 1e-3, "dpred[{k}]");
+            let fm = mse(&p, &target, 2, Some(&[true, false, true]), None)
+                .unwrap()
+                .mean();
+            assert!(
+                ((fp - fm) / (2.0 * h as f64) - d[k] as f64).abs() < 1e-3,
+                "dpred[{k}]"
+            );
         }
-        let e = mse(&[1.0, f32::NAN], &[0.0, 0.0], 1, None, None).unwrap_err().to_string();
+        let e = mse(&[1.0, f32::NAN], &[0.0, 0.0], 1, None, None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "pred: every value must be finite, got NaN at index 1");
         let e = mse(&pred, &target, 4, None, None).unwrap_err().to_string();
         assert!(e.contains("multiple of width 4"), "{e}");

@@ -6,20 +6,31 @@ use rnn_core::optim::{Optimizer, OptimizerConfig};
 use serde_json::Value;
 
 fn load() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/optim/optim_reference.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/optim/optim_reference.json"
+    );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (a, b)) in got.iter().zip(want).enumerate() {
         let tol = 1e-6 * b.abs().max(1e-3);
-        assert!((a - b).abs() <= tol, "{what}[{i}]: rnnkit {a:e}, torch {b:e}, diff {:e}", (a - b).abs());
+        assert!(
+            (a - b).abs() <= tol,
+            "{what}[{i}]: rnnkit {a:e}, torch {b:e}, diff {:e}",
+            (a - b).abs()
+        );
     }
 }
 
@@ -30,10 +41,17 @@ fn every_optimizer_matches_torch_for_five_steps() {
     assert!(cases.len() >= 15, "fixture has {} cases", cases.len());
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let cfg = OptimizerConfig::from_json(&case["config"]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cfg =
+            OptimizerConfig::from_json(&case["config"]).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut p = floats(&case["params0"]);
         let mut opt = Optimizer::new(&cfg, p.len()).unwrap();
-        for (s, (g, after)) in case["grads"].as_array().unwrap().iter().zip(case["after"].as_array().unwrap()).enumerate() {
+        for (s, (g, after)) in case["grads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["after"].as_array().unwrap())
+            .enumerate()
+        {
             let lr = case["lrs"][s].as_f64().unwrap() as f32;
             opt.step(&mut p, &floats(g), lr).unwrap();
             assert_close(&format!("{name} step {} params", s + 1), &p, &floats(after));
@@ -46,11 +64,17 @@ fn every_optimizer_matches_torch_for_five_steps() {
                 continue;
             }
             let slot = state.slots.iter().find(|(n, _)| *n == format!("optim.{k}"));
-            let slot = slot.unwrap_or_else(|| panic!("{name}: no slot optim.{k} in {:?}", state.slots));
+            let slot =
+                slot.unwrap_or_else(|| panic!("{name}: no slot optim.{k} in {:?}", state.slots));
             assert_close(&format!("{name} state {k}"), &slot.1, &floats(v));
         }
         let torch_slots = want.keys().filter(|k| *k != "step").count();
-        assert_eq!(state.slots.len(), torch_slots, "{name}: slots {:?}", state.slots.iter().map(|s| &s.0).collect::<Vec<_>>());
+        assert_eq!(
+            state.slots.len(),
+            torch_slots,
+            "{name}: slots {:?}",
+            state.slots.iter().map(|s| &s.0).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -60,7 +84,12 @@ fn export_import_resumes_bit_identically() {
     for case in fixture["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let cfg = OptimizerConfig::from_json(&case["config"]).unwrap();
-        let grads: Vec<Vec<f32>> = case["grads"].as_array().unwrap().iter().map(floats).collect();
+        let grads: Vec<Vec<f32>> = case["grads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect();
         let mut p = floats(&case["params0"]);
         let mut a = Optimizer::new(&cfg, p.len()).unwrap();
         for g in &grads[..2] {
@@ -77,6 +106,10 @@ fn export_import_resumes_bit_identically() {
         }
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&p), bits(&q), "{name}: resumed parameters differ");
-        assert_eq!(a.export_state(), b.export_state(), "{name}: resumed state differs");
+        assert_eq!(
+            a.export_state(),
+            b.export_state(),
+            "{name}: resumed state differs"
+        );
     }
 }

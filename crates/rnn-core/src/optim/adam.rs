@@ -32,7 +32,12 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig { lr: 1e-3, betas: default_betas(), eps: default_eps(), weight_decay: 0.0 }
+        AdamConfig {
+            lr: 1e-3,
+            betas: default_betas(),
+            eps: default_eps(),
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -51,13 +56,23 @@ pub struct AdamWConfig {
 
 impl From<AdamWConfig> for AdamConfig {
     fn from(c: AdamWConfig) -> Self {
-        AdamConfig { lr: c.lr, betas: c.betas, eps: c.eps, weight_decay: c.weight_decay }
+        AdamConfig {
+            lr: c.lr,
+            betas: c.betas,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+        }
     }
 }
 
 impl From<AdamConfig> for AdamWConfig {
     fn from(c: AdamConfig) -> Self {
-        AdamWConfig { lr: c.lr, betas: c.betas, eps: c.eps, weight_decay: c.weight_decay }
+        AdamWConfig {
+            lr: c.lr,
+            betas: c.betas,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+        }
     }
 }
 
@@ -65,10 +80,20 @@ impl AdamConfig {
     pub fn validate(&self) -> Result<()> {
         check_range("lr", self.lr, self.lr > 0.0, "a finite number > 0")?;
         for (i, b) in self.betas.iter().enumerate() {
-            check_range(&format!("betas[{i}]"), *b, (0.0..1.0).contains(b), "a number in [0, 1)")?;
+            check_range(
+                &format!("betas[{i}]"),
+                *b,
+                (0.0..1.0).contains(b),
+                "a number in [0, 1)",
+            )?;
         }
         check_range("eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
-        check_range("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "a finite number >= 0")
+        check_range(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "a finite number >= 0",
+        )
     }
 }
 
@@ -86,7 +111,14 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(config: AdamConfig, decoupled: bool, n: usize) -> Self {
-        Adam { config, decoupled, n, step: 0, exp_avg: vec![0.0; n], exp_avg_sq: vec![0.0; n] }
+        Adam {
+            config,
+            decoupled,
+            n,
+            step: 0,
+            exp_avg: vec![0.0; n],
+            exp_avg_sq: vec![0.0; n],
+        }
     }
 
     pub(crate) fn step(&mut self, p: &mut [f32], g: &[f32], lr: f64) {
@@ -105,7 +137,12 @@ impl Adam {
         let wd = c.weight_decay as f32;
         let decay = (1.0 - lr * c.weight_decay) as f32;
         let (decoupled, has_wd) = (self.decoupled, c.weight_decay != 0.0);
-        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(self.exp_avg.iter_mut()).zip(self.exp_avg_sq.iter_mut()) {
+        for (((p, &g), m), v) in p
+            .iter_mut()
+            .zip(g)
+            .zip(self.exp_avg.iter_mut())
+            .zip(self.exp_avg_sq.iter_mut())
+        {
             let g = if decoupled {
                 *p *= decay;
                 g
@@ -126,7 +163,10 @@ impl Adam {
     }
 
     pub(crate) fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
-        vec![("exp_avg", &mut self.exp_avg), ("exp_avg_sq", &mut self.exp_avg_sq)]
+        vec![
+            ("exp_avg", &mut self.exp_avg),
+            ("exp_avg_sq", &mut self.exp_avg_sq),
+        ]
     }
 }
 
@@ -138,20 +178,35 @@ mod tests {
     /// Step 2 with the same g: m = 0.19g, v = 0.001999g², m̂ = g, v̂ = g² → again lr·sign(g).
     #[test]
     fn first_steps_move_by_lr_times_sign() {
-        let mut o = Adam::new(AdamConfig { lr: 0.01, ..AdamConfig::default() }, false, 3);
+        let mut o = Adam::new(
+            AdamConfig {
+                lr: 0.01,
+                ..AdamConfig::default()
+            },
+            false,
+            3,
+        );
         let mut p = [1.0f32, -2.0, 0.5];
         let g = [0.3f32, -4.0, 1e-3];
         o.step(&mut p, &g, 0.01);
         o.step(&mut p, &g, 0.01);
         for (i, expected) in [0.98f32, -1.98, 0.48].iter().enumerate() {
-            assert!((p[i] - expected).abs() < 2e-5 * (1.0 + 1e-3 / g[i].abs()), "p[{i}] = {}", p[i]);
+            assert!(
+                (p[i] - expected).abs() < 2e-5 * (1.0 + 1e-3 / g[i].abs()),
+                "p[{i}] = {}",
+                p[i]
+            );
         }
     }
 
     /// AdamW with g = 0 only shrinks: p·(1 - lr·wd) per step.
     #[test]
     fn adamw_decay_is_decoupled() {
-        let cfg = AdamConfig { lr: 0.1, weight_decay: 0.5, ..AdamConfig::default() };
+        let cfg = AdamConfig {
+            lr: 0.1,
+            weight_decay: 0.5,
+            ..AdamConfig::default()
+        };
         let mut o = Adam::new(cfg, true, 1);
         let mut p = [2.0f32];
         o.step(&mut p, &[0.0], 0.1);
