@@ -67,7 +67,7 @@ pub fn cross_entropy<T: Id>(
     classes: usize,
     targets: &[T],
     opts: &CrossEntropyOptions,
-    dlogits: Option<&mut [f32]>,
+    mut dlogits: Option<&mut [f32]>,
 ) -> Result<LossSum> {
     if classes == 0 {
         return Err(Error::Range("classes: expected at least 1, got 0".into()));
@@ -86,10 +86,16 @@ pub fn cross_entropy<T: Id>(
             )));
         }
     }
-    // Validate every target before computing, so no partial gradient is left on error.
+    // Validate every target and sum the weights first: the gradient of the mean needs Σ w before
+    // the single pass over the logits below.
+    let class_weight = |y: usize| opts.class_weights.as_ref().map_or(1.0, |w| w[y] as f64);
+    let mut sum = LossSum::default();
     for (i, t) in targets.iter().enumerate() {
         let t = t.to_i64();
-        if Some(t) != opts.ignore_index && !(0..classes as i64).contains(&t) {
+        if Some(t) == opts.ignore_index {
+            continue;
+        }
+        if !(0..classes as i64).contains(&t) {
             let ignore = opts
                 .ignore_index
                 .map(|v| format!(" or the ignore index {v}"))
@@ -98,8 +104,9 @@ pub fn cross_entropy<T: Id>(
                 "targets[{i}]: expected a class id in 0..{classes}{ignore}, got {t}"
             )));
         }
+        sum.weight += class_weight(t as usize);
+        sum.count += 1;
     }
-    let mut sum = LossSum::default();
     for (i, row) in logits.chunks_exact(classes).enumerate() {
         if let Some(j) = row.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
@@ -107,44 +114,42 @@ pub fn cross_entropy<T: Id>(
                 row[j]
             )));
         }
+    }
+    if let Some(d) = dlogits.as_deref_mut() {
+        d.iter_mut().for_each(|v| *v = 0.0);
+    }
+    for (i, row) in logits.chunks_exact(classes).enumerate() {
         let t = targets[i].to_i64();
         if Some(t) == opts.ignore_index {
             continue;
         }
         let y = t as usize;
-        let w = opts.class_weights.as_ref().map_or(1.0, |w| w[y] as f64);
-        // log-softmax with the max subtracted (no overflow); the exp sum in f64 because C can be
-        // thousands of terms.
+        let w = class_weight(y);
+        // log-softmax with the max subtracted (no overflow); exps and their sum in f64 because
+        // C can be thousands of terms. The row's exps are kept in dlogits for the gradient.
         let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let z: f64 = row.iter().map(|&v| ((v - m) as f64).exp()).sum();
-        let nll = (m as f64 + z.ln()) - row[y] as f64;
-        sum.total += w * nll;
-        sum.weight += w;
-        sum.count += 1;
-    }
-    if let Some(d) = dlogits {
-        d.iter_mut().for_each(|v| *v = 0.0);
-        if sum.weight > 0.0 {
-            for (i, (row, drow)) in logits
-                .chunks_exact(classes)
-                .zip(d.chunks_exact_mut(classes))
-                .enumerate()
-            {
-                let t = targets[i].to_i64();
-                if Some(t) == opts.ignore_index {
-                    continue;
-                }
-                let y = t as usize;
-                let w = opts.class_weights.as_ref().map_or(1.0, |w| w[y] as f64);
-                let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                let z: f64 = row.iter().map(|&v| ((v - m) as f64).exp()).sum();
-                let scale = w / sum.weight;
+        let mut z = 0.0f64;
+        match dlogits.as_deref_mut() {
+            Some(d) => {
+                let drow = &mut d[i * classes..(i + 1) * classes];
                 for (dv, &v) in drow.iter_mut().zip(row) {
-                    *dv = (scale * ((v - m) as f64).exp() / z) as f32;
+                    let e = ((v - m) as f64).exp();
+                    z += e;
+                    *dv = e as f32;
                 }
-                drow[y] -= scale as f32;
+                if sum.weight > 0.0 {
+                    // d(mean)/dlogit_j = w_y/W · (softmax_j - [j = y]).
+                    let scale = w / sum.weight;
+                    let s = (scale / z) as f32;
+                    drow.iter_mut().for_each(|dv| *dv *= s);
+                    drow[y] -= scale as f32;
+                } else {
+                    drow.iter_mut().for_each(|dv| *dv = 0.0);
+                }
             }
+            None => z = row.iter().map(|&v| ((v - m) as f64).exp()).sum(),
         }
+        sum.total += w * ((m as f64 + z.ln()) - row[y] as f64);
     }
     Ok(sum)
 }

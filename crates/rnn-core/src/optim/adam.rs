@@ -3,6 +3,7 @@
 //! `m = β1·m + (1-β1)·g`, `v = β2·v + (1-β2)·g²`,
 //! `p = p - (lr / (1-β1^t)) · m / (sqrt(v) / sqrt(1-β2^t) + ε)`.
 //! Adam's weight decay adds `wd·p` to g first (L2); AdamW's multiplies p by `1 - lr·wd` first.
+//! With `amsgrad`, the denominator uses the running maximum of v (`max_exp_avg_sq`) instead.
 
 use super::check_range;
 use crate::error::Result;
@@ -28,6 +29,8 @@ pub struct AdamConfig {
     pub eps: f64,
     #[serde(default)]
     pub weight_decay: f64,
+    #[serde(default)]
+    pub amsgrad: bool,
 }
 
 impl Default for AdamConfig {
@@ -37,6 +40,7 @@ impl Default for AdamConfig {
             betas: default_betas(),
             eps: default_eps(),
             weight_decay: 0.0,
+            amsgrad: false,
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct AdamWConfig {
     pub eps: f64,
     #[serde(default = "default_adamw_weight_decay")]
     pub weight_decay: f64,
+    #[serde(default)]
+    pub amsgrad: bool,
 }
 
 impl From<AdamWConfig> for AdamConfig {
@@ -61,6 +67,7 @@ impl From<AdamWConfig> for AdamConfig {
             betas: c.betas,
             eps: c.eps,
             weight_decay: c.weight_decay,
+            amsgrad: c.amsgrad,
         }
     }
 }
@@ -72,6 +79,7 @@ impl From<AdamConfig> for AdamWConfig {
             betas: c.betas,
             eps: c.eps,
             weight_decay: c.weight_decay,
+            amsgrad: c.amsgrad,
         }
     }
 }
@@ -97,7 +105,8 @@ impl AdamConfig {
     }
 }
 
-/// Adam / AdamW state: first and second moments.
+/// Adam / AdamW state: first and second moments (and the second moment's running maximum with
+/// `amsgrad`).
 #[derive(Debug, Clone)]
 pub struct Adam {
     pub(crate) config: AdamConfig,
@@ -107,17 +116,23 @@ pub struct Adam {
     pub(crate) step: u64,
     exp_avg: Vec<f32>,
     exp_avg_sq: Vec<f32>,
+    max_exp_avg_sq: Vec<f32>,
 }
 
 impl Adam {
     pub fn new(config: AdamConfig, decoupled: bool, n: usize) -> Self {
         Adam {
-            config,
             decoupled,
             n,
             step: 0,
             exp_avg: vec![0.0; n],
             exp_avg_sq: vec![0.0; n],
+            max_exp_avg_sq: if config.amsgrad {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            },
+            config,
         }
     }
 
@@ -136,12 +151,13 @@ impl Adam {
         let eps = c.eps as f32;
         let wd = c.weight_decay as f32;
         let decay = (1.0 - lr * c.weight_decay) as f32;
-        let (decoupled, has_wd) = (self.decoupled, c.weight_decay != 0.0);
-        for (((p, &g), m), v) in p
+        let (decoupled, has_wd, amsgrad) = (self.decoupled, c.weight_decay != 0.0, c.amsgrad);
+        for (i, (((p, &g), m), v)) in p
             .iter_mut()
             .zip(g)
             .zip(self.exp_avg.iter_mut())
             .zip(self.exp_avg_sq.iter_mut())
+            .enumerate()
         {
             let g = if decoupled {
                 *p *= decay;
@@ -153,20 +169,35 @@ impl Adam {
             };
             *m = *m * b1 + omb1 * g;
             *v = *v * b2 + omb2 * g * g;
-            let denom = v.sqrt() / bc2_sqrt + eps;
+            let v_hat = if amsgrad {
+                let mx = &mut self.max_exp_avg_sq[i];
+                *mx = mx.max(*v);
+                *mx
+            } else {
+                *v
+            };
+            let denom = v_hat.sqrt() / bc2_sqrt + eps;
             *p += neg_step * *m / denom;
         }
     }
 
     pub(crate) fn slots(&self) -> Vec<(&'static str, &Vec<f32>)> {
-        vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)]
+        let mut v = vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)];
+        if self.config.amsgrad {
+            v.push(("max_exp_avg_sq", &self.max_exp_avg_sq));
+        }
+        v
     }
 
     pub(crate) fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
-        vec![
+        let mut v = vec![
             ("exp_avg", &mut self.exp_avg),
             ("exp_avg_sq", &mut self.exp_avg_sq),
-        ]
+        ];
+        if self.config.amsgrad {
+            v.push(("max_exp_avg_sq", &mut self.max_exp_avg_sq));
+        }
+        v
     }
 }
 
