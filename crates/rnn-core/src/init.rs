@@ -88,45 +88,18 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
     init.validate(model)?;
     let mut p = Params::zeros(Arc::new(model.layout()));
     let h = model.hidden_size;
-    let xavier = init.scheme == InitScheme::Xavier;
     let specs = p.layout.specs().to_vec();
     for spec in &specs {
-        let name = spec.name.as_str();
-        let w = p.view_mut(name);
-        if name == "embed.weight" {
-            w.iter_mut().for_each(|v| *v = rng.normal());
-        } else if let Some(rest) = name.strip_prefix("rnn.") {
-            let is_bias = rest.starts_with("bias_");
-            let orthogonal =
-                rest.starts_with("weight_hh") && init.recurrent == RecurrentInit::Orthogonal;
-            if orthogonal {
+        let w = p.view_mut(&spec.name);
+        match draw_for(&spec.name, &spec.shape, model, init) {
+            Draw::Normal => w.iter_mut().for_each(|v| *v = rng.normal()),
+            Draw::Uniform(bound) => uniform(w, bound, rng),
+            Draw::Orthogonal => {
                 for block in w.chunks_exact_mut(h * h) {
                     orthogonal_into(block, h, rng);
                 }
-            } else if xavier && is_bias {
-                // zeros already
-            } else if xavier {
-                // Each gate block [H, in] is its own Glorot matrix.
-                let fan_in = spec.shape[1];
-                uniform(w, (6.0 / (fan_in + h) as f64).sqrt(), rng);
-            } else {
-                uniform(w, 1.0 / (h as f64).sqrt(), rng);
             }
-        } else {
-            // head.weight [out, in], head.bias [out], skip.weight [V, E].
-            let (out, fan_in) = match name {
-                "head.bias" => (model.output_size, model.directions() * h),
-                _ => (spec.shape[0], spec.shape[1]),
-            };
-            if xavier && name == "head.bias" {
-                continue;
-            }
-            let bound = if xavier {
-                (6.0 / (fan_in + out) as f64).sqrt()
-            } else {
-                1.0 / (fan_in as f64).sqrt()
-            };
-            uniform(w, bound, rng);
+            Draw::Zero => {}
         }
     }
     if let Some(value) = init.forget_bias {
@@ -142,6 +115,53 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
         }
     }
     Ok(p)
+}
+
+/// How one tensor is drawn.
+enum Draw {
+    /// N(0, 1).
+    Normal,
+    /// U(-bound, bound).
+    Uniform(f64),
+    /// Orthogonal `[H, H]` per gate block.
+    Orthogonal,
+    /// Left at zero.
+    Zero,
+}
+
+/// The draw for tensor `name` of shape `shape` (the layout's names, INTEROP.md).
+fn draw_for(name: &str, shape: &[usize], model: &ModelConfig, init: &InitConfig) -> Draw {
+    let h = model.hidden_size;
+    let xavier = init.scheme == InitScheme::Xavier;
+    let glorot =
+        |fan_in: usize, fan_out: usize| Draw::Uniform((6.0 / (fan_in + fan_out) as f64).sqrt());
+    if name == "embed.weight" {
+        return Draw::Normal;
+    }
+    if let Some(rest) = name.strip_prefix("rnn.") {
+        return if rest.starts_with("weight_hh") && init.recurrent == RecurrentInit::Orthogonal {
+            Draw::Orthogonal
+        } else if !xavier {
+            Draw::Uniform(1.0 / (h as f64).sqrt())
+        } else if rest.starts_with("bias_") {
+            Draw::Zero
+        } else {
+            // Each gate block [H, in] is its own Glorot matrix.
+            glorot(shape[1], h)
+        };
+    }
+    // head.weight [out, in], head.bias [out], skip.weight [V, E]: nn.Linear's bound uses the
+    // weight's fan-in for the bias too.
+    let fan_in = if name == "head.bias" {
+        model.directions() * h
+    } else {
+        shape[1]
+    };
+    match (xavier, name == "head.bias") {
+        (false, _) => Draw::Uniform(1.0 / (fan_in as f64).sqrt()),
+        (true, true) => Draw::Zero,
+        (true, false) => glorot(fan_in, shape[0]),
+    }
 }
 
 fn uniform(w: &mut [f32], bound: f64, rng: &mut Rng) {

@@ -7,7 +7,7 @@
 //! 0 and a zero gradient rather than PyTorch's NaN: such batches happen legitimately (the last
 //! truncated-BPTT chunk of a padded row), and should neither stop training nor poison a sum.
 
-use crate::error::{check_len, Error, Result};
+use crate::error::{check_len, checked_size, Error, Result};
 use crate::ids::Id;
 
 /// A loss as a sum, so that batches combine exactly: `total` is Σ wᵢ·lossᵢ over counted
@@ -73,9 +73,10 @@ pub fn cross_entropy<T: Id>(
         return Err(Error::Range("classes: expected at least 1, got 0".into()));
     }
     let n = targets.len();
-    check_len("logits", logits.len(), n * classes)?;
+    let size = checked_size("logits", &[n, classes])?;
+    check_len("logits", logits.len(), size)?;
     if let Some(d) = dlogits.as_deref() {
-        check_len("dlogits", d.len(), n * classes)?;
+        check_len("dlogits", d.len(), size)?;
     }
     if let Some(w) = &opts.class_weights {
         check_len("class_weights", w.len(), classes)?;

@@ -3,7 +3,7 @@
 //! `head.bias`) is one; Elman's input-to-output term `W_xo x_t` (`skip.weight`, no bias) is
 //! another, added into the same logits with `accumulate = true`.
 
-use crate::error::{check_len, Error, Result};
+use crate::error::{check_len, checked_size, Error, Result};
 
 /// Sizes of a dense layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +64,9 @@ impl Dense {
         accumulate: bool,
     ) -> Result<()> {
         let (i, o) = (self.inputs, self.outputs);
-        check_len("x", x.len(), n * i)?;
-        check_len("weight", w.len(), o * i)?;
-        check_len("y", y.len(), n * o)?;
+        check_len("x", x.len(), checked_size("x", &[n, i])?)?;
+        check_len("weight", w.len(), checked_size("weight", &[o, i])?)?;
+        check_len("y", y.len(), checked_size("y", &[n, o])?)?;
         if let Some(b) = b {
             check_len("bias", b.len(), o)?;
         }
@@ -110,9 +110,9 @@ impl Dense {
         dx: Option<&mut [f32]>,
     ) -> Result<()> {
         let (i, o) = (self.inputs, self.outputs);
-        check_len("x", x.len(), n * i)?;
-        check_len("weight", w.len(), o * i)?;
-        check_len("dy", dy.len(), n * o)?;
+        check_len("x", x.len(), checked_size("x", &[n, i])?)?;
+        check_len("weight", w.len(), checked_size("weight", &[o, i])?)?;
+        check_len("dy", dy.len(), checked_size("dy", &[n, o])?)?;
         check_len("d weight", dw.len(), o * i)?;
         if let Some(db) = &db {
             check_len("d bias", db.len(), o)?;

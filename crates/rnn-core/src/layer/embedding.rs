@@ -4,7 +4,7 @@
 //! `[T, B, E]` directly, so no transpose pass is needed. `backward` scatter-adds the output
 //! gradient into the rows of the weight gradient, in a fixed order (deterministic sums).
 
-use crate::error::{check_len, Error, Result};
+use crate::error::{check_len, checked_size, Error, Result};
 use crate::ids::Id;
 
 /// Sizes of an embedding table.
@@ -17,7 +17,7 @@ pub struct Embedding {
 impl Embedding {
     /// Checks every id (`[B, T]`, batch-first) before any work, naming row, step and value.
     fn check_ids<I: Id>(&self, ids: &[I], batch: usize, steps: usize) -> Result<()> {
-        check_len("ids", ids.len(), batch * steps)?;
+        check_len("ids", ids.len(), checked_size("ids", &[batch, steps])?)?;
         for (k, id) in ids.iter().enumerate() {
             let v = id.to_i64();
             if !(0..self.vocab as i64).contains(&v) {
@@ -42,8 +42,12 @@ impl Embedding {
         out: &mut [f32],
     ) -> Result<()> {
         let e = self.dim;
-        check_len("embed.weight", weight.len(), self.vocab * e)?;
-        check_len("out", out.len(), steps * batch * e)?;
+        check_len(
+            "embed.weight",
+            weight.len(),
+            checked_size("embed.weight", &[self.vocab, e])?,
+        )?;
+        check_len("out", out.len(), checked_size("out", &[steps, batch, e])?)?;
         self.check_ids(ids, batch, steps)?;
         for t in 0..steps {
             for b in 0..batch {
@@ -66,8 +70,16 @@ impl Embedding {
         dout: &[f32],
     ) -> Result<()> {
         let e = self.dim;
-        check_len("d embed.weight", dweight.len(), self.vocab * e)?;
-        check_len("dout", dout.len(), steps * batch * e)?;
+        check_len(
+            "d embed.weight",
+            dweight.len(),
+            checked_size("d embed.weight", &[self.vocab, e])?,
+        )?;
+        check_len(
+            "dout",
+            dout.len(),
+            checked_size("dout", &[steps, batch, e])?,
+        )?;
         self.check_ids(ids, batch, steps)?;
         for t in 0..steps {
             for b in 0..batch {
@@ -140,6 +152,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "ids: expected length 6, got 5");
+        let e = emb.forward(&[0.0; 8], &[0i32; 5], usize::MAX, 3, &mut out).unwrap_err();
+        assert_eq!(e.code(), "ERR_RNNKIT_RANGE", "{e}");
+        assert!(e.to_string().contains("overflow"), "{e}");
         let mut dw = vec![0.0; 8];
         assert!(emb.backward(&mut dw, &[9u32; 6], 2, 3, &[1.0; 12]).is_err());
         assert!(
