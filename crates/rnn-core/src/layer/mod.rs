@@ -1,5 +1,7 @@
-//! Network layers: the recurrent stack (layers × directions), time pooling, and (with the
-//! engine merge) embedding and dense heads.
+//! Network layers: token embedding, dense heads, the recurrent stack (layers × directions) and
+//! time pooling.
 
+pub mod dense;
+pub mod embedding;
 pub mod pooling;
 pub mod recurrent;
