@@ -78,6 +78,14 @@ pub fn check_len(name: &str, actual: usize, expected: usize) -> Result<()> {
     Ok(())
 }
 
+/// The product of `dims` (a buffer length computed from user-given sizes), or a range error
+/// naming `name` when it overflows `usize`.
+pub fn checked_size(name: &str, dims: &[usize]) -> Result<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+        Error::Range(format!("{name}: the sizes {dims:?} overflow the address space"))
+    })
+}
+
 /// Checks that every value is finite, naming the argument and the first bad index.
 pub fn check_finite(name: &str, values: &[f32]) -> Result<()> {
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {

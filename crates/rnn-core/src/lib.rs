@@ -7,10 +7,19 @@
 //! - Sequences inside the engine are **time-major** `[T, B, X]` so each step's slice is contiguous;
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
+<<<<<<< HEAD
 pub mod batch;
+pub mod cell;
+pub mod clip;
 pub mod config;
 pub mod error;
+pub mod ids;
+pub mod init;
+pub mod io;
+pub mod kernels;
 pub mod layer;
+pub mod loss;
+pub mod optim;
 pub mod params;
 pub mod rng;
 pub mod sample;

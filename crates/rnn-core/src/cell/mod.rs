@@ -1,0 +1,302 @@
+//! One direction of one recurrent layer over a whole batched sequence.
+//!
+//! Tensors are time-major and row-major: `x` `[T, B, I]`, outputs `[T, B, H]`, states `[B, H]`,
+//! weights as PyTorch stores them (`w_ih` `[G·H, I]`, `w_hh` `[G·H, H]`, biases `[G·H]`).
+//!
+//! Structure shared by the three cells (DESIGN.md "Numerics"):
+//! - forward: the input projection of all T steps is one GEMM `[T·B, I] × [I, G·H]` (plus the
+//!   biases) before the recurrence; each step adds one fused GEMM `h_{t-1} [B, H] × W_hhᵀ
+//!   [H, G·H]` and applies the fused nonlinearities (`kernels::activations`);
+//! - backward: only `dh_{t-1} = dG_t · W_hh` is sequential; `dW_ih`, `dW_hh` and `dX` are one
+//!   GEMM each over all T·B rows after the recurrence, and the bias gradients column sums.
+//!
+//! Variable lengths: row b is real for steps `t < lengths[b]`. At a padded step the state is
+//! carried unchanged and the output is 0, so padding is always at the end of a row (the stack
+//! reverses each row's real steps for the backward direction). Padded steps get no gradient
+//! (their gate gradients are zero) and pass the state gradient through unchanged.
+//!
+//! Buffers are sized once per call; nothing is allocated inside the time loops.
+
+pub mod gru;
+pub mod lstm;
+pub mod rnn;
+
+use crate::config::CellKind;
+use crate::kernels::gemm::{matmul, Op};
+
+/// The sizes of one direction's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeqDims {
+    /// T, number of time steps.
+    pub steps: usize,
+    /// B, number of sequences in the batch.
+    pub batch: usize,
+    /// I, width of each input vector.
+    pub input: usize,
+    /// H, width of the hidden state.
+    pub hidden: usize,
+}
+
+impl SeqDims {
+    /// T·B, the number of (step, row) pairs.
+    pub fn rows(&self) -> usize {
+        self.steps * self.batch
+    }
+}
+
+/// The weights of one direction of one layer (PyTorch layout and gate order).
+#[derive(Debug, Clone, Copy)]
+pub struct CellWeights<'a> {
+    /// `[G·H, I]`
+    pub w_ih: &'a [f32],
+    /// `[G·H, H]`
+    pub w_hh: &'a [f32],
+    /// `[G·H]`
+    pub b_ih: &'a [f32],
+    /// `[G·H]`
+    pub b_hh: &'a [f32],
+}
+
+/// Gradient accumulators for [`CellWeights`]; backward adds into them.
+#[derive(Debug)]
+pub struct CellGrads<'a> {
+    pub w_ih: &'a mut [f32],
+    pub w_hh: &'a mut [f32],
+    pub b_ih: &'a mut [f32],
+    pub b_hh: &'a mut [f32],
+}
+
+/// What the training forward keeps for backward.
+#[derive(Debug, Clone, Default)]
+pub struct CellCache {
+    pub(crate) dims: SeqDims,
+    /// `[B]` real length of each row.
+    pub(crate) lengths: Vec<usize>,
+    /// `[T, B, I]` the input (the backward direction's is already reversed per row).
+    pub(crate) x: Vec<f32>,
+    /// `[T, B, G·H]` activated gates: RNN `h`; LSTM `i, f, g, o`; GRU `r, z, n`.
+    pub(crate) gates: Vec<f32>,
+    /// `[T+1, B, H]` the state before step 0 (h0) and after every step (carried at padding).
+    pub(crate) h: Vec<f32>,
+    /// `[T+1, B, H]` LSTM memory, like `h`; empty for the other cells.
+    pub(crate) c: Vec<f32>,
+    /// `[T, B, H]` LSTM `tanh(c_t)`; GRU hidden-side n pre-activation `W_hn h_{t-1} + b_hn`.
+    pub(crate) aux: Vec<f32>,
+    /// `[B, 3H]` GRU per-step scratch `h_{t-1} W_hhᵀ`.
+    pub(crate) hh: Vec<f32>,
+}
+
+impl CellCache {
+    /// `[B, H]` the state after the last step.
+    pub fn final_h(&self) -> &[f32] {
+        let bh = self.dims.batch * self.dims.hidden;
+        &self.h[self.dims.steps * bh..]
+    }
+
+    /// `[B, H]` the LSTM memory after the last step.
+    pub fn final_c(&self) -> Option<&[f32]> {
+        let bh = self.dims.batch * self.dims.hidden;
+        (!self.c.is_empty()).then(|| &self.c[self.dims.steps * bh..])
+    }
+
+    /// Sizes every buffer for `dims` (reusing capacity) and stores the inputs.
+    fn prepare(&mut self, kind: CellKind, dims: SeqDims, x: &[f32], lengths: &[usize], h0: &[f32], c0: Option<&[f32]>) {
+        let (gh, bh) = (kind.gates() * dims.hidden, dims.batch * dims.hidden);
+        self.dims = dims;
+        self.lengths.clear();
+        self.lengths.extend_from_slice(lengths);
+        self.x.clear();
+        self.x.extend_from_slice(x);
+        self.gates.resize(dims.rows() * gh, 0.0);
+        self.h.resize((dims.steps + 1) * bh, 0.0);
+        self.h[..bh].copy_from_slice(h0);
+        match (kind, c0) {
+            (CellKind::Lstm, Some(c0)) => {
+                self.c.resize((dims.steps + 1) * bh, 0.0);
+                self.c[..bh].copy_from_slice(c0);
+            }
+            _ => self.c.clear(),
+        }
+        let aux_len = if kind == CellKind::Lstm || kind == CellKind::Gru { dims.rows() * dims.hidden } else { 0 };
+        self.aux.resize(aux_len, 0.0);
+        self.hh.resize(if kind == CellKind::Gru { dims.batch * gh } else { 0 }, 0.0);
+    }
+}
+
+/// Reusable buffers of the cache-free inference path (sized by the longest chunk seen).
+#[derive(Debug, Clone, Default)]
+pub struct CellWorkspace {
+    /// `[T, B, G·H]` gate pre-activations / activations of the current chunk.
+    gates: Vec<f32>,
+    /// `[B, H]` next state.
+    h_next: Vec<f32>,
+    /// `[B, H]` next LSTM memory.
+    c_next: Vec<f32>,
+    /// `[B, H]` LSTM `tanh(c)` or GRU `hn` of the current step (not kept).
+    aux: Vec<f32>,
+    /// `[B, 3H]` GRU `h W_hhᵀ`.
+    hh: Vec<f32>,
+}
+
+impl CellWorkspace {
+    fn prepare(&mut self, kind: CellKind, dims: SeqDims) {
+        let (gh, bh) = (kind.gates() * dims.hidden, dims.batch * dims.hidden);
+        self.gates.resize(dims.rows() * gh, 0.0);
+        self.h_next.resize(bh, 0.0);
+        self.c_next.resize(bh, 0.0);
+        self.aux.resize(bh, 0.0);
+        self.hh.resize(dims.batch * gh, 0.0);
+    }
+}
+
+/// The gradient arriving at one direction: w.r.t. its outputs and its final state.
+#[derive(Debug, Clone, Copy)]
+pub struct CellUpstream<'a> {
+    /// `[T, B, H]` dL/dy (values at padded steps are ignored: those outputs are constant 0).
+    pub dy: &'a [f32],
+    /// `[B, H]` dL/dh_T.
+    pub dh_n: &'a [f32],
+    /// `[B, H]` dL/dc_T (LSTM only).
+    pub dc_n: Option<&'a [f32]>,
+}
+
+/// Where backward writes the gradients w.r.t. the inputs (overwritten, not added).
+#[derive(Debug)]
+pub struct CellDownstream<'a> {
+    /// `[T, B, I]`
+    pub dx: &'a mut [f32],
+    /// `[B, H]`
+    pub dh0: &'a mut [f32],
+    /// `[B, H]` (LSTM only)
+    pub dc0: Option<&'a mut [f32]>,
+}
+
+/// Training forward of one direction: writes `y` `[T, B, H]` (0 at padded steps) and fills
+/// `cache`; the final state is `cache.final_h()` / `final_c()`. `c0` is required for the LSTM
+/// and ignored otherwise. Shapes are the caller's responsibility (the stack validates them).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    kind: CellKind,
+    w: &CellWeights,
+    dims: SeqDims,
+    x: &[f32],
+    lengths: &[usize],
+    h0: &[f32],
+    c0: Option<&[f32]>,
+    y: &mut [f32],
+    cache: &mut CellCache,
+) {
+    debug_assert_eq!(x.len(), dims.rows() * dims.input);
+    debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
+    debug_assert_eq!(lengths.len(), dims.batch);
+    debug_assert!(kind != CellKind::Lstm || c0.is_some(), "internal: LSTM forward without c0");
+    cache.prepare(kind, dims, x, lengths, h0, c0);
+    match kind {
+        CellKind::RnnTanh => rnn::forward(w, y, cache, false),
+        CellKind::RnnRelu => rnn::forward(w, y, cache, true),
+        CellKind::Lstm => lstm::forward(w, y, cache),
+        CellKind::Gru => gru::forward(w, y, cache),
+    }
+}
+
+/// Inference forward without a cache: runs `x` `[T, B, I]` from the state `h` (`c`) `[B, H]`,
+/// leaves the final state there and writes `y` `[T, B, H]`. Same values as [`forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_inference(
+    kind: CellKind,
+    w: &CellWeights,
+    dims: SeqDims,
+    x: &[f32],
+    lengths: &[usize],
+    h: &mut [f32],
+    c: Option<&mut [f32]>,
+    y: &mut [f32],
+    ws: &mut CellWorkspace,
+) {
+    debug_assert_eq!(x.len(), dims.rows() * dims.input);
+    debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
+    ws.prepare(kind, dims);
+    match (kind, c) {
+        (CellKind::RnnTanh, _) => rnn::forward_inference(w, dims, x, lengths, h, y, ws, false),
+        (CellKind::RnnRelu, _) => rnn::forward_inference(w, dims, x, lengths, h, y, ws, true),
+        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, dims, x, lengths, h, c, y, ws),
+        (CellKind::Lstm, None) => unreachable!("internal: LSTM inference without a memory state"),
+        (CellKind::Gru, _) => gru::forward_inference(w, dims, x, lengths, h, y, ws),
+    }
+}
+
+/// Backward of one direction through the sequence cached by [`forward`]: adds the parameter
+/// gradients into `g` and writes the input and initial-state gradients into `down`.
+pub fn backward(kind: CellKind, w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream) {
+    match kind {
+        CellKind::RnnTanh => rnn::backward(w, cache, up, g, down, false),
+        CellKind::RnnRelu => rnn::backward(w, cache, up, g, down, true),
+        CellKind::Lstm => lstm::backward(w, cache, up, g, down),
+        CellKind::Gru => gru::backward(w, cache, up, g, down),
+    }
+}
+
+/// The input projection of all steps as one GEMM: `out [T·B, G·H] = x [T·B, I] · W_ihᵀ + b_ih`,
+/// plus `b_hh` in the first `hh_bias_blocks` gate blocks (those where the hidden side is simply
+/// added before the nonlinearity: all of them except GRU's n block).
+fn project_inputs(w: &CellWeights, dims: SeqDims, gates: usize, hh_bias_blocks: usize, x: &[f32], out: &mut [f32]) {
+    let gh = gates * dims.hidden;
+    let folded = hh_bias_blocks * dims.hidden;
+    for row in out.chunks_exact_mut(gh) {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = w.b_ih[j] + if j < folded { w.b_hh[j] } else { 0.0 };
+        }
+    }
+    matmul(Op::Plain, Op::Transposed, dims.rows(), gh, dims.input, 1.0, x, w.w_ih, 1.0, out);
+}
+
+/// At step t, rows that are past their length keep their previous state: `cur[b] = prev[b]`.
+fn carry_finished_rows(lengths: &[usize], t: usize, hidden: usize, prev: &[f32], cur: &mut [f32]) {
+    for (b, &len) in lengths.iter().enumerate() {
+        if t >= len {
+            cur[b * hidden..(b + 1) * hidden].copy_from_slice(&prev[b * hidden..(b + 1) * hidden]);
+        }
+    }
+}
+
+/// The step's output `y_t [B, H]`: the new state for real rows, 0 for padded ones.
+fn write_output(lengths: &[usize], t: usize, hidden: usize, h: &[f32], y: &mut [f32]) {
+    for (b, &len) in lengths.iter().enumerate() {
+        let dst = &mut y[b * hidden..(b + 1) * hidden];
+        if t < len {
+            dst.copy_from_slice(&h[b * hidden..(b + 1) * hidden]);
+        } else {
+            dst.fill(0.0);
+        }
+    }
+}
+
+/// After the backward recurrence, everything that is not sequential, given the gate
+/// pre-activation gradients of all steps, `dg_ih` and `dg_hh` `[T·B, G·H]` (the same buffer
+/// except for GRU):
+/// - `dW_ih += dg_ihᵀ [G·H, T·B] · X [T·B, I]`,
+/// - `dW_hh += dg_hhᵀ [G·H, T·B] · H_prev [T·B, H]` (`H_prev` = states before each step),
+/// - `db_ih += Σ_rows dg_ih`, `db_hh += Σ_rows dg_hh`,
+/// - `dX = dg_ih [T·B, G·H] · W_ih [G·H, I]`.
+fn finish_backward(w: &CellWeights, cache: &CellCache, gates: usize, dg_ih: &[f32], dg_hh: &[f32], g: &mut CellGrads, dx: &mut [f32]) {
+    let dims = cache.dims;
+    let (gh, rows) = (gates * dims.hidden, dims.rows());
+    let h_prev = &cache.h[..rows * dims.hidden];
+    matmul(Op::Transposed, Op::Plain, gh, dims.input, rows, 1.0, dg_ih, &cache.x, 1.0, g.w_ih);
+    matmul(Op::Transposed, Op::Plain, gh, dims.hidden, rows, 1.0, dg_hh, h_prev, 1.0, g.w_hh);
+    add_column_sums(g.b_ih, dg_ih);
+    add_column_sums(g.b_hh, dg_hh);
+    matmul(Op::Plain, Op::Plain, rows, dims.input, gh, 1.0, dg_ih, w.w_ih, 0.0, dx);
+}
+
+/// `dst [C] += Σ_r src[r, :]` for `src` `[R, C]`.
+fn add_column_sums(dst: &mut [f32], src: &[f32]) {
+    for row in src.chunks_exact(dst.len()) {
+        dst.iter_mut().zip(row).for_each(|(d, s)| *d += s);
+    }
+}
+
+/// `dh_prev [B, H] += dg_hh_t [B, G·H] · W_hh [G·H, H]`: the only sequential GEMM of backward.
+fn backprop_to_previous_state(w: &CellWeights, batch: usize, hidden: usize, gates: usize, dg_hh_t: &[f32], dh_prev: &mut [f32]) {
+    matmul(Op::Plain, Op::Plain, batch, hidden, gates * hidden, 1.0, dg_hh_t, w.w_hh, 1.0, dh_prev);
+}

@@ -1,0 +1,97 @@
+//! Elman RNN, one direction (PyTorch `nn.RNN`):
+//!
+//! ```text
+//! h_t = f(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh),   f = tanh or relu       [B, H]
+//! ```
+//!
+//! Backward: `da = (dy_t + dh_t) ⊙ f'(a)` with `f' = 1 − h_t²` (tanh) or `[h_t > 0]` (relu, 0 at
+//! the kink like PyTorch), then `dh_{t-1} = da W_hh`.
+
+use super::{
+    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
+    CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims,
+};
+use crate::kernels::activations;
+use crate::kernels::gemm::{matmul, Op};
+
+/// One step: `pre_t [B, H]` holds the input side (+ both biases) on entry and `h_t` (for every
+/// row) on exit; `h_t` receives a copy.
+fn step(w: &CellWeights, batch: usize, hidden: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: &mut [f32], relu: bool) {
+    // pre_t [B, H] += h_prev [B, H] · W_hhᵀ [H, H]
+    matmul(Op::Plain, Op::Transposed, batch, hidden, hidden, 1.0, h_prev, w.w_hh, 1.0, pre_t);
+    activations::rnn_step(pre_t, relu);
+    h_t.copy_from_slice(pre_t);
+}
+
+/// Training forward over `cache.x`; `cache` has been prepared (h0 in slot 0).
+pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache, relu: bool) {
+    let d = cache.dims;
+    let bh = d.batch * d.hidden;
+    project_inputs(w, d, 1, 1, &cache.x, &mut cache.gates);
+    for t in 0..d.steps {
+        let pre_t = &mut cache.gates[t * bh..(t + 1) * bh];
+        let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
+        let (h_prev, h_t) = (&h_before[t * bh..], &mut h_after[..bh]);
+        step(w, d.batch, d.hidden, pre_t, h_prev, h_t, relu);
+        carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
+        write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
+    }
+}
+
+/// Cache-free forward: state `h` `[B, H]` in and out.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward_inference(
+    w: &CellWeights,
+    d: SeqDims,
+    x: &[f32],
+    lengths: &[usize],
+    h: &mut [f32],
+    y: &mut [f32],
+    ws: &mut CellWorkspace,
+    relu: bool,
+) {
+    let bh = d.batch * d.hidden;
+    project_inputs(w, d, 1, 1, x, &mut ws.gates);
+    for t in 0..d.steps {
+        let pre_t = &mut ws.gates[t * bh..(t + 1) * bh];
+        step(w, d.batch, d.hidden, pre_t, h, &mut ws.h_next, relu);
+        carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
+        write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
+        h.copy_from_slice(&ws.h_next);
+    }
+}
+
+/// Backward through the cached sequence.
+pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, relu: bool) {
+    let d = cache.dims;
+    let hd = d.hidden;
+    let bh = d.batch * hd;
+    // dA [T, B, H]: pre-activation gradients of every step.
+    let mut da = vec![0.0; d.rows() * hd];
+    let mut dh = up.dh_n.to_vec();
+    let mut dh_prev = vec![0.0; bh];
+    for t in (0..d.steps).rev() {
+        let act_t = &cache.gates[t * bh..(t + 1) * bh];
+        let da_t = &mut da[t * bh..(t + 1) * bh];
+        let dy_t = &up.dy[t * bh..(t + 1) * bh];
+        for (row, &len) in cache.lengths.iter().enumerate() {
+            let state = row * hd..(row + 1) * hd;
+            if t >= len {
+                // Padded step: the state was copied, so its gradient passes straight through.
+                da_t[state.clone()].fill(0.0);
+                dh_prev[state.clone()].copy_from_slice(&dh[state]);
+                continue;
+            }
+            for k in state {
+                let a = act_t[k];
+                let slope = if relu { if a > 0.0 { 1.0 } else { 0.0 } } else { 1.0 - a * a };
+                da_t[k] = (dh[k] + dy_t[k]) * slope;
+                dh_prev[k] = 0.0;
+            }
+        }
+        backprop_to_previous_state(w, d.batch, hd, 1, da_t, &mut dh_prev);
+        std::mem::swap(&mut dh, &mut dh_prev);
+    }
+    down.dh0.copy_from_slice(&dh);
+    finish_backward(w, cache, 1, &da, &da, g, down.dx);
+}

@@ -1,0 +1,7 @@
+//! Numeric kernels: the single GEMM entry point and the fused gate nonlinearities.
+//!
+//! Everything that multiplies matrices goes through [`gemm::sgemm`] so a faster implementation
+//! (threaded, or a BLAS) can be swapped in at one place.
+
+pub mod activations;
+pub mod gemm;

@@ -1,0 +1,263 @@
+//! Dense (fully connected) layer `y = x Wᵀ + b` over rows: `x` `[N, in]`, `W` `[out, in]`
+//! (PyTorch `nn.Linear` layout), `b` `[out]`, `y` `[N, out]`. The model's head (`head.weight`,
+//! `head.bias`) is one; Elman's input-to-output term `W_xo x_t` (`skip.weight`, no bias) is
+//! another, added into the same logits with `accumulate = true`.
+
+use crate::error::{check_len, checked_size, Error, Result};
+
+/// Sizes of a dense layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// `C = alpha·A·B + beta·C` on row-major buffers given as (rows, cols, row stride, col stride).
+/// Callers have checked every length against the shapes, so the raw-pointer call stays in bounds.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    (rsa, csa): (isize, isize),
+    b: &[f32],
+    (rsb, csb): (isize, isize),
+    beta: f32,
+    c: &mut [f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    // SAFETY: every index the kernel forms, (i·rs + j·cs) for i < rows and j < cols, is below the
+    // lengths checked by the callers (m·k for A, k·n for B, m·n for C).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+impl Dense {
+    /// `y = x Wᵀ + b` (overwrite) or `y += x Wᵀ + b` (`accumulate`), for `n` rows.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        w: &[f32],
+        b: Option<&[f32]>,
+        y: &mut [f32],
+        accumulate: bool,
+    ) -> Result<()> {
+        let (i, o) = (self.inputs, self.outputs);
+        check_len("x", x.len(), checked_size("x", &[n, i])?)?;
+        check_len("weight", w.len(), checked_size("weight", &[o, i])?)?;
+        check_len("y", y.len(), checked_size("y", &[n, o])?)?;
+        if let Some(b) = b {
+            check_len("bias", b.len(), o)?;
+        }
+        if i == 0 || o == 0 {
+            return Err(Error::Range(format!(
+                "dense: expected inputs and outputs >= 1, got {i} and {o}"
+            )));
+        }
+        // Wᵀ is W read with swapped strides: element (k, j) of Wᵀ is W[j·in + k].
+        gemm(
+            n,
+            i,
+            o,
+            x,
+            (i as isize, 1),
+            w,
+            (1, i as isize),
+            if accumulate { 1.0 } else { 0.0 },
+            y,
+        );
+        if let Some(b) = b {
+            for row in y.chunks_exact_mut(o) {
+                row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
+            }
+        }
+        Ok(())
+    }
+
+    /// Given `dy` `[N, out]`: `dW += dyᵀ x` `[out, in]`, `db += Σ_rows dy` `[out]`, and
+    /// `dx += dy W` `[N, in]` (all accumulate, since a tensor may receive gradient from several
+    /// paths, e.g. the embedding output feeds both the recurrent stack and the skip term).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        x: &[f32],
+        n: usize,
+        w: &[f32],
+        dy: &[f32],
+        dw: &mut [f32],
+        db: Option<&mut [f32]>,
+        dx: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let (i, o) = (self.inputs, self.outputs);
+        check_len("x", x.len(), checked_size("x", &[n, i])?)?;
+        check_len("weight", w.len(), checked_size("weight", &[o, i])?)?;
+        check_len("dy", dy.len(), checked_size("dy", &[n, o])?)?;
+        check_len("d weight", dw.len(), o * i)?;
+        if let Some(db) = &db {
+            check_len("d bias", db.len(), o)?;
+        }
+        if let Some(dx) = &dx {
+            check_len("dx", dx.len(), n * i)?;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        // dyᵀ: element (r, c) = dy[c·out + r].
+        gemm(o, n, i, dy, (1, o as isize), x, (i as isize, 1), 1.0, dw);
+        if let Some(db) = db {
+            for row in dy.chunks_exact(o) {
+                db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+            }
+        }
+        if let Some(dx) = dx {
+            gemm(n, o, i, dy, (o as isize, 1), w, (i as isize, 1), 1.0, dx);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.normal()).collect()
+    }
+
+    #[test]
+    fn forward_matches_naive_and_accumulates() {
+        let (n, i, o) = (5, 7, 3);
+        let mut rng = Rng::new(11);
+        let (x, w, b) = (
+            random(n * i, &mut rng),
+            random(o * i, &mut rng),
+            random(o, &mut rng),
+        );
+        let d = Dense {
+            inputs: i,
+            outputs: o,
+        };
+        let mut y = vec![f32::NAN; n * o];
+        d.forward(&x, n, &w, Some(&b), &mut y, false).unwrap();
+        for r in 0..n {
+            for j in 0..o {
+                let want: f32 = b[j] + (0..i).map(|k| x[r * i + k] * w[j * i + k]).sum::<f32>();
+                assert!((y[r * o + j] - want).abs() < 1e-5, "y[{r},{j}]");
+            }
+        }
+        // The skip term adds x Wᵀ (no bias) into existing logits.
+        let before = y.clone();
+        d.forward(&x, n, &w, None, &mut y, true).unwrap();
+        for k in 0..n * o {
+            assert!(
+                (y[k] - (2.0 * before[k] - b[k % o])).abs() < 1e-5,
+                "accumulated y[{k}]"
+            );
+        }
+    }
+
+    #[test]
+    fn backward_matches_finite_differences() {
+        // L = Σ y ⊙ R, so dL/dy = R; check dW, db, dx numerically in f64 from f32 forwards.
+        let (n, i, o) = (4, 5, 3);
+        let mut rng = Rng::new(12);
+        let (x, w, b, r) = (
+            random(n * i, &mut rng),
+            random(o * i, &mut rng),
+            random(o, &mut rng),
+            random(n * o, &mut rng),
+        );
+        let d = Dense {
+            inputs: i,
+            outputs: o,
+        };
+        let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+            let mut y = vec![0.0; n * o];
+            d.forward(x, n, w, Some(b), &mut y, false).unwrap();
+            y.iter()
+                .zip(&r)
+                .map(|(a, c)| (*a as f64) * (*c as f64))
+                .sum()
+        };
+        let (mut dw, mut db, mut dx) = (vec![0.5; o * i], vec![0.5; o], vec![0.5; n * i]);
+        d.backward(&x, n, &w, &r, &mut dw, Some(&mut db), Some(&mut dx))
+            .unwrap();
+        let h = 1e-2f32;
+        let num = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
+        for k in 0..o * i {
+            let g = num(&|e| {
+                let mut w2 = w.clone();
+                w2[k] += e;
+                loss(&x, &w2, &b)
+            });
+            assert!(
+                (g - (dw[k] - 0.5) as f64).abs() < 1e-3,
+                "dW[{k}]: {g} vs {}",
+                dw[k] - 0.5
+            );
+        }
+        for k in 0..o {
+            let g = num(&|e| {
+                let mut b2 = b.clone();
+                b2[k] += e;
+                loss(&x, &w, &b2)
+            });
+            assert!((g - (db[k] - 0.5) as f64).abs() < 1e-3, "db[{k}]");
+        }
+        for k in 0..n * i {
+            let g = num(&|e| {
+                let mut x2 = x.clone();
+                x2[k] += e;
+                loss(&x2, &w, &b)
+            });
+            assert!((g - (dx[k] - 0.5) as f64).abs() < 1e-3, "dx[{k}]");
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_the_argument() {
+        let d = Dense {
+            inputs: 3,
+            outputs: 2,
+        };
+        let mut y = vec![0.0; 4];
+        let e = d
+            .forward(&[0.0; 6], 2, &[0.0; 5], None, &mut y, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "weight: expected length 6, got 5");
+        let e = d
+            .forward(&[0.0; 6], 2, &[0.0; 6], Some(&[0.0; 3]), &mut y, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "bias: expected length 2, got 3");
+        let mut dw = vec![0.0; 6];
+        let e = d
+            .backward(&[0.0; 6], 2, &[0.0; 6], &[0.0; 3], &mut dw, None, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "dy: expected length 4, got 3");
+    }
+}
