@@ -7,7 +7,6 @@
 //! - Sequences inside the engine are **time-major** `[T, B, X]` so each step's slice is contiguous;
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
-<<<<<<< HEAD
 pub mod batch;
 pub mod cell;
 pub mod clip;
@@ -19,9 +18,11 @@ pub mod io;
 pub mod kernels;
 pub mod layer;
 pub mod loss;
+pub mod model;
 pub mod optim;
 pub mod params;
 pub mod rng;
 pub mod sample;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,100 @@
+//! Evaluation without gradients: the stateful stream protocol of INTEROP.md for language models,
+//! and batched evaluation of sequence sets.
+
+use crate::batch::{Batch, BatchInput, BatchTargets, SequenceSet};
+use crate::config::Task;
+use crate::error::{Error, Result};
+use crate::layer::recurrent::StackState;
+use crate::loss::LossSum;
+use crate::model::network::{ForwardCache, Network};
+use crate::model::objective::batch_loss;
+
+/// Loss (and accuracy where it applies) over a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Evaluation {
+    pub loss: LossSum,
+    /// Counted positions whose argmax was the target.
+    pub correct: usize,
+    /// Whether targets are classes (accuracy applies).
+    pub classes: bool,
+}
+
+impl Evaluation {
+    /// `correct / count` for class targets.
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.classes && self.loss.count > 0).then(|| self.correct as f64 / self.loss.count as f64)
+    }
+}
+
+/// Mean cross-entropy of a token stream read with carried state.
+///
+/// With `lanes = 1` this is INTEROP.md's protocol exactly: the model reads the text as one stream
+/// from the first token to the last, state carried across chunks of `chunk` steps, and the loss
+/// is the mean over predicting tokens 2..N. With `lanes > 1` the N−1 predictions are split into
+/// that many contiguous lanes of equal length, each read from a zero state (faster: one batched
+/// step serves every lane), dropping the remainder.
+pub fn evaluate_stream(net: &Network, tokens: &[i32], lanes: usize, chunk: usize) -> Result<Evaluation> {
+    if net.config.task != Task::LanguageModel {
+        return Err(Error::Config("evaluate: a token stream needs a language model".into()));
+    }
+    if tokens.len() < 2 {
+        return Err(Error::Range(format!(
+            "tokens: a stream needs at least 2 tokens to predict one, got {}",
+            tokens.len()
+        )));
+    }
+    if lanes == 0 || chunk == 0 {
+        return Err(Error::Range(format!("lanes and chunk: expected integers >= 1, got {lanes} and {chunk}")));
+    }
+    let predictions = tokens.len() - 1;
+    let lanes = lanes.min(predictions);
+    let per_lane = predictions / lanes;
+    let mut cache = ForwardCache::default();
+    let mut state: Option<StackState> = None;
+    let mut total = Evaluation { classes: true, ..Default::default() };
+    let mut at = 0;
+    while at < per_lane {
+        let steps = chunk.min(per_lane - at);
+        let mut inputs = Vec::with_capacity(lanes * steps);
+        let mut targets = Vec::with_capacity(lanes * steps);
+        for lane in 0..lanes {
+            let s = lane * per_lane + at;
+            inputs.extend_from_slice(&tokens[s..s + steps]);
+            targets.extend_from_slice(&tokens[s + 1..s + steps + 1]);
+        }
+        let batch = Batch {
+            input: BatchInput::Tokens(inputs),
+            targets: BatchTargets::PerStep(targets),
+            rows: lanes,
+            steps,
+            lengths: None,
+        };
+        let (outputs, next) = net.forward(&batch, state.as_ref(), None, &mut cache)?;
+        let l = batch_loss(&outputs, net.config.output_size, &batch, None, None)?;
+        total.loss.add(l.sum);
+        total.correct += l.correct;
+        state = Some(next);
+        at += steps;
+    }
+    Ok(total)
+}
+
+/// Loss and accuracy of a sequence set, in batches of `batch_size` rows in file order.
+pub fn evaluate_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -> Result<Evaluation> {
+    set.validate()?;
+    if batch_size == 0 {
+        return Err(Error::Range("batchSize: expected an integer >= 1, got 0".into()));
+    }
+    let order: Vec<usize> = (0..set.rows).collect();
+    let mut cache = ForwardCache::default();
+    let classes = matches!(set.targets, BatchTargets::PerRow(_) | BatchTargets::PerStep(_));
+    let mut total = Evaluation { classes, ..Default::default() };
+    for i in 0..set.batches_per_epoch(batch_size) {
+        let batch = set.batch(&order, batch_size, i);
+        let (outputs, _) = net.forward(&batch, None, None, &mut cache)?;
+        let l = batch_loss(&outputs, net.config.output_size, &batch, None, None)?;
+        total.loss.add(l.sum);
+        total.correct += l.correct;
+    }
+    Ok(total)
+}

@@ -1,0 +1,139 @@
+//! Inference for language models: feeding tokens with carried state (prompts, generation steps)
+//! without caching anything for a backward pass, and batching the states of independent
+//! sequences so that one batched step serves all of them (beam search, continuous batching).
+//!
+//! A single sequence's state is a [`StackState`] with B = 1: h `[L·D, 1, H]` (and c).
+
+use crate::config::{InputKind, Task};
+use crate::error::{check_len, Error, Result};
+use crate::layer::dense::Dense;
+use crate::layer::embedding::Embedding;
+use crate::layer::recurrent::{InferenceWorkspace, StackState};
+use crate::model::network::Network;
+use crate::sample::StepModel;
+
+/// Reusable buffers of [`Network::feed`].
+#[derive(Debug, Default)]
+pub struct InferenceScratch {
+    stack: InferenceWorkspace,
+    /// `[T, B, E]` embedded tokens.
+    x: Vec<f32>,
+    /// `[B]` ids of one step (beam search).
+    ids: Vec<i32>,
+}
+
+impl Network {
+    /// Reads `tokens` (`[B, T]` batch-first, every row `T` real steps) starting from `state`,
+    /// leaves the final state in `state` and writes the next-token logits after the last step to
+    /// `logits` `[B, V]`. Language models only.
+    pub fn feed(&self, tokens: &[i32], rows: usize, steps: usize, state: &mut StackState, scratch: &mut InferenceScratch, logits: &mut [f32]) -> Result<()> {
+        let InputKind::Tokens { vocab_size, embed_dim } = self.config.input else {
+            return Err(Error::Config("feed: only token models generate".into()));
+        };
+        if self.config.task != Task::LanguageModel {
+            return Err(Error::Config(format!("feed: only language models generate, this model's task is \"{}\"", self.config.task.name())));
+        }
+        if rows == 0 || steps == 0 {
+            return Err(Error::Range(format!("feed: expected at least one row and one step, got {rows} × {steps}")));
+        }
+        check_len("logits", logits.len(), rows * vocab_size)?;
+        scratch.x.resize(steps * rows * embed_dim, 0.0);
+        Embedding { vocab: vocab_size, dim: embed_dim }.forward(self.params.view("embed.weight"), tokens, rows, steps, &mut scratch.x)?;
+        let y = self.stack().forward_inference(&self.params, &scratch.x, steps, rows, None, state, &mut scratch.stack)?;
+        let f = self.stack().output_size();
+        // Only the last step's outputs are needed: [B, F] rows at t = T − 1.
+        let last = &y[(steps - 1) * rows * f..steps * rows * f];
+        Dense { inputs: f, outputs: vocab_size }.forward(last, rows, self.params.view("head.weight"), Some(self.params.view("head.bias")), logits, false)?;
+        if self.config.skip {
+            let x_last = &scratch.x[(steps - 1) * rows * embed_dim..];
+            Dense { inputs: embed_dim, outputs: vocab_size }.forward(x_last, rows, self.params.view("skip.weight"), None, logits, true)?;
+        }
+        Ok(())
+    }
+
+    /// The zero state of one sequence.
+    pub fn zero_state(&self, rows: usize) -> StackState {
+        StackState::zeros(self.stack(), rows)
+    }
+}
+
+/// Stacks single-sequence states (B = 1 each, `[L·D, 1, H]`) into one batched state
+/// `[L·D, B, H]` (row b = `states[b]`).
+pub fn gather_states<'a>(states: impl ExactSizeIterator<Item = &'a StackState>, hidden: usize, out: &mut StackState) {
+    let b = states.len();
+    for (row, s) in states.enumerate() {
+        if row == 0 {
+            out.h.resize(s.h.len() * b, 0.0);
+            out.c = s.c.as_ref().map(|c| {
+                let mut buf = out.c.take().unwrap_or_default();
+                buf.resize(c.len() * b, 0.0);
+                buf
+            });
+        }
+        for (src, dst) in pairs(&s.h, hidden, row, b) {
+            out.h[dst].copy_from_slice(&s.h[src]);
+        }
+        if let (Some(c), Some(oc)) = (&s.c, out.c.as_mut()) {
+            for (src, dst) in pairs(c, hidden, row, b) {
+                oc[dst].copy_from_slice(&c[src]);
+            }
+        }
+    }
+}
+
+/// Splits a batched state back into single-sequence states (the inverse of [`gather_states`]).
+pub fn scatter_states<'a>(batched: &StackState, hidden: usize, states: impl ExactSizeIterator<Item = &'a mut StackState>) {
+    let b = states.len();
+    for (row, s) in states.enumerate() {
+        for (src, dst) in pairs(&s.h, hidden, row, b) {
+            s.h[src].copy_from_slice(&batched.h[dst]);
+        }
+        if let (Some(bc), Some(c)) = (&batched.c, s.c.as_mut()) {
+            for (src, dst) in pairs(c, hidden, row, b) {
+                c[src].copy_from_slice(&bc[dst]);
+            }
+        }
+    }
+}
+
+/// For each of the L·D blocks of a single state: its range there and row `row`'s range in the
+/// batched `[L·D, B, H]` buffer.
+fn pairs(single: &[f32], hidden: usize, row: usize, b: usize) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> {
+    (0..single.len() / hidden).map(move |k| (k * hidden..(k + 1) * hidden, (k * b + row) * hidden..(k * b + row + 1) * hidden))
+}
+
+/// Beam search over a language model: each hypothesis carries its own state; one batched
+/// [`Network::feed`] call steps all live hypotheses.
+pub struct BeamModel<'a> {
+    pub net: &'a Network,
+    pub scratch: InferenceScratch,
+    batched: StackState,
+}
+
+impl<'a> BeamModel<'a> {
+    pub fn new(net: &'a Network) -> Self {
+        BeamModel { net, scratch: InferenceScratch::default(), batched: net.zero_state(1) }
+    }
+}
+
+impl StepModel for BeamModel<'_> {
+    type State = StackState;
+
+    fn step(&mut self, states: &mut [StackState], tokens: &[u32], logits_out: &mut [f32]) -> Result<()> {
+        let b = states.len();
+        let hidden = self.net.config.hidden_size;
+        gather_states(states.iter(), hidden, &mut self.batched);
+        self.scratch.ids.clear();
+        self.scratch.ids.extend(tokens.iter().map(|&t| t as i32));
+        let ids = std::mem::take(&mut self.scratch.ids);
+        let result = self.net.feed(&ids, b, 1, &mut self.batched, &mut self.scratch, logits_out);
+        self.scratch.ids = ids;
+        result?;
+        scatter_states(&self.batched, hidden, states.iter_mut());
+        Ok(())
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.net.config.output_size
+    }
+}

@@ -1,0 +1,248 @@
+//! The network of every task: input (token embedding or dense vectors) → stacked, optionally
+//! bidirectional recurrent layers → head. Per-step tasks (language model, tagging, per-step
+//! regression) apply the head at every step; per-row tasks (classification, many-to-one
+//! regression) pool the real steps of each row first.
+//!
+//! Shapes (time-major inside, see lib.rs): x `[T, B, I]`, y `[T, B, F]` with F = D·H, per-step
+//! outputs `[T·B, C]` (row `t·B + b`), per-row outputs `[B, C]`.
+
+use crate::batch::{Batch, BatchInput};
+use crate::config::{InputKind, ModelConfig, Task};
+use crate::error::{check_len, Error, Result};
+use crate::layer::dense::Dense;
+use crate::layer::embedding::Embedding;
+use crate::layer::pooling::TimePooling;
+use crate::layer::recurrent::{RecurrentStack, StackCache, StackState};
+use crate::params::Params;
+use crate::rng::Rng;
+use std::sync::Arc;
+
+/// A network with its parameters.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub config: ModelConfig,
+    pub params: Params,
+    stack: RecurrentStack,
+}
+
+/// What one forward pass keeps for its backward pass. Reusable across steps.
+#[derive(Debug, Default)]
+pub struct ForwardCache {
+    /// `[B, T]` token ids (token inputs), kept for the embedding's backward.
+    tokens: Vec<i32>,
+    /// `[T, B, I]` recurrent input.
+    x: Vec<f32>,
+    stack: StackCache,
+    /// `[T, B, F]` recurrent output.
+    y: Vec<f32>,
+    /// `[B, F]` pooled output (per-row tasks).
+    pooled: Vec<f32>,
+    /// `[B, F]` step of each max (max pooling).
+    argmax: Vec<usize>,
+    lengths: Vec<usize>,
+    rows: usize,
+    steps: usize,
+}
+
+impl Network {
+    /// A network with parameters `params` laid out for `config`.
+    pub fn from_params(config: ModelConfig, params: Params) -> Result<Self> {
+        config.validate()?;
+        let layout = config.layout();
+        if *params.layout != layout {
+            return Err(Error::Config("params: the parameter layout does not match the configuration".into()));
+        }
+        let stack = RecurrentStack::new(&config);
+        Ok(Network { config, params, stack })
+    }
+
+    /// A zero-initialised network (callers then run `init::initialize`).
+    pub fn zeros(config: ModelConfig) -> Result<Self> {
+        config.validate()?;
+        let params = Params::zeros(Arc::new(config.layout()));
+        Self::from_params(config, params)
+    }
+
+    /// The recurrent stack.
+    pub fn stack(&self) -> &RecurrentStack {
+        &self.stack
+    }
+
+    /// Whether the head runs at every step (else once per row on pooled outputs).
+    pub fn per_step(&self) -> bool {
+        match self.config.task {
+            Task::LanguageModel | Task::Tag => true,
+            Task::Classify => false,
+            Task::Regress => self.config.per_step,
+        }
+    }
+
+    /// Width of the recurrent output F = D·H.
+    fn features(&self) -> usize {
+        self.config.directions() * self.config.hidden_size
+    }
+
+    fn embedding(&self) -> Embedding {
+        match self.config.input {
+            InputKind::Tokens { vocab_size, embed_dim } => Embedding { vocab: vocab_size, dim: embed_dim },
+            InputKind::Dense { input_size } => Embedding { vocab: 0, dim: input_size },
+        }
+    }
+
+    fn pooling(&self) -> TimePooling {
+        TimePooling { kind: self.config.pooling, hidden: self.config.hidden_size, directions: self.config.directions() }
+    }
+
+    /// Checks a batch's input against the model: kind, lengths, token range, finiteness.
+    pub fn check_batch(&self, batch: &Batch) -> Result<()> {
+        let (b, t) = (batch.rows, batch.steps);
+        if b == 0 || t == 0 {
+            return Err(Error::Range(format!("batch: expected at least one row and one step, got {b} × {t}")));
+        }
+        match (&batch.input, self.config.input) {
+            (BatchInput::Tokens(ids), InputKind::Tokens { vocab_size, .. }) => {
+                check_len("tokens", ids.len(), b * t)?;
+                if let Some(i) = ids.iter().position(|&v| v < 0 || v as usize >= vocab_size) {
+                    return Err(Error::Range(format!(
+                        "tokens: id {} at row {}, step {} is outside the vocabulary [0, {vocab_size})",
+                        ids[i],
+                        i / t,
+                        i % t
+                    )));
+                }
+            }
+            (BatchInput::Dense(v), InputKind::Dense { input_size }) => {
+                check_len("inputs", v.len(), b * t * input_size)?;
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::NonFinite(format!(
+                        "inputs: row {}, step {}, feature {} is {}; every value must be finite",
+                        i / (t * input_size),
+                        (i / input_size) % t,
+                        i % input_size,
+                        v[i]
+                    )));
+                }
+            }
+            (BatchInput::Tokens(_), InputKind::Dense { .. }) => {
+                return Err(Error::Shape("inputs: this model takes dense vectors, got token ids".into()))
+            }
+            (BatchInput::Dense(_), InputKind::Tokens { .. }) => {
+                return Err(Error::Shape("inputs: this model takes token ids, got dense vectors".into()))
+            }
+        }
+        if let Some(l) = &batch.lengths {
+            check_len("lengths", l.len(), b)?;
+            if let Some(r) = l.iter().position(|&v| v == 0 || v > t) {
+                return Err(Error::Range(format!("lengths: row {r} has length {}, expected 1..={t}", l[r])));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward pass. Returns the head outputs (per-step `[T·B, C]` time-major, or per-row
+    /// `[B, C]`) and the final recurrent state; fills `cache` for [`Network::backward`].
+    pub fn forward(
+        &self,
+        batch: &Batch,
+        state: Option<&StackState>,
+        dropout: Option<&mut Rng>,
+        cache: &mut ForwardCache,
+    ) -> Result<(Vec<f32>, StackState)> {
+        self.check_batch(batch)?;
+        let (b, t) = (batch.rows, batch.steps);
+        cache.rows = b;
+        cache.steps = t;
+        cache.lengths.clear();
+        match &batch.lengths {
+            Some(l) => cache.lengths.extend_from_slice(l),
+            None => cache.lengths.resize(b, t),
+        }
+        let i = self.config.rnn_input_size();
+        cache.x.resize(t * b * i, 0.0);
+        match &batch.input {
+            BatchInput::Tokens(ids) => {
+                cache.tokens.clear();
+                cache.tokens.extend_from_slice(ids);
+                self.embedding().forward(self.params.view("embed.weight"), ids, b, t, &mut cache.x)?;
+            }
+            BatchInput::Dense(v) => {
+                for r in 0..b {
+                    for s in 0..t {
+                        cache.x[(s * b + r) * i..(s * b + r + 1) * i].copy_from_slice(&v[(r * t + s) * i..(r * t + s + 1) * i]);
+                    }
+                }
+            }
+        }
+        let lengths = batch.lengths.as_deref();
+        let (y, final_state) = self.stack.forward(&self.params, &cache.x, t, b, lengths, state, dropout, &mut cache.stack)?;
+        cache.y = y;
+        let f = self.features();
+        let c = self.config.output_size;
+        let head_w = self.params.view("head.weight");
+        let head_b = self.params.view("head.bias");
+        let outputs = if self.per_step() {
+            let mut out = vec![0.0; t * b * c];
+            Dense { inputs: f, outputs: c }.forward(&cache.y, t * b, head_w, Some(head_b), &mut out, false)?;
+            if self.config.skip {
+                // Elman's input-to-output term: logits += x·W_xoᵀ.
+                Dense { inputs: i, outputs: c }.forward(&cache.x, t * b, self.params.view("skip.weight"), None, &mut out, true)?;
+            }
+            out
+        } else {
+            cache.pooled.resize(b * f, 0.0);
+            self.pooling().forward(&cache.y, t, b, &cache.lengths, &mut cache.pooled, &mut cache.argmax);
+            let mut out = vec![0.0; b * c];
+            Dense { inputs: f, outputs: c }.forward(&cache.pooled, b, head_w, Some(head_b), &mut out, false)?;
+            out
+        };
+        Ok((outputs, final_state))
+    }
+
+    /// Backward through the forward pass in `cache`: adds every parameter gradient into `grads`.
+    /// `doutputs` has the shape of the outputs; `dstate` is the gradient w.r.t. the final state.
+    /// Returns the gradient w.r.t. the initial state.
+    pub fn backward(
+        &self,
+        cache: &ForwardCache,
+        doutputs: &[f32],
+        dstate: Option<&StackState>,
+        grads: &mut Params,
+    ) -> Result<StackState> {
+        let (b, t) = (cache.rows, cache.steps);
+        let (f, c, i) = (self.features(), self.config.output_size, self.config.rnn_input_size());
+        let mut dy = vec![0.0; t * b * f];
+        let head_w = self.params.view("head.weight");
+        if self.per_step() {
+            check_len("doutputs", doutputs.len(), t * b * c)?;
+            let (dw, db) = grads_head(grads);
+            Dense { inputs: f, outputs: c }.backward(&cache.y, t * b, head_w, doutputs, dw, Some(db), Some(&mut dy))?;
+        } else {
+            check_len("doutputs", doutputs.len(), b * c)?;
+            let mut dpooled = vec![0.0; b * f];
+            let (dw, db) = grads_head(grads);
+            Dense { inputs: f, outputs: c }.backward(&cache.pooled, b, head_w, doutputs, dw, Some(db), Some(&mut dpooled))?;
+            self.pooling().backward(&dpooled, t, b, &cache.lengths, &cache.argmax, &mut dy);
+        }
+        let (dx, dstate0) = self.stack.backward(&self.params, &cache.stack, &dy, dstate, grads)?;
+        if let InputKind::Tokens { .. } = self.config.input {
+            let mut dx = dx;
+            if self.config.skip {
+                // logits += x·W_xoᵀ: dW_xo += doutᵀ·x and dx += dout·W_xo.
+                let skip_w = self.params.view("skip.weight");
+                let dskip = grads.view_mut("skip.weight");
+                Dense { inputs: i, outputs: c }.backward(&cache.x, t * b, skip_w, doutputs, dskip, None, Some(&mut dx))?;
+            }
+            self.embedding().backward(grads.view_mut("embed.weight"), &cache.tokens, b, t, &dx)?;
+        }
+        Ok(dstate0)
+    }
+}
+
+/// The head's weight and bias gradients, borrowed together from one buffer.
+fn grads_head(grads: &mut Params) -> (&mut [f32], &mut [f32]) {
+    let w = grads.layout.require("head.weight").expect("every network has a head").clone();
+    let bias = grads.layout.require("head.bias").expect("every network has a head").clone();
+    debug_assert_eq!(w.offset + w.len, bias.offset, "head.bias follows head.weight in the layout");
+    let (left, right) = grads.data.split_at_mut(bias.offset);
+    (&mut left[w.offset..w.offset + w.len], &mut right[..bias.len])
+}

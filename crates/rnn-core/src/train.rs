@@ -1,0 +1,581 @@
+//! The training loop: batches → forward → loss → backward (full or truncated BPTT) → clipping →
+//! learning-rate schedule → optimizer step, with progress events, validation, checkpoints,
+//! cancellation between steps and a time limit.
+//!
+//! Truncated BPTT: with `tbptt`, a language model's stream is read as `B` contiguous lanes; each
+//! step continues every lane where the previous step stopped, starting from the previous final
+//! state *detached* (its value carries, its gradient does not), so gradients span `seq_len` steps
+//! while the state spans the whole epoch. Without it (full BPTT), every window of `seq_len` steps
+//! starts from a zero state and backpropagates through all of its steps.
+//!
+//! Determinism: the batch order of an epoch depends only on `(seed, epoch)`, dropout draws from a
+//! generator whose state is checkpointed, and every kernel reduces in a fixed order for a fixed
+//! thread count, so the same seed and threads give bit-identical runs, resumed or not.
+
+use crate::batch::{Batch, SequenceSet, StreamMode, TokenStream};
+use crate::clip::{clip_grad_norm, clip_grad_value, global_norm};
+use crate::error::{Error, Result};
+use crate::layer::recurrent::StackState;
+use crate::loss::LossSum;
+use crate::model::evaluate::{evaluate_sequences, evaluate_stream, Evaluation};
+use crate::model::network::{ForwardCache, Network};
+use crate::model::objective::batch_loss;
+use crate::optim::schedule::{Schedule, ScheduleConfig};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerState};
+use crate::params::Params;
+use crate::rng::{Rng, RngState};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Training options (JSON form: these field names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainOptions {
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Steps per window (token streams).
+    pub seq_len: usize,
+    /// Tokens between window starts (token streams, full BPTT); default `seq_len`.
+    pub stride: Option<usize>,
+    /// Truncated BPTT over contiguous lanes with carried state (token streams).
+    pub tbptt: bool,
+    /// Passes over the data; with neither this nor `max_steps` nor `time_limit`, one epoch.
+    pub epochs: Option<u64>,
+    /// Stop after this many optimizer steps (counted over the model's whole life).
+    pub max_steps: Option<u64>,
+    /// Stop after this many seconds.
+    pub time_limit: Option<f64>,
+    pub optimizer: OptimizerConfig,
+    #[serde(skip)]
+    pub schedule: ScheduleConfig,
+    /// Global gradient-norm limit.
+    pub clip_norm: Option<f32>,
+    /// Element-wise gradient limit.
+    pub clip_value: Option<f32>,
+    /// Seed of batch order and dropout.
+    pub seed: u64,
+    /// Shuffle windows / rows each epoch.
+    pub shuffle: bool,
+    /// Steps between progress events.
+    pub log_every: u64,
+    /// Steps between validations (default: at the end of each epoch and of the run).
+    pub validate_every: Option<u64>,
+    /// Steps between checkpoints (needs a checkpoint writer).
+    pub checkpoint_every: Option<u64>,
+    /// Per-class loss weights (classification, tagging).
+    pub class_weights: Option<Vec<f32>>,
+    /// Skip a batch whose loss or gradient is not finite instead of stopping.
+    pub skip_non_finite: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            batch_size: 32,
+            seq_len: 64,
+            stride: None,
+            tbptt: false,
+            epochs: None,
+            max_steps: None,
+            time_limit: None,
+            optimizer: OptimizerConfig::from_json(&serde_json::json!({"type": "adam", "lr": 2e-3}))
+                .expect("the default optimizer is valid"),
+            schedule: ScheduleConfig::default(),
+            clip_norm: None,
+            clip_value: None,
+            seed: 0,
+            shuffle: true,
+            log_every: 10,
+            validate_every: None,
+            checkpoint_every: None,
+            class_weights: None,
+            skip_non_finite: false,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Parses the JSON form (`schedule` is a nested object), validating every field.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self> {
+        let mut obj = v.as_object().cloned().ok_or_else(|| Error::Config(format!("options: expected an object, got {v}")))?;
+        let schedule = match obj.remove("schedule") {
+            None | Some(serde_json::Value::Null) => ScheduleConfig::default(),
+            Some(s) => ScheduleConfig::from_json(&s)?,
+        };
+        let mut opts: TrainOptions =
+            serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| Error::Config(format!("options: {e}")))?;
+        opts.schedule = schedule;
+        opts.validate()?;
+        Ok(opts)
+    }
+
+    /// The JSON form, with the schedule.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("options serialise");
+        v["schedule"] = self.schedule.to_json();
+        v
+    }
+
+    fn validate(&self) -> Result<()> {
+        let positive = |name: &str, v: usize| {
+            if v == 0 {
+                Err(Error::Range(format!("{name}: expected an integer >= 1, got 0")))
+            } else {
+                Ok(())
+            }
+        };
+        positive("batchSize", self.batch_size)?;
+        positive("seqLen", self.seq_len)?;
+        if let Some(s) = self.stride {
+            positive("stride", s)?;
+        }
+        if self.log_every == 0 {
+            return Err(Error::Range("logEvery: expected an integer >= 1, got 0".into()));
+        }
+        for (name, v) in [("clipNorm", self.clip_norm), ("clipValue", self.clip_value)] {
+            if let Some(x) = v {
+                if !(x.is_finite() && x > 0.0) {
+                    return Err(Error::Range(format!("{name}: expected a finite number > 0, got {x}")));
+                }
+            }
+        }
+        if let Some(t) = self.time_limit {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::Range(format!("timeLimit: expected a finite number of seconds > 0, got {t}")));
+            }
+        }
+        if let Some(w) = &self.class_weights {
+            if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+                return Err(Error::Range(format!("classWeights: entry {i} is {}, expected a finite number >= 0", w[i])));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a model is trained on.
+#[derive(Debug, Clone)]
+pub enum TrainData {
+    /// A language model's token stream (already cut per the options).
+    Stream(TokenStream),
+    /// Padded sequences with targets.
+    Sequences(SequenceSet),
+}
+
+impl TrainData {
+    fn batches_per_epoch(&self, batch_size: usize) -> usize {
+        match self {
+            TrainData::Stream(s) => s.batches_per_epoch(),
+            TrainData::Sequences(s) => s.batches_per_epoch(batch_size),
+        }
+    }
+}
+
+/// Held-out data for validation.
+#[derive(Debug, Clone)]
+pub enum ValidData {
+    /// A token stream, evaluated with carried state over `lanes` contiguous lanes.
+    Stream { tokens: Vec<i32>, lanes: usize },
+    Sequences(SequenceSet),
+}
+
+/// A progress event. JSON: `{"type": "step" | "validation" | "checkpoint", ...camelCase fields}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum TrainEvent {
+    #[serde(rename_all = "camelCase")]
+    Step {
+        step: u64,
+        total_steps: u64,
+        epoch: u64,
+        epoch_progress: f64,
+        loss: f64,
+        lr: f32,
+        grad_norm: f64,
+        tokens_per_second: f64,
+        elapsed: f64,
+        eta: f64,
+    },
+    #[serde(rename_all = "camelCase")]
+    Validation { step: u64, epoch: u64, val_loss: f64, val_accuracy: Option<f64>, val_count: usize, elapsed: f64 },
+    #[serde(rename_all = "camelCase")]
+    Checkpoint { step: u64, path: String },
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Completed,
+    TimeLimit,
+    MaxSteps,
+    Aborted,
+}
+
+/// The record of one `fit` call. JSON field names are camelCase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    pub steps: Vec<u64>,
+    pub loss: Vec<f64>,
+    pub val_steps: Vec<u64>,
+    pub val_loss: Vec<f64>,
+    pub steps_done: u64,
+    pub tokens: u64,
+    pub elapsed: f64,
+    pub stop_reason: StopReason,
+}
+
+/// Where the run is: saved in checkpoints so training resumes at the same batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Position {
+    /// Optimizer steps taken over the model's life.
+    pub step: u64,
+    /// Epochs completed.
+    pub epoch: u64,
+    /// Batches done in the current epoch.
+    pub batch: usize,
+}
+
+/// The result of one optimizer step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    /// Sum form of the batch loss (before the update).
+    pub loss: LossSum,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Whether the step was skipped (non-finite loss or gradient with `skip_non_finite`).
+    pub skipped: bool,
+    /// Final recurrent state of the batch.
+    pub final_state: StackState,
+}
+
+/// Everything that changes while training besides the weights: gradients, optimizer, RNG,
+/// position. The network is passed to each call, so a model can exist without a trainer
+/// (inference) and gain one when it first trains.
+#[derive(Debug)]
+pub struct Trainer {
+    pub options: TrainOptions,
+    pub position: Position,
+    grads: Params,
+    optimizer: Optimizer,
+    schedule: Schedule,
+    dropout_rng: Rng,
+    /// Lanes mode: the detached state carried to the next batch.
+    carried: Option<StackState>,
+    cache: ForwardCache,
+    doutputs: Vec<f32>,
+}
+
+/// Saved training state (checkpoints).
+#[derive(Debug, Clone)]
+pub struct TrainerState {
+    pub options: TrainOptions,
+    pub position: Position,
+    pub optimizer: OptimizerState,
+    pub rng: RngState,
+    pub carried: Option<StackState>,
+}
+
+impl Trainer {
+    /// A trainer for `network`, starting at step 0.
+    pub fn new(network: &Network, options: TrainOptions) -> Result<Self> {
+        options.validate()?;
+        let n = network.params.data.len();
+        let optimizer = Optimizer::new(&options.optimizer, n)?;
+        let schedule = Schedule::new(options.optimizer.lr(), options.schedule.clone())?;
+        let grads = Params::zeros(network.params.layout.clone());
+        let dropout_rng = Rng::new(options.seed ^ 0xD50F_0A7E);
+        if let Some(w) = &options.class_weights {
+            if w.len() != network.config.output_size {
+                return Err(Error::Shape(format!(
+                    "classWeights: expected {} weights (one per class), got {}",
+                    network.config.output_size,
+                    w.len()
+                )));
+            }
+        }
+        Ok(Trainer {
+            options,
+            position: Position::default(),
+            grads,
+            optimizer,
+            schedule,
+            dropout_rng,
+            carried: None,
+            cache: ForwardCache::default(),
+            doutputs: Vec::new(),
+        })
+    }
+
+    /// A trainer continuing from a checkpoint's state, bit-identically.
+    pub fn resume(network: &Network, state: TrainerState) -> Result<Self> {
+        let mut t = Trainer::new(network, state.options)?;
+        t.optimizer.import_state(&state.optimizer)?;
+        t.position = state.position;
+        t.dropout_rng = Rng::from_state(state.rng);
+        t.carried = state.carried;
+        Ok(t)
+    }
+
+    /// The state to checkpoint.
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            options: self.options.clone(),
+            position: self.position,
+            optimizer: self.optimizer.export_state(),
+            rng: self.dropout_rng.state(self.options.seed ^ 0xD50F_0A7E),
+            carried: self.carried.clone(),
+        }
+    }
+
+    /// Replaces the options of a resumed trainer for a new `fit` call, keeping optimizer state
+    /// when the optimizer configuration is unchanged.
+    pub fn set_options(&mut self, options: TrainOptions) -> Result<()> {
+        options.validate()?;
+        if options.optimizer != self.options.optimizer {
+            self.optimizer = Optimizer::new(&options.optimizer, self.grads.data.len())?;
+        }
+        self.schedule = Schedule::new(options.optimizer.lr(), options.schedule.clone())?;
+        self.options = options;
+        Ok(())
+    }
+
+    /// One optimizer step on `batch`, starting from `state` (None = zeros).
+    pub fn train_step(&mut self, net: &mut Network, batch: &Batch, state: Option<&StackState>) -> Result<StepResult> {
+        let step = self.position.step;
+        self.grads.zero();
+        let dropout = (net.config.dropout > 0.0).then_some(&mut self.dropout_rng);
+        let (outputs, final_state) = net.forward(batch, state, dropout, &mut self.cache)?;
+        self.doutputs.resize(outputs.len(), 0.0);
+        let width = net.config.output_size;
+        let loss = batch_loss(&outputs, width, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs))?;
+        let lr = self.schedule.lr_at(step);
+        let mean = loss.sum.mean();
+        if !mean.is_finite() {
+            return self.non_finite(step, mean, loss.sum, lr, final_state);
+        }
+        net.backward(&self.cache, &self.doutputs, None, &mut self.grads)?;
+        let grad_norm = match self.options.clip_norm {
+            Some(max) => clip_grad_norm(&mut self.grads.data, max),
+            None => Ok(global_norm(&self.grads.data)),
+        };
+        let grad_norm = match grad_norm {
+            Ok(n) if n.is_finite() => n,
+            Ok(n) => return self.non_finite(step, n, loss.sum, lr, final_state),
+            Err(_) => return self.non_finite(step, f64::NAN, loss.sum, lr, final_state),
+        };
+        if let Some(v) = self.options.clip_value {
+            clip_grad_value(&mut self.grads.data, v)?;
+        }
+        self.optimizer.step(&mut net.params.data, &self.grads.data, lr)?;
+        self.position.step += 1;
+        Ok(StepResult { loss: loss.sum, grad_norm, lr, skipped: false, final_state })
+    }
+
+    fn non_finite(&mut self, step: u64, value: f64, loss: LossSum, lr: f32, final_state: StackState) -> Result<StepResult> {
+        if self.options.skip_non_finite {
+            self.position.step += 1;
+            return Ok(StepResult { loss, grad_norm: value, lr, skipped: true, final_state });
+        }
+        Err(Error::LossNotFinite { step: step + 1, value })
+    }
+
+    /// Trains until the options' limits, emitting events; `cancel` is checked between steps.
+    /// `checkpoint` (when checkpoints are requested) saves the trainer and returns the path.
+    pub fn fit(
+        &mut self,
+        net: &mut Network,
+        data: &TrainData,
+        valid: Option<&ValidData>,
+        cancel: &AtomicBool,
+        on_event: &mut dyn FnMut(TrainEvent),
+        checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
+    ) -> Result<History> {
+        self.check_data(net, data)?;
+        let start = Instant::now();
+        let opts = self.options.clone();
+        let per_epoch = data.batches_per_epoch(opts.batch_size).max(1) as u64;
+        let first_step = self.position.step;
+        let epochs = match (opts.epochs, opts.max_steps, opts.time_limit) {
+            (None, None, None) => Some(self.position.epoch + 1),
+            (e, _, _) => e,
+        };
+        let planned = {
+            let by_epochs = epochs.map(|e| (e * per_epoch).saturating_sub(self.position.epoch * per_epoch + self.position.batch as u64));
+            let by_steps = opts.max_steps.map(|m| m.saturating_sub(first_step));
+            match (by_epochs, by_steps) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        let mut history = History {
+            steps: Vec::new(),
+            loss: Vec::new(),
+            val_steps: Vec::new(),
+            val_loss: Vec::new(),
+            steps_done: 0,
+            tokens: 0,
+            elapsed: 0.0,
+            stop_reason: StopReason::Completed,
+        };
+        let mut order: Option<(u64, Vec<usize>)> = None;
+        let mut window = LossSum::default();
+        let mut validated_at = None;
+        loop {
+            let stop = if cancel.load(Ordering::Relaxed) {
+                Some(StopReason::Aborted)
+            } else if opts.max_steps.is_some_and(|m| self.position.step >= m) {
+                Some(StopReason::MaxSteps)
+            } else if opts.time_limit.is_some_and(|l| start.elapsed().as_secs_f64() >= l) {
+                Some(StopReason::TimeLimit)
+            } else if epochs.is_some_and(|e| self.position.epoch >= e) {
+                Some(StopReason::Completed)
+            } else {
+                None
+            };
+            if let Some(reason) = stop {
+                history.stop_reason = reason;
+                break;
+            }
+            let epoch = self.position.epoch;
+            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                order = Some((epoch, self.epoch_order(data, epoch)));
+            }
+            let batch = match data {
+                TrainData::Stream(s) => s.batch(&order.as_ref().expect("set above").1, self.position.batch),
+                TrainData::Sequences(s) => s.batch(&order.as_ref().expect("set above").1, opts.batch_size, self.position.batch),
+            };
+            let lanes = matches!(data, TrainData::Stream(s) if s.mode() == StreamMode::Lanes);
+            let state_in = if lanes { self.carried.take() } else { None };
+            let result = self.train_step(net, &batch, state_in.as_ref())?;
+            if lanes {
+                self.carried = Some(result.final_state);
+            }
+            self.position.batch += 1;
+            if self.position.batch as u64 >= per_epoch {
+                self.position.epoch += 1;
+                self.position.batch = 0;
+                self.carried = None;
+            }
+            history.steps_done += 1;
+            history.tokens += result.loss.count as u64;
+            if !result.skipped {
+                window.add(result.loss);
+            }
+            let step = self.position.step;
+            let elapsed = start.elapsed().as_secs_f64();
+            let epoch_end = self.position.batch == 0;
+            if step % opts.log_every == 0 || epoch_end {
+                history.steps.push(step);
+                history.loss.push(window.mean());
+                let done = history.steps_done as f64;
+                let remaining = match (planned, opts.time_limit) {
+                    (Some(p), Some(l)) => ((p as f64 - done) * elapsed / done).min(l - elapsed),
+                    (Some(p), None) => (p as f64 - done) * elapsed / done,
+                    (None, Some(l)) => l - elapsed,
+                    (None, None) => 0.0,
+                };
+                let total = planned.unwrap_or_else(|| (done * (elapsed + remaining.max(0.0)) / elapsed.max(1e-9)) as u64);
+                on_event(TrainEvent::Step {
+                    step,
+                    total_steps: total + first_step,
+                    epoch: self.position.epoch,
+                    epoch_progress: self.position.batch as f64 / per_epoch as f64,
+                    loss: window.mean(),
+                    lr: result.lr,
+                    grad_norm: result.grad_norm,
+                    tokens_per_second: history.tokens as f64 / elapsed.max(1e-9),
+                    elapsed,
+                    eta: remaining.max(0.0),
+                });
+                window = LossSum::default();
+            }
+            let validate_now = match opts.validate_every {
+                Some(v) => step % v == 0,
+                None => epoch_end,
+            };
+            if let (Some(valid), true) = (valid, validate_now) {
+                self.validate(net, valid, &mut history, &start, on_event)?;
+                validated_at = Some(step);
+            }
+            if opts.checkpoint_every.is_some_and(|c| step % c == 0) {
+                let path = checkpoint(net, self)?;
+                on_event(TrainEvent::Checkpoint { step, path });
+            }
+        }
+        if let Some(valid) = valid {
+            if validated_at != Some(self.position.step) && history.steps_done > 0 {
+                self.validate(net, valid, &mut history, &start, on_event)?;
+            }
+        }
+        history.elapsed = start.elapsed().as_secs_f64();
+        Ok(history)
+    }
+
+    fn validate(&mut self, net: &Network, valid: &ValidData, history: &mut History, start: &Instant, on_event: &mut dyn FnMut(TrainEvent)) -> Result<()> {
+        let e = self.evaluate(net, valid)?;
+        history.val_steps.push(self.position.step);
+        history.val_loss.push(e.loss.mean());
+        on_event(TrainEvent::Validation {
+            step: self.position.step,
+            epoch: self.position.epoch,
+            val_loss: e.loss.mean(),
+            val_accuracy: e.accuracy(),
+            val_count: e.loss.count,
+            elapsed: start.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
+
+    /// Evaluates the current network on held-out data (no dropout, no gradient).
+    pub fn evaluate(&self, net: &Network, valid: &ValidData) -> Result<Evaluation> {
+        match valid {
+            ValidData::Stream { tokens, lanes } => evaluate_stream(net, tokens, *lanes, self.options.seq_len),
+            ValidData::Sequences(set) => evaluate_sequences(net, set, self.options.batch_size),
+        }
+    }
+
+    fn epoch_order(&self, data: &TrainData, epoch: u64) -> Vec<usize> {
+        match data {
+            TrainData::Stream(s) if self.options.shuffle => s.epoch_order(self.options.seed, epoch),
+            TrainData::Stream(s) => match s.mode() {
+                StreamMode::Windows { .. } => {
+                    let mut o = s.epoch_order(self.options.seed, epoch);
+                    o.sort_unstable();
+                    o
+                }
+                StreamMode::Lanes => Vec::new(),
+            },
+            TrainData::Sequences(s) => s.epoch_order(self.options.seed, epoch, self.options.shuffle),
+        }
+    }
+
+    fn check_data(&self, net: &Network, data: &TrainData) -> Result<()> {
+        let cfg = &net.config;
+        match data {
+            TrainData::Stream(s) => {
+                if cfg.task != crate::config::Task::LanguageModel {
+                    return Err(Error::Config(format!("data: a token stream trains a language model, this model's task is \"{}\"", cfg.task.name())));
+                }
+                if s.batch_size() != self.options.batch_size || s.seq_len() != self.options.seq_len {
+                    return Err(Error::Config("data: the stream was cut with another batchSize/seqLen than the options".into()));
+                }
+                Ok(())
+            }
+            TrainData::Sequences(set) => set.validate(),
+        }
+    }
+}
+
+/// The stream-cutting mode the options ask for.
+pub fn stream_mode(options: &TrainOptions) -> StreamMode {
+    if options.tbptt {
+        StreamMode::Lanes
+    } else {
+        StreamMode::Windows { stride: options.stride.unwrap_or(options.seq_len) }
+    }
+}

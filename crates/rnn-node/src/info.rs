@@ -1,0 +1,71 @@
+//! `engineInfo()`: what the loaded native engine is and what it can use on this machine.
+
+use napi::Env;
+use napi_derive::napi;
+
+use crate::guard::guard_js;
+
+/// Facts about the loaded native engine.
+#[napi(object)]
+pub struct EngineInfo {
+    /// Version of the native binary (the `rnn-node` crate), to spot a stale `.node` file.
+    pub version: String,
+    /// SIMD instruction sets this CPU offers among those the kernels can use (`avx2`, `fma`,
+    /// `avx512f`), detected at run time; empty on other architectures.
+    pub simd: Vec<String>,
+    /// Threads in the compute pool (rayon's global pool; `RAYON_NUM_THREADS` overrides it).
+    pub threads: u32,
+}
+
+/// Describes the native engine: its version, the SIMD features detected on this CPU and the
+/// size of its thread pool.
+#[napi]
+pub fn engine_info(env: Env) -> napi::Result<EngineInfo> {
+    guard_js(&env, || {
+        Ok(EngineInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            simd: simd_features().into_iter().map(str::to_owned).collect(),
+            threads: u32::try_from(rayon::current_num_threads()).unwrap_or(u32::MAX),
+        })
+    })
+}
+
+/// Run-time detection, not compile-time `cfg(target_feature)`: published binaries are built for
+/// the baseline CPU and pick faster kernels on the machine they run on.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+fn simd_features() -> Vec<&'static str> {
+    let mut found = Vec::new();
+    if std::is_x86_feature_detected!("avx2") {
+        found.push("avx2");
+    }
+    if std::is_x86_feature_detected!("fma") {
+        found.push("fma");
+    }
+    if std::is_x86_feature_detected!("avx512f") {
+        found.push("avx512f");
+    }
+    found
+}
+
+#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+fn simd_features() -> Vec<&'static str> {
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_list_matches_cpuid() {
+        let found = super::simd_features();
+        assert_eq!(
+            found.contains(&"avx2"),
+            std::is_x86_feature_detected!("avx2")
+        );
+        assert_eq!(found.contains(&"fma"), std::is_x86_feature_detected!("fma"));
+        assert_eq!(
+            found.contains(&"avx512f"),
+            std::is_x86_feature_detected!("avx512f")
+        );
+    }
+}

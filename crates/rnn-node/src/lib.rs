@@ -1,0 +1,9 @@
+//! rnn-node: the Node.js binding of `rnn-core`, built with napi-rs into `rnnkit.<platform>.node`.
+//!
+//! A thin layer: it converts arguments, runs long work off the JavaScript thread and maps engine
+//! errors to JavaScript errors. Every exported function runs inside [`guard`] so that a Rust
+//! panic becomes an `ERR_RNNKIT_PANIC` error instead of aborting Node.
+
+pub mod errors;
+pub mod guard;
+pub mod info;
