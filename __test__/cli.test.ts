@@ -108,6 +108,37 @@ describe('bad arguments: one line, non-zero exit', () => {
   });
 });
 
+describe('with the native engine: the PyTorch model fixture', () => {
+  const model = path.join(root, 'fixtures', 'models', 'pp_lstm.safetensors');
+  const expected = JSON.parse(fs.readFileSync(path.join(root, 'fixtures', 'models', 'pp_lstm.expected.json'), 'utf8')) as {
+    eval_mean_ce_nats: number;
+    generations: { prompt: string; greedy: string }[];
+  };
+
+  it('eval gives the reference held-out cross-entropy', () => {
+    const r = rnnkit(['eval', model, path.join(root, 'fixtures', 'models', 'pp_lstm.held.txt'), '--json']);
+    expect(r.status).toBe(0);
+    const e = JSON.parse(r.stdout);
+    expect(Math.abs(e.loss - expected.eval_mean_ce_nats)).toBeLessThan(1e-4);
+  });
+
+  it('generate --greedy gives the reference continuation', () => {
+    const g = expected.generations[0];
+    const r = rnnkit(['generate', model, '--prompt', g.prompt, '--greedy', '--max-tokens', String([...g.greedy].length), '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).text).toBe(g.greedy);
+    const plain = rnnkit(['generate', model, '--prompt', g.prompt, '--greedy', '--max-tokens', '20', '--no-echo']);
+    expect(plain.stdout).toBe([...g.greedy].slice(0, 20).join('') + '\n');
+  });
+
+  it('info describes the architecture', () => {
+    const r = rnnkit(['info', model, '--json']);
+    expect(r.status).toBe(0);
+    const i = JSON.parse(r.stdout);
+    expect(i).toMatchObject({ task: 'language_model', config: { cell: 'lstm' }, tokenizer: { type: 'char' } });
+  });
+});
+
 describe('with the native engine: train → generate → eval → info', () => {
   const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife.\n';
 
