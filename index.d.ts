@@ -9,6 +9,129 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Cancels native work between steps (training) or tokens (generation); wired to an AbortSignal. */
+export declare class CancelToken {
+  /** A token not yet cancelled. */
+  constructor()
+  /** Requests cancellation; work stops at its next check. */
+  cancel(): void
+  /** Whether cancellation was requested. */
+  get cancelled(): boolean
+}
+
+/** A continuous-batching generation pool over one model. */
+export declare class NativeGenerator {
+  /** An empty pool over `model`. */
+  constructor(model: NativeModel)
+  /**
+   * Adds a sequence: `prompt` token ids (at least one), sampler options (JSON:
+   * `temperature`, `top_k`, `top_p`, `repetition_penalty`, `greedy`), seed and token budget.
+   * Returns its id; it produces tokens from the next `step`.
+   */
+  add(prompt: Int32Array, samplerJson: string, seed: number, maxTokens: number): number
+  /** Drops a sequence (finished, stopped or cancelled by its caller). */
+  remove(id: number): void
+  /**
+   * Runs up to `steps` steps for every live sequence off the JS thread; resolves with pairs
+   * `[id, token, id, token, …]` in step order. A sequence leaves the pool when its budget is
+   * spent.
+   */
+  step(steps: number): Promise<Int32Array>
+  /** [`NativeGenerator::step`] on the calling thread. */
+  stepSync(steps: number): Int32Array
+}
+
+/** A recurrent network (every task) held natively. */
+export declare class NativeModel {
+  /**
+   * A new model from its configuration (INTEROP `config` JSON), initialisation options and
+   * seed.
+   */
+  static create(configJson: string, initJson: string, seed: number): NativeModel
+  /** Loads a model file or checkpoint (INTEROP format), synchronously. */
+  static load(path: string): NativeModel
+  /** Loads a model file or checkpoint off the JavaScript thread. */
+  static loadAsync(path: string): Promise<NativeModel>
+  /** The architecture as INTEROP `config` JSON. */
+  configJson(): string
+  /** The tokenizer's JSON text, if one is attached. */
+  tokenizerJson(): string | null
+  /** Attaches (or removes) the tokenizer's JSON text, saved with the model. */
+  setTokenizerJson(json?: string | undefined | null): void
+  /** String metadata saved with the model. */
+  metadata(): Record<string, string>
+  /**
+   * Sets one metadata pair (keys `format`, `format_version`, `config`, `tokenizer`, `training`
+   * are reserved).
+   */
+  setMetadata(key: string, value: string): void
+  /** Number of scalar parameters. */
+  numParams(): number
+  /** Whether `fit` is running. */
+  get isTraining(): boolean
+  /** Optimizer steps taken over the model's life (0 before training). */
+  stepsTrained(): number
+  /**
+   * Saves the model atomically (temp file + rename); with `checkpoint`, optimizer, RNG and
+   * position too, so training resumes exactly.
+   */
+  save(path: string, checkpoint: boolean): void
+  /** Names and shapes of the parameter tensors (PyTorch `state_dict` names). */
+  tensors(): Array<TensorInfo>
+  /** A copy of the parameter tensor `name` (row-major). */
+  getTensor(name: string): Float32Array
+  /** Overwrites the parameter tensor `name` (same length, finite values). */
+  setTensor(name: string, values: Float32Array): void
+  /** The gradient of `name` from the last `trainStep` (zeros before any). */
+  getGradient(name: string): Float32Array
+  /**
+   * One optimizer step on a batch of token windows `inputs`/`targets` `[rows, steps]`
+   * (targets -100 = not counted), synchronously, for hand-written training loops. The trainer
+   * is created on first use from `optionsJson` and reconfigured when the options change.
+   */
+  trainStep(inputs: Int32Array, targets: Int32Array, rows: number, steps: number, optionsJson: string): StepInfo
+  /**
+   * Trains a language model on a token stream off the JS thread. `onEvent` receives progress
+   * events as JSON; `cancel` stops between steps; resolves with the history JSON.
+   */
+  fitStream(train: Int32Array, valid: Int32Array | undefined | null, optionsJson: string, onEvent: (arg: string) => void, cancel: CancelToken, checkpointPath?: string | undefined | null): Promise<string>
+  /** Trains on padded sequences (classification, tagging, regression) off the JS thread. */
+  fitSequences(train: SequenceData, valid: SequenceData | undefined | null, optionsJson: string, onEvent: (arg: string) => void, cancel: CancelToken, checkpointPath?: string | undefined | null): Promise<string>
+  /**
+   * Evaluates a language model on a token stream with carried state (INTEROP protocol with
+   * `lanes = 1`), off the JS thread.
+   */
+  evaluateStream(tokens: Int32Array, lanes: number, chunk: number): Promise<EvalInfo>
+  /** [`NativeModel::evaluate_stream`] on the calling thread. */
+  evaluateStreamSync(tokens: Int32Array, lanes: number, chunk: number): EvalInfo
+  /** Evaluates padded sequences (classification, tagging, regression), off the JS thread. */
+  evaluateSequences(data: SequenceData, batchSize: number): Promise<EvalInfo>
+  /**
+   * Outputs for padded sequences: per-row tasks `[N, C]`, per-step tasks `[N, T, C]`
+   * (batch-first), synchronously. Logits for classes; values for regression.
+   */
+  predict(data: SequenceData): Float32Array
+}
+
+/**
+ * A stateful session over `rows` independent streams, for step-by-step use: feed tokens, read
+ * the next-token logits.
+ */
+export declare class NativeSession {
+  /** A session of `rows` streams (1 for a single text) starting from the zero state. */
+  constructor(model: NativeModel, rows: number)
+  /**
+   * Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
+   * `[rows, V]`.
+   */
+  feed(tokens: Int32Array, steps: number): Float32Array
+  /** Back to the zero state. */
+  reset(): void
+}
+
+/** Beam search from a prompt, off the JS thread: hypotheses best first. */
+export declare function beamSearchNative(model: NativeModel, prompt: Int32Array, beams: number, maxTokens: number, lengthPenalty: number, stopTokens: Array<number>): Promise<Hypothesis[]>
+
 /**
  * Describes the native engine: its version, the SIMD features detected on this CPU and the
  * size of its thread pool.
@@ -26,4 +149,64 @@ export interface EngineInfo {
   simd: Array<string>
   /** Threads in the compute pool (rayon's global pool; `RAYON_NUM_THREADS` overrides it). */
   threads: number
+}
+
+/** Loss and accuracy of an evaluation. */
+export interface EvalInfo {
+  /** Mean loss (nats per counted position, or MSE). */
+  loss: number
+  /** Counted positions. */
+  count: number
+  /** Accuracy for class targets. */
+  accuracy?: number
+}
+
+/** One beam-search hypothesis. */
+export interface Hypothesis {
+  /** Generated token ids (prompt excluded). */
+  tokens: Array<number>
+  /** Length-normalised score. */
+  score: number
+  /** Total log-probability. */
+  logprob: number
+}
+
+/** Padded sequences for classification, tagging and regression (batch-first). */
+export interface SequenceData {
+  /** Token ids `[N, T]` (token models). */
+  tokens?: Int32Array
+  /** Dense features `[N, T, I]` (dense models). */
+  values?: Float32Array
+  /** Real length of each row `[N]`. */
+  lengths: Int32Array
+  /** Rows N. */
+  rows: number
+  /** Padded length T. */
+  steps: number
+  /** Class per row `[N]` (classification). */
+  labels?: Int32Array
+  /** Class per step `[N, T]`, -100 where not counted (tagging). */
+  tags?: Int32Array
+  /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
+  targets?: Float32Array
+}
+
+/** The result of one `trainStep`. */
+export interface StepInfo {
+  /** Mean loss of the batch before the update. */
+  loss: number
+  /** Counted positions. */
+  count: number
+  /** Global gradient norm before clipping. */
+  gradNorm: number
+  /** Learning rate used. */
+  lr: number
+  /** Optimizer steps taken so far. */
+  step: number
+}
+
+/** A parameter tensor's name and shape. */
+export interface TensorInfo {
+  name: string
+  shape: Array<number>
 }

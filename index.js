@@ -835,4 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.NativeGenerator = nativeBinding.NativeGenerator
+module.exports.NativeModel = nativeBinding.NativeModel
+module.exports.NativeSession = nativeBinding.NativeSession
+module.exports.beamSearchNative = nativeBinding.beamSearchNative
 module.exports.engineInfo = nativeBinding.engineInfo

@@ -321,6 +321,11 @@ impl Trainer {
         Ok(t)
     }
 
+    /// The gradients of the last step (zeros before any).
+    pub fn grads(&self) -> &Params {
+        &self.grads
+    }
+
     /// The state to checkpoint.
     pub fn state(&self) -> TrainerState {
         TrainerState {

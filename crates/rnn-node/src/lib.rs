@@ -5,5 +5,7 @@
 //! panic becomes an `ERR_RNNKIT_PANIC` error instead of aborting Node.
 
 pub mod errors;
+pub mod generation;
 pub mod guard;
 pub mod info;
+pub mod model;

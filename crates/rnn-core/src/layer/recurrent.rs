@@ -27,7 +27,7 @@ use crate::rng::Rng;
 const MAX_CACHE_VALUES: usize = 1 << 32;
 
 /// Recurrent state of the whole stack.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StackState {
     /// `[L·D, B, H]`
     pub h: Vec<f32>,

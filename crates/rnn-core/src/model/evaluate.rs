@@ -98,3 +98,37 @@ pub fn evaluate_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -
     }
     Ok(total)
 }
+
+/// The network's outputs for every row of `set`, batch-first: per-row tasks `[N, C]`, per-step
+/// tasks `[N, T, C]` with zeros at padded steps. Targets in `set` are ignored.
+pub fn predict_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -> Result<Vec<f32>> {
+    set.validate()?;
+    if batch_size == 0 {
+        return Err(Error::Range("batchSize: expected an integer >= 1, got 0".into()));
+    }
+    let c = net.config.output_size;
+    let (n, t_all) = (set.rows, set.steps);
+    let per_step = net.per_step();
+    let mut out = vec![0.0; if per_step { n * t_all * c } else { n * c }];
+    let order: Vec<usize> = (0..n).collect();
+    let mut cache = ForwardCache::default();
+    for i in 0..set.batches_per_epoch(batch_size) {
+        let batch = set.batch(&order, batch_size, i);
+        let (outputs, _) = net.forward(&batch, None, None, &mut cache)?;
+        let (b, t) = (batch.rows, batch.steps);
+        for r in 0..b {
+            let row = i * batch_size + r;
+            if per_step {
+                // outputs are time-major [T·B, C]; only the row's real steps are copied.
+                for s in 0..set.lengths[row] {
+                    let src = (s * b + r) * c;
+                    out[(row * t_all + s) * c..(row * t_all + s + 1) * c].copy_from_slice(&outputs[src..src + c]);
+                }
+            } else {
+                out[row * c..(row + 1) * c].copy_from_slice(&outputs[r * c..(r + 1) * c]);
+            }
+        }
+        debug_assert!(t <= t_all);
+    }
+    Ok(out)
+}
