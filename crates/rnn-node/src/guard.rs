@@ -68,9 +68,7 @@ impl<W: Work> Task for Guarded<W> {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
         let work = &mut self.0;
-        let result =
-            guard(|| Ok(output.map(|value| work.resolve(env, value)))).and_then(|outcome| outcome);
-        match result {
+        match guard(|| output.map(|value| work.resolve(env, value))) {
             Ok(converted) => converted,
             Err(err) => Err(err.into_napi(&env)),
         }
