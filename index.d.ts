@@ -118,13 +118,21 @@ export declare class NativeModel {
  * the next-token logits.
  */
 export declare class NativeSession {
-  /** A session of `rows` streams (1 for a single text) starting from the zero state. */
-  constructor(model: NativeModel, rows: number)
+  /**
+   * A session of `rows` streams (1 for a single text) starting from the zero state; `seed`
+   * seeds `next`'s sampling.
+   */
+  constructor(model: NativeModel, rows: number, seed: number)
   /**
    * Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
    * `[rows, V]`.
    */
   feed(tokens: Int32Array, steps: number): Float32Array
+  /**
+   * Samples the next token of every row from the current logits (sampler JSON as for
+   * `NativeGenerator.add`), reads it, and returns the tokens `[rows]`.
+   */
+  next(samplerJson: string): Int32Array
   /** Back to the zero state. */
   reset(): void
 }

@@ -1,3 +1,31 @@
-/** rnnkit: recurrent neural networks for Node.js with a Rust core. The public entry point. */
+/**
+ * rnnkit: recurrent neural networks (Elman RNN, LSTM, GRU) for Node.js with a Rust core.
+ *
+ * ```ts
+ * import { TextCorpus, createLanguageModel } from 'rnnkit';
+ * const corpus = TextCorpus.fromString(text, { seqLen: 64, batchSize: 32, validation: 0.1 });
+ * const model = createLanguageModel({ tokenizer: corpus.tokenizer, cell: 'lstm', hiddenSize: 256 });
+ * await model.fit(corpus, { epochs: 1, onProgress: (e) => console.log(e.step, e.loss) });
+ * console.log(await model.generate('It is a truth', { temperature: 0.8 }));
+ * await model.save('model.safetensors');
+ * ```
+ */
 export { engineInfo } from './native';
 export type { EngineInfo } from './native';
+export * from './types';
+export * from './errors';
+export * from './tokenizer';
+export * from './dataset';
+export {
+  Model,
+  LanguageModel,
+  GenerationSession,
+  createLanguageModel,
+  loadModel,
+  loadModelSync,
+  loadLanguageModel,
+  type FitOptions,
+  type ModelConfigJSON,
+} from './model';
+export { StopFilter, type CompletionStream } from './generate';
+export { createServer, type CompletionModel, type ServerOptions, type RnnkitServer } from './server';

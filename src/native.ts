@@ -104,7 +104,11 @@ function load(): typeof Native {
   }
 }
 
-const native = load();
+/**
+ * The native binding, typed by the generated `index.d.ts`. The rest of `src/` calls the engine
+ * through this object; the public API wraps it (argument checks, friendlier types).
+ */
+export const native: typeof Native = load();
 
 /**
  * Describes the native engine: its version, the SIMD instruction sets detected on this CPU

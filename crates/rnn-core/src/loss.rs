@@ -150,7 +150,9 @@ pub fn cross_entropy<T: Id>(
             }
             None => z = row.iter().map(|&v| ((v - m) as f64).exp()).sum(),
         }
-        sum.total += w * ((m as f64 + z.ln()) - row[y] as f64);
+        // ln z − (x_y − m), not (m + ln z) − x_y: with huge logits (|m| ≫ ln z) the second form
+        // loses ln z to rounding and reports a loss of 0.
+        sum.total += w * (z.ln() - (row[y] as f64 - m as f64));
     }
     Ok(sum)
 }

@@ -355,10 +355,14 @@ impl Trainer {
         self.grads.zero();
         let dropout = (net.config.dropout > 0.0).then_some(&mut self.dropout_rng);
         let (outputs, final_state) = net.forward(batch, state, dropout, &mut self.cache)?;
+        let lr = self.schedule.lr_at(step);
+        if let Some(bad) = outputs.iter().find(|v| !v.is_finite()) {
+            // Diverged weights: report it as the loss turning non-finite at this step.
+            return self.non_finite(step, *bad as f64, LossSum::default(), lr, final_state);
+        }
         self.doutputs.resize(outputs.len(), 0.0);
         let width = net.config.output_size;
         let loss = batch_loss(&outputs, width, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs))?;
-        let lr = self.schedule.lr_at(step);
         let mean = loss.sum.mean();
         if !mean.is_finite() {
             return self.non_finite(step, mean, loss.sum, lr, final_state);

@@ -235,14 +235,20 @@ pub struct NativeSession {
     rows: usize,
     state: StackState,
     scratch: InferenceScratch,
+    /// `[rows, V]` logits after the last token read.
     logits: Vec<f32>,
+    /// Tokens read so far per row (repetition penalty); empty until the first feed.
+    context: Vec<Vec<u32>>,
+    rng: Rng,
+    sample_scratch: SampleScratch,
 }
 
 #[napi]
 impl NativeSession {
-    /// A session of `rows` streams (1 for a single text) starting from the zero state.
+    /// A session of `rows` streams (1 for a single text) starting from the zero state; `seed`
+    /// seeds `next`'s sampling.
     #[napi(constructor)]
-    pub fn new(env: Env, model: &NativeModel, rows: u32) -> napi::Result<Self> {
+    pub fn new(env: Env, model: &NativeModel, rows: u32, seed: f64) -> napi::Result<Self> {
         guard_js(&env, || {
             if rows == 0 {
                 return Err(value_error("rows: expected an integer >= 1, got 0".into()));
@@ -255,6 +261,9 @@ impl NativeSession {
                 state: net.zero_state(rows as usize),
                 scratch: InferenceScratch::default(),
                 logits: vec![0.0; rows as usize * net.config.output_size],
+                context: vec![Vec::new(); rows as usize],
+                rng: Rng::new(seed_from("seed", seed)?),
+                sample_scratch: SampleScratch::default(),
             })
         })
     }
@@ -269,7 +278,34 @@ impl NativeSession {
             let steps = steps as usize;
             rnn_core::error::check_len("tokens", tokens.len(), self.rows * steps)?;
             net.feed(&tokens, self.rows, steps, &mut self.state, &mut self.scratch, &mut self.logits)?;
+            for (row, context) in self.context.iter_mut().enumerate() {
+                context.extend(tokens[row * steps..(row + 1) * steps].iter().map(|&t| t as u32));
+            }
             Ok(Float32Array::new(self.logits.clone()))
+        })
+    }
+
+    /// Samples the next token of every row from the current logits (sampler JSON as for
+    /// `NativeGenerator.add`), reads it, and returns the tokens `[rows]`.
+    #[napi]
+    pub fn next(&mut self, env: Env, sampler_json: String) -> napi::Result<Int32Array> {
+        guard_js(&env, || {
+            let sampler = parse_sampler(&sampler_json)?;
+            if self.context.iter().any(Vec::is_empty) {
+                return Err(value_error("next: feed at least one token first".into()));
+            }
+            let g = read(&self.shared)?;
+            let net = &g.as_ref().expect("checked").network;
+            let v = net.config.output_size;
+            let mut tokens = Vec::with_capacity(self.rows);
+            for (row, context) in self.context.iter_mut().enumerate() {
+                let logits = &self.logits[row * v..(row + 1) * v];
+                let token = sample_next(logits, context, &sampler, &mut self.rng, &mut self.sample_scratch)?;
+                context.push(token);
+                tokens.push(token as i32);
+            }
+            net.feed(&tokens, self.rows, 1, &mut self.state, &mut self.scratch, &mut self.logits)?;
+            Ok(Int32Array::new(tokens))
         })
     }
 
@@ -279,6 +315,7 @@ impl NativeSession {
         guard_js(&env, || {
             let g = read(&self.shared)?;
             self.state = g.as_ref().expect("checked").network.zero_state(self.rows);
+            self.context.iter_mut().for_each(Vec::clear);
             Ok(())
         })
     }

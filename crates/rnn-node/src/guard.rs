@@ -15,9 +15,10 @@ use crate::errors::NodeError;
 
 /// Runs `f`, turning a panic into an `ERR_RNNKIT_PANIC` error carrying the panic message.
 ///
-/// `AssertUnwindSafe` is sound here because state a panic may have left half-updated is only
-/// engine state owned by the failed call; callers that keep state across calls (model handles)
-/// must treat it as poisoned after an `ERR_RNNKIT_PANIC`.
+/// `AssertUnwindSafe`: a panic can leave whatever `f` borrowed half-updated. That is acceptable
+/// for state owned by the failed call; callers that keep state across calls (model handles) must
+/// treat it as poisoned after an `ERR_RNNKIT_PANIC`. Work on threads of our own (a training
+/// thread, the rayon pool) goes through `guard` too.
 pub fn guard<T>(f: impl FnOnce() -> Result<T, NodeError>) -> Result<T, NodeError> {
     catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|payload| Err(NodeError::panic(&panic_message(&*payload))))
@@ -68,9 +69,7 @@ impl<W: Work> Task for Guarded<W> {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
         let work = &mut self.0;
-        let result =
-            guard(|| Ok(output.map(|value| work.resolve(env, value)))).and_then(|outcome| outcome);
-        match result {
+        match guard(|| output.map(|value| work.resolve(env, value))) {
             Ok(converted) => converted,
             Err(err) => Err(err.into_napi(&env)),
         }
