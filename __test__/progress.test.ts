@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitWithProgress, formatDuration, formatProgressLine, formatRate, formatStatusLine, ProgressReporter, renderBar, type Fittable } from '../src/progress';
-import type { FitOptions, History } from '../src/types';
+import type { FitOptions } from '../src/model';
+import type { History } from '../src/types';
 import type { ProgressEvent } from '../src/types';
 
 function event(over: Partial<ProgressEvent> = {}): ProgressEvent {

@@ -21,8 +21,9 @@ import { fitWithProgress, ProgressReporter, type ProgressMode } from './progress
 import { SPECIAL_TOKENS, type SpecialToken, type TokenizerOptions } from './tokenizer';
 import { TextCorpus } from './dataset';
 import { createServer, SERVER_DEFAULTS, type CompletionModel, type LogEntry } from './server';
-import type { LanguageModel } from './index';
-import type { GenerateOptions, History, OptimizerOptions, ScheduleOptions, FitOptions } from './types';
+import type { LanguageModel, Model, FitOptions } from './index';
+import type { GenerateOptions, OptimizerOptions, ScheduleOptions } from './types';
+import type { Tokenizer } from './tokenizer';
 
 /** Exit code of a usage error (bad option, bad value, bad combination). */
 export const EXIT_USAGE = 2;
@@ -154,7 +155,7 @@ function fileError(e: unknown, file: string, what: string): Error {
 }
 
 /** Loads a model file (any task) after checking the file exists. */
-async function openModel(file: string): Promise<Awaited<ReturnType<typeof import('./index').loadModel>>> {
+async function openModel(file: string): Promise<Model> {
   checkReadable(file, 'model file');
   return api().loadModel(file);
 }
@@ -162,8 +163,8 @@ async function openModel(file: string): Promise<Awaited<ReturnType<typeof import
 /** Loads a model file that must hold a language model (`generate`, `eval`). */
 async function openLanguageModel(file: string, command: string): Promise<LanguageModel> {
   const model = await openModel(file);
-  if (model.task !== 'language_model') throw new CliError(`${command} needs a language model; ${JSON.stringify(file)} holds a ${model.task} model`);
-  return model as LanguageModel;
+  if (!(model instanceof api().LanguageModel)) throw new CliError(`${command} needs a language model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
+  return model;
 }
 
 /** Creates the parent directory of `file` when it is missing. */
@@ -247,6 +248,7 @@ function checkTrainCombination(o: TrainOptions, cmd: Command): void {
   if ((given('stepSize') || given('gamma')) && o.schedule !== 'step' && o.schedule !== 'exponential') throw new UsageError('--step-size and --gamma go with --schedule step or exponential');
   if (o.schedule === 'step' && !given('stepSize')) throw new UsageError('--schedule step needs --step-size <steps>');
   if (given('minLr') && o.schedule !== 'cosine') throw new UsageError('--min-lr goes with --schedule cosine');
+  if (o.schedule === 'cosine' && o.maxSteps === undefined) throw new UsageError('--schedule cosine needs --max-steps (the cosine period)');
   if (given('momentum') && o.optimizer !== 'sgd' && o.optimizer !== 'rmsprop') throw new UsageError('--momentum goes with --optimizer sgd or rmsprop');
 }
 
@@ -307,7 +309,6 @@ function fitOptions(o: TrainOptions): FitOptions {
   if (o.timeLimit !== undefined) f.timeLimit = o.timeLimit;
   if (o.validateEvery !== undefined) f.validateEvery = o.validateEvery;
   if (o.logEvery !== undefined) f.logEvery = o.logEvery;
-  if (o.threads !== undefined) f.threads = o.threads;
   if (o.checkpoint) f.checkpoint = { path: o.checkpoint, every: o.checkpointEvery ?? 1000 };
   return f;
 }
@@ -321,6 +322,8 @@ function lastFinite(values: readonly number[]): number | undefined {
 /** `rnnkit train`. */
 async function train(corpora: string[], o: TrainOptions, cmd: Command): Promise<number> {
   checkTrainCombination(o, cmd);
+  // The engine's thread pool reads this when it starts (the engine is not loaded yet).
+  if (o.threads !== undefined) process.env.RAYON_NUM_THREADS = String(o.threads);
   const io = makeIo(!!o.json);
   let model: LanguageModel;
   if (o.resume) {
@@ -470,11 +473,12 @@ async function info(file: string, o: { json?: boolean }): Promise<number> {
   const model = await openModel(file);
   const engine = api().engineInfo();
   const size = fs.statSync(file).size;
-  const tok = model.tokenizer;
+  const task = model.config.task;
+  const tok = (model as Model & { tokenizer?: Tokenizer | null }).tokenizer ?? null;
   const tokenizer = tok ? { type: tok.type, vocabSize: tok.vocabSize, specials: { ...tok.specials } } : null;
-  const data = { file, bytes: size, task: model.task, numParams: model.numParams, config: model.config, tokenizer, metadata: model.metadata, engine };
+  const data = { file, bytes: size, task, numParams: model.numParams, stepsTrained: model.stepsTrained, config: model.config, tokenizer, metadata: model.metadata, engine };
   const pad = (k: string) => k.padEnd(16);
-  const lines = [`${pad('file')}${file} (${formatBytes(size)})`, `${pad('task')}${model.task}`, `${pad('parameters')}${model.numParams.toLocaleString('en-US')}`];
+  const lines = [`${pad('file')}${file} (${formatBytes(size)})`, `${pad('task')}${task}`, `${pad('parameters')}${model.numParams.toLocaleString('en-US')}`, `${pad('steps trained')}${model.stepsTrained.toLocaleString('en-US')}`];
   for (const [k, v] of Object.entries(model.config)) lines.push(`${pad('  ' + k)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   lines.push(`${pad('tokenizer')}${tokenizer ? `${tokenizer.type}, vocabulary ${tokenizer.vocabSize}${Object.keys(tokenizer.specials).length ? `, specials ${Object.keys(tokenizer.specials).join(' ')}` : ''}` : 'none (token ids only)'}`);
   const meta = Object.entries(model.metadata);
@@ -509,11 +513,10 @@ interface ServeOptions {
 
 /** The server's view of a language model: its id and token counting added. */
 function completionModel(model: LanguageModel, id: string): CompletionModel {
-  const tokenizer = model.tokenizer;
-  if (!tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
+  if (!model.tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
   return {
     id,
-    countTokens: (text) => tokenizer.encode(text).length,
+    countTokens: (text) => model.countTokens(text),
     complete: (prompt, options) => model.complete(prompt, options),
     stream: (prompt, options) => model.stream(prompt, options),
   };
@@ -659,12 +662,12 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(num('--min-lr <rate>', 'cosine schedule: final learning rate', 0))
     .addOption(num('--clip-norm <n>', 'clip the global gradient norm to n', 0, Infinity, true).default(1))
     .addOption(int('--epochs <n>', 'passes over the training windows', 1))
-    .addOption(int('--max-steps <n>', 'stop after n optimizer steps', 1))
+    .addOption(int('--max-steps <n>', 'stop after n optimizer steps (of this run)', 1))
     .addOption(num('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))
     .addOption(num('--validation <fraction>', 'hold out this fraction of the tokens (the tail) for validation', 0, 0.9).default(0.1))
     .addOption(int('--validate-every <steps>', 'steps between validation passes', 1))
     .addOption(int('--log-every <steps>', 'steps between progress events', 1))
-    .addOption(int('--threads <n>', 'compute threads', 1))
+    .addOption(int('--threads <n>', 'compute threads (default: one per core; sets RAYON_NUM_THREADS)', 1))
     .optionsGroup('Output:')
     .addOption(new Option('--out <model>', 'model file to write').default('model.safetensors'))
     .addOption(new Option('--chart <svg>', 'write the loss curves to this SVG file'))

@@ -14,7 +14,8 @@
  * are pure so tests can check them without a terminal.
  */
 
-import type { FitOptions, History, ProgressEvent } from './types';
+import type { FitOptions } from './model';
+import type { History, ProgressEvent } from './types';
 
 /** How progress is shown. */
 export type ProgressMode = 'tty' | 'plain' | 'json';
