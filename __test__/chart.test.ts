@@ -127,6 +127,21 @@ describe('terminalChart', () => {
     expect(rows[5][1]).toBe('*');
   });
 
+  it('draws straight lines between points far apart', () => {
+    const out = terminalChart([{ name: 's', x: [0, 10], y: [4, 0] }], { width: 11, height: 5 });
+    const rows = out.split('\n').slice(0, 5).map((l) => l.slice(l.search(/[┤│]/) + 1).padEnd(11));
+    // Every column is marked once or more, and the marks descend from top-left to bottom-right.
+    let last = -1;
+    for (let c = 0; c < 11; c++) {
+      const marked = rows.map((r, i) => (r[c] === '*' ? i : -1)).filter((i) => i >= 0);
+      expect(marked.length).toBeGreaterThan(0);
+      expect(Math.max(...marked)).toBeGreaterThanOrEqual(last);
+      last = Math.max(...marked);
+    }
+    expect(rows[0][0]).toBe('*');
+    expect(rows[4][10]).toBe('*');
+  });
+
   it('handles a single point and empty input', () => {
     expect(terminalChart([{ name: 'one', x: [3], y: [1.5] }], { width: 10, height: 4 })).toContain('*');
     expect(terminalChart([{ name: 'none', x: [], y: [] }])).toBe('(no data)\n* none\n');

@@ -203,10 +203,26 @@ export function svgChart(series: readonly Series[], options: SvgChartOptions = {
 }
 
 /**
+ * Joins (c0, r0) to (c1, r1), c0 < c1, with `marker`: a straight line through the columns in
+ * between, and a vertical run in each column where the line drops or climbs more than one row.
+ */
+function drawSegment(grid: string[][], c0: number, r0: number, c1: number, r1: number, marker: string): void {
+  let prevRow = r0;
+  for (let c = c0 + 1; c <= c1; c++) {
+    const r = Math.round(r0 + ((r1 - r0) * (c - c0)) / (c1 - c0));
+    const dir = Math.sign(r - prevRow);
+    // Fill the rows between the previous column's row and this one's, in the previous column.
+    for (let k = prevRow + dir; dir !== 0 && k !== r; k += dir) grid[k][c - 1] = marker;
+    if (c < c1) grid[r][c] = marker;
+    prevRow = r;
+  }
+}
+
+/**
  * A character chart of the series for a terminal: `height` rows × `width` columns of plot with y
  * labels on the left (top, middle, bottom), the x range below, and a legend. Each series has its
  * own marker (`*`, `o`, `+`, `x`); points falling in one column are averaged, and consecutive
- * columns are joined vertically so a curve reads as a line. Later series draw over earlier ones.
+ * points are joined by straight lines so a curve reads as a line. Later series draw over earlier ones.
  */
 export function terminalChart(series: readonly Series[], options: TerminalChartOptions = {}): string {
   const W = Math.max(2, Math.floor(options.width ?? 60));
@@ -235,12 +251,8 @@ export function terminalChart(series: readonly Series[], options: TerminalChartO
     for (const c of cols) {
       const { sum, n } = sums.get(c)!;
       const r = row(sum / n);
+      if (prev) drawSegment(grid, prev.c, prev.r, c, r, marker);
       grid[r][c] = marker;
-      if (prev && c === prev.c + 1 && Math.abs(r - prev.r) > 1) {
-        const dir = Math.sign(r - prev.r);
-        const column = prev.c;
-        for (let k: number = prev.r + dir; k !== r; k += dir) grid[k][column] = marker;
-      }
       prev = { c, r };
     }
   });

@@ -476,12 +476,13 @@ async function info(file: string, o: { json?: boolean }): Promise<number> {
   const task = model.config.task;
   const tok = (model as Model & { tokenizer?: Tokenizer | null }).tokenizer ?? null;
   const tokenizer = tok ? { type: tok.type, vocabSize: tok.vocabSize, specials: { ...tok.specials } } : null;
-  const data = { file, bytes: size, task, numParams: model.numParams, stepsTrained: model.stepsTrained, config: model.config, tokenizer, metadata: model.metadata, engine };
-  const pad = (k: string) => k.padEnd(16);
-  const lines = [`${pad('file')}${file} (${formatBytes(size)})`, `${pad('task')}${task}`, `${pad('parameters')}${model.numParams.toLocaleString('en-US')}`, `${pad('steps trained')}${model.stepsTrained.toLocaleString('en-US')}`];
+  const data = { file, bytes: size, task, numParams: model.numParams, config: model.config, tokenizer, metadata: model.metadata, engine };
+  const meta = Object.entries(model.metadata);
+  const width = Math.max(12, ...[...Object.keys(model.config), ...meta.map(([k]) => k)].map((k) => k.length + 2)) + 2;
+  const pad = (k: string) => k.padEnd(width);
+  const lines = [`${pad('file')}${file} (${formatBytes(size)})`, `${pad('task')}${task}`, `${pad('parameters')}${model.numParams.toLocaleString('en-US')}`, 'config'];
   for (const [k, v] of Object.entries(model.config)) lines.push(`${pad('  ' + k)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   lines.push(`${pad('tokenizer')}${tokenizer ? `${tokenizer.type}, vocabulary ${tokenizer.vocabSize}${Object.keys(tokenizer.specials).length ? `, specials ${Object.keys(tokenizer.specials).join(' ')}` : ''}` : 'none (token ids only)'}`);
-  const meta = Object.entries(model.metadata);
   if (meta.length) {
     lines.push('metadata');
     for (const [k, v] of meta) lines.push(`${pad('  ' + k)}${v.length > 200 ? v.slice(0, 200) + '…' : v}`);
