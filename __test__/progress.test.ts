@@ -108,6 +108,13 @@ describe('ProgressReporter', () => {
     expect(s.text()).not.toMatch(/\n\n$/);
   });
 
+  it('tty: a terminal that reports 0 columns gets an 80-column line', () => {
+    const s = sink(0);
+    const r = new ProgressReporter({ mode: 'tty', stream: s });
+    r.update(event());
+    expect(s.chunks[0]).toMatch(/^\r\[[█▏▎▍▌▋▊▉ ]{30}\] 120\/1000  loss 1\.8421/);
+  });
+
   it('tty: the last throttled state is drawn on finish', () => {
     let t = 0;
     const s = sink(100);

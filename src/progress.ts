@@ -23,7 +23,7 @@ export type ProgressMode = 'tty' | 'plain' | 'json';
 /** Where progress is written: a writable stream, with `columns` on a TTY. */
 export interface ProgressStream {
   write(chunk: string): unknown;
-  /** Terminal width (TTY streams have it). */
+  /** Terminal width (TTY streams have it; 0 or missing means 80). */
   columns?: number;
 }
 
@@ -181,7 +181,7 @@ export class ProgressReporter {
   /** Redraws the status line in place. */
   private draw(): void {
     if (!this.last) return;
-    this.stream.write(`\r${formatStatusLine(this.last, this.valLoss, this.stream.columns ?? 80)}\x1b[K`);
+    this.stream.write(`\r${formatStatusLine(this.last, this.valLoss, this.stream.columns || 80)}\x1b[K`);
     this.drawn = true;
   }
 }
