@@ -264,6 +264,9 @@ pub struct Trainer {
     optimizer: Optimizer,
     schedule: Schedule,
     dropout_rng: Rng,
+    /// The seed `dropout_rng` was created from (saved with its position; a later change of
+    /// `options.seed` through `set_options` does not reseed a running generator).
+    dropout_seed: u64,
     /// Lanes mode: the detached state carried to the next batch.
     carried: Option<StackState>,
     cache: ForwardCache,
@@ -288,7 +291,8 @@ impl Trainer {
         let optimizer = Optimizer::new(&options.optimizer, n)?;
         let schedule = Schedule::new(options.optimizer.lr(), options.schedule.clone())?;
         let grads = Params::zeros(network.params.layout.clone());
-        let dropout_rng = Rng::new(options.seed ^ 0xD50F_0A7E);
+        let dropout_seed = options.seed ^ 0xD50F_0A7E;
+        let dropout_rng = Rng::new(dropout_seed);
         if let Some(w) = &options.class_weights {
             if w.len() != network.config.output_size {
                 return Err(Error::Shape(format!(
@@ -305,6 +309,7 @@ impl Trainer {
             optimizer,
             schedule,
             dropout_rng,
+            dropout_seed,
             carried: None,
             cache: ForwardCache::default(),
             doutputs: Vec::new(),
@@ -317,6 +322,7 @@ impl Trainer {
         t.optimizer.import_state(&state.optimizer)?;
         t.position = state.position;
         t.dropout_rng = Rng::from_state(state.rng);
+        t.dropout_seed = state.rng.seed;
         t.carried = state.carried;
         Ok(t)
     }
@@ -327,7 +333,7 @@ impl Trainer {
             options: self.options.clone(),
             position: self.position,
             optimizer: self.optimizer.export_state(),
-            rng: self.dropout_rng.state(self.options.seed ^ 0xD50F_0A7E),
+            rng: self.dropout_rng.state(self.dropout_seed),
             carried: self.carried.clone(),
         }
     }
@@ -350,10 +356,15 @@ impl Trainer {
         self.grads.zero();
         let dropout = (net.config.dropout > 0.0).then_some(&mut self.dropout_rng);
         let (outputs, final_state) = net.forward(batch, state, dropout, &mut self.cache)?;
+        let lr = self.schedule.lr_at(step);
+        // The losses refuse non-finite outputs as bad input (Error::NonFinite); here they mean
+        // the weights diverged, which is a non-finite loss (stop naming the step, or skip).
+        if outputs.iter().any(|v| !v.is_finite()) {
+            return self.non_finite(step, f64::NAN, LossSum::default(), lr, final_state);
+        }
         self.doutputs.resize(outputs.len(), 0.0);
         let width = net.config.output_size;
         let loss = batch_loss(&outputs, width, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs))?;
-        let lr = self.schedule.lr_at(step);
         let mean = loss.sum.mean();
         if !mean.is_finite() {
             return self.non_finite(step, mean, loss.sum, lr, final_state);
@@ -453,7 +464,9 @@ impl Trainer {
             let state_in = if lanes { self.carried.take() } else { None };
             let result = self.train_step(net, &batch, state_in.as_ref())?;
             if lanes {
-                self.carried = Some(result.final_state);
+                // A skipped step's state may be NaN; carrying it would poison every later
+                // batch of the epoch, so its lanes restart from zeros.
+                self.carried = (!result.skipped).then_some(result.final_state);
             }
             self.position.batch += 1;
             if self.position.batch as u64 >= per_epoch {
