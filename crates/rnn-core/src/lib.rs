@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod cell;
+pub mod checkpoint;
 pub mod clip;
 pub mod config;
 pub mod error;
