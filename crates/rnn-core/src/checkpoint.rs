@@ -75,7 +75,7 @@ fn expected_slots(config: &OptimizerConfig) -> Result<Vec<String>> {
 fn state_shape(network: &Network, values: usize) -> Option<Vec<usize>> {
     let cfg = &network.config;
     let (blocks, h) = (cfg.num_layers * cfg.directions(), cfg.hidden_size);
-    (values > 0 && values % (blocks * h) == 0).then(|| vec![blocks, values / (blocks * h), h])
+    (values > 0 && values.is_multiple_of(blocks * h)).then(|| vec![blocks, values / (blocks * h), h])
 }
 
 /// Writes `network` and, when given, the training state `trainer` (from `Trainer::state`) to
@@ -315,8 +315,11 @@ mod tests {
         assert!(plain.trainer.is_none() && plain.tokenizer.is_none());
     }
 
+    /// Extra tensors `(name, shape, values)` as `SaveOptions` takes them.
+    type Tensors<'a> = Vec<(&'a str, Vec<usize>, &'a [f32])>;
+
     /// Writes `net`'s model with a hand-made `training` text and tensors, returns the load error.
-    fn load_error(path: &Path, net: &Network, training: Option<&str>, tensors: Vec<(&str, Vec<usize>, &[f32])>) -> String {
+    fn load_error(path: &Path, net: &Network, training: Option<&str>, tensors: Tensors) -> String {
         let opts = SaveOptions { training, tensors, ..Default::default() };
         io::save_model(path, &net.config, &net.params, &opts).unwrap();
         match load_checkpoint(path) {
@@ -336,7 +339,7 @@ mod tests {
         let meta: serde_json::Value = serde_json::from_str(file.training.as_deref().unwrap()).unwrap();
         let n = net.params.data.len();
         let (slot, h24) = (vec![0.0f32; n], vec![0.0f32; 24]);
-        let all = |skip: &str| -> Vec<(&str, Vec<usize>, &[f32])> {
+        let all = |skip: &str| -> Tensors {
             [("optim.exp_avg", vec![n], &slot[..]), ("optim.exp_avg_sq", vec![n], &slot[..]), ("optim.max_exp_avg_sq", vec![n], &slot[..]),
                 (STATE_H, vec![2, 3, 4], &h24[..]), (STATE_C, vec![2, 3, 4], &h24[..])]
             .into_iter()
@@ -349,7 +352,7 @@ mod tests {
             m.to_string()
         };
         let text = meta.to_string();
-        let cases: Vec<(Option<String>, Vec<(&str, Vec<usize>, &[f32])>, &str)> = vec![
+        let cases: Vec<(Option<String>, Tensors, &str)> = vec![
             (Some(with("checkpoint_version", json!(2))), all(""), "checkpoint_version 2 is not supported"),
             (Some(json!({"step": 3}).to_string()), all(""), "checkpoint_version (missing)"),
             (Some(text.clone()), all("optim.exp_avg_sq"), "tensor \"optim.exp_avg_sq\" (shape"),

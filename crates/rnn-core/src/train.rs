@@ -355,10 +355,20 @@ impl Trainer {
         let step = self.position.step;
         self.grads.zero();
         let dropout = (net.config.dropout > 0.0).then_some(&mut self.dropout_rng);
-        let (outputs, final_state) = net.forward(batch, state, dropout, &mut self.cache)?;
         let lr = self.schedule.lr_at(step);
-        // The losses refuse non-finite outputs as bad input (Error::NonFinite); here they mean
-        // the weights diverged, which is a non-finite loss (stop naming the step, or skip).
+        // Bad user input stays an error of its own kind; after this check, a non-finite value
+        // met by the forward (a NaN embedding row in the recurrent input) or in the outputs
+        // (refused by the losses as input) means the weights diverged: a non-finite loss, which
+        // stops naming the step or is skipped.
+        net.check_batch(batch)?;
+        let (outputs, final_state) = match net.forward(batch, state, dropout, &mut self.cache) {
+            Ok(r) => r,
+            Err(Error::NonFinite(_)) => {
+                let zeros = StackState::zeros(net.stack(), batch.rows);
+                return self.non_finite(step, f64::NAN, LossSum::default(), lr, zeros);
+            }
+            Err(e) => return Err(e),
+        };
         if outputs.iter().any(|v| !v.is_finite()) {
             return self.non_finite(step, f64::NAN, LossSum::default(), lr, final_state);
         }
@@ -482,7 +492,7 @@ impl Trainer {
             let step = self.position.step;
             let elapsed = start.elapsed().as_secs_f64();
             let epoch_end = self.position.batch == 0;
-            if step % opts.log_every == 0 || epoch_end {
+            if step.is_multiple_of(opts.log_every) || epoch_end {
                 history.steps.push(step);
                 history.loss.push(window.mean());
                 let done = history.steps_done as f64;
@@ -508,14 +518,14 @@ impl Trainer {
                 window = LossSum::default();
             }
             let validate_now = match opts.validate_every {
-                Some(v) => step % v == 0,
+                Some(v) => step.is_multiple_of(v),
                 None => epoch_end,
             };
             if let (Some(valid), true) = (valid, validate_now) {
                 self.validate(net, valid, &mut history, &start, on_event)?;
                 validated_at = Some(step);
             }
-            if opts.checkpoint_every.is_some_and(|c| step % c == 0) {
+            if opts.checkpoint_every.is_some_and(|c| step.is_multiple_of(c)) {
                 let path = checkpoint(net, self)?;
                 on_event(TrainEvent::Checkpoint { step, path });
             }
