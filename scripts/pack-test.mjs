@@ -18,11 +18,28 @@ const npm = isWindows ? 'npm.cmd' : 'npm';
 // ---- CHECK: runs in the temporary project with `rnnkit` installed; must throw on failure. ----
 const CHECK = `
 const rnnkit = require('rnnkit');
+const fs = require('fs');
+const path = require('path');
 const info = rnnkit.engineInfo();
 if (typeof info.version !== 'string' || !Array.isArray(info.simd) || !(info.threads >= 1)) {
   throw new Error('unexpected engineInfo(): ' + JSON.stringify(info));
 }
-console.log('engineInfo() =', JSON.stringify(info));
+// Train a tiny character model on the bundled corpus, generate, save, load, generate again.
+const text = fs.readFileSync(require.resolve('rnnkit/data/pride-and-prejudice.txt'), 'utf8').slice(0, 20000);
+const corpus = rnnkit.TextCorpus.fromString(text, { seqLen: 32, batchSize: 8, validation: 0.1 });
+const model = rnnkit.createLanguageModel({ tokenizer: corpus.tokenizer, cell: 'gru', hiddenSize: 32, embedDim: 16 });
+(async () => {
+  const history = await model.fit(corpus, { maxSteps: 30 });
+  if (history.stepsDone !== 30) throw new Error('fit did not run 30 steps: ' + JSON.stringify(history));
+  const sample = await model.generate('Elizabeth ', { maxTokens: 40, seed: 1 });
+  if ([...sample].length !== 40) throw new Error('unexpected sample: ' + JSON.stringify(sample));
+  const file = path.join(process.cwd(), 'tiny.safetensors');
+  await model.save(file);
+  const loaded = await rnnkit.loadModel(file);
+  const again = await loaded.generate('Elizabeth ', { maxTokens: 40, seed: 1 });
+  if (again !== sample) throw new Error('loaded model generates differently');
+  console.log('engineInfo() =', JSON.stringify(info), '| trained 30 steps, sample:', JSON.stringify(sample));
+})().catch((e) => { console.error(e); process.exit(1); });
 `;
 // ---- end of CHECK ----
 

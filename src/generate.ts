@@ -21,6 +21,7 @@ export interface ResolvedGenerateOptions {
   sampler: { temperature: number; top_k: number; top_p: number; repetition_penalty: number; greedy: boolean };
   stop: string[];
   seed: number;
+  /** Beam width when beam search was asked for (`beams` given; 1 = greedy decoding), else 0. */
   beams: number;
   lengthPenalty: number;
   signal?: AbortSignal;
@@ -35,7 +36,7 @@ export function resolveGenerateOptions(options: GenerateOptions = {}): ResolvedG
   const topK = options.topK === undefined ? 0 : checkInt('options.topK', options.topK, 0);
   const topP = options.topP === undefined ? 1 : checkNumber('options.topP', options.topP, Number.MIN_VALUE, 1);
   const penalty = options.repetitionPenalty === undefined ? 1 : checkNumber('options.repetitionPenalty', options.repetitionPenalty, Number.MIN_VALUE, 1e6);
-  const beams = options.beams === undefined ? 1 : checkInt('options.beams', options.beams, 1, 256);
+  const beams = options.beams === undefined ? 0 : checkInt('options.beams', options.beams, 1, 256);
   const lengthPenalty = options.lengthPenalty === undefined ? 1 : checkNumber('options.lengthPenalty', options.lengthPenalty, 0, 10);
   const seed = options.seed === undefined ? Math.floor(Math.random() * 0x100000000) : checkInt('options.seed', options.seed, 0, Number.MAX_SAFE_INTEGER);
   let stop: string[] = [];
@@ -292,7 +293,7 @@ export function stream(scheduler: GenerationScheduler, prompt: string, opts: Res
   };
 }
 
-/** Beam search (`beams > 1`): the best hypothesis, cut at the first stop string. */
+/** Beam search (`beams` given): the best hypothesis, cut at the first stop string. */
 export async function beamComplete(model: NativeModel, tokenizer: Tokenizer, prompt: string, opts: ResolvedGenerateOptions): Promise<Completion> {
   const ids = tokenizer.encode(prompt);
   if (ids.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'prompt: expected text that encodes to at least one token, got ""');

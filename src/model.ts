@@ -433,7 +433,7 @@ export class LanguageModel extends Model {
   async complete(prompt: string, options: GenerateOptions = {}): Promise<Completion> {
     checkString('prompt', prompt);
     const opts = resolveGenerateOptions(options);
-    if (opts.beams > 1) return beamComplete(this.native, this.requireTokenizer('generate'), prompt, opts);
+    if (opts.beams > 0) return beamComplete(this.native, this.requireTokenizer('generate'), prompt, opts);
     return complete(this.generation(), prompt, opts);
   }
 
@@ -441,7 +441,7 @@ export class LanguageModel extends Model {
   stream(prompt: string, options: GenerateOptions = {}): CompletionStream {
     checkString('prompt', prompt);
     const opts = resolveGenerateOptions(options);
-    if (opts.beams > 1) throw typeError('ERR_RNNKIT_TYPE', `options.beams: beam search cannot stream (got ${opts.beams}); use generate()`);
+    if (opts.beams > 0) throw typeError('ERR_RNNKIT_TYPE', `options.beams: beam search cannot stream (got ${opts.beams}); use generate()`);
     return stream(this.generation(), prompt, opts);
   }
 
@@ -453,7 +453,7 @@ export class LanguageModel extends Model {
     // Each prompt gets its own seed derived from the base one, so results are reproducible.
     const jobs = prompts.map((p, i): Promise<Completion> => {
       const opts: ResolvedGenerateOptions = { ...base, seed: (base.seed + i) % Number.MAX_SAFE_INTEGER };
-      return opts.beams > 1 ? beamComplete(this.native, this.requireTokenizer('generate'), p, opts) : complete(this.generation(), p, opts);
+      return opts.beams > 0 ? beamComplete(this.native, this.requireTokenizer('generate'), p, opts) : complete(this.generation(), p, opts);
     });
     return (await Promise.all(jobs)).map((c) => c.text);
   }

@@ -171,7 +171,7 @@ export interface GenerateOptions {
   seed?: number;
   /** Argmax decoding (ignores temperature/topK/topP). Default false. */
   greedy?: boolean;
-  /** Beam search with this many beams (1 = greedy). Not with streaming. */
+  /** Beam search with this many beams (1 = greedy decoding); unset = sampling. Not with streaming. */
   beams?: number;
   /** Beam search length normalisation exponent α (score / len^α). Default 1. */
   lengthPenalty?: number;

@@ -8,8 +8,8 @@
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
 pub mod batch;
-pub mod checkpoint;
 pub mod cell;
+pub mod checkpoint;
 pub mod clip;
 pub mod config;
 pub mod error;

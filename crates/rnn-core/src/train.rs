@@ -264,6 +264,9 @@ pub struct Trainer {
     optimizer: Optimizer,
     schedule: Schedule,
     dropout_rng: Rng,
+    /// The seed `dropout_rng` was created from (saved with its position; a later change of
+    /// `options.seed` through `set_options` does not reseed a running generator).
+    dropout_seed: u64,
     /// Lanes mode: the detached state carried to the next batch.
     carried: Option<StackState>,
     cache: ForwardCache,
@@ -288,7 +291,8 @@ impl Trainer {
         let optimizer = Optimizer::new(&options.optimizer, n)?;
         let schedule = Schedule::new(options.optimizer.lr(), options.schedule.clone())?;
         let grads = Params::zeros(network.params.layout.clone());
-        let dropout_rng = Rng::new(options.seed ^ 0xD50F_0A7E);
+        let dropout_seed = options.seed ^ 0xD50F_0A7E;
+        let dropout_rng = Rng::new(dropout_seed);
         if let Some(w) = &options.class_weights {
             if w.len() != network.config.output_size {
                 return Err(Error::Shape(format!(
@@ -305,6 +309,7 @@ impl Trainer {
             optimizer,
             schedule,
             dropout_rng,
+            dropout_seed,
             carried: None,
             cache: ForwardCache::default(),
             doutputs: Vec::new(),
@@ -317,6 +322,7 @@ impl Trainer {
         t.optimizer.import_state(&state.optimizer)?;
         t.position = state.position;
         t.dropout_rng = Rng::from_state(state.rng);
+        t.dropout_seed = state.rng.seed;
         t.carried = state.carried;
         Ok(t)
     }
@@ -332,7 +338,7 @@ impl Trainer {
             options: self.options.clone(),
             position: self.position,
             optimizer: self.optimizer.export_state(),
-            rng: self.dropout_rng.state(self.options.seed ^ 0xD50F_0A7E),
+            rng: self.dropout_rng.state(self.dropout_seed),
             carried: self.carried.clone(),
         }
     }
@@ -354,11 +360,22 @@ impl Trainer {
         let step = self.position.step;
         self.grads.zero();
         let dropout = (net.config.dropout > 0.0).then_some(&mut self.dropout_rng);
-        let (outputs, final_state) = net.forward(batch, state, dropout, &mut self.cache)?;
         let lr = self.schedule.lr_at(step);
-        if let Some(bad) = outputs.iter().find(|v| !v.is_finite()) {
-            // Diverged weights: report it as the loss turning non-finite at this step.
-            return self.non_finite(step, *bad as f64, LossSum::default(), lr, final_state);
+        // Bad user input stays an error of its own kind; after this check, a non-finite value
+        // met by the forward (a NaN embedding row in the recurrent input) or in the outputs
+        // (refused by the losses as input) means the weights diverged: a non-finite loss, which
+        // stops naming the step or is skipped.
+        net.check_batch(batch)?;
+        let (outputs, final_state) = match net.forward(batch, state, dropout, &mut self.cache) {
+            Ok(r) => r,
+            Err(Error::NonFinite(_)) => {
+                let zeros = StackState::zeros(net.stack(), batch.rows);
+                return self.non_finite(step, f64::NAN, LossSum::default(), lr, zeros);
+            }
+            Err(e) => return Err(e),
+        };
+        if outputs.iter().any(|v| !v.is_finite()) {
+            return self.non_finite(step, f64::NAN, LossSum::default(), lr, final_state);
         }
         self.doutputs.resize(outputs.len(), 0.0);
         let width = net.config.output_size;
@@ -462,7 +479,9 @@ impl Trainer {
             let state_in = if lanes { self.carried.take() } else { None };
             let result = self.train_step(net, &batch, state_in.as_ref())?;
             if lanes {
-                self.carried = Some(result.final_state);
+                // A skipped step's state may be NaN; carrying it would poison every later
+                // batch of the epoch, so its lanes restart from zeros.
+                self.carried = (!result.skipped).then_some(result.final_state);
             }
             self.position.batch += 1;
             if self.position.batch as u64 >= per_epoch {
@@ -478,7 +497,7 @@ impl Trainer {
             let step = self.position.step;
             let elapsed = start.elapsed().as_secs_f64();
             let epoch_end = self.position.batch == 0;
-            if step % opts.log_every == 0 || epoch_end {
+            if step.is_multiple_of(opts.log_every) || epoch_end {
                 history.steps.push(step);
                 history.loss.push(window.mean());
                 let done = history.steps_done as f64;
@@ -504,14 +523,14 @@ impl Trainer {
                 window = LossSum::default();
             }
             let validate_now = match opts.validate_every {
-                Some(v) => step % v == 0,
+                Some(v) => step.is_multiple_of(v),
                 None => epoch_end,
             };
             if let (Some(valid), true) = (valid, validate_now) {
                 self.validate(net, valid, &mut history, &start, on_event)?;
                 validated_at = Some(step);
             }
-            if opts.checkpoint_every.is_some_and(|c| step % c == 0) {
+            if opts.checkpoint_every.is_some_and(|c| step.is_multiple_of(c)) {
                 let path = checkpoint(net, self)?;
                 on_event(TrainEvent::Checkpoint { step, path });
             }

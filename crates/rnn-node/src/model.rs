@@ -217,11 +217,16 @@ fn checkpoint_writer<'a>(
 ) -> impl FnMut(&Network, &Trainer) -> rnn_core::Result<String> + 'a {
     move |net, trainer| match path {
         Some(p) => {
-            save_checkpoint(Path::new(p), net, Some(&trainer.state()), tokenizer, metadata)?;
+            save_checkpoint(Path::new(p), net, Some(&trainer.state()), tokenizer, &pairs(metadata))?;
             Ok(p.to_string())
         }
         None => Err(rnn_core::Error::Config("checkpoint: every is set but no path was given".into())),
     }
+}
+
+/// Metadata as the `(key, value)` pairs a file stores.
+fn pairs(metadata: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// A recurrent network (every task) held natively.
@@ -333,7 +338,7 @@ impl NativeModel {
             let g = read(&self.shared)?;
             let slot = g.as_ref().expect("checked");
             let state = if checkpoint { slot.trainer.as_ref().map(|t| t.state()) } else { None };
-            save_checkpoint(Path::new(&path), &slot.network, state.as_ref(), slot.tokenizer.as_deref(), &slot.metadata)?;
+            save_checkpoint(Path::new(&path), &slot.network, state.as_ref(), slot.tokenizer.as_deref(), &pairs(&slot.metadata))?;
             Ok(())
         })
     }

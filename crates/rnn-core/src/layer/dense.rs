@@ -4,52 +4,13 @@
 //! another, added into the same logits with `accumulate = true`.
 
 use crate::error::{check_len, checked_size, Error, Result};
+use crate::kernels::gemm::{matmul, Op};
 
 /// Sizes of a dense layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,
-}
-
-/// `C = alpha·A·B + beta·C` on row-major buffers given as (rows, cols, row stride, col stride).
-/// Callers have checked every length against the shapes, so the raw-pointer call stays in bounds.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    (rsa, csa): (isize, isize),
-    b: &[f32],
-    (rsb, csb): (isize, isize),
-    beta: f32,
-    c: &mut [f32],
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    // SAFETY: every index the kernel forms, (i·rs + j·cs) for i < rows and j < cols, is below the
-    // lengths checked by the callers (m·k for A, k·n for B, m·n for C).
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
 }
 
 impl Dense {
@@ -75,18 +36,8 @@ impl Dense {
                 "dense: expected inputs and outputs >= 1, got {i} and {o}"
             )));
         }
-        // Wᵀ is W read with swapped strides: element (k, j) of Wᵀ is W[j·in + k].
-        gemm(
-            n,
-            i,
-            o,
-            x,
-            (i as isize, 1),
-            w,
-            (1, i as isize),
-            if accumulate { 1.0 } else { 0.0 },
-            y,
-        );
+        // y [N, out] (+)= x [N, in] · Wᵀ, W stored [out, in] (read transposed, no copy).
+        matmul(Op::Plain, Op::Transposed, n, o, i, 1.0, x, w, if accumulate { 1.0 } else { 0.0 }, y);
         if let Some(b) = b {
             for row in y.chunks_exact_mut(o) {
                 row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
@@ -123,15 +74,16 @@ impl Dense {
         if n == 0 {
             return Ok(());
         }
-        // dyᵀ: element (r, c) = dy[c·out + r].
-        gemm(o, n, i, dy, (1, o as isize), x, (i as isize, 1), 1.0, dw);
+        // dW [out, in] += dyᵀ · x, dy stored [N, out] (read transposed).
+        matmul(Op::Transposed, Op::Plain, o, i, n, 1.0, dy, x, 1.0, dw);
         if let Some(db) = db {
             for row in dy.chunks_exact(o) {
                 db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
             }
         }
         if let Some(dx) = dx {
-            gemm(n, o, i, dy, (o as isize, 1), w, (i as isize, 1), 1.0, dx);
+            // dx [N, in] += dy [N, out] · W [out, in].
+            matmul(Op::Plain, Op::Plain, n, i, o, 1.0, dy, w, 1.0, dx);
         }
         Ok(())
     }

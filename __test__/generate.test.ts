@@ -1,0 +1,130 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as path from 'path';
+import { LanguageModel, StopFilter, loadLanguageModel } from '../src/index';
+
+const root = path.join(__dirname, '..');
+let model: LanguageModel;
+
+beforeAll(async () => {
+  // A real model trained in PyTorch on Pride and Prejudice (fixtures/models).
+  model = await loadLanguageModel(path.join(root, 'fixtures/models/pp_lstm.safetensors'));
+});
+
+/** The argmax path computed by hand through a session: feed, take the largest logit, repeat. */
+function argmaxPath(prompt: string, n: number): string {
+  const session = model.session();
+  let logits = session.feed(prompt);
+  let text = '';
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+    text += model.tokenizer!.decode([best]);
+    logits = session.feed(new Int32Array([best]));
+  }
+  return text;
+}
+
+describe('generation', () => {
+  it('greedy equals the argmax path; beams: 1 equals greedy; temperature 0 is greedy', async () => {
+    const prompt = 'It is a truth universally acknowledged';
+    const greedy = await model.generate(prompt, { maxTokens: 60, greedy: true });
+    expect(greedy).toBe(argmaxPath(prompt, 60));
+    expect(await model.generate(prompt, { maxTokens: 60, beams: 1 })).toBe(greedy);
+    expect(await model.generate(prompt, { maxTokens: 60, temperature: 0 })).toBe(greedy);
+  });
+
+  it('the same seed gives the same text, another seed another text', async () => {
+    const opts = { maxTokens: 80, temperature: 1, seed: 11 };
+    const a = await model.generate('Mr. Darcy', opts);
+    expect(await model.generate('Mr. Darcy', opts)).toBe(a);
+    expect(await model.generate('Mr. Darcy', { ...opts, seed: 12 })).not.toBe(a);
+    expect([...a].length).toBe(80);
+  });
+
+  it('beam search finds a continuation at least as likely as greedy', async () => {
+    const prompt = 'she said';
+    const logprob = (continuation: string): number => {
+      const s = model.session();
+      let logits = s.feed(prompt);
+      let total = 0;
+      for (const id of model.tokenizer!.encode(continuation)) {
+        const max = Math.max(...logits);
+        const z = logits.reduce((acc, v) => acc + Math.exp(v - max), 0);
+        total += logits[id] - max - Math.log(z);
+        logits = s.feed(new Int32Array([id]));
+      }
+      return total;
+    };
+    const greedy = await model.generate(prompt, { maxTokens: 12, greedy: true });
+    // lengthPenalty 0: raw log-probability, so the comparison is exact.
+    const beam = await model.generate(prompt, { maxTokens: 12, beams: 4, lengthPenalty: 0 });
+    expect(logprob(beam)).toBeGreaterThanOrEqual(logprob(greedy) - 1e-4);
+  });
+
+  it('stop strings end generation before them, also when streaming', async () => {
+    const prompt = 'Elizabeth';
+    const free = await model.generate(prompt, { maxTokens: 120, seed: 5 });
+    const stop = free.slice(20, 23);
+    const cut = free.indexOf(stop);
+    const c = await model.complete(prompt, { maxTokens: 120, seed: 5, stop });
+    expect(c.text).toBe(free.slice(0, cut));
+    expect(c.finishReason).toBe('stop');
+    const pieces: string[] = [];
+    const s = model.stream(prompt, { maxTokens: 120, seed: 5, stop: [stop, 'zzzz'] });
+    for await (const p of s) pieces.push(p);
+    expect(pieces.join('')).toBe(c.text);
+    expect((await s.completion).finishReason).toBe('stop');
+  });
+
+  it('streams the same text as complete, piece by piece', async () => {
+    const opts = { maxTokens: 50, seed: 3, topK: 5, topP: 0.9, repetitionPenalty: 1.2 };
+    const whole = await model.complete('The', opts);
+    const pieces: string[] = [];
+    const s = model.stream('The', opts);
+    for await (const p of s) pieces.push(p);
+    expect(pieces.length).toBeGreaterThan(10);
+    expect(pieces.join('')).toBe(whole.text);
+    expect(await s.completion).toEqual(whole);
+    expect(whole).toMatchObject({ finishReason: 'length', completionTokens: 50, promptTokens: 3 });
+  });
+
+  it('generateBatch equals the same prompts generated one by one (per-prompt seeds)', async () => {
+    const prompts = ['Jane', 'Mr. Bennet', 'Lydia', 'The ball'];
+    const batch = await model.generateBatch(prompts, { maxTokens: 40, seed: 100 });
+    const alone = await Promise.all(prompts.map((p, i) => model.generate(p, { maxTokens: 40, seed: 100 + i })));
+    expect(batch).toEqual(alone);
+  });
+
+  it('aborts with an AbortError', async () => {
+    const controller = new AbortController();
+    const run = model.generate('The', { maxTokens: 100000, signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('refuses bad options with the option named', async () => {
+    await expect(model.generate('x', { temperature: -1 })).rejects.toThrow(/options.temperature/);
+    await expect(model.generate('x', { topP: 0 })).rejects.toThrow(/options.topP/);
+    await expect(model.generate('x', { maxTokens: 1.5 })).rejects.toThrow(/options.maxTokens/);
+    await expect(model.generate('x', { stop: [''] })).rejects.toThrow(/options.stop\[0\]/);
+    await expect(model.generate(42 as never)).rejects.toThrow(/prompt/);
+    await expect(model.generate('')).rejects.toMatchObject({ code: 'ERR_RNNKIT_EMPTY' });
+    // 'Q' never occurs in the training text: the char tokenizer refuses it by name.
+    await expect(model.generate('Queen')).rejects.toThrow(/Q/);
+    expect(() => model.stream('x', { beams: 3 })).toThrow(/beams/);
+  });
+});
+
+describe('StopFilter', () => {
+  it('holds back possible stop prefixes and cuts at the first stop', () => {
+    const f = new StopFilter(['END', 'xyz']);
+    expect(f.push('abc E')).toEqual({ emit: 'abc ', stopped: false });
+    expect(f.push('N')).toEqual({ emit: '', stopped: false });
+    // 'x' could start 'xyz': held back too.
+    expect(f.push('x')).toEqual({ emit: 'EN', stopped: false });
+    expect(f.push('yzEND')).toEqual({ emit: '', stopped: true });
+    const g = new StopFilter(['\n\n']);
+    expect(g.push('a\n')).toEqual({ emit: 'a', stopped: false });
+    expect(g.flush()).toBe('\n');
+  });
+});

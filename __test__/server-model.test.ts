@@ -1,0 +1,60 @@
+/**
+ * The server over the real native model (the PyTorch-trained fixture): the official client,
+ * and a bounded load of 64 concurrent streams, each equal to the same request made alone.
+ * Throughput at 1, 8 and 64 concurrent streams is printed (measured, never asserted).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as path from 'path';
+import OpenAI from 'openai';
+import { loadLanguageModel, type CompletionModel, type LanguageModel } from '../src/index';
+import { runStreams, startServer, type Started } from './server-harness';
+
+let model: LanguageModel;
+let started: Started;
+
+beforeAll(async () => {
+  model = await loadLanguageModel(path.join(__dirname, '../fixtures/models/pp_lstm.safetensors'));
+  const completionModel: CompletionModel = {
+    id: 'pp_lstm',
+    countTokens: (text) => model.countTokens(text),
+    complete: (prompt, options) => model.complete(prompt, options),
+    stream: (prompt, options) => model.stream(prompt, options),
+  };
+  started = await startServer(completionModel, { maxConcurrent: 64, maxQueue: 64 });
+});
+
+afterAll(async () => {
+  await started?.server.close({ graceful: false });
+});
+
+describe('server with the native model', () => {
+  it('answers the official openai client, streaming and not, like the model itself', async () => {
+    const client = new OpenAI({ baseURL: `${started.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const body = { model: 'pp_lstm', prompt: 'Elizabeth was', max_tokens: 40, temperature: 0.8, seed: 7 };
+    const answer = await client.completions.create(body);
+    expect(answer.choices[0].text).toBe(await model.generate('Elizabeth was', { maxTokens: 40, temperature: 0.8, seed: 7 }));
+    expect(answer.usage).toMatchObject({ prompt_tokens: 13, completion_tokens: 40, total_tokens: 53 });
+    let streamed = '';
+    for await (const chunk of await client.completions.create({ ...body, stream: true })) streamed += chunk.choices[0]?.text ?? '';
+    expect(streamed).toBe(answer.choices[0].text);
+    const greedy = await client.completions.create({ ...body, temperature: 0, stop: ['\n'] });
+    expect(greedy.choices[0].text).toBe(await model.generate('Elizabeth was', { maxTokens: 40, greedy: true, stop: '\n' }));
+  });
+
+  it('64 concurrent streams all complete, each equal to the same request alone', async () => {
+    const prompts = ['It is', 'Mr. Darcy', 'Jane', 'The ', 'Lady Catherine', 'Kitty', 'Netherfield', 'Lizzy'];
+    const bodies = Array.from({ length: 64 }, (_, i) => ({ prompt: prompts[i % prompts.length], max_tokens: 48, temperature: 1, top_k: 20, seed: 1000 + i }));
+    const alone = await runStreams(started.url, bodies, 1);
+    const together = await runStreams(started.url, bodies, 64);
+    for (const [i, r] of together.results.entries()) {
+      expect(r.status, `stream ${i}`).toBe(200);
+      expect(r.done, `stream ${i}`).toBe(true);
+      expect(r.text, `stream ${i}`).toBe(alone.results[i].text);
+    }
+    const eight = await runStreams(started.url, bodies.slice(0, 32), 8);
+    const one = await runStreams(started.url, bodies.slice(0, 8), 1);
+    const rate = (r: { tokens: number; seconds: number }) => Math.round(r.tokens / r.seconds);
+    console.log(`server throughput (pp_lstm, 2-layer LSTM H=256): 1 stream ${rate(one)} tok/s, 8 streams ${rate(eight)} tok/s, 64 streams ${rate(together)} tok/s`);
+    expect(together.tokens).toBe(64 * 48);
+  });
+});
