@@ -226,6 +226,31 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(await exited).toBe(0);
   });
 
+  it('streams JSON lines that join to the whole text', () => {
+    const args = ['generate', 'tiny.safetensors', '--prompt', 'a', '--max-tokens', '25', '--seed', '2'];
+    const lines = rnnkit([...args, '--stream', '--json']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const done = lines.pop();
+    expect(done).toMatchObject({ done: true, finishReason: 'length', completionTokens: 25 });
+    expect(lines.map((l) => l.text).join('')).toBe(done.text);
+    expect(done.text).toBe(JSON.parse(rnnkit([...args, '--json']).stdout).text);
+  });
+
+  it('demo: trains briefly, samples at three temperatures, writes the model and the SVG', () => {
+    const r = rnnkit(['demo', '--time-limit', '3', '--out-dir', 'demo-out', '--json']);
+    expect(r.status).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d.samples.map((s: { temperature: number }) => s.temperature)).toEqual([0.5, 0.8, 1]);
+    for (const s of d.samples) expect(s.text.length).toBeGreaterThan(50);
+    expect(d.bitsPerChar).toBeCloseTo(d.heldOutLoss / Math.LN2, 6);
+    // A few seconds of training already beat the uniform distribution over the 75 characters.
+    expect(d.bitsPerChar).toBeLessThan(Math.log2(75));
+    expect(d.heldOutChars).toBe(68_475);
+    expect(d.history.stopReason).toBe('time_limit');
+    expect(fs.readFileSync(path.join(dir, 'demo-out', 'loss.svg'), 'utf8')).toContain('held-out');
+    const info = JSON.parse(rnnkit(['info', path.join('demo-out', 'model.safetensors'), '--json']).stdout);
+    expect(info.config).toMatchObject({ cell: 'lstm', hidden_size: 128, num_layers: 1 });
+  });
+
   it('refuses text outside the vocabulary in one line', () => {
     fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
     const r = rnnkit(['eval', 'tiny.safetensors', 'other.txt']);
@@ -247,5 +272,7 @@ describe('with the native engine: train → generate → eval → info', () => {
     const r = rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--max-steps', '3', '--out', 'resumed.safetensors', '--json']);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).steps).toBe(3);
+    // The checkpoint's windowing (--seq-len 32 --batch-size 8) was taken; another one is refused.
+    expectOneLineError(rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--seq-len', '50']), 2, /--seq-len 50 differs from the 32/);
   });
 });

@@ -226,6 +226,31 @@ const ARCHITECTURE_OPTIONS = ['tokenizer', 'specials', 'unknown', 'lowercase', '
 /** Options only a word tokenizer has. */
 const WORD_OPTIONS = ['lowercase', 'punctuation', 'minCount', 'maxVocab'];
 
+/**
+ * Metadata key under which `train` stores the windowing of a run, so that `--resume` reads the
+ * text the same way (the checkpoint's position counts windows of that size).
+ */
+const WINDOWING_KEY = 'rnnkit_cli_windowing';
+/** The options that fix the windowing of a run. */
+const WINDOWING_OPTIONS = ['seqLen', 'batchSize', 'stride', 'tbptt', 'validation'] as const;
+type Windowing = Pick<TrainOptions, (typeof WINDOWING_OPTIONS)[number]>;
+
+/**
+ * On `--resume`: takes the checkpoint's windowing for the options not given, and refuses given
+ * ones that differ (the saved position would point elsewhere in the text).
+ */
+function applyResumedWindowing(o: TrainOptions, cmd: Command, model: LanguageModel, file: string): void {
+  const stored = model.metadata[WINDOWING_KEY];
+  if (stored === undefined) return;
+  const w = JSON.parse(stored) as Windowing;
+  for (const key of WINDOWING_OPTIONS) {
+    if (cmd.getOptionValueSource(key) === 'cli' && o[key] !== w[key]) {
+      throw new UsageError(`${flag(key)} ${o[key]} differs from the ${w[key] ?? 'default'} that ${JSON.stringify(file)} was trained with; a resumed run keeps its windowing`);
+    }
+    (o as unknown as Record<string, unknown>)[key] = w[key];
+  }
+}
+
 /** `--camelCase` key → `--kebab-case` flag, for messages. */
 function flag(key: string): string {
   return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace(/^lowercase$/, 'no-lowercase');
@@ -329,6 +354,7 @@ async function train(corpora: string[], o: TrainOptions, cmd: Command): Promise<
   if (o.resume) {
     model = await openLanguageModel(o.resume, 'train --resume');
     if (!model.tokenizer) throw new CliError(`checkpoint ${JSON.stringify(o.resume)} has no tokenizer, so text cannot be encoded for it`);
+    applyResumedWindowing(o, cmd, model, o.resume);
   }
   const corpus = await loadCorpus(corpora, o, o.resume ? model!.tokenizer : null);
   if (!o.resume) {
@@ -345,6 +371,8 @@ async function train(corpora: string[], o: TrainOptions, cmd: Command): Promise<
     });
   }
   const m = model!;
+  const windowing: Windowing = { seqLen: o.seqLen, batchSize: o.batchSize, stride: o.stride, tbptt: !!o.tbptt, validation: o.validation };
+  m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing));
   io.log(`${o.resume ? 'resuming' : 'training'} a ${m.config.cell ?? o.cell} model with ${m.numParams.toLocaleString('en-US')} parameters on ${corpus.trainTokens().length.toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.validationTokens().length.toLocaleString('en-US')} tokens`);
   const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
   const { history, interrupted } = await fitWithProgress(m, corpus, fitOptions(o), reporter);
