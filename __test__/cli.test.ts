@@ -84,6 +84,7 @@ describe('bad arguments: one line, non-zero exit', () => {
   it('zero --lr', () => expectOneLineError(rnnkit(['train', 'a.txt', '--lr', '0']), 2, /--lr <rate>.*> 0/));
   it('--validation out of range', () => expectOneLineError(rnnkit(['train', 'a.txt', '--validation', '1.5']), 2, /--validation/));
   it('bad choice', () => expectOneLineError(rnnkit(['train', 'a.txt', '--cell', 'transformer']), 2, /--cell.*rnn, lstm, gru/));
+  it('a word vocabulary limit without <unk>', () => expectOneLineError(rnnkit(['train', 'a.txt', '--tokenizer', 'word', '--max-vocab', '100']), 2, /add --specials "<unk>"/));
   it('word-only option without --tokenizer word', () => expectOneLineError(rnnkit(['train', 'a.txt', '--min-count', '2']), 2, /--min-count is a word tokenizer option/));
   it('--checkpoint-every without --checkpoint', () => expectOneLineError(rnnkit(['train', 'a.txt', '--checkpoint-every', '5']), 2, /--checkpoint-every needs --checkpoint/));
   it('architecture options with --resume', () => expectOneLineError(rnnkit(['train', 'a.txt', '--resume', 'ck.safetensors', '--hidden', '8']), 2, /--hidden cannot be used with --resume/));
@@ -253,8 +254,8 @@ describe('with the native engine: train → generate → eval → info', () => {
 
   it('refuses text outside the vocabulary in one line', () => {
     fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
-    const r = rnnkit(['eval', 'tiny.safetensors', 'other.txt']);
-    expectOneLineError(r, 1, /./);
+    expectOneLineError(rnnkit(['eval', 'tiny.safetensors', 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Z"/);
+    expectOneLineError(rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq']), 1, /^rnnkit: error: --prompt: unknown character "q"/);
   });
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume continues from it', async () => {

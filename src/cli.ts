@@ -167,6 +167,21 @@ async function openLanguageModel(file: string, command: string): Promise<Languag
   return model;
 }
 
+/**
+ * Runs `fn`, renaming the subject of an API error message for the command line: an error
+ * `text: unknown character …` about the argument the API calls `text` becomes
+ * `"story.txt": unknown character …`.
+ */
+async function naming<T>(apiName: string, cliName: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error;
+    if (typeof err?.message === 'string' && err.message.startsWith(`${apiName}: `)) err.message = `${cliName}: ${err.message.slice(apiName.length + 2)}`;
+    throw err;
+  }
+}
+
 /** Creates the parent directory of `file` when it is missing. */
 function ensureParent(file: string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -266,6 +281,9 @@ function checkTrainCombination(o: TrainOptions, cmd: Command): void {
   if (o.tokenizer !== 'word') {
     const clash = WORD_OPTIONS.find(given);
     if (clash) throw new UsageError(`${flag(clash)} is a word tokenizer option; add --tokenizer word`);
+  }
+  if (o.tokenizer === 'word' && (given('maxVocab') || given('minCount')) && !o.specials?.includes('<unk>')) {
+    throw new UsageError(`${given('maxVocab') ? '--max-vocab' : '--min-count'} leaves words out of the vocabulary; add --specials "<unk>" so that they map to <unk>`);
   }
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
   if (given('nonlinearity') && o.cell !== 'rnn') throw new UsageError('--nonlinearity applies to --cell rnn only');
@@ -450,18 +468,20 @@ async function generate(file: string, o: GenerateCliOptions): Promise<number> {
   if (o.beams !== undefined) options.beams = o.beams;
   if (o.lengthPenalty !== undefined) options.lengthPenalty = o.lengthPenalty;
   try {
-    if (o.stream) {
-      const s = model.stream(o.prompt, options);
-      if (!io.json && o.echo) process.stdout.write(o.prompt);
-      for await (const piece of s) process.stdout.write(io.json ? JSON.stringify({ text: piece }) + '\n' : piece);
-      const c = await s.completion;
-      if (io.json) process.stdout.write(JSON.stringify({ done: true, ...c }) + '\n');
-      else process.stdout.write('\n');
-      return c.finishReason === 'abort' ? EXIT_INTERRUPTED : 0;
-    }
-    const c = await model.complete(o.prompt, options);
-    io.result((o.echo ? o.prompt : '') + c.text, { prompt: o.prompt, ...c });
-    return 0;
+    return await naming('text', '--prompt', async () => {
+      if (o.stream) {
+        const s = model.stream(o.prompt, options);
+        if (!io.json && o.echo) process.stdout.write(o.prompt);
+        for await (const piece of s) process.stdout.write(io.json ? JSON.stringify({ text: piece }) + '\n' : piece);
+        const c = await s.completion;
+        if (io.json) process.stdout.write(JSON.stringify({ done: true, ...c }) + '\n');
+        else process.stdout.write('\n');
+        return c.finishReason === 'abort' ? EXIT_INTERRUPTED : 0;
+      }
+      const c = await model.complete(o.prompt, options);
+      io.result((o.echo ? o.prompt : '') + c.text, { prompt: o.prompt, ...c });
+      return 0;
+    });
   } catch (e) {
     if ((e as { code?: string }).code === 'ABORT_ERR' && controller.signal.aborted) return EXIT_INTERRUPTED;
     throw e;
@@ -479,7 +499,7 @@ async function evaluate(file: string, textFile: string, o: { json?: boolean; chu
   const model = await openLanguageModel(file, 'eval');
   const text = readText(textFile, 'text file');
   if (text.length === 0) throw new CliError(`text file ${JSON.stringify(textFile)} is empty`);
-  const r = await model.evaluate(text, o.chunk === undefined ? {} : { chunk: o.chunk });
+  const r = await naming('text', `text file ${JSON.stringify(textFile)}`, () => model.evaluate(text, o.chunk === undefined ? {} : { chunk: o.chunk }));
   const human = [
     `tokens      ${r.tokens.toLocaleString('en-US')}`,
     `loss        ${r.loss.toFixed(4)} nats/token`,
