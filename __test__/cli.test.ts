@@ -3,18 +3,21 @@
  * process. The TypeScript is compiled once before the tests; the native engine must be built
  * (`npm run build`) for the round-trip tests.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from 'commander';
+import { parseInteger, parseNumber, parseSpecials } from '../src/cli';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli.js');
 let dir: string;
 
-beforeAll(() => {
-  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
+beforeAll(async () => {
+  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')]);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-cli-'));
 }, 120_000);
 
@@ -22,14 +25,31 @@ afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI synchronously. */
-function rnnkit(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, RNNKIT_DEBUG: '', ...env }, timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+/** What a finished CLI run gave. */
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the CLI in a child process and waits for it without blocking this process (a blocked
+ * test worker cannot answer the test runner).
+ */
+function rnnkit(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, RNNKIT_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** Asserts the one-line error contract: exit code, one `rnnkit: error:` line, no stack trace. */
-function expectOneLineError(r: ReturnType<typeof rnnkit>, code: number, pattern: RegExp) {
+function expectOneLineError(r: Run, code: number, pattern: RegExp) {
   expect(r.status).toBe(code);
   const lines = r.stderr.split('\n').filter((l) => l.length > 0);
   expect(lines).toHaveLength(1);
@@ -47,62 +67,85 @@ const COMMANDS: Record<string, string[]> = {
   demo: ['--time-limit <seconds>', '--out-dir <dir>', '--json'],
 };
 
+describe('argument parsers', () => {
+  it('parseInteger takes whole numbers in range only', async () => {
+    const p = parseInteger(1, 10);
+    expect(p('7')).toBe(7);
+    expect(p(' 10 ')).toBe(10);
+    for (const bad of ['0', '11', '1.5', 'abc', '', '1e1', '0x5']) expect(() => p(bad)).toThrow(InvalidArgumentError);
+  });
+
+  it('parseNumber takes finite decimals, with an open or closed lower bound', async () => {
+    expect(parseNumber(0)('0')).toBe(0);
+    expect(parseNumber(0, Infinity, true)('2e-3')).toBe(0.002);
+    expect(parseNumber(0, 1)('.5')).toBe(0.5);
+    for (const bad of ['0', '-1', 'NaN', 'Infinity', '1/2', '']) expect(() => parseNumber(0, 1, true)(bad)).toThrow(InvalidArgumentError);
+    expect(() => parseNumber(0, 1)('1.01')).toThrow(/≤ 1/);
+  });
+
+  it('parseSpecials reads a comma list of known names', async () => {
+    expect(parseSpecials('<pad>, <unk>')).toEqual(['<pad>', '<unk>']);
+    expect(() => parseSpecials('<pad>,<mask>')).toThrow(/"<mask>"/);
+    expect(() => parseSpecials('<pad>,<pad>')).toThrow(/twice/);
+  });
+});
+
 describe('help and version', () => {
-  it('lists every command', () => {
-    const r = rnnkit(['--help']);
+  it('lists every command', async () => {
+    const r = await rnnkit(['--help']);
     expect(r.status).toBe(0);
     for (const c of Object.keys(COMMANDS)) expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
   });
 
   for (const [command, flags] of Object.entries(COMMANDS)) {
-    it(`${command} --help describes its options`, () => {
-      const r = rnnkit([command, '--help']);
+    it(`${command} --help describes its options`, async () => {
+      const r = await rnnkit([command, '--help']);
       expect(r.status).toBe(0);
       expect(r.stdout).toContain(`Usage: rnnkit ${command}`);
       for (const f of flags) expect(r.stdout).toContain(f);
     });
   }
 
-  it('prints the package version', () => {
-    const r = rnnkit(['--version']);
+  it('prints the package version', async () => {
+    const r = await rnnkit(['--version']);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
   });
 
-  it('with no command shows the help on stderr and fails', () => {
-    const r = rnnkit([]);
+  it('with no command shows the help on stderr and fails', async () => {
+    const r = await rnnkit([]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('Usage: rnnkit');
   });
 });
 
 describe('bad arguments: one line, non-zero exit', () => {
-  it('unknown command', () => expectOneLineError(rnnkit(['trian']), 2, /unknown command 'trian'.*Did you mean train/));
-  it('unknown option', () => expectOneLineError(rnnkit(['train', 'a.txt', '--hiden', '8']), 2, /unknown option '--hiden'.*--hidden/));
-  it('non-numeric --hidden', () => expectOneLineError(rnnkit(['train', 'a.txt', '--hidden', 'abc']), 2, /--hidden <n>.*'abc' is invalid.*integer ≥ 1/));
-  it('fractional --layers', () => expectOneLineError(rnnkit(['train', 'a.txt', '--layers', '1.5']), 2, /--layers/));
-  it('zero --lr', () => expectOneLineError(rnnkit(['train', 'a.txt', '--lr', '0']), 2, /--lr <rate>.*> 0/));
-  it('--validation out of range', () => expectOneLineError(rnnkit(['train', 'a.txt', '--validation', '1.5']), 2, /--validation/));
-  it('bad choice', () => expectOneLineError(rnnkit(['train', 'a.txt', '--cell', 'transformer']), 2, /--cell.*rnn, lstm, gru/));
-  it('a word vocabulary limit without <unk>', () => expectOneLineError(rnnkit(['train', 'a.txt', '--tokenizer', 'word', '--max-vocab', '100']), 2, /add --specials "<unk>"/));
-  it('word-only option without --tokenizer word', () => expectOneLineError(rnnkit(['train', 'a.txt', '--min-count', '2']), 2, /--min-count is a word tokenizer option/));
-  it('--checkpoint-every without --checkpoint', () => expectOneLineError(rnnkit(['train', 'a.txt', '--checkpoint-every', '5']), 2, /--checkpoint-every needs --checkpoint/));
-  it('architecture options with --resume', () => expectOneLineError(rnnkit(['train', 'a.txt', '--resume', 'ck.safetensors', '--hidden', '8']), 2, /--hidden cannot be used with --resume/));
-  it('--beams with --stream', () => expectOneLineError(rnnkit(['generate', 'm.safetensors', '--beams', '4', '--stream']), 2, /--beams cannot be used with --stream/));
-  it('missing argument', () => expectOneLineError(rnnkit(['eval', 'm.safetensors']), 2, /missing required argument 'text-file'/));
-  it('missing corpus file', () => expectOneLineError(rnnkit(['train', 'nope.txt']), 1, /corpus file "nope.txt" does not exist/));
-  it('a directory as corpus', () => expectOneLineError(rnnkit(['train', '.']), 1, /is not a file/));
-  it('missing model file', () => expectOneLineError(rnnkit(['info', 'missing.safetensors']), 1, /model file "missing.safetensors" does not exist/));
+  it('unknown command', async () => expectOneLineError(await rnnkit(['trian']), 2, /unknown command 'trian'.*Did you mean train/));
+  it('unknown option', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--hiden', '8']), 2, /unknown option '--hiden'.*--hidden/));
+  it('non-numeric --hidden', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--hidden', 'abc']), 2, /--hidden <n>.*'abc' is invalid.*integer ≥ 1/));
+  it('fractional --layers', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--layers', '1.5']), 2, /--layers/));
+  it('zero --lr', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--lr', '0']), 2, /--lr <rate>.*> 0/));
+  it('--validation out of range', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--validation', '1.5']), 2, /--validation/));
+  it('bad choice', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--cell', 'transformer']), 2, /--cell.*rnn, lstm, gru/));
+  it('a word vocabulary limit without <unk>', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--tokenizer', 'word', '--max-vocab', '100']), 2, /add --specials "<unk>"/));
+  it('word-only option without --tokenizer word', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--min-count', '2']), 2, /--min-count is a word tokenizer option/));
+  it('--checkpoint-every without --checkpoint', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--checkpoint-every', '5']), 2, /--checkpoint-every needs --checkpoint/));
+  it('architecture options with --resume', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--resume', 'ck.safetensors', '--hidden', '8']), 2, /--hidden cannot be used with --resume/));
+  it('--beams with --stream', async () => expectOneLineError(await rnnkit(['generate', 'm.safetensors', '--beams', '4', '--stream']), 2, /--beams cannot be used with --stream/));
+  it('missing argument', async () => expectOneLineError(await rnnkit(['eval', 'm.safetensors']), 2, /missing required argument 'text-file'/));
+  it('missing corpus file', async () => expectOneLineError(await rnnkit(['train', 'nope.txt']), 1, /corpus file "nope.txt" does not exist/));
+  it('a directory as corpus', async () => expectOneLineError(await rnnkit(['train', '.']), 1, /is not a file/));
+  it('missing model file', async () => expectOneLineError(await rnnkit(['info', 'missing.safetensors']), 1, /model file "missing.safetensors" does not exist/));
 
-  it('corrupt model file', () => {
+  it('corrupt model file', async () => {
     fs.writeFileSync(path.join(dir, 'corrupt.safetensors'), Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a": not json}'));
     for (const args of [['info', 'corrupt.safetensors'], ['generate', 'corrupt.safetensors'], ['eval', 'corrupt.safetensors', 'corrupt.safetensors']]) {
-      expectOneLineError(rnnkit(args), 1, /corrupt\.safetensors/);
+      expectOneLineError(await rnnkit(args), 1, /corrupt\.safetensors/);
     }
   });
 
-  it('RNNKIT_DEBUG=1 adds the stack trace', () => {
-    const r = rnnkit(['info', 'missing.safetensors'], { RNNKIT_DEBUG: '1' });
+  it('RNNKIT_DEBUG=1 adds the stack trace', async () => {
+    const r = await rnnkit(['info', 'missing.safetensors'], { RNNKIT_DEBUG: '1' });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^rnnkit: error: /);
     expect(r.stderr).toMatch(/^\s+at /m);
@@ -116,24 +159,24 @@ describe('with the native engine: the PyTorch model fixture', () => {
     generations: { prompt: string; greedy: string }[];
   };
 
-  it('eval gives the reference held-out cross-entropy', () => {
-    const r = rnnkit(['eval', model, path.join(root, 'fixtures', 'models', 'pp_lstm.held.txt'), '--json']);
+  it('eval gives the reference held-out cross-entropy', async () => {
+    const r = await rnnkit(['eval', model, path.join(root, 'fixtures', 'models', 'pp_lstm.held.txt'), '--json']);
     expect(r.status).toBe(0);
     const e = JSON.parse(r.stdout);
     expect(Math.abs(e.loss - expected.eval_mean_ce_nats)).toBeLessThan(1e-4);
   });
 
-  it('generate --greedy gives the reference continuation', () => {
+  it('generate --greedy gives the reference continuation', async () => {
     const g = expected.generations[0];
-    const r = rnnkit(['generate', model, '--prompt', g.prompt, '--greedy', '--max-tokens', String([...g.greedy].length), '--json']);
+    const r = await rnnkit(['generate', model, '--prompt', g.prompt, '--greedy', '--max-tokens', String([...g.greedy].length), '--json']);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).text).toBe(g.greedy);
-    const plain = rnnkit(['generate', model, '--prompt', g.prompt, '--greedy', '--max-tokens', '20', '--no-echo']);
+    const plain = await rnnkit(['generate', model, '--prompt', g.prompt, '--greedy', '--max-tokens', '20', '--no-echo']);
     expect(plain.stdout).toBe([...g.greedy].slice(0, 20).join('') + '\n');
   });
 
-  it('info describes the architecture', () => {
-    const r = rnnkit(['info', model, '--json']);
+  it('info describes the architecture', async () => {
+    const r = await rnnkit(['info', model, '--json']);
     expect(r.status).toBe(0);
     const i = JSON.parse(r.stdout);
     expect(i).toMatchObject({ task: 'language_model', config: { cell: 'lstm' }, tokenizer: { type: 'char' } });
@@ -148,8 +191,8 @@ describe('with the native engine: train → generate → eval → info', () => {
     fs.writeFileSync(path.join(dir, 'held.txt'), text.repeat(3));
   });
 
-  it('trains a tiny model with --json', () => {
-    const r = rnnkit(['train', 'corpus.txt', '--hidden', '32', '--layers', '1', '--embed', '16', '--seq-len', '32', '--batch-size', '8', '--max-steps', '60', '--lr', '0.01',
+  it('trains a tiny model with --json', async () => {
+    const r = await rnnkit(['train', 'corpus.txt', '--hidden', '32', '--layers', '1', '--embed', '16', '--seq-len', '32', '--batch-size', '8', '--max-steps', '60', '--lr', '0.01',
       '--validate-every', '20', '--out', 'tiny.safetensors', '--chart', 'loss.svg', '--json']);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.status).toBe(0);
@@ -164,33 +207,33 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
   });
 
-  it('generates the same text for the same seed, and streams the same text', () => {
+  it('generates the same text for the same seed, and streams the same text', async () => {
     const args = ['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '40', '--seed', '7', '--temperature', '0.8'];
-    const a = rnnkit([...args, '--json']);
+    const a = await rnnkit([...args, '--json']);
     expect(a.status).toBe(0);
     const ca = JSON.parse(a.stdout);
     expect(ca).toMatchObject({ prompt: 'It is', finishReason: 'length', completionTokens: 40 });
-    expect(JSON.parse(rnnkit([...args, '--json']).stdout).text).toBe(ca.text);
-    const plain = rnnkit([...args, '--stream']);
+    expect(JSON.parse((await await rnnkit([...args, '--json'])).stdout).text).toBe(ca.text);
+    const plain = await rnnkit([...args, '--stream']);
     expect(plain.status).toBe(0);
     expect(plain.stdout).toBe('It is' + ca.text + '\n');
-    const stop = rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--greedy', '--stop', ' ', '--json', '--max-tokens', '100']);
+    const stop = await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--greedy', '--stop', ' ', '--json', '--max-tokens', '100']);
     expect(JSON.parse(stop.stdout).text).not.toContain(' ');
   });
 
-  it('evaluates a text file', () => {
-    const r = rnnkit(['eval', 'tiny.safetensors', 'held.txt', '--json']);
+  it('evaluates a text file', async () => {
+    const r = await rnnkit(['eval', 'tiny.safetensors', 'held.txt', '--json']);
     expect(r.status).toBe(0);
     const e = JSON.parse(r.stdout);
     expect(e.tokens).toBe(text.length * 3 - 1);
     expect(e.bitsPerToken).toBeCloseTo(e.loss / Math.LN2, 6);
     expect(e.perplexity).toBeCloseTo(Math.exp(e.loss), 4);
-    const human = rnnkit(['eval', 'tiny.safetensors', 'held.txt']);
+    const human = await rnnkit(['eval', 'tiny.safetensors', 'held.txt']);
     expect(human.stdout).toContain(`bits/token  ${e.bitsPerToken.toFixed(4)}`);
   });
 
-  it('describes the model and the engine', () => {
-    const r = rnnkit(['info', 'tiny.safetensors', '--json']);
+  it('describes the model and the engine', async () => {
+    const r = await rnnkit(['info', 'tiny.safetensors', '--json']);
     expect(r.status).toBe(0);
     const i = JSON.parse(r.stdout);
     expect(i.task).toBe('language_model');
@@ -198,7 +241,7 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(i.tokenizer.type).toBe('char');
     expect(i.tokenizer.vocabSize).toBe(new Set(text).size);
     expect(i.engine.threads).toBeGreaterThan(0);
-    const human = rnnkit(['info', 'tiny.safetensors']);
+    const human = await rnnkit(['info', 'tiny.safetensors']);
     expect(human.stdout).toMatch(/^task\s+language_model$/m);
     expect(human.stdout).toMatch(/^engine\s+rnnkit native/m);
   });
@@ -221,23 +264,23 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(res.status).toBe(200);
     const answer = (await res.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
     expect(answer.usage.completion_tokens).toBe(12);
-    const direct = JSON.parse(rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '12', '--seed', '3', '--temperature', '0.8', '--json']).stdout);
+    const direct = JSON.parse((await await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '12', '--seed', '3', '--temperature', '0.8', '--json'])).stdout);
     expect(answer.choices[0].text).toBe(direct.text);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
 
-  it('streams JSON lines that join to the whole text', () => {
+  it('streams JSON lines that join to the whole text', async () => {
     const args = ['generate', 'tiny.safetensors', '--prompt', 'a', '--max-tokens', '25', '--seed', '2'];
-    const lines = rnnkit([...args, '--stream', '--json']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await rnnkit([...args, '--stream', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     const done = lines.pop();
     expect(done).toMatchObject({ done: true, finishReason: 'length', completionTokens: 25 });
     expect(lines.map((l) => l.text).join('')).toBe(done.text);
-    expect(done.text).toBe(JSON.parse(rnnkit([...args, '--json']).stdout).text);
+    expect(done.text).toBe(JSON.parse((await await rnnkit([...args, '--json'])).stdout).text);
   });
 
-  it('demo: trains briefly, samples at three temperatures, writes the model and the SVG', () => {
-    const r = rnnkit(['demo', '--time-limit', '3', '--out-dir', 'demo-out', '--json']);
+  it('demo: trains briefly, samples at three temperatures, writes the model and the SVG', async () => {
+    const r = await rnnkit(['demo', '--time-limit', '3', '--out-dir', 'demo-out', '--json']);
     expect(r.status).toBe(0);
     const d = JSON.parse(r.stdout);
     expect(d.samples.map((s: { temperature: number }) => s.temperature)).toEqual([0.5, 0.8, 1]);
@@ -248,14 +291,14 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(d.heldOutChars).toBe(68_475);
     expect(d.history.stopReason).toBe('time_limit');
     expect(fs.readFileSync(path.join(dir, 'demo-out', 'loss.svg'), 'utf8')).toContain('held-out');
-    const info = JSON.parse(rnnkit(['info', path.join('demo-out', 'model.safetensors'), '--json']).stdout);
+    const info = JSON.parse((await await rnnkit(['info', path.join('demo-out', 'model.safetensors'), '--json'])).stdout);
     expect(info.config).toMatchObject({ cell: 'lstm', hidden_size: 128, num_layers: 1 });
-  });
+  }, 180_000);
 
-  it('refuses text outside the vocabulary in one line', () => {
+  it('refuses text outside the vocabulary in one line', async () => {
     fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
-    expectOneLineError(rnnkit(['eval', 'tiny.safetensors', 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Z"/);
-    expectOneLineError(rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq']), 1, /^rnnkit: error: --prompt: unknown character "q"/);
+    expectOneLineError(await rnnkit(['eval', 'tiny.safetensors', 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Z"/);
+    expectOneLineError(await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq']), 1, /^rnnkit: error: --prompt: unknown character "q"/);
   });
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume continues from it', async () => {
@@ -270,10 +313,10 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(stderr).toContain('interrupted');
     expect(fs.existsSync(path.join(dir, 'ck.safetensors'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'never.safetensors'))).toBe(false);
-    const r = rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--max-steps', '3', '--out', 'resumed.safetensors', '--json']);
+    const r = await rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--max-steps', '3', '--out', 'resumed.safetensors', '--json']);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).steps).toBe(3);
     // The checkpoint's windowing (--seq-len 32 --batch-size 8) was taken; another one is refused.
-    expectOneLineError(rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--seq-len', '50']), 2, /--seq-len 50 differs from the 32/);
+    expectOneLineError(await rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--seq-len', '50']), 2, /--seq-len 50 differs from the 32/);
   });
 });

@@ -8,8 +8,9 @@
  * - A bad argument or a bad file prints one line, `rnnkit: error: <message>`, on stderr and exits
  *   non-zero: 2 for usage errors (unknown option, bad number, bad combination), 1 for failures
  *   while running (missing or corrupt file, a model error). `RNNKIT_DEBUG=1` adds the stack trace.
- * - Ctrl-C during `train`/`demo` stops training through an `AbortSignal`, saves a checkpoint and
- *   exits 130; a second Ctrl-C exits at once.
+ * - Ctrl-C during `train` stops training through an `AbortSignal`, saves a checkpoint (to
+ *   `--checkpoint`, else `--out`) and exits 130; during `demo` it ends training early, the demo
+ *   still samples, evaluates and saves, and exits 130. A second Ctrl-C exits at once.
  */
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
