@@ -33,7 +33,7 @@ function windows(xs: Float32Array[], stride: number): { values: Float32Array; ta
 
 async function main(): Promise<void> {
   const rng = new SeededRandom(Number(process.env.SEED ?? 2024));
-  const trainSeries = Array.from({ length: Number(process.env.SERIES ?? 400) }, () => series(rng));
+  const trainSeries = Array.from({ length: Number(process.env.SERIES ?? 200) }, () => series(rng));
   const testSeries = Array.from({ length: 50 }, () => series(rng));
   const train = windows(trainSeries, 4);
   const test = windows(testSeries, 8);
