@@ -29,3 +29,27 @@ export {
 } from './model';
 export { StopFilter, type CompletionStream } from './generate';
 export { createServer, type CompletionModel, type ServerOptions, type RnnkitServer } from './server';
+export {
+  SequenceModel,
+  Classifier,
+  Tagger,
+  Regressor,
+  createClassifier,
+  createTagger,
+  createRegressor,
+  classificationMetrics,
+  type ClassifierOptions,
+  type TaggerOptions,
+  type RegressorOptions,
+  type SequenceInputOptions,
+  type SequenceFitOptions,
+  type ClassWeights,
+  type ClassMetrics,
+  type ClassificationEvaluation,
+  type RegressionEvaluation,
+  type ClassPrediction,
+  type TagPrediction,
+  type ClassifyExample,
+  type TagExample,
+  type RegressExample,
+} from './tasks';
