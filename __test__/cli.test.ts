@@ -64,6 +64,8 @@ const COMMANDS: Record<string, string[]> = {
   generate: ['--prompt <text>', '--temperature <t>', '--top-k <k>', '--top-p <p>', '--stop <text>', '--beams <n>', '--stream', '--json'],
   eval: ['<text-file>', '--json'],
   info: ['<model>', '--json'],
+  predict: ['[input...]', '--file <path>', '--json'],
+  serve: ['--host <host>', '--port <n>', '--max-concurrent <n>', '--json'],
   demo: ['--time-limit <seconds>', '--out-dir <dir>', '--json'],
 };
 
@@ -149,6 +151,33 @@ describe('bad arguments: one line, non-zero exit', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^rnnkit: error: /);
     expect(r.stderr).toMatch(/^\s+at /m);
+  });
+});
+
+describe('with the native engine: predict', () => {
+  it('classifies and regresses like the API, and refuses bad inputs in one line', async () => {
+    const { createClassifier, createRegressor, fitTokenizer } = await import('../src/index');
+    const clf = createClassifier({ tokenizer: fitTokenizer('good bad', { type: 'char' }), labels: ['neg', 'pos'], hiddenSize: 8, seed: 1 });
+    await clf.save(path.join(dir, 'clf.safetensors'));
+    const r = await rnnkit(['predict', 'clf.safetensors', 'good', 'bad dog', '--json']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.task).toBe('classify');
+    const direct = await clf.predict(['good', 'bad dog']);
+    expect(out.predictions.map((p: { label: string }) => p.label)).toEqual(direct.map((p) => p.label));
+    for (const [i, p] of out.predictions.entries()) expect(p.probability).toBeCloseTo(direct[i].probability, 6);
+    const human = await rnnkit(['predict', 'clf.safetensors', 'good']);
+    expect(human.stdout).toMatch(new RegExp(`^${direct[0].label}\t${direct[0].probability.toFixed(3)}\tgood\n$`));
+
+    const reg = createRegressor({ inputSize: 2, hiddenSize: 8, seed: 2 });
+    await reg.save(path.join(dir, 'reg.safetensors'));
+    const rr = await rnnkit(['predict', 'reg.safetensors', '[[0.1, 0.2], [0.3, 0.4]]', '--json']);
+    expect(rr.status).toBe(0);
+    const want = await reg.predict(new Float32Array([0.1, 0.2, 0.3, 0.4]));
+    expect(JSON.parse(rr.stdout).predictions[0][0]).toBeCloseTo(want[0], 6);
+    expectOneLineError(await rnnkit(['predict', 'reg.safetensors', '[1, 2, 3]']), 1, /3 numbers are not whole steps of 2 features/);
+    expectOneLineError(await rnnkit(['predict', 'reg.safetensors', 'hello']), 1, /JSON array of numbers/);
+    expectOneLineError(await rnnkit(['predict', 'clf.safetensors']), 2, /give inputs/);
   });
 });
 
