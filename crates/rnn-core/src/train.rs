@@ -425,6 +425,14 @@ impl Trainer {
         let start = Instant::now();
         let opts = self.options.clone();
         let per_epoch = data.batches_per_epoch(opts.batch_size).max(1) as u64;
+        if self.position.batch as u64 >= per_epoch {
+            // A checkpoint taken mid-epoch on other data (or another batchSize/seqLen) cannot
+            // continue at the same batch: refuse rather than read past the data.
+            return Err(Error::Config(format!(
+                "data: training stopped at batch {} of an epoch, but this data has {per_epoch} batches per epoch; resume with the same data, batchSize and seqLen",
+                self.position.batch
+            )));
+        }
         let first_step = self.position.step;
         let epochs = match (opts.epochs, opts.max_steps, opts.time_limit) {
             (None, None, None) => Some(self.position.epoch + 1),

@@ -360,3 +360,18 @@ fn checkpoint_after_a_seed_change_resumes_the_same_dropout_stream() {
     fit_with(&mut b, &mut tb, &data(&tokens, &second), &AtomicBool::new(false), &mut |_| {}).unwrap();
     assert_eq!(bits(&a), bits(&b));
 }
+
+/// A trainer resumed mid-epoch on data with fewer batches per epoch is refused, not a panic.
+#[test]
+fn resuming_mid_epoch_on_shorter_data_is_an_error() {
+    let mut net = lm("gru", 1, 0.0, 1);
+    let opts = options(json!({"max_steps": 30}));
+    let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
+    let cancel = AtomicBool::new(false);
+    // 4000 tokens: 125 windows of 8 → 32 batches per epoch; stop at batch 30.
+    fit_with(&mut net, &mut trainer, &data(&cyclic(4000, 0.0, 1), &opts), &cancel, &mut |_| {}).unwrap();
+    assert_eq!(trainer.position.batch, 30);
+    trainer.set_options(options(json!({"max_steps": 40}))).unwrap();
+    let err = fit_with(&mut net, &mut trainer, &data(&cyclic(200, 0.0, 1), &opts), &cancel, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("batches per epoch"), "{err}");
+}
