@@ -21,6 +21,7 @@ pub mod layer;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod rng;
 pub mod sample;

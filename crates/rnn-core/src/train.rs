@@ -357,6 +357,13 @@ impl Trainer {
 
     /// One optimizer step on `batch`, starting from `state` (None = zeros).
     pub fn train_step(&mut self, net: &mut Network, batch: &Batch, state: Option<&StackState>) -> Result<StepResult> {
+        // The whole step runs on the engine's pool: its threaded kernels then fork from a pool
+        // thread directly instead of hopping onto the pool once per GEMM (a cross-thread wake-up
+        // costs more than a small product).
+        crate::parallel::install(|| self.train_step_inner(net, batch, state))
+    }
+
+    fn train_step_inner(&mut self, net: &mut Network, batch: &Batch, state: Option<&StackState>) -> Result<StepResult> {
         let step = self.position.step;
         self.grads.zero();
         let dropout = (net.config.dropout > 0.0).then_some(&mut self.dropout_rng);

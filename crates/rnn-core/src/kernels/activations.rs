@@ -5,10 +5,11 @@
 //! implementations share one signature:
 //! - [`naive`]: the reference, one `f32::exp`/`f32::tanh` library call per value;
 //! - the public functions of this module: the same formulas with a polynomial `exp` written so
-//!   the loops vectorise. On x86-64 the loop body is compiled a second time with AVX2 enabled and
-//!   chosen at run time (`is_x86_feature_detected!`); other CPUs get the portable build (SSE2 on
-//!   x86-64, NEON on aarch64). No fused multiply-add is introduced, so both builds compute the
-//!   same bits per element: results do not depend on the CPU the binary runs on.
+//!   the loops vectorise. On x86-64 the loop body is compiled again with AVX-512F (16 lanes) and
+//!   with AVX2 (8 lanes) enabled, the widest the CPU has chosen at run time
+//!   (`is_x86_feature_detected!`); other CPUs get the portable build (SSE2 on x86-64, NEON on
+//!   aarch64). No fused multiply-add is introduced (Rust never contracts `a * b + c`), so every
+//!   build computes the same bits per element: results do not depend on the CPU.
 
 /// The reference implementations (library `exp`/`tanh`), kept for tests.
 pub mod naive {
@@ -200,6 +201,29 @@ mod avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
+mod avx512 {
+    // The portable bodies compiled with AVX-512F enabled (16 lanes). Safety contract of each
+    // function: the CPU supports AVX-512F (checked by the caller).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut [f32], h: &mut [f32], hidden: usize) {
+        super::portable::lstm_step(gates, c_prev, c, tanh_c, h, hidden)
+    }
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn gru_step(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_prev: &[f32], h: &mut [f32], hidden: usize) {
+        super::portable::gru_step(gates, hh, b_hn, hn, h_prev, h, hidden)
+    }
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn rnn_step(pre: &mut [f32], relu: bool) {
+        super::portable::rnn_step(pre, relu)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(target_arch = "x86_64")]
 fn has_avx2() -> bool {
     // The macro caches the CPUID result: this is one atomic load per call.
     std::is_x86_feature_detected!("avx2")
@@ -208,6 +232,11 @@ fn has_avx2() -> bool {
 /// LSTM step, fast path; same contract as [`naive::lstm_step`].
 pub fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut [f32], h: &mut [f32], hidden: usize) {
     debug_assert!(gates.len() == 4 * c.len() && c_prev.len() == c.len() && tanh_c.len() == c.len() && h.len() == c.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512F is available on this CPU (checked just above).
+        return unsafe { avx512::lstm_step(gates, c_prev, c, tanh_c, h, hidden) };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is available on this CPU (checked just above).
@@ -220,6 +249,11 @@ pub fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut 
 pub fn gru_step(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_prev: &[f32], h: &mut [f32], hidden: usize) {
     debug_assert!(gates.len() == 3 * h.len() && hh.len() == gates.len() && hn.len() == h.len() && h_prev.len() == h.len());
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512F is available on this CPU (checked just above).
+        return unsafe { avx512::gru_step(gates, hh, b_hn, hn, h_prev, h, hidden) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is available on this CPU (checked just above).
         return unsafe { avx2::gru_step(gates, hh, b_hn, hn, h_prev, h, hidden) };
@@ -229,6 +263,11 @@ pub fn gru_step(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_p
 
 /// Elman step, fast path; same contract as [`naive::rnn_step`].
 pub fn rnn_step(pre: &mut [f32], relu: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512F is available on this CPU (checked just above).
+        return unsafe { avx512::rnn_step(pre, relu) };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is available on this CPU (checked just above).
@@ -335,6 +374,63 @@ mod tests {
             let mut c = inputs(B * H);
             portable::rnn_step(&mut c, relu);
             assert_eq!(c, a, "portable and selected builds differ");
+        }
+    }
+
+    /// Each x86 build that this CPU can run, called directly, gives the portable build's bits
+    /// (which the tests above hold against the naive reference).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_simd_build_agrees_with_the_portable_one_bitwise() {
+        let paths: Vec<(&str, bool)> = vec![("avx2", has_avx2()), ("avx512", has_avx512())];
+        for (name, available) in paths {
+            if !available {
+                eprintln!("{name}: not available on this CPU, skipped");
+                continue;
+            }
+            let pre = inputs(B * 4 * H);
+            let c_prev = inputs(B * H + 3)[3..].to_vec();
+            let (mut g_ref, mut g) = (pre.clone(), pre);
+            let mut o_ref = vec![vec![0.0; B * H]; 3];
+            let mut o = o_ref.clone();
+            {
+                let [c, t, h] = &mut o_ref[..] else { unreachable!() };
+                portable::lstm_step(&mut g_ref, &c_prev, c, t, h, H);
+            }
+            {
+                let [c, t, h] = &mut o[..] else { unreachable!() };
+                // SAFETY: the feature was detected above.
+                unsafe {
+                    if name == "avx2" { avx2::lstm_step(&mut g, &c_prev, c, t, h, H) } else { avx512::lstm_step(&mut g, &c_prev, c, t, h, H) }
+                }
+            }
+            assert_eq!((g, o), (g_ref, o_ref), "{name} lstm");
+
+            let hh = inputs(B * 3 * H + 5)[5..].to_vec();
+            let b_hn = inputs(H + 2)[2..].to_vec();
+            let h_prev: Vec<f32> = inputs(B * H).iter().map(|v| v.tanh()).collect();
+            let (mut g_ref, mut g) = (inputs(B * 3 * H), inputs(B * 3 * H));
+            let (mut hn_ref, mut hn, mut h_ref, mut h) = (vec![0.0; B * H], vec![0.0; B * H], vec![0.0; B * H], vec![0.0; B * H]);
+            portable::gru_step(&mut g_ref, &hh, &b_hn, &mut hn_ref, &h_prev, &mut h_ref, H);
+            // SAFETY: the feature was detected above.
+            unsafe {
+                if name == "avx2" {
+                    avx2::gru_step(&mut g, &hh, &b_hn, &mut hn, &h_prev, &mut h, H)
+                } else {
+                    avx512::gru_step(&mut g, &hh, &b_hn, &mut hn, &h_prev, &mut h, H)
+                }
+            }
+            assert_eq!((g, hn, h), (g_ref, hn_ref, h_ref), "{name} gru");
+
+            for relu in [false, true] {
+                let (mut r_ref, mut r) = (inputs(B * H), inputs(B * H));
+                portable::rnn_step(&mut r_ref, relu);
+                // SAFETY: the feature was detected above.
+                unsafe {
+                    if name == "avx2" { avx2::rnn_step(&mut r, relu) } else { avx512::rnn_step(&mut r, relu) }
+                }
+                assert_eq!(r, r_ref, "{name} rnn relu={relu}");
+            }
         }
     }
 }

@@ -1,7 +1,63 @@
 //! The engine's only GEMM entry point, over strided `f32` slices.
 //!
-//! Backed by the `matrixmultiply` crate, whose kernels take arbitrary row and column strides:
-//! a transposed operand is the same slice with its strides swapped, so no copy is ever made.
+//! Three implementations sit behind [`sgemm`], chosen per call from the shape and the engine's
+//! thread count ([`choose`]); the choice was made by measuring the real shapes of the standard
+//! configurations (`cargo bench -p rnn-core --bench speed -- gemm`, see `Backend`):
+//! - [`Backend::Gemv`]: one output row (`m == 1`, batch-1 generation) with B read along its rows
+//!   (`rsb == 1`, every weight matrix read transposed): a dot product per output, 4 outputs at a
+//!   time so the input row is loaded once per 4 weight rows; AVX-512/FMA chosen at run time.
+//!   Packing (what the blocked GEMMs do first) would cost more than the product at m = 1.
+//! - [`Backend::Faer`]: the `gemm` crate's f32 kernels (`gemm-f32`; AVX-512 micro-kernels
+//!   chosen at run time), threaded inside the engine's pool ([`crate::parallel`]): its threads
+//!   own fixed column blocks of C and the depth loop is sequential, so results are deterministic
+//!   for a fixed thread count.
+//! - [`Backend::MatrixMultiply`]: the `matrixmultiply` crate (single-threaded AVX2/FMA), kept
+//!   as the measured alternative and for shapes where it wins.
+//!
+//! A transposed operand is the same slice with its strides swapped, so no copy is ever made.
+//! [`reference`] is the naive triple loop the tests compare every backend against.
+
+use gemm_common::Parallelism;
+
+/// A GEMM implementation (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Row-vector × matrix with B read along its rows; only valid for `m == 1 && rsb == 1`.
+    Gemv,
+    /// `gemm-f32` on this many threads of the engine's pool (1 = no threading).
+    Faer(usize),
+    /// `matrixmultiply`, single-threaded.
+    MatrixMultiply,
+    /// `matrixmultiply` on fixed row blocks of C, one per thread of the engine's pool (C must be
+    /// row-major, `csc == 1`). Each element's sum runs in the same order whatever the split
+    /// (matrixmultiply's depth blocking does not depend on m), so results are the same bits at
+    /// any thread count.
+    Rows(usize),
+}
+
+/// Products below this many multiply-adds run on one thread: a fork-join in the pool costs a
+/// few microseconds, more than the split saves (measured: the batch-64 head [64x256]x[256x96],
+/// 1.6 M, is not faster on 2 threads).
+const MIN_THREADED_MACS: usize = 4 << 20;
+
+/// The backend [`sgemm`] uses for a shape at `threads` threads. Measured on this machine's
+/// shapes (GFLOP/s, one thread, medians of 15 interleaved rounds): matrixmultiply beats gemm-f32
+/// on the per-step recurrence (rec-S 52.6 vs 37.3, rec-M 45.6 vs 39.3), the state gradient (dh-S
+/// 49.8 vs 41.8), the input projection (proj-S 33.3 vs 7.9, proj-M 38.2 vs 11.9) and the head
+/// (45.5 vs 38.8), and ties on the weight gradients (dW-S 33.6 vs 33.0); gemm-f32 wins the
+/// batch-1 products by 9x (gemv 16.6 vs 1.8, its own GEMV path; matrixmultiply packs).
+/// gemm-f32's own threading gave no gain at 2 threads (rec-S 37.5, dW-M 33.7), so products
+/// large enough are split by rows of C over the pool instead ([`Backend::Rows`]).
+pub fn choose(m: usize, n: usize, k: usize, rsb: usize, threads: usize) -> Backend {
+    let _ = rsb;
+    if m == 1 {
+        return Backend::Faer(1);
+    }
+    if threads > 1 && m >= 16 * threads && m * n * k >= MIN_THREADED_MACS {
+        return Backend::Rows(threads);
+    }
+    Backend::MatrixMultiply
+}
 
 /// `C ← alpha · A · B + beta · C` with A `[m, k]`, B `[k, n]`, C `[m, n]`, each addressed as
 /// `x[i * rs + j * cs]`. When `beta == 0` the previous contents of C are ignored (may be garbage,
@@ -26,11 +82,34 @@ pub fn sgemm(
     rsc: usize,
     csc: usize,
 ) {
+    let backend = choose(m, n, k, rsb, crate::parallel::threads());
+    sgemm_with(backend, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+}
+
+/// [`sgemm`] on a given backend (benchmarks and tests compare them).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_with(
+    backend: Backend,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
     // The last element each operand touches must lie inside its slice (soundness of the
-    // unsafe call below).
+    // unsafe calls below).
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
     assert!(last(m, n, rsc, csc) < c.len(), "sgemm: C [{m}, {n}] out of bounds");
     assert!(
@@ -49,25 +128,229 @@ pub fn sgemm(
     }
     assert!(last(m, k, rsa, csa) < a.len(), "sgemm: A [{m}, {k}] out of bounds");
     assert!(last(k, n, rsb, csb) < b.len(), "sgemm: B [{k}, {n}] out of bounds");
-    // SAFETY: every element addressed by (m, k, n) and the strides lies inside its slice (checked
-    // above), C's strides do not alias, and `c` is borrowed mutably so it cannot overlap a or b.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            csc as isize,
-        );
+    match backend {
+        Backend::Gemv => {
+            assert!(m == 1 && rsb == 1, "sgemm: the GEMV backend needs m == 1 and rsb == 1");
+            gemv::gemv(n, k, alpha, a, csa, b, csb, beta, c, csc);
+        }
+        Backend::Faer(threads) => {
+            let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+            let mut run = || {
+                // SAFETY: bounds and aliasing checked above; `c` is borrowed mutably so it
+                // cannot overlap a or b. gemm-f32 computes dst ← alpha·dst + beta·lhs·rhs
+                // (its names are swapped relative to BLAS) and ignores dst when read_dst is false.
+                unsafe {
+                    gemm_f32::gemm::f32::get_gemm_fn()(
+                        m,
+                        n,
+                        k,
+                        c.as_mut_ptr(),
+                        csc as isize,
+                        rsc as isize,
+                        beta != 0.0,
+                        a.as_ptr(),
+                        csa as isize,
+                        rsa as isize,
+                        b.as_ptr(),
+                        csb as isize,
+                        rsb as isize,
+                        beta,
+                        alpha,
+                        false,
+                        false,
+                        false,
+                        par,
+                    )
+                }
+            };
+            if threads > 1 {
+                // Its rayon calls then run on the engine's pool, not the global one.
+                crate::parallel::install(run)
+            } else {
+                run()
+            }
+        }
+        Backend::Rows(threads) if threads > 1 && csc == 1 && rsc >= n => {
+            // Row blocks, multiples of 8 rows (matrixmultiply's kernel height), fixed by m and
+            // the thread count only.
+            let per = m.div_ceil(threads).div_ceil(8) * 8;
+            crate::parallel::install(|| {
+                rayon::scope(|scope| {
+                    let mut rest = &mut c[..];
+                    let mut i0 = 0;
+                    while i0 < m {
+                        let rows = per.min(m - i0);
+                        let len = if i0 + rows == m { rest.len() } else { rows * rsc };
+                        let (block, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                        rest = tail;
+                        let a_block = &a[i0 * rsa..];
+                        scope.spawn(move |_| {
+                            sgemm_with(Backend::MatrixMultiply, rows, n, k, alpha, a_block, rsa, csa, b, rsb, csb, beta, block, rsc, csc)
+                        });
+                        i0 += rows;
+                    }
+                })
+            })
+        }
+        // SAFETY: as above.
+        Backend::MatrixMultiply | Backend::Rows(_) => unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                alpha,
+                a.as_ptr(),
+                rsa as isize,
+                csa as isize,
+                b.as_ptr(),
+                rsb as isize,
+                csb as isize,
+                beta,
+                c.as_mut_ptr(),
+                rsc as isize,
+                csc as isize,
+            );
+        },
+    }
+}
+
+/// The naive reference: `C ← alpha · A · B + beta · C` by the triple loop, f64 accumulation.
+#[allow(clippy::too_many_arguments)]
+pub fn reference(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let dot: f64 = (0..k).map(|p| a[i * rsa + p * csa] as f64 * b[p * rsb + j * csb] as f64).sum();
+            let v = &mut c[i * rsc + j * csc];
+            let old = if beta == 0.0 { 0.0 } else { beta as f64 * *v as f64 };
+            *v = (alpha as f64 * dot + old) as f32;
+        }
+    }
+}
+
+/// `y[j] ← alpha · Σ_p x[p] · w[j·ldw + p] + beta · y[j]`: one input row against weight rows.
+mod gemv {
+    /// Lanes per accumulator: 16 f32 = one AVX-512 register (two AVX2 registers).
+    const L: usize = 16;
+
+    /// Four dot products of `x` with rows `w0..w3` (each of length `x.len()`), lane-wise
+    /// accumulators so the loop vectorises without reassociating a sum.
+    #[inline(always)]
+    fn dot4(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
+        let k = x.len();
+        let mut acc = [[0.0f32; L]; 4];
+        let full = k / L * L;
+        for p in (0..full).step_by(L) {
+            let xv = &x[p..p + L];
+            for r in 0..4 {
+                let wv = &w[r][p..p + L];
+                for l in 0..L {
+                    // Plain multiply-add, not `mul_add`: without FMA in scope that becomes a
+                    // libm call per element (measured: the GEMV ran at 1.7 GFLOP/s).
+                    acc[r][l] += xv[l] * wv[l];
+                }
+            }
+        }
+        let mut out = [0.0f32; 4];
+        for r in 0..4 {
+            let mut s = acc[r].iter().sum::<f32>();
+            for p in full..k {
+                s += x[p] * w[r][p];
+            }
+            out[r] = s;
+        }
+        out
+    }
+
+    #[inline(always)]
+    fn dot1(x: &[f32], w: &[f32]) -> f32 {
+        let k = x.len();
+        let mut acc = [0.0f32; L];
+        let full = k / L * L;
+        for p in (0..full).step_by(L) {
+            for l in 0..L {
+                acc[l] += x[p + l] * w[p + l];
+            }
+        }
+        let mut s = acc.iter().sum::<f32>();
+        for p in full..k {
+            s += x[p] * w[p];
+        }
+        s
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn body(n: usize, k: usize, alpha: f32, x: &[f32], w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
+        let row = |j: usize| &w[j * ldw..j * ldw + k];
+        let mut store = |j: usize, d: f32| {
+            let v = &mut y[j * csy];
+            *v = if beta == 0.0 { alpha * d } else { alpha * d + beta * *v };
+        };
+        let quads = n / 4 * 4;
+        for j in (0..quads).step_by(4) {
+            let d = dot4(x, [row(j), row(j + 1), row(j + 2), row(j + 3)]);
+            for (r, dv) in d.into_iter().enumerate() {
+                store(j + r, dv);
+            }
+        }
+        for j in quads..n {
+            store(j, dot1(x, row(j)));
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn body_avx512(n: usize, k: usize, alpha: f32, x: &[f32], w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
+        body(n, k, alpha, x, w, ldw, beta, y, csy)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn body_avx2(n: usize, k: usize, alpha: f32, x: &[f32], w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
+        body(n, k, alpha, x, w, ldw, beta, y, csy)
+    }
+
+    /// `x` `[k]` with stride `csx`, weights `[n, k]` with row stride `ldw`, `y` `[n]` stride `csy`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn gemv(n: usize, k: usize, alpha: f32, x: &[f32], csx: usize, w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
+        // A strided input row is gathered once (k values; never on the engine's paths, where
+        // the row is contiguous).
+        let gathered: Vec<f32>;
+        let x = if csx == 1 {
+            &x[..k]
+        } else {
+            gathered = (0..k).map(|p| x[p * csx]).collect();
+            &gathered
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX-512F and FMA (checked just above).
+                return unsafe { body_avx512(n, k, alpha, x, w, ldw, beta, y, csy) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                return unsafe { body_avx2(n, k, alpha, x, w, ldw, beta, y, csy) };
+            }
+        }
+        body(n, k, alpha, x, w, ldw, beta, y, csy)
     }
 }
 
@@ -147,6 +430,36 @@ mod tests {
                 matmul(op_a, op_b, m, n, k, 2.0, &a, &b, 1.0, &mut c);
                 for (got, w) in c.iter().zip(&want) {
                     assert!((*got as f64 - 3.0 * w).abs() < 1e-5);
+                }
+            }
+        }
+    }
+
+    /// Every backend against the naive reference, on shapes with ragged edges (not multiples of
+    /// any register width), for both transposes of B and beta 0 / 1, at 1 and 2 threads.
+    #[test]
+    fn every_backend_matches_the_reference() {
+        let shapes = [(1, 37, 53), (1, 1024, 256), (7, 29, 31), (33, 130, 70), (64, 96, 256), (96, 130, 200)];
+        for (m, n, k) in shapes {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.91).cos()).collect();
+            let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.13).sin()).collect();
+            for op_b in [Op::Plain, Op::Transposed] {
+                let (rsb, csb) = if op_b == Op::Plain { (n, 1) } else { (1, k) };
+                let mut backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Rows(2)];
+                if m == 1 && rsb == 1 {
+                    backends.push(Backend::Gemv);
+                }
+                for beta in [0.0, 1.0] {
+                    let mut want = c0.clone();
+                    reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n, 1);
+                    for &backend in &backends {
+                        let mut got = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
+                        crate::parallel::install(|| sgemm_with(backend, m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut got, n, 1));
+                        for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
+                            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{backend:?} {m}x{n}x{k} {op_b:?} beta {beta} [{idx}]: {g} vs {w}");
+                        }
+                    }
                 }
             }
         }

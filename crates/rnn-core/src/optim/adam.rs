@@ -151,34 +151,9 @@ impl Adam {
         let eps = c.eps as f32;
         let wd = c.weight_decay as f32;
         let decay = (1.0 - lr * c.weight_decay) as f32;
-        let (decoupled, has_wd, amsgrad) = (self.decoupled, c.weight_decay != 0.0, c.amsgrad);
-        for (i, (((p, &g), m), v)) in p
-            .iter_mut()
-            .zip(g)
-            .zip(self.exp_avg.iter_mut())
-            .zip(self.exp_avg_sq.iter_mut())
-            .enumerate()
-        {
-            let g = if decoupled {
-                *p *= decay;
-                g
-            } else if has_wd {
-                g + wd * *p
-            } else {
-                g
-            };
-            *m = *m * b1 + omb1 * g;
-            *v = *v * b2 + omb2 * g * g;
-            let v_hat = if amsgrad {
-                let mx = &mut self.max_exp_avg_sq[i];
-                *mx = mx.max(*v);
-                *mx
-            } else {
-                *v
-            };
-            let denom = v_hat.sqrt() / bc2_sqrt + eps;
-            *p += neg_step * *m / denom;
-        }
+        let k = Coefficients { b1, b2, omb1, omb2, neg_step, bc2_sqrt, eps, wd, decay };
+        let flags = (self.decoupled, c.weight_decay != 0.0, c.amsgrad);
+        update(flags, &k, p, g, &mut self.exp_avg, &mut self.exp_avg_sq, &mut self.max_exp_avg_sq);
     }
 
     pub(crate) fn slots(&self) -> Vec<(&'static str, &Vec<f32>)> {
@@ -245,3 +220,74 @@ mod tests {
         assert!((p[0] - 2.0 * 0.95 * 0.95).abs() < 1e-6, "{}", p[0]);
     }
 }
+
+/// The f32 scalars of one Adam step.
+struct Coefficients {
+    b1: f32,
+    b2: f32,
+    omb1: f32,
+    omb2: f32,
+    neg_step: f32,
+    bc2_sqrt: f32,
+    eps: f32,
+    wd: f32,
+    decay: f32,
+}
+
+/// The element-wise update. Kept branch-free inside the loop (the flags select one of a few
+/// loop copies) so it vectorises; compiled again with AVX-512F and chosen at run time. No
+/// fused multiply-add is introduced and `sqrt`/division are correctly rounded, so every build
+/// gives the same bits.
+#[inline(always)]
+fn update_body(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vmax: &mut [f32]) {
+    let (decoupled, has_wd, amsgrad) = flags;
+    let n = p.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    let elem = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32, vmax: Option<&mut f32>| {
+        let g = if decoupled {
+            *p *= k.decay;
+            g
+        } else if has_wd {
+            g + k.wd * *p
+        } else {
+            g
+        };
+        *m = *m * k.b1 + k.omb1 * g;
+        *v = *v * k.b2 + k.omb2 * g * g;
+        let v_hat = match vmax {
+            Some(mx) => {
+                *mx = mx.max(*v);
+                *mx
+            }
+            None => *v,
+        };
+        let denom = v_hat.sqrt() / k.bc2_sqrt + k.eps;
+        *p += k.neg_step * *m / denom;
+    };
+    if amsgrad {
+        let vmax = &mut vmax[..n];
+        for i in 0..n {
+            elem(&mut p[i], g[i], &mut m[i], &mut v[i], Some(&mut vmax[i]));
+        }
+    } else {
+        for i in 0..n {
+            elem(&mut p[i], g[i], &mut m[i], &mut v[i], None);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn update_avx512(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vmax: &mut [f32]) {
+    update_body(flags, k, p, g, m, v, vmax)
+}
+
+fn update(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vmax: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is available on this CPU (checked just above).
+        return unsafe { update_avx512(flags, k, p, g, m, v, vmax) };
+    }
+    update_body(flags, k, p, g, m, v, vmax)
+}
+
