@@ -153,9 +153,6 @@ fn gemm_shapes(threads: usize) {
                 backends.push(Backend::Rows(threads));
             }
         }
-        if m == 1 && rsb == 1 {
-            backends.push(Backend::Gemv);
-        }
         let flop = 2.0 * (m * n * k) as f64;
         let reps = ((2e7 / flop).ceil() as usize).max(1);
         let rounds = 15;

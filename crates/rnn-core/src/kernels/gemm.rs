@@ -3,10 +3,6 @@
 //! Three implementations sit behind [`sgemm`], chosen per call from the shape and the engine's
 //! thread count ([`choose`]); the choice was made by measuring the real shapes of the standard
 //! configurations (`cargo bench -p rnn-core --bench speed -- gemm`, see `Backend`):
-//! - [`Backend::Gemv`]: one output row (`m == 1`, batch-1 generation) with B read along its rows
-//!   (`rsb == 1`, every weight matrix read transposed): a dot product per output, 4 outputs at a
-//!   time so the input row is loaded once per 4 weight rows; AVX-512/FMA chosen at run time.
-//!   Packing (what the blocked GEMMs do first) would cost more than the product at m = 1.
 //! - [`Backend::Faer`]: the `gemm` crate's f32 kernels (`gemm-f32`; AVX-512 micro-kernels
 //!   chosen at run time), threaded inside the engine's pool ([`crate::parallel`]): its threads
 //!   own fixed column blocks of C and the depth loop is sequential, so results are deterministic
@@ -22,8 +18,6 @@ use gemm_common::Parallelism;
 /// A GEMM implementation (see the module comment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Row-vector × matrix with B read along its rows; only valid for `m == 1 && rsb == 1`.
-    Gemv,
     /// `gemm-f32` on this many threads of the engine's pool (1 = no threading).
     Faer(usize),
     /// `matrixmultiply`, single-threaded.
@@ -129,10 +123,6 @@ pub fn sgemm_with(
     assert!(last(m, k, rsa, csa) < a.len(), "sgemm: A [{m}, {k}] out of bounds");
     assert!(last(k, n, rsb, csb) < b.len(), "sgemm: B [{k}, {n}] out of bounds");
     match backend {
-        Backend::Gemv => {
-            assert!(m == 1 && rsb == 1, "sgemm: the GEMV backend needs m == 1 and rsb == 1");
-            gemv::gemv(n, k, alpha, a, csa, b, csb, beta, c, csc);
-        }
         Backend::Faer(threads) => {
             let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
             let mut run = || {
@@ -242,118 +232,6 @@ pub fn reference(
     }
 }
 
-/// `y[j] ← alpha · Σ_p x[p] · w[j·ldw + p] + beta · y[j]`: one input row against weight rows.
-mod gemv {
-    /// Lanes per accumulator: 16 f32 = one AVX-512 register (two AVX2 registers).
-    const L: usize = 16;
-
-    /// Four dot products of `x` with rows `w0..w3` (each of length `x.len()`), lane-wise
-    /// accumulators so the loop vectorises without reassociating a sum.
-    #[inline(always)]
-    fn dot4(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
-        let k = x.len();
-        let mut acc = [[0.0f32; L]; 4];
-        let full = k / L * L;
-        for p in (0..full).step_by(L) {
-            let xv = &x[p..p + L];
-            for r in 0..4 {
-                let wv = &w[r][p..p + L];
-                for l in 0..L {
-                    // Plain multiply-add, not `mul_add`: without FMA in scope that becomes a
-                    // libm call per element (measured: the GEMV ran at 1.7 GFLOP/s).
-                    acc[r][l] += xv[l] * wv[l];
-                }
-            }
-        }
-        let mut out = [0.0f32; 4];
-        for r in 0..4 {
-            let mut s = acc[r].iter().sum::<f32>();
-            for p in full..k {
-                s += x[p] * w[r][p];
-            }
-            out[r] = s;
-        }
-        out
-    }
-
-    #[inline(always)]
-    fn dot1(x: &[f32], w: &[f32]) -> f32 {
-        let k = x.len();
-        let mut acc = [0.0f32; L];
-        let full = k / L * L;
-        for p in (0..full).step_by(L) {
-            for l in 0..L {
-                acc[l] += x[p + l] * w[p + l];
-            }
-        }
-        let mut s = acc.iter().sum::<f32>();
-        for p in full..k {
-            s += x[p] * w[p];
-        }
-        s
-    }
-
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn body(n: usize, k: usize, alpha: f32, x: &[f32], w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
-        let row = |j: usize| &w[j * ldw..j * ldw + k];
-        let mut store = |j: usize, d: f32| {
-            let v = &mut y[j * csy];
-            *v = if beta == 0.0 { alpha * d } else { alpha * d + beta * *v };
-        };
-        let quads = n / 4 * 4;
-        for j in (0..quads).step_by(4) {
-            let d = dot4(x, [row(j), row(j + 1), row(j + 2), row(j + 3)]);
-            for (r, dv) in d.into_iter().enumerate() {
-                store(j + r, dv);
-            }
-        }
-        for j in quads..n {
-            store(j, dot1(x, row(j)));
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn body_avx512(n: usize, k: usize, alpha: f32, x: &[f32], w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
-        body(n, k, alpha, x, w, ldw, beta, y, csy)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn body_avx2(n: usize, k: usize, alpha: f32, x: &[f32], w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
-        body(n, k, alpha, x, w, ldw, beta, y, csy)
-    }
-
-    /// `x` `[k]` with stride `csx`, weights `[n, k]` with row stride `ldw`, `y` `[n]` stride `csy`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn gemv(n: usize, k: usize, alpha: f32, x: &[f32], csx: usize, w: &[f32], ldw: usize, beta: f32, y: &mut [f32], csy: usize) {
-        // A strided input row is gathered once (k values; never on the engine's paths, where
-        // the row is contiguous).
-        let gathered: Vec<f32>;
-        let x = if csx == 1 {
-            &x[..k]
-        } else {
-            gathered = (0..k).map(|p| x[p * csx]).collect();
-            &gathered
-        };
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-                return unsafe { body_avx512(n, k, alpha, x, w, ldw, beta, y, csy) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { body_avx2(n, k, alpha, x, w, ldw, beta, y, csy) };
-            }
-        }
-        body(n, k, alpha, x, w, ldw, beta, y, csy)
-    }
-}
-
 /// Whether a row-major operand is used as stored or transposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -446,10 +324,7 @@ mod tests {
             let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.13).sin()).collect();
             for op_b in [Op::Plain, Op::Transposed] {
                 let (rsb, csb) = if op_b == Op::Plain { (n, 1) } else { (1, k) };
-                let mut backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Rows(2)];
-                if m == 1 && rsb == 1 {
-                    backends.push(Backend::Gemv);
-                }
+                let backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Rows(2)];
                 for beta in [0.0, 1.0] {
                     let mut want = c0.clone();
                     reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n, 1);
