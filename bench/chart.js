@@ -68,7 +68,8 @@ function svg(data, title) {
   const left = 200;
   const plotW = 560;
   const top = 56;
-  const h = top + data.length * rowH + 56;
+  const variants = [...new Set(data.map((d) => d.torchVariant))];
+  const h = top + data.length * rowH + 56 + 16 * variants.length;
   const w = left + plotW + 40;
   const xs = data.map((d) => d.x).concat([1]);
   // log axis covering every value with a decade of margin, so 0.05x and 3x both fit
@@ -86,8 +87,8 @@ function svg(data, title) {
     for (const m of [1, 2, 5]) {
       const v = d * m;
       if (v > hi * 1.0001) break;
-      parts.push(`<line x1="${X(v)}" y1="${top - 4}" x2="${X(v)}" y2="${h - 44}" stroke="${m === 1 ? '#ccc' : '#eee'}"/>`);
-      parts.push(`<text x="${X(v)}" y="${h - 30}" text-anchor="middle" fill="#555">${v >= 1 ? v : v.toPrecision(1)}×</text>`);
+      parts.push(`<line x1="${X(v)}" y1="${top - 4}" x2="${X(v)}" y2="${top + data.length * rowH}" stroke="${m === 1 ? '#ccc' : '#eee'}"/>`);
+      parts.push(`<text x="${X(v)}" y="${top + data.length * rowH + 16}" text-anchor="middle" fill="#555">${v >= 1 ? v : v.toPrecision(1)}×</text>`);
     }
   }
   data.forEach((d, i) => {
@@ -101,8 +102,10 @@ function svg(data, title) {
     bar(d.x, y + 2, '#d9480f', `rnnkit ${C.fmt(d.mine, d.unit)} ${d.unit} (${d.x.toFixed(2)}×)`);
     bar(1, y + 20, '#868e96', `PyTorch ${C.fmt(d.torch, d.unit)} ${d.unit}`);
   });
-  parts.push(`<line x1="${X(1)}" y1="${top - 4}" x2="${X(1)}" y2="${h - 44}" stroke="#333" stroke-dasharray="4 3"/>`);
-  parts.push(`<text x="${left}" y="${h - 10}" fill="#555">${esc(`PyTorch variant per row: the faster of the run's variants (${[...new Set(data.map((d) => d.torchVariant))].join('; ')})`)}</text>`);
+  parts.push(`<line x1="${X(1)}" y1="${top - 4}" x2="${X(1)}" y2="${top + data.length * rowH}" stroke="#333" stroke-dasharray="4 3"/>`);
+  // which PyTorch build each bar is (the faster variant of the run per row), one per line
+  parts.push(`<text x="20" y="${top + data.length * rowH + 40}" fill="#555">PyTorch per row = the faster of the run's variants:</text>`);
+  variants.forEach((v, i) => parts.push(`<text x="36" y="${top + data.length * rowH + 56 + 16 * i}" fill="#555">${esc(v)}</text>`));
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }
