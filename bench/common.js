@@ -113,7 +113,69 @@ function higherIsBetter(metric) {
   return !/us_per|rss|_ms/.test(metric);
 }
 
+/**
+ * rnnkit / peer ratios of records from bench/peers.js: for each peer record, rnnkit's record of
+ * the same run, round, config, threads and metric (measured seconds before it, under the same
+ * machine load); the median of those paired ratios, and their range as the visible noise.
+ * `faster` turns the ratio so that > 1 means rnnkit is better, for throughput and latency alike.
+ */
+function pairedRatios(records) {
+  const groups = new Map();
+  for (const r of records) {
+    if (r.peer === 'rnnkit' || r.median === undefined) continue;
+    const k = [r.peer, r.variant, r.config, r.threads, r.metric].join('|');
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k).push(r);
+  }
+  const out = [];
+  for (const peerRecs of groups.values()) {
+    const p0 = peerRecs[0];
+    const same = (r, pr) => r.peer === 'rnnkit' && r.run_id === pr.run_id && r.round === pr.round && r.config === pr.config && r.threads === pr.threads && r.metric === pr.metric;
+    const ratios = [];
+    const mine = [];
+    for (const pr of peerRecs) {
+      const m = records.find((r) => same(r, pr));
+      if (!m) continue;
+      ratios.push(m.median / pr.median);
+      mine.push(m.median);
+    }
+    if (!ratios.length) continue;
+    const ratio = stats(ratios).median;
+    out.push({
+      config: p0.config,
+      threads: p0.threads,
+      metric: p0.metric,
+      unit: p0.unit,
+      peer: p0.peer,
+      variant: p0.variant,
+      rnnkit: stats(mine).median,
+      value: stats(peerRecs.map((r) => r.median)).median,
+      ratio,
+      faster: higherIsBetter(p0.metric) ? ratio : 1 / ratio,
+      lo: Math.min(...ratios),
+      hi: Math.max(...ratios),
+      pairs: ratios.length,
+    });
+  }
+  const order = (r) => ALL_CONFIGS.indexOf(r.config) * 100 + (r.metric === 'peak_rss_mb' ? 50 : 0) + r.threads;
+  return out.sort((a, b) => order(a) - order(b));
+}
+
+function ratioTable(rows) {
+  const lines = [
+    '| config | threads | unit | rnnkit | peer | peer value | rnnkit / peer | rnnkit better (×) | paired ratios min – max (pairs) |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const unit = r.metric === 'peak_rss_mb' ? 'peak RSS MiB' : r.unit;
+    lines.push(`| ${r.config} | ${r.threads} | ${unit} | ${fmt(r.rnnkit, r.unit)} | ${r.variant} | ${fmt(r.value, r.unit)} | ${r.ratio.toFixed(3)} | ${r.faster.toFixed(2)} | ${r.lo.toFixed(3)} – ${r.hi.toFixed(3)} (${r.pairs}) |`);
+  }
+  return lines.join('\n');
+}
+
 module.exports = {
+  pairedRatios,
+  ratioTable,
   TRAIN_CONFIGS,
   GEN_CONFIGS,
   ALL_CONFIGS,

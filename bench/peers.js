@@ -117,8 +117,6 @@ function discoverPeers(wanted) {
   return { peers, notes };
 }
 
-const key = (r) => `${r.peer}|${r.variant}|${r.config}|${r.threads}|${r.metric}`;
-
 async function main() {
   const args = C.parseArgs(process.argv.slice(2), {
     configs: { default: 'all' },
@@ -167,38 +165,11 @@ async function main() {
     }
   }
 
-  // Per (peer, variant, config, threads, metric): the median over rounds of each round's median.
-  // Ratios pair rnnkit's round i with the peer's round i (adjacent in time, same load) and take
-  // the median of those paired ratios, with their range as the visible noise.
-  const byKey = new Map();
-  for (const r of all) {
-    if (!byKey.has(key(r))) byKey.set(key(r), []);
-    byKey.get(key(r)).push(r);
-  }
-  const mid = (xs) => C.stats(xs).median;
   const lines = [
-    `run ${runId}${args.quick ? ' (quick: not a benchmark)' : ''}; ratio = rnnkit / peer of the medians; "rnnkit faster" turns it into a speed-up (>1 = rnnkit better) for both throughput and latency/memory`,
+    `run ${runId}${args.quick ? ' (quick: not a benchmark)' : ''}: rnnkit / peer, paired round by round (rnnkit and the peer measured back to back)`,
     '',
-    '| config | threads | metric | rnnkit | peer | peer value | rnnkit / peer | rnnkit faster (×) | paired range |',
-    '|---|---|---|---|---|---|---|---|---|',
+    C.ratioTable(C.pairedRatios(all)),
   ];
-  for (const [k, peerRecs] of byKey) {
-    const [peer, variant, config, th, metric] = k.split('|');
-    if (peer === 'rnnkit') continue;
-    const mine = all.filter((r) => r.peer === 'rnnkit' && r.config === config && String(r.threads) === th && r.metric === metric);
-    if (!mine.length) continue;
-    const ratios = [];
-    for (const pr of peerRecs) {
-      const m = mine.find((r) => r.round === pr.round);
-      if (m) ratios.push(m.median / pr.median);
-    }
-    const ratio = mid(ratios);
-    const better = C.higherIsBetter(metric) ? ratio : 1 / ratio;
-    const unit = peerRecs[0].unit;
-    lines.push(
-      `| ${config} | ${th} | ${unit} | ${C.fmt(mid(mine.map((r) => r.median)), unit)} | ${variant} | ${C.fmt(mid(peerRecs.map((r) => r.median)), unit)} | ${ratio.toFixed(3)} | ${better.toFixed(2)} | ${Math.min(...ratios).toFixed(3)} – ${Math.max(...ratios).toFixed(3)} |`,
-    );
-  }
   const report = [...notes.map((n) => `- ${n}`), '', ...lines].join('\n');
   console.log(report);
   fs.mkdirSync(OUT, { recursive: true });
