@@ -27,7 +27,8 @@ Options:
   --configs LIST   as bench/run.js (default: all)
   --threads LIST   default 1,2
   --rounds N       turns per config: rnnkit and each peer run N times, alternating (default 2)
-  --peers LIST     subset of pytorch,brain.js,onnxruntime-node (default: all)
+  --peers LIST     subset of pytorch,brain.js,onnxruntime-node, or none (rnnkit alone,
+                   records still tagged with a run_id for chart.js)   (default: all three)
   --quick          few steps per measurement (smoke test only)
   --json           print every record as a JSON line too
   --help           this text
@@ -131,7 +132,10 @@ async function main() {
   const configs = C.parseConfigs(args.configs);
   const threads = C.parseThreads(args.threads);
   if (!Number.isInteger(args.rounds) || args.rounds < 1) throw new Error('--rounds: expected an integer >= 1');
-  const { peers, notes } = discoverPeers(args.peers.split(','));
+  const known = ['pytorch', 'brain.js', 'onnxruntime-node', 'none'];
+  const wanted = args.peers.split(',').filter(Boolean);
+  for (const w of wanted) if (!known.includes(w)) throw new Error(`--peers: unknown peer "${w}" (known: ${known.join(', ')})`);
+  const { peers, notes } = discoverPeers(wanted);
   for (const n of notes) console.error(`# ${n}`);
 
   const runId = new Date().toISOString();
