@@ -50,31 +50,35 @@ function load(file, runId) {
 /** Speed-up of a over b for a metric (>1 = a better), whatever the metric's direction. */
 const speedup = (a, b, metric) => (C.higherIsBetter(metric) ? a / b : b / a);
 
-function chartData(rows) {
+function chartData(rows, records) {
+  // The bar is the same paired ratio as the RESULTS.md table (rnnkit and PyTorch measured back
+  // to back, median over rounds); the whisker spans the paired ratios of the rounds.
+  const ratios = C.pairedRatios(records).filter((r) => r.peer === 'pytorch' && r.metric !== 'peak_rss_mb');
   const out = [];
   for (const config of C.ALL_CONFIGS) {
     for (const threads of [1, 2]) {
-      const metricRows = rows.filter((r) => r.config === config && r.threads === threads && r.metric !== 'peak_rss_mb');
-      const mine = metricRows.find((r) => r.peer === 'rnnkit');
-      const torch = metricRows.filter((r) => r.peer === 'pytorch');
-      if (!mine || !torch.length) continue;
+      const cands = ratios.filter((r) => r.config === config && r.threads === threads);
+      if (!cands.length) continue;
       // the best PyTorch variant of the run: the issue's targets are against PyTorch at its best
-      const best = torch.reduce((a, b) => (speedup(a.median, b.median, a.metric) >= 1 ? a : b));
-      out.push({ config, threads, unit: mine.unit, mine: mine.median, torch: best.median, torchVariant: best.variant, x: speedup(mine.median, best.median, mine.metric) });
+      const best = cands.reduce((a, b) => (b.faster < a.faster ? b : a));
+      const lo = C.higherIsBetter(best.metric) ? best.lo : 1 / best.hi;
+      const hi = C.higherIsBetter(best.metric) ? best.hi : 1 / best.lo;
+      out.push({ config, threads, unit: best.unit, mine: best.rnnkit, torch: best.value, torchVariant: best.variant, x: best.faster, lo, hi, pairs: best.pairs });
     }
   }
+  void rows;
   return out;
 }
 
 function svg(data, title) {
   const rowH = 44;
   const left = 200;
-  const plotW = 560;
+  const plotW = 520;
   const top = 56;
   const variants = [...new Set(data.map((d) => d.torchVariant))];
   const h = top + data.length * rowH + 56 + 16 * variants.length;
-  const w = left + plotW + 40;
-  const xs = data.map((d) => d.x).concat([1]);
+  const w = left + plotW + 250; // room for the value labels right of the longest bar
+  const xs = data.flatMap((d) => [d.x, d.lo, d.hi]).concat([1]);
   // log axis covering every value with a decade of margin, so 0.05x and 3x both fit
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...xs))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...xs) * 1.01)));
@@ -84,7 +88,7 @@ function svg(data, title) {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
     `<rect width="${w}" height="${h}" fill="white"/>`,
     `<text x="${w / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
-    `<text x="${w / 2}" y="40" text-anchor="middle" fill="#555">speed relative to PyTorch (best BLAS variant of the run = 1×), log scale; higher is better</text>`,
+    `<text x="${w / 2}" y="40" text-anchor="middle" fill="#555">rnnkit speed relative to PyTorch measured back to back (= 1×), log scale; higher is better; whisker = range over rounds</text>`,
   ];
   for (let d = lo; d <= hi * 1.0001; d *= 10) {
     for (const m of [1, 2, 5]) {
@@ -98,11 +102,16 @@ function svg(data, title) {
     const y = top + i * rowH;
     parts.push(`<text x="${left - 8}" y="${y + 16}" text-anchor="end">${esc(d.config)}</text>`);
     parts.push(`<text x="${left - 8}" y="${y + 30}" text-anchor="end" fill="#555">${d.threads} thread${d.threads > 1 ? 's' : ''}</text>`);
-    const bar = (v, yy, color, label) => {
+    const bar = (v, yy, color, label, labelAt = v) => {
       parts.push(`<rect x="${left}" y="${yy}" width="${Math.max(1, X(v) - left)}" height="16" fill="${color}"/>`);
-      parts.push(`<text x="${X(v) + 4}" y="${yy + 12}" fill="#333">${esc(label)}</text>`);
+      parts.push(`<text x="${X(labelAt) + 6}" y="${yy + 12}" fill="#333">${esc(label)}</text>`);
     };
-    bar(d.x, y + 2, '#d9480f', `rnnkit ${C.fmt(d.mine, d.unit)} ${d.unit} (${d.x.toFixed(2)}×)`);
+    bar(d.x, y + 2, '#d9480f', `rnnkit ${C.fmt(d.mine, d.unit)} ${d.unit} (${d.x.toFixed(2)}×)`, d.pairs > 1 ? Math.max(d.x, d.hi) : d.x);
+    if (d.pairs > 1) {
+      // whisker: the range of the per-round paired ratios (the run's visible noise)
+      parts.push(`<line x1="${X(d.lo)}" y1="${y + 10}" x2="${X(d.hi)}" y2="${y + 10}" stroke="#222" stroke-width="1.5"/>`);
+      for (const v of [d.lo, d.hi]) parts.push(`<line x1="${X(v)}" y1="${y + 5}" x2="${X(v)}" y2="${y + 15}" stroke="#222" stroke-width="1.5"/>`);
+    }
     bar(1, y + 20, '#868e96', `PyTorch ${C.fmt(d.torch, d.unit)} ${d.unit}`);
   });
   parts.push(`<line x1="${X(1)}" y1="${top - 4}" x2="${X(1)}" y2="${top + data.length * rowH}" stroke="#333" stroke-dasharray="4 3"/>`);
@@ -140,9 +149,11 @@ function main() {
   });
   if (args.help) return console.log(HELP);
   const { run, rows, records, quick } = load(file, args.run);
-  const data = chartData(rows);
+  const data = chartData(rows, records);
   if (!data.length) throw new Error(`run ${run}: no config has both rnnkit and PyTorch records`);
-  fs.writeFileSync(args.out, svg(data, `rnnkit vs PyTorch, run ${run}${quick ? ' (QUICK: not a benchmark)' : ''}`));
+  const runs = run.split(', ');
+  const when = runs.length > 1 ? `${runs[0].slice(0, 16)}Z + ${runs.length - 1} more run(s)` : runs[0].slice(0, 16) + 'Z';
+  fs.writeFileSync(args.out, svg(data, `rnnkit vs PyTorch, ${when}${quick ? ' (QUICK: not a benchmark)' : ''}`));
   console.error(`wrote ${args.out} (${data.length} bars, run ${run})`);
   if (args.updateResults) {
     const md = path.join(__dirname, 'RESULTS.md');
