@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+'use strict';
+// rnnkit against its peers in ONE run: per config and thread count, rnnkit and each peer take
+// turns (rnnkit, peer, rnnkit, peer, …) so that both see the same machine load. On a shared,
+// noisy VM that is the only way a ratio means something: two runs minutes apart can differ by
+// ±30 % on their own (see bench/RESULTS.md).
+
+const fs = require('fs');
+const path = require('path');
+const { spawn, spawnSync } = require('child_process');
+const C = require('./common');
+const { measureInChild } = require('./run');
+
+const HELP = `Usage: npm run bench:peers -- [options]     (or: node bench/peers.js [options])
+
+Runs SPEC.md's configurations on rnnkit and on every installed peer, interleaved, and prints
+rnnkit/peer ratios per config and thread count. Records (with a run_id) are appended to
+$PEERS_OUT/results.jsonl (default /tmp/peers/out); bench/chart.js turns them into the chart.
+
+Peers (each skipped, with the reason, when not installed; see bench/peers/setup.sh):
+  pytorch            /usr/bin/python3 + python3-torch, run twice when the environment sets
+                     OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: as is, and with both unset
+  brain.js           brain.js 1.6.1 (TRAIN-*-S and GEN-LSTM-b1 at 1 thread, batch 1)
+  onnxruntime-node   GEN-LSTM-b1/b64 from PyTorch's ONNX export
+
+Options:
+  --configs LIST   as bench/run.js (default: all)
+  --threads LIST   default 1,2
+  --rounds N       turns per config: rnnkit and each peer run N times, alternating (default 2)
+  --peers LIST     subset of pytorch,brain.js,onnxruntime-node, or none (rnnkit alone,
+                   records still tagged with a run_id for chart.js)   (default: all three)
+  --quick          few steps per measurement (smoke test only)
+  --json           print every record as a JSON line too
+  --help           this text
+
+Environment: PEERS_OUT (default /tmp/peers/out), PEERS_NODE_MODULES (default
+/tmp/rnnkit-peers/node_modules), PYTHON (default /usr/bin/python3).`;
+
+const PY = process.env.PYTHON || '/usr/bin/python3';
+const OUT = process.env.PEERS_OUT || '/tmp/peers/out';
+const HERE = __dirname;
+
+/** Runs a peer script; resolves with its JSON lines, or with {skip} when it does not apply. */
+function runPeer(cmd, argv, env) {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', (e) => resolve({ error: String(e.message) }));
+    p.on('close', (code) => {
+      if (code === 4) return resolve({ skip: true }); // the peer cannot run this config/threads
+      const recs = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      if (code !== 0) return resolve({ error: `exit ${code}: ${(err.trim().split('\n').pop() || '').slice(0, 300)}` });
+      resolve({ records: recs.filter((r) => r.median !== undefined) });
+    });
+  });
+}
+
+/** The peers available here, each with how to run one (config, threads). */
+function discoverPeers(wanted) {
+  const peers = [];
+  const notes = [];
+  const nodeModules = process.env.PEERS_NODE_MODULES || '/tmp/rnnkit-peers/node_modules';
+  if (wanted.includes('pytorch')) {
+    // "Which BLAS kernels" changes PyTorch's numbers by up to ~2x, so report it for each variant.
+    const machine = { ...process.env };
+    const unset = { ...process.env };
+    delete unset.OPENBLAS_CORETYPE;
+    delete unset.OPENBLAS_L2_SIZE;
+    const envSetsCore = 'OPENBLAS_CORETYPE' in process.env || 'OPENBLAS_L2_SIZE' in process.env;
+    const variants = envSetsCore ? [['machine env', machine], ['env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE', unset]] : [['machine env = OPENBLAS_* unset', machine]];
+    if (!envSetsCore) notes.push('pytorch: this environment sets neither OPENBLAS_CORETYPE nor OPENBLAS_L2_SIZE, so "machine env" and "env -u …" are the same run; measured once');
+    for (const [label, env] of variants) {
+      const info = spawnSync(PY, [path.join(HERE, 'peers/torch_peer.py'), '--info'], { env, encoding: 'utf8' });
+      if (info.status !== 0) {
+        notes.push(`pytorch (${label}): skipped, ${PY} cannot import torch: ${(info.stdout + info.stderr).trim().split('\n').pop()}`);
+        break;
+      }
+      const i = JSON.parse(info.stdout.trim().split('\n').pop());
+      const variant = `torch ${i.torch} openblas-${i.blas_core} (${label})`;
+      notes.push(`pytorch (${label}): torch ${i.torch}, OpenBLAS core type ${i.blas_core}, OPENBLAS_CORETYPE=${i.OPENBLAS_CORETYPE ?? 'unset'}, OPENBLAS_L2_SIZE=${i.OPENBLAS_L2_SIZE ?? 'unset'}`);
+      peers.push({
+        name: 'pytorch',
+        variant,
+        run: (config, threads, quick) =>
+          runPeer(PY, [path.join(HERE, 'peers/torch_peer.py'), '--config', config, '--threads', String(threads), '--variant', variant, ...(quick ? ['--quick'] : [])], { ...env, OMP_NUM_THREADS: String(threads) }),
+      });
+    }
+  }
+  const nodePeer = (name, script) => {
+    if (!wanted.includes(name)) return;
+    if (!fs.existsSync(path.join(nodeModules, name))) {
+      notes.push(`${name}: skipped, not installed in ${nodeModules} (run bench/peers/setup.sh)`);
+      return;
+    }
+    peers.push({
+      name,
+      run: (config, threads, quick) => runPeer(process.execPath, [path.join(HERE, 'peers', script), '--config', config, '--threads', String(threads), ...(quick ? ['--quick'] : [])], { ...process.env, PEERS_OUT: OUT }),
+    });
+  };
+  nodePeer('brain.js', 'brain_peer.js');
+  if (wanted.includes('onnxruntime-node') && fs.existsSync(path.join(nodeModules, 'onnxruntime-node'))) {
+    // The ONNX model is PyTorch's GEN-LSTM step; export it once per run, and check ORT computes
+    // the same logits before timing it (a fast wrong answer is not a peer).
+    const exp = spawnSync(PY, [path.join(HERE, 'peers/torch_peer.py'), '--export-onnx', OUT], { encoding: 'utf8' });
+    const chk = exp.status === 0 ? spawnSync(process.execPath, [path.join(HERE, 'peers/ort_peer.js'), '--check'], { env: { ...process.env, PEERS_OUT: OUT }, encoding: 'utf8' }) : null;
+    if (exp.status !== 0) notes.push(`onnxruntime-node: skipped, the ONNX export needs PyTorch: ${(exp.stdout + exp.stderr).trim().split('\n').pop()}`);
+    else if (chk.status !== 0) notes.push(`onnxruntime-node: skipped, its logits differ from PyTorch's: ${chk.stdout.trim()} ${chk.stderr.trim()}`);
+    else {
+      notes.push(`onnxruntime-node: logits checked against PyTorch before timing: ${chk.stdout.trim()}`);
+      nodePeer('onnxruntime-node', 'ort_peer.js');
+    }
+  } else if (wanted.includes('onnxruntime-node')) {
+    notes.push(`onnxruntime-node: skipped, not installed in ${nodeModules} (run bench/peers/setup.sh)`);
+  }
+  return { peers, notes };
+}
+
+async function main() {
+  const args = C.parseArgs(process.argv.slice(2), {
+    configs: { default: 'all' },
+    threads: { default: '1,2' },
+    rounds: { default: 2 },
+    peers: { default: 'pytorch,brain.js,onnxruntime-node' },
+    quick: { flag: true, default: false },
+    json: { flag: true, default: false },
+    help: { flag: true, default: false },
+  });
+  if (args.help) return console.log(HELP);
+  const configs = C.parseConfigs(args.configs);
+  const threads = C.parseThreads(args.threads);
+  if (!Number.isInteger(args.rounds) || args.rounds < 1) throw new Error('--rounds: expected an integer >= 1');
+  const known = ['pytorch', 'brain.js', 'onnxruntime-node', 'none'];
+  const wanted = args.peers.split(',').filter(Boolean);
+  for (const w of wanted) if (!known.includes(w)) throw new Error(`--peers: unknown peer "${w}" (known: ${known.join(', ')})`);
+  const { peers, notes } = discoverPeers(wanted);
+  for (const n of notes) console.error(`# ${n}`);
+
+  const runId = new Date().toISOString();
+  const all = [];
+  const keep = (recs, round) => {
+    const tagged = recs.map((r) => ({ ...r, run_id: runId, round }));
+    all.push(...tagged);
+    C.appendResults(tagged, OUT);
+    if (args.json) for (const r of tagged) console.log(JSON.stringify(r));
+  };
+  const skipped = new Set();
+  for (const config of configs) {
+    for (const t of threads) {
+      for (let round = 0; round < args.rounds; round++) {
+        process.stderr.write(`${config} threads=${t} round ${round + 1}/${args.rounds}: rnnkit`);
+        try {
+          keep(await measureInChild(config, t, { quick: args.quick }), round);
+        } catch (e) {
+          process.stderr.write(` FAILED (${e.message})`);
+        }
+        for (const p of peers) {
+          if (skipped.has(`${p.name}|${config}|${t}`)) continue;
+          process.stderr.write(`, ${p.variant || p.name}`);
+          const r = await p.run(config, t, args.quick);
+          if (r.skip) skipped.add(`${p.name}|${config}|${t}`);
+          else if (r.error) process.stderr.write(` FAILED (${r.error})`);
+          else keep(r.records, round);
+        }
+        process.stderr.write('\n');
+      }
+    }
+  }
+
+  const lines = [
+    `run ${runId}${args.quick ? ' (quick: not a benchmark)' : ''}: rnnkit / peer, paired round by round (rnnkit and the peer measured back to back)`,
+    '',
+    C.ratioTable(C.pairedRatios(all)),
+  ];
+  const report = [...notes.map((n) => `- ${n}`), '', ...lines].join('\n');
+  console.log(report);
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(path.join(OUT, 'ratios.md'), report + '\n');
+  console.error(`# records: ${path.join(OUT, 'results.jsonl')} (run_id ${runId}); ratios: ${path.join(OUT, 'ratios.md')}`);
+}
+
+main().catch((e) => {
+  console.error(e.message || e);
+  process.exit(2);
+});

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Node peers of `npm run bench:peers` OUTSIDE the repository (they are not
+# dependencies of rnnkit): into $PEERS_NODE_MODULES's parent, default /tmp/rnnkit-peers.
+#   sh bench/peers/setup.sh [--help]
+# PyTorch comes from Debian (as root: apt-get install python3-torch libopenblas0-openmp);
+# without libopenblas0 torch falls back to the reference BLAS and is ~15x slower.
+set -eu
+if [ "${1:-}" = "--help" ]; then sed -n '2,6p' "$0"; exit 0; fi
+NM="${PEERS_NODE_MODULES:-/tmp/rnnkit-peers/node_modules}"
+DIR="$(dirname "$NM")"
+mkdir -p "$DIR"
+cd "$DIR"
+[ -f package.json ] || npm init -y >/dev/null
+# onnxruntime-node's postinstall downloads CUDA/TensorRT providers (and fails offline); the CPU
+# runtime is bundled in the package, so skip it.
+ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund brain.js@1.6.1 onnxruntime-node@1.30.0
+/usr/bin/python3 -c 'import torch; print("torch", torch.__version__)' || echo "python3-torch missing: the PyTorch peer will be skipped"
