@@ -446,7 +446,7 @@ interface TrainingRun {
   options: FitOptions;
   /** The log line before training. */
   intro: string;
-  /** What `history.tokens` counts (`tokens`, `time steps`). */
+  /** What `history.tokens` counts: the positions the loss counts (`tokens`, `rows`, `time steps`). */
   unit: string;
   /** The y-axis of the loss chart. */
   lossLabel: string;
@@ -637,7 +637,7 @@ async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise
     data,
     options: fitOptions(o),
     intro: sequenceIntro(model, !!resumed, o.task, data.size('train'), data.size('validation'), `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`),
-    unit: 'tokens',
+    unit: 'rows',
     lossLabel: 'loss (nats/row)',
     summary: async () => classificationSummary(await model.evaluate(data), data.size('validation') > 0 ? 'validation' : 'training', { accuracy: 'accuracy', unit: 'rows', heading: 'label' }),
   };
@@ -677,6 +677,20 @@ function tokenIds(row: TagRow, tokenizer: Tokenizer): Int32Array {
   });
 }
 
+/** The token ids of a `text` row. */
+function encodeText(row: TagRow, tokenizer: Tokenizer): Int32Array {
+  try {
+    return tokenizer.encode(row.text!);
+  } catch (e) {
+    throw new CliError(`${row.where}: text: ${(e as Error).message}`);
+  }
+}
+
+/** Refuses a row longer than the model's longest (--max-length). */
+function checkRowLength(row: FileRow, steps: number, unit: 'tokens' | 'steps', maxLength: number, resumed: boolean): void {
+  if (steps > maxLength) throw new CliError(`${row.where}: ${steps} ${unit}, more than ${resumed ? "the model's maximum" : '--max-length'} ${maxLength}`);
+}
+
 /** `train --task tag`: one tag per token, from JSONL. */
 async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
   const resumed = await resumedTaskModel<Tagger>(o, cmd);
@@ -691,7 +705,15 @@ async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<Trai
   const found = rows.flatMap((r) => r.tags.map((label, k) => ({ label, where: `${r.where}: tags[${k}]` })));
   const tags = new LabelSet(resumed ? [...resumed.tags] : o.labels, found, resumed ? "the model's tags" : '--labels').labels;
   const tok = tokenizer;
-  const examples = (part: TagRow[]) => part.map((r) => (r.text === undefined ? { ids: tokenIds(r, tok), tags: r.tags } : { text: r.text, tags: r.tags }));
+  const maxLength = resumed?.maxLength ?? o.maxLength;
+  // Checked here, before training starts, so that the error names the line and the tokenizer.
+  const examples = (part: TagRow[]) =>
+    part.map((r) => {
+      const ids = r.text === undefined ? tokenIds(r, tok) : encodeText(r, tok);
+      if (ids.length !== r.tags.length) throw new CliError(`${r.where}: ${r.tags.length} tags for ${ids.length} tokens of the ${tok.type} tokenizer (one tag a token)`);
+      checkRowLength(r, ids.length, 'tokens', maxLength, resumed !== null);
+      return { ids, tags: r.tags };
+    });
   const train = examples(split.train);
   const validation = examples(split.validation);
   const model = resumed ?? api().createTagger({ tokenizer, tags: [...tags], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional });
@@ -759,6 +781,15 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
   if (odd) throw new CliError(`${odd.where}: values: steps of ${odd.width} features, but ${resumed ? 'the model takes' : `${rows[0].where} has`} ${inputSize}`);
   const perStep = resumed ? resumed.config.per_step === true : !!o.perStep;
   const outputSize = resumed?.outputSize ?? (perStep ? rows[0].targetWidth : rows[0].target.length);
+  const maxLength = resumed?.maxLength ?? o.maxLength;
+  for (const r of rows) {
+    const steps = r.values.length / inputSize;
+    checkRowLength(r, steps, 'steps', maxLength, resumed !== null);
+    const want = perStep ? steps * outputSize : outputSize;
+    if (r.target.length !== want || (perStep && r.targetWidth !== outputSize)) {
+      throw new CliError(`${r.where}: target: ${r.target.length} values, expected ${perStep ? `${steps} steps × ${outputSize}` : outputSize}${resumed ? " (the model's output size)" : rows[0] === r ? '' : ` as ${rows[0].where}`}`);
+    }
+  }
   const split = splitFileRows(rows, o);
   const examples = (part: RegressRow[]) => part.map((r) => ({ values: r.values, target: r.target }));
   const train = examples(split.train);
@@ -773,7 +804,7 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
     data: train,
     options: fitOptions(o),
     intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${inputSize} features a step, ${outputSize} output${outputSize === 1 ? '' : 's'}${perStep ? ' a step' : ''}`),
-    unit: 'time steps',
+    unit: perStep ? 'time steps' : 'rows',
     lossLabel: 'loss (mean squared error)',
     summary: async () => {
       const m = await rowNaming(evalRows, [], () => model.evaluate(validation.length > 0 ? validation : train));
