@@ -3,50 +3,20 @@
  * process), then `predict` on the saved models; and the one-line errors of bad data files.
  * Needs the native engine (`npm run build`).
  */
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileCli, expectOneLineError, root, runCli } from './cli-harness';
 
-const root = path.join(__dirname, '..');
-const cli = path.join(root, 'dist', 'cli.js');
 let dir: string;
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI in a child process without blocking the test worker. */
-function rnnkit(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, RNNKIT_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-function expectOneLineError(r: Run, code: number, pattern: RegExp) {
-  expect(r.status).toBe(code);
-  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^rnnkit: error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stdout).toBe('');
-}
+const rnnkit = (args: string[]) => runCli(dir, args);
 
 const write = (name: string, lines: unknown[]) => fs.writeFileSync(path.join(dir, name), lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
 const SMALL = ['--hidden', '16', '--layers', '1', '--embed', '16', '--batch-size', '16'];
 
 beforeAll(async () => {
-  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')]);
+  await compileCli();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-cli-tasks-'));
   // A slice of the sentiment corpus.
   fs.writeFileSync(path.join(dir, 'sentiment.jsonl'), fs.readFileSync(path.join(root, 'data', 'sentiment.jsonl'), 'utf8').split('\n').slice(0, 200).join('\n') + '\n');
