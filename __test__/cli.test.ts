@@ -27,7 +27,7 @@ afterAll(() => {
 const rnnkit = (args: string[], env: Record<string, string> = {}) => runCli(dir, args, env);
 
 const COMMANDS: Record<string, string[]> = {
-  train: ['--task <task>', '--labels <list>', '--pooling <how>', '--no-bidirectional', '--class-weights <how>', '--max-length <n>', '--per-step', '--text-column <name>', 'one tag per token', '--tokenizer <type>', '--cell <type>', '--hidden <n>', '--seq-len <n>', '--time-limit <seconds>', '--checkpoint <path>', '--resume <checkpoint>', '--json'],
+  train: ['--task <task>', '--labels <list>', '--pooling <how>', '--no-bidirectional', '--class-weights <how>', '--max-length <n>', '--per-step', '--text-column <name>', '"tags"', '--tokenizer <type>', '--cell <type>', '--hidden <n>', '--seq-len <n>', '--time-limit <seconds>', '--checkpoint <path>', '--resume <checkpoint>', '--json'],
   generate: ['--prompt <text>', '--temperature <t>', '--top-k <k>', '--top-p <p>', '--stop <text>', '--beams <n>', '--stream', '--json'],
   eval: ['<text-file>', '--json'],
   info: ['<model>', '--json'],
