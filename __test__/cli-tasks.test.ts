@@ -64,7 +64,7 @@ describe('train --task', () => {
   });
 
   it('classify: the human output has accuracy, macro F1 and the per-class table', async () => {
-    const r = await rnnkit(['train', 'sentiment.jsonl', '--task', 'classify', '--tokenizer', 'word', '--max-steps', '3', ...SMALL, '--no-bidirectional', '--out', 'clf2.safetensors']);
+    const r = await rnnkit(['train', 'sentiment.jsonl', '--task', 'classify', '--tokenizer', 'word', '--min-count', '2', '--max-steps', '3', ...SMALL, '--no-bidirectional', '--out', 'clf2.safetensors']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^validation accuracy \d\.\d{4}, macro F1 \d\.\d{4}/m);
     expect(r.stdout).toMatch(/^label\s+precision\s+recall\s+F1\s+support$/m);

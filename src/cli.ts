@@ -359,7 +359,7 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
     const clash = WORD_OPTIONS.find(given);
     if (clash) throw new UsageError(`${flag(clash)} is a word tokenizer option; add --tokenizer word`);
   }
-  if (o.tokenizer === 'word' && (given('maxVocab') || given('minCount')) && !o.specials?.includes('<unk>')) {
+  if (o.tokenizer === 'word' && (given('maxVocab') || given('minCount')) && !tokenizerOptions(o).specials?.includes('<unk>')) {
     throw new UsageError(`${given('maxVocab') ? '--max-vocab' : '--min-count'} leaves words out of the vocabulary; add --specials "<unk>" so that they map to <unk>`);
   }
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
