@@ -3,21 +3,20 @@
  * process. The TypeScript is compiled once before the tests; the native engine must be built
  * (`npm run build`) for the round-trip tests.
  */
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
-import { parseInteger, parseNumber, parseSpecials } from '../src/cli';
+import { parseInteger, parseLabels, parseNumber, parseSpecials } from '../src/cli';
+import { compileCli, expectOneLineError, root, runCli } from './cli-harness';
 
-const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli.js');
 let dir: string;
 
 beforeAll(async () => {
-  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')]);
+  await compileCli();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-cli-'));
 }, 120_000);
 
@@ -25,42 +24,10 @@ afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** What a finished CLI run gave. */
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs the CLI in a child process and waits for it without blocking this process (a blocked
- * test worker cannot answer the test runner).
- */
-function rnnkit(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, RNNKIT_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-/** Asserts the one-line error contract: exit code, one `rnnkit: error:` line, no stack trace. */
-function expectOneLineError(r: Run, code: number, pattern: RegExp) {
-  expect(r.status).toBe(code);
-  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^rnnkit: error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  expect(r.stdout).toBe('');
-}
+const rnnkit = (args: string[], env: Record<string, string> = {}) => runCli(dir, args, env);
 
 const COMMANDS: Record<string, string[]> = {
-  train: ['--tokenizer <type>', '--cell <type>', '--hidden <n>', '--seq-len <n>', '--time-limit <seconds>', '--checkpoint <path>', '--resume <checkpoint>', '--json'],
+  train: ['--task <task>', '--labels <list>', '--pooling <how>', '--no-bidirectional', '--class-weights <how>', '--max-length <n>', '--per-step', '--text-column <name>', '"tags"', '--tokenizer <type>', '--cell <type>', '--hidden <n>', '--seq-len <n>', '--time-limit <seconds>', '--checkpoint <path>', '--resume <checkpoint>', '--json'],
   generate: ['--prompt <text>', '--temperature <t>', '--top-k <k>', '--top-p <p>', '--stop <text>', '--beams <n>', '--stream', '--json'],
   eval: ['<text-file>', '--json'],
   info: ['<model>', '--json'],
@@ -83,6 +50,13 @@ describe('argument parsers', () => {
     expect(parseNumber(0, 1)('.5')).toBe(0.5);
     for (const bad of ['0', '-1', 'NaN', 'Infinity', '1/2', '']) expect(() => parseNumber(0, 1, true)(bad)).toThrow(InvalidArgumentError);
     expect(() => parseNumber(0, 1)('1.01')).toThrow(/≤ 1/);
+  });
+
+  it('parseLabels reads a comma list, numbers as numbers', async () => {
+    expect(parseLabels('neg, pos')).toEqual(['neg', 'pos']);
+    expect(parseLabels('0,1,2.5')).toEqual([0, 1, 2.5]);
+    expect(() => parseLabels('a,,b')).toThrow(InvalidArgumentError);
+    expect(() => parseLabels('a,b,a')).toThrow(/"a" is listed twice/);
   });
 
   it('parseSpecials reads a comma list of known names', async () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `rnnkit` command line: `train`, `generate`, `eval`, `info`, `predict`, `serve`, `demo`.
+ * The `rnnkit` command line: `train` (language models, and classify/tag/regress with `--task`),
+ * `generate`, `eval`, `info`, `predict`, `serve`, `demo`. docs/CLI.md describes every command.
  *
  * Conventions, the same for every command:
  * - `--help` describes the command; `--json` prints the result as one JSON object on stdout and
@@ -18,12 +19,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { svgChart, terminalChart, lossSeries } from './chart';
 import { DEMO_DEFAULTS, runDemo, type DemoResult } from './demo';
-import { fitWithProgress, ProgressReporter, type ProgressMode } from './progress';
-import { SPECIAL_TOKENS, type SpecialToken, type TokenizerOptions } from './tokenizer';
-import { TextCorpus } from './dataset';
+import { fitWithProgress, ProgressReporter, type Fittable, type ProgressMode } from './progress';
+import { createTokenizerFitter, SPECIAL_TOKENS, type SpecialToken, type TokenizerOptions } from './tokenizer';
+import { LabelledDataset, LabelSet, readJSONLRecords, splitRows, TextCorpus, type Label, type LabelledOptions } from './dataset';
 import { createServer, SERVER_DEFAULTS, type CompletionModel, type LogEntry } from './server';
-import type { Classifier, LanguageModel, Model, FitOptions, Regressor, Tagger } from './index';
-import type { GenerateOptions, OptimizerOptions, ScheduleOptions } from './types';
+import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, SequenceFitOptions, Tagger } from './index';
+import type { GenerateOptions, History, OptimizerOptions, Pooling, ScheduleOptions } from './types';
 import type { Tokenizer } from './tokenizer';
 
 /** Exit code of a usage error (bad option, bad value, bad combination). */
@@ -80,6 +81,19 @@ export function parseSpecials(value: string): SpecialToken[] {
   }
   if (new Set(names).size !== names.length) throw new InvalidArgumentError('a special token is listed twice.');
   return names as SpecialToken[];
+}
+
+/**
+ * A parser of a comma-separated label list (`neg,pos`, `0,1`): items that are numbers become
+ * numbers, so that they match numeric labels in JSON.
+ */
+export function parseLabels(value: string): Label[] {
+  const items = value.split(',').map((s) => s.trim());
+  if (items.some((s) => s.length === 0)) throw new InvalidArgumentError('expected labels separated by commas, none empty.');
+  const labels = items.map((s) => (DECIMAL.test(s) ? Number(s) : s));
+  const twice = labels.find((l, i) => labels.indexOf(l) !== i);
+  if (twice !== undefined) throw new InvalidArgumentError(`the label ${JSON.stringify(twice)} is listed twice.`);
+  return labels;
 }
 
 /** Collects a repeatable string option into an array. */
@@ -161,11 +175,30 @@ async function openModel(file: string): Promise<Model> {
   return api().loadModel(file);
 }
 
-/** Loads a model file that must hold a language model (`generate`, `eval`). */
-async function openLanguageModel(file: string, command: string): Promise<LanguageModel> {
+/** The task names of model files (`config.task`). */
+type ModelTask = Model['config']['task'];
+
+/** Loads a model file that must hold a model of `task` (e.g. a language model for `generate`). */
+async function openTaskModel<M extends Model>(file: string, task: ModelTask, command: string): Promise<M> {
   const model = await openModel(file);
-  if (!(model instanceof api().LanguageModel)) throw new CliError(`${command} needs a language model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
-  return model;
+  if (model.config.task !== task) throw new CliError(`${command} needs a ${task === 'language_model' ? 'language' : task} model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
+  return model as M;
+}
+
+/** Loads a model file that must hold a language model (`generate`, `eval`). */
+function openLanguageModel(file: string, command: string): Promise<LanguageModel> {
+  return openTaskModel<LanguageModel>(file, 'language_model', command);
+}
+
+/** Runs `fn`, rewriting the message of an error it throws with `rename` (API names → the command line's). */
+async function renaming<T>(rename: (message: string) => string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error;
+    if (typeof err?.message === 'string') err.message = rename(err.message);
+    throw err;
+  }
 }
 
 /**
@@ -173,14 +206,23 @@ async function openLanguageModel(file: string, command: string): Promise<Languag
  * `text: unknown character …` about the argument the API calls `text` becomes
  * `"story.txt": unknown character …`.
  */
-async function naming<T>(apiName: string, cliName: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const err = e as Error;
-    if (typeof err?.message === 'string' && err.message.startsWith(`${apiName}: `)) err.message = `${cliName}: ${err.message.slice(apiName.length + 2)}`;
-    throw err;
-  }
+function naming<T>(apiName: string, cliName: string, fn: () => Promise<T>): Promise<T> {
+  return renaming((m) => (m.startsWith(`${apiName}: `) ? `${cliName}: ${m.slice(apiName.length + 2)}` : m), fn);
+}
+
+/**
+ * Runs `fn`, naming API options by their flags in error messages (`options.seqLen` becomes
+ * `--seq-len`); `names` overrides the flag of some (e.g. the labels of a resumed model).
+ */
+function flagNaming<T>(keys: readonly string[], fn: () => Promise<T>, names: Record<string, string> = {}): Promise<T> {
+  return renaming(
+    (m) =>
+      m
+        // The API's advice to set options.onTooLong has no command-line counterpart.
+        .replace(/ \(set options\.onTooLong[^)]*\)/, '')
+        .replace(/\boptions\.(\w+)/g, (whole, key: string) => names[key] ?? (keys.includes(key) ? flag(key) : whole)),
+    fn,
+  );
 }
 
 /** Creates the parent directory of `file` when it is missing. */
@@ -194,6 +236,15 @@ function ensureParent(file: string): void {
 /** Parsed options of `rnnkit train`. */
 interface TrainOptions {
   json?: boolean;
+  task: TrainTask;
+  textColumn?: string;
+  labelColumn?: string;
+  labels?: Label[];
+  pooling?: Pooling;
+  bidirectional?: boolean;
+  classWeights?: 'balanced';
+  maxLength: number;
+  perStep?: boolean;
   tokenizer: 'char' | 'word' | 'byte';
   specials?: SpecialToken[];
   unknown?: 'error' | 'unk';
@@ -237,8 +288,23 @@ interface TrainOptions {
   seed: number;
 }
 
+/** What `train` trains: a language model on text files, or a sequence task on a file of rows. */
+type TrainTask = 'language-model' | 'classify' | 'tag' | 'regress';
+const TRAIN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag', 'regress'];
+
 /** Options that describe a new model, refused with `--resume` (the checkpoint fixes them). */
-const ARCHITECTURE_OPTIONS = ['tokenizer', 'specials', 'unknown', 'lowercase', 'punctuation', 'minCount', 'maxVocab', 'cell', 'nonlinearity', 'hidden', 'layers', 'embed', 'dropout', 'skip'];
+const ARCHITECTURE_OPTIONS = ['tokenizer', 'specials', 'unknown', 'lowercase', 'punctuation', 'minCount', 'maxVocab', 'cell', 'nonlinearity', 'hidden', 'layers', 'embed', 'dropout', 'skip',
+  'labels', 'pooling', 'bidirectional', 'maxLength', 'perStep'];
+
+const TOKEN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag'];
+const SEQUENCE_TASKS: readonly TrainTask[] = ['classify', 'tag', 'regress'];
+/** Options that only some tasks take, with those tasks (every other option goes with every task). */
+const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
+  tokenizer: TOKEN_TASKS, specials: TOKEN_TASKS, unknown: TOKEN_TASKS, lowercase: TOKEN_TASKS, punctuation: TOKEN_TASKS, minCount: TOKEN_TASKS, maxVocab: TOKEN_TASKS, embed: TOKEN_TASKS,
+  skip: ['language-model'], seqLen: ['language-model'], stride: ['language-model'], tbptt: ['language-model'],
+  textColumn: ['classify'], labelColumn: ['classify'], labels: ['classify', 'tag'], pooling: ['classify', 'regress'], classWeights: ['classify', 'tag'],
+  bidirectional: SEQUENCE_TASKS, maxLength: SEQUENCE_TASKS, perStep: ['regress'],
+};
 /** Options only a word tokenizer has. */
 const WORD_OPTIONS = ['lowercase', 'punctuation', 'minCount', 'maxVocab'];
 
@@ -247,19 +313,24 @@ const WORD_OPTIONS = ['lowercase', 'punctuation', 'minCount', 'maxVocab'];
  * text the same way (the checkpoint's position counts windows of that size).
  */
 const WINDOWING_KEY = 'rnnkit_cli_windowing';
-/** The options that fix the windowing of a run. */
-const WINDOWING_OPTIONS = ['seqLen', 'batchSize', 'stride', 'tbptt', 'validation'] as const;
-type Windowing = Pick<TrainOptions, (typeof WINDOWING_OPTIONS)[number]>;
+/**
+ * The options that fix the windowing of a run: of the text for a language model; of the rows
+ * (batches and the seeded split) for the sequence tasks.
+ */
+function windowing(o: TrainOptions): Partial<TrainOptions> {
+  if (o.task === 'language-model') return { seqLen: o.seqLen, batchSize: o.batchSize, stride: o.stride, tbptt: !!o.tbptt, validation: o.validation };
+  return { batchSize: o.batchSize, validation: o.validation, seed: o.seed };
+}
 
 /**
  * On `--resume`: takes the checkpoint's windowing for the options not given, and refuses given
- * ones that differ (the saved position would point elsewhere in the text).
+ * ones that differ (the saved position would point elsewhere in the data).
  */
-function applyResumedWindowing(o: TrainOptions, cmd: Command, model: LanguageModel, file: string): void {
+function applyResumedWindowing(o: TrainOptions, cmd: Command, model: Model, file: string): void {
   const stored = model.metadata[WINDOWING_KEY];
   if (stored === undefined) return;
-  const w = JSON.parse(stored) as Windowing;
-  for (const key of WINDOWING_OPTIONS) {
+  const w = JSON.parse(stored) as Record<string, unknown>;
+  for (const key of Object.keys(w) as (keyof TrainOptions)[]) {
     if (cmd.getOptionValueSource(key) === 'cli' && o[key] !== w[key]) {
       throw new UsageError(`${flag(key)} ${o[key]} differs from the ${w[key] ?? 'default'} that ${JSON.stringify(file)} was trained with; a resumed run keeps its windowing`);
     }
@@ -273,8 +344,13 @@ function flag(key: string): string {
 }
 
 /** Checks combinations commander cannot check alone. */
-function checkTrainCombination(o: TrainOptions, cmd: Command): void {
+function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): void {
   const given = (key: string) => cmd.getOptionValueSource(key) === 'cli';
+  const misplaced = Object.keys(TASK_OPTIONS).find((key) => given(key) && !TASK_OPTIONS[key].includes(o.task));
+  if (misplaced) throw new UsageError(`${flag(misplaced)} does not apply to --task ${o.task} (it goes with --task ${TASK_OPTIONS[misplaced].join(', ')})`);
+  if (o.task !== 'language-model' && files.length > 1) throw new UsageError(`--task ${o.task} reads one data file, got ${files.length}`);
+  if (o.perStep && given('pooling')) throw new UsageError('--pooling does not apply to --per-step (a per-step regressor does not pool)');
+  if (o.task === 'classify' && o.specials && !o.specials.includes('<pad>')) throw new UsageError('--task classify pads rows to a batch: include <pad> in --specials');
   if (o.resume) {
     const clash = ARCHITECTURE_OPTIONS.find(given);
     if (clash) throw new UsageError(`${flag(clash)} cannot be used with --resume: the checkpoint fixes the tokenizer and the architecture`);
@@ -283,7 +359,7 @@ function checkTrainCombination(o: TrainOptions, cmd: Command): void {
     const clash = WORD_OPTIONS.find(given);
     if (clash) throw new UsageError(`${flag(clash)} is a word tokenizer option; add --tokenizer word`);
   }
-  if (o.tokenizer === 'word' && (given('maxVocab') || given('minCount')) && !o.specials?.includes('<unk>')) {
+  if (o.tokenizer === 'word' && (given('maxVocab') || given('minCount')) && !tokenizerOptions(o).specials?.includes('<unk>')) {
     throw new UsageError(`${given('maxVocab') ? '--max-vocab' : '--min-count'} leaves words out of the vocabulary; add --specials "<unk>" so that they map to <unk>`);
   }
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
@@ -296,26 +372,21 @@ function checkTrainCombination(o: TrainOptions, cmd: Command): void {
   if (given('momentum') && o.optimizer !== 'sgd' && o.optimizer !== 'rmsprop') throw new UsageError('--momentum goes with --optimizer sgd or rmsprop');
 }
 
-/** The tokenizer options of a new model. */
+/**
+ * The tokenizer options of a new model. Classifiers and taggers get `<pad>` and `<unk>` unless
+ * --specials says otherwise: rows are padded, and held-out words the training rows lack read as
+ * `<unk>`.
+ */
 function tokenizerOptions(o: TrainOptions): TokenizerOptions {
-  if (o.tokenizer === 'byte') return { type: 'byte', specials: o.specials };
-  if (o.tokenizer === 'char') return { type: 'char', specials: o.specials, unknown: o.unknown };
-  return { type: 'word', specials: o.specials, unknown: o.unknown, lowercase: o.lowercase, punctuation: o.punctuation, minCount: o.minCount, maxVocabSize: o.maxVocab };
+  const specials = o.specials ?? (o.task === 'language-model' ? undefined : (['<pad>', '<unk>'] as SpecialToken[]));
+  if (o.tokenizer === 'byte') return { type: 'byte', specials };
+  if (o.tokenizer === 'char') return { type: 'char', specials, unknown: o.unknown };
+  return { type: 'word', specials, unknown: o.unknown, lowercase: o.lowercase, punctuation: o.punctuation, minCount: o.minCount, maxVocabSize: o.maxVocab };
 }
 
-/**
- * Reads the corpus files, naming the command-line flag instead of the API option in errors
- * (`options.seqLen: …` becomes `--seq-len: …`).
- */
-async function loadCorpus(files: string[], o: TrainOptions, tokenizer: LanguageModel['tokenizer']): Promise<TextCorpus> {
-  try {
-    return await readCorpus(files, o, tokenizer);
-  } catch (e) {
-    const err = e as Error;
-    const m = /^options\.(seqLen|batchSize|stride|validation|seed)\b/.exec(err.message);
-    if (m) err.message = flag(m[1]) + err.message.slice(m[0].length);
-    throw err;
-  }
+/** Reads the corpus files, naming the command-line flag instead of the API option in errors. */
+function loadCorpus(files: string[], o: TrainOptions, tokenizer: LanguageModel['tokenizer']): Promise<TextCorpus> {
+  return flagNaming(['seqLen', 'batchSize', 'stride', 'validation', 'seed'], () => readCorpus(files, o, tokenizer));
 }
 
 /** Reads the corpus files: one file is streamed; several are joined with blank lines between. */
@@ -333,7 +404,7 @@ async function readCorpus(files: string[], o: TrainOptions, tokenizer: LanguageM
   return TextCorpus.fromString(text, { ...common, validation: o.validation });
 }
 
-/** The `fit` options of a run, without the signal and the progress callback. */
+/** The `fit` options every task shares, without the signal and the progress callback. */
 function fitOptions(o: TrainOptions): FitOptions {
   const optimizer: OptimizerOptions = { type: o.optimizer };
   if (o.lr !== undefined) optimizer.lr = o.lr;
@@ -344,9 +415,7 @@ function fitOptions(o: TrainOptions): FitOptions {
   if (o.stepSize !== undefined) schedule.stepSize = o.stepSize;
   if (o.gamma !== undefined) schedule.gamma = o.gamma;
   if (o.minLr !== undefined) schedule.etaMin = o.minLr;
-  const f: FitOptions = { batchSize: o.batchSize, seqLen: o.seqLen, optimizer, schedule, seed: o.seed };
-  if (o.stride !== undefined) f.stride = o.stride;
-  if (o.tbptt) f.tbptt = true;
+  const f: FitOptions = { batchSize: o.batchSize, optimizer, schedule, seed: o.seed };
   if (o.clipNorm !== undefined) f.clipNorm = o.clipNorm;
   if (o.epochs !== undefined) f.epochs = o.epochs;
   if (o.maxSteps !== undefined) f.maxSteps = o.maxSteps;
@@ -363,38 +432,40 @@ function lastFinite(values: readonly number[]): number | undefined {
   return undefined;
 }
 
-/** `rnnkit train`. */
-async function train(corpora: string[], o: TrainOptions, cmd: Command): Promise<number> {
-  checkTrainCombination(o, cmd);
+/** The recurrent part of a new model, the same for every task. */
+function recurrentOptions(o: TrainOptions) {
+  return { cell: o.cell, nonlinearity: o.nonlinearity, hiddenSize: o.hidden, numLayers: o.layers, dropout: o.dropout, seed: o.seed };
+}
+
+/** A training run ready to start: the model, what it fits on, and how the result is told. */
+interface TrainingRun {
+  model: Model;
+  /** Fits the model on `data` (task options such as held-out rows already bound). */
+  fittable: Fittable<unknown>;
+  data: unknown;
+  options: FitOptions;
+  /** The log line before training. */
+  intro: string;
+  /** What `history.tokens` counts: the positions the loss counts (`tokens`, `rows`, `time steps`). */
+  unit: string;
+  /** The y-axis of the loss chart. */
+  lossLabel: string;
+  /** Result fields and lines after training: metrics for the sequence tasks. */
+  summary(history: History): Promise<{ data: Record<string, unknown>; lines: string[] }>;
+}
+
+/** `rnnkit train`: a language model, or a classify/tag/regress model with --task. */
+async function train(files: string[], o: TrainOptions, cmd: Command): Promise<number> {
+  checkTrainCombination(o, cmd, files);
   // The engine's thread pool reads this when it starts (the engine is not loaded yet).
   if (o.threads !== undefined) process.env.RAYON_NUM_THREADS = String(o.threads);
   const io = makeIo(!!o.json);
-  let model: LanguageModel;
-  if (o.resume) {
-    model = await openLanguageModel(o.resume, 'train --resume');
-    if (!model.tokenizer) throw new CliError(`checkpoint ${JSON.stringify(o.resume)} has no tokenizer, so text cannot be encoded for it`);
-    applyResumedWindowing(o, cmd, model, o.resume);
-  }
-  const corpus = await loadCorpus(corpora, o, o.resume ? model!.tokenizer : null);
-  if (!o.resume) {
-    model = api().createLanguageModel({
-      tokenizer: corpus.tokenizer,
-      cell: o.cell,
-      nonlinearity: o.nonlinearity,
-      hiddenSize: o.hidden,
-      numLayers: o.layers,
-      embedDim: o.embed,
-      dropout: o.dropout,
-      skip: !!o.skip,
-      seed: o.seed,
-    });
-  }
-  const m = model!;
-  const windowing: Windowing = { seqLen: o.seqLen, batchSize: o.batchSize, stride: o.stride, tbptt: !!o.tbptt, validation: o.validation };
-  m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing));
-  io.log(`${o.resume ? 'resuming' : 'training'} a ${m.config.cell ?? o.cell} model with ${m.numParams.toLocaleString('en-US')} parameters on ${corpus.trainTokens().length.toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.validationTokens().length.toLocaleString('en-US')} tokens`);
+  const run = o.task === 'language-model' ? await languageModelRun(files, o, cmd) : await sequenceRun(files[0], o, cmd);
+  const m = run.model;
+  m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
+  io.log(run.intro);
   const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
-  const { history, interrupted } = await fitWithProgress(m, corpus, fitOptions(o), reporter);
+  const { history, interrupted } = await fitWithProgress(run.fittable, run.data, run.options, reporter);
 
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
@@ -402,9 +473,11 @@ async function train(corpora: string[], o: TrainOptions, cmd: Command): Promise<
   if (interrupted) io.log(`checkpoint saved to ${target}; continue with --resume ${target}`);
   if (o.chart) {
     ensureParent(o.chart);
-    fs.writeFileSync(o.chart, svgChart(lossSeries(history), { title: `rnnkit train: ${corpora.map((c) => path.basename(c)).join(', ')}`, yLabel: 'loss (nats/token)' }));
+    fs.writeFileSync(o.chart, svgChart(lossSeries(history), { title: `rnnkit train: ${files.map((c) => path.basename(c)).join(', ')}`, yLabel: run.lossLabel }));
   }
+  const summary = await run.summary(history);
   const data = {
+    task: o.task,
     model: target,
     checkpoint: interrupted,
     chart: o.chart ?? null,
@@ -414,18 +487,330 @@ async function train(corpora: string[], o: TrainOptions, cmd: Command): Promise<
     elapsed: history.elapsed,
     loss: lastFinite(history.loss) ?? null,
     valLoss: lastFinite(history.valLoss) ?? null,
-    valBitsPerToken: lastFinite(history.valLoss) === undefined ? null : lastFinite(history.valLoss)! / Math.LN2,
+    ...summary.data,
     numParams: m.numParams,
     history,
   };
   const human = [
     io.json ? '' : terminalChart(lossSeries(history), { width: 60, height: 10 }),
-    `stopped: ${history.stopReason} after ${history.stepsDone} steps, ${history.tokens.toLocaleString('en-US')} tokens, ${history.elapsed.toFixed(1)} s`,
-    `training loss ${data.loss?.toFixed(4) ?? '--'}` + (data.valLoss === null ? '' : `, validation loss ${data.valLoss.toFixed(4)} (${data.valBitsPerToken!.toFixed(3)} bits/token)`),
+    `stopped: ${history.stopReason} after ${history.stepsDone} steps, ${history.tokens.toLocaleString('en-US')} ${run.unit}, ${history.elapsed.toFixed(1)} s`,
+    ...summary.lines,
     `${interrupted ? 'checkpoint' : 'model'} written to ${target}` + (o.chart ? `; loss curves in ${o.chart}` : ''),
   ].join('\n');
   io.result(human, data);
   return interrupted ? EXIT_INTERRUPTED : 0;
+}
+
+/** `train` of a language model on text files (new, or resumed from a checkpoint). */
+async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command): Promise<TrainingRun> {
+  let resumed: LanguageModel | null = null;
+  if (o.resume) {
+    resumed = await openLanguageModel(o.resume, 'train --resume');
+    if (!resumed.tokenizer) throw new CliError(`checkpoint ${JSON.stringify(o.resume)} has no tokenizer, so text cannot be encoded for it`);
+    applyResumedWindowing(o, cmd, resumed, o.resume);
+  }
+  const corpus = await loadCorpus(corpora, o, resumed ? resumed.tokenizer : null);
+  const model = resumed ?? api().createLanguageModel({ tokenizer: corpus.tokenizer, ...recurrentOptions(o), embedDim: o.embed, skip: !!o.skip });
+  const options = { ...fitOptions(o), seqLen: o.seqLen };
+  if (o.stride !== undefined) options.stride = o.stride;
+  if (o.tbptt) options.tbptt = true;
+  return {
+    model,
+    fittable: model,
+    data: corpus,
+    options,
+    intro: `${resumed ? 'resuming' : 'training'} a ${model.config.cell ?? o.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${corpus.trainTokens().length.toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.validationTokens().length.toLocaleString('en-US')} tokens`,
+    unit: 'tokens',
+    lossLabel: 'loss (nats/token)',
+    summary: async (history) => {
+      const loss = lastFinite(history.loss);
+      const valLoss = lastFinite(history.valLoss);
+      const valBitsPerToken = valLoss === undefined ? null : valLoss / Math.LN2;
+      const line = `training loss ${loss?.toFixed(4) ?? '--'}` + (valLoss === undefined ? '' : `, validation loss ${valLoss.toFixed(4)} (${valBitsPerToken!.toFixed(3)} bits/token)`);
+      return { data: { valBitsPerToken }, lines: [line] };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// train --task classify | tag | regress
+
+/** Whether a data file is read as CSV (by its extension) rather than JSONL. */
+function isCSV(file: string): boolean {
+  return path.extname(file).toLowerCase() === '.csv';
+}
+
+/** A row of a JSONL data file, with `where` (`"<file>" line L`) to name it in errors. */
+interface FileRow {
+  where: string;
+}
+
+/** Reads the rows of a JSONL data file with `parse`; CSV is for --task classify only. */
+async function readRows<R extends FileRow>(file: string, task: TrainTask, parse: (record: Record<string, unknown>, where: string) => R): Promise<R[]> {
+  checkReadable(file, 'data file');
+  if (isCSV(file)) throw new CliError(`--task ${task} reads JSONL (one JSON object a line), not CSV: ${JSON.stringify(file)}`);
+  const rows: R[] = [];
+  for await (const { record, where } of readJSONLRecords(file)) rows.push(parse(record, where));
+  if (rows.length === 0) throw new CliError(`data file ${JSON.stringify(file)} has no rows`);
+  return rows;
+}
+
+/** The seeded train/validation split of file rows (the same split as the datasets'). */
+function splitFileRows<R>(rows: R[], o: TrainOptions): { train: R[]; validation: R[] } {
+  const parts = splitRows(rows.length, o.validation, o.seed);
+  if (parts.train.length === 0) throw new UsageError(`--validation ${o.validation} leaves no training rows out of ${rows.length}`);
+  return { train: Array.from(parts.train, (i) => rows[i]), validation: Array.from(parts.validation, (i) => rows[i]) };
+}
+
+/**
+ * Runs `fn`, naming rows by their file lines: the API's `data[i]` (rows `data`) and
+ * `options.validation[i]` (rows `validation`) become `"<file>" line L`.
+ */
+function rowNaming<T>(data: FileRow[], validation: FileRow[], fn: () => Promise<T>): Promise<T> {
+  return renaming((m) => m.replace(/^(data|options\.validation)\[(\d+)\]\.?/, (_, set: string, i: string) => `${(set === 'data' ? data : validation)[Number(i)].where}: `), fn);
+}
+
+/** The `--resume` checkpoint of a sequence task, which must hold a model of that task. */
+async function resumedTaskModel<M extends Model>(o: TrainOptions, cmd: Command): Promise<M | null> {
+  if (!o.resume) return null;
+  const model = await openTaskModel<M>(o.resume, o.task as ModelTask, `train --task ${o.task} --resume`);
+  applyResumedWindowing(o, cmd, model, o.resume);
+  return model;
+}
+
+/** A per-class (or per-tag) table of precision, recall, F1 and support. */
+function classTable(m: ClassificationEvaluation, heading: string): string[] {
+  const names = m.perClass.map((c) => String(c.label));
+  const w = Math.max(heading.length, ...names.map((n) => n.length)) + 2;
+  const row = (cells: string[]) => cells[0].padEnd(w) + cells.slice(1, -1).map((c) => c.padEnd(11)).join('') + cells[cells.length - 1];
+  return [row([heading, 'precision', 'recall', 'F1', 'support']), ...m.perClass.map((c, i) => row([names[i], c.precision.toFixed(3), c.recall.toFixed(3), c.f1.toFixed(3), String(c.support)]))];
+}
+
+/** Result of a classifier or tagger: accuracy, macro F1 and the per-class table. */
+function classificationSummary(m: ClassificationEvaluation, evaluatedOn: string, what: { accuracy: string; unit: string; heading: string }) {
+  return {
+    data: { evaluatedOn, metrics: m },
+    lines: [`${evaluatedOn} ${what.accuracy} ${m.accuracy.toFixed(4)}, macro F1 ${m.macroF1.toFixed(4)}, loss ${m.loss.toFixed(4)} (${m.count.toLocaleString('en-US')} ${what.unit})`, ...classTable(m, what.heading)],
+  };
+}
+
+/** The intro line of a sequence task run. */
+function sequenceIntro(model: Model, resumed: boolean, task: TrainTask, train: number, validation: number, input: string): string {
+  return `${resumed ? 'resuming' : 'training'} a ${task} ${model.config.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${train.toLocaleString('en-US')} rows (${input}); validation ${validation.toLocaleString('en-US')} rows`;
+}
+
+/** `train --task classify|tag|regress` on one data file. */
+function sequenceRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
+  if (o.task === 'classify') return classifyRun(file, o, cmd);
+  if (o.task === 'tag') return tagRun(file, o, cmd);
+  return regressRun(file, o, cmd);
+}
+
+/** `train --task classify`: texts with one label each, from JSONL or CSV. */
+async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
+  const resumed = await resumedTaskModel<Classifier>(o, cmd);
+  checkReadable(file, 'data file');
+  const common: LabelledOptions = {
+    batchSize: o.batchSize,
+    validation: o.validation,
+    seed: o.seed,
+    labels: resumed ? [...resumed.labels] : o.labels,
+    maxLength: resumed ? resumed.maxLength : o.maxLength,
+    ...(resumed ? { tokenizer: resumed.tokenizer! } : { tokenizerOptions: tokenizerOptions(o) }),
+  };
+  const names: Record<string, string> = resumed ? { labels: "the model's labels", maxLength: "the model's maxLength" } : {};
+  const data = await naming('rows', `data file ${JSON.stringify(file)}`, () =>
+    flagNaming(['labels', 'maxLength', 'validation', 'textColumn', 'labelColumn'], () =>
+      isCSV(file)
+        ? LabelledDataset.fromCSV(file, { ...common, textColumn: o.textColumn, labelColumn: o.labelColumn })
+        : LabelledDataset.fromJSONL(file, { ...common, textField: o.textColumn, labelField: o.labelColumn }),
+      names,
+    ),
+  );
+  const model =
+    resumed ??
+    api().createClassifier({ tokenizer: data.tokenizer, labels: [...data.labels], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional, pooling: o.pooling });
+  const extra: SequenceFitOptions = o.classWeights ? { classWeights: o.classWeights } : {};
+  return {
+    model,
+    fittable: { fit: (d, options) => model.fit(d, { ...options, ...extra }) },
+    data,
+    options: fitOptions(o),
+    intro: sequenceIntro(model, !!resumed, o.task, data.size('train'), data.size('validation'), `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`),
+    unit: 'rows',
+    lossLabel: 'loss (nats/row)',
+    summary: async () => classificationSummary(await model.evaluate(data), data.size('validation') > 0 ? 'validation' : 'training', { accuracy: 'accuracy', unit: 'rows', heading: 'label' }),
+  };
+}
+
+/** A row of a tagging file: a text, or its tokens, and one tag per token. */
+interface TagRow extends FileRow {
+  text?: string;
+  tokens?: string[];
+  tags: unknown[];
+}
+
+/** Reads one JSONL record of `--task tag`. */
+function parseTagRow(record: Record<string, unknown>, where: string): TagRow {
+  const { text, tokens, tags } = record;
+  if (!Array.isArray(tags)) throw new CliError(`${where}: "tags" must be an array (one tag per token)`);
+  if ((text === undefined) === (tokens === undefined)) throw new CliError(`${where}: give "text" (a string) or "tokens" (an array of strings), one of them`);
+  if (text !== undefined) {
+    if (typeof text !== 'string' || text.length === 0) throw new CliError(`${where}: "text" must be a non-empty string`);
+    return { where, text, tags };
+  }
+  if (!Array.isArray(tokens) || tokens.length === 0 || tokens.some((t) => typeof t !== 'string' || t.length === 0)) throw new CliError(`${where}: "tokens" must be a non-empty array of non-empty strings`);
+  return { where, tokens: tokens as string[], tags };
+}
+
+/** The token ids of a `tokens` row: each entry must be exactly one token of the tokenizer. */
+function tokenIds(row: TagRow, tokenizer: Tokenizer): Int32Array {
+  return Int32Array.from(row.tokens!, (token, k) => {
+    let ids: Int32Array;
+    try {
+      ids = tokenizer.encode(token);
+    } catch (e) {
+      throw new CliError(`${row.where}: tokens[${k}]: ${(e as Error).message}`);
+    }
+    if (ids.length !== 1) throw new CliError(`${row.where}: tokens[${k}] ${JSON.stringify(token)} is ${ids.length} tokens of the ${tokenizer.type} tokenizer; each entry of "tokens" must be one`);
+    return ids[0];
+  });
+}
+
+/** The token ids of a `text` row. */
+function encodeText(row: TagRow, tokenizer: Tokenizer): Int32Array {
+  try {
+    return tokenizer.encode(row.text!);
+  } catch (e) {
+    throw new CliError(`${row.where}: text: ${(e as Error).message}`);
+  }
+}
+
+/** Refuses a row longer than the model's longest (--max-length). */
+function checkRowLength(row: FileRow, steps: number, unit: 'tokens' | 'steps', maxLength: number, resumed: boolean): void {
+  if (steps > maxLength) throw new CliError(`${row.where}: ${steps} ${unit}, more than ${resumed ? "the model's maximum" : '--max-length'} ${maxLength}`);
+}
+
+/** `train --task tag`: one tag per token, from JSONL. */
+async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
+  const resumed = await resumedTaskModel<Tagger>(o, cmd);
+  const rows = await readRows(file, o.task, parseTagRow);
+  const split = splitFileRows(rows, o);
+  let tokenizer = resumed?.tokenizer ?? null;
+  if (!tokenizer) {
+    const fitter = createTokenizerFitter(tokenizerOptions(o));
+    for (const r of split.train) for (const piece of r.text === undefined ? r.tokens! : [r.text]) fitter.push(piece + '\n');
+    tokenizer = fitter.finish();
+  }
+  const found = rows.flatMap((r) => r.tags.map((label, k) => ({ label, where: `${r.where}: tags[${k}]` })));
+  const tags = new LabelSet(resumed ? [...resumed.tags] : o.labels, found, resumed ? "the model's tags" : '--labels').labels;
+  const tok = tokenizer;
+  const maxLength = resumed?.maxLength ?? o.maxLength;
+  // Checked here, before training starts, so that the error names the line and the tokenizer.
+  const examples = (part: TagRow[]) =>
+    part.map((r) => {
+      const ids = r.text === undefined ? tokenIds(r, tok) : encodeText(r, tok);
+      if (ids.length !== r.tags.length) throw new CliError(`${r.where}: ${r.tags.length} tags for ${ids.length} tokens of the ${tok.type} tokenizer (one tag a token)`);
+      checkRowLength(r, ids.length, 'tokens', maxLength, resumed !== null);
+      return { ids, tags: r.tags };
+    });
+  const train = examples(split.train);
+  const validation = examples(split.validation);
+  const model = resumed ?? api().createTagger({ tokenizer, tags: [...tags], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional });
+  const extra: SequenceFitOptions = { validation: validation.length > 0 ? validation : undefined, ...(o.classWeights ? { classWeights: o.classWeights } : {}) };
+  const evalRows = validation.length > 0 ? split.validation : split.train;
+  return {
+    model,
+    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d, { ...options, ...extra })) },
+    data: train,
+    options: fitOptions(o),
+    intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${tokenizer.type} tokenizer, vocabulary ${tokenizer.vocabSize}; tags ${tags.map((l) => JSON.stringify(l)).join(', ')}`),
+    unit: 'tokens',
+    lossLabel: 'loss (nats/token)',
+    summary: async () =>
+      classificationSummary(await rowNaming(evalRows, [], () => model.evaluate(validation.length > 0 ? validation : train)), validation.length > 0 ? 'validation' : 'training', {
+        accuracy: 'token accuracy',
+        unit: 'tokens',
+        heading: 'tag',
+      }),
+  };
+}
+
+/** A row of a regression file: steps × features, and the target. */
+interface RegressRow extends FileRow {
+  values: Float32Array;
+  /** Features per step. */
+  width: number;
+  target: number[];
+  /** Values per target step (per-step targets), else the target's length. */
+  targetWidth: number;
+}
+
+/** A JSON array of numbers, or of equal-length arrays of numbers (steps × width), flattened. */
+function numberGrid(where: string, value: unknown): { flat: number[]; width: number } {
+  if (!Array.isArray(value) || value.length === 0) throw new CliError(`${where}: expected a non-empty array of numbers, or of arrays of numbers (one a step)`);
+  const nested = Array.isArray(value[0]);
+  const width = nested ? (value[0] as unknown[]).length : 1;
+  const flat: number[] = [];
+  value.forEach((step: unknown, t) => {
+    const cells = nested ? step : [step];
+    if (!Array.isArray(cells) || cells.length !== width || width === 0) throw new CliError(`${where}[${t}]: expected ${nested ? `an array of ${width} numbers (as the first step)` : 'a number'}`);
+    cells.forEach((v: unknown, k) => {
+      if (typeof v !== 'number') throw new CliError(`${where}[${t}]${nested ? `[${k}]` : ''}: ${JSON.stringify(v)} is not a number`);
+      flat.push(v);
+    });
+  });
+  return { flat, width };
+}
+
+/** Reads one JSONL record of `--task regress`. */
+function parseRegressRow(record: Record<string, unknown>, where: string): RegressRow {
+  if (record.values === undefined) throw new CliError(`${where}: no "values" field (steps × features, e.g. [[0.1, 2], [0.3, 4]])`);
+  if (record.target === undefined) throw new CliError(`${where}: no "target" field (a number or an array of numbers)`);
+  const values = numberGrid(`${where}: values`, record.values);
+  const target = typeof record.target === 'number' ? { flat: [record.target], width: 1 } : numberGrid(`${where}: target`, record.target);
+  return { where, values: Float32Array.from(values.flat), width: values.width, target: target.flat, targetWidth: target.width };
+}
+
+/** `train --task regress`: dense sequences with a number (or vector) target, from JSONL. */
+async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
+  const resumed = await resumedTaskModel<Regressor>(o, cmd);
+  const rows = await readRows(file, o.task, parseRegressRow);
+  const inputSize = resumed?.inputSize ?? rows[0].width;
+  const odd = rows.find((r) => r.width !== inputSize);
+  if (odd) throw new CliError(`${odd.where}: values: steps of ${odd.width} features, but ${resumed ? 'the model takes' : `${rows[0].where} has`} ${inputSize}`);
+  const perStep = resumed ? resumed.config.per_step === true : !!o.perStep;
+  const outputSize = resumed?.outputSize ?? (perStep ? rows[0].targetWidth : rows[0].target.length);
+  const maxLength = resumed?.maxLength ?? o.maxLength;
+  for (const r of rows) {
+    const steps = r.values.length / inputSize;
+    checkRowLength(r, steps, 'steps', maxLength, resumed !== null);
+    const want = perStep ? steps * outputSize : outputSize;
+    if (r.target.length !== want || (perStep && r.targetWidth !== outputSize)) {
+      throw new CliError(`${r.where}: target: ${r.target.length} values, expected ${perStep ? `${steps} steps × ${outputSize}` : outputSize}${resumed ? " (the model's output size)" : rows[0] === r ? '' : ` as ${rows[0].where}`}`);
+    }
+  }
+  const split = splitFileRows(rows, o);
+  const examples = (part: RegressRow[]) => part.map((r) => ({ values: r.values, target: r.target }));
+  const train = examples(split.train);
+  const validation = examples(split.validation);
+  const model = resumed ?? api().createRegressor({ inputSize, outputSize, perStep, ...recurrentOptions(o), maxLength: o.maxLength, bidirectional: o.bidirectional, pooling: o.pooling });
+  const extra: SequenceFitOptions = validation.length > 0 ? { validation } : {};
+  const evalRows = validation.length > 0 ? split.validation : split.train;
+  const evaluatedOn = validation.length > 0 ? 'validation' : 'training';
+  return {
+    model,
+    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d, { ...options, ...extra })) },
+    data: train,
+    options: fitOptions(o),
+    intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${inputSize} features a step, ${outputSize} output${outputSize === 1 ? '' : 's'}${perStep ? ' a step' : ''}`),
+    unit: perStep ? 'time steps' : 'rows',
+    lossLabel: 'loss (mean squared error)',
+    summary: async () => {
+      const m = await rowNaming(evalRows, [], () => model.evaluate(validation.length > 0 ? validation : train));
+      return { data: { evaluatedOn, metrics: m }, lines: [`${evaluatedOn} MSE ${m.mse.toPrecision(4)}, MAE ${m.mae.toPrecision(4)} (${m.count.toLocaleString('en-US')} values)`] };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -727,9 +1112,19 @@ export function buildProgram(exit: { code: number }): Command {
 
   program
     .command('train')
-    .summary('train a language model on text files')
-    .description('Train a language model on one or more UTF-8 text files (joined with blank lines). Writes the model to --out.')
-    .argument('<corpus...>', 'UTF-8 text files')
+    .summary('train a language model on text files, or a classify/tag/regress model')
+    .description(
+      [
+        'Train a model and write it to --out.',
+        '--task language-model (default): on one or more UTF-8 text files (joined with blank lines).',
+        '--task classify: on one JSONL file of {"text": "...", "label": ...} (field names: --text-column, --label-column) or a CSV file (*.csv) with a header row and columns --text-column, --label-column.',
+        '--task tag: on one JSONL file of {"text": "...", "tags": [...]} with one tag per token of the chosen --tokenizer (char: one per character; word: one per word or punctuation mark), or {"tokens": [...], "tags": [...]} where each token is one token of the tokenizer.',
+        '--task regress: on one JSONL file of {"values": [[...], ...] (steps × features), "target": number or [...]} (with --per-step: one number, or one array, per step).',
+        'The sequence tasks hold out --validation of the rows (a seeded split) and report accuracy, macro F1 and per-class F1 (classify, tag) or MSE and MAE (regress) on them.',
+      ].join('\n'),
+    )
+    .argument('<data...>', 'UTF-8 text files (language model), or one JSONL/CSV file of rows (--task)')
+    .addOption(new Option('--task <task>', 'what to train').choices(TRAIN_TASKS).default('language-model'))
     .optionsGroup('Tokenizer:')
     .addOption(new Option('--tokenizer <type>', 'tokenizer kind').choices(['char', 'word', 'byte']).default('char'))
     .addOption(new Option('--specials <list>', 'special tokens to add, comma-separated (<pad>,<unk>,<bos>,<eos>)').argParser(parseSpecials))
@@ -746,9 +1141,19 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(int('--embed <n>', 'embedding width', 1).default(64))
     .addOption(num('--dropout <p>', 'dropout between recurrent layers', 0, 0.99).default(0))
     .addOption(new Option('--skip', 'add the input-to-output skip term to the logits'))
+    .optionsGroup('Sequence tasks (--task classify, tag, regress):')
+    .addOption(new Option('--text-column <name>', 'classify: CSV column (or JSONL field) of the text (default "text")'))
+    .addOption(new Option('--label-column <name>', 'classify: CSV column (or JSONL field) of the label (default "label")'))
+    .addOption(new Option('--labels <list>', 'classify, tag: the declared labels (tags), comma-separated, in class-id order; numbers match numeric labels; other labels are errors (default: those found, sorted)').argParser(parseLabels))
+    .addOption(new Option('--pooling <how>', 'classify (default mean), regress (default last): how the steps of a row become one vector').choices(['last', 'mean', 'max']))
+    .addOption(new Option('--bidirectional', 'read each row in both directions (default for classify and tag)'))
+    .addOption(new Option('--no-bidirectional', 'read each row forwards only (default for regress)'))
+    .addOption(new Option('--class-weights <how>', 'classify, tag: weigh the loss of each class by n / (classes · count)').choices(['balanced']))
+    .addOption(int('--max-length <n>', 'longest row in tokens or steps; longer rows are errors', 1).default(1024))
+    .addOption(new Option('--per-step', 'regress: one target per step (many-to-many) instead of one per row'))
     .optionsGroup('Training:')
     .addOption(int('--seq-len <n>', 'tokens per training window', 1).default(100))
-    .addOption(int('--batch-size <n>', 'windows per batch', 1).default(32))
+    .addOption(int('--batch-size <n>', 'windows (language model) or rows (--task) per batch', 1).default(32))
     .addOption(int('--stride <n>', 'tokens between window starts (default: --seq-len)', 1))
     .addOption(new Option('--tbptt', 'truncated BPTT: carry the state across consecutive windows'))
     .addOption(new Option('--optimizer <type>', 'optimizer').choices(['sgd', 'adam', 'adamw', 'rmsprop', 'adagrad']).default('adam'))
@@ -764,7 +1169,7 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(int('--epochs <n>', 'passes over the training windows', 1))
     .addOption(int('--max-steps <n>', 'stop after n optimizer steps (of this run)', 1))
     .addOption(num('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))
-    .addOption(num('--validation <fraction>', 'hold out this fraction of the tokens (the tail) for validation', 0, 0.9).default(0.1))
+    .addOption(num('--validation <fraction>', 'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)', 0, 0.9).default(0.1))
     .addOption(int('--validate-every <steps>', 'steps between validation passes', 1))
     .addOption(int('--log-every <steps>', 'steps between progress events', 1))
     .addOption(int('--threads <n>', 'compute threads (default: one per core; sets RAYON_NUM_THREADS)', 1))
@@ -778,7 +1183,7 @@ export function buildProgram(exit: { code: number }): Command {
     .optionsGroup('Training:')
     .addOption(new Option('--seed <n>', 'seed of initialisation, shuffling and dropout').argParser(SEED).default(0))
     .optionsGroup('Options:')
-    .action(run((corpora: string[], o: TrainOptions, cmd: Command) => train(corpora, o, cmd)));
+    .action(run((files: string[], o: TrainOptions, cmd: Command) => train(files, o, cmd)));
 
   program
     .command('generate')

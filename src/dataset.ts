@@ -184,7 +184,7 @@ function epochOrder(n: number, shuffle: boolean, seed: number, epoch: number): U
  * round(fraction·n) go to validation. Stratified (`strata[i]` = class of row i): the same within
  * each class, classes in ascending order, so each class keeps its share.
  */
-function splitRows(n: number, fraction: number, seed: number, strata?: Int32Array): { train: Uint32Array; validation: Uint32Array } {
+export function splitRows(n: number, fraction: number, seed: number, strata?: Int32Array): { train: Uint32Array; validation: Uint32Array } {
   const rng = SeededRandom.forSplit(seed);
   const inValidation = new Uint8Array(n);
   const groups = new Map<number, number[]>();
@@ -336,8 +336,12 @@ function resolvePadId(value: unknown, vocabSize: number, tokenizer?: Tokenizer):
 /** A class label: a string or a number. */
 export type Label = string | number;
 
-/** The label set: declared (checked) or inferred (sorted: numbers ascending, strings by code point). */
-class LabelSet {
+/**
+ * The label set: declared (checked) or inferred (sorted: numbers ascending, strings by code point).
+ * `found` are the labels of the rows, each with `where` to name its row in errors; `optionName`
+ * names the declared set in errors.
+ */
+export class LabelSet {
   readonly labels: readonly Label[];
   private readonly ids = new Map<Label, number>();
 
@@ -723,6 +727,28 @@ export function parseCSV(text: string, delimiter = ','): CsvRecord[] {
   return records;
 }
 
+/**
+ * The records of a JSONL file: one JSON object a line, blank lines skipped. Each comes with
+ * `where`, `"<path>" line L`, for errors; a line that is not a JSON object is an error naming it.
+ */
+export async function* readJSONLRecords(path: string): AsyncGenerator<{ record: Record<string, unknown>; where: string }> {
+  const lines = readline.createInterface({ input: fs.createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let n = 0;
+  for await (const line of lines) {
+    n++;
+    if (line.trim() === '') continue;
+    const where = `${JSON.stringify(path)} line ${n}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch (e) {
+      throw error('ERR_RNNKIT_FORMAT', `${where}: not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw error('ERR_RNNKIT_FORMAT', `${where}: expected a JSON object, got ${describe(obj)}`);
+    yield { record: obj as Record<string, unknown>, where };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Labelled sequences (classification)
 
@@ -842,22 +868,9 @@ export class LabelledDataset extends RowDataset<LabelledBatch> {
     const textField = o.textField === undefined ? 'text' : checkString('options.textField', o.textField, true);
     const labelField = o.labelField === undefined ? 'label' : checkString('options.labelField', o.labelField, true);
     const rows: { text: unknown; label: unknown; where: string }[] = [];
-    const lines = readline.createInterface({ input: fs.createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-    let n = 0;
-    for await (const line of lines) {
-      n++;
-      if (line.trim() === '') continue;
-      const where = `${JSON.stringify(path)} line ${n}`;
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch (e) {
-        throw error('ERR_RNNKIT_FORMAT', `${where}: not valid JSON (${(e as Error).message})`);
-      }
-      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw error('ERR_RNNKIT_FORMAT', `${where}: expected a JSON object, got ${describe(obj)}`);
-      const rec = obj as Record<string, unknown>;
-      if (!(labelField in rec)) throw error('ERR_RNNKIT_FORMAT', `${where}: no ${JSON.stringify(labelField)} field`);
-      rows.push({ text: rec[textField], label: rec[labelField], where });
+    for await (const { record, where } of readJSONLRecords(path)) {
+      if (!(labelField in record)) throw error('ERR_RNNKIT_FORMAT', `${where}: no ${JSON.stringify(labelField)} field`);
+      rows.push({ text: record[textField], label: record[labelField], where });
     }
     return new LabelledDataset(rows, options);
   }
