@@ -155,7 +155,7 @@ export interface EngineInfo {
    * `avx512f`), detected at run time; empty on other architectures.
    */
   simd: Array<string>
-  /** Threads in the compute pool (rayon's global pool; `RAYON_NUM_THREADS` overrides it). */
+  /** Threads in the engine's compute pool (`RNNKIT_THREADS` or `setThreads` set it). */
   threads: number
 }
 
@@ -198,6 +198,12 @@ export interface SequenceData {
   /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
   targets?: Float32Array
 }
+
+/**
+ * Sets the number of compute threads for work started afterwards (0 = the default: one per
+ * core, or `RNNKIT_THREADS`). Results are bit-identical for a fixed thread count.
+ */
+export declare function setThreads(n: number): void
 
 /** The result of one `trainStep`. */
 export interface StepInfo {

@@ -841,3 +841,4 @@ module.exports.NativeModel = nativeBinding.NativeModel
 module.exports.NativeSession = nativeBinding.NativeSession
 module.exports.beamSearchNative = nativeBinding.beamSearchNative
 module.exports.engineInfo = nativeBinding.engineInfo
+module.exports.setThreads = nativeBinding.setThreads

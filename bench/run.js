@@ -19,7 +19,7 @@ run \`npm run build\` first). Each config x thread count runs in its own child p
 Options:
   --configs LIST   comma list of ${C.ALL_CONFIGS.join(', ')}
                    or GEN-LSTM (both batch sizes), TRAIN, GEN, all   (default: all)
-  --threads LIST   thread counts, set as RNNKIT_THREADS (and RAYON_NUM_THREADS) in the
+  --threads LIST   thread counts, set as RNNKIT_THREADS in the
                    child's environment                                (default: 1,2)
   --quick          few steps (CI smoke test; the numbers are not benchmarks)
   --json           one JSON record per line (SPEC.md shape) instead of the table
@@ -167,7 +167,7 @@ let commitCache;
  */
 function measureInChild(config, threads, { quick = false } = {}) {
   if (commitCache === undefined) commitCache = gitCommit() || '';
-  const env = { ...process.env, RNNKIT_THREADS: String(threads), RAYON_NUM_THREADS: String(threads), RNNKIT_BENCH_COMMIT: commitCache };
+  const env = { ...process.env, RNNKIT_THREADS: String(threads), RNNKIT_BENCH_COMMIT: commitCache };
   const args = [__filename, '--child', config, ...(quick ? ['--quick'] : [])];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -458,7 +458,7 @@ interface TrainingRun {
 async function train(files: string[], o: TrainOptions, cmd: Command): Promise<number> {
   checkTrainCombination(o, cmd, files);
   // The engine's thread pool reads this when it starts (the engine is not loaded yet).
-  if (o.threads !== undefined) process.env.RAYON_NUM_THREADS = String(o.threads);
+  if (o.threads !== undefined) process.env.RNNKIT_THREADS = String(o.threads);
   const io = makeIo(!!o.json);
   const run = o.task === 'language-model' ? await languageModelRun(files, o, cmd) : await sequenceRun(files[0], o, cmd);
   const m = run.model;
@@ -1172,7 +1172,7 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(num('--validation <fraction>', 'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)', 0, 0.9).default(0.1))
     .addOption(int('--validate-every <steps>', 'steps between validation passes', 1))
     .addOption(int('--log-every <steps>', 'steps between progress events', 1))
-    .addOption(int('--threads <n>', 'compute threads (default: one per core; sets RAYON_NUM_THREADS)', 1))
+    .addOption(int('--threads <n>', 'compute threads (default: one per core; sets RNNKIT_THREADS)', 1))
     .optionsGroup('Output:')
     .addOption(new Option('--out <model>', 'model file to write').default('model.safetensors'))
     .addOption(new Option('--chart <svg>', 'write the loss curves to this SVG file'))

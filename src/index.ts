@@ -10,7 +10,7 @@
  * await model.save('model.safetensors');
  * ```
  */
-export { engineInfo } from './native';
+export { engineInfo, setThreads } from './native';
 export type { EngineInfo } from './native';
 export * from './types';
 export * from './errors';

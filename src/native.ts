@@ -9,7 +9,7 @@
  */
 import type * as Native from '../index';
 import { platformArchTriples } from '@napi-rs/triples';
-import { error } from './errors';
+import { checkInt, error } from './errors';
 
 export type { EngineInfo } from '../index';
 
@@ -116,4 +116,13 @@ export const native: typeof Native = load();
  */
 export function engineInfo(): Native.EngineInfo {
   return native.engineInfo();
+}
+
+/**
+ * Sets the number of compute threads used by work started afterwards (0 = the default: one per
+ * core, or the `RNNKIT_THREADS` environment variable). Training is bit-identical for a fixed
+ * thread count; different counts may differ in the last bits.
+ */
+export function setThreads(n: number): void {
+  native.setThreads(checkInt('n', n, 0, 1024));
 }

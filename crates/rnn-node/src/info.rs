@@ -13,7 +13,7 @@ pub struct EngineInfo {
     /// SIMD instruction sets this CPU offers among those the kernels can use (`avx2`, `fma`,
     /// `avx512f`), detected at run time; empty on other architectures.
     pub simd: Vec<String>,
-    /// Threads in the compute pool (rayon's global pool; `RAYON_NUM_THREADS` overrides it).
+    /// Threads in the engine's compute pool (`RNNKIT_THREADS` or `setThreads` set it).
     pub threads: u32,
 }
 
@@ -25,8 +25,25 @@ pub fn engine_info(env: Env) -> napi::Result<EngineInfo> {
         Ok(EngineInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             simd: simd_features().into_iter().map(str::to_owned).collect(),
-            threads: u32::try_from(rayon::current_num_threads()).unwrap_or(u32::MAX),
+            threads: u32::try_from(rnn_core::parallel::threads()).unwrap_or(u32::MAX),
         })
+    })
+}
+
+/// Sets the number of compute threads for work started afterwards (0 = the default: one per
+/// core, or `RNNKIT_THREADS`). Results are bit-identical for a fixed thread count.
+#[napi]
+pub fn set_threads(env: Env, n: u32) -> napi::Result<()> {
+    guard_js(&env, || {
+        if n > 1024 {
+            return Err(crate::errors::NodeError {
+                kind: crate::errors::JsKind::RangeError,
+                code: "ERR_RNNKIT_RANGE",
+                message: format!("threads: expected an integer in [0, 1024], got {n}"),
+            });
+        }
+        rnn_core::parallel::set_threads(n as usize);
+        Ok(())
     })
 }
 
