@@ -42,8 +42,9 @@ const MIN_THREADED_MACS: usize = 4 << 20;
 /// batch-1 products by 9x (gemv 16.6 vs 1.8, its own GEMV path; matrixmultiply packs).
 /// gemm-f32's own threading gave no gain at 2 threads (rec-S 37.5, dW-M 33.7), so products
 /// large enough are split by rows of C over the pool instead ([`Backend::Rows`]).
-pub fn choose(m: usize, n: usize, k: usize, rsb: usize, threads: usize) -> Backend {
-    let _ = rsb;
+/// (Measured too: gemm-f32 for every m ≤ 64 keeps batch-64 generation's resident memory flat —
+/// matrixmultiply allocates its packing buffers per call — but runs it 22 % slower.)
+pub fn choose(m: usize, n: usize, k: usize, threads: usize) -> Backend {
     if m == 1 {
         return Backend::Faer(1);
     }
@@ -76,7 +77,7 @@ pub fn sgemm(
     rsc: usize,
     csc: usize,
 ) {
-    let backend = choose(m, n, k, rsb, crate::parallel::threads());
+    let backend = choose(m, n, k, crate::parallel::threads());
     sgemm_with(backend, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
 }
 
