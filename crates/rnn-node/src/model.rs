@@ -17,9 +17,9 @@ use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
 
-use rnn_core::batch::{Batch, BatchInput, BatchTargets, SequenceSet, TokenStream};
+use rnn_core::batch::{Batch, BatchInput, BatchTargets, SequenceSet, TokenStream, IGNORE_INDEX};
 use rnn_core::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint};
-use rnn_core::config::ModelConfig;
+use rnn_core::config::{ModelConfig, Task};
 use rnn_core::init::{init_params, InitConfig};
 use rnn_core::model::evaluate::{evaluate_sequences, evaluate_stream, predict_sequences, Evaluation};
 use rnn_core::model::network::Network;
@@ -180,7 +180,9 @@ pub struct SequenceData {
     pub targets: Option<Float32Array>,
 }
 
-fn sequence_set(net: &Network, d: &SequenceData) -> Result<SequenceSet, NodeError> {
+/// The padded sequences of `d` with their targets; `None` targets (prediction) are filled with
+/// placeholders of the task's shape that nothing reads.
+fn sequence_set(net: &Network, d: &SequenceData, with_targets: bool) -> Result<SequenceSet, NodeError> {
     let features = match net.config.input {
         rnn_core::config::InputKind::Dense { input_size } => input_size,
         rnn_core::config::InputKind::Tokens { .. } => 0,
@@ -196,15 +198,25 @@ fn sequence_set(net: &Network, d: &SequenceData) -> Result<SequenceSet, NodeErro
         .enumerate()
         .map(|(r, &l)| usize::try_from(l).map_err(|_| range_error(format!("lengths: row {r} has length {l}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let outputs = net.config.output_size;
-    let targets = match (&d.labels, &d.tags, &d.targets) {
-        (Some(l), None, None) => BatchTargets::PerRow(l.to_vec()),
-        (None, Some(t), None) => BatchTargets::PerStep(t.to_vec()),
-        (None, None, Some(v)) if net.config.per_step => BatchTargets::ValuesPerStep(v.to_vec()),
-        (None, None, Some(v)) => BatchTargets::ValuesPerRow(v.to_vec()),
-        _ => return Err(type_error("data: give exactly one of labels, tags or targets".into())),
+    let (rows, steps, outputs) = (d.rows as usize, d.steps as usize, net.config.output_size);
+    let per_step = net.config.per_step;
+    let targets = if with_targets {
+        match (&d.labels, &d.tags, &d.targets) {
+            (Some(l), None, None) => BatchTargets::PerRow(l.to_vec()),
+            (None, Some(t), None) => BatchTargets::PerStep(t.to_vec()),
+            (None, None, Some(v)) if per_step => BatchTargets::ValuesPerStep(v.to_vec()),
+            (None, None, Some(v)) => BatchTargets::ValuesPerRow(v.to_vec()),
+            _ => return Err(type_error("data: give exactly one of labels, tags or targets".into())),
+        }
+    } else {
+        match net.config.task {
+            Task::Classify => BatchTargets::PerRow(vec![0; rows]),
+            Task::Tag | Task::LanguageModel => BatchTargets::PerStep(vec![IGNORE_INDEX; rows * steps]),
+            Task::Regress if per_step => BatchTargets::ValuesPerStep(vec![0.0; rows * steps * outputs]),
+            Task::Regress => BatchTargets::ValuesPerRow(vec![0.0; rows * outputs]),
+        }
     };
-    let set = SequenceSet { input, targets, rows: d.rows as usize, steps: d.steps as usize, lengths, features, outputs };
+    let set = SequenceSet { input, targets, rows, steps, lengths, features, outputs };
     set.validate()?;
     Ok(set)
 }
@@ -476,8 +488,8 @@ impl NativeModel {
             let options = TrainOptions::from_json(&parse_json("options", &options_json)?)?;
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
-            let data = TrainData::Sequences(sequence_set(net, &train)?);
-            let valid = valid.as_ref().map(|v| sequence_set(net, v).map(ValidData::Sequences)).transpose()?;
+            let data = TrainData::Sequences(sequence_set(net, &train, true)?);
+            let valid = valid.as_ref().map(|v| sequence_set(net, v, true).map(ValidData::Sequences)).transpose()?;
             Ok((options, data, valid))
         });
         let (options, data, valid) = prepared.map_err(|e| e.into_napi(env))?;
@@ -520,10 +532,8 @@ impl NativeModel {
                     Ok(serde_json::to_string(&history).expect("history serialises"))
                 });
                 if let Ok(history) = &outcome {
-                    if let Ok(h) = serde_json::from_str::<serde_json::Value>(history) {
-                        slot.metadata.insert("training_steps".into(), slot.trainer.as_ref().map_or(0, |t| t.position.step).to_string());
-                        slot.metadata.insert("last_fit".into(), h.to_string());
-                    }
+                    slot.metadata.insert("training_steps".into(), slot.trainer.as_ref().map_or(0, |t| t.position.step).to_string());
+                    slot.metadata.insert("last_fit".into(), history.clone());
                 }
                 // The model goes back whatever happened, so an error or panic leaves it usable.
                 if let Ok(mut g) = shared.write() {
@@ -557,7 +567,7 @@ impl NativeModel {
     pub fn evaluate_sequences(&self, env: Env, data: SequenceData, batch_size: u32) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
         let set = guard(|| {
             let g = read(&self.shared)?;
-            sequence_set(&g.as_ref().expect("checked").network, &data)
+            sequence_set(&g.as_ref().expect("checked").network, &data, true)
         })
         .map_err(|e| e.into_napi(&env))?;
         Ok(AsyncTask::new(Guarded(EvalWork { shared: self.shared.clone(), input: EvalInput::Sequences(set, batch_size as usize) })))
@@ -570,36 +580,9 @@ impl NativeModel {
         guard_js(&env, || {
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
-            Ok(Float32Array::new(predict_sequences(net, &data_without_targets(net, &data)?, 64)?))
+            Ok(Float32Array::new(predict_sequences(net, &sequence_set(net, &data, false)?, 64)?))
         })
     }
-}
-
-/// A sequence set for prediction: targets are not needed, so placeholders are filled in.
-fn data_without_targets(net: &Network, d: &SequenceData) -> Result<SequenceSet, NodeError> {
-    let (rows, steps) = (d.rows as usize, d.steps as usize);
-    let placeholder = SequenceData {
-        tokens: d.tokens.as_ref().map(|t| Int32Array::new(t.to_vec())),
-        values: d.values.as_ref().map(|v| Float32Array::new(v.to_vec())),
-        lengths: Int32Array::new(d.lengths.to_vec()),
-        rows: d.rows,
-        steps: d.steps,
-        labels: None,
-        tags: None,
-        targets: None,
-    };
-    let o = net.config.output_size;
-    let with_targets = match net.config.task {
-        rnn_core::config::Task::Classify => SequenceData { labels: Some(Int32Array::new(vec![0; rows])), ..placeholder },
-        rnn_core::config::Task::Tag | rnn_core::config::Task::LanguageModel => {
-            SequenceData { tags: Some(Int32Array::new(vec![-100; rows * steps])), ..placeholder }
-        }
-        rnn_core::config::Task::Regress => {
-            let n = if net.config.per_step { rows * steps * o } else { rows * o };
-            SequenceData { targets: Some(Float32Array::new(vec![0.0; n])), ..placeholder }
-        }
-    };
-    sequence_set(net, &with_targets)
 }
 
 /// The trainer of `slot`, created with `options` or reconfigured to them.
