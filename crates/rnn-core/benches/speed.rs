@@ -146,8 +146,9 @@ fn gemm_shapes(threads: usize) {
         let mut c = vec![0.0f32; m * n];
         let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
         let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
-        let mut backends = vec![Backend::MatrixMultiply, Backend::Faer(1)];
+        let mut backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Packed(1)];
         if threads > 1 {
+            backends.push(Backend::Packed(threads));
             backends.push(Backend::Faer(threads));
             if m >= 16 * threads {
                 backends.push(Backend::Rows(threads));
@@ -174,14 +175,33 @@ fn gemm_shapes(threads: usize) {
                 }
             }
         }
+        // The packed GEMM with B packed beforehand, as the recurrences use their weights.
+        let packed = rnn_core::kernels::packed::PackedB::new(k, n, &b, rsb, csb);
+        let mut prepacked = Vec::new();
+        for t in if threads > 1 { vec![1, threads] } else { vec![1] } {
+            let mut r = Vec::new();
+            for _ in 0..rounds {
+                let secs = rnn_core::parallel::install(|| {
+                    let start = Instant::now();
+                    for _ in 0..reps {
+                        let source = rnn_core::kernels::packed::BSource::Packed(&packed);
+                        rnn_core::kernels::packed::gemm(m, n, k, 1.0, &a, rsa, csa, source, 1.0, &mut c, n, t);
+                    }
+                    start.elapsed().as_secs_f64()
+                });
+                r.push(flop * reps as f64 / secs / 1e9);
+            }
+            let s = stats(r);
+            prepacked.push(format!("Prepacked({t}) {:.1} ({:.1}-{:.1})", s.median, s.min, s.max));
+        }
         black_box(&c);
-        let cells: Vec<String> = backends
+        let cells: Vec<String> = prepacked.into_iter().chain(backends
             .iter()
             .zip(rates)
             .map(|(b, r)| {
                 let s = stats(r);
                 format!("{b:?} {:.1} ({:.1}-{:.1})", s.median, s.min, s.max)
-            })
+            }))
             .collect();
         println!("{name:<34} GFLOP/s median (min-max): {}", cells.join(" | "));
     }

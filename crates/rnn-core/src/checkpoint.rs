@@ -87,7 +87,7 @@ pub fn save_checkpoint(
     tokenizer: Option<&str>,
     metadata: &[(&str, &str)],
 ) -> Result<()> {
-    let n = network.params.data.len();
+    let n = network.params().data.len();
     let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
     let mut training = None;
     if let Some(t) = trainer {
@@ -128,7 +128,7 @@ pub fn save_checkpoint(
         training = Some(serde_json::to_string(&meta).expect("training metadata serialises"));
     }
     let opts = SaveOptions { tokenizer, training: training.as_deref(), metadata: metadata.to_vec(), tensors };
-    io::save_model(path, &network.config, &network.params, &opts)
+    io::save_model(path, &network.config, network.params(), &opts)
 }
 
 /// Reads a checkpoint or a plain model file (then `trainer` is None).
@@ -192,7 +192,7 @@ fn read_training(
             meta.optimizer_step, meta.position.step
         )));
     }
-    let n = network.params.data.len();
+    let n = network.params().data.len();
     let mut slots = Vec::new();
     for name in expected_slots(&options.optimizer).map_err(|e| bad(format!("training options: {e}")))? {
         let values = take(file, extra, &name, &[n]).map_err(|e| match e {
@@ -273,7 +273,7 @@ mod tests {
             "optimizer": {"type": "adam", "lr": 0.01, "amsgrad": true},
             "schedule": {"type": "cosine", "t_max": 100, "warmup_steps": 3}, "clip_norm": 0.5}))
         .unwrap();
-        let n = net.params.data.len();
+        let n = net.params().data.len();
         let slot = |k: f32| (0..n).map(|i| k + i as f32 * 1e-3).collect::<Vec<f32>>();
         TrainerState {
             options,
@@ -300,7 +300,7 @@ mod tests {
         save_checkpoint(&path, &net, Some(&t), Some(r#"{"type":"char","vocab":["a","b","c","d","e","f"]}"#), &[("note", "x")]).unwrap();
         let back = load_checkpoint(&path).unwrap();
         assert_eq!(back.network.config, net.config);
-        assert_eq!(back.network.params.data, net.params.data);
+        assert_eq!(back.network.params().data, net.params().data);
         let bt = back.trainer.expect("a checkpoint");
         assert_eq!(bt.options, t.options);
         assert_eq!(bt.position, t.position);
@@ -321,7 +321,7 @@ mod tests {
     /// Writes `net`'s model with a hand-made `training` text and tensors, returns the load error.
     fn load_error(path: &Path, net: &Network, training: Option<&str>, tensors: Tensors) -> String {
         let opts = SaveOptions { training, tensors, ..Default::default() };
-        io::save_model(path, &net.config, &net.params, &opts).unwrap();
+        io::save_model(path, &net.config, net.params(), &opts).unwrap();
         match load_checkpoint(path) {
             Err(e @ Error::Format(_)) => e.to_string(),
             other => panic!("expected a format error, got {other:?}"),
@@ -337,7 +337,7 @@ mod tests {
         save_checkpoint(&path, &net, Some(&good), None, &[]).unwrap();
         let file = io::load_model(&path).unwrap();
         let meta: serde_json::Value = serde_json::from_str(file.training.as_deref().unwrap()).unwrap();
-        let n = net.params.data.len();
+        let n = net.params().data.len();
         let (slot, h24) = (vec![0.0f32; n], vec![0.0f32; 24]);
         let all = |skip: &str| -> Tensors {
             [("optim.exp_avg", vec![n], &slot[..]), ("optim.exp_avg_sq", vec![n], &slot[..]), ("optim.max_exp_avg_sq", vec![n], &slot[..]),

@@ -287,10 +287,10 @@ impl Trainer {
     /// A trainer for `network`, starting at step 0.
     pub fn new(network: &Network, options: TrainOptions) -> Result<Self> {
         options.validate()?;
-        let n = network.params.data.len();
+        let n = network.params().data.len();
         let optimizer = Optimizer::new(&options.optimizer, n)?;
         let schedule = Schedule::new(options.optimizer.lr(), options.schedule.clone())?;
-        let grads = Params::zeros(network.params.layout.clone());
+        let grads = Params::zeros(network.params().layout.clone());
         let dropout_seed = options.seed ^ 0xD50F_0A7E;
         let dropout_rng = Rng::new(dropout_seed);
         if let Some(w) = &options.class_weights {
@@ -404,7 +404,7 @@ impl Trainer {
         if let Some(v) = self.options.clip_value {
             clip_grad_value(&mut self.grads.data, v)?;
         }
-        self.optimizer.step(&mut net.params.data, &self.grads.data, lr)?;
+        self.optimizer.step(&mut net.params_mut().data, &self.grads.data, lr)?;
         self.position.step += 1;
         Ok(StepResult { loss: loss.sum, grad_norm, lr, skipped: false, final_state })
     }

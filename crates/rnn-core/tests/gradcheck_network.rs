@@ -73,7 +73,7 @@ impl Case {
         let (out, _) = self.net.forward(&self.batch, None, rng.as_mut(), &mut cache).unwrap();
         let mut dout = vec![0.0; out.len()];
         batch_loss(&out, self.net.config.output_size, &self.batch, class_weights, Some(&mut dout)).unwrap();
-        let mut grads = Params::zeros(self.net.params.layout.clone());
+        let mut grads = Params::zeros(self.net.params().layout.clone());
         self.net.backward(&cache, &dout, None, &mut grads).unwrap();
         grads
     }
@@ -84,7 +84,7 @@ fn check(case: &mut Case, analytic: &Params) -> Result<usize, String> {
     let mut pick = Rng::new(99);
     let f0 = case.loss();
     let (mut checked, mut skipped, mut failures) = (0usize, 0usize, Vec::new());
-    for spec in case.net.params.layout.specs().to_vec() {
+    for spec in case.net.params().layout.specs().to_vec() {
         let mut idx: Vec<usize> = (0..spec.len).collect();
         if spec.len > MAX_PER_TENSOR {
             pick.shuffle(&mut idx);
@@ -92,12 +92,12 @@ fn check(case: &mut Case, analytic: &Params) -> Result<usize, String> {
         }
         for k in idx {
             let at = spec.offset + k;
-            let orig = case.net.params.data[at];
-            case.net.params.data[at] = orig + EPS;
+            let orig = case.net.params().data[at];
+            case.net.params_mut().data[at] = orig + EPS;
             let fp = case.loss();
-            case.net.params.data[at] = orig - EPS;
+            case.net.params_mut().data[at] = orig - EPS;
             let fm = case.loss();
-            case.net.params.data[at] = orig;
+            case.net.params_mut().data[at] = orig;
             if ((fp - f0) - (f0 - fm)).abs() / EPS as f64 > KINK_GAP {
                 skipped += 1;
                 continue;

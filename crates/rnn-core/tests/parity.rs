@@ -260,7 +260,7 @@ fn check_lm(fx: &Fixture) -> Result<(f32, f32), String> {
         }
         for spec in &specs {
             let key = format!("after3.{name}.{}", spec.name);
-            bwd = bwd.max(compare(&key, net.params.view(&spec.name), &fx.tensor(&key)?.1, GRAD_TOL, &mut report));
+            bwd = bwd.max(compare(&key, net.params().view(&spec.name), &fx.tensor(&key)?.1, GRAD_TOL, &mut report));
         }
     }
     if report.is_empty() {

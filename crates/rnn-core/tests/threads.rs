@@ -23,7 +23,7 @@ fn train_bits(cell: &str) -> Vec<u32> {
         let batch = Batch { input: BatchInput::Tokens(ids), targets: BatchTargets::PerStep(targets), rows: b, steps: t, lengths: None };
         trainer.train_step(&mut net, &batch, None).unwrap();
     }
-    net.params.data.iter().map(|x| x.to_bits()).collect()
+    net.params().data.iter().map(|x| x.to_bits()).collect()
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn data(tokens: &[i32], opts: &TrainOptions) -> TrainData {
 }
 
 fn bits(net: &Network) -> Vec<u32> {
-    net.params.data.iter().map(|v| v.to_bits()).collect()
+    net.params().data.iter().map(|v| v.to_bits()).collect()
 }
 
 fn no_checkpoint(_: &Network, _: &Trainer) -> rnn_core::Result<String> {
@@ -219,7 +219,7 @@ fn stop_reasons_max_steps_time_limit_and_epochs() {
 fn a_non_finite_loss_stops_naming_the_step() {
     // Poisoned weights: the first step fails, the weights stay as they were.
     let mut net = lm("lstm", 1, 0.0, 12);
-    net.params.view_mut("head.bias")[2] = f32::NAN;
+    net.params_mut().view_mut("head.bias")[2] = f32::NAN;
     let tokens = cyclic(200, 0.1, 13);
     let opts = options(json!({"epochs": 1}));
     let mut t = Trainer::new(&net, opts.clone()).unwrap();
@@ -255,7 +255,7 @@ fn skip_non_finite_skips_exactly_the_bad_batches() {
     for tbptt in [false, true] {
         let mut net = lm("gru", 1, 0.0, 16);
         let poisoned = 4; // a noise-only id of `cyclic`'s stream
-        net.params.view_mut("embed.weight")[poisoned * 6] = f32::NAN;
+        net.params_mut().view_mut("embed.weight")[poisoned * 6] = f32::NAN;
         let mut tokens = cyclic(400, 0.0, 17);
         for at in [37, 150, 151, 290] {
             tokens[at] = poisoned as i32;
@@ -288,8 +288,8 @@ fn skip_non_finite_skips_exactly_the_bad_batches() {
         assert_eq!(h.stop_reason, StopReason::Completed);
         assert_eq!(skipped, expected, "tbptt={tbptt}");
         // Only the poisoned embedding row [6] may be non-finite.
-        let row = net.params.layout.require("embed.weight").unwrap().offset + poisoned * 6;
-        for (i, v) in net.params.data.iter().enumerate() {
+        let row = net.params().layout.require("embed.weight").unwrap().offset + poisoned * 6;
+        for (i, v) in net.params().data.iter().enumerate() {
             assert!(v.is_finite() || (row..row + 6).contains(&i), "tbptt={tbptt}: param {i} is {v}");
         }
         assert_ne!(bits(&net), bits(&before), "the good batches trained");

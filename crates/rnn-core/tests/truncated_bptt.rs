@@ -47,14 +47,14 @@ fn loss(net: &Network, batch: &Batch, state: Option<&StackState>) -> f64 {
 
 /// Central differences of `f` w.r.t. every parameter of `net`.
 fn numeric(net: &mut Network, f: impl Fn(&Network) -> f64) -> Vec<f64> {
-    (0..net.params.data.len())
+    (0..net.params().data.len())
         .map(|i| {
-            let orig = net.params.data[i];
-            net.params.data[i] = orig + EPS;
+            let orig = net.params().data[i];
+            net.params_mut().data[i] = orig + EPS;
             let fp = f(net);
-            net.params.data[i] = orig - EPS;
+            net.params_mut().data[i] = orig - EPS;
             let fm = f(net);
-            net.params.data[i] = orig;
+            net.params_mut().data[i] = orig;
             (fp - fm) / (2.0 * EPS as f64)
         })
         .collect()
@@ -81,7 +81,7 @@ fn lanes_carry_the_state_value_but_truncate_its_gradient() {
     let p1 = net.clone();
     let r1 = trainer.train_step(&mut net, &b1, Some(&r0.final_state)).unwrap();
     // SGD, lr = 1: the applied gradient is p1 − p2 (exact up to one f32 rounding of p2).
-    let applied: Vec<f64> = p1.params.data.iter().zip(&net.params.data).map(|(a, b)| *a as f64 - *b as f64).collect();
+    let applied: Vec<f64> = p1.params().data.iter().zip(&net.params().data).map(|(a, b)| *a as f64 - *b as f64).collect();
     // The step's loss is batch 1's loss from that state (and not from zeros).
     assert_eq!(r1.loss.mean().to_bits(), loss(&p1, &b1, Some(&r0.final_state)).to_bits());
     assert!((loss(&p1, &b1, None) - r1.loss.mean()).abs() > 1e-4, "the carried state must matter");
@@ -91,7 +91,7 @@ fn lanes_carry_the_state_value_but_truncate_its_gradient() {
     let mut t2 = Trainer::new(&fitted, TrainOptions { max_steps: Some(2), ..options }).unwrap();
     let data = TrainData::Stream(stream.clone());
     t2.fit(&mut fitted, &data, None, &AtomicBool::new(false), &mut |_| {}, &mut |_, _| unreachable!()).unwrap();
-    let bits = |n: &Network| n.params.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let bits = |n: &Network| n.params().data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&fitted), bits(&net), "fit = two train_steps with the state carried");
     assert_eq!(t2.state().carried.as_ref(), Some(&r1.final_state));
 

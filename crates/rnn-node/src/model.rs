@@ -325,7 +325,7 @@ impl NativeModel {
     /// Number of scalar parameters.
     #[napi]
     pub fn num_params(&self, env: Env) -> napi::Result<f64> {
-        guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").network.params.data.len() as f64))
+        guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").network.params().data.len() as f64))
     }
 
     /// Whether `fit` is running.
@@ -360,7 +360,7 @@ impl NativeModel {
     pub fn tensors(&self, env: Env) -> napi::Result<Vec<TensorInfo>> {
         guard_js(&env, || {
             let g = read(&self.shared)?;
-            let layout = &g.as_ref().expect("checked").network.params.layout;
+            let layout = &g.as_ref().expect("checked").network.params().layout;
             Ok(layout
                 .specs()
                 .iter()
@@ -374,7 +374,7 @@ impl NativeModel {
     pub fn get_tensor(&self, env: Env, name: String) -> napi::Result<Float32Array> {
         guard_js(&env, || {
             let g = read(&self.shared)?;
-            let params = &g.as_ref().expect("checked").network.params;
+            let params = &g.as_ref().expect("checked").network.params();
             params.layout.require(&name)?;
             Ok(Float32Array::new(params.view(&name).to_vec()))
         })
@@ -385,7 +385,7 @@ impl NativeModel {
     pub fn set_tensor(&self, env: Env, name: String, values: Float32Array) -> napi::Result<()> {
         guard_js(&env, || {
             let mut g = write(&self.shared)?;
-            let params = &mut g.as_mut().expect("checked").network.params;
+            let params = g.as_mut().expect("checked").network.params_mut();
             let len = params.layout.require(&name)?.len;
             rnn_core::error::check_len(&name, values.len(), len)?;
             rnn_core::error::check_finite(&name, &values)?;
@@ -400,10 +400,10 @@ impl NativeModel {
         guard_js(&env, || {
             let g = read(&self.shared)?;
             let slot = g.as_ref().expect("checked");
-            slot.network.params.layout.require(&name)?;
+            slot.network.params().layout.require(&name)?;
             Ok(match &slot.trainer {
                 Some(t) => Float32Array::new(t.grads().view(&name).to_vec()),
-                None => Float32Array::new(vec![0.0; slot.network.params.view(&name).len()]),
+                None => Float32Array::new(vec![0.0; slot.network.params().view(&name).len()]),
             })
         })
     }

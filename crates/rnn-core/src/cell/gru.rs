@@ -23,8 +23,9 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
     CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims,
 };
+use super::recurrent_product;
 use crate::kernels::activations;
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::packed::PackedB;
 
 const GATES: usize = 3;
 /// The r and z blocks take `b_hh` before the nonlinearity; the n block's goes inside `r ⊙ hn`.
@@ -33,9 +34,9 @@ const BLOCKS_WITH_FOLDED_HH_BIAS: usize = 2;
 /// One step: `gates_t [B, 3H]` holds the input side on entry and `r, z, n` on exit; `hh`
 /// `[B, 3H]` scratch; writes `hn` and `h_t` `[B, H]` for every row.
 #[allow(clippy::too_many_arguments)]
-fn step(w: &CellWeights, batch: usize, hidden: usize, gates_t: &mut [f32], hh: &mut [f32], h_prev: &[f32], h_t: &mut [f32], hn: &mut [f32]) {
+fn step(w: &CellWeights, w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], hh: &mut [f32], h_prev: &[f32], h_t: &mut [f32], hn: &mut [f32]) {
     // hh [B, 3H] = h_prev [B, H] · W_hhᵀ [H, 3H]
-    matmul(Op::Plain, Op::Transposed, batch, GATES * hidden, hidden, 1.0, h_prev, w.w_hh, 0.0, hh);
+    recurrent_product(batch, h_prev, w_hh_t, 0.0, hh);
     activations::gru_step(gates_t, hh, &w.b_hh[2 * hidden..], hn, h_prev, h_t, hidden);
 }
 
@@ -49,7 +50,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
         let (h_prev, h_t) = (&h_before[t * bh..], &mut h_after[..bh]);
         let hn = &mut cache.aux[t * bh..(t + 1) * bh];
-        step(w, d.batch, d.hidden, gates_t, &mut cache.hh, h_prev, h_t, hn);
+        step(w, &cache.w_hh_t, d.batch, d.hidden, gates_t, &mut cache.hh, h_prev, h_t, hn);
         carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
         write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
     }
@@ -57,12 +58,12 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
 
 /// Cache-free forward: state `h` `[B, H]` in and out.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn forward_inference(w: &CellWeights, d: SeqDims, x: &[f32], lengths: &[usize], h: &mut [f32], y: &mut [f32], ws: &mut CellWorkspace) {
+pub(super) fn forward_inference(w: &CellWeights, w_hh_t: &PackedB, d: SeqDims, x: &[f32], lengths: &[usize], h: &mut [f32], y: &mut [f32], ws: &mut CellWorkspace) {
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     project_inputs(w, d, GATES, BLOCKS_WITH_FOLDED_HH_BIAS, x, &mut ws.gates);
     for t in 0..d.steps {
         let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
-        step(w, d.batch, d.hidden, gates_t, &mut ws.hh, h, &mut ws.h_next, &mut ws.aux);
+        step(w, w_hh_t, d.batch, d.hidden, gates_t, &mut ws.hh, h, &mut ws.h_next, &mut ws.aux);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
         h.copy_from_slice(&ws.h_next);
@@ -113,7 +114,7 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
                 dh_prev[k] = dh_k * z;
             }
         }
-        backprop_to_previous_state(w, d.batch, hd, GATES, dgh_t, &mut dh_prev);
+        backprop_to_previous_state(cache, dgh_t, &mut dh_prev);
         std::mem::swap(&mut dh, &mut dh_prev);
     }
     down.dh0.copy_from_slice(&dh);

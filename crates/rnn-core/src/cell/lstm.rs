@@ -21,8 +21,9 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
     CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims,
 };
+use super::recurrent_product;
 use crate::kernels::activations;
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::packed::PackedB;
 
 const GATES: usize = 4;
 
@@ -30,9 +31,9 @@ const GATES: usize = 4;
 /// gates on exit; writes `h_t`, `c_t`, `tanh_c` `[B, H]` for every row (padding is fixed by the
 /// caller).
 #[allow(clippy::too_many_arguments)]
-fn step(w: &CellWeights, batch: usize, hidden: usize, gates_t: &mut [f32], h_prev: &[f32], c_prev: &[f32], h_t: &mut [f32], c_t: &mut [f32], tanh_c: &mut [f32]) {
+fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_prev: &[f32], c_prev: &[f32], h_t: &mut [f32], c_t: &mut [f32], tanh_c: &mut [f32]) {
     // gates_t [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
-    matmul(Op::Plain, Op::Transposed, batch, GATES * hidden, hidden, 1.0, h_prev, w.w_hh, 1.0, gates_t);
+    recurrent_product(batch, h_prev, w_hh_t, 1.0, gates_t);
     activations::lstm_step(gates_t, c_prev, c_t, tanh_c, h_t, hidden);
 }
 
@@ -48,7 +49,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
         let (c_before, c_after) = cache.c.split_at_mut((t + 1) * bh);
         let (c_prev, c_t) = (&c_before[t * bh..], &mut c_after[..bh]);
         let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
-        step(w, d.batch, d.hidden, gates_t, h_prev, c_prev, h_t, c_t, tanh_c);
+        step(&cache.w_hh_t, d.batch, d.hidden, gates_t, h_prev, c_prev, h_t, c_t, tanh_c);
         carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
         carry_finished_rows(&cache.lengths, t, d.hidden, c_prev, c_t);
         write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
@@ -59,6 +60,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_inference(
     w: &CellWeights,
+    w_hh_t: &PackedB,
     d: SeqDims,
     x: &[f32],
     lengths: &[usize],
@@ -71,7 +73,7 @@ pub(super) fn forward_inference(
     project_inputs(w, d, GATES, GATES, x, &mut ws.gates);
     for t in 0..d.steps {
         let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
-        step(w, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux);
+        step(w_hh_t, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         carry_finished_rows(lengths, t, d.hidden, c, &mut ws.c_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
@@ -121,7 +123,7 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
                 dh_prev[k] = 0.0;
             }
         }
-        backprop_to_previous_state(w, d.batch, hd, GATES, dg_t, &mut dh_prev);
+        backprop_to_previous_state(cache, dg_t, &mut dh_prev);
         std::mem::swap(&mut dh, &mut dh_prev);
     }
     down.dh0.copy_from_slice(&dh);

@@ -9,6 +9,10 @@
 //!   [H, G·H]` and applies the fused nonlinearities (`kernels::activations`);
 //! - backward: only `dh_{t-1} = dG_t · W_hh` is sequential; `dW_ih`, `dW_hh` and `dX` are one
 //!   GEMM each over all T·B rows after the recurrence, and the bias gradients column sums.
+//! - the two sequential products use `W_hhᵀ` and `W_hh` packed once per pass
+//!   ([`PackedB`], `kernels::packed`), not once per step: the training forward packs both into
+//!   its cache; inference takes `W_hhᵀ` packed by the caller (once per model, see
+//!   `RecurrentStack::pack_recurrence`).
 //!
 //! Variable lengths: row b is real for steps `t < lengths[b]`. At a padded step the state is
 //! carried unchanged and the output is 0, so padding is always at the end of a row (the stack
@@ -23,6 +27,7 @@ pub mod rnn;
 
 use crate::config::CellKind;
 use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::packed::{self, BSource, PackedB};
 
 /// The sizes of one direction's sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,6 +89,10 @@ pub struct CellCache {
     pub(crate) aux: Vec<f32>,
     /// `[B, 3H]` GRU per-step scratch `h_{t-1} W_hhᵀ`.
     pub(crate) hh: Vec<f32>,
+    /// `W_hhᵀ` `[H, G·H]` packed for the forward steps.
+    pub(crate) w_hh_t: PackedB,
+    /// `W_hh` `[G·H, H]` packed for the backward steps.
+    pub(crate) w_hh: PackedB,
 }
 
 impl CellCache {
@@ -99,9 +108,12 @@ impl CellCache {
         (!self.c.is_empty()).then(|| &self.c[self.dims.steps * bh..])
     }
 
-    /// Sizes every buffer for `dims` (reusing capacity) and stores the inputs.
-    fn prepare(&mut self, kind: CellKind, dims: SeqDims, x: &[f32], lengths: &[usize], h0: &[f32], c0: Option<&[f32]>) {
+    /// Sizes every buffer for `dims` (reusing capacity), stores the inputs and packs `W_hh`.
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(&mut self, kind: CellKind, w: &CellWeights, dims: SeqDims, x: &[f32], lengths: &[usize], h0: &[f32], c0: Option<&[f32]>) {
         let (gh, bh) = (kind.gates() * dims.hidden, dims.batch * dims.hidden);
+        pack_hh_transposed(w.w_hh, dims.hidden, &mut self.w_hh_t);
+        self.w_hh.repack(gh, dims.hidden, w.w_hh, dims.hidden, 1);
         self.dims = dims;
         self.lengths.clear();
         self.lengths.extend_from_slice(lengths);
@@ -190,7 +202,7 @@ pub fn forward(
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
     debug_assert_eq!(lengths.len(), dims.batch);
     debug_assert!(kind != CellKind::Lstm || c0.is_some(), "internal: LSTM forward without c0");
-    cache.prepare(kind, dims, x, lengths, h0, c0);
+    cache.prepare(kind, w, dims, x, lengths, h0, c0);
     match kind {
         CellKind::RnnTanh => rnn::forward(w, y, cache, false),
         CellKind::RnnRelu => rnn::forward(w, y, cache, true),
@@ -200,7 +212,8 @@ pub fn forward(
 }
 
 /// Inference forward without a cache: runs `x` `[T, B, I]` from the state `h` (`c`) `[B, H]`,
-/// leaves the final state there and writes `y` `[T, B, H]`. Same values as [`forward`].
+/// leaves the final state there and writes `y` `[T, B, H]`. `w_hh_t` is `w.w_hh` packed by
+/// [`pack_hh_transposed`]. Same values as [`forward`].
 #[allow(clippy::too_many_arguments)]
 pub fn forward_inference(
     kind: CellKind,
@@ -212,16 +225,18 @@ pub fn forward_inference(
     c: Option<&mut [f32]>,
     y: &mut [f32],
     ws: &mut CellWorkspace,
+    w_hh_t: &PackedB,
 ) {
     debug_assert_eq!(x.len(), dims.rows() * dims.input);
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
+    debug_assert_eq!((w_hh_t.k(), w_hh_t.n()), (dims.hidden, kind.gates() * dims.hidden));
     ws.prepare(kind, dims);
     match (kind, c) {
-        (CellKind::RnnTanh, _) => rnn::forward_inference(w, dims, x, lengths, h, y, ws, false),
-        (CellKind::RnnRelu, _) => rnn::forward_inference(w, dims, x, lengths, h, y, ws, true),
-        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, dims, x, lengths, h, c, y, ws),
+        (CellKind::RnnTanh, _) => rnn::forward_inference(w, w_hh_t, dims, x, lengths, h, y, ws, false),
+        (CellKind::RnnRelu, _) => rnn::forward_inference(w, w_hh_t, dims, x, lengths, h, y, ws, true),
+        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, w_hh_t, dims, x, lengths, h, c, y, ws),
         (CellKind::Lstm, None) => unreachable!("internal: LSTM inference without a memory state"),
-        (CellKind::Gru, _) => gru::forward_inference(w, dims, x, lengths, h, y, ws),
+        (CellKind::Gru, _) => gru::forward_inference(w, w_hh_t, dims, x, lengths, h, y, ws),
     }
 }
 
@@ -296,7 +311,19 @@ fn add_column_sums(dst: &mut [f32], src: &[f32]) {
     }
 }
 
+/// Packs `W_hhᵀ` `[H, G·H]` (the forward steps' B operand) from `w_hh` `[G·H, H]` into `out`.
+pub fn pack_hh_transposed(w_hh: &[f32], hidden: usize, out: &mut PackedB) {
+    out.repack(hidden, w_hh.len() / hidden, w_hh, 1, hidden);
+}
+
+/// The per-step product of a recurrence, `out [B, N] ← h [B, K] · W + beta · out` with `W`
+/// packed (`[K, N]`), on the engine's threads (bit-identical at any thread count).
+fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
+    let (k, n) = (w.k(), w.n());
+    packed::gemm(batch, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, crate::parallel::threads());
+}
+
 /// `dh_prev [B, H] += dg_hh_t [B, G·H] · W_hh [G·H, H]`: the only sequential GEMM of backward.
-fn backprop_to_previous_state(w: &CellWeights, batch: usize, hidden: usize, gates: usize, dg_hh_t: &[f32], dh_prev: &mut [f32]) {
-    matmul(Op::Plain, Op::Plain, batch, hidden, gates * hidden, 1.0, dg_hh_t, w.w_hh, 1.0, dh_prev);
+fn backprop_to_previous_state(cache: &CellCache, dg_hh_t: &[f32], dh_prev: &mut [f32]) {
+    recurrent_product(cache.dims.batch, dg_hh_t, &cache.w_hh, 1.0, dh_prev);
 }

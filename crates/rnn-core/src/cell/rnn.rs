@@ -11,14 +11,15 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
     CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims,
 };
+use super::recurrent_product;
 use crate::kernels::activations;
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::packed::PackedB;
 
 /// One step: `pre_t [B, H]` holds the input side (+ both biases) on entry and `h_t` (for every
 /// row) on exit; `h_t` receives a copy.
-fn step(w: &CellWeights, batch: usize, hidden: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: &mut [f32], relu: bool) {
+fn step(w_hh_t: &PackedB, batch: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: &mut [f32], relu: bool) {
     // pre_t [B, H] += h_prev [B, H] · W_hhᵀ [H, H]
-    matmul(Op::Plain, Op::Transposed, batch, hidden, hidden, 1.0, h_prev, w.w_hh, 1.0, pre_t);
+    recurrent_product(batch, h_prev, w_hh_t, 1.0, pre_t);
     activations::rnn_step(pre_t, relu);
     h_t.copy_from_slice(pre_t);
 }
@@ -32,7 +33,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache, rel
         let pre_t = &mut cache.gates[t * bh..(t + 1) * bh];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
         let (h_prev, h_t) = (&h_before[t * bh..], &mut h_after[..bh]);
-        step(w, d.batch, d.hidden, pre_t, h_prev, h_t, relu);
+        step(&cache.w_hh_t, d.batch, pre_t, h_prev, h_t, relu);
         carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
         write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
     }
@@ -42,6 +43,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache, rel
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_inference(
     w: &CellWeights,
+    w_hh_t: &PackedB,
     d: SeqDims,
     x: &[f32],
     lengths: &[usize],
@@ -54,7 +56,7 @@ pub(super) fn forward_inference(
     project_inputs(w, d, 1, 1, x, &mut ws.gates);
     for t in 0..d.steps {
         let pre_t = &mut ws.gates[t * bh..(t + 1) * bh];
-        step(w, d.batch, d.hidden, pre_t, h, &mut ws.h_next, relu);
+        step(w_hh_t, d.batch, pre_t, h, &mut ws.h_next, relu);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
         h.copy_from_slice(&ws.h_next);
@@ -89,7 +91,7 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
                 dh_prev[k] = 0.0;
             }
         }
-        backprop_to_previous_state(w, d.batch, hd, 1, da_t, &mut dh_prev);
+        backprop_to_previous_state(cache, da_t, &mut dh_prev);
         std::mem::swap(&mut dh, &mut dh_prev);
     }
     down.dh0.copy_from_slice(&dh);

@@ -13,6 +13,7 @@
 //! A transposed operand is the same slice with its strides swapped, so no copy is ever made.
 //! [`reference`] is the naive triple loop the tests compare every backend against.
 
+use super::packed::{self, BSource};
 use gemm_common::Parallelism;
 
 /// A GEMM implementation (see the module comment).
@@ -27,6 +28,8 @@ pub enum Backend {
     /// (matrixmultiply's depth blocking does not depend on m), so results are the same bits at
     /// any thread count.
     Rows(usize),
+    /// The engine's own packed GEMM ([`super::packed`]) on this many threads of the pool.
+    Packed(usize),
 }
 
 /// Products below this many multiply-adds run on one thread: a fork-join in the pool costs a
@@ -183,8 +186,15 @@ pub fn sgemm_with(
                 })
             })
         }
+        Backend::Packed(threads) if csc == 1 => {
+            packed::gemm(m, n, k, alpha, a, rsa, csa, BSource::Strided { b, rsb, csb }, beta, c, rsc, threads)
+        }
+        Backend::Packed(threads) if rsc == 1 => {
+            // Column-major C: compute Cᵀ [n, m] = Bᵀ · Aᵀ, which is row-major.
+            packed::gemm(n, m, k, alpha, b, csb, rsb, BSource::Strided { b: a, rsb: csa, csb: rsa }, beta, c, csc, threads)
+        }
         // SAFETY: as above.
-        Backend::MatrixMultiply | Backend::Rows(_) => unsafe {
+        Backend::MatrixMultiply | Backend::Rows(_) | Backend::Packed(_) => unsafe {
             matrixmultiply::sgemm(
                 m,
                 k,
@@ -325,7 +335,7 @@ mod tests {
             let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.13).sin()).collect();
             for op_b in [Op::Plain, Op::Transposed] {
                 let (rsb, csb) = if op_b == Op::Plain { (n, 1) } else { (1, k) };
-                let backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Rows(2)];
+                let backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Rows(2), Backend::Packed(1), Backend::Packed(2)];
                 for beta in [0.0, 1.0] {
                     let mut want = c0.clone();
                     reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n, 1);

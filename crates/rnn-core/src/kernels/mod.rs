@@ -5,3 +5,5 @@
 
 pub mod activations;
 pub mod gemm;
+pub mod microkernel;
+pub mod packed;

@@ -18,6 +18,7 @@
 
 use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims};
 use crate::config::{CellKind, ModelConfig};
+use crate::kernels::packed::PackedB;
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::params::Params;
 use crate::rng::Rng;
@@ -58,9 +59,18 @@ pub struct StackCache {
     dropout_masks: Vec<Vec<f32>>,
 }
 
+/// `W_hhᵀ` of every (layer, direction), in `h_n` order, packed for the inference steps. Pack
+/// once per set of weights ([`RecurrentStack::pack_recurrence`]) and reuse for every step.
+#[derive(Debug, Clone, Default)]
+pub struct PackedRecurrence {
+    w_hh_t: Vec<PackedB>,
+}
+
 /// Reusable buffers of the cache-free inference path.
 #[derive(Debug, Clone, Default)]
 pub struct InferenceWorkspace {
+    /// The packing used when the caller passes none.
+    packed: PackedRecurrence,
     cells: CellWorkspace,
     lengths: Vec<usize>,
     /// `[T, B, in]` the current layer's input; after the last layer, the stack's output.
@@ -236,9 +246,11 @@ impl RecurrentStack {
     /// without dropout; calling it chunk after chunk with the same state equals one call over
     /// the concatenation (unidirectional stacks; a reverse direction sees each chunk alone).
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_inference<'w>(
         &self,
         p: &Params,
+        packed: Option<&PackedRecurrence>,
         x: &[f32],
         t: usize,
         b: usize,
@@ -247,6 +259,18 @@ impl RecurrentStack {
         ws: &'w mut InferenceWorkspace,
     ) -> Result<&'w [f32]> {
         self.check_inputs(x, t, b, lengths, Some(state))?;
+        let packed = match packed {
+            Some(packed) => {
+                if packed.w_hh_t.len() != self.layers * self.directions {
+                    return Err(Error::Config("forward_inference: the packed weights belong to another stack".into()));
+                }
+                packed
+            }
+            None => {
+                self.repack_recurrence(p, &mut ws.packed)?;
+                &ws.packed
+            }
+        };
         let (hd, dirs, n_state) = (self.hidden, self.directions, b * self.hidden);
         ws.lengths.clear();
         match lengths {
@@ -273,7 +297,7 @@ impl RecurrentStack {
                 let state_range = idx * n_state..(idx + 1) * n_state;
                 let h = &mut state.h[state_range.clone()];
                 let c = state.c.as_mut().map(|c| &mut c[state_range]);
-                cell::forward_inference(self.cell, &w, dims, x_dir, &ws.lengths, h, c, &mut ws.y_dir, &mut ws.cells);
+                cell::forward_inference(self.cell, &w, dims, x_dir, &ws.lengths, h, c, &mut ws.y_dir, &mut ws.cells, &packed.w_hh_t[idx]);
                 place_direction(&ws.y_dir, &mut ws.layer_out, b, hd, dir, dirs, &ws.lengths);
             }
             std::mem::swap(&mut ws.layer_in, &mut ws.layer_out);
@@ -281,9 +305,22 @@ impl RecurrentStack {
         Ok(&ws.layer_in)
     }
 
-    /// One time step for generation: `x` `[B, I]`, state carried in place; returns `[B, D·H]`.
-    pub fn step<'w>(&self, p: &Params, x: &[f32], b: usize, state: &mut StackState, ws: &'w mut InferenceWorkspace) -> Result<&'w [f32]> {
-        self.forward_inference(p, x, 1, b, None, state, ws)
+    /// `W_hhᵀ` of every (layer, direction) of `p` packed for [`forward_inference`](Self::forward_inference).
+    pub fn pack_recurrence(&self, p: &Params) -> Result<PackedRecurrence> {
+        let mut packed = PackedRecurrence::default();
+        self.repack_recurrence(p, &mut packed)?;
+        Ok(packed)
+    }
+
+    fn repack_recurrence(&self, p: &Params, packed: &mut PackedRecurrence) -> Result<()> {
+        packed.w_hh_t.resize_with(self.layers * self.directions, PackedB::default);
+        for layer in 0..self.layers {
+            for dir in 0..self.directions {
+                let w = self.weights(p, layer, dir)?;
+                cell::pack_hh_transposed(w.w_hh, self.hidden, &mut packed.w_hh_t[layer * self.directions + dir]);
+            }
+        }
+        Ok(())
     }
 
     fn layer_input_size(&self, layer: usize) -> usize {
@@ -499,7 +536,8 @@ mod tests {
                 let (y, fin) = stack.forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default()).unwrap();
                 let mut carried = state.clone();
                 let mut ws = InferenceWorkspace::default();
-                let y_inf = stack.forward_inference(&p, &x, t, b, Some(&lengths), &mut carried, &mut ws).unwrap();
+                let packed = stack.pack_recurrence(&p).unwrap();
+                let y_inf = stack.forward_inference(&p, Some(&packed), &x, t, b, Some(&lengths), &mut carried, &mut ws).unwrap();
                 // Same GEMM shapes and kernels in the same order: bit-identical.
                 assert_eq!(y_inf, &y[..], "{cell:?} bidirectional={bidirectional}");
                 assert_eq!(carried, fin);
@@ -518,7 +556,7 @@ mod tests {
             let mut carried = state.clone();
             let mut ws = InferenceWorkspace::default();
             for s in 0..t {
-                let y_s = stack.step(&p, &x[s * width_in..(s + 1) * width_in], b, &mut carried, &mut ws).unwrap();
+                let y_s = stack.forward_inference(&p, None, &x[s * width_in..(s + 1) * width_in], 1, b, None, &mut carried, &mut ws).unwrap();
                 // The input projection is one GEMM over all steps vs one per step: the same sums,
                 // possibly in another order, hence a tolerance.
                 assert_close(&format!("{cell:?} y[{s}]"), y_s, &y[s * width_out..(s + 1) * width_out], 1e-6);
@@ -647,7 +685,7 @@ mod tests {
         // Step with a wrong input width.
         let mut s = StackState::zeros(&stack, b);
         let mut ws = InferenceWorkspace::default();
-        assert!(matches!(stack.step(&p, &x[..5], b, &mut s, &mut ws), Err(Error::Shape(_))));
+        assert!(matches!(stack.forward_inference(&p, None, &x[..5], 1, b, None, &mut s, &mut ws), Err(Error::Shape(_))));
         // A sequence too large to cache is refused before allocating.
         let huge = stack.forward(&p, &x, usize::MAX / 2, b, None, None, None, &mut cache);
         assert!(matches!(huge, Err(Error::Range(_))));

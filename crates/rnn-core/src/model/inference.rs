@@ -38,15 +38,16 @@ impl Network {
         }
         check_len("logits", logits.len(), rows * vocab_size)?;
         scratch.x.resize(steps * rows * embed_dim, 0.0);
-        Embedding { vocab: vocab_size, dim: embed_dim }.forward(self.params.view("embed.weight"), tokens, rows, steps, &mut scratch.x)?;
-        let y = self.stack().forward_inference(&self.params, &scratch.x, steps, rows, None, state, &mut scratch.stack)?;
+        Embedding { vocab: vocab_size, dim: embed_dim }.forward(self.params().view("embed.weight"), tokens, rows, steps, &mut scratch.x)?;
+        let packed = self.packed_recurrence()?;
+        let y = self.stack().forward_inference(self.params(), Some(packed), &scratch.x, steps, rows, None, state, &mut scratch.stack)?;
         let f = self.stack().output_size();
         // Only the last step's outputs are needed: [B, F] rows at t = T − 1.
         let last = &y[(steps - 1) * rows * f..steps * rows * f];
-        Dense { inputs: f, outputs: vocab_size }.forward(last, rows, self.params.view("head.weight"), Some(self.params.view("head.bias")), logits, false)?;
+        Dense { inputs: f, outputs: vocab_size }.forward(last, rows, self.params().view("head.weight"), Some(self.params().view("head.bias")), logits, false)?;
         if self.config.skip {
             let x_last = &scratch.x[(steps - 1) * rows * embed_dim..];
-            Dense { inputs: embed_dim, outputs: vocab_size }.forward(x_last, rows, self.params.view("skip.weight"), None, logits, true)?;
+            Dense { inputs: embed_dim, outputs: vocab_size }.forward(x_last, rows, self.params().view("skip.weight"), None, logits, true)?;
         }
         Ok(())
     }

@@ -12,17 +12,21 @@ use crate::error::{check_len, Error, Result};
 use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
 use crate::layer::pooling::TimePooling;
-use crate::layer::recurrent::{RecurrentStack, StackCache, StackState};
+use crate::layer::recurrent::{PackedRecurrence, RecurrentStack, StackCache, StackState};
 use crate::params::Params;
 use crate::rng::Rng;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A network with its parameters.
 #[derive(Debug, Clone)]
 pub struct Network {
     pub config: ModelConfig,
-    pub params: Params,
+    /// Private so that every change goes through [`params_mut`](Self::params_mut), which drops
+    /// `packed` (derived from these values).
+    params: Params,
     stack: RecurrentStack,
+    /// The recurrent weights packed for inference, made on first use after each change.
+    packed: OnceLock<PackedRecurrence>,
 }
 
 /// What one forward pass keeps for its backward pass. Reusable across steps.
@@ -53,7 +57,28 @@ impl Network {
             return Err(Error::Config("params: the parameter layout does not match the configuration".into()));
         }
         let stack = RecurrentStack::new(&config);
-        Ok(Network { config, params, stack })
+        Ok(Network { config, params, stack, packed: OnceLock::new() })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The parameters, for changing them (optimizer steps, loading tensors). Invalidates the
+    /// weights packed for inference.
+    pub fn params_mut(&mut self) -> &mut Params {
+        self.packed = OnceLock::new();
+        &mut self.params
+    }
+
+    /// The recurrent weights packed for inference steps, packed on first use after a change.
+    pub fn packed_recurrence(&self) -> Result<&PackedRecurrence> {
+        if let Some(p) = self.packed.get() {
+            return Ok(p);
+        }
+        let packed = self.stack.pack_recurrence(&self.params)?;
+        Ok(self.packed.get_or_init(|| packed))
     }
 
     /// A zero-initialised network (callers then run `init::initialize`).

@@ -1,0 +1,537 @@
+//! The engine's own GEMM: operands packed into cache-sized blocks, then [`microkernel`] tiles.
+//!
+//! `C [m, n] ← alpha · A [m, k] · B [k, n] + beta · C`, C row-major (`csc == 1`), A and B at any
+//! strides. The loops follow the Goto/BLIS layering:
+//!
+//! ```text
+//! for each block of NC columns          (a thread owns whole blocks of panels)
+//!   for each block of KC depth            B block packed: ⌈n/NR⌉ panels [kc][NR]  (L3)
+//!     for each block of MC rows             A block packed: ⌈mc/MR⌉ panels [kc][MR] (L2)
+//!       for each NR-column panel of B         B micro-panel, kc·NR floats (L1)
+//!         for each MR-row panel of A            one MR × NR tile in registers
+//! ```
+//!
+//! Why our own: the recurrences multiply by the same weights at every time step. [`PackedB`]
+//! packs a weight matrix once (per forward/backward pass, or once per model for inference) and
+//! every step reuses it; general-purpose GEMMs (matrixmultiply, gemm-f32) re-pack both operands
+//! and allocate their buffers on every call. Here packing buffers are per-thread and reused, so
+//! a product allocates nothing after the first call of its size.
+//!
+//! Threads split the columns of C into contiguous ranges of whole NR panels; the depth loop is
+//! never split, so every element of C is the same sequence of operations at any thread count:
+//! results are bit-identical whatever the number of threads.
+
+use super::microkernel::{self, Merge, MR, NR};
+use std::cell::RefCell;
+
+/// Depth of a packed block: a B micro-panel (KC·NR·4 = 16 KiB) stays in L1 while the tiles of a
+/// row block use it.
+pub const KC: usize = 256;
+/// Rows of a packed A block (MC·KC·4 = 144 KiB, in L2).
+const MC: usize = 144;
+/// Columns of C a thread computes per packed B block (NC·KC·4 = 1 MiB, in L3).
+const NC: usize = 1024;
+
+/// A `f32` buffer whose start is 64-byte aligned (a cache line; every packed panel then starts on
+/// one). Grows, never shrinks.
+#[derive(Debug, Default, Clone)]
+pub struct AlignedBuf {
+    raw: Vec<f32>,
+    offset: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// The buffer resized to `len` values (contents unspecified).
+    pub fn resize(&mut self, len: usize) -> &mut [f32] {
+        if self.raw.len() < len + 16 {
+            self.raw = vec![0.0; len + 16];
+        }
+        self.offset = (self.raw.as_ptr() as usize / 4).wrapping_neg() % 16;
+        self.len = len;
+        &mut self.raw[self.offset..self.offset + len]
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        &self.raw[self.offset..self.offset + self.len]
+    }
+}
+
+/// A B operand `[k, n]` packed for [`gemm`]: depth blocks of KC, each holding ⌈n/NR⌉ panels
+/// `[kc][NR]` (columns past n zero). Pack a weight matrix once and multiply by it many times.
+#[derive(Debug, Default, Clone)]
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: AlignedBuf,
+}
+
+impl PackedB {
+    /// Packs `B [k, n]`, element (p, j) at `b[p · rsb + j · csb]`.
+    pub fn new(k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) -> Self {
+        let mut packed = PackedB::default();
+        packed.repack(k, n, b, rsb, csb);
+        packed
+    }
+
+    /// [`new`](Self::new) reusing this buffer's allocation.
+    pub fn repack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
+        assert!(
+            k == 0 || n == 0 || (k - 1) * rsb + (n - 1) * csb < b.len(),
+            "PackedB: B [{k}, {n}] out of bounds"
+        );
+        self.k = k;
+        self.n = n;
+        let panels = n.div_ceil(NR);
+        let out = self.data.resize(k * panels * NR);
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            pack_b_block(
+                &mut out[p0 * panels * NR..(p0 + kc) * panels * NR],
+                kc,
+                0,
+                n,
+                &b[p0 * rsb..],
+                rsb,
+                csb,
+            );
+        }
+    }
+
+    /// Depth `k` (rows of B).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Width `n` (columns of B).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The depth block starting at `p0` (`kc` deep): its panels, `[⌈n/NR⌉][kc][NR]`.
+    fn block(&self, p0: usize, kc: usize) -> &[f32] {
+        let width = self.n.div_ceil(NR) * NR;
+        &self.data.as_slice()[p0 * width..(p0 + kc) * width]
+    }
+}
+
+/// Packs columns `j0..j1` of a `kc`-deep block of B (element (p, j) at `b[p·rsb + j·csb]`) into
+/// panels `[kc][NR]`, zero-filling columns past `j1` in the last panel.
+fn pack_b_block(
+    out: &mut [f32],
+    kc: usize,
+    j0: usize,
+    j1: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+) {
+    for (panel, dst) in out
+        .chunks_exact_mut(kc * NR)
+        .take((j1 - j0).div_ceil(NR))
+        .enumerate()
+    {
+        let first = j0 + panel * NR;
+        let cols = NR.min(j1 - first);
+        if csb == 1 {
+            // Rows of B are contiguous: copy NR-wide runs.
+            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                let src = &b[p * rsb + first..p * rsb + first + cols];
+                d[..cols].copy_from_slice(src);
+                d[cols..].fill(0.0);
+            }
+        } else {
+            // Columns of B are contiguous (a transposed weight): read each column in order.
+            if cols < NR {
+                dst.fill(0.0);
+            }
+            for jj in 0..cols {
+                let col = &b[(first + jj) * csb..];
+                for p in 0..kc {
+                    dst[p * NR + jj] = col[p * rsb];
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `i0..i0+mc`, depth `p0..p0+kc` of A into panels `[kc][MR]` (rows past mc zero).
+#[allow(clippy::too_many_arguments)]
+fn pack_a_block(
+    out: &mut [f32],
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+) {
+    for (panel, dst) in out
+        .chunks_exact_mut(kc * MR)
+        .take(mc.div_ceil(MR))
+        .enumerate()
+    {
+        let first = i0 + panel * MR;
+        let rows = MR.min(i0 + mc - first);
+        if rows < MR {
+            dst.fill(0.0);
+        }
+        if rsa == 1 {
+            // Columns of A are contiguous (a transposed operand): copy MR-long runs.
+            for (p, d) in dst.chunks_exact_mut(MR).take(kc).enumerate() {
+                let col = &a[first + (p0 + p) * csa..];
+                d[..rows].copy_from_slice(&col[..rows]);
+            }
+        } else {
+            for r in 0..rows {
+                let row = &a[(first + r) * rsa + p0 * csa..];
+                for p in 0..kc {
+                    dst[p * MR + r] = row[p * csa];
+                }
+            }
+        }
+    }
+}
+
+/// Per-thread packing buffers (A block; B block when B is not prepacked).
+#[derive(Default)]
+struct Scratch {
+    a: AlignedBuf,
+    b: AlignedBuf,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Where B comes from.
+#[derive(Clone, Copy)]
+pub enum BSource<'a> {
+    /// Packed once beforehand.
+    Packed(&'a PackedB),
+    /// Strided `b[p · rsb + j · csb]`, packed block by block on the fly.
+    Strided {
+        b: &'a [f32],
+        rsb: usize,
+        csb: usize,
+    },
+}
+
+/// `C ← alpha · A · B + beta · C` over columns `j_lo..j_hi` of C (a whole number of NR panels
+/// from 0, or the end). The caller checked the bounds.
+#[allow(clippy::too_many_arguments)]
+fn gemm_columns(
+    m: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: BSource,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    n: usize,
+    j_lo: usize,
+    j_hi: usize,
+) {
+    SCRATCH.with(|scratch| {
+        let scratch = &mut *scratch.borrow_mut();
+        for jc in (j_lo..j_hi).step_by(NC) {
+            let nc = NC.min(j_hi - jc);
+            for p0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - p0);
+                // The first depth block applies beta; later ones add to it.
+                let merge = Merge {
+                    alpha,
+                    beta: if p0 == 0 { beta } else { 1.0 },
+                };
+                let b_block: &[f32] = match b {
+                    BSource::Packed(packed) => &packed.block(p0, kc)[jc * kc..],
+                    BSource::Strided { b, rsb, csb } => {
+                        let out = scratch.b.resize(nc.div_ceil(NR) * NR * kc);
+                        pack_b_block(out, kc, jc, jc + nc, &b[p0 * rsb..], rsb, csb);
+                        scratch.b.as_slice()
+                    }
+                };
+                for i0 in (0..m).step_by(MC) {
+                    let mc = MC.min(m - i0);
+                    pack_a_block(
+                        scratch.a.resize(mc.div_ceil(MR) * MR * kc),
+                        a,
+                        rsa,
+                        csa,
+                        i0,
+                        mc,
+                        p0,
+                        kc,
+                    );
+                    let a_block = scratch.a.as_slice();
+                    for (panel, b_panel) in b_block
+                        .chunks_exact(kc * NR)
+                        .take(nc.div_ceil(NR))
+                        .enumerate()
+                    {
+                        let j = jc + panel * NR;
+                        let cols = NR.min(n - j);
+                        for (row_panel, a_panel) in a_block.chunks_exact(kc * MR).enumerate() {
+                            let i = i0 + row_panel * MR;
+                            let rows = MR.min(i0 + mc - i);
+                            let tile = &mut c[i * rsc + j..];
+                            // SAFETY: the panels hold kc·MR and kc·NR floats; the tile's
+                            // `rows` rows of `cols` columns lie inside C (checked by the caller:
+                            // (m−1)·rsc + n − 1 < c.len()).
+                            unsafe {
+                                microkernel::kernel(rows)(
+                                    kc,
+                                    a_panel.as_ptr(),
+                                    b_panel.as_ptr(),
+                                    tile.as_mut_ptr(),
+                                    rsc,
+                                    cols,
+                                    merge,
+                                )
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Products below this many multiply-adds run on one thread: a fork-join costs a few
+/// microseconds, more than splitting saves.
+const MIN_THREADED_MACS: usize = 1 << 20;
+
+/// `C [m, n] ← alpha · A · B + beta · C`: A `[m, k]` at `a[i · rsa + p · csa]`, C row-major at
+/// `c[i · rsc + j]`, B from `b` (packed or strided; its k and n must match). Runs on up to
+/// `threads` threads of the engine's pool, each owning a range of columns. `beta == 0`: C is
+/// not read.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: BSource,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if let BSource::Packed(p) = b {
+        assert!(
+            p.k == k && p.n == n,
+            "packed gemm: B is [{}, {}], the product needs [{k}, {n}]",
+            p.k,
+            p.n
+        );
+    }
+    assert!(
+        (m - 1) * rsc + n <= c.len() && rsc >= n,
+        "packed gemm: C [{m}, {n}] out of bounds"
+    );
+    assert!(
+        k == 0 || (m - 1) * rsa + (k - 1) * csa < a.len(),
+        "packed gemm: A [{m}, {k}] out of bounds"
+    );
+    if k == 0 {
+        for row in c.chunks_mut(rsc).take(m) {
+            row[..n]
+                .iter_mut()
+                .for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+        }
+        return;
+    }
+    let panels = n.div_ceil(NR);
+    let threads = if m * n * k < MIN_THREADED_MACS {
+        1
+    } else {
+        threads.min(panels)
+    };
+    if threads <= 1 {
+        return gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, 0, n);
+    }
+    // Column ranges of whole panels; every thread writes only its own columns of C. C's rows
+    // interleave the ranges, so the threads share the buffer through a raw pointer.
+    let per = panels.div_ceil(threads) * NR;
+    let c_ptr = SharedC(c.as_mut_ptr(), c.len());
+    crate::parallel::install(|| {
+        rayon::scope(|scope| {
+            for j_lo in (0..n).step_by(per) {
+                let j_hi = (j_lo + per).min(n);
+                let c_ptr = &c_ptr;
+                scope.spawn(move |_| {
+                    // SAFETY: each task writes only columns j_lo..j_hi of C's rows (the tiles of
+                    // its panels), disjoint from every other task's; C outlives the scope.
+                    let c = unsafe { std::slice::from_raw_parts_mut(c_ptr.0, c_ptr.1) };
+                    gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, j_lo, j_hi);
+                });
+            }
+        })
+    });
+}
+
+/// C's buffer shared by the column-range tasks of [`gemm`].
+struct SharedC(*mut f32, usize);
+// SAFETY: the tasks write disjoint columns (see `gemm`).
+unsafe impl Sync for SharedC {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::reference;
+
+    fn values(len: usize, seed: f32) -> Vec<f32> {
+        (0..len).map(|i| (i as f32 * seed).sin()).collect()
+    }
+
+    /// Shapes crossing every block edge (MR, NR, KC, MC, NC), both B layouts, prepacked or not,
+    /// beta 0 / 1, at 1 and 3 threads: equal to the f64 reference, and bit-identical across
+    /// thread counts and between prepacked and strided B.
+    #[test]
+    fn packed_gemm_matches_the_reference_at_every_block_edge() {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (7, 17, 5),
+            (13, 33, 257),
+            (150, 40, 300),
+            (6, 1100, 20),
+            (2, 96, 513),
+        ] {
+            let a = values(m * k, 0.37);
+            let b = values(k * n, 0.91);
+            let c0 = values(m * (n + 2), 0.13);
+            for transposed_b in [false, true] {
+                let (rsb, csb) = if transposed_b { (1, k) } else { (n, 1) };
+                let packed = PackedB::new(k, n, &b, rsb, csb);
+                for beta in [0.0, 1.0] {
+                    let mut want = c0.clone();
+                    reference(
+                        m,
+                        n,
+                        k,
+                        0.5,
+                        &a,
+                        k,
+                        1,
+                        &b,
+                        rsb,
+                        csb,
+                        beta,
+                        &mut want,
+                        n + 2,
+                        1,
+                    );
+                    let mut first: Option<Vec<f32>> = None;
+                    for threads in [1, 3] {
+                        for source in [
+                            BSource::Packed(&packed),
+                            BSource::Strided { b: &b, rsb, csb },
+                        ] {
+                            let mut got = if beta == 0.0 {
+                                vec![f32::NAN; c0.len()]
+                            } else {
+                                c0.clone()
+                            };
+                            gemm(
+                                m,
+                                n,
+                                k,
+                                0.5,
+                                &a,
+                                k,
+                                1,
+                                source,
+                                beta,
+                                &mut got,
+                                n + 2,
+                                threads,
+                            );
+                            for i in 0..m {
+                                for j in 0..n + 2 {
+                                    let (g, w) = (got[i * (n + 2) + j], want[i * (n + 2) + j]);
+                                    if j < n {
+                                        assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{m}x{n}x{k} bT={transposed_b} beta {beta} [{i},{j}]: {g} vs {w}");
+                                    } else if beta != 0.0 {
+                                        assert_eq!(
+                                            g.to_bits(),
+                                            c0[i * (n + 2) + j].to_bits(),
+                                            "wrote past column n"
+                                        );
+                                    }
+                                }
+                            }
+                            match &first {
+                                None => first = Some(got),
+                                Some(f) => assert!(
+                                    f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()
+                                        || (x.is_nan() && y.is_nan())),
+                                    "results differ between thread counts or B sources"
+                                ),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_a_is_read_through_its_strides() {
+        let (m, n, k) = (9, 20, 11);
+        let at = values(k * m, 0.29); // A stored [k, m]
+        let b = values(k * n, 0.53);
+        let mut want = vec![0.0; m * n];
+        reference(m, n, k, 1.0, &at, 1, m, &b, n, 1, 0.0, &mut want, n, 1);
+        let mut got = vec![0.0; m * n];
+        gemm(
+            m,
+            n,
+            k,
+            1.0,
+            &at,
+            1,
+            m,
+            BSource::Strided {
+                b: &b,
+                rsb: n,
+                csb: 1,
+            },
+            0.0,
+            &mut got,
+            n,
+            1,
+        );
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4));
+    }
+
+    #[test]
+    #[should_panic(expected = "needs")]
+    fn a_packed_b_of_the_wrong_shape_is_refused() {
+        let packed = PackedB::new(3, 4, &[0.0; 12], 4, 1);
+        let mut c = vec![0.0; 8];
+        gemm(
+            2,
+            4,
+            2,
+            1.0,
+            &[0.0; 4],
+            2,
+            1,
+            BSource::Packed(&packed),
+            0.0,
+            &mut c,
+            4,
+            1,
+        );
+    }
+}
