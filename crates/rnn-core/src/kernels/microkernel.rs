@@ -1,7 +1,8 @@
 //! The register-blocked inner kernel of the packed GEMM ([`super::packed`]).
 //!
-//! One call computes a tile of at most `MR × NR` elements of C from a packed micro-panel of A
-//! (`[k][MR]`: for each depth index p, the MR row values) and one of B (`[k][NR]`):
+//! One call computes a tile of at most `MR × NR` elements of C from a micro-panel of A (element
+//! (r, p) at `a[r·rsa + p·csa]`: packed `[k][MR]`, or rows of A read in place) and a packed one
+//! of B (`[k][NR]`):
 //! `acc[r][j] = Σ_p a[p][r] · b[p][j]`, the sum running in increasing p, then merges it into C as
 //! `C ← alpha · acc + beta · C` (`beta == 0`: C is not read, so it may hold garbage or NaN).
 //!
@@ -30,16 +31,16 @@ pub struct Merge {
     pub beta: f32,
 }
 
-/// A tile kernel for a fixed number of valid rows: `(k, a, b, c, rsc, cols, merge)` with
-/// - `a`: packed A micro-panel, `k · MR` floats (rows beyond the valid ones are ignored),
+/// A tile kernel for a fixed number of valid rows: `(k, a, rsa, csa, b, c, rsc, cols, merge)`:
+/// - `a`: A micro-panel, element (r, p) at `a[r·rsa + p·csa]` for the kernel's rows and p < k,
 /// - `b`: packed B micro-panel, `k · NR` floats (columns beyond `cols` are computed, not stored),
 /// - `c`: the tile's top-left element of C, rows `rsc` apart, columns contiguous; `cols ≤ NR`
 ///   columns and the kernel's row count are written.
 ///
 /// # Safety
-/// `a` and `b` must hold `k · MR` and `k · NR` floats; `c` must address `rows × cols` writable
-/// elements at row stride `rsc` not aliased by `a` or `b`.
-pub type TileKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, Merge);
+/// `a` must address every element above and `b` hold `k · NR` floats; `c` must address
+/// `rows × cols` writable elements at row stride `rsc` not aliased by `a` or `b`.
+pub type TileKernel = unsafe fn(usize, *const f32, usize, usize, *const f32, *mut f32, usize, usize, Merge);
 
 /// The kernel for a tile of `rows` valid rows (1..=MR), best implementation for this CPU.
 pub fn kernel(rows: usize) -> TileKernel {
@@ -88,20 +89,13 @@ pub mod portable {
     ///
     /// # Safety
     /// See [`TileKernel`].
-    pub unsafe fn tile<const ROWS: usize>(
-        k: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        cols: usize,
-        merge: Merge,
-    ) {
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile<const ROWS: usize>(k: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
         let mut acc = [[0.0f32; NR]; ROWS];
-        let a = std::slice::from_raw_parts(a, k * MR);
         let b = std::slice::from_raw_parts(b, k * NR);
-        for (a_p, b_p) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-            for (acc_r, &a_r) in acc.iter_mut().zip(a_p) {
+        for (p, b_p) in b.chunks_exact(NR).enumerate() {
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let a_r = *a.add(r * rsa + p * csa);
                 for (acc_rj, &b_j) in acc_r.iter_mut().zip(b_p) {
                     // Separate multiply and add: `mul_add` is a slow library call without hardware FMA.
                     *acc_rj += a_r * b_j;
@@ -131,22 +125,15 @@ mod avx2 {
     /// # Safety
     /// See [`TileKernel`]; the CPU must support AVX2 and FMA (checked by [`available`]).
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const ROWS: usize>(
-        k: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        cols: usize,
-        merge: Merge,
-    ) {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const ROWS: usize>(k: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
         let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
         for p in 0..k {
             let b0 = _mm256_loadu_ps(b.add(p * NR));
             let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
-            let a_p = a.add(p * MR);
+            let a_p = a.add(p * csa);
             for (r, acc_r) in acc.iter_mut().enumerate() {
-                let a_r = _mm256_broadcast_ss(&*a_p.add(r));
+                let a_r = _mm256_broadcast_ss(&*a_p.add(r * rsa));
                 acc_r[0] = _mm256_fmadd_ps(a_r, b0, acc_r[0]);
                 acc_r[1] = _mm256_fmadd_ps(a_r, b1, acc_r[1]);
             }
@@ -180,8 +167,9 @@ mod avx2 {
     /// features; these are only handed out after [`available`] said yes.
     macro_rules! wrap {
         ($($name:ident = $rows:literal),*) => {$(
-            unsafe fn $name(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
-                tile::<$rows>(k, a, b, c, rsc, cols, merge)
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn $name(k: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
+                tile::<$rows>(k, a, rsa, csa, b, c, rsc, cols, merge)
             }
         )*};
     }
@@ -244,7 +232,7 @@ mod tests {
                         })
                         .collect();
                     let mut c = before.clone();
-                    unsafe { kern(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), rsc, cols, merge) };
+                    unsafe { kern(k, a.as_ptr(), 1, MR, b.as_ptr(), c.as_mut_ptr(), rsc, cols, merge) };
                     for r in 0..MR {
                         for j in 0..rsc {
                             let got = c[r * rsc + j];

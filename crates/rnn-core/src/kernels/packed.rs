@@ -257,16 +257,12 @@ fn gemm_columns(
                 };
                 for i0 in (0..m).step_by(MC) {
                     let mc = MC.min(m - i0);
-                    pack_a_block(
-                        scratch.a.resize(mc.div_ceil(MR) * MR * kc),
-                        a,
-                        rsa,
-                        csa,
-                        i0,
-                        mc,
-                        p0,
-                        kc,
-                    );
+                    // Rows of A contiguous: the kernel reads them in place (no copy at every step
+                    // of a recurrence); otherwise the block is packed into MR-row panels.
+                    let in_place = csa == 1;
+                    if !in_place {
+                        pack_a_block(scratch.a.resize(mc.div_ceil(MR) * MR * kc), a, rsa, csa, i0, mc, p0, kc);
+                    }
                     let a_block = scratch.a.as_slice();
                     for (panel, b_panel) in b_block
                         .chunks_exact(kc * NR)
@@ -275,17 +271,24 @@ fn gemm_columns(
                     {
                         let j = jc + panel * NR;
                         let cols = NR.min(n - j);
-                        for (row_panel, a_panel) in a_block.chunks_exact(kc * MR).enumerate() {
-                            let i = i0 + row_panel * MR;
+                        for (row_panel, i) in (i0..i0 + mc).step_by(MR).enumerate() {
                             let rows = MR.min(i0 + mc - i);
+                            let (a_panel, a_rs, a_cs) = if in_place {
+                                (&a[i * rsa + p0..], rsa, 1)
+                            } else {
+                                (&a_block[row_panel * kc * MR..], 1, MR)
+                            };
                             let tile = &mut c[i * rsc + j..];
-                            // SAFETY: the panels hold kc·MR and kc·NR floats; the tile's
-                            // `rows` rows of `cols` columns lie inside C (checked by the caller:
-                            // (m−1)·rsc + n − 1 < c.len()).
+                            // SAFETY: the A panel addresses `rows` rows of kc values (packed, or
+                            // inside A: checked by the caller), the B panel holds kc·NR floats;
+                            // the tile's `rows` rows of `cols` columns lie inside C (checked by
+                            // the caller: (m−1)·rsc + n − 1 < c.len()).
                             unsafe {
                                 microkernel::kernel(rows)(
                                     kc,
                                     a_panel.as_ptr(),
+                                    a_rs,
+                                    a_cs,
                                     b_panel.as_ptr(),
                                     tile.as_mut_ptr(),
                                     rsc,
