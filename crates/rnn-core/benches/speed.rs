@@ -150,9 +150,6 @@ fn gemm_shapes(threads: usize) {
         if threads > 1 {
             backends.push(Backend::Packed(threads));
             backends.push(Backend::Faer(threads));
-            if m >= 16 * threads {
-                backends.push(Backend::Rows(threads));
-            }
         }
         let flop = 2.0 * (m * n * k) as f64;
         let reps = ((2e7 / flop).ceil() as usize).max(1);

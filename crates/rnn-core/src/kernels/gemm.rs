@@ -1,14 +1,15 @@
 //! The engine's only GEMM entry point, over strided `f32` slices.
 //!
-//! Three implementations sit behind [`sgemm`], chosen per call from the shape and the engine's
-//! thread count ([`choose`]); the choice was made by measuring the real shapes of the standard
-//! configurations (`cargo bench -p rnn-core --bench speed -- gemm`, see `Backend`):
-//! - [`Backend::Faer`]: the `gemm` crate's f32 kernels (`gemm-f32`; AVX-512 micro-kernels
-//!   chosen at run time), threaded inside the engine's pool ([`crate::parallel`]): its threads
-//!   own fixed column blocks of C and the depth loop is sequential, so results are deterministic
-//!   for a fixed thread count.
-//! - [`Backend::MatrixMultiply`]: the `matrixmultiply` crate (single-threaded AVX2/FMA), kept
-//!   as the measured alternative and for shapes where it wins.
+//! Three implementations sit behind [`sgemm`], chosen per call from the shape ([`choose`]); the
+//! choice was made by measuring the real shapes of the standard configurations
+//! (`cargo bench -p rnn-core --bench speed -- gemm`, see `choose`):
+//! - [`Backend::Packed`]: the engine's own packed GEMM ([`super::packed`]), threaded inside the
+//!   engine's pool, bit-identical at any thread count;
+//! - [`Backend::Faer`]: the `gemm` crate's f32 kernels (`gemm-f32`), for single rows (its GEMV
+//!   path reads B in place; a packing GEMM would copy all of B for one row);
+//! - [`Backend::MatrixMultiply`]: the `matrixmultiply` crate (single-threaded AVX2/FMA), the
+//!   well-known baseline the benchmark compares against, and the path for C stored with
+//!   neither stride 1.
 //!
 //! A transposed operand is the same slice with its strides swapped, so no copy is ever made.
 //! [`reference`] is the naive triple loop the tests compare every backend against.
@@ -23,38 +24,24 @@ pub enum Backend {
     Faer(usize),
     /// `matrixmultiply`, single-threaded.
     MatrixMultiply,
-    /// `matrixmultiply` on fixed row blocks of C, one per thread of the engine's pool (C must be
-    /// row-major, `csc == 1`). Each element's sum runs in the same order whatever the split
-    /// (matrixmultiply's depth blocking does not depend on m), so results are the same bits at
-    /// any thread count.
-    Rows(usize),
     /// The engine's own packed GEMM ([`super::packed`]) on this many threads of the pool.
     Packed(usize),
 }
 
-/// Products below this many multiply-adds run on one thread: a fork-join in the pool costs a
-/// few microseconds, more than the split saves (measured: the batch-64 head [64x256]x[256x96],
-/// 1.6 M, is not faster on 2 threads).
-const MIN_THREADED_MACS: usize = 4 << 20;
-
-/// The backend [`sgemm`] uses for a shape at `threads` threads. Measured on this machine's
-/// shapes (GFLOP/s, one thread, medians of 15 interleaved rounds): matrixmultiply beats gemm-f32
-/// on the per-step recurrence (rec-S 52.6 vs 37.3, rec-M 45.6 vs 39.3), the state gradient (dh-S
-/// 49.8 vs 41.8), the input projection (proj-S 33.3 vs 7.9, proj-M 38.2 vs 11.9) and the head
-/// (45.5 vs 38.8), and ties on the weight gradients (dW-S 33.6 vs 33.0); gemm-f32 wins the
-/// batch-1 products by 9x (gemv 16.6 vs 1.8, its own GEMV path; matrixmultiply packs).
-/// gemm-f32's own threading gave no gain at 2 threads (rec-S 37.5, dW-M 33.7), so products
-/// large enough are split by rows of C over the pool instead ([`Backend::Rows`]).
-/// (Measured too: gemm-f32 for every m ≤ 64 keeps batch-64 generation's resident memory flat —
-/// matrixmultiply allocates its packing buffers per call — but runs it 22 % slower.)
-pub fn choose(m: usize, n: usize, k: usize, threads: usize) -> Backend {
+/// The backend [`sgemm`] uses for a shape at `threads` threads. Measured on this machine (AVX2,
+/// GFLOP/s, one thread, medians of 15 interleaved rounds, B packed per call): the packed GEMM
+/// beats matrixmultiply on every shape of the standard configurations but the weight gradients,
+/// where they tie (head [2048x256]x[256x96]ᵀ 77 vs 66, projection [8192x128]x[128x2048]ᵀ 58 vs
+/// 55, dW [1024x2048]ᵀx[2048x256] 64 vs 64), and it scales to 2 threads (head 137, projection
+/// 109, dW-M 92) where matrixmultiply is single-threaded; gemm-f32 wins single rows (GEMV 20
+/// vs 1.2, the packed GEMM copies all of B for one row) and is slower elsewhere (its
+/// projection: 19). With B packed once (the recurrences, `packed::PackedB`) the packed GEMM
+/// reaches 75–88 on one thread.
+pub fn choose(m: usize, _n: usize, _k: usize, threads: usize) -> Backend {
     if m == 1 {
         return Backend::Faer(1);
     }
-    if threads > 1 && m >= 16 * threads && m * n * k >= MIN_THREADED_MACS {
-        return Backend::Rows(threads);
-    }
-    Backend::MatrixMultiply
+    Backend::Packed(threads)
 }
 
 /// `C ← alpha · A · B + beta · C` with A `[m, k]`, B `[k, n]`, C `[m, n]`, each addressed as
@@ -164,28 +151,6 @@ pub fn sgemm_with(
                 run()
             }
         }
-        Backend::Rows(threads) if threads > 1 && csc == 1 && rsc >= n => {
-            // Row blocks, multiples of 8 rows (matrixmultiply's kernel height), fixed by m and
-            // the thread count only.
-            let per = m.div_ceil(threads).div_ceil(8) * 8;
-            crate::parallel::install(|| {
-                rayon::scope(|scope| {
-                    let mut rest = &mut c[..];
-                    let mut i0 = 0;
-                    while i0 < m {
-                        let rows = per.min(m - i0);
-                        let len = if i0 + rows == m { rest.len() } else { rows * rsc };
-                        let (block, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                        rest = tail;
-                        let a_block = &a[i0 * rsa..];
-                        scope.spawn(move |_| {
-                            sgemm_with(Backend::MatrixMultiply, rows, n, k, alpha, a_block, rsa, csa, b, rsb, csb, beta, block, rsc, csc)
-                        });
-                        i0 += rows;
-                    }
-                })
-            })
-        }
         Backend::Packed(threads) if csc == 1 => {
             packed::gemm(m, n, k, alpha, a, rsa, csa, BSource::Strided { b, rsb, csb }, beta, c, rsc, threads)
         }
@@ -194,7 +159,7 @@ pub fn sgemm_with(
             packed::gemm(n, m, k, alpha, b, csb, rsb, BSource::Strided { b: a, rsb: csa, csb: rsa }, beta, c, csc, threads)
         }
         // SAFETY: as above.
-        Backend::MatrixMultiply | Backend::Rows(_) | Backend::Packed(_) => unsafe {
+        Backend::MatrixMultiply | Backend::Packed(_) => unsafe {
             matrixmultiply::sgemm(
                 m,
                 k,
@@ -335,7 +300,7 @@ mod tests {
             let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.13).sin()).collect();
             for op_b in [Op::Plain, Op::Transposed] {
                 let (rsb, csb) = if op_b == Op::Plain { (n, 1) } else { (1, k) };
-                let backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Rows(2), Backend::Packed(1), Backend::Packed(2)];
+                let backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Packed(1), Backend::Packed(2)];
                 for beta in [0.0, 1.0] {
                     let mut want = c0.clone();
                     reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n, 1);

@@ -127,6 +127,12 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const ROWS: usize>(k: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
+        // Ask for C's tile now: it is read (beta ≠ 0) or written after the depth loop, and at a
+        // small depth the loop is too short to hide a miss to memory.
+        for r in 0..ROWS {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * rsc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * rsc + NR - 1) as *const i8);
+        }
         let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
         for p in 0..k {
             let b0 = _mm256_loadu_ps(b.add(p * NR));

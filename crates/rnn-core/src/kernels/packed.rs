@@ -17,9 +17,9 @@
 //! and allocate their buffers on every call. Here packing buffers are per-thread and reused, so
 //! a product allocates nothing after the first call of its size.
 //!
-//! Threads split the columns of C into contiguous ranges of whole NR panels; the depth loop is
-//! never split, so every element of C is the same sequence of operations at any thread count:
-//! results are bit-identical whatever the number of threads.
+//! Threads split C into contiguous ranges of rows (tall products) or of whole NR-column panels
+//! (wide ones); the depth loop is never split, so every element of C is the same sequence of
+//! operations at any thread count: results are bit-identical whatever the number of threads.
 
 use super::microkernel::{self, Merge, MR, NR};
 use std::cell::RefCell;
@@ -167,24 +167,26 @@ fn pack_a_block(
     p0: usize,
     kc: usize,
 ) {
-    for (panel, dst) in out
-        .chunks_exact_mut(kc * MR)
-        .take(mc.div_ceil(MR))
-        .enumerate()
-    {
-        let first = i0 + panel * MR;
-        let rows = MR.min(i0 + mc - first);
-        if rows < MR {
-            dst.fill(0.0);
-        }
-        if rsa == 1 {
-            // Columns of A are contiguous (a transposed operand): copy MR-long runs.
-            for (p, d) in dst.chunks_exact_mut(MR).take(kc).enumerate() {
-                let col = &a[first + (p0 + p) * csa..];
-                d[..rows].copy_from_slice(&col[..rows]);
+    let panels = mc.div_ceil(MR);
+    if mc % MR != 0 {
+        // The last panel's rows past mc must be zero (the kernel multiplies them).
+        out[(panels - 1) * kc * MR..panels * kc * MR].fill(0.0);
+    }
+    if rsa == 1 {
+        // Columns of A contiguous (a transposed operand, e.g. dGᵀ in the weight gradients):
+        // read each column's mc values in one run and deal them out to the panels, so every
+        // cache line (and page) of A is touched once per block.
+        for p in 0..kc {
+            let col = &a[i0 + (p0 + p) * csa..][..mc];
+            for (panel, run) in col.chunks(MR).enumerate() {
+                out[panel * kc * MR + p * MR..][..run.len()].copy_from_slice(run);
             }
-        } else {
-            for r in 0..rows {
+        }
+    } else {
+        for panel in 0..panels {
+            let first = i0 + panel * MR;
+            let dst = &mut out[panel * kc * MR..(panel + 1) * kc * MR];
+            for r in 0..MR.min(i0 + mc - first) {
                 let row = &a[(first + r) * rsa + p0 * csa..];
                 for p in 0..kc {
                     dst[p * MR + r] = row[p * csa];
@@ -310,7 +312,7 @@ const MIN_THREADED_MACS: usize = 1 << 20;
 
 /// `C [m, n] ← alpha · A · B + beta · C`: A `[m, k]` at `a[i · rsa + p · csa]`, C row-major at
 /// `c[i · rsc + j]`, B from `b` (packed or strided; its k and n must match). Runs on up to
-/// `threads` threads of the engine's pool, each owning a range of columns. `beta == 0`: C is
+/// `threads` threads of the engine's pool, each owning a range of rows or columns. `beta == 0`: C is
 /// not read.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
@@ -354,18 +356,36 @@ pub fn gemm(
         }
         return;
     }
-    let panels = n.div_ceil(NR);
-    let threads = if m * n * k < MIN_THREADED_MACS {
-        1
-    } else {
-        threads.min(panels)
-    };
+    let threads = if m * n * k < MIN_THREADED_MACS { 1 } else { threads };
     if threads <= 1 {
         return gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, 0, n);
     }
-    // Column ranges of whole panels; every thread writes only its own columns of C. C's rows
-    // interleave the ranges, so the threads share the buffer through a raw pointer.
-    let per = panels.div_ceil(threads) * NR;
+    // Either way each element of C is computed by one thread with the same operations, so the
+    // split never changes the bits.
+    if m >= n {
+        // Tall products (the weight gradients, the input projection, the head over all steps):
+        // split the rows, so that each thread reads only its share of the large A. Row blocks
+        // are contiguous in C.
+        let per = m.div_ceil(threads).div_ceil(MR) * MR;
+        crate::parallel::install(|| {
+            rayon::scope(|scope| {
+                let mut rest = &mut c[..];
+                for i_lo in (0..m).step_by(per) {
+                    let rows = per.min(m - i_lo);
+                    let len = if i_lo + rows == m { rest.len() } else { rows * rsc };
+                    let (block, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                    rest = tail;
+                    let a_rows = &a[i_lo * rsa..];
+                    scope.spawn(move |_| gemm_columns(rows, k, alpha, a_rows, rsa, csa, b, beta, block, rsc, n, 0, n));
+                }
+            })
+        });
+        return;
+    }
+    // Wide products (the per-step recurrence: a few rows of h against all of W): split the
+    // columns into ranges of whole panels. C's rows interleave the ranges, so the threads share
+    // the buffer through a raw pointer.
+    let per = n.div_ceil(NR).div_ceil(threads) * NR;
     let c_ptr = SharedC(c.as_mut_ptr(), c.len());
     crate::parallel::install(|| {
         rayon::scope(|scope| {
