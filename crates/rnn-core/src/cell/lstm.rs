@@ -19,7 +19,7 @@
 
 use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
-    CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims,
+    CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -41,7 +41,7 @@ fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_pr
 pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
     let d = cache.dims;
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
-    project_inputs(w, d, GATES, GATES, &cache.x, &mut cache.gates);
+    project_inputs(w, None, d, GATES, GATES, &cache.x, &mut cache.gates);
     for t in 0..d.steps {
         let gates_t = &mut cache.gates[t * bg..(t + 1) * bg];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
@@ -60,7 +60,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_inference(
     w: &CellWeights,
-    w_hh_t: &PackedB,
+    packed: &PackedCellWeights,
     d: SeqDims,
     x: &[f32],
     lengths: &[usize],
@@ -70,10 +70,10 @@ pub(super) fn forward_inference(
     ws: &mut CellWorkspace,
 ) {
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
-    project_inputs(w, d, GATES, GATES, x, &mut ws.gates);
+    project_inputs(w, Some(&packed.w_ih_t), d, GATES, GATES, x, &mut ws.gates);
     for t in 0..d.steps {
         let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
-        step(w_hh_t, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux);
+        step(&packed.w_hh_t, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         carry_finished_rows(lengths, t, d.hidden, c, &mut ws.c_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);

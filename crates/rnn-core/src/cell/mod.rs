@@ -135,6 +135,23 @@ impl CellCache {
     }
 }
 
+/// One direction's weights packed for the inference path ([`PackedB`]): `W_ihᵀ` `[I, G·H]` for
+/// the input projection and `W_hhᵀ` `[H, G·H]` for the steps. Packed once per set of weights,
+/// then every generated token reuses them.
+#[derive(Debug, Clone, Default)]
+pub struct PackedCellWeights {
+    w_ih_t: PackedB,
+    w_hh_t: PackedB,
+}
+
+impl PackedCellWeights {
+    /// Packs `w` (input width `input`, hidden width `hidden`) into `self`, reusing its buffers.
+    pub fn repack(&mut self, w: &CellWeights, input: usize, hidden: usize) {
+        self.w_ih_t.repack(input, w.w_ih.len() / input, w.w_ih, 1, input);
+        pack_hh_transposed(w.w_hh, hidden, &mut self.w_hh_t);
+    }
+}
+
 /// Reusable buffers of the cache-free inference path (sized by the longest chunk seen).
 #[derive(Debug, Clone, Default)]
 pub struct CellWorkspace {
@@ -212,8 +229,8 @@ pub fn forward(
 }
 
 /// Inference forward without a cache: runs `x` `[T, B, I]` from the state `h` (`c`) `[B, H]`,
-/// leaves the final state there and writes `y` `[T, B, H]`. `w_hh_t` is `w.w_hh` packed by
-/// [`pack_hh_transposed`]. Same values as [`forward`].
+/// leaves the final state there and writes `y` `[T, B, H]`. `packed` holds `w` packed by
+/// [`PackedCellWeights::repack`]. Same values as [`forward`].
 #[allow(clippy::too_many_arguments)]
 pub fn forward_inference(
     kind: CellKind,
@@ -225,18 +242,19 @@ pub fn forward_inference(
     c: Option<&mut [f32]>,
     y: &mut [f32],
     ws: &mut CellWorkspace,
-    w_hh_t: &PackedB,
+    packed: &PackedCellWeights,
 ) {
     debug_assert_eq!(x.len(), dims.rows() * dims.input);
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
-    debug_assert_eq!((w_hh_t.k(), w_hh_t.n()), (dims.hidden, kind.gates() * dims.hidden));
+    debug_assert_eq!((packed.w_hh_t.k(), packed.w_hh_t.n()), (dims.hidden, kind.gates() * dims.hidden));
+    debug_assert_eq!((packed.w_ih_t.k(), packed.w_ih_t.n()), (dims.input, kind.gates() * dims.hidden));
     ws.prepare(kind, dims);
     match (kind, c) {
-        (CellKind::RnnTanh, _) => rnn::forward_inference(w, w_hh_t, dims, x, lengths, h, y, ws, false),
-        (CellKind::RnnRelu, _) => rnn::forward_inference(w, w_hh_t, dims, x, lengths, h, y, ws, true),
-        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, w_hh_t, dims, x, lengths, h, c, y, ws),
+        (CellKind::RnnTanh, _) => rnn::forward_inference(w, packed, dims, x, lengths, h, y, ws, false),
+        (CellKind::RnnRelu, _) => rnn::forward_inference(w, packed, dims, x, lengths, h, y, ws, true),
+        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, packed, dims, x, lengths, h, c, y, ws),
         (CellKind::Lstm, None) => unreachable!("internal: LSTM inference without a memory state"),
-        (CellKind::Gru, _) => gru::forward_inference(w, w_hh_t, dims, x, lengths, h, y, ws),
+        (CellKind::Gru, _) => gru::forward_inference(w, packed, dims, x, lengths, h, y, ws),
     }
 }
 
@@ -253,8 +271,9 @@ pub fn backward(kind: CellKind, w: &CellWeights, cache: &CellCache, up: CellUpst
 
 /// The input projection of all steps as one GEMM: `out [T·B, G·H] = x [T·B, I] · W_ihᵀ + b_ih`,
 /// plus `b_hh` in the first `hh_bias_blocks` gate blocks (those where the hidden side is simply
-/// added before the nonlinearity: all of them except GRU's n block).
-fn project_inputs(w: &CellWeights, dims: SeqDims, gates: usize, hh_bias_blocks: usize, x: &[f32], out: &mut [f32]) {
+/// added before the nonlinearity: all of them except GRU's n block). `w_ih_t`: `W_ihᵀ` already
+/// packed (inference), else the product packs it.
+fn project_inputs(w: &CellWeights, w_ih_t: Option<&PackedB>, dims: SeqDims, gates: usize, hh_bias_blocks: usize, x: &[f32], out: &mut [f32]) {
     let gh = gates * dims.hidden;
     let folded = hh_bias_blocks * dims.hidden;
     for row in out.chunks_exact_mut(gh) {
@@ -262,7 +281,10 @@ fn project_inputs(w: &CellWeights, dims: SeqDims, gates: usize, hh_bias_blocks: 
             *v = w.b_ih[j] + if j < folded { w.b_hh[j] } else { 0.0 };
         }
     }
-    matmul(Op::Plain, Op::Transposed, dims.rows(), gh, dims.input, 1.0, x, w.w_ih, 1.0, out);
+    match w_ih_t {
+        Some(packed) => recurrent_product(dims.rows(), x, packed, 1.0, out),
+        None => matmul(Op::Plain, Op::Transposed, dims.rows(), gh, dims.input, 1.0, x, w.w_ih, 1.0, out),
+    }
 }
 
 /// At step t, rows that are past their length keep their previous state: `cur[b] = prev[b]`.
@@ -316,8 +338,9 @@ pub fn pack_hh_transposed(w_hh: &[f32], hidden: usize, out: &mut PackedB) {
     out.repack(hidden, w_hh.len() / hidden, w_hh, 1, hidden);
 }
 
-/// The per-step product of a recurrence, `out [B, N] ← h [B, K] · W + beta · out` with `W`
-/// packed (`[K, N]`), on the engine's threads (bit-identical at any thread count).
+/// `out [R, N] ← h [R, K] · W + beta · out` with `W` packed (`[K, N]`), on the engine's threads
+/// (bit-identical at any thread count): the per-step products of a recurrence, and the input
+/// projection at inference.
 fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
     let (k, n) = (w.k(), w.n());
     packed::gemm(batch, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, crate::parallel::threads());

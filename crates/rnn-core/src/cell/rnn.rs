@@ -9,7 +9,7 @@
 
 use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
-    CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims,
+    CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -28,7 +28,7 @@ fn step(w_hh_t: &PackedB, batch: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: 
 pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache, relu: bool) {
     let d = cache.dims;
     let bh = d.batch * d.hidden;
-    project_inputs(w, d, 1, 1, &cache.x, &mut cache.gates);
+    project_inputs(w, None, d, 1, 1, &cache.x, &mut cache.gates);
     for t in 0..d.steps {
         let pre_t = &mut cache.gates[t * bh..(t + 1) * bh];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
@@ -43,7 +43,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache, rel
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_inference(
     w: &CellWeights,
-    w_hh_t: &PackedB,
+    packed: &PackedCellWeights,
     d: SeqDims,
     x: &[f32],
     lengths: &[usize],
@@ -53,10 +53,10 @@ pub(super) fn forward_inference(
     relu: bool,
 ) {
     let bh = d.batch * d.hidden;
-    project_inputs(w, d, 1, 1, x, &mut ws.gates);
+    project_inputs(w, Some(&packed.w_ih_t), d, 1, 1, x, &mut ws.gates);
     for t in 0..d.steps {
         let pre_t = &mut ws.gates[t * bh..(t + 1) * bh];
-        step(w_hh_t, d.batch, pre_t, h, &mut ws.h_next, relu);
+        step(&packed.w_hh_t, d.batch, pre_t, h, &mut ws.h_next, relu);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
         h.copy_from_slice(&ws.h_next);

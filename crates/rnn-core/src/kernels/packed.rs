@@ -168,7 +168,7 @@ fn pack_a_block(
     kc: usize,
 ) {
     let panels = mc.div_ceil(MR);
-    if mc % MR != 0 {
+    if !mc.is_multiple_of(MR) {
         // The last panel's rows past mc must be zero (the kernel multiplies them).
         out[(panels - 1) * kc * MR..panels * kc * MR].fill(0.0);
     }

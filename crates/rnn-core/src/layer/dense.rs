@@ -5,6 +5,7 @@
 
 use crate::error::{check_len, checked_size, Error, Result};
 use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::packed::{self, BSource, PackedB};
 
 /// Sizes of a dense layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +39,33 @@ impl Dense {
         }
         // y [N, out] (+)= x [N, in] · Wᵀ, W stored [out, in] (read transposed, no copy).
         matmul(Op::Plain, Op::Transposed, n, o, i, 1.0, x, w, if accumulate { 1.0 } else { 0.0 }, y);
-        if let Some(b) = b {
-            for row in y.chunks_exact_mut(o) {
-                row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
-            }
-        }
+        add_bias(y, b);
         Ok(())
+    }
+
+    /// [`forward`](Self::forward) with the weight already packed as `w_t` = `Wᵀ` `[in, out]`
+    /// ([`PackedB`], e.g. by [`Dense::pack`]): for layers applied many times to few rows
+    /// (the head at every generated token).
+    pub fn forward_packed(&self, x: &[f32], n: usize, w_t: &PackedB, b: Option<&[f32]>, y: &mut [f32], accumulate: bool) -> Result<()> {
+        let (i, o) = (self.inputs, self.outputs);
+        check_len("x", x.len(), checked_size("x", &[n, i])?)?;
+        check_len("y", y.len(), checked_size("y", &[n, o])?)?;
+        if (w_t.k(), w_t.n()) != (i, o) {
+            return Err(Error::Shape(format!("dense: the packed weight is [{}, {}], expected [{i}, {o}]", w_t.k(), w_t.n())));
+        }
+        if let Some(b) = b {
+            check_len("bias", b.len(), o)?;
+        }
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        packed::gemm(n, o, i, 1.0, x, i, 1, BSource::Packed(w_t), beta, y, o, crate::parallel::threads());
+        add_bias(y, b);
+        Ok(())
+    }
+
+    /// `Wᵀ` packed for [`forward_packed`](Self::forward_packed), from `w` stored `[out, in]`.
+    pub fn pack(&self, w: &[f32]) -> Result<PackedB> {
+        check_len("weight", w.len(), checked_size("weight", &[self.outputs, self.inputs])?)?;
+        Ok(PackedB::new(self.inputs, self.outputs, w, 1, self.inputs))
     }
 
     /// Given `dy` `[N, out]`: `dW += dyᵀ x` `[out, in]`, `db += Σ_rows dy` `[out]`, and
@@ -86,6 +108,15 @@ impl Dense {
             matmul(Op::Plain, Op::Plain, n, i, o, 1.0, dy, w, 1.0, dx);
         }
         Ok(())
+    }
+}
+
+/// `y [N, out] += b` broadcast over rows (no-op without a bias).
+fn add_bias(y: &mut [f32], b: Option<&[f32]>) {
+    if let Some(b) = b {
+        for row in y.chunks_exact_mut(b.len()) {
+            row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
+        }
     }
 }
 

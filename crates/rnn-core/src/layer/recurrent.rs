@@ -16,9 +16,8 @@
 //!   PyTorch names `rnn.weight_ih_l{k}[_reverse]`, `rnn.weight_hh_l{k}…`, `rnn.bias_ih_l{k}…`,
 //!   `rnn.bias_hh_l{k}…`.
 
-use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, SeqDims};
+use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims};
 use crate::config::{CellKind, ModelConfig};
-use crate::kernels::packed::PackedB;
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::params::Params;
 use crate::rng::Rng;
@@ -59,11 +58,11 @@ pub struct StackCache {
     dropout_masks: Vec<Vec<f32>>,
 }
 
-/// `W_hhᵀ` of every (layer, direction), in `h_n` order, packed for the inference steps. Pack
+/// The weights of every (layer, direction), in `h_n` order, packed for the inference path. Pack
 /// once per set of weights ([`RecurrentStack::pack_recurrence`]) and reuse for every step.
 #[derive(Debug, Clone, Default)]
 pub struct PackedRecurrence {
-    w_hh_t: Vec<PackedB>,
+    cells: Vec<PackedCellWeights>,
 }
 
 /// Reusable buffers of the cache-free inference path.
@@ -261,7 +260,7 @@ impl RecurrentStack {
         self.check_inputs(x, t, b, lengths, Some(state))?;
         let packed = match packed {
             Some(packed) => {
-                if packed.w_hh_t.len() != self.layers * self.directions {
+                if packed.cells.len() != self.layers * self.directions {
                     return Err(Error::Config("forward_inference: the packed weights belong to another stack".into()));
                 }
                 packed
@@ -297,7 +296,7 @@ impl RecurrentStack {
                 let state_range = idx * n_state..(idx + 1) * n_state;
                 let h = &mut state.h[state_range.clone()];
                 let c = state.c.as_mut().map(|c| &mut c[state_range]);
-                cell::forward_inference(self.cell, &w, dims, x_dir, &ws.lengths, h, c, &mut ws.y_dir, &mut ws.cells, &packed.w_hh_t[idx]);
+                cell::forward_inference(self.cell, &w, dims, x_dir, &ws.lengths, h, c, &mut ws.y_dir, &mut ws.cells, &packed.cells[idx]);
                 place_direction(&ws.y_dir, &mut ws.layer_out, b, hd, dir, dirs, &ws.lengths);
             }
             std::mem::swap(&mut ws.layer_in, &mut ws.layer_out);
@@ -305,7 +304,7 @@ impl RecurrentStack {
         Ok(&ws.layer_in)
     }
 
-    /// `W_hhᵀ` of every (layer, direction) of `p` packed for [`forward_inference`](Self::forward_inference).
+    /// The weights of every (layer, direction) of `p` packed for [`forward_inference`](Self::forward_inference).
     pub fn pack_recurrence(&self, p: &Params) -> Result<PackedRecurrence> {
         let mut packed = PackedRecurrence::default();
         self.repack_recurrence(p, &mut packed)?;
@@ -313,11 +312,11 @@ impl RecurrentStack {
     }
 
     fn repack_recurrence(&self, p: &Params, packed: &mut PackedRecurrence) -> Result<()> {
-        packed.w_hh_t.resize_with(self.layers * self.directions, PackedB::default);
+        packed.cells.resize_with(self.layers * self.directions, PackedCellWeights::default);
         for layer in 0..self.layers {
             for dir in 0..self.directions {
                 let w = self.weights(p, layer, dir)?;
-                cell::pack_hh_transposed(w.w_hh, self.hidden, &mut packed.w_hh_t[layer * self.directions + dir]);
+                packed.cells[layer * self.directions + dir].repack(&w, self.layer_input_size(layer), self.hidden);
             }
         }
         Ok(())

@@ -39,12 +39,12 @@ impl Network {
         check_len("logits", logits.len(), rows * vocab_size)?;
         scratch.x.resize(steps * rows * embed_dim, 0.0);
         Embedding { vocab: vocab_size, dim: embed_dim }.forward(self.params().view("embed.weight"), tokens, rows, steps, &mut scratch.x)?;
-        let packed = self.packed_recurrence()?;
-        let y = self.stack().forward_inference(self.params(), Some(packed), &scratch.x, steps, rows, None, state, &mut scratch.stack)?;
+        let packed = self.inference_weights()?;
+        let y = self.stack().forward_inference(self.params(), Some(&packed.recurrence), &scratch.x, steps, rows, None, state, &mut scratch.stack)?;
         let f = self.stack().output_size();
         // Only the last step's outputs are needed: [B, F] rows at t = T − 1.
         let last = &y[(steps - 1) * rows * f..steps * rows * f];
-        Dense { inputs: f, outputs: vocab_size }.forward(last, rows, self.params().view("head.weight"), Some(self.params().view("head.bias")), logits, false)?;
+        Dense { inputs: f, outputs: vocab_size }.forward_packed(last, rows, &packed.head_t, Some(self.params().view("head.bias")), logits, false)?;
         if self.config.skip {
             let x_last = &scratch.x[(steps - 1) * rows * embed_dim..];
             Dense { inputs: embed_dim, outputs: vocab_size }.forward(x_last, rows, self.params().view("skip.weight"), None, logits, true)?;
@@ -136,5 +136,40 @@ impl StepModel for BeamModel<'_> {
 
     fn vocab_size(&self) -> usize {
         self.net.config.output_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::init::{init_params, InitConfig};
+    use crate::rng::Rng;
+    use serde_json::json;
+
+    fn logits(net: &Network, tokens: &[i32], rows: usize) -> Vec<u32> {
+        let steps = tokens.len() / rows;
+        let mut state = net.zero_state(rows);
+        let mut out = vec![0.0; rows * 11];
+        net.feed(tokens, rows, steps, &mut state, &mut InferenceScratch::default(), &mut out).unwrap();
+        out.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The packed inference weights are made from the current parameters: a change through
+    /// `params_mut` is seen by the next feed, exactly as by a network built from the new values.
+    #[test]
+    fn feed_sees_every_change_of_the_parameters() {
+        let cfg = ModelConfig::from_json(&json!({"cell": "lstm", "vocab_size": 11, "embed_dim": 5, "hidden_size": 7, "num_layers": 2})).unwrap();
+        let params = init_params(&cfg, &InitConfig::default(), &mut Rng::new(3)).unwrap();
+        let mut net = Network::from_params(cfg.clone(), params).unwrap();
+        let tokens = [1, 4, 2, 9, 0, 3, 3, 10];
+        let before = logits(&net, &tokens, 2);
+        for name in ["rnn.weight_ih_l0", "rnn.weight_hh_l1", "head.weight"] {
+            net.params_mut().view_mut(name).iter_mut().for_each(|v| *v *= 1.5);
+            let after = logits(&net, &tokens, 2);
+            let rebuilt = Network::from_params(cfg.clone(), net.params().clone()).unwrap();
+            assert_ne!(after, before, "changing {name} changed nothing");
+            assert_eq!(after, logits(&rebuilt, &tokens, 2), "stale packed weights after changing {name}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
 use crate::layer::pooling::TimePooling;
 use crate::layer::recurrent::{PackedRecurrence, RecurrentStack, StackCache, StackState};
+use crate::kernels::packed::PackedB;
 use crate::params::Params;
 use crate::rng::Rng;
 use std::sync::{Arc, OnceLock};
@@ -25,8 +26,18 @@ pub struct Network {
     /// `packed` (derived from these values).
     params: Params,
     stack: RecurrentStack,
-    /// The recurrent weights packed for inference, made on first use after each change.
-    packed: OnceLock<PackedRecurrence>,
+    /// The weights packed for inference, made on first use after each change.
+    packed: OnceLock<InferenceWeights>,
+}
+
+/// The weights of a network packed for inference ([`Network::inference_weights`]): every
+/// generated token multiplies by all of them, so they are packed once, not once per token.
+#[derive(Debug, Clone)]
+pub struct InferenceWeights {
+    /// The recurrent stack's weights.
+    pub recurrence: PackedRecurrence,
+    /// `head.weight`ᵀ `[F, C]`.
+    pub head_t: PackedB,
 }
 
 /// What one forward pass keeps for its backward pass. Reusable across steps.
@@ -72,13 +83,14 @@ impl Network {
         &mut self.params
     }
 
-    /// The recurrent weights packed for inference steps, packed on first use after a change.
-    pub fn packed_recurrence(&self) -> Result<&PackedRecurrence> {
+    /// The weights packed for inference, packed on first use after a change of the parameters.
+    pub fn inference_weights(&self) -> Result<&InferenceWeights> {
         if let Some(p) = self.packed.get() {
             return Ok(p);
         }
-        let packed = self.stack.pack_recurrence(&self.params)?;
-        Ok(self.packed.get_or_init(|| packed))
+        let recurrence = self.stack.pack_recurrence(&self.params)?;
+        let head_t = self.head().pack(self.params.view("head.weight"))?;
+        Ok(self.packed.get_or_init(|| InferenceWeights { recurrence, head_t }))
     }
 
     /// A zero-initialised network (callers then run `init::initialize`).
@@ -105,6 +117,11 @@ impl Network {
     /// Width of the recurrent output F = D·H.
     fn features(&self) -> usize {
         self.config.directions() * self.config.hidden_size
+    }
+
+    /// The head: `[F]` features → `[C]` outputs.
+    fn head(&self) -> Dense {
+        Dense { inputs: self.features(), outputs: self.config.output_size }
     }
 
     fn embedding(&self) -> Embedding {
