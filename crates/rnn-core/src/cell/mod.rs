@@ -276,10 +276,13 @@ pub fn backward(kind: CellKind, w: &CellWeights, cache: &CellCache, up: CellUpst
 fn project_inputs(w: &CellWeights, w_ih_t: Option<&PackedB>, dims: SeqDims, gates: usize, hh_bias_blocks: usize, x: &[f32], out: &mut [f32]) {
     let gh = gates * dims.hidden;
     let folded = hh_bias_blocks * dims.hidden;
-    for row in out.chunks_exact_mut(gh) {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = w.b_ih[j] + if j < folded { w.b_hh[j] } else { 0.0 };
-        }
+    // The bias row once, then copied to every row.
+    let (first, rest) = out.split_at_mut(gh);
+    for (j, v) in first.iter_mut().enumerate() {
+        *v = w.b_ih[j] + if j < folded { w.b_hh[j] } else { 0.0 };
+    }
+    for row in rest.chunks_exact_mut(gh) {
+        row.copy_from_slice(first);
     }
     match w_ih_t {
         Some(packed) => recurrent_product(dims.rows(), x, packed, 1.0, out),
