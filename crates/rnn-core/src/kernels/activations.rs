@@ -321,9 +321,29 @@ fn has_avx2() -> bool {
     std::is_x86_feature_detected!("avx2")
 }
 
+/// Values per step below which a gate kernel runs on one thread (a fork-join costs a few
+/// microseconds; 4,096 values take about as long).
+const MIN_PARALLEL_VALUES: usize = 4096;
+
+/// Where to cut `rows` rows of width `hidden` in two halves run on two threads of the engine's
+/// pool, or None when the step is too small or the pool has one thread. Rows are independent, so
+/// the split never changes the results. Each half splits again while it is large enough.
+fn split_point(rows: usize, hidden: usize) -> Option<usize> {
+    (rows >= 2 && rows * hidden >= 2 * MIN_PARALLEL_VALUES && crate::parallel::threads() > 1).then_some(rows / 2)
+}
+
 /// LSTM step, fast path; same contract as [`naive::lstm_step`].
 pub fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut [f32], h: &mut [f32], hidden: usize) {
     debug_assert!(gates.len() == 4 * c.len() && c_prev.len() == c.len() && tanh_c.len() == c.len() && h.len() == c.len());
+    if let Some(half) = split_point(c.len() / hidden, hidden) {
+        let (g0, g1) = gates.split_at_mut(half * 4 * hidden);
+        let (p0, p1) = c_prev.split_at(half * hidden);
+        let (c0, c1) = c.split_at_mut(half * hidden);
+        let (t0, t1) = tanh_c.split_at_mut(half * hidden);
+        let (h0, h1) = h.split_at_mut(half * hidden);
+        crate::parallel::install(|| rayon::join(|| lstm_step(g0, p0, c0, t0, h0, hidden), || lstm_step(g1, p1, c1, t1, h1, hidden)));
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is available on this CPU (checked just above).
@@ -335,6 +355,15 @@ pub fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut 
 /// GRU step, fast path; same contract as [`naive::gru_step`].
 pub fn gru_step(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_prev: &[f32], h: &mut [f32], hidden: usize) {
     debug_assert!(gates.len() == 3 * h.len() && hh.len() == gates.len() && hn.len() == h.len() && h_prev.len() == h.len());
+    if let Some(half) = split_point(h.len() / hidden, hidden) {
+        let (g0, g1) = gates.split_at_mut(half * 3 * hidden);
+        let (u0, u1) = hh.split_at(half * 3 * hidden);
+        let (n0, n1) = hn.split_at_mut(half * hidden);
+        let (p0, p1) = h_prev.split_at(half * hidden);
+        let (h0, h1) = h.split_at_mut(half * hidden);
+        crate::parallel::install(|| rayon::join(|| gru_step(g0, u0, b_hn, n0, p0, h0, hidden), || gru_step(g1, u1, b_hn, n1, p1, h1, hidden)));
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is available on this CPU (checked just above).
@@ -452,6 +481,38 @@ mod tests {
             portable::rnn_step(&mut c, relu);
             assert_eq!(c, a, "portable and selected builds differ");
         }
+    }
+
+    /// Steps large enough to be split over the pool's threads (64 rows × 256 units) give the
+    /// same bits as the portable kernel run on the whole block at once.
+    #[test]
+    fn steps_split_over_threads_equal_the_whole_block() {
+        let (b, h) = (64, 256);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let c_prev = inputs(b * h + 3)[3..].to_vec();
+        let (mut g_ref, mut g) = (inputs(b * 4 * h), inputs(b * 4 * h));
+        let mut o_ref = vec![vec![0.0; b * h]; 3];
+        let mut o = o_ref.clone();
+        {
+            let [c, t, hh] = &mut o_ref[..] else { unreachable!() };
+            portable::lstm_step(&mut g_ref, &c_prev, c, t, hh, h);
+        }
+        {
+            let [c, t, hh] = &mut o[..] else { unreachable!() };
+            lstm_step(&mut g, &c_prev, c, t, hh, h);
+        }
+        assert_eq!(bits(&g), bits(&g_ref), "lstm gates");
+        for (x, y) in o.iter().zip(&o_ref) {
+            assert_eq!(bits(x), bits(y), "lstm state");
+        }
+        let hh = inputs(b * 3 * h + 5)[5..].to_vec();
+        let b_hn = inputs(h + 2)[2..].to_vec();
+        let h_prev: Vec<f32> = inputs(b * h).iter().map(|v| v.tanh()).collect();
+        let (mut g_ref, mut g) = (inputs(b * 3 * h), inputs(b * 3 * h));
+        let (mut n_ref, mut n, mut h_ref, mut h_out) = (vec![0.0; b * h], vec![0.0; b * h], vec![0.0; b * h], vec![0.0; b * h]);
+        portable::gru_step(&mut g_ref, &hh, &b_hn, &mut n_ref, &h_prev, &mut h_ref, h);
+        gru_step(&mut g, &hh, &b_hn, &mut n, &h_prev, &mut h_out, h);
+        assert_eq!((bits(&g), bits(&n), bits(&h_out)), (bits(&g_ref), bits(&n_ref), bits(&h_ref)), "gru");
     }
 
     /// The AVX2 kernels, called directly, give the portable build's bits (which the tests above
