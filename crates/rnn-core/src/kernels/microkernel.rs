@@ -52,15 +52,6 @@ pub fn kernel(rows: usize) -> TileKernel {
     portable::KERNELS[rows - 1]
 }
 
-/// Name of the implementation [`kernel`] picks (engine info, benchmarks).
-pub fn isa() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    if avx2::available() {
-        return "avx2+fma";
-    }
-    "portable"
-}
-
 /// Merges a spilled tile `acc` (`rows × NR`) into C for the first `cols` columns (edge tiles).
 ///
 /// # Safety

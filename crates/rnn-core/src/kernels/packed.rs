@@ -35,7 +35,7 @@ const NC: usize = 1024;
 /// A `f32` buffer whose start is 64-byte aligned (a cache line; every packed panel then starts on
 /// one). Grows, never shrinks.
 #[derive(Debug, Default, Clone)]
-pub struct AlignedBuf {
+struct AlignedBuf {
     raw: Vec<f32>,
     offset: usize,
     len: usize,
@@ -43,7 +43,7 @@ pub struct AlignedBuf {
 
 impl AlignedBuf {
     /// The buffer resized to `len` values (contents unspecified).
-    pub fn resize(&mut self, len: usize) -> &mut [f32] {
+    fn resize(&mut self, len: usize) -> &mut [f32] {
         if self.raw.len() < len + 16 {
             self.raw = vec![0.0; len + 16];
         }
@@ -52,7 +52,7 @@ impl AlignedBuf {
         &mut self.raw[self.offset..self.offset + len]
     }
 
-    pub fn as_slice(&self) -> &[f32] {
+    fn as_slice(&self) -> &[f32] {
         &self.raw[self.offset..self.offset + self.len]
     }
 }
