@@ -21,7 +21,7 @@
 //! (wide ones); the depth loop is never split, so every element of C is the same sequence of
 //! operations at any thread count: results are bit-identical whatever the number of threads.
 
-use super::microkernel::{self, Merge, MR, NR};
+use super::microkernel::{self, Merge, MR, NR, ROW_PANELS};
 use std::cell::RefCell;
 
 /// Depth of a packed block: a B micro-panel (KC·NR·4 = 16 KiB) stays in L1 while the tiles of a
@@ -280,6 +280,30 @@ fn gemm_columns(
                         pack_a_block(scratch.a.resize(mc.div_ceil(MR) * MR * kc), a, rsa, csa, i0, mc, p0, kc);
                     }
                     let a_block = scratch.a.as_slice();
+                    if mc == 1 {
+                        let (a_row, a_cs) = if in_place { (&a[i0 * rsa + p0..], 1) } else { (a_block, MR) };
+                        let panels = nc.div_ceil(NR);
+                        for first in (0..panels).step_by(ROW_PANELS) {
+                            let count = ROW_PANELS.min(panels - first);
+                            let j = jc + first * NR;
+                            // SAFETY: A's row holds kc values at stride a_cs (in place: checked
+                            // by the caller; packed: one MR-wide panel), each B panel kc·NR floats
+                            // inside the block; the `cols` columns from j lie in C's row i0.
+                            unsafe {
+                                microkernel::row_kernel(count)(
+                                    kc,
+                                    a_row.as_ptr(),
+                                    a_cs,
+                                    b_block[first * kc * NR..].as_ptr(),
+                                    kc * NR,
+                                    c[i0 * rsc + j..].as_mut_ptr(),
+                                    (count * NR).min(n - j),
+                                    merge,
+                                )
+                            };
+                        }
+                        continue;
+                    }
                     for (panel, b_panel) in b_block
                         .chunks_exact(kc * NR)
                         .take(nc.div_ceil(NR))
