@@ -391,7 +391,7 @@ impl Trainer {
         if !mean.is_finite() {
             return self.non_finite(step, mean, loss.sum, lr, final_state);
         }
-        net.backward(&self.cache, &self.doutputs, None, &mut self.grads)?;
+        net.backward(&mut self.cache, &self.doutputs, None, &mut self.grads)?;
         let grad_norm = match self.options.clip_norm {
             Some(max) => clip_grad_norm(&mut self.grads.data, max),
             None => Ok(global_norm(&self.grads.data)),

@@ -140,7 +140,7 @@ fn gradcheck(case: Case) -> usize {
     let mut cache = StackCache::default();
     pb.forward(&mut cache);
     let mut grads = Params::zeros(pb.params.layout.clone());
-    let (dx, d_initial) = pb.stack.backward(&pb.params, &cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
+    let (dx, d_initial) = pb.stack.backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
 
     let mut targets = vec![(Target::Param, grads.data), (Target::Input, dx), (Target::InitialH, d_initial.h)];
     if let Some(dc0) = d_initial.c {
@@ -299,7 +299,7 @@ fn a_wrong_gradient_is_detected() {
     let mut cache = StackCache::default();
     pb.forward(&mut cache);
     let mut grads = Params::zeros(pb.params.layout.clone());
-    pb.stack.backward(&pb.params, &cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
+    pb.stack.backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
     let i = pb.params.layout.require("rnn.weight_hh_l0").unwrap().offset;
     let original = pb.params.data[i];
     pb.params.data[i] = original + EPS;

@@ -74,7 +74,7 @@ impl Case {
         let mut dout = vec![0.0; out.len()];
         batch_loss(&out, self.net.config.output_size, &self.batch, class_weights, Some(&mut dout)).unwrap();
         let mut grads = Params::zeros(self.net.params().layout.clone());
-        self.net.backward(&cache, &dout, None, &mut grads).unwrap();
+        self.net.backward(&mut cache, &dout, None, &mut grads).unwrap();
         grads
     }
 }

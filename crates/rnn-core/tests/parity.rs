@@ -169,7 +169,7 @@ fn check_cell(fx: &Fixture) -> Result<(f32, f32), String> {
     };
     let mut grads = Params::zeros(layout);
     let (dx, d_initial) = stack
-        .backward(&params, &cache, &dy, Some(&dstate), &mut grads)
+        .backward(&params, &mut cache, &dy, Some(&dstate), &mut grads)
         .map_err(|e| format!("backward: {e}"))?;
     let mut bwd = compare("grad.x", &swap_first_two(&dx, t, b, input), &fx.tensor("grad.x")?.1, GRAD_TOL, &mut report);
     bwd = bwd.max(compare("grad.h0", &d_initial.h, &fx.tensor("grad.h0")?.1, GRAD_TOL, &mut report));
@@ -236,7 +236,7 @@ fn check_lm(fx: &Fixture) -> Result<(f32, f32), String> {
     let want_loss = fx.config["loss_value"].as_f64().ok_or("config.loss_value missing")? as f32;
     fwd = fwd.max(compare("loss", &[loss.sum.mean() as f32], &[want_loss], FORWARD_TOL, &mut report));
     let mut grads = Params::zeros(initial.layout.clone());
-    net.backward(&cache, &dlogits, None, &mut grads).map_err(|e| format!("backward: {e}"))?;
+    net.backward(&mut cache, &dlogits, None, &mut grads).map_err(|e| format!("backward: {e}"))?;
     let mut bwd = 0.0f32;
     for spec in &specs {
         let name = format!("grad.{}", spec.name);

@@ -20,8 +20,8 @@
 //! ```
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
-    CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, resized, write_output, BackwardScratch, CellCache,
+    CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -71,15 +71,17 @@ pub(super) fn forward_inference(w: &CellWeights, packed: &PackedCellWeights, d: 
 }
 
 /// Backward through the cached sequence (see the module comment for the formulas).
-pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream) {
+pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch) {
     let d = cache.dims;
     let hd = d.hidden;
     let (bh, gh) = (d.batch * hd, GATES * hd);
     // [T, B, 3H] each: identical in the r and z blocks, different in the n block.
-    let mut dg_ih = vec![0.0; d.rows() * gh];
-    let mut dg_hh = vec![0.0; d.rows() * gh];
-    let mut dh = up.dh_n.to_vec();
-    let mut dh_prev = vec![0.0; bh];
+    let dg_ih = resized(&mut s.dg_ih, d.rows() * gh);
+    let dg_hh = resized(&mut s.dg_hh, d.rows() * gh);
+    let (dh, dh_prev) = (&mut s.dh, &mut s.dh_prev);
+    dh.clear();
+    dh.extend_from_slice(up.dh_n);
+    resized(dh_prev, bh);
     for t in (0..d.steps).rev() {
         let block = t * d.batch * gh..(t + 1) * d.batch * gh;
         let gates_t = &cache.gates[block.clone()];
@@ -114,9 +116,9 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
                 dh_prev[k] = dh_k * z;
             }
         }
-        backprop_to_previous_state(cache, dgh_t, &mut dh_prev);
-        std::mem::swap(&mut dh, &mut dh_prev);
+        backprop_to_previous_state(cache, dgh_t, dh_prev);
+        std::mem::swap(dh, dh_prev);
     }
-    down.dh0.copy_from_slice(&dh);
-    finish_backward(w, cache, GATES, &dg_ih, &dg_hh, g, down.dx);
+    down.dh0.copy_from_slice(dh);
+    finish_backward(w, cache, GATES, dg_ih, dg_hh, g, down.dx);
 }

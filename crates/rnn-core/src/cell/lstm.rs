@@ -18,8 +18,8 @@
 //! ```
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
-    CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, resized, write_output, BackwardScratch, CellCache,
+    CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -83,16 +83,22 @@ pub(super) fn forward_inference(
 }
 
 /// Backward through the cached sequence (see the module comment for the formulas).
-pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream) {
+pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch) {
     let d = cache.dims;
     let hd = d.hidden;
     let (bh, gh) = (d.batch * hd, GATES * hd);
     // dG [T, B, 4H]: pre-activation gradients of every step, kept for the weight GEMMs.
-    let mut dg = vec![0.0; d.rows() * gh];
+    let dg = resized(&mut s.dg_ih, d.rows() * gh);
     // dL/dh_t and dL/dc_t flowing backwards, [B, H] each.
-    let mut dh = up.dh_n.to_vec();
-    let mut dh_prev = vec![0.0; bh];
-    let mut dc = up.dc_n.map_or_else(|| vec![0.0; bh], <[f32]>::to_vec);
+    let (dh, dh_prev, dc) = (&mut s.dh, &mut s.dh_prev, &mut s.dc);
+    dh.clear();
+    dh.extend_from_slice(up.dh_n);
+    resized(dh_prev, bh);
+    dc.clear();
+    match up.dc_n {
+        Some(dc_n) => dc.extend_from_slice(dc_n),
+        None => dc.resize(bh, 0.0),
+    }
     for t in (0..d.steps).rev() {
         let gates_t = &cache.gates[t * d.batch * gh..(t + 1) * d.batch * gh];
         let dg_t = &mut dg[t * d.batch * gh..(t + 1) * d.batch * gh];
@@ -123,12 +129,12 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
                 dh_prev[k] = 0.0;
             }
         }
-        backprop_to_previous_state(cache, dg_t, &mut dh_prev);
-        std::mem::swap(&mut dh, &mut dh_prev);
+        backprop_to_previous_state(cache, dg_t, dh_prev);
+        std::mem::swap(dh, dh_prev);
     }
-    down.dh0.copy_from_slice(&dh);
+    down.dh0.copy_from_slice(dh);
     if let Some(dc0) = down.dc0 {
-        dc0.copy_from_slice(&dc);
+        dc0.copy_from_slice(dc);
     }
-    finish_backward(w, cache, GATES, &dg, &dg, g, down.dx);
+    finish_backward(w, cache, GATES, dg, dg, g, down.dx);
 }

@@ -19,7 +19,9 @@
 //! reverses each row's real steps for the backward direction). Padded steps get no gradient
 //! (their gate gradients are zero) and pass the state gradient through unchanged.
 //!
-//! Buffers are sized once per call; nothing is allocated inside the time loops.
+//! Buffers are sized once per call; nothing is allocated inside the time loops. Backward's own
+//! buffers live in the cache ([`BackwardScratch`]) and keep their capacity from one training
+//! step to the next.
 
 pub mod gru;
 pub mod lstm;
@@ -93,6 +95,31 @@ pub struct CellCache {
     pub(crate) w_hh_t: PackedB,
     /// `W_hh` `[G·H, H]` packed for the backward steps.
     pub(crate) w_hh: PackedB,
+    /// Backward's buffers, reused by every backward through this cache.
+    pub(crate) scratch: BackwardScratch,
+}
+
+/// The buffers of one backward pass, kept from one training step to the next: allocating them
+/// afresh (megabytes: `[T·B, G·H]` twice for a GRU) cost page faults and zeroing on every step,
+/// about a tenth of a TRAIN-GRU-S step.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BackwardScratch {
+    /// `[T, B, G·H]` gate pre-activation gradients of every step (input side; both sides except
+    /// for GRU).
+    dg_ih: Vec<f32>,
+    /// `[T, B, G·H]` GRU hidden-side gate gradients (its n block differs); unused otherwise.
+    dg_hh: Vec<f32>,
+    /// `[B, H]` dL/dh reaching the current step, and the one being built for the step before.
+    dh: Vec<f32>,
+    dh_prev: Vec<f32>,
+    /// `[B, H]` LSTM dL/dc reaching the current step.
+    dc: Vec<f32>,
+}
+
+/// `buf` resized to `len` values, contents unspecified (every user overwrites all of them).
+fn resized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len, 0.0);
+    &mut buf[..len]
 }
 
 impl CellCache {
@@ -259,14 +286,17 @@ pub fn forward_inference(
 }
 
 /// Backward of one direction through the sequence cached by [`forward`]: adds the parameter
-/// gradients into `g` and writes the input and initial-state gradients into `down`.
-pub fn backward(kind: CellKind, w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream) {
+/// gradients into `g` and writes the input and initial-state gradients into `down`. The cache
+/// is only changed in its reusable backward buffers.
+pub fn backward(kind: CellKind, w: &CellWeights, cache: &mut CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream) {
+    let mut scratch = std::mem::take(&mut cache.scratch);
     match kind {
-        CellKind::RnnTanh => rnn::backward(w, cache, up, g, down, false),
-        CellKind::RnnRelu => rnn::backward(w, cache, up, g, down, true),
-        CellKind::Lstm => lstm::backward(w, cache, up, g, down),
-        CellKind::Gru => gru::backward(w, cache, up, g, down),
+        CellKind::RnnTanh => rnn::backward(w, cache, up, g, down, &mut scratch, false),
+        CellKind::RnnRelu => rnn::backward(w, cache, up, g, down, &mut scratch, true),
+        CellKind::Lstm => lstm::backward(w, cache, up, g, down, &mut scratch),
+        CellKind::Gru => gru::backward(w, cache, up, g, down, &mut scratch),
     }
+    cache.scratch = scratch;
 }
 
 /// The input projection of all steps as one GEMM: `out [T·B, G·H] = x [T·B, I] · W_ihᵀ + b_ih`,

@@ -8,8 +8,8 @@
 //! the kink like PyTorch), then `dh_{t-1} = da W_hh`.
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, write_output, CellCache, CellDownstream,
-    CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, resized, write_output, BackwardScratch, CellCache,
+    CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -64,14 +64,17 @@ pub(super) fn forward_inference(
 }
 
 /// Backward through the cached sequence.
-pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, relu: bool) {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch, relu: bool) {
     let d = cache.dims;
     let hd = d.hidden;
     let bh = d.batch * hd;
     // dA [T, B, H]: pre-activation gradients of every step.
-    let mut da = vec![0.0; d.rows() * hd];
-    let mut dh = up.dh_n.to_vec();
-    let mut dh_prev = vec![0.0; bh];
+    let da = resized(&mut s.dg_ih, d.rows() * hd);
+    let (dh, dh_prev) = (&mut s.dh, &mut s.dh_prev);
+    dh.clear();
+    dh.extend_from_slice(up.dh_n);
+    resized(dh_prev, bh);
     for t in (0..d.steps).rev() {
         let act_t = &cache.gates[t * bh..(t + 1) * bh];
         let da_t = &mut da[t * bh..(t + 1) * bh];
@@ -91,9 +94,9 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
                 dh_prev[k] = 0.0;
             }
         }
-        backprop_to_previous_state(cache, da_t, &mut dh_prev);
-        std::mem::swap(&mut dh, &mut dh_prev);
+        backprop_to_previous_state(cache, da_t, dh_prev);
+        std::mem::swap(dh, dh_prev);
     }
-    down.dh0.copy_from_slice(&dh);
-    finish_backward(w, cache, 1, &da, &da, g, down.dx);
+    down.dh0.copy_from_slice(dh);
+    finish_backward(w, cache, 1, da, da, g, down.dx);
 }

@@ -187,7 +187,7 @@ impl RecurrentStack {
     /// Backward through the last [`forward`](Self::forward) stored in `cache`. `dy` `[T, B, D·H]`;
     /// `dstate` the gradient w.r.t. the final state (None: zeros). Adds every parameter gradient
     /// into `g`; returns `dx` `[T, B, I]` and the gradient w.r.t. the initial state.
-    pub fn backward(&self, p: &Params, cache: &StackCache, dy: &[f32], dstate: Option<&StackState>, g: &mut Params) -> Result<(Vec<f32>, StackState)> {
+    pub fn backward(&self, p: &Params, cache: &mut StackCache, dy: &[f32], dstate: Option<&StackState>, g: &mut Params) -> Result<(Vec<f32>, StackState)> {
         let (t, b, hd, dirs) = (cache.steps, cache.batch, self.hidden, self.directions);
         if cache.cells.len() != self.layers * dirs || t == 0 {
             return Err(Error::Config("backward: the cache does not hold a forward pass of this stack".into()));
@@ -221,7 +221,7 @@ impl RecurrentStack {
                     dh0: &mut d_initial.h[state_range.clone()],
                     dc0: d_initial.c.as_mut().map(|c| &mut c[state_range]),
                 };
-                cell::backward(self.cell, &w, &cache.cells[idx], up, &mut grads, down);
+                cell::backward(self.cell, &w, &mut cache.cells[idx], up, &mut grads, down);
                 if dir == 0 {
                     d_in.iter_mut().zip(&dx_dir).for_each(|(d, v)| *d += v);
                 } else {
@@ -572,6 +572,30 @@ mod tests {
         }
     }
 
+    /// Backward's buffers are reused from one call to the next (and across sizes): a backward
+    /// through a cache that already ran a larger one gives the same bits as through a fresh cache.
+    #[test]
+    fn reused_backward_buffers_carry_nothing_over() {
+        for cell in CELLS {
+            let cfg = config(cell, 2, true, 0.0);
+            let backward = |cache: &mut StackCache, t: usize, b: usize, lengths: &[usize], seed: u64| {
+                let (stack, p, x, state) = setup(&cfg, t, b, seed);
+                let (y, fin) = stack.forward(&p, &x, t, b, Some(lengths), Some(&state), None, cache).unwrap();
+                let dy: Vec<f32> = y.iter().enumerate().map(|(k, v)| v * 0.5 + (k as f32 * 0.37).sin()).collect();
+                let dstate = StackState { h: fin.h.iter().map(|v| 0.3 - v).collect(), c: fin.c.as_ref().map(|c| c.iter().map(|v| v * 0.2).collect()) };
+                let mut g = Params::zeros(p.layout.clone());
+                let (dx, d0) = stack.backward(&p, cache, &dy, Some(&dstate), &mut g).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (bits(&g.data), bits(&dx), bits(&d0.h), d0.c.map(|c| bits(&c)))
+            };
+            let mut reused = StackCache::default();
+            backward(&mut reused, 6, 4, &[6, 6, 6, 6], 21);
+            let again = backward(&mut reused, 5, 3, &[5, 2, 4], 23);
+            let fresh = backward(&mut StackCache::default(), 5, 3, &[5, 2, 4], 23);
+            assert!(again == fresh, "{cell:?}: a reused cache changed the gradients");
+        }
+    }
+
     #[test]
     fn two_chunks_with_carried_state_equal_one_forward() {
         // What truncated BPTT relies on: [0, k) then [k, T) from the carried state == [0, T).
@@ -681,11 +705,11 @@ mod tests {
         assert!(matches!(r, Err(Error::Shape(_))));
         // Backward without a forward, then with a wrong dy.
         let mut g = Params::zeros(p.layout.clone());
-        let fresh = StackCache::default();
-        assert!(matches!(stack.backward(&p, &fresh, &[], None, &mut g), Err(Error::Config(_))));
+        let mut fresh = StackCache::default();
+        assert!(matches!(stack.backward(&p, &mut fresh, &[], None, &mut g), Err(Error::Config(_))));
         let (y, _) = stack.forward(&p, &x, t, b, None, None, None, &mut cache).unwrap();
-        assert!(matches!(stack.backward(&p, &cache, &y[1..], None, &mut g), Err(Error::Shape(_))));
-        assert!(stack.backward(&p, &cache, &y, None, &mut g).is_ok());
+        assert!(matches!(stack.backward(&p, &mut cache, &y[1..], None, &mut g), Err(Error::Shape(_))));
+        assert!(stack.backward(&p, &mut cache, &y, None, &mut g).is_ok());
         // Step with a wrong input width.
         let mut s = StackState::zeros(&stack, b);
         let mut ws = InferenceWorkspace::default();

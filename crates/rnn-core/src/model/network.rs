@@ -240,12 +240,13 @@ impl Network {
         Ok((outputs, final_state))
     }
 
-    /// Backward through the forward pass in `cache`: adds every parameter gradient into `grads`.
+    /// Backward through the forward pass in `cache` (whose reusable backward buffers it uses):
+    /// adds every parameter gradient into `grads`.
     /// `doutputs` has the shape of the outputs; `dstate` is the gradient w.r.t. the final state.
     /// Returns the gradient w.r.t. the initial state.
     pub fn backward(
         &self,
-        cache: &ForwardCache,
+        cache: &mut ForwardCache,
         doutputs: &[f32],
         dstate: Option<&StackState>,
         grads: &mut Params,
@@ -265,7 +266,7 @@ impl Network {
             Dense { inputs: f, outputs: c }.backward(&cache.pooled, b, head_w, doutputs, dw, Some(db), Some(&mut dpooled))?;
             self.pooling().backward(&dpooled, t, b, &cache.lengths, &cache.argmax, &mut dy);
         }
-        let (dx, dstate0) = self.stack.backward(&self.params, &cache.stack, &dy, dstate, grads)?;
+        let (dx, dstate0) = self.stack.backward(&self.params, &mut cache.stack, &dy, dstate, grads)?;
         if let InputKind::Tokens { .. } = self.config.input {
             let mut dx = dx;
             if self.config.skip {
