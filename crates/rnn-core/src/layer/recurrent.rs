@@ -56,6 +56,13 @@ pub struct StackCache {
     /// `[L−1]` dropout masks `[T, B, D·H]` applied to the output of layers 0..L−1; empty when
     /// no dropout was applied.
     dropout_masks: Vec<Vec<f32>>,
+    /// Reusable `[T, B, D·H]` buffers: two layers' outputs in the forward (the one below, read,
+    /// and the one being written), their gradients in the backward.
+    between: (Vec<f32>, Vec<f32>),
+    /// Reusable `[T, B, H]` one direction's output / output gradient (bidirectional stacks).
+    y_dir: Vec<f32>,
+    /// Reusable `[T, B, in]` the reverse direction's input / input gradient (bidirectional).
+    x_reversed: Vec<f32>,
 }
 
 /// The weights of every (layer, direction), in `h_n` order, packed for the inference path. Pack
@@ -128,9 +135,30 @@ impl RecurrentStack {
         b: usize,
         lengths: Option<&[usize]>,
         state: Option<&StackState>,
-        mut dropout: Option<&mut Rng>,
+        dropout: Option<&mut Rng>,
         cache: &mut StackCache,
     ) -> Result<(Vec<f32>, StackState)> {
+        let mut y = Vec::new();
+        let final_state = self.forward_into(p, x, t, b, lengths, state, dropout, cache, &mut y)?;
+        Ok((y, final_state))
+    }
+
+    /// [`forward`](Self::forward) writing `y` `[T, B, D·H]` into the caller's buffer (resized,
+    /// its capacity reused). With a reused `cache` and `y`, a training step allocates no
+    /// sequence-sized buffer: fresh multi-megabyte buffers cost page faults on every step.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_into(
+        &self,
+        p: &Params,
+        x: &[f32],
+        t: usize,
+        b: usize,
+        lengths: Option<&[usize]>,
+        state: Option<&StackState>,
+        mut dropout: Option<&mut Rng>,
+        cache: &mut StackCache,
+        y: &mut Vec<f32>,
+    ) -> Result<StackState> {
         self.check_inputs(x, t, b, lengths, state)?;
         let (hd, dirs, n_state) = (self.hidden, self.directions, b * self.hidden);
         let zeros = StackState::zeros(self, b);
@@ -145,48 +173,64 @@ impl RecurrentStack {
         cache.cells.resize_with(self.layers * dirs, CellCache::default);
         cache.dropout_masks.clear();
         let mut final_state = StackState::zeros(self, b);
-        let mut layer_in = x.to_vec(); // [T, B, in]
-        let mut x_reversed = Vec::new();
-        let mut y_dir = vec![0.0; t * n_state]; // [T, B, H]
+        // The previous layer's output (this layer's input) and the one being written, [T, B, D·H].
+        let (mut below, mut above) = std::mem::take(&mut cache.between);
+        let mut y_dir = std::mem::take(&mut cache.y_dir);
+        let mut x_reversed = std::mem::take(&mut cache.x_reversed);
         for layer in 0..self.layers {
             let in_size = self.layer_input_size(layer);
             if layer > 0 && self.dropout > 0.0 {
                 if let Some(rng) = dropout.as_deref_mut() {
-                    let mask = self.draw_dropout_mask(rng, layer_in.len());
-                    layer_in.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
+                    let mask = self.draw_dropout_mask(rng, below.len());
+                    below.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
                     cache.dropout_masks.push(mask);
                 }
             }
+            let layer_in: &[f32] = if layer == 0 { x } else { &below };
+            let last = layer + 1 == self.layers;
+            let layer_out: &mut Vec<f32> = if last { &mut *y } else { &mut above };
+            layer_out.resize(t * b * dirs * hd, 0.0);
             let dims = SeqDims { steps: t, batch: b, input: in_size, hidden: hd };
-            let mut layer_out = vec![0.0; t * b * dirs * hd]; // [T, B, D·H]
             for dir in 0..dirs {
                 let idx = layer * dirs + dir;
                 let w = self.weights(p, layer, dir)?;
                 let x_dir = if dir == 0 {
-                    &layer_in
+                    layer_in
                 } else {
                     x_reversed.resize(layer_in.len(), 0.0);
-                    reverse_real_steps(&layer_in, &mut x_reversed, b, in_size, &cache.lengths);
+                    reverse_real_steps(layer_in, &mut x_reversed, b, in_size, &cache.lengths);
                     &x_reversed
                 };
                 let state_range = idx * n_state..(idx + 1) * n_state;
                 let c0 = initial.c.as_ref().map(|c| &c[state_range.clone()]);
                 let cell_cache = &mut cache.cells[idx];
-                cell::forward(self.cell, &w, dims, x_dir, &cache.lengths, &initial.h[state_range.clone()], c0, &mut y_dir, cell_cache);
-                place_direction(&y_dir, &mut layer_out, b, hd, dir, dirs, &cache.lengths);
+                if dirs == 1 {
+                    // One direction: its output is the layer's, written in place.
+                    cell::forward(self.cell, &w, dims, x_dir, &cache.lengths, &initial.h[state_range.clone()], c0, layer_out, cell_cache);
+                } else {
+                    y_dir.resize(t * n_state, 0.0);
+                    cell::forward(self.cell, &w, dims, x_dir, &cache.lengths, &initial.h[state_range.clone()], c0, &mut y_dir, cell_cache);
+                    place_direction(&y_dir, layer_out, b, hd, dir, dirs, &cache.lengths);
+                }
                 final_state.h[state_range.clone()].copy_from_slice(cell_cache.final_h());
                 if let (Some(c_n), Some(c_t)) = (final_state.c.as_mut(), cell_cache.final_c()) {
                     c_n[state_range].copy_from_slice(c_t);
                 }
             }
-            layer_in = layer_out;
+            if !last {
+                std::mem::swap(&mut below, &mut above);
+            }
         }
-        Ok((layer_in, final_state))
+        cache.between = (below, above);
+        cache.y_dir = y_dir;
+        cache.x_reversed = x_reversed;
+        Ok(final_state)
     }
 
     /// Backward through the last [`forward`](Self::forward) stored in `cache`. `dy` `[T, B, D·H]`;
     /// `dstate` the gradient w.r.t. the final state (None: zeros). Adds every parameter gradient
-    /// into `g`; returns `dx` `[T, B, I]` and the gradient w.r.t. the initial state.
+    /// into `g`; returns `dx` `[T, B, I]` and the gradient w.r.t. the initial state. Uses the
+    /// cache's reusable buffers for everything but `dx`.
     pub fn backward(&self, p: &Params, cache: &mut StackCache, dy: &[f32], dstate: Option<&StackState>, g: &mut Params) -> Result<(Vec<f32>, StackState)> {
         let (t, b, hd, dirs) = (cache.steps, cache.batch, self.hidden, self.directions);
         if cache.cells.len() != self.layers * dirs || t == 0 {
@@ -199,44 +243,63 @@ impl RecurrentStack {
         let n_state = b * hd;
         let mut d_initial = StackState::zeros(self, b);
         let zero_state = vec![0.0; n_state];
-        let mut d_out = dy.to_vec(); // [T, B, D·H] gradient w.r.t. the current layer's output
-        let mut dy_dir = vec![0.0; t * n_state]; // [T, B, H]
+        // dL/d(output of the layer above) and dL/d(its input), [T, B, D·H], reused.
+        let (mut d_above, mut d_below) = std::mem::take(&mut cache.between);
+        let mut dy_dir = std::mem::take(&mut cache.y_dir);
+        let mut dx_dir = std::mem::take(&mut cache.x_reversed);
+        let mut dx = Vec::new();
         for layer in (0..self.layers).rev() {
             let in_size = self.layer_input_size(layer);
-            let mut d_in = vec![0.0; t * b * in_size]; // [T, B, in]
-            let mut dx_dir = vec![0.0; t * b * in_size];
+            let d_out: &[f32] = if layer + 1 == self.layers { dy } else { &d_above };
+            // The gradient w.r.t. this layer's input: the result (dx) for layer 0.
+            let d_in: &mut Vec<f32> = if layer == 0 { &mut dx } else { &mut d_below };
+            d_in.resize(t * b * in_size, 0.0);
             for dir in 0..dirs {
                 let idx = layer * dirs + dir;
                 let w = self.weights(p, layer, dir)?;
                 let mut grads = self.grads(g, layer, dir)?;
-                take_direction(&d_out, &mut dy_dir, b, hd, dir, dirs, &cache.lengths);
+                let dy_cell: &[f32] = if dirs == 1 {
+                    d_out
+                } else {
+                    dy_dir.resize(t * n_state, 0.0);
+                    take_direction(d_out, &mut dy_dir, b, hd, dir, dirs, &cache.lengths);
+                    &dy_dir
+                };
                 let state_range = idx * n_state..(idx + 1) * n_state;
                 let up = CellUpstream {
-                    dy: &dy_dir,
+                    dy: dy_cell,
                     dh_n: dstate.map_or(&zero_state[..], |s| &s.h[state_range.clone()]),
                     dc_n: dstate.and_then(|s| s.c.as_ref()).map(|c| &c[state_range.clone()]),
                 };
+                // The forward direction's dx is written straight into d_in (overwritten); the
+                // reverse one's is in its own time order, added after un-reversing.
+                let dx_cell: &mut [f32] = if dir == 0 {
+                    d_in
+                } else {
+                    dx_dir.resize(t * b * in_size, 0.0);
+                    &mut dx_dir
+                };
                 let down = CellDownstream {
-                    dx: &mut dx_dir,
+                    dx: dx_cell,
                     dh0: &mut d_initial.h[state_range.clone()],
                     dc0: d_initial.c.as_mut().map(|c| &mut c[state_range]),
                 };
                 cell::backward(self.cell, &w, &mut cache.cells[idx], up, &mut grads, down);
-                if dir == 0 {
-                    d_in.iter_mut().zip(&dx_dir).for_each(|(d, v)| *d += v);
-                } else {
-                    // dx of the reverse direction is in its own (reversed) time order.
-                    add_unreversed(&dx_dir, &mut d_in, b, in_size, &cache.lengths);
+                if dir == 1 {
+                    add_unreversed(&dx_dir, d_in, b, in_size, &cache.lengths);
                 }
             }
             if layer > 0 {
                 if let Some(mask) = cache.dropout_masks.get(layer - 1) {
                     d_in.iter_mut().zip(mask).for_each(|(d, m)| *d *= m);
                 }
+                std::mem::swap(&mut d_above, &mut d_below);
             }
-            d_out = d_in;
         }
-        Ok((d_out, d_initial))
+        cache.between = (d_above, d_below);
+        cache.y_dir = dy_dir;
+        cache.x_reversed = dx_dir;
+        Ok((dx, d_initial))
     }
 
     /// Cache-free forward for inference and generation: runs `x` `[T, B, I]` (one step or a

@@ -50,6 +50,8 @@ pub struct ForwardCache {
     stack: StackCache,
     /// `[T, B, F]` recurrent output.
     y: Vec<f32>,
+    /// `[T, B, F]` backward's gradient w.r.t. `y` (kept for its capacity only).
+    dy: Vec<f32>,
     /// `[B, F]` pooled output (per-row tasks).
     pooled: Vec<f32>,
     /// `[B, F]` step of each max (max pooling).
@@ -216,8 +218,7 @@ impl Network {
             }
         }
         let lengths = batch.lengths.as_deref();
-        let (y, final_state) = self.stack.forward(&self.params, &cache.x, t, b, lengths, state, dropout, &mut cache.stack)?;
-        cache.y = y;
+        let final_state = self.stack.forward_into(&self.params, &cache.x, t, b, lengths, state, dropout, &mut cache.stack, &mut cache.y)?;
         let f = self.features();
         let c = self.config.output_size;
         let head_w = self.params.view("head.weight");
@@ -253,7 +254,10 @@ impl Network {
     ) -> Result<StackState> {
         let (b, t) = (cache.rows, cache.steps);
         let (f, c, i) = (self.features(), self.config.output_size, self.config.rnn_input_size());
-        let mut dy = vec![0.0; t * b * f];
+        // dL/dy [T, B, F], accumulated into (the head adds, pooling adds): cleared, capacity reused.
+        let mut dy = std::mem::take(&mut cache.dy);
+        dy.clear();
+        dy.resize(t * b * f, 0.0);
         let head_w = self.params.view("head.weight");
         if self.per_step() {
             check_len("doutputs", doutputs.len(), t * b * c)?;
@@ -266,7 +270,9 @@ impl Network {
             Dense { inputs: f, outputs: c }.backward(&cache.pooled, b, head_w, doutputs, dw, Some(db), Some(&mut dpooled))?;
             self.pooling().backward(&dpooled, t, b, &cache.lengths, &cache.argmax, &mut dy);
         }
-        let (dx, dstate0) = self.stack.backward(&self.params, &mut cache.stack, &dy, dstate, grads)?;
+        let stack_result = self.stack.backward(&self.params, &mut cache.stack, &dy, dstate, grads);
+        cache.dy = dy;
+        let (dx, dstate0) = stack_result?;
         if let InputKind::Tokens { .. } = self.config.input {
             let mut dx = dx;
             if self.config.skip {
