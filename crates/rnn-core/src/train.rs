@@ -270,6 +270,8 @@ pub struct Trainer {
     /// Lanes mode: the detached state carried to the next batch.
     carried: Option<StackState>,
     cache: ForwardCache,
+    /// The head outputs of the current step (kept for its capacity).
+    outputs: Vec<f32>,
     doutputs: Vec<f32>,
 }
 
@@ -312,6 +314,7 @@ impl Trainer {
             dropout_seed,
             carried: None,
             cache: ForwardCache::default(),
+            outputs: Vec::new(),
             doutputs: Vec::new(),
         })
     }
@@ -373,7 +376,9 @@ impl Trainer {
         // (refused by the losses as input) means the weights diverged: a non-finite loss, which
         // stops naming the step or is skipped.
         net.check_batch(batch)?;
-        let (outputs, final_state) = match net.forward(batch, state, dropout, &mut self.cache) {
+        // The outputs buffer is taken for the step and given back (its capacity reused).
+        let mut outputs = std::mem::take(&mut self.outputs);
+        let final_state = match net.forward_into(batch, state, dropout, &mut self.cache, &mut outputs) {
             Ok(r) => r,
             Err(Error::NonFinite(_)) => {
                 let zeros = StackState::zeros(net.stack(), batch.rows);
@@ -386,7 +391,9 @@ impl Trainer {
         }
         self.doutputs.resize(outputs.len(), 0.0);
         let width = net.config.output_size;
-        let loss = batch_loss(&outputs, width, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs))?;
+        let loss = batch_loss(&outputs, width, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs));
+        self.outputs = outputs;
+        let loss = loss?;
         let mean = loss.sum.mean();
         if !mean.is_finite() {
             return self.non_finite(step, mean, loss.sum, lr, final_state);

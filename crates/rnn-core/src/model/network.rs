@@ -192,6 +192,21 @@ impl Network {
         dropout: Option<&mut Rng>,
         cache: &mut ForwardCache,
     ) -> Result<(Vec<f32>, StackState)> {
+        let mut outputs = Vec::new();
+        let final_state = self.forward_into(batch, state, dropout, cache, &mut outputs)?;
+        Ok((outputs, final_state))
+    }
+
+    /// [`forward`](Self::forward) writing the head outputs into the caller's buffer (resized, its
+    /// capacity reused: a training loop allocates nothing sequence-sized per step).
+    pub fn forward_into(
+        &self,
+        batch: &Batch,
+        state: Option<&StackState>,
+        dropout: Option<&mut Rng>,
+        cache: &mut ForwardCache,
+        outputs: &mut Vec<f32>,
+    ) -> Result<StackState> {
         self.check_batch(batch)?;
         let (b, t) = (batch.rows, batch.steps);
         cache.rows = b;
@@ -223,22 +238,20 @@ impl Network {
         let c = self.config.output_size;
         let head_w = self.params.view("head.weight");
         let head_b = self.params.view("head.bias");
-        let outputs = if self.per_step() {
-            let mut out = vec![0.0; t * b * c];
-            Dense { inputs: f, outputs: c }.forward(&cache.y, t * b, head_w, Some(head_b), &mut out, false)?;
+        if self.per_step() {
+            outputs.resize(t * b * c, 0.0);
+            Dense { inputs: f, outputs: c }.forward(&cache.y, t * b, head_w, Some(head_b), outputs, false)?;
             if self.config.skip {
                 // Elman's input-to-output term: logits += x·W_xoᵀ.
-                Dense { inputs: i, outputs: c }.forward(&cache.x, t * b, self.params.view("skip.weight"), None, &mut out, true)?;
+                Dense { inputs: i, outputs: c }.forward(&cache.x, t * b, self.params.view("skip.weight"), None, outputs, true)?;
             }
-            out
         } else {
             cache.pooled.resize(b * f, 0.0);
             self.pooling().forward(&cache.y, t, b, &cache.lengths, &mut cache.pooled, &mut cache.argmax);
-            let mut out = vec![0.0; b * c];
-            Dense { inputs: f, outputs: c }.forward(&cache.pooled, b, head_w, Some(head_b), &mut out, false)?;
-            out
-        };
-        Ok((outputs, final_state))
+            outputs.resize(b * c, 0.0);
+            Dense { inputs: f, outputs: c }.forward(&cache.pooled, b, head_w, Some(head_b), outputs, false)?;
+        }
+        Ok(final_state)
     }
 
     /// Backward through the forward pass in `cache` (whose reusable backward buffers it uses):
