@@ -20,8 +20,8 @@
 //! ```
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, resized, write_output, BackwardScratch, CellCache,
-    CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
+    CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -29,7 +29,7 @@ use crate::kernels::packed::PackedB;
 
 const GATES: usize = 3;
 /// The r and z blocks take `b_hh` before the nonlinearity; the n block's goes inside `r ⊙ hn`.
-const BLOCKS_WITH_FOLDED_HH_BIAS: usize = 2;
+pub(super) const BLOCKS_WITH_FOLDED_HH_BIAS: usize = 2;
 
 /// One step: `gates_t [B, 3H]` holds the input side on entry and `r, z, n` on exit; `hh`
 /// `[B, 3H]` scratch; writes `hn` and `h_t` `[B, H]` for every row.
@@ -58,9 +58,9 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
 
 /// Cache-free forward: state `h` `[B, H]` in and out.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn forward_inference(w: &CellWeights, packed: &PackedCellWeights, d: SeqDims, x: &[f32], lengths: &[usize], h: &mut [f32], y: &mut [f32], ws: &mut CellWorkspace) {
+pub(super) fn forward_inference(w: &CellWeights, packed: &PackedCellWeights, d: SeqDims, x: CellInput, lengths: &[usize], h: &mut [f32], y: &mut [f32], ws: &mut CellWorkspace) {
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
-    project_inputs(w, Some(&packed.w_ih_t), d, GATES, BLOCKS_WITH_FOLDED_HH_BIAS, x, &mut ws.gates);
+    inference_gates(w, packed, d, GATES, BLOCKS_WITH_FOLDED_HH_BIAS, x, &mut ws.gates);
     for t in 0..d.steps {
         let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
         step(w, &packed.w_hh_t, d.batch, d.hidden, gates_t, &mut ws.hh, h, &mut ws.h_next, &mut ws.aux);

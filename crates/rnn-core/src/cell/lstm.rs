@@ -18,8 +18,8 @@
 //! ```
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, resized, write_output, BackwardScratch, CellCache,
-    CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
+    CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -62,7 +62,7 @@ pub(super) fn forward_inference(
     w: &CellWeights,
     packed: &PackedCellWeights,
     d: SeqDims,
-    x: &[f32],
+    x: CellInput,
     lengths: &[usize],
     h: &mut [f32],
     c: &mut [f32],
@@ -70,7 +70,7 @@ pub(super) fn forward_inference(
     ws: &mut CellWorkspace,
 ) {
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
-    project_inputs(w, Some(&packed.w_ih_t), d, GATES, GATES, x, &mut ws.gates);
+    inference_gates(w, packed, d, GATES, GATES, x, &mut ws.gates);
     for t in 0..d.steps {
         let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
         step(&packed.w_hh_t, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux);

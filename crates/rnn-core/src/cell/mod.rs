@@ -255,6 +255,40 @@ pub fn forward(
     }
 }
 
+/// The input of a cache-free forward.
+#[derive(Debug, Clone, Copy)]
+pub enum CellInput<'a> {
+    /// `[T, B, I]` input vectors, projected by `W_ihᵀ` (plus the biases) in one product.
+    Vectors(&'a [f32]),
+    /// `[T, B, G·H]` that projection already made, exactly as [`project_for_inference`] makes
+    /// it (e.g. rows of a per-token table for the first layer of a token model).
+    Projected(&'a [f32]),
+}
+
+/// Gate blocks that take `b_hh` before the nonlinearity: all but the GRU's n block.
+fn blocks_with_folded_hh_bias(kind: CellKind) -> usize {
+    match kind {
+        CellKind::Gru => gru::BLOCKS_WITH_FOLDED_HH_BIAS,
+        other => other.gates(),
+    }
+}
+
+/// `out [R, G·H]` = the input side of the gates for `x [R, I]` (`W_ihᵀ` product plus the biases),
+/// with the same operations as the inference path applies to each row: a row's result is the
+/// same bits whether it is computed here (a per-token table) or during a forward.
+pub fn project_for_inference(kind: CellKind, w: &CellWeights, packed: &PackedCellWeights, rows: usize, input: usize, hidden: usize, x: &[f32], out: &mut [f32]) {
+    let dims = SeqDims { steps: 1, batch: rows, input, hidden };
+    project_inputs(w, Some(&packed.w_ih_t), dims, kind.gates(), blocks_with_folded_hh_bias(kind), x, out);
+}
+
+/// The input side of every step of an inference chunk into `out` `[T·B, G·H]`.
+fn inference_gates(w: &CellWeights, packed: &PackedCellWeights, dims: SeqDims, gates: usize, hh_bias_blocks: usize, input: CellInput, out: &mut [f32]) {
+    match input {
+        CellInput::Vectors(x) => project_inputs(w, Some(&packed.w_ih_t), dims, gates, hh_bias_blocks, x, out),
+        CellInput::Projected(projected) => out.copy_from_slice(projected),
+    }
+}
+
 /// Inference forward without a cache: runs `x` `[T, B, I]` from the state `h` (`c`) `[B, H]`,
 /// leaves the final state there and writes `y` `[T, B, H]`. `packed` holds `w` packed by
 /// [`PackedCellWeights::repack`]. Same values as [`forward`].
@@ -263,7 +297,7 @@ pub fn forward_inference(
     kind: CellKind,
     w: &CellWeights,
     dims: SeqDims,
-    x: &[f32],
+    x: CellInput,
     lengths: &[usize],
     h: &mut [f32],
     c: Option<&mut [f32]>,
@@ -271,7 +305,10 @@ pub fn forward_inference(
     ws: &mut CellWorkspace,
     packed: &PackedCellWeights,
 ) {
-    debug_assert_eq!(x.len(), dims.rows() * dims.input);
+    match x {
+        CellInput::Vectors(v) => debug_assert_eq!(v.len(), dims.rows() * dims.input),
+        CellInput::Projected(g) => debug_assert_eq!(g.len(), dims.rows() * kind.gates() * dims.hidden),
+    }
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
     debug_assert_eq!((packed.w_hh_t.k(), packed.w_hh_t.n()), (dims.hidden, kind.gates() * dims.hidden));
     debug_assert_eq!((packed.w_ih_t.k(), packed.w_ih_t.n()), (dims.input, kind.gates() * dims.hidden));

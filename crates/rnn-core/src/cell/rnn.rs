@@ -8,8 +8,8 @@
 //! the kink like PyTorch), then `dh_{t-1} = da W_hh`.
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, project_inputs, resized, write_output, BackwardScratch, CellCache,
-    CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
+    CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::recurrent_product;
 use crate::kernels::activations;
@@ -45,7 +45,7 @@ pub(super) fn forward_inference(
     w: &CellWeights,
     packed: &PackedCellWeights,
     d: SeqDims,
-    x: &[f32],
+    x: CellInput,
     lengths: &[usize],
     h: &mut [f32],
     y: &mut [f32],
@@ -53,7 +53,7 @@ pub(super) fn forward_inference(
     relu: bool,
 ) {
     let bh = d.batch * d.hidden;
-    project_inputs(w, Some(&packed.w_ih_t), d, 1, 1, x, &mut ws.gates);
+    inference_gates(w, packed, d, 1, 1, x, &mut ws.gates);
     for t in 0..d.steps {
         let pre_t = &mut ws.gates[t * bh..(t + 1) * bh];
         step(&packed.w_hh_t, d.batch, pre_t, h, &mut ws.h_next, relu);

@@ -16,7 +16,7 @@
 //!   PyTorch names `rnn.weight_ih_l{k}[_reverse]`, `rnn.weight_hh_l{k}…`, `rnn.bias_ih_l{k}…`,
 //!   `rnn.bias_hh_l{k}…`.
 
-use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims};
+use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims};
 use crate::config::{CellKind, ModelConfig};
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::params::Params;
@@ -159,7 +159,7 @@ impl RecurrentStack {
         cache: &mut StackCache,
         y: &mut Vec<f32>,
     ) -> Result<StackState> {
-        self.check_inputs(x, t, b, lengths, state)?;
+        self.check_inputs(CellInput::Vectors(x), t, b, lengths, state)?;
         let (hd, dirs, n_state) = (self.hidden, self.directions, b * self.hidden);
         let zeros = StackState::zeros(self, b);
         let initial = state.unwrap_or(&zeros);
@@ -308,7 +308,6 @@ impl RecurrentStack {
     /// without dropout; calling it chunk after chunk with the same state equals one call over
     /// the concatenation (unidirectional stacks; a reverse direction sees each chunk alone).
     #[allow(clippy::too_many_arguments)]
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_inference<'w>(
         &self,
         p: &Params,
@@ -320,7 +319,53 @@ impl RecurrentStack {
         state: &mut StackState,
         ws: &'w mut InferenceWorkspace,
     ) -> Result<&'w [f32]> {
-        self.check_inputs(x, t, b, lengths, Some(state))?;
+        self.run_inference(p, packed, CellInput::Vectors(x), t, b, lengths, state, ws)
+    }
+
+    /// [`forward_inference`](Self::forward_inference) from the first layer's input projection
+    /// already made: `gates` `[T, B, G·H]` as [`project_first_layer`](Self::project_first_layer)
+    /// makes it (a token model looks its rows up in a per-token table instead of multiplying
+    /// by `W_ih` at every token). Same results, bit for bit. Unidirectional stacks only.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_inference_projected<'w>(
+        &self,
+        p: &Params,
+        packed: &PackedRecurrence,
+        gates: &[f32],
+        t: usize,
+        b: usize,
+        state: &mut StackState,
+        ws: &'w mut InferenceWorkspace,
+    ) -> Result<&'w [f32]> {
+        self.run_inference(p, Some(packed), CellInput::Projected(gates), t, b, None, state, ws)
+    }
+
+    /// `out [R, G·H]`: the first layer's input projection of `x [R, I]` (plus its biases), made
+    /// as the inference path makes it, for [`forward_inference_projected`](Self::forward_inference_projected).
+    pub fn project_first_layer(&self, p: &Params, packed: &PackedRecurrence, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+        if self.directions != 1 || packed.cells.len() != self.layers {
+            return Err(Error::Config("project_first_layer: a unidirectional stack and its own packed weights are needed".into()));
+        }
+        check_len("x", x.len(), rows * self.input_size)?;
+        let mut out = vec![0.0; rows * self.cell.gates() * self.hidden];
+        let w = self.weights(p, 0, 0)?;
+        cell::project_for_inference(self.cell, &w, &packed.cells[0], rows, self.input_size, self.hidden, x, &mut out);
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_inference<'w>(
+        &self,
+        p: &Params,
+        packed: Option<&PackedRecurrence>,
+        input: CellInput,
+        t: usize,
+        b: usize,
+        lengths: Option<&[usize]>,
+        state: &mut StackState,
+        ws: &'w mut InferenceWorkspace,
+    ) -> Result<&'w [f32]> {
+        self.check_inputs(input, t, b, lengths, Some(state))?;
         let packed = match packed {
             Some(packed) => {
                 if packed.cells.len() != self.layers * self.directions {
@@ -340,7 +385,9 @@ impl RecurrentStack {
             None => ws.lengths.resize(b, t),
         }
         ws.layer_in.clear();
-        ws.layer_in.extend_from_slice(x);
+        if let CellInput::Vectors(x) = input {
+            ws.layer_in.extend_from_slice(x);
+        }
         ws.y_dir.resize(t * n_state, 0.0);
         for layer in 0..self.layers {
             let in_size = self.layer_input_size(layer);
@@ -349,12 +396,14 @@ impl RecurrentStack {
             for dir in 0..dirs {
                 let idx = layer * dirs + dir;
                 let w = self.weights(p, layer, dir)?;
-                let x_dir = if dir == 0 {
-                    &ws.layer_in
-                } else {
-                    ws.x_reversed.resize(ws.layer_in.len(), 0.0);
-                    reverse_real_steps(&ws.layer_in, &mut ws.x_reversed, b, in_size, &ws.lengths);
-                    &ws.x_reversed
+                let x_dir = match (layer, input) {
+                    (0, CellInput::Projected(gates)) => CellInput::Projected(gates),
+                    _ if dir == 0 => CellInput::Vectors(&ws.layer_in),
+                    _ => {
+                        ws.x_reversed.resize(ws.layer_in.len(), 0.0);
+                        reverse_real_steps(&ws.layer_in, &mut ws.x_reversed, b, in_size, &ws.lengths);
+                        CellInput::Vectors(&ws.x_reversed)
+                    }
                 };
                 let state_range = idx * n_state..(idx + 1) * n_state;
                 let h = &mut state.h[state_range.clone()];
@@ -457,7 +506,7 @@ impl RecurrentStack {
     }
 
     /// Validates every user-controlled input of a forward before anything is allocated.
-    fn check_inputs(&self, x: &[f32], t: usize, b: usize, lengths: Option<&[usize]>, state: Option<&StackState>) -> Result<()> {
+    fn check_inputs(&self, input: CellInput, t: usize, b: usize, lengths: Option<&[usize]>, state: Option<&StackState>) -> Result<()> {
         if self.input_size == 0 || self.hidden == 0 || self.layers == 0 {
             return Err(Error::Config("recurrent stack: every size must be at least 1 (validate the ModelConfig)".into()));
         }
@@ -472,8 +521,19 @@ impl RecurrentStack {
         if cache_values.is_none_or(|n| n > MAX_CACHE_VALUES) {
             return Err(Error::Range(format!("sequence: {t} steps × {b} rows is too large for this model; use shorter chunks")));
         }
-        check_len("x", x.len(), t * b * self.input_size)?;
-        check_finite("x", x)?;
+        match input {
+            CellInput::Vectors(x) => {
+                check_len("x", x.len(), t * b * self.input_size)?;
+                check_finite("x", x)?;
+            }
+            CellInput::Projected(gates) => {
+                if self.directions != 1 {
+                    return Err(Error::Config("projected input: only unidirectional stacks".into()));
+                }
+                check_len("gates", gates.len(), t * b * self.cell.gates() * self.hidden)?;
+                check_finite("gates", gates)?;
+            }
+        }
         if let Some(l) = lengths {
             check_len("lengths", l.len(), b)?;
             if let Some((row, &len)) = l.iter().enumerate().find(|(_, &len)| len > t) {

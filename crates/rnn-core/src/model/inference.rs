@@ -20,6 +20,8 @@ pub struct InferenceScratch {
     x: Vec<f32>,
     /// `[B]` ids of one step (beam search).
     ids: Vec<i32>,
+    /// `[T, B, G·H]` the first layer's input projection, looked up per token.
+    gates: Vec<f32>,
 }
 
 impl Network {
@@ -40,7 +42,21 @@ impl Network {
         scratch.x.resize(steps * rows * embed_dim, 0.0);
         Embedding { vocab: vocab_size, dim: embed_dim }.forward(self.params().view("embed.weight"), tokens, rows, steps, &mut scratch.x)?;
         let packed = self.inference_weights()?;
-        let y = self.stack().forward_inference(self.params(), Some(&packed.recurrence), &scratch.x, steps, rows, None, state, &mut scratch.stack)?;
+        let y = match &packed.token_gates {
+            Some(table) => {
+                // The embedding above validated every id; gather time-major [T, B, G·H] rows.
+                let width = table.len() / vocab_size;
+                scratch.gates.resize(steps * rows * width, 0.0);
+                for s in 0..steps {
+                    for r in 0..rows {
+                        let id = tokens[r * steps + s] as usize;
+                        scratch.gates[(s * rows + r) * width..][..width].copy_from_slice(&table[id * width..(id + 1) * width]);
+                    }
+                }
+                self.stack().forward_inference_projected(self.params(), &packed.recurrence, &scratch.gates, steps, rows, state, &mut scratch.stack)?
+            }
+            None => self.stack().forward_inference(self.params(), Some(&packed.recurrence), &scratch.x, steps, rows, None, state, &mut scratch.stack)?,
+        };
         let f = self.stack().output_size();
         // Only the last step's outputs are needed: [B, F] rows at t = T − 1.
         let last = &y[(steps - 1) * rows * f..steps * rows * f];
@@ -153,6 +169,38 @@ mod tests {
         let mut out = vec![0.0; rows * 11];
         net.feed(tokens, rows, steps, &mut state, &mut InferenceScratch::default(), &mut out).unwrap();
         out.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The first layer's per-token table gives the same logits and states, bit for bit, as
+    /// projecting the embedded tokens at every step: every cell, batch 1 and 3, a chunk then a
+    /// single step with the state carried.
+    #[test]
+    fn token_table_equals_projecting_the_embeddings() {
+        for cell in ["lstm", "gru", "rnn", "rnn_relu"] {
+            let cfg = ModelConfig::from_json(&json!({"cell": cell, "vocab_size": 11, "embed_dim": 6, "hidden_size": 7, "num_layers": 2})).unwrap();
+            let params = init_params(&cfg, &InitConfig::default(), &mut Rng::new(5)).unwrap();
+            let net = Network::from_params(cfg, params).unwrap();
+            let packed = net.inference_weights().unwrap();
+            assert!(packed.token_gates.is_some(), "{cell}: V = 11 ≤ 2E = 12 builds the table");
+            for rows in [1, 3] {
+                let (mut state, mut reference) = (net.zero_state(rows), net.zero_state(rows));
+                let (mut scratch, mut ws) = (InferenceScratch::default(), InferenceWorkspace::default());
+                for (chunk, steps) in [(0, 3), (1, 1)] {
+                    let tokens: Vec<i32> = (0..rows * steps).map(|k| ((k * 7 + chunk * 3 + 1) % 11) as i32).collect();
+                    let mut logits = vec![0.0; rows * 11];
+                    net.feed(&tokens, rows, steps, &mut state, &mut scratch, &mut logits).unwrap();
+                    let mut x = vec![0.0; steps * rows * 6];
+                    Embedding { vocab: 11, dim: 6 }.forward(net.params().view("embed.weight"), &tokens, rows, steps, &mut x).unwrap();
+                    let y = net.stack().forward_inference(net.params(), Some(&packed.recurrence), &x, steps, rows, None, &mut reference, &mut ws).unwrap();
+                    let mut want = vec![0.0; rows * 11];
+                    let last = &y[(steps - 1) * rows * 7..];
+                    Dense { inputs: 7, outputs: 11 }.forward_packed(last, rows, &packed.head_t, Some(net.params().view("head.bias")), &mut want, false).unwrap();
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&logits), bits(&want), "{cell} rows {rows} chunk {chunk}: logits");
+                    assert_eq!(bits(&state.h), bits(&reference.h), "{cell} rows {rows} chunk {chunk}: h");
+                }
+            }
+        }
     }
 
     /// The packed inference weights are made from the current parameters: a change through

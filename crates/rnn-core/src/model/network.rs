@@ -38,6 +38,10 @@ pub struct InferenceWeights {
     pub recurrence: PackedRecurrence,
     /// `head.weight`ᵀ `[F, C]`.
     pub head_t: PackedB,
+    /// `[V, G·H]` the first layer's input projection of every token's embedding (biases
+    /// included), for token models whose table is at most twice the size of `W_ih` (V ≤ 2E):
+    /// a token then costs a row lookup instead of a `[1, E]·[E, G·H]` product. None otherwise.
+    pub token_gates: Option<Vec<f32>>,
 }
 
 /// What one forward pass keeps for its backward pass. Reusable across steps.
@@ -92,7 +96,13 @@ impl Network {
         }
         let recurrence = self.stack.pack_recurrence(&self.params)?;
         let head_t = self.head().pack(self.params.view("head.weight"))?;
-        Ok(self.packed.get_or_init(|| InferenceWeights { recurrence, head_t }))
+        let token_gates = match self.config.input {
+            InputKind::Tokens { vocab_size, embed_dim } if vocab_size <= 2 * embed_dim && self.config.directions() == 1 => {
+                Some(self.stack.project_first_layer(&self.params, &recurrence, self.params.view("embed.weight"), vocab_size)?)
+            }
+            _ => None,
+        };
+        Ok(self.packed.get_or_init(|| InferenceWeights { recurrence, head_t, token_gates }))
     }
 
     /// A zero-initialised network (callers then run `init::initialize`).
