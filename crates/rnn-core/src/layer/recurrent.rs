@@ -18,7 +18,7 @@
 
 use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims};
 use crate::config::{CellKind, ModelConfig};
-use crate::error::{check_finite, check_len, Error, Result};
+use crate::error::{all_finite, check_finite, check_len, Error, Result};
 use crate::params::Params;
 use crate::rng::Rng;
 
@@ -487,7 +487,7 @@ impl RecurrentStack {
 
     fn check_state(&self, name: &str, s: &StackState, b: usize) -> Result<()> {
         let n = self.layers * self.directions * b * self.hidden;
-        let valid = |v: &[f32]| v.len() == n && v.iter().all(|x| x.is_finite());
+        let valid = |v: &[f32]| v.len() == n && all_finite(v);
         if valid(&s.h) && s.c.as_deref().is_none_or(valid) && s.c.is_some() == self.cell.has_cell_state() {
             // The common case (a state this stack made), checked without building error names.
             return Ok(());
