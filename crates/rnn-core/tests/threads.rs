@@ -1,6 +1,7 @@
 //! Results are deterministic for a fixed thread count: two trainings at 2 threads give
 //! bit-identical parameters. Shapes are large enough that the threaded GEMM path runs
-//! (products above `MIN_THREADED_MACS`). Its own test binary: the pool size is process-wide.
+//! (products above `MIN_THREADED_MACS`). Its own test binary: the pool size is process-wide, so
+//! the tests take a lock before setting it.
 
 use rnn_core::batch::{Batch, BatchInput, BatchTargets};
 use rnn_core::config::ModelConfig;
@@ -9,9 +10,12 @@ use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
 use rnn_core::train::{TrainOptions, Trainer};
 use serde_json::json;
+use std::sync::Mutex;
 
-fn train_bits(cell: &str) -> Vec<u32> {
-    let (v, b, t) = (40usize, 32usize, 12usize);
+static POOL_SIZE: Mutex<()> = Mutex::new(());
+
+fn train_bits(cell: &str, b: usize) -> Vec<u32> {
+    let (v, t) = (40usize, 12usize);
     let cfg = ModelConfig::from_json(&json!({"cell": cell, "vocab_size": v, "embed_dim": 32, "hidden_size": 256, "num_layers": 2})).unwrap();
     let mut net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(9)).unwrap()).unwrap();
     let opts = TrainOptions::from_json(&json!({"batch_size": b, "seq_len": t, "optimizer": {"type": "adam", "lr": 2e-3}})).unwrap();
@@ -28,10 +32,26 @@ fn train_bits(cell: &str) -> Vec<u32> {
 
 #[test]
 fn two_runs_at_two_threads_are_bit_identical() {
+    let _pool = POOL_SIZE.lock().unwrap_or_else(|e| e.into_inner());
     rnn_core::parallel::set_threads(2);
     assert_eq!(rnn_core::parallel::threads(), 2);
     for cell in ["lstm", "gru"] {
-        let (a, b) = (train_bits(cell), train_bits(cell));
+        let (a, b) = (train_bits(cell, 32), train_bits(cell, 32));
         assert!(a == b, "{cell}: two runs at 2 threads differ");
+    }
+}
+
+/// At 56 rows and 2 threads each recurrent step runs as one parallel region over row blocks
+/// (product and gates per block); at 1 thread as two phases. Every row gets the same operations
+/// either way, so training gives the same bits.
+#[test]
+fn row_blocked_steps_give_the_same_bits_as_one_thread() {
+    let _pool = POOL_SIZE.lock().unwrap_or_else(|e| e.into_inner());
+    for cell in ["lstm", "gru", "rnn"] {
+        rnn_core::parallel::set_threads(1);
+        let one = train_bits(cell, 56);
+        rnn_core::parallel::set_threads(2);
+        let two = train_bits(cell, 56);
+        assert!(one == two, "{cell}: 1 and 2 threads differ");
     }
 }

@@ -23,7 +23,7 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
     CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
-use super::recurrent_product;
+use super::{block_product, recurrent_product, step_row_blocks};
 use crate::kernels::activations;
 use crate::kernels::packed::PackedB;
 
@@ -35,9 +35,31 @@ pub(super) const BLOCKS_WITH_FOLDED_HH_BIAS: usize = 2;
 /// `[B, 3H]` scratch; writes `hn` and `h_t` `[B, H]` for every row.
 #[allow(clippy::too_many_arguments)]
 fn step(w: &CellWeights, w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], hh: &mut [f32], h_prev: &[f32], h_t: &mut [f32], hn: &mut [f32]) {
-    // hh [B, 3H] = h_prev [B, H] · W_hhᵀ [H, 3H]
-    recurrent_product(batch, h_prev, w_hh_t, 0.0, hh);
-    activations::gru_step(gates_t, hh, &w.b_hh[2 * hidden..], hn, h_prev, h_t, hidden);
+    let b_hn = &w.b_hh[2 * hidden..];
+    let Some(per) = step_row_blocks(batch) else {
+        // hh [B, 3H] = h_prev [B, H] · W_hhᵀ [H, 3H]
+        recurrent_product(batch, h_prev, w_hh_t, 0.0, hh);
+        activations::gru_step(gates_t, hh, b_hn, hn, h_prev, h_t, hidden);
+        return;
+    };
+    // The same per row, one parallel region: each block of `per` rows does both phases.
+    let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+    let blocks = gates_t
+        .chunks_mut(g_len)
+        .zip(hh.chunks_mut(g_len))
+        .zip(h_prev.chunks(s_len))
+        .zip(h_t.chunks_mut(s_len))
+        .zip(hn.chunks_mut(s_len));
+    crate::parallel::install(|| {
+        rayon::scope(|scope| {
+            for ((((gates, hh), h_prev), h_t), hn) in blocks {
+                scope.spawn(move |_| {
+                    block_product(h_prev.len() / hidden, h_prev, w_hh_t, 0.0, hh);
+                    activations::gru_rows(gates, hh, b_hn, hn, h_prev, h_t, hidden);
+                });
+            }
+        })
+    });
 }
 
 /// Training forward over `cache.x`; `cache` has been prepared (h0 in slot 0).

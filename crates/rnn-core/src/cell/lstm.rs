@@ -21,7 +21,7 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
     CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
-use super::recurrent_product;
+use super::{block_product, recurrent_product, step_row_blocks};
 use crate::kernels::activations;
 use crate::kernels::packed::PackedB;
 
@@ -32,9 +32,31 @@ const GATES: usize = 4;
 /// caller).
 #[allow(clippy::too_many_arguments)]
 fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_prev: &[f32], c_prev: &[f32], h_t: &mut [f32], c_t: &mut [f32], tanh_c: &mut [f32]) {
-    // gates_t [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
-    recurrent_product(batch, h_prev, w_hh_t, 1.0, gates_t);
-    activations::lstm_step(gates_t, c_prev, c_t, tanh_c, h_t, hidden);
+    let Some(per) = step_row_blocks(batch) else {
+        // gates_t [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
+        recurrent_product(batch, h_prev, w_hh_t, 1.0, gates_t);
+        activations::lstm_step(gates_t, c_prev, c_t, tanh_c, h_t, hidden);
+        return;
+    };
+    // The same per row, one parallel region: each block of `per` rows does both phases.
+    let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+    let blocks = gates_t
+        .chunks_mut(g_len)
+        .zip(h_prev.chunks(s_len))
+        .zip(c_prev.chunks(s_len))
+        .zip(h_t.chunks_mut(s_len))
+        .zip(c_t.chunks_mut(s_len))
+        .zip(tanh_c.chunks_mut(s_len));
+    crate::parallel::install(|| {
+        rayon::scope(|scope| {
+            for (((((gates, h_prev), c_prev), h_t), c_t), tanh_c) in blocks {
+                scope.spawn(move |_| {
+                    block_product(h_prev.len() / hidden, h_prev, w_hh_t, 1.0, gates);
+                    activations::lstm_rows(gates, c_prev, c_t, tanh_c, h_t, hidden);
+                });
+            }
+        })
+    });
 }
 
 /// Training forward over `cache.x`; `cache` has been prepared (h0, c0 in slot 0).

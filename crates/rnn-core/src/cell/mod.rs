@@ -416,6 +416,22 @@ fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut 
     packed::gemm(batch, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, crate::parallel::threads());
 }
 
+/// Rows per block when a step's product and nonlinearity run as one parallel region over row
+/// blocks (each thread multiplies its rows by all of `W_hhᵀ`, then applies the gates to the rows
+/// it just computed, in its own cache), or None to keep the two phases apart (product split by
+/// columns, then the gates split by rows). The row split reads the weights once per thread, so
+/// it pays only when each thread has enough rows to reuse every B panel: at least 4 tiles.
+fn step_row_blocks(batch: usize) -> Option<usize> {
+    let threads = crate::parallel::threads();
+    (threads > 1 && batch >= threads * 4 * crate::kernels::microkernel::MR).then(|| batch.div_ceil(threads))
+}
+
+/// [`recurrent_product`] on the calling thread (a block of rows inside a parallel region).
+fn block_product(rows: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
+    let (k, n) = (w.k(), w.n());
+    packed::gemm(rows, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, 1);
+}
+
 /// `dh_prev [B, H] += dg_hh_t [B, G·H] · W_hh [G·H, H]`: the only sequential GEMM of backward.
 fn backprop_to_previous_state(cache: &CellCache, dg_hh_t: &[f32], dh_prev: &mut [f32]) {
     recurrent_product(cache.dims.batch, dg_hh_t, &cache.w_hh, 1.0, dh_prev);

@@ -11,17 +11,34 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
     CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
-use super::recurrent_product;
+use super::{block_product, recurrent_product, step_row_blocks};
 use crate::kernels::activations;
 use crate::kernels::packed::PackedB;
 
 /// One step: `pre_t [B, H]` holds the input side (+ both biases) on entry and `h_t` (for every
 /// row) on exit; `h_t` receives a copy.
 fn step(w_hh_t: &PackedB, batch: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: &mut [f32], relu: bool) {
-    // pre_t [B, H] += h_prev [B, H] · W_hhᵀ [H, H]
-    recurrent_product(batch, h_prev, w_hh_t, 1.0, pre_t);
-    activations::rnn_step(pre_t, relu);
-    h_t.copy_from_slice(pre_t);
+    let Some(per) = step_row_blocks(batch) else {
+        // pre_t [B, H] += h_prev [B, H] · W_hhᵀ [H, H]
+        recurrent_product(batch, h_prev, w_hh_t, 1.0, pre_t);
+        activations::rnn_step(pre_t, relu);
+        h_t.copy_from_slice(pre_t);
+        return;
+    };
+    // The same per row, one parallel region: each block of `per` rows does both phases.
+    let len = per * w_hh_t.k();
+    let blocks = pre_t.chunks_mut(len).zip(h_prev.chunks(len)).zip(h_t.chunks_mut(len));
+    crate::parallel::install(|| {
+        rayon::scope(|scope| {
+            for ((pre, h_prev), h_t) in blocks {
+                scope.spawn(move |_| {
+                    block_product(h_prev.len() / w_hh_t.k(), h_prev, w_hh_t, 1.0, pre);
+                    activations::rnn_step(pre, relu);
+                    h_t.copy_from_slice(pre);
+                });
+            }
+        })
+    });
 }
 
 /// Training forward over `cache.x`; `cache` has been prepared (h0 in slot 0).

@@ -344,6 +344,11 @@ pub fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut 
         crate::parallel::install(|| rayon::join(|| lstm_step(g0, p0, c0, t0, h0, hidden), || lstm_step(g1, p1, c1, t1, h1, hidden)));
         return;
     }
+    lstm_rows(gates, c_prev, c, tanh_c, h, hidden)
+}
+
+/// [`lstm_step`] on the calling thread (a caller that already split the rows over threads).
+pub fn lstm_rows(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut [f32], h: &mut [f32], hidden: usize) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is available on this CPU (checked just above).
@@ -364,6 +369,11 @@ pub fn gru_step(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_p
         crate::parallel::install(|| rayon::join(|| gru_step(g0, u0, b_hn, n0, p0, h0, hidden), || gru_step(g1, u1, b_hn, n1, p1, h1, hidden)));
         return;
     }
+    gru_rows(gates, hh, b_hn, hn, h_prev, h, hidden)
+}
+
+/// [`gru_step`] on the calling thread (a caller that already split the rows over threads).
+pub fn gru_rows(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_prev: &[f32], h: &mut [f32], hidden: usize) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is available on this CPU (checked just above).
