@@ -92,7 +92,7 @@ pub fn checked_size(name: &str, dims: &[usize]) -> Result<usize> {
 pub fn all_finite(values: &[f32]) -> bool {
     let block_finite = |block: &[f32]| block.iter().fold(true, |ok, v| ok & v.is_finite());
     let mut blocks = values.chunks_exact(64);
-    (&mut blocks).all(block_finite) && block_finite(blocks.remainder())
+    blocks.all(block_finite) && block_finite(blocks.remainder())
 }
 
 /// Checks that every value is finite, naming the argument and the first bad index.

@@ -11,11 +11,25 @@
 //! thread count, and each output element is written by exactly one shard in a fixed order
 //! (no reduction whose order depends on scheduling). Same inputs and thread count ⇒ same bits.
 //! Changing the thread count may change the last bits of results (the GEMM's blocking changes).
+//!
+//! Two ways to run a split job ([`for_each_mut`]): inside the pool (training steps, which the
+//! trainer runs on it) a rayon scope; from any other thread (inference called from Node's
+//! thread) the caller works with a [`team`] of helpers that stay awake between short jobs, which
+//! makes splitting pay for jobs of a few microseconds (one token's products at batch 1).
 
+mod team;
+
+use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, ParallelIterator};
 use rayon::{ThreadPool, ThreadPoolBuilder};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, TryLockError};
+use team::Team;
 
 static POOL: OnceLock<RwLock<Arc<ThreadPool>>> = OnceLock::new();
+
+/// The team for callers outside the pool (`threads() − 1` helpers), built on first use and
+/// rebuilt when the thread count changes. One caller at a time: a concurrent caller runs its
+/// job alone (the other threads are busy with the first caller's job anyway).
+static TEAM: Mutex<Option<Team>> = Mutex::new(None);
 
 /// The thread count to start with: `RNNKIT_THREADS` if it is a positive integer, else the
 /// available parallelism (1 when unknown).
@@ -66,6 +80,64 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
     pool.install(f)
 }
+
+/// Runs `f(0)`, …, `f(count − 1)`, each on one thread: on the pool's threads when called from
+/// one of them, otherwise on the calling thread and the team's helpers (on the calling thread
+/// alone when the pool has one thread or another caller holds the team). The calls must be
+/// independent; then results never depend on which thread ran what. Allocates nothing.
+pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
+    if count <= 1 {
+        return (0..count).for_each(f);
+    }
+    let pool = pool();
+    if pool.current_thread_index().is_some() {
+        return (0..count).into_par_iter().with_max_len(1).for_each(&f);
+    }
+    let helpers = pool.current_num_threads() - 1;
+    drop(pool);
+    let mut team = match TEAM.try_lock() {
+        Ok(team) => team,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return (0..count).for_each(f),
+    };
+    if helpers == 0 {
+        *team = None;
+        return (0..count).for_each(f);
+    }
+    if team.as_ref().map(Team::helpers) != Some(helpers) {
+        *team = None;
+        *team = Some(Team::new(helpers));
+    }
+    team.as_mut().expect("built above").run(count, &f);
+}
+
+/// [`for_each_index`] over the items of a slice: `f` gets each item mutably, on one thread.
+pub fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    let base = ItemsPtr(items.as_mut_ptr());
+    let len = items.len();
+    for_each_index(len, |i| {
+        let base = &base;
+        assert!(i < len);
+        // SAFETY: `for_each_index` runs each index below `len` once, so every `&mut` item is
+        // unique; `items` is borrowed mutably for the whole call.
+        f(unsafe { &mut *base.0.add(i) })
+    });
+}
+
+/// Work (multiply-adds) below which a split job runs on one thread: a fork-join on the team
+/// costs about a microsecond, on the pool a few (two cross-thread wake-ups).
+pub fn min_split_work() -> usize {
+    if pool().current_thread_index().is_some() {
+        1 << 20
+    } else {
+        1 << 16
+    }
+}
+
+/// The items of [`for_each_mut`], shared with the team's threads.
+struct ItemsPtr<T>(*mut T);
+// SAFETY: each item is handed to one thread at a time (see `for_each_mut`); T: Send.
+unsafe impl<T: Send> Sync for ItemsPtr<T> {}
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,12 @@
 //! Results are deterministic for a fixed thread count: two trainings at 2 threads give
 //! bit-identical parameters. Shapes are large enough that the threaded GEMM path runs
-//! (products above `MIN_THREADED_MACS`). Its own test binary: the pool size is process-wide, so
+//! (products above `parallel::min_split_work`). Its own test binary: the pool size is process-wide, so
 //! the tests take a lock before setting it.
 
 use rnn_core::batch::{Batch, BatchInput, BatchTargets};
 use rnn_core::config::ModelConfig;
 use rnn_core::init::{init_params, InitConfig};
+use rnn_core::model::inference::InferenceScratch;
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
 use rnn_core::train::{TrainOptions, Trainer};
@@ -53,5 +54,39 @@ fn row_blocked_steps_give_the_same_bits_as_one_thread() {
         rnn_core::parallel::set_threads(2);
         let two = train_bits(cell, 56);
         assert!(one == two, "{cell}: 1 and 2 threads differ");
+    }
+}
+
+/// Generation-sized inference called from outside the pool (the team path): 40 tokens fed one at
+/// a time with the state carried, at batch 1 (each product split by column ranges) and 56 (row
+/// blocks). Logits and states have the same bits at 1 and 2 threads.
+fn feed_bits(cell: &str, rows: usize) -> Vec<u32> {
+    let v = 96usize;
+    let cfg = ModelConfig::from_json(&json!({"cell": cell, "vocab_size": v, "embed_dim": 64, "hidden_size": 256, "num_layers": 2})).unwrap();
+    let net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(11)).unwrap()).unwrap();
+    let (mut state, mut scratch) = (net.zero_state(rows), InferenceScratch::default());
+    let mut logits = vec![0.0; rows * v];
+    let mut bits = Vec::new();
+    let mut rng = Rng::new(2);
+    for _ in 0..40 {
+        let tokens: Vec<i32> = (0..rows).map(|_| rng.below(v) as i32).collect();
+        net.feed(&tokens, rows, 1, &mut state, &mut scratch, &mut logits).unwrap();
+        bits.extend(logits.iter().map(|x| x.to_bits()));
+    }
+    bits.extend(state.h.iter().map(|x| x.to_bits()));
+    bits
+}
+
+#[test]
+fn inference_outside_the_pool_gives_the_same_bits_at_one_and_two_threads() {
+    let _pool = POOL_SIZE.lock().unwrap_or_else(|e| e.into_inner());
+    for cell in ["lstm", "gru", "rnn"] {
+        for rows in [1, 56] {
+            rnn_core::parallel::set_threads(1);
+            let one = feed_bits(cell, rows);
+            rnn_core::parallel::set_threads(2);
+            let two = feed_bits(cell, rows);
+            assert!(one == two, "{cell}, {rows} rows: 1 and 2 threads differ");
+        }
     }
 }

@@ -44,21 +44,16 @@ fn step(w: &CellWeights, w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t:
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
     let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-    let blocks = gates_t
+    let mut blocks: Vec<_> = gates_t
         .chunks_mut(g_len)
         .zip(hh.chunks_mut(g_len))
         .zip(h_prev.chunks(s_len))
         .zip(h_t.chunks_mut(s_len))
-        .zip(hn.chunks_mut(s_len));
-    crate::parallel::install(|| {
-        rayon::scope(|scope| {
-            for ((((gates, hh), h_prev), h_t), hn) in blocks {
-                scope.spawn(move |_| {
-                    block_product(h_prev.len() / hidden, h_prev, w_hh_t, 0.0, hh);
-                    activations::gru_rows(gates, hh, b_hn, hn, h_prev, h_t, hidden);
-                });
-            }
-        })
+        .zip(hn.chunks_mut(s_len))
+        .collect();
+    crate::parallel::for_each_mut(&mut blocks, |((((gates, hh), h_prev), h_t), hn)| {
+        block_product(h_prev.len() / hidden, h_prev, w_hh_t, 0.0, hh);
+        activations::gru_rows(gates, hh, b_hn, hn, h_prev, h_t, hidden);
     });
 }
 

@@ -40,22 +40,17 @@ fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_pr
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
     let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-    let blocks = gates_t
+    let mut blocks: Vec<_> = gates_t
         .chunks_mut(g_len)
         .zip(h_prev.chunks(s_len))
         .zip(c_prev.chunks(s_len))
         .zip(h_t.chunks_mut(s_len))
         .zip(c_t.chunks_mut(s_len))
-        .zip(tanh_c.chunks_mut(s_len));
-    crate::parallel::install(|| {
-        rayon::scope(|scope| {
-            for (((((gates, h_prev), c_prev), h_t), c_t), tanh_c) in blocks {
-                scope.spawn(move |_| {
-                    block_product(h_prev.len() / hidden, h_prev, w_hh_t, 1.0, gates);
-                    activations::lstm_rows(gates, c_prev, c_t, tanh_c, h_t, hidden);
-                });
-            }
-        })
+        .zip(tanh_c.chunks_mut(s_len))
+        .collect();
+    crate::parallel::for_each_mut(&mut blocks, |(((((gates, h_prev), c_prev), h_t), c_t), tanh_c)| {
+        block_product(h_prev.len() / hidden, h_prev, w_hh_t, 1.0, gates);
+        activations::lstm_rows(gates, c_prev, c_t, tanh_c, h_t, hidden);
     });
 }
 

@@ -27,17 +27,11 @@ fn step(w_hh_t: &PackedB, batch: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: 
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
     let len = per * w_hh_t.k();
-    let blocks = pre_t.chunks_mut(len).zip(h_prev.chunks(len)).zip(h_t.chunks_mut(len));
-    crate::parallel::install(|| {
-        rayon::scope(|scope| {
-            for ((pre, h_prev), h_t) in blocks {
-                scope.spawn(move |_| {
-                    block_product(h_prev.len() / w_hh_t.k(), h_prev, w_hh_t, 1.0, pre);
-                    activations::rnn_step(pre, relu);
-                    h_t.copy_from_slice(pre);
-                });
-            }
-        })
+    let mut blocks: Vec<_> = pre_t.chunks_mut(len).zip(h_prev.chunks(len)).zip(h_t.chunks_mut(len)).collect();
+    crate::parallel::for_each_mut(&mut blocks, |((pre, h_prev), h_t)| {
+        block_product(h_prev.len() / w_hh_t.k(), h_prev, w_hh_t, 1.0, pre);
+        activations::rnn_step(pre, relu);
+        h_t.copy_from_slice(pre);
     });
 }
 

@@ -341,7 +341,8 @@ pub fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut 
         let (c0, c1) = c.split_at_mut(half * hidden);
         let (t0, t1) = tanh_c.split_at_mut(half * hidden);
         let (h0, h1) = h.split_at_mut(half * hidden);
-        crate::parallel::install(|| rayon::join(|| lstm_step(g0, p0, c0, t0, h0, hidden), || lstm_step(g1, p1, c1, t1, h1, hidden)));
+        let mut halves = [(g0, p0, c0, t0, h0), (g1, p1, c1, t1, h1)];
+        crate::parallel::for_each_mut(&mut halves, |(g, p, c, t, h)| lstm_step(g, p, c, t, h, hidden));
         return;
     }
     lstm_rows(gates, c_prev, c, tanh_c, h, hidden)
@@ -366,7 +367,8 @@ pub fn gru_step(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_p
         let (n0, n1) = hn.split_at_mut(half * hidden);
         let (p0, p1) = h_prev.split_at(half * hidden);
         let (h0, h1) = h.split_at_mut(half * hidden);
-        crate::parallel::install(|| rayon::join(|| gru_step(g0, u0, b_hn, n0, p0, h0, hidden), || gru_step(g1, u1, b_hn, n1, p1, h1, hidden)));
+        let mut halves = [(g0, u0, n0, p0, h0), (g1, u1, n1, p1, h1)];
+        crate::parallel::for_each_mut(&mut halves, |(g, u, n, p, h)| gru_step(g, u, b_hn, n, p, h, hidden));
         return;
     }
     gru_rows(gates, hh, b_hn, hn, h_prev, h, hidden)

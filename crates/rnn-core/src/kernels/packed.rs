@@ -344,10 +344,6 @@ fn gemm_columns(
     });
 }
 
-/// Products below this many multiply-adds run on one thread: a fork-join costs a few
-/// microseconds, more than splitting saves.
-const MIN_THREADED_MACS: usize = 1 << 20;
-
 /// `C [m, n] ← alpha · A · B + beta · C`: A `[m, k]` at `a[i · rsa + p · csa]`, C row-major at
 /// `c[i · rsc + j]`, B from `b` (packed or strided; its k and n must match). Runs on up to
 /// `threads` threads of the engine's pool, each owning a range of rows or columns. `beta == 0`: C is
@@ -394,58 +390,47 @@ pub fn gemm(
         }
         return;
     }
-    let threads = if m * n * k < MIN_THREADED_MACS { 1 } else { threads };
+    // Below a few microseconds of work, the fork-join would cost more than splitting saves.
+    let threads = if m * n * k < crate::parallel::min_split_work() { 1 } else { threads };
     if threads <= 1 {
         return gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, 0, n);
     }
     // Either way each element of C is computed by one thread with the same operations, so the
     // split never changes the bits.
+    let c_ptr = &SharedC(c.as_mut_ptr(), c.len());
     if m >= n {
         // Tall products (the weight gradients, the input projection, the head over all steps):
-        // split the rows, so that each thread reads only its share of the large A. Row blocks
-        // are contiguous in C.
+        // split the rows, so that each thread reads only its share of the large A.
         let per = m.div_ceil(threads).div_ceil(MR) * MR;
-        crate::parallel::install(|| {
-            rayon::scope(|scope| {
-                let mut rest = &mut c[..];
-                for i_lo in (0..m).step_by(per) {
-                    let rows = per.min(m - i_lo);
-                    let len = if i_lo + rows == m { rest.len() } else { rows * rsc };
-                    let (block, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                    rest = tail;
-                    let a_rows = &a[i_lo * rsa..];
-                    scope.spawn(move |_| gemm_columns(rows, k, alpha, a_rows, rsa, csa, b, beta, block, rsc, n, 0, n));
-                }
-            })
+        crate::parallel::for_each_index(m.div_ceil(per), |block| {
+            let (i_lo, rows) = (block * per, per.min(m - block * per));
+            // SAFETY: each block writes only rows i_lo..i_lo + rows of C, disjoint from every
+            // other block's; C outlives the call.
+            let len = if i_lo + rows == m { c_ptr.1 - i_lo * rsc } else { rows * rsc };
+            let c = unsafe { std::slice::from_raw_parts_mut(c_ptr.0.add(i_lo * rsc), len) };
+            gemm_columns(rows, k, alpha, &a[i_lo * rsa..], rsa, csa, b, beta, c, rsc, n, 0, n)
         });
         return;
     }
     // Wide products (the per-step recurrence: a few rows of h against all of W): split the
-    // columns into ranges of whole panels. C's rows interleave the ranges, so the threads share
-    // the buffer through a raw pointer.
-    let per = n.div_ceil(NR).div_ceil(threads) * NR;
-    let c_ptr = SharedC(c.as_mut_ptr(), c.len());
-    crate::parallel::install(|| {
-        rayon::scope(|scope| {
-            for j_lo in (0..n).step_by(per) {
-                let j_hi = (j_lo + per).min(n);
-                let c_ptr = &c_ptr;
-                scope.spawn(move |_| {
-                    // SAFETY: each task writes only columns j_lo..j_hi of C's rows (the tiles of
-                    // its panels), disjoint from every other task's; C outlives the scope.
-                    let c = unsafe { std::slice::from_raw_parts_mut(c_ptr.0, c_ptr.1) };
-                    gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, j_lo, j_hi);
-                });
-            }
-        })
+    // columns into ranges of whole panels, and of whole row-kernel groups when they are large
+    // enough (a batch-1 step). C's rows interleave the ranges, so the threads share the buffer
+    // through a raw pointer.
+    let panels = n.div_ceil(NR).div_ceil(threads);
+    let per = if panels >= 2 * ROW_PANELS { panels.div_ceil(ROW_PANELS) * ROW_PANELS * NR } else { panels * NR };
+    crate::parallel::for_each_index(n.div_ceil(per), |range| {
+        let (j_lo, j_hi) = (range * per, ((range + 1) * per).min(n));
+        // SAFETY: each range writes only columns j_lo..j_hi of C's rows (the tiles of its
+        // panels), disjoint from every other range's; C outlives the call.
+        let c = unsafe { std::slice::from_raw_parts_mut(c_ptr.0, c_ptr.1) };
+        gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, j_lo, j_hi);
     });
 }
 
-/// C's buffer shared by the column-range tasks of [`gemm`].
+/// C's buffer shared by the row-block and column-range tasks of [`gemm`].
 struct SharedC(*mut f32, usize);
-// SAFETY: the tasks write disjoint columns (see `gemm`).
+// SAFETY: the tasks write disjoint parts of C (see `gemm`).
 unsafe impl Sync for SharedC {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
