@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{AsyncTask, Float32Array, Int32Array};
+use napi::bindgen_prelude::{AsyncTask, Float32ArraySlice, Int32Array};
 use napi::Env;
 use napi_derive::napi;
 
@@ -271,8 +271,8 @@ impl NativeSession {
     /// Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
     /// `[rows, V]`.
     #[napi]
-    pub fn feed(&mut self, env: Env, tokens: Int32Array, steps: u32) -> napi::Result<Float32Array> {
-        guard_js(&env, || {
+    pub fn feed<'env>(&mut self, env: &'env Env, tokens: Int32Array, steps: u32) -> napi::Result<Float32ArraySlice<'env>> {
+        guard_js(env, || {
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
             let steps = steps as usize;
@@ -281,8 +281,11 @@ impl NativeSession {
             for (row, context) in self.context.iter_mut().enumerate() {
                 context.extend(tokens[row * steps..(row + 1) * steps].iter().map(|&t| t as u32));
             }
-            Ok(Float32Array::new(self.logits.clone()))
-        })
+            Ok(())
+        })?;
+        // Copied into a buffer V8 allocates: per call (one token of generation) that is cheaper
+        // than handing V8 an external buffer, which needs a finalizer and a global handle.
+        Float32ArraySlice::copy_from(env, &self.logits)
     }
 
     /// Samples the next token of every row from the current logits (sampler JSON as for

@@ -89,6 +89,9 @@ pub struct InferenceWorkspace {
     y_dir: Vec<f32>,
 }
 
+/// The tensors of one (layer, direction), in PyTorch's names (`rnn.<kind>_l<layer>[_reverse]`).
+const PARAM_KINDS: [&str; 4] = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"];
+
 /// L layers × D directions of one recurrent cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecurrentStack {
@@ -98,6 +101,10 @@ pub struct RecurrentStack {
     layers: usize,
     directions: usize,
     dropout: f32,
+    /// Per (layer, direction) (index `layer · D + dir`), the names of weight_ih, weight_hh,
+    /// bias_ih and bias_hh: made once, so that looking up a layer's tensors, at every generated
+    /// token, formats nothing.
+    param_names: Vec<[String; 4]>,
 }
 
 impl RecurrentStack {
@@ -110,6 +117,9 @@ impl RecurrentStack {
             layers: cfg.num_layers,
             directions: cfg.directions(),
             dropout: cfg.dropout,
+            param_names: (0..cfg.num_layers * cfg.directions())
+                .map(|idx| PARAM_KINDS.map(|kind| Self::param_name(kind, idx / cfg.directions(), idx % cfg.directions())))
+                .collect(),
         }
     }
 
@@ -447,19 +457,13 @@ impl RecurrentStack {
     }
 
     /// The four tensors of (layer, dir) as `(offset, len)` in a buffer, checked against the shapes
-    /// this stack needs (order: weight_ih, weight_hh, bias_ih, bias_hh).
+    /// this stack needs (order: [`PARAM_KINDS`]). Allocates nothing on success.
     fn param_ranges(&self, p: &Params, layer: usize, dir: usize) -> Result<[std::ops::Range<usize>; 4]> {
         let gh = self.cell.gates() * self.hidden;
-        let wanted = [
-            ("weight_ih", vec![gh, self.layer_input_size(layer)]),
-            ("weight_hh", vec![gh, self.hidden]),
-            ("bias_ih", vec![gh]),
-            ("bias_hh", vec![gh]),
-        ];
+        let wanted: [&[usize]; 4] = [&[gh, self.layer_input_size(layer)], &[gh, self.hidden], &[gh], &[gh]];
         let mut ranges: [std::ops::Range<usize>; 4] = Default::default();
-        for (range, (kind, shape)) in ranges.iter_mut().zip(wanted) {
-            let name = Self::param_name(kind, layer, dir);
-            let spec = p.layout.require(&name)?;
+        for ((range, shape), name) in ranges.iter_mut().zip(wanted).zip(&self.param_names[layer * self.directions + dir]) {
+            let spec = p.layout.require(name)?;
             if spec.shape != shape {
                 return Err(Error::Shape(format!("{name}: expected shape {shape:?}, got {:?}", spec.shape)));
             }
