@@ -87,6 +87,42 @@ pub(super) fn forward_inference(w: &CellWeights, packed: &PackedCellWeights, d: 
     }
 }
 
+/// The gate gradients of one step for rows whose real lengths are `lengths`: `dgi` `[R, 3H]`
+/// (input side) and `dgh` `[R, 3H]` (recurrent side: the n block is scaled by r), from
+/// `dh = dL/dh_t` without the output's `dy_t`; sets `dh_prev` to what passes straight through
+/// (`z ⊙ dh`, or a padded row's `dh`); the product with `W_hh` adds the rest.
+#[allow(clippy::too_many_arguments)]
+fn gate_gradients(lengths: &[usize], t: usize, hd: usize, gates_t: &[f32], h_prev: &[f32], hn: &[f32], dy_t: &[f32], dh: &[f32], dgi_t: &mut [f32], dgh_t: &mut [f32], dh_prev: &mut [f32]) {
+    let gh = GATES * hd;
+    for (row, &len) in lengths.iter().enumerate() {
+        let state = row * hd..(row + 1) * hd;
+        let (dgi, dgh) = (&mut dgi_t[row * gh..(row + 1) * gh], &mut dgh_t[row * gh..(row + 1) * gh]);
+        if t >= len {
+            // Padded step: the state was copied, so its gradient passes straight through.
+            dgi.fill(0.0);
+            dgh.fill(0.0);
+            dh_prev[state.clone()].copy_from_slice(&dh[state]);
+            continue;
+        }
+        let gate = &gates_t[row * gh..(row + 1) * gh];
+        for j in 0..hd {
+            let k = row * hd + j;
+            let (r, z, n) = (gate[j], gate[hd + j], gate[2 * hd + j]);
+            let dh_k = dh[k] + dy_t[k];
+            let da_n = dh_k * (1.0 - z) * (1.0 - n * n);
+            let da_r = da_n * hn[k] * r * (1.0 - r);
+            let da_z = dh_k * (h_prev[k] - n) * z * (1.0 - z);
+            dgi[j] = da_r;
+            dgi[hd + j] = da_z;
+            dgi[2 * hd + j] = da_n;
+            dgh[j] = da_r;
+            dgh[hd + j] = da_z;
+            dgh[2 * hd + j] = da_n * r;
+            dh_prev[k] = dh_k * z;
+        }
+    }
+}
+
 /// Backward through the cached sequence (see the module comment for the formulas).
 pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch) {
     let d = cache.dims;
@@ -106,34 +142,30 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
         let h_prev = &cache.h[t * bh..(t + 1) * bh];
         let hn = &cache.aux[t * bh..(t + 1) * bh];
         let dy_t = &up.dy[t * bh..(t + 1) * bh];
-        for (row, &len) in cache.lengths.iter().enumerate() {
-            let state = row * hd..(row + 1) * hd;
-            let (dgi, dgh) = (&mut dgi_t[row * gh..(row + 1) * gh], &mut dgh_t[row * gh..(row + 1) * gh]);
-            if t >= len {
-                // Padded step: the state was copied, so its gradient passes straight through.
-                dgi.fill(0.0);
-                dgh.fill(0.0);
-                dh_prev[state.clone()].copy_from_slice(&dh[state]);
-                continue;
-            }
-            let gate = &gates_t[row * gh..(row + 1) * gh];
-            for j in 0..hd {
-                let k = row * hd + j;
-                let (r, z, n) = (gate[j], gate[hd + j], gate[2 * hd + j]);
-                let dh_k = dh[k] + dy_t[k];
-                let da_n = dh_k * (1.0 - z) * (1.0 - n * n);
-                let da_r = da_n * hn[k] * r * (1.0 - r);
-                let da_z = dh_k * (h_prev[k] - n) * z * (1.0 - z);
-                dgi[j] = da_r;
-                dgi[hd + j] = da_z;
-                dgi[2 * hd + j] = da_n;
-                dgh[j] = da_r;
-                dgh[hd + j] = da_z;
-                dgh[2 * hd + j] = da_n * r;
-                dh_prev[k] = dh_k * z;
-            }
-        }
-        backprop_to_previous_state(cache, dgh_t, dh_prev);
+        let Some(per) = step_row_blocks(d.batch) else {
+            gate_gradients(&cache.lengths, t, hd, gates_t, h_prev, hn, dy_t, dh, dgi_t, dgh_t, dh_prev);
+            backprop_to_previous_state(cache, dgh_t, dh_prev);
+            std::mem::swap(dh, dh_prev);
+            continue;
+        };
+        // The same per row, one parallel region (as in the LSTM's backward).
+        let (g_len, s_len) = (per * gh, per * hd);
+        let mut blocks: Vec<_> = cache
+            .lengths
+            .chunks(per)
+            .zip(gates_t.chunks(g_len))
+            .zip(h_prev.chunks(s_len))
+            .zip(hn.chunks(s_len))
+            .zip(dy_t.chunks(s_len))
+            .zip(dh.chunks(s_len))
+            .zip(dgi_t.chunks_mut(g_len))
+            .zip(dgh_t.chunks_mut(g_len))
+            .zip(dh_prev.chunks_mut(s_len))
+            .collect();
+        crate::parallel::for_each_mut(&mut blocks, |((((((((lengths, gates), h_prev), hn), dy), dh), dgi), dgh), dh_prev)| {
+            gate_gradients(lengths, t, hd, gates, h_prev, hn, dy, dh, dgi, dgh, dh_prev);
+            block_product(lengths.len(), dgh, &cache.w_hh, 1.0, dh_prev);
+        });
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);

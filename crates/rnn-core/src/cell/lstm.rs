@@ -99,6 +99,39 @@ pub(super) fn forward_inference(
     }
 }
 
+/// The gate gradients `dG_t` `[R, 4H]` of one step for rows whose real lengths are `lengths`
+/// (see the module comment), from `dh = dL/dh_t` (without the output's `dy_t`) and `dc`; turns
+/// `dc` into `dL/dc_{t-1}` and sets `dh_prev` to what passes straight through (a padded row's
+/// `dh`; 0 otherwise, the product with `W_hh` adds the rest).
+#[allow(clippy::too_many_arguments)]
+fn gate_gradients(lengths: &[usize], t: usize, hd: usize, gates_t: &[f32], c_prev: &[f32], tanh_c: &[f32], dy_t: &[f32], dh: &[f32], dc: &mut [f32], dg_t: &mut [f32], dh_prev: &mut [f32]) {
+    let gh = GATES * hd;
+    for (row, &len) in lengths.iter().enumerate() {
+        let state = row * hd..(row + 1) * hd;
+        let dg_row = &mut dg_t[row * gh..(row + 1) * gh];
+        if t >= len {
+            // Padded step: the state was copied, so its gradient passes straight through.
+            dg_row.fill(0.0);
+            dh_prev[state.clone()].copy_from_slice(&dh[state]);
+            continue;
+        }
+        let gate = &gates_t[row * gh..(row + 1) * gh];
+        for j in 0..hd {
+            let k = row * hd + j;
+            let (i, f, gg, o) = (gate[j], gate[hd + j], gate[2 * hd + j], gate[3 * hd + j]);
+            let dh_k = dh[k] + dy_t[k];
+            let tc = tanh_c[k];
+            let dc_k = dc[k] + dh_k * o * (1.0 - tc * tc);
+            dg_row[j] = dc_k * gg * i * (1.0 - i);
+            dg_row[hd + j] = dc_k * c_prev[k] * f * (1.0 - f);
+            dg_row[2 * hd + j] = dc_k * i * (1.0 - gg * gg);
+            dg_row[3 * hd + j] = dh_k * tc * o * (1.0 - o);
+            dc[k] = dc_k * f;
+            dh_prev[k] = 0.0;
+        }
+    }
+}
+
 /// Backward through the cached sequence (see the module comment for the formulas).
 pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch) {
     let d = cache.dims;
@@ -122,31 +155,31 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
         let c_prev = &cache.c[t * bh..(t + 1) * bh];
         let tanh_c = &cache.aux[t * bh..(t + 1) * bh];
         let dy_t = &up.dy[t * bh..(t + 1) * bh];
-        for (row, &len) in cache.lengths.iter().enumerate() {
-            let state = row * hd..(row + 1) * hd;
-            let dg_row = &mut dg_t[row * gh..(row + 1) * gh];
-            if t >= len {
-                // Padded step: the state was copied, so its gradient passes straight through.
-                dg_row.fill(0.0);
-                dh_prev[state.clone()].copy_from_slice(&dh[state]);
-                continue;
-            }
-            let gate = &gates_t[row * gh..(row + 1) * gh];
-            for j in 0..hd {
-                let k = row * hd + j;
-                let (i, f, gg, o) = (gate[j], gate[hd + j], gate[2 * hd + j], gate[3 * hd + j]);
-                let dh_k = dh[k] + dy_t[k];
-                let tc = tanh_c[k];
-                let dc_k = dc[k] + dh_k * o * (1.0 - tc * tc);
-                dg_row[j] = dc_k * gg * i * (1.0 - i);
-                dg_row[hd + j] = dc_k * c_prev[k] * f * (1.0 - f);
-                dg_row[2 * hd + j] = dc_k * i * (1.0 - gg * gg);
-                dg_row[3 * hd + j] = dh_k * tc * o * (1.0 - o);
-                dc[k] = dc_k * f;
-                dh_prev[k] = 0.0;
-            }
-        }
-        backprop_to_previous_state(cache, dg_t, dh_prev);
+        let Some(per) = step_row_blocks(d.batch) else {
+            gate_gradients(&cache.lengths, t, hd, gates_t, c_prev, tanh_c, dy_t, dh, dc, dg_t, dh_prev);
+            backprop_to_previous_state(cache, dg_t, dh_prev);
+            std::mem::swap(dh, dh_prev);
+            continue;
+        };
+        // The same per row, one parallel region: each block of `per` rows computes its gate
+        // gradients, then multiplies the rows it just wrote (in its own cache) by all of W_hh.
+        let (g_len, s_len) = (per * gh, per * hd);
+        let mut blocks: Vec<_> = cache
+            .lengths
+            .chunks(per)
+            .zip(gates_t.chunks(g_len))
+            .zip(c_prev.chunks(s_len))
+            .zip(tanh_c.chunks(s_len))
+            .zip(dy_t.chunks(s_len))
+            .zip(dh.chunks(s_len))
+            .zip(dc.chunks_mut(s_len))
+            .zip(dg_t.chunks_mut(g_len))
+            .zip(dh_prev.chunks_mut(s_len))
+            .collect();
+        crate::parallel::for_each_mut(&mut blocks, |((((((((lengths, gates), c_prev), tanh_c), dy), dh), dc), dg), dh_prev)| {
+            gate_gradients(lengths, t, hd, gates, c_prev, tanh_c, dy, dh, dc, dg, dh_prev);
+            block_product(lengths.len(), dg, &cache.w_hh, 1.0, dh_prev);
+        });
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);

@@ -421,6 +421,10 @@ fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut 
 /// it just computed, in its own cache), or None to keep the two phases apart (product split by
 /// columns, then the gates split by rows). The row split reads the weights once per thread, so
 /// it pays only when each thread has enough rows to reuse every B panel: at least 4 tiles.
+/// Backward uses the same blocks in reverse order: each thread computes the gate gradients of
+/// its rows, then multiplies them by all of `W_hh` (a column split would read every row of
+/// `dG_t`, half of them just written in the other core's cache, and leave the gate gradients
+/// on one thread).
 fn step_row_blocks(batch: usize) -> Option<usize> {
     let threads = crate::parallel::threads();
     (threads > 1 && batch >= threads * 4 * crate::kernels::microkernel::MR).then(|| batch.div_ceil(threads))

@@ -74,6 +74,28 @@ pub(super) fn forward_inference(
     }
 }
 
+/// `dA_t` `[R, H]` of one step for rows whose real lengths are `lengths`, from `dh = dL/dh_t`
+/// without the output's `dy_t`; sets `dh_prev` to a padded row's `dh` (passed straight through)
+/// or 0 (the product with `W_hh` adds the rest).
+#[allow(clippy::too_many_arguments)]
+fn pre_activation_gradients(lengths: &[usize], t: usize, hd: usize, act_t: &[f32], dy_t: &[f32], dh: &[f32], da_t: &mut [f32], dh_prev: &mut [f32], relu: bool) {
+    for (row, &len) in lengths.iter().enumerate() {
+        let state = row * hd..(row + 1) * hd;
+        if t >= len {
+            // Padded step: the state was copied, so its gradient passes straight through.
+            da_t[state.clone()].fill(0.0);
+            dh_prev[state.clone()].copy_from_slice(&dh[state]);
+            continue;
+        }
+        for k in state {
+            let a = act_t[k];
+            let slope = if relu { if a > 0.0 { 1.0 } else { 0.0 } } else { 1.0 - a * a };
+            da_t[k] = (dh[k] + dy_t[k]) * slope;
+            dh_prev[k] = 0.0;
+        }
+    }
+}
+
 /// Backward through the cached sequence.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch, relu: bool) {
@@ -90,22 +112,27 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
         let act_t = &cache.gates[t * bh..(t + 1) * bh];
         let da_t = &mut da[t * bh..(t + 1) * bh];
         let dy_t = &up.dy[t * bh..(t + 1) * bh];
-        for (row, &len) in cache.lengths.iter().enumerate() {
-            let state = row * hd..(row + 1) * hd;
-            if t >= len {
-                // Padded step: the state was copied, so its gradient passes straight through.
-                da_t[state.clone()].fill(0.0);
-                dh_prev[state.clone()].copy_from_slice(&dh[state]);
-                continue;
-            }
-            for k in state {
-                let a = act_t[k];
-                let slope = if relu { if a > 0.0 { 1.0 } else { 0.0 } } else { 1.0 - a * a };
-                da_t[k] = (dh[k] + dy_t[k]) * slope;
-                dh_prev[k] = 0.0;
-            }
-        }
-        backprop_to_previous_state(cache, da_t, dh_prev);
+        let Some(per) = step_row_blocks(d.batch) else {
+            pre_activation_gradients(&cache.lengths, t, hd, act_t, dy_t, dh, da_t, dh_prev, relu);
+            backprop_to_previous_state(cache, da_t, dh_prev);
+            std::mem::swap(dh, dh_prev);
+            continue;
+        };
+        // The same per row, one parallel region (as in the LSTM's backward).
+        let len = per * hd;
+        let mut blocks: Vec<_> = cache
+            .lengths
+            .chunks(per)
+            .zip(act_t.chunks(len))
+            .zip(dy_t.chunks(len))
+            .zip(dh.chunks(len))
+            .zip(da_t.chunks_mut(len))
+            .zip(dh_prev.chunks_mut(len))
+            .collect();
+        crate::parallel::for_each_mut(&mut blocks, |(((((lengths, act), dy), dh), da), dh_prev)| {
+            pre_activation_gradients(lengths, t, hd, act, dy, dh, da, dh_prev, relu);
+            block_product(lengths.len(), da, &cache.w_hh, 1.0, dh_prev);
+        });
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);
