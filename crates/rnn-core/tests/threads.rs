@@ -42,7 +42,7 @@ fn two_runs_at_two_threads_are_bit_identical() {
     }
 }
 
-/// At 56 rows and 2 threads each recurrent step runs as one parallel region over row blocks
+/// At 56 rows and 2 threads each recurrent step (forward and backward) runs as one parallel region over row blocks
 /// (product and gates per block); at 1 thread as two phases. Every row gets the same operations
 /// either way, so training gives the same bits.
 #[test]
