@@ -431,6 +431,7 @@ pub fn gemm(
 struct SharedC(*mut f32, usize);
 // SAFETY: the tasks write disjoint parts of C (see `gemm`).
 unsafe impl Sync for SharedC {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
