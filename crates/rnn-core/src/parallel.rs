@@ -14,7 +14,7 @@
 //!
 //! Two ways to run a split job ([`for_each_index`], [`for_each_mut`]): inside the pool (training
 //! steps, which the trainer runs on it) a rayon parallel iterator; from any other thread
-//! (inference called from Node's thread) the caller works with a [`team`] of helpers that stay
+//! (inference called from Node's thread) the caller works with a team (`parallel/team.rs`) of helpers that stay
 //! awake between short jobs, which makes splitting pay for jobs of a few microseconds (one
 //! token's products at batch 1).
 
