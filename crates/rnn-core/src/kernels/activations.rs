@@ -231,29 +231,43 @@ mod avx2 {
         _mm256_or_ps(_mm256_andnot_ps(sign, t), _mm256_and_ps(sign, x))
     }
 
+    /// `gate ← σ(gate)` (or `tanh`) over `len` values (a multiple of 8) at `g`: the exp of each
+    /// vector is independent of the next, so the loop runs at the throughput of the vector units.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn activate_in_place<const TANH: bool>(g: *mut f32, len: usize) {
+        for j in (0..len).step_by(8) {
+            let x = _mm256_loadu_ps(g.add(j));
+            _mm256_storeu_ps(g.add(j), if TANH { tanh(x) } else { sigmoid(x) });
+        }
+    }
+
     /// Safety contract of the public functions: the CPU supports AVX2 (checked by the caller);
     /// slice lengths as in [`super::naive`].
+    ///
+    /// Each row runs in two passes: first the four gates, then `c`, `tanh c` and `h` from the
+    /// activated gates. One fused loop chains two exps per vector (a gate's, then tanh c's),
+    /// about 150 dependent cycles that the out-of-order window cannot overlap with the next
+    /// vector's; split, each pass's vectors are independent (measured on 32 rows × 256 units:
+    /// 8.1 → 5.5 ns per unit; GEN b64 +7 %). Same operations per element, so the same bits.
     #[target_feature(enable = "avx2")]
     pub unsafe fn lstm_step(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tanh_c: &mut [f32], h: &mut [f32], hidden: usize) {
         let vec_end = hidden / 8 * 8;
         for b in 0..c.len() / hidden {
             let g = gates[b * 4 * hidden..(b + 1) * 4 * hidden].as_mut_ptr();
             let k0 = b * hidden;
+            activate_in_place::<false>(g, vec_end);
+            activate_in_place::<false>(g.add(hidden), vec_end);
+            activate_in_place::<true>(g.add(2 * hidden), vec_end);
+            activate_in_place::<false>(g.add(3 * hidden), vec_end);
             for j in (0..vec_end).step_by(8) {
-                let (gi, gf, gg, go) = (g.add(j), g.add(hidden + j), g.add(2 * hidden + j), g.add(3 * hidden + j));
-                let i_gate = sigmoid(_mm256_loadu_ps(gi));
-                let f_gate = sigmoid(_mm256_loadu_ps(gf));
-                let g_gate = tanh(_mm256_loadu_ps(gg));
-                let o_gate = sigmoid(_mm256_loadu_ps(go));
+                let (i_gate, f_gate) = (_mm256_loadu_ps(g.add(j)), _mm256_loadu_ps(g.add(hidden + j)));
+                let (g_gate, o_gate) = (_mm256_loadu_ps(g.add(2 * hidden + j)), _mm256_loadu_ps(g.add(3 * hidden + j)));
                 let c_new = _mm256_add_ps(_mm256_mul_ps(f_gate, _mm256_loadu_ps(c_prev[k0 + j..k0 + j + 8].as_ptr())), _mm256_mul_ps(i_gate, g_gate));
                 let t = tanh(c_new);
                 _mm256_storeu_ps(c[k0 + j..k0 + j + 8].as_mut_ptr(), c_new);
                 _mm256_storeu_ps(tanh_c[k0 + j..k0 + j + 8].as_mut_ptr(), t);
                 _mm256_storeu_ps(h[k0 + j..k0 + j + 8].as_mut_ptr(), _mm256_mul_ps(o_gate, t));
-                _mm256_storeu_ps(gi, i_gate);
-                _mm256_storeu_ps(gf, f_gate);
-                _mm256_storeu_ps(gg, g_gate);
-                _mm256_storeu_ps(go, o_gate);
             }
             let g = std::slice::from_raw_parts_mut(g, 4 * hidden);
             for j in vec_end..hidden {
@@ -268,6 +282,7 @@ mod avx2 {
         }
     }
 
+    /// Two passes per row as in [`lstm_step`]: `r` and `z`, then `n` (which needs `r`) and `h`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn gru_step(gates: &mut [f32], hh: &[f32], b_hn: &[f32], hn: &mut [f32], h_prev: &[f32], h: &mut [f32], hidden: usize) {
         let vec_end = hidden / 8 * 8;
@@ -277,16 +292,17 @@ mod avx2 {
             let u = &hh[b * 3 * hidden..(b + 1) * 3 * hidden];
             let k0 = b * hidden;
             for j in (0..vec_end).step_by(8) {
-                let (gr, gz, gn) = (g.add(j), g.add(hidden + j), g.add(2 * hidden + j));
-                let r = sigmoid(_mm256_add_ps(_mm256_loadu_ps(gr), ld(u, j)));
-                let z = sigmoid(_mm256_add_ps(_mm256_loadu_ps(gz), ld(u, hidden + j)));
+                let (gr, gz) = (g.add(j), g.add(hidden + j));
+                _mm256_storeu_ps(gr, sigmoid(_mm256_add_ps(_mm256_loadu_ps(gr), ld(u, j))));
+                _mm256_storeu_ps(gz, sigmoid(_mm256_add_ps(_mm256_loadu_ps(gz), ld(u, hidden + j))));
+            }
+            for j in (0..vec_end).step_by(8) {
+                let (r, z, gn) = (_mm256_loadu_ps(g.add(j)), _mm256_loadu_ps(g.add(hidden + j)), g.add(2 * hidden + j));
                 let hidden_n = _mm256_add_ps(ld(u, 2 * hidden + j), ld(b_hn, j));
                 let n = tanh(_mm256_add_ps(_mm256_loadu_ps(gn), _mm256_mul_ps(r, hidden_n)));
                 _mm256_storeu_ps(hn[k0 + j..k0 + j + 8].as_mut_ptr(), hidden_n);
                 let h_new = _mm256_add_ps(n, _mm256_mul_ps(z, _mm256_sub_ps(ld(h_prev, k0 + j), n)));
                 _mm256_storeu_ps(h[k0 + j..k0 + j + 8].as_mut_ptr(), h_new);
-                _mm256_storeu_ps(gr, r);
-                _mm256_storeu_ps(gz, z);
                 _mm256_storeu_ps(gn, n);
             }
             let g = std::slice::from_raw_parts_mut(g, 3 * hidden);
