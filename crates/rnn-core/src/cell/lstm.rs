@@ -29,10 +29,11 @@ const GATES: usize = 4;
 
 /// One step: `gates_t [B, 4H]` holds the input side (+ both biases) on entry, the activated
 /// gates on exit; writes `h_t`, `c_t`, `tanh_c` `[B, H]` for every row (padding is fixed by the
-/// caller).
+/// caller). `row_blocks`: rows per block of one parallel region, or None for two phases (see
+/// [`step_row_blocks`]).
 #[allow(clippy::too_many_arguments)]
-fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_prev: &[f32], c_prev: &[f32], h_t: &mut [f32], c_t: &mut [f32], tanh_c: &mut [f32]) {
-    let Some(per) = step_row_blocks(batch) else {
+fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_prev: &[f32], c_prev: &[f32], h_t: &mut [f32], c_t: &mut [f32], tanh_c: &mut [f32], row_blocks: Option<usize>) {
+    let Some(per) = row_blocks else {
         // gates_t [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
         recurrent_product(batch, h_prev, w_hh_t, 1.0, gates_t);
         activations::lstm_step(gates_t, c_prev, c_t, tanh_c, h_t, hidden);
@@ -66,7 +67,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
         let (c_before, c_after) = cache.c.split_at_mut((t + 1) * bh);
         let (c_prev, c_t) = (&c_before[t * bh..], &mut c_after[..bh]);
         let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
-        step(&cache.w_hh_t, d.batch, d.hidden, gates_t, h_prev, c_prev, h_t, c_t, tanh_c);
+        step(&cache.w_hh_t, d.batch, d.hidden, gates_t, h_prev, c_prev, h_t, c_t, tanh_c, step_row_blocks(d.batch));
         carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
         carry_finished_rows(&cache.lengths, t, d.hidden, c_prev, c_t);
         write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
@@ -90,7 +91,7 @@ pub(super) fn forward_inference(
     inference_gates(w, packed, d, GATES, GATES, x, &mut ws.gates);
     for t in 0..d.steps {
         let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
-        step(&packed.w_hh_t, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux);
+        step(&packed.w_hh_t, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux, None);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         carry_finished_rows(lengths, t, d.hidden, c, &mut ws.c_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
