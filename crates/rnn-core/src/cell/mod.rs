@@ -260,9 +260,10 @@ pub fn forward(
 pub enum CellInput<'a> {
     /// `[T, B, I]` input vectors, projected by `W_ihᵀ` (plus the biases) in one product.
     Vectors(&'a [f32]),
-    /// `[T, B, G·H]` that projection already made, exactly as [`project_for_inference`] makes
-    /// it (e.g. rows of a per-token table for the first layer of a token model).
-    Projected(&'a [f32]),
+    /// That projection looked up in a table made by [`project_for_inference`]: step t of row b
+    /// is `table` row `ids[t·B + b]` (`table` `[V, G·H]`, `ids` `[T·B]` time-major, each < V).
+    /// A token model's first layer: a row copy per token instead of a product.
+    TokenRows { table: &'a [f32], ids: &'a [u32] },
 }
 
 /// Gate blocks that take `b_hh` before the nonlinearity: all but the GRU's n block.
@@ -285,7 +286,12 @@ pub fn project_for_inference(kind: CellKind, w: &CellWeights, packed: &PackedCel
 fn inference_gates(w: &CellWeights, packed: &PackedCellWeights, dims: SeqDims, gates: usize, hh_bias_blocks: usize, input: CellInput, out: &mut [f32]) {
     match input {
         CellInput::Vectors(x) => project_inputs(w, Some(&packed.w_ih_t), dims, gates, hh_bias_blocks, x, out),
-        CellInput::Projected(projected) => out.copy_from_slice(projected),
+        CellInput::TokenRows { table, ids } => {
+            let width = gates * dims.hidden;
+            for (row, &id) in out.chunks_exact_mut(width).zip(ids) {
+                row.copy_from_slice(&table[id as usize * width..][..width]);
+            }
+        }
     }
 }
 
@@ -307,7 +313,7 @@ pub fn forward_inference(
 ) {
     match x {
         CellInput::Vectors(v) => debug_assert_eq!(v.len(), dims.rows() * dims.input),
-        CellInput::Projected(g) => debug_assert_eq!(g.len(), dims.rows() * kind.gates() * dims.hidden),
+        CellInput::TokenRows { ids, .. } => debug_assert_eq!(ids.len(), dims.rows()),
     }
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
     debug_assert_eq!((packed.w_hh_t.k(), packed.w_hh_t.n()), (dims.hidden, kind.gates() * dims.hidden));

@@ -332,26 +332,28 @@ impl RecurrentStack {
         self.run_inference(p, packed, CellInput::Vectors(x), t, b, lengths, state, ws)
     }
 
-    /// [`forward_inference`](Self::forward_inference) from the first layer's input projection
-    /// already made: `gates` `[T, B, G·H]` as [`project_first_layer`](Self::project_first_layer)
-    /// makes it (a token model looks its rows up in a per-token table instead of multiplying
-    /// by `W_ih` at every token). Same results, bit for bit. Unidirectional stacks only.
+    /// [`forward_inference`](Self::forward_inference) with the first layer's input projection
+    /// looked up per token: step t of row b is row `ids[t·B + b]` (time-major) of `table`
+    /// `[V, G·H]`, made by [`project_first_layer`](Self::project_first_layer) from the V
+    /// embeddings (a token model then skips multiplying by `W_ih` at every token). Same results,
+    /// bit for bit. Unidirectional stacks only.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward_inference_projected<'w>(
+    pub fn forward_inference_tokens<'w>(
         &self,
         p: &Params,
         packed: &PackedRecurrence,
-        gates: &[f32],
+        table: &[f32],
+        ids: &[u32],
         t: usize,
         b: usize,
         state: &mut StackState,
         ws: &'w mut InferenceWorkspace,
     ) -> Result<&'w [f32]> {
-        self.run_inference(p, Some(packed), CellInput::Projected(gates), t, b, None, state, ws)
+        self.run_inference(p, Some(packed), CellInput::TokenRows { table, ids }, t, b, None, state, ws)
     }
 
     /// `out [R, G·H]`: the first layer's input projection of `x [R, I]` (plus its biases), made
-    /// as the inference path makes it, for [`forward_inference_projected`](Self::forward_inference_projected).
+    /// as the inference path makes it, for the table of [`forward_inference_tokens`](Self::forward_inference_tokens).
     pub fn project_first_layer(&self, p: &Params, packed: &PackedRecurrence, x: &[f32], rows: usize) -> Result<Vec<f32>> {
         if self.directions != 1 || packed.cells.len() != self.layers {
             return Err(Error::Config("project_first_layer: a unidirectional stack and its own packed weights are needed".into()));
@@ -407,7 +409,7 @@ impl RecurrentStack {
                 let idx = layer * dirs + dir;
                 let w = self.weights(p, layer, dir)?;
                 let x_dir = match (layer, input) {
-                    (0, CellInput::Projected(gates)) => CellInput::Projected(gates),
+                    (0, CellInput::TokenRows { .. }) => input,
                     _ if dir == 0 => CellInput::Vectors(&ws.layer_in),
                     _ => {
                         ws.x_reversed.resize(ws.layer_in.len(), 0.0);
@@ -530,12 +532,19 @@ impl RecurrentStack {
                 check_len("x", x.len(), t * b * self.input_size)?;
                 check_finite("x", x)?;
             }
-            CellInput::Projected(gates) => {
+            CellInput::TokenRows { table, ids } => {
                 if self.directions != 1 {
-                    return Err(Error::Config("projected input: only unidirectional stacks".into()));
+                    return Err(Error::Config("token rows input: only unidirectional stacks".into()));
                 }
-                check_len("gates", gates.len(), t * b * self.cell.gates() * self.hidden)?;
-                check_finite("gates", gates)?;
+                let width = self.cell.gates() * self.hidden;
+                if table.is_empty() || table.len() % width != 0 {
+                    return Err(Error::Shape(format!("table: expected [V, {width}] values, got {}", table.len())));
+                }
+                check_len("ids", ids.len(), t * b)?;
+                let vocab = table.len() / width;
+                if let Some((k, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab) {
+                    return Err(Error::Range(format!("ids[{k}]: expected a row of the {vocab}-row table, got {id}")));
+                }
             }
         }
         if let Some(l) = lengths {
@@ -844,5 +853,19 @@ mod tests {
         // A sequence too large to cache is refused before allocating.
         let huge = stack.forward(&p, &x, usize::MAX / 2, b, None, None, None, &mut cache);
         assert!(matches!(huge, Err(Error::Range(_))));
+        // Token rows: a bidirectional stack, a table of the wrong width, an id past the table,
+        // the wrong number of ids.
+        let tokens = |stack: &RecurrentStack, p: &Params, table: &[f32], ids: &[u32]| {
+            let (packed, mut s) = (stack.pack_recurrence(p).unwrap(), StackState::zeros(stack, b));
+            stack.forward_inference_tokens(p, &packed, table, ids, 1, b, &mut s, &mut InferenceWorkspace::default()).map(|_| ())
+        };
+        assert!(matches!(tokens(&stack, &p, &[0.0; 3 * 20], &[0, 1]), Err(Error::Config(_))));
+        let one_way = RecurrentStack::new(&config(CellKind::Lstm, 2, false, 0.0));
+        let p1 = Params::zeros(Arc::new(config(CellKind::Lstm, 2, false, 0.0).layout()));
+        let table = vec![0.5; 3 * 4 * one_way.hidden];
+        assert!(matches!(tokens(&one_way, &p1, &table[1..], &[0, 1]), Err(Error::Shape(_))));
+        assert!(matches!(tokens(&one_way, &p1, &table, &[0, 3]), Err(Error::Range(e)) if e.contains("ids[1]") && e.contains("got 3")));
+        assert!(matches!(tokens(&one_way, &p1, &table, &[0]), Err(Error::Shape(_))));
+        assert!(tokens(&one_way, &p1, &table, &[2, 0]).is_ok());
     }
 }

@@ -20,8 +20,8 @@ pub struct InferenceScratch {
     x: Vec<f32>,
     /// `[B]` ids of one step (beam search).
     ids: Vec<i32>,
-    /// `[T, B, G·H]` the first layer's input projection, looked up per token.
-    gates: Vec<f32>,
+    /// `[T·B]` the fed ids, time-major (rows of the per-token table).
+    table_rows: Vec<u32>,
 }
 
 impl Network {
@@ -44,16 +44,11 @@ impl Network {
         let packed = self.inference_weights()?;
         let y = match &packed.token_gates {
             Some(table) => {
-                // The embedding above validated every id; gather time-major [T, B, G·H] rows.
-                let width = table.len() / vocab_size;
-                scratch.gates.resize(steps * rows * width, 0.0);
-                for s in 0..steps {
-                    for r in 0..rows {
-                        let id = tokens[r * steps + s] as usize;
-                        scratch.gates[(s * rows + r) * width..][..width].copy_from_slice(&table[id * width..(id + 1) * width]);
-                    }
-                }
-                self.stack().forward_inference_projected(self.params(), &packed.recurrence, &scratch.gates, steps, rows, state, &mut scratch.stack)?
+                // The embedding above validated every id (0 ≤ id < V); the first layer reads its
+                // rows of the table time-major.
+                scratch.table_rows.clear();
+                scratch.table_rows.extend((0..steps).flat_map(|s| (0..rows).map(move |r| tokens[r * steps + s] as u32)));
+                self.stack().forward_inference_tokens(self.params(), &packed.recurrence, table, &scratch.table_rows, steps, rows, state, &mut scratch.stack)?
             }
             None => self.stack().forward_inference(self.params(), Some(&packed.recurrence), &scratch.x, steps, rows, None, state, &mut scratch.stack)?,
         };
@@ -229,6 +224,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A non-finite embedding reaches the per-token table: feeding is refused with the table
+    /// named, and works again once the parameter is repaired.
+    #[test]
+    fn a_non_finite_token_table_is_an_error() {
+        let cfg = ModelConfig::from_json(&json!({"cell": "gru", "vocab_size": 11, "embed_dim": 6, "hidden_size": 7, "num_layers": 1})).unwrap();
+        let mut net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(4)).unwrap()).unwrap();
+        net.params_mut().view_mut("embed.weight")[13] = f32::INFINITY;
+        let (mut state, mut out) = (net.zero_state(1), vec![0.0; 11]);
+        let err = net.feed(&[1], 1, 1, &mut state, &mut InferenceScratch::default(), &mut out).unwrap_err();
+        assert!(matches!(&err, Error::NonFinite(m) if m.contains("token table")), "{err:?}");
+        net.params_mut().view_mut("embed.weight")[13] = 0.25;
+        net.feed(&[1], 1, 1, &mut state, &mut InferenceScratch::default(), &mut out).unwrap();
     }
 
     /// The packed inference weights are made from the current parameters: a change through

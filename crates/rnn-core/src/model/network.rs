@@ -8,7 +8,7 @@
 
 use crate::batch::{Batch, BatchInput};
 use crate::config::{InputKind, ModelConfig, Task};
-use crate::error::{check_len, Error, Result};
+use crate::error::{check_finite, check_len, Error, Result};
 use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
 use crate::layer::pooling::TimePooling;
@@ -98,7 +98,10 @@ impl Network {
         let head_t = self.head().pack(self.params.view("head.weight"))?;
         let token_gates = match self.config.input {
             InputKind::Tokens { vocab_size, embed_dim } if vocab_size <= 2 * embed_dim && self.config.directions() == 1 => {
-                Some(self.stack.project_first_layer(&self.params, &recurrence, self.params.view("embed.weight"), vocab_size)?)
+                let table = self.stack.project_first_layer(&self.params, &recurrence, self.params.view("embed.weight"), vocab_size)?;
+                // Checked once here: feeding then copies its rows without looking at them.
+                check_finite("token table (the first layer's projection of every embedding)", &table)?;
+                Some(table)
             }
             _ => None,
         };
