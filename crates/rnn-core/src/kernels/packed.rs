@@ -235,9 +235,15 @@ pub enum BSource<'a> {
 }
 
 /// `C ← alpha · A · B + beta · C` over columns `j_lo..j_hi` of C (a whole number of NR panels
-/// from 0, or the end). The caller checked the bounds.
+/// from 0, or the end). C is a pointer, not a slice: threads that split a product by columns
+/// write the same rows at once, each in its own columns, and overlapping `&mut` slices would
+/// alias.
+///
+/// # Safety
+/// `c` addresses C `[m, n]` at row stride `rsc` ((m−1)·rsc + n values, checked by the caller
+/// with A's bounds), and no other thread touches columns `j_lo..j_hi` of those rows meanwhile.
 #[allow(clippy::too_many_arguments)]
-fn gemm_columns(
+unsafe fn gemm_columns(
     m: usize,
     k: usize,
     alpha: f32,
@@ -246,7 +252,7 @@ fn gemm_columns(
     csa: usize,
     b: BSource,
     beta: f32,
-    c: &mut [f32],
+    c: *mut f32,
     rsc: usize,
     n: usize,
     j_lo: usize,
@@ -296,7 +302,7 @@ fn gemm_columns(
                                     a_cs,
                                     b_block[first * kc * NR..].as_ptr(),
                                     kc * NR,
-                                    c[i0 * rsc + j..].as_mut_ptr(),
+                                    c.add(i0 * rsc + j),
                                     (count * NR).min(n - j),
                                     merge,
                                 )
@@ -318,7 +324,6 @@ fn gemm_columns(
                             } else {
                                 (&a_block[row_panel * kc * MR..], 1, MR)
                             };
-                            let tile = &mut c[i * rsc + j..];
                             // SAFETY: the A panel addresses `rows` rows of kc values (packed, or
                             // inside A: checked by the caller), the B panel holds kc·NR floats;
                             // the tile's `rows` rows of `cols` columns lie inside C (checked by
@@ -330,7 +335,7 @@ fn gemm_columns(
                                     a_rs,
                                     a_cs,
                                     b_panel.as_ptr(),
-                                    tile.as_mut_ptr(),
+                                    c.add(i * rsc + j),
                                     rsc,
                                     cols,
                                     merge,
@@ -393,11 +398,12 @@ pub fn gemm(
     // Below a few microseconds of work, the fork-join would cost more than splitting saves.
     let threads = if m * n * k < crate::parallel::min_split_work() { 1 } else { threads };
     if threads <= 1 {
-        return gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, 0, n);
+        // SAFETY: bounds checked above; C is borrowed mutably for the call.
+        return unsafe { gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c.as_mut_ptr(), rsc, n, 0, n) };
     }
     // Either way each element of C is computed by one thread with the same operations, so the
     // split never changes the bits.
-    let c_ptr = &SharedC(c.as_mut_ptr(), c.len());
+    let c_ptr = &SharedC(c.as_mut_ptr());
     if m >= n {
         // Tall products (the weight gradients, the input projection, the head over all steps):
         // split the rows, so that each thread reads only its share of the large A.
@@ -406,9 +412,7 @@ pub fn gemm(
             let (i_lo, rows) = (block * per, per.min(m - block * per));
             // SAFETY: each block writes only rows i_lo..i_lo + rows of C, disjoint from every
             // other block's; C outlives the call.
-            let len = if i_lo + rows == m { c_ptr.1 - i_lo * rsc } else { rows * rsc };
-            let c = unsafe { std::slice::from_raw_parts_mut(c_ptr.0.add(i_lo * rsc), len) };
-            gemm_columns(rows, k, alpha, &a[i_lo * rsa..], rsa, csa, b, beta, c, rsc, n, 0, n)
+            unsafe { gemm_columns(rows, k, alpha, &a[i_lo * rsa..], rsa, csa, b, beta, c_ptr.0.add(i_lo * rsc), rsc, n, 0, n) }
         });
         return;
     }
@@ -422,13 +426,12 @@ pub fn gemm(
         let (j_lo, j_hi) = (range * per, ((range + 1) * per).min(n));
         // SAFETY: each range writes only columns j_lo..j_hi of C's rows (the tiles of its
         // panels), disjoint from every other range's; C outlives the call.
-        let c = unsafe { std::slice::from_raw_parts_mut(c_ptr.0, c_ptr.1) };
-        gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c, rsc, n, j_lo, j_hi);
+        unsafe { gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c_ptr.0, rsc, n, j_lo, j_hi) };
     });
 }
 
 /// C's buffer shared by the row-block and column-range tasks of [`gemm`].
-struct SharedC(*mut f32, usize);
+struct SharedC(*mut f32);
 // SAFETY: the tasks write disjoint parts of C (see `gemm`).
 unsafe impl Sync for SharedC {}
 
