@@ -23,7 +23,7 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
     CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
-use super::{block_product, recurrent_product, step_row_blocks};
+use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
 use crate::kernels::packed::PackedB;
 
@@ -44,14 +44,14 @@ fn step(w: &CellWeights, w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t:
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
     let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-    let mut blocks: Vec<_> = gates_t
+    let mut blocks: RowBlocks<_> = gates_t
         .chunks_mut(g_len)
         .zip(hh.chunks_mut(g_len))
         .zip(h_prev.chunks(s_len))
         .zip(h_t.chunks_mut(s_len))
         .zip(hn.chunks_mut(s_len))
         .collect();
-    crate::parallel::for_each_mut(&mut blocks, |((((gates, hh), h_prev), h_t), hn)| {
+    crate::parallel::for_each_mut(&mut blocks[..], |((((gates, hh), h_prev), h_t), hn)| {
         block_product(h_prev.len() / hidden, h_prev, w_hh_t, 0.0, hh);
         activations::gru_rows(gates, hh, b_hn, hn, h_prev, h_t, hidden);
     });
@@ -150,7 +150,7 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
         };
         // The same per row, one parallel region (as in the LSTM's backward).
         let (g_len, s_len) = (per * gh, per * hd);
-        let mut blocks: Vec<_> = cache
+        let mut blocks: RowBlocks<_> = cache
             .lengths
             .chunks(per)
             .zip(gates_t.chunks(g_len))
@@ -162,10 +162,11 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
             .zip(dgh_t.chunks_mut(g_len))
             .zip(dh_prev.chunks_mut(s_len))
             .collect();
-        crate::parallel::for_each_mut(&mut blocks, |((((((((lengths, gates), h_prev), hn), dy), dh), dgi), dgh), dh_prev)| {
+        crate::parallel::for_each_mut(&mut blocks[..], |((((((((lengths, gates), h_prev), hn), dy), dh), dgi), dgh), dh_prev)| {
             gate_gradients(lengths, t, hd, gates, h_prev, hn, dy, dh, dgi, dgh, dh_prev);
             block_product(lengths.len(), dgh, &cache.w_hh, 1.0, dh_prev);
         });
+        drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);

@@ -21,7 +21,7 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
     CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
-use super::{block_product, recurrent_product, step_row_blocks};
+use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
 use crate::kernels::packed::PackedB;
 
@@ -41,7 +41,7 @@ fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_pr
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
     let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-    let mut blocks: Vec<_> = gates_t
+    let mut blocks: RowBlocks<_> = gates_t
         .chunks_mut(g_len)
         .zip(h_prev.chunks(s_len))
         .zip(c_prev.chunks(s_len))
@@ -49,7 +49,7 @@ fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_pr
         .zip(c_t.chunks_mut(s_len))
         .zip(tanh_c.chunks_mut(s_len))
         .collect();
-    crate::parallel::for_each_mut(&mut blocks, |(((((gates, h_prev), c_prev), h_t), c_t), tanh_c)| {
+    crate::parallel::for_each_mut(&mut blocks[..], |(((((gates, h_prev), c_prev), h_t), c_t), tanh_c)| {
         block_product(h_prev.len() / hidden, h_prev, w_hh_t, 1.0, gates);
         activations::lstm_rows(gates, c_prev, c_t, tanh_c, h_t, hidden);
     });
@@ -165,7 +165,7 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
         // The same per row, one parallel region: each block of `per` rows computes its gate
         // gradients, then multiplies the rows it just wrote (in its own cache) by all of W_hh.
         let (g_len, s_len) = (per * gh, per * hd);
-        let mut blocks: Vec<_> = cache
+        let mut blocks: RowBlocks<_> = cache
             .lengths
             .chunks(per)
             .zip(gates_t.chunks(g_len))
@@ -177,10 +177,11 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
             .zip(dg_t.chunks_mut(g_len))
             .zip(dh_prev.chunks_mut(s_len))
             .collect();
-        crate::parallel::for_each_mut(&mut blocks, |((((((((lengths, gates), c_prev), tanh_c), dy), dh), dc), dg), dh_prev)| {
+        crate::parallel::for_each_mut(&mut blocks[..], |((((((((lengths, gates), c_prev), tanh_c), dy), dh), dc), dg), dh_prev)| {
             gate_gradients(lengths, t, hd, gates, c_prev, tanh_c, dy, dh, dc, dg, dh_prev);
             block_product(lengths.len(), dg, &cache.w_hh, 1.0, dh_prev);
         });
+        drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);

@@ -422,6 +422,10 @@ fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut 
     packed::gemm(batch, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, crate::parallel::threads());
 }
 
+/// The row blocks of one step, collected on the stack (up to 16 threads; more spill to the heap
+/// once per step): the time loop allocates nothing.
+type RowBlocks<T> = smallvec::SmallVec<[T; 16]>;
+
 /// Rows per block when a step's product and nonlinearity run as one parallel region over row
 /// blocks (each thread multiplies its rows by all of `W_hhᵀ`, then applies the gates to the rows
 /// it just computed, in its own cache), or None to keep the two phases apart (product split by

@@ -11,7 +11,7 @@ use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
     CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
 };
-use super::{block_product, recurrent_product, step_row_blocks};
+use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
 use crate::kernels::packed::PackedB;
 
@@ -27,8 +27,8 @@ fn step(w_hh_t: &PackedB, batch: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: 
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
     let len = per * w_hh_t.k();
-    let mut blocks: Vec<_> = pre_t.chunks_mut(len).zip(h_prev.chunks(len)).zip(h_t.chunks_mut(len)).collect();
-    crate::parallel::for_each_mut(&mut blocks, |((pre, h_prev), h_t)| {
+    let mut blocks: RowBlocks<_> = pre_t.chunks_mut(len).zip(h_prev.chunks(len)).zip(h_t.chunks_mut(len)).collect();
+    crate::parallel::for_each_mut(&mut blocks[..], |((pre, h_prev), h_t)| {
         block_product(h_prev.len() / w_hh_t.k(), h_prev, w_hh_t, 1.0, pre);
         activations::rnn_step(pre, relu);
         h_t.copy_from_slice(pre);
@@ -120,7 +120,7 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
         };
         // The same per row, one parallel region (as in the LSTM's backward).
         let len = per * hd;
-        let mut blocks: Vec<_> = cache
+        let mut blocks: RowBlocks<_> = cache
             .lengths
             .chunks(per)
             .zip(act_t.chunks(len))
@@ -129,10 +129,11 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
             .zip(da_t.chunks_mut(len))
             .zip(dh_prev.chunks_mut(len))
             .collect();
-        crate::parallel::for_each_mut(&mut blocks, |(((((lengths, act), dy), dh), da), dh_prev)| {
+        crate::parallel::for_each_mut(&mut blocks[..], |(((((lengths, act), dy), dh), da), dh_prev)| {
             pre_activation_gradients(lengths, t, hd, act, dy, dh, da, dh_prev, relu);
             block_product(lengths.len(), da, &cache.w_hh, 1.0, dh_prev);
         });
+        drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);
