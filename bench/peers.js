@@ -22,13 +22,16 @@ Peers (each skipped, with the reason, when not installed; see bench/peers/setup.
                      OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: as is, and with both unset
   brain.js           brain.js 1.6.1 (TRAIN-*-S and GEN-LSTM-b1 at 1 thread, batch 1)
   onnxruntime-node   GEN-LSTM-b1/b64 from PyTorch's ONNX export
+  tfjs               @tensorflow/tfjs 4.22, two variants: the wasm and the cpu (pure JS)
+                     backends (every config but TRAIN-LSTM-M, 1 thread; the cpu backend trains
+                     at ~100 tokens/s, so its three TRAIN configs take ~8 minutes each a round)
 
 Options:
   --configs LIST   as bench/run.js (default: all)
   --threads LIST   default 1,2
   --rounds N       turns per config: rnnkit and each peer run N times, alternating (default 2)
-  --peers LIST     subset of pytorch,brain.js,onnxruntime-node, or none (rnnkit alone,
-                   records still tagged with a run_id for chart.js)   (default: all three)
+  --peers LIST     subset of pytorch,brain.js,onnxruntime-node,tfjs, or none (rnnkit alone,
+                   records still tagged with a run_id for chart.js)   (default: all four)
   --quick          few steps per measurement (smoke test only)
   --json           print every record as a JSON line too
   --help           this text
@@ -101,6 +104,21 @@ function discoverPeers(wanted) {
     });
   };
   nodePeer('brain.js', 'brain_peer.js');
+  if (wanted.includes('tfjs')) {
+    for (const backend of ['wasm', 'cpu']) {
+      const pkg = backend === 'wasm' ? '@tensorflow/tfjs-backend-wasm' : '@tensorflow/tfjs';
+      if (!fs.existsSync(path.join(nodeModules, pkg))) {
+        notes.push(`tfjs ${backend}: skipped, ${pkg} is not installed in ${nodeModules} (run bench/peers/setup.sh)`);
+        continue;
+      }
+      const script = path.join(HERE, 'peers/tfjs_peer.js');
+      peers.push({
+        name: 'tfjs',
+        variant: `tfjs ${backend}`,
+        run: (config, threads, quick) => runPeer(process.execPath, [script, '--backend', backend, '--config', config, '--threads', String(threads), ...(quick ? ['--quick'] : [])], { ...process.env, PEERS_OUT: OUT }),
+      });
+    }
+  }
   if (wanted.includes('onnxruntime-node') && fs.existsSync(path.join(nodeModules, 'onnxruntime-node'))) {
     // The ONNX model is PyTorch's GEN-LSTM step; export it once per run, and check ORT computes
     // the same logits before timing it (a fast wrong answer is not a peer).
@@ -123,7 +141,7 @@ async function main() {
     configs: { default: 'all' },
     threads: { default: '1,2' },
     rounds: { default: 2 },
-    peers: { default: 'pytorch,brain.js,onnxruntime-node' },
+    peers: { default: 'pytorch,brain.js,onnxruntime-node,tfjs' },
     quick: { flag: true, default: false },
     json: { flag: true, default: false },
     help: { flag: true, default: false },
@@ -132,7 +150,7 @@ async function main() {
   const configs = C.parseConfigs(args.configs);
   const threads = C.parseThreads(args.threads);
   if (!Number.isInteger(args.rounds) || args.rounds < 1) throw new Error('--rounds: expected an integer >= 1');
-  const known = ['pytorch', 'brain.js', 'onnxruntime-node', 'none'];
+  const known = ['pytorch', 'brain.js', 'onnxruntime-node', 'tfjs', 'none'];
   const wanted = args.peers.split(',').filter(Boolean);
   for (const w of wanted) if (!known.includes(w)) throw new Error(`--peers: unknown peer "${w}" (known: ${known.join(', ')})`);
   const { peers, notes } = discoverPeers(wanted);
@@ -157,10 +175,11 @@ async function main() {
           process.stderr.write(` FAILED (${e.message})`);
         }
         for (const p of peers) {
-          if (skipped.has(`${p.name}|${config}|${t}`)) continue;
+          const key = `${p.variant || p.name}|${config}|${t}`;
+          if (skipped.has(key)) continue;
           process.stderr.write(`, ${p.variant || p.name}`);
           const r = await p.run(config, t, args.quick);
-          if (r.skip) skipped.add(`${p.name}|${config}|${t}`);
+          if (r.skip) skipped.add(key);
           else if (r.error) process.stderr.write(` FAILED (${r.error})`);
           else keep(r.records, round);
         }

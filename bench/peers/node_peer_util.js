@@ -27,14 +27,18 @@ function emit(base, metricRecord, samples, extra = {}) {
   console.log(JSON.stringify({ ...base, metric: 'peak_rss_mb', unit: 'MiB', median: rss, min: rss, max: rss, n: 1, ...extra }));
 }
 
-/** `--config X --threads N --quick` (the interface bench/peers.js calls every peer with). */
-function peerArgs(help) {
+/**
+ * `--config X --threads N --quick` (the interface bench/peers.js calls every peer with), plus
+ * the peer's own options in `extra` (parseArgs spec, e.g. tfjs's `--backend`).
+ */
+function peerArgs(help, extra = {}) {
   const a = C.parseArgs(process.argv.slice(2), {
     config: { default: '' },
     threads: { default: 1 },
     quick: { flag: true, default: false },
     help: { flag: true, default: false },
     check: { flag: true, default: false },
+    ...extra,
   });
   if (a.help) {
     console.log(help);

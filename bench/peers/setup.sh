@@ -13,5 +13,6 @@ cd "$DIR"
 [ -f package.json ] || npm init -y >/dev/null
 # onnxruntime-node's postinstall downloads CUDA/TensorRT providers (and fails offline); the CPU
 # runtime is bundled in the package, so skip it.
-ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund brain.js@1.6.1 onnxruntime-node@1.30.0
+ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund brain.js@1.6.1 onnxruntime-node@1.30.0 \
+  @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0
 /usr/bin/python3 -c 'import torch; print("torch", torch.__version__)' || echo "python3-torch missing: the PyTorch peer will be skipped"
