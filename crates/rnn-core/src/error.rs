@@ -61,10 +61,31 @@ impl Error {
         }
     }
 
+    /// The argument this error is about: by convention every message starts with it
+    /// (`batchSize: expected an integer >= 1, got 0` names `batchSize`; nested options are
+    /// dotted paths such as `optimizer.lr`, array entries `lengths[3]`). `None` when the message
+    /// names no argument.
+    pub fn param(&self) -> Option<&str> {
+        let message = match self {
+            Error::Shape(m) | Error::Range(m) | Error::NonFinite(m) | Error::Config(m) => m.as_str(),
+            _ => return None,
+        };
+        leading_param(message)
+    }
+
     /// Wraps an I/O error with what was being done (e.g. `writing "model.safetensors"`).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
     }
+}
+
+/// The argument a message names first (`name: ...`), if its head looks like a parameter path.
+pub fn leading_param(message: &str) -> Option<&str> {
+    let (head, _) = message.split_once(": ")?;
+    let mut chars = head.chars();
+    let starts_like_a_name = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let name_like = chars.all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c));
+    (starts_like_a_name && name_like).then_some(head)
 }
 
 /// The engine's result type.

@@ -9,6 +9,7 @@
 //! [`NodeError`] is the plain-data form used before a JS environment is at hand (worker threads,
 //! panics); [`NodeError::into_napi`] turns it into the JS object on the JavaScript thread.
 
+use napi::bindgen_prelude::{JsObjectValue, Object};
 use napi::{Env, JsError, JsRangeError, JsTypeError};
 
 /// Which JavaScript error class to throw.
@@ -31,6 +32,9 @@ pub struct NodeError {
     pub code: &'static str,
     /// The message, naming the argument, the expected and the actual value.
     pub message: String,
+    /// The offending parameter (`options.batchSize`, `prompt`), set as the error's `param`
+    /// property so callers (the CLI) can map it to their own names without parsing messages.
+    pub param: Option<String>,
 }
 
 /// Code of the error that replaces a Rust panic.
@@ -43,7 +47,24 @@ impl NodeError {
             kind: JsKind::Error,
             code: PANIC_CODE,
             message: format!("internal error in rnnkit (please report it): {detail}"),
+            param: None,
         }
+    }
+
+    /// A `TypeError` with `code`; `param` is the argument the message starts with.
+    pub fn type_error(code: &'static str, message: String) -> Self {
+        Self::with_kind(JsKind::TypeError, code, message)
+    }
+
+    /// A `RangeError` with `code`; `param` is the argument the message starts with.
+    pub fn range_error(code: &'static str, message: String) -> Self {
+        Self::with_kind(JsKind::RangeError, code, message)
+    }
+
+    /// An `Error` of class `kind` with `code`; `param` from the message's leading argument.
+    pub fn with_kind(kind: JsKind, code: &'static str, message: String) -> Self {
+        let param = rnn_core::error::leading_param(&message).map(str::to_owned);
+        NodeError { kind, code, message, param }
     }
 
     /// Builds the JavaScript error object (right class, `code` set) and wraps it so that
@@ -55,6 +76,12 @@ impl NodeError {
             JsKind::TypeError => JsTypeError::from(raw).into_unknown(*env),
             JsKind::RangeError => JsRangeError::from(raw).into_unknown(*env),
         };
+        if let Some(param) = self.param {
+            // Best effort: an error object that refuses a property is still the right error.
+            if let Ok(mut object) = unsafe { value.cast::<Object>() } {
+                let _ = object.set_named_property("param", param);
+            }
+        }
         napi::Error::from(value)
     }
 }
@@ -69,6 +96,7 @@ impl From<rnn_core::Error> for NodeError {
         NodeError {
             kind,
             code: err.code(),
+            param: err.param().map(str::to_owned),
             message: err.to_string(),
         }
     }
@@ -118,15 +146,9 @@ mod tests {
         ];
         for (err, kind, code) in cases {
             let message = err.to_string();
+            let param = err.param().map(str::to_owned);
             let mapped = NodeError::from(err);
-            assert_eq!(
-                mapped,
-                NodeError {
-                    kind,
-                    code,
-                    message
-                }
-            );
+            assert_eq!(mapped, NodeError { kind, code, message, param });
         }
     }
 }

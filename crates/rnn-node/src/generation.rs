@@ -59,7 +59,7 @@ struct Mailbox {
 }
 
 fn value_error(message: String) -> NodeError {
-    NodeError { kind: JsKind::RangeError, code: "ERR_RNNKIT_RANGE", message }
+    NodeError::with_kind(JsKind::RangeError, "ERR_RNNKIT_RANGE", message)
 }
 
 fn check_prompt(net: &Network, prompt: &[i32]) -> Result<(), NodeError> {
@@ -68,21 +68,13 @@ fn check_prompt(net: &Network, prompt: &[i32]) -> Result<(), NodeError> {
     }
     let v = net.config.output_size;
     if let Some(i) = prompt.iter().position(|&t| t < 0 || t as usize >= v) {
-        return Err(NodeError {
-            kind: JsKind::RangeError,
-            code: "ERR_RNNKIT_VOCAB",
-            message: format!("prompt: token id {} at position {i} is outside the vocabulary [0, {v})", prompt[i]),
-        });
+        return Err(NodeError::with_kind(JsKind::RangeError, "ERR_RNNKIT_VOCAB", format!("prompt: token id {} at position {i} is outside the vocabulary [0, {v})", prompt[i])));
     }
     Ok(())
 }
 
 fn parse_sampler(json: &str) -> Result<SamplerConfig, NodeError> {
-    let cfg: SamplerConfig = serde_json::from_str(json).map_err(|e| NodeError {
-        kind: JsKind::TypeError,
-        code: "ERR_RNNKIT_TYPE",
-        message: format!("sampler: {e}"),
-    })?;
+    let cfg: SamplerConfig = serde_json::from_str(json).map_err(|e| NodeError::with_kind(JsKind::TypeError, "ERR_RNNKIT_TYPE", format!("sampler: {e}")))?;
     cfg.validate()?;
     Ok(cfg)
 }

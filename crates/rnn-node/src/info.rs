@@ -36,11 +36,7 @@ pub fn engine_info(env: Env) -> napi::Result<EngineInfo> {
 pub fn set_threads(env: Env, n: u32) -> napi::Result<()> {
     guard_js(&env, || {
         if n > 1024 {
-            return Err(crate::errors::NodeError {
-                kind: crate::errors::JsKind::RangeError,
-                code: "ERR_RNNKIT_RANGE",
-                message: format!("threads: expected an integer in [0, 1024], got {n}"),
-            });
+            return Err(crate::errors::NodeError::with_kind(crate::errors::JsKind::RangeError, "ERR_RNNKIT_RANGE", format!("threads: expected an integer in [0, 1024], got {n}")));
         }
         rnn_core::parallel::set_threads(n as usize);
         Ok(())

@@ -9,3 +9,4 @@ pub mod generation;
 pub mod guard;
 pub mod info;
 pub mod model;
+pub mod options;

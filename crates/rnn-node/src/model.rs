@@ -43,19 +43,15 @@ pub(crate) struct Slot {
 pub(crate) type Shared = Arc<RwLock<Option<Slot>>>;
 
 fn busy() -> NodeError {
-    NodeError {
-        kind: JsKind::Error,
-        code: "ERR_RNNKIT_BUSY",
-        message: "the model is training; wait for fit() to settle (or abort it) before using it".into(),
-    }
+    NodeError::with_kind(JsKind::Error, "ERR_RNNKIT_BUSY", "the model is training; wait for fit() to settle (or abort it) before using it".into())
 }
 
 fn type_error(message: String) -> NodeError {
-    NodeError { kind: JsKind::TypeError, code: "ERR_RNNKIT_TYPE", message }
+    NodeError::with_kind(JsKind::TypeError, "ERR_RNNKIT_TYPE", message)
 }
 
 fn range_error(message: String) -> NodeError {
-    NodeError { kind: JsKind::RangeError, code: "ERR_RNNKIT_RANGE", message }
+    NodeError::with_kind(JsKind::RangeError, "ERR_RNNKIT_RANGE", message)
 }
 
 fn parse_json(name: &str, text: &str) -> Result<serde_json::Value, NodeError> {
