@@ -44,20 +44,20 @@ export declare class NativeGenerator {
 /** A recurrent network (every task) held natively. */
 export declare class NativeModel {
   /**
-   * A new model from its configuration (INTEROP `config` JSON), initialisation options and
-   * seed.
+   * A new model from its configuration (INTEROP `config` object, snake_case keys as in the
+   * file; validated by the engine), initialisation options and seed.
    */
-  static create(configJson: string, initJson: string, seed: number): NativeModel
+  static create(config: Record<string, unknown>, init: InitOptions | undefined | null, seed: number): NativeModel
   /** Loads a model file or checkpoint (INTEROP format), synchronously. */
   static load(path: string): NativeModel
   /** Loads a model file or checkpoint off the JavaScript thread. */
   static loadAsync(path: string): Promise<NativeModel>
-  /** The architecture as INTEROP `config` JSON. */
-  configJson(): string
-  /** The tokenizer's JSON text, if one is attached. */
-  tokenizerJson(): string | null
-  /** Attaches (or removes) the tokenizer's JSON text, saved with the model. */
-  setTokenizerJson(json?: string | undefined | null): void
+  /** The architecture: the INTEROP `config` object (snake_case keys as in the file). */
+  config(): Record<string, unknown>
+  /** The tokenizer attached to the model (its JSON form as an object), if any. */
+  tokenizer(): Record<string, unknown> | null
+  /** Attaches (or removes, with null) the tokenizer, saved with the model. */
+  setTokenizer(tokenizer: Record<string, unknown> | null): void
   /** String metadata saved with the model. */
   metadata(): Record<string, string>
   /**
@@ -87,16 +87,21 @@ export declare class NativeModel {
   /**
    * One optimizer step on a batch of token windows `inputs`/`targets` `[rows, steps]`
    * (targets -100 = not counted), synchronously, for hand-written training loops. The trainer
-   * is created on first use from `optionsJson` and reconfigured when the options change.
+   * is created on first use and reconfigured when the options change.
    */
-  trainStep(inputs: Int32Array, targets: Int32Array, rows: number, steps: number, optionsJson: string): StepInfo
+  trainStep(inputs: Int32Array, targets: Int32Array, rows: number, steps: number, options: Strict<FitOptions>): StepInfo
   /**
-   * Trains a language model on a token stream off the JS thread. `onEvent` receives progress
-   * events as JSON; `cancel` stops between steps; resolves with the history JSON.
+   * Trains a language model on a token dataset off the JS thread, in the dataset's data
+   * order. `onEvent` receives progress events; `cancel` stops between steps; resolves with
+   * the history.
    */
-  fitStream(train: Int32Array, valid: Int32Array | undefined | null, optionsJson: string, onEvent: (arg: string) => void, cancel: CancelToken, checkpointPath?: string | undefined | null): Promise<string>
-  /** Trains on padded sequences (classification, tagging, regression) off the JS thread. */
-  fitSequences(train: SequenceData, valid: SequenceData | undefined | null, optionsJson: string, onEvent: (arg: string) => void, cancel: CancelToken, checkpointPath?: string | undefined | null): Promise<string>
+  fitTokens(data: NativeTokenDataset, options: Strict<FitOptions>, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
+  /**
+   * Trains on a row dataset (classification, tagging, regression) off the JS thread, in the
+   * dataset's data order; validates on `validation`'s rows when given, else on the dataset's
+   * validation split.
+   */
+  fitSequences(data: NativeSequenceDataset, validation: NativeSequenceDataset | undefined | null, options: Strict<FitOptions>, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
   /**
    * Evaluates a language model on a token stream with carried state (INTEROP protocol with
    * `lanes = 1`), off the JS thread.
@@ -104,13 +109,35 @@ export declare class NativeModel {
   evaluateStream(tokens: Int32Array, lanes: number, chunk: number): Promise<EvalInfo>
   /** [`NativeModel::evaluate_stream`] on the calling thread. */
   evaluateStreamSync(tokens: Int32Array, lanes: number, chunk: number): EvalInfo
-  /** Evaluates padded sequences (classification, tagging, regression), off the JS thread. */
-  evaluateSequences(data: SequenceData, batchSize: number): Promise<EvalInfo>
   /**
-   * Outputs for padded sequences: per-row tasks `[N, C]`, per-step tasks `[N, T, C]`
-   * (batch-first), synchronously. Logits for classes; values for regression.
+   * Loss and metrics (accuracy, confusion, per-class F1; MSE/MAE) of padded sequences, off
+   * the JS thread.
    */
-  predict(data: SequenceData): Float32Array
+  evaluateSequences(data: SequenceData, batchSize: number): Promise<EvalInfo>
+  /** Loss and metrics of a split of a row dataset, off the JS thread. */
+  evaluateDataset(data: NativeSequenceDataset, split: string): Promise<EvalInfo>
+  /**
+   * Outputs for padded sequences (per-row tasks `[N, C]`, per-step tasks `[N, T, C]`,
+   * batch-first), with probabilities and classes for class heads, synchronously.
+   */
+  predict(data: SequenceData): Prediction
+}
+
+/** Padded rows with targets, split into train and validation, with their data order. */
+export declare class NativeSequenceDataset {
+  /**
+   * All rows in `data`; `split` says how to split them; `options` the data order (a short last
+   * batch is kept unless `last: 'drop'`).
+   */
+  constructor(data: SequenceData, split: RowSplitOptions, options: Strict<DataOrderOptions>)
+  /** Rows in a split. */
+  size(split: string): number
+  /** Indices (into the rows given at construction) of a split, ascending. */
+  rowIndices(split: string): Uint32Array
+  /** Batches of a split per epoch. */
+  numBatches(split: string): number
+  /** Batch `index` of `epoch` of a split, exactly as `fit` cuts it (validation never shuffled). */
+  batch(split: string, epoch: number, index: number): SequenceData
 }
 
 /**
@@ -137,8 +164,68 @@ export declare class NativeSession {
   reset(): void
 }
 
+/** A language model's token stream: training text, optional validation text, data order. */
+export declare class NativeTokenDataset {
+  /**
+   * `tokens`: the whole text's ids. Validation: an explicit `validation` text, or the tail
+   * `validationFraction` of `tokens`. `options`: the data order (token streams drop a short
+   * last batch unless `last` says otherwise).
+   */
+  constructor(tokens: Int32Array, validation: Int32Array | null, validationFraction: number, vocabSize: number, options: DataOrderOptions)
+  /** Windows of a split per epoch. */
+  numWindows(split: string): number
+  /** Batches of a split per epoch. */
+  numBatches(split: string): number
+  /** Window start indices (window k starts at token k·stride) in the order `epoch` visits them. */
+  windowOrder(split: string, epoch: number): Uint32Array
+  /** Batch `index` of `epoch` of a split, exactly as `fit` cuts it. */
+  batch(split: string, epoch: number, index: number): TokenBatch
+  /** The token ids of a split (a copy). */
+  tokens(split: string): Int32Array
+  /** Size of the vocabulary the ids were checked against. */
+  get vocabSize(): number
+}
+
 /** Beam search from a prompt, off the JS thread: hypotheses best first. */
 export declare function beamSearchNative(model: NativeModel, prompt: Int32Array, beams: number, maxTokens: number, lengthPenalty: number, stopTokens: Array<number>): Promise<Hypothesis[]>
+
+/** Where and how often `fit` saves checkpoints. */
+export interface CheckpointOptions {
+  path: string
+  every: number
+}
+
+/** Precision, recall and F1 of one class. */
+export interface ClassScoresInfo {
+  precision: number
+  recall: number
+  f1: number
+  /** Counted positions whose true class is this one. */
+  support: number
+}
+
+/** How a dataset is cut into batches: the engine's data order. */
+export interface DataOrderOptions {
+  /** Rows (windows) per batch. */
+  batchSize?: number
+  /** Token streams: input tokens per window (the BPTT length). */
+  seqLen?: number
+  /** Token streams: tokens between window starts (default `seqLen`). */
+  stride?: number
+  /**
+   * Token streams: read the text as `batchSize` contiguous lanes with state carried
+   * (truncated BPTT) instead of shuffled windows.
+   */
+  tbptt?: boolean
+  /** Shuffle windows/rows each epoch (default true). */
+  shuffle?: boolean
+  /** Seed of the split and the shuffles (default 0). */
+  seed?: number
+  /** The last, smaller batch: `'keep'`, `'drop'` or (token streams) `'pad'`. */
+  last?: 'keep' | 'drop' | 'pad'
+  /** Input id of padding rows (`last: 'pad'`). */
+  padId?: number
+}
 
 /**
  * Describes the native engine: its version, the SIMD features detected on this CPU and the
@@ -159,14 +246,49 @@ export interface EngineInfo {
   threads: number
 }
 
-/** Loss and accuracy of an evaluation. */
+/** Loss and metrics of an evaluation, computed by the engine. */
 export interface EvalInfo {
   /** Mean loss (nats per counted position, or MSE). */
   loss: number
-  /** Counted positions. */
+  /** Counted positions (tokens, rows or steps; regression: predicted values). */
   count: number
   /** Accuracy for class targets. */
   accuracy?: number
+  /** Class targets of a row set: `[C, C]` row-major counts of (true, predicted). */
+  confusion?: Array<number>
+  /** Per class: precision, recall, F1 and support (class-id order). */
+  perClass?: Array<ClassScoresInfo>
+  /** Unweighted mean of the per-class F1. */
+  macroF1?: number
+  /** Regression: mean squared error. */
+  mse?: number
+  /** Regression: mean absolute error. */
+  mae?: number
+}
+
+/**
+ * Options of a training run (`fit`) or step (`trainStep`). Data order (batch size, windows,
+ * shuffling, seed) belongs to the dataset, not to these.
+ */
+export interface FitOptions {
+  /** Epochs to run in this call. */
+  epochs?: number
+  /** Optimizer steps to take in this call. */
+  maxSteps?: number
+  /** Seconds. */
+  timeLimit?: number
+  optimizer?: OptimizerOptions
+  schedule?: ScheduleOptions
+  clipNorm?: number
+  clipValue?: number
+  /** Seed of the dropout masks (default: the dataset's seed). */
+  seed?: number
+  validateEvery?: number
+  logEvery?: number
+  checkpoint?: CheckpointOptions
+  skipNonFinite?: boolean
+  /** One loss weight per class (classification, tagging). */
+  classWeights?: Array<number>
 }
 
 /** One beam-search hypothesis. */
@@ -179,7 +301,115 @@ export interface Hypothesis {
   logprob: number
 }
 
-/** Padded sequences for classification, tagging and regression (batch-first). */
+/** Initialisation options of a new model. */
+export interface InitOptions {
+  /** `'pytorch'` (default) or `'xavier'`. */
+  scheme?: 'pytorch' | 'xavier'
+  /** Orthogonal recurrent weights (per gate block). */
+  orthogonalRecurrent?: boolean
+  /** LSTM forget-gate bias. */
+  forgetBias?: number
+}
+
+/** The record of one `fit` call: every step's loss, every validation. */
+export interface NativeHistory {
+  /** Step numbers (model's life-long counter), one per step of this call. */
+  steps: Array<number>
+  /** Loss of each of those steps (NaN for a skipped non-finite batch). */
+  loss: Array<number>
+  valSteps: Array<number>
+  valLoss: Array<number>
+  /** Optimizer steps taken in this call. */
+  stepsDone: number
+  /** Counted training positions processed. */
+  tokens: number
+  elapsed: number
+  stopReason: 'completed' | 'time_limit' | 'max_steps' | 'aborted'
+}
+
+/** A progress event of `fit`. */
+export interface NativeTrainEvent {
+  /** `'step' | 'validation' | 'checkpoint'`. */
+  type: 'step' | 'validation' | 'checkpoint'
+  /** Optimizer steps over the model's life after this event's step. */
+  step: number
+  totalSteps?: number
+  epoch?: number
+  epochProgress?: number
+  /** Mean training loss since the previous step event. */
+  loss?: number
+  lr?: number
+  gradNorm?: number
+  /** Counted positions (tokens, rows or steps) per second since the start. */
+  tokensPerSecond?: number
+  elapsed?: number
+  eta?: number
+  valLoss?: number
+  valAccuracy?: number
+  valCount?: number
+  path?: string
+}
+
+/** Optimizer hyper-parameters (PyTorch's definitions). */
+export interface OptimizerOptions {
+  /** `'sgd' | 'adam' | 'adamw' | 'rmsprop' | 'adagrad'`; default `'adam'`. */
+  type?: 'sgd' | 'adam' | 'adamw' | 'rmsprop' | 'adagrad'
+  /** Learning rate; default 2e-3 (adam, adamw, rmsprop), 0.1 (sgd), 0.01 (adagrad). */
+  lr?: number
+  momentum?: number
+  nesterov?: boolean
+  dampening?: number
+  weightDecay?: number
+  betas?: Array<number>
+  eps?: number
+  alpha?: number
+  centered?: boolean
+  lrDecay?: number
+}
+
+/**
+ * What a prediction returns: the head's outputs and, for class heads, the probabilities and
+ * the most probable class of each counted position.
+ */
+export interface Prediction {
+  /**
+   * Per-row heads `[N, C]`, per-step heads `[N, T, C]` (zeros at padded steps): logits of
+   * class heads, values of regression heads.
+   */
+  outputs: Float32Array
+  /** Class heads: softmax of `outputs`, same layout. */
+  probabilities?: Float32Array
+  /** Class heads: the argmax of each row (`[N]`) or step (`[N, T]`). */
+  classes?: Int32Array
+}
+
+/** How the rows of a [`NativeSequenceDataset`] are split and what shape their values have. */
+export interface RowSplitOptions {
+  /** Fraction of rows held out for validation, in [0, 1). */
+  validation: number
+  /** Split within each class (labels) so each keeps its share. */
+  stratify: boolean
+  /** Dense features per step (0 for token rows). */
+  inputSize: number
+  /** Values per target (regression; 0 for class targets). */
+  outputSize: number
+  /** Regression targets are per step. */
+  perStep: boolean
+}
+
+/** Learning-rate schedule over the model's life-long step counter. */
+export interface ScheduleOptions {
+  /** `'constant' | 'step' | 'exponential' | 'cosine'`; default `'constant'`. */
+  type?: 'constant' | 'step' | 'exponential' | 'cosine'
+  warmupSteps?: number
+  stepSize?: number
+  gamma?: number
+  /** Cosine period in steps; default: to the end of this call's `maxSteps`. */
+  tMax?: number
+  etaMin?: number
+}
+
+/** Padded sequences batch-first, with targets: rows for classification, tagging and regression. */
 export interface SequenceData {
   /** Token ids `[N, T]` (token models). */
   tokens?: Int32Array
@@ -205,6 +435,14 @@ export interface SequenceData {
  */
 export declare function setThreads(n: number): void
 
+/**
+ * The train/validation split of `n` rows (seeded; `strata[i]` the class of row `i` for a
+ * stratified split), each part ascending: the same split a [`NativeSequenceDataset`] with these
+ * options makes, for callers that need it before the rows are encoded (fitting a tokenizer on
+ * the training rows only).
+ */
+export declare function splitRowIndices(n: number, fraction: number, seed: number, strata?: Int32Array | undefined | null): Array<Uint32Array>
+
 /** The result of one `trainStep`. */
 export interface StepInfo {
   /** Mean loss of the batch before the update. */
@@ -223,4 +461,17 @@ export interface StepInfo {
 export interface TensorInfo {
   name: string
   shape: Array<number>
+}
+
+/** A batch of language-model windows: `targets` are `inputs` shifted by one token. */
+export interface TokenBatch {
+  /** `[batchSize, seqLen]` row-major. */
+  inputs: Int32Array
+  /** `[batchSize, seqLen]`; padding rows hold -100. */
+  targets: Int32Array
+  /** Rows of this batch (with `last: 'pad'`, always the dataset's batch size). */
+  batchSize: number
+  seqLen: number
+  /** Rows holding real windows (the rest, at the end, are padding). */
+  rows: number
 }

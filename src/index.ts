@@ -15,18 +15,37 @@ export type { EngineInfo } from './native';
 export * from './types';
 export * from './errors';
 export * from './tokenizer';
-export * from './dataset';
 export {
-  Model,
-  LanguageModel,
-  GenerationSession,
-  createLanguageModel,
-  loadModel,
-  loadModelSync,
-  loadLanguageModel,
-  type FitOptions,
-  type ModelConfigJSON,
-} from './model';
+  IGNORE_INDEX,
+  TextCorpus,
+  LabelledDataset,
+  TaggedDataset,
+  DenseDataset,
+  FeatureStats,
+  parseCSV,
+  readJSONLRecords,
+  type BatchingOptions,
+  type SequenceBatch,
+  type Split,
+  type Label,
+  type CsvRecord,
+  type TextCorpusOptions,
+  type TextFileOptions,
+  type TokenBatch,
+  type LabelledBatch,
+  type LabelledCsvOptions,
+  type LabelledExample,
+  type LabelledJsonlOptions,
+  type LabelledOptions,
+  type TaggedBatch,
+  type TaggedExample,
+  type TaggedOptions,
+  type DenseBatch,
+  type DenseOptions,
+} from './dataset';
+export { Model, LanguageModel, GenerationSession, createLanguageModel, type LanguageModelFitOptions, type ModelConfigJSON, type TrainStepOptions } from './model';
+export type { FitOptions } from './fit';
+export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
 export { StopFilter, type CompletionStream } from './generate';
 export { createServer, type CompletionModel, type ServerOptions, type RnnkitServer } from './server';
 export {
@@ -37,7 +56,6 @@ export {
   createClassifier,
   createTagger,
   createRegressor,
-  classificationMetrics,
   type ClassifierOptions,
   type TaggerOptions,
   type RegressorOptions,

@@ -5,11 +5,12 @@
  */
 
 import * as fs from 'fs';
-import type { NativeModel, NativeSession } from '../index';
+import type { NativeModel, NativeSession, NativeTokenDataset } from '../index';
 import { native } from './native';
 import { checkBoolean, checkChoice, checkInt, checkNumber, checkString, describe, error, rangeError, typeError } from './errors';
 import { TextCorpus } from './dataset';
-import { Tokenizer, tokenizerFromJSON } from './tokenizer';
+import { Tokenizer } from './tokenizer';
+import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit';
 import {
   GenerationScheduler,
   ResolvedGenerateOptions,
@@ -26,63 +27,32 @@ import type {
   EvaluateResult,
   GenerateOptions,
   History,
-  InitOptions,
   LanguageModelOptions,
-  OptimizerOptions,
-  ProgressEvent,
-  ScheduleOptions,
 } from './types';
+
+/** `fit` options of a language model: on raw text or ids, also how to cut it (a TextCorpus fixes these itself). */
+export interface LanguageModelFitOptions extends FitOptions {
+  /** Windows per batch (raw text only; default 32). */
+  batchSize?: number;
+  /** Steps per window, the BPTT length (raw text only; default 64). */
+  seqLen?: number;
+  /** Tokens between window starts (raw text only; default `seqLen`). */
+  stride?: number;
+  /** Truncated BPTT over `batchSize` contiguous lanes with carried state (raw text only). */
+  tbptt?: boolean;
+  /** Shuffle windows each epoch (raw text only; default true). */
+  shuffle?: boolean;
+  /** The last partial batch (raw text only; default `'drop'`). */
+  last?: 'drop' | 'keep' | 'pad';
+  /** Held-out text or ids (raw text only; a TextCorpus brings its own). */
+  validation?: string | Int32Array;
+}
+
+/** Options of {@link LanguageModel.trainStep}: the engine's training options (the batch is yours). */
+export type TrainStepOptions = Omit<FitOptions, 'signal' | 'onProgress' | 'checkpoint' | 'epochs' | 'maxSteps' | 'timeLimit'>;
 
 /** The INTEROP `config` object of a model (snake_case keys as in the file). */
 export type ModelConfigJSON = Record<string, unknown> & { task: string; cell: string; hidden_size: number; num_layers: number };
-
-/** Options of {@link LanguageModel.fit}. */
-export interface FitOptions {
-  /** Passes over the training data (default: 1 when neither `maxSteps` nor `timeLimit` is set). */
-  epochs?: number;
-  /** Stop after this many optimizer steps in this call. */
-  maxSteps?: number;
-  /** Stop after this many seconds. */
-  timeLimit?: number;
-  /** Windows per batch (default: the corpus's, else 32). */
-  batchSize?: number;
-  /** Steps per window, i.e. the BPTT length (default: the corpus's, else 64). */
-  seqLen?: number;
-  /** Tokens between window starts (default `seqLen`). */
-  stride?: number;
-  /** Truncated BPTT: read the text as `batchSize` contiguous lanes with state carried from one batch to the next. */
-  tbptt?: boolean;
-  /** Optimizer (default Adam, lr 2e-3). */
-  optimizer?: OptimizerOptions;
-  /** Learning-rate schedule (default constant). */
-  schedule?: ScheduleOptions;
-  /** Clip the global gradient norm to this value. */
-  clipNorm?: number;
-  /** Clip every gradient element to ±this value. */
-  clipValue?: number;
-  /** Seed of batch order and dropout (default: the corpus's seed, else 0). */
-  seed?: number;
-  /** Shuffle windows each epoch (default true). */
-  shuffle?: boolean;
-  /** Held-out text: a TextCorpus's validation split is used by default. */
-  validation?: string | Int32Array;
-  /** Validate every this many steps (default: at the end of each epoch and of the run). */
-  validateEvery?: number;
-  /** Steps between progress events (default 10). */
-  logEvery?: number;
-  /** Stops training between steps; the promise rejects with an AbortError carrying `.history`. */
-  signal?: AbortSignal;
-  /** Receives progress events. */
-  onProgress?: (event: ProgressEvent) => void;
-  /** Save a checkpoint (model + optimizer + RNG + position) every `every` steps to `path`. */
-  checkpoint?: { path: string; every: number };
-  /** Skip batches whose loss or gradient is not finite instead of stopping with an error. */
-  skipNonFinite?: boolean;
-}
-
-const OPTIMIZERS = ['sgd', 'adam', 'adamw', 'rmsprop', 'adagrad'] as const;
-const SCHEDULES = ['constant', 'step', 'exponential', 'cosine'] as const;
-const DEFAULT_LR: Record<(typeof OPTIMIZERS)[number], number> = { sgd: 0.1, adam: 2e-3, adamw: 2e-3, rmsprop: 2e-3, adagrad: 0.01 };
 
 function checkObject(name: string, value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -94,148 +64,6 @@ function checkObject(name: string, value: unknown): Record<string, unknown> {
 function checkKnownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) throw typeError('ERR_RNNKIT_TYPE', `${name}.${key}: unknown option (known: ${known.join(', ')})`);
-  }
-}
-
-/** The optimizer options as the engine's JSON. */
-function optimizerJSON(o: OptimizerOptions = {}): Record<string, unknown> {
-  checkObject('options.optimizer', o);
-  checkKnownKeys('options.optimizer', o as Record<string, unknown>, ['type', 'lr', 'momentum', 'nesterov', 'dampening', 'weightDecay', 'betas', 'eps', 'alpha', 'centered', 'lrDecay']);
-  const type = o.type === undefined ? 'adam' : checkChoice('options.optimizer.type', o.type, OPTIMIZERS);
-  const json: Record<string, unknown> = { type, lr: o.lr === undefined ? DEFAULT_LR[type] : checkNumber('options.optimizer.lr', o.lr, Number.MIN_VALUE) };
-  const num = (key: keyof OptimizerOptions, out: string) => {
-    if (o[key] !== undefined) json[out] = checkNumber(`options.optimizer.${key}`, o[key]);
-  };
-  num('momentum', 'momentum');
-  num('dampening', 'dampening');
-  num('weightDecay', 'weight_decay');
-  num('eps', 'eps');
-  num('alpha', 'alpha');
-  num('lrDecay', 'lr_decay');
-  if (o.nesterov !== undefined) json.nesterov = checkBoolean('options.optimizer.nesterov', o.nesterov);
-  if (o.centered !== undefined) json.centered = checkBoolean('options.optimizer.centered', o.centered);
-  if (o.betas !== undefined) {
-    if (!Array.isArray(o.betas) || o.betas.length !== 2) throw typeError('ERR_RNNKIT_TYPE', `options.optimizer.betas: expected [beta1, beta2], got ${describe(o.betas)}`);
-    json.betas = o.betas.map((b, i) => checkNumber(`options.optimizer.betas[${i}]`, b, 0, 1));
-  }
-  return json;
-}
-
-/** The schedule options as the engine's JSON; `totalSteps` is the cosine period by default. */
-function scheduleJSON(s: ScheduleOptions | undefined, totalSteps: number | undefined): Record<string, unknown> {
-  if (s === undefined) return { type: 'constant' };
-  checkObject('options.schedule', s);
-  checkKnownKeys('options.schedule', s as Record<string, unknown>, ['type', 'warmupSteps', 'stepSize', 'gamma', 'tMax', 'etaMin']);
-  const type = s.type === undefined ? 'constant' : checkChoice('options.schedule.type', s.type, SCHEDULES);
-  const json: Record<string, unknown> = { type };
-  if (s.warmupSteps !== undefined) json.warmup_steps = checkInt('options.schedule.warmupSteps', s.warmupSteps, 0);
-  if (type === 'step') {
-    json.step_size = checkInt('options.schedule.stepSize', s.stepSize, 1);
-    json.gamma = checkNumber('options.schedule.gamma', s.gamma ?? 0.1, 0);
-  } else if (type === 'exponential') {
-    json.gamma = checkNumber('options.schedule.gamma', s.gamma, 0);
-  } else if (type === 'cosine') {
-    const tMax = s.tMax ?? totalSteps;
-    if (tMax === undefined) throw typeError('ERR_RNNKIT_TYPE', 'options.schedule.tMax: required for a cosine schedule when the run has no maxSteps');
-    json.t_max = checkInt('options.schedule.tMax', tMax, 1);
-    json.eta_min = checkNumber('options.schedule.etaMin', s.etaMin ?? 0, 0);
-  }
-  return json;
-}
-
-/** Builds the engine's training options from `fit`'s. */
-export function trainOptionsJSON(options: FitOptions, defaults: { batchSize: number; seqLen: number; seed: number; shuffle: boolean; stride?: number }, stepsBefore: number): Record<string, unknown> {
-  const o = checkObject('options', options);
-  checkKnownKeys('options', o, [
-    'epochs', 'maxSteps', 'timeLimit', 'batchSize', 'seqLen', 'stride', 'tbptt', 'optimizer', 'schedule', 'clipNorm', 'clipValue',
-    'seed', 'shuffle', 'validation', 'validateEvery', 'logEvery', 'signal', 'onProgress', 'checkpoint', 'skipNonFinite',
-  ]);
-  const opt = <T>(key: string, check: (name: string, v: unknown) => T): T | undefined => (o[key] === undefined ? undefined : check(`options.${key}`, o[key]));
-  const maxSteps = opt('maxSteps', (n, v) => checkInt(n, v, 1));
-  const checkpoint = o.checkpoint === undefined ? undefined : checkObject('options.checkpoint', o.checkpoint);
-  if (checkpoint) {
-    checkString('options.checkpoint.path', checkpoint.path, true);
-    checkInt('options.checkpoint.every', checkpoint.every, 1);
-  }
-  return {
-    batch_size: opt('batchSize', (n, v) => checkInt(n, v, 1, 1 << 20)) ?? defaults.batchSize,
-    seq_len: opt('seqLen', (n, v) => checkInt(n, v, 1, 1 << 20)) ?? defaults.seqLen,
-    stride: opt('stride', (n, v) => checkInt(n, v, 1)) ?? defaults.stride ?? null,
-    tbptt: opt('tbptt', checkBoolean) ?? false,
-    epochs: opt('epochs', (n, v) => checkInt(n, v, 1)) ?? null,
-    max_steps: maxSteps === undefined ? null : stepsBefore + maxSteps,
-    time_limit: opt('timeLimit', (n, v) => checkNumber(n, v, Number.MIN_VALUE)) ?? null,
-    optimizer: optimizerJSON(options.optimizer),
-    schedule: scheduleJSON(options.schedule, maxSteps),
-    clip_norm: opt('clipNorm', (n, v) => checkNumber(n, v, Number.MIN_VALUE)) ?? null,
-    clip_value: opt('clipValue', (n, v) => checkNumber(n, v, Number.MIN_VALUE)) ?? null,
-    seed: opt('seed', (n, v) => checkInt(n, v, 0)) ?? defaults.seed,
-    shuffle: opt('shuffle', checkBoolean) ?? defaults.shuffle,
-    log_every: opt('logEvery', (n, v) => checkInt(n, v, 1)) ?? 10,
-    validate_every: opt('validateEvery', (n, v) => checkInt(n, v, 1)) ?? null,
-    checkpoint_every: checkpoint ? checkpoint.every : null,
-    skip_non_finite: opt('skipNonFinite', checkBoolean) ?? false,
-  };
-}
-
-/** Shapes a native progress event into the public {@link ProgressEvent}. */
-function progressEvent(raw: Record<string, unknown>, last: ProgressEvent | undefined): ProgressEvent {
-  const base: ProgressEvent = last ?? { type: 'step', step: 0, totalSteps: 0, epoch: 0, epochProgress: 0, loss: NaN, lr: 0, gradNorm: 0, tokensPerSecond: 0, elapsed: 0, eta: 0 };
-  if (raw.type === 'validation') {
-    const valLoss = raw.valLoss as number;
-    return {
-      ...base,
-      type: 'validation',
-      step: raw.step as number,
-      elapsed: raw.elapsed as number,
-      valLoss,
-      valPerplexity: Math.exp(valLoss),
-      valBitsPerToken: valLoss / Math.LN2,
-      ...(raw.valAccuracy == null ? {} : { valAccuracy: raw.valAccuracy as number }),
-    };
-  }
-  if (raw.type === 'checkpoint') return { ...base, type: 'checkpoint', step: raw.step as number, path: raw.path as string };
-  return { ...(raw as unknown as ProgressEvent), type: 'step' };
-}
-
-/** Runs a native fit call with progress, abort and history handling shared by every task. */
-export async function runFit(
-  model: NativeModel,
-  options: FitOptions,
-  start: (onEvent: (json: string) => void, cancel: InstanceType<typeof native.CancelToken>) => Promise<string>,
-): Promise<History> {
-  const onProgress = options.onProgress;
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw typeError('ERR_RNNKIT_TYPE', `options.onProgress: expected a function, got ${describe(onProgress)}`);
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('ERR_RNNKIT_TYPE', `options.signal: expected an AbortSignal, got ${describe(signal)}`);
-  if (model.isTraining) throw error('ERR_RNNKIT_BUSY', 'fit: this model is already training; wait for the running fit() to settle or abort it');
-  if (signal?.aborted) throw abortError();
-  const cancel = new native.CancelToken();
-  const onAbort = () => cancel.cancel();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let last: ProgressEvent | undefined;
-  const onEvent = (json: string) => {
-    const event = progressEvent(JSON.parse(json), last);
-    if (event.type === 'step') last = event;
-    // A throwing handler must not kill the training thread's event delivery.
-    try {
-      onProgress?.(event);
-    } catch (e) {
-      process.emitWarning(`rnnkit: onProgress threw: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  };
-  try {
-    const history = JSON.parse(await start(onEvent, cancel)) as History & { stopReason: string };
-    if (last) onProgress?.({ ...last, type: 'done', eta: 0 });
-    if (history.stopReason === 'aborted') {
-      const e = abortError() as Error & { history?: History };
-      e.message = 'training was aborted; the model keeps the weights of the last completed step';
-      e.history = history;
-      throw e;
-    }
-    return history;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -255,7 +83,7 @@ export abstract class Model {
 
   /** The architecture (INTEROP `config`, snake_case keys). */
   get config(): ModelConfigJSON {
-    return JSON.parse(this.native.configJson()) as ModelConfigJSON;
+    return this.native.config() as ModelConfigJSON;
   }
 
   /** Scalar parameters. */
@@ -357,42 +185,36 @@ export class LanguageModel extends Model {
    * Trains on a corpus (its train split; its validation split validates), a string, or token
    * ids. Runs natively off the JS thread; resolves with the history.
    */
-  async fit(data: TextCorpus | string | Int32Array, options: FitOptions = {}): Promise<History> {
-    checkObject('options', options);
-    let train: Int32Array;
-    let valid: Int32Array | undefined;
-    let defaults = { batchSize: 32, seqLen: 64, seed: 0, shuffle: true } as { batchSize: number; seqLen: number; seed: number; shuffle: boolean; stride?: number };
+  async fit(data: TextCorpus | string | Int32Array, options: LanguageModelFitOptions = {}): Promise<History> {
+    const { order, engine, validation } = splitFitOptions(options);
+    let corpus: NativeTokenDataset;
     if (data instanceof TextCorpus) {
+      refuseOrderKeys(options as Record<string, unknown>, 'corpus');
+      if (validation !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.validation: the corpus has its own validation text; give it when building the TextCorpus');
       if (this.tok && JSON.stringify(data.tokenizer.toJSON()) !== JSON.stringify(this.tok.toJSON())) {
-        throw typeError('ERR_RNNKIT_VOCAB', 'data: the corpus was tokenized with another tokenizer than the model\'s');
+        throw typeError('ERR_RNNKIT_VOCAB', "data: the corpus was tokenized with another tokenizer than the model's");
       }
-      train = data.trainTokens();
-      const v = data.validationTokens();
-      valid = v.length >= 2 ? v : undefined;
-      const w = data.windowParams();
-      const c = data as unknown as { batchSize: number; seed: number; shuffle: boolean };
-      defaults = { batchSize: c.batchSize, seqLen: w.seqLen, stride: w.stride, seed: c.seed, shuffle: c.shuffle };
+      corpus = data.native;
     } else {
-      train = this.ids('data', data);
+      const train = this.ids('data', data);
+      if (train.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: the training text is empty');
+      const valid = validation === undefined ? null : this.ids('options.validation', validation as string | Int32Array);
+      const cut = { batchSize: 32, seqLen: 64, ...order, ...(engine.seed === undefined ? {} : { seed: engine.seed as number }) };
+      corpus = new native.NativeTokenDataset(train, valid, 0, this.config.output_size as number, cut);
     }
-    if (options.validation !== undefined) valid = this.ids('options.validation', options.validation);
-    if (train.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: the training text is empty');
-    const json = JSON.stringify(trainOptionsJSON(options, defaults, this.native.stepsTrained()));
-    const checkpointPath = options.checkpoint?.path;
-    return runFit(this.native, options, (onEvent, cancel) => this.native.fitStream(train, valid ?? null, json, onEvent, cancel, checkpointPath ?? null));
+    return runFit(this.native, options, (onEvent, cancel) => this.native.fitTokens(corpus, engine, onEvent, cancel));
   }
 
   /**
    * One optimizer step on a batch you made: `inputs` and `targets` are `[rows, steps]` token
    * ids (targets -100 are not counted). For hand-written training loops; synchronous.
    */
-  trainStep(inputs: Int32Array, targets: Int32Array, shape: { rows: number; steps: number }, options: FitOptions = {}): { loss: number; gradNorm: number; lr: number; step: number } {
+  trainStep(inputs: Int32Array, targets: Int32Array, shape: { rows: number; steps: number }, options: TrainStepOptions = {}): { loss: number; gradNorm: number; lr: number; step: number } {
     if (!(inputs instanceof Int32Array)) throw typeError('ERR_RNNKIT_TYPE', `inputs: expected an Int32Array, got ${describe(inputs)}`);
     if (!(targets instanceof Int32Array)) throw typeError('ERR_RNNKIT_TYPE', `targets: expected an Int32Array, got ${describe(targets)}`);
     const rows = checkInt('shape.rows', shape?.rows, 1);
     const steps = checkInt('shape.steps', shape?.steps, 1);
-    const json = JSON.stringify(trainOptionsJSON({ ...options, batchSize: rows, seqLen: steps }, { batchSize: rows, seqLen: steps, seed: 0, shuffle: false }, 0));
-    const r = this.native.trainStep(inputs, targets, rows, steps, json);
+    const r = this.native.trainStep(inputs, targets, rows, steps, options);
     return { loss: r.loss, gradNorm: r.gradNorm, lr: r.lr, step: r.step };
   }
 
@@ -554,18 +376,6 @@ export function architectureJSON(o: ArchitectureOptions, task: string): Record<s
   };
 }
 
-/** The engine's JSON of initialisation options. */
-export function initJSON(init: InitOptions | undefined): string {
-  if (init === undefined) return '{}';
-  const o = checkObject('options.init', init);
-  checkKnownKeys('options.init', o, ['scheme', 'orthogonalRecurrent', 'forgetBias']);
-  return JSON.stringify({
-    scheme: init.scheme === undefined ? 'pytorch' : checkChoice('options.init.scheme', init.scheme, ['pytorch', 'xavier'] as const),
-    recurrent: init.orthogonalRecurrent === undefined ? 'default' : checkBoolean('options.init.orthogonalRecurrent', init.orthogonalRecurrent) ? 'orthogonal' : 'default',
-    ...(init.forgetBias === undefined ? {} : { forget_bias: checkNumber('options.init.forgetBias', init.forgetBias) }),
-  });
-}
-
 /** Creates a language model: embedding → stacked RNN/LSTM/GRU → vocabulary logits. */
 export function createLanguageModel(options: LanguageModelOptions): LanguageModel {
   const o = checkObject('options', options);
@@ -593,46 +403,9 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
     skip: options.skip === undefined ? false : checkBoolean('options.skip', options.skip),
   };
   const seed = options.seed === undefined ? 0 : checkInt('options.seed', options.seed, 0);
-  const handle = native.NativeModel.create(JSON.stringify(config), initJSON(options.init), seed);
-  if (tokenizer) handle.setTokenizerJson(JSON.stringify(tokenizer.toJSON()));
+  const handle = native.NativeModel.create(config, options.init, seed);
+  if (tokenizer) handle.setTokenizer(tokenizer.toJSON() as unknown as Record<string, unknown>);
   return new LanguageModel(handle, tokenizer);
-}
-
-/** Wraps a loaded native model in the class of its task. */
-export type ModelWrapper = (handle: NativeModel, tokenizer: Tokenizer | null) => Model;
-const wrappers = new Map<string, ModelWrapper>([['language_model', (h, t) => new LanguageModel(h, t)]]);
-
-/** @internal Lets task modules (classify/tag/regress) register their class for `loadModel`. */
-export function registerModelClass(task: string, wrap: ModelWrapper): void {
-  wrappers.set(task, wrap);
-}
-
-function wrap(handle: NativeModel): Model {
-  const json = handle.tokenizerJson();
-  const tokenizer = json === null ? null : tokenizerFromJSON(json);
-  const task = (JSON.parse(handle.configJson()) as { task: string }).task;
-  const w = wrappers.get(task);
-  if (!w) throw error('ERR_RNNKIT_FORMAT', `model file: task "${task}" is not supported by this version of rnnkit`);
-  return w(handle, tokenizer);
-}
-
-/** Loads a model file or checkpoint (INTEROP format; PyTorch-written files too), off the JS thread. */
-export async function loadModel(path: string): Promise<Model> {
-  checkPath('path', path);
-  return wrap(await native.NativeModel.loadAsync(path));
-}
-
-/** {@link loadModel} on the calling thread. */
-export function loadModelSync(path: string): Model {
-  checkPath('path', path);
-  return wrap(native.NativeModel.load(path));
-}
-
-/** Loads a language model file; a file of another task is an error. */
-export async function loadLanguageModel(path: string): Promise<LanguageModel> {
-  const m = await loadModel(path);
-  if (!(m instanceof LanguageModel)) throw typeError('ERR_RNNKIT_CONFIG', `${JSON.stringify(path)}: expected a language model, got task "${m.config.task}"`);
-  return m;
 }
 
 /** True when `path` names an existing file (for friendlier CLI errors). */

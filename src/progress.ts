@@ -14,7 +14,7 @@
  * are pure so tests can check them without a terminal.
  */
 
-import type { FitOptions } from './model';
+import type { FitOptions } from './fit';
 import type { History, ProgressEvent } from './types';
 
 /** How progress is shown. */

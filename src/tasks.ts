@@ -10,9 +10,10 @@
  * the longest accepted sequence (`max_length`). docs/FORMAT.md lists them.
  */
 
-import type { NativeModel, SequenceData } from '../index';
+import type { EvalInfo, NativeModel, NativeSequenceDataset, Prediction, SequenceData } from '../index';
 import { native } from './native';
-import { architectureJSON, initJSON, Model, registerModelClass, runFit, trainOptionsJSON, type FitOptions } from './model';
+import { architectureJSON, Model } from './model';
+import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit';
 import { DenseDataset, FeatureStats, IGNORE_INDEX, LabelledDataset, TaggedDataset, type Label } from './dataset';
 import { checkBoolean, checkChoice, checkInt, checkNumber, describe, error, rangeError, typeError } from './errors';
 import type { Tokenizer } from './tokenizer';
@@ -73,11 +74,17 @@ export interface RegressorOptions extends ArchitectureOptions, Omit<SequenceInpu
 export type ClassWeights = number[] | Record<string, number> | 'balanced';
 
 /** Options of `fit` for the sequence tasks. */
-export interface SequenceFitOptions extends Omit<FitOptions, 'validation' | 'seqLen' | 'stride' | 'tbptt'> {
+export interface SequenceFitOptions<Data = unknown> extends FitOptions {
   /** Held-out rows, in the same form as the training data; a dataset's validation split is used by default. */
-  validation?: unknown;
+  validation?: Data;
   /** Loss weight of each class or tag (classification, tagging). */
   classWeights?: ClassWeights;
+  /** Rows per batch (arrays of rows only; a dataset fixes its own). Default 32. */
+  batchSize?: number;
+  /** Shuffle rows each epoch (arrays of rows only). Default true. */
+  shuffle?: boolean;
+  /** The last, smaller batch (arrays of rows only). Default `'keep'`. */
+  last?: 'keep' | 'drop';
 }
 
 /** Precision, recall and F1 of one class. */
@@ -192,62 +199,20 @@ function checkLabelSet(name: string, value: unknown): Label[] {
   return [...value] as Label[];
 }
 
-/** Index of the first maximum. */
-function argmax(v: Float32Array, lo: number, n: number): number {
-  let best = 0;
-  for (let j = 1; j < n; j++) if (v[lo + j] > v[lo + best]) best = j;
-  return best;
-}
-
-/** Softmax of `v[lo .. lo+n)` (max-shifted, so huge logits do not overflow). */
-function softmax(v: Float32Array, lo: number, n: number): Float64Array {
-  let m = -Infinity;
-  for (let j = 0; j < n; j++) m = Math.max(m, v[lo + j]);
-  const out = new Float64Array(n);
-  let s = 0;
-  for (let j = 0; j < n; j++) s += out[j] = Math.exp(v[lo + j] - m);
-  for (let j = 0; j < n; j++) out[j] /= s;
-  return out;
-}
-
-/** −log softmax(v)[y], computed stably. */
-function crossEntropy(v: Float32Array, lo: number, n: number, y: number): number {
-  let m = -Infinity;
-  for (let j = 0; j < n; j++) m = Math.max(m, v[lo + j]);
-  let s = 0;
-  for (let j = 0; j < n; j++) s += Math.exp(v[lo + j] - m);
-  return m + Math.log(s) - v[lo + y];
-}
-
 /** Lets the event loop run between chunks of synchronous native work. */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Accuracy, per-class precision/recall/F1 and the confusion matrix of predicted vs true ids. */
-export function classificationMetrics(truth: ArrayLike<number>, predicted: ArrayLike<number>, labels: readonly Label[]): Omit<ClassificationEvaluation, 'loss'> {
+/** The engine's evaluation as the public classification result, with label names. */
+function classificationResult(e: EvalInfo, labels: readonly Label[]): ClassificationEvaluation {
   const k = labels.length;
-  if (truth.length !== predicted.length) throw rangeError('ERR_RNNKIT_SHAPE', `predicted: ${predicted.length} values for ${truth.length} true values`);
-  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
-  let correct = 0;
-  for (let i = 0; i < truth.length; i++) {
-    confusion[truth[i]][predicted[i]]++;
-    if (truth[i] === predicted[i]) correct++;
-  }
-  const perClass = labels.map((label, c) => {
-    const tp = confusion[c][c];
-    const support = confusion[c].reduce((a, b) => a + b, 0);
-    const predictedC = confusion.reduce((a, row) => a + row[c], 0);
-    // 0/0 is reported as 0 (scikit-learn's zero_division=0): no evidence is no credit.
-    const precision = predictedC === 0 ? 0 : tp / predictedC;
-    const recall = support === 0 ? 0 : tp / support;
-    const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
-    return { label, precision, recall, f1, support };
-  });
+  const counts = e.confusion!;
   return {
-    accuracy: truth.length === 0 ? NaN : correct / truth.length,
-    count: truth.length,
-    macroF1: perClass.reduce((a, m) => a + m.f1, 0) / k,
-    perClass,
-    confusion,
+    loss: e.loss,
+    accuracy: e.accuracy!,
+    count: e.count,
+    macroF1: e.macroF1!,
+    perClass: e.perClass!.map((m, c) => ({ label: labels[c], precision: m.precision, recall: m.recall, f1: m.f1, support: m.support })),
+    confusion: Array.from({ length: k }, (_, t) => counts.slice(t * k, (t + 1) * k)),
     labels: [...labels],
   };
 }
@@ -374,8 +339,8 @@ function readInput(o: Record<string, unknown>, allowTokens: boolean): { config: 
 }
 
 /** Restores the codec of a loaded model from its config, tokenizer and metadata. */
-function codecFromFile(handle: NativeModel, tokenizer: Tokenizer | null): InputCodec {
-  const config = JSON.parse(handle.configJson()) as Record<string, unknown>;
+export function codecFromFile(handle: NativeModel, tokenizer: Tokenizer | null): InputCodec {
+  const config = handle.config();
   const meta = handle.metadata();
   const maxLength = meta.max_length === undefined ? 1024 : Number(meta.max_length);
   if (!Number.isInteger(maxLength) || maxLength < 1) throw error('ERR_RNNKIT_FORMAT', `model file: metadata max_length ${describe(meta.max_length)} is not a positive integer`);
@@ -398,7 +363,7 @@ function codecFromFile(handle: NativeModel, tokenizer: Tokenizer | null): InputC
 }
 
 /** Reads a JSON label list from metadata, or numbers 0..n-1 when the file has none. */
-function labelsFromFile(handle: NativeModel, key: string, n: number): Label[] {
+export function labelsFromFile(handle: NativeModel, key: string, n: number): Label[] {
   const raw = handle.metadata()[key];
   if (raw === undefined) return Array.from({ length: n }, (_, i) => i);
   let labels: Label[];
@@ -414,8 +379,8 @@ function labelsFromFile(handle: NativeModel, key: string, n: number): Label[] {
 /** Builds and creates the native model of a task. */
 function createNative(o: Record<string, unknown>, config: Record<string, unknown>, codec: InputCodec, meta: Record<string, string>): NativeModel {
   const seed = o.seed === undefined ? 0 : checkInt('options.seed', o.seed, 0);
-  const handle = native.NativeModel.create(JSON.stringify(config), initJSON(o.init as never), seed);
-  if (codec.tokenizer) handle.setTokenizerJson(JSON.stringify(codec.tokenizer.toJSON()));
+  const handle = native.NativeModel.create(config, o.init as never, seed);
+  if (codec.tokenizer) handle.setTokenizer(codec.tokenizer.toJSON() as unknown as Record<string, unknown>);
   handle.setMetadata('max_length', String(codec.maxLength));
   if (codec.dense) {
     handle.setMetadata('normalize', String(codec.normalize));
@@ -430,6 +395,13 @@ const INPUT_KEYS = ['tokenizer', 'inputSize', 'embedDim', 'maxLength', 'normaliz
 
 // ---------------------------------------------------------------------------------------------
 // The shared base class
+
+/** The engine's prediction for one row: outputs, and for class heads probabilities and classes. */
+interface RowPrediction {
+  outputs: Float32Array;
+  probabilities?: Float32Array;
+  classes?: Int32Array;
+}
 
 /** Rows ready for the engine: inputs (raw dense, not yet normalised) and the task's targets. */
 interface Rows {
@@ -503,33 +475,59 @@ export abstract class SequenceModel extends Model {
   }
 
   /** Class weights in class-id order (classifier and tagger). */
-  protected classWeights(_value: ClassWeights, _train: Rows): number[] {
+  protected classWeights(_value: ClassWeights, _train: NativeSequenceDataset): number[] {
     throw typeError('ERR_RNNKIT_CONFIG', 'options.classWeights: only classifiers and taggers take class weights');
+  }
+
+  /** Counted positions of each class in the training split of `train` (for balanced weights). */
+  protected classCounts(train: NativeSequenceDataset, classes: number): number[] {
+    const n = new Array<number>(classes).fill(0);
+    for (let k = 0; k < train.numBatches('train'); k++) {
+      const b = train.batch('train', 0, k);
+      for (const y of b.labels ?? b.tags ?? []) if (y >= 0) n[y]++;
+    }
+    return n;
+  }
+
+  /** The native row set of a dataset argument this model can train on, or null for arrays of rows. */
+  protected abstract datasetOf(name: string, data: unknown): NativeSequenceDataset | null;
+
+  /** Packs arrays of rows into a native row set (all rows in its training split). */
+  private rowDataset(name: string, data: unknown, order: Record<string, unknown>, train: boolean): NativeSequenceDataset {
+    const r = this.rows(name, data, 'train');
+    if (r.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `${name}: no rows`);
+    if (train) this.ensureStats(r);
+    const layout = { validation: 0, stratify: false, inputSize: this.codec.dense ? this.codec.inputSize : 0, outputSize: this.task === 'regress' ? (this.config.output_size as number) : 0, perStep: this.perStep && this.task === 'regress' };
+    return new native.NativeSequenceDataset(this.sequenceData(r), layout, { batchSize: 32, ...order });
   }
 
   /**
    * Trains off the JS thread through the native trainer (same progress events, abort and busy
-   * refusal as language models). Resolves with the history.
+   * refusal as language models), on a dataset in its own data order or on arrays of rows.
+   * Resolves with the history.
    */
   async fit(data: unknown, options: SequenceFitOptions = {}): Promise<History> {
-    const o = checkObject('options', options);
+    const { order, engine, validation } = splitFitOptions(options);
+    const { classWeights, ...rest } = engine;
     for (const k of ['seqLen', 'stride', 'tbptt']) {
-      if (o[k] !== undefined) throw typeError('ERR_RNNKIT_CONFIG', `options.${k}: sequence models train on whole rows; there are no windows to set`);
+      if (order[k] !== undefined) throw typeError('ERR_RNNKIT_CONFIG', `options.${k}: sequence models train on whole rows; there are no windows to set`);
     }
-    const { classWeights, validation, ...rest } = o;
-    const train = this.rows('data', data, 'train');
-    if (train.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: no training rows');
-    let valid: Rows | undefined;
-    if (validation !== undefined) valid = this.rows('options.validation', validation, 'train');
-    else if (hasValidation(data)) valid = this.rows('data', data, 'validation');
-    const json = trainOptionsJSON(rest as FitOptions, { batchSize: 32, seqLen: 1, seed: 0, shuffle: true }, this.native.stepsTrained());
-    if (classWeights !== undefined) json.class_weights = this.classWeights(classWeights as ClassWeights, train);
-    this.ensureStats(train);
-    const trainData = this.sequenceData(train);
-    const validData = valid && valid.inputs.length > 0 ? this.sequenceData(valid) : null;
-    const checkpointPath = (rest as FitOptions).checkpoint?.path ?? null;
-    const text = JSON.stringify(json);
-    return runFit(this.native, rest as FitOptions, (onEvent, cancel) => this.native.fitSequences(trainData, validData, text, onEvent, cancel, checkpointPath));
+    let train = this.datasetOf('data', data);
+    if (train) refuseOrderKeys(options as Record<string, unknown>, 'dataset');
+    else train = this.rowDataset('data', data, { ...order, ...(rest.seed === undefined ? {} : { seed: rest.seed }) }, true);
+    const valid = validation === undefined ? null : (this.datasetOf('options.validation', validation) ?? this.rowDataset('options.validation', validation, {}, false));
+    if (classWeights !== undefined) rest.classWeights = this.classWeights(classWeights as ClassWeights, train);
+    const ds = train;
+    return runFit(this.native, options, (onEvent, cancel) => this.native.fitSequences(ds, valid, rest, onEvent, cancel));
+  }
+
+  /** The engine's loss and metrics of `data` (a dataset: its validation split when it has one). */
+  protected async evaluation(data: unknown): Promise<EvalInfo> {
+    const ds = this.datasetOf('data', data);
+    if (ds) return this.native.evaluateDataset(ds, ds.size('validation') > 0 ? 'validation' : 'train');
+    const r = this.rows('data', data, 'train');
+    if (r.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: no rows to evaluate');
+    return this.native.evaluateSequences(this.sequenceData(r), 64);
   }
 
   /**
@@ -537,7 +535,7 @@ export abstract class SequenceModel extends Model {
    * are sorted by length so each native batch pads little, and run in chunks; the generator
    * yields between chunks so the async callers can free the event loop there.
    */
-  private *outputChunks(inputs: Encoded[], out: Float32Array[]): Generator<void> {
+  private *outputChunks(inputs: Encoded[], out: RowPrediction[]): Generator<void> {
     if (this.isTraining) throw error('ERR_RNNKIT_BUSY', 'this model is training; wait for fit() to settle or abort it');
     const order = inputs.map((_, i) => i).sort((a, b) => inputs[a].steps - inputs[b].steps);
     const c = this.config.output_size as number;
@@ -548,22 +546,23 @@ export abstract class SequenceModel extends Model {
       const part = idx.map((i) => inputs[i]);
       const ready = this.codec.dense ? this.codec.applyStats(part.map((e) => e.values!)).map((values, k) => ({ ...part[k], values })) : part;
       const { data, steps } = this.codec.pack(ready);
-      const y = this.native.predict(data);
+      const y: Prediction = this.native.predict(data);
       idx.forEach((i, k) => {
-        out[i] = perStep ? y.slice(k * steps * c, (k * steps + inputs[i].steps) * c) : y.slice(k * c, (k + 1) * c);
+        const [lo, hi] = perStep ? [k * steps, k * steps + inputs[i].steps] : [k, k + 1];
+        out[i] = { outputs: y.outputs.slice(lo * c, hi * c), probabilities: y.probabilities?.slice(lo * c, hi * c), classes: y.classes?.slice(lo, hi) };
       });
       yield;
     }
   }
 
-  protected async outputs(inputs: Encoded[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = new Array(inputs.length);
+  protected async outputs(inputs: Encoded[]): Promise<RowPrediction[]> {
+    const out: RowPrediction[] = new Array(inputs.length);
     for (const _ of this.outputChunks(inputs, out)) await yieldToLoop();
     return out;
   }
 
-  protected outputsSync(inputs: Encoded[]): Float32Array[] {
-    const out: Float32Array[] = new Array(inputs.length);
+  protected outputsSync(inputs: Encoded[]): RowPrediction[] {
+    const out: RowPrediction[] = new Array(inputs.length);
     for (const _ of this.outputChunks(inputs, out));
     return out;
   }
@@ -599,6 +598,29 @@ export abstract class SequenceModel extends Model {
 function checkSameTokenizer(name: string, model: Tokenizer | null, data: Tokenizer): void {
   if (!model || JSON.stringify(model.toJSON()) !== JSON.stringify(data.toJSON())) {
     throw typeError('ERR_RNNKIT_VOCAB', `${name}: the dataset was tokenized with another tokenizer than the model's`);
+  }
+}
+
+/** Checks that a dataset's label set is the model's, in the same id order. */
+function checkSameLabels(name: string, data: readonly Label[], model: readonly Label[], what: string): void {
+  if (data.length !== model.length || data.some((l, i) => l !== model[i])) {
+    throw typeError('ERR_RNNKIT_CONFIG', `${name}: the dataset's ${what} (${data.map((l) => JSON.stringify(l)).join(', ')}) are not the model's (${model.map((l) => JSON.stringify(l)).join(', ')}) in the same order; build the dataset with options.${what} set to the model's`);
+  }
+}
+
+/** Checks that a dense dataset's rows are this model's inputs, normalised as the model does. */
+function checkDense(name: string, data: DenseDataset, codec: InputCodec): void {
+  if (!codec.dense) throw typeError('ERR_RNNKIT_CONFIG', `${name}: this model reads text, not a DenseDataset`);
+  if (data.inputSize !== codec.inputSize) throw rangeError('ERR_RNNKIT_SHAPE', `${name}: the dataset has ${data.inputSize} features per step, the model reads ${codec.inputSize}`);
+  if (data.normalize !== codec.normalize) {
+    throw typeError('ERR_RNNKIT_CONFIG', `${name}: build the DenseDataset with normalize: ${codec.normalize}, as the model's inputs are ${codec.normalize ? '' : 'not '}normalised`);
+  }
+  if (codec.normalize) {
+    // The dataset's batches are normalised with its training statistics: the model adopts them.
+    if (!codec.stats) codec.stats = data.stats;
+    else if (codec.stats.mean.some((m, i) => m !== data.stats.mean[i]) || codec.stats.std.some((v, i) => v !== data.stats.std[i])) {
+      throw typeError('ERR_RNNKIT_CONFIG', `${name}: the dataset is normalised with other statistics than the model's`);
+    }
   }
 }
 
@@ -678,27 +700,27 @@ export class Classifier extends SequenceModel {
     return { inputs, labels };
   }
 
-  protected classWeights(value: ClassWeights, train: Rows): number[] {
-    return resolveClassWeights(value, this.labels, () => {
-      const n = new Array<number>(this.labels.length).fill(0);
-      for (const y of train.labels!) n[y]++;
-      return n;
-    });
+  protected classWeights(value: ClassWeights, train: NativeSequenceDataset): number[] {
+    return resolveClassWeights(value, this.labels, () => this.classCounts(train, this.labels.length));
   }
 
-  /** Loss, accuracy, per-class precision/recall/F1 and the confusion matrix on labelled rows (a dataset: its validation split when it has one). */
-  async evaluate(data: unknown): Promise<ClassificationEvaluation> {
-    const r = this.rows('data', data, hasValidation(data) ? 'validation' : 'train');
-    if (r.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: no rows to evaluate');
-    const logits = await this.outputs(r.inputs);
-    const c = this.labels.length;
-    const pred = new Int32Array(logits.length);
-    let loss = 0;
-    logits.forEach((y, i) => {
-      pred[i] = argmax(y, 0, c);
-      loss += crossEntropy(y, 0, c, r.labels![i]);
-    });
-    return { loss: loss / logits.length, ...classificationMetrics(r.labels!, pred, this.labels) };
+  protected datasetOf(name: string, data: unknown): NativeSequenceDataset | null {
+    if (data instanceof LabelledDataset) {
+      checkSameTokenizer(name, this.codec.tokenizer, data.tokenizer);
+      checkSameLabels(name, data.labels, this.labels, 'labels');
+      return data.native;
+    }
+    if (data instanceof DenseDataset) {
+      if (!data.hasLabels) throw typeError('ERR_RNNKIT_CONFIG', `${name}: the DenseDataset has no labels`);
+      checkDense(name, data, this.codec);
+      return data.native;
+    }
+    return null;
+  }
+
+  /** Loss, accuracy, per-class precision/recall/F1 and the confusion matrix on labelled rows (a dataset: its validation split when it has one), computed by the engine. */
+  async evaluate(data: LabelledDataset | DenseDataset | ClassifyExample[]): Promise<ClassificationEvaluation> {
+    return classificationResult(await this.evaluation(data), this.labels);
   }
 
   /** The most probable label of each text (or dense row), with the probability of every label. */
@@ -719,9 +741,9 @@ export class Classifier extends SequenceModel {
     return single ? out[0] : out;
   }
 
-  private decode(y: Float32Array): ClassPrediction {
-    const p = softmax(y, 0, this.labels.length);
-    const best = argmax(y, 0, this.labels.length);
+  private decode(y: RowPrediction): ClassPrediction {
+    const p = y.probabilities!;
+    const best = y.classes![0];
     const probabilities: Record<string, number> = {};
     this.labels.forEach((l, i) => (probabilities[String(l)] = p[i]));
     return { label: this.labels[best], probability: p[best], probabilities };
@@ -806,33 +828,23 @@ export class Tagger extends SequenceModel {
     return { inputs, tags };
   }
 
-  protected classWeights(value: ClassWeights, train: Rows): number[] {
-    return resolveClassWeights(value, this.tags, () => {
-      const n = new Array<number>(this.tags.length).fill(0);
-      for (const row of train.tags!) for (const y of row) n[y]++;
-      return n;
-    });
+  protected classWeights(value: ClassWeights, train: NativeSequenceDataset): number[] {
+    return resolveClassWeights(value, this.tags, () => this.classCounts(train, this.tags.length));
   }
 
-  /** Token accuracy, per-tag precision/recall/F1 and the confusion matrix over every real step. */
-  async evaluate(data: unknown): Promise<ClassificationEvaluation> {
-    const r = this.rows('data', data, hasValidation(data) ? 'validation' : 'train');
-    if (r.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: no rows to evaluate');
-    const logits = await this.outputs(r.inputs);
-    const c = this.tags.length;
-    const total = r.tags!.reduce((a, t) => a + t.length, 0);
-    const truth = new Int32Array(total);
-    const pred = new Int32Array(total);
-    let k = 0;
-    let loss = 0;
-    logits.forEach((y, i) => {
-      r.tags![i].forEach((tag, s) => {
-        truth[k] = tag;
-        pred[k++] = argmax(y, s * c, c);
-        loss += crossEntropy(y, s * c, c, tag);
-      });
-    });
-    return { loss: loss / total, ...classificationMetrics(truth, pred, this.tags) };
+  protected datasetOf(name: string, data: unknown): NativeSequenceDataset | null {
+    if (data instanceof TaggedDataset) {
+      if (data.vocabSize !== this.codec.tokenizer?.vocabSize) throw typeError('ERR_RNNKIT_VOCAB', `${name}: the dataset's ids are of a vocabulary of ${data.vocabSize}, the model's tokenizer has ${this.codec.tokenizer?.vocabSize ?? 'none'}`);
+      checkSameLabels(name, data.tags, this.tags, 'tags');
+      return data.native;
+    }
+    if (data instanceof DenseDataset) throw typeError('ERR_RNNKIT_CONFIG', `${name}: a tagger trains on a TaggedDataset or an array of rows`);
+    return null;
+  }
+
+  /** Token accuracy, per-tag precision/recall/F1 and the confusion matrix over every real step (computed by the engine). */
+  async evaluate(data: TaggedDataset | TagExample[]): Promise<ClassificationEvaluation> {
+    return classificationResult(await this.evaluation(data), this.tags);
   }
 
   /** The most probable tag of every token of each text (or step of each dense row). */
@@ -853,15 +865,15 @@ export class Tagger extends SequenceModel {
     return single ? out[0] : out;
   }
 
-  private decode(y: Float32Array, row: Encoded): TagPrediction {
+  private decode(y: RowPrediction, row: Encoded): TagPrediction {
     const c = this.tags.length;
     const tok = this.codec.tokenizer;
     const result: TagPrediction = { tokens: [], tags: [], probabilities: [] };
     for (let s = 0; s < row.steps; s++) {
-      const best = argmax(y, s * c, c);
+      const best = y.classes![s];
       result.tokens.push(tok ? tok.idToToken(row.ids![s]) : '');
       result.tags.push(this.tags[best]);
-      result.probabilities.push(softmax(y, s * c, c)[best]);
+      result.probabilities.push(y.probabilities![s * c + best]);
     }
     return result;
   }
@@ -945,24 +957,20 @@ export class Regressor extends SequenceModel {
     return out;
   }
 
-  /** MSE (the training loss) and MAE over every predicted value. */
-  async evaluate(data: unknown): Promise<RegressionEvaluation> {
-    const r = this.rows('data', data, hasValidation(data) ? 'validation' : 'train');
-    if (r.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: no rows to evaluate');
-    const y = await this.outputs(r.inputs);
-    let se = 0;
-    let ae = 0;
-    let n = 0;
-    y.forEach((p, i) => {
-      const t = r.targets![i];
-      for (let k = 0; k < t.length; k++) {
-        const d = p[k] - t[k];
-        se += d * d;
-        ae += Math.abs(d);
-        n++;
-      }
-    });
-    return { loss: se / n, mse: se / n, mae: ae / n, count: n };
+  /** MSE (the training loss) and MAE over every predicted value, computed by the engine. */
+  async evaluate(data: DenseDataset | RegressExample[]): Promise<RegressionEvaluation> {
+    const e = await this.evaluation(data);
+    return { loss: e.loss, mse: e.mse!, mae: e.mae!, count: e.count };
+  }
+
+  protected datasetOf(name: string, data: unknown): NativeSequenceDataset | null {
+    if (data instanceof DenseDataset) {
+      if (!this.perStep) throw typeError('ERR_RNNKIT_CONFIG', `${name}: a DenseDataset holds per-step targets; this regressor predicts one value per row (pass an array of { values, target })`);
+      if (!data.hasTargets) throw typeError('ERR_RNNKIT_CONFIG', `${name}: the DenseDataset has no targets`);
+      checkDense(name, data, this.codec);
+      return data.native;
+    }
+    return null;
   }
 
   /** Predicted values: `[outputSize]` per row, or `[steps × outputSize]` per row for per-step models. */
@@ -970,7 +978,7 @@ export class Regressor extends SequenceModel {
   async predict(inputs: Float32Array[]): Promise<Float32Array[]>;
   async predict(inputs: unknown): Promise<Float32Array | Float32Array[]> {
     const { rows, single } = this.predictInputs(inputs);
-    const out = await this.outputs(rows);
+    const out = (await this.outputs(rows)).map((y) => y.outputs);
     return single ? out[0] : out;
   }
 
@@ -979,7 +987,7 @@ export class Regressor extends SequenceModel {
   predictSync(inputs: Float32Array[]): Float32Array[];
   predictSync(inputs: unknown): Float32Array | Float32Array[] {
     const { rows, single } = this.predictInputs(inputs);
-    const out = this.outputsSync(rows);
+    const out = this.outputsSync(rows).map((y) => y.outputs);
     return single ? out[0] : out;
   }
 }
@@ -1044,8 +1052,4 @@ export function createRegressor(options: RegressorOptions): Regressor {
   };
   return new Regressor(createNative(o, full, codec, {}), codec);
 }
-
-registerModelClass('classify', (h, t) => new Classifier(h, codecFromFile(h, t), labelsFromFile(h, 'labels', JSON.parse(h.configJson()).output_size)));
-registerModelClass('tag', (h, t) => new Tagger(h, codecFromFile(h, t), labelsFromFile(h, 'tags', JSON.parse(h.configJson()).output_size)));
-registerModelClass('regress', (h, t) => new Regressor(h, codecFromFile(h, t)));
 

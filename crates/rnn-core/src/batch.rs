@@ -13,6 +13,41 @@
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// What happens to the last, smaller batch of an epoch (when the windows or rows do not divide
+/// into whole batches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LastBatch {
+    /// Kept as a smaller batch.
+    #[default]
+    Keep,
+    /// Dropped: every batch has `batch_size` rows.
+    Drop,
+    /// Token streams only: filled up to `batch_size` rows of padding (pad id inputs, targets
+    /// [`IGNORE_INDEX`]), so every batch has the same shape.
+    Pad,
+}
+
+impl LastBatch {
+    /// Batches of `batch_size` out of `items`.
+    pub fn batches(self, items: usize, batch_size: usize) -> usize {
+        match self {
+            LastBatch::Drop => items / batch_size,
+            LastBatch::Keep | LastBatch::Pad => items.div_ceil(batch_size),
+        }
+    }
+
+    /// The name used in options and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            LastBatch::Keep => "keep",
+            LastBatch::Drop => "drop",
+            LastBatch::Pad => "pad",
+        }
+    }
+}
 
 /// Inputs of a batch, batch-first.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +103,9 @@ pub struct TokenStream {
     batch_size: usize,
     seq_len: usize,
     mode: StreamMode,
+    last: LastBatch,
+    /// Input id of padding rows (`LastBatch::Pad`).
+    pad_id: i32,
 }
 
 impl TokenStream {
@@ -98,7 +136,44 @@ impl TokenStream {
                 tokens.len()
             )));
         }
-        Ok(TokenStream { tokens, batch_size, seq_len, mode })
+        Ok(TokenStream { tokens, batch_size, seq_len, mode, last: LastBatch::Keep, pad_id: 0 })
+    }
+
+    /// The same stream with another last-batch policy (`pad_id`: the input id of padding rows,
+    /// required for `LastBatch::Pad`).
+    pub fn with_last(mut self, last: LastBatch, pad_id: Option<i32>, vocab_size: usize) -> Result<Self> {
+        if last == LastBatch::Pad {
+            let id = pad_id.ok_or_else(|| Error::Config("padId: required when last is \"pad\"".into()))?;
+            if id < 0 || id as usize >= vocab_size {
+                return Err(Error::Range(format!("padId: expected an id in [0, {vocab_size}), got {id}")));
+            }
+            self.pad_id = id;
+        }
+        self.last = last;
+        Ok(self)
+    }
+
+    /// The last-batch policy.
+    pub fn last(&self) -> LastBatch {
+        self.last
+    }
+
+    /// Tokens between window starts (Windows mode; `seq_len` in Lanes mode).
+    fn stride(&self) -> usize {
+        match self.mode {
+            StreamMode::Windows { stride } => stride,
+            StreamMode::Lanes => self.seq_len,
+        }
+    }
+
+    /// Windows in one epoch (Windows mode): window k covers tokens `[k·stride, k·stride + seqLen]`.
+    pub fn windows(&self) -> usize {
+        self.window_count(self.stride())
+    }
+
+    /// The token ids.
+    pub fn tokens(&self) -> &[i32] {
+        &self.tokens
     }
 
     /// Tokens in the stream.
@@ -136,11 +211,11 @@ impl TokenStream {
         self.tokens.len() / self.batch_size
     }
 
-    /// Batches in one epoch. Windows mode keeps a last, smaller batch; Lanes mode drops the tail
-    /// of each lane shorter than `seq_len + 1`.
+    /// Batches in one epoch. Windows mode follows the last-batch policy; Lanes mode drops the
+    /// tail of each lane shorter than `seq_len + 1`.
     pub fn batches_per_epoch(&self) -> usize {
         match self.mode {
-            StreamMode::Windows { stride } => self.window_count(stride).div_ceil(self.batch_size),
+            StreamMode::Windows { stride } => self.last.batches(self.window_count(stride), self.batch_size),
             StreamMode::Lanes => (self.lane_len() - 1) / self.seq_len,
         }
     }
@@ -171,13 +246,16 @@ impl TokenStream {
                 (0..self.batch_size).map(|b| b * lane + index * t).collect()
             }
         };
-        let rows = starts.len();
+        let rows = if self.last == LastBatch::Pad { self.batch_size } else { starts.len() };
         let mut inputs = Vec::with_capacity(rows * t);
         let mut targets = Vec::with_capacity(rows * t);
         for &s in &starts {
             inputs.extend_from_slice(&self.tokens[s..s + t]);
             targets.extend_from_slice(&self.tokens[s + 1..s + t + 1]);
         }
+        // Padding rows of a short last batch: valid ids in, nothing counted out.
+        inputs.resize(rows * t, self.pad_id);
+        targets.resize(rows * t, IGNORE_INDEX);
         Batch {
             input: BatchInput::Tokens(inputs),
             targets: BatchTargets::PerStep(targets),
@@ -245,9 +323,26 @@ impl SequenceSet {
         }
     }
 
-    /// Batches of `batch_size` rows in one epoch (the last may be smaller).
-    pub fn batches_per_epoch(&self, batch_size: usize) -> usize {
-        self.rows.div_ceil(batch_size)
+    /// Batches of `batch_size` rows in one epoch under the last-batch policy.
+    pub fn batches_per_epoch(&self, batch_size: usize, last: LastBatch) -> usize {
+        last.batches(self.rows, batch_size)
+    }
+
+    /// The rows `rows` (in that order) as a set of their own.
+    pub fn subset(&self, rows: &[usize]) -> SequenceSet {
+        let mut batch = self.gather(rows);
+        // `gather` trims to the longest of `rows`; targets of padded steps become IGNORE_INDEX,
+        // which is what the set's own padding would hold for the loss.
+        let lengths = batch.lengths.take().unwrap_or_default();
+        SequenceSet {
+            input: batch.input,
+            targets: batch.targets,
+            rows: rows.len(),
+            steps: batch.steps,
+            lengths,
+            features: self.features,
+            outputs: self.outputs,
+        }
     }
 
     /// Row order of `epoch`, seeded by `(seed, epoch)`; `shuffle = false` keeps file order.

@@ -19,12 +19,14 @@ pub mod io;
 pub mod kernels;
 pub mod layer;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod parallel;
 pub mod params;
 pub mod rng;
 pub mod sample;
+pub mod split;
 pub mod train;
 
 pub use error::{Error, Result};

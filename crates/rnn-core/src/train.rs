@@ -12,7 +12,7 @@
 //! generator whose state is checkpointed, and every kernel reduces in a fixed order for a fixed
 //! thread count, so the same seed and threads give bit-identical runs, resumed or not.
 
-use crate::batch::{Batch, SequenceSet, StreamMode, TokenStream};
+use crate::batch::{Batch, LastBatch, SequenceSet, StreamMode, TokenStream};
 use crate::clip::{clip_grad_norm, clip_grad_value, global_norm};
 use crate::error::{Error, Result};
 use crate::layer::recurrent::StackState;
@@ -40,9 +40,12 @@ pub struct TrainOptions {
     pub stride: Option<usize>,
     /// Truncated BPTT over contiguous lanes with carried state (token streams).
     pub tbptt: bool,
-    /// Passes over the data; with neither this nor `max_steps` nor `time_limit`, one epoch.
+    /// Epochs to run in this `fit` call (Keras' semantics: a second call with `epochs: 2` trains
+    /// two more); with neither this nor `max_steps` nor `time_limit`, one epoch. A run resumed
+    /// in the middle of an epoch counts the end of that epoch as its first.
     pub epochs: Option<u64>,
-    /// Stop after this many optimizer steps (counted over the model's whole life).
+    /// Stop after this many optimizer steps in this `fit` call. (The step counter itself, which
+    /// the learning-rate schedule reads, counts over the model's whole life.)
     pub max_steps: Option<u64>,
     /// Stop after this many seconds.
     pub time_limit: Option<f64>,
@@ -53,10 +56,14 @@ pub struct TrainOptions {
     pub clip_norm: Option<f32>,
     /// Element-wise gradient limit.
     pub clip_value: Option<f32>,
-    /// Seed of batch order and dropout.
+    /// Seed of batch order (and of dropout unless `dropout_seed` is set).
     pub seed: u64,
+    /// Seed of the dropout masks, when it differs from the data-order seed.
+    pub dropout_seed: Option<u64>,
     /// Shuffle windows / rows each epoch.
     pub shuffle: bool,
+    /// The last, smaller batch of an epoch: kept, dropped, or padded (token streams).
+    pub last: LastBatch,
     /// Steps between progress events.
     pub log_every: u64,
     /// Steps between validations (default: at the end of each epoch and of the run).
@@ -85,7 +92,9 @@ impl Default for TrainOptions {
             clip_norm: None,
             clip_value: None,
             seed: 0,
+            dropout_seed: None,
             shuffle: true,
+            last: LastBatch::Keep,
             log_every: 10,
             validate_every: None,
             checkpoint_every: None,
@@ -163,11 +172,41 @@ pub enum TrainData {
     Sequences(SequenceSet),
 }
 
+/// The data order: which batches an epoch holds and in what order. The trainer and every
+/// binding's `dataset.batches()` call these same functions, so what a user inspects is what
+/// trains.
 impl TrainData {
-    fn batches_per_epoch(&self, batch_size: usize) -> usize {
+    /// Batches in one epoch under `opts`' batch size and last-batch policy.
+    pub fn batches_per_epoch(&self, opts: &TrainOptions) -> usize {
         match self {
             TrainData::Stream(s) => s.batches_per_epoch(),
-            TrainData::Sequences(s) => s.batches_per_epoch(batch_size),
+            TrainData::Sequences(s) => s.batches_per_epoch(opts.batch_size, opts.last),
+        }
+    }
+
+    /// The order of windows (streams) or rows (sequences) in `epoch`, from `(opts.seed, epoch)`;
+    /// in data order without `opts.shuffle`.
+    pub fn epoch_order(&self, opts: &TrainOptions, epoch: u64) -> Vec<usize> {
+        match self {
+            TrainData::Stream(s) => match s.mode() {
+                StreamMode::Windows { .. } => {
+                    let mut o = s.epoch_order(opts.seed, epoch);
+                    if !opts.shuffle {
+                        o.sort_unstable();
+                    }
+                    o
+                }
+                StreamMode::Lanes => Vec::new(),
+            },
+            TrainData::Sequences(s) => s.epoch_order(opts.seed, epoch, opts.shuffle),
+        }
+    }
+
+    /// Batch `index` of an epoch whose order came from [`TrainData::epoch_order`].
+    pub fn batch(&self, opts: &TrainOptions, order: &[usize], index: usize) -> Batch {
+        match self {
+            TrainData::Stream(s) => s.batch(order, index),
+            TrainData::Sequences(s) => s.batch(order, opts.batch_size, index),
         }
     }
 }
@@ -293,7 +332,7 @@ impl Trainer {
         let optimizer = Optimizer::new(&options.optimizer, n)?;
         let schedule = Schedule::new(options.optimizer.lr(), options.schedule.clone())?;
         let grads = Params::zeros(network.params().layout.clone());
-        let dropout_seed = options.seed ^ 0xD50F_0A7E;
+        let dropout_seed = options.dropout_seed.unwrap_or(options.seed) ^ 0xD50F_0A7E;
         let dropout_rng = Rng::new(dropout_seed);
         if let Some(w) = &options.class_weights {
             if w.len() != network.config.output_size {
@@ -438,7 +477,7 @@ impl Trainer {
         self.check_data(net, data)?;
         let start = Instant::now();
         let opts = self.options.clone();
-        let per_epoch = data.batches_per_epoch(opts.batch_size).max(1) as u64;
+        let per_epoch = data.batches_per_epoch(&opts).max(1) as u64;
         if self.position.batch as u64 >= per_epoch {
             // A checkpoint taken mid-epoch on other data (or another batchSize/seqLen) cannot
             // continue at the same batch: refuse rather than read past the data.
@@ -448,14 +487,16 @@ impl Trainer {
             )));
         }
         let first_step = self.position.step;
+        // Limits count from this call (epochs: epoch ends reached; steps: steps taken).
         let epochs = match (opts.epochs, opts.max_steps, opts.time_limit) {
-            (None, None, None) => Some(self.position.epoch + 1),
+            (None, None, None) => Some(1),
             (e, _, _) => e,
         };
+        let last_epoch = epochs.map(|e| self.position.epoch + e);
+        let last_step = opts.max_steps.map(|m| first_step + m);
         let planned = {
-            let by_epochs = epochs.map(|e| (e * per_epoch).saturating_sub(self.position.epoch * per_epoch + self.position.batch as u64));
-            let by_steps = opts.max_steps.map(|m| m.saturating_sub(first_step));
-            match (by_epochs, by_steps) {
+            let by_epochs = last_epoch.map(|e| (e * per_epoch).saturating_sub(self.position.epoch * per_epoch + self.position.batch as u64));
+            match (by_epochs, opts.max_steps) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }
@@ -472,16 +513,17 @@ impl Trainer {
         };
         let mut order: Option<(u64, Vec<usize>)> = None;
         let mut window = LossSum::default();
+        let mut unreported: Option<TrainEvent> = None;
         let mut validated_at = None;
         loop {
             let stop = if cancel.load(Ordering::Relaxed) {
                 Some(StopReason::Aborted)
-            } else if opts.max_steps.is_some_and(|m| self.position.step >= m) {
+            } else if last_epoch.is_some_and(|e| self.position.epoch >= e) {
+                Some(StopReason::Completed)
+            } else if last_step.is_some_and(|m| self.position.step >= m) {
                 Some(StopReason::MaxSteps)
             } else if opts.time_limit.is_some_and(|l| start.elapsed().as_secs_f64() >= l) {
                 Some(StopReason::TimeLimit)
-            } else if epochs.is_some_and(|e| self.position.epoch >= e) {
-                Some(StopReason::Completed)
             } else {
                 None
             };
@@ -491,12 +533,9 @@ impl Trainer {
             }
             let epoch = self.position.epoch;
             if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                order = Some((epoch, self.epoch_order(data, epoch)));
+                order = Some((epoch, data.epoch_order(&opts, epoch)));
             }
-            let batch = match data {
-                TrainData::Stream(s) => s.batch(&order.as_ref().expect("set above").1, self.position.batch),
-                TrainData::Sequences(s) => s.batch(&order.as_ref().expect("set above").1, opts.batch_size, self.position.batch),
-            };
+            let batch = data.batch(&opts, &order.as_ref().expect("set above").1, self.position.batch);
             let lanes = matches!(data, TrainData::Stream(s) if s.mode() == StreamMode::Lanes);
             let state_in = if lanes { self.carried.take() } else { None };
             let result = self.train_step(net, &batch, state_in.as_ref())?;
@@ -517,32 +556,38 @@ impl Trainer {
                 window.add(result.loss);
             }
             let step = self.position.step;
+            // Every step is in the history (a skipped one with a NaN loss).
+            history.steps.push(step);
+            history.loss.push(if result.skipped { f64::NAN } else { result.loss.mean() });
             let elapsed = start.elapsed().as_secs_f64();
             let epoch_end = self.position.batch == 0;
+            let done = history.steps_done as f64;
+            let remaining = match (planned, opts.time_limit) {
+                (Some(p), Some(l)) => ((p as f64 - done) * elapsed / done).min(l - elapsed),
+                (Some(p), None) => (p as f64 - done) * elapsed / done,
+                (None, Some(l)) => l - elapsed,
+                (None, None) => 0.0,
+            };
+            let total = planned.unwrap_or_else(|| (done * (elapsed + remaining.max(0.0)) / elapsed.max(1e-9)) as u64);
+            let event = TrainEvent::Step {
+                step,
+                total_steps: total + first_step,
+                epoch: self.position.epoch,
+                epoch_progress: self.position.batch as f64 / per_epoch as f64,
+                loss: window.mean(),
+                lr: result.lr,
+                grad_norm: result.grad_norm,
+                tokens_per_second: history.tokens as f64 / elapsed.max(1e-9),
+                elapsed,
+                eta: remaining.max(0.0),
+            };
             if step.is_multiple_of(opts.log_every) || epoch_end {
-                history.steps.push(step);
-                history.loss.push(window.mean());
-                let done = history.steps_done as f64;
-                let remaining = match (planned, opts.time_limit) {
-                    (Some(p), Some(l)) => ((p as f64 - done) * elapsed / done).min(l - elapsed),
-                    (Some(p), None) => (p as f64 - done) * elapsed / done,
-                    (None, Some(l)) => l - elapsed,
-                    (None, None) => 0.0,
-                };
-                let total = planned.unwrap_or_else(|| (done * (elapsed + remaining.max(0.0)) / elapsed.max(1e-9)) as u64);
-                on_event(TrainEvent::Step {
-                    step,
-                    total_steps: total + first_step,
-                    epoch: self.position.epoch,
-                    epoch_progress: self.position.batch as f64 / per_epoch as f64,
-                    loss: window.mean(),
-                    lr: result.lr,
-                    grad_norm: result.grad_norm,
-                    tokens_per_second: history.tokens as f64 / elapsed.max(1e-9),
-                    elapsed,
-                    eta: remaining.max(0.0),
-                });
+                on_event(event);
                 window = LossSum::default();
+                unreported = None;
+            } else {
+                // Kept so that the run's last step is always reported, whatever ends it.
+                unreported = Some(event);
             }
             let validate_now = match opts.validate_every {
                 Some(v) => step.is_multiple_of(v),
@@ -556,6 +601,9 @@ impl Trainer {
                 let path = checkpoint(net, self)?;
                 on_event(TrainEvent::Checkpoint { step, path });
             }
+        }
+        if let Some(event) = unreported {
+            on_event(event);
         }
         if let Some(valid) = valid {
             if validated_at != Some(self.position.step) && history.steps_done > 0 {
@@ -589,21 +637,6 @@ impl Trainer {
         }
     }
 
-    fn epoch_order(&self, data: &TrainData, epoch: u64) -> Vec<usize> {
-        match data {
-            TrainData::Stream(s) if self.options.shuffle => s.epoch_order(self.options.seed, epoch),
-            TrainData::Stream(s) => match s.mode() {
-                StreamMode::Windows { .. } => {
-                    let mut o = s.epoch_order(self.options.seed, epoch);
-                    o.sort_unstable();
-                    o
-                }
-                StreamMode::Lanes => Vec::new(),
-            },
-            TrainData::Sequences(s) => s.epoch_order(self.options.seed, epoch, self.options.shuffle),
-        }
-    }
-
     fn check_data(&self, net: &Network, data: &TrainData) -> Result<()> {
         let cfg = &net.config;
         match data {
@@ -611,12 +644,30 @@ impl Trainer {
                 if cfg.task != crate::config::Task::LanguageModel {
                     return Err(Error::Config(format!("data: a token stream trains a language model, this model's task is \"{}\"", cfg.task.name())));
                 }
-                if s.batch_size() != self.options.batch_size || s.seq_len() != self.options.seq_len {
-                    return Err(Error::Config("data: the stream was cut with another batchSize/seqLen than the options".into()));
+                if s.batch_size() != self.options.batch_size || s.seq_len() != self.options.seq_len || s.last() != self.options.last {
+                    return Err(Error::Config("data: the stream was cut with another batchSize/seqLen/last than the options".into()));
+                }
+                if s.batches_per_epoch() == 0 {
+                    return Err(Error::Range(format!(
+                        "batchSize: {} is more than the {} windows of the training text and last is \"drop\"",
+                        s.batch_size(),
+                        s.windows()
+                    )));
                 }
                 Ok(())
             }
-            TrainData::Sequences(set) => set.validate(),
+            TrainData::Sequences(set) => {
+                if self.options.last == LastBatch::Pad {
+                    return Err(Error::Config("last: \"pad\" applies to token streams; rows take \"keep\" or \"drop\"".into()));
+                }
+                if set.batches_per_epoch(self.options.batch_size, self.options.last) == 0 {
+                    return Err(Error::Range(format!(
+                        "batchSize: {} is more than the {} training rows and last is \"drop\"",
+                        self.options.batch_size, set.rows
+                    )));
+                }
+                set.validate()
+            }
         }
     }
 }

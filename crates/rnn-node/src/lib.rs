@@ -4,9 +4,11 @@
 //! errors to JavaScript errors. Every exported function runs inside [`guard`] so that a Rust
 //! panic becomes an `ERR_RNNKIT_PANIC` error instead of aborting Node.
 
+pub mod dataset;
 pub mod errors;
 pub mod generation;
 pub mod guard;
 pub mod info;
 pub mod model;
 pub mod options;
+pub mod train_options;

@@ -13,21 +13,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Function, Int32Array, Object};
+use serde_json::Value;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
 
-use rnn_core::batch::{Batch, BatchInput, BatchTargets, SequenceSet, TokenStream, IGNORE_INDEX};
+use rnn_core::batch::{Batch, BatchInput, BatchTargets, SequenceSet, IGNORE_INDEX};
 use rnn_core::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint};
 use rnn_core::config::{ModelConfig, Task};
 use rnn_core::init::{init_params, InitConfig};
 use rnn_core::model::evaluate::{evaluate_sequences, evaluate_stream, predict_sequences, Evaluation};
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
-use rnn_core::train::{stream_mode, TrainData, TrainOptions, Trainer, ValidData};
+use rnn_core::metrics::softmax_into;
+use rnn_core::train::{History, StopReason, TrainData, TrainEvent, TrainOptions, Trainer, ValidData};
 
+use crate::dataset::{row_set, NativeSequenceDataset, NativeTokenDataset, RowShape, SequenceData};
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard, guard_js, Guarded, Work};
+use crate::options::Strict;
+use crate::train_options::{train_options, FitOptions};
 
 /// Everything a model is, besides the handle.
 pub(crate) struct Slot {
@@ -54,9 +59,6 @@ fn range_error(message: String) -> NodeError {
     NodeError::with_kind(JsKind::RangeError, "ERR_RNNKIT_RANGE", message)
 }
 
-fn parse_json(name: &str, text: &str) -> Result<serde_json::Value, NodeError> {
-    serde_json::from_str(text).map_err(|e| type_error(format!("{name}: invalid JSON ({e})")))
-}
 
 /// A non-negative integer that fits in u64 from a JS number (seeds).
 pub(crate) fn seed_from(name: &str, v: f64) -> Result<u64, NodeError> {
@@ -138,83 +140,208 @@ pub struct StepInfo {
     pub step: f64,
 }
 
-/// Loss and accuracy of an evaluation.
+/// Loss and metrics of an evaluation, computed by the engine.
 #[napi(object)]
 pub struct EvalInfo {
     /// Mean loss (nats per counted position, or MSE).
     pub loss: f64,
-    /// Counted positions.
+    /// Counted positions (tokens, rows or steps; regression: predicted values).
     pub count: f64,
     /// Accuracy for class targets.
     pub accuracy: Option<f64>,
+    /// Class targets of a row set: `[C, C]` row-major counts of (true, predicted).
+    pub confusion: Option<Vec<f64>>,
+    /// Per class: precision, recall, F1 and support (class-id order).
+    pub per_class: Option<Vec<ClassScoresInfo>>,
+    /// Unweighted mean of the per-class F1.
+    pub macro_f1: Option<f64>,
+    /// Regression: mean squared error.
+    pub mse: Option<f64>,
+    /// Regression: mean absolute error.
+    pub mae: Option<f64>,
+}
+
+/// Precision, recall and F1 of one class.
+#[napi(object)]
+pub struct ClassScoresInfo {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Counted positions whose true class is this one.
+    pub support: f64,
 }
 
 impl From<Evaluation> for EvalInfo {
     fn from(e: Evaluation) -> Self {
-        EvalInfo { loss: e.loss.mean(), count: e.loss.count as f64, accuracy: e.accuracy() }
+        let per_class = e.confusion.as_ref().map(|c| {
+            c.per_class().into_iter().map(|s| ClassScoresInfo { precision: s.precision, recall: s.recall, f1: s.f1, support: s.support as f64 }).collect()
+        });
+        EvalInfo {
+            loss: e.loss.mean(),
+            count: e.regression.map_or(e.loss.count as f64, |r| r.count as f64),
+            accuracy: e.accuracy(),
+            confusion: e.confusion.as_ref().map(|c| c.counts().iter().map(|&n| n as f64).collect()),
+            per_class,
+            macro_f1: e.confusion.as_ref().map(|c| c.macro_f1()),
+            mse: e.regression.map(|r| r.mse()),
+            mae: e.regression.map(|r| r.mae()),
+        }
     }
 }
 
-/// Padded sequences for classification, tagging and regression (batch-first).
+/// What a prediction returns: the head's outputs and, for class heads, the probabilities and
+/// the most probable class of each counted position.
 #[napi(object)]
-pub struct SequenceData {
-    /// Token ids `[N, T]` (token models).
-    pub tokens: Option<Int32Array>,
-    /// Dense features `[N, T, I]` (dense models).
-    pub values: Option<Float32Array>,
-    /// Real length of each row `[N]`.
-    pub lengths: Int32Array,
-    /// Rows N.
-    pub rows: u32,
-    /// Padded length T.
-    pub steps: u32,
-    /// Class per row `[N]` (classification).
-    pub labels: Option<Int32Array>,
-    /// Class per step `[N, T]`, -100 where not counted (tagging).
-    pub tags: Option<Int32Array>,
-    /// Real-valued targets `[N, O]` or `[N, T, O]` (regression).
-    pub targets: Option<Float32Array>,
+pub struct Prediction {
+    /// Per-row heads `[N, C]`, per-step heads `[N, T, C]` (zeros at padded steps): logits of
+    /// class heads, values of regression heads.
+    pub outputs: Float32Array,
+    /// Class heads: softmax of `outputs`, same layout.
+    pub probabilities: Option<Float32Array>,
+    /// Class heads: the argmax of each row (`[N]`) or step (`[N, T]`).
+    pub classes: Option<Int32Array>,
 }
 
-/// The padded sequences of `d` with their targets; `None` targets (prediction) are filled with
-/// placeholders of the task's shape that nothing reads.
-fn sequence_set(net: &Network, d: &SequenceData, with_targets: bool) -> Result<SequenceSet, NodeError> {
+/// A progress event of `fit`.
+#[napi(object)]
+pub struct NativeTrainEvent {
+    /// `'step' | 'validation' | 'checkpoint'`.
+    #[napi(js_name = "type", ts_type = "'step' | 'validation' | 'checkpoint'")]
+    pub kind: String,
+    /// Optimizer steps over the model's life after this event's step.
+    pub step: f64,
+    pub total_steps: Option<f64>,
+    pub epoch: Option<f64>,
+    pub epoch_progress: Option<f64>,
+    /// Mean training loss since the previous step event.
+    pub loss: Option<f64>,
+    pub lr: Option<f64>,
+    pub grad_norm: Option<f64>,
+    /// Counted positions (tokens, rows or steps) per second since the start.
+    pub tokens_per_second: Option<f64>,
+    pub elapsed: Option<f64>,
+    pub eta: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub val_count: Option<f64>,
+    pub path: Option<String>,
+}
+
+impl From<TrainEvent> for NativeTrainEvent {
+    fn from(e: TrainEvent) -> Self {
+        let mut out = NativeTrainEvent {
+            kind: String::new(),
+            step: 0.0,
+            total_steps: None,
+            epoch: None,
+            epoch_progress: None,
+            loss: None,
+            lr: None,
+            grad_norm: None,
+            tokens_per_second: None,
+            elapsed: None,
+            eta: None,
+            val_loss: None,
+            val_accuracy: None,
+            val_count: None,
+            path: None,
+        };
+        match e {
+            TrainEvent::Step { step, total_steps, epoch, epoch_progress, loss, lr, grad_norm, tokens_per_second, elapsed, eta } => {
+                out.kind = "step".into();
+                out.step = step as f64;
+                out.total_steps = Some(total_steps as f64);
+                out.epoch = Some(epoch as f64);
+                out.epoch_progress = Some(epoch_progress);
+                out.loss = Some(loss);
+                out.lr = Some(lr as f64);
+                out.grad_norm = Some(grad_norm);
+                out.tokens_per_second = Some(tokens_per_second);
+                out.elapsed = Some(elapsed);
+                out.eta = Some(eta);
+            }
+            TrainEvent::Validation { step, epoch, val_loss, val_accuracy, val_count, elapsed } => {
+                out.kind = "validation".into();
+                out.step = step as f64;
+                out.epoch = Some(epoch as f64);
+                out.val_loss = Some(val_loss);
+                out.val_accuracy = val_accuracy;
+                out.val_count = Some(val_count as f64);
+                out.elapsed = Some(elapsed);
+            }
+            TrainEvent::Checkpoint { step, path } => {
+                out.kind = "checkpoint".into();
+                out.step = step as f64;
+                out.path = Some(path);
+            }
+        }
+        out
+    }
+}
+
+/// The record of one `fit` call: every step's loss, every validation.
+#[napi(object)]
+pub struct NativeHistory {
+    /// Step numbers (model's life-long counter), one per step of this call.
+    pub steps: Vec<f64>,
+    /// Loss of each of those steps (NaN for a skipped non-finite batch).
+    pub loss: Vec<f64>,
+    pub val_steps: Vec<f64>,
+    pub val_loss: Vec<f64>,
+    /// Optimizer steps taken in this call.
+    pub steps_done: f64,
+    /// Counted training positions processed.
+    pub tokens: f64,
+    pub elapsed: f64,
+    #[napi(ts_type = "'completed' | 'time_limit' | 'max_steps' | 'aborted'")]
+    pub stop_reason: String,
+}
+
+impl From<&History> for NativeHistory {
+    fn from(h: &History) -> Self {
+        let f = |v: &[u64]| v.iter().map(|&x| x as f64).collect();
+        NativeHistory {
+            steps: f(&h.steps),
+            loss: h.loss.clone(),
+            val_steps: f(&h.val_steps),
+            val_loss: h.val_loss.clone(),
+            steps_done: h.steps_done as f64,
+            tokens: h.tokens as f64,
+            elapsed: h.elapsed,
+            stop_reason: match h.stop_reason {
+                StopReason::Completed => "completed",
+                StopReason::TimeLimit => "time_limit",
+                StopReason::MaxSteps => "max_steps",
+                StopReason::Aborted => "aborted",
+            }
+            .into(),
+        }
+    }
+}
+
+/// The shape facts of `net`'s rows.
+fn shape_of(net: &Network) -> RowShape {
     let features = match net.config.input {
         rnn_core::config::InputKind::Dense { input_size } => input_size,
         rnn_core::config::InputKind::Tokens { .. } => 0,
     };
-    let input = match (&d.tokens, &d.values) {
-        (Some(t), None) => BatchInput::Tokens(t.to_vec()),
-        (None, Some(v)) => BatchInput::Dense(v.to_vec()),
-        _ => return Err(type_error("data: give exactly one of tokens or values".into())),
-    };
-    let lengths = d
-        .lengths
-        .iter()
-        .enumerate()
-        .map(|(r, &l)| usize::try_from(l).map_err(|_| range_error(format!("lengths: row {r} has length {l}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    RowShape { features, outputs: if net.config.task == Task::Regress { net.config.output_size } else { 0 }, per_step: net.config.per_step }
+}
+
+/// The padded sequences of `d` for `net`; without targets (prediction), placeholders of the
+/// task's shape that nothing reads.
+fn sequence_set(net: &Network, d: &SequenceData, with_targets: bool) -> Result<SequenceSet, NodeError> {
     let (rows, steps, outputs) = (d.rows as usize, d.steps as usize, net.config.output_size);
-    let per_step = net.config.per_step;
-    let targets = if with_targets {
-        match (&d.labels, &d.tags, &d.targets) {
-            (Some(l), None, None) => BatchTargets::PerRow(l.to_vec()),
-            (None, Some(t), None) => BatchTargets::PerStep(t.to_vec()),
-            (None, None, Some(v)) if per_step => BatchTargets::ValuesPerStep(v.to_vec()),
-            (None, None, Some(v)) => BatchTargets::ValuesPerRow(v.to_vec()),
-            _ => return Err(type_error("data: give exactly one of labels, tags or targets".into())),
-        }
-    } else {
-        match net.config.task {
-            Task::Classify => BatchTargets::PerRow(vec![0; rows]),
-            Task::Tag | Task::LanguageModel => BatchTargets::PerStep(vec![IGNORE_INDEX; rows * steps]),
-            Task::Regress if per_step => BatchTargets::ValuesPerStep(vec![0.0; rows * steps * outputs]),
-            Task::Regress => BatchTargets::ValuesPerRow(vec![0.0; rows * outputs]),
-        }
-    };
-    let set = SequenceSet { input, targets, rows, steps, lengths, features, outputs };
-    set.validate()?;
-    Ok(set)
+    let placeholder = (!with_targets).then(|| match net.config.task {
+        Task::Classify => BatchTargets::PerRow(vec![0; rows]),
+        Task::Tag | Task::LanguageModel => BatchTargets::PerStep(vec![IGNORE_INDEX; rows * steps]),
+        Task::Regress if net.config.per_step => BatchTargets::ValuesPerStep(vec![0.0; rows * steps * outputs]),
+        Task::Regress => BatchTargets::ValuesPerRow(vec![0.0; rows * outputs]),
+    });
+    if with_targets && d.labels.is_none() && d.tags.is_none() && d.targets.is_none() {
+        return Err(type_error("data: give exactly one of labels, tags or targets".into()));
+    }
+    row_set(d, shape_of(net), placeholder)
 }
 
 /// Options of `fit` besides the JSON training options: where checkpoints go.
@@ -245,13 +372,13 @@ pub struct NativeModel {
 
 #[napi]
 impl NativeModel {
-    /// A new model from its configuration (INTEROP `config` JSON), initialisation options and
-    /// seed.
-    #[napi(factory)]
-    pub fn create(env: Env, config_json: String, init_json: String, seed: f64) -> napi::Result<NativeModel> {
+    /// A new model from its configuration (INTEROP `config` object, snake_case keys as in the
+    /// file; validated by the engine), initialisation options and seed.
+    #[napi(factory, ts_args_type = "config: Record<string, unknown>, init: InitOptions | undefined | null, seed: number")]
+    pub fn create(env: Env, config: Value, init: Option<Strict<InitOptions>>, seed: f64) -> napi::Result<NativeModel> {
         guard_js(&env, || {
-            let config = ModelConfig::from_json(&parse_json("config", &config_json)?)?;
-            let init = InitConfig::from_json(&parse_json("init", &init_json)?)?;
+            let config = ModelConfig::from_json(&config).map_err(config_error)?;
+            let init = init_config(init.map(|s| s.0))?;
             init.validate(&config)?;
             let params = init_params(&config, &init, &mut Rng::new(seed_from("seed", seed)?))?;
             let network = Network::from_params(config, params)?;
@@ -275,26 +402,34 @@ impl NativeModel {
         NativeModel { shared: Arc::new(RwLock::new(Some(slot))) }
     }
 
-    /// The architecture as INTEROP `config` JSON.
-    #[napi]
-    pub fn config_json(&self, env: Env) -> napi::Result<String> {
-        guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").network.config.to_json().to_string()))
+    /// The architecture: the INTEROP `config` object (snake_case keys as in the file).
+    #[napi(ts_return_type = "Record<string, unknown>")]
+    pub fn config(&self, env: Env) -> napi::Result<Value> {
+        guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").network.config.to_json()))
     }
 
-    /// The tokenizer's JSON text, if one is attached.
-    #[napi]
-    pub fn tokenizer_json(&self, env: Env) -> napi::Result<Option<String>> {
-        guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").tokenizer.clone()))
-    }
-
-    /// Attaches (or removes) the tokenizer's JSON text, saved with the model.
-    #[napi]
-    pub fn set_tokenizer_json(&self, env: Env, json: Option<String>) -> napi::Result<()> {
+    /// The tokenizer attached to the model (its JSON form as an object), if any.
+    #[napi(ts_return_type = "Record<string, unknown> | null")]
+    pub fn tokenizer(&self, env: Env) -> napi::Result<Option<Value>> {
         guard_js(&env, || {
-            if let Some(text) = &json {
-                parse_json("tokenizer", text)?;
+            let g = read(&self.shared)?;
+            match &g.as_ref().expect("checked").tokenizer {
+                Some(text) => serde_json::from_str(text).map(Some).map_err(|e| NodeError::with_kind(JsKind::Error, "ERR_RNNKIT_FORMAT", format!("tokenizer: the model's tokenizer metadata is not valid JSON ({e})"))),
+                None => Ok(None),
             }
-            write(&self.shared)?.as_mut().expect("checked").tokenizer = json;
+        })
+    }
+
+    /// Attaches (or removes, with null) the tokenizer, saved with the model.
+    #[napi(ts_args_type = "tokenizer: Record<string, unknown> | null")]
+    pub fn set_tokenizer(&self, env: Env, tokenizer: Option<Value>) -> napi::Result<()> {
+        guard_js(&env, || {
+            if let Some(t) = &tokenizer {
+                if !t.is_object() {
+                    return Err(type_error("tokenizer: expected an object".into()));
+                }
+            }
+            write(&self.shared)?.as_mut().expect("checked").tokenizer = tokenizer.map(|t| t.to_string());
             Ok(())
         })
     }
@@ -406,13 +541,15 @@ impl NativeModel {
 
     /// One optimizer step on a batch of token windows `inputs`/`targets` `[rows, steps]`
     /// (targets -100 = not counted), synchronously, for hand-written training loops. The trainer
-    /// is created on first use from `optionsJson` and reconfigured when the options change.
+    /// is created on first use and reconfigured when the options change.
     #[napi]
-    pub fn train_step(&self, env: Env, inputs: Int32Array, targets: Int32Array, rows: u32, steps: u32, options_json: String) -> napi::Result<StepInfo> {
+    pub fn train_step(&self, env: Env, inputs: Int32Array, targets: Int32Array, rows: u32, steps: u32, options: Strict<FitOptions>) -> napi::Result<StepInfo> {
         guard_js(&env, || {
-            let options = TrainOptions::from_json(&parse_json("options", &options_json)?)?;
             let mut g = write(&self.shared)?;
             let slot = g.as_mut().expect("checked");
+            let steps_before = slot.trainer.as_ref().map_or(0, |t| t.position.step);
+            let order = TrainOptions { batch_size: rows as usize, seq_len: steps as usize, shuffle: false, ..TrainOptions::default() };
+            let options = train_options(&options.0, &order, steps_before)?;
             let trainer = ensure_trainer(&mut slot.trainer, &slot.network, options)?;
             let batch = Batch {
                 input: BatchInput::Tokens(inputs.to_vec()),
@@ -432,77 +569,78 @@ impl NativeModel {
         })
     }
 
-    /// Trains a language model on a token stream off the JS thread. `onEvent` receives progress
-    /// events as JSON; `cancel` stops between steps; resolves with the history JSON.
-    #[napi(ts_return_type = "Promise<string>")]
-    #[allow(clippy::too_many_arguments)]
-    pub fn fit_stream<'env>(
+    /// Trains a language model on a token dataset off the JS thread, in the dataset's data
+    /// order. `onEvent` receives progress events; `cancel` stops between steps; resolves with
+    /// the history.
+    #[napi(ts_return_type = "Promise<NativeHistory>")]
+    pub fn fit_tokens<'env>(
         &self,
         env: &'env Env,
-        train: Int32Array,
-        valid: Option<Int32Array>,
-        options_json: String,
-        on_event: Function<String, ()>,
+        data: &NativeTokenDataset,
+        options: Strict<FitOptions>,
+        on_event: Function<NativeTrainEvent, ()>,
         cancel: &CancelToken,
-        checkpoint_path: Option<String>,
     ) -> napi::Result<Object<'env>> {
         let prepared = guard(|| {
-            let options = TrainOptions::from_json(&parse_json("options", &options_json)?)?;
             let g = read(&self.shared)?;
-            let net = &g.as_ref().expect("checked").network;
-            let vocab = net.config.output_size;
-            let stream = TokenStream::new(train.to_vec(), vocab, options.batch_size, options.seq_len, stream_mode(&options))?;
-            let valid = match valid {
-                Some(v) => {
-                    if let Some(i) = v.iter().position(|&t| t < 0 || t as usize >= vocab) {
-                        return Err(range_error(format!("validation: id {} at position {i} is outside the vocabulary [0, {vocab})", v[i])));
-                    }
-                    Some(ValidData::Stream { tokens: v.to_vec(), lanes: options.batch_size.min(16) })
-                }
-                None => None,
-            };
-            Ok((options, TrainData::Stream(stream), valid))
+            let slot = g.as_ref().expect("checked");
+            let vocab = slot.network.config.output_size;
+            if slot.network.config.task != Task::LanguageModel {
+                return Err(type_error(format!("data: a token dataset trains a language model, this model's task is \"{}\"", slot.network.config.task.name())));
+            }
+            if data.vocab_size != vocab {
+                return Err(NodeError::type_error(
+                    "ERR_RNNKIT_VOCAB",
+                    format!("data: the dataset's ids are of a vocabulary of {}, the model's has {vocab}", data.vocab_size),
+                ));
+            }
+            let steps_before = slot.trainer.as_ref().map_or(0, |t| t.position.step);
+            let opts = train_options(&options.0, &data.order, steps_before)?;
+            let valid = (data.validation_tokens.len() >= 2).then(|| ValidData::Stream { tokens: data.validation_tokens.clone(), lanes: opts.batch_size.min(16) });
+            Ok((opts, data.train.clone(), valid))
         });
-        let (options, data, valid) = prepared.map_err(|e| e.into_napi(env))?;
-        self.spawn_fit(env, options, data, valid, on_event, cancel, checkpoint_path)
+        let (opts, train, valid) = prepared.map_err(|e| e.into_napi(env))?;
+        let checkpoint = options.0.checkpoint.map(|c| c.0.path);
+        self.spawn_fit(env, FitRun { options: opts, data: train, valid, checkpoint_path: checkpoint }, on_event, cancel)
     }
 
-    /// Trains on padded sequences (classification, tagging, regression) off the JS thread.
-    #[napi(ts_return_type = "Promise<string>")]
-    #[allow(clippy::too_many_arguments)]
+    /// Trains on a row dataset (classification, tagging, regression) off the JS thread, in the
+    /// dataset's data order; validates on `validation`'s rows when given, else on the dataset's
+    /// validation split.
+    #[napi(ts_return_type = "Promise<NativeHistory>")]
     pub fn fit_sequences<'env>(
         &self,
         env: &'env Env,
-        train: SequenceData,
-        valid: Option<SequenceData>,
-        options_json: String,
-        on_event: Function<String, ()>,
+        data: &NativeSequenceDataset,
+        validation: Option<&NativeSequenceDataset>,
+        options: Strict<FitOptions>,
+        on_event: Function<NativeTrainEvent, ()>,
         cancel: &CancelToken,
-        checkpoint_path: Option<String>,
     ) -> napi::Result<Object<'env>> {
         let prepared = guard(|| {
-            let options = TrainOptions::from_json(&parse_json("options", &options_json)?)?;
             let g = read(&self.shared)?;
-            let net = &g.as_ref().expect("checked").network;
-            let data = TrainData::Sequences(sequence_set(net, &train, true)?);
-            let valid = valid.as_ref().map(|v| sequence_set(net, v, true).map(ValidData::Sequences)).transpose()?;
-            Ok((options, data, valid))
+            let slot = g.as_ref().expect("checked");
+            check_shape("data", data, &slot.network)?;
+            if let Some(v) = validation {
+                check_shape("options.validation", v, &slot.network)?;
+            }
+            let steps_before = slot.trainer.as_ref().map_or(0, |t| t.position.step);
+            let opts = train_options(&options.0, &data.order, steps_before)?;
+            let valid = match validation {
+                Some(v) => match &v.train {
+                    TrainData::Sequences(set) => Some(merge_parts(set, v.validation_data())),
+                    TrainData::Stream(_) => unreachable!("a row dataset holds rows"),
+                },
+                None => data.validation_data().cloned(),
+            };
+            Ok((opts, data.train.clone(), valid.map(ValidData::Sequences)))
         });
-        let (options, data, valid) = prepared.map_err(|e| e.into_napi(env))?;
-        self.spawn_fit(env, options, data, valid, on_event, cancel, checkpoint_path)
+        let (opts, train, valid) = prepared.map_err(|e| e.into_napi(env))?;
+        let checkpoint = options.0.checkpoint.map(|c| c.0.path);
+        self.spawn_fit(env, FitRun { options: opts, data: train, valid, checkpoint_path: checkpoint }, on_event, cancel)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn spawn_fit<'env>(
-        &self,
-        env: &'env Env,
-        options: TrainOptions,
-        data: TrainData,
-        valid: Option<ValidData>,
-        on_event: Function<String, ()>,
-        cancel: &CancelToken,
-        checkpoint_path: Option<String>,
-    ) -> napi::Result<Object<'env>> {
+    fn spawn_fit<'env>(&self, env: &'env Env, run: FitRun, on_event: Function<NativeTrainEvent, ()>, cancel: &CancelToken) -> napi::Result<Object<'env>> {
         // Bounded queue: a slow event handler drops intermediate events instead of growing memory.
         let events = on_event.build_threadsafe_function().callee_handled::<false>().max_queue_size::<256>().build()?;
         let taken = {
@@ -516,27 +654,28 @@ impl NativeModel {
             .name("rnnkit-fit".into())
             .spawn(move || {
                 let mut slot = taken;
+                let FitRun { options, data, valid, checkpoint_path } = run;
                 let outcome = guard(|| {
                     let Slot { network, trainer, tokenizer, metadata } = &mut slot;
                     let trainer = ensure_trainer(trainer, network, options)?;
-                    let mut send = |e: rnn_core::train::TrainEvent| {
-                        let json = serde_json::to_string(&e).expect("events serialise");
-                        events.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                    let mut send = |e: TrainEvent| {
+                        // The run's last event must arrive: block for room rather than drop it.
+                        let mode = if matches!(e, TrainEvent::Step { .. }) { ThreadsafeFunctionCallMode::NonBlocking } else { ThreadsafeFunctionCallMode::Blocking };
+                        events.call(NativeTrainEvent::from(e), mode);
                     };
                     let mut write_checkpoint = checkpoint_writer(checkpoint_path.as_deref(), tokenizer.as_deref(), metadata);
-                    let history = trainer.fit(network, &data, valid.as_ref(), &cancel, &mut send, &mut write_checkpoint)?;
-                    Ok(serde_json::to_string(&history).expect("history serialises"))
+                    Ok(trainer.fit(network, &data, valid.as_ref(), &cancel, &mut send, &mut write_checkpoint)?)
                 });
                 if let Ok(history) = &outcome {
                     slot.metadata.insert("training_steps".into(), slot.trainer.as_ref().map_or(0, |t| t.position.step).to_string());
-                    slot.metadata.insert("last_fit".into(), history.clone());
+                    slot.metadata.insert("last_fit".into(), last_fit(history).to_string());
                 }
                 // The model goes back whatever happened, so an error or panic leaves it usable.
                 if let Ok(mut g) = shared.write() {
                     *g = Some(slot);
                 }
                 drop(events);
-                deferred.resolve(move |env| outcome.map_err(|e| e.into_napi(&env)));
+                deferred.resolve(move |env| outcome.map(|h| NativeHistory::from(&h)).map_err(|e| e.into_napi(&env)));
             })
             .map_err(|e| napi::Error::from_reason(format!("could not start the training thread: {e}")))?;
         Ok(promise)
@@ -558,7 +697,8 @@ impl NativeModel {
         })
     }
 
-    /// Evaluates padded sequences (classification, tagging, regression), off the JS thread.
+    /// Loss and metrics (accuracy, confusion, per-class F1; MSE/MAE) of padded sequences, off
+    /// the JS thread.
     #[napi(ts_return_type = "Promise<EvalInfo>")]
     pub fn evaluate_sequences(&self, env: Env, data: SequenceData, batch_size: u32) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
         let set = guard(|| {
@@ -569,16 +709,188 @@ impl NativeModel {
         Ok(AsyncTask::new(Guarded(EvalWork { shared: self.shared.clone(), input: EvalInput::Sequences(set, batch_size as usize) })))
     }
 
-    /// Outputs for padded sequences: per-row tasks `[N, C]`, per-step tasks `[N, T, C]`
-    /// (batch-first), synchronously. Logits for classes; values for regression.
+    /// Loss and metrics of a split of a row dataset, off the JS thread.
+    #[napi(ts_return_type = "Promise<EvalInfo>")]
+    pub fn evaluate_dataset(&self, env: Env, data: &NativeSequenceDataset, split: String) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
+        let set = guard(|| match split.as_str() {
+            "train" => match &data.train {
+                TrainData::Sequences(s) => Ok(s.clone()),
+                TrainData::Stream(_) => unreachable!("a row dataset holds rows"),
+            },
+            "validation" => data.validation_data().cloned().ok_or_else(|| NodeError::range_error("ERR_RNNKIT_EMPTY", "split: the dataset has no validation rows".into())),
+            other => Err(type_error(format!("split: expected \"train\" or \"validation\", got \"{other}\""))),
+        })
+        .map_err(|e| e.into_napi(&env))?;
+        Ok(AsyncTask::new(Guarded(EvalWork { shared: self.shared.clone(), input: EvalInput::Sequences(set, 64) })))
+    }
+
+    /// Outputs for padded sequences (per-row tasks `[N, C]`, per-step tasks `[N, T, C]`,
+    /// batch-first), with probabilities and classes for class heads, synchronously.
     #[napi]
-    pub fn predict(&self, env: Env, data: SequenceData) -> napi::Result<Float32Array> {
+    pub fn predict(&self, env: Env, data: SequenceData) -> napi::Result<Prediction> {
         guard_js(&env, || {
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
-            Ok(Float32Array::new(predict_sequences(net, &sequence_set(net, &data, false)?, 64)?))
+            let set = sequence_set(net, &data, false)?;
+            let outputs = predict_sequences(net, &set, 64)?;
+            if net.config.task == Task::Regress {
+                return Ok(Prediction { outputs: Float32Array::new(outputs), probabilities: None, classes: None });
+            }
+            let c = net.config.output_size;
+            let mut probabilities = vec![0.0; outputs.len()];
+            let mut classes = Vec::with_capacity(outputs.len() / c);
+            for (logits, p) in outputs.chunks(c).zip(probabilities.chunks_mut(c)) {
+                softmax_into(logits, p);
+                classes.push(rnn_core::metrics::argmax(logits) as i32);
+            }
+            Ok(Prediction { outputs: Float32Array::new(outputs), probabilities: Some(Float32Array::new(probabilities)), classes: Some(Int32Array::new(classes)) })
         })
     }
+}
+
+/// Refuses a row dataset whose shape is not the model's (features per step, target width).
+fn check_shape(name: &str, data: &NativeSequenceDataset, net: &Network) -> Result<(), NodeError> {
+    let want = shape_of(net);
+    if data.shape.features != want.features {
+        return Err(NodeError::type_error(
+            "ERR_RNNKIT_SHAPE",
+            format!("{name}: rows of {} features per step, the model reads {}", data.shape.features, want.features),
+        ));
+    }
+    if data.shape.outputs != want.outputs || (want.outputs > 0 && data.shape.per_step != want.per_step) {
+        return Err(NodeError::type_error("ERR_RNNKIT_SHAPE", format!("{name}: the rows' targets do not fit this model's head")));
+    }
+    Ok(())
+}
+
+/// A validation dataset's rows: its training split and its validation split together.
+fn merge_parts(train: &SequenceSet, validation: Option<&SequenceSet>) -> SequenceSet {
+    match validation {
+        None => train.clone(),
+        Some(v) => {
+            // Both parts are padded to their own longest row; repad to the longer.
+            let steps = train.steps.max(v.steps);
+            let mut all = repad(train, steps);
+            append(&mut all, &repad(v, steps));
+            all
+        }
+    }
+}
+
+/// `set` padded to `steps` steps (IGNORE_INDEX / zero targets at the new padding).
+fn repad(set: &SequenceSet, steps: usize) -> SequenceSet {
+    if set.steps == steps {
+        return set.clone();
+    }
+    let (n, t) = (set.rows, set.steps);
+    let widen = |v: &[f32], w: usize| {
+        let mut out = vec![0.0; n * steps * w];
+        for r in 0..n {
+            out[r * steps * w..(r * steps + t) * w].copy_from_slice(&v[r * t * w..(r + 1) * t * w]);
+        }
+        out
+    };
+    let input = match &set.input {
+        BatchInput::Tokens(v) => {
+            let mut out = vec![0; n * steps];
+            for r in 0..n {
+                out[r * steps..r * steps + t].copy_from_slice(&v[r * t..(r + 1) * t]);
+            }
+            BatchInput::Tokens(out)
+        }
+        BatchInput::Dense(v) => BatchInput::Dense(widen(v, set.features)),
+    };
+    let targets = match &set.targets {
+        BatchTargets::PerStep(v) => {
+            let mut out = vec![IGNORE_INDEX; n * steps];
+            for r in 0..n {
+                out[r * steps..r * steps + t].copy_from_slice(&v[r * t..(r + 1) * t]);
+            }
+            BatchTargets::PerStep(out)
+        }
+        BatchTargets::ValuesPerStep(v) => BatchTargets::ValuesPerStep(widen(v, set.outputs)),
+        other => other.clone(),
+    };
+    SequenceSet { input, targets, steps, ..set.clone() }
+}
+
+/// Appends the rows of `b` (same steps) to `a`.
+fn append(a: &mut SequenceSet, b: &SequenceSet) {
+    match (&mut a.input, &b.input) {
+        (BatchInput::Tokens(x), BatchInput::Tokens(y)) => x.extend_from_slice(y),
+        (BatchInput::Dense(x), BatchInput::Dense(y)) => x.extend_from_slice(y),
+        _ => unreachable!("parts of one dataset share their input kind"),
+    }
+    match (&mut a.targets, &b.targets) {
+        (BatchTargets::PerRow(x), BatchTargets::PerRow(y)) | (BatchTargets::PerStep(x), BatchTargets::PerStep(y)) => x.extend_from_slice(y),
+        (BatchTargets::ValuesPerRow(x), BatchTargets::ValuesPerRow(y)) | (BatchTargets::ValuesPerStep(x), BatchTargets::ValuesPerStep(y)) => x.extend_from_slice(y),
+        _ => unreachable!("parts of one dataset share their target kind"),
+    }
+    a.lengths.extend_from_slice(&b.lengths);
+    a.rows += b.rows;
+}
+
+/// What one `fit` call runs: options, data, validation data, checkpoint path.
+struct FitRun {
+    options: TrainOptions,
+    data: TrainData,
+    valid: Option<ValidData>,
+    checkpoint_path: Option<String>,
+}
+
+/// The summary of the last `fit` kept in the file's metadata (`last_fit`): totals, not every
+/// step's loss.
+fn last_fit(h: &History) -> Value {
+    serde_json::json!({
+        "stepsDone": h.steps_done,
+        "tokens": h.tokens,
+        "elapsed": h.elapsed,
+        "stopReason": NativeHistory::from(h).stop_reason,
+        "finalLoss": h.loss.iter().rev().copied().find(|l| l.is_finite()),
+        "valLoss": h.val_loss.last().copied(),
+    })
+}
+
+/// Initialisation options of a new model.
+#[napi(object, object_to_js = false)]
+pub struct InitOptions {
+    /// `'pytorch'` (default) or `'xavier'`.
+    #[napi(ts_type = "'pytorch' | 'xavier'")]
+    pub scheme: Option<String>,
+    /// Orthogonal recurrent weights (per gate block).
+    pub orthogonal_recurrent: Option<bool>,
+    /// LSTM forget-gate bias.
+    pub forget_bias: Option<f64>,
+}
+crate::strict_object!(InitOptions, "options.init", ["scheme", "orthogonalRecurrent", "forgetBias"]);
+
+/// The engine's initialisation options (validated there).
+fn init_config(o: Option<InitOptions>) -> Result<InitConfig, NodeError> {
+    let Some(o) = o else { return Ok(InitConfig::from_json(&serde_json::json!({}))?) };
+    let mut v = serde_json::json!({});
+    if let Some(s) = o.scheme {
+        v["scheme"] = Value::from(s);
+    }
+    if let Some(r) = o.orthogonal_recurrent {
+        v["recurrent"] = Value::from(if r { "orthogonal" } else { "default" });
+    }
+    if let Some(b) = o.forget_bias {
+        v["forget_bias"] = Value::from(b);
+    }
+    InitConfig::from_json(&v).map_err(|e| {
+        let mut e = NodeError::from(e);
+        e.message = format!("options.{}", e.message);
+        e.param = Some("options.init".into());
+        e
+    })
+}
+
+/// Config errors name the file's key as `config.<key>`; they are errors of the caller's options.
+fn config_error(e: rnn_core::Error) -> NodeError {
+    let mut n = NodeError::from(e);
+    n.kind = JsKind::TypeError;
+    n.code = "ERR_RNNKIT_CONFIG";
+    n
 }
 
 /// The trainer of `slot`, created with `options` or reconfigured to them.

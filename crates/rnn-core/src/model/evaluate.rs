@@ -6,17 +6,23 @@ use crate::config::Task;
 use crate::error::{Error, Result};
 use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
+use crate::metrics::{Confusion, RegressionErrors};
 use crate::model::network::{ForwardCache, Network};
 use crate::model::objective::batch_loss;
 
-/// Loss (and accuracy where it applies) over a data set.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// Loss (and accuracy where it applies) over a data set; for sequence sets also the confusion
+/// matrix (class targets) or the regression errors (real targets).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Evaluation {
     pub loss: LossSum,
     /// Counted positions whose argmax was the target.
     pub correct: usize,
     /// Whether targets are classes (accuracy applies).
     pub classes: bool,
+    /// Class targets of a sequence set: (true, predicted) counts.
+    pub confusion: Option<Confusion>,
+    /// Real-valued targets: squared and absolute errors.
+    pub regression: Option<RegressionErrors>,
 }
 
 impl Evaluation {
@@ -87,16 +93,73 @@ pub fn evaluate_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -
     }
     let order: Vec<usize> = (0..set.rows).collect();
     let mut cache = ForwardCache::default();
+    let width = net.config.output_size;
     let classes = matches!(set.targets, BatchTargets::PerRow(_) | BatchTargets::PerStep(_));
     let mut total = Evaluation { classes, ..Default::default() };
-    for i in 0..set.batches_per_epoch(batch_size) {
+    let mut confusion = Confusion::new(width);
+    let mut errors = RegressionErrors::default();
+    for i in 0..set.batches_per_epoch(batch_size, crate::batch::LastBatch::Keep) {
         let batch = set.batch(&order, batch_size, i);
         let (outputs, _) = net.forward(&batch, None, None, &mut cache)?;
-        let l = batch_loss(&outputs, net.config.output_size, &batch, None, None)?;
+        let l = batch_loss(&outputs, width, &batch, None, None)?;
         total.loss.add(l.sum);
         total.correct += l.correct;
+        accumulate_metrics(&outputs, width, &batch, &mut confusion, &mut errors)?;
+    }
+    if classes {
+        total.confusion = Some(confusion);
+    } else {
+        total.regression = Some(errors);
     }
     Ok(total)
+}
+
+/// Adds a batch's predictions to the metrics. `outputs`: per-row heads `[B, C]`, per-step heads
+/// time-major `[T·B, C]`; only counted positions (real steps, targets not IGNORE_INDEX) count.
+fn accumulate_metrics(outputs: &[f32], width: usize, batch: &Batch, confusion: &mut Confusion, errors: &mut RegressionErrors) -> Result<()> {
+    let (b, t) = (batch.rows, batch.steps);
+    let real = |r: usize, s: usize| batch.lengths.as_ref().is_none_or(|l| s < l[r]);
+    let class = |y: i32| -> Result<Option<usize>> {
+        if y == crate::batch::IGNORE_INDEX {
+            return Ok(None);
+        }
+        usize::try_from(y).ok().filter(|&c| c < width).map(Some).ok_or_else(|| Error::Range(format!("targets: class {y} is outside [0, {width})")))
+    };
+    match &batch.targets {
+        BatchTargets::PerRow(y) => {
+            for (r, &target) in y.iter().enumerate() {
+                if let Some(c) = class(target)? {
+                    confusion.add(&outputs[r * width..(r + 1) * width], c);
+                }
+            }
+        }
+        BatchTargets::PerStep(y) => {
+            for r in 0..b {
+                for s in (0..t).filter(|&s| real(r, s)) {
+                    if let Some(c) = class(y[r * t + s])? {
+                        let at = (s * b + r) * width;
+                        confusion.add(&outputs[at..at + width], c);
+                    }
+                }
+            }
+        }
+        BatchTargets::ValuesPerRow(y) => {
+            for (p, &target) in outputs[..b * width].iter().zip(y) {
+                errors.add(*p, target);
+            }
+        }
+        BatchTargets::ValuesPerStep(y) => {
+            for r in 0..b {
+                for s in (0..t).filter(|&s| real(r, s)) {
+                    let (src, dst) = ((s * b + r) * width, (r * t + s) * width);
+                    for k in 0..width {
+                        errors.add(outputs[src + k], y[dst + k]);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The network's outputs for every row of `set`, batch-first: per-row tasks `[N, C]`, per-step
@@ -112,7 +175,7 @@ pub fn predict_sequences(net: &Network, set: &SequenceSet, batch_size: usize) ->
     let mut out = vec![0.0; if per_step { n * t_all * c } else { n * c }];
     let order: Vec<usize> = (0..n).collect();
     let mut cache = ForwardCache::default();
-    for i in 0..set.batches_per_epoch(batch_size) {
+    for i in 0..set.batches_per_epoch(batch_size, crate::batch::LastBatch::Keep) {
         let batch = set.batch(&order, batch_size, i);
         let (outputs, _) = net.forward(&batch, None, None, &mut cache)?;
         let (b, t) = (batch.rows, batch.steps);

@@ -75,6 +75,16 @@ impl OptimizerConfig {
         }
     }
 
+    /// The learning rate used when none is given: PyTorch's customary starting points
+    /// (SGD 0.1, Adagrad 0.01, the adaptive methods 2e-3).
+    pub fn default_lr(kind: &str) -> f64 {
+        match kind {
+            "sgd" => 0.1,
+            "adagrad" => 0.01,
+            _ => 2e-3,
+        }
+    }
+
     /// The `type` name of the JSON form.
     pub fn name(&self) -> &'static str {
         match self {

@@ -1,0 +1,15 @@
+/**
+ * Datasets: text corpora for language models, labelled sequences (classification), tagged
+ * sequences (one tag per step) and dense float sequences. Splits, shuffles and batches are
+ * computed by the engine, so `batches()` shows exactly what `fit` trains on, for a given seed.
+ */
+
+export { IGNORE_INDEX, type BatchingOptions, type SequenceBatch, type Split } from './common';
+export { LabelSet, type Label } from './labels';
+export { parseCSV, type CsvRecord } from './csv';
+export { readJSONLRecords } from './jsonl';
+export { TextCorpus, type TextCorpusOptions, type TextFileOptions, type TokenBatch } from './text-corpus';
+export { LabelledDataset, type LabelledBatch, type LabelledCsvOptions, type LabelledExample, type LabelledJsonlOptions, type LabelledOptions } from './labelled';
+export { TaggedDataset, type TaggedBatch, type TaggedExample, type TaggedOptions } from './tagged';
+export { FeatureStats } from './feature-stats';
+export { DenseDataset, type DenseBatch, type DenseOptions } from './dense';

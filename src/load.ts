@@ -1,0 +1,53 @@
+/**
+ * Loading model files: the task in the file's config picks the class, and the result is typed
+ * as a union discriminated by `task`, so `if (m.task === 'language_model') m.generate(...)`
+ * type-checks without casts.
+ */
+
+import type { NativeModel } from '../index';
+import { native } from './native';
+import { checkString, error, typeError } from './errors';
+import { LanguageModel } from './model';
+import { Classifier, codecFromFile, labelsFromFile, Regressor, Tagger } from './tasks';
+import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
+
+/** A model loaded from a file: one of the task classes, told apart by `task`. */
+export type AnyModel = LanguageModel | Classifier | Tagger | Regressor;
+
+/** Wraps a loaded native model in the class of its task. */
+function wrap(handle: NativeModel): AnyModel {
+  const json = handle.tokenizer();
+  const tokenizer = json === null ? null : tokenizerFromJSON(json as unknown as TokenizerJSON);
+  const config = handle.config() as { task: string; output_size: number };
+  switch (config.task) {
+    case 'language_model':
+      return new LanguageModel(handle, tokenizer);
+    case 'classify':
+      return new Classifier(handle, codecFromFile(handle, tokenizer), labelsFromFile(handle, 'labels', config.output_size));
+    case 'tag':
+      return new Tagger(handle, codecFromFile(handle, tokenizer), labelsFromFile(handle, 'tags', config.output_size));
+    case 'regress':
+      return new Regressor(handle, codecFromFile(handle, tokenizer));
+    default:
+      throw error('ERR_RNNKIT_FORMAT', `model file: task "${config.task}" is not supported by this version of rnnkit`);
+  }
+}
+
+/** Loads a model file or checkpoint (INTEROP format; PyTorch-written files too), off the JS thread. */
+export async function loadModel(path: string): Promise<AnyModel> {
+  checkString('path', path, true);
+  return wrap(await native.NativeModel.loadAsync(path));
+}
+
+/** {@link loadModel} on the calling thread. */
+export function loadModelSync(path: string): AnyModel {
+  checkString('path', path, true);
+  return wrap(native.NativeModel.load(path));
+}
+
+/** Loads a language model file; a file of another task is an error. */
+export async function loadLanguageModel(path: string): Promise<LanguageModel> {
+  const m = await loadModel(path);
+  if (m.task !== 'language_model') throw typeError('ERR_RNNKIT_CONFIG', `${JSON.stringify(path)}: expected a language model, got task "${m.task}"`);
+  return m;
+}
