@@ -1,6 +1,6 @@
 /**
- * Runs the built `rnnkit` command line as a user runs it (`node dist/cli.js ...` in a child
- * process), for the CLI tests.
+ * Runs the built `rnnkit` command line as a user runs it (`node dist/cli/index.js ...` in a
+ * child process), for the CLI tests.
  */
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { expect } from 'vitest';
 
 export const root = path.join(__dirname, '..');
-const cli = path.join(root, 'dist', 'cli.js');
+/** The built entry point of the command line (the package's `bin`). */
+export const cli = path.join(root, 'dist', 'cli', 'index.js');
 
 /** Compiles the TypeScript to dist/ (the native engine must already be built). */
 export async function compileCli(): Promise<void> {

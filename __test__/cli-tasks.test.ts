@@ -1,6 +1,6 @@
 /**
- * `rnnkit train --task classify|tag|regress` run as a user runs it (`node dist/cli.js` in a child
- * process), then `predict` on the saved models; and the one-line errors of bad data files.
+ * `rnnkit train --task classify|tag|regress` run as a user runs it (`node dist/cli/index.js` in a
+ * child process), then `predict` on the saved models; and the one-line errors of bad data files.
  * Needs the native engine (`npm run build`).
  */
 import * as fs from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The built `rnnkit` command line, run as a user runs it: `node dist/cli.js ...` in a child
+ * The built `rnnkit` command line, run as a user runs it: `node dist/cli/index.js ...` in a child
  * process. The TypeScript is compiled once before the tests; the native engine must be built
  * (`npm run build`) for the round-trip tests.
  */
@@ -9,10 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
-import { parseInteger, parseLabels, parseNumber, parseSpecials } from '../src/cli';
-import { compileCli, expectOneLineError, root, runCli } from './cli-harness';
+import { parseInteger, parseLabels, parseNumber, parseSpecials } from '../src/cli/parsers';
+import { cli, compileCli, expectOneLineError, root, runCli } from './cli-harness';
 
-const cli = path.join(root, 'dist', 'cli.js');
 let dir: string;
 
 beforeAll(async () => {

@@ -8,12 +8,18 @@
  * Ctrl-C ends training early; the demo then samples, evaluates and saves as usual.
  */
 
+import { Command, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { lossSeries, svgChart } from './chart';
-import { TextCorpus } from './dataset';
-import { fitWithProgress, type ProgressReporter } from './progress';
-import type { History } from './types';
+import { lossSeries, svgChart, terminalChart } from '../chart';
+import { TextCorpus } from '../dataset';
+import { fitWithProgress, ProgressReporter } from '../progress';
+import type { History } from '../types';
+import { EXIT_INTERRUPTED, exitingWith, type ExitCode } from './exit';
+import { makeIo, progressMode } from './io';
+import { api } from './models';
+import { jsonOption, numOption } from './options';
+import { SEED } from './parsers';
 
 /**
  * The demo's settings: what learnt the most in two minutes on two (shared) cores. Measured with
@@ -93,9 +99,9 @@ export interface DemoResult {
   settings: Record<string, unknown>;
 }
 
-/** The bundled corpus, resolved from this file's location (src/ or dist/), not the cwd. */
+/** The bundled corpus, resolved from this file's location (src/cli/ or dist/cli/), not the cwd. */
 export function demoCorpusPath(): string {
-  return path.join(__dirname, '..', 'data', 'pride-and-prejudice.txt');
+  return path.join(__dirname, '..', '..', 'data', 'pride-and-prejudice.txt');
 }
 
 /** Runs the demo (see the module documentation). */
@@ -104,8 +110,7 @@ export async function runDemo(options: DemoOptions, hooks: DemoHooks): Promise<D
   const timeLimit = options.timeLimit ?? d.timeLimit;
   const outDir = options.outDir ?? d.outDir;
   const seed = options.seed ?? d.seed;
-  // Loaded here, not at the top: the CLI imports this module for its defaults without the engine.
-  const { createLanguageModel } = require('./index') as typeof import('./index');
+  const { createLanguageModel } = api();
   const corpusPath = demoCorpusPath();
   const corpus = await TextCorpus.fromFile(corpusPath, {
     tokenizerOptions: { type: 'char' },
@@ -179,4 +184,35 @@ export async function runDemo(options: DemoOptions, hooks: DemoHooks): Promise<D
     numParams: model.numParams,
     settings,
   };
+}
+
+/** `rnnkit demo`. */
+async function demo(o: { json?: boolean; timeLimit: number; outDir: string; seed: number }): Promise<number> {
+  const io = makeIo(!!o.json);
+  const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
+  const result: DemoResult = await runDemo({ timeLimit: o.timeLimit, outDir: o.outDir, seed: o.seed }, { reporter, log: io.log });
+  const human = [
+    '',
+    ...result.samples.flatMap((s) => [`── sample at temperature ${s.temperature} ──`, s.prompt + s.text, '']),
+    terminalChart(lossSeries(result.history), { width: 60, height: 12 }),
+    `held-out bits per character: ${result.bitsPerChar.toFixed(3)} (stateful evaluation of ${result.heldOutChars.toLocaleString('en-US')} characters)`,
+    `trained ${result.history.stepsDone} steps in ${result.history.elapsed.toFixed(0)} s (${result.history.stopReason})`,
+    `model written to ${result.modelPath}`,
+    `loss curves written to ${result.chartPath}`,
+  ].join('\n');
+  io.result(human, result);
+  return result.interrupted ? EXIT_INTERRUPTED : 0;
+}
+
+/** Declares `rnnkit demo` on `program`. */
+export function addDemoCommand(program: Command, exit: ExitCode): void {
+  program
+    .command('demo')
+    .summary('train a character LSTM on Pride and Prejudice, then sample')
+    .description('Train a character-level LSTM on the bundled Pride and Prejudice for a bounded time, print samples at temperatures 0.5, 0.8 and 1.0 and the held-out bits per character, and write the model and the loss curves.')
+    .addOption(numOption('--time-limit <seconds>', 'training time', 0, Infinity, true).default(DEMO_DEFAULTS.timeLimit))
+    .addOption(new Option('--out-dir <dir>', 'where the model and loss.svg go').default(DEMO_DEFAULTS.outDir))
+    .addOption(new Option('--seed <n>', 'seed of initialisation, shuffling and samples').argParser(SEED).default(DEMO_DEFAULTS.seed))
+    .addOption(jsonOption())
+    .action(exitingWith(exit, demo));
 }

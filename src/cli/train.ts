@@ -1,237 +1,27 @@
-#!/usr/bin/env node
 /**
- * The `rnnkit` command line: `train` (language models, and classify/tag/regress with `--task`),
- * `generate`, `eval`, `info`, `predict`, `serve`, `demo`. docs/CLI.md describes every command.
- *
- * Conventions, the same for every command:
- * - `--help` describes the command; `--json` prints the result as one JSON object on stdout and
- *   sends everything else (progress, log lines) to stderr.
- * - A bad argument or a bad file prints one line, `rnnkit: error: <message>`, on stderr and exits
- *   non-zero: 2 for usage errors (unknown option, bad number, bad combination), 1 for failures
- *   while running (missing or corrupt file, a model error). `RNNKIT_DEBUG=1` adds the stack trace.
- * - Ctrl-C during `train` stops training through an `AbortSignal`, saves a checkpoint (to
- *   `--checkpoint`, else `--out`) and exits 130; during `demo` it ends training early, the demo
- *   still samples, evaluates and saves, and exits 130. A second Ctrl-C exits at once.
+ * `rnnkit train`: trains a language model on text files, or with `--task` a classifier, a
+ * tagger or a regressor on a JSONL (or, for classify, CSV) file of rows, and writes the model.
+ * Ctrl-C stops training through an `AbortSignal` and saves a checkpoint (to `--checkpoint`, else
+ * `--out`); `--resume` continues from one with the same windowing of the data.
  */
 
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { svgChart, terminalChart, lossSeries } from './chart';
-import { DEMO_DEFAULTS, runDemo, type DemoResult } from './demo';
-import { fitWithProgress, ProgressReporter, type Fittable, type ProgressMode } from './progress';
-import { createTokenizerFitter, SPECIAL_TOKENS, type SpecialToken, type TokenizerOptions } from './tokenizer';
-import { LabelledDataset, LabelSet, readJSONLRecords, splitRows, TextCorpus, type Label, type LabelledOptions } from './dataset';
-import { createServer, SERVER_DEFAULTS, type CompletionModel, type LogEntry } from './server';
-import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, SequenceFitOptions, Tagger } from './index';
-import type { GenerateOptions, History, OptimizerOptions, Pooling, ScheduleOptions } from './types';
-import type { Tokenizer } from './tokenizer';
-
-/** Exit code of a usage error (bad option, bad value, bad combination). */
-export const EXIT_USAGE = 2;
-/** Exit code of a failure while running (bad file, model error). */
-export const EXIT_FAILURE = 1;
-/** Exit code after Ctrl-C (128 + SIGINT). */
-export const EXIT_INTERRUPTED = 130;
-
-/** A usage error found after parsing (e.g. options that do not go together): exit code 2. */
-export class UsageError extends Error {}
-
-/** A failure the user caused (bad file, wrong kind of model): one line, exit code 1. */
-export class CliError extends Error {}
-
-// ---------------------------------------------------------------------------------------------
-// Argument parsers (each throws InvalidArgumentError, which commander reports on one line)
-
-const INTEGER = /^[+-]?\d+$/;
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-/** A parser of integers in [min, max] for commander options. */
-export function parseInteger(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    if (!INTEGER.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `expected an integer ≥ ${min}.` : `expected an integer in [${min}, ${max}].`);
-    }
-    return n;
-  };
-}
-
-/**
- * A parser of finite numbers for commander options, within [min, max]; `open: true` excludes
- * `min` (e.g. a learning rate must be > 0).
- */
-export function parseNumber(min: number, max = Infinity, open = false): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    const ok = DECIMAL.test(value.trim()) && Number.isFinite(n) && (open ? n > min : n >= min) && n <= max;
-    if (!ok) {
-      const lo = `${open ? '>' : '≥'} ${min}`;
-      throw new InvalidArgumentError(max === Infinity ? `expected a number ${lo}.` : `expected a number ${lo} and ≤ ${max}.`);
-    }
-    return n;
-  };
-}
-
-/** A parser of a comma-separated list of special token names (`<pad>,<unk>`). */
-export function parseSpecials(value: string): SpecialToken[] {
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  for (const n of names) {
-    if (!(SPECIAL_TOKENS as readonly string[]).includes(n)) throw new InvalidArgumentError(`expected special token names from ${SPECIAL_TOKENS.join(',')}, got "${n}".`);
-  }
-  if (new Set(names).size !== names.length) throw new InvalidArgumentError('a special token is listed twice.');
-  return names as SpecialToken[];
-}
-
-/**
- * A parser of a comma-separated label list (`neg,pos`, `0,1`): items that are numbers become
- * numbers, so that they match numeric labels in JSON.
- */
-export function parseLabels(value: string): Label[] {
-  const items = value.split(',').map((s) => s.trim());
-  if (items.some((s) => s.length === 0)) throw new InvalidArgumentError('expected labels separated by commas, none empty.');
-  const labels = items.map((s) => (DECIMAL.test(s) ? Number(s) : s));
-  const twice = labels.find((l, i) => labels.indexOf(l) !== i);
-  if (twice !== undefined) throw new InvalidArgumentError(`the label ${JSON.stringify(twice)} is listed twice.`);
-  return labels;
-}
-
-/** Collects a repeatable string option into an array. */
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-const SEED = parseInteger(0, 0xffffffff);
-
-// ---------------------------------------------------------------------------------------------
-// Output
-
-/** Where a command writes: the result to stdout, everything else to stderr. */
-interface Io {
-  json: boolean;
-  /** Prints the result: `human` text normally, `data` as one JSON line with `--json`. */
-  result(human: string, data: unknown): void;
-  /** A log line on stderr (a JSON object with `--json`). */
-  log(message: string): void;
-}
-
-/** The output channel of a command. */
-function makeIo(json: boolean): Io {
-  return {
-    json,
-    result: (human, data) => process.stdout.write(json ? JSON.stringify(data) + '\n' : human.endsWith('\n') ? human : human + '\n'),
-    log: (message) => process.stderr.write(json ? JSON.stringify({ event: 'log', message }) + '\n' : message + '\n'),
-  };
-}
-
-/** Progress mode for stderr: JSON lines with `--json`, a bar on a TTY, plain lines otherwise. */
-function progressMode(json: boolean): ProgressMode {
-  return json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain';
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files and models
-
-/**
- * The model API, loaded on first use: `--help` and argument errors never load the native
- * engine, and a missing engine binary is reported like any other error.
- */
-function api(): typeof import('./index') {
-  return require('./index') as typeof import('./index');
-}
-
-/** Reads a UTF-8 text file, with one-line errors naming `what` and the path. */
-function readText(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw fileError(e, file, what);
-  }
-}
-
-/** Checks that `file` is a readable regular file. */
-function checkReadable(file: string, what: string): void {
-  try {
-    if (!fs.statSync(file).isFile()) throw new CliError(`${what} ${JSON.stringify(file)} is not a file`);
-    fs.accessSync(file, fs.constants.R_OK);
-  } catch (e) {
-    throw fileError(e, file, what);
-  }
-}
-
-/** Turns a Node file-system error into a one-line CliError. */
-function fileError(e: unknown, file: string, what: string): Error {
-  if (e instanceof CliError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new CliError(`${what} ${JSON.stringify(file)} does not exist`);
-  if (code === 'EISDIR') return new CliError(`${what} ${JSON.stringify(file)} is a directory, not a file`);
-  if (code === 'EACCES') return new CliError(`${what} ${JSON.stringify(file)} cannot be read (permission denied)`);
-  return e as Error;
-}
-
-/** Loads a model file (any task) after checking the file exists. */
-async function openModel(file: string): Promise<Model> {
-  checkReadable(file, 'model file');
-  return api().loadModel(file);
-}
-
-/** The task names of model files (`config.task`). */
-type ModelTask = Model['config']['task'];
-
-/** Loads a model file that must hold a model of `task` (e.g. a language model for `generate`). */
-async function openTaskModel<M extends Model>(file: string, task: ModelTask, command: string): Promise<M> {
-  const model = await openModel(file);
-  if (model.config.task !== task) throw new CliError(`${command} needs a ${task === 'language_model' ? 'language' : task} model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
-  return model as M;
-}
-
-/** Loads a model file that must hold a language model (`generate`, `eval`). */
-function openLanguageModel(file: string, command: string): Promise<LanguageModel> {
-  return openTaskModel<LanguageModel>(file, 'language_model', command);
-}
-
-/** Runs `fn`, rewriting the message of an error it throws with `rename` (API names → the command line's). */
-async function renaming<T>(rename: (message: string) => string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const err = e as Error;
-    if (typeof err?.message === 'string') err.message = rename(err.message);
-    throw err;
-  }
-}
-
-/**
- * Runs `fn`, renaming the subject of an API error message for the command line: an error
- * `text: unknown character …` about the argument the API calls `text` becomes
- * `"story.txt": unknown character …`.
- */
-function naming<T>(apiName: string, cliName: string, fn: () => Promise<T>): Promise<T> {
-  return renaming((m) => (m.startsWith(`${apiName}: `) ? `${cliName}: ${m.slice(apiName.length + 2)}` : m), fn);
-}
-
-/**
- * Runs `fn`, naming API options by their flags in error messages (`options.seqLen` becomes
- * `--seq-len`); `names` overrides the flag of some (e.g. the labels of a resumed model).
- */
-function flagNaming<T>(keys: readonly string[], fn: () => Promise<T>, names: Record<string, string> = {}): Promise<T> {
-  return renaming(
-    (m) =>
-      m
-        // The API's advice to set options.onTooLong has no command-line counterpart.
-        .replace(/ \(set options\.onTooLong[^)]*\)/, '')
-        .replace(/\boptions\.(\w+)/g, (whole, key: string) => names[key] ?? (keys.includes(key) ? flag(key) : whole)),
-    fn,
-  );
-}
-
-/** Creates the parent directory of `file` when it is missing. */
-function ensureParent(file: string): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-}
-
-// ---------------------------------------------------------------------------------------------
-// train
+import { svgChart, terminalChart, lossSeries } from '../chart';
+import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
+import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
+import { LabelledDataset, LabelSet, readJSONLRecords, splitRows, TextCorpus, type Label, type LabelledOptions } from '../dataset';
+import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, SequenceFitOptions, Tagger } from '../index';
+import type { History, OptimizerOptions, Pooling, ScheduleOptions } from '../types';
+import type { Tokenizer } from '../tokenizer';
+import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
+import { checkReadable, ensureParent, readText } from './files';
+import { makeIo, progressMode } from './io';
+import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
+import { flag, flagNaming, naming, renaming } from './naming';
+import { intOption, jsonOption, numOption } from './options';
+import { parseLabels, parseSpecials, SEED } from './parsers';
 
 /** Parsed options of `rnnkit train`. */
 interface TrainOptions {
@@ -336,11 +126,6 @@ function applyResumedWindowing(o: TrainOptions, cmd: Command, model: Model, file
     }
     (o as unknown as Record<string, unknown>)[key] = w[key];
   }
-}
-
-/** `--camelCase` key → `--kebab-case` flag, for messages. */
-function flag(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace(/^lowercase$/, 'no-lowercase');
 }
 
 /** Checks combinations commander cannot check alone. */
@@ -814,302 +599,10 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
 }
 
 // ---------------------------------------------------------------------------------------------
-// generate
+// The command
 
-/** Parsed options of `rnnkit generate`. */
-interface GenerateCliOptions {
-  json?: boolean;
-  prompt: string;
-  maxTokens: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  stop?: string[];
-  seed?: number;
-  greedy?: boolean;
-  beams?: number;
-  lengthPenalty?: number;
-  stream?: boolean;
-  echo: boolean;
-}
-
-/** `rnnkit generate`. */
-async function generate(file: string, o: GenerateCliOptions): Promise<number> {
-  if (o.stream && o.beams !== undefined && o.beams > 1) throw new UsageError('--beams cannot be used with --stream (beam search returns whole sequences)');
-  if (o.greedy && (o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined)) throw new UsageError('--greedy ignores --temperature, --top-k and --top-p; give one or the other');
-  const io = makeIo(!!o.json);
-  const model = await openLanguageModel(file, 'generate');
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
-  const options: GenerateOptions = { maxTokens: o.maxTokens, signal: controller.signal };
-  if (o.temperature !== undefined) options.temperature = o.temperature;
-  if (o.topK !== undefined) options.topK = o.topK;
-  if (o.topP !== undefined) options.topP = o.topP;
-  if (o.repetitionPenalty !== undefined) options.repetitionPenalty = o.repetitionPenalty;
-  if (o.stop) options.stop = o.stop;
-  if (o.seed !== undefined) options.seed = o.seed;
-  if (o.greedy) options.greedy = true;
-  if (o.beams !== undefined) options.beams = o.beams;
-  if (o.lengthPenalty !== undefined) options.lengthPenalty = o.lengthPenalty;
-  try {
-    return await naming('text', '--prompt', async () => {
-      if (o.stream) {
-        const s = model.stream(o.prompt, options);
-        if (!io.json && o.echo) process.stdout.write(o.prompt);
-        for await (const piece of s) process.stdout.write(io.json ? JSON.stringify({ text: piece }) + '\n' : piece);
-        const c = await s.completion;
-        if (io.json) process.stdout.write(JSON.stringify({ done: true, ...c }) + '\n');
-        else process.stdout.write('\n');
-        return c.finishReason === 'abort' ? EXIT_INTERRUPTED : 0;
-      }
-      const c = await model.complete(o.prompt, options);
-      io.result((o.echo ? o.prompt : '') + c.text, { prompt: o.prompt, ...c });
-      return 0;
-    });
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ABORT_ERR' && controller.signal.aborted) return EXIT_INTERRUPTED;
-    throw e;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// eval, info
-
-/** `rnnkit eval`. */
-async function evaluate(file: string, textFile: string, o: { json?: boolean; chunk?: number }): Promise<number> {
-  const io = makeIo(!!o.json);
-  const model = await openLanguageModel(file, 'eval');
-  const text = readText(textFile, 'text file');
-  if (text.length === 0) throw new CliError(`text file ${JSON.stringify(textFile)} is empty`);
-  const r = await naming('text', `text file ${JSON.stringify(textFile)}`, () => model.evaluate(text, o.chunk === undefined ? {} : { chunk: o.chunk }));
-  const human = [
-    `tokens      ${r.tokens.toLocaleString('en-US')}`,
-    `loss        ${r.loss.toFixed(4)} nats/token`,
-    `perplexity  ${r.perplexity.toFixed(3)}`,
-    `bits/token  ${r.bitsPerToken.toFixed(4)}`,
-  ].join('\n');
-  io.result(human, { model: file, text: textFile, ...r });
-  return 0;
-}
-
-/** A byte count for people. */
-function formatBytes(n: number): string {
-  return n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
-}
-
-/** `rnnkit info`. */
-async function info(file: string, o: { json?: boolean }): Promise<number> {
-  const io = makeIo(!!o.json);
-  const model = await openModel(file);
-  const engine = api().engineInfo();
-  const size = fs.statSync(file).size;
-  const task = model.config.task;
-  const tok = (model as Model & { tokenizer?: Tokenizer | null }).tokenizer ?? null;
-  const tokenizer = tok ? { type: tok.type, vocabSize: tok.vocabSize, specials: { ...tok.specials } } : null;
-  const data = { file, bytes: size, task, numParams: model.numParams, config: model.config, tokenizer, metadata: model.metadata, engine };
-  const meta = Object.entries(model.metadata);
-  const width = Math.max(12, ...[...Object.keys(model.config), ...meta.map(([k]) => k)].map((k) => k.length + 2)) + 2;
-  const pad = (k: string) => k.padEnd(width);
-  const lines = [`${pad('file')}${file} (${formatBytes(size)})`, `${pad('task')}${task}`, `${pad('parameters')}${model.numParams.toLocaleString('en-US')}`, 'config'];
-  for (const [k, v] of Object.entries(model.config)) lines.push(`${pad('  ' + k)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  lines.push(`${pad('tokenizer')}${tokenizer ? `${tokenizer.type}, vocabulary ${tokenizer.vocabSize}${Object.keys(tokenizer.specials).length ? `, specials ${Object.keys(tokenizer.specials).join(' ')}` : ''}` : 'none (token ids only)'}`);
-  if (meta.length) {
-    lines.push('metadata');
-    for (const [k, v] of meta) lines.push(`${pad('  ' + k)}${v.length > 200 ? v.slice(0, 200) + '…' : v}`);
-  }
-  lines.push(`${pad('engine')}rnnkit native ${engine.version}, SIMD ${engine.simd.length ? engine.simd.join(' ') : 'none'}, ${engine.threads} threads`);
-  io.result(lines.join('\n'), data);
-  return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// predict
-
-/**
- * Reads one dense input for a regression (or dense) model: a JSON array of numbers, flat or as
- * rows of `inputSize`; its length must be a multiple of `inputSize`.
- */
-export function parseDenseInput(text: string, inputSize: number, where: string): Float32Array {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new CliError(`${where}: a dense model takes a JSON array of numbers, e.g. [[0.1, 0.2], [0.3, 0.4]]`);
-  }
-  const flat = Array.isArray(value) ? (value as unknown[]).flat() : [value];
-  if (flat.length === 0 || flat.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
-    throw new CliError(`${where}: expected a non-empty JSON array of finite numbers`);
-  }
-  if (flat.length % inputSize !== 0) throw new CliError(`${where}: ${flat.length} numbers are not whole steps of ${inputSize} features`);
-  return Float32Array.from(flat as number[]);
-}
-
-/** `rnnkit predict`: classifies, tags or regresses each input. */
-async function predict(file: string, inputs: string[], o: { json?: boolean; file?: string }): Promise<number> {
-  const io = makeIo(!!o.json);
-  if (o.file) inputs = [...inputs, ...readText(o.file, 'input file').split(/\r?\n/).filter((l) => l.trim().length > 0)];
-  if (inputs.length === 0) throw new UsageError('give inputs as arguments or --file <path> (one input a line)');
-  const model = await openModel(file);
-  const task = model.config.task;
-  if (task === 'language_model') throw new CliError(`predict needs a classify, tag or regress model; ${JSON.stringify(file)} holds a language model (use generate or eval)`);
-  const where = (i: number) => (inputs.length === 1 ? 'input' : `input ${i + 1}`);
-  if (task === 'regress') {
-    const m = model as Regressor;
-    const rows = inputs.map((t, i) => parseDenseInput(t, m.inputSize!, where(i)));
-    const out = (await m.predict(rows)).map((v) => Array.from(v));
-    io.result(out.map((v) => v.map((x) => x.toPrecision(6)).join(' ')).join('\n'), { task, predictions: out });
-    return 0;
-  }
-  const dense = (model as Classifier | Tagger).inputSize !== null;
-  const rows = dense ? inputs.map((t, i) => parseDenseInput(t, (model as Classifier).inputSize!, where(i))) : inputs;
-  if (task === 'classify') {
-    const out = await (model as Classifier).predict(rows);
-    io.result(out.map((p, i) => `${String(p.label)}\t${p.probability.toFixed(3)}\t${dense ? where(i) : inputs[i]}`).join('\n'), { task, predictions: out });
-    return 0;
-  }
-  const out = await (model as Tagger).predict(rows);
-  io.result(out.map((p) => p.tags.map((t, k) => (dense ? String(t) : `${p.tokens[k]}/${String(t)}`)).join(' ')).join('\n'), { task, predictions: out });
-  return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// serve
-
-/** Parsed options of `rnnkit serve`. */
-interface ServeOptions {
-  json?: boolean;
-  host: string;
-  port: number;
-  modelId?: string;
-  maxPromptTokens: number;
-  maxTokens: number;
-  defaultMaxTokens: number;
-  maxConcurrent: number;
-  maxQueue: number;
-  bodyLimit: number;
-  requestTimeout: number;
-  shutdownTimeout: number;
-  quiet?: boolean;
-}
-
-/** The server's view of a language model: its id and token counting added. */
-function completionModel(model: LanguageModel, id: string): CompletionModel {
-  if (!model.tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
-  return {
-    id,
-    countTokens: (text) => model.countTokens(text),
-    complete: (prompt, options) => model.complete(prompt, options),
-    stream: (prompt, options) => model.stream(prompt, options),
-  };
-}
-
-/** One log record of the server as a line for people. */
-function formatLogEntry(e: LogEntry): string {
-  return `${new Date().toISOString()} ${e.level.padEnd(5)} ${e.message}`;
-}
-
-/** One log record of the server as a JSON line (errors in `data` become their messages). */
-function logEntryJSON(e: LogEntry): string {
-  const data = e.data && Object.fromEntries(Object.entries(e.data).map(([k, v]) => [k, v instanceof Error ? v.message : v]));
-  return JSON.stringify({ ...e, data });
-}
-
-/** `rnnkit serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
-async function serve(file: string, o: ServeOptions): Promise<number> {
-  if (o.defaultMaxTokens > o.maxTokens) throw new UsageError(`--default-max-tokens (${o.defaultMaxTokens}) must be ≤ --max-tokens (${o.maxTokens})`);
-  const io = makeIo(!!o.json);
-  const model = await openLanguageModel(file, 'serve');
-  const id = o.modelId ?? path.basename(file).replace(/\.safetensors$/, '');
-  const server = createServer(completionModel(model, id), {
-    host: o.host,
-    port: o.port,
-    maxPromptTokens: o.maxPromptTokens,
-    maxTokens: o.maxTokens,
-    defaultMaxTokens: o.defaultMaxTokens,
-    maxConcurrent: o.maxConcurrent,
-    maxQueue: o.maxQueue,
-    bodyLimit: o.bodyLimit,
-    requestTimeout: o.requestTimeout,
-    shutdownTimeout: o.shutdownTimeout,
-    onLog: (e) => {
-      if (o.quiet && (e.level === 'debug' || e.level === 'info')) return;
-      process.stderr.write((io.json ? logEntryJSON(e) : formatLogEntry(e)) + '\n');
-    },
-  });
-  const { url } = await server.listen();
-  io.result(`serving ${id} at ${url}/v1 (OpenAI-compatible: POST /v1/completions, GET /v1/models, GET /healthz); Ctrl-C to stop`, { url, baseURL: `${url}/v1`, model: id });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  io.log(`${signal}: shutting down (live generations get up to ${o.shutdownTimeout} ms; ${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once)`);
-  const force = () => process.exit(EXIT_INTERRUPTED);
-  process.once('SIGINT', force);
-  process.once('SIGTERM', force);
-  await server.close({ graceful: true });
-  process.off('SIGINT', force);
-  process.off('SIGTERM', force);
-  return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// demo
-
-/** `rnnkit demo`. */
-async function demo(o: { json?: boolean; timeLimit: number; outDir: string; seed: number }): Promise<number> {
-  const io = makeIo(!!o.json);
-  const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
-  const result: DemoResult = await runDemo({ timeLimit: o.timeLimit, outDir: o.outDir, seed: o.seed }, { reporter, log: io.log });
-  const human = [
-    '',
-    ...result.samples.flatMap((s) => [`── sample at temperature ${s.temperature} ──`, s.prompt + s.text, '']),
-    terminalChart(lossSeries(result.history), { width: 60, height: 12 }),
-    `held-out bits per character: ${result.bitsPerChar.toFixed(3)} (stateful evaluation of ${result.heldOutChars.toLocaleString('en-US')} characters)`,
-    `trained ${result.history.stepsDone} steps in ${result.history.elapsed.toFixed(0)} s (${result.history.stopReason})`,
-    `model written to ${result.modelPath}`,
-    `loss curves written to ${result.chartPath}`,
-  ].join('\n');
-  io.result(human, result);
-  return result.interrupted ? EXIT_INTERRUPTED : 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The program
-
-/** Reads the package version for `--version`. */
-function packageVersion(): string {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version as string;
-  } catch {
-    return 'unknown';
-  }
-}
-
-/**
- * Builds the `rnnkit` program. Actions store their exit code in `exit.code`; commander's own
- * usage errors surface as a `CommanderError` (with `exitOverride`).
- */
-export function buildProgram(exit: { code: number }): Command {
-  const program = new Command();
-  program
-    .name('rnnkit')
-    .description('Recurrent neural networks (RNN, LSTM, GRU) for Node.js with a Rust core.')
-    .version(packageVersion(), '-V, --version')
-    .exitOverride()
-    .showSuggestionAfterError(true)
-    .configureOutput({ outputError: (str, write) => write(`rnnkit: ${str.trim().replace(/\s*\n\s*/g, ' ')}\n`) });
-
-  const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A) => {
-    exit.code = await fn(...args);
-  };
-  const json = () => new Option('--json', 'print the result as JSON on stdout (logs and progress on stderr)');
-  const int = (flags: string, description: string, min: number, max?: number) => new Option(flags, description).argParser(parseInteger(min, max));
-  const num = (flags: string, description: string, min: number, max?: number, open?: boolean) => new Option(flags, description).argParser(parseNumber(min, max, open));
-
+/** Declares `rnnkit train` on `program`. */
+export function addTrainCommand(program: Command, exit: ExitCode): void {
   program
     .command('train')
     .summary('train a language model on text files, or a classify/tag/regress model')
@@ -1131,15 +624,15 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(new Option('--unknown <policy>', 'unknown text at encode time: error, or map to <unk>').choices(['error', 'unk']))
     .addOption(new Option('--no-lowercase', 'word tokenizer: keep case'))
     .addOption(new Option('--punctuation <mode>', 'word tokenizer: punctuation as tokens, dropped, or kept on words').choices(['split', 'drop', 'keep']))
-    .addOption(int('--min-count <n>', 'word tokenizer: keep words seen at least n times', 1))
-    .addOption(int('--max-vocab <n>', 'word tokenizer: largest vocabulary (specials included)', 1))
+    .addOption(intOption('--min-count <n>', 'word tokenizer: keep words seen at least n times', 1))
+    .addOption(intOption('--max-vocab <n>', 'word tokenizer: largest vocabulary (specials included)', 1))
     .optionsGroup('Model:')
     .addOption(new Option('--cell <type>', 'recurrent cell').choices(['rnn', 'lstm', 'gru']).default('lstm'))
     .addOption(new Option('--nonlinearity <f>', 'RNN cell nonlinearity').choices(['tanh', 'relu']))
-    .addOption(int('--hidden <n>', 'hidden units per layer', 1).default(256))
-    .addOption(int('--layers <n>', 'stacked recurrent layers', 1).default(2))
-    .addOption(int('--embed <n>', 'embedding width', 1).default(64))
-    .addOption(num('--dropout <p>', 'dropout between recurrent layers', 0, 0.99).default(0))
+    .addOption(intOption('--hidden <n>', 'hidden units per layer', 1).default(256))
+    .addOption(intOption('--layers <n>', 'stacked recurrent layers', 1).default(2))
+    .addOption(intOption('--embed <n>', 'embedding width', 1).default(64))
+    .addOption(numOption('--dropout <p>', 'dropout between recurrent layers', 0, 0.99).default(0))
     .addOption(new Option('--skip', 'add the input-to-output skip term to the logits'))
     .optionsGroup('Sequence tasks (--task classify, tag, regress):')
     .addOption(new Option('--text-column <name>', 'classify: CSV column (or JSONL field) of the text (default "text")'))
@@ -1149,154 +642,39 @@ export function buildProgram(exit: { code: number }): Command {
     .addOption(new Option('--bidirectional', 'read each row in both directions (default for classify and tag)'))
     .addOption(new Option('--no-bidirectional', 'read each row forwards only (default for regress)'))
     .addOption(new Option('--class-weights <how>', 'classify, tag: weigh the loss of each class by n / (classes · count)').choices(['balanced']))
-    .addOption(int('--max-length <n>', 'longest row in tokens or steps; longer rows are errors', 1).default(1024))
+    .addOption(intOption('--max-length <n>', 'longest row in tokens or steps; longer rows are errors', 1).default(1024))
     .addOption(new Option('--per-step', 'regress: one target per step (many-to-many) instead of one per row'))
     .optionsGroup('Training:')
-    .addOption(int('--seq-len <n>', 'tokens per training window', 1).default(100))
-    .addOption(int('--batch-size <n>', 'windows (language model) or rows (--task) per batch', 1).default(32))
-    .addOption(int('--stride <n>', 'tokens between window starts (default: --seq-len)', 1))
+    .addOption(intOption('--seq-len <n>', 'tokens per training window', 1).default(100))
+    .addOption(intOption('--batch-size <n>', 'windows (language model) or rows (--task) per batch', 1).default(32))
+    .addOption(intOption('--stride <n>', 'tokens between window starts (default: --seq-len)', 1))
     .addOption(new Option('--tbptt', 'truncated BPTT: carry the state across consecutive windows'))
     .addOption(new Option('--optimizer <type>', 'optimizer').choices(['sgd', 'adam', 'adamw', 'rmsprop', 'adagrad']).default('adam'))
-    .addOption(num('--lr <rate>', 'learning rate (default: 2e-3 for adam/adamw/rmsprop, 0.1 sgd, 0.01 adagrad)', 0, Infinity, true))
-    .addOption(num('--momentum <m>', 'SGD/RMSprop momentum', 0, 1))
-    .addOption(num('--weight-decay <w>', 'L2 penalty (decoupled for adamw)', 0))
+    .addOption(numOption('--lr <rate>', 'learning rate (default: 2e-3 for adam/adamw/rmsprop, 0.1 sgd, 0.01 adagrad)', 0, Infinity, true))
+    .addOption(numOption('--momentum <m>', 'SGD/RMSprop momentum', 0, 1))
+    .addOption(numOption('--weight-decay <w>', 'L2 penalty (decoupled for adamw)', 0))
     .addOption(new Option('--schedule <type>', 'learning-rate schedule').choices(['constant', 'step', 'exponential', 'cosine']).default('constant'))
-    .addOption(int('--warmup <steps>', 'linear warm-up steps', 0))
-    .addOption(int('--step-size <steps>', 'step schedule: steps between decays', 1))
-    .addOption(num('--gamma <g>', 'step/exponential schedule: decay factor', 0, 1, true))
-    .addOption(num('--min-lr <rate>', 'cosine schedule: final learning rate', 0))
-    .addOption(num('--clip-norm <n>', 'clip the global gradient norm to n', 0, Infinity, true).default(1))
-    .addOption(int('--epochs <n>', 'passes over the training windows', 1))
-    .addOption(int('--max-steps <n>', 'stop after n optimizer steps (of this run)', 1))
-    .addOption(num('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))
-    .addOption(num('--validation <fraction>', 'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)', 0, 0.9).default(0.1))
-    .addOption(int('--validate-every <steps>', 'steps between validation passes', 1))
-    .addOption(int('--log-every <steps>', 'steps between progress events', 1))
-    .addOption(int('--threads <n>', 'compute threads (default: one per core; sets RNNKIT_THREADS)', 1))
+    .addOption(intOption('--warmup <steps>', 'linear warm-up steps', 0))
+    .addOption(intOption('--step-size <steps>', 'step schedule: steps between decays', 1))
+    .addOption(numOption('--gamma <g>', 'step/exponential schedule: decay factor', 0, 1, true))
+    .addOption(numOption('--min-lr <rate>', 'cosine schedule: final learning rate', 0))
+    .addOption(numOption('--clip-norm <n>', 'clip the global gradient norm to n', 0, Infinity, true).default(1))
+    .addOption(intOption('--epochs <n>', 'passes over the training windows', 1))
+    .addOption(intOption('--max-steps <n>', 'stop after n optimizer steps (of this run)', 1))
+    .addOption(numOption('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))
+    .addOption(numOption('--validation <fraction>', 'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)', 0, 0.9).default(0.1))
+    .addOption(intOption('--validate-every <steps>', 'steps between validation passes', 1))
+    .addOption(intOption('--log-every <steps>', 'steps between progress events', 1))
+    .addOption(intOption('--threads <n>', 'compute threads (default: one per core; sets RNNKIT_THREADS)', 1))
     .optionsGroup('Output:')
     .addOption(new Option('--out <model>', 'model file to write').default('model.safetensors'))
     .addOption(new Option('--chart <svg>', 'write the loss curves to this SVG file'))
     .addOption(new Option('--checkpoint <path>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C'))
-    .addOption(int('--checkpoint-every <steps>', 'steps between checkpoints (default 1000)', 1))
+    .addOption(intOption('--checkpoint-every <steps>', 'steps between checkpoints (default 1000)', 1))
     .addOption(new Option('--resume <checkpoint>', 'continue training from a checkpoint (its tokenizer and architecture)'))
-    .addOption(json())
+    .addOption(jsonOption())
     .optionsGroup('Training:')
     .addOption(new Option('--seed <n>', 'seed of initialisation, shuffling and dropout').argParser(SEED).default(0))
     .optionsGroup('Options:')
-    .action(run((files: string[], o: TrainOptions, cmd: Command) => train(files, o, cmd)));
-
-  program
-    .command('generate')
-    .summary('generate text from a language model')
-    .description('Generate text from a language model file, after a prompt.')
-    .argument('<model>', 'model file (.safetensors)')
-    .addOption(new Option('--prompt <text>', 'text to continue').default(''))
-    .addOption(int('--max-tokens <n>', 'tokens to generate', 1).default(200))
-    .addOption(num('--temperature <t>', 'softmax temperature (default 1)', 0, Infinity, true))
-    .addOption(int('--top-k <k>', 'sample from the k most likely tokens (0: off)', 0))
-    .addOption(num('--top-p <p>', 'nucleus sampling: smallest set with probability ≥ p', 0, 1, true))
-    .addOption(num('--repetition-penalty <r>', 'penalise tokens already in the context (1: off)', 0, Infinity, true))
-    .addOption(new Option('--stop <text>', 'stop before this text (repeatable)').argParser(collect))
-    .addOption(new Option('--seed <n>', 'sampler seed (same seed, same text)').argParser(SEED))
-    .addOption(new Option('--greedy', 'argmax decoding'))
-    .addOption(int('--beams <n>', 'beam search with n beams', 1))
-    .addOption(num('--length-penalty <a>', 'beam search length normalisation exponent (default 1)', 0))
-    .addOption(new Option('--stream', 'print text as it is produced (--json: one JSON line per piece)'))
-    .addOption(new Option('--no-echo', 'do not print the prompt before the generated text'))
-    .addOption(json())
-    .action(run((file: string, o: GenerateCliOptions) => generate(file, o)));
-
-  program
-    .command('eval')
-    .summary('loss, perplexity and bits per token of a text')
-    .description('Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token.')
-    .argument('<model>', 'model file (.safetensors)')
-    .argument('<text-file>', 'UTF-8 text file')
-    .addOption(int('--chunk <n>', 'tokens per native call (the state is carried between chunks)', 1))
-    .addOption(json())
-    .action(run((file: string, textFile: string, o: { json?: boolean; chunk?: number }) => evaluate(file, textFile, o)));
-
-  program
-    .command('info')
-    .summary('architecture, parameters, tokenizer, training metadata')
-    .description('Describe a model file (architecture, parameter count, tokenizer, training metadata) and the native engine (SIMD, threads).')
-    .argument('<model>', 'model file (.safetensors)')
-    .addOption(json())
-    .action(run((file: string, o: { json?: boolean }) => info(file, o)));
-
-  program
-    .command('predict')
-    .summary('classify, tag or regress inputs with a sequence model')
-    .description('Run a classify, tag or regress model on inputs: texts (token models) or JSON arrays of numbers (dense models, e.g. "[[0.1,0.2],[0.3,0.4]]"). Prints label and probability (classify), token/tag pairs (tag) or values (regress), one line per input.')
-    .argument('<model>', 'model file (.safetensors)')
-    .argument('[input...]', 'inputs (texts or JSON arrays)')
-    .addOption(new Option('--file <path>', 'read inputs from a file, one a line'))
-    .addOption(json())
-    .action(run((file: string, inputs: string[], o: { json?: boolean; file?: string }) => predict(file, inputs, o)));
-
-  program
-    .command('serve')
-    .summary('serve a language model over an OpenAI-compatible HTTP API')
-    .description('Serve a language model over HTTP: POST /v1/completions (OpenAI-compatible, with server-sent events for "stream": true), GET /v1/models, GET /healthz. Loopback only unless --host says otherwise. SIGINT/SIGTERM shut down gracefully.')
-    .argument('<model>', 'model file (.safetensors)')
-    .addOption(new Option('--host <host>', 'interface to listen on').default(SERVER_DEFAULTS.host))
-    .addOption(int('--port <n>', 'TCP port (0: any free port)', 0, 65535).default(SERVER_DEFAULTS.port))
-    .addOption(new Option('--model-id <id>', 'model id in /v1/models and responses (default: the file name)'))
-    .addOption(int('--max-prompt-tokens <n>', 'longest accepted prompt in tokens', 1).default(SERVER_DEFAULTS.maxPromptTokens))
-    .addOption(int('--max-tokens <n>', 'largest accepted max_tokens', 1).default(SERVER_DEFAULTS.maxTokens))
-    .addOption(int('--default-max-tokens <n>', 'max_tokens when a request omits it', 1).default(SERVER_DEFAULTS.defaultMaxTokens))
-    .addOption(int('--max-concurrent <n>', 'generations run at once (batched together)', 1).default(SERVER_DEFAULTS.maxConcurrent))
-    .addOption(int('--max-queue <n>', 'requests waiting beyond that; more get 429', 0).default(SERVER_DEFAULTS.maxQueue))
-    .addOption(int('--body-limit <bytes>', 'largest request body', 1).default(SERVER_DEFAULTS.bodyLimit))
-    .addOption(int('--request-timeout <ms>', 'per-request time limit (0: none)', 0).default(SERVER_DEFAULTS.requestTimeout))
-    .addOption(int('--shutdown-timeout <ms>', 'how long shutdown waits for live generations', 0).default(SERVER_DEFAULTS.shutdownTimeout))
-    .addOption(new Option('--quiet', 'log only warnings and errors'))
-    .addOption(json())
-    .action(run((file: string, o: ServeOptions) => serve(file, o)));
-
-  program
-    .command('demo')
-    .summary('train a character LSTM on Pride and Prejudice, then sample')
-    .description('Train a character-level LSTM on the bundled Pride and Prejudice for a bounded time, print samples at temperatures 0.5, 0.8 and 1.0 and the held-out bits per character, and write the model and the loss curves.')
-    .addOption(num('--time-limit <seconds>', 'training time', 0, Infinity, true).default(DEMO_DEFAULTS.timeLimit))
-    .addOption(new Option('--out-dir <dir>', 'where the model and loss.svg go').default(DEMO_DEFAULTS.outDir))
-    .addOption(new Option('--seed <n>', 'seed of initialisation, shuffling and samples').argParser(SEED).default(DEMO_DEFAULTS.seed))
-    .addOption(json())
-    .action(run((o: { json?: boolean; timeLimit: number; outDir: string; seed: number }) => demo(o)));
-
-  return program;
-}
-
-/** Prints an error as one line (plus the stack with RNNKIT_DEBUG=1). */
-function reportError(e: unknown): void {
-  const err = e instanceof Error ? e : new Error(String(e));
-  process.stderr.write(`rnnkit: error: ${err.message.split('\n')[0]}\n`);
-  if (process.env.RNNKIT_DEBUG) process.stderr.write(`${err.stack ?? err.message}\n`);
-}
-
-/** Runs the CLI on `argv` (as `process.argv`) and returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const exit = { code: 0 };
-  const program = buildProgram(exit);
-  try {
-    await program.parseAsync(argv);
-    return exit.code;
-  } catch (e) {
-    // Commander has already printed its message (help, version, or a one-line usage error).
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_USAGE;
-    reportError(e);
-    return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
-  }
-}
-
-if (require.main === module) {
-  main(process.argv).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e) => {
-      reportError(e);
-      process.exitCode = EXIT_FAILURE;
-    },
-  );
+    .action(exitingWith(exit, train));
 }
