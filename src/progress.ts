@@ -205,7 +205,7 @@ export interface FitOutcome {
  * `interrupted: true`), a second SIGINT exits the process with code 130 at once. Other errors are
  * rethrown. The SIGINT listener is removed and the reporter finished in every case.
  */
-export async function fitWithProgress<D>(model: Fittable<D>, data: D, options: FitOptions, reporter: ProgressReporter): Promise<FitOutcome> {
+export async function fitWithProgress<D>(model: Fittable<D>, data: D, options: FitOptions & { batchSize?: number; seed?: number }, reporter: ProgressReporter): Promise<FitOutcome> {
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);

@@ -144,8 +144,6 @@ export async function runDemo(options: DemoOptions, hooks: DemoHooks): Promise<D
     corpus,
     {
       timeLimit,
-      batchSize: d.batchSize,
-      seqLen: d.seqLen,
       optimizer: { type: 'adam', lr: d.lr },
       clipNorm: d.clipNorm,
       validateEvery: d.validateEvery,

@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { svgChart, terminalChart, lossSeries } from '../chart';
 import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
 import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
-import { LabelledDataset, LabelSet, readJSONLRecords, splitRows, TextCorpus, type Label, type LabelledOptions } from '../dataset';
-import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, SequenceFitOptions, Tagger } from '../index';
+import { LabelledDataset, LabelSet, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
+import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, SequenceFitOptions, TagExample, Tagger } from '../index';
 import type { History, OptimizerOptions, Pooling, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
@@ -182,6 +182,7 @@ async function readCorpus(files: string[], o: TrainOptions, tokenizer: LanguageM
     stride: o.stride,
     batchSize: o.batchSize,
     seed: o.seed,
+    ...(o.tbptt ? { tbptt: true } : {}),
     ...(tokenizer ? { tokenizer } : { tokenizerOptions: tokenizerOptions(o) }),
   };
   if (files.length === 1) return TextCorpus.fromFile(files[0], { ...common, validation: o.validation });
@@ -200,7 +201,7 @@ function fitOptions(o: TrainOptions): FitOptions {
   if (o.stepSize !== undefined) schedule.stepSize = o.stepSize;
   if (o.gamma !== undefined) schedule.gamma = o.gamma;
   if (o.minLr !== undefined) schedule.etaMin = o.minLr;
-  const f: FitOptions = { batchSize: o.batchSize, optimizer, schedule, seed: o.seed };
+  const f: FitOptions = { optimizer, schedule };
   if (o.clipNorm !== undefined) f.clipNorm = o.clipNorm;
   if (o.epochs !== undefined) f.epochs = o.epochs;
   if (o.maxSteps !== undefined) f.maxSteps = o.maxSteps;
@@ -228,7 +229,7 @@ interface TrainingRun {
   /** Fits the model on `data` (task options such as held-out rows already bound). */
   fittable: Fittable<unknown>;
   data: unknown;
-  options: FitOptions;
+  options: FitOptions & { batchSize?: number; seed?: number };
   /** The log line before training. */
   intro: string;
   /** What `history.tokens` counts: the positions the loss counts (`tokens`, `rows`, `time steps`). */
@@ -296,9 +297,7 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
   }
   const corpus = await loadCorpus(corpora, o, resumed ? resumed.tokenizer : null);
   const model = resumed ?? api().createLanguageModel({ tokenizer: corpus.tokenizer, ...recurrentOptions(o), embedDim: o.embed, skip: !!o.skip });
-  const options = { ...fitOptions(o), seqLen: o.seqLen };
-  if (o.stride !== undefined) options.stride = o.stride;
-  if (o.tbptt) options.tbptt = true;
+  const options = fitOptions(o);
   return {
     model,
     fittable: model,
@@ -342,7 +341,8 @@ async function readRows<R extends FileRow>(file: string, task: TrainTask, parse:
 
 /** The seeded train/validation split of file rows (the same split as the datasets'). */
 function splitFileRows<R>(rows: R[], o: TrainOptions): { train: R[]; validation: R[] } {
-  const parts = splitRows(rows.length, o.validation, o.seed);
+  const [train, validation] = splitRowIndices(rows.length, o.validation, o.seed);
+  const parts = { train, validation };
   if (parts.train.length === 0) throw new UsageError(`--validation ${o.validation} leaves no training rows out of ${rows.length}`);
   return { train: Array.from(parts.train, (i) => rows[i]), validation: Array.from(parts.validation, (i) => rows[i]) };
 }
@@ -420,7 +420,7 @@ async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise
     model,
     fittable: { fit: (d, options) => model.fit(d, { ...options, ...extra }) },
     data,
-    options: fitOptions(o),
+    options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
     intro: sequenceIntro(model, !!resumed, o.task, data.size('train'), data.size('validation'), `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`),
     unit: 'rows',
     lossLabel: 'loss (nats/row)',
@@ -508,12 +508,12 @@ async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<Trai
     model,
     fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d, { ...options, ...extra })) },
     data: train,
-    options: fitOptions(o),
+    options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
     intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${tokenizer.type} tokenizer, vocabulary ${tokenizer.vocabSize}; tags ${tags.map((l) => JSON.stringify(l)).join(', ')}`),
     unit: 'tokens',
     lossLabel: 'loss (nats/token)',
     summary: async () =>
-      classificationSummary(await rowNaming(evalRows, [], () => model.evaluate(validation.length > 0 ? validation : train)), validation.length > 0 ? 'validation' : 'training', {
+      classificationSummary(await rowNaming(evalRows, [], () => model.evaluate((validation.length > 0 ? validation : train) as TagExample[])), validation.length > 0 ? 'validation' : 'training', {
         accuracy: 'token accuracy',
         unit: 'tokens',
         heading: 'tag',
@@ -587,7 +587,7 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
     model,
     fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d, { ...options, ...extra })) },
     data: train,
-    options: fitOptions(o),
+    options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
     intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${inputSize} features a step, ${outputSize} output${outputSize === 1 ? '' : 's'}${perStep ? ' a step' : ''}`),
     unit: perStep ? 'time steps' : 'rows',
     lossLabel: 'loss (mean squared error)',

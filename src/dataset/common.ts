@@ -198,6 +198,15 @@ export abstract class RowDataset<B> {
   }
 }
 
+/**
+ * The engine's seeded train/validation split of `n` rows, each part ascending: the split a row
+ * dataset with the same `validation` and `seed` makes.
+ */
+export function splitRowIndices(n: number, fraction: number, seed: number, strata?: Int32Array): [Uint32Array, Uint32Array] {
+  const [train, validation] = native.splitRowIndices(n, fraction, seed, strata ?? null);
+  return [train, validation];
+}
+
 /** Options every dataset kind handles itself (the rest is data order, for the engine). */
 const CALLER_KEYS = new Set([
   'tokenizer', 'tokenizerOptions', 'validation', 'chunkSize', 'labels', 'tags', 'maxLength', 'onTooLong', 'stratify', 'textField',

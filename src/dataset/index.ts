@@ -4,7 +4,7 @@
  * computed by the engine, so `batches()` shows exactly what `fit` trains on, for a given seed.
  */
 
-export { IGNORE_INDEX, type BatchingOptions, type SequenceBatch, type Split } from './common';
+export { IGNORE_INDEX, splitRowIndices, type BatchingOptions, type SequenceBatch, type Split } from './common';
 export { LabelSet, type Label } from './labels';
 export { parseCSV, type CsvRecord } from './csv';
 export { readJSONLRecords } from './jsonl';
