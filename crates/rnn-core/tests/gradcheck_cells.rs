@@ -9,6 +9,7 @@
 //! a wrong formula gives errors of the size of the gradient itself.
 
 use rnn_core::config::{CellKind, InputKind, ModelConfig, Pooling, Task};
+use ndarray::Dimension;
 use rnn_core::layer::recurrent::{RecurrentStack, StackCache, StackState};
 use rnn_core::params::Params;
 use rnn_core::rng::Rng;
@@ -173,7 +174,9 @@ fn gradcheck(case: Case) -> usize {
                         .specs()
                         .iter()
                         .find(|s| (s.offset..s.offset + s.len).contains(&i))
-                        .map(|s| format!("{}[{}]", s.name, i - s.offset))
+                        // Named by the tensor's own index ([row, col] of [G·H, in]: row / H is
+                        // the gate), as PyTorch would print it.
+                        .and_then(|s| pb.params.array(&s.name).indexed_iter().nth(i - s.offset).map(|(at, _)| format!("{}{:?}", s.name, at.slice())))
                         .unwrap_or_default(),
                     other => format!("{other:?}[{i}]"),
                 };

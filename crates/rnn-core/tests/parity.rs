@@ -16,6 +16,7 @@ use rnn_core::model::objective::batch_loss;
 use rnn_core::optim::OptimizerConfig;
 use rnn_core::params::Params;
 use rnn_core::train::{TrainOptions, Trainer};
+use ndarray::{ArrayViewD, Dimension, IxDyn};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,6 +106,51 @@ fn compare(what: &str, got: &[f32], want: &[f32], tol: f32, report: &mut Vec<Str
     worst.0
 }
 
+/// [`compare`] for a named parameter or gradient: the shapes must be PyTorch's, and the worst
+/// entry is named by its tensor index (`[row, col]` of `[G·H, in]`: row / H is the gate), which
+/// says more than a flat offset.
+fn compare_tensor(what: &str, got: ArrayViewD<'_, f32>, want: &(Vec<usize>, Vec<f32>), tol: f32, report: &mut Vec<String>) -> f32 {
+    let (shape, values) = want;
+    let want = match ArrayViewD::from_shape(IxDyn(shape), values) {
+        Ok(w) if w.shape() == got.shape() => w,
+        _ => {
+            report.push(format!("{what}: shape {:?} vs fixture {shape:?} ({} values)", got.shape(), values.len()));
+            return f32::INFINITY;
+        }
+    };
+    let mut worst: (f32, Option<(Vec<usize>, f32, f32)>) = (0.0, None);
+    // Both row-major: the logical orders agree.
+    for ((at, &g), &w) in got.indexed_iter().zip(want.iter()) {
+        let ratio = (g - w).abs() / (tol * w.abs().max(1.0));
+        if ratio.is_nan() || ratio > worst.0 {
+            worst = (ratio, Some((at.slice().to_vec(), g, w)));
+        }
+    }
+    if let (ratio, Some((at, g, w))) = &worst {
+        if ratio.is_nan() || *ratio > 1.0 {
+            report.push(format!("{what}{at:?}: got {g} want {w} (error {ratio:.2}× tolerance)"));
+        }
+    }
+    worst.0
+}
+
+#[test]
+fn compare_tensor_names_the_worst_entry_by_its_index_and_checks_shapes() {
+    // [2, 3]: flat 4 is row 1, column 1; its error 0.5 / (1e-4 · 4) beats flat 1's 0.1 / 1e-4.
+    let want = (vec![2, 3], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let mut got = want.1.clone();
+    let mut report = Vec::new();
+    let view = |v: &[f32]| ArrayViewD::from_shape(IxDyn(&[2, 3]), v).unwrap().to_owned();
+    assert!(compare_tensor("w", view(&got).view(), &want, 1e-4, &mut report) <= 1.0 && report.is_empty());
+    got[4] += 0.5;
+    got[1] += 0.1;
+    assert!(compare_tensor("w", view(&got).view(), &want, 1e-4, &mut report) > 1.0);
+    assert_eq!(report, ["w[1, 1]: got 4.5 want 4 (error 1250.00× tolerance)"]);
+    let transposed = (vec![3, 2], want.1.clone());
+    assert_eq!(compare_tensor("w", view(&want.1).view(), &transposed, 1e-4, &mut report), f32::INFINITY);
+    assert!(report[1].contains("shape [2, 3] vs fixture [3, 2]"), "{report:?}");
+}
+
 /// Checks one cell fixture; returns the worst forward and gradient error ratios, or the mismatches.
 fn check_cell(fx: &Fixture) -> Result<(f32, f32), String> {
     let cell_name = fx.config["cell"].as_str().ok_or("config.cell missing")?;
@@ -178,7 +224,7 @@ fn check_cell(fx: &Fixture) -> Result<(f32, f32), String> {
     }
     for spec in &rnn_specs {
         let name = format!("grad.{}", &spec.name[4..]);
-        bwd = bwd.max(compare(&name, grads.view(&spec.name), &fx.tensor(&name)?.1, GRAD_TOL, &mut report));
+        bwd = bwd.max(compare_tensor(&name, grads.array(&spec.name), fx.tensor(&name)?, GRAD_TOL, &mut report));
     }
     if report.is_empty() {
         Ok((fwd, bwd))
@@ -240,7 +286,7 @@ fn check_lm(fx: &Fixture) -> Result<(f32, f32), String> {
     let mut bwd = 0.0f32;
     for spec in &specs {
         let name = format!("grad.{}", spec.name);
-        bwd = bwd.max(compare(&name, grads.view(&spec.name), &fx.tensor(&name)?.1, GRAD_TOL, &mut report));
+        bwd = bwd.max(compare_tensor(&name, grads.array(&spec.name), fx.tensor(&name)?, GRAD_TOL, &mut report));
     }
 
     let optimizers = fx.config["optimizers"].as_object().ok_or("config.optimizers missing")?;
@@ -260,7 +306,7 @@ fn check_lm(fx: &Fixture) -> Result<(f32, f32), String> {
         }
         for spec in &specs {
             let key = format!("after3.{name}.{}", spec.name);
-            bwd = bwd.max(compare(&key, net.params().view(&spec.name), &fx.tensor(&key)?.1, GRAD_TOL, &mut report));
+            bwd = bwd.max(compare_tensor(&key, net.params().array(&spec.name), fx.tensor(&key)?, GRAD_TOL, &mut report));
         }
     }
     if report.is_empty() {
