@@ -21,6 +21,7 @@ use crate::config::{CellKind, ModelConfig};
 use crate::error::{Error, Result};
 use crate::params::Params;
 use crate::rng::Rng;
+use ndarray::{ArrayViewMut2, Axis, Ix2};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -90,13 +91,20 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
     let h = model.hidden_size;
     let specs = p.layout.specs().to_vec();
     for spec in &specs {
-        let w = p.view_mut(&spec.name);
         match draw_for(&spec.name, &spec.shape, model, init) {
-            Draw::Normal => w.iter_mut().for_each(|v| *v = rng.normal()),
-            Draw::Uniform(bound) => uniform(w, bound, rng),
+            Draw::Normal => p
+                .view_mut(&spec.name)
+                .iter_mut()
+                .for_each(|v| *v = rng.normal()),
+            Draw::Uniform(bound) => uniform(p.view_mut(&spec.name), bound, rng),
             Draw::Orthogonal => {
-                for block in w.chunks_exact_mut(h * h) {
-                    orthogonal_into(block, h, rng);
+                // weight_hh [G·H, H]: gate g is rows g·H..(g+1)·H, one [H, H] block each.
+                let mut w = p
+                    .array_mut(&spec.name)
+                    .into_dimensionality::<Ix2>()
+                    .map_err(|e| Error::Shape(format!("{}: {e}", spec.name)))?;
+                for block in w.axis_chunks_iter_mut(Axis(0), h) {
+                    orthogonal_into(block, rng);
                 }
             }
             Draw::Zero => {}
@@ -169,11 +177,12 @@ fn uniform(w: &mut [f32], bound: f64, rng: &mut Rng) {
     w.iter_mut().for_each(|v| *v = rng.uniform_range(-b, b));
 }
 
-/// Writes a random orthogonal `[n, n]` matrix (row-major) into `out`: modified Gram–Schmidt, in
-/// f64, over the columns of a standard Gaussian matrix. MGS makes R's diagonal positive, which
-/// is the sign convention that makes the result Haar-distributed (as `orthogonal_` does).
-fn orthogonal_into(out: &mut [f32], n: usize, rng: &mut Rng) {
-    debug_assert_eq!(out.len(), n * n);
+/// Writes a random orthogonal `[n, n]` matrix into `out`: modified Gram–Schmidt, in f64, over
+/// the columns of a standard Gaussian matrix. MGS makes R's diagonal positive, which is the sign
+/// convention that makes the result Haar-distributed (as `orthogonal_` does).
+fn orthogonal_into(mut out: ArrayViewMut2<'_, f32>, rng: &mut Rng) {
+    let n = out.nrows();
+    debug_assert_eq!(out.ncols(), n);
     // q holds the finished columns, column-major [n columns][n].
     let mut q: Vec<Vec<f64>> = Vec::with_capacity(n);
     while q.len() < n {
@@ -192,7 +201,7 @@ fn orthogonal_into(out: &mut [f32], n: usize, rng: &mut Rng) {
     }
     for (j, col) in q.iter().enumerate() {
         for (i, &x) in col.iter().enumerate() {
-            out[i * n + j] = x as f32;
+            out[[i, j]] = x as f32;
         }
     }
 }
@@ -200,6 +209,7 @@ fn orthogonal_into(out: &mut [f32], n: usize, rng: &mut Rng) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::{s, Array2};
     use serde_json::json;
 
     fn model(cell: &str, h: usize, extra: Value) -> ModelConfig {
@@ -314,24 +324,26 @@ mod tests {
             ..Default::default()
         };
         let p = init_params(&m, &init, &mut Rng::new(3)).unwrap();
-        let w = p.view("rnn.weight_hh_l0");
-        for (g, block) in w.chunks_exact(h * h).enumerate() {
-            for i in 0..h {
-                for j in 0..h {
-                    let dot: f64 = (0..h)
-                        .map(|k| block[i * h + k] as f64 * block[j * h + k] as f64)
-                        .sum();
-                    let want = if i == j { 1.0 } else { 0.0 };
-                    assert!(
-                        (dot - want).abs() < 1e-5,
-                        "gate {g}: (W Wᵀ)[{i},{j}] = {dot}"
-                    );
-                }
+        // [4H, H]: the i, f, g, o blocks [H, H] are rows 0..H, H..2H, ...
+        let w = p
+            .array("rnn.weight_hh_l0")
+            .into_dimensionality::<Ix2>()
+            .unwrap();
+        assert_eq!(w.dim(), (4 * h, h));
+        let eye = Array2::<f64>::eye(h);
+        for (g, block) in w.axis_chunks_iter(Axis(0), h).enumerate() {
+            let block = block.mapv(f64::from);
+            let gram = block.dot(&block.t());
+            for ((i, j), &dot) in gram.indexed_iter() {
+                assert!(
+                    (dot - eye[[i, j]]).abs() < 1e-5,
+                    "gate {g}: (W Wᵀ)[{i},{j}] = {dot}"
+                );
             }
         }
         assert_ne!(
-            &w[..h * h],
-            &w[h * h..2 * h * h],
+            w.slice(s![..h, ..]),
+            w.slice(s![h..2 * h, ..]),
             "gate blocks must be drawn independently"
         );
         // The input weights keep the default scheme.

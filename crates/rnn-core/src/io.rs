@@ -408,9 +408,17 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
             *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         }
         if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
+            // Reported as the tensor's own index (`[row, col]` of a matrix), the one to look up
+            // in the PyTorch state_dict; the scan itself stays flat, this runs only on failure.
+            let (at, v) = params
+                .array(&spec.name)
+                .indexed_iter()
+                .nth(i)
+                .map(|(at, &v)| (ndarray::Dimension::slice(&at).to_vec(), v))
+                .expect("internal: index inside the tensor");
             return Err(Error::Format(format!(
-                "\"{file}\": tensor \"{}\": value {} at index {i} is not finite",
-                spec.name, dst[i]
+                "\"{file}\": tensor \"{}\": value {v} at index {at:?} is not finite",
+                spec.name
             )));
         }
     }
@@ -827,10 +835,11 @@ mod tests {
         );
 
         let mut nan = all.clone();
-        nan[0].3[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+        // Flat value 4 of the [7, 3] table is row 1, column 1.
+        nan[0].3[16..20].copy_from_slice(&f32::NAN.to_le_bytes());
         let msg = load_error(&dir, "nan.safetensors", &craft(&ok_meta("1"), &nan));
         assert!(
-            msg.contains("tensor \"embed.weight\": value NaN at index 1"),
+            msg.contains("tensor \"embed.weight\": value NaN at index [1, 1] is not finite"),
             "{msg}"
         );
 

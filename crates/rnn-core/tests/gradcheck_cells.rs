@@ -8,6 +8,7 @@
 //! (~1e-7 relative, divided by 2·eps) both stay near 1e-4, well under the tolerance below, while
 //! a wrong formula gives errors of the size of the gradient itself.
 
+use ndarray::Dimension;
 use rnn_core::config::{CellKind, InputKind, ModelConfig, Pooling, Task};
 use rnn_core::layer::recurrent::{RecurrentStack, StackCache, StackState};
 use rnn_core::params::Params;
@@ -61,7 +62,9 @@ impl Problem {
         let cfg = ModelConfig {
             task: Task::Tag,
             cell: case.cell,
-            input: InputKind::Dense { input_size: case.input },
+            input: InputKind::Dense {
+                input_size: case.input,
+            },
             hidden_size: case.hidden,
             num_layers: case.layers,
             bidirectional: case.bidirectional,
@@ -75,14 +78,24 @@ impl Problem {
         let stack = RecurrentStack::new(&cfg);
         let mut rng = Rng::new(case.seed);
         let mut params = Params::zeros(Arc::new(cfg.layout()));
-        params.data.iter_mut().for_each(|v| *v = rng.uniform_range(-0.6, 0.6));
-        let mut normal = |n: usize, scale: f32| (0..n).map(|_| scale * rng.normal()).collect::<Vec<f32>>();
+        params
+            .data
+            .iter_mut()
+            .for_each(|v| *v = rng.uniform_range(-0.6, 0.6));
+        let mut normal =
+            |n: usize, scale: f32| (0..n).map(|_| scale * rng.normal()).collect::<Vec<f32>>();
         let x = normal(case.steps * case.batch * case.input, 1.0);
         let n_state = case.layers * cfg.directions() * case.batch * case.hidden;
         let has_c = case.cell.has_cell_state();
-        let state = StackState { h: normal(n_state, 0.5), c: has_c.then(|| normal(n_state, 0.5)) };
+        let state = StackState {
+            h: normal(n_state, 0.5),
+            c: has_c.then(|| normal(n_state, 0.5)),
+        };
         let ry = normal(case.steps * case.batch * stack.output_size(), 1.0);
-        let rstate = StackState { h: normal(n_state, 1.0), c: has_c.then(|| normal(n_state, 1.0)) };
+        let rstate = StackState {
+            h: normal(n_state, 1.0),
+            c: has_c.then(|| normal(n_state, 1.0)),
+        };
         Problem {
             stack,
             params,
@@ -100,13 +113,27 @@ impl Problem {
     fn forward(&self, cache: &mut StackCache) -> (Vec<f32>, StackState) {
         let mut rng = self.dropout_seed.map(Rng::new);
         self.stack
-            .forward(&self.params, &self.x, self.steps, self.batch, self.lengths.as_deref(), Some(&self.state), rng.as_mut(), cache)
+            .forward(
+                &self.params,
+                &self.x,
+                self.steps,
+                self.batch,
+                self.lengths.as_deref(),
+                Some(&self.state),
+                rng.as_mut(),
+                cache,
+            )
             .expect("forward")
     }
 
     fn loss(&self) -> f64 {
         let (y, fin) = self.forward(&mut StackCache::default());
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>();
+        let dot = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| *p as f64 * *q as f64)
+                .sum::<f64>()
+        };
         let mut l = dot(&y, &self.ry) + dot(&fin.h, &self.rstate.h);
         if let (Some(c), Some(rc)) = (&fin.c, &self.rstate.c) {
             l += dot(c, rc);
@@ -140,9 +167,16 @@ fn gradcheck(case: Case) -> usize {
     let mut cache = StackCache::default();
     pb.forward(&mut cache);
     let mut grads = Params::zeros(pb.params.layout.clone());
-    let (dx, d_initial) = pb.stack.backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
+    let (dx, d_initial) = pb
+        .stack
+        .backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads)
+        .expect("backward");
 
-    let mut targets = vec![(Target::Param, grads.data), (Target::Input, dx), (Target::InitialH, d_initial.h)];
+    let mut targets = vec![
+        (Target::Param, grads.data),
+        (Target::Input, dx),
+        (Target::InitialH, d_initial.h),
+    ];
     if let Some(dc0) = d_initial.c {
         targets.push((Target::InitialC, dc0));
     }
@@ -173,7 +207,15 @@ fn gradcheck(case: Case) -> usize {
                         .specs()
                         .iter()
                         .find(|s| (s.offset..s.offset + s.len).contains(&i))
-                        .map(|s| format!("{}[{}]", s.name, i - s.offset))
+                        // Named by the tensor's own index ([row, col] of [G·H, in]: row / H is
+                        // the gate), as PyTorch would print it.
+                        .and_then(|s| {
+                            pb.params
+                                .array(&s.name)
+                                .indexed_iter()
+                                .nth(i - s.offset)
+                                .map(|(at, _)| format!("{}{:?}", s.name, at.slice()))
+                        })
                         .unwrap_or_default(),
                     other => format!("{other:?}[{i}]"),
                 };
@@ -182,12 +224,27 @@ fn gradcheck(case: Case) -> usize {
             checked += 1;
         }
     }
-    assert!(failures.is_empty(), "{:?}: {} of {checked} gradients differ:\n{}", case.cell, failures.len(), failures.join("\n"));
-    assert!(kinks * 3 <= checked, "{:?}: {kinks} perturbations crossed a ReLU kink, {checked} checked", case.cell);
+    assert!(
+        failures.is_empty(),
+        "{:?}: {} of {checked} gradients differ:\n{}",
+        case.cell,
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        kinks * 3 <= checked,
+        "{:?}: {kinks} perturbations crossed a ReLU kink, {checked} checked",
+        case.cell
+    );
     checked
 }
 
-const CELLS: [CellKind; 4] = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+const CELLS: [CellKind; 4] = [
+    CellKind::RnnTanh,
+    CellKind::RnnRelu,
+    CellKind::Lstm,
+    CellKind::Gru,
+];
 
 #[test]
 fn every_cell_two_layers_with_variable_lengths() {
@@ -299,7 +356,9 @@ fn a_wrong_gradient_is_detected() {
     let mut cache = StackCache::default();
     pb.forward(&mut cache);
     let mut grads = Params::zeros(pb.params.layout.clone());
-    pb.stack.backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
+    pb.stack
+        .backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads)
+        .expect("backward");
     let i = pb.params.layout.require("rnn.weight_hh_l0").unwrap().offset;
     let original = pb.params.data[i];
     pb.params.data[i] = original + EPS;
@@ -310,5 +369,8 @@ fn a_wrong_gradient_is_detected() {
     let ana = grads.data[i] as f64;
     assert!((numeric - ana).abs() <= ABS_TOL + REL_TOL * ana.abs());
     let wrong = ana * 1.1 + 0.01;
-    assert!((numeric - wrong).abs() > ABS_TOL + REL_TOL * wrong.abs(), "a 10% error must not pass");
+    assert!(
+        (numeric - wrong).abs() > ABS_TOL + REL_TOL * wrong.abs(),
+        "a 10% error must not pass"
+    );
 }

@@ -1,7 +1,9 @@
-//! Network layers: token embedding, dense heads, the recurrent stack (layers × directions) and
+//! Network layers: token embedding, dense heads, the recurrent stack (layers × directions; its
+//! training half in `recurrent`, its cache-free inference half in `recurrent_inference`) and
 //! time pooling.
 
 pub mod dense;
 pub mod embedding;
 pub mod pooling;
 pub mod recurrent;
+pub mod recurrent_inference;

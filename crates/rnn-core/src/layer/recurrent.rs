@@ -15,12 +15,22 @@
 //! - Parameters are read from (and gradients added into) flat [`Params`] buffers under the
 //!   PyTorch names `rnn.weight_ih_l{k}[_reverse]`, `rnn.weight_hh_l{k}…`, `rnn.bias_ih_l{k}…`,
 //!   `rnn.bias_hh_l{k}…`.
+//!
+//! This file is the training half (forward with cache, backward) and what both halves share
+//! (state, shapes, parameter lookup, input checks); the cache-free inference half is in
+//! [`super::recurrent_inference`].
 
-use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims};
+use crate::cell::{
+    self, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights, SeqDims,
+};
 use crate::config::{CellKind, ModelConfig};
 use crate::error::{all_finite, check_finite, check_len, Error, Result};
 use crate::params::Params;
 use crate::rng::Rng;
+
+// The inference half (cache-free forward, packed weights, workspace) lives in its own file; its
+// types stay reachable under this module's path.
+pub use super::recurrent_inference::{InferenceWorkspace, PackedRecurrence};
 
 /// The largest number of f32 values a forward may keep in its cache (16 GiB); larger batches
 /// are refused before allocating.
@@ -39,7 +49,10 @@ impl StackState {
     /// The all-zero state of `stack` for a batch of `batch` rows (PyTorch's default).
     pub fn zeros(stack: &RecurrentStack, batch: usize) -> Self {
         let n = stack.layers * stack.directions * batch * stack.hidden;
-        StackState { h: vec![0.0; n], c: stack.cell.has_cell_state().then(|| vec![0.0; n]) }
+        StackState {
+            h: vec![0.0; n],
+            c: stack.cell.has_cell_state().then(|| vec![0.0; n]),
+        }
     }
 }
 
@@ -65,41 +78,17 @@ pub struct StackCache {
     x_reversed: Vec<f32>,
 }
 
-/// The weights of every (layer, direction), in `h_n` order, packed for the inference path. Pack
-/// once per set of weights ([`RecurrentStack::pack_recurrence`]) and reuse for every step.
-#[derive(Debug, Clone, Default)]
-pub struct PackedRecurrence {
-    cells: Vec<PackedCellWeights>,
-}
-
-/// Reusable buffers of the cache-free inference path.
-#[derive(Debug, Clone, Default)]
-pub struct InferenceWorkspace {
-    /// The packing used when the caller passes none.
-    packed: PackedRecurrence,
-    cells: CellWorkspace,
-    lengths: Vec<usize>,
-    /// `[T, B, in]` the current layer's input; after the last layer, the stack's output.
-    layer_in: Vec<f32>,
-    /// `[T, B, D·H]` the current layer's output.
-    layer_out: Vec<f32>,
-    /// `[T, B, in]` the reverse direction's input, each row's real steps reversed.
-    x_reversed: Vec<f32>,
-    /// `[T, B, H]` one direction's output in its own time order.
-    y_dir: Vec<f32>,
-}
-
 /// The tensors of one (layer, direction), in PyTorch's names (`rnn.<kind>_l<layer>[_reverse]`).
 const PARAM_KINDS: [&str; 4] = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"];
 
 /// L layers × D directions of one recurrent cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecurrentStack {
-    cell: CellKind,
-    input_size: usize,
-    hidden: usize,
-    layers: usize,
-    directions: usize,
+    pub(super) cell: CellKind,
+    pub(super) input_size: usize,
+    pub(super) hidden: usize,
+    pub(super) layers: usize,
+    pub(super) directions: usize,
     dropout: f32,
     /// Per (layer, direction) (index `layer · D + dir`), the names of weight_ih, weight_hh,
     /// bias_ih and bias_hh: made once, so that looking up a layer's tensors, at every generated
@@ -118,7 +107,11 @@ impl RecurrentStack {
             directions: cfg.directions(),
             dropout: cfg.dropout,
             param_names: (0..cfg.num_layers * cfg.directions())
-                .map(|idx| PARAM_KINDS.map(|kind| Self::param_name(kind, idx / cfg.directions(), idx % cfg.directions())))
+                .map(|idx| {
+                    PARAM_KINDS.map(|kind| {
+                        Self::param_name(kind, idx / cfg.directions(), idx % cfg.directions())
+                    })
+                })
                 .collect(),
         }
     }
@@ -180,7 +173,9 @@ impl RecurrentStack {
             Some(l) => cache.lengths.extend_from_slice(l),
             None => cache.lengths.resize(b, t),
         }
-        cache.cells.resize_with(self.layers * dirs, CellCache::default);
+        cache
+            .cells
+            .resize_with(self.layers * dirs, CellCache::default);
         cache.dropout_masks.clear();
         let mut final_state = StackState::zeros(self, b);
         // The previous layer's output (this layer's input) and the one being written, [T, B, D·H].
@@ -200,7 +195,12 @@ impl RecurrentStack {
             let last = layer + 1 == self.layers;
             let layer_out: &mut Vec<f32> = if last { &mut *y } else { &mut above };
             layer_out.resize(t * b * dirs * hd, 0.0);
-            let dims = SeqDims { steps: t, batch: b, input: in_size, hidden: hd };
+            let dims = SeqDims {
+                steps: t,
+                batch: b,
+                input: in_size,
+                hidden: hd,
+            };
             for dir in 0..dirs {
                 let idx = layer * dirs + dir;
                 let w = self.weights(p, layer, dir)?;
@@ -216,10 +216,30 @@ impl RecurrentStack {
                 let cell_cache = &mut cache.cells[idx];
                 if dirs == 1 {
                     // One direction: its output is the layer's, written in place.
-                    cell::forward(self.cell, &w, dims, x_dir, &cache.lengths, &initial.h[state_range.clone()], c0, layer_out, cell_cache);
+                    cell::forward(
+                        self.cell,
+                        &w,
+                        dims,
+                        x_dir,
+                        &cache.lengths,
+                        &initial.h[state_range.clone()],
+                        c0,
+                        layer_out,
+                        cell_cache,
+                    );
                 } else {
                     y_dir.resize(t * n_state, 0.0);
-                    cell::forward(self.cell, &w, dims, x_dir, &cache.lengths, &initial.h[state_range.clone()], c0, &mut y_dir, cell_cache);
+                    cell::forward(
+                        self.cell,
+                        &w,
+                        dims,
+                        x_dir,
+                        &cache.lengths,
+                        &initial.h[state_range.clone()],
+                        c0,
+                        &mut y_dir,
+                        cell_cache,
+                    );
                     place_direction(&y_dir, layer_out, b, hd, dir, dirs, &cache.lengths);
                 }
                 final_state.h[state_range.clone()].copy_from_slice(cell_cache.final_h());
@@ -241,10 +261,19 @@ impl RecurrentStack {
     /// `dstate` the gradient w.r.t. the final state (None: zeros). Adds every parameter gradient
     /// into `g`; returns `dx` `[T, B, I]` and the gradient w.r.t. the initial state. Uses the
     /// cache's reusable buffers for everything but `dx`.
-    pub fn backward(&self, p: &Params, cache: &mut StackCache, dy: &[f32], dstate: Option<&StackState>, g: &mut Params) -> Result<(Vec<f32>, StackState)> {
+    pub fn backward(
+        &self,
+        p: &Params,
+        cache: &mut StackCache,
+        dy: &[f32],
+        dstate: Option<&StackState>,
+        g: &mut Params,
+    ) -> Result<(Vec<f32>, StackState)> {
         let (t, b, hd, dirs) = (cache.steps, cache.batch, self.hidden, self.directions);
         if cache.cells.len() != self.layers * dirs || t == 0 {
-            return Err(Error::Config("backward: the cache does not hold a forward pass of this stack".into()));
+            return Err(Error::Config(
+                "backward: the cache does not hold a forward pass of this stack".into(),
+            ));
         }
         check_len("dy", dy.len(), t * b * dirs * hd)?;
         if let Some(s) = dstate {
@@ -260,7 +289,11 @@ impl RecurrentStack {
         let mut dx = Vec::new();
         for layer in (0..self.layers).rev() {
             let in_size = self.layer_input_size(layer);
-            let d_out: &[f32] = if layer + 1 == self.layers { dy } else { &d_above };
+            let d_out: &[f32] = if layer + 1 == self.layers {
+                dy
+            } else {
+                &d_above
+            };
             // The gradient w.r.t. this layer's input: the result (dx) for layer 0.
             let d_in: &mut Vec<f32> = if layer == 0 { &mut dx } else { &mut d_below };
             d_in.resize(t * b * in_size, 0.0);
@@ -279,7 +312,9 @@ impl RecurrentStack {
                 let up = CellUpstream {
                     dy: dy_cell,
                     dh_n: dstate.map_or(&zero_state[..], |s| &s.h[state_range.clone()]),
-                    dc_n: dstate.and_then(|s| s.c.as_ref()).map(|c| &c[state_range.clone()]),
+                    dc_n: dstate
+                        .and_then(|s| s.c.as_ref())
+                        .map(|c| &c[state_range.clone()]),
                 };
                 // The forward direction's dx is written straight into d_in (overwritten); the
                 // reverse one's is in its own time order, added after un-reversing.
@@ -312,141 +347,7 @@ impl RecurrentStack {
         Ok((dx, d_initial))
     }
 
-    /// Cache-free forward for inference and generation: runs `x` `[T, B, I]` (one step or a
-    /// chunk) from `state`, updates `state` in place to the final state, and returns `y`
-    /// `[T, B, D·H]` borrowed from the workspace. No dropout. Equal to [`forward`](Self::forward)
-    /// without dropout; calling it chunk after chunk with the same state equals one call over
-    /// the concatenation (unidirectional stacks; a reverse direction sees each chunk alone).
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_inference<'w>(
-        &self,
-        p: &Params,
-        packed: Option<&PackedRecurrence>,
-        x: &[f32],
-        t: usize,
-        b: usize,
-        lengths: Option<&[usize]>,
-        state: &mut StackState,
-        ws: &'w mut InferenceWorkspace,
-    ) -> Result<&'w [f32]> {
-        self.run_inference(p, packed, CellInput::Vectors(x), t, b, lengths, state, ws)
-    }
-
-    /// [`forward_inference`](Self::forward_inference) with the first layer's input projection
-    /// looked up per token: step t of row b is row `ids[t·B + b]` (time-major) of `table`
-    /// `[V, G·H]`, made by [`project_first_layer`](Self::project_first_layer) from the V
-    /// embeddings (a token model then skips multiplying by `W_ih` at every token). Same results,
-    /// bit for bit. Unidirectional stacks only.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_inference_tokens<'w>(
-        &self,
-        p: &Params,
-        packed: &PackedRecurrence,
-        table: &[f32],
-        ids: &[u32],
-        t: usize,
-        b: usize,
-        state: &mut StackState,
-        ws: &'w mut InferenceWorkspace,
-    ) -> Result<&'w [f32]> {
-        self.run_inference(p, Some(packed), CellInput::TokenRows { table, ids }, t, b, None, state, ws)
-    }
-
-    /// `out [R, G·H]`: the first layer's input projection of `x [R, I]` (plus its biases), made
-    /// as the inference path makes it, for the table of [`forward_inference_tokens`](Self::forward_inference_tokens).
-    pub fn project_first_layer(&self, p: &Params, packed: &PackedRecurrence, x: &[f32], rows: usize) -> Result<Vec<f32>> {
-        if self.directions != 1 || packed.cells.len() != self.layers {
-            return Err(Error::Config("project_first_layer: a unidirectional stack and its own packed weights are needed".into()));
-        }
-        check_len("x", x.len(), rows * self.input_size)?;
-        let mut out = vec![0.0; rows * self.cell.gates() * self.hidden];
-        let w = self.weights(p, 0, 0)?;
-        cell::project_for_inference(self.cell, &w, &packed.cells[0], rows, self.input_size, self.hidden, x, &mut out);
-        Ok(out)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn run_inference<'w>(
-        &self,
-        p: &Params,
-        packed: Option<&PackedRecurrence>,
-        input: CellInput,
-        t: usize,
-        b: usize,
-        lengths: Option<&[usize]>,
-        state: &mut StackState,
-        ws: &'w mut InferenceWorkspace,
-    ) -> Result<&'w [f32]> {
-        self.check_inputs(input, t, b, lengths, Some(state))?;
-        let packed = match packed {
-            Some(packed) => {
-                if packed.cells.len() != self.layers * self.directions {
-                    return Err(Error::Config("forward_inference: the packed weights belong to another stack".into()));
-                }
-                packed
-            }
-            None => {
-                self.repack_recurrence(p, &mut ws.packed)?;
-                &ws.packed
-            }
-        };
-        let (hd, dirs, n_state) = (self.hidden, self.directions, b * self.hidden);
-        ws.lengths.clear();
-        match lengths {
-            Some(l) => ws.lengths.extend_from_slice(l),
-            None => ws.lengths.resize(b, t),
-        }
-        ws.layer_in.clear();
-        if let CellInput::Vectors(x) = input {
-            ws.layer_in.extend_from_slice(x);
-        }
-        ws.y_dir.resize(t * n_state, 0.0);
-        for layer in 0..self.layers {
-            let in_size = self.layer_input_size(layer);
-            let dims = SeqDims { steps: t, batch: b, input: in_size, hidden: hd };
-            ws.layer_out.resize(t * b * dirs * hd, 0.0);
-            for dir in 0..dirs {
-                let idx = layer * dirs + dir;
-                let w = self.weights(p, layer, dir)?;
-                let x_dir = match (layer, input) {
-                    (0, CellInput::TokenRows { .. }) => input,
-                    _ if dir == 0 => CellInput::Vectors(&ws.layer_in),
-                    _ => {
-                        ws.x_reversed.resize(ws.layer_in.len(), 0.0);
-                        reverse_real_steps(&ws.layer_in, &mut ws.x_reversed, b, in_size, &ws.lengths);
-                        CellInput::Vectors(&ws.x_reversed)
-                    }
-                };
-                let state_range = idx * n_state..(idx + 1) * n_state;
-                let h = &mut state.h[state_range.clone()];
-                let c = state.c.as_mut().map(|c| &mut c[state_range]);
-                cell::forward_inference(self.cell, &w, dims, x_dir, &ws.lengths, h, c, &mut ws.y_dir, &mut ws.cells, &packed.cells[idx]);
-                place_direction(&ws.y_dir, &mut ws.layer_out, b, hd, dir, dirs, &ws.lengths);
-            }
-            std::mem::swap(&mut ws.layer_in, &mut ws.layer_out);
-        }
-        Ok(&ws.layer_in)
-    }
-
-    /// The weights of every (layer, direction) of `p` packed for [`forward_inference`](Self::forward_inference).
-    pub fn pack_recurrence(&self, p: &Params) -> Result<PackedRecurrence> {
-        let mut packed = PackedRecurrence::default();
-        self.repack_recurrence(p, &mut packed)?;
-        Ok(packed)
-    }
-
-    fn repack_recurrence(&self, p: &Params, packed: &mut PackedRecurrence) -> Result<()> {
-        packed.cells.resize_with(self.layers * self.directions, PackedCellWeights::default);
-        for layer in 0..self.layers {
-            for dir in 0..self.directions {
-                let w = self.weights(p, layer, dir)?;
-                packed.cells[layer * self.directions + dir].repack(&w, self.layer_input_size(layer), self.hidden);
-            }
-        }
-        Ok(())
-    }
-
-    fn layer_input_size(&self, layer: usize) -> usize {
+    pub(super) fn layer_input_size(&self, layer: usize) -> usize {
         if layer == 0 {
             self.input_size
         } else {
@@ -455,46 +356,89 @@ impl RecurrentStack {
     }
 
     fn param_name(kind: &str, layer: usize, dir: usize) -> String {
-        format!("rnn.{kind}_l{layer}{}", if dir == 1 { "_reverse" } else { "" })
+        format!(
+            "rnn.{kind}_l{layer}{}",
+            if dir == 1 { "_reverse" } else { "" }
+        )
     }
 
     /// The four tensors of (layer, dir) as `(offset, len)` in a buffer, checked against the shapes
     /// this stack needs (order: [`PARAM_KINDS`]). Allocates nothing on success.
-    fn param_ranges(&self, p: &Params, layer: usize, dir: usize) -> Result<[std::ops::Range<usize>; 4]> {
+    fn param_ranges(
+        &self,
+        p: &Params,
+        layer: usize,
+        dir: usize,
+    ) -> Result<[std::ops::Range<usize>; 4]> {
         let gh = self.cell.gates() * self.hidden;
-        let wanted: [&[usize]; 4] = [&[gh, self.layer_input_size(layer)], &[gh, self.hidden], &[gh], &[gh]];
+        let wanted: [&[usize]; 4] = [
+            &[gh, self.layer_input_size(layer)],
+            &[gh, self.hidden],
+            &[gh],
+            &[gh],
+        ];
         let mut ranges: [std::ops::Range<usize>; 4] = Default::default();
-        for ((range, shape), name) in ranges.iter_mut().zip(wanted).zip(&self.param_names[layer * self.directions + dir]) {
+        for ((range, shape), name) in ranges
+            .iter_mut()
+            .zip(wanted)
+            .zip(&self.param_names[layer * self.directions + dir])
+        {
             let spec = p.layout.require(name)?;
             if spec.shape != shape {
-                return Err(Error::Shape(format!("{name}: expected shape {shape:?}, got {:?}", spec.shape)));
+                return Err(Error::Shape(format!(
+                    "{name}: expected shape {shape:?}, got {:?}",
+                    spec.shape
+                )));
             }
             *range = spec.offset..spec.offset + spec.len;
         }
         if p.data.len() != p.layout.total() {
-            return Err(Error::Shape(format!("parameters: expected {} values, got {}", p.layout.total(), p.data.len())));
+            return Err(Error::Shape(format!(
+                "parameters: expected {} values, got {}",
+                p.layout.total(),
+                p.data.len()
+            )));
         }
         Ok(ranges)
     }
 
-    fn weights<'p>(&self, p: &'p Params, layer: usize, dir: usize) -> Result<CellWeights<'p>> {
+    pub(super) fn weights<'p>(
+        &self,
+        p: &'p Params,
+        layer: usize,
+        dir: usize,
+    ) -> Result<CellWeights<'p>> {
         let [w_ih, w_hh, b_ih, b_hh] = self.param_ranges(p, layer, dir)?;
-        Ok(CellWeights { w_ih: &p.data[w_ih], w_hh: &p.data[w_hh], b_ih: &p.data[b_ih], b_hh: &p.data[b_hh] })
+        Ok(CellWeights {
+            w_ih: &p.data[w_ih],
+            w_hh: &p.data[w_hh],
+            b_ih: &p.data[b_ih],
+            b_hh: &p.data[b_hh],
+        })
     }
 
     fn grads<'g>(&self, g: &'g mut Params, layer: usize, dir: usize) -> Result<CellGrads<'g>> {
         let ranges = self.param_ranges(g, layer, dir)?;
-        let [w_ih, w_hh, b_ih, b_hh] = g
-            .data
-            .get_disjoint_mut(ranges)
-            .map_err(|_| Error::Config(format!("gradients: the tensors of layer {layer} overlap in the layout")))?;
-        Ok(CellGrads { w_ih, w_hh, b_ih, b_hh })
+        let [w_ih, w_hh, b_ih, b_hh] = g.data.get_disjoint_mut(ranges).map_err(|_| {
+            Error::Config(format!(
+                "gradients: the tensors of layer {layer} overlap in the layout"
+            ))
+        })?;
+        Ok(CellGrads {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+        })
     }
 
     fn check_state(&self, name: &str, s: &StackState, b: usize) -> Result<()> {
         let n = self.layers * self.directions * b * self.hidden;
         let valid = |v: &[f32]| v.len() == n && all_finite(v);
-        if valid(&s.h) && s.c.as_deref().is_none_or(valid) && s.c.is_some() == self.cell.has_cell_state() {
+        if valid(&s.h)
+            && s.c.as_deref().is_none_or(valid)
+            && s.c.is_some() == self.cell.has_cell_state()
+        {
             // The common case (a state this stack made), checked without building error names.
             return Ok(());
         }
@@ -505,27 +449,46 @@ impl RecurrentStack {
                 check_len(&format!("{name}.c"), c.len(), n)?;
                 check_finite(&format!("{name}.c"), c)
             }
-            (None, true) => Err(Error::Shape(format!("{name}.c: an LSTM state needs the memory c, got none"))),
-            (Some(_), false) => Err(Error::Shape(format!("{name}.c: only an LSTM state has a memory c"))),
+            (None, true) => Err(Error::Shape(format!(
+                "{name}.c: an LSTM state needs the memory c, got none"
+            ))),
+            (Some(_), false) => Err(Error::Shape(format!(
+                "{name}.c: only an LSTM state has a memory c"
+            ))),
             (None, false) => Ok(()),
         }
     }
 
     /// Validates every user-controlled input of a forward before anything is allocated.
-    fn check_inputs(&self, input: CellInput, t: usize, b: usize, lengths: Option<&[usize]>, state: Option<&StackState>) -> Result<()> {
+    pub(super) fn check_inputs(
+        &self,
+        input: CellInput,
+        t: usize,
+        b: usize,
+        lengths: Option<&[usize]>,
+        state: Option<&StackState>,
+    ) -> Result<()> {
         if self.input_size == 0 || self.hidden == 0 || self.layers == 0 {
-            return Err(Error::Config("recurrent stack: every size must be at least 1 (validate the ModelConfig)".into()));
+            return Err(Error::Config(
+                "recurrent stack: every size must be at least 1 (validate the ModelConfig)".into(),
+            ));
         }
         if t == 0 || b == 0 {
-            return Err(Error::Range(format!("sequence: expected at least one step and one row, got {t} steps and {b} rows")));
+            return Err(Error::Range(format!(
+                "sequence: expected at least one step and one row, got {t} steps and {b} rows"
+            )));
         }
-        let widest = self.input_size.max(self.cell.gates() * self.hidden + 3 * self.hidden);
+        let widest = self
+            .input_size
+            .max(self.cell.gates() * self.hidden + 3 * self.hidden);
         let cache_values = t
             .checked_mul(b)
             .and_then(|n| n.checked_mul(widest))
             .and_then(|n| n.checked_mul(self.layers * self.directions));
         if cache_values.is_none_or(|n| n > MAX_CACHE_VALUES) {
-            return Err(Error::Range(format!("sequence: {t} steps × {b} rows is too large for this model; use shorter chunks")));
+            return Err(Error::Range(format!(
+                "sequence: {t} steps × {b} rows is too large for this model; use shorter chunks"
+            )));
         }
         match input {
             CellInput::Vectors(x) => {
@@ -534,23 +497,33 @@ impl RecurrentStack {
             }
             CellInput::TokenRows { table, ids } => {
                 if self.directions != 1 {
-                    return Err(Error::Config("token rows input: only unidirectional stacks".into()));
+                    return Err(Error::Config(
+                        "token rows input: only unidirectional stacks".into(),
+                    ));
                 }
                 let width = self.cell.gates() * self.hidden;
                 if table.is_empty() || table.len() % width != 0 {
-                    return Err(Error::Shape(format!("table: expected [V, {width}] values, got {}", table.len())));
+                    return Err(Error::Shape(format!(
+                        "table: expected [V, {width}] values, got {}",
+                        table.len()
+                    )));
                 }
                 check_len("ids", ids.len(), t * b)?;
                 let vocab = table.len() / width;
-                if let Some((k, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab) {
-                    return Err(Error::Range(format!("ids[{k}]: expected a row of the {vocab}-row table, got {id}")));
+                if let Some((k, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab)
+                {
+                    return Err(Error::Range(format!(
+                        "ids[{k}]: expected a row of the {vocab}-row table, got {id}"
+                    )));
                 }
             }
         }
         if let Some(l) = lengths {
             check_len("lengths", l.len(), b)?;
             if let Some((row, &len)) = l.iter().enumerate().find(|(_, &len)| len > t) {
-                return Err(Error::Range(format!("lengths[{row}]: expected at most the {t} steps of the batch, got {len}")));
+                return Err(Error::Range(format!(
+                    "lengths[{row}]: expected at most the {t} steps of the batch, got {len}"
+                )));
             }
         }
         if let Some(s) = state {
@@ -561,14 +534,28 @@ impl RecurrentStack {
 
     fn draw_dropout_mask(&self, rng: &mut Rng, n: usize) -> Vec<f32> {
         let keep_scale = 1.0 / (1.0 - self.dropout);
-        (0..n).map(|_| if rng.uniform() < self.dropout { 0.0 } else { keep_scale }).collect()
+        (0..n)
+            .map(|_| {
+                if rng.uniform() < self.dropout {
+                    0.0
+                } else {
+                    keep_scale
+                }
+            })
+            .collect()
     }
 }
 
 /// The reverse direction's view of a sequence: `dst[s, b] = src[len_b − 1 − s, b]` for the real
 /// steps `s < len_b`, `dst[s, b] = src[s, b]` for padding. The map is its own inverse.
 /// `src`, `dst` `[T, B, width]`.
-fn reverse_real_steps(src: &[f32], dst: &mut [f32], b: usize, width: usize, lengths: &[usize]) {
+pub(super) fn reverse_real_steps(
+    src: &[f32],
+    dst: &mut [f32],
+    b: usize,
+    width: usize,
+    lengths: &[usize],
+) {
     let t = src.len() / (b * width);
     for s in 0..t {
         for (row, &len) in lengths.iter().enumerate() {
@@ -586,14 +573,25 @@ fn add_unreversed(dx_rev: &[f32], d_in: &mut [f32], b: usize, width: usize, leng
         for (row, &len) in lengths.iter().enumerate() {
             let from = if s < len { len - 1 - s } else { s };
             let (d, f) = ((s * b + row) * width, (from * b + row) * width);
-            d_in[d..d + width].iter_mut().zip(&dx_rev[f..f + width]).for_each(|(a, v)| *a += v);
+            d_in[d..d + width]
+                .iter_mut()
+                .zip(&dx_rev[f..f + width])
+                .for_each(|(a, v)| *a += v);
         }
     }
 }
 
 /// Writes one direction's output `y_dir` `[T, B, H]` (own time order) into columns
 /// `dir·H..(dir+1)·H` of `out` `[T, B, D·H]`, un-reversing the reverse direction.
-fn place_direction(y_dir: &[f32], out: &mut [f32], b: usize, hidden: usize, dir: usize, dirs: usize, lengths: &[usize]) {
+pub(super) fn place_direction(
+    y_dir: &[f32],
+    out: &mut [f32],
+    b: usize,
+    hidden: usize,
+    dir: usize,
+    dirs: usize,
+    lengths: &[usize],
+) {
     let t = y_dir.len() / (b * hidden);
     for s in 0..t {
         for (row, &len) in lengths.iter().enumerate() {
@@ -607,7 +605,15 @@ fn place_direction(y_dir: &[f32], out: &mut [f32], b: usize, hidden: usize, dir:
 
 /// The inverse of [`place_direction`] for gradients: `dy_dir [T, B, H]` in the direction's own
 /// time order from columns `dir·H..` of `d_out` `[T, B, D·H]`.
-fn take_direction(d_out: &[f32], dy_dir: &mut [f32], b: usize, hidden: usize, dir: usize, dirs: usize, lengths: &[usize]) {
+fn take_direction(
+    d_out: &[f32],
+    dy_dir: &mut [f32],
+    b: usize,
+    hidden: usize,
+    dir: usize,
+    dirs: usize,
+    lengths: &[usize],
+) {
     let t = dy_dir.len() / (b * hidden);
     for s in 0..t {
         for (row, &len) in lengths.iter().enumerate() {
@@ -620,14 +626,24 @@ fn take_direction(d_out: &[f32], dy_dir: &mut [f32], b: usize, hidden: usize, di
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{InputKind, Pooling, Task};
     use std::sync::Arc;
 
-    const CELLS: [CellKind; 4] = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+    pub(in crate::layer) const CELLS: [CellKind; 4] = [
+        CellKind::RnnTanh,
+        CellKind::RnnRelu,
+        CellKind::Lstm,
+        CellKind::Gru,
+    ];
 
-    fn config(cell: CellKind, layers: usize, bidirectional: bool, dropout: f32) -> ModelConfig {
+    pub(in crate::layer) fn config(
+        cell: CellKind,
+        layers: usize,
+        bidirectional: bool,
+        dropout: f32,
+    ) -> ModelConfig {
         ModelConfig {
             task: Task::Tag,
             cell,
@@ -644,12 +660,21 @@ mod tests {
     }
 
     /// A stack with random weights, an input `[T, B, 3]` and a random initial state.
-    fn setup(cfg: &ModelConfig, t: usize, b: usize, seed: u64) -> (RecurrentStack, Params, Vec<f32>, StackState) {
+    pub(in crate::layer) fn setup(
+        cfg: &ModelConfig,
+        t: usize,
+        b: usize,
+        seed: u64,
+    ) -> (RecurrentStack, Params, Vec<f32>, StackState) {
         let stack = RecurrentStack::new(cfg);
         let mut rng = Rng::new(seed);
         let mut p = Params::zeros(Arc::new(cfg.layout()));
-        p.data.iter_mut().for_each(|v| *v = rng.uniform_range(-0.5, 0.5));
-        let x = (0..t * b * stack.input_size()).map(|_| rng.normal()).collect();
+        p.data
+            .iter_mut()
+            .for_each(|v| *v = rng.uniform_range(-0.5, 0.5));
+        let x = (0..t * b * stack.input_size())
+            .map(|_| rng.normal())
+            .collect();
         let mut state = StackState::zeros(&stack, b);
         state.h.iter_mut().for_each(|v| *v = 0.5 * rng.normal());
         if let Some(c) = state.c.as_mut() {
@@ -658,7 +683,7 @@ mod tests {
         (stack, p, x, state)
     }
 
-    fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
+    pub(in crate::layer) fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
             assert!((x - y).abs() <= tol, "{what}[{i}]: {x} vs {y}");
@@ -666,69 +691,44 @@ mod tests {
     }
 
     #[test]
-    fn inference_path_equals_training_forward() {
-        for cell in CELLS {
-            for bidirectional in [false, true] {
-                let cfg = config(cell, 2, bidirectional, 0.0);
-                let (t, b) = (5, 3);
-                let (stack, p, x, state) = setup(&cfg, t, b, 7);
-                let lengths = [5, 2, 0];
-                let (y, fin) = stack.forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default()).unwrap();
-                let mut carried = state.clone();
-                let mut ws = InferenceWorkspace::default();
-                let packed = stack.pack_recurrence(&p).unwrap();
-                let y_inf = stack.forward_inference(&p, Some(&packed), &x, t, b, Some(&lengths), &mut carried, &mut ws).unwrap();
-                // Same GEMM shapes and kernels in the same order: bit-identical.
-                assert_eq!(y_inf, &y[..], "{cell:?} bidirectional={bidirectional}");
-                assert_eq!(carried, fin);
-            }
-        }
-    }
-
-    #[test]
-    fn step_by_step_with_carried_state_equals_the_sequence_forward() {
-        for cell in CELLS {
-            let cfg = config(cell, 2, false, 0.0);
-            let (t, b) = (6, 2);
-            let (stack, p, x, state) = setup(&cfg, t, b, 9);
-            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut StackCache::default()).unwrap();
-            let (width_in, width_out) = (stack.input_size() * b, stack.output_size() * b);
-            let mut carried = state.clone();
-            let mut ws = InferenceWorkspace::default();
-            for s in 0..t {
-                let y_s = stack.forward_inference(&p, None, &x[s * width_in..(s + 1) * width_in], 1, b, None, &mut carried, &mut ws).unwrap();
-                // The input projection is one GEMM over all steps vs one per step: the same sums,
-                // possibly in another order, hence a tolerance.
-                assert_close(&format!("{cell:?} y[{s}]"), y_s, &y[s * width_out..(s + 1) * width_out], 1e-6);
-            }
-            assert_close("h_n", &carried.h, &fin.h, 1e-6);
-            if let (Some(c1), Some(c2)) = (&carried.c, &fin.c) {
-                assert_close("c_n", c1, c2, 1e-6);
-            }
-        }
-    }
-
-    /// Backward's buffers are reused from one call to the next (and across sizes): a backward
-    /// through a cache that already ran a larger one gives the same bits as through a fresh cache.
-    #[test]
     fn reused_backward_buffers_carry_nothing_over() {
         for cell in CELLS {
             let cfg = config(cell, 2, true, 0.0);
-            let backward = |cache: &mut StackCache, t: usize, b: usize, lengths: &[usize], seed: u64| {
-                let (stack, p, x, state) = setup(&cfg, t, b, seed);
-                let (y, fin) = stack.forward(&p, &x, t, b, Some(lengths), Some(&state), None, cache).unwrap();
-                let dy: Vec<f32> = y.iter().enumerate().map(|(k, v)| v * 0.5 + (k as f32 * 0.37).sin()).collect();
-                let dstate = StackState { h: fin.h.iter().map(|v| 0.3 - v).collect(), c: fin.c.as_ref().map(|c| c.iter().map(|v| v * 0.2).collect()) };
-                let mut g = Params::zeros(p.layout.clone());
-                let (dx, d0) = stack.backward(&p, cache, &dy, Some(&dstate), &mut g).unwrap();
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                (bits(&g.data), bits(&dx), bits(&d0.h), d0.c.map(|c| bits(&c)))
-            };
+            let backward =
+                |cache: &mut StackCache, t: usize, b: usize, lengths: &[usize], seed: u64| {
+                    let (stack, p, x, state) = setup(&cfg, t, b, seed);
+                    let (y, fin) = stack
+                        .forward(&p, &x, t, b, Some(lengths), Some(&state), None, cache)
+                        .unwrap();
+                    let dy: Vec<f32> = y
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| v * 0.5 + (k as f32 * 0.37).sin())
+                        .collect();
+                    let dstate = StackState {
+                        h: fin.h.iter().map(|v| 0.3 - v).collect(),
+                        c: fin.c.as_ref().map(|c| c.iter().map(|v| v * 0.2).collect()),
+                    };
+                    let mut g = Params::zeros(p.layout.clone());
+                    let (dx, d0) = stack
+                        .backward(&p, cache, &dy, Some(&dstate), &mut g)
+                        .unwrap();
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    (
+                        bits(&g.data),
+                        bits(&dx),
+                        bits(&d0.h),
+                        d0.c.map(|c| bits(&c)),
+                    )
+                };
             let mut reused = StackCache::default();
             backward(&mut reused, 6, 4, &[6, 6, 6, 6], 21);
             let again = backward(&mut reused, 5, 3, &[5, 2, 4], 23);
             let fresh = backward(&mut StackCache::default(), 5, 3, &[5, 2, 4], 23);
-            assert!(again == fresh, "{cell:?}: a reused cache changed the gradients");
+            assert!(
+                again == fresh,
+                "{cell:?}: a reused cache changed the gradients"
+            );
         }
     }
 
@@ -740,10 +740,25 @@ mod tests {
             let (t, b, k) = (7, 2, 3);
             let (stack, p, x, state) = setup(&cfg, t, b, 13);
             let mut cache = StackCache::default();
-            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut cache).unwrap();
+            let (y, fin) = stack
+                .forward(&p, &x, t, b, None, Some(&state), None, &mut cache)
+                .unwrap();
             let split = k * b * stack.input_size();
-            let (y1, mid) = stack.forward(&p, &x[..split], k, b, None, Some(&state), None, &mut cache).unwrap();
-            let (y2, end) = stack.forward(&p, &x[split..], t - k, b, None, Some(&mid), None, &mut cache).unwrap();
+            let (y1, mid) = stack
+                .forward(&p, &x[..split], k, b, None, Some(&state), None, &mut cache)
+                .unwrap();
+            let (y2, end) = stack
+                .forward(
+                    &p,
+                    &x[split..],
+                    t - k,
+                    b,
+                    None,
+                    Some(&mid),
+                    None,
+                    &mut cache,
+                )
+                .unwrap();
             let joined: Vec<f32> = y1.into_iter().chain(y2).collect();
             assert_close(&format!("{cell:?} y"), &joined, &y, 1e-6);
             assert_close("h_n", &end.h, &fin.h, 1e-6);
@@ -763,17 +778,53 @@ mod tests {
             let (t, b) = (5, 3);
             let (stack, p, x, state) = setup(&cfg, t, b, 17);
             let lengths = [3, 5, 1];
-            let (y, fin) = stack.forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default()).unwrap();
+            let (y, fin) = stack
+                .forward(
+                    &p,
+                    &x,
+                    t,
+                    b,
+                    Some(&lengths),
+                    Some(&state),
+                    None,
+                    &mut StackCache::default(),
+                )
+                .unwrap();
             let (i, o, h) = (stack.input_size(), stack.output_size(), 4);
             for (row, &len) in lengths.iter().enumerate() {
-                let x_row: Vec<f32> = (0..len).flat_map(|s| x[(s * b + row) * i..(s * b + row + 1) * i].to_vec()).collect();
-                let pick = |v: &Vec<f32>| -> Vec<f32> { (0..4).flat_map(|k| v[(k * b + row) * h..(k * b + row + 1) * h].to_vec()).collect() };
-                let state_row = StackState { h: pick(&state.h), c: state.c.as_ref().map(pick) };
-                let (y_row, fin_row) = stack.forward(&p, &x_row, len, 1, None, Some(&state_row), None, &mut StackCache::default()).unwrap();
+                let x_row: Vec<f32> = (0..len)
+                    .flat_map(|s| x[(s * b + row) * i..(s * b + row + 1) * i].to_vec())
+                    .collect();
+                let pick = |v: &Vec<f32>| -> Vec<f32> {
+                    (0..4)
+                        .flat_map(|k| v[(k * b + row) * h..(k * b + row + 1) * h].to_vec())
+                        .collect()
+                };
+                let state_row = StackState {
+                    h: pick(&state.h),
+                    c: state.c.as_ref().map(pick),
+                };
+                let (y_row, fin_row) = stack
+                    .forward(
+                        &p,
+                        &x_row,
+                        len,
+                        1,
+                        None,
+                        Some(&state_row),
+                        None,
+                        &mut StackCache::default(),
+                    )
+                    .unwrap();
                 for s in 0..t {
                     let got = &y[(s * b + row) * o..(s * b + row + 1) * o];
                     if s < len {
-                        assert_close(&format!("{cell:?} row {row} step {s}"), got, &y_row[s * o..(s + 1) * o], 1e-6);
+                        assert_close(
+                            &format!("{cell:?} row {row} step {s}"),
+                            got,
+                            &y_row[s * o..(s + 1) * o],
+                            1e-6,
+                        );
                     } else {
                         assert!(got.iter().all(|&v| v == 0.0), "padded output must be 0");
                     }
@@ -792,18 +843,43 @@ mod tests {
         let with_dropout = config(CellKind::Lstm, 2, false, 0.5);
         let (stack, p, x, state) = setup(&with_dropout, t, b, 19);
         let mut cache = StackCache::default();
-        let mut run = |rng: Option<&mut Rng>| stack.forward(&p, &x, t, b, None, Some(&state), rng, &mut cache).unwrap().0;
-        let (a, a_again, other, eval) = (run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(2))), run(None));
+        let mut run = |rng: Option<&mut Rng>| {
+            stack
+                .forward(&p, &x, t, b, None, Some(&state), rng, &mut cache)
+                .unwrap()
+                .0
+        };
+        let (a, a_again, other, eval) = (
+            run(Some(&mut Rng::new(1))),
+            run(Some(&mut Rng::new(1))),
+            run(Some(&mut Rng::new(2))),
+            run(None),
+        );
         assert_eq!(a, a_again);
         assert_ne!(a, other);
         assert_ne!(a, eval);
         let no_dropout = RecurrentStack::new(&config(CellKind::Lstm, 2, false, 0.0));
-        let plain = no_dropout.forward(&p, &x, t, b, None, Some(&state), Some(&mut Rng::new(1)), &mut StackCache::default()).unwrap().0;
+        let plain = no_dropout
+            .forward(
+                &p,
+                &x,
+                t,
+                b,
+                None,
+                Some(&state),
+                Some(&mut Rng::new(1)),
+                &mut StackCache::default(),
+            )
+            .unwrap()
+            .0;
         assert_eq!(eval, plain);
         // The mask drops about p of the values and scales the rest by 1/(1-p).
         let mask = stack.draw_dropout_mask(&mut Rng::new(3), 10_000);
         let dropped = mask.iter().filter(|&&m| m == 0.0).count();
-        assert!((4_500..5_500).contains(&dropped), "dropped {dropped} of 10000");
+        assert!(
+            (4_500..5_500).contains(&dropped),
+            "dropped {dropped} of 10000"
+        );
         assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0));
     }
 
@@ -813,28 +889,64 @@ mod tests {
         let (t, b) = (4, 2);
         let (stack, p, x, state) = setup(&cfg, t, b, 23);
         let mut cache = StackCache::default();
-        let fwd = |x: &[f32], t: usize, lengths: Option<&[usize]>, state: Option<&StackState>, p: &Params| {
-            stack.forward(p, x, t, b, lengths, state, None, &mut StackCache::default()).map(|_| ())
+        let fwd = |x: &[f32],
+                   t: usize,
+                   lengths: Option<&[usize]>,
+                   state: Option<&StackState>,
+                   p: &Params| {
+            stack
+                .forward(p, x, t, b, lengths, state, None, &mut StackCache::default())
+                .map(|_| ())
         };
-        assert!(matches!(fwd(&x[1..], t, None, None, &p), Err(Error::Shape(_))));
+        assert!(matches!(
+            fwd(&x[1..], t, None, None, &p),
+            Err(Error::Shape(_))
+        ));
         assert!(matches!(fwd(&[], 0, None, None, &p), Err(Error::Range(_))));
-        assert!(matches!(fwd(&x, t, Some(&[4]), None, &p), Err(Error::Shape(_))));
-        assert!(matches!(fwd(&x, t, Some(&[4, 5]), None, &p), Err(Error::Range(_))));
-        assert!(fwd(&x, t, Some(&[0, 4]), None, &p).is_ok(), "a zero length is allowed");
+        assert!(matches!(
+            fwd(&x, t, Some(&[4]), None, &p),
+            Err(Error::Shape(_))
+        ));
+        assert!(matches!(
+            fwd(&x, t, Some(&[4, 5]), None, &p),
+            Err(Error::Range(_))
+        ));
+        assert!(
+            fwd(&x, t, Some(&[0, 4]), None, &p).is_ok(),
+            "a zero length is allowed"
+        );
         let mut nan_x = x.clone();
         nan_x[3] = f32::NAN;
-        assert!(matches!(fwd(&nan_x, t, None, None, &p), Err(Error::NonFinite(_))));
-        let no_c = StackState { h: state.h.clone(), c: None };
-        assert!(matches!(fwd(&x, t, None, Some(&no_c), &p), Err(Error::Shape(_))));
-        let short_h = StackState { h: state.h[1..].to_vec(), c: state.c.clone() };
-        assert!(matches!(fwd(&x, t, None, Some(&short_h), &p), Err(Error::Shape(_))));
+        assert!(matches!(
+            fwd(&nan_x, t, None, None, &p),
+            Err(Error::NonFinite(_))
+        ));
+        let no_c = StackState {
+            h: state.h.clone(),
+            c: None,
+        };
+        assert!(matches!(
+            fwd(&x, t, None, Some(&no_c), &p),
+            Err(Error::Shape(_))
+        ));
+        let short_h = StackState {
+            h: state.h[1..].to_vec(),
+            c: state.c.clone(),
+        };
+        assert!(matches!(
+            fwd(&x, t, None, Some(&short_h), &p),
+            Err(Error::Shape(_))
+        ));
         assert!(matches!(fwd(&x, t, Some(&[1, 1]), None, &p), Ok(())));
         // Parameters of another model: a GRU's tensors have other shapes, a 1-layer model lacks
         // layer 1.
         let gru = Params::zeros(Arc::new(config(CellKind::Gru, 2, true, 0.0).layout()));
         assert!(matches!(fwd(&x, t, None, None, &gru), Err(Error::Shape(_))));
         let one_layer = Params::zeros(Arc::new(config(CellKind::Lstm, 1, true, 0.0).layout()));
-        assert!(matches!(fwd(&x, t, None, None, &one_layer), Err(Error::Config(_))));
+        assert!(matches!(
+            fwd(&x, t, None, None, &one_layer),
+            Err(Error::Config(_))
+        ));
         // A state with c for a GRU.
         let gru_stack = RecurrentStack::new(&config(CellKind::Gru, 2, true, 0.0));
         let r = gru_stack.forward(&gru, &x, t, b, None, Some(&state), None, &mut cache);
@@ -842,30 +954,20 @@ mod tests {
         // Backward without a forward, then with a wrong dy.
         let mut g = Params::zeros(p.layout.clone());
         let mut fresh = StackCache::default();
-        assert!(matches!(stack.backward(&p, &mut fresh, &[], None, &mut g), Err(Error::Config(_))));
-        let (y, _) = stack.forward(&p, &x, t, b, None, None, None, &mut cache).unwrap();
-        assert!(matches!(stack.backward(&p, &mut cache, &y[1..], None, &mut g), Err(Error::Shape(_))));
+        assert!(matches!(
+            stack.backward(&p, &mut fresh, &[], None, &mut g),
+            Err(Error::Config(_))
+        ));
+        let (y, _) = stack
+            .forward(&p, &x, t, b, None, None, None, &mut cache)
+            .unwrap();
+        assert!(matches!(
+            stack.backward(&p, &mut cache, &y[1..], None, &mut g),
+            Err(Error::Shape(_))
+        ));
         assert!(stack.backward(&p, &mut cache, &y, None, &mut g).is_ok());
-        // Step with a wrong input width.
-        let mut s = StackState::zeros(&stack, b);
-        let mut ws = InferenceWorkspace::default();
-        assert!(matches!(stack.forward_inference(&p, None, &x[..5], 1, b, None, &mut s, &mut ws), Err(Error::Shape(_))));
         // A sequence too large to cache is refused before allocating.
         let huge = stack.forward(&p, &x, usize::MAX / 2, b, None, None, None, &mut cache);
         assert!(matches!(huge, Err(Error::Range(_))));
-        // Token rows: a bidirectional stack, a table of the wrong width, an id past the table,
-        // the wrong number of ids.
-        let tokens = |stack: &RecurrentStack, p: &Params, table: &[f32], ids: &[u32]| {
-            let (packed, mut s) = (stack.pack_recurrence(p).unwrap(), StackState::zeros(stack, b));
-            stack.forward_inference_tokens(p, &packed, table, ids, 1, b, &mut s, &mut InferenceWorkspace::default()).map(|_| ())
-        };
-        assert!(matches!(tokens(&stack, &p, &[0.0; 3 * 20], &[0, 1]), Err(Error::Config(_))));
-        let one_way = RecurrentStack::new(&config(CellKind::Lstm, 2, false, 0.0));
-        let p1 = Params::zeros(Arc::new(config(CellKind::Lstm, 2, false, 0.0).layout()));
-        let table = vec![0.5; 3 * 4 * one_way.hidden];
-        assert!(matches!(tokens(&one_way, &p1, &table[1..], &[0, 1]), Err(Error::Shape(_))));
-        assert!(matches!(tokens(&one_way, &p1, &table, &[0, 3]), Err(Error::Range(e)) if e.contains("ids[1]") && e.contains("got 3")));
-        assert!(matches!(tokens(&one_way, &p1, &table, &[0]), Err(Error::Shape(_))));
-        assert!(tokens(&one_way, &p1, &table, &[2, 0]).is_ok());
     }
 }
