@@ -841,4 +841,5 @@ module.exports.NativeModel = nativeBinding.NativeModel
 module.exports.NativeSession = nativeBinding.NativeSession
 module.exports.beamSearchNative = nativeBinding.beamSearchNative
 module.exports.engineInfo = nativeBinding.engineInfo
+module.exports.resolveGenerateOptions = nativeBinding.resolveGenerateOptions
 module.exports.setThreads = nativeBinding.setThreads
