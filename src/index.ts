@@ -29,6 +29,7 @@ export {
 } from './model';
 export { StopFilter, type CompletionStream } from './generate';
 export { createServer, type CompletionModel, type ServerOptions, type RnnkitServer } from './server';
+export type { SamplerOptions } from './session';
 export {
   SequenceModel,
   Classifier,
