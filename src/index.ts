@@ -28,7 +28,7 @@ export {
   type ModelConfigJSON,
 } from './model';
 export { StopFilter, type CompletionStream } from './generate';
-export { createServer, type CompletionModel, type ServerOptions, type RnnkitServer } from './server';
+export { createServer, DEFAULT_MODEL_ID, type CompletionModel, type ServableModel, type ServerOptions, type RnnkitServer } from './server';
 export type { SamplerOptions } from './session';
 export {
   SequenceModel,
