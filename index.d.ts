@@ -119,10 +119,12 @@ export declare class NativeModel {
  */
 export declare class NativeSession {
   /**
-   * A session of `rows` streams (1 for a single text) starting from the zero state; `seed`
-   * seeds `next`'s sampling.
+   * A session of `options.rows` streams (default 1, a single text) starting from the zero
+   * state; `options.seed` (default 0) seeds `next`'s sampling.
    */
-  constructor(model: NativeModel, rows: number, seed: number)
+  constructor(model: NativeModel, options: SessionOptions)
+  /** Streams this session carries. */
+  get rows(): number
   /**
    * Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
    * `[rows, V]`.
@@ -283,6 +285,14 @@ export interface SequenceData {
   tags?: Int32Array
   /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
   targets?: Float32Array
+}
+
+/** Options of `NativeSession` (the TypeScript `LanguageModel.session` options). */
+export interface SessionOptions {
+  /** Seed of `next`'s sampling, an integer in [0, 2^53 - 1]. Default 0. */
+  seed?: number
+  /** Independent streams carried side by side, an integer in [1, 65536]. Default 1. */
+  rows?: number
 }
 
 /**

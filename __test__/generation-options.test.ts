@@ -54,6 +54,7 @@ describe('generate refuses unknown option keys', () => {
     const ids = model.tokenizer!.encode('It is');
     const beam = { beams: 2, maxTokens: 3, lengthPenalty: 0, stopTokens: [] };
     expectUnknown(await caught(() => native.beamSearchNative(model.native, ids, { ...beam, max_tokens: 3 } as never)), 'options.max_tokens', 'maxTokens');
+    expectUnknown(await caught(() => model.session({ row: 2 } as never)), 'options.row', 'rows');
     const s = model.session();
     s.feed('It is');
     expectUnknown(await caught(() => s.next({ top_k: 3 } as never)), 'options.top_k', 'topK');

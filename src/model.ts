@@ -473,11 +473,9 @@ export class LanguageModel extends Model {
    * step for the whole batch, as batched generation needs.
    */
   session(options: { seed?: number; rows?: number } = {}): GenerationSession {
-    const o = checkObject('options', options);
-    checkKnownKeys('options', o, ['seed', 'rows']);
-    const seed = options.seed === undefined ? 0 : checkInt('options.seed', options.seed, 0);
-    const rows = options.rows === undefined ? 1 : checkInt('options.rows', options.rows, 1, 1 << 16);
-    return new GenerationSession(new native.NativeSession(this.native, rows, seed), this.tok, rows);
+    // Checked natively (unknown keys refused with a did-you-mean); the handle knows its rows.
+    const handle = new native.NativeSession(this.native, options);
+    return new GenerationSession(handle, this.tok, handle.rows);
   }
 }
 

@@ -431,6 +431,20 @@ fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, step
     Ok(out)
 }
 
+/// Options of `NativeSession` (the TypeScript `LanguageModel.session` options).
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Seed of `next`'s sampling, an integer in [0, 2^53 - 1]. Default 0.
+    pub seed: Option<f64>,
+    /// Independent streams carried side by side, an integer in [1, 65536]. Default 1.
+    pub rows: Option<f64>,
+}
+strict_object!(SessionOptions, "options", ["seed", "rows"]);
+
+/// The most streams one session carries.
+const MAX_ROWS: u64 = 1 << 16;
+
 /// A stateful session over `rows` independent streams, for step-by-step use: feed tokens, read
 /// the next-token logits.
 #[napi]
@@ -449,14 +463,17 @@ pub struct NativeSession {
 
 #[napi]
 impl NativeSession {
-    /// A session of `rows` streams (1 for a single text) starting from the zero state; `seed`
-    /// seeds `next`'s sampling.
+    /// A session of `options.rows` streams (default 1, a single text) starting from the zero
+    /// state; `options.seed` (default 0) seeds `next`'s sampling.
     #[napi(constructor)]
-    pub fn new(env: Env, model: &NativeModel, rows: u32, seed: f64) -> napi::Result<Self> {
+    pub fn new(env: Env, model: &NativeModel, #[napi(ts_arg_type = "SessionOptions")] options: Strict<SessionOptions>) -> napi::Result<Self> {
         guard_js(&env, || {
-            if rows == 0 {
-                return Err(value_error("rows: expected an integer >= 1, got 0".into()));
-            }
+            let SessionOptions { seed, rows } = options.0;
+            let rows = match rows {
+                Some(r) => integer("options.rows", r, 1, MAX_ROWS)? as u32,
+                None => 1,
+            };
+            let seed = seed.map_or(Ok(0), |s| seed_from("options.seed", s))?;
             let g = read(&model.shared)?;
             let net = &g.as_ref().expect("checked").network;
             Ok(NativeSession {
@@ -466,10 +483,16 @@ impl NativeSession {
                 scratch: InferenceScratch::default(),
                 logits: vec![0.0; rows as usize * net.config.output_size],
                 context: vec![Vec::new(); rows as usize],
-                rng: Rng::new(seed_from("seed", seed)?),
+                rng: Rng::new(seed),
                 sample_scratch: SampleScratch::default(),
             })
         })
+    }
+
+    /// Streams this session carries.
+    #[napi(getter)]
+    pub fn rows(&self) -> u32 {
+        self.rows as u32
     }
 
     /// Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
