@@ -24,11 +24,11 @@ export declare class NativeGenerator {
   /** An empty pool over `model`. */
   constructor(model: NativeModel)
   /**
-   * Adds a sequence: `prompt` token ids (at least one), sampler options (JSON:
-   * `temperature`, `top_k`, `top_p`, `repetition_penalty`, `greedy`), seed and token budget.
-   * Returns its id; it produces tokens from the next `step`.
+   * Adds a sequence: `prompt` token ids (at least one), its sampler (as
+   * `resolveGenerateOptions` returns it), seed and token budget. Returns its id; it produces
+   * tokens from the next `step`.
    */
-  add(prompt: Int32Array, samplerJson: string, seed: number, maxTokens: number): number
+  add(prompt: Int32Array, sampler: SamplerOptions, seed: number, maxTokens: number): number
   /** Drops a sequence (finished, stopped or cancelled by its caller). */
   remove(id: number): void
   /**
@@ -146,20 +146,22 @@ export declare class NativeSequenceDataset {
  */
 export declare class NativeSession {
   /**
-   * A session of `rows` streams (1 for a single text) starting from the zero state; `seed`
-   * seeds `next`'s sampling.
+   * A session of `options.rows` streams (default 1, a single text) starting from the zero
+   * state; `options.seed` (default 0) seeds `next`'s sampling.
    */
-  constructor(model: NativeModel, rows: number, seed: number)
+  constructor(model: NativeModel, options: SessionOptions)
+  /** Streams this session carries. */
+  get rows(): number
   /**
    * Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
    * `[rows, V]`.
    */
   feed(tokens: Int32Array, steps: number): Float32Array
   /**
-   * Samples the next token of every row from the current logits (sampler JSON as for
-   * `NativeGenerator.add`), reads it, and returns the tokens `[rows]`.
+   * Samples the next token of every row from the current logits with the caller's sampler
+   * options (checked here; unknown keys refused), reads it, and returns the tokens `[rows]`.
    */
-  next(samplerJson: string): Int32Array
+  next(options: SamplerOptions): Int32Array
   /** Back to the zero state. */
   reset(): void
 }
@@ -186,8 +188,23 @@ export declare class NativeTokenDataset {
   get vocabSize(): number
 }
 
-/** Beam search from a prompt, off the JS thread: hypotheses best first. */
-export declare function beamSearchNative(model: NativeModel, prompt: Int32Array, beams: number, maxTokens: number, lengthPenalty: number, stopTokens: Array<number>): Promise<Hypothesis[]>
+/** Options of `beamSearchNative`: the engine's `BeamConfig` in JavaScript names. */
+export interface BeamOptions {
+  /** Beam width, in [1, 256]. */
+  beams: number
+  /** Most tokens per hypothesis (stop token included), >= 1. */
+  maxTokens: number
+  /** GNMT length-penalty exponent, finite (0 = raw log-probability). */
+  lengthPenalty: number
+  /** Token ids that end a hypothesis (e.g. `<eos>`). */
+  stopTokens: Array<number>
+}
+
+/**
+ * Beam search from a prompt, off the JS thread: hypotheses best first. `options` is checked
+ * by the engine's `BeamConfig::validate` when the search starts.
+ */
+export declare function beamSearchNative(model: NativeModel, prompt: Int32Array, options: BeamOptions): Promise<Hypothesis[]>
 
 /** Where and how often `fit` saves checkpoints. */
 export interface CheckpointOptions {
@@ -311,6 +328,33 @@ export interface InitOptions {
   forgetBias?: number
 }
 
+/**
+ * A caller's generation options (the TypeScript `GenerateOptions` without `signal`, which
+ * TypeScript handles). Every field is optional.
+ */
+export interface NativeGenerateOptions {
+  /** Tokens to produce, an integer in [0, 1 000 000]. Default 200. */
+  maxTokens?: number
+  /** As `SamplerOptions.temperature`. */
+  temperature?: number
+  /** As `SamplerOptions.topK`. */
+  topK?: number
+  /** As `SamplerOptions.topP`. */
+  topP?: number
+  /** As `SamplerOptions.repetitionPenalty`. */
+  repetitionPenalty?: number
+  /** Seed of the sampler, an integer in [0, 2^53 - 1]. Default: drawn at random. */
+  seed?: number
+  /** As `SamplerOptions.greedy`. */
+  greedy?: boolean
+  /** Beam search with this many beams, in [1, 256] (1 = greedy decoding). Default: sampling. */
+  beams?: number
+  /** Beam search's GNMT length-penalty exponent, finite. Default 1. */
+  lengthPenalty?: number
+  /** Generation ends before the first occurrence of any of these non-empty strings. */
+  stop?: string | Array<string>
+}
+
 /** The record of one `fit` call: every step's loss, every validation. */
 export interface NativeHistory {
   /** Step numbers (model's life-long counter), one per step of this call. */
@@ -383,6 +427,30 @@ export interface Prediction {
   classes?: Int32Array
 }
 
+/** `NativeGenerateOptions` checked, with every default filled in. */
+export interface ResolvedGenerateOptions {
+  /** Token budget. */
+  maxTokens: number
+  /** The sampler, every field set (what `NativeGenerator.add` takes). */
+  sampler: SamplerOptions
+  /** Seed of the sampler (the given one, else a random integer in [0, 2^32)). */
+  seed: number
+  /** Beam width when beam search was asked for, else 0. */
+  beams: number
+  /** Beam search's length-penalty exponent. */
+  lengthPenalty: number
+  /** Stop strings (possibly none). */
+  stop: Array<string>
+}
+
+/**
+ * Checks a caller's generation options and fills in the defaults: every check of every field
+ * happens here (and in the engine's `SamplerConfig::validate`/`BeamConfig::validate` it
+ * calls). Errors are TypeErrors/RangeErrors naming the option, e.g. `options.topP`; an
+ * unknown key is refused with `ERR_RNNKIT_UNKNOWN_OPTION` and a did-you-mean.
+ */
+export declare function resolveGenerateOptions(options: NativeGenerateOptions): ResolvedGenerateOptions
+
 /** How the rows of a [`NativeSequenceDataset`] are split and what shape their values have. */
 export interface RowSplitOptions {
   /** Fraction of rows held out for validation, in [0, 1). */
@@ -395,6 +463,26 @@ export interface RowSplitOptions {
   outputSize: number
   /** Regression targets are per step. */
   perStep: boolean
+}
+
+/**
+ * How one token is drawn (the TypeScript `SamplerOptions`). Every field is optional;
+ * `resolveGenerateOptions` returns them all set.
+ */
+export interface SamplerOptions {
+  /** Softmax temperature, finite and >= 0; 0 means greedy. Default 1. */
+  temperature?: number
+  /** Keep only the k most likely tokens; 0 = off. Default 0. */
+  topK?: number
+  /**
+   * Nucleus: keep the smallest set of most likely tokens reaching this mass, in (0, 1].
+   * Default 1 (off).
+   */
+  topP?: number
+  /** CTRL repetition penalty on tokens already in the context, > 0; 1 = off. Default 1. */
+  repetitionPenalty?: number
+  /** Always take the most likely token. Default false. */
+  greedy?: boolean
 }
 
 /** Learning-rate schedule over the model's life-long step counter. */
@@ -427,6 +515,14 @@ export interface SequenceData {
   tags?: Int32Array
   /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
   targets?: Float32Array
+}
+
+/** Options of `NativeSession` (the TypeScript `LanguageModel.session` options). */
+export interface SessionOptions {
+  /** Seed of `next`'s sampling, an integer in [0, 2^53 - 1]. Default 0. */
+  seed?: number
+  /** Independent streams carried side by side, an integer in [1, 65536]. Default 1. */
+  rows?: number
 }
 
 /**

@@ -843,5 +843,6 @@ module.exports.NativeSession = nativeBinding.NativeSession
 module.exports.NativeTokenDataset = nativeBinding.NativeTokenDataset
 module.exports.beamSearchNative = nativeBinding.beamSearchNative
 module.exports.engineInfo = nativeBinding.engineInfo
+module.exports.resolveGenerateOptions = nativeBinding.resolveGenerateOptions
 module.exports.setThreads = nativeBinding.setThreads
 module.exports.splitRowIndices = nativeBinding.splitRowIndices

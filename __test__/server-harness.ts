@@ -4,7 +4,7 @@
  * run a bounded concurrent streaming load. A test with the real native model reuses them by
  * passing that model to `startServer`.
  */
-import { createServer, type CompletionModel, type LogEntry, type RnnkitServer, type ServerOptions } from '../src/server';
+import { createServer, type LogEntry, type RnnkitServer, type ServableModel, type ServerOptions } from '../src/server';
 
 /** A started server, its base URL and the log records it emitted. */
 export interface Started {
@@ -14,7 +14,7 @@ export interface Started {
 }
 
 /** Starts a server for `model` on 127.0.0.1 with an ephemeral port; logs are collected, not printed. */
-export async function startServer(model: CompletionModel, options: ServerOptions = {}): Promise<Started> {
+export async function startServer(model: ServableModel, options: ServerOptions = {}): Promise<Started> {
   const logs: LogEntry[] = [];
   const server = createServer(model, { port: 0, ...options, onLog: (entry) => logs.push(entry) });
   const { url } = await server.listen();

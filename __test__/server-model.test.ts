@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'path';
 import OpenAI from 'openai';
-import { loadLanguageModel, type CompletionModel, type LanguageModel } from '../src/index';
+import { loadLanguageModel, type LanguageModel } from '../src/index';
 import { runStreams, startServer, type Started } from './server-harness';
 
 let model: LanguageModel;
@@ -14,13 +14,8 @@ let started: Started;
 
 beforeAll(async () => {
   model = await loadLanguageModel(path.join(__dirname, '../fixtures/models/pp_lstm.safetensors'));
-  const completionModel: CompletionModel = {
-    id: 'pp_lstm',
-    countTokens: (text) => model.countTokens(text),
-    complete: (prompt, options) => model.complete(prompt, options),
-    stream: (prompt, options) => model.stream(prompt, options),
-  };
-  started = await startServer(completionModel, { maxConcurrent: 64, maxQueue: 64 });
+  // The library's own model, served as it is.
+  started = await startServer(model, { modelId: 'pp_lstm', maxConcurrent: 64, maxQueue: 64 });
 });
 
 afterAll(async () => {

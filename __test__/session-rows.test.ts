@@ -59,7 +59,7 @@ describe('GenerationSession with rows', () => {
     expect(codeOf(() => s.next())).toBe('ERR_RNNKIT_TYPE');
     expect(codeOf(() => m.session({ rows: 0 }))).toBe('ERR_RNNKIT_RANGE');
     expect(codeOf(() => m.session({ rows: 1.5 }))).toBe('ERR_RNNKIT_RANGE');
-    expect(codeOf(() => m.session({ rowz: 2 } as never))).toBe('ERR_RNNKIT_TYPE');
+    expect(codeOf(() => m.session({ rowz: 2 } as never))).toBe('ERR_RNNKIT_UNKNOWN_OPTION');
   });
 
   it('keeps the one-row default', () => {

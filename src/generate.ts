@@ -9,57 +9,34 @@
  * string is held back until it cannot, so a stream never emits text that a stop later cuts.
  */
 
-import { error, typeError, rangeError, checkInt, checkNumber, checkBoolean, describe } from './errors';
-import type { NativeGenerator, NativeModel } from '../index';
+import { error, typeError, rangeError, describe } from './errors';
+import type { NativeGenerator, NativeModel, ResolvedGenerateOptions as NativeResolved } from '../index';
 import { native } from './native';
 import type { StreamDecoder, Tokenizer } from './tokenizer';
 import type { Completion, GenerateOptions } from './types';
 
-/** Generation options with defaults applied and values checked. */
-export interface ResolvedGenerateOptions {
-  maxTokens: number;
-  sampler: { temperature: number; top_k: number; top_p: number; repetition_penalty: number; greedy: boolean };
-  stop: string[];
-  seed: number;
-  /** Beam width when beam search was asked for (`beams` given; 1 = greedy decoding), else 0. */
-  beams: number;
-  lengthPenalty: number;
+/**
+ * Generation options with defaults applied and values checked (by the engine:
+ * `resolveGenerateOptions` in the binding), plus the caller's `signal`.
+ */
+export interface ResolvedGenerateOptions extends NativeResolved {
   signal?: AbortSignal;
 }
 
-/** Checks `options` and fills in defaults; errors name the option and the value. */
+/**
+ * Checks `options` and fills in defaults. Every value is checked once, natively; an unknown key
+ * is a TypeError with code `ERR_RNNKIT_UNKNOWN_OPTION`, `param` (`options.max_tokens`) and a
+ * did-you-mean. Only `signal` stays here: an AbortSignal cannot cross into the engine.
+ */
 export function resolveGenerateOptions(options: GenerateOptions = {}): ResolvedGenerateOptions {
-  if (options === null || typeof options !== 'object') throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
-  const maxTokens = options.maxTokens === undefined ? 200 : checkInt('options.maxTokens', options.maxTokens, 0, 1_000_000);
-  const greedy = options.greedy === undefined ? false : checkBoolean('options.greedy', options.greedy);
-  const temperature = options.temperature === undefined ? 1 : checkNumber('options.temperature', options.temperature, 0, 1e6);
-  const topK = options.topK === undefined ? 0 : checkInt('options.topK', options.topK, 0);
-  const topP = options.topP === undefined ? 1 : checkNumber('options.topP', options.topP, Number.MIN_VALUE, 1);
-  const penalty = options.repetitionPenalty === undefined ? 1 : checkNumber('options.repetitionPenalty', options.repetitionPenalty, Number.MIN_VALUE, 1e6);
-  const beams = options.beams === undefined ? 0 : checkInt('options.beams', options.beams, 1, 256);
-  const lengthPenalty = options.lengthPenalty === undefined ? 1 : checkNumber('options.lengthPenalty', options.lengthPenalty, 0, 10);
-  const seed = options.seed === undefined ? Math.floor(Math.random() * 0x100000000) : checkInt('options.seed', options.seed, 0, Number.MAX_SAFE_INTEGER);
-  let stop: string[] = [];
-  if (options.stop !== undefined) {
-    stop = typeof options.stop === 'string' ? [options.stop] : options.stop;
-    if (!Array.isArray(stop)) throw typeError('ERR_RNNKIT_TYPE', `options.stop: expected a string or an array of strings, got ${describe(options.stop)}`);
-    stop.forEach((s, i) => {
-      if (typeof s !== 'string' || s.length === 0) throw typeError('ERR_RNNKIT_TYPE', `options.stop[${i}]: expected a non-empty string, got ${describe(s)}`);
-    });
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
   }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw typeError('ERR_RNNKIT_TYPE', `options.signal: expected an AbortSignal, got ${describe(options.signal)}`);
+  const { signal, ...engine } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw typeError('ERR_RNNKIT_TYPE', `options.signal: expected an AbortSignal, got ${describe(signal)}`);
   }
-  return {
-    maxTokens,
-    // temperature 0 means argmax, as OpenAI-style clients expect.
-    sampler: { temperature: temperature === 0 ? 1 : temperature, top_k: topK, top_p: topP, repetition_penalty: penalty, greedy: greedy || temperature === 0 },
-    stop,
-    seed,
-    beams,
-    lengthPenalty,
-    signal: options.signal,
-  };
+  return { ...native.resolveGenerateOptions(engine), signal };
 }
 
 /** The AbortError a cancelled generation rejects with. */
@@ -156,7 +133,7 @@ export class GenerationScheduler {
       onDone({ text: '', finishReason: 'length', promptTokens: ids.length, completionTokens: 0 });
       return;
     }
-    const id = this.pool.add(ids, JSON.stringify(opts.sampler), opts.seed, opts.maxTokens);
+    const id = this.pool.add(ids, opts.sampler, opts.seed, opts.maxTokens);
     const job: Job = {
       decoder: this.tokenizer.streamDecoder(),
       filter: new StopFilter(opts.stop),
@@ -299,7 +276,7 @@ export async function beamComplete(model: NativeModel, tokenizer: Tokenizer, pro
   if (ids.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'prompt: expected text that encodes to at least one token, got ""');
   if (opts.signal?.aborted) throw abortError();
   const eos = tokenizer.tokenToId('<eos>');
-  const hyps = await native.beamSearchNative(model, ids, opts.beams, opts.maxTokens, opts.lengthPenalty, eos === undefined ? [] : [eos]);
+  const hyps = await native.beamSearchNative(model, ids, { beams: opts.beams, maxTokens: opts.maxTokens, lengthPenalty: opts.lengthPenalty, stopTokens: eos === undefined ? [] : [eos] });
   if (opts.signal?.aborted) throw abortError();
   const best = hyps[0];
   const full = tokenizer.decode(best.tokens, { skipSpecials: true });

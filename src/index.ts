@@ -47,7 +47,8 @@ export { Model, LanguageModel, GenerationSession, createLanguageModel, type Lang
 export type { FitOptions } from './fit';
 export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
 export { StopFilter, type CompletionStream } from './generate';
-export { createServer, type CompletionModel, type ServerOptions, type RnnkitServer } from './server';
+export { createServer, DEFAULT_MODEL_ID, type CompletionModel, type ServableModel, type ServerOptions, type RnnkitServer } from './server';
+export type { SamplerOptions } from './session';
 export {
   SequenceModel,
   Classifier,

@@ -5,12 +5,13 @@
  */
 
 import * as fs from 'fs';
-import type { NativeModel, NativeSession, NativeTokenDataset } from '../index';
+import type { NativeModel, NativeTokenDataset } from '../index';
 import { native } from './native';
 import { checkBoolean, checkChoice, checkInt, checkNumber, checkString, describe, error, rangeError, typeError } from './errors';
 import { TextCorpus } from './dataset';
 import { Tokenizer } from './tokenizer';
 import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit';
+import { GenerationSession } from './session';
 import {
   GenerationScheduler,
   ResolvedGenerateOptions,
@@ -50,6 +51,8 @@ export interface LanguageModelFitOptions extends FitOptions {
 
 /** Options of {@link LanguageModel.trainStep}: the engine's training options (the batch is yours). */
 export type TrainStepOptions = Omit<FitOptions, 'signal' | 'onProgress' | 'checkpoint' | 'epochs' | 'maxSteps' | 'timeLimit'>;
+
+export { GenerationSession, type SamplerOptions } from './session';
 
 /** The INTEROP `config` object of a model (snake_case keys as in the file). */
 export type ModelConfigJSON = Record<string, unknown> & { task: string; cell: string; hidden_size: number; num_layers: number };
@@ -292,63 +295,9 @@ export class LanguageModel extends Model {
    * step for the whole batch, as batched generation needs.
    */
   session(options: { seed?: number; rows?: number } = {}): GenerationSession {
-    const o = checkObject('options', options);
-    checkKnownKeys('options', o, ['seed', 'rows']);
-    const seed = options.seed === undefined ? 0 : checkInt('options.seed', options.seed, 0);
-    const rows = options.rows === undefined ? 1 : checkInt('options.rows', options.rows, 1, 1 << 16);
-    return new GenerationSession(new native.NativeSession(this.native, rows, seed), this.tok, rows);
-  }
-}
-
-/** Step-by-step generation with carried state, for one stream or `rows` streams side by side. */
-export class GenerationSession {
-  /** @internal */
-  constructor(
-    private readonly handle: NativeSession,
-    private readonly tokenizer: Tokenizer | null,
-    /** Number of streams this session carries (the `rows` of {@link LanguageModel.session}). */
-    readonly rows: number = 1,
-  ) {}
-
-  /**
-   * Reads text (or token ids) and returns the next-token logits: `[V]` for a one-row session,
-   * `[rows, V]` (row-major) otherwise. A multi-row session takes token ids `[rows, steps]`
-   * batch-first (`steps` = length / rows), not text: rows of text rarely encode to the same length.
-   */
-  feed(input: string | Int32Array): Float32Array {
-    let ids: Int32Array;
-    if (typeof input === 'string') {
-      if (this.rows !== 1) throw typeError('ERR_RNNKIT_TYPE', `input: a session of ${this.rows} rows reads token ids [rows, steps] as an Int32Array, not text`);
-      if (!this.tokenizer) throw typeError('ERR_RNNKIT_CONFIG', 'feed: this model has no tokenizer; pass token ids');
-      ids = this.tokenizer.encode(input);
-    } else if (input instanceof Int32Array) {
-      ids = input;
-    } else {
-      throw typeError('ERR_RNNKIT_TYPE', `input: expected a string or an Int32Array, got ${describe(input)}`);
-    }
-    if (ids.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'input: expected at least one token');
-    if (ids.length % this.rows !== 0) {
-      throw rangeError('ERR_RNNKIT_SHAPE', `input: ${ids.length} token ids do not split into ${this.rows} rows of equal length ([rows, steps] batch-first)`);
-    }
-    return this.handle.feed(ids, ids.length / this.rows);
-  }
-
-  /** Samples the next token (greedy, temperature, top-k, top-p), reads it, returns its id and text. */
-  next(options: GenerateOptions = {}): { id: number; text: string } {
-    if (this.rows !== 1) throw typeError('ERR_RNNKIT_TYPE', `next: this session has ${this.rows} rows; use nextBatch()`);
-    const id = this.nextBatch(options)[0];
-    return { id, text: this.tokenizer ? this.tokenizer.decode([id]) : '' };
-  }
-
-  /** Samples and reads the next token of every row; returns the ids `[rows]`. */
-  nextBatch(options: GenerateOptions = {}): Int32Array {
-    const opts = resolveGenerateOptions({ ...options, seed: 0 });
-    return this.handle.next(JSON.stringify(opts.sampler));
-  }
-
-  /** Back to the zero state. */
-  reset(): void {
-    this.handle.reset();
+    // Checked natively (unknown keys refused with a did-you-mean); the handle knows its rows.
+    const handle = new native.NativeSession(this.native, options);
+    return new GenerationSession(handle, this.tok, handle.rows);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * rnnkit's HTTP server (`rnnkit serve`): an OpenAI-compatible text-completion API over any
- * {@link CompletionModel}, so that existing clients (the official `openai` npm package, curl,
+ * rnnkit's HTTP server (`rnnkit serve`): an OpenAI-compatible text-completion API over the
+ * library's own {@link LanguageModel} or any {@link CompletionModel}, so that existing clients (the official `openai` npm package, curl,
  * anything that speaks `POST /v1/completions`) work unchanged.
  *
  * Routes: `POST /v1/completions` (JSON or, with `"stream": true`, server-sent events),
@@ -30,11 +30,13 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Completion, GenerateOptions } from './types';
+import type { LanguageModel } from './model';
 import { checkBoolean, checkInt, checkNumber, checkString, describe, rangeError, typeError } from './errors';
 
 /**
- * What the server needs from a model. The language-model class implements it; tests use a small
- * deterministic fake. Continuous batching happens behind this interface, in the model's
+ * What the server needs from a model. A {@link LanguageModel} is accepted as it is (see
+ * {@link ServableModel}); other models, e.g. the small deterministic fake of the tests,
+ * implement this. Continuous batching happens behind this interface, in the model's
  * generation scheduler: the server only keeps many calls in flight at once.
  */
 export interface CompletionModel {
@@ -47,6 +49,15 @@ export interface CompletionModel {
   /** Streams text pieces; `completion` settles with the final accounting when iteration ends. */
   stream(prompt: string, options: GenerateOptions): CompletionStream;
 }
+
+/**
+ * A model {@link createServer} serves: a {@link CompletionModel}, or a {@link LanguageModel}
+ * with a tokenizer, served under {@link ServerOptions.modelId} (default {@link DEFAULT_MODEL_ID}).
+ */
+export type ServableModel = CompletionModel | LanguageModel;
+
+/** The model id served when neither the model nor {@link ServerOptions.modelId} names one. */
+export const DEFAULT_MODEL_ID = 'rnnkit';
 
 /** What {@link CompletionModel.stream} returns: text pieces, then the final accounting. */
 export type CompletionStream = AsyncIterable<string> & { readonly completion: Promise<Completion> };
@@ -70,6 +81,11 @@ export interface LogEntry {
 
 /** Limits and settings of {@link createServer}. Every field is optional; see {@link SERVER_DEFAULTS}. */
 export interface ServerOptions {
+  /**
+   * Model id shown in /v1/models and responses, and the only `model` a request may name.
+   * Default: the model's own `id` ({@link CompletionModel}), else {@link DEFAULT_MODEL_ID}.
+   */
+  modelId?: string;
   /** Interface to listen on. Default `'127.0.0.1'` (loopback only). */
   host?: string;
   /** TCP port; 0 picks a free ephemeral port. Default 8080. */
@@ -101,7 +117,7 @@ export interface ServerOptions {
 }
 
 /** Default values of every numeric and string {@link ServerOptions} field. */
-export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, 'onLog'>>> = Object.freeze({
+export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, 'onLog' | 'modelId'>>> = Object.freeze({
   host: '127.0.0.1',
   port: 8080,
   maxPromptTokens: 4096,
@@ -136,13 +152,16 @@ export interface RnnkitServer {
   readonly address: AddressInfo | null;
 }
 
-/** Creates (but does not start) a server for `model`; throws a TypeError/RangeError naming any bad option. */
-export function createServer(model: CompletionModel, options: ServerOptions = {}): RnnkitServer {
-  checkModel(model);
-  return new Server(model, resolveOptions(options));
+/**
+ * Creates (but does not start) a server for `model` (`createServer(await loadLanguageModel(path))`
+ * works as it is); throws a TypeError/RangeError naming any bad option.
+ */
+export function createServer(model: ServableModel, options: ServerOptions = {}): RnnkitServer {
+  const resolved = resolveOptions(options);
+  return new Server(servedModel(model, resolved.modelId), resolved);
 }
 
-type Resolved = Required<Omit<ServerOptions, 'onLog'>> & Pick<ServerOptions, 'onLog'>;
+type Resolved = Required<Omit<ServerOptions, 'onLog' | 'modelId'>> & Pick<ServerOptions, 'onLog' | 'modelId'>;
 
 const TIMER_MAX = 2 ** 31 - 1;
 
@@ -151,7 +170,7 @@ function resolveOptions(options: ServerOptions): Resolved {
     throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'onLog' && !(key in SERVER_DEFAULTS)) {
+    if (key !== 'onLog' && key !== 'modelId' && !(key in SERVER_DEFAULTS)) {
       throw typeError('ERR_RNNKIT_CONFIG', `options.${key}: unknown server option`);
     }
   }
@@ -173,6 +192,7 @@ function resolveOptions(options: ServerOptions): Resolved {
     shutdownTimeout: checkInt('options.shutdownTimeout', o.shutdownTimeout, 0, TIMER_MAX),
     retryAfter: checkInt('options.retryAfter', o.retryAfter, 1),
     onLog: o.onLog,
+    modelId: o.modelId === undefined ? undefined : checkString('options.modelId', o.modelId, true),
   };
 }
 
@@ -180,16 +200,31 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function checkModel(model: CompletionModel): void {
+/**
+ * The model as the server calls it: its methods bound (a LanguageModel's use `this`) and its id
+ * settled (`modelId`, else the model's own, else {@link DEFAULT_MODEL_ID}).
+ */
+function servedModel(model: ServableModel, modelId: string | undefined): CompletionModel {
   if (model === null || typeof model !== 'object') {
-    throw typeError('ERR_RNNKIT_TYPE', `model: expected a CompletionModel, got ${describe(model)}`);
+    throw typeError('ERR_RNNKIT_TYPE', `model: expected a LanguageModel or a CompletionModel, got ${describe(model)}`);
   }
-  checkString('model.id', model.id, true);
+  const m = model as Partial<CompletionModel> & { tokenizer?: unknown };
   for (const method of ['countTokens', 'complete', 'stream'] as const) {
-    if (typeof model[method] !== 'function') {
-      throw typeError('ERR_RNNKIT_TYPE', `model.${method}: expected a function, got ${describe(model[method])}`);
+    if (typeof m[method] !== 'function') {
+      throw typeError('ERR_RNNKIT_TYPE', `model.${method}: expected a function, got ${describe(m[method])}`);
     }
   }
+  // A LanguageModel built from a vocabulary size alone cannot read the prompts of requests.
+  if ('tokenizer' in m && m.tokenizer === null) {
+    throw typeError('ERR_RNNKIT_CONFIG', 'model: serving needs a model with a tokenizer (this one reads token ids only)');
+  }
+  const own = m.id === undefined ? undefined : checkString('model.id', m.id, true);
+  return {
+    id: modelId ?? own ?? DEFAULT_MODEL_ID,
+    countTokens: (text) => model.countTokens(text),
+    complete: (prompt, options) => model.complete(prompt, options),
+    stream: (prompt, options) => model.stream(prompt, options),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 //! statistics of many draws, exhaustive search on small Markov chains, and an allocation count.
 
 use rnn_core::rng::Rng;
-use rnn_core::sample::{beam_search, sample_next, BeamConfig, SampleScratch, SamplerConfig, StepModel};
+use rnn_core::beam::{beam_search, BeamConfig, StepModel};
+use rnn_core::sample::{sample_next, SampleScratch, SamplerConfig};
 use rnn_core::Result;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -7,21 +7,239 @@
 //! with the number of live sequences. Each sequence keeps its own sampler, seeded RNG and
 //! context, so its text does not depend on what else is in the batch.
 
+//!
+//! Options cross as typed objects read through [`Strict`] (unknown keys refused), never as JSON:
+//! `resolveGenerateOptions` checks a caller's options once and fills in the defaults; the pool,
+//! the session and beam search take the resolved parts and convert them without a string in
+//! between, so nothing is serialised per generated token.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{AsyncTask, Float32ArraySlice, Int32Array};
+use napi::bindgen_prelude::{AsyncTask, Either, Float32ArraySlice, Int32Array};
 use napi::Env;
 use napi_derive::napi;
 
+use rnn_core::beam::{beam_search, BeamConfig};
 use rnn_core::layer::recurrent::StackState;
 use rnn_core::model::inference::{gather_states, scatter_states, BeamModel, InferenceScratch};
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
-use rnn_core::sample::{beam_search, sample_next, BeamConfig, SampleScratch, SamplerConfig};
+use rnn_core::sample::{sample_next, SampleScratch, SamplerConfig};
 
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard_js, Guarded, Work};
 use crate::model::{read, seed_from, NativeModel, Shared};
+use crate::options::Strict;
+use crate::strict_object;
+
+/// How one token is drawn (the TypeScript `SamplerOptions`). Every field is optional;
+/// `resolveGenerateOptions` returns them all set.
+#[napi(object)]
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SamplerOptions {
+    /// Softmax temperature, finite and >= 0; 0 means greedy. Default 1.
+    pub temperature: Option<f64>,
+    /// Keep only the k most likely tokens; 0 = off. Default 0.
+    pub top_k: Option<f64>,
+    /// Nucleus: keep the smallest set of most likely tokens reaching this mass, in (0, 1].
+    /// Default 1 (off).
+    pub top_p: Option<f64>,
+    /// CTRL repetition penalty on tokens already in the context, > 0; 1 = off. Default 1.
+    pub repetition_penalty: Option<f64>,
+    /// Always take the most likely token. Default false.
+    pub greedy: Option<bool>,
+}
+strict_object!(SamplerOptions, "options", ["temperature", "topK", "topP", "repetitionPenalty", "greedy"]);
+
+/// A caller's generation options (the TypeScript `GenerateOptions` without `signal`, which
+/// TypeScript handles). Every field is optional.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct NativeGenerateOptions {
+    /// Tokens to produce, an integer in [0, 1 000 000]. Default 200.
+    pub max_tokens: Option<f64>,
+    /// As `SamplerOptions.temperature`.
+    pub temperature: Option<f64>,
+    /// As `SamplerOptions.topK`.
+    pub top_k: Option<f64>,
+    /// As `SamplerOptions.topP`.
+    pub top_p: Option<f64>,
+    /// As `SamplerOptions.repetitionPenalty`.
+    pub repetition_penalty: Option<f64>,
+    /// Seed of the sampler, an integer in [0, 2^53 - 1]. Default: drawn at random.
+    pub seed: Option<f64>,
+    /// As `SamplerOptions.greedy`.
+    pub greedy: Option<bool>,
+    /// Beam search with this many beams, in [1, 256] (1 = greedy decoding). Default: sampling.
+    pub beams: Option<f64>,
+    /// Beam search's GNMT length-penalty exponent, finite. Default 1.
+    pub length_penalty: Option<f64>,
+    /// Generation ends before the first occurrence of any of these non-empty strings.
+    pub stop: Option<Either<String, Vec<String>>>,
+}
+strict_object!(
+    NativeGenerateOptions,
+    "options",
+    ["maxTokens", "temperature", "topK", "topP", "repetitionPenalty", "seed", "greedy", "beams", "lengthPenalty", "stop"],
+    caller: ["signal"]
+);
+
+/// `NativeGenerateOptions` checked, with every default filled in.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct ResolvedGenerateOptions {
+    /// Token budget.
+    pub max_tokens: u32,
+    /// The sampler, every field set (what `NativeGenerator.add` takes).
+    pub sampler: SamplerOptions,
+    /// Seed of the sampler (the given one, else a random integer in [0, 2^32)).
+    pub seed: f64,
+    /// Beam width when beam search was asked for, else 0.
+    pub beams: u32,
+    /// Beam search's length-penalty exponent.
+    pub length_penalty: f64,
+    /// Stop strings (possibly none).
+    pub stop: Vec<String>,
+}
+
+/// Options of `beamSearchNative`: the engine's `BeamConfig` in JavaScript names.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct BeamOptions {
+    /// Beam width, in [1, 256].
+    pub beams: u32,
+    /// Most tokens per hypothesis (stop token included), >= 1.
+    pub max_tokens: u32,
+    /// GNMT length-penalty exponent, finite (0 = raw log-probability).
+    pub length_penalty: f64,
+    /// Token ids that end a hypothesis (e.g. `<eos>`).
+    pub stop_tokens: Vec<u32>,
+}
+strict_object!(BeamOptions, "options", ["beams", "maxTokens", "lengthPenalty", "stopTokens"]);
+
+/// The largest accepted token budget of one generation.
+const MAX_TOKENS: u64 = 1_000_000;
+
+/// The engine's option names (as its errors start) and their JavaScript names.
+const JS_NAMES: &[(&str, &str)] = &[
+    ("temperature", "temperature"),
+    ("top_k", "topK"),
+    ("top_p", "topP"),
+    ("repetition_penalty", "repetitionPenalty"),
+    ("beams", "beams"),
+    ("max_tokens", "maxTokens"),
+    ("length_penalty", "lengthPenalty"),
+];
+
+/// An engine validation error renamed to the option the caller wrote: `top_p: ...` becomes
+/// `options.topP: ...` (message and `param`), so the engine's check is the only one.
+fn option_error(err: rnn_core::Error) -> NodeError {
+    let mut e = NodeError::from(err);
+    if let Some(core) = e.param.take() {
+        let js = JS_NAMES.iter().find(|(c, _)| *c == core).map_or(core.as_str(), |(_, js)| js);
+        let param = format!("options.{js}");
+        if let Some(rest) = e.message.strip_prefix(core.as_str()) {
+            e.message = format!("{param}{rest}");
+        }
+        e.param = Some(param);
+    }
+    e
+}
+
+/// `v` as an integer in `[min, max]`, or a RangeError naming `name` and the value.
+fn integer(name: &str, v: f64, min: u64, max: u64) -> Result<u64, NodeError> {
+    if !(v.is_finite() && v.fract() == 0.0 && v >= min as f64 && v <= max as f64) {
+        return Err(value_error(format!("{name}: expected an integer in [{min}, {max}], got {v}")));
+    }
+    Ok(v as u64)
+}
+
+/// The engine's sampler from the caller's options, checked once by `SamplerConfig::validate`.
+fn sampler_config(o: &SamplerOptions) -> Result<SamplerConfig, NodeError> {
+    let cfg = SamplerConfig {
+        temperature: o.temperature.unwrap_or(1.0) as f32,
+        top_k: match o.top_k {
+            Some(k) => integer("options.topK", k, 0, u32::MAX as u64)? as usize,
+            None => 0,
+        },
+        top_p: o.top_p.unwrap_or(1.0) as f32,
+        repetition_penalty: o.repetition_penalty.unwrap_or(1.0) as f32,
+        greedy: o.greedy.unwrap_or(false),
+    };
+    cfg.validate().map_err(option_error)?;
+    Ok(cfg)
+}
+
+/// A seed for callers that give none: different per call, from the standard library's
+/// randomly keyed hasher (no dependency for one number), in [0, 2^32) like the seeds people type.
+fn random_seed() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish() & 0xffff_ffff
+}
+
+/// Checks a caller's generation options and fills in the defaults: every check of every field
+/// happens here (and in the engine's `SamplerConfig::validate`/`BeamConfig::validate` it
+/// calls). Errors are TypeErrors/RangeErrors naming the option, e.g. `options.topP`; an
+/// unknown key is refused with `ERR_RNNKIT_UNKNOWN_OPTION` and a did-you-mean.
+#[napi]
+pub fn resolve_generate_options(env: Env, #[napi(ts_arg_type = "NativeGenerateOptions")] options: Strict<NativeGenerateOptions>) -> napi::Result<ResolvedGenerateOptions> {
+    guard_js(&env, || resolve(options.0))
+}
+
+fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeError> {
+    let max_tokens = match o.max_tokens {
+        Some(n) => integer("options.maxTokens", n, 0, MAX_TOKENS)? as u32,
+        None => 200,
+    };
+    let sampler = SamplerOptions {
+        temperature: o.temperature,
+        top_k: o.top_k,
+        top_p: o.top_p,
+        repetition_penalty: o.repetition_penalty,
+        greedy: o.greedy,
+    };
+    let cfg = sampler_config(&sampler)?;
+    let seed = match o.seed {
+        Some(s) => seed_from("options.seed", s)?,
+        None => random_seed(),
+    };
+    let length_penalty = o.length_penalty.unwrap_or(1.0);
+    let beams = match o.beams {
+        Some(b) => {
+            let beams = integer("options.beams", b, 0, u32::MAX as u64)? as usize;
+            BeamConfig { beams, max_tokens: max_tokens as usize, length_penalty, stop_tokens: Vec::new() }
+                .validate()
+                .map_err(option_error)?;
+            beams as u32
+        }
+        None => 0,
+    };
+    let stop = match o.stop {
+        None => Vec::new(),
+        Some(Either::A(s)) => vec![s],
+        Some(Either::B(v)) => v,
+    };
+    if let Some(i) = stop.iter().position(String::is_empty) {
+        return Err(NodeError::type_error("ERR_RNNKIT_TYPE", format!("options.stop[{i}]: expected a non-empty string, got \"\"")));
+    }
+    Ok(ResolvedGenerateOptions {
+        max_tokens,
+        sampler: SamplerOptions {
+            temperature: Some(cfg.temperature as f64),
+            top_k: Some(cfg.top_k as f64),
+            top_p: Some(cfg.top_p as f64),
+            repetition_penalty: Some(cfg.repetition_penalty as f64),
+            greedy: Some(cfg.greedy),
+        },
+        seed: seed as f64,
+        beams,
+        length_penalty,
+        stop,
+    })
+}
 
 /// One sequence being generated.
 struct Sequence {
@@ -73,12 +291,6 @@ fn check_prompt(net: &Network, prompt: &[i32]) -> Result<(), NodeError> {
     Ok(())
 }
 
-fn parse_sampler(json: &str) -> Result<SamplerConfig, NodeError> {
-    let cfg: SamplerConfig = serde_json::from_str(json).map_err(|e| NodeError::with_kind(JsKind::TypeError, "ERR_RNNKIT_TYPE", format!("sampler: {e}")))?;
-    cfg.validate()?;
-    Ok(cfg)
-}
-
 /// A continuous-batching generation pool over one model.
 #[napi]
 pub struct NativeGenerator {
@@ -95,13 +307,13 @@ impl NativeGenerator {
         NativeGenerator { shared: model.shared.clone(), mailbox: Default::default(), pool: Default::default() }
     }
 
-    /// Adds a sequence: `prompt` token ids (at least one), sampler options (JSON:
-    /// `temperature`, `top_k`, `top_p`, `repetition_penalty`, `greedy`), seed and token budget.
-    /// Returns its id; it produces tokens from the next `step`.
+    /// Adds a sequence: `prompt` token ids (at least one), its sampler (as
+    /// `resolveGenerateOptions` returns it), seed and token budget. Returns its id; it produces
+    /// tokens from the next `step`.
     #[napi]
-    pub fn add(&self, env: Env, prompt: Int32Array, sampler_json: String, seed: f64, max_tokens: u32) -> napi::Result<u32> {
+    pub fn add(&self, env: Env, prompt: Int32Array, #[napi(ts_arg_type = "SamplerOptions")] sampler: Strict<SamplerOptions>, seed: f64, max_tokens: u32) -> napi::Result<u32> {
         guard_js(&env, || {
-            let sampler = parse_sampler(&sampler_json)?;
+            let sampler = sampler_config(&sampler.0)?;
             let seed = seed_from("seed", seed)?;
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
@@ -219,6 +431,20 @@ fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, step
     Ok(out)
 }
 
+/// Options of `NativeSession` (the TypeScript `LanguageModel.session` options).
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Seed of `next`'s sampling, an integer in [0, 2^53 - 1]. Default 0.
+    pub seed: Option<f64>,
+    /// Independent streams carried side by side, an integer in [1, 65536]. Default 1.
+    pub rows: Option<f64>,
+}
+strict_object!(SessionOptions, "options", ["seed", "rows"]);
+
+/// The most streams one session carries.
+const MAX_ROWS: u64 = 1 << 16;
+
 /// A stateful session over `rows` independent streams, for step-by-step use: feed tokens, read
 /// the next-token logits.
 #[napi]
@@ -237,14 +463,17 @@ pub struct NativeSession {
 
 #[napi]
 impl NativeSession {
-    /// A session of `rows` streams (1 for a single text) starting from the zero state; `seed`
-    /// seeds `next`'s sampling.
+    /// A session of `options.rows` streams (default 1, a single text) starting from the zero
+    /// state; `options.seed` (default 0) seeds `next`'s sampling.
     #[napi(constructor)]
-    pub fn new(env: Env, model: &NativeModel, rows: u32, seed: f64) -> napi::Result<Self> {
+    pub fn new(env: Env, model: &NativeModel, #[napi(ts_arg_type = "SessionOptions")] options: Strict<SessionOptions>) -> napi::Result<Self> {
         guard_js(&env, || {
-            if rows == 0 {
-                return Err(value_error("rows: expected an integer >= 1, got 0".into()));
-            }
+            let SessionOptions { seed, rows } = options.0;
+            let rows = match rows {
+                Some(r) => integer("options.rows", r, 1, MAX_ROWS)? as u32,
+                None => 1,
+            };
+            let seed = seed.map_or(Ok(0), |s| seed_from("options.seed", s))?;
             let g = read(&model.shared)?;
             let net = &g.as_ref().expect("checked").network;
             Ok(NativeSession {
@@ -254,10 +483,16 @@ impl NativeSession {
                 scratch: InferenceScratch::default(),
                 logits: vec![0.0; rows as usize * net.config.output_size],
                 context: vec![Vec::new(); rows as usize],
-                rng: Rng::new(seed_from("seed", seed)?),
+                rng: Rng::new(seed),
                 sample_scratch: SampleScratch::default(),
             })
         })
+    }
+
+    /// Streams this session carries.
+    #[napi(getter)]
+    pub fn rows(&self) -> u32 {
+        self.rows as u32
     }
 
     /// Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
@@ -280,12 +515,12 @@ impl NativeSession {
         Float32ArraySlice::copy_from(env, &self.logits)
     }
 
-    /// Samples the next token of every row from the current logits (sampler JSON as for
-    /// `NativeGenerator.add`), reads it, and returns the tokens `[rows]`.
+    /// Samples the next token of every row from the current logits with the caller's sampler
+    /// options (checked here; unknown keys refused), reads it, and returns the tokens `[rows]`.
     #[napi]
-    pub fn next(&mut self, env: Env, sampler_json: String) -> napi::Result<Int32Array> {
+    pub fn next(&mut self, env: Env, #[napi(ts_arg_type = "SamplerOptions")] options: Strict<SamplerOptions>) -> napi::Result<Int32Array> {
         guard_js(&env, || {
-            let sampler = parse_sampler(&sampler_json)?;
+            let sampler = sampler_config(&options.0)?;
             if self.context.iter().any(Vec::is_empty) {
                 return Err(value_error("next: feed at least one token first".into()));
             }
@@ -327,9 +562,11 @@ pub struct Hypothesis {
     pub logprob: f64,
 }
 
-/// Beam search from a prompt, off the JS thread: hypotheses best first.
+/// Beam search from a prompt, off the JS thread: hypotheses best first. `options` is checked
+/// by the engine's `BeamConfig::validate` when the search starts.
 #[napi(ts_return_type = "Promise<Hypothesis[]>")]
-pub fn beam_search_native(model: &NativeModel, prompt: Int32Array, beams: u32, max_tokens: u32, length_penalty: f64, stop_tokens: Vec<u32>) -> AsyncTask<Guarded<BeamWork>> {
+pub fn beam_search_native(model: &NativeModel, prompt: Int32Array, #[napi(ts_arg_type = "BeamOptions")] options: Strict<BeamOptions>) -> AsyncTask<Guarded<BeamWork>> {
+    let BeamOptions { beams, max_tokens, length_penalty, stop_tokens } = options.0;
     AsyncTask::new(Guarded(BeamWork {
         shared: model.shared.clone(),
         prompt: prompt.to_vec(),
@@ -348,7 +585,7 @@ impl Work for BeamWork {
     type Output = Vec<(Vec<u32>, f64, f64)>;
     type JsValue = Vec<Hypothesis>;
     fn compute(&mut self) -> Result<Self::Output, NodeError> {
-        self.config.validate()?;
+        self.config.validate().map_err(option_error)?;
         let g = read(&self.shared)?;
         let net = &g.as_ref().expect("checked").network;
         check_prompt(net, &self.prompt)?;
@@ -364,5 +601,57 @@ impl Work for BeamWork {
             .into_iter()
             .map(|(tokens, score, logprob)| Hypothesis { tokens: tokens.into_iter().map(|t| t as i32).collect(), score, logprob })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> NativeGenerateOptions {
+        NativeGenerateOptions::default()
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let r = resolve(NativeGenerateOptions { seed: Some(7.0), ..options() }).unwrap();
+        assert_eq!((r.max_tokens, r.seed, r.beams, r.length_penalty), (200, 7.0, 0, 1.0));
+        assert!(r.stop.is_empty());
+        let s = sampler_config(&r.sampler).unwrap();
+        assert_eq!(s, SamplerConfig::default());
+        // Without a seed every call draws its own, below 2^32.
+        let a = resolve(options()).unwrap().seed;
+        assert!((0.0..4_294_967_296.0).contains(&a) && a.fract() == 0.0);
+    }
+
+    #[test]
+    fn temperature_zero_is_greedy_and_stop_takes_one_string() {
+        let r = resolve(NativeGenerateOptions { temperature: Some(0.0), stop: Some(Either::A("\n".into())), ..options() }).unwrap();
+        assert!(sampler_config(&r.sampler).unwrap().is_greedy());
+        assert_eq!(r.stop, vec!["\n".to_string()]);
+    }
+
+    #[test]
+    fn bad_values_name_the_option_the_caller_wrote() {
+        let cases: Vec<(NativeGenerateOptions, &str, JsKind)> = vec![
+            (NativeGenerateOptions { max_tokens: Some(1.5), ..options() }, "options.maxTokens", JsKind::RangeError),
+            (NativeGenerateOptions { max_tokens: Some(2e6), ..options() }, "options.maxTokens", JsKind::RangeError),
+            (NativeGenerateOptions { temperature: Some(-1.0), ..options() }, "options.temperature", JsKind::RangeError),
+            (NativeGenerateOptions { top_k: Some(-1.0), ..options() }, "options.topK", JsKind::RangeError),
+            (NativeGenerateOptions { top_p: Some(0.0), ..options() }, "options.topP", JsKind::RangeError),
+            (NativeGenerateOptions { repetition_penalty: Some(0.0), ..options() }, "options.repetitionPenalty", JsKind::RangeError),
+            (NativeGenerateOptions { seed: Some(-3.0), ..options() }, "options.seed", JsKind::RangeError),
+            (NativeGenerateOptions { beams: Some(0.0), ..options() }, "options.beams", JsKind::RangeError),
+            (NativeGenerateOptions { beams: Some(257.0), ..options() }, "options.beams", JsKind::RangeError),
+            (NativeGenerateOptions { beams: Some(2.0), max_tokens: Some(0.0), ..options() }, "options.maxTokens", JsKind::RangeError),
+            (NativeGenerateOptions { beams: Some(2.0), length_penalty: Some(f64::NAN), ..options() }, "options.lengthPenalty", JsKind::RangeError),
+            (NativeGenerateOptions { stop: Some(Either::B(vec!["a".into(), String::new()])), ..options() }, "options.stop[1]", JsKind::TypeError),
+        ];
+        for (o, param, kind) in cases {
+            let e = resolve(o).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(param), "{}", e.message);
+            assert!(e.message.starts_with(&format!("{param}: ")), "{}", e.message);
+            assert_eq!(e.kind, kind, "{}", e.message);
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
 use crate::layer::recurrent::{InferenceWorkspace, StackState};
 use crate::model::network::Network;
-use crate::sample::StepModel;
+use crate::beam::StepModel;
 
 /// Reusable buffers of [`Network::feed`].
 #[derive(Debug, Default)]
