@@ -51,7 +51,11 @@ pub struct SamplerOptions {
     /// Always take the most likely token. Default false.
     pub greedy: Option<bool>,
 }
-strict_object!(SamplerOptions, "options", ["temperature", "topK", "topP", "repetitionPenalty", "greedy"]);
+strict_object!(
+    SamplerOptions,
+    "options",
+    ["temperature", "topK", "topP", "repetitionPenalty", "greedy"]
+);
 
 /// A caller's generation options (the TypeScript `GenerateOptions` without `signal`, which
 /// TypeScript handles). Every field is optional.
@@ -117,7 +121,11 @@ pub struct BeamOptions {
     /// Token ids that end a hypothesis (e.g. `<eos>`).
     pub stop_tokens: Vec<u32>,
 }
-strict_object!(BeamOptions, "options", ["beams", "maxTokens", "lengthPenalty", "stopTokens"]);
+strict_object!(
+    BeamOptions,
+    "options",
+    ["beams", "maxTokens", "lengthPenalty", "stopTokens"]
+);
 
 /// The largest accepted token budget of one generation.
 const MAX_TOKENS: u64 = 1_000_000;
@@ -138,7 +146,10 @@ const JS_NAMES: &[(&str, &str)] = &[
 fn option_error(err: rnn_core::Error) -> NodeError {
     let mut e = NodeError::from(err);
     if let Some(core) = e.param.take() {
-        let js = JS_NAMES.iter().find(|(c, _)| *c == core).map_or(core.as_str(), |(_, js)| js);
+        let js = JS_NAMES
+            .iter()
+            .find(|(c, _)| *c == core)
+            .map_or(core.as_str(), |(_, js)| js);
         let param = format!("options.{js}");
         if let Some(rest) = e.message.strip_prefix(core.as_str()) {
             e.message = format!("{param}{rest}");
@@ -151,7 +162,9 @@ fn option_error(err: rnn_core::Error) -> NodeError {
 /// `v` as an integer in `[min, max]`, or a RangeError naming `name` and the value.
 fn integer(name: &str, v: f64, min: u64, max: u64) -> Result<u64, NodeError> {
     if !(v.is_finite() && v.fract() == 0.0 && v >= min as f64 && v <= max as f64) {
-        return Err(value_error(format!("{name}: expected an integer in [{min}, {max}], got {v}")));
+        return Err(value_error(format!(
+            "{name}: expected an integer in [{min}, {max}], got {v}"
+        )));
     }
     Ok(v as u64)
 }
@@ -176,7 +189,11 @@ fn sampler_config(o: &SamplerOptions) -> Result<SamplerConfig, NodeError> {
 /// randomly keyed hasher (no dependency for one number), in [0, 2^32) like the seeds people type.
 fn random_seed() -> u64 {
     let mut h = RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish() & 0xffff_ffff
 }
 
@@ -185,7 +202,10 @@ fn random_seed() -> u64 {
 /// calls). Errors are TypeErrors/RangeErrors naming the option, e.g. `options.topP`; an
 /// unknown key is refused with `ERR_RNNKIT_UNKNOWN_OPTION` and a did-you-mean.
 #[napi]
-pub fn resolve_generate_options(env: Env, #[napi(ts_arg_type = "NativeGenerateOptions")] options: Strict<NativeGenerateOptions>) -> napi::Result<ResolvedGenerateOptions> {
+pub fn resolve_generate_options(
+    env: Env,
+    #[napi(ts_arg_type = "NativeGenerateOptions")] options: Strict<NativeGenerateOptions>,
+) -> napi::Result<ResolvedGenerateOptions> {
     guard_js(&env, || resolve(options.0))
 }
 
@@ -210,9 +230,14 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
     let beams = match o.beams {
         Some(b) => {
             let beams = integer("options.beams", b, 0, u32::MAX as u64)? as usize;
-            BeamConfig { beams, max_tokens: max_tokens as usize, length_penalty, stop_tokens: Vec::new() }
-                .validate()
-                .map_err(option_error)?;
+            BeamConfig {
+                beams,
+                max_tokens: max_tokens as usize,
+                length_penalty,
+                stop_tokens: Vec::new(),
+            }
+            .validate()
+            .map_err(option_error)?;
             beams as u32
         }
         None => 0,
@@ -223,7 +248,10 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
         Some(Either::B(v)) => v,
     };
     if let Some(i) = stop.iter().position(String::is_empty) {
-        return Err(NodeError::type_error("ERR_RNNKIT_TYPE", format!("options.stop[{i}]: expected a non-empty string, got \"\"")));
+        return Err(NodeError::type_error(
+            "ERR_RNNKIT_TYPE",
+            format!("options.stop[{i}]: expected a non-empty string, got \"\""),
+        ));
     }
     Ok(ResolvedGenerateOptions {
         max_tokens,
@@ -282,11 +310,20 @@ fn value_error(message: String) -> NodeError {
 
 fn check_prompt(net: &Network, prompt: &[i32]) -> Result<(), NodeError> {
     if prompt.is_empty() {
-        return Err(value_error("prompt: expected at least one token, got none".into()));
+        return Err(value_error(
+            "prompt: expected at least one token, got none".into(),
+        ));
     }
     let v = net.config.output_size;
     if let Some(i) = prompt.iter().position(|&t| t < 0 || t as usize >= v) {
-        return Err(NodeError::with_kind(JsKind::RangeError, "ERR_RNNKIT_VOCAB", format!("prompt: token id {} at position {i} is outside the vocabulary [0, {v})", prompt[i])));
+        return Err(NodeError::with_kind(
+            JsKind::RangeError,
+            "ERR_RNNKIT_VOCAB",
+            format!(
+                "prompt: token id {} at position {i} is outside the vocabulary [0, {v})",
+                prompt[i]
+            ),
+        ));
     }
     Ok(())
 }
@@ -304,21 +341,35 @@ impl NativeGenerator {
     /// An empty pool over `model`.
     #[napi(constructor)]
     pub fn new(model: &NativeModel) -> Self {
-        NativeGenerator { shared: model.shared.clone(), mailbox: Default::default(), pool: Default::default() }
+        NativeGenerator {
+            shared: model.shared.clone(),
+            mailbox: Default::default(),
+            pool: Default::default(),
+        }
     }
 
     /// Adds a sequence: `prompt` token ids (at least one), its sampler (as
     /// `resolveGenerateOptions` returns it), seed and token budget. Returns its id; it produces
     /// tokens from the next `step`.
     #[napi]
-    pub fn add(&self, env: Env, prompt: Int32Array, #[napi(ts_arg_type = "SamplerOptions")] sampler: Strict<SamplerOptions>, seed: f64, max_tokens: u32) -> napi::Result<u32> {
+    pub fn add(
+        &self,
+        env: Env,
+        prompt: Int32Array,
+        #[napi(ts_arg_type = "SamplerOptions")] sampler: Strict<SamplerOptions>,
+        seed: f64,
+        max_tokens: u32,
+    ) -> napi::Result<u32> {
         guard_js(&env, || {
             let sampler = sampler_config(&sampler.0)?;
             let seed = seed_from("seed", seed)?;
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
             check_prompt(net, &prompt)?;
-            let mut mailbox = self.mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
+            let mut mailbox = self
+                .mailbox
+                .lock()
+                .map_err(|_| NodeError::panic("generator lock poisoned"))?;
             let id = mailbox.next_id;
             mailbox.next_id = mailbox.next_id.wrapping_add(1);
             mailbox.joining.push(Sequence {
@@ -339,7 +390,11 @@ impl NativeGenerator {
     #[napi]
     pub fn remove(&self, env: Env, id: u32) -> napi::Result<()> {
         guard_js(&env, || {
-            self.mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?.leaving.push(id);
+            self.mailbox
+                .lock()
+                .map_err(|_| NodeError::panic("generator lock poisoned"))?
+                .leaving
+                .push(id);
             Ok(())
         })
     }
@@ -360,7 +415,14 @@ impl NativeGenerator {
     /// [`NativeGenerator::step`] on the calling thread.
     #[napi]
     pub fn step_sync(&self, env: Env, steps: u32) -> napi::Result<Int32Array> {
-        guard_js(&env, || Ok(Int32Array::new(run_steps(&self.shared, &self.mailbox, &self.pool, steps)?)))
+        guard_js(&env, || {
+            Ok(Int32Array::new(run_steps(
+                &self.shared,
+                &self.mailbox,
+                &self.pool,
+                steps,
+            )?))
+        })
     }
 }
 
@@ -383,18 +445,28 @@ impl Work for StepWork {
     }
 }
 
-fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, steps: u32) -> Result<Vec<i32>, NodeError> {
+fn run_steps(
+    shared: &Shared,
+    mailbox: &Mutex<Mailbox>,
+    pool: &Mutex<Pool>,
+    steps: u32,
+) -> Result<Vec<i32>, NodeError> {
     let g = read(shared)?;
     let net = &g.as_ref().expect("checked").network;
-    let mut pool = pool.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
+    let mut pool = pool
+        .lock()
+        .map_err(|_| NodeError::panic("generator lock poisoned"))?;
     let pool = &mut *pool;
     let mut out = Vec::new();
     for _ in 0..steps {
         {
-            let mut mb = mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
+            let mut mb = mailbox
+                .lock()
+                .map_err(|_| NodeError::panic("generator lock poisoned"))?;
             let leaving = std::mem::take(&mut mb.leaving);
             pool.live.retain(|s| !leaving.contains(&s.id));
-            pool.live.extend(mb.joining.drain(..).filter(|s| !leaving.contains(&s.id)));
+            pool.live
+                .extend(mb.joining.drain(..).filter(|s| !leaving.contains(&s.id)));
         }
         pool.live.retain(|s| s.remaining > 0);
         if pool.live.is_empty() {
@@ -403,12 +475,25 @@ fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, step
         // New sequences read their prompts (each its own length, so one at a time).
         for s in pool.live.iter_mut().filter(|s| !s.pending.is_empty()) {
             let prompt = std::mem::take(&mut s.pending);
-            net.feed(&prompt, 1, prompt.len(), &mut s.state, &mut pool.scratch, &mut s.logits)?;
+            net.feed(
+                &prompt,
+                1,
+                prompt.len(),
+                &mut s.state,
+                &mut pool.scratch,
+                &mut s.logits,
+            )?;
         }
         // Sample every live sequence's next token from its own distribution.
         pool.step_tokens.clear();
         for s in pool.live.iter_mut() {
-            let token = sample_next(&s.logits, &s.context, &s.sampler, &mut s.rng, &mut pool.sample_scratch)?;
+            let token = sample_next(
+                &s.logits,
+                &s.context,
+                &s.sampler,
+                &mut s.rng,
+                &mut pool.sample_scratch,
+            )?;
             s.context.push(token);
             s.remaining -= 1;
             out.push(s.id as i32);
@@ -419,10 +504,25 @@ fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, step
         let b = pool.live.len();
         let v = net.config.output_size;
         let hidden = net.config.hidden_size;
-        gather_states(pool.live.iter().map(|s| &s.state), hidden, &mut pool.batched);
+        gather_states(
+            pool.live.iter().map(|s| &s.state),
+            hidden,
+            &mut pool.batched,
+        );
         pool.step_logits.resize(b * v, 0.0);
-        net.feed(&pool.step_tokens, b, 1, &mut pool.batched, &mut pool.scratch, &mut pool.step_logits)?;
-        scatter_states(&pool.batched, hidden, pool.live.iter_mut().map(|s| &mut s.state));
+        net.feed(
+            &pool.step_tokens,
+            b,
+            1,
+            &mut pool.batched,
+            &mut pool.scratch,
+            &mut pool.step_logits,
+        )?;
+        scatter_states(
+            &pool.batched,
+            hidden,
+            pool.live.iter_mut().map(|s| &mut s.state),
+        );
         for (s, logits) in pool.live.iter_mut().zip(pool.step_logits.chunks_exact(v)) {
             s.logits.copy_from_slice(logits);
         }
@@ -466,7 +566,11 @@ impl NativeSession {
     /// A session of `options.rows` streams (default 1, a single text) starting from the zero
     /// state; `options.seed` (default 0) seeds `next`'s sampling.
     #[napi(constructor)]
-    pub fn new(env: Env, model: &NativeModel, #[napi(ts_arg_type = "SessionOptions")] options: Strict<SessionOptions>) -> napi::Result<Self> {
+    pub fn new(
+        env: Env,
+        model: &NativeModel,
+        #[napi(ts_arg_type = "SessionOptions")] options: Strict<SessionOptions>,
+    ) -> napi::Result<Self> {
         guard_js(&env, || {
             let SessionOptions { seed, rows } = options.0;
             let rows = match rows {
@@ -498,15 +602,31 @@ impl NativeSession {
     /// Reads `tokens` `[rows, steps]` (batch-first) and returns the logits after the last step
     /// `[rows, V]`.
     #[napi]
-    pub fn feed<'env>(&mut self, env: &'env Env, tokens: Int32Array, steps: u32) -> napi::Result<Float32ArraySlice<'env>> {
+    pub fn feed<'env>(
+        &mut self,
+        env: &'env Env,
+        tokens: Int32Array,
+        steps: u32,
+    ) -> napi::Result<Float32ArraySlice<'env>> {
         guard_js(env, || {
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
             let steps = steps as usize;
             rnn_core::error::check_len("tokens", tokens.len(), self.rows * steps)?;
-            net.feed(&tokens, self.rows, steps, &mut self.state, &mut self.scratch, &mut self.logits)?;
+            net.feed(
+                &tokens,
+                self.rows,
+                steps,
+                &mut self.state,
+                &mut self.scratch,
+                &mut self.logits,
+            )?;
             for (row, context) in self.context.iter_mut().enumerate() {
-                context.extend(tokens[row * steps..(row + 1) * steps].iter().map(|&t| t as u32));
+                context.extend(
+                    tokens[row * steps..(row + 1) * steps]
+                        .iter()
+                        .map(|&t| t as u32),
+                );
             }
             Ok(())
         })?;
@@ -518,7 +638,11 @@ impl NativeSession {
     /// Samples the next token of every row from the current logits with the caller's sampler
     /// options (checked here; unknown keys refused), reads it, and returns the tokens `[rows]`.
     #[napi]
-    pub fn next(&mut self, env: Env, #[napi(ts_arg_type = "SamplerOptions")] options: Strict<SamplerOptions>) -> napi::Result<Int32Array> {
+    pub fn next(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "SamplerOptions")] options: Strict<SamplerOptions>,
+    ) -> napi::Result<Int32Array> {
         guard_js(&env, || {
             let sampler = sampler_config(&options.0)?;
             if self.context.iter().any(Vec::is_empty) {
@@ -530,11 +654,24 @@ impl NativeSession {
             let mut tokens = Vec::with_capacity(self.rows);
             for (row, context) in self.context.iter_mut().enumerate() {
                 let logits = &self.logits[row * v..(row + 1) * v];
-                let token = sample_next(logits, context, &sampler, &mut self.rng, &mut self.sample_scratch)?;
+                let token = sample_next(
+                    logits,
+                    context,
+                    &sampler,
+                    &mut self.rng,
+                    &mut self.sample_scratch,
+                )?;
                 context.push(token);
                 tokens.push(token as i32);
             }
-            net.feed(&tokens, self.rows, 1, &mut self.state, &mut self.scratch, &mut self.logits)?;
+            net.feed(
+                &tokens,
+                self.rows,
+                1,
+                &mut self.state,
+                &mut self.scratch,
+                &mut self.logits,
+            )?;
             Ok(Int32Array::new(tokens))
         })
     }
@@ -565,12 +702,26 @@ pub struct Hypothesis {
 /// Beam search from a prompt, off the JS thread: hypotheses best first. `options` is checked
 /// by the engine's `BeamConfig::validate` when the search starts.
 #[napi(ts_return_type = "Promise<Hypothesis[]>")]
-pub fn beam_search_native(model: &NativeModel, prompt: Int32Array, #[napi(ts_arg_type = "BeamOptions")] options: Strict<BeamOptions>) -> AsyncTask<Guarded<BeamWork>> {
-    let BeamOptions { beams, max_tokens, length_penalty, stop_tokens } = options.0;
+pub fn beam_search_native(
+    model: &NativeModel,
+    prompt: Int32Array,
+    #[napi(ts_arg_type = "BeamOptions")] options: Strict<BeamOptions>,
+) -> AsyncTask<Guarded<BeamWork>> {
+    let BeamOptions {
+        beams,
+        max_tokens,
+        length_penalty,
+        stop_tokens,
+    } = options.0;
     AsyncTask::new(Guarded(BeamWork {
         shared: model.shared.clone(),
         prompt: prompt.to_vec(),
-        config: BeamConfig { beams: beams as usize, max_tokens: max_tokens as usize, length_penalty, stop_tokens },
+        config: BeamConfig {
+            beams: beams as usize,
+            max_tokens: max_tokens as usize,
+            length_penalty,
+            stop_tokens,
+        },
     }))
 }
 
@@ -592,14 +743,25 @@ impl Work for BeamWork {
         let mut state = net.zero_state(1);
         let mut scratch = InferenceScratch::default();
         let mut logits = vec![0.0; net.config.output_size];
-        net.feed(&self.prompt, 1, self.prompt.len(), &mut state, &mut scratch, &mut logits)?;
+        net.feed(
+            &self.prompt,
+            1,
+            self.prompt.len(),
+            &mut state,
+            &mut scratch,
+            &mut logits,
+        )?;
         let mut model = BeamModel::new(net);
         Ok(beam_search(&mut model, state, &logits, &self.config)?)
     }
     fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Vec<Hypothesis>> {
         Ok(output
             .into_iter()
-            .map(|(tokens, score, logprob)| Hypothesis { tokens: tokens.into_iter().map(|t| t as i32).collect(), score, logprob })
+            .map(|(tokens, score, logprob)| Hypothesis {
+                tokens: tokens.into_iter().map(|t| t as i32).collect(),
+                score,
+                logprob,
+            })
             .collect())
     }
 }
@@ -614,8 +776,15 @@ mod tests {
 
     #[test]
     fn defaults_are_filled_in() {
-        let r = resolve(NativeGenerateOptions { seed: Some(7.0), ..options() }).unwrap();
-        assert_eq!((r.max_tokens, r.seed, r.beams, r.length_penalty), (200, 7.0, 0, 1.0));
+        let r = resolve(NativeGenerateOptions {
+            seed: Some(7.0),
+            ..options()
+        })
+        .unwrap();
+        assert_eq!(
+            (r.max_tokens, r.seed, r.beams, r.length_penalty),
+            (200, 7.0, 0, 1.0)
+        );
         assert!(r.stop.is_empty());
         let s = sampler_config(&r.sampler).unwrap();
         assert_eq!(s, SamplerConfig::default());
@@ -626,7 +795,12 @@ mod tests {
 
     #[test]
     fn temperature_zero_is_greedy_and_stop_takes_one_string() {
-        let r = resolve(NativeGenerateOptions { temperature: Some(0.0), stop: Some(Either::A("\n".into())), ..options() }).unwrap();
+        let r = resolve(NativeGenerateOptions {
+            temperature: Some(0.0),
+            stop: Some(Either::A("\n".into())),
+            ..options()
+        })
+        .unwrap();
         assert!(sampler_config(&r.sampler).unwrap().is_greedy());
         assert_eq!(r.stop, vec!["\n".to_string()]);
     }
@@ -634,23 +808,113 @@ mod tests {
     #[test]
     fn bad_values_name_the_option_the_caller_wrote() {
         let cases: Vec<(NativeGenerateOptions, &str, JsKind)> = vec![
-            (NativeGenerateOptions { max_tokens: Some(1.5), ..options() }, "options.maxTokens", JsKind::RangeError),
-            (NativeGenerateOptions { max_tokens: Some(2e6), ..options() }, "options.maxTokens", JsKind::RangeError),
-            (NativeGenerateOptions { temperature: Some(-1.0), ..options() }, "options.temperature", JsKind::RangeError),
-            (NativeGenerateOptions { top_k: Some(-1.0), ..options() }, "options.topK", JsKind::RangeError),
-            (NativeGenerateOptions { top_p: Some(0.0), ..options() }, "options.topP", JsKind::RangeError),
-            (NativeGenerateOptions { repetition_penalty: Some(0.0), ..options() }, "options.repetitionPenalty", JsKind::RangeError),
-            (NativeGenerateOptions { seed: Some(-3.0), ..options() }, "options.seed", JsKind::RangeError),
-            (NativeGenerateOptions { beams: Some(0.0), ..options() }, "options.beams", JsKind::RangeError),
-            (NativeGenerateOptions { beams: Some(257.0), ..options() }, "options.beams", JsKind::RangeError),
-            (NativeGenerateOptions { beams: Some(2.0), max_tokens: Some(0.0), ..options() }, "options.maxTokens", JsKind::RangeError),
-            (NativeGenerateOptions { beams: Some(2.0), length_penalty: Some(f64::NAN), ..options() }, "options.lengthPenalty", JsKind::RangeError),
-            (NativeGenerateOptions { stop: Some(Either::B(vec!["a".into(), String::new()])), ..options() }, "options.stop[1]", JsKind::TypeError),
+            (
+                NativeGenerateOptions {
+                    max_tokens: Some(1.5),
+                    ..options()
+                },
+                "options.maxTokens",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    max_tokens: Some(2e6),
+                    ..options()
+                },
+                "options.maxTokens",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    temperature: Some(-1.0),
+                    ..options()
+                },
+                "options.temperature",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    top_k: Some(-1.0),
+                    ..options()
+                },
+                "options.topK",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    top_p: Some(0.0),
+                    ..options()
+                },
+                "options.topP",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    repetition_penalty: Some(0.0),
+                    ..options()
+                },
+                "options.repetitionPenalty",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    seed: Some(-3.0),
+                    ..options()
+                },
+                "options.seed",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    beams: Some(0.0),
+                    ..options()
+                },
+                "options.beams",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    beams: Some(257.0),
+                    ..options()
+                },
+                "options.beams",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    beams: Some(2.0),
+                    max_tokens: Some(0.0),
+                    ..options()
+                },
+                "options.maxTokens",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    beams: Some(2.0),
+                    length_penalty: Some(f64::NAN),
+                    ..options()
+                },
+                "options.lengthPenalty",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions {
+                    stop: Some(Either::B(vec!["a".into(), String::new()])),
+                    ..options()
+                },
+                "options.stop[1]",
+                JsKind::TypeError,
+            ),
         ];
         for (o, param, kind) in cases {
             let e = resolve(o).unwrap_err();
             assert_eq!(e.param.as_deref(), Some(param), "{}", e.message);
-            assert!(e.message.starts_with(&format!("{param}: ")), "{}", e.message);
+            assert!(
+                e.message.starts_with(&format!("{param}: ")),
+                "{}",
+                e.message
+            );
             assert_eq!(e.kind, kind, "{}", e.message);
         }
     }
