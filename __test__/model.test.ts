@@ -155,7 +155,7 @@ describe('files', () => {
   });
 
   it('resumes from a checkpoint bit-identically', async () => {
-    const opts = { batchSize: 8, seqLen: 16, seed: 9, optimizer: { type: 'adam' as const, lr: 5e-3 } };
+    const opts = { seed: 9, optimizer: { type: 'adam' as const, lr: 5e-3 } };
     const straight = tinyModel(8).model;
     const { corpus } = tinyModel(8);
     await straight.fit(corpus, { ...opts, maxSteps: 24 });

@@ -513,7 +513,11 @@ export abstract class SequenceModel extends Model {
       if (order[k] !== undefined) throw typeError('ERR_RNNKIT_CONFIG', `options.${k}: sequence models train on whole rows; there are no windows to set`);
     }
     let train = this.datasetOf('data', data);
-    if (train) refuseOrderKeys(options as Record<string, unknown>, 'dataset');
+    if (train) {
+      refuseOrderKeys(options as Record<string, unknown>, 'dataset');
+      // A normalising model adopts a dense dataset's statistics: save them with the model.
+      if (this.codec.stats) this.native.setMetadata('feature_stats', JSON.stringify(this.codec.stats.toJSON()));
+    }
     else train = this.rowDataset('data', data, { ...order, ...(rest.seed === undefined ? {} : { seed: rest.seed }) }, true);
     const valid = validation === undefined ? null : (this.datasetOf('options.validation', validation) ?? this.rowDataset('options.validation', validation, {}, false));
     if (classWeights !== undefined) rest.classWeights = this.classWeights(classWeights as ClassWeights, train);

@@ -420,7 +420,7 @@ async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise
     model,
     fittable: { fit: (d, options) => model.fit(d, { ...options, ...extra }) },
     data,
-    options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
+    options: fitOptions(o),
     intro: sequenceIntro(model, !!resumed, o.task, data.size('train'), data.size('validation'), `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`),
     unit: 'rows',
     lossLabel: 'loss (nats/row)',

@@ -78,6 +78,7 @@ export class DenseDataset extends RowDataset<DenseBatch> {
     }
     let targets: Float32Array[] | undefined;
     let outputSize = 0;
+    if (o.targets !== undefined && labels !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.targets: give labels (classification) or targets (regression), not both');
     if (o.targets !== undefined) {
       if (!Array.isArray(o.targets)) throw typeError('ERR_RNNKIT_TYPE', `options.targets: expected an array of Float32Array, got ${describe(o.targets)}`);
       outputSize = checkInt('options.outputSize', o.outputSize, 1);

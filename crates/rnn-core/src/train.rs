@@ -139,6 +139,11 @@ impl TrainOptions {
         if let Some(s) = self.stride {
             positive("stride", s)?;
         }
+        for (name, v) in [("epochs", self.epochs), ("maxSteps", self.max_steps)] {
+            if v == Some(0) {
+                return Err(Error::Range(format!("{name}: expected an integer >= 1, got 0")));
+            }
+        }
         if self.log_every == 0 {
             return Err(Error::Range("logEvery: expected an integer >= 1, got 0".into()));
         }

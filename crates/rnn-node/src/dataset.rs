@@ -177,7 +177,12 @@ impl NativeTokenDataset {
             let (train, valid) = match validation {
                 Some(v) => (all, v.to_vec()),
                 None => {
-                    let n = split_tail(all.len(), validation_fraction).map_err(NodeError::from)?;
+                    let n = split_tail(all.len(), validation_fraction).map_err(|e| {
+                        let mut e = NodeError::from(e);
+                        e.message = format!("options.{}", e.message);
+                        e.param = Some("options.validation".into());
+                        e
+                    })?;
                     let cut = all.len() - n;
                     let valid = all[cut..].to_vec();
                     let mut train = all;
@@ -185,6 +190,13 @@ impl NativeTokenDataset {
                     (train, valid)
                 }
             };
+            let needed = if order.tbptt { order.batch_size * (order.seq_len + 1) } else { order.seq_len + 1 };
+            if train.len() < needed {
+                return Err(NodeError::range_error(
+                    "ERR_RNNKIT_EMPTY",
+                    format!("options.seqLen: the training stream has {} tokens, fewer than {} = {needed}", train.len(), if order.tbptt { "batchSize · (seqLen + 1)" } else { "seqLen + 1" }),
+                ));
+            }
             if !valid.is_empty() && valid.len() < order.seq_len + 1 {
                 return Err(NodeError::range_error(
                     "ERR_RNNKIT_EMPTY",

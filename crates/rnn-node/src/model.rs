@@ -888,8 +888,10 @@ fn init_config(o: Option<InitOptions>) -> Result<InitConfig, NodeError> {
 /// Config errors name the file's key as `config.<key>`; they are errors of the caller's options.
 fn config_error(e: rnn_core::Error) -> NodeError {
     let mut n = NodeError::from(e);
-    n.kind = JsKind::TypeError;
-    n.code = "ERR_RNNKIT_CONFIG";
+    if n.code == "ERR_RNNKIT_FORMAT" {
+        n.kind = JsKind::TypeError;
+        n.code = "ERR_RNNKIT_CONFIG";
+    }
     n
 }
 

@@ -151,10 +151,19 @@ fn whole_json(name: &str, v: Option<f64>) -> Result<Option<Value>, NodeError> {
 }
 
 /// The engine's form of the optimizer options.
-fn optimizer_json(o: &OptimizerOptions) -> Value {
+fn optimizer_json(o: &OptimizerOptions) -> Result<Value, NodeError> {
     let kind = o.kind.clone().unwrap_or_else(|| "adam".into());
+    const KINDS: [&str; 5] = ["sgd", "adam", "adamw", "rmsprop", "adagrad"];
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(NodeError::type_error("ERR_RNNKIT_TYPE", format!("options.optimizer.type: expected one of {}, got \"{kind}\"", KINDS.join(", "))));
+    }
+    let lr = o.lr.unwrap_or_else(|| OptimizerConfig::default_lr(&kind));
+    if !(lr.is_finite() && lr > 0.0) {
+        // JSON has no NaN: refuse it here, before it would turn into a missing value.
+        return Err(NodeError::range_error("ERR_RNNKIT_RANGE", format!("options.optimizer.lr: expected a finite number > 0, got {lr}")));
+    }
     let mut m = Map::new();
-    m.insert("lr".into(), json!(o.lr.unwrap_or_else(|| OptimizerConfig::default_lr(&kind))));
+    m.insert("lr".into(), json!(lr));
     m.insert("type".into(), Value::from(kind));
     put(&mut m, "momentum", o.momentum.map(Value::from));
     put(&mut m, "nesterov", o.nesterov.map(Value::from));
@@ -165,7 +174,7 @@ fn optimizer_json(o: &OptimizerOptions) -> Value {
     put(&mut m, "alpha", o.alpha.map(Value::from));
     put(&mut m, "centered", o.centered.map(Value::from));
     put(&mut m, "lr_decay", o.lr_decay.map(Value::from));
-    Value::Object(m)
+    Ok(Value::Object(m))
 }
 
 /// The engine's form of the schedule; a cosine period defaults to the end of this call's
@@ -203,7 +212,6 @@ fn schedule_json(s: &ScheduleOptions, steps_before: u64, max_steps: Option<u64>)
 fn in_options(e: rnn_core::Error) -> NodeError {
     let mut e = NodeError::from(e);
     if let Some(p) = e.param.take() {
-        let p = p.replace("optimizer: ", "");
         let full = if p.starts_with("options") { p.clone() } else { format!("options.{p}") };
         e.message = e.message.replacen(&p, &full, 1);
         e.param = Some(full);
@@ -220,7 +228,7 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
     put(&mut m, "max_steps", max_steps.map(Value::from));
     put(&mut m, "time_limit", o.time_limit.map(Value::from));
     let optimizer = match &o.optimizer {
-        Some(Strict(opt)) => optimizer_json(opt),
+        Some(Strict(opt)) => optimizer_json(opt)?,
         None => optimizer_json(&OptimizerOptions {
             kind: None,
             lr: None,
@@ -233,7 +241,7 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
             alpha: None,
             centered: None,
             lr_decay: None,
-        }),
+        })?,
     };
     m.insert("optimizer".into(), optimizer);
     if let Some(Strict(s)) = &o.schedule {
