@@ -65,6 +65,16 @@ export declare class NativeModel {
    * are reserved).
    */
   setMetadata(key: string, value: string): void
+  /**
+   * Sets a metadata entry whose value is structured data (label lists, feature statistics):
+   * stored in the file as its JSON text, so the file format stays a string map.
+   */
+  setMetadataValue(key: string, value: unknown): void
+  /**
+   * A metadata entry written by [`NativeModel::set_metadata_value`] (or any JSON text), parsed;
+   * `undefined` when the file has no such key.
+   */
+  metadataValue(key: string): unknown
   /** Number of scalar parameters. */
   numParams(): number
   /** Whether `fit` is running. */
@@ -89,19 +99,19 @@ export declare class NativeModel {
    * (targets -100 = not counted), synchronously, for hand-written training loops. The trainer
    * is created on first use and reconfigured when the options change.
    */
-  trainStep(inputs: Int32Array, targets: Int32Array, rows: number, steps: number, options: Strict<FitOptions>): StepInfo
+  trainStep(inputs: Int32Array, targets: Int32Array, rows: number, steps: number, options: FitOptions): StepInfo
   /**
    * Trains a language model on a token dataset off the JS thread, in the dataset's data
    * order. `onEvent` receives progress events; `cancel` stops between steps; resolves with
    * the history.
    */
-  fitTokens(data: NativeTokenDataset, options: Strict<FitOptions>, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
+  fitTokens(data: NativeTokenDataset, options: FitOptions, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
   /**
    * Trains on a row dataset (classification, tagging, regression) off the JS thread, in the
    * dataset's data order; validates on `validation`'s rows when given, else on the dataset's
    * validation split.
    */
-  fitSequences(data: NativeSequenceDataset, validation: NativeSequenceDataset | undefined | null, options: Strict<FitOptions>, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
+  fitSequences(data: NativeSequenceDataset, validation: NativeSequenceDataset | undefined | null, options: FitOptions, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
   /**
    * Evaluates a language model on a token stream with carried state (INTEROP protocol with
    * `lanes = 1`), off the JS thread.
@@ -129,7 +139,7 @@ export declare class NativeSequenceDataset {
    * All rows in `data`; `split` says how to split them; `options` the data order (a short last
    * batch is kept unless `last: 'drop'`).
    */
-  constructor(data: SequenceData, split: RowSplitOptions, options: Strict<DataOrderOptions>)
+  constructor(data: SequenceData, split: RowSplitOptions, options: DataOrderOptions)
   /** Rows in a split. */
   size(split: string): number
   /** Indices (into the rows given at construction) of a split, ascending. */

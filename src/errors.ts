@@ -18,6 +18,7 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_EMPTY'
   | 'ERR_RNNKIT_PANIC'
   | 'ERR_RNNKIT_NO_BINARY'
+  | 'ERR_RNNKIT_UNKNOWN_OPTION'
   | 'ABORT_ERR';
 
 /** Attaches a `code` to an error of the given class. */

@@ -13,8 +13,29 @@
 export { engineInfo, setThreads } from './native';
 export type { EngineInfo } from './native';
 export * from './types';
-export * from './errors';
-export * from './tokenizer';
+export type { RnnkitErrorCode } from './errors';
+export {
+  SPECIAL_TOKENS,
+  tokenizerFromJSON,
+  createTokenizerFitter,
+  fitTokenizer,
+  type TokenizerType,
+  type SpecialToken,
+  type UnknownPolicy,
+  type PunctuationMode,
+  type SpecialIds,
+  type TokenizerJSON,
+  type EncodeOptions,
+  type DecodeOptions,
+  type StreamEncoder,
+  type StreamDecoder,
+  type Tokenizer,
+  type CharTokenizerOptions,
+  type WordTokenizerOptions,
+  type ByteTokenizerOptions,
+  type TokenizerOptions,
+  type TokenizerFitter,
+} from './tokenizer';
 export {
   IGNORE_INDEX,
   TextCorpus,

@@ -152,14 +152,14 @@ impl NativeTokenDataset {
     /// `tokens`: the whole text's ids. Validation: an explicit `validation` text, or the tail
     /// `validationFraction` of `tokens`. `options`: the data order (token streams drop a short
     /// last batch unless `last` says otherwise).
-    #[napi(constructor, ts_args_type = "tokens: Int32Array, validation: Int32Array | null, validationFraction: number, vocabSize: number, options: DataOrderOptions")]
+    #[napi(constructor)]
     pub fn new(
         env: Env,
         tokens: Int32Array,
-        validation: Option<Int32Array>,
+        #[napi(ts_arg_type = "Int32Array | null")] validation: Option<Int32Array>,
         validation_fraction: f64,
         vocab_size: u32,
-        options: Strict<DataOrderOptions>,
+        #[napi(ts_arg_type = "DataOrderOptions")] options: Strict<DataOrderOptions>,
     ) -> napi::Result<Self> {
         guard_js(&env, || {
             let (mut order, pad_id) = data_order(&options.0, LastBatch::Drop, true)?;
@@ -348,7 +348,7 @@ impl NativeSequenceDataset {
     /// All rows in `data`; `split` says how to split them; `options` the data order (a short last
     /// batch is kept unless `last: 'drop'`).
     #[napi(constructor)]
-    pub fn new(env: Env, data: SequenceData, split: RowSplitOptions, options: Strict<DataOrderOptions>) -> napi::Result<Self> {
+    pub fn new(env: Env, data: SequenceData, split: RowSplitOptions, #[napi(ts_arg_type = "DataOrderOptions")] options: Strict<DataOrderOptions>) -> napi::Result<Self> {
         guard_js(&env, || {
             let (order, _) = data_order(&options.0, LastBatch::Keep, false)?;
             if options.0.batch_size.is_none() {

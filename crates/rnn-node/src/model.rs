@@ -453,6 +453,34 @@ impl NativeModel {
         })
     }
 
+    /// Sets a metadata entry whose value is structured data (label lists, feature statistics):
+    /// stored in the file as its JSON text, so the file format stays a string map.
+    #[napi(ts_args_type = "key: string, value: unknown")]
+    pub fn set_metadata_value(&self, env: Env, key: String, value: Value) -> napi::Result<()> {
+        guard_js(&env, || {
+            if ["format", "format_version", "config", "tokenizer", "training"].contains(&key.as_str()) {
+                return Err(type_error(format!("metadata: the key \"{key}\" is reserved")));
+            }
+            write(&self.shared)?.as_mut().expect("checked").metadata.insert(key, value.to_string());
+            Ok(())
+        })
+    }
+
+    /// A metadata entry written by [`NativeModel::set_metadata_value`] (or any JSON text), parsed;
+    /// `undefined` when the file has no such key.
+    #[napi(ts_return_type = "unknown")]
+    pub fn metadata_value(&self, env: Env, key: String) -> napi::Result<Option<Value>> {
+        guard_js(&env, || {
+            let g = read(&self.shared)?;
+            match g.as_ref().expect("checked").metadata.get(&key) {
+                None => Ok(None),
+                Some(text) => serde_json::from_str(text).map(Some).map_err(|e| {
+                    NodeError::with_kind(JsKind::Error, "ERR_RNNKIT_FORMAT", format!("model file: metadata {key} is not valid JSON ({e})"))
+                }),
+            }
+        })
+    }
+
     /// Number of scalar parameters.
     #[napi]
     pub fn num_params(&self, env: Env) -> napi::Result<f64> {
@@ -543,7 +571,7 @@ impl NativeModel {
     /// (targets -100 = not counted), synchronously, for hand-written training loops. The trainer
     /// is created on first use and reconfigured when the options change.
     #[napi]
-    pub fn train_step(&self, env: Env, inputs: Int32Array, targets: Int32Array, rows: u32, steps: u32, options: Strict<FitOptions>) -> napi::Result<StepInfo> {
+    pub fn train_step(&self, env: Env, inputs: Int32Array, targets: Int32Array, rows: u32, steps: u32, #[napi(ts_arg_type = "FitOptions")] options: Strict<FitOptions>) -> napi::Result<StepInfo> {
         guard_js(&env, || {
             let mut g = write(&self.shared)?;
             let slot = g.as_mut().expect("checked");
@@ -577,7 +605,7 @@ impl NativeModel {
         &self,
         env: &'env Env,
         data: &NativeTokenDataset,
-        options: Strict<FitOptions>,
+        #[napi(ts_arg_type = "FitOptions")] options: Strict<FitOptions>,
         on_event: Function<NativeTrainEvent, ()>,
         cancel: &CancelToken,
     ) -> napi::Result<Object<'env>> {
@@ -613,7 +641,7 @@ impl NativeModel {
         env: &'env Env,
         data: &NativeSequenceDataset,
         validation: Option<&NativeSequenceDataset>,
-        options: Strict<FitOptions>,
+        #[napi(ts_arg_type = "FitOptions")] options: Strict<FitOptions>,
         on_event: Function<NativeTrainEvent, ()>,
         cancel: &CancelToken,
     ) -> napi::Result<Object<'env>> {
