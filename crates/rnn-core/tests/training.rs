@@ -106,7 +106,8 @@ fn resume_case(extra: Value, n: u64, k: u64) {
     let run_rest = |state: rnn_core::train::TrainerState| {
         let mut net = loaded.network.clone();
         let mut trainer = Trainer::resume(&net, state).unwrap();
-        trainer.set_options(full_opts.clone()).unwrap();
+        // maxSteps counts per call: the rest of the run is n − k more steps.
+        trainer.set_options(TrainOptions { max_steps: Some(n - k), ..full_opts.clone() }).unwrap();
         let h = fit_with(&mut net, &mut trainer, &data(&tokens, &full_opts), &AtomicBool::new(false), &mut |_| {}).unwrap();
         assert_eq!(h.steps_done, n - k);
         (net, trainer)
