@@ -209,6 +209,20 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
   });
 
+  it('names the flag of an option the engine refuses', async () => {
+    const args = ['train', 'corpus.txt', '--hidden', '8', '--layers', '1', '--max-steps', '2', '--out', 'refused.safetensors'];
+    // 1e-320 passes the flag's > 0 check but reaches the engine as 0.
+    // The intro line comes first: these are refused when training starts.
+    const refused = async (extra: string[], pattern: RegExp) => {
+      const r = await rnnkit([...args, ...extra]);
+      expect(r.status).toBe(1);
+      expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(pattern);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    };
+    await refused(['--clip-norm', '1e-320'], /^rnnkit: error: --clip-norm: expected a finite number > 0, got 0$/);
+    await refused(['--schedule', 'exponential'], /^rnnkit: error: --schedule: missing field/);
+  });
+
   it('generates the same text for the same seed, and streams the same text', async () => {
     const args = ['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '40', '--seed', '7', '--temperature', '0.8'];
     const a = await rnnkit([...args, '--json']);

@@ -19,7 +19,7 @@ import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } fr
 import { checkReadable, ensureParent, readText } from './files';
 import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
-import { flag, flagNaming, naming, renaming } from './naming';
+import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
 import { parseLabels, parseSpecials, SEED } from './parsers';
 
@@ -251,7 +251,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
   io.log(run.intro);
   const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
-  const { history, interrupted } = await fitWithProgress(run.fittable, run.data, run.options, reporter);
+  const { history, interrupted } = await flagNaming([...FIT_FLAG_KEYS, 'batchSize'], () => fitWithProgress(run.fittable, run.data, run.options, reporter));
 
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
@@ -345,14 +345,6 @@ function splitFileRows<R>(rows: R[], o: TrainOptions): { train: R[]; validation:
   const parts = { train, validation };
   if (parts.train.length === 0) throw new UsageError(`--validation ${o.validation} leaves no training rows out of ${rows.length}`);
   return { train: Array.from(parts.train, (i) => rows[i]), validation: Array.from(parts.validation, (i) => rows[i]) };
-}
-
-/**
- * Runs `fn`, naming rows by their file lines: the API's `data[i]` (rows `data`) and
- * `options.validation[i]` (rows `validation`) become `"<file>" line L`.
- */
-function rowNaming<T>(data: FileRow[], validation: FileRow[], fn: () => Promise<T>): Promise<T> {
-  return renaming((m) => m.replace(/^(data|options\.validation)\[(\d+)\]\.?/, (_, set: string, i: string) => `${(set === 'data' ? data : validation)[Number(i)].where}: `), fn);
 }
 
 /** The `--resume` checkpoint of a sequence task, which must hold a model of that task. */
