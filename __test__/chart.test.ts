@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTick, lossSeries, niceTicks, svgChart, terminalChart, type Series } from '../src/chart';
+import { downsample, formatTick, lossSeries, niceTicks, svgChart, terminalChart, type Series } from '../src/chart';
 
 describe('niceTicks', () => {
   it('covers the range with 1/2/5 × 10^k steps', () => {
@@ -97,6 +97,21 @@ describe('svgChart', () => {
     const empty = svgChart([{ name: 'a', x: [], y: [] }]);
     expect(empty).toContain('no data');
     expect(empty).not.toContain('<polyline');
+  });
+
+  it('draws a long per-step series averaged down to maxPoints', () => {
+    const n = 10_000;
+    const long: Series = { name: 'training loss', x: Array.from({ length: n }, (_, i) => i + 1), y: Array.from({ length: n }, (_, i) => 3 - i / n) };
+    const pts = /points="([^"]+)"/.exec(svgChart([long]))![1].split(' ');
+    expect(pts).toHaveLength(500);
+    expect(/points="([^"]+)"/.exec(svgChart([long], { maxPoints: 100 }))![1].split(' ')).toHaveLength(100);
+  });
+});
+
+describe('downsample', () => {
+  it('averages consecutive groups, each at its last x, and keeps short series as they are', () => {
+    expect(downsample({ name: 'a', x: [1, 2, 3, 4, 5], y: [1, 3, 5, 7, 9] }, 2)).toEqual({ name: 'a', x: [3, 5], y: [3, 8] });
+    expect(downsample({ name: 'a', x: [1, 2, 3], y: [1, NaN, 2] }, 10)).toEqual({ name: 'a', x: [1, 3], y: [1, 2] });
   });
 });
 

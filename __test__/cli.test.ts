@@ -209,6 +209,48 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
   });
 
+  it('the CLI reports every step it ran', async () => {
+    // 25 steps logged every 10: the last step (25) is no multiple of --log-every.
+    const args = ['train', 'corpus.txt', '--hidden', '16', '--layers', '1', '--embed', '8', '--seq-len', '32', '--batch-size', '8', '--max-steps', '25', '--log-every', '10', '--lr', '0.01',
+      '--out', 'steps.safetensors', '--chart', 'steps.svg'];
+    const human = await rnnkit(args);
+    expect(human.status).toBe(0);
+    expect(human.stdout).toMatch(/^stopped: max_steps after 25 steps, /m);
+    expect(human.stdout).toMatch(/^\s+1\s+25$/m);
+    const progress = human.stderr.trim().split('\n');
+    expect(progress.filter((l) => l.startsWith('step ') && !l.includes('val loss')).at(-1)).toMatch(/^step 25\/25 /);
+    expect(progress.at(-1)).toMatch(/^done: 25 steps /);
+
+    const r = await rnnkit([...args, '--json']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ stopReason: 'max_steps', steps: 25 });
+    expect(out.history.stepsDone).toBe(25);
+    expect(out.history.steps).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(out.history.loss).toHaveLength(25);
+    const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'progress');
+    expect(events.filter((e) => e.type === 'step').at(-1).step).toBe(25);
+    expect(events.at(-1)).toMatchObject({ type: 'done', step: 25 });
+    // The final loss is the last progress event's, as the final progress line shows it.
+    expect(out.loss).toBe(events.at(-1).loss);
+    const svg = fs.readFileSync(path.join(dir, 'steps.svg'), 'utf8');
+    expect(svg.match(/<polyline /g)).toHaveLength(2);
+  });
+
+  it('names the flag of an option the engine refuses', async () => {
+    const args = ['train', 'corpus.txt', '--hidden', '8', '--layers', '1', '--max-steps', '2', '--out', 'refused.safetensors'];
+    // 1e-320 passes the flag's > 0 check but reaches the engine as 0.
+    // The intro line comes first: these are refused when training starts.
+    const refused = async (extra: string[], pattern: RegExp) => {
+      const r = await rnnkit([...args, ...extra]);
+      expect(r.status).toBe(1);
+      expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(pattern);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    };
+    await refused(['--clip-norm', '1e-320'], /^rnnkit: error: --clip-norm: expected a finite number > 0, got 0$/);
+    await refused(['--schedule', 'exponential'], /^rnnkit: error: --schedule: missing field/);
+  });
+
   it('generates the same text for the same seed, and streams the same text', async () => {
     const args = ['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '40', '--seed', '7', '--temperature', '0.8'];
     const a = await rnnkit([...args, '--json']);

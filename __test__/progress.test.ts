@@ -154,7 +154,7 @@ describe('fitWithProgress', () => {
     const model = fakeModel(5);
     const before = process.listenerCount('SIGINT');
     const out = await fitWithProgress(model, 'text', { maxSteps: 100 }, new ProgressReporter({ mode: 'plain', stream: s }));
-    expect(out).toEqual({ history: history(100), interrupted: false });
+    expect(out).toEqual({ history: history(100), interrupted: false, lastStep: event({ step: 5 }) });
     expect(model.seen?.maxSteps).toBe(100);
     expect(s.text()).toMatch(/^step 5\/1000/);
     expect(process.listenerCount('SIGINT')).toBe(before);
@@ -167,6 +167,7 @@ describe('fitWithProgress', () => {
     const out = await p;
     expect(out.interrupted).toBe(true);
     expect(out.history.stepsDone).toBe(5);
+    expect(out.lastStep?.step).toBe(5);
     expect(s.text()).toContain('interrupted: stopping training');
   });
 

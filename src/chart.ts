@@ -45,6 +45,12 @@ export interface SvgChartOptions {
   width?: number;
   /** Picture height in px. Default 440. */
   height?: number;
+  /**
+   * Most points drawn per series; longer series are averaged down to this many (see
+   * {@link downsample}), which keeps the file small for a history of one point per step.
+   * Default 500.
+   */
+  maxPoints?: number;
 }
 
 /** Options of {@link terminalChart}. */
@@ -61,7 +67,7 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 const MARKERS = ['*', 'o', '+', 'x'];
 
 /**
- * The training and validation curves of a history: `"training loss"` (every logged step) and,
+ * The training and validation curves of a history: `"training loss"` (every step of the history) and,
  * when the history has validation points, `"validation loss"`.
  */
 export function lossSeries(history: LossHistory): Series[] {
@@ -113,6 +119,27 @@ function finitePoints(s: Series): [number, number][] {
   return pts;
 }
 
+/**
+ * The finite points of a series, at most `maxPoints` of them: longer runs are cut into that many
+ * consecutive groups of equal size (the last may be smaller), each drawn as one point at the
+ * group's last x with the mean y of the group, as a history's loss at a step is the mean since
+ * the previous point.
+ */
+export function downsample(s: Series, maxPoints: number): Series {
+  const pts = finitePoints(s);
+  const limit = Math.max(1, Math.floor(maxPoints));
+  if (pts.length <= limit) return { name: s.name, x: pts.map((p) => p[0]), y: pts.map((p) => p[1]) };
+  const size = Math.ceil(pts.length / limit);
+  const x: number[] = [];
+  const y: number[] = [];
+  for (let i = 0; i < pts.length; i += size) {
+    const group = pts.slice(i, i + size);
+    x.push(group[group.length - 1][0]);
+    y.push(group.reduce((sum, p) => sum + p[1], 0) / group.length);
+  }
+  return { name: s.name, x, y };
+}
+
 /** The x and y extent of all finite points, or null when there are none. */
 function extent(series: readonly Series[]): { x0: number; x1: number; y0: number; y1: number } | null {
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
@@ -139,11 +166,14 @@ function px(v: number): string {
 
 /**
  * A standalone SVG picture of the series: axes with nice ticks and labels, grid lines, one
- * polyline per series (validation-like series with few points also get dot markers), a legend
- * and an optional title. Series without finite points appear in the legend only; with no points
+ * polyline per series (averaged down to `maxPoints`; series with few points, such as validation,
+ * also get dot markers), a legend and an optional title. Series without finite points appear in the legend only; with no points
  * at all the plot says "no data".
  */
-export function svgChart(series: readonly Series[], options: SvgChartOptions = {}): string {
+export function svgChart(all: readonly Series[], options: SvgChartOptions = {}): string {
+  // The extent and the ticks follow the points drawn, so a noisy step does not stretch the axis
+  // past a curve that averages it away.
+  const series = all.map((s) => downsample(s, options.maxPoints ?? 500));
   const W = options.width ?? 760;
   const H = options.height ?? 440;
   const m = { left: 72, right: 24, top: options.title ? 44 : 20, bottom: 56 };

@@ -197,6 +197,8 @@ export interface FitOutcome {
   history: History;
   /** True when Ctrl-C stopped the run. */
   interrupted: boolean;
+  /** The last step event of the run (the final line's step and loss), if there was one. */
+  lastStep?: ProgressEvent;
 }
 
 /**
@@ -212,13 +214,18 @@ export async function fitWithProgress<D>(model: Fittable<D>, data: D, options: F
     reporter.log('interrupted: stopping training (Ctrl-C again to quit at once)');
     controller.abort();
   };
+  let lastStep: ProgressEvent | undefined;
+  const onProgress = (e: ProgressEvent) => {
+    if (e.type === 'step') lastStep = e;
+    reporter.update(e);
+  };
   process.on('SIGINT', onSigint);
   try {
-    const history = await model.fit(data, { ...options, signal: controller.signal, onProgress: (e) => reporter.update(e) });
-    return { history, interrupted: false };
+    const history = await model.fit(data, { ...options, signal: controller.signal, onProgress });
+    return { history, interrupted: false, lastStep };
   } catch (e) {
     const err = e as Error & { code?: string; history?: History };
-    if (err.code === 'ABORT_ERR' && controller.signal.aborted && err.history) return { history: err.history, interrupted: true };
+    if (err.code === 'ABORT_ERR' && controller.signal.aborted && err.history) return { history: err.history, interrupted: true, lastStep };
     throw e;
   } finally {
     process.off('SIGINT', onSigint);

@@ -5,8 +5,7 @@
 
 import { Command, Option } from 'commander';
 import * as path from 'node:path';
-import { createServer, SERVER_DEFAULTS, type CompletionModel, type LogEntry } from '../server';
-import type { LanguageModel } from '../index';
+import { createServer, SERVER_DEFAULTS, type LogEntry } from '../server';
 import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
 import { makeIo } from './io';
 import { openLanguageModel } from './models';
@@ -29,17 +28,6 @@ interface ServeOptions {
   quiet?: boolean;
 }
 
-/** The server's view of a language model: its id and token counting added. */
-function completionModel(model: LanguageModel, id: string): CompletionModel {
-  if (!model.tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
-  return {
-    id,
-    countTokens: (text) => model.countTokens(text),
-    complete: (prompt, options) => model.complete(prompt, options),
-    stream: (prompt, options) => model.stream(prompt, options),
-  };
-}
-
 /** One log record of the server as a line for people. */
 function formatLogEntry(e: LogEntry): string {
   return `${new Date().toISOString()} ${e.level.padEnd(5)} ${e.message}`;
@@ -56,8 +44,12 @@ async function serve(file: string, o: ServeOptions): Promise<number> {
   if (o.defaultMaxTokens > o.maxTokens) throw new UsageError(`--default-max-tokens (${o.defaultMaxTokens}) must be ≤ --max-tokens (${o.maxTokens})`);
   const io = makeIo(!!o.json);
   const model = await openLanguageModel(file, 'serve');
+  // Checked here, before the server is built, so that the user reads a line about the file
+  // rather than the library's message about its `model` argument.
+  if (!model.tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
   const id = o.modelId ?? path.basename(file).replace(/\.safetensors$/, '');
-  const server = createServer(completionModel(model, id), {
+  const server = createServer(model, {
+    modelId: id,
     host: o.host,
     port: o.port,
     maxPromptTokens: o.maxPromptTokens,

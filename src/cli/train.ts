@@ -13,13 +13,13 @@ import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
 import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
 import { LabelledDataset, LabelSet, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
 import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, SequenceFitOptions, TagExample, Tagger } from '../index';
-import type { History, OptimizerOptions, Pooling, ScheduleOptions } from '../types';
+import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
 import { checkReadable, ensureParent, readText } from './files';
 import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
-import { flag, flagNaming, naming, renaming } from './naming';
+import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
 import { parseLabels, parseSpecials, SEED } from './parsers';
 
@@ -212,6 +212,15 @@ function fitOptions(o: TrainOptions): FitOptions {
   return f;
 }
 
+/**
+ * The training loss a run ends with: that of its last progress event (the mean since the event
+ * before it), as the final progress line shows it, rather than the last step's alone, which one
+ * batch makes noisy; else the history's last finite loss.
+ */
+function finalLoss(history: History, lastStep: ProgressEvent | undefined): number | undefined {
+  return lastStep !== undefined && Number.isFinite(lastStep.loss) ? lastStep.loss : lastFinite(history.loss);
+}
+
 /** The last finite value of an array, or undefined. */
 function lastFinite(values: readonly number[]): number | undefined {
   for (let i = values.length - 1; i >= 0; i--) if (Number.isFinite(values[i])) return values[i];
@@ -236,8 +245,8 @@ interface TrainingRun {
   unit: string;
   /** The y-axis of the loss chart. */
   lossLabel: string;
-  /** Result fields and lines after training: metrics for the sequence tasks. */
-  summary(history: History): Promise<{ data: Record<string, unknown>; lines: string[] }>;
+  /** Result fields and lines after training (`loss`: the final training loss): metrics for the sequence tasks. */
+  summary(history: History, loss: number | undefined): Promise<{ data: Record<string, unknown>; lines: string[] }>;
 }
 
 /** `rnnkit train`: a language model, or a classify/tag/regress model with --task. */
@@ -251,7 +260,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
   io.log(run.intro);
   const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
-  const { history, interrupted } = await fitWithProgress(run.fittable, run.data, run.options, reporter);
+  const { history, interrupted, lastStep } = await flagNaming([...FIT_FLAG_KEYS, 'batchSize'], () => fitWithProgress(run.fittable, run.data, run.options, reporter));
 
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
@@ -261,7 +270,8 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
     ensureParent(o.chart);
     fs.writeFileSync(o.chart, svgChart(lossSeries(history), { title: `rnnkit train: ${files.map((c) => path.basename(c)).join(', ')}`, yLabel: run.lossLabel }));
   }
-  const summary = await run.summary(history);
+  const loss = finalLoss(history, lastStep);
+  const summary = await run.summary(history, loss);
   const data = {
     task: o.task,
     model: target,
@@ -271,7 +281,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
     steps: history.stepsDone,
     tokens: history.tokens,
     elapsed: history.elapsed,
-    loss: lastFinite(history.loss) ?? null,
+    loss: loss ?? null,
     valLoss: lastFinite(history.valLoss) ?? null,
     ...summary.data,
     numParams: m.numParams,
@@ -306,8 +316,7 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
     intro: `${resumed ? 'resuming' : 'training'} a ${model.config.cell ?? o.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${corpus.trainTokens().length.toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.validationTokens().length.toLocaleString('en-US')} tokens`,
     unit: 'tokens',
     lossLabel: 'loss (nats/token)',
-    summary: async (history) => {
-      const loss = lastFinite(history.loss);
+    summary: async (history, loss) => {
       const valLoss = lastFinite(history.valLoss);
       const valBitsPerToken = valLoss === undefined ? null : valLoss / Math.LN2;
       const line = `training loss ${loss?.toFixed(4) ?? '--'}` + (valLoss === undefined ? '' : `, validation loss ${valLoss.toFixed(4)} (${valBitsPerToken!.toFixed(3)} bits/token)`);
@@ -345,14 +354,6 @@ function splitFileRows<R>(rows: R[], o: TrainOptions): { train: R[]; validation:
   const parts = { train, validation };
   if (parts.train.length === 0) throw new UsageError(`--validation ${o.validation} leaves no training rows out of ${rows.length}`);
   return { train: Array.from(parts.train, (i) => rows[i]), validation: Array.from(parts.validation, (i) => rows[i]) };
-}
-
-/**
- * Runs `fn`, naming rows by their file lines: the API's `data[i]` (rows `data`) and
- * `options.validation[i]` (rows `validation`) become `"<file>" line L`.
- */
-function rowNaming<T>(data: FileRow[], validation: FileRow[], fn: () => Promise<T>): Promise<T> {
-  return renaming((m) => m.replace(/^(data|options\.validation)\[(\d+)\]\.?/, (_, set: string, i: string) => `${(set === 'data' ? data : validation)[Number(i)].where}: `), fn);
 }
 
 /** The `--resume` checkpoint of a sequence task, which must hold a model of that task. */
