@@ -208,11 +208,38 @@ fn schedule_json(s: &ScheduleOptions, steps_before: u64, max_steps: Option<u64>)
     Ok(Value::Object(m))
 }
 
+/// `snake_case` → `camelCase` (the engine's file names → the API's option names).
+fn camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Engine errors about options name the option as the user wrote it: `options.<name>`.
 fn in_options(e: rnn_core::Error) -> NodeError {
+    within("options", e)
+}
+
+/// An engine error about a part of the options (`options.optimizer`, `options.schedule`) named
+/// as the user wrote it: `momentum` → `options.optimizer.momentum`, `schedule.eta_min` →
+/// `options.schedule.etaMin`.
+fn within(prefix: &str, e: rnn_core::Error) -> NodeError {
     let mut e = NodeError::from(e);
     if let Some(p) = e.param.take() {
-        let full = if p.starts_with("options") { p.clone() } else { format!("options.{p}") };
+        let last = prefix.rsplit('.').next().unwrap_or(prefix);
+        let local = p.strip_prefix("options.").unwrap_or(&p);
+        let local = local.strip_prefix(&format!("{last}.")).unwrap_or(local);
+        let full = if local == last { prefix.to_string() } else { format!("{prefix}.{}", camel(local)) };
         e.message = e.message.replacen(&p, &full, 1);
         e.param = Some(full);
     }
@@ -243,9 +270,15 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
             lr_decay: None,
         })?,
     };
+    // Each part is checked on its own first, so its errors name the part.
+    OptimizerConfig::from_json(&optimizer).map_err(|e| within("options.optimizer", e))?;
     m.insert("optimizer".into(), optimizer);
     if let Some(Strict(s)) = &o.schedule {
-        m.insert("schedule".into(), schedule_json(s, steps_before, max_steps)?);
+        let schedule = schedule_json(s, steps_before, max_steps)?;
+        let lr = m["optimizer"]["lr"].as_f64().unwrap_or_default();
+        rnn_core::optim::schedule::Schedule::new(lr, rnn_core::optim::schedule::ScheduleConfig::from_json(&schedule).map_err(|e| within("options.schedule", e))?)
+            .map_err(|e| within("options.schedule", e))?;
+        m.insert("schedule".into(), schedule);
     }
     put(&mut m, "clip_norm", o.clip_norm.map(Value::from));
     put(&mut m, "clip_value", o.clip_value.map(Value::from));
