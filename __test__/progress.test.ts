@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fitWithProgress, formatDuration, formatProgressLine, formatRate, formatStatusLine, ProgressReporter, renderBar, type Fittable } from '../src/progress';
-import type { FitOptions } from '../src/model';
+import type { FitOptions } from '../src/fit';
 import type { History } from '../src/types';
 import type { ProgressEvent } from '../src/types';
 

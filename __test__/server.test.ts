@@ -297,7 +297,8 @@ describe('routes and error statuses', () => {
     const res = await fetch(`${url}/v1/completions`, { method: 'POST', body: chunked, duplex: 'half' } as RequestInit);
     expect(res.headers.get('transfer-encoding')).toBeNull();
     expect(res.status).toBe(413);
-    expect((await res.json()).error.code).toBe('request_too_large');
+    const refused = (await res.json()) as { error: { code: string } };
+    expect(refused.error.code).toBe('request_too_large');
     // The limit is exclusive of smaller bodies.
     expect((await request(url, '/v1/completions', { body: { prompt: 'a'.repeat(900), max_tokens: 1 } })).status).toBe(200);
     expect(model.calls.length).toBe(1);

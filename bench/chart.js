@@ -7,6 +7,19 @@ const fs = require('fs');
 const path = require('path');
 const C = require('./common');
 
+/** @typedef {import('./common').BenchRecord} BenchRecord */
+/** A record of bench/peers.js: it names its run. */
+/** @typedef {BenchRecord & { run_id: string }} RunRecord */
+/** One implementation/config/threads/metric over a run's rounds; `medians` holds each round's median. */
+/** @typedef {RunRecord & { medians: number[] }} RoundsRow */
+/**
+ * One row of the chart: rnnkit against the best PyTorch variant of the run.
+ * @typedef {{
+ *   config: string, threads: number, unit: string, mine: number, torch: number, torchVariant: string | undefined,
+ *   x: number, lo: number, hi: number, pairs: number,
+ * }} ChartRow
+ */
+
 const HELP = `Usage: node bench/chart.js [results.jsonl] [--run RUN_ID[,RUN_ID…]] [--out FILE] [--update-results]
 
 Reads the records of one run of bench/peers.js (the latest run_id in the file unless --run;
@@ -19,7 +32,12 @@ chart of rnnkit's speed relative to PyTorch (best PyTorch variant of the run = 1
                      the paired ratios), between its <!-- results:begin --> and <!-- results:end -->
   --help             this text`;
 
+/**
+ * @param {string} file
+ * @param {string} runId
+ */
 function load(file, runId) {
+  /** @type {RunRecord[]} */
   const recs = fs
     .readFileSync(file, 'utf8')
     .split('\n')
@@ -33,11 +51,12 @@ function load(file, runId) {
   const mine = recs.filter((r) => runs.includes(r.run_id));
   if (!mine.length) throw new Error(`${file}: no records of run ${run}`);
   // median over rounds of the per-round medians; min/max over all rounds
+  /** @type {Map<string, RoundsRow>} */
   const agg = new Map();
   for (const r of mine) {
     const k = [r.peer, r.variant, r.config, r.threads, r.metric].join('|');
-    if (!agg.has(k)) agg.set(k, { ...r, medians: [], min: r.min, max: r.max, n: 0 });
-    const a = agg.get(k);
+    const a = agg.get(k) ?? { ...r, medians: [], min: r.min, max: r.max, n: 0 };
+    agg.set(k, a);
     a.medians.push(r.median);
     a.min = Math.min(a.min, r.min);
     a.max = Math.max(a.max, r.max);
@@ -47,13 +66,22 @@ function load(file, runId) {
   return { run, rows: [...agg.values()], records: mine, quick: mine.some((r) => r.quick) };
 }
 
-/** Speed-up of a over b for a metric (>1 = a better), whatever the metric's direction. */
+/**
+ * Speed-up of a over b for a metric (>1 = a better), whatever the metric's direction.
+ * @type {(a: number, b: number, metric: string) => number}
+ */
 const speedup = (a, b, metric) => (C.higherIsBetter(metric) ? a / b : b / a);
 
+/**
+ * @param {readonly RoundsRow[]} rows
+ * @param {readonly RunRecord[]} records
+ * @returns {ChartRow[]}
+ */
 function chartData(rows, records) {
   // The bar is the same paired ratio as the RESULTS.md table (rnnkit and PyTorch measured back
   // to back, median over rounds); the whisker spans the paired ratios of the rounds.
   const ratios = C.pairedRatios(records).filter((r) => r.peer === 'pytorch' && r.metric !== 'peak_rss_mb');
+  /** @type {ChartRow[]} */
   const out = [];
   for (const config of C.ALL_CONFIGS) {
     for (const threads of [1, 2]) {
@@ -70,6 +98,10 @@ function chartData(rows, records) {
   return out;
 }
 
+/**
+ * @param {readonly ChartRow[]} data
+ * @param {string} title
+ */
 function svg(data, title) {
   const rowH = 44;
   const left = 200;
@@ -82,7 +114,9 @@ function svg(data, title) {
   // log axis covering every value with a decade of margin, so 0.05x and 3x both fit
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...xs))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...xs) * 1.01)));
+  /** @type {(v: number) => number} */
   const X = (v) => left + (Math.log10(v / lo) / Math.log10(hi / lo)) * plotW;
+  /** @type {(s: unknown) => string} */
   const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
@@ -102,6 +136,7 @@ function svg(data, title) {
     const y = top + i * rowH;
     parts.push(`<text x="${left - 8}" y="${y + 16}" text-anchor="end">${esc(d.config)}</text>`);
     parts.push(`<text x="${left - 8}" y="${y + 30}" text-anchor="end" fill="#555">${d.threads} thread${d.threads > 1 ? 's' : ''}</text>`);
+    /** @type {(v: number, yy: number, color: string, label: string, labelAt?: number) => void} */
     const bar = (v, yy, color, label, labelAt = v) => {
       parts.push(`<rect x="${left}" y="${yy}" width="${Math.max(1, X(v) - left)}" height="16" fill="${color}"/>`);
       parts.push(`<text x="${X(labelAt) + 6}" y="${yy + 12}" fill="#333">${esc(label)}</text>`);
@@ -122,9 +157,12 @@ function svg(data, title) {
   return parts.join('\n') + '\n';
 }
 
+/** @param {readonly RoundsRow[]} rows */
 function table(rows) {
   const lines = ['| implementation | variant | config | threads | unit | median | min – max | n |', '|---|---|---|---|---|---|---|---|'];
-  const order = (r) => [C.ALL_CONFIGS.indexOf(r.config), r.metric === 'peak_rss_mb' ? 1 : 0, r.threads, r.peer === 'rnnkit' ? 0 : 1, r.peer, r.variant];
+  /** @type {(r: RoundsRow) => (number | string)[]} */
+  const order = (r) => [C.ALL_CONFIGS.indexOf(r.config), r.metric === 'peak_rss_mb' ? 1 : 0, r.threads, r.peer === 'rnnkit' ? 0 : 1, r.peer, r.variant ?? ''];
+  /** @type {(a: RoundsRow, b: RoundsRow) => number} */
   const cmp = (a, b) => {
     const x = order(a);
     const y = order(b);
@@ -140,7 +178,8 @@ function table(rows) {
 
 function main() {
   const argv = process.argv.slice(2);
-  const file = argv[0] && !argv[0].startsWith('--') ? argv.shift() : path.join(process.env.PEERS_OUT || '/tmp/peers/out', 'results.jsonl');
+  const positional = argv[0] && !argv[0].startsWith('--') ? argv.shift() : undefined;
+  const file = positional || path.join(process.env.PEERS_OUT || '/tmp/peers/out', 'results.jsonl');
   const args = C.parseArgs(argv, {
     run: { default: '' },
     out: { default: path.join(__dirname, 'chart.svg') },
@@ -179,6 +218,6 @@ function main() {
 try {
   main();
 } catch (e) {
-  console.error(e.message || e);
+  console.error(C.messageOf(e));
   process.exit(2);
 }

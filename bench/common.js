@@ -6,15 +6,47 @@
 const fs = require('fs');
 const path = require('path');
 
+/** @typedef {'lstm' | 'gru' | 'rnn'} Cell */
+/** @typedef {{ cell: Cell, V: number, E: number, H: number, L: number }} Architecture */
+/** @typedef {Architecture & { T: number, B: number }} TrainConfig */
+/** @typedef {Architecture & { rows: number, metric: string, unit: string }} GenConfig */
+/**
+ * One measurement in SPEC.md's JSON record shape; implementations add their own fields.
+ * @typedef {{
+ *   peer: string, variant?: string, config: string, threads: number, metric: string, unit: string,
+ *   median: number, min: number, max: number, n: number, run_id?: string, round?: number,
+ *   step_ms_median?: number, achieved_gflops?: number, quick?: boolean,
+ *   [field: string]: unknown,
+ * }} BenchRecord
+ */
+/** @typedef {{ median: number, min: number, max: number, n: number }} Stats */
+/** One option of {@link parseArgs}: its default (whose type is the option's) and whether it is a bare flag. */
+/** @typedef {{ default: string | number | boolean, flag?: boolean }} OptionSpec */
+/**
+ * The parsed options of a spec: each the type of its default.
+ * @template {Record<string, OptionSpec>} S
+ * @typedef {{ [K in keyof S]: S[K]['default'] extends number ? number : S[K]['default'] extends boolean ? boolean : string }} ParsedArgs
+ */
+/**
+ * A row of {@link pairedRatios}.
+ * @typedef {{
+ *   config: string, threads: number, metric: string, unit: string, peer: string, variant: string | undefined,
+ *   rnnkit: number, value: number, ratio: number, faster: number, lo: number, hi: number, pairs: number,
+ * }} RatioRow
+ */
+
 // SPEC.md "standard configurations". Keep the ids exactly as SPEC.md spells them: records of
 // every implementation are joined on (config, threads, metric).
+/** @type {Record<string, TrainConfig>} */
 const TRAIN_CONFIGS = {
   'TRAIN-LSTM-S': { cell: 'lstm', V: 96, E: 64, H: 256, L: 1, T: 64, B: 32 },
   'TRAIN-GRU-S': { cell: 'gru', V: 96, E: 64, H: 256, L: 1, T: 64, B: 32 },
   'TRAIN-RNN-S': { cell: 'rnn', V: 96, E: 64, H: 256, L: 1, T: 64, B: 32 },
   'TRAIN-LSTM-M': { cell: 'lstm', V: 96, E: 128, H: 512, L: 2, T: 128, B: 64 },
 };
+/** @type {Architecture} */
 const GEN = { cell: 'lstm', V: 96, E: 64, H: 256, L: 2 };
+/** @type {Record<string, GenConfig>} */
 const GEN_CONFIGS = {
   'GEN-LSTM-b1': { ...GEN, rows: 1, metric: 'us_per_token', unit: 'us/token' },
   'GEN-LSTM-b64': { ...GEN, rows: 64, metric: 'tokens_per_s', unit: 'tok/s' },
@@ -29,7 +61,10 @@ const STEPS = {
   quick: { trainWarmup: 1, trainSteps: 3, genWarmup: 5, b1Steps: 50, b64Steps: 10 },
 };
 
-/** SPEC.md's FLOP model: forward = Σ_layers 2·G·H·(in+H) + 2·H·V; training = 3 × forward. */
+/**
+ * SPEC.md's FLOP model: forward = Σ_layers 2·G·H·(in+H) + 2·H·V; training = 3 × forward.
+ * @param {Architecture} c
+ */
 function forwardFlopPerToken(c) {
   const G = { lstm: 4, gru: 3, rnn: 1 }[c.cell];
   let f = 0;
@@ -37,6 +72,10 @@ function forwardFlopPerToken(c) {
   return f + 2 * c.H * c.V;
 }
 
+/**
+ * @param {ArrayLike<number>} samples
+ * @returns {Stats}
+ */
 function stats(samples) {
   const s = Float64Array.from(samples).sort();
   const n = s.length;
@@ -47,8 +86,11 @@ function stats(samples) {
 /**
  * Expands a `--configs` list: exact ids, `GEN-LSTM` for both batch sizes, `TRAIN` / `GEN` for
  * a family, `all`. Unknown names are an error (a typo must not silently measure nothing).
+ * @param {string} list
+ * @returns {string[]}
  */
 function parseConfigs(list) {
+  /** @type {string[]} */
   const out = [];
   for (const name of String(list).split(',').map((s) => s.trim()).filter(Boolean)) {
     const upper = name.toUpperCase();
@@ -63,6 +105,10 @@ function parseConfigs(list) {
   return out;
 }
 
+/**
+ * @param {string} list
+ * @returns {number[]}
+ */
 function parseThreads(list) {
   const t = String(list).split(',').map((s) => Number(s.trim()));
   if (!t.length || t.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--threads: expected a list of integers >= 1, got "${list}"`);
@@ -72,8 +118,13 @@ function parseThreads(list) {
 /**
  * `--name value`, `--name=value` and bare `--flag` (true). Only the names in `spec` are allowed,
  * so a misspelt option stops the run instead of being ignored.
+ * @template {Record<string, OptionSpec>} S
+ * @param {string[]} argv
+ * @param {S} spec
+ * @returns {ParsedArgs<S>}
  */
 function parseArgs(argv, spec) {
+  /** @type {Record<string, string | number | boolean>} */
   const args = {};
   for (const [k, v] of Object.entries(spec)) args[k] = v.default;
   for (let i = 0; i < argv.length; i++) {
@@ -90,16 +141,24 @@ function parseArgs(argv, spec) {
       args[key] = typeof spec[key].default === 'number' ? Number(val) : val;
     }
   }
-  return args;
+  return /** @type {ParsedArgs<S>} */ (args);
 }
 
-/** Appends records to `$PEERS_OUT/results.jsonl` (SPEC.md: the file every peer writes). */
+/**
+ * Appends records to `$PEERS_OUT/results.jsonl` (SPEC.md: the file every peer writes).
+ * @param {readonly object[]} records
+ * @param {string | undefined} outDir
+ */
 function appendResults(records, outDir) {
   if (!outDir || !records.length) return;
   fs.mkdirSync(outDir, { recursive: true });
   fs.appendFileSync(path.join(outDir, 'results.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
+/**
+ * @param {number | undefined | null} v
+ * @param {string} [unit]
+ */
 function fmt(v, unit) {
   if (v === undefined || v === null || Number.isNaN(v)) return '–';
   if (/tok\/s/.test(unit || '')) return Math.round(v).toLocaleString('en-US');
@@ -108,7 +167,10 @@ function fmt(v, unit) {
   return v.toFixed(2);
 }
 
-/** Whether a larger value of this metric is better (throughput) or worse (latency, memory). */
+/**
+ * Whether a larger value of this metric is better (throughput) or worse (latency, memory).
+ * @param {string} metric
+ */
 function higherIsBetter(metric) {
   return !/us_per|rss|_ms/.test(metric);
 }
@@ -118,18 +180,24 @@ function higherIsBetter(metric) {
  * the same run, round, config, threads and metric (measured seconds before it, under the same
  * machine load); the median of those paired ratios, and their range as the visible noise.
  * `faster` turns the ratio so that > 1 means rnnkit is better, for throughput and latency alike.
+ * @param {readonly BenchRecord[]} records
+ * @returns {RatioRow[]}
  */
 function pairedRatios(records) {
+  /** @type {Map<string, BenchRecord[]>} */
   const groups = new Map();
   for (const r of records) {
     if (r.peer === 'rnnkit' || r.median === undefined) continue;
     const k = [r.peer, r.variant, r.config, r.threads, r.metric].join('|');
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k).push(r);
+    const group = groups.get(k) ?? [];
+    group.push(r);
+    groups.set(k, group);
   }
+  /** @type {RatioRow[]} */
   const out = [];
   for (const peerRecs of groups.values()) {
     const p0 = peerRecs[0];
+    /** @type {(r: BenchRecord, pr: BenchRecord) => boolean} */
     const same = (r, pr) => r.peer === 'rnnkit' && r.run_id === pr.run_id && r.round === pr.round && r.config === pr.config && r.threads === pr.threads && r.metric === pr.metric;
     const ratios = [];
     const mine = [];
@@ -157,10 +225,12 @@ function pairedRatios(records) {
       pairs: ratios.length,
     });
   }
+  /** @type {(r: RatioRow) => number} */
   const order = (r) => ALL_CONFIGS.indexOf(r.config) * 100 + (r.metric === 'peak_rss_mb' ? 50 : 0) + r.threads;
   return out.sort((a, b) => order(a) - order(b));
 }
 
+/** @param {readonly RatioRow[]} rows */
 function ratioTable(rows) {
   const lines = [
     '| config | threads | unit | rnnkit | peer | peer value | rnnkit / peer | rnnkit better (×) | paired ratios min – max (pairs) |',
@@ -173,7 +243,16 @@ function ratioTable(rows) {
   return lines.join('\n');
 }
 
+/**
+ * The message of a thrown value (an Error's message, anything else as a string).
+ * @param {unknown} e
+ */
+function messageOf(e) {
+  return e instanceof Error && e.message ? e.message : String(e);
+}
+
 module.exports = {
+  messageOf,
   pairedRatios,
   ratioTable,
   TRAIN_CONFIGS,

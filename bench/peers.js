@@ -11,6 +11,16 @@ const { spawn, spawnSync } = require('child_process');
 const C = require('./common');
 const { measureInChild } = require('./run');
 
+/** @typedef {import('./common').BenchRecord} BenchRecord */
+/**
+ * What one peer run gives: its records, an error, or that the peer does not run this case.
+ * @typedef {{ skip: true } | { error: string } | { records: BenchRecord[] }} PeerResult
+ */
+/**
+ * A peer found here, and how to run it on one (config, threads).
+ * @typedef {{ name: string, variant?: string, run: (config: string, threads: number, quick: boolean) => Promise<PeerResult> }} Peer
+ */
+
 const HELP = `Usage: npm run bench:peers -- [options]     (or: node bench/peers.js [options])
 
 Runs SPEC.md's configurations on rnnkit and on every installed peer, interleaved, and prints
@@ -43,7 +53,13 @@ const PY = process.env.PYTHON || '/usr/bin/python3';
 const OUT = process.env.PEERS_OUT || '/tmp/peers/out';
 const HERE = __dirname;
 
-/** Runs a peer script; resolves with its JSON lines, or with {skip} when it does not apply. */
+/**
+ * Runs a peer script; resolves with its JSON lines, or with {skip} when it does not apply.
+ * @param {string} cmd
+ * @param {string[]} argv
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {Promise<PeerResult>}
+ */
 function runPeer(cmd, argv, env) {
   return new Promise((resolve) => {
     const p = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,6 +70,7 @@ function runPeer(cmd, argv, env) {
     p.on('error', (e) => resolve({ error: String(e.message) }));
     p.on('close', (code) => {
       if (code === 4) return resolve({ skip: true }); // the peer cannot run this config/threads
+      /** @type {BenchRecord[]} */
       const recs = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
       if (code !== 0) return resolve({ error: `exit ${code}: ${(err.trim().split('\n').pop() || '').slice(0, 300)}` });
       resolve({ records: recs.filter((r) => r.median !== undefined) });
@@ -61,9 +78,14 @@ function runPeer(cmd, argv, env) {
   });
 }
 
-/** The peers available here, each with how to run one (config, threads). */
+/**
+ * The peers available here, each with how to run one (config, threads).
+ * @param {readonly string[]} wanted
+ */
 function discoverPeers(wanted) {
+  /** @type {Peer[]} */
   const peers = [];
+  /** @type {string[]} */
   const notes = [];
   const nodeModules = process.env.PEERS_NODE_MODULES || '/tmp/rnnkit-peers/node_modules';
   if (wanted.includes('pytorch')) {
@@ -73,6 +95,7 @@ function discoverPeers(wanted) {
     delete unset.OPENBLAS_CORETYPE;
     delete unset.OPENBLAS_L2_SIZE;
     const envSetsCore = 'OPENBLAS_CORETYPE' in process.env || 'OPENBLAS_L2_SIZE' in process.env;
+    /** @type {[string, NodeJS.ProcessEnv][]} */
     const variants = envSetsCore ? [['machine env', machine], ['env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE', unset]] : [['machine env = OPENBLAS_* unset', machine]];
     if (!envSetsCore) notes.push('pytorch: this environment sets neither OPENBLAS_CORETYPE nor OPENBLAS_L2_SIZE, so "machine env" and "env -u …" are the same run; measured once');
     for (const [label, env] of variants) {
@@ -81,7 +104,7 @@ function discoverPeers(wanted) {
         notes.push(`pytorch (${label}): skipped, ${PY} cannot import torch: ${(info.stdout + info.stderr).trim().split('\n').pop()}`);
         break;
       }
-      const i = JSON.parse(info.stdout.trim().split('\n').pop());
+      const i = JSON.parse(info.stdout.trim().split('\n').pop() ?? '');
       const variant = `torch ${i.torch} openblas-${i.blas_core} (${label})`;
       notes.push(`pytorch (${label}): torch ${i.torch}, OpenBLAS core type ${i.blas_core}, OPENBLAS_CORETYPE=${i.OPENBLAS_CORETYPE ?? 'unset'}, OPENBLAS_L2_SIZE=${i.OPENBLAS_L2_SIZE ?? 'unset'}`);
       peers.push({
@@ -92,6 +115,7 @@ function discoverPeers(wanted) {
       });
     }
   }
+  /** @type {(name: string, script: string) => void} */
   const nodePeer = (name, script) => {
     if (!wanted.includes(name)) return;
     if (!fs.existsSync(path.join(nodeModules, name))) {
@@ -124,7 +148,7 @@ function discoverPeers(wanted) {
     // the same logits before timing it (a fast wrong answer is not a peer).
     const exp = spawnSync(PY, [path.join(HERE, 'peers/torch_peer.py'), '--export-onnx', OUT], { encoding: 'utf8' });
     const chk = exp.status === 0 ? spawnSync(process.execPath, [path.join(HERE, 'peers/ort_peer.js'), '--check'], { env: { ...process.env, PEERS_OUT: OUT }, encoding: 'utf8' }) : null;
-    if (exp.status !== 0) notes.push(`onnxruntime-node: skipped, the ONNX export needs PyTorch: ${(exp.stdout + exp.stderr).trim().split('\n').pop()}`);
+    if (chk === null) notes.push(`onnxruntime-node: skipped, the ONNX export needs PyTorch: ${(exp.stdout + exp.stderr).trim().split('\n').pop()}`);
     else if (chk.status !== 0) notes.push(`onnxruntime-node: skipped, its logits differ from PyTorch's: ${chk.stdout.trim()} ${chk.stderr.trim()}`);
     else {
       notes.push(`onnxruntime-node: logits checked against PyTorch before timing: ${chk.stdout.trim()}`);
@@ -157,7 +181,9 @@ async function main() {
   for (const n of notes) console.error(`# ${n}`);
 
   const runId = new Date().toISOString();
+  /** @type {BenchRecord[]} */
   const all = [];
+  /** @type {(recs: readonly BenchRecord[], round: number) => void} */
   const keep = (recs, round) => {
     const tagged = recs.map((r) => ({ ...r, run_id: runId, round }));
     all.push(...tagged);
@@ -172,15 +198,15 @@ async function main() {
         try {
           keep(await measureInChild(config, t, { quick: args.quick }), round);
         } catch (e) {
-          process.stderr.write(` FAILED (${e.message})`);
+          process.stderr.write(` FAILED (${C.messageOf(e)})`);
         }
         for (const p of peers) {
           const key = `${p.variant || p.name}|${config}|${t}`;
           if (skipped.has(key)) continue;
           process.stderr.write(`, ${p.variant || p.name}`);
           const r = await p.run(config, t, args.quick);
-          if (r.skip) skipped.add(key);
-          else if (r.error) process.stderr.write(` FAILED (${r.error})`);
+          if ('skip' in r) skipped.add(key);
+          else if ('error' in r) process.stderr.write(` FAILED (${r.error})`);
           else keep(r.records, round);
         }
         process.stderr.write('\n');

@@ -11,6 +11,11 @@ const { spawn, execFileSync } = require('child_process');
 const path = require('path');
 const C = require('./common');
 
+/** @typedef {import('./common').BenchRecord} BenchRecord */
+/** @typedef {typeof C.STEPS.full} Steps */
+/** The public API as a user gets it (`require('..')` = dist/index.js). */
+/** @typedef {typeof import('..')} Rnnkit */
+
 const HELP = `Usage: npm run bench -- [options]      (or: node bench/run.js [options])
 
 Runs SPEC.md's standard configurations on rnnkit through its public API (dist/index.js;
@@ -35,7 +40,12 @@ median of ${C.STEPS.full.b64Steps}); peak_rss_mb = the child's process.resourceU
 
 // ------------------------------------------------------------------ child: one measurement
 
-// xorshift32: a fixed pool of random token ids, the same on every run (SPEC: random ids).
+/**
+ * xorshift32: a fixed pool of random token ids, the same on every run (SPEC: random ids).
+ * @param {number} n
+ * @param {number} V
+ * @param {number} seed
+ */
 function randomIds(n, V, seed) {
   let x = seed >>> 0 || 1;
   const out = new Int32Array(n);
@@ -50,6 +60,13 @@ function randomIds(n, V, seed) {
   return out;
 }
 
+/**
+ * The argmax of each of `rows` rows of `V` logits, written to `into`.
+ * @param {Float32Array} logits
+ * @param {number} rows
+ * @param {number} V
+ * @param {Int32Array} into
+ */
 function argmaxRows(logits, rows, V, into) {
   for (let r = 0, o = 0; r < rows; r++, o += V) {
     let best = 0;
@@ -64,8 +81,14 @@ function argmaxRows(logits, rows, V, into) {
   }
 }
 
+/** @type {(t0: bigint) => number} */
 const secondsSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
+/**
+ * @param {Rnnkit} rnnkit
+ * @param {string} name
+ * @param {Steps} steps
+ */
 function measureTrain(rnnkit, name, steps) {
   const c = C.TRAIN_CONFIGS[name];
   const model = rnnkit.createLanguageModel({ vocabSize: c.V, embedDim: c.E, hiddenSize: c.H, numLayers: c.L, cell: c.cell, seed: 1 });
@@ -74,6 +97,7 @@ function measureTrain(rnnkit, name, steps) {
   const pool = [];
   for (let i = 0; i < 4; i++) pool.push([randomIds(c.B * c.T, c.V, 11 + 2 * i), randomIds(c.B * c.T, c.V, 12 + 2 * i)]);
   const shape = { rows: c.B, steps: c.T };
+  /** @type {import('..').TrainStepOptions} */
   const options = { optimizer: { type: 'adam', lr: C.LR } };
   const times = [];
   const losses = [];
@@ -102,6 +126,11 @@ function measureTrain(rnnkit, name, steps) {
   };
 }
 
+/**
+ * @param {Rnnkit} rnnkit
+ * @param {string} name
+ * @param {Steps} steps
+ */
 function measureGen(rnnkit, name, steps) {
   const c = C.GEN_CONFIGS[name];
   const model = rnnkit.createLanguageModel({ vocabSize: c.V, embedDim: c.E, hiddenSize: c.H, numLayers: c.L, cell: c.cell, seed: 1 });
@@ -120,7 +149,12 @@ function measureGen(rnnkit, name, steps) {
   return { samples, record: { metric: c.metric, unit: c.unit, step_ms_median: C.stats(times).median * 1e3 } };
 }
 
+/**
+ * @param {string} name
+ * @param {boolean} quick
+ */
 function child(name, quick) {
+  /** @type {Rnnkit} */
   const rnnkit = require('..');
   const steps = quick ? C.STEPS.quick : C.STEPS.full;
   const info = rnnkit.engineInfo();
@@ -139,7 +173,9 @@ function child(name, quick) {
     quick: quick || undefined,
   };
   const { samples, record } = name in C.TRAIN_CONFIGS ? measureTrain(rnnkit, name, steps) : measureGen(rnnkit, name, steps);
-  const out = [{ ...base, metric: record.metric, unit: record.unit, ...C.stats(samples), ...record, ...extra }];
+  const { metric, unit, ...details } = record;
+  /** @type {BenchRecord[]} */
+  const out = [{ ...base, metric, unit, ...C.stats(samples), ...details, ...extra }];
   // ru_maxrss of this process: everything above ran in it, nothing else did.
   const rss = process.resourceUsage().maxRSS / 1024;
   out.push({ ...base, metric: 'peak_rss_mb', unit: 'MiB', median: rss, min: rss, max: rss, n: 1, ...extra });
@@ -159,11 +195,16 @@ function gitCommit() {
   }
 }
 
+/** @type {string | undefined} */
 let commitCache;
 
 /**
  * Measures one config at one thread count in a fresh child process; resolves with its records
  * (the metric and peak_rss_mb). Used by peers.js too, so both run rnnkit the same way.
+ * @param {string} config
+ * @param {number} threads
+ * @param {{ quick?: boolean }} [options]
+ * @returns {Promise<BenchRecord[]>}
  */
 function measureInChild(config, threads, { quick = false } = {}) {
   if (commitCache === undefined) commitCache = gitCommit() || '';
@@ -181,6 +222,7 @@ function measureInChild(config, threads, { quick = false } = {}) {
   });
 }
 
+/** @param {readonly BenchRecord[]} records */
 function printTable(records) {
   const rss = new Map(records.filter((r) => r.metric === 'peak_rss_mb').map((r) => [`${r.config}|${r.threads}`, r.median]));
   const lines = [
@@ -225,7 +267,7 @@ async function main() {
         C.appendResults(recs, process.env.PEERS_OUT);
       } catch (e) {
         failed++;
-        console.error(String(e.message || e));
+        console.error(C.messageOf(e));
       }
     }
   }

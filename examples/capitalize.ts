@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { createTagger, fitTokenizer, classificationMetrics } from '../src/index';
+import { createTagger, fitTokenizer, type ClassMetrics } from '../src/index';
 
 /** Characters per row. Rows are cut from the running text, so newlines (paragraphs) are inside. */
 const WINDOW = 192;
@@ -43,6 +43,23 @@ function ruleTags(lower: string, from: number, to: number): string[] {
     out.push(upper ? 'U' : 'l');
   }
   return out;
+}
+
+/** Precision, recall and F1 of the tag "U" in `predicted` against `truth` (0/0 counts as 0). */
+function upperCaseScores(truth: readonly string[], predicted: readonly string[]): ClassMetrics {
+  if (truth.length !== predicted.length) throw new Error(`${predicted.length} predicted tags for ${truth.length} true tags`);
+  let tp = 0;
+  let support = 0;
+  let predictedU = 0;
+  for (let i = 0; i < truth.length; i++) {
+    if (truth[i] === 'U') support++;
+    if (predicted[i] === 'U') predictedU++;
+    if (truth[i] === 'U' && predicted[i] === 'U') tp++;
+  }
+  const precision = predictedU === 0 ? 0 : tp / predictedU;
+  const recall = support === 0 ? 0 : tp / support;
+  const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+  return { label: 'U', precision, recall, f1, support };
 }
 
 async function main(): Promise<void> {
@@ -89,13 +106,11 @@ async function main(): Promise<void> {
   }
   const truth = tagsOf(text.slice(split));
   const rule = ruleTags(lower, split, text.length);
-  const id = (t: string) => (t === 'U' ? 1 : 0);
-  const m = classificationMetrics(truth.map(id), modelTags.map(id), ['l', 'U']);
-  const r = classificationMetrics(truth.map(id), rule.map(id), ['l', 'U']);
-  const f1 = (x: typeof m) => x.perClass[1];
-  console.log(`held-out tail: ${truth.length} characters, ${f1(m).support} upper-case`);
-  console.log(`  model  upper-case F1 ${f1(m).f1.toFixed(4)} (precision ${f1(m).precision.toFixed(3)}, recall ${f1(m).recall.toFixed(3)})`);
-  console.log(`  rule   upper-case F1 ${f1(r).f1.toFixed(4)} (precision ${f1(r).precision.toFixed(3)}, recall ${f1(r).recall.toFixed(3)})`);
+  const m = upperCaseScores(truth, modelTags);
+  const r = upperCaseScores(truth, rule);
+  console.log(`held-out tail: ${truth.length} characters, ${m.support} upper-case`);
+  console.log(`  model  upper-case F1 ${m.f1.toFixed(4)} (precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)})`);
+  console.log(`  rule   upper-case F1 ${r.f1.toFixed(4)} (precision ${r.precision.toFixed(3)}, recall ${r.recall.toFixed(3)})`);
   console.log(`training time ${seconds.toFixed(1)} s`);
   const sample = lower.slice(split + 2000, split + 2240);
   const tagged = await model.predict(sample);

@@ -8,11 +8,27 @@
  * plus Gaussian noise, so the model must infer the frequencies from the window itself; the test
  * series are never seen in training.
  */
-import { SeededRandom, createRegressor } from '../src/index';
+import { createRegressor } from '../src/index';
 
 const WINDOW = 32;
 const LENGTH = 200;
 const NOISE = 0.05;
+
+/** A small seeded generator (mulberry32) for the synthetic series; the same seed gives the same data. */
+class SeededRandom {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  /** A float in [0, 1). */
+  nextFloat(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
+  }
+}
 
 /** One series: Σ a·sin(2πt/P + φ) + N(0, NOISE²). */
 function series(rng: SeededRandom): Float32Array {

@@ -24,6 +24,11 @@ const brain = U.load('brain.js');
 const steps = args.quick ? C.STEPS.quick : C.STEPS.full;
 const base = { peer: 'brain.js', variant: `brain.js ${U.version('brain.js')}`, config: args.config, threads: 1 };
 
+/**
+ * @param {number} n
+ * @param {number} V
+ * @param {number} seed
+ */
 function ids(n, V, seed) {
   // LCG; any fixed random ids will do (speed does not depend on them)
   let x = seed;

@@ -25,6 +25,12 @@ if (!fs.existsSync(MODEL)) {
 }
 const ort = U.load('onnxruntime-node');
 
+/**
+ * @param {Float32Array} logits
+ * @param {number} B
+ * @param {number} V
+ * @param {BigInt64Array} tok
+ */
 function argmaxInto(logits, B, V, tok) {
   for (let b = 0; b < B; b++) {
     let best = 0;
@@ -33,6 +39,7 @@ function argmaxInto(logits, B, V, tok) {
   }
 }
 
+/** @param {number} threads */
 const open = (threads) =>
   ort.InferenceSession.create(MODEL, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
 
@@ -46,8 +53,10 @@ async function check() {
   let maxDiff = 0;
   for (const step of ref.steps) {
     const out = await s.run({ token: new ort.Tensor('int64', tok, [B]), h, c });
-    out.logits.data.forEach((x, i) => (maxDiff = Math.max(maxDiff, Math.abs(x - step.logits[i]))));
-    argmaxInto(out.logits.data, B, V, tok);
+    /** @type {Float32Array} */
+    const logits = out.logits.data;
+    logits.forEach((x, i) => (maxDiff = Math.max(maxDiff, Math.abs(x - step.logits[i]))));
+    argmaxInto(logits, B, V, tok);
     ({ h_out: h, c_out: c } = out);
   }
   const passed = maxDiff < 1e-4;

@@ -33,7 +33,12 @@ const tf = U.load('@tensorflow/tfjs');
 const steps = args.quick ? C.STEPS.quick : C.STEPS.full;
 const base = { peer: 'tfjs', variant: `tfjs ${U.version('@tensorflow/tfjs')} ${args.backend}`, config: args.config, threads: 1 };
 
-/** Fixed pseudo-random token ids (speed does not depend on them). */
+/**
+ * Fixed pseudo-random token ids (speed does not depend on them).
+ * @param {number} n
+ * @param {number} V
+ * @param {number} seed
+ */
 function ids(n, V, seed) {
   let x = seed;
   return Int32Array.from({ length: n }, () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % V);
@@ -43,12 +48,17 @@ function ids(n, V, seed) {
 // minutes on a [256, 1024] kernel; the initial values do not change the time of a step.
 const FAST_INIT = { recurrentInitializer: 'glorotUniform' };
 
+/**
+ * @param {import('../common').Cell} cell
+ * @param {Record<string, unknown>} options
+ */
 function recurrentLayer(cell, options) {
   if (cell === 'lstm') return tf.layers.lstm({ ...FAST_INIT, ...options });
   if (cell === 'gru') return tf.layers.gru({ ...FAST_INIT, ...options });
   return tf.layers.simpleRNN({ ...FAST_INIT, ...options, activation: 'tanh' });
 }
 
+/** @param {import('../common').TrainConfig} c */
 function train(c) {
   const oneHotEmbedding = args.backend === 'wasm';
   const model = tf.sequential();
@@ -80,6 +90,7 @@ function train(c) {
   });
 }
 
+/** @param {import('../common').GenConfig} c */
 function generate(c) {
   const B = c.rows;
   const model = tf.sequential();
