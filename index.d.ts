@@ -44,10 +44,10 @@ export declare class NativeGenerator {
 /** A recurrent network (every task) held natively. */
 export declare class NativeModel {
   /**
-   * A new model from its configuration (INTEROP `config` object, snake_case keys as in the
-   * file; validated by the engine), initialisation options and seed.
+   * A new model of `task` (`language_model`, `classify`, `tag`, `regress`) from its
+   * architecture options (each task's defaults fill the rest; the engine validates).
    */
-  static create(config: Record<string, unknown>, init: InitOptions | undefined | null, seed: number): NativeModel
+  static create(task: string, options: ModelOptions): NativeModel
   /** Loads a model file or checkpoint (INTEROP format), synchronously. */
   static load(path: string): NativeModel
   /** Loads a model file or checkpoint off the JavaScript thread. */
@@ -336,6 +336,30 @@ export interface InitOptions {
   orthogonalRecurrent?: boolean
   /** LSTM forget-gate bias. */
   forgetBias?: number
+}
+
+/**
+ * What a new model is made of. Which keys apply depends on the task: token input
+ * (`vocabSize`, `embedDim`) or dense input (`inputSize`); `skip` for language models;
+ * `bidirectional`, `pooling` for sequence tasks; `perStep` for regressors.
+ */
+export interface ModelOptions {
+  cell?: 'rnn' | 'lstm' | 'gru'
+  nonlinearity?: 'tanh' | 'relu'
+  hiddenSize?: number
+  numLayers?: number
+  dropout?: number
+  /** Seed of the initial weights. */
+  seed?: number
+  init?: InitOptions
+  vocabSize?: number
+  embedDim?: number
+  inputSize?: number
+  outputSize?: number
+  skip?: boolean
+  bidirectional?: boolean
+  pooling?: 'last' | 'mean' | 'max'
+  perStep?: boolean
 }
 
 /**

@@ -311,48 +311,23 @@ function evalResult(e: { loss: number; count: number; accuracy?: number | null }
   };
 }
 
-/** The engine's JSON config of an architecture. */
-export function architectureJSON(o: ArchitectureOptions, task: string): Record<string, unknown> {
-  const cell = o.cell === undefined ? 'lstm' : checkChoice('options.cell', o.cell, ['rnn', 'lstm', 'gru'] as const);
-  if (o.nonlinearity !== undefined && cell !== 'rnn') throw typeError('ERR_RNNKIT_CONFIG', `options.nonlinearity: only the "rnn" cell takes one, got ${describe(o.nonlinearity)} for "${cell}"`);
-  return {
-    task,
-    cell,
-    nonlinearity: cell === 'rnn' ? (o.nonlinearity === undefined ? 'tanh' : checkChoice('options.nonlinearity', o.nonlinearity, ['tanh', 'relu'] as const)) : null,
-    hidden_size: o.hiddenSize === undefined ? 128 : checkInt('options.hiddenSize', o.hiddenSize, 1, 1 << 16),
-    num_layers: o.numLayers === undefined ? 1 : checkInt('options.numLayers', o.numLayers, 1, 64),
-    dropout: o.dropout === undefined ? 0 : checkNumber('options.dropout', o.dropout, 0, 0.999),
-  };
-}
 
 /** Creates a language model: embedding → stacked RNN/LSTM/GRU → vocabulary logits. */
 export function createLanguageModel(options: LanguageModelOptions): LanguageModel {
-  const o = checkObject('options', options);
-  checkKnownKeys('options', o, ['cell', 'nonlinearity', 'hiddenSize', 'numLayers', 'dropout', 'seed', 'init', 'tokenizer', 'vocabSize', 'embedDim', 'skip']);
-  const tokenizer = options.tokenizer ?? null;
+  const { tokenizer = null, ...arch } = checkObject('options', options) as LanguageModelOptions & Record<string, unknown>;
   if (tokenizer !== null && (typeof tokenizer !== 'object' || typeof tokenizer.encode !== 'function')) {
     throw typeError('ERR_RNNKIT_TYPE', `options.tokenizer: expected a Tokenizer, got ${describe(tokenizer)}`);
   }
-  let vocabSize: number;
   if (tokenizer) {
-    vocabSize = tokenizer.vocabSize;
-    if (options.vocabSize !== undefined && options.vocabSize !== vocabSize) {
-      throw typeError('ERR_RNNKIT_VOCAB', `options.vocabSize: ${describe(options.vocabSize)} disagrees with the tokenizer's vocabulary of ${vocabSize}`);
+    if (arch.vocabSize !== undefined && arch.vocabSize !== tokenizer.vocabSize) {
+      throw typeError('ERR_RNNKIT_VOCAB', `options.vocabSize: ${describe(arch.vocabSize)} disagrees with the tokenizer's vocabulary of ${tokenizer.vocabSize}`);
     }
-  } else {
-    if (options.vocabSize === undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options: give a tokenizer or a vocabSize');
-    vocabSize = checkInt('options.vocabSize', options.vocabSize, 1, 1 << 20);
+    arch.vocabSize = tokenizer.vocabSize;
+  } else if (arch.vocabSize === undefined) {
+    throw typeError('ERR_RNNKIT_CONFIG', 'options: give a tokenizer or a vocabSize');
   }
-  const config = {
-    ...architectureJSON(options, 'language_model'),
-    vocab_size: vocabSize,
-    embed_dim: options.embedDim === undefined ? 64 : checkInt('options.embedDim', options.embedDim, 1, 1 << 16),
-    output_size: vocabSize,
-    bidirectional: false,
-    skip: options.skip === undefined ? false : checkBoolean('options.skip', options.skip),
-  };
-  const seed = options.seed === undefined ? 0 : checkInt('options.seed', options.seed, 0);
-  const handle = native.NativeModel.create(config, options.init, seed);
+  // The engine fills the defaults and validates every architecture option.
+  const handle = native.NativeModel.create('language_model', arch);
   if (tokenizer) handle.setTokenizer(tokenizer.toJSON() as unknown as Record<string, unknown>);
   return new LanguageModel(handle, tokenizer);
 }

@@ -4,11 +4,10 @@
  */
 
 import type { NativeModel, NativeSequenceDataset } from '../../index';
-import { architectureJSON } from '../model';
 import { DenseDataset, LabelledDataset, type Label } from '../dataset';
 import { checkBoolean, checkChoice, describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
-import { ARCH_KEYS, checkDense, checkKnownKeys, checkLabelSet, checkObject, checkSameLabels, checkSameTokenizer, classificationResult, createNative, denseBatches, INPUT_KEYS, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
+import { checkDense, checkLabelSet, checkObject, checkSameLabels, checkSameTokenizer, classificationResult, createNative, denseBatches, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
 import type { ClassificationEvaluation, ClassifierOptions, ClassifyExample, ClassPrediction, ClassWeights } from './types';
 
 /** Many-to-one classification of texts or dense sequences. */
@@ -117,17 +116,7 @@ export class Classifier extends SequenceModel {
  */
 export function createClassifier(options: ClassifierOptions): Classifier {
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, [...ARCH_KEYS, ...INPUT_KEYS, 'labels', 'bidirectional', 'pooling']);
   const labels = checkLabelSet('options.labels', o.labels);
-  const { config, codec } = readInput(o, true);
-  const full = {
-    ...architectureJSON(options, 'classify'),
-    ...config,
-    output_size: labels.length,
-    bidirectional: o.bidirectional === undefined ? true : checkBoolean('options.bidirectional', o.bidirectional),
-    skip: false,
-    pooling: o.pooling === undefined ? 'mean' : checkChoice('options.pooling', o.pooling, ['last', 'mean', 'max'] as const),
-    per_step: false,
-  };
-  return new Classifier(createNative(o, full, codec, { labels: JSON.stringify(labels) }), codec, labels);
+  const { handle, codec } = createNative('classify', o, { outputSize: labels.length }, readInput(o, true), { labels });
+  return new Classifier(handle, codec, labels);
 }

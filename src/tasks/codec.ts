@@ -114,7 +114,7 @@ export class InputCodec {
 }
 
 /** Reads the input options shared by every task into the config and a codec. */
-export function readInput(o: Record<string, unknown>, allowTokens: boolean): { config: Record<string, unknown>; codec: InputCodec } {
+export function readInput(o: Record<string, unknown>, allowTokens: boolean): { modelInput: Record<string, unknown>; codec: (config: Record<string, unknown>) => InputCodec } {
   const maxLength = o.maxLength === undefined ? 1024 : checkInt('options.maxLength', o.maxLength, 1, 1 << 24);
   if (o.tokenizer !== undefined && o.tokenizer !== null) {
     if (!allowTokens) throw typeError('ERR_RNNKIT_CONFIG', 'options.tokenizer: a regressor reads dense inputs; give inputSize');
@@ -122,20 +122,19 @@ export function readInput(o: Record<string, unknown>, allowTokens: boolean): { c
     if (typeof t !== 'object' || typeof t.encode !== 'function' || typeof t.vocabSize !== 'number') throw typeError('ERR_RNNKIT_TYPE', `options.tokenizer: expected a Tokenizer, got ${describe(t)}`);
     if (o.inputSize !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.inputSize: give a tokenizer (text) or an inputSize (dense), not both');
     for (const k of ['normalize', 'featureStats']) if (o[k] !== undefined) throw typeError('ERR_RNNKIT_CONFIG', `options.${k}: only for dense input (inputSize)`);
-    const embedDim = o.embedDim === undefined ? 64 : checkInt('options.embedDim', o.embedDim, 1, 1 << 16);
-    return { config: { vocab_size: t.vocabSize, embed_dim: embedDim }, codec: new InputCodec(t, 0, maxLength, false, null) };
+    return { modelInput: { vocabSize: t.vocabSize }, codec: () => new InputCodec(t, 0, maxLength, false, null) };
   }
   if (o.inputSize === undefined) throw typeError('ERR_RNNKIT_CONFIG', allowTokens ? 'options: give a tokenizer (text input) or an inputSize (dense input)' : 'options.inputSize: required');
-  const inputSize = checkInt('options.inputSize', o.inputSize, 1, 1 << 20);
-  if (o.embedDim !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.embedDim: only for token input (tokenizer)');
   const normalize = o.normalize === undefined ? true : checkBoolean('options.normalize', o.normalize);
-  let stats: FeatureStats | null = null;
-  if (o.featureStats !== undefined) {
-    if (!(o.featureStats instanceof FeatureStats)) throw typeError('ERR_RNNKIT_TYPE', `options.featureStats: expected a FeatureStats, got ${describe(o.featureStats)}`);
-    if (o.featureStats.mean.length !== inputSize) throw rangeError('ERR_RNNKIT_SHAPE', `options.featureStats: ${o.featureStats.mean.length} features but inputSize is ${inputSize}`);
-    stats = o.featureStats;
-  }
-  return { config: { input_size: inputSize }, codec: new InputCodec(null, inputSize, maxLength, normalize, stats) };
+  if (o.featureStats !== undefined && !(o.featureStats instanceof FeatureStats)) throw typeError('ERR_RNNKIT_TYPE', `options.featureStats: expected a FeatureStats, got ${describe(o.featureStats)}`);
+  const stats = (o.featureStats as FeatureStats | undefined) ?? null;
+  // The input size is the engine's to check; the codec reads it from the model's config.
+  const codec = (config: Record<string, unknown>) => {
+    const inputSize = config.input_size as number;
+    if (stats && stats.mean.length !== inputSize) throw rangeError('ERR_RNNKIT_SHAPE', `options.featureStats: ${stats.mean.length} features but inputSize is ${inputSize}`);
+    return new InputCodec(null, inputSize, maxLength, normalize, stats);
+  };
+  return { modelInput: {}, codec };
 }
 
 /** Restores the codec of a loaded model from its config, tokenizer and metadata. */
@@ -148,7 +147,7 @@ export function codecFromFile(handle: NativeModel, tokenizer: Tokenizer | null):
     let stats: FeatureStats | null = null;
     if (meta.feature_stats !== undefined) {
       try {
-        stats = FeatureStats.fromJSON(JSON.parse(meta.feature_stats));
+        stats = FeatureStats.fromJSON(handle.metadataValue('feature_stats') as { mean: number[]; std: number[] });
       } catch (e) {
         throw error('ERR_RNNKIT_FORMAT', `model file: metadata feature_stats: ${(e as Error).message}`);
       }

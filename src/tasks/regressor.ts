@@ -4,11 +4,10 @@
  */
 
 import type { NativeModel, NativeSequenceDataset } from '../../index';
-import { architectureJSON } from '../model';
 import { DenseDataset } from '../dataset';
 import { checkBoolean, checkChoice, checkInt, describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
-import { ARCH_KEYS, checkDense, checkKnownKeys, checkObject, createNative, denseBatches, SequenceModel, type Rows } from './sequence-model';
+import { checkDense, checkObject, createNative, denseBatches, SequenceModel, type Rows } from './sequence-model';
 import type { RegressExample, RegressionEvaluation, RegressorOptions } from './types';
 
 /** Regression (MSE) of dense sequences: one output vector per sequence, or one per step. */
@@ -124,18 +123,6 @@ export class Regressor extends SequenceModel {
 /** A regressor of dense sequences (MSE): many-to-one (pooled) or many-to-many (`perStep`). */
 export function createRegressor(options: RegressorOptions): Regressor {
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, [...ARCH_KEYS, 'inputSize', 'maxLength', 'normalize', 'featureStats', 'outputSize', 'perStep', 'pooling', 'bidirectional']);
-  const { config, codec } = readInput(o, false);
-  const perStep = o.perStep === undefined ? false : checkBoolean('options.perStep', o.perStep);
-  if (perStep && o.pooling !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.pooling: a per-step regressor does not pool');
-  const full = {
-    ...architectureJSON(options, 'regress'),
-    ...config,
-    output_size: o.outputSize === undefined ? 1 : checkInt('options.outputSize', o.outputSize, 1, 1 << 20),
-    bidirectional: o.bidirectional === undefined ? false : checkBoolean('options.bidirectional', o.bidirectional),
-    skip: false,
-    pooling: o.pooling === undefined ? 'last' : checkChoice('options.pooling', o.pooling, ['last', 'mean', 'max'] as const),
-    per_step: perStep,
-  };
-  return new Regressor(createNative(o, full, codec, {}), codec);
+  const { handle, codec } = createNative('regress', o, {}, readInput(o, false), {});
+  return new Regressor(handle, codec);
 }

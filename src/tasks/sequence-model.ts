@@ -13,7 +13,7 @@ import { DenseDataset, FeatureStats, IGNORE_INDEX, LabelledDataset, TaggedDatase
 import { checkInt, checkNumber, describe, error, rangeError, typeError } from '../errors';
 import type { Tokenizer } from '../tokenizer';
 import type { History } from '../types';
-import type { Encoded, InputCodec } from './codec';
+import type { Encoded, InputCodec, readInput } from './codec';
 import type { ClassificationEvaluation, ClassWeights, SequenceFitOptions } from './types';
 
 export function checkObject(name: string, value: unknown): Record<string, unknown> {
@@ -59,11 +59,11 @@ export function classificationResult(e: EvalInfo, labels: readonly Label[]): Cla
 
 /** Reads a JSON label list from metadata, or numbers 0..n-1 when the file has none. */
 export function labelsFromFile(handle: NativeModel, key: string, n: number): Label[] {
-  const raw = handle.metadata()[key];
-  if (raw === undefined) return Array.from({ length: n }, (_, i) => i);
+  const raw = handle.metadataValue(key);
+  if (raw === undefined || raw === null) return Array.from({ length: n }, (_, i) => i);
   let labels: Label[];
   try {
-    labels = checkLabelSet(`metadata ${key}`, JSON.parse(raw));
+    labels = checkLabelSet(`metadata ${key}`, raw);
   } catch (e) {
     throw error('ERR_RNNKIT_FORMAT', `model file: ${(e as Error).message}`);
   }
@@ -72,21 +72,28 @@ export function labelsFromFile(handle: NativeModel, key: string, n: number): Lab
 }
 
 /** Builds and creates the native model of a task. */
-export function createNative(o: Record<string, unknown>, config: Record<string, unknown>, codec: InputCodec, meta: Record<string, string>): NativeModel {
-  const seed = o.seed === undefined ? 0 : checkInt('options.seed', o.seed, 0);
-  const handle = native.NativeModel.create(config, o.init as never, seed);
+/** Keys of a task constructor's options that TypeScript handles (the rest are the engine's architecture options). */
+const CALLER_KEYS = ['tokenizer', 'labels', 'tags', 'maxLength', 'normalize', 'featureStats'];
+
+/**
+ * Creates the native model of `task` from the user's options (architecture keys go to the
+ * engine, which fills the task's defaults and validates) and attaches the codec's metadata.
+ */
+export function createNative(task: 'classify' | 'tag' | 'regress', o: Record<string, unknown>, extra: Record<string, unknown>, input: ReturnType<typeof readInput>, meta: Record<string, unknown>): { handle: NativeModel; codec: InputCodec } {
+  const arch: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (!CALLER_KEYS.includes(k)) arch[k] = v;
+  const handle = native.NativeModel.create(task, { ...arch, ...input.modelInput, ...extra });
+  const codec = input.codec(handle.config());
   if (codec.tokenizer) handle.setTokenizer(codec.tokenizer.toJSON() as unknown as Record<string, unknown>);
   handle.setMetadata('max_length', String(codec.maxLength));
   if (codec.dense) {
     handle.setMetadata('normalize', String(codec.normalize));
-    if (codec.stats) handle.setMetadata('feature_stats', JSON.stringify(codec.stats.toJSON()));
+    if (codec.stats) handle.setMetadataValue('feature_stats', codec.stats.toJSON());
   }
-  for (const [k, v] of Object.entries(meta)) handle.setMetadata(k, v);
-  return handle;
+  for (const [k, v] of Object.entries(meta)) handle.setMetadataValue(k, v);
+  return { handle, codec };
 }
 
-export const ARCH_KEYS = ['cell', 'nonlinearity', 'hiddenSize', 'numLayers', 'dropout', 'seed', 'init'] as const;
-export const INPUT_KEYS = ['tokenizer', 'inputSize', 'embedDim', 'maxLength', 'normalize', 'featureStats'] as const;
 
 /** The engine's prediction for one row: outputs, and for class heads probabilities and classes. */
 export interface RowPrediction {
@@ -163,7 +170,7 @@ export abstract class SequenceModel extends Model {
   private ensureStats(train: Rows): void {
     if (!this.codec.dense || !this.codec.normalize || this.codec.stats) return;
     this.codec.stats = FeatureStats.compute(train.inputs.map((e) => e.values!), this.codec.inputSize);
-    this.native.setMetadata('feature_stats', JSON.stringify(this.codec.stats.toJSON()));
+    this.native.setMetadataValue('feature_stats', this.codec.stats.toJSON());
   }
 
   /** Class weights in class-id order (classifier and tagger). */
@@ -208,7 +215,7 @@ export abstract class SequenceModel extends Model {
     if (train) {
       refuseOrderKeys(options as Record<string, unknown>, 'dataset');
       // A normalising model adopts a dense dataset's statistics: save them with the model.
-      if (this.codec.stats) this.native.setMetadata('feature_stats', JSON.stringify(this.codec.stats.toJSON()));
+      if (this.codec.stats) this.native.setMetadataValue('feature_stats', this.codec.stats.toJSON());
     }
     else train = this.rowDataset('data', data, { ...order, ...(rest.seed === undefined ? {} : { seed: rest.seed }) }, true);
     const valid = validation === undefined ? null : (this.datasetOf('options.validation', validation) ?? this.rowDataset('options.validation', validation, {}, false));

@@ -5,11 +5,10 @@
  */
 
 import type { NativeModel, NativeSequenceDataset } from '../../index';
-import { architectureJSON } from '../model';
 import { DenseDataset, TaggedDataset, type Label } from '../dataset';
 import { checkBoolean, describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
-import { ARCH_KEYS, checkKnownKeys, checkLabelSet, checkObject, checkSameLabels, classificationResult, createNative, INPUT_KEYS, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
+import { checkLabelSet, checkObject, checkSameLabels, classificationResult, createNative, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
 import type { ClassificationEvaluation, ClassWeights, TagExample, TaggerOptions, TagPrediction } from './types';
 
 /** Many-to-many tagging: one tag per input token (or dense step). */
@@ -125,17 +124,7 @@ export class Tagger extends SequenceModel {
 /** A sequence tagger: one softmax over `tags` at every input step (bidirectional by default). */
 export function createTagger(options: TaggerOptions): Tagger {
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, [...ARCH_KEYS, ...INPUT_KEYS, 'tags', 'bidirectional']);
   const tags = checkLabelSet('options.tags', o.tags);
-  const { config, codec } = readInput(o, true);
-  const full = {
-    ...architectureJSON(options, 'tag'),
-    ...config,
-    output_size: tags.length,
-    bidirectional: o.bidirectional === undefined ? true : checkBoolean('options.bidirectional', o.bidirectional),
-    skip: false,
-    pooling: 'last',
-    per_step: true,
-  };
-  return new Tagger(createNative(o, full, codec, { tags: JSON.stringify(tags) }), codec, tags);
+  const { handle, codec } = createNative('tag', o, { outputSize: tags.length, perStep: true }, readInput(o, true), { tags });
+  return new Tagger(handle, codec, tags);
 }

@@ -10,5 +10,6 @@ pub mod generation;
 pub mod guard;
 pub mod info;
 pub mod model;
+pub mod model_options;
 pub mod options;
 pub mod train_options;

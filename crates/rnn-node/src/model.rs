@@ -20,7 +20,7 @@ use napi_derive::napi;
 
 use rnn_core::batch::{Batch, BatchInput, BatchTargets, SequenceSet, IGNORE_INDEX};
 use rnn_core::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint};
-use rnn_core::config::{ModelConfig, Task};
+use rnn_core::config::Task;
 use rnn_core::init::{init_params, InitConfig};
 use rnn_core::model::evaluate::{evaluate_sequences, evaluate_stream, predict_sequences, Evaluation};
 use rnn_core::model::network::Network;
@@ -31,6 +31,7 @@ use rnn_core::train::{History, StopReason, TrainData, TrainEvent, TrainOptions, 
 use crate::dataset::{row_set, NativeSequenceDataset, NativeTokenDataset, RowShape, SequenceData};
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard, guard_js, Guarded, Work};
+use crate::model_options::{model_config, ModelOptions};
 use crate::options::Strict;
 use crate::train_options::{train_options, FitOptions};
 
@@ -372,15 +373,15 @@ pub struct NativeModel {
 
 #[napi]
 impl NativeModel {
-    /// A new model from its configuration (INTEROP `config` object, snake_case keys as in the
-    /// file; validated by the engine), initialisation options and seed.
-    #[napi(factory, ts_args_type = "config: Record<string, unknown>, init: InitOptions | undefined | null, seed: number")]
-    pub fn create(env: Env, config: Value, init: Option<Strict<InitOptions>>, seed: f64) -> napi::Result<NativeModel> {
+    /// A new model of `task` (`language_model`, `classify`, `tag`, `regress`) from its
+    /// architecture options (each task's defaults fill the rest; the engine validates).
+    #[napi(factory)]
+    pub fn create(env: Env, task: String, #[napi(ts_arg_type = "ModelOptions")] options: Strict<ModelOptions>) -> napi::Result<NativeModel> {
         guard_js(&env, || {
-            let config = ModelConfig::from_json(&config).map_err(config_error)?;
-            let init = init_config(init.map(|s| s.0))?;
-            init.validate(&config)?;
-            let params = init_params(&config, &init, &mut Rng::new(seed_from("seed", seed)?))?;
+            let (config, seed) = model_config(&task, &options.0)?;
+            let init = init_config(options.0.init.map(|s| s.0))?;
+            init.validate(&config).map_err(|e| crate::train_options::within("options.init", e))?;
+            let params = init_params(&config, &init, &mut Rng::new(seed))?;
             let network = Network::from_params(config, params)?;
             Ok(NativeModel::from_slot(Slot { network, trainer: None, tokenizer: None, metadata: BTreeMap::new() }))
         })
@@ -913,15 +914,6 @@ fn init_config(o: Option<InitOptions>) -> Result<InitConfig, NodeError> {
     })
 }
 
-/// Config errors name the file's key as `config.<key>`; they are errors of the caller's options.
-fn config_error(e: rnn_core::Error) -> NodeError {
-    let mut n = NodeError::from(e);
-    if n.code == "ERR_RNNKIT_FORMAT" {
-        n.kind = JsKind::TypeError;
-        n.code = "ERR_RNNKIT_CONFIG";
-    }
-    n
-}
 
 /// The trainer of `slot`, created with `options` or reconfigured to them.
 fn ensure_trainer<'a>(trainer: &'a mut Option<Trainer>, network: &Network, options: TrainOptions) -> rnn_core::Result<&'a mut Trainer> {

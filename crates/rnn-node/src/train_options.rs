@@ -233,7 +233,7 @@ fn in_options(e: rnn_core::Error) -> NodeError {
 /// An engine error about a part of the options (`options.optimizer`, `options.schedule`) named
 /// as the user wrote it: `momentum` → `options.optimizer.momentum`, `schedule.eta_min` →
 /// `options.schedule.etaMin`.
-fn within(prefix: &str, e: rnn_core::Error) -> NodeError {
+pub(crate) fn within(prefix: &str, e: rnn_core::Error) -> NodeError {
     let mut e = NodeError::from(e);
     if let Some(p) = e.param.take() {
         let last = prefix.rsplit('.').next().unwrap_or(prefix);

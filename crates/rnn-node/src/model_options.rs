@@ -1,0 +1,123 @@
+//! The architecture options of a new model, typed, with the defaults of each task in one table
+//! ([`TaskDefaults`]), converted into the engine's `ModelConfig`, which validates them once.
+
+use napi_derive::napi;
+use rnn_core::config::ModelConfig;
+use serde_json::{json, Map, Value};
+
+use crate::errors::NodeError;
+use crate::options::Strict;
+use crate::strict_object;
+use crate::train_options::{whole, within};
+
+/// What a new model is made of. Which keys apply depends on the task: token input
+/// (`vocabSize`, `embedDim`) or dense input (`inputSize`); `skip` for language models;
+/// `bidirectional`, `pooling` for sequence tasks; `perStep` for regressors.
+#[napi(object, object_to_js = false)]
+pub struct ModelOptions {
+    #[napi(ts_type = "'rnn' | 'lstm' | 'gru'")]
+    pub cell: Option<String>,
+    #[napi(ts_type = "'tanh' | 'relu'")]
+    pub nonlinearity: Option<String>,
+    pub hidden_size: Option<f64>,
+    pub num_layers: Option<f64>,
+    pub dropout: Option<f64>,
+    /// Seed of the initial weights.
+    pub seed: Option<f64>,
+    #[napi(ts_type = "InitOptions")]
+    pub init: Option<Strict<crate::model::InitOptions>>,
+    pub vocab_size: Option<f64>,
+    pub embed_dim: Option<f64>,
+    pub input_size: Option<f64>,
+    pub output_size: Option<f64>,
+    pub skip: Option<bool>,
+    pub bidirectional: Option<bool>,
+    #[napi(ts_type = "'last' | 'mean' | 'max'")]
+    pub pooling: Option<String>,
+    pub per_step: Option<bool>,
+}
+strict_object!(
+    ModelOptions,
+    "options",
+    [
+        "cell", "nonlinearity", "hiddenSize", "numLayers", "dropout", "seed", "init", "vocabSize", "embedDim", "inputSize",
+        "outputSize", "skip", "bidirectional", "pooling", "perStep"
+    ],
+    caller: ["tokenizer", "labels", "tags", "maxLength", "normalize", "featureStats"]
+);
+
+/// The defaults of a task: the one table the API and the CLI share.
+pub struct TaskDefaults {
+    pub cell: &'static str,
+    pub hidden_size: u64,
+    pub num_layers: u64,
+    pub embed_dim: u64,
+    pub bidirectional: bool,
+    pub pooling: &'static str,
+}
+
+/// The defaults of `task` (`language_model`, `classify`, `tag`, `regress`).
+pub fn task_defaults(task: &str) -> TaskDefaults {
+    let base = TaskDefaults { cell: "lstm", hidden_size: 128, num_layers: 1, embed_dim: 64, bidirectional: false, pooling: "last" };
+    match task {
+        // A label or a tag may depend on what follows: read both ways.
+        "classify" => TaskDefaults { bidirectional: true, pooling: "mean", ..base },
+        "tag" => TaskDefaults { bidirectional: true, ..base },
+        _ => base,
+    }
+}
+
+/// The engine's config of a new `task` model from `o`, and the seed of its weights.
+pub fn model_config(task: &str, o: &ModelOptions) -> Result<(ModelConfig, u64), NodeError> {
+    if !["language_model", "classify", "tag", "regress"].contains(&task) {
+        return Err(NodeError::type_error("ERR_RNNKIT_CONFIG", format!("task: expected \"language_model\", \"classify\", \"tag\" or \"regress\", got \"{task}\"")));
+    }
+    let d = task_defaults(task);
+    let size = |name: &str, v: Option<f64>, default: Option<u64>| -> Result<Option<Value>, NodeError> {
+        Ok(match v {
+            Some(x) => Some(Value::from(whole(&format!("options.{name}"), x)?)),
+            None => default.map(Value::from),
+        })
+    };
+    let mut m = Map::new();
+    m.insert("task".into(), Value::from(task));
+    m.insert("cell".into(), Value::from(o.cell.clone().unwrap_or_else(|| d.cell.into())));
+    if let Some(n) = &o.nonlinearity {
+        m.insert("nonlinearity".into(), Value::from(n.clone()));
+    }
+    for (key, name, v, default) in [
+        ("hidden_size", "hiddenSize", o.hidden_size, Some(d.hidden_size)),
+        ("num_layers", "numLayers", o.num_layers, Some(d.num_layers)),
+        ("output_size", "outputSize", o.output_size, Some(1)),
+        ("input_size", "inputSize", o.input_size, None),
+        ("vocab_size", "vocabSize", o.vocab_size, None),
+    ] {
+        if let Some(v) = size(name, v, default)? {
+            m.insert(key.into(), v);
+        }
+    }
+    if o.vocab_size.is_some() {
+        m.insert("embed_dim".into(), size("embedDim", o.embed_dim, Some(d.embed_dim))?.expect("has a default"));
+    } else if o.embed_dim.is_some() {
+        return Err(NodeError::type_error("ERR_RNNKIT_CONFIG", "options.embedDim: only for token input (tokenizer)".into()));
+    }
+    if task == "language_model" {
+        // A language model predicts its own vocabulary.
+        if let Some(v) = m.get("vocab_size").cloned() {
+            m.insert("output_size".into(), v);
+        }
+    }
+    if let Some(p) = o.dropout {
+        m.insert("dropout".into(), json!(p));
+    }
+    m.insert("skip".into(), Value::from(o.skip.unwrap_or(false)));
+    m.insert("bidirectional".into(), Value::from(o.bidirectional.unwrap_or(d.bidirectional)));
+    if o.pooling.is_some() && o.per_step == Some(true) {
+        return Err(NodeError::type_error("ERR_RNNKIT_CONFIG", "options.pooling: a per-step regressor does not pool".into()));
+    }
+    m.insert("pooling".into(), Value::from(o.pooling.clone().unwrap_or_else(|| d.pooling.into())));
+    m.insert("per_step".into(), Value::from(o.per_step.unwrap_or(task == "tag")));
+    let seed = o.seed.map(|s| whole("options.seed", s)).transpose()?.unwrap_or(0);
+    let config = ModelConfig::from_json(&Value::Object(m)).and_then(|c| c.validate().map(|()| c)).map_err(|e| within("options", e))?;
+    Ok((config, seed))
+}
