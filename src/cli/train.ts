@@ -12,7 +12,7 @@ import { svgChart, terminalChart, lossSeries } from '../chart';
 import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
 import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
 import { LabelledDataset, LabelSet, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
-import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, SequenceFitOptions, TagExample, Tagger } from '../index';
+import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, TagExample, Tagger } from '../index';
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
@@ -416,10 +416,10 @@ async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise
   const model =
     resumed ??
     api().createClassifier({ tokenizer: data.tokenizer, labels: [...data.labels], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional, pooling: o.pooling });
-  const extra: SequenceFitOptions = o.classWeights ? { classWeights: o.classWeights } : {};
+  const extra: Parameters<typeof model.fit>[1] = o.classWeights ? { classWeights: o.classWeights } : {};
   return {
     model,
-    fittable: { fit: (d, options) => model.fit(d, { ...options, ...extra }) },
+    fittable: { fit: (d, options) => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra }) },
     data,
     options: fitOptions(o),
     intro: sequenceIntro(model, !!resumed, o.task, data.size('train'), data.size('validation'), `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`),
@@ -503,11 +503,11 @@ async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<Trai
   const train = examples(split.train);
   const validation = examples(split.validation);
   const model = resumed ?? api().createTagger({ tokenizer, tags: [...tags], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional });
-  const extra: SequenceFitOptions = { validation: validation.length > 0 ? validation : undefined, ...(o.classWeights ? { classWeights: o.classWeights } : {}) };
+  const extra: Parameters<typeof model.fit>[1] = { validation: validation.length > 0 ? (validation as TagExample[]) : undefined, ...(o.classWeights ? { classWeights: o.classWeights } : {}) };
   const evalRows = validation.length > 0 ? split.validation : split.train;
   return {
     model,
-    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d, { ...options, ...extra })) },
+    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra })) },
     data: train,
     options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
     intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${tokenizer.type} tokenizer, vocabulary ${tokenizer.vocabSize}; tags ${tags.map((l) => JSON.stringify(l)).join(', ')}`),
@@ -581,12 +581,12 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
   const train = examples(split.train);
   const validation = examples(split.validation);
   const model = resumed ?? api().createRegressor({ inputSize, outputSize, perStep, ...recurrentOptions(o), maxLength: o.maxLength, bidirectional: o.bidirectional, pooling: o.pooling });
-  const extra: SequenceFitOptions = validation.length > 0 ? { validation } : {};
+  const extra: Parameters<typeof model.fit>[1] = validation.length > 0 ? { validation } : {};
   const evalRows = validation.length > 0 ? split.validation : split.train;
   const evaluatedOn = validation.length > 0 ? 'validation' : 'training';
   return {
     model,
-    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d, { ...options, ...extra })) },
+    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra })) },
     data: train,
     options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
     intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${inputSize} features a step, ${outputSize} output${outputSize === 1 ? '' : 's'}${perStep ? ' a step' : ''}`),

@@ -4,15 +4,21 @@
  */
 
 import type { NativeModel, NativeSequenceDataset } from '../../index';
+import type { History } from '../types';
 import { DenseDataset, LabelledDataset, type Label } from '../dataset';
 import { checkBoolean, checkChoice, describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
 import { checkDense, checkLabelSet, checkObject, checkSameLabels, checkSameTokenizer, classificationResult, createNative, denseBatches, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
-import type { ClassificationEvaluation, ClassifierOptions, ClassifyExample, ClassPrediction, ClassWeights } from './types';
+import type { ClassificationEvaluation, ClassifierOptions, ClassifyExample, ClassPrediction, ClassWeights, SequenceFitOptions } from './types';
 
 /** Many-to-one classification of texts or dense sequences. */
 export class Classifier extends SequenceModel {
   readonly task = 'classify' as const;
+
+  /** Trains on a LabelledDataset, a DenseDataset with labels, or rows `{ text | values, label }`; see {@link SequenceModel.fit}. */
+  fit(data: LabelledDataset | DenseDataset | ClassifyExample[], options: SequenceFitOptions<LabelledDataset | DenseDataset | ClassifyExample[]> = {}): Promise<History> {
+    return super.fit(data, options);
+  }
   /** Class names in class-id order. */
   readonly labels: readonly Label[];
   private readonly ids: Map<Label, number>;

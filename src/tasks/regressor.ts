@@ -4,15 +4,21 @@
  */
 
 import type { NativeModel, NativeSequenceDataset } from '../../index';
+import type { History } from '../types';
 import { DenseDataset } from '../dataset';
 import { checkBoolean, checkChoice, checkInt, describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
 import { checkDense, checkObject, createNative, denseBatches, SequenceModel, type Rows } from './sequence-model';
-import type { RegressExample, RegressionEvaluation, RegressorOptions } from './types';
+import type { RegressExample, RegressionEvaluation, RegressorOptions, SequenceFitOptions } from './types';
 
 /** Regression (MSE) of dense sequences: one output vector per sequence, or one per step. */
 export class Regressor extends SequenceModel {
   readonly task = 'regress' as const;
+
+  /** Trains on a DenseDataset with per-step targets (per-step models) or rows `{ values, target }`; see {@link SequenceModel.fit}. */
+  fit(data: DenseDataset | RegressExample[], options: SequenceFitOptions<DenseDataset | RegressExample[]> = {}): Promise<History> {
+    return super.fit(data, options);
+  }
 
   /** @internal Use {@link createRegressor} or `loadModel`. */
   constructor(handle: NativeModel, codec: InputCodec) {

@@ -5,15 +5,21 @@
  */
 
 import type { NativeModel, NativeSequenceDataset } from '../../index';
+import type { History } from '../types';
 import { DenseDataset, TaggedDataset, type Label } from '../dataset';
 import { checkBoolean, describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
 import { checkLabelSet, checkObject, checkSameLabels, classificationResult, createNative, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
-import type { ClassificationEvaluation, ClassWeights, TagExample, TaggerOptions, TagPrediction } from './types';
+import type { ClassificationEvaluation, ClassWeights, TagExample, TaggerOptions, TagPrediction, SequenceFitOptions } from './types';
 
 /** Many-to-many tagging: one tag per input token (or dense step). */
 export class Tagger extends SequenceModel {
   readonly task = 'tag' as const;
+
+  /** Trains on a TaggedDataset or rows `{ text | ids | values, tags }`; see {@link SequenceModel.fit}. */
+  fit(data: TaggedDataset | TagExample[], options: SequenceFitOptions<TaggedDataset | TagExample[]> = {}): Promise<History> {
+    return super.fit(data, options);
+  }
   /** Tag names in tag-id order. */
   readonly tags: readonly Label[];
   private readonly ids: Map<Label, number>;
