@@ -211,6 +211,6 @@ export interface EvaluateResult {
   bitsPerToken: number;
   /** Predicted positions counted. */
   tokens: number;
-  /** Next-token accuracy: the fraction of predicted tokens that are the argmax. */
+  /** Next-token accuracy: the fraction of predicted tokens that are the model's most likely token. */
   accuracy?: number;
 }
