@@ -1,6 +1,8 @@
 /**
  * Public option and result types of rnnkit. Every field is documented here once; the classes in
- * `model.ts`, `generate.ts` and the CLI/server use these types.
+ * `model.ts`, `generate.ts` and the CLI/server use these types. Options are validated once, in
+ * the engine: an unknown key is a TypeError with code `ERR_RNNKIT_UNKNOWN_OPTION` (with a
+ * did-you-mean), and every engine error names the offending option in `err.param`.
  */
 
 /** The recurrent cell: Elman RNN, LSTM (gates i,f,g,o) or GRU (gates r,z,n), PyTorch semantics. */
@@ -37,7 +39,7 @@ export interface ArchitectureOptions {
   numLayers?: number;
   /** Dropout between recurrent layers, training only. Default 0. */
   dropout?: number;
-  /** Random seed for initialisation (and the default training seed). Default 0. */
+  /** Random seed of the initial weights. Default 0. (Dropout masks: `fit`'s `seed`.) */
   seed?: number;
   /** Initialisation scheme. */
   init?: InitOptions;
@@ -81,17 +83,17 @@ export interface OptimizerOptions {
   lrDecay?: number;
 }
 
-/** Learning-rate schedule, evaluated per optimizer step. */
+/** Learning-rate schedule, evaluated per optimizer step of the model's life-long step counter (so it continues across `fit` calls and resumed checkpoints). */
 export interface ScheduleOptions {
   /** Default `'constant'`. */
   type?: 'constant' | 'step' | 'exponential' | 'cosine';
-  /** Linear warm-up from 0 over this many steps, then the schedule. Default 0. */
+  /** Linear warm-up over this many steps (step s < W runs at lr·(s+1)/W), then the schedule from its start. Default 0. */
   warmupSteps?: number;
   /** `'step'`: multiply by `gamma` every `stepSize` steps. */
   stepSize?: number;
   /** `'step'`/`'exponential'` factor. */
   gamma?: number;
-  /** `'cosine'`: period in steps (default: the run's total steps). */
+  /** `'cosine'`: period in steps; after it the rate stays at `etaMin`. Default: the end of this `fit` call's `maxSteps` (required without `maxSteps`). */
   tMax?: number;
   /** `'cosine'`: final learning rate. Default 0. */
   etaMin?: number;
@@ -99,13 +101,13 @@ export interface ScheduleOptions {
 
 /** One progress event of `fit`. */
 export interface ProgressEvent {
-  /** `'step'` after optimizer steps, `'validation'` after an evaluation, `'checkpoint'` after a save, `'done'` at the end. */
+  /** `'step'` every `logEvery` optimizer steps (and always for the call's last step), `'validation'` after an evaluation, `'checkpoint'` after a save, `'done'` last. */
   type: 'step' | 'validation' | 'checkpoint' | 'done';
-  /** Optimizer steps done so far. */
+  /** The model's step counter: optimizer steps over its life, this call's included. */
   step: number;
-  /** Steps planned (may be an estimate when `timeLimit` ends the run). */
+  /** The step counter at which this call is planned to end (an estimate when `timeLimit` ends it). */
   totalSteps: number;
-  /** Current epoch (0-based), fractional progress in `epochProgress`. */
+  /** Current epoch of the data (0-based, counted over the model's life), fractional progress in `epochProgress`. */
   epoch: number;
   /** Fraction of the current epoch done, 0..1. */
   epochProgress: number;
@@ -115,11 +117,11 @@ export interface ProgressEvent {
   lr: number;
   /** Global gradient norm before clipping, last step. */
   gradNorm: number;
-  /** Training tokens (counted positions) per second since the start. */
+  /** Training tokens (counted positions) per second since the start of this call. */
   tokensPerSecond: number;
-  /** Seconds since the start. */
+  /** Seconds since the start of this call. */
   elapsed: number;
-  /** Estimated seconds remaining. */
+  /** Estimated seconds remaining in this call. */
   eta: number;
   /** Validation loss (nats per token), on `'validation'` events. */
   valLoss?: number;
@@ -133,11 +135,11 @@ export interface ProgressEvent {
   path?: string;
 }
 
-/** What `fit` returns. */
+/** What `fit` returns: every step of this call. */
 export interface History {
-  /** Step numbers of the loss points. */
+  /** The step number (model's life-long counter) of every step of this call, one entry per step. */
   steps: number[];
-  /** Training loss at those steps (mean since the previous point). */
+  /** Training loss of each of those steps (NaN for a non-finite batch skipped under `skipNonFinite`). */
   loss: number[];
   /** Step numbers of the validation points. */
   valSteps: number[];
@@ -145,35 +147,43 @@ export interface History {
   valLoss: number[];
   /** Optimizer steps done in this call. */
   stepsDone: number;
-  /** Counted training positions processed. */
+  /** Counted training positions processed in this call. */
   tokens: number;
-  /** Wall time of the run in seconds. */
+  /** Wall time of this call in seconds. */
   elapsed: number;
   /** Why the run ended. */
   stopReason: 'completed' | 'time_limit' | 'max_steps' | 'aborted';
 }
 
-/** Options of `generate`, `stream`, `complete` and `generateBatch`. */
+/**
+ * Options of `generate`, `stream`, `complete` and `generateBatch`, validated natively (an unknown
+ * key is a TypeError `ERR_RNNKIT_UNKNOWN_OPTION`, `err.param` names the option). The sampling
+ * fields are also `GenerationSession`'s `SamplerOptions`.
+ */
 export interface GenerateOptions {
-  /** Maximum tokens to produce. Default 200. */
+  /** Maximum tokens to produce, an integer in [0, 1 000 000]. Default 200. */
   maxTokens?: number;
-  /** Softmax temperature (> 0). Default 1. */
+  /** Softmax temperature, finite and ≥ 0; 0 means greedy (argmax). Default 1. */
   temperature?: number;
   /** Keep only the k most likely tokens (0 = off). Default 0. */
   topK?: number;
-  /** Nucleus sampling: keep the smallest set of tokens with probability ≥ p. Default 1 (off). */
+  /** Nucleus sampling: keep the smallest set of most likely tokens whose probability reaches p, in (0, 1]. Default 1 (off). */
   topP?: number;
-  /** Penalise tokens already in the context (CTRL-style; 1 = off). Default 1. */
+  /** Penalise tokens already in the context (CTRL-style), > 0; 1 = off. Default 1. */
   repetitionPenalty?: number;
-  /** Generation ends before the first occurrence of any of these strings. */
+  /** Generation ends before the first occurrence of any of these (non-empty) strings. */
   stop?: string | string[];
-  /** Seed of the sampler; the same seed gives the same text. Default: random. */
+  /** Seed of the sampler, an integer in [0, 2^53 − 1]; the same seed gives the same text. Default: random. */
   seed?: number;
   /** Argmax decoding (ignores temperature/topK/topP). Default false. */
   greedy?: boolean;
-  /** Beam search with this many beams (1 = greedy decoding); unset = sampling. Not with streaming. */
+  /** Beam search with this many beams, in [1, 256] (1 = greedy decoding); unset = sampling. Not with streaming. */
   beams?: number;
-  /** Beam search length normalisation exponent α (score / len^α). Default 1. */
+  /**
+   * Beam search: GNMT's length-penalty exponent α (Wu et al. 2016), finite. A finished hypothesis
+   * of `len` generated tokens (stop token included) scores `logprob / ((5 + len) / 6)^α`; 0 ranks
+   * by raw log-probability, α > 0 favours longer hypotheses. Default 1.
+   */
   lengthPenalty?: number;
   /** Cancels generation; the promise rejects with an AbortError. */
   signal?: AbortSignal;
@@ -191,9 +201,9 @@ export interface Completion {
   completionTokens: number;
 }
 
-/** Result of `evaluate`. */
+/** Result of a language model's `evaluate` (sequence tasks: `ClassificationEvaluation`, `RegressionEvaluation`). */
 export interface EvaluateResult {
-  /** Mean cross-entropy in nats per predicted token (or MSE for regression). */
+  /** Mean cross-entropy in nats per predicted token. */
   loss: number;
   /** exp(loss) (token models). */
   perplexity: number;
@@ -201,6 +211,6 @@ export interface EvaluateResult {
   bitsPerToken: number;
   /** Predicted positions counted. */
   tokens: number;
-  /** Accuracy where it applies (classification, tagging). */
+  /** Next-token accuracy: the fraction of predicted tokens that are the model's most likely token. */
   accuracy?: number;
 }
