@@ -43,7 +43,7 @@ export interface FitOptions {
 }
 
 /** The keys that set a dataset's data order: given to a dataset, not to `fit` on one. */
-export const ORDER_KEYS = ['batchSize', 'seqLen', 'stride', 'tbptt', 'shuffle', 'last'] as const;
+export const ORDER_KEYS = ['batchSize', 'seqLen', 'stride', 'tbptt', 'shuffle', 'last', 'padId'] as const;
 
 /** Refuses data-order options in a `fit` on a dataset: the dataset fixes them. */
 export function refuseOrderKeys(options: Record<string, unknown>, dataset: string): void {

@@ -43,8 +43,10 @@ export interface LanguageModelFitOptions extends FitOptions {
   tbptt?: boolean;
   /** Shuffle windows each epoch (raw text only; default true). */
   shuffle?: boolean;
-  /** The last partial batch (raw text only; default `'drop'`). */
+  /** The last partial batch (raw text only; default `'drop'`; `'pad'` needs `padId`). */
   last?: 'drop' | 'keep' | 'pad';
+  /** Input id of the padding rows of `last: 'pad'` (raw text only). */
+  padId?: number;
   /** Held-out text or ids (raw text only; a TextCorpus brings its own). */
   validation?: string | Int32Array;
 }
