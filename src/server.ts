@@ -739,8 +739,17 @@ class Server implements RnnkitServer {
       if (!res.headersSent) res.writeHead(200, SSE_HEADERS);
       if (!res.write(`data: ${JSON.stringify(payload)}\n\n`)) await once(res, 'drain', { signal: g.controller.signal });
     };
+    // A token's chunk differs from the next only in its text: the rest of the line is serialised
+    // once per stream, and each token costs one string escape.
+    const parts = JSON.stringify({ ...base, choices: [{ index: 0, text: '\u0000', finish_reason: null, logprobs: null }], ...extra }).split('"\\u0000"');
     for await (const text of stream) {
-      await send({ ...base, choices: [{ index: 0, text, finish_reason: null, logprobs: null }], ...extra });
+      if (parts.length !== 2) {
+        // A model id that is itself the placeholder: serialise whole.
+        await send({ ...base, choices: [{ index: 0, text, finish_reason: null, logprobs: null }], ...extra });
+        continue;
+      }
+      if (!res.headersSent) res.writeHead(200, SSE_HEADERS);
+      if (!res.write(`data: ${parts[0]}${JSON.stringify(text)}${parts[1]}\n\n`)) await once(res, 'drain', { signal: g.controller.signal });
     }
     const c = await stream.completion;
     await send({ ...base, choices: [{ index: 0, text: '', finish_reason: finishReason(c, g), logprobs: null }], ...extra });
