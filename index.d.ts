@@ -216,6 +216,13 @@ export interface BeamOptions {
  */
 export declare function beamSearchNative(model: NativeModel, prompt: Int32Array, options: BeamOptions): Promise<Hypothesis[]>
 
+/**
+ * Refuses keys of a JavaScript-side option object (tokenizer, server, save options) that are
+ * not in `known`, with the same error, suggestion and `param` as [`Strict`]: one rule for every
+ * option object of the library.
+ */
+export declare function checkOptionKeys(param: string, keys: Array<string>, known: Array<string>): void
+
 /** Where and how often `fit` saves checkpoints. */
 export interface CheckpointOptions {
   path: string

@@ -842,6 +842,7 @@ module.exports.NativeSequenceDataset = nativeBinding.NativeSequenceDataset
 module.exports.NativeSession = nativeBinding.NativeSession
 module.exports.NativeTokenDataset = nativeBinding.NativeTokenDataset
 module.exports.beamSearchNative = nativeBinding.beamSearchNative
+module.exports.checkOptionKeys = nativeBinding.checkOptionKeys
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.resolveGenerateOptions = nativeBinding.resolveGenerateOptions
 module.exports.setThreads = nativeBinding.setThreads

@@ -168,3 +168,24 @@ describe('options are checked once, natively', () => {
     }
   });
 });
+
+describe('every option object refuses unknown keys alike', () => {
+  it('tokenizer, save, evaluate and server options name the key and suggest the right one', async () => {
+    const expectUnknown = (fn: () => unknown, param: string, suggestion: string) => {
+      let caught: (Error & { code?: string; param?: string }) | undefined;
+      try {
+        fn();
+      } catch (e) {
+        caught = e as Error & { code?: string; param?: string };
+      }
+      expect(caught, param).toBeInstanceOf(TypeError);
+      expect(caught).toMatchObject({ code: 'ERR_RNNKIT_UNKNOWN_OPTION', param });
+      expect(caught!.message).toContain(`did you mean "${suggestion}"`);
+    };
+    expectUnknown(() => fitTokenizer('abc', { type: 'word', minCont: 2 } as never), 'options.minCont', 'minCount');
+    const model = createLanguageModel({ vocabSize: 5, hiddenSize: 4, embedDim: 2 });
+    expectUnknown(() => model.saveSync(path.join(require('os').tmpdir(), 'x.safetensors'), { checkpont: true } as never), 'options.checkpont', 'checkpoint');
+    expectUnknown(() => model.evaluateSync(Int32Array.of(1, 2, 3), { chunks: 2 } as never), 'options.chunks', 'chunk');
+    expectUnknown(() => createLanguageModel({ vocabSize: 5, hiddenSise: 4 } as never), 'options.hiddenSise', 'hiddenSize');
+  });
+});

@@ -612,7 +612,7 @@ describe('server options', () => {
     expect(() => createServer(model, { bodyLimit: 1.5 })).toThrow(/options\.bodyLimit.*1\.5/);
     expect(() => createServer(model, { maxTokens: 100, defaultMaxTokens: 200 })).toThrow(/options\.defaultMaxTokens.*\[1, 100\].*200/);
     expect(() => createServer(model, { host: '' })).toThrow(/options\.host/);
-    expect(() => createServer(model, { maxConcurent: 4 } as ServerOptions)).toThrow(/options\.maxConcurent: unknown server option/);
+    expect(() => createServer(model, { maxConcurent: 4 } as ServerOptions)).toThrow(/options\.maxConcurent: unknown option; did you mean "maxConcurrent"/);
     expect(() => createServer(model, { onLog: 'console' } as unknown as ServerOptions)).toThrow(/options\.onLog.*function/);
     expect(() => createServer({ id: 'm', countTokens: () => 0, complete: async () => model.expected('', {}) } as never)).toThrow(/model\.stream/);
   });

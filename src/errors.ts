@@ -90,3 +90,4 @@ export function checkChoice<T extends string>(name: string, value: unknown, choi
   }
   return value as T;
 }
+

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import type { NativeModel, NativeTokenDataset } from '../index';
 import { native } from './native';
 import { checkBoolean, checkChoice, checkInt, checkNumber, checkString, describe, error, rangeError, typeError } from './errors';
+import { checkOptionKeys } from './option-keys';
 import { TextCorpus } from './dataset';
 import { Tokenizer } from './tokenizer';
 import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit';
@@ -66,11 +67,6 @@ function checkObject(name: string, value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function checkKnownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw typeError('ERR_RNNKIT_TYPE', `${name}.${key}: unknown option (known: ${known.join(', ')})`);
-  }
-}
 
 /** Opens a model file, refusing non-strings. */
 function checkPath(name: string, path: unknown): string {
@@ -145,6 +141,7 @@ export abstract class Model {
   saveSync(path: string, options: { checkpoint?: boolean; metadata?: Record<string, string> } = {}): void {
     checkPath('path', path);
     const o = checkObject('options', options);
+    checkOptionKeys('options', o, ['checkpoint', 'metadata']);
     const checkpoint = o.checkpoint === undefined ? false : checkBoolean('options.checkpoint', o.checkpoint);
     if (o.metadata !== undefined) {
       for (const [k, v] of Object.entries(checkObject('options.metadata', o.metadata))) this.setMetadata(k, checkString(`options.metadata.${k}`, v));
@@ -240,6 +237,7 @@ export class LanguageModel extends Model {
   }
 
   private evalArgs(text: string | Int32Array, options: { chunk?: number }): { ids: Int32Array; chunk: number } {
+    checkOptionKeys('options', checkObject('options', options), ['chunk']);
     const ids = this.ids('text', text);
     if (ids.length < 2) throw rangeError('ERR_RNNKIT_EMPTY', `text: expected at least 2 tokens to predict one, got ${ids.length}`);
     const chunk = options.chunk === undefined ? 256 : checkInt('options.chunk', options.chunk, 1, 1 << 20);

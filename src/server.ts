@@ -32,6 +32,7 @@ import type { AddressInfo } from 'node:net';
 import type { Completion, GenerateOptions } from './types';
 import type { LanguageModel } from './model';
 import { checkBoolean, checkInt, checkNumber, checkString, describe, rangeError, typeError } from './errors';
+import { checkOptionKeys } from './option-keys';
 
 /**
  * What the server needs from a model. A {@link LanguageModel} is accepted as it is (see
@@ -169,11 +170,7 @@ function resolveOptions(options: ServerOptions): Resolved {
   if (options === null || typeof options !== 'object') {
     throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'onLog' && key !== 'modelId' && !(key in SERVER_DEFAULTS)) {
-      throw typeError('ERR_RNNKIT_CONFIG', `options.${key}: unknown server option`);
-    }
-  }
+  checkOptionKeys('options', options, ['onLog', 'modelId', ...Object.keys(SERVER_DEFAULTS)]);
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const maxTokens = checkInt('options.maxTokens', o.maxTokens, 1);
   if (o.onLog !== undefined && typeof o.onLog !== 'function') {

@@ -41,6 +41,7 @@
  */
 
 import { checkBoolean, checkChoice, checkInt, checkString, describe, error, rangeError, typeError } from './errors';
+import { checkOptionKeys } from './option-keys';
 
 /** The kinds of tokenizer. */
 export type TokenizerType = 'char' | 'word' | 'byte';
@@ -707,7 +708,8 @@ export function tokenizerFromJSON(json: string | TokenizerJSON): Tokenizer {
 /** Checks fitting options common to all kinds; returns the validated type. */
 function checkOptions(options: unknown): TokenizerOptions {
   if (typeof options !== 'object' || options === null) throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
-  checkChoice('options.type', (options as { type: unknown }).type, TYPES);
+  const type = checkChoice('options.type', (options as { type: unknown }).type, TYPES);
+  checkOptionKeys('options', options, type === 'byte' ? ['type', 'specials'] : type === 'char' ? ['type', 'specials', 'unknown'] : ['type', 'specials', 'unknown', 'lowercase', 'punctuation', 'minCount', 'maxVocabSize']);
   return options as TokenizerOptions;
 }
 

@@ -21,11 +21,6 @@ export function checkObject(name: string, value: unknown): Record<string, unknow
   return value as Record<string, unknown>;
 }
 
-export function checkKnownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw typeError('ERR_RNNKIT_TYPE', `${name}.${key}: unknown option (known: ${known.join(', ')})`);
-  }
-}
 
 /** Checks a declared label set: non-empty, strings or finite numbers, no duplicates. */
 export function checkLabelSet(name: string, value: unknown): Label[] {

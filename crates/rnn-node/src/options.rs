@@ -183,3 +183,17 @@ mod tests {
         assert_eq!(e.code, "ERR_RNNKIT_UNKNOWN_OPTION");
     }
 }
+
+/// Refuses keys of a JavaScript-side option object (tokenizer, server, save options) that are
+/// not in `known`, with the same error, suggestion and `param` as [`Strict`]: one rule for every
+/// option object of the library.
+#[napi_derive::napi]
+pub fn check_option_keys(env: Env, param: String, keys: Vec<String>, known: Vec<String>) -> napi::Result<()> {
+    crate::guard::guard_js(&env, || {
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        match keys.iter().find(|k| !known.contains(&k.as_str())) {
+            Some(key) => Err(unknown_key(&param, key, &known, &[])),
+            None => Ok(()),
+        }
+    })
+}
