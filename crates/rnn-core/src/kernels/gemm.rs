@@ -28,8 +28,8 @@ pub enum Backend {
     Packed(usize),
 }
 
-/// The backend [`sgemm`] uses for a shape at `threads` threads. Measured on this machine (AVX2,
-/// GFLOP/s, one thread, medians of 15 interleaved rounds, B packed per call): the packed GEMM
+/// The backend [`sgemm`] uses for a shape at `threads` threads. Measured on a 2-vCPU AVX2/FMA
+/// x86-64 VM (Zen 3, no AVX-512; GFLOP/s, one thread, medians of 15 interleaved rounds, B packed per call): the packed GEMM
 /// beats matrixmultiply on every shape of the standard configurations but the weight gradients,
 /// where they tie (head [2048x256]x[256x96]ᵀ 77 vs 66, projection [8192x128]x[128x2048]ᵀ 58 vs
 /// 55, dW [1024x2048]ᵀx[2048x256] 64 vs 64), and it scales to 2 threads (head 137, projection

@@ -3,8 +3,9 @@
 //!
 //! Why not the pool: handing a job to a rayon pool from a foreign thread parks the caller until a
 //! pool thread has run it, and a pool thread that went to sleep between two tokens takes a
-//! futex wake-up to start. On this project's 2-vCPU VM each of those costs ~15–30 µs, and a whole
-//! batch-1 token takes ~70 µs, so batch-1 generation ran on one thread. Here the caller takes
+//! futex wake-up to start. On 2-vCPU VMs each of those costs ~15–30 µs, while a whole batch-1
+//! token of a small model takes ~70 µs, so the pool would make batch-1 generation slower than one
+//! thread. Here the caller takes
 //! part in its own job, and idle helpers poll for the next one for [`SPIN`] before they sleep, so
 //! a job handed to a polling helper starts within a cache-line transfer (~0.1–1 µs).
 //!
