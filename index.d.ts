@@ -48,11 +48,11 @@ export declare class NativeModel {
    * architecture options (each task's defaults fill the rest; the engine validates).
    */
   static create(task: string, options: ModelOptions): NativeModel
-  /** Loads a model file or checkpoint (INTEROP format), synchronously. */
+  /** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md), synchronously. */
   static load(path: string): NativeModel
   /** Loads a model file or checkpoint off the JavaScript thread. */
   static loadAsync(path: string): Promise<NativeModel>
-  /** The architecture: the INTEROP `config` object (snake_case keys as in the file). */
+  /** The architecture: the `config` object of docs/FORMAT.md (snake_case keys as in the file). */
   config(): Record<string, unknown>
   /** The tokenizer attached to the model (its JSON form as an object), if any. */
   tokenizer(): Record<string, unknown> | null
@@ -113,7 +113,7 @@ export declare class NativeModel {
    */
   fitSequences(data: NativeSequenceDataset, validation: NativeSequenceDataset | undefined | null, options: FitOptions, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
   /**
-   * Evaluates a language model on a token stream with carried state (INTEROP protocol with
+   * Evaluates a language model on a token stream with carried state (stateful protocol of docs/FORMAT.md with
    * `lanes = 1`), off the JS thread.
    */
   evaluateStream(tokens: Int32Array, lanes: number, chunk: number): Promise<EvalInfo>

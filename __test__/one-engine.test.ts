@@ -3,7 +3,7 @@
  * batches (the very batches `dataset.batches()` shows), reports every step, and options are
  * checked once, natively, with unknown keys refused.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as rnnkit from '../src/index';
@@ -106,6 +106,21 @@ describe('the batches fit consumes are dataset.batches()', () => {
       expect(expected.slice(0, corpus.numBatches())).not.toEqual(expected.slice(corpus.numBatches()));
     });
 
+    it(`TextCorpus tbptt lanes: each epoch starts from the dataset's first batch (seed ${seed})`, async () => {
+      // Lanes carry state from batch to batch, so only an epoch's first batch (zero state) can
+      // be checked alone; the lanes themselves are TrainData::batch, as for windows.
+      const corpus = TextCorpus.fromString(text, { seqLen: 16, batchSize: 4, seed, tbptt: true });
+      const model = createLanguageModel({ tokenizer: corpus.tokenizer, hiddenSize: 8, embedDim: 8, seed: 1 });
+      const per = corpus.numBatches();
+      const h = await model.fit(corpus, { epochs: 2, ...FROZEN });
+      const [b] = [...corpus.batches('train', 1)];
+      const first = await batchLoss(model, { tokens: b.inputs, lengths: new Int32Array(b.batchSize).fill(b.seqLen), rows: b.batchSize, steps: b.seqLen, tags: b.targets });
+      expect(h.loss.length).toBe(2 * per);
+      expect(h.loss[0]).toBeCloseTo(first, 6);
+      expect(h.loss[per]).toBeCloseTo(first, 6);
+      expect(h.loss[1]).not.toBeCloseTo(first, 3);
+    });
+
     it(`LabelledDataset rows, stratified split (seed ${seed})`, async () => {
       const ds = LabelledDataset.fromArray(reviews, { batchSize: 16, validation: 0.25, stratify: true, seed });
       const model = createClassifier({ tokenizer: ds.tokenizer, labels: [...ds.labels], hiddenSize: 8, seed: 2 });
@@ -187,5 +202,33 @@ describe('every option object refuses unknown keys alike', () => {
     expectUnknown(() => model.saveSync(path.join(require('os').tmpdir(), 'x.safetensors'), { checkpont: true } as never), 'options.checkpont', 'checkpoint');
     expectUnknown(() => model.evaluateSync(Int32Array.of(1, 2, 3), { chunks: 2 } as never), 'options.chunks', 'chunk');
     expectUnknown(() => createLanguageModel({ vocabSize: 5, hiddenSise: 4 } as never), 'options.hiddenSise', 'hiddenSize');
+  });
+
+  it('errors thrown in TypeScript carry err.param as the engine\'s do', () => {
+    expect(() => LabelledDataset.fromArray([{ text: '', label: 'a' }], { batchSize: 1 })).toThrow(expect.objectContaining({ param: 'rows[0]' }));
+    expect(() => createClassifier({ inputSize: 3, labels: [] })).toThrow(expect.objectContaining({ param: 'options.labels' }));
+  });
+});
+
+describe('a typed boundary', () => {
+  it('no string parameter of the native binding carries JSON', () => {
+    // Every string the binding takes is a name (task, split, key, tensor, option path) or a file
+    // path, or a user's metadata value: options, configs, events and histories are objects.
+    const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
+    const params = [...dts.matchAll(/(\w+)\??: string\b/g)].map((m) => m[1]);
+    const allowed = new Set(['task', 'path', 'key', 'value', 'name', 'split', 'param', 'version', 'kind', 'type', 'stopReason', 'code', 'id', 'stop']);
+    expect(params.filter((p) => !allowed.has(p))).toEqual([]);
+    // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).
+    expect(dts).not.toMatch(/\b\w*json\w*\??\s*[:(]/i);
+  });
+
+  it("sequence models' fit and evaluate take typed data", () => {
+    type ClassifierData = Parameters<rnnkit.Classifier['fit']>[0];
+    type TaggerData = Parameters<rnnkit.Tagger['evaluate']>[0];
+    type RegressorData = Parameters<rnnkit.Regressor['fit']>[0];
+    expectTypeOf<ClassifierData>().toEqualTypeOf<rnnkit.LabelledDataset | rnnkit.DenseDataset | rnnkit.ClassifyExample[]>();
+    expectTypeOf<TaggerData>().toEqualTypeOf<rnnkit.TaggedDataset | rnnkit.TagExample[]>();
+    expectTypeOf<RegressorData>().toEqualTypeOf<rnnkit.DenseDataset | rnnkit.RegressExample[]>();
+    expectTypeOf<ClassifierData>().not.toBeUnknown();
   });
 });

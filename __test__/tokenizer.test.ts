@@ -39,7 +39,7 @@ suite('char tokenizer', () => {
     expect(t.toJSON().vocab).toEqual(fixture.vocab);
   });
 
-  it('reads the INTEROP minimal form from pp_lstm.safetensors', () => {
+  it('reads the minimal form (docs/FORMAT.md) from pp_lstm.safetensors', () => {
     const json = safetensorsTokenizer(path.join(root, 'fixtures/models/pp_lstm.safetensors'));
     const t = tokenizerFromJSON(json);
     expect(t.type).toBe('char');

@@ -21,10 +21,21 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_UNKNOWN_OPTION'
   | 'ABORT_ERR';
 
-/** Attaches a `code` to an error of the given class. */
-function withCode<E extends Error>(error: E, code: RnnkitErrorCode): E & { code: RnnkitErrorCode } {
+/**
+ * The argument a message names first (`options.seqLen: expected ...` names `options.seqLen`): the
+ * same rule as the engine's, so every rnnkit error carries its `param`.
+ */
+function leadingParam(message: string): string | undefined {
+  const head = message.split(': ', 1)[0];
+  return head !== message && /^[A-Za-z_][\w.[\]]*$/.test(head) ? head : undefined;
+}
+
+/** Attaches a `code` (and the `param` the message names first) to an error of the given class. */
+function withCode<E extends Error>(error: E, code: RnnkitErrorCode): E & { code: RnnkitErrorCode; param?: string } {
   Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: false });
-  return error as E & { code: RnnkitErrorCode };
+  const param = leadingParam(error.message);
+  if (param !== undefined) Object.defineProperty(error, 'param', { value: param, enumerable: true, writable: true });
+  return error as E & { code: RnnkitErrorCode; param?: string };
 }
 
 /** A `TypeError` with a stable code: wrong type, shape or configuration. */

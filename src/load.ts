@@ -33,7 +33,7 @@ function wrap(handle: NativeModel): AnyModel {
   }
 }
 
-/** Loads a model file or checkpoint (INTEROP format; PyTorch-written files too), off the JS thread. */
+/** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md; PyTorch-written files too), off the JS thread. */
 export async function loadModel(path: string): Promise<AnyModel> {
   checkString('path', path, true);
   return wrap(await native.NativeModel.loadAsync(path));

@@ -57,7 +57,7 @@ export type TrainStepOptions = Omit<FitOptions, 'signal' | 'onProgress' | 'check
 
 export { GenerationSession, type SamplerOptions } from './session';
 
-/** The INTEROP `config` object of a model (snake_case keys as in the file). */
+/** The `config` object of docs/FORMAT.md of a model (snake_case keys as in the file). */
 export type ModelConfigJSON = Record<string, unknown> & { task: string; cell: string; hidden_size: number; num_layers: number };
 
 function checkObject(name: string, value: unknown): Record<string, unknown> {
@@ -82,7 +82,7 @@ export abstract class Model {
     this.native = handle;
   }
 
-  /** The architecture (INTEROP `config`, snake_case keys). */
+  /** The architecture (the file's `config`, snake_case keys). */
   get config(): ModelConfigJSON {
     return this.native.config() as ModelConfigJSON;
   }
@@ -134,7 +134,7 @@ export abstract class Model {
   }
 
   /**
-   * Saves the model in the INTEROP format (PyTorch-readable safetensors), atomically: a temp
+   * Saves the model in rnnkit's safetensors format (docs/FORMAT.md) (PyTorch-readable safetensors), atomically: a temp
    * file in the same directory, then a rename. With `checkpoint: true` the optimizer, RNG and
    * position are saved too, and `loadModel` + `fit` continue exactly where training stopped.
    */
@@ -221,7 +221,7 @@ export class LanguageModel extends Model {
   }
 
   /**
-   * Mean cross-entropy of a text under INTEROP's stateful protocol: the text is one token
+   * Mean cross-entropy of a text under the stateful protocol of docs/FORMAT.md: the text is one token
    * stream read once with state carried from the first token to the last (in chunks of `chunk`
    * steps), and the loss is the mean over predicting tokens 2..N.
    */

@@ -9,7 +9,7 @@
  *
  * Special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`) are optional. When fitted, they take the ids
  * after the regular tokens, so the regular ids do not depend on which specials are present (a
- * char tokenizer's ids are the same as the minimal INTEROP form's; a byte's id is its value).
+ * char tokenizer's ids are the same as the minimal form of docs/FORMAT.md's; a byte's id is its value).
  *
  * ## JSON form
  * {@link Tokenizer.toJSON} writes, and {@link tokenizerFromJSON} reads, this object (stored as a
@@ -37,7 +37,7 @@
  * - `lowercase` and `punctuation` are word-only options (defaults `true` and `"split"`).
  * - `version` is optional; a version other than 1 is refused.
  *
- * The minimal INTEROP form `{"type": "char", "vocab": [...]}` is a valid instance of this form.
+ * The minimal form of docs/FORMAT.md `{"type": "char", "vocab": [...]}` is a valid instance of this form.
  */
 
 import { checkBoolean, checkChoice, checkInt, checkString, describe, error, rangeError, typeError } from './errors';
@@ -663,7 +663,7 @@ function readVocab(value: unknown, type: 'char' | 'word', specials: unknown): { 
 }
 
 /**
- * Reads a tokenizer from its JSON form (a string or a parsed object): the minimal INTEROP form
+ * Reads a tokenizer from its JSON form (a string or a parsed object): the minimal form of docs/FORMAT.md
  * `{"type": "char", "vocab": [...]}` or the richer form documented at the top of this module.
  * Throws ERR_RNNKIT_FORMAT naming the field for invalid or truncated JSON.
  */

@@ -1,5 +1,5 @@
 //! Checkpoints: a model and, optionally, everything needed to continue its training
-//! bit-identically, in ONE safetensors model file written by [`io::save_model`] (INTEROP.md:
+//! bit-identically, in ONE safetensors model file written by [`io::save_model`] (docs/FORMAT.md:
 //! "checkpoints may add `training` and optimizer state tensors under an `optim.` prefix").
 //!
 //! On top of the model file (parameters, `config`, `tokenizer`, user metadata) a checkpoint holds:

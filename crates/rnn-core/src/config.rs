@@ -1,4 +1,4 @@
-//! Model architecture: what a network is made of, its JSON form (INTEROP.md `config`) and the
+//! Model architecture: what a network is made of, its JSON form (docs/FORMAT.md `config`) and the
 //! names and shapes of its parameters.
 
 use crate::error::{Error, Result};
@@ -260,7 +260,7 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// The parameter names and shapes, in file order (INTEROP.md).
+    /// The parameter names and shapes, in file order (docs/FORMAT.md).
     pub fn param_entries(&self) -> Vec<(String, Vec<usize>)> {
         let mut v = Vec::new();
         if let InputKind::Tokens { vocab_size, embed_dim } = self.input {
@@ -318,7 +318,7 @@ impl ModelConfig {
         m
     }
 
-    /// Reads the JSON form, accepting the minimal form of the PyTorch fixtures (INTEROP.md).
+    /// Reads the JSON form, accepting the minimal form of the PyTorch fixtures (docs/FORMAT.md).
     pub fn from_json(v: &Value) -> Result<Self> {
         let obj = v.as_object().ok_or_else(|| Error::Format("config: expected a JSON object".into()))?;
         let uint = |k: &str| -> Result<Option<usize>> {

@@ -137,7 +137,7 @@ enum Draw {
     Zero,
 }
 
-/// The draw for tensor `name` of shape `shape` (the layout's names, INTEROP.md).
+/// The draw for tensor `name` of shape `shape` (the layout's names, docs/FORMAT.md).
 fn draw_for(name: &str, shape: &[usize], model: &ModelConfig, init: &InitConfig) -> Draw {
     let h = model.hidden_size;
     let xavier = init.scheme == InitScheme::Xavier;

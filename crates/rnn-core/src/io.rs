@@ -1,4 +1,4 @@
-//! Model files: safetensors with INTEROP.md's tensor names and `__metadata__`.
+//! Model files: safetensors with docs/FORMAT.md's tensor names and `__metadata__`.
 //!
 //! A file holds the parameters under their PyTorch `state_dict` names, optionally extra f32
 //! tensors (e.g. optimizer state `optim.exp_avg`, flat `[N]`), and string metadata: `format`

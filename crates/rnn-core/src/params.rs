@@ -2,7 +2,7 @@
 //!
 //! All weights of a model live in one `Vec<f32>`; gradients and optimizer moments use the same
 //! [`ParamLayout`], so an optimizer is one loop over a slice and saving a file is a name → slice
-//! map. Names are PyTorch `state_dict` names (INTEROP.md). [`Params::array`] /
+//! map. Names are PyTorch `state_dict` names (docs/FORMAT.md). [`Params::array`] /
 //! [`Params::array_mut`] give one tensor as an `ndarray` view with its PyTorch shape (no copy),
 //! for code that indexes a tensor by row and column; the hot paths keep the flat slices.
 

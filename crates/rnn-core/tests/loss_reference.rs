@@ -1,5 +1,5 @@
 //! Loss, head-side gradients and the gradient norm against the PyTorch language-model fixtures
-//! (`fixtures/torch/lm_*.safetensors`, see INTEROP.md):
+//! (`fixtures/torch/lm_*.safetensors`, see docs/FORMAT.md):
 //! - mean cross-entropy of the stored logits with ignored targets equals `config.loss_value`;
 //! - `Σ_rows dlogits` equals PyTorch's `grad.head.bias` (the head bias gradient is exactly that);
 //! - for the skip model, the dense backward of the embedded tokens gives `grad.skip.weight`;

@@ -1,4 +1,4 @@
-//! The character models trained in PyTorch (`fixtures/models/`, INTEROP.md): each loads,
+//! The character models trained in PyTorch (`fixtures/models/`, docs/FORMAT.md): each loads,
 //! reproduces its greedy continuations exactly, and gives the same held-out cross-entropy under
 //! the stateful protocol within 1e-4.
 

@@ -1,5 +1,5 @@
-//! Parity with PyTorch on the reference fixtures made by `reference/make_parity_fixtures.py`
-//! (INTEROP.md): `nn.RNN/LSTM/GRU` cells (forward values and every gradient, `kind: "cell"`) and
+//! Parity with PyTorch on the reference fixtures made by `scripts/fixtures/make_parity_fixtures.py`
+//! (docs/FORMAT.md): `nn.RNN/LSTM/GRU` cells (forward values and every gradient, `kind: "cell"`) and
 //! the reference language model (logits, loss, every gradient, and the parameters after three
 //! clipped steps of SGD-Nesterov, Adam, AdamW and RMSprop, `kind: "lm"`).
 //!
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Forward agreement: absolute, or relative for values above 1 (INTEROP.md).
+/// Forward agreement: absolute, or relative for values above 1 (docs/FORMAT.md).
 const FORWARD_TOL: f32 = 1e-5;
 /// Gradient agreement.
 const GRAD_TOL: f32 = 1e-4;

@@ -387,7 +387,7 @@ impl NativeModel {
         })
     }
 
-    /// Loads a model file or checkpoint (INTEROP format), synchronously.
+    /// Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md), synchronously.
     #[napi(factory)]
     pub fn load(env: Env, path: String) -> napi::Result<NativeModel> {
         guard_js(&env, || load_slot(&path).map(NativeModel::from_slot))
@@ -403,7 +403,7 @@ impl NativeModel {
         NativeModel { shared: Arc::new(RwLock::new(Some(slot))) }
     }
 
-    /// The architecture: the INTEROP `config` object (snake_case keys as in the file).
+    /// The architecture: the `config` object of docs/FORMAT.md (snake_case keys as in the file).
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn config(&self, env: Env) -> napi::Result<Value> {
         guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").network.config.to_json()))
@@ -710,7 +710,7 @@ impl NativeModel {
         Ok(promise)
     }
 
-    /// Evaluates a language model on a token stream with carried state (INTEROP protocol with
+    /// Evaluates a language model on a token stream with carried state (stateful protocol of docs/FORMAT.md with
     /// `lanes = 1`), off the JS thread.
     #[napi(ts_return_type = "Promise<EvalInfo>")]
     pub fn evaluate_stream(&self, tokens: Int32Array, lanes: u32, chunk: u32) -> AsyncTask<Guarded<EvalWork>> {

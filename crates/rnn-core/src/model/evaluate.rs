@@ -1,4 +1,4 @@
-//! Evaluation without gradients: the stateful stream protocol of INTEROP.md for language models,
+//! Evaluation without gradients: the stateful stream protocol of docs/FORMAT.md for language models,
 //! and batched evaluation of sequence sets.
 
 use crate::batch::{Batch, BatchInput, BatchTargets, SequenceSet};
@@ -34,7 +34,7 @@ impl Evaluation {
 
 /// Mean cross-entropy of a token stream read with carried state.
 ///
-/// With `lanes = 1` this is INTEROP.md's protocol exactly: the model reads the text as one stream
+/// With `lanes = 1` this is the stateful protocol of docs/FORMAT.md exactly: the model reads the text as one stream
 /// from the first token to the last, state carried across chunks of `chunk` steps, and the loss
 /// is the mean over predicting tokens 2..N. With `lanes > 1` the N−1 predictions are split into
 /// that many contiguous lanes of equal length, each read from a zero state (faster: one batched
