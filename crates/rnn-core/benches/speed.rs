@@ -46,7 +46,13 @@ fn batches(rows: usize, steps: usize, pool: usize, rng: &mut Rng) -> Vec<Batch> 
                 inputs.extend_from_slice(&row[..steps]);
                 targets.extend_from_slice(&row[1..]);
             }
-            Batch { input: BatchInput::Tokens(inputs), targets: BatchTargets::PerStep(targets), rows, steps, lengths: None }
+            Batch {
+                input: BatchInput::Tokens(inputs),
+                targets: BatchTargets::PerStep(targets),
+                rows,
+                steps,
+                lengths: None,
+            }
         })
         .collect()
 }
@@ -192,10 +198,9 @@ fn gemm_shapes(threads: usize) {
             prepacked.push(format!("Prepacked({t}) {:.1} ({:.1}-{:.1})", s.median, s.min, s.max));
         }
         black_box(&c);
-        let cells: Vec<String> = prepacked.into_iter().chain(backends
-            .iter()
-            .zip(rates)
-            .map(|(b, r)| {
+        let cells: Vec<String> = prepacked
+            .into_iter()
+            .chain(backends.iter().zip(rates).map(|(b, r)| {
                 let s = stats(r);
                 format!("{b:?} {:.1} ({:.1}-{:.1})", s.median, s.min, s.max)
             }))
@@ -223,7 +228,9 @@ fn main() {
     let mut configs = Vec::new();
     for a in &args {
         match a.as_str() {
-            "all" => configs.extend(["train-lstm-s", "train-gru-s", "train-rnn-s", "train-lstm-m", "gen-b1", "gen-b64"]),
+            "all" => {
+                configs.extend(["train-lstm-s", "train-gru-s", "train-rnn-s", "train-lstm-m", "gen-b1", "gen-b64"])
+            }
             "train" => configs.extend(["train-lstm-s", "train-gru-s", "train-rnn-s", "train-lstm-m"]),
             "gen" => configs.extend(["gen-b1", "gen-b64"]),
             other => configs.push(Box::leak(other.to_string().into_boxed_str())),
@@ -239,10 +246,30 @@ fn main() {
             continue;
         }
         let (id, metric, unit, s) = match cfg {
-            "train-lstm-s" => ("TRAIN-LSTM-S", "train_tokens_per_s", "tok/s", stats(train("lstm", 64, 256, 1, 32, 64, steps.unwrap_or(20)))),
-            "train-gru-s" => ("TRAIN-GRU-S", "train_tokens_per_s", "tok/s", stats(train("gru", 64, 256, 1, 32, 64, steps.unwrap_or(20)))),
-            "train-rnn-s" => ("TRAIN-RNN-S", "train_tokens_per_s", "tok/s", stats(train("rnn", 64, 256, 1, 32, 64, steps.unwrap_or(20)))),
-            "train-lstm-m" => ("TRAIN-LSTM-M", "train_tokens_per_s", "tok/s", stats(train("lstm", 128, 512, 2, 64, 128, steps.unwrap_or(20)))),
+            "train-lstm-s" => (
+                "TRAIN-LSTM-S",
+                "train_tokens_per_s",
+                "tok/s",
+                stats(train("lstm", 64, 256, 1, 32, 64, steps.unwrap_or(20))),
+            ),
+            "train-gru-s" => (
+                "TRAIN-GRU-S",
+                "train_tokens_per_s",
+                "tok/s",
+                stats(train("gru", 64, 256, 1, 32, 64, steps.unwrap_or(20))),
+            ),
+            "train-rnn-s" => (
+                "TRAIN-RNN-S",
+                "train_tokens_per_s",
+                "tok/s",
+                stats(train("rnn", 64, 256, 1, 32, 64, steps.unwrap_or(20))),
+            ),
+            "train-lstm-m" => (
+                "TRAIN-LSTM-M",
+                "train_tokens_per_s",
+                "tok/s",
+                stats(train("lstm", 128, 512, 2, 64, 128, steps.unwrap_or(20))),
+            ),
             "gen-b1" => ("GEN-LSTM-b1", "us_per_token", "us/token", stats(generate(1, steps.unwrap_or(2000)))),
             "gen-b64" => {
                 let per_step = generate(64, steps.unwrap_or(300));

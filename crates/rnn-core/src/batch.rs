@@ -110,7 +110,13 @@ pub struct TokenStream {
 
 impl TokenStream {
     /// Validates sizes against the stream and the vocabulary.
-    pub fn new(tokens: Vec<i32>, vocab_size: usize, batch_size: usize, seq_len: usize, mode: StreamMode) -> Result<Self> {
+    pub fn new(
+        tokens: Vec<i32>,
+        vocab_size: usize,
+        batch_size: usize,
+        seq_len: usize,
+        mode: StreamMode,
+    ) -> Result<Self> {
         if batch_size == 0 {
             return Err(Error::Range("batchSize: expected an integer >= 1, got 0".into()));
         }
@@ -297,10 +303,7 @@ impl SequenceSet {
         }
         crate::error::check_len("lengths", self.lengths.len(), n)?;
         if let Some(r) = self.lengths.iter().position(|&l| l == 0 || l > t) {
-            return Err(Error::Range(format!(
-                "lengths: row {r} has length {}, expected 1..={t}",
-                self.lengths[r]
-            )));
+            return Err(Error::Range(format!("lengths: row {r} has length {}, expected 1..={t}", self.lengths[r])));
         }
         match &self.input {
             BatchInput::Tokens(v) => crate::error::check_len("inputs", v.len(), n * t)?,

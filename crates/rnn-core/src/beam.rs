@@ -14,12 +14,7 @@ pub trait StepModel {
 
     /// Advances `states[b]` by `tokens[b]` for every b (one batched call for all live beams) and
     /// writes the logits of the next token of beam b to `logits_out[b·V .. (b+1)·V]`.
-    fn step(
-        &mut self,
-        states: &mut [Self::State],
-        tokens: &[u32],
-        logits_out: &mut [f32],
-    ) -> Result<()>;
+    fn step(&mut self, states: &mut [Self::State], tokens: &[u32], logits_out: &mut [f32]) -> Result<()>;
 
     /// V, the number of logits per state.
     fn vocab_size(&self) -> usize;
@@ -56,15 +51,10 @@ impl BeamConfig {
             )));
         }
         if self.max_tokens == 0 {
-            return Err(Error::Range(
-                "max_tokens: expected at least 1, got 0".into(),
-            ));
+            return Err(Error::Range("max_tokens: expected at least 1, got 0".into()));
         }
         if !self.length_penalty.is_finite() {
-            return Err(Error::NonFinite(format!(
-                "length_penalty: must be finite, got {}",
-                self.length_penalty
-            )));
+            return Err(Error::NonFinite(format!("length_penalty: must be finite, got {}", self.length_penalty)));
         }
         Ok(())
     }
@@ -111,17 +101,12 @@ pub fn beam_search<M: StepModel>(
     cfg.validate()?;
     let v = model.vocab_size();
     if v == 0 || v > u32::MAX as usize {
-        return Err(Error::Shape(format!(
-            "vocab_size: expected 1 to {}, got {v}",
-            u32::MAX
-        )));
+        return Err(Error::Shape(format!("vocab_size: expected 1 to {}, got {v}", u32::MAX)));
     }
     check_len("first_logits", first_logits.len(), v)?;
     check_finite("first_logits", first_logits)?;
     if let Some(&t) = cfg.stop_tokens.iter().find(|&&t| t as usize >= v) {
-        return Err(Error::Range(format!(
-            "stop_tokens: token id {t} is outside the vocabulary of {v}"
-        )));
+        return Err(Error::Range(format!("stop_tokens: token id {t} is outside the vocabulary of {v}")));
     }
 
     let mut states = vec![initial_state];
@@ -145,9 +130,7 @@ pub fn beam_search<M: StepModel>(
             log_softmax_finite(row, &mut row_logprobs);
             let by_rank = |a: &u32, c: &u32| {
                 let (a, c) = (*a as usize, *c as usize);
-                desc(row_logprobs[a], row_logprobs[c])
-                    .then(desc(row[a], row[c]))
-                    .then(a.cmp(&c))
+                desc(row_logprobs[a], row_logprobs[c]).then(desc(row[a], row[c])).then(a.cmp(&c))
             };
             ranked.clear();
             ranked.extend(0..v as u32);
@@ -191,9 +174,7 @@ pub fn beam_search<M: StepModel>(
         if next_states.is_empty() {
             break;
         }
-        if finished.len() >= cfg.beams
-            && !can_improve(cfg, &finished, &next_sequences, &next_logprobs)
-        {
+        if finished.len() >= cfg.beams && !can_improve(cfg, &finished, &next_sequences, &next_logprobs) {
             break;
         }
 
@@ -227,9 +208,7 @@ fn can_improve(
     let (_, kth, _) = scores.select_nth_unstable_by(cfg.beams - 1, |a, b| desc(*a, *b));
     let kth = *kth;
     live_sequences.iter().zip(live_logprobs).any(|(seq, &lp)| {
-        let n = cfg
-            .normaliser(seq.len() + 1)
-            .max(cfg.normaliser(cfg.max_tokens));
+        let n = cfg.normaliser(seq.len() + 1).max(cfg.normaliser(cfg.max_tokens));
         lp / n > kth
     })
 }
@@ -240,48 +219,15 @@ mod tests {
 
     #[test]
     fn beam_config_errors_name_the_field() {
-        let ok = BeamConfig {
-            beams: 2,
-            max_tokens: 3,
-            length_penalty: 0.6,
-            stop_tokens: vec![],
-        };
+        let ok = BeamConfig { beams: 2, max_tokens: 3, length_penalty: 0.6, stop_tokens: vec![] };
         ok.validate().unwrap();
         for (bad, field) in [
-            (
-                BeamConfig {
-                    beams: 0,
-                    ..ok.clone()
-                },
-                "beams",
-            ),
-            (
-                BeamConfig {
-                    beams: BeamConfig::MAX_BEAMS + 1,
-                    ..ok.clone()
-                },
-                "beams",
-            ),
-            (
-                BeamConfig {
-                    max_tokens: 0,
-                    ..ok.clone()
-                },
-                "max_tokens",
-            ),
-            (
-                BeamConfig {
-                    length_penalty: f64::NAN,
-                    ..ok.clone()
-                },
-                "length_penalty",
-            ),
+            (BeamConfig { beams: 0, ..ok.clone() }, "beams"),
+            (BeamConfig { beams: BeamConfig::MAX_BEAMS + 1, ..ok.clone() }, "beams"),
+            (BeamConfig { max_tokens: 0, ..ok.clone() }, "max_tokens"),
+            (BeamConfig { length_penalty: f64::NAN, ..ok.clone() }, "length_penalty"),
         ] {
-            assert!(bad
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .starts_with(&format!("{field}:")));
+            assert!(bad.validate().unwrap_err().to_string().starts_with(&format!("{field}:")));
         }
         // GNMT: ((5 + 7) / 6)^0.6 = 2^0.6.
         assert!((ok.score(-1.0, 7) + 2.0f64.powf(-0.6)).abs() < 1e-15);

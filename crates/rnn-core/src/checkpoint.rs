@@ -105,7 +105,10 @@ pub fn save_checkpoint(
         }
         if let Some(s) = &t.carried {
             let shape = state_shape(network, s.h.len()).ok_or_else(|| {
-                Error::Shape(format!("trainer: carried state of {} values does not fit this model's [L·D, B, H]", s.h.len()))
+                Error::Shape(format!(
+                    "trainer: carried state of {} values does not fit this model's [L·D, B, H]",
+                    s.h.len()
+                ))
             })?;
             match (&s.c, network.config.cell.has_cell_state()) {
                 (Some(c), true) => {
@@ -113,7 +116,11 @@ pub fn save_checkpoint(
                     tensors.push((STATE_C, shape.clone(), c));
                 }
                 (None, false) => {}
-                _ => return Err(Error::Shape("trainer: the carried cell state c must be present exactly for an LSTM".into())),
+                _ => {
+                    return Err(Error::Shape(
+                        "trainer: the carried cell state c must be present exactly for an LSTM".into(),
+                    ))
+                }
             }
             tensors.push((STATE_H, shape, &s.h));
         }
@@ -169,12 +176,14 @@ fn read_training(
         other => {
             return Err(bad(format!(
                 "training checkpoint_version {} is not supported; this rnnkit reads version {CHECKPOINT_VERSION}",
-                other.map_or_else(|| value.get("checkpoint_version").map_or("(missing)".into(), |v| v.to_string()), |v| v.to_string())
+                other.map_or_else(
+                    || value.get("checkpoint_version").map_or("(missing)".into(), |v| v.to_string()),
+                    |v| v.to_string()
+                )
             )))
         }
     }
-    let meta: TrainingMeta =
-        serde_json::from_value(value).map_err(|e| bad(format!("metadata \"training\": {e}")))?;
+    let meta: TrainingMeta = serde_json::from_value(value).map_err(|e| bad(format!("metadata \"training\": {e}")))?;
     let options = TrainOptions::from_json(&meta.options).map_err(|e| bad(format!("training options: {e}")))?;
     let cfg = &network.config;
     if let Some(w) = &options.class_weights {
@@ -203,9 +212,13 @@ fn read_training(
     }
     let carried = if meta.carried {
         if !options.tbptt {
-            return Err(bad("training: a carried state is only kept by truncated BPTT (tbptt), which the options do not use".into()));
+            return Err(bad(
+                "training: a carried state is only kept by truncated BPTT (tbptt), which the options do not use".into(),
+            ));
         }
-        let (shape, _) = extra.get(STATE_H).ok_or_else(|| bad(format!("tensor \"{STATE_H}\" is missing; the training metadata says a state is carried")))?;
+        let (shape, _) = extra.get(STATE_H).ok_or_else(|| {
+            bad(format!("tensor \"{STATE_H}\" is missing; the training metadata says a state is carried"))
+        })?;
         let want = state_shape(network, shape.iter().product()).filter(|s| s == shape).ok_or_else(|| {
             bad(format!(
                 "tensor \"{STATE_H}\": expected shape [{}, B, {}] (L·D, rows, hidden), got {shape:?}",
@@ -229,15 +242,25 @@ fn read_training(
 }
 
 /// Removes tensor `name` from `extra`, checking its shape and that every value is finite.
-fn take(file: &str, extra: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+fn take(
+    file: &str,
+    extra: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>> {
     let (got, values) = extra.remove(name).ok_or_else(|| {
-        Error::Format(format!("\"{file}\": tensor \"{name}\" (shape {shape:?}) is missing; the training metadata requires it"))
+        Error::Format(format!(
+            "\"{file}\": tensor \"{name}\" (shape {shape:?}) is missing; the training metadata requires it"
+        ))
     })?;
     if got != shape {
         return Err(Error::Format(format!("\"{file}\": tensor \"{name}\": expected shape {shape:?}, got {got:?}")));
     }
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Error::Format(format!("\"{file}\": tensor \"{name}\": value {} at index {i} is not finite", values[i])));
+        return Err(Error::Format(format!(
+            "\"{file}\": tensor \"{name}\": value {} at index {i} is not finite",
+            values[i]
+        )));
     }
     Ok(values)
 }
@@ -297,7 +320,14 @@ mod tests {
         let path = d.join("c.safetensors");
         let net = lstm();
         let t = state(&net);
-        save_checkpoint(&path, &net, Some(&t), Some(r#"{"type":"char","vocab":["a","b","c","d","e","f"]}"#), &[("note", "x")]).unwrap();
+        save_checkpoint(
+            &path,
+            &net,
+            Some(&t),
+            Some(r#"{"type":"char","vocab":["a","b","c","d","e","f"]}"#),
+            &[("note", "x")],
+        )
+        .unwrap();
         let back = load_checkpoint(&path).unwrap();
         assert_eq!(back.network.config, net.config);
         assert_eq!(back.network.params().data, net.params().data);
@@ -340,8 +370,13 @@ mod tests {
         let n = net.params().data.len();
         let (slot, h24) = (vec![0.0f32; n], vec![0.0f32; 24]);
         let all = |skip: &str| -> Tensors {
-            [("optim.exp_avg", vec![n], &slot[..]), ("optim.exp_avg_sq", vec![n], &slot[..]), ("optim.max_exp_avg_sq", vec![n], &slot[..]),
-                (STATE_H, vec![2, 3, 4], &h24[..]), (STATE_C, vec![2, 3, 4], &h24[..])]
+            [
+                ("optim.exp_avg", vec![n], &slot[..]),
+                ("optim.exp_avg_sq", vec![n], &slot[..]),
+                ("optim.max_exp_avg_sq", vec![n], &slot[..]),
+                (STATE_H, vec![2, 3, 4], &h24[..]),
+                (STATE_C, vec![2, 3, 4], &h24[..]),
+            ]
             .into_iter()
             .filter(|t| t.0 != skip)
             .collect()

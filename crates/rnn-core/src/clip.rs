@@ -10,11 +10,7 @@ use crate::error::{Error, Result};
 
 /// The global L2 norm of `grads`, accumulated in f64.
 pub fn global_norm(grads: &[f32]) -> f64 {
-    grads
-        .iter()
-        .map(|&g| (g as f64) * (g as f64))
-        .sum::<f64>()
-        .sqrt()
+    grads.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt()
 }
 
 /// Scales `grads` so their global L2 norm is at most `max_norm`, as PyTorch does; returns the
@@ -22,9 +18,7 @@ pub fn global_norm(grads: &[f32]) -> f64 {
 /// not finite (naming the first non-finite gradient index).
 pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> Result<f64> {
     if !(max_norm.is_finite() && max_norm > 0.0) {
-        return Err(Error::Range(format!(
-            "max_norm: expected a finite number > 0, got {max_norm}"
-        )));
+        return Err(Error::Range(format!("max_norm: expected a finite number > 0, got {max_norm}")));
     }
     let norm = global_norm(grads);
     if !norm.is_finite() {
@@ -32,9 +26,7 @@ pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> Result<f64> {
             Some(i) => format!("gradient {i} is {}", grads[i]),
             None => "the sum of squares overflowed".to_string(),
         };
-        return Err(Error::NonFinite(format!(
-            "gradient norm: expected a finite norm, got {norm} ({detail})"
-        )));
+        return Err(Error::NonFinite(format!("gradient norm: expected a finite norm, got {norm} ({detail})")));
     }
     let coef = max_norm as f64 / (norm + 1e-6);
     if coef < 1.0 {
@@ -48,18 +40,12 @@ pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> Result<f64> {
 /// NaN gradients are reported, not clamped.
 pub fn clip_grad_value(grads: &mut [f32], clip_value: f32) -> Result<()> {
     if !(clip_value.is_finite() && clip_value > 0.0) {
-        return Err(Error::Range(format!(
-            "clip_value: expected a finite number > 0, got {clip_value}"
-        )));
+        return Err(Error::Range(format!("clip_value: expected a finite number > 0, got {clip_value}")));
     }
     if let Some(i) = grads.iter().position(|g| g.is_nan()) {
-        return Err(Error::NonFinite(format!(
-            "gradients: expected numbers, got NaN at index {i}"
-        )));
+        return Err(Error::NonFinite(format!("gradients: expected numbers, got NaN at index {i}")));
     }
-    grads
-        .iter_mut()
-        .for_each(|g| *g = g.clamp(-clip_value, clip_value));
+    grads.iter_mut().for_each(|g| *g = g.clamp(-clip_value, clip_value));
     Ok(())
 }
 
@@ -76,15 +62,8 @@ mod tests {
         let t = 1e-4f32 as f64;
         let want = (1e6f64 + 999_999.0 * t * t).sqrt();
         let f32_norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
-        assert!(
-            (f32_norm as f64 - want).abs() > 1e-6,
-            "the case should defeat f32 accumulation"
-        );
-        assert!(
-            (global_norm(&g) - want).abs() < 1e-9,
-            "{} vs {want}",
-            global_norm(&g)
-        );
+        assert!((f32_norm as f64 - want).abs() > 1e-6, "the case should defeat f32 accumulation");
+        assert!((global_norm(&g) - want).abs() < 1e-9, "{} vs {want}", global_norm(&g));
     }
 
     #[test]
@@ -117,10 +96,7 @@ mod tests {
         let mut g = vec![-3.0f32, 0.5, 2.0, f32::INFINITY];
         clip_grad_value(&mut g, 1.0).unwrap();
         assert_eq!(g, vec![-1.0, 0.5, 1.0, 1.0]);
-        assert!(clip_grad_value(&mut [f32::NAN], 1.0)
-            .unwrap_err()
-            .to_string()
-            .contains("index 0"));
+        assert!(clip_grad_value(&mut [f32::NAN], 1.0).unwrap_err().to_string().contains("index 0"));
         assert!(clip_grad_value(&mut [1.0], -1.0).is_err());
     }
 }

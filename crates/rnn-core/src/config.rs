@@ -47,15 +47,9 @@ impl CellKind {
                 )))
             }
             ("rnn", Some(n)) => {
-                return Err(Error::Config(format!(
-                    "nonlinearity: expected \"tanh\" or \"relu\", got \"{n}\""
-                )))
+                return Err(Error::Config(format!("nonlinearity: expected \"tanh\" or \"relu\", got \"{n}\"")))
             }
-            _ => {
-                return Err(Error::Config(format!(
-                    "cell: expected \"rnn\", \"lstm\" or \"gru\", got \"{cell}\""
-                )))
-            }
+            _ => return Err(Error::Config(format!("cell: expected \"rnn\", \"lstm\" or \"gru\", got \"{cell}\""))),
         };
         Ok(kind)
     }
@@ -142,11 +136,7 @@ impl Pooling {
             "last" => Pooling::Last,
             "mean" => Pooling::Mean,
             "max" => Pooling::Max,
-            _ => {
-                return Err(Error::Config(format!(
-                    "pooling: expected \"last\", \"mean\" or \"max\", got \"{s}\""
-                )))
-            }
+            _ => return Err(Error::Config(format!("pooling: expected \"last\", \"mean\" or \"max\", got \"{s}\""))),
         })
     }
 }
@@ -206,19 +196,14 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         let dim = |name: &str, v: usize| -> Result<()> {
             if v == 0 || v > MAX_DIM {
-                return Err(Error::Range(format!(
-                    "{name}: expected an integer in 1..={MAX_DIM}, got {v}"
-                )));
+                return Err(Error::Range(format!("{name}: expected an integer in 1..={MAX_DIM}, got {v}")));
             }
             Ok(())
         };
         dim("hidden_size", self.hidden_size)?;
         dim("output_size", self.output_size)?;
         if self.num_layers == 0 || self.num_layers > 64 {
-            return Err(Error::Range(format!(
-                "num_layers: expected an integer in 1..=64, got {}",
-                self.num_layers
-            )));
+            return Err(Error::Range(format!("num_layers: expected an integer in 1..=64, got {}", self.num_layers)));
         }
         match self.input {
             InputKind::Tokens { vocab_size, embed_dim } => {
@@ -253,9 +238,7 @@ impl ModelConfig {
         }
         let total = self.param_entries().iter().map(|(_, s)| s.iter().product::<usize>()).sum::<usize>();
         if total > MAX_PARAMS {
-            return Err(Error::Range(format!(
-                "model size: {total} parameters exceed the limit of {MAX_PARAMS}"
-            )));
+            return Err(Error::Range(format!("model size: {total} parameters exceed the limit of {MAX_PARAMS}")));
         }
         Ok(())
     }
@@ -333,10 +316,9 @@ impl ModelConfig {
         let string = |k: &str| -> Result<Option<&str>> {
             match obj.get(k) {
                 None | Some(Value::Null) => Ok(None),
-                Some(x) => x
-                    .as_str()
-                    .map(Some)
-                    .ok_or_else(|| Error::Format(format!("config.{k}: expected a string, got {x}"))),
+                Some(x) => {
+                    x.as_str().map(Some).ok_or_else(|| Error::Format(format!("config.{k}: expected a string, got {x}")))
+                }
             }
         };
         let boolean = |k: &str| -> Result<bool> {
@@ -367,7 +349,9 @@ impl ModelConfig {
         };
         let dropout = match obj.get("dropout") {
             None | Some(Value::Null) => 0.0,
-            Some(x) => x.as_f64().ok_or_else(|| Error::Format(format!("config.dropout: expected a number, got {x}")))? as f32,
+            Some(x) => {
+                x.as_f64().ok_or_else(|| Error::Format(format!("config.dropout: expected a number, got {x}")))? as f32
+            }
         };
         let cfg = ModelConfig {
             task,

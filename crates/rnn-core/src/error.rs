@@ -102,9 +102,9 @@ pub fn check_len(name: &str, actual: usize, expected: usize) -> Result<()> {
 /// The product of `dims` (a buffer length computed from user-given sizes), or a range error
 /// naming `name` when it overflows `usize`.
 pub fn checked_size(name: &str, dims: &[usize]) -> Result<usize> {
-    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
-        Error::Range(format!("{name}: the sizes {dims:?} overflow the address space"))
-    })
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::Range(format!("{name}: the sizes {dims:?} overflow the address space")))
 }
 
 /// Whether every value is finite. Blocks of 64 without an early exit inside, so the compiler
@@ -122,10 +122,7 @@ pub fn check_finite(name: &str, values: &[f32]) -> Result<()> {
         return Ok(());
     }
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite(format!(
-            "{name}: every value must be finite, got {} at index {i}",
-            values[i]
-        )));
+        return Err(Error::NonFinite(format!("{name}: every value must be finite, got {} at index {i}", values[i])));
     }
     Ok(())
 }
@@ -146,7 +143,9 @@ mod tests {
                     let mut v = ok.clone();
                     v[at] = bad;
                     assert!(!all_finite(&v), "len {len}: {bad} at {at} missed");
-                    assert!(matches!(check_finite("v", &v), Err(Error::NonFinite(m)) if m.contains(&format!("index {at}"))));
+                    assert!(
+                        matches!(check_finite("v", &v), Err(Error::NonFinite(m)) if m.contains(&format!("index {at}")))
+                    );
                 }
             }
         }

@@ -68,9 +68,7 @@ impl InitConfig {
     pub fn validate(&self, model: &ModelConfig) -> Result<()> {
         if let Some(b) = self.forget_bias {
             if !b.is_finite() {
-                return Err(Error::Range(format!(
-                    "init.forget_bias: expected a finite number, got {b}"
-                )));
+                return Err(Error::Range(format!("init.forget_bias: expected a finite number, got {b}")));
             }
             if model.cell != CellKind::Lstm {
                 return Err(Error::Config(format!(
@@ -92,10 +90,7 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
     let specs = p.layout.specs().to_vec();
     for spec in &specs {
         match draw_for(&spec.name, &spec.shape, model, init) {
-            Draw::Normal => p
-                .view_mut(&spec.name)
-                .iter_mut()
-                .for_each(|v| *v = rng.normal()),
+            Draw::Normal => p.view_mut(&spec.name).iter_mut().for_each(|v| *v = rng.normal()),
             Draw::Uniform(bound) => uniform(p.view_mut(&spec.name), bound, rng),
             Draw::Orthogonal => {
                 // weight_hh [G·H, H]: gate g is rows g·H..(g+1)·H, one [H, H] block each.
@@ -116,9 +111,7 @@ pub fn init_params(model: &ModelConfig, init: &InitConfig, rng: &mut Rng) -> Res
             if is_ih || spec.name.starts_with("rnn.bias_hh") {
                 // LSTM gate rows are i, f, g, o: the f block is rows H..2H.
                 let b = p.view_mut(&spec.name);
-                b[h..2 * h]
-                    .iter_mut()
-                    .for_each(|v| *v = if is_ih { value } else { 0.0 });
+                b[h..2 * h].iter_mut().for_each(|v| *v = if is_ih { value } else { 0.0 });
             }
         }
     }
@@ -141,8 +134,7 @@ enum Draw {
 fn draw_for(name: &str, shape: &[usize], model: &ModelConfig, init: &InitConfig) -> Draw {
     let h = model.hidden_size;
     let xavier = init.scheme == InitScheme::Xavier;
-    let glorot =
-        |fan_in: usize, fan_out: usize| Draw::Uniform((6.0 / (fan_in + fan_out) as f64).sqrt());
+    let glorot = |fan_in: usize, fan_out: usize| Draw::Uniform((6.0 / (fan_in + fan_out) as f64).sqrt());
     if name == "embed.weight" {
         return Draw::Normal;
     }
@@ -160,11 +152,7 @@ fn draw_for(name: &str, shape: &[usize], model: &ModelConfig, init: &InitConfig)
     }
     // head.weight [out, in], head.bias [out], skip.weight [V, E]: nn.Linear's bound uses the
     // weight's fan-in for the bias too.
-    let fan_in = if name == "head.bias" {
-        model.directions() * h
-    } else {
-        shape[1]
-    };
+    let fan_in = if name == "head.bias" { model.directions() * h } else { shape[1] };
     match (xavier, name == "head.bias") {
         (false, _) => Draw::Uniform(1.0 / (fan_in as f64).sqrt()),
         (true, true) => Draw::Zero,
@@ -231,24 +219,12 @@ mod tests {
     /// Mean within 5 standard errors of 0, std within 3% of `std`, all values within `bound`.
     fn check_stats(name: &str, v: &[f32], std: f64, bound: Option<f64>) {
         let (m, s) = mean_std(v);
-        assert!(
-            m.abs() < 5.0 * std / (v.len() as f64).sqrt(),
-            "{name}: mean {m}"
-        );
-        assert!(
-            (s / std - 1.0).abs() < 0.03,
-            "{name}: std {s}, expected {std}"
-        );
+        assert!(m.abs() < 5.0 * std / (v.len() as f64).sqrt(), "{name}: mean {m}");
+        assert!((s / std - 1.0).abs() < 0.03, "{name}: std {s}, expected {std}");
         if let Some(b) = bound {
-            assert!(
-                v.iter().all(|&x| (x as f64).abs() <= b),
-                "{name}: value beyond {b}"
-            );
+            assert!(v.iter().all(|&x| (x as f64).abs() <= b), "{name}: value beyond {b}");
             let max = v.iter().fold(0f32, |a, &x| a.max(x.abs())) as f64;
-            assert!(
-                max > 0.99 * b,
-                "{name}: max |value| {max} should approach the bound {b}"
-            );
+            assert!(max > 0.99 * b, "{name}: max |value| {max} should approach the bound {b}");
         }
     }
 
@@ -262,54 +238,22 @@ mod tests {
         }
         check_stats("embed.weight", p.view("embed.weight"), 1.0, None);
         let hb = 1.0 / 16.0;
-        check_stats(
-            "head.weight",
-            p.view("head.weight"),
-            hb / 3f64.sqrt(),
-            Some(hb),
-        );
+        check_stats("head.weight", p.view("head.weight"), hb / 3f64.sqrt(), Some(hb));
         let sb = 1.0 / 300f64.sqrt();
-        check_stats(
-            "skip.weight",
-            p.view("skip.weight"),
-            sb / 3f64.sqrt(),
-            Some(sb),
-        );
+        check_stats("skip.weight", p.view("skip.weight"), sb / 3f64.sqrt(), Some(sb));
     }
 
     #[test]
     fn xavier_bounds_and_zero_biases() {
         let m = model("gru", 200, json!({}));
-        let p = init_params(
-            &m,
-            &InitConfig {
-                scheme: InitScheme::Xavier,
-                ..Default::default()
-            },
-            &mut Rng::new(2),
-        )
-        .unwrap();
+        let p = init_params(&m, &InitConfig { scheme: InitScheme::Xavier, ..Default::default() }, &mut Rng::new(2))
+            .unwrap();
         let b_ih = (6.0 / (300.0 + 200.0f64)).sqrt();
-        check_stats(
-            "rnn.weight_ih_l0",
-            p.view("rnn.weight_ih_l0"),
-            b_ih / 3f64.sqrt(),
-            Some(b_ih),
-        );
+        check_stats("rnn.weight_ih_l0", p.view("rnn.weight_ih_l0"), b_ih / 3f64.sqrt(), Some(b_ih));
         let b_hh = (6.0 / 400f64).sqrt();
-        check_stats(
-            "rnn.weight_hh_l0",
-            p.view("rnn.weight_hh_l0"),
-            b_hh / 3f64.sqrt(),
-            Some(b_hh),
-        );
+        check_stats("rnn.weight_hh_l0", p.view("rnn.weight_hh_l0"), b_hh / 3f64.sqrt(), Some(b_hh));
         let b_head = (6.0 / (200.0 + 500.0f64)).sqrt();
-        check_stats(
-            "head.weight",
-            p.view("head.weight"),
-            b_head / 3f64.sqrt(),
-            Some(b_head),
-        );
+        check_stats("head.weight", p.view("head.weight"), b_head / 3f64.sqrt(), Some(b_head));
         for name in ["rnn.bias_ih_l0", "rnn.bias_hh_l1", "head.bias"] {
             assert!(p.view(name).iter().all(|&v| v == 0.0), "{name}");
         }
@@ -319,69 +263,39 @@ mod tests {
     fn orthogonal_blocks_are_orthogonal_and_distinct() {
         let h = 64;
         let m = model("lstm", h, json!({}));
-        let init = InitConfig {
-            recurrent: RecurrentInit::Orthogonal,
-            ..Default::default()
-        };
+        let init = InitConfig { recurrent: RecurrentInit::Orthogonal, ..Default::default() };
         let p = init_params(&m, &init, &mut Rng::new(3)).unwrap();
         // [4H, H]: the i, f, g, o blocks [H, H] are rows 0..H, H..2H, ...
-        let w = p
-            .array("rnn.weight_hh_l0")
-            .into_dimensionality::<Ix2>()
-            .unwrap();
+        let w = p.array("rnn.weight_hh_l0").into_dimensionality::<Ix2>().unwrap();
         assert_eq!(w.dim(), (4 * h, h));
         let eye = Array2::<f64>::eye(h);
         for (g, block) in w.axis_chunks_iter(Axis(0), h).enumerate() {
             let block = block.mapv(f64::from);
             let gram = block.dot(&block.t());
             for ((i, j), &dot) in gram.indexed_iter() {
-                assert!(
-                    (dot - eye[[i, j]]).abs() < 1e-5,
-                    "gate {g}: (W Wᵀ)[{i},{j}] = {dot}"
-                );
+                assert!((dot - eye[[i, j]]).abs() < 1e-5, "gate {g}: (W Wᵀ)[{i},{j}] = {dot}");
             }
         }
-        assert_ne!(
-            w.slice(s![..h, ..]),
-            w.slice(s![h..2 * h, ..]),
-            "gate blocks must be drawn independently"
-        );
+        assert_ne!(w.slice(s![..h, ..]), w.slice(s![h..2 * h, ..]), "gate blocks must be drawn independently");
         // The input weights keep the default scheme.
-        check_stats(
-            "rnn.weight_ih_l0",
-            p.view("rnn.weight_ih_l0"),
-            0.125 / 3f64.sqrt(),
-            Some(0.125),
-        );
+        check_stats("rnn.weight_ih_l0", p.view("rnn.weight_ih_l0"), 0.125 / 3f64.sqrt(), Some(0.125));
     }
 
     #[test]
     fn forget_bias_sets_the_f_block_only() {
         let h = 8;
         let m = model("lstm", h, json!({}));
-        let init = InitConfig {
-            forget_bias: Some(1.0),
-            ..Default::default()
-        };
+        let init = InitConfig { forget_bias: Some(1.0), ..Default::default() };
         let p = init_params(&m, &init, &mut Rng::new(4)).unwrap();
         for l in 0..2 {
             let ih = p.view(&format!("rnn.bias_ih_l{l}"));
             let hh = p.view(&format!("rnn.bias_hh_l{l}"));
-            assert!(
-                ih[h..2 * h].iter().all(|&v| v == 1.0) && hh[h..2 * h].iter().all(|&v| v == 0.0)
-            );
-            assert!(ih[..h]
-                .iter()
-                .all(|&v| v != 1.0 && v.abs() <= 1.0 / (h as f32).sqrt()));
+            assert!(ih[h..2 * h].iter().all(|&v| v == 1.0) && hh[h..2 * h].iter().all(|&v| v == 0.0));
+            assert!(ih[..h].iter().all(|&v| v != 1.0 && v.abs() <= 1.0 / (h as f32).sqrt()));
         }
         let gru = model("gru", h, json!({}));
-        let e = init_params(&gru, &init, &mut Rng::new(4))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "init.forget_bias: only an LSTM has a forget gate, got cell \"gru\""
-        );
+        let e = init_params(&gru, &init, &mut Rng::new(4)).unwrap_err().to_string();
+        assert_eq!(e, "init.forget_bias: only an LSTM has a forget gate, got cell \"gru\"");
     }
 
     #[test]
@@ -396,29 +310,16 @@ mod tests {
 
     #[test]
     fn config_json() {
-        let c = InitConfig::from_json(
-            &json!({"scheme": "xavier", "recurrent": "orthogonal", "forget_bias": 1.0}),
-        )
-        .unwrap();
+        let c =
+            InitConfig::from_json(&json!({"scheme": "xavier", "recurrent": "orthogonal", "forget_bias": 1.0})).unwrap();
         assert_eq!(
             c,
-            InitConfig {
-                scheme: InitScheme::Xavier,
-                recurrent: RecurrentInit::Orthogonal,
-                forget_bias: Some(1.0)
-            }
+            InitConfig { scheme: InitScheme::Xavier, recurrent: RecurrentInit::Orthogonal, forget_bias: Some(1.0) }
         );
-        assert_eq!(
-            InitConfig::from_json(&json!({})).unwrap(),
-            InitConfig::default()
-        );
-        let e = InitConfig::from_json(&json!({"scheme": "he"}))
-            .unwrap_err()
-            .to_string();
+        assert_eq!(InitConfig::from_json(&json!({})).unwrap(), InitConfig::default());
+        let e = InitConfig::from_json(&json!({"scheme": "he"})).unwrap_err().to_string();
         assert!(e.starts_with("init: unknown variant `he`"), "{e}");
-        let e = InitConfig::from_json(&json!({"forgetbias": 1}))
-            .unwrap_err()
-            .to_string();
+        let e = InitConfig::from_json(&json!({"forgetbias": 1})).unwrap_err().to_string();
         assert!(e.contains("forgetbias"), "{e}");
     }
 }

@@ -27,13 +27,7 @@ pub const FORMAT: &str = "rnnkit";
 pub const FORMAT_VERSION: &str = "1";
 
 /// Metadata keys written by rnnkit itself; extra metadata may not reuse them.
-const RESERVED_KEYS: [&str; 5] = [
-    "format",
-    "format_version",
-    "config",
-    "tokenizer",
-    "training",
-];
+const RESERVED_KEYS: [&str; 5] = ["format", "format_version", "config", "tokenizer", "training"];
 
 /// A tensor's values as stored (little-endian in the file, native here).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,9 +57,7 @@ pub struct TensorFile {
 
 impl TensorFile {
     fn get(&self, name: &str) -> Result<&Tensor> {
-        self.tensors
-            .get(name)
-            .ok_or_else(|| Error::Format(format!("\"{}\": no tensor named \"{name}\"", self.path)))
+        self.tensors.get(name).ok_or_else(|| Error::Format(format!("\"{}\": no tensor named \"{name}\"", self.path)))
     }
 
     /// The f32 tensor `name` as (shape, values); an error names the file, tensor and dtype.
@@ -134,26 +126,14 @@ pub struct SaveOptions<'a> {
 }
 
 /// Writes `params` (laid out for `config`) and `opts` to `path` atomically.
-pub fn save_model(
-    path: &Path,
-    config: &ModelConfig,
-    params: &Params,
-    opts: &SaveOptions,
-) -> Result<()> {
+pub fn save_model(path: &Path, config: &ModelConfig, params: &Params, opts: &SaveOptions) -> Result<()> {
     let file = path.display().to_string();
     config.validate()?;
     let layout = config.layout();
     if *params.layout != layout {
         let want: Vec<_> = layout.specs().iter().map(|s| (&s.name, &s.shape)).collect();
-        let got: Vec<_> = params
-            .layout
-            .specs()
-            .iter()
-            .map(|s| (&s.name, &s.shape))
-            .collect();
-        return Err(Error::Shape(format!(
-            "params: expected the layout of the config {want:?}, got {got:?}"
-        )));
+        let got: Vec<_> = params.layout.specs().iter().map(|s| (&s.name, &s.shape)).collect();
+        return Err(Error::Shape(format!("params: expected the layout of the config {want:?}, got {got:?}")));
     }
     crate::error::check_len("params", params.data.len(), layout.total())?;
     for spec in layout.specs() {
@@ -161,9 +141,8 @@ pub fn save_model(
     }
     for (key, text) in [("tokenizer", opts.tokenizer), ("training", opts.training)] {
         if let Some(t) = text {
-            serde_json::from_str::<serde_json::Value>(t).map_err(|e| {
-                Error::Config(format!("{key}: expected JSON text, got a parse error: {e}"))
-            })?;
+            serde_json::from_str::<serde_json::Value>(t)
+                .map_err(|e| Error::Config(format!("{key}: expected JSON text, got a parse error: {e}")))?;
         }
     }
     let mut meta: HashMap<String, String> = HashMap::new();
@@ -187,17 +166,10 @@ pub fn save_model(
     // Little-endian bytes of every tensor; the views below borrow them.
     let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for spec in layout.specs() {
-        entries.push((
-            spec.name.clone(),
-            spec.shape.clone(),
-            le_bytes(params.view(&spec.name)),
-        ));
+        entries.push((spec.name.clone(), spec.shape.clone(), le_bytes(params.view(&spec.name))));
     }
     for (name, shape, values) in &opts.tensors {
-        if layout.get(name).is_some()
-            || entries.iter().any(|e| e.0 == *name)
-            || name.starts_with("__")
-        {
+        if layout.get(name).is_some() || entries.iter().any(|e| e.0 == *name) || name.starts_with("__") {
             return Err(Error::Config(format!(
                 "tensors: name \"{name}\" collides with a parameter, another tensor or a reserved name"
             )));
@@ -228,14 +200,9 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// the same directory (same file system, so the rename is atomic), which is fsynced and renamed
 /// over `path`; the directory is then fsynced (Unix) so the rename survives a crash. On any
 /// error the temporary file is removed and `path` keeps its previous content.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> Result<()> {
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
     let shown = path.display().to_string();
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Config(format!("path: expected a file name, got \"{shown}\"")))?;
+    let name = path.file_name().ok_or_else(|| Error::Config(format!("path: expected a file name, got \"{shown}\"")))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -250,12 +217,7 @@ pub fn write_atomic(
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(|e| {
-            Error::io(
-                format!("writing \"{shown}\" (creating its temporary file)"),
-                e,
-            )
-        })?;
+        .map_err(|e| Error::io(format!("writing \"{shown}\" (creating its temporary file)"), e))?;
     let written = write(&mut f).and_then(|_| f.sync_all());
     drop(f);
     if let Err(e) = written.and_then(|_| fs::rename(&tmp, path)) {
@@ -280,28 +242,19 @@ fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
 /// truncated files, bad JSON, header lengths past the end and gaps or overlaps in the data).
 fn parse_header(file: &str, bytes: &[u8]) -> Result<(usize, Metadata)> {
     SafeTensors::read_metadata(bytes).map_err(|e| {
-        Error::Format(format!(
-            "\"{file}\": not a valid safetensors file ({e}); it may be truncated or corrupt"
-        ))
+        Error::Format(format!("\"{file}\": not a valid safetensors file ({e}); it may be truncated or corrupt"))
     })
 }
 
 /// The raw little-endian bytes of tensor `name` (offsets were validated by `parse_header`).
-fn tensor_bytes<'a>(
-    bytes: &'a [u8],
-    header_len: usize,
-    meta: &Metadata,
-    name: &str,
-) -> Option<&'a [u8]> {
+fn tensor_bytes<'a>(bytes: &'a [u8], header_len: usize, meta: &Metadata, name: &str) -> Option<&'a [u8]> {
     let info = meta.info(name)?;
     let (start, end) = info.data_offsets;
     bytes.get(8 + header_len + start..8 + header_len + end)
 }
 
 fn decode_f32(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 /// Reads every tensor (F32, F64, I64, I32) and the metadata of any safetensors file.
@@ -310,41 +263,29 @@ pub fn read_tensors(path: &Path) -> Result<TensorFile> {
     let (n, meta) = parse_header(&file, &bytes)?;
     let mut tensors = BTreeMap::new();
     for (name, info) in meta.tensors() {
-        let b = tensor_bytes(&bytes, n, &meta, &name).ok_or_else(|| {
-            Error::Format(format!(
-                "\"{file}\": tensor \"{name}\": data outside the file"
-            ))
-        })?;
+        let b = tensor_bytes(&bytes, n, &meta, &name)
+            .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{name}\": data outside the file")))?;
         let data = match info.dtype {
             Dtype::F32 => TensorData::F32(decode_f32(b)),
-            Dtype::F64 => TensorData::F64(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()),
-            Dtype::I64 => TensorData::I64(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
-            Dtype::I32 => TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect()),
+            Dtype::F64 => {
+                TensorData::F64(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())
+            }
+            Dtype::I64 => {
+                TensorData::I64(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
+            }
+            Dtype::I32 => {
+                TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect())
+            }
             other => {
                 return Err(Error::Format(format!(
                     "\"{file}\": tensor \"{name}\": dtype {other:?} is not supported (F32, F64, I64, I32 are)"
                 )))
             }
         };
-        tensors.insert(
-            name.clone(),
-            Tensor {
-                shape: info.shape.clone(),
-                data,
-            },
-        );
+        tensors.insert(name.clone(), Tensor { shape: info.shape.clone(), data });
     }
-    let metadata = meta
-        .metadata()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    Ok(TensorFile {
-        path: file,
-        metadata,
-        tensors,
-    })
+    let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+    Ok(TensorFile { path: file, metadata, tensors })
 }
 
 /// Reads an rnnkit model file: refuses foreign files, unknown versions, configs it cannot read,
@@ -369,13 +310,11 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
             )))
         }
     }
-    let config_text = strings
-        .get("config")
-        .ok_or_else(|| Error::Format(format!("\"{file}\": metadata \"config\" is missing")))?;
+    let config_text =
+        strings.get("config").ok_or_else(|| Error::Format(format!("\"{file}\": metadata \"config\" is missing")))?;
     let config_json: serde_json::Value = serde_json::from_str(config_text)
         .map_err(|e| Error::Format(format!("\"{file}\": metadata \"config\" is not JSON: {e}")))?;
-    let config = ModelConfig::from_json(&config_json)
-        .map_err(|e| Error::Format(format!("\"{file}\": {e}")))?;
+    let config = ModelConfig::from_json(&config_json).map_err(|e| Error::Format(format!("\"{file}\": {e}")))?;
     let layout = Arc::new(config.layout());
     let mut params = Params::zeros(layout.clone());
     for spec in layout.specs() {
@@ -397,12 +336,8 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
                 spec.name, spec.shape, info.shape
             )));
         }
-        let b = tensor_bytes(&bytes, n, &meta, &spec.name).ok_or_else(|| {
-            Error::Format(format!(
-                "\"{file}\": tensor \"{}\": data outside the file",
-                spec.name
-            ))
-        })?;
+        let b = tensor_bytes(&bytes, n, &meta, &spec.name)
+            .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{}\": data outside the file", spec.name)))?;
         let dst = params.view_mut(&spec.name);
         for (d, c) in dst.iter_mut().zip(b.chunks_exact(4)) {
             *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -433,11 +368,8 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
                 info.dtype
             )));
         }
-        let b = tensor_bytes(&bytes, n, &meta, &name).ok_or_else(|| {
-            Error::Format(format!(
-                "\"{file}\": tensor \"{name}\": data outside the file"
-            ))
-        })?;
+        let b = tensor_bytes(&bytes, n, &meta, &name)
+            .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{name}\": data outside the file")))?;
         extra.insert(name.clone(), (info.shape.clone(), decode_f32(b)));
     }
     let mut metadata: BTreeMap<String, String> = strings.into_iter().collect();
@@ -446,14 +378,7 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
     for k in ["format", "format_version", "config"] {
         metadata.remove(k);
     }
-    Ok(ModelFile {
-        config,
-        params,
-        tokenizer,
-        training,
-        metadata,
-        extra,
-    })
+    Ok(ModelFile { config, params, tokenizer, training, metadata, extra })
 }
 
 #[cfg(test)]
@@ -472,10 +397,8 @@ mod tests {
     }
 
     fn small_model() -> (ModelConfig, Params) {
-        let cfg = ModelConfig::from_json(
-            &json!({"task": "language_model", "cell": "lstm", "vocab_size": 7,
-            "embed_dim": 3, "hidden_size": 4, "num_layers": 2, "skip": true}),
-        )
+        let cfg = ModelConfig::from_json(&json!({"task": "language_model", "cell": "lstm", "vocab_size": 7,
+            "embed_dim": 3, "hidden_size": 4, "num_layers": 2, "skip": true}))
         .unwrap();
         let mut p = Params::zeros(Arc::new(cfg.layout()));
         let mut rng = Rng::new(3);
@@ -494,9 +417,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/models")
-            .join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models").join(name)
     }
 
     #[test]
@@ -524,10 +445,7 @@ mod tests {
         // The generic reader sees the same file.
         let t = read_tensors(&path).unwrap();
         assert_eq!(t.metadata["format"], "rnnkit");
-        assert_eq!(
-            bits(t.f32("head.bias").unwrap().1),
-            bits(p.view("head.bias"))
-        );
+        assert_eq!(bits(t.f32("head.bias").unwrap().1), bits(p.view("head.bias")));
         let no_dir = fs::read_dir(&dir).unwrap().count();
         assert_eq!(no_dir, 1, "no temporary file may remain");
     }
@@ -539,23 +457,13 @@ mod tests {
             let m = load_model(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             let raw = read_tensors(&path).unwrap();
             let specs = m.params.layout.specs();
-            assert_eq!(
-                specs.len(),
-                raw.tensors.len(),
-                "{name}: every tensor is a parameter"
-            );
+            assert_eq!(specs.len(), raw.tensors.len(), "{name}: every tensor is a parameter");
             for s in specs {
                 let (shape, values) = raw.f32(&s.name).unwrap();
                 assert_eq!(shape, &s.shape[..], "{name}: {}", s.name);
-                assert_eq!(
-                    bits(values),
-                    bits(m.params.view(&s.name)),
-                    "{name}: {}",
-                    s.name
-                );
+                assert_eq!(bits(values), bits(m.params.view(&s.name)), "{name}: {}", s.name);
             }
-            let tok: serde_json::Value =
-                serde_json::from_str(m.tokenizer.as_deref().unwrap()).unwrap();
+            let tok: serde_json::Value = serde_json::from_str(m.tokenizer.as_deref().unwrap()).unwrap();
             let vocab = match m.config.input {
                 crate::config::InputKind::Tokens { vocab_size, .. } => vocab_size,
                 other => panic!("{name}: token input expected, got {other:?}"),
@@ -563,52 +471,30 @@ mod tests {
             assert_eq!(tok["vocab"].as_array().unwrap().len(), vocab);
             let dir = test_dir(&format!("fixture-{name}"));
             let out = dir.join(name);
-            let opts = SaveOptions {
-                tokenizer: m.tokenizer.as_deref(),
-                ..Default::default()
-            };
+            let opts = SaveOptions { tokenizer: m.tokenizer.as_deref(), ..Default::default() };
             save_model(&out, &m.config, &m.params, &opts).unwrap();
             let again = load_model(&out).unwrap();
             assert_eq!(again.config, m.config);
-            assert_eq!(
-                bits(&again.params.data),
-                bits(&m.params.data),
-                "{name}: re-saved values"
-            );
+            assert_eq!(bits(&again.params.data), bits(&m.params.data), "{name}: re-saved values");
             assert_eq!(again.tokenizer, m.tokenizer);
         }
         let pp = load_model(&fixture("pp_lstm.safetensors")).unwrap();
-        assert_eq!(
-            pp.params.layout.get("rnn.weight_ih_l1").unwrap().shape,
-            vec![512, 128]
-        );
+        assert_eq!(pp.params.layout.get("rnn.weight_ih_l1").unwrap().shape, vec![512, 128]);
     }
 
     #[test]
     fn fixture_int64_tensors_read_through_the_generic_reader() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/torch/lm_lstm.safetensors");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/torch/lm_lstm.safetensors");
         let t = read_tensors(&path).unwrap();
         let (shape, targets) = t.i64("targets").unwrap();
         assert_eq!(shape, &[2, 9]);
         assert_eq!(targets.iter().filter(|&&v| v == -100).count(), 2);
-        assert!(t
-            .f32("targets")
-            .unwrap_err()
-            .to_string()
-            .contains("expected dtype F32, got I64"));
+        assert!(t.f32("targets").unwrap_err().to_string().contains("expected dtype F32, got I64"));
         assert!(t.i64("logits").unwrap_err().to_string().contains("got F32"));
-        assert!(t
-            .f32("nope")
-            .unwrap_err()
-            .to_string()
-            .contains("no tensor named \"nope\""));
+        assert!(t.f32("nope").unwrap_err().to_string().contains("no tensor named \"nope\""));
         // Not an rnnkit model file: no format metadata.
         let e = load_model(&path).unwrap_err().to_string();
-        assert!(
-            e.contains("lm_lstm.safetensors") && e.contains("not an rnnkit model file"),
-            "{e}"
-        );
+        assert!(e.contains("lm_lstm.safetensors") && e.contains("not an rnnkit model file"), "{e}");
     }
 
     #[test]
@@ -624,29 +510,15 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.code(), "ERR_RNNKIT_IO");
-        assert!(
-            e.to_string().contains("m.safetensors") && e.to_string().contains("disk full"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("m.safetensors") && e.to_string().contains("disk full"), "{e}");
         assert_eq!(fs::read(&path).unwrap(), before);
-        assert_eq!(
-            fs::read_dir(&dir).unwrap().count(),
-            1,
-            "the temporary file must be removed"
-        );
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "the temporary file must be removed");
         // A refused save (wrong layout) does not touch the file either.
         let (cfg, _) = small_model();
-        let other = ModelConfig {
-            hidden_size: 5,
-            ..cfg.clone()
-        };
+        let other = ModelConfig { hidden_size: 5, ..cfg.clone() };
         let wrong = Params::zeros(Arc::new(other.layout()));
         let e = save_model(&path, &cfg, &wrong, &SaveOptions::default()).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("params: expected the layout of the config"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("params: expected the layout of the config"), "{e}");
         assert_eq!(fs::read(&path).unwrap(), before);
         // A directory that does not exist: a clean I/O error naming the file, nothing created.
         let missing = dir.join("no-such-dir").join("m.safetensors");
@@ -660,47 +532,24 @@ mod tests {
         let dir = test_dir("bad-options");
         let path = dir.join("m.safetensors");
         let (cfg, mut p) = small_model();
-        let bad_json = SaveOptions {
-            tokenizer: Some("{not json"),
-            ..Default::default()
-        };
+        let bad_json = SaveOptions { tokenizer: Some("{not json"), ..Default::default() };
         assert!(save_model(&path, &cfg, &p, &bad_json)
             .unwrap_err()
             .to_string()
             .starts_with("tokenizer: expected JSON"));
-        let reserved = SaveOptions {
-            metadata: vec![("format", "x")],
-            ..Default::default()
-        };
-        assert!(save_model(&path, &cfg, &p, &reserved)
-            .unwrap_err()
-            .to_string()
-            .contains("\"format\" is reserved"));
+        let reserved = SaveOptions { metadata: vec![("format", "x")], ..Default::default() };
+        assert!(save_model(&path, &cfg, &p, &reserved).unwrap_err().to_string().contains("\"format\" is reserved"));
         let v = [0.0f32; 3];
-        let clash = SaveOptions {
-            tensors: vec![("head.bias", vec![3], &v)],
-            ..Default::default()
-        };
-        assert!(save_model(&path, &cfg, &p, &clash)
-            .unwrap_err()
-            .to_string()
-            .contains("\"head.bias\" collides"));
-        let short = SaveOptions {
-            tensors: vec![("optim.x", vec![4], &v)],
-            ..Default::default()
-        };
+        let clash = SaveOptions { tensors: vec![("head.bias", vec![3], &v)], ..Default::default() };
+        assert!(save_model(&path, &cfg, &p, &clash).unwrap_err().to_string().contains("\"head.bias\" collides"));
+        let short = SaveOptions { tensors: vec![("optim.x", vec![4], &v)], ..Default::default() };
         assert_eq!(
             save_model(&path, &cfg, &p, &short).unwrap_err().to_string(),
             "tensor \"optim.x\": expected length 4, got 3"
         );
         p.view_mut("head.bias")[2] = f32::NAN;
-        let e = save_model(&path, &cfg, &p, &SaveOptions::default())
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "head.bias: every value must be finite, got NaN at index 2"
-        );
+        let e = save_model(&path, &cfg, &p, &SaveOptions::default()).unwrap_err().to_string();
+        assert_eq!(e, "head.bias: every value must be finite, got NaN at index 2");
         assert!(!path.exists());
     }
 
@@ -711,10 +560,7 @@ mod tests {
         let e = load_model(&p).unwrap_err();
         assert_eq!(e.code(), "ERR_RNNKIT_FORMAT", "{name}: {e}");
         let msg = e.to_string();
-        assert!(
-            msg.contains(name),
-            "{name}: the message should name the file: {msg}"
-        );
+        assert!(msg.contains(name), "{name}: the message should name the file: {msg}");
         msg
     }
 
@@ -725,20 +571,9 @@ mod tests {
         save_small(&good);
         let bytes = fs::read(&good).unwrap();
         let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        for cut in [
-            0,
-            3,
-            8,
-            8 + header_len / 2,
-            8 + header_len,
-            bytes.len() - 4,
-            bytes.len() - 1,
-        ] {
+        for cut in [0, 3, 8, 8 + header_len / 2, 8 + header_len, bytes.len() - 4, bytes.len() - 1] {
             let msg = load_error(&dir, &format!("cut{cut}.safetensors"), &bytes[..cut]);
-            assert!(
-                msg.contains("not a valid safetensors file"),
-                "cut at {cut}: {msg}"
-            );
+            assert!(msg.contains("not a valid safetensors file"), "cut at {cut}: {msg}");
         }
         let mut garbage = bytes.clone();
         garbage[8..8 + 16].copy_from_slice(b"}{ garbage here ");
@@ -757,14 +592,9 @@ mod tests {
 
     /// A file with the given metadata and tensors (dtype, shape, bytes), bypassing `save_model`.
     fn craft(meta: &[(&str, String)], tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
-        let views: Vec<(String, TensorView)> = tensors
-            .iter()
-            .map(|(n, d, s, b)| (n.to_string(), TensorView::new(*d, s.clone(), b).unwrap()))
-            .collect();
-        let meta: HashMap<String, String> = meta
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        let views: Vec<(String, TensorView)> =
+            tensors.iter().map(|(n, d, s, b)| (n.to_string(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
+        let meta: HashMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         safetensors::serialize(views, Some(meta)).unwrap()
     }
 
@@ -774,24 +604,13 @@ mod tests {
         let (cfg, p) = small_model();
         let config = cfg.to_json().to_string();
         let ok_meta = |version: &str| {
-            vec![
-                ("format", FORMAT.to_string()),
-                ("format_version", version.to_string()),
-                ("config", config.clone()),
-            ]
+            vec![("format", FORMAT.to_string()), ("format_version", version.to_string()), ("config", config.clone())]
         };
         let all: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = p
             .layout
             .specs()
             .iter()
-            .map(|s| {
-                (
-                    s.name.as_str(),
-                    Dtype::F32,
-                    s.shape.clone(),
-                    le_bytes(p.view(&s.name)),
-                )
-            })
+            .map(|s| (s.name.as_str(), Dtype::F32, s.shape.clone(), le_bytes(p.view(&s.name))))
             .collect();
         // The crafted file with everything right loads: the cases below differ in one thing.
         let fine = dir.join("fine.safetensors");
@@ -799,68 +618,38 @@ mod tests {
         assert_eq!(bits(&load_model(&fine).unwrap().params.data), bits(&p.data));
 
         let msg = load_error(&dir, "v2.safetensors", &craft(&ok_meta("2"), &all));
-        assert!(
-            msg.contains("format_version \"2\" is not supported"),
-            "{msg}"
-        );
+        assert!(msg.contains("format_version \"2\" is not supported"), "{msg}");
         let other = vec![("format", "pt".to_string())];
         let msg = load_error(&dir, "pt.safetensors", &craft(&other, &all));
         assert!(msg.contains("should be \"rnnkit\", got \"pt\""), "{msg}");
-        let msg = load_error(
-            &dir,
-            "missing.safetensors",
-            &craft(&ok_meta("1"), &all[1..]),
-        );
-        assert!(
-            msg.contains("tensor \"embed.weight\" (shape [7, 3]) is missing"),
-            "{msg}"
-        );
+        let msg = load_error(&dir, "missing.safetensors", &craft(&ok_meta("1"), &all[1..]));
+        assert!(msg.contains("tensor \"embed.weight\" (shape [7, 3]) is missing"), "{msg}");
 
         let mut reshaped = all.clone();
         reshaped[0].2 = vec![3, 7];
         let msg = load_error(&dir, "shape.safetensors", &craft(&ok_meta("1"), &reshaped));
-        assert!(
-            msg.contains(
-                "tensor \"embed.weight\": expected shape [7, 3] (from its config), got [3, 7]"
-            ),
-            "{msg}"
-        );
+        assert!(msg.contains("tensor \"embed.weight\": expected shape [7, 3] (from its config), got [3, 7]"), "{msg}");
 
         let mut as_f64 = all.clone();
         as_f64[0] = ("embed.weight", Dtype::F64, vec![7, 3], vec![0; 7 * 3 * 8]);
         let msg = load_error(&dir, "dtype.safetensors", &craft(&ok_meta("1"), &as_f64));
-        assert!(
-            msg.contains("tensor \"embed.weight\": expected dtype F32, got F64"),
-            "{msg}"
-        );
+        assert!(msg.contains("tensor \"embed.weight\": expected dtype F32, got F64"), "{msg}");
 
         let mut nan = all.clone();
         // Flat value 4 of the [7, 3] table is row 1, column 1.
         nan[0].3[16..20].copy_from_slice(&f32::NAN.to_le_bytes());
         let msg = load_error(&dir, "nan.safetensors", &craft(&ok_meta("1"), &nan));
-        assert!(
-            msg.contains("tensor \"embed.weight\": value NaN at index [1, 1] is not finite"),
-            "{msg}"
-        );
+        assert!(msg.contains("tensor \"embed.weight\": value NaN at index [1, 1] is not finite"), "{msg}");
 
         let mut int_extra = all.clone();
         int_extra.push(("steps", Dtype::I64, vec![1], vec![0; 8]));
-        let msg = load_error(
-            &dir,
-            "int-extra.safetensors",
-            &craft(&ok_meta("1"), &int_extra),
-        );
-        assert!(
-            msg.contains("tensor \"steps\": expected dtype F32, got I64"),
-            "{msg}"
-        );
+        let msg = load_error(&dir, "int-extra.safetensors", &craft(&ok_meta("1"), &int_extra));
+        assert!(msg.contains("tensor \"steps\": expected dtype F32, got I64"), "{msg}");
 
         let mut bad_cfg = ok_meta("1");
-        bad_cfg[2].1 = r#"{"cell": "transformer", "vocab_size": 7, "embed_dim": 3, "hidden_size": 4, "num_layers": 1}"#.into();
+        bad_cfg[2].1 =
+            r#"{"cell": "transformer", "vocab_size": 7, "embed_dim": 3, "hidden_size": 4, "num_layers": 1}"#.into();
         let msg = load_error(&dir, "cfg.safetensors", &craft(&bad_cfg, &all));
-        assert!(
-            msg.contains("cell: expected \"rnn\", \"lstm\" or \"gru\", got \"transformer\""),
-            "{msg}"
-        );
+        assert!(msg.contains("cell: expected \"rnn\", \"lstm\" or \"gru\", got \"transformer\""), "{msg}");
     }
 }

@@ -48,10 +48,7 @@ pub struct CrossEntropyOptions {
 
 impl Default for CrossEntropyOptions {
     fn default() -> Self {
-        CrossEntropyOptions {
-            ignore_index: Some(-100),
-            class_weights: None,
-        }
+        CrossEntropyOptions { ignore_index: Some(-100), class_weights: None }
     }
 }
 
@@ -81,10 +78,7 @@ pub fn cross_entropy<T: Id>(
     if let Some(w) = &opts.class_weights {
         check_len("class_weights", w.len(), classes)?;
         if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(Error::Range(format!(
-                "class_weights[{i}]: expected a finite number >= 0, got {}",
-                w[i]
-            )));
+            return Err(Error::Range(format!("class_weights[{i}]: expected a finite number >= 0, got {}", w[i])));
         }
     }
     // Validate every target and sum the weights first: the gradient of the mean needs Σ w before
@@ -97,23 +91,15 @@ pub fn cross_entropy<T: Id>(
             continue;
         }
         if !(0..classes as i64).contains(&t) {
-            let ignore = opts
-                .ignore_index
-                .map(|v| format!(" or the ignore index {v}"))
-                .unwrap_or_default();
-            return Err(Error::Range(format!(
-                "targets[{i}]: expected a class id in 0..{classes}{ignore}, got {t}"
-            )));
+            let ignore = opts.ignore_index.map(|v| format!(" or the ignore index {v}")).unwrap_or_default();
+            return Err(Error::Range(format!("targets[{i}]: expected a class id in 0..{classes}{ignore}, got {t}")));
         }
         sum.weight += class_weight(t as usize);
         sum.count += 1;
     }
     for (i, row) in logits.chunks_exact(classes).enumerate() {
         if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite(format!(
-                "logits[{i}, {j}]: every logit must be finite, got {}",
-                row[j]
-            )));
+            return Err(Error::NonFinite(format!("logits[{i}, {j}]: every logit must be finite, got {}", row[j])));
         }
     }
     if let Some(d) = dlogits.as_deref_mut() {
@@ -200,18 +186,10 @@ pub fn mse(
     }
     sum.weight = sum.count as f64;
     if let Some(d) = dpred {
-        let scale = if sum.count > 0 {
-            2.0 / sum.count as f64
-        } else {
-            0.0
-        };
+        let scale = if sum.count > 0 { 2.0 / sum.count as f64 } else { 0.0 };
         for r in 0..rows {
             for k in r * width..(r + 1) * width {
-                d[k] = if counted(r) {
-                    (scale * (pred[k] - target[k]) as f64) as f32
-                } else {
-                    0.0
-                };
+                d[k] = if counted(r) { (scale * (pred[k] - target[k]) as f64) as f32 } else { 0.0 };
             }
         }
     }
@@ -242,26 +220,15 @@ mod tests {
             let fp = cross_entropy(&lp, c, targets, opts, None).unwrap().mean();
             let fm = cross_entropy(&lm, c, targets, opts, None).unwrap().mean();
             let num = (fp - fm) / (2.0 * h as f64);
-            assert!(
-                (num - d[k] as f64).abs() < 1e-4,
-                "dlogits[{k}]: analytic {} numeric {num}",
-                d[k]
-            );
+            assert!((num - d[k] as f64).abs() < 1e-4, "dlogits[{k}]: analytic {} numeric {num}", d[k]);
         }
     }
 
     #[test]
     fn gradient_matches_finite_differences() {
-        check_ce_gradient(
-            &CrossEntropyOptions::default(),
-            &[0, 3, 2, -100, 4, 1],
-            5,
-            7,
-        );
-        let weighted = CrossEntropyOptions {
-            ignore_index: Some(-100),
-            class_weights: Some(vec![0.5, 2.0, 1.0, 0.0, 3.0]),
-        };
+        check_ce_gradient(&CrossEntropyOptions::default(), &[0, 3, 2, -100, 4, 1], 5, 7);
+        let weighted =
+            CrossEntropyOptions { ignore_index: Some(-100), class_weights: Some(vec![0.5, 2.0, 1.0, 0.0, 3.0]) };
         check_ce_gradient(&weighted, &[0, 3, 2, -100, 4, 1], 5, 8);
     }
 
@@ -269,26 +236,12 @@ mod tests {
     fn value_matches_a_hand_computation_and_ignores_positions() {
         // Row 0: logits [0, ln 3] → p(target 1) = 3/4; row 1 ignored; row 2: uniform → ln 2.
         let logits = [0.0, 3f32.ln(), 100.0, -100.0, 5.0, 5.0];
-        let s = cross_entropy(
-            &logits,
-            2,
-            &[1i32, -100, 0],
-            &CrossEntropyOptions::default(),
-            None,
-        )
-        .unwrap();
+        let s = cross_entropy(&logits, 2, &[1i32, -100, 0], &CrossEntropyOptions::default(), None).unwrap();
         assert_eq!(s.count, 2);
         let want = ((4.0f64 / 3.0).ln() + 2f64.ln()) / 2.0;
         assert!((s.mean() - want).abs() < 1e-6, "{} vs {want}", s.mean());
         let mut d = vec![1.0; 6];
-        cross_entropy(
-            &logits,
-            2,
-            &[1i32, -100, 0],
-            &CrossEntropyOptions::default(),
-            Some(&mut d),
-        )
-        .unwrap();
+        cross_entropy(&logits, 2, &[1i32, -100, 0], &CrossEntropyOptions::default(), Some(&mut d)).unwrap();
         assert_eq!(&d[2..4], &[0.0, 0.0], "ignored rows get no gradient");
     }
 
@@ -296,10 +249,7 @@ mod tests {
     fn class_weights_give_the_weighted_mean() {
         // PyTorch: Σ w_y·nll / Σ w_y. Rows with targets 0 (w 1) and 1 (w 3), both uniform logits.
         let logits = [0.0f32, 0.0, 2.0, 0.0];
-        let opts = CrossEntropyOptions {
-            ignore_index: None,
-            class_weights: Some(vec![1.0, 3.0]),
-        };
+        let opts = CrossEntropyOptions { ignore_index: None, class_weights: Some(vec![1.0, 3.0]) };
         let s = cross_entropy(&logits, 2, &[0i64, 1], &opts, None).unwrap();
         let nll1 = (1.0 + 2f64.exp()).ln();
         let want = (2f64.ln() + 3.0 * nll1) / 4.0;
@@ -310,14 +260,7 @@ mod tests {
     #[test]
     fn all_ignored_gives_zero_with_count_zero() {
         let mut d = vec![1.0; 6];
-        let s = cross_entropy(
-            &[1.0; 6],
-            3,
-            &[-100i64, -100],
-            &CrossEntropyOptions::default(),
-            Some(&mut d),
-        )
-        .unwrap();
+        let s = cross_entropy(&[1.0; 6], 3, &[-100i64, -100], &CrossEntropyOptions::default(), Some(&mut d)).unwrap();
         assert_eq!((s.mean(), s.count), (0.0, 0));
         assert!(d.iter().all(|&v| v == 0.0));
     }
@@ -325,76 +268,27 @@ mod tests {
     #[test]
     fn large_logits_are_stable_and_sums_combine() {
         let logits = [1000.0f32, 0.0, -1000.0, 1000.0];
-        let s = cross_entropy(
-            &logits,
-            2,
-            &[1u32, 0],
-            &CrossEntropyOptions::default(),
-            None,
-        )
-        .unwrap();
+        let s = cross_entropy(&logits, 2, &[1u32, 0], &CrossEntropyOptions::default(), None).unwrap();
         assert!((s.total - 3000.0).abs() < 1e-3, "{}", s.total);
         let mut acc = LossSum::default();
-        acc.add(
-            cross_entropy(
-                &logits[..2],
-                2,
-                &[1u32],
-                &CrossEntropyOptions::default(),
-                None,
-            )
-            .unwrap(),
-        );
-        acc.add(
-            cross_entropy(
-                &logits[2..],
-                2,
-                &[0u32],
-                &CrossEntropyOptions::default(),
-                None,
-            )
-            .unwrap(),
-        );
+        acc.add(cross_entropy(&logits[..2], 2, &[1u32], &CrossEntropyOptions::default(), None).unwrap());
+        acc.add(cross_entropy(&logits[2..], 2, &[0u32], &CrossEntropyOptions::default(), None).unwrap());
         assert_eq!(acc, s);
     }
 
     #[test]
     fn errors_name_position_and_value() {
         let o = CrossEntropyOptions::default();
-        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 3], &o, None)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "targets[1]: expected a class id in 0..3 or the ignore index -100, got 3"
-        );
-        let e = cross_entropy(&[0.0; 6], 3, &[0i64, -1], &o, None)
-            .unwrap_err()
-            .to_string();
+        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 3], &o, None).unwrap_err().to_string();
+        assert_eq!(e, "targets[1]: expected a class id in 0..3 or the ignore index -100, got 3");
+        let e = cross_entropy(&[0.0; 6], 3, &[0i64, -1], &o, None).unwrap_err().to_string();
         assert!(e.contains("targets[1]") && e.contains("got -1"), "{e}");
-        let e = cross_entropy(
-            &[0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0],
-            3,
-            &[0i64, 1],
-            &o,
-            None,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "logits[1, 1]: every logit must be finite, got inf"
-        );
-        let e = cross_entropy(&[0.0; 5], 3, &[0i64, 1], &o, None)
-            .unwrap_err()
-            .to_string();
+        let e = cross_entropy(&[0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0], 3, &[0i64, 1], &o, None).unwrap_err();
+        assert_eq!(e.to_string(), "logits[1, 1]: every logit must be finite, got inf");
+        let e = cross_entropy(&[0.0; 5], 3, &[0i64, 1], &o, None).unwrap_err().to_string();
         assert_eq!(e, "logits: expected length 6, got 5");
-        let bad_w = CrossEntropyOptions {
-            ignore_index: None,
-            class_weights: Some(vec![1.0, -1.0, 1.0]),
-        };
-        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 1], &bad_w, None)
-            .unwrap_err()
-            .to_string();
+        let bad_w = CrossEntropyOptions { ignore_index: None, class_weights: Some(vec![1.0, -1.0, 1.0]) };
+        let e = cross_entropy(&[0.0; 6], 3, &[0i64, 1], &bad_w, None).unwrap_err().to_string();
         assert!(e.starts_with("class_weights[1]"), "{e}");
     }
 
@@ -406,10 +300,7 @@ mod tests {
         let s = mse(&pred, &target, 2, None, Some(&mut d)).unwrap();
         assert_eq!((s.total, s.count), (14.0, 6));
         assert!((s.mean() - 14.0 / 6.0).abs() < 1e-12);
-        assert!(
-            (d[0] - 2.0 / 6.0).abs() < 1e-7 && (d[5] + 1.0).abs() < 1e-7,
-            "{d:?}"
-        );
+        assert!((d[0] - 2.0 / 6.0).abs() < 1e-7 && (d[5] + 1.0).abs() < 1e-7, "{d:?}");
         let s = mse(&pred, &target, 2, Some(&[true, false, true]), Some(&mut d)).unwrap();
         assert_eq!((s.total, s.count), (10.0, 4));
         assert_eq!(&d[2..4], &[0.0, 0.0]);
@@ -419,21 +310,12 @@ mod tests {
         for k in [0usize, 4, 5] {
             let mut p = pred;
             p[k] += h;
-            let fp = mse(&p, &target, 2, Some(&[true, false, true]), None)
-                .unwrap()
-                .mean();
+            let fp = mse(&p, &target, 2, Some(&[true, false, true]), None).unwrap().mean();
             p[k] -= 2.0 * h;
-            let fm = mse(&p, &target, 2, Some(&[true, false, true]), None)
-                .unwrap()
-                .mean();
-            assert!(
-                ((fp - fm) / (2.0 * h as f64) - d[k] as f64).abs() < 1e-3,
-                "dpred[{k}]"
-            );
+            let fm = mse(&p, &target, 2, Some(&[true, false, true]), None).unwrap().mean();
+            assert!(((fp - fm) / (2.0 * h as f64) - d[k] as f64).abs() < 1e-3, "dpred[{k}]");
         }
-        let e = mse(&[1.0, f32::NAN], &[0.0, 0.0], 1, None, None)
-            .unwrap_err()
-            .to_string();
+        let e = mse(&[1.0, f32::NAN], &[0.0, 0.0], 1, None, None).unwrap_err().to_string();
         assert_eq!(e, "pred: every value must be finite, got NaN at index 1");
         let e = mse(&pred, &target, 4, None, None).unwrap_err().to_string();
         assert!(e.contains("multiple of width 4"), "{e}");

@@ -149,7 +149,7 @@ mod tests {
         // One test touches the global pool, so the assertions cannot race with another test.
         set_threads(3);
         assert_eq!(threads(), 3);
-        let inside = install(|| rayon::current_num_threads());
+        let inside = install(rayon::current_num_threads);
         assert_eq!(inside, 3, "install runs on the engine's pool, not rayon's global one");
         set_threads(1);
         assert_eq!(threads(), 1);

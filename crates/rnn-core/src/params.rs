@@ -37,19 +37,10 @@ impl ParamLayout {
         for (name, shape) in entries {
             let len = shape.iter().product();
             index.insert(name.clone(), specs.len());
-            specs.push(ParamSpec {
-                name,
-                shape,
-                offset,
-                len,
-            });
+            specs.push(ParamSpec { name, shape, offset, len });
             offset += len;
         }
-        ParamLayout {
-            specs,
-            index,
-            total: offset,
-        }
+        ParamLayout { specs, index, total: offset }
     }
 
     /// Total number of scalars.
@@ -69,8 +60,7 @@ impl ParamLayout {
 
     /// The tensor called `name`, or an error naming it.
     pub fn require(&self, name: &str) -> Result<&ParamSpec> {
-        self.get(name)
-            .ok_or_else(|| Error::Config(format!("no parameter named \"{name}\" in this model")))
+        self.get(name).ok_or_else(|| Error::Config(format!("no parameter named \"{name}\" in this model")))
     }
 }
 
@@ -90,19 +80,13 @@ impl Params {
 
     /// The slice of the tensor `name`. Panics only on a programming error (unknown internal name).
     pub fn view(&self, name: &str) -> &[f32] {
-        let s = self
-            .layout
-            .get(name)
-            .unwrap_or_else(|| panic!("internal: no tensor {name}"));
+        let s = self.layout.get(name).unwrap_or_else(|| panic!("internal: no tensor {name}"));
         &self.data[s.offset..s.offset + s.len]
     }
 
     /// The mutable slice of the tensor `name`.
     pub fn view_mut(&mut self, name: &str) -> &mut [f32] {
-        let s = self
-            .layout
-            .get(name)
-            .unwrap_or_else(|| panic!("internal: no tensor {name}"));
+        let s = self.layout.get(name).unwrap_or_else(|| panic!("internal: no tensor {name}"));
         let (o, l) = (s.offset, s.len);
         &mut self.data[o..o + l]
     }
@@ -111,22 +95,15 @@ impl Params {
     /// `[G·H, in]`, row-major), borrowing the flat buffer. Panics only on a programming error
     /// (unknown internal name).
     pub fn array(&self, name: &str) -> ArrayViewD<'_, f32> {
-        let s = self
-            .layout
-            .get(name)
-            .unwrap_or_else(|| panic!("internal: no tensor {name}"));
+        let s = self.layout.get(name).unwrap_or_else(|| panic!("internal: no tensor {name}"));
         let shape = IxDyn(&s.shape);
         // The layout makes len the product of the shape, so this cannot fail.
-        ArrayViewD::from_shape(shape, &self.data[s.offset..s.offset + s.len])
-            .expect("internal: layout shape")
+        ArrayViewD::from_shape(shape, &self.data[s.offset..s.offset + s.len]).expect("internal: layout shape")
     }
 
     /// The tensor `name` as a mutable view with its PyTorch shape (see [`array`](Self::array)).
     pub fn array_mut(&mut self, name: &str) -> ArrayViewMutD<'_, f32> {
-        let s = self
-            .layout
-            .get(name)
-            .unwrap_or_else(|| panic!("internal: no tensor {name}"));
+        let s = self.layout.get(name).unwrap_or_else(|| panic!("internal: no tensor {name}"));
         let (o, l, shape) = (s.offset, s.len, IxDyn(&s.shape));
         ArrayViewMutD::from_shape(shape, &mut self.data[o..o + l]).expect("internal: layout shape")
     }
@@ -143,15 +120,9 @@ mod tests {
     use ndarray::{Axis, Ix2};
 
     fn two_tensors() -> Params {
-        let layout = ParamLayout::new(vec![
-            ("a.bias".into(), vec![3]),
-            ("a.weight".into(), vec![4, 2]),
-        ]);
+        let layout = ParamLayout::new(vec![("a.bias".into(), vec![3]), ("a.weight".into(), vec![4, 2])]);
         let mut p = Params::zeros(Arc::new(layout));
-        p.data
-            .iter_mut()
-            .enumerate()
-            .for_each(|(k, v)| *v = k as f32);
+        p.data.iter_mut().enumerate().for_each(|(k, v)| *v = k as f32);
         p
     }
 
@@ -177,9 +148,7 @@ mod tests {
         assert_eq!(w.shape(), &[4, 2]);
         // Row 2 of [4, 2] is flat values 4, 5 of the tensor, 7, 8 of the buffer.
         w.index_axis_mut(Axis(0), 2).fill(-1.0);
-        let want: Vec<f32> = (0..11)
-            .map(|k| if k == 7 || k == 8 { -1.0 } else { k as f32 })
-            .collect();
+        let want: Vec<f32> = (0..11).map(|k| if k == 7 || k == 8 { -1.0 } else { k as f32 }).collect();
         assert_eq!(p.data, want);
     }
 

@@ -36,13 +36,7 @@ pub struct SamplerConfig {
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            repetition_penalty: 1.0,
-            greedy: false,
-        }
+        SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0, greedy: false }
     }
 }
 
@@ -65,10 +59,7 @@ impl SamplerConfig {
         }
         finite("top_p", self.top_p)?;
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(Error::Range(format!(
-                "top_p: expected a value in (0, 1], got {}",
-                self.top_p
-            )));
+            return Err(Error::Range(format!("top_p: expected a value in (0, 1], got {}", self.top_p)));
         }
         finite("repetition_penalty", self.repetition_penalty)?;
         if self.repetition_penalty <= 0.0 {
@@ -122,9 +113,7 @@ impl Distribution<'_> {
     /// `(token, probability)` for every token that can be drawn, in draw order. Probabilities
     /// sum to 1 up to rounding; tokens outside the support are not listed.
     pub fn iter(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
-        self.kept
-            .iter()
-            .map(|&t| (t, self.weights[t as usize] / self.total))
+        self.kept.iter().map(|&t| (t, self.weights[t as usize] / self.total))
     }
 
     /// Draws one token by inverse transform: one uniform in [0, total), walked against the f64
@@ -185,15 +174,10 @@ pub fn distribution<'s>(
     cfg.validate()?;
     let v = logits.len();
     if v == 0 {
-        return Err(Error::Shape(
-            "logits: expected at least one token, got an empty vector".into(),
-        ));
+        return Err(Error::Shape("logits: expected at least one token, got an empty vector".into()));
     }
     if v > u32::MAX as usize {
-        return Err(Error::Shape(format!(
-            "logits: at most {} tokens are supported, got {v}",
-            u32::MAX
-        )));
+        return Err(Error::Shape(format!("logits: at most {} tokens are supported, got {v}", u32::MAX)));
     }
     check_finite("logits", logits)?;
     if let Some((i, &t)) = context.iter().enumerate().find(|&(_, &t)| t as usize >= v) {
@@ -202,12 +186,7 @@ pub fn distribution<'s>(
         )));
     }
 
-    let SampleScratch {
-        logits: pen,
-        weights,
-        order,
-        seen,
-    } = scratch;
+    let SampleScratch { logits: pen, weights, order, seen } = scratch;
     pen.clear();
     pen.extend_from_slice(logits);
     if cfg.repetition_penalty != 1.0 {
@@ -218,11 +197,7 @@ pub fn distribution<'s>(
             if !seen[t] {
                 seen[t] = true;
                 let l = pen[t];
-                pen[t] = if l > 0.0 {
-                    l / cfg.repetition_penalty
-                } else {
-                    l * cfg.repetition_penalty
-                };
+                pen[t] = if l > 0.0 { l / cfg.repetition_penalty } else { l * cfg.repetition_penalty };
             }
         }
     }
@@ -234,11 +209,7 @@ pub fn distribution<'s>(
     if cfg.is_greedy() {
         weights[best] = 1.0;
         order.push(best as u32);
-        return Ok(Distribution {
-            kept: &order[..],
-            weights: &weights[..],
-            total: 1.0,
-        });
+        return Ok(Distribution { kept: &order[..], weights: &weights[..], total: 1.0 });
     }
 
     // Subtracting the maximum keeps exp() in range; the maximum's weight is exactly 1, so the
@@ -280,11 +251,7 @@ pub fn distribution<'s>(
         total = cum;
     }
     order.truncate(kept);
-    Ok(Distribution {
-        kept: &order[..],
-        weights: &weights[..],
-        total,
-    })
+    Ok(Distribution { kept: &order[..], weights: &weights[..], total })
 }
 
 /// Chooses the next token: [`distribution`] then one draw from `rng` (greedy configurations
@@ -306,9 +273,7 @@ pub fn sample_next(
 /// Numerically stable log-softmax in f64: `out[i] = l[i] - max - ln Σ exp(l[j] - max)`.
 pub fn log_softmax(logits: &[f32], out: &mut [f64]) -> Result<()> {
     if logits.is_empty() {
-        return Err(Error::Shape(
-            "logits: expected at least one value, got an empty vector".into(),
-        ));
+        return Err(Error::Shape("logits: expected at least one value, got an empty vector".into()));
     }
     check_len("out", out.len(), logits.len())?;
     check_finite("logits", logits)?;
@@ -357,10 +322,7 @@ mod tests {
     fn assert_close(actual: &[f64], expected: &[f64], tol: f64) {
         assert_eq!(actual.len(), expected.len());
         for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-            assert!(
-                (a - e).abs() <= tol,
-                "index {i}: got {a}, expected {e}\n{actual:?}\n{expected:?}"
-            );
+            assert!((a - e).abs() <= tol, "index {i}: got {a}, expected {e}\n{actual:?}\n{expected:?}");
         }
     }
 
@@ -368,16 +330,8 @@ mod tests {
     fn default_config_is_valid_and_json_fills_defaults() {
         cfg().validate().unwrap();
         let c: SamplerConfig = serde_json::from_str(r#"{"top_k": 5, "temperature": 0.5}"#).unwrap();
-        assert_eq!(
-            c,
-            SamplerConfig {
-                top_k: 5,
-                temperature: 0.5,
-                ..cfg()
-            }
-        );
-        let back: SamplerConfig =
-            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(c, SamplerConfig { top_k: 5, temperature: 0.5, ..cfg() });
+        let back: SamplerConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
         let unknown = serde_json::from_str::<SamplerConfig>(r#"{"top_q": 0.5}"#).unwrap_err();
         assert!(unknown.to_string().contains("top_q"), "{unknown}");
@@ -386,83 +340,16 @@ mod tests {
     #[test]
     fn bad_config_names_field_and_value() {
         let cases: Vec<(SamplerConfig, &str, &str, &str)> = vec![
+            (SamplerConfig { temperature: -0.5, ..cfg() }, "temperature", "-0.5", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { temperature: f32::NAN, ..cfg() }, "temperature", "NaN", "ERR_RNNKIT_NON_FINITE"),
+            (SamplerConfig { temperature: f32::INFINITY, ..cfg() }, "temperature", "inf", "ERR_RNNKIT_NON_FINITE"),
+            (SamplerConfig { top_p: 0.0, ..cfg() }, "top_p", "0", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { top_p: 1.5, ..cfg() }, "top_p", "1.5", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { top_p: f32::NAN, ..cfg() }, "top_p", "NaN", "ERR_RNNKIT_NON_FINITE"),
+            (SamplerConfig { repetition_penalty: 0.0, ..cfg() }, "repetition_penalty", "0", "ERR_RNNKIT_RANGE"),
+            (SamplerConfig { repetition_penalty: -2.0, ..cfg() }, "repetition_penalty", "-2", "ERR_RNNKIT_RANGE"),
             (
-                SamplerConfig {
-                    temperature: -0.5,
-                    ..cfg()
-                },
-                "temperature",
-                "-0.5",
-                "ERR_RNNKIT_RANGE",
-            ),
-            (
-                SamplerConfig {
-                    temperature: f32::NAN,
-                    ..cfg()
-                },
-                "temperature",
-                "NaN",
-                "ERR_RNNKIT_NON_FINITE",
-            ),
-            (
-                SamplerConfig {
-                    temperature: f32::INFINITY,
-                    ..cfg()
-                },
-                "temperature",
-                "inf",
-                "ERR_RNNKIT_NON_FINITE",
-            ),
-            (
-                SamplerConfig {
-                    top_p: 0.0,
-                    ..cfg()
-                },
-                "top_p",
-                "0",
-                "ERR_RNNKIT_RANGE",
-            ),
-            (
-                SamplerConfig {
-                    top_p: 1.5,
-                    ..cfg()
-                },
-                "top_p",
-                "1.5",
-                "ERR_RNNKIT_RANGE",
-            ),
-            (
-                SamplerConfig {
-                    top_p: f32::NAN,
-                    ..cfg()
-                },
-                "top_p",
-                "NaN",
-                "ERR_RNNKIT_NON_FINITE",
-            ),
-            (
-                SamplerConfig {
-                    repetition_penalty: 0.0,
-                    ..cfg()
-                },
-                "repetition_penalty",
-                "0",
-                "ERR_RNNKIT_RANGE",
-            ),
-            (
-                SamplerConfig {
-                    repetition_penalty: -2.0,
-                    ..cfg()
-                },
-                "repetition_penalty",
-                "-2",
-                "ERR_RNNKIT_RANGE",
-            ),
-            (
-                SamplerConfig {
-                    repetition_penalty: f32::NEG_INFINITY,
-                    ..cfg()
-                },
+                SamplerConfig { repetition_penalty: f32::NEG_INFINITY, ..cfg() },
                 "repetition_penalty",
                 "-inf",
                 "ERR_RNNKIT_NON_FINITE",
@@ -471,15 +358,11 @@ mod tests {
         for (c, field, value, code) in cases {
             let err = c.validate().unwrap_err();
             let msg = err.to_string();
-            assert!(
-                msg.starts_with(&format!("{field}:")) && msg.contains(value),
-                "{msg}"
-            );
+            assert!(msg.starts_with(&format!("{field}:")) && msg.contains(value), "{msg}");
             assert_eq!(err.code(), code, "{msg}");
             // sample_next validates too: a config built in code cannot bypass the checks.
             let mut scratch = SampleScratch::new();
-            let err =
-                sample_next(&[0.0, 1.0], &[], &c, &mut Rng::new(0), &mut scratch).unwrap_err();
+            let err = sample_next(&[0.0, 1.0], &[], &c, &mut Rng::new(0), &mut scratch).unwrap_err();
             assert!(err.to_string().starts_with(&format!("{field}:")));
         }
     }
@@ -491,10 +374,7 @@ mod tests {
         let err = sample_next(&[0.0, f32::NAN, 1.0], &[], &cfg(), &mut rng, &mut s).unwrap_err();
         assert_eq!(err.code(), "ERR_RNNKIT_NON_FINITE");
         assert!(err.to_string().contains("index 1"), "{err}");
-        let greedy = SamplerConfig {
-            greedy: true,
-            ..cfg()
-        };
+        let greedy = SamplerConfig { greedy: true, ..cfg() };
         let err = sample_next(&[f32::INFINITY, 1.0], &[], &greedy, &mut rng, &mut s).unwrap_err();
         assert_eq!(err.code(), "ERR_RNNKIT_NON_FINITE");
         let err = sample_next(&[], &[], &cfg(), &mut rng, &mut s).unwrap_err();
@@ -508,40 +388,15 @@ mod tests {
         let mut s = SampleScratch::new();
         let mut rng = Rng::new(0);
         let logits = [0.5, 2.0, -1.0, 2.0, 1.9];
-        for c in [
-            SamplerConfig {
-                greedy: true,
-                ..cfg()
-            },
-            SamplerConfig {
-                temperature: 0.0,
-                ..cfg()
-            },
-        ] {
+        for c in [SamplerConfig { greedy: true, ..cfg() }, SamplerConfig { temperature: 0.0, ..cfg() }] {
             assert_eq!(sample_next(&logits, &[], &c, &mut rng, &mut s).unwrap(), 1);
             // -0.0 == 0.0: the lower id wins, as with `>` in torch.argmax.
-            assert_eq!(
-                sample_next(&[-1.0, -0.0, 0.0], &[], &c, &mut rng, &mut s).unwrap(),
-                1
-            );
-            assert_eq!(
-                sample_next(&[0.0, -0.0], &[], &c, &mut rng, &mut s).unwrap(),
-                0
-            );
+            assert_eq!(sample_next(&[-1.0, -0.0, 0.0], &[], &c, &mut rng, &mut s).unwrap(), 1);
+            assert_eq!(sample_next(&[0.0, -0.0], &[], &c, &mut rng, &mut s).unwrap(), 0);
         }
         // Greedy consumes no randomness.
         let before = rng.state(0);
-        sample_next(
-            &logits,
-            &[],
-            &SamplerConfig {
-                greedy: true,
-                ..cfg()
-            },
-            &mut rng,
-            &mut s,
-        )
-        .unwrap();
+        sample_next(&logits, &[], &SamplerConfig { greedy: true, ..cfg() }, &mut rng, &mut s).unwrap();
         assert_eq!(rng.state(0), before);
     }
 
@@ -550,40 +405,22 @@ mod tests {
         let logits = [2.0f32, -1.0, 0.5, 1.0, 0.0];
         // Token 1 appears twice: it must be penalised once, not squared.
         let context = [0, 1, 1, 4];
-        let c = SamplerConfig {
-            repetition_penalty: 2.0,
-            ..cfg()
-        };
+        let c = SamplerConfig { repetition_penalty: 2.0, ..cfg() };
         let expected = softmax(&[1.0, -2.0, 0.5, 1.0, 0.0]);
         assert_close(&dense(&logits, &context, &c), &expected, 1e-12);
         // A penalty below 1 rewards repetition with the same rule.
-        let c = SamplerConfig {
-            repetition_penalty: 0.5,
-            ..cfg()
-        };
+        let c = SamplerConfig { repetition_penalty: 0.5, ..cfg() };
         let expected = softmax(&[4.0, -0.5, 0.5, 1.0, 0.0]);
         assert_close(&dense(&logits, &context, &c), &expected, 1e-12);
         // Penalty then temperature (HF order): logits 1.0 / 0.5 = 2.0, etc.
-        let c = SamplerConfig {
-            repetition_penalty: 2.0,
-            temperature: 0.5,
-            ..cfg()
-        };
+        let c = SamplerConfig { repetition_penalty: 2.0, temperature: 0.5, ..cfg() };
         let expected = softmax(&[2.0, -4.0, 1.0, 2.0, 0.0]);
         assert_close(&dense(&logits, &context, &c), &expected, 1e-12);
         // Greedy sees the penalised logits: with penalty 2 token 0 (2.0 → 1.0) ties token 3 and
         // wins as the lower id; with penalty 4 (2.0 → 0.5) token 3 is the maximum.
-        let c = SamplerConfig {
-            repetition_penalty: 2.0,
-            greedy: true,
-            ..cfg()
-        };
+        let c = SamplerConfig { repetition_penalty: 2.0, greedy: true, ..cfg() };
         assert_eq!(dense(&logits, &context, &c), vec![1.0, 0.0, 0.0, 0.0, 0.0]);
-        let c = SamplerConfig {
-            repetition_penalty: 4.0,
-            greedy: true,
-            ..cfg()
-        };
+        let c = SamplerConfig { repetition_penalty: 4.0, greedy: true, ..cfg() };
         assert_eq!(dense(&logits, &context, &c), vec![0.0, 0.0, 0.0, 1.0, 0.0]);
     }
 
@@ -600,11 +437,7 @@ mod tests {
         assert_close(&all, &softmax(&logits.map(f64::from)), 1e-12);
         // Support order is most likely first.
         let mut s = SampleScratch::new();
-        let order: Vec<u32> = distribution(&logits, &[], &c, &mut s)
-            .unwrap()
-            .iter()
-            .map(|x| x.0)
-            .collect();
+        let order: Vec<u32> = distribution(&logits, &[], &c, &mut s).unwrap().iter().map(|x| x.0).collect();
         assert_eq!(order, vec![1, 3, 2]);
     }
 
@@ -628,14 +461,7 @@ mod tests {
         assert_eq!(support(0.76), vec![true, true, true, false]);
         // At least one token survives however small p is.
         assert_eq!(support(1e-9), vec![true, false, false, false]);
-        let p = dense(
-            &logits,
-            &[],
-            &SamplerConfig {
-                top_p: 0.6,
-                ..cfg()
-            },
-        );
+        let p = dense(&logits, &[], &SamplerConfig { top_p: 0.6, ..cfg() });
         assert_close(&p, &[2.0 / 3.0, 1.0 / 3.0, 0.0, 0.0], 1e-6);
     }
 
@@ -646,22 +472,11 @@ mod tests {
         // is ids 0 and 1. Measured against the unrenormalised mass (0.5 in total) the nucleus
         // would never reach 0.65 and would keep all three.
         let logits = [0.2f64, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1].map(|p| p.ln() as f32);
-        let c = SamplerConfig {
-            top_k: 3,
-            top_p: 0.65,
-            ..cfg()
-        };
+        let c = SamplerConfig { top_k: 3, top_p: 0.65, ..cfg() };
         let p = dense(&logits, &[], &c);
         assert_close(&p, &[0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 1e-6);
         // Without top-k the same nucleus needs 0.2 + 0.2 + 0.1 + 0.1 + 0.1 = 0.7 ≥ 0.65.
-        let full = dense(
-            &logits,
-            &[],
-            &SamplerConfig {
-                top_p: 0.65,
-                ..cfg()
-            },
-        );
+        let full = dense(&logits, &[], &SamplerConfig { top_p: 0.65, ..cfg() });
         assert_eq!(
             full.iter().map(|&q| q > 0.0).collect::<Vec<_>>(),
             [true, true, true, true, true, false, false, false]
@@ -680,18 +495,9 @@ mod tests {
         let logits = [0.3f32, -1.2, 2.5, 0.0];
         let mut out = [0.0f64; 4];
         log_softmax(&logits, &mut out).unwrap();
-        let naive: Vec<f64> = softmax(&logits.map(f64::from))
-            .iter()
-            .map(|p| p.ln())
-            .collect();
+        let naive: Vec<f64> = softmax(&logits.map(f64::from)).iter().map(|p| p.ln()).collect();
         assert_close(&out, &naive, 1e-12);
-        assert_eq!(
-            log_softmax(&logits, &mut [0.0; 3]).unwrap_err().code(),
-            "ERR_RNNKIT_SHAPE"
-        );
-        assert_eq!(
-            log_softmax(&[f32::NAN], &mut [0.0]).unwrap_err().code(),
-            "ERR_RNNKIT_NON_FINITE"
-        );
+        assert_eq!(log_softmax(&logits, &mut [0.0; 3]).unwrap_err().code(), "ERR_RNNKIT_SHAPE");
+        assert_eq!(log_softmax(&[f32::NAN], &mut [0.0]).unwrap_err().code(), "ERR_RNNKIT_NON_FINITE");
     }
 }

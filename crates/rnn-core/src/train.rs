@@ -107,13 +107,14 @@ impl Default for TrainOptions {
 impl TrainOptions {
     /// Parses the JSON form (`schedule` is a nested object), validating every field.
     pub fn from_json(v: &serde_json::Value) -> Result<Self> {
-        let mut obj = v.as_object().cloned().ok_or_else(|| Error::Config(format!("options: expected an object, got {v}")))?;
+        let mut obj =
+            v.as_object().cloned().ok_or_else(|| Error::Config(format!("options: expected an object, got {v}")))?;
         let schedule = match obj.remove("schedule") {
             None | Some(serde_json::Value::Null) => ScheduleConfig::default(),
             Some(s) => ScheduleConfig::from_json(&s)?,
         };
-        let mut opts: TrainOptions =
-            serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| Error::Config(format!("options: {e}")))?;
+        let mut opts: TrainOptions = serde_json::from_value(serde_json::Value::Object(obj))
+            .map_err(|e| Error::Config(format!("options: {e}")))?;
         opts.schedule = schedule;
         opts.validate()?;
         Ok(opts)
@@ -161,7 +162,10 @@ impl TrainOptions {
         }
         if let Some(w) = &self.class_weights {
             if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
-                return Err(Error::Range(format!("classWeights: entry {i} is {}, expected a finite number >= 0", w[i])));
+                return Err(Error::Range(format!(
+                    "classWeights: entry {i} is {}, expected a finite number >= 0",
+                    w[i]
+                )));
             }
         }
         Ok(())
@@ -220,7 +224,10 @@ impl TrainData {
 #[derive(Debug, Clone)]
 pub enum ValidData {
     /// A token stream, evaluated with carried state over `lanes` contiguous lanes.
-    Stream { tokens: Vec<i32>, lanes: usize },
+    Stream {
+        tokens: Vec<i32>,
+        lanes: usize,
+    },
     Sequences(SequenceSet),
 }
 
@@ -460,7 +467,14 @@ impl Trainer {
         Ok(StepResult { loss: loss.sum, grad_norm, lr, skipped: false, final_state })
     }
 
-    fn non_finite(&mut self, step: u64, value: f64, loss: LossSum, lr: f32, final_state: StackState) -> Result<StepResult> {
+    fn non_finite(
+        &mut self,
+        step: u64,
+        value: f64,
+        loss: LossSum,
+        lr: f32,
+        final_state: StackState,
+    ) -> Result<StepResult> {
         if self.options.skip_non_finite {
             self.position.step += 1;
             return Ok(StepResult { loss, grad_norm: value, lr, skipped: true, final_state });
@@ -500,7 +514,8 @@ impl Trainer {
         let last_epoch = epochs.map(|e| self.position.epoch + e);
         let last_step = opts.max_steps.map(|m| first_step + m);
         let planned = {
-            let by_epochs = last_epoch.map(|e| (e * per_epoch).saturating_sub(self.position.epoch * per_epoch + self.position.batch as u64));
+            let by_epochs = last_epoch
+                .map(|e| (e * per_epoch).saturating_sub(self.position.epoch * per_epoch + self.position.batch as u64));
             match (by_epochs, opts.max_steps) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -619,7 +634,14 @@ impl Trainer {
         Ok(history)
     }
 
-    fn validate(&mut self, net: &Network, valid: &ValidData, history: &mut History, start: &Instant, on_event: &mut dyn FnMut(TrainEvent)) -> Result<()> {
+    fn validate(
+        &mut self,
+        net: &Network,
+        valid: &ValidData,
+        history: &mut History,
+        start: &Instant,
+        on_event: &mut dyn FnMut(TrainEvent),
+    ) -> Result<()> {
         let e = self.evaluate(net, valid)?;
         history.val_steps.push(self.position.step);
         history.val_loss.push(e.loss.mean());
@@ -647,10 +669,18 @@ impl Trainer {
         match data {
             TrainData::Stream(s) => {
                 if cfg.task != crate::config::Task::LanguageModel {
-                    return Err(Error::Config(format!("data: a token stream trains a language model, this model's task is \"{}\"", cfg.task.name())));
+                    return Err(Error::Config(format!(
+                        "data: a token stream trains a language model, this model's task is \"{}\"",
+                        cfg.task.name()
+                    )));
                 }
-                if s.batch_size() != self.options.batch_size || s.seq_len() != self.options.seq_len || s.last() != self.options.last {
-                    return Err(Error::Config("data: the stream was cut with another batchSize/seqLen/last than the options".into()));
+                if s.batch_size() != self.options.batch_size
+                    || s.seq_len() != self.options.seq_len
+                    || s.last() != self.options.last
+                {
+                    return Err(Error::Config(
+                        "data: the stream was cut with another batchSize/seqLen/last than the options".into(),
+                    ));
                 }
                 if s.batches_per_epoch() == 0 {
                     return Err(Error::Range(format!(
@@ -663,7 +693,9 @@ impl Trainer {
             }
             TrainData::Sequences(set) => {
                 if self.options.last == LastBatch::Pad {
-                    return Err(Error::Config("last: \"pad\" applies to token streams; rows take \"keep\" or \"drop\"".into()));
+                    return Err(Error::Config(
+                        "last: \"pad\" applies to token streams; rows take \"keep\" or \"drop\"".into(),
+                    ));
                 }
                 if set.batches_per_epoch(self.options.batch_size, self.options.last) == 0 {
                     return Err(Error::Range(format!(

@@ -62,9 +62,7 @@ impl Problem {
         let cfg = ModelConfig {
             task: Task::Tag,
             cell: case.cell,
-            input: InputKind::Dense {
-                input_size: case.input,
-            },
+            input: InputKind::Dense { input_size: case.input },
             hidden_size: case.hidden,
             num_layers: case.layers,
             bidirectional: case.bidirectional,
@@ -78,24 +76,14 @@ impl Problem {
         let stack = RecurrentStack::new(&cfg);
         let mut rng = Rng::new(case.seed);
         let mut params = Params::zeros(Arc::new(cfg.layout()));
-        params
-            .data
-            .iter_mut()
-            .for_each(|v| *v = rng.uniform_range(-0.6, 0.6));
-        let mut normal =
-            |n: usize, scale: f32| (0..n).map(|_| scale * rng.normal()).collect::<Vec<f32>>();
+        params.data.iter_mut().for_each(|v| *v = rng.uniform_range(-0.6, 0.6));
+        let mut normal = |n: usize, scale: f32| (0..n).map(|_| scale * rng.normal()).collect::<Vec<f32>>();
         let x = normal(case.steps * case.batch * case.input, 1.0);
         let n_state = case.layers * cfg.directions() * case.batch * case.hidden;
         let has_c = case.cell.has_cell_state();
-        let state = StackState {
-            h: normal(n_state, 0.5),
-            c: has_c.then(|| normal(n_state, 0.5)),
-        };
+        let state = StackState { h: normal(n_state, 0.5), c: has_c.then(|| normal(n_state, 0.5)) };
         let ry = normal(case.steps * case.batch * stack.output_size(), 1.0);
-        let rstate = StackState {
-            h: normal(n_state, 1.0),
-            c: has_c.then(|| normal(n_state, 1.0)),
-        };
+        let rstate = StackState { h: normal(n_state, 1.0), c: has_c.then(|| normal(n_state, 1.0)) };
         Problem {
             stack,
             params,
@@ -128,12 +116,7 @@ impl Problem {
 
     fn loss(&self) -> f64 {
         let (y, fin) = self.forward(&mut StackCache::default());
-        let dot = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(p, q)| *p as f64 * *q as f64)
-                .sum::<f64>()
-        };
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>();
         let mut l = dot(&y, &self.ry) + dot(&fin.h, &self.rstate.h);
         if let (Some(c), Some(rc)) = (&fin.c, &self.rstate.c) {
             l += dot(c, rc);
@@ -167,16 +150,10 @@ fn gradcheck(case: Case) -> usize {
     let mut cache = StackCache::default();
     pb.forward(&mut cache);
     let mut grads = Params::zeros(pb.params.layout.clone());
-    let (dx, d_initial) = pb
-        .stack
-        .backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads)
-        .expect("backward");
+    let (dx, d_initial) =
+        pb.stack.backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
 
-    let mut targets = vec![
-        (Target::Param, grads.data),
-        (Target::Input, dx),
-        (Target::InitialH, d_initial.h),
-    ];
+    let mut targets = vec![(Target::Param, grads.data), (Target::Input, dx), (Target::InitialH, d_initial.h)];
     if let Some(dc0) = d_initial.c {
         targets.push((Target::InitialC, dc0));
     }
@@ -231,20 +208,11 @@ fn gradcheck(case: Case) -> usize {
         failures.len(),
         failures.join("\n")
     );
-    assert!(
-        kinks * 3 <= checked,
-        "{:?}: {kinks} perturbations crossed a ReLU kink, {checked} checked",
-        case.cell
-    );
+    assert!(kinks * 3 <= checked, "{:?}: {kinks} perturbations crossed a ReLU kink, {checked} checked", case.cell);
     checked
 }
 
-const CELLS: [CellKind; 4] = [
-    CellKind::RnnTanh,
-    CellKind::RnnRelu,
-    CellKind::Lstm,
-    CellKind::Gru,
-];
+const CELLS: [CellKind; 4] = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
 
 #[test]
 fn every_cell_two_layers_with_variable_lengths() {
@@ -356,9 +324,7 @@ fn a_wrong_gradient_is_detected() {
     let mut cache = StackCache::default();
     pb.forward(&mut cache);
     let mut grads = Params::zeros(pb.params.layout.clone());
-    pb.stack
-        .backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads)
-        .expect("backward");
+    pb.stack.backward(&pb.params, &mut cache, &pb.ry, Some(&pb.rstate), &mut grads).expect("backward");
     let i = pb.params.layout.require("rnn.weight_hh_l0").unwrap().offset;
     let original = pb.params.data[i];
     pb.params.data[i] = original + EPS;
@@ -369,8 +335,5 @@ fn a_wrong_gradient_is_detected() {
     let ana = grads.data[i] as f64;
     assert!((numeric - ana).abs() <= ABS_TOL + REL_TOL * ana.abs());
     let wrong = ana * 1.1 + 0.01;
-    assert!(
-        (numeric - wrong).abs() > ABS_TOL + REL_TOL * wrong.abs(),
-        "a 10% error must not pass"
-    );
+    assert!((numeric - wrong).abs() > ABS_TOL + REL_TOL * wrong.abs(), "a 10% error must not pass");
 }

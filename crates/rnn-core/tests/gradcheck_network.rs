@@ -62,7 +62,10 @@ impl Case {
         let mut cache = ForwardCache::default();
         let mut rng = self.dropout_seed.map(Rng::new);
         let (out, _) = self.net.forward(&self.batch, None, rng.as_mut(), &mut cache).unwrap();
-        batch_loss(&out, self.net.config.output_size, &self.batch, self.class_weights.as_deref(), None).unwrap().sum.mean()
+        batch_loss(&out, self.net.config.output_size, &self.batch, self.class_weights.as_deref(), None)
+            .unwrap()
+            .sum
+            .mean()
     }
 
     /// The hand-derived gradient of the mean loss w.r.t. every parameter, with the loss weighted
@@ -172,7 +175,8 @@ fn classify_cases() -> Vec<Case> {
                 lengths: Some(LENGTHS.to_vec()),
             };
             let weights = bidirectional.then(|| vec![0.5, 2.0, 1.25]);
-            let name = format!("classify {pooling:?} {cell:?} bidirectional={bidirectional} weights={}", weights.is_some());
+            let name =
+                format!("classify {pooling:?} {cell:?} bidirectional={bidirectional} weights={}", weights.is_some());
             cases.push(Case::new(&name, cfg, batch, weights, seed));
         }
     }

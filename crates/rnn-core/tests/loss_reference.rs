@@ -20,21 +20,14 @@ fn fixtures() -> Vec<PathBuf> {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("lm_"))
         .collect();
     v.sort();
-    assert!(
-        v.len() >= 4,
-        "expected the lm_* fixtures in {}",
-        dir.display()
-    );
+    assert!(v.len() >= 4, "expected the lm_* fixtures in {}", dir.display());
     v
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (a - b).abs() <= tol * b.abs().max(1.0),
-            "{what}[{i}]: rnnkit {a}, torch {b}"
-        );
+        assert!((a - b).abs() <= tol * b.abs().max(1.0), "{what}[{i}]: rnnkit {a}, torch {b}");
     }
 }
 
@@ -53,11 +46,7 @@ fn cross_entropy_and_head_gradients_match_pytorch() {
         let opts = CrossEntropyOptions::default();
         let loss = cross_entropy(logits, v, &targets, &opts, Some(&mut d)).unwrap();
         let want = cfg["loss_value"].as_f64().unwrap();
-        assert!(
-            (loss.mean() - want).abs() < 1e-5 * want,
-            "{name}: loss {} vs {want}",
-            loss.mean()
-        );
+        assert!((loss.mean() - want).abs() < 1e-5 * want, "{name}: loss {} vs {want}", loss.mean());
         assert_eq!(loss.count, targets.iter().filter(|&&t| t != -100).count());
 
         // head.bias gradient = Σ over positions of dlogits.
@@ -65,12 +54,7 @@ fn cross_entropy_and_head_gradients_match_pytorch() {
         for row in d.chunks_exact(v) {
             db.iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
-        assert_close(
-            &format!("{name} grad.head.bias"),
-            &db,
-            f.f32("grad.head.bias").unwrap().1,
-            1e-5,
-        );
+        assert_close(&format!("{name} grad.head.bias"), &db, f.f32("grad.head.bias").unwrap().1, 1e-5);
 
         if cfg["skip"].as_bool().unwrap() {
             // logits += e W_skipᵀ with e = embed(tokens) in batch-major order [B·T, E]: embed the
@@ -78,35 +62,18 @@ fn cross_entropy_and_head_gradients_match_pytorch() {
             let e_dim = cfg["embed_dim"].as_u64().unwrap() as usize;
             let (_, tokens) = f.i64("tokens").unwrap();
             let (_, table) = f.f32("param.embed.weight").unwrap();
-            let emb = Embedding {
-                vocab: v,
-                dim: e_dim,
-            };
+            let emb = Embedding { vocab: v, dim: e_dim };
             let mut e = vec![0.0f32; n * e_dim];
             emb.forward(table, &tokens, n, 1, &mut e).unwrap();
             let (_, w_skip) = f.f32("param.skip.weight").unwrap();
-            let dense = Dense {
-                inputs: e_dim,
-                outputs: v,
-            };
+            let dense = Dense { inputs: e_dim, outputs: v };
             let mut dw = vec![0.0f32; v * e_dim];
-            dense
-                .backward(&e, n, w_skip, &d, &mut dw, None, None)
-                .unwrap();
-            assert_close(
-                &format!("{name} grad.skip.weight"),
-                &dw,
-                f.f32("grad.skip.weight").unwrap().1,
-                1e-5,
-            );
+            dense.backward(&e, n, w_skip, &d, &mut dw, None, None).unwrap();
+            assert_close(&format!("{name} grad.skip.weight"), &dw, f.f32("grad.skip.weight").unwrap().1, 1e-5);
         }
 
-        let all: Vec<f32> = f
-            .tensors
-            .keys()
-            .filter(|k| k.starts_with("grad."))
-            .flat_map(|k| f.f32(k).unwrap().1.to_vec())
-            .collect();
+        let all: Vec<f32> =
+            f.tensors.keys().filter(|k| k.starts_with("grad.")).flat_map(|k| f.f32(k).unwrap().1.to_vec()).collect();
         let want_norm = cfg["grad_global_norm"].as_f64().unwrap();
         assert!(
             (global_norm(&all) - want_norm).abs() < 1e-6 * want_norm,

@@ -6,31 +6,20 @@ use rnn_core::optim::{Optimizer, OptimizerConfig};
 use serde_json::Value;
 
 fn load() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/optim/optim_reference.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/optim/optim_reference.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (a, b)) in got.iter().zip(want).enumerate() {
         let tol = 1e-6 * b.abs().max(1e-3);
-        assert!(
-            (a - b).abs() <= tol,
-            "{what}[{i}]: rnnkit {a:e}, torch {b:e}, diff {:e}",
-            (a - b).abs()
-        );
+        assert!((a - b).abs() <= tol, "{what}[{i}]: rnnkit {a:e}, torch {b:e}, diff {:e}", (a - b).abs());
     }
 }
 
@@ -41,16 +30,11 @@ fn every_optimizer_matches_torch_for_five_steps() {
     assert!(cases.len() >= 15, "fixture has {} cases", cases.len());
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let cfg =
-            OptimizerConfig::from_json(&case["config"]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cfg = OptimizerConfig::from_json(&case["config"]).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut p = floats(&case["params0"]);
         let mut opt = Optimizer::new(&cfg, p.len()).unwrap();
-        for (s, (g, after)) in case["grads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(case["after"].as_array().unwrap())
-            .enumerate()
+        for (s, (g, after)) in
+            case["grads"].as_array().unwrap().iter().zip(case["after"].as_array().unwrap()).enumerate()
         {
             let lr = case["lrs"][s].as_f64().unwrap() as f32;
             opt.step(&mut p, &floats(g), lr).unwrap();
@@ -64,8 +48,7 @@ fn every_optimizer_matches_torch_for_five_steps() {
                 continue;
             }
             let slot = state.slots.iter().find(|(n, _)| *n == format!("optim.{k}"));
-            let slot =
-                slot.unwrap_or_else(|| panic!("{name}: no slot optim.{k} in {:?}", state.slots));
+            let slot = slot.unwrap_or_else(|| panic!("{name}: no slot optim.{k} in {:?}", state.slots));
             assert_close(&format!("{name} state {k}"), &slot.1, &floats(v));
         }
         let torch_slots = want.keys().filter(|k| *k != "step").count();
@@ -84,12 +67,7 @@ fn export_import_resumes_bit_identically() {
     for case in fixture["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let cfg = OptimizerConfig::from_json(&case["config"]).unwrap();
-        let grads: Vec<Vec<f32>> = case["grads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(floats)
-            .collect();
+        let grads: Vec<Vec<f32>> = case["grads"].as_array().unwrap().iter().map(floats).collect();
         let mut p = floats(&case["params0"]);
         let mut a = Optimizer::new(&cfg, p.len()).unwrap();
         for g in &grads[..2] {
@@ -106,11 +84,7 @@ fn export_import_resumes_bit_identically() {
         }
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&p), bits(&q), "{name}: resumed parameters differ");
-        assert_eq!(
-            a.export_state(),
-            b.export_state(),
-            "{name}: resumed state differs"
-        );
+        assert_eq!(a.export_state(), b.export_state(), "{name}: resumed state differs");
     }
 }
 
@@ -128,16 +102,11 @@ fn resume_through_a_checkpoint_file_is_bit_identical() {
     let model = ModelConfig::from_json(&serde_json::json!({"cell": "gru", "vocab_size": 9,
         "embed_dim": 4, "hidden_size": 5, "num_layers": 1}))
     .unwrap();
-    let cfg = OptimizerConfig::from_json(
-        &serde_json::json!({"type": "adamw", "lr": 0.01, "amsgrad": true}),
-    )
-    .unwrap();
+    let cfg = OptimizerConfig::from_json(&serde_json::json!({"type": "adamw", "lr": 0.01, "amsgrad": true})).unwrap();
     let mut params = init_params(&model, &InitConfig::default(), &mut Rng::new(5)).unwrap();
     let n = params.data.len();
     let mut grad_rng = Rng::new(6);
-    let grads: Vec<Vec<f32>> = (0..6)
-        .map(|_| (0..n).map(|_| grad_rng.normal()).collect())
-        .collect();
+    let grads: Vec<Vec<f32>> = (0..6).map(|_| (0..n).map(|_| grad_rng.normal()).collect()).collect();
     let mut opt = Optimizer::new(&cfg, n).unwrap();
     for g in &grads[..3] {
         opt.step(&mut params.data, g, 0.01).unwrap();
@@ -149,30 +118,16 @@ fn resume_through_a_checkpoint_file_is_bit_identical() {
     let training = serde_json::json!({"step": state.step, "optimizer": cfg.to_json()}).to_string();
     let opts = SaveOptions {
         training: Some(&training),
-        tensors: state
-            .slots
-            .iter()
-            .map(|(k, v)| (k.as_str(), vec![v.len()], &v[..]))
-            .collect(),
+        tensors: state.slots.iter().map(|(k, v)| (k.as_str(), vec![v.len()], &v[..])).collect(),
         ..Default::default()
     };
     save_model(&path, &model, &params, &opts).unwrap();
 
     let file = load_model(&path).unwrap();
     let meta: serde_json::Value = serde_json::from_str(file.training.as_deref().unwrap()).unwrap();
-    let mut resumed =
-        Optimizer::new(&OptimizerConfig::from_json(&meta["optimizer"]).unwrap(), n).unwrap();
-    let slots = file
-        .extra
-        .iter()
-        .map(|(k, (_, v))| (k.clone(), v.clone()))
-        .collect();
-    resumed
-        .import_state(&OptimizerState {
-            step: meta["step"].as_u64().unwrap(),
-            slots,
-        })
-        .unwrap();
+    let mut resumed = Optimizer::new(&OptimizerConfig::from_json(&meta["optimizer"]).unwrap(), n).unwrap();
+    let slots = file.extra.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect();
+    resumed.import_state(&OptimizerState { step: meta["step"].as_u64().unwrap(), slots }).unwrap();
     let mut p2 = file.params.data.clone();
     for g in &grads[3..] {
         opt.step(&mut params.data, g, 0.01).unwrap();

@@ -44,10 +44,7 @@ fn random_logits(rng: &mut Rng, v: usize, scale: f32) -> Vec<f32> {
 
 /// softmax(logits / temperature) in f64, from the definition.
 fn tempered(logits: &[f32], temperature: f64) -> Vec<f64> {
-    let e: Vec<f64> = logits
-        .iter()
-        .map(|&l| (l as f64 / temperature).exp())
-        .collect();
+    let e: Vec<f64> = logits.iter().map(|&l| (l as f64 / temperature).exp()).collect();
     let sum: f64 = e.iter().sum();
     e.iter().map(|x| x / sum).collect()
 }
@@ -70,13 +67,7 @@ fn ranked(p: &[f64]) -> Vec<usize> {
 }
 
 /// Empirical frequencies of `n` draws.
-fn frequencies(
-    logits: &[f32],
-    context: &[u32],
-    cfg: &SamplerConfig,
-    seed: u64,
-    n: usize,
-) -> Vec<f64> {
+fn frequencies(logits: &[f32], context: &[u32], cfg: &SamplerConfig, seed: u64, n: usize) -> Vec<f64> {
     let mut rng = Rng::new(seed);
     let mut scratch = SampleScratch::new();
     let mut counts = vec![0usize; logits.len()];
@@ -93,10 +84,7 @@ fn assert_matches(freq: &[f64], expected: &[f64]) {
         if *e == 0.0 {
             assert_eq!(*f, 0.0, "token {i} is outside the support but was drawn");
         }
-        assert!(
-            (f - e).abs() < 0.005,
-            "token {i}: frequency {f}, expected {e}\n{freq:?}\n{expected:?}"
-        );
+        assert!((f - e).abs() < 0.005, "token {i}: frequency {f}, expected {e}\n{freq:?}\n{expected:?}");
     }
 }
 
@@ -105,14 +93,8 @@ const N: usize = 200_000;
 #[test]
 fn frequencies_match_the_tempered_distribution() {
     for (temperature, seed) in [(1.0f32, 11), (0.7, 12), (2.5, 13)] {
-        let cfg = SamplerConfig {
-            temperature,
-            ..Default::default()
-        };
-        assert_matches(
-            &frequencies(&LOGITS, &[], &cfg, seed, N),
-            &tempered(&LOGITS, temperature as f64),
-        );
+        let cfg = SamplerConfig { temperature, ..Default::default() };
+        assert_matches(&frequencies(&LOGITS, &[], &cfg, seed, N), &tempered(&LOGITS, temperature as f64));
     }
 }
 
@@ -120,11 +102,7 @@ fn frequencies_match_the_tempered_distribution() {
 fn frequencies_match_the_renormalised_top_k() {
     let p = tempered(&LOGITS, 0.8);
     for (k, seed) in [(1usize, 21), (3, 22), (5, 23)] {
-        let cfg = SamplerConfig {
-            temperature: 0.8,
-            top_k: k,
-            ..Default::default()
-        };
+        let cfg = SamplerConfig { temperature: 0.8, top_k: k, ..Default::default() };
         let expected = restrict(&p, &ranked(&p)[..k]);
         assert_matches(&frequencies(&LOGITS, &[], &cfg, seed, N), &expected);
     }
@@ -146,19 +124,9 @@ fn frequencies_match_the_nucleus() {
                 before < top_p as f64
             })
             .collect();
-        assert!(
-            keep.len() > 1 && keep.len() < LOGITS.len(),
-            "the cut should be non-trivial"
-        );
-        let cfg = SamplerConfig {
-            temperature: 1.2,
-            top_p,
-            ..Default::default()
-        };
-        assert_matches(
-            &frequencies(&LOGITS, &[], &cfg, seed, N),
-            &restrict(&p, &keep),
-        );
+        assert!(keep.len() > 1 && keep.len() < LOGITS.len(), "the cut should be non-trivial");
+        let cfg = SamplerConfig { temperature: 1.2, top_p, ..Default::default() };
+        assert_matches(&frequencies(&LOGITS, &[], &cfg, seed, N), &restrict(&p, &keep));
     }
 }
 
@@ -174,10 +142,7 @@ fn frequencies_match_the_repetition_penalised_distribution() {
             _ => l,
         })
         .collect();
-    let cfg = SamplerConfig {
-        repetition_penalty: 1.6,
-        ..Default::default()
-    };
+    let cfg = SamplerConfig { repetition_penalty: 1.6, ..Default::default() };
     let freq = frequencies(&LOGITS, &[3, 0, 5, 3], &cfg, 41, N);
     assert_matches(&freq, &tempered(&penalised, 1.0));
 }
@@ -186,13 +151,7 @@ fn frequencies_match_the_repetition_penalised_distribution() {
 fn same_seed_same_tokens_different_seeds_differ() {
     let mut gen = Rng::new(5);
     let rows: Vec<Vec<f32>> = (0..64).map(|_| random_logits(&mut gen, 50, 1.0)).collect();
-    let cfg = SamplerConfig {
-        temperature: 0.9,
-        top_k: 20,
-        top_p: 0.95,
-        repetition_penalty: 1.2,
-        greedy: false,
-    };
+    let cfg = SamplerConfig { temperature: 0.9, top_k: 20, top_p: 0.95, repetition_penalty: 1.2, greedy: false };
     let run = |seed| {
         let mut rng = Rng::new(seed);
         let mut scratch = SampleScratch::new();
@@ -212,30 +171,16 @@ fn small_temperature_behaves_like_greedy() {
     let mut gen = Rng::new(6);
     let mut rng = Rng::new(7);
     let mut scratch = SampleScratch::new();
-    let greedy = SamplerConfig {
-        greedy: true,
-        ..Default::default()
-    };
-    let cold = SamplerConfig {
-        temperature: 1e-4,
-        ..Default::default()
-    };
+    let greedy = SamplerConfig { greedy: true, ..Default::default() };
+    let cold = SamplerConfig { temperature: 1e-4, ..Default::default() };
     for _ in 0..200 {
         let row = random_logits(&mut gen, 30, 3.0);
         let g = sample_next(&row, &[], &greedy, &mut rng, &mut scratch).unwrap();
         // The maximum of 30 normals is distinct from the runner-up by far more than
         // 1e-4 · ln(1e300), so every other token has weight exp(-gap/T) = 0.
-        assert_eq!(
-            g as usize,
-            row.iter()
-                .enumerate()
-                .fold(0, |b, (i, &l)| if l > row[b] { i } else { b })
-        );
+        assert_eq!(g as usize, row.iter().enumerate().fold(0, |b, (i, &l)| if l > row[b] { i } else { b }));
         for _ in 0..5 {
-            assert_eq!(
-                sample_next(&row, &[], &cold, &mut rng, &mut scratch).unwrap(),
-                g
-            );
+            assert_eq!(sample_next(&row, &[], &cold, &mut rng, &mut scratch).unwrap(), g);
         }
     }
 }
@@ -247,26 +192,10 @@ fn sampling_does_not_allocate_once_warm() {
     let context: Vec<u32> = (0..40).map(|i| i * 7).collect();
     let configs = [
         SamplerConfig::default(),
-        SamplerConfig {
-            top_k: 40,
-            ..Default::default()
-        },
-        SamplerConfig {
-            top_p: 0.9,
-            ..Default::default()
-        },
-        SamplerConfig {
-            top_k: 100,
-            top_p: 0.8,
-            temperature: 0.7,
-            repetition_penalty: 1.3,
-            greedy: false,
-        },
-        SamplerConfig {
-            greedy: true,
-            repetition_penalty: 1.3,
-            ..Default::default()
-        },
+        SamplerConfig { top_k: 40, ..Default::default() },
+        SamplerConfig { top_p: 0.9, ..Default::default() },
+        SamplerConfig { top_k: 100, top_p: 0.8, temperature: 0.7, repetition_penalty: 1.3, greedy: false },
+        SamplerConfig { greedy: true, repetition_penalty: 1.3, ..Default::default() },
     ];
     let mut rng = Rng::new(9);
     let mut scratch = SampleScratch::new();
@@ -296,12 +225,7 @@ struct Markov {
 
 impl Markov {
     fn random(rng: &mut Rng, v: usize) -> Self {
-        Markov {
-            v,
-            table: random_logits(rng, 8 * v * v, 1.5),
-            calls: 0,
-            widest: 0,
-        }
+        Markov { v, table: random_logits(rng, 8 * v * v, 1.5), calls: 0, widest: 0 }
     }
     /// Logits after `len` tokens, the last being `last`.
     fn row(&self, len: usize, last: u32) -> &[f32] {
@@ -313,12 +237,7 @@ impl Markov {
 
 impl StepModel for Markov {
     type State = (u32, usize);
-    fn step(
-        &mut self,
-        states: &mut [(u32, usize)],
-        tokens: &[u32],
-        logits_out: &mut [f32],
-    ) -> Result<()> {
+    fn step(&mut self, states: &mut [(u32, usize)], tokens: &[u32], logits_out: &mut [f32]) -> Result<()> {
         assert_eq!(states.len(), tokens.len());
         assert_eq!(logits_out.len(), states.len() * self.v);
         self.calls += 1;
@@ -341,16 +260,8 @@ fn log_prob(row: &[f32], t: u32) -> f64 {
 }
 
 /// Greedy decoding through `sample_next`, independent of the beam-search code path.
-fn greedy_decode(
-    model: &Markov,
-    first: &[f32],
-    max_tokens: usize,
-    stops: &[u32],
-) -> (Vec<u32>, f64) {
-    let cfg = SamplerConfig {
-        greedy: true,
-        ..Default::default()
-    };
+fn greedy_decode(model: &Markov, first: &[f32], max_tokens: usize, stops: &[u32]) -> (Vec<u32>, f64) {
+    let cfg = SamplerConfig { greedy: true, ..Default::default() };
     let (mut rng, mut scratch) = (Rng::new(0), SampleScratch::new());
     let (mut tokens, mut lp, mut row) = (Vec::new(), 0.0, first.to_vec());
     while tokens.len() < max_tokens {
@@ -372,12 +283,7 @@ fn gnmt(lp: f64, len: usize, alpha: f64) -> f64 {
 
 /// Every hypothesis beam search can return: sequences ending at their first stop token, or
 /// reaching `max_tokens`, with their log-probabilities.
-fn all_hypotheses(
-    model: &Markov,
-    first: &[f32],
-    max_tokens: usize,
-    stops: &[u32],
-) -> Vec<(Vec<u32>, f64)> {
+fn all_hypotheses(model: &Markov, first: &[f32], max_tokens: usize, stops: &[u32]) -> Vec<(Vec<u32>, f64)> {
     let mut out = Vec::new();
     let mut frontier = vec![(Vec::new(), 0.0f64, first.to_vec())];
     while let Some((seq, lp, row)) = frontier.pop() {
@@ -409,26 +315,16 @@ fn assert_same_ranking(
     let ctx = || format!("case {case}: {got:?} vs {want:?}");
     assert_eq!(got.len(), want.len(), "{}", ctx());
     for (g, w) in got.iter().zip(want) {
-        assert!(
-            (g.1 - w.1).abs() < 1e-9 && (g.2 - w.2).abs() < 1e-9,
-            "{}",
-            ctx()
-        );
+        assert!((g.1 - w.1).abs() < 1e-9 && (g.2 - w.2).abs() < 1e-9, "{}", ctx());
         assert_eq!(g.0, w.0, "{}", ctx());
         let mut lp = log_prob(first, g.0[0]);
         for i in 1..g.0.len() {
             lp += log_prob(model.row(i, g.0[i - 1]), g.0[i]);
         }
         assert!((lp - g.2).abs() < 1e-9, "{}", ctx());
-        assert!(
-            (gnmt(lp, g.0.len(), cfg.length_penalty) - g.1).abs() < 1e-9,
-            "{}",
-            ctx()
-        );
+        assert!((gnmt(lp, g.0.len(), cfg.length_penalty) - g.1).abs() < 1e-9, "{}", ctx());
         let ends_ok = g.0.len() == cfg.max_tokens || cfg.stop_tokens.contains(g.0.last().unwrap());
-        let no_inner_stop = g.0[..g.0.len() - 1]
-            .iter()
-            .all(|t| !cfg.stop_tokens.contains(t));
+        let no_inner_stop = g.0[..g.0.len() - 1].iter().all(|t| !cfg.stop_tokens.contains(t));
         assert!(ends_ok && no_inner_stop, "{}", ctx());
     }
 }
@@ -441,29 +337,14 @@ fn beam_search_beats_greedy_when_greedy_is_myopic() {
     let ln = |p: f64| p.ln() as f32;
     let model = Markov {
         v: 3,
-        table: vec![
-            ln(0.34),
-            ln(0.33),
-            ln(0.33),
-            ln(0.05),
-            ln(0.9),
-            ln(0.05),
-            ln(0.4),
-            ln(0.3),
-            ln(0.3),
-        ],
+        table: vec![ln(0.34), ln(0.33), ln(0.33), ln(0.05), ln(0.9), ln(0.05), ln(0.4), ln(0.3), ln(0.3)],
         calls: 0,
         widest: 0,
     };
     let first = [ln(0.5), ln(0.4), ln(0.1)];
     let (g, glp) = greedy_decode(&model, &first, 2, &[]);
     assert_eq!(g, vec![0, 0]);
-    let cfg = BeamConfig {
-        beams: 1,
-        max_tokens: 2,
-        length_penalty: 0.0,
-        stop_tokens: vec![],
-    };
+    let cfg = BeamConfig { beams: 1, max_tokens: 2, length_penalty: 0.0, stop_tokens: vec![] };
     let one = beam_search(&mut model.clone(), (0, 0), &first, &cfg).unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].0, g);
@@ -485,22 +366,13 @@ fn one_beam_is_exactly_greedy_on_random_chains() {
         let v = 2 + gen.below(6);
         let mut model = Markov::random(&mut gen, v);
         let first = random_logits(&mut gen, v, 1.5);
-        let stops: Vec<u32> = if case % 2 == 0 {
-            vec![gen.below(v) as u32]
-        } else {
-            vec![]
-        };
+        let stops: Vec<u32> = if case % 2 == 0 { vec![gen.below(v) as u32] } else { vec![] };
         let max_tokens = 1 + gen.below(8);
         // A length penalty must not change greedy decoding: the single beam stops at its stop
         // token as greedy does.
         let alpha = [0.0, 0.6, 1.5][case % 3];
         let (g, glp) = greedy_decode(&model, &first, max_tokens, &stops);
-        let cfg = BeamConfig {
-            beams: 1,
-            max_tokens,
-            length_penalty: alpha,
-            stop_tokens: stops,
-        };
+        let cfg = BeamConfig { beams: 1, max_tokens, length_penalty: alpha, stop_tokens: stops };
         let got = beam_search(&mut model, (0, 0), &first, &cfg).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, g, "case {case}");
@@ -518,11 +390,7 @@ fn wide_beams_find_the_exhaustive_optimum() {
         let depth = 2 + gen.below(3);
         let model = Markov::random(&mut gen, v);
         let first = random_logits(&mut gen, v, 1.5);
-        let stops: Vec<u32> = if case % 3 == 0 {
-            vec![]
-        } else {
-            vec![gen.below(v) as u32]
-        };
+        let stops: Vec<u32> = if case % 3 == 0 { vec![] } else { vec![gen.below(v) as u32] };
         let alpha = [0.0, 0.7, -0.5][case % 3];
 
         let mut all: Vec<(Vec<u32>, f64, f64)> = all_hypotheses(&model, &first, depth, &stops)
@@ -534,12 +402,7 @@ fn wide_beams_find_the_exhaustive_optimum() {
             .collect();
         all.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
         let beams = v.pow(depth as u32);
-        let cfg = BeamConfig {
-            beams,
-            max_tokens: depth,
-            length_penalty: alpha,
-            stop_tokens: stops.clone(),
-        };
+        let cfg = BeamConfig { beams, max_tokens: depth, length_penalty: alpha, stop_tokens: stops.clone() };
         let got = beam_search(&mut model.clone(), (0, 0), &first, &cfg).unwrap();
         // Beams ≥ V^depth keep every hypothesis: the whole ranking equals the exhaustive one.
         assert_same_ranking(&model, &first, &cfg, &got, &all, case);
@@ -547,13 +410,7 @@ fn wide_beams_find_the_exhaustive_optimum() {
         // A narrower beam never does worse than greedy under a plain log-probability ranking.
         if alpha == 0.0 {
             let (g, glp) = greedy_decode(&model, &first, depth, &stops);
-            let narrow = beam_search(
-                &mut model.clone(),
-                (0, 0),
-                &first,
-                &BeamConfig { beams: 2, ..cfg },
-            )
-            .unwrap();
+            let narrow = beam_search(&mut model.clone(), (0, 0), &first, &BeamConfig { beams: 2, ..cfg }).unwrap();
             assert!(narrow[0].2 >= glp - 1e-12);
             if all[0].0 != g {
                 greedy_suboptimal += 1;
@@ -577,12 +434,7 @@ fn reference_beam(model: &Markov, first: &[f32], cfg: &BeamConfig) -> Vec<(Vec<u
                 cands.push((lp + log_prob(row, t), b, t));
             }
         }
-        cands.sort_by(|x, y| {
-            y.0.partial_cmp(&x.0)
-                .unwrap()
-                .then(x.1.cmp(&y.1))
-                .then(x.2.cmp(&y.2))
-        });
+        cands.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap().then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
         let mut next = Vec::new();
         for &(lp, b, t) in cands.iter().take(cfg.beams) {
             let mut s = live[b].0.clone();
@@ -629,20 +481,12 @@ fn narrow_beams_match_the_reference_procedure() {
 fn beam_search_rejects_bad_input() {
     let mut gen = Rng::new(300);
     let mut model = Markov::random(&mut gen, 4);
-    let cfg = BeamConfig {
-        beams: 2,
-        max_tokens: 3,
-        length_penalty: 0.0,
-        stop_tokens: vec![],
-    };
+    let cfg = BeamConfig { beams: 2, max_tokens: 3, length_penalty: 0.0, stop_tokens: vec![] };
     let err = beam_search(&mut model, (0, 0), &[0.0; 3], &cfg).unwrap_err();
     assert!(err.to_string().starts_with("first_logits:"), "{err}");
     let err = beam_search(&mut model, (0, 0), &[0.0, f32::NAN, 0.0, 0.0], &cfg).unwrap_err();
     assert_eq!(err.code(), "ERR_RNNKIT_NON_FINITE");
-    let bad_stop = BeamConfig {
-        stop_tokens: vec![4],
-        ..cfg.clone()
-    };
+    let bad_stop = BeamConfig { stop_tokens: vec![4], ..cfg.clone() };
     let err = beam_search(&mut model, (0, 0), &[0.0; 4], &bad_stop).unwrap_err();
     assert!(err.to_string().starts_with("stop_tokens:"), "{err}");
     model.table[5] = f32::INFINITY;

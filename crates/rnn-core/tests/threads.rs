@@ -17,15 +17,28 @@ static POOL_SIZE: Mutex<()> = Mutex::new(());
 
 fn train_bits(cell: &str, b: usize) -> Vec<u32> {
     let (v, t) = (40usize, 12usize);
-    let cfg = ModelConfig::from_json(&json!({"cell": cell, "vocab_size": v, "embed_dim": 32, "hidden_size": 256, "num_layers": 2})).unwrap();
-    let mut net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(9)).unwrap()).unwrap();
-    let opts = TrainOptions::from_json(&json!({"batch_size": b, "seq_len": t, "optimizer": {"type": "adam", "lr": 2e-3}})).unwrap();
+    let cfg = ModelConfig::from_json(
+        &json!({"cell": cell, "vocab_size": v, "embed_dim": 32, "hidden_size": 256, "num_layers": 2}),
+    )
+    .unwrap();
+    let mut net =
+        Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(9)).unwrap())
+            .unwrap();
+    let opts =
+        TrainOptions::from_json(&json!({"batch_size": b, "seq_len": t, "optimizer": {"type": "adam", "lr": 2e-3}}))
+            .unwrap();
     let mut trainer = Trainer::new(&net, opts).unwrap();
     let mut rng = Rng::new(4);
     for _ in 0..3 {
         let ids: Vec<i32> = (0..b * t).map(|_| rng.below(v) as i32).collect();
         let targets: Vec<i32> = (0..b * t).map(|_| rng.below(v) as i32).collect();
-        let batch = Batch { input: BatchInput::Tokens(ids), targets: BatchTargets::PerStep(targets), rows: b, steps: t, lengths: None };
+        let batch = Batch {
+            input: BatchInput::Tokens(ids),
+            targets: BatchTargets::PerStep(targets),
+            rows: b,
+            steps: t,
+            lengths: None,
+        };
         trainer.train_step(&mut net, &batch, None).unwrap();
     }
     net.params().data.iter().map(|x| x.to_bits()).collect()
@@ -62,8 +75,12 @@ fn row_blocked_steps_give_the_same_bits_as_one_thread() {
 /// blocks). Logits and states have the same bits at 1 and 2 threads.
 fn feed_bits(cell: &str, rows: usize) -> Vec<u32> {
     let v = 96usize;
-    let cfg = ModelConfig::from_json(&json!({"cell": cell, "vocab_size": v, "embed_dim": 64, "hidden_size": 256, "num_layers": 2})).unwrap();
-    let net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(11)).unwrap()).unwrap();
+    let cfg = ModelConfig::from_json(
+        &json!({"cell": cell, "vocab_size": v, "embed_dim": 64, "hidden_size": 256, "num_layers": 2}),
+    )
+    .unwrap();
+    let net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(11)).unwrap())
+        .unwrap();
     let (mut state, mut scratch) = (net.zero_state(rows), InferenceScratch::default());
     let mut logits = vec![0.0; rows * v];
     let mut bits = Vec::new();

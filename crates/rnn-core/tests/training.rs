@@ -51,7 +51,13 @@ fn no_checkpoint(_: &Network, _: &Trainer) -> rnn_core::Result<String> {
 }
 
 /// `fit` with no validation, the given events sink and cancel flag.
-fn fit_with(net: &mut Network, trainer: &mut Trainer, data: &TrainData, cancel: &AtomicBool, on_event: &mut dyn FnMut(TrainEvent)) -> rnn_core::Result<History> {
+fn fit_with(
+    net: &mut Network,
+    trainer: &mut Trainer,
+    data: &TrainData,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> rnn_core::Result<History> {
     trainer.fit(net, data, None, cancel, on_event, &mut no_checkpoint)
 }
 
@@ -108,7 +114,8 @@ fn resume_case(extra: Value, n: u64, k: u64) {
         let mut trainer = Trainer::resume(&net, state).unwrap();
         // maxSteps counts per call: the rest of the run is n − k more steps.
         trainer.set_options(TrainOptions { max_steps: Some(n - k), ..full_opts.clone() }).unwrap();
-        let h = fit_with(&mut net, &mut trainer, &data(&tokens, &full_opts), &AtomicBool::new(false), &mut |_| {}).unwrap();
+        let h =
+            fit_with(&mut net, &mut trainer, &data(&tokens, &full_opts), &AtomicBool::new(false), &mut |_| {}).unwrap();
         assert_eq!(h.steps_done, n - k);
         (net, trainer)
     };
@@ -194,7 +201,8 @@ fn cancellation_before_and_during_fit() {
 fn stop_reasons_max_steps_time_limit_and_epochs() {
     let net = lm("rnn", 1, 0.0, 10);
     let tokens = cyclic(200, 0.1, 11);
-    let per_epoch = TokenStream::new(tokens.clone(), V, 4, 8, stream_mode(&options(json!({})))).unwrap().batches_per_epoch() as u64;
+    let per_epoch =
+        TokenStream::new(tokens.clone(), V, 4, 8, stream_mode(&options(json!({})))).unwrap().batches_per_epoch() as u64;
 
     let (_, t, h) = train(&net, &options(json!({"max_steps": 4})), &tokens);
     assert_eq!((h.stop_reason, h.steps_done, t.position.step), (StopReason::MaxSteps, 4, 4));
@@ -314,7 +322,9 @@ fn validation_events_report_evaluate_stream_at_their_step() {
         expected.push((tr.position.step, e.loss.mean()));
         Ok(format!("ckpt-{}", tr.position.step))
     };
-    let h = t.fit(&mut net, &data(&tokens, &opts), Some(&valid), &AtomicBool::new(false), &mut |e| events.push(e), &mut hook).unwrap();
+    let h = t
+        .fit(&mut net, &data(&tokens, &opts), Some(&valid), &AtomicBool::new(false), &mut |e| events.push(e), &mut hook)
+        .unwrap();
     expected.push((10, evaluate_stream(&net, &held, 1, opts.seq_len).unwrap().loss.mean()));
     let got: Vec<(u64, f64)> = events
         .iter()

@@ -81,7 +81,8 @@ fn lanes_carry_the_state_value_but_truncate_its_gradient() {
     let p1 = net.clone();
     let r1 = trainer.train_step(&mut net, &b1, Some(&r0.final_state)).unwrap();
     // SGD, lr = 1: the applied gradient is p1 − p2 (exact up to one f32 rounding of p2).
-    let applied: Vec<f64> = p1.params().data.iter().zip(&net.params().data).map(|(a, b)| *a as f64 - *b as f64).collect();
+    let applied: Vec<f64> =
+        p1.params().data.iter().zip(&net.params().data).map(|(a, b)| *a as f64 - *b as f64).collect();
     // The step's loss is batch 1's loss from that state (and not from zeros).
     assert_eq!(r1.loss.mean().to_bits(), loss(&p1, &b1, Some(&r0.final_state)).to_bits());
     assert!((loss(&p1, &b1, None) - r1.loss.mean()).abs() > 1e-4, "the carried state must matter");

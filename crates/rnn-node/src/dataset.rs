@@ -65,7 +65,9 @@ pub fn row_set(d: &SequenceData, shape: RowShape, placeholder: Option<BatchTarge
         .iter()
         .enumerate()
         .map(|(r, &l)| {
-            usize::try_from(l).map_err(|_| NodeError::range_error("ERR_RNNKIT_RANGE", format!("lengths[{r}]: expected a length >= 1, got {l}")))
+            usize::try_from(l).map_err(|_| {
+                NodeError::range_error("ERR_RNNKIT_RANGE", format!("lengths[{r}]: expected a length >= 1, got {l}"))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let targets = match (&d.labels, &d.tags, &d.targets, placeholder) {
@@ -99,7 +101,9 @@ pub fn batch_data(b: &Batch) -> SequenceData {
     let (labels, tags, targets) = match &b.targets {
         BatchTargets::PerRow(y) => (Some(Int32Array::new(y.clone())), None, None),
         BatchTargets::PerStep(y) => (None, Some(Int32Array::new(y.clone())), None),
-        BatchTargets::ValuesPerStep(y) | BatchTargets::ValuesPerRow(y) => (None, None, Some(Float32Array::new(y.clone()))),
+        BatchTargets::ValuesPerStep(y) | BatchTargets::ValuesPerRow(y) => {
+            (None, None, Some(Float32Array::new(y.clone())))
+        }
     };
     SequenceData {
         tokens,
@@ -194,17 +198,26 @@ impl NativeTokenDataset {
             if train.len() < needed {
                 return Err(NodeError::range_error(
                     "ERR_RNNKIT_EMPTY",
-                    format!("options.seqLen: the training stream has {} tokens, fewer than {} = {needed}", train.len(), if order.tbptt { "batchSize · (seqLen + 1)" } else { "seqLen + 1" }),
+                    format!(
+                        "options.seqLen: the training stream has {} tokens, fewer than {} = {needed}",
+                        train.len(),
+                        if order.tbptt { "batchSize · (seqLen + 1)" } else { "seqLen + 1" }
+                    ),
                 ));
             }
             if !valid.is_empty() && valid.len() < order.seq_len + 1 {
                 return Err(NodeError::range_error(
                     "ERR_RNNKIT_EMPTY",
-                    format!("validation: the validation text has {} tokens, fewer than seqLen + 1 = {}", valid.len(), order.seq_len + 1),
+                    format!(
+                        "validation: the validation text has {} tokens, fewer than seqLen + 1 = {}",
+                        valid.len(),
+                        order.seq_len + 1
+                    ),
                 ));
             }
             let cut = |t: Vec<i32>, last: LastBatch| -> Result<TokenStream, NodeError> {
-                Ok(TokenStream::new(t, vocab, order.batch_size, order.seq_len, stream_mode(&order))?.with_last(last, pad_id, vocab)?)
+                Ok(TokenStream::new(t, vocab, order.batch_size, order.seq_len, stream_mode(&order))?
+                    .with_last(last, pad_id, vocab)?)
             };
             let train_stream = cut(train, order.last).map_err(|mut e| {
                 if e.message.starts_with("tokens:") {
@@ -222,8 +235,15 @@ impl NativeTokenDataset {
                     ),
                 ));
             }
-            let validation = if valid.is_empty() { None } else { Some(TrainData::Stream(cut(valid.clone(), order.last)?)) };
-            Ok(NativeTokenDataset { train: TrainData::Stream(train_stream), validation, validation_tokens: valid, order, vocab_size: vocab })
+            let validation =
+                if valid.is_empty() { None } else { Some(TrainData::Stream(cut(valid.clone(), order.last)?)) };
+            Ok(NativeTokenDataset {
+                train: TrainData::Stream(train_stream),
+                validation,
+                validation_tokens: valid,
+                order,
+                vocab_size: vocab,
+            })
         })
     }
 
@@ -274,10 +294,14 @@ impl NativeTokenDataset {
         guard_js(&env, || {
             let epoch = whole("epoch", epoch)?;
             let train = split_name(&split)?;
-            let data = self.part(&split)?.ok_or_else(|| type_error("split: this dataset has no validation text".into()))?;
+            let data =
+                self.part(&split)?.ok_or_else(|| type_error("split: this dataset has no validation text".into()))?;
             let n = data.batches_per_epoch(&self.order);
             if index as usize >= n {
-                return Err(NodeError::range_error("ERR_RNNKIT_RANGE", format!("index: expected a batch index in [0, {n}), got {index}")));
+                return Err(NodeError::range_error(
+                    "ERR_RNNKIT_RANGE",
+                    format!("index: expected a batch index in [0, {n}), got {index}"),
+                ));
             }
             let mut order = self.order.clone();
             order.shuffle &= train;
@@ -285,7 +309,9 @@ impl NativeTokenDataset {
             let (BatchInput::Tokens(inputs), BatchTargets::PerStep(targets)) = (&b.input, &b.targets) else {
                 unreachable!("token streams cut token batches")
             };
-            let real = (0..b.rows).filter(|&r| targets[r * b.steps..(r + 1) * b.steps].iter().any(|&t| t != IGNORE_INDEX)).count();
+            let real = (0..b.rows)
+                .filter(|&r| targets[r * b.steps..(r + 1) * b.steps].iter().any(|&t| t != IGNORE_INDEX))
+                .count();
             Ok(TokenBatch {
                 inputs: Int32Array::new(inputs.clone()),
                 targets: Int32Array::new(targets.clone()),
@@ -348,17 +374,28 @@ impl NativeSequenceDataset {
     /// All rows in `data`; `split` says how to split them; `options` the data order (a short last
     /// batch is kept unless `last: 'drop'`).
     #[napi(constructor)]
-    pub fn new(env: Env, data: SequenceData, split: RowSplitOptions, #[napi(ts_arg_type = "DataOrderOptions")] options: Strict<DataOrderOptions>) -> napi::Result<Self> {
+    pub fn new(
+        env: Env,
+        data: SequenceData,
+        split: RowSplitOptions,
+        #[napi(ts_arg_type = "DataOrderOptions")] options: Strict<DataOrderOptions>,
+    ) -> napi::Result<Self> {
         guard_js(&env, || {
             let (order, _) = data_order(&options.0, LastBatch::Keep, false)?;
             if options.0.batch_size.is_none() {
                 return Err(type_error("options.batchSize: required".into()));
             }
-            let shape = RowShape { features: split.input_size as usize, outputs: split.output_size as usize, per_step: split.per_step };
+            let shape = RowShape {
+                features: split.input_size as usize,
+                outputs: split.output_size as usize,
+                per_step: split.per_step,
+            };
             let all = row_set(&data, shape, None)?;
             let strata = match (&all.targets, split.stratify) {
                 (BatchTargets::PerRow(y), true) => Some(y.clone()),
-                (_, true) => return Err(type_error("options.stratify: only rows with one label each can be stratified".into())),
+                (_, true) => {
+                    return Err(type_error("options.stratify: only rows with one label each can be stratified".into()))
+                }
                 _ => None,
             };
             let parts = split_rows(all.rows, split.validation, order.seed, strata.as_deref()).map_err(|e| {
@@ -377,7 +414,10 @@ impl NativeSequenceDataset {
             if train.batches_per_epoch(order.batch_size, order.last) == 0 {
                 return Err(NodeError::range_error(
                     "ERR_RNNKIT_EMPTY",
-                    format!("options.batchSize: {} is more than the {} training rows and options.last is \"drop\"", order.batch_size, train.rows),
+                    format!(
+                        "options.batchSize: {} is more than the {} training rows and options.last is \"drop\"",
+                        order.batch_size, train.rows
+                    ),
                 ));
             }
             let validation = (!parts.validation.is_empty()).then(|| all.subset(&parts.validation));
@@ -388,7 +428,9 @@ impl NativeSequenceDataset {
     /// Rows in a split.
     #[napi]
     pub fn size(&self, env: Env, split: String) -> napi::Result<u32> {
-        guard_js(&env, || Ok((if split_name(&split)? { &self.split.train } else { &self.split.validation }).len() as u32))
+        guard_js(&env, || {
+            Ok((if split_name(&split)? { &self.split.train } else { &self.split.validation }).len() as u32)
+        })
     }
 
     /// Indices (into the rows given at construction) of a split, ascending.
@@ -406,7 +448,11 @@ impl NativeSequenceDataset {
     }
 
     fn part(&self, split: &str) -> Result<Option<TrainData>, NodeError> {
-        Ok(if split_name(split)? { Some(self.train.clone()) } else { self.validation.clone().map(TrainData::Sequences) })
+        Ok(if split_name(split)? {
+            Some(self.train.clone())
+        } else {
+            self.validation.clone().map(TrainData::Sequences)
+        })
     }
 
     /// Batches of a split per epoch.
@@ -421,10 +467,14 @@ impl NativeSequenceDataset {
         guard_js(&env, || {
             let epoch = whole("epoch", epoch)?;
             let train = split_name(&split)?;
-            let data = self.part(&split)?.ok_or_else(|| type_error("split: this dataset has no validation rows".into()))?;
+            let data =
+                self.part(&split)?.ok_or_else(|| type_error("split: this dataset has no validation rows".into()))?;
             let n = data.batches_per_epoch(&self.order);
             if index as usize >= n {
-                return Err(NodeError::range_error("ERR_RNNKIT_RANGE", format!("index: expected a batch index in [0, {n}), got {index}")));
+                return Err(NodeError::range_error(
+                    "ERR_RNNKIT_RANGE",
+                    format!("index: expected a batch index in [0, {n}), got {index}"),
+                ));
             }
             let mut order = self.order.clone();
             order.shuffle &= train;
@@ -438,7 +488,13 @@ impl NativeSequenceDataset {
 /// options makes, for callers that need it before the rows are encoded (fitting a tokenizer on
 /// the training rows only).
 #[napi]
-pub fn split_row_indices(env: Env, n: u32, fraction: f64, seed: f64, strata: Option<Int32Array>) -> napi::Result<Vec<Uint32Array>> {
+pub fn split_row_indices(
+    env: Env,
+    n: u32,
+    fraction: f64,
+    seed: f64,
+    strata: Option<Int32Array>,
+) -> napi::Result<Vec<Uint32Array>> {
     guard_js(&env, || {
         let seed = whole("options.seed", seed)?;
         let parts = split_rows(n as usize, fraction, seed, strata.as_deref()).map_err(|e| {

@@ -93,12 +93,7 @@ impl From<rnn_core::Error> for NodeError {
             "RangeError" => JsKind::RangeError,
             _ => JsKind::Error,
         };
-        NodeError {
-            kind,
-            code: err.code(),
-            param: err.param().map(str::to_owned),
-            message: err.to_string(),
-        }
+        NodeError { kind, code: err.code(), param: err.param().map(str::to_owned), message: err.to_string() }
     }
 }
 
@@ -109,39 +104,12 @@ mod tests {
     #[test]
     fn engine_errors_keep_class_code_and_message() {
         let cases = [
-            (
-                rnn_core::Error::Shape("x: expected length 3, got 2".into()),
-                JsKind::TypeError,
-                "ERR_RNNKIT_SHAPE",
-            ),
-            (
-                rnn_core::Error::Config("cell: bad".into()),
-                JsKind::TypeError,
-                "ERR_RNNKIT_CONFIG",
-            ),
-            (
-                rnn_core::Error::Range("lr: got -1".into()),
-                JsKind::RangeError,
-                "ERR_RNNKIT_RANGE",
-            ),
-            (
-                rnn_core::Error::NonFinite("x: NaN".into()),
-                JsKind::RangeError,
-                "ERR_RNNKIT_NON_FINITE",
-            ),
-            (
-                rnn_core::Error::Format("not safetensors".into()),
-                JsKind::Error,
-                "ERR_RNNKIT_FORMAT",
-            ),
-            (
-                rnn_core::Error::LossNotFinite {
-                    step: 7,
-                    value: f64::NAN,
-                },
-                JsKind::Error,
-                "ERR_RNNKIT_LOSS_NOT_FINITE",
-            ),
+            (rnn_core::Error::Shape("x: expected length 3, got 2".into()), JsKind::TypeError, "ERR_RNNKIT_SHAPE"),
+            (rnn_core::Error::Config("cell: bad".into()), JsKind::TypeError, "ERR_RNNKIT_CONFIG"),
+            (rnn_core::Error::Range("lr: got -1".into()), JsKind::RangeError, "ERR_RNNKIT_RANGE"),
+            (rnn_core::Error::NonFinite("x: NaN".into()), JsKind::RangeError, "ERR_RNNKIT_NON_FINITE"),
+            (rnn_core::Error::Format("not safetensors".into()), JsKind::Error, "ERR_RNNKIT_FORMAT"),
+            (rnn_core::Error::LossNotFinite { step: 7, value: f64::NAN }, JsKind::Error, "ERR_RNNKIT_LOSS_NOT_FINITE"),
             (rnn_core::Error::Aborted, JsKind::Error, "ABORT_ERR"),
         ];
         for (err, kind, code) in cases {

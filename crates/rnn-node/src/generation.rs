@@ -51,11 +51,7 @@ pub struct SamplerOptions {
     /// Always take the most likely token. Default false.
     pub greedy: Option<bool>,
 }
-strict_object!(
-    SamplerOptions,
-    "options",
-    ["temperature", "topK", "topP", "repetitionPenalty", "greedy"]
-);
+strict_object!(SamplerOptions, "options", ["temperature", "topK", "topP", "repetitionPenalty", "greedy"]);
 
 /// A caller's generation options (the TypeScript `GenerateOptions` without `signal`, which
 /// TypeScript handles). Every field is optional.
@@ -121,11 +117,7 @@ pub struct BeamOptions {
     /// Token ids that end a hypothesis (e.g. `<eos>`).
     pub stop_tokens: Vec<u32>,
 }
-strict_object!(
-    BeamOptions,
-    "options",
-    ["beams", "maxTokens", "lengthPenalty", "stopTokens"]
-);
+strict_object!(BeamOptions, "options", ["beams", "maxTokens", "lengthPenalty", "stopTokens"]);
 
 /// The largest accepted token budget of one generation.
 const MAX_TOKENS: u64 = 1_000_000;
@@ -146,10 +138,7 @@ const JS_NAMES: &[(&str, &str)] = &[
 fn option_error(err: rnn_core::Error) -> NodeError {
     let mut e = NodeError::from(err);
     if let Some(core) = e.param.take() {
-        let js = JS_NAMES
-            .iter()
-            .find(|(c, _)| *c == core)
-            .map_or(core.as_str(), |(_, js)| js);
+        let js = JS_NAMES.iter().find(|(c, _)| *c == core).map_or(core.as_str(), |(_, js)| js);
         let param = format!("options.{js}");
         if let Some(rest) = e.message.strip_prefix(core.as_str()) {
             e.message = format!("{param}{rest}");
@@ -162,9 +151,7 @@ fn option_error(err: rnn_core::Error) -> NodeError {
 /// `v` as an integer in `[min, max]`, or a RangeError naming `name` and the value.
 fn integer(name: &str, v: f64, min: u64, max: u64) -> Result<u64, NodeError> {
     if !(v.is_finite() && v.fract() == 0.0 && v >= min as f64 && v <= max as f64) {
-        return Err(value_error(format!(
-            "{name}: expected an integer in [{min}, {max}], got {v}"
-        )));
+        return Err(value_error(format!("{name}: expected an integer in [{min}, {max}], got {v}")));
     }
     Ok(v as u64)
 }
@@ -189,11 +176,7 @@ fn sampler_config(o: &SamplerOptions) -> Result<SamplerConfig, NodeError> {
 /// randomly keyed hasher (no dependency for one number), in [0, 2^32) like the seeds people type.
 fn random_seed() -> u64 {
     let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     h.finish() & 0xffff_ffff
 }
 
@@ -230,14 +213,9 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
     let beams = match o.beams {
         Some(b) => {
             let beams = integer("options.beams", b, 0, u32::MAX as u64)? as usize;
-            BeamConfig {
-                beams,
-                max_tokens: max_tokens as usize,
-                length_penalty,
-                stop_tokens: Vec::new(),
-            }
-            .validate()
-            .map_err(option_error)?;
+            BeamConfig { beams, max_tokens: max_tokens as usize, length_penalty, stop_tokens: Vec::new() }
+                .validate()
+                .map_err(option_error)?;
             beams as u32
         }
         None => 0,
@@ -310,19 +288,14 @@ fn value_error(message: String) -> NodeError {
 
 fn check_prompt(net: &Network, prompt: &[i32]) -> Result<(), NodeError> {
     if prompt.is_empty() {
-        return Err(value_error(
-            "prompt: expected at least one token, got none".into(),
-        ));
+        return Err(value_error("prompt: expected at least one token, got none".into()));
     }
     let v = net.config.output_size;
     if let Some(i) = prompt.iter().position(|&t| t < 0 || t as usize >= v) {
         return Err(NodeError::with_kind(
             JsKind::RangeError,
             "ERR_RNNKIT_VOCAB",
-            format!(
-                "prompt: token id {} at position {i} is outside the vocabulary [0, {v})",
-                prompt[i]
-            ),
+            format!("prompt: token id {} at position {i} is outside the vocabulary [0, {v})", prompt[i]),
         ));
     }
     Ok(())
@@ -341,11 +314,7 @@ impl NativeGenerator {
     /// An empty pool over `model`.
     #[napi(constructor)]
     pub fn new(model: &NativeModel) -> Self {
-        NativeGenerator {
-            shared: model.shared.clone(),
-            mailbox: Default::default(),
-            pool: Default::default(),
-        }
+        NativeGenerator { shared: model.shared.clone(), mailbox: Default::default(), pool: Default::default() }
     }
 
     /// Adds a sequence: `prompt` token ids (at least one), its sampler (as
@@ -366,10 +335,7 @@ impl NativeGenerator {
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
             check_prompt(net, &prompt)?;
-            let mut mailbox = self
-                .mailbox
-                .lock()
-                .map_err(|_| NodeError::panic("generator lock poisoned"))?;
+            let mut mailbox = self.mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
             let id = mailbox.next_id;
             mailbox.next_id = mailbox.next_id.wrapping_add(1);
             mailbox.joining.push(Sequence {
@@ -390,11 +356,7 @@ impl NativeGenerator {
     #[napi]
     pub fn remove(&self, env: Env, id: u32) -> napi::Result<()> {
         guard_js(&env, || {
-            self.mailbox
-                .lock()
-                .map_err(|_| NodeError::panic("generator lock poisoned"))?
-                .leaving
-                .push(id);
+            self.mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?.leaving.push(id);
             Ok(())
         })
     }
@@ -415,14 +377,7 @@ impl NativeGenerator {
     /// [`NativeGenerator::step`] on the calling thread.
     #[napi]
     pub fn step_sync(&self, env: Env, steps: u32) -> napi::Result<Int32Array> {
-        guard_js(&env, || {
-            Ok(Int32Array::new(run_steps(
-                &self.shared,
-                &self.mailbox,
-                &self.pool,
-                steps,
-            )?))
-        })
+        guard_js(&env, || Ok(Int32Array::new(run_steps(&self.shared, &self.mailbox, &self.pool, steps)?)))
     }
 }
 
@@ -445,28 +400,18 @@ impl Work for StepWork {
     }
 }
 
-fn run_steps(
-    shared: &Shared,
-    mailbox: &Mutex<Mailbox>,
-    pool: &Mutex<Pool>,
-    steps: u32,
-) -> Result<Vec<i32>, NodeError> {
+fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, steps: u32) -> Result<Vec<i32>, NodeError> {
     let g = read(shared)?;
     let net = &g.as_ref().expect("checked").network;
-    let mut pool = pool
-        .lock()
-        .map_err(|_| NodeError::panic("generator lock poisoned"))?;
+    let mut pool = pool.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
     let pool = &mut *pool;
     let mut out = Vec::new();
     for _ in 0..steps {
         {
-            let mut mb = mailbox
-                .lock()
-                .map_err(|_| NodeError::panic("generator lock poisoned"))?;
+            let mut mb = mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
             let leaving = std::mem::take(&mut mb.leaving);
             pool.live.retain(|s| !leaving.contains(&s.id));
-            pool.live
-                .extend(mb.joining.drain(..).filter(|s| !leaving.contains(&s.id)));
+            pool.live.extend(mb.joining.drain(..).filter(|s| !leaving.contains(&s.id)));
         }
         pool.live.retain(|s| s.remaining > 0);
         if pool.live.is_empty() {
@@ -475,25 +420,12 @@ fn run_steps(
         // New sequences read their prompts (each its own length, so one at a time).
         for s in pool.live.iter_mut().filter(|s| !s.pending.is_empty()) {
             let prompt = std::mem::take(&mut s.pending);
-            net.feed(
-                &prompt,
-                1,
-                prompt.len(),
-                &mut s.state,
-                &mut pool.scratch,
-                &mut s.logits,
-            )?;
+            net.feed(&prompt, 1, prompt.len(), &mut s.state, &mut pool.scratch, &mut s.logits)?;
         }
         // Sample every live sequence's next token from its own distribution.
         pool.step_tokens.clear();
         for s in pool.live.iter_mut() {
-            let token = sample_next(
-                &s.logits,
-                &s.context,
-                &s.sampler,
-                &mut s.rng,
-                &mut pool.sample_scratch,
-            )?;
+            let token = sample_next(&s.logits, &s.context, &s.sampler, &mut s.rng, &mut pool.sample_scratch)?;
             s.context.push(token);
             s.remaining -= 1;
             out.push(s.id as i32);
@@ -504,25 +436,10 @@ fn run_steps(
         let b = pool.live.len();
         let v = net.config.output_size;
         let hidden = net.config.hidden_size;
-        gather_states(
-            pool.live.iter().map(|s| &s.state),
-            hidden,
-            &mut pool.batched,
-        );
+        gather_states(pool.live.iter().map(|s| &s.state), hidden, &mut pool.batched);
         pool.step_logits.resize(b * v, 0.0);
-        net.feed(
-            &pool.step_tokens,
-            b,
-            1,
-            &mut pool.batched,
-            &mut pool.scratch,
-            &mut pool.step_logits,
-        )?;
-        scatter_states(
-            &pool.batched,
-            hidden,
-            pool.live.iter_mut().map(|s| &mut s.state),
-        );
+        net.feed(&pool.step_tokens, b, 1, &mut pool.batched, &mut pool.scratch, &mut pool.step_logits)?;
+        scatter_states(&pool.batched, hidden, pool.live.iter_mut().map(|s| &mut s.state));
         for (s, logits) in pool.live.iter_mut().zip(pool.step_logits.chunks_exact(v)) {
             s.logits.copy_from_slice(logits);
         }
@@ -613,20 +530,9 @@ impl NativeSession {
             let net = &g.as_ref().expect("checked").network;
             let steps = steps as usize;
             rnn_core::error::check_len("tokens", tokens.len(), self.rows * steps)?;
-            net.feed(
-                &tokens,
-                self.rows,
-                steps,
-                &mut self.state,
-                &mut self.scratch,
-                &mut self.logits,
-            )?;
+            net.feed(&tokens, self.rows, steps, &mut self.state, &mut self.scratch, &mut self.logits)?;
             for (row, context) in self.context.iter_mut().enumerate() {
-                context.extend(
-                    tokens[row * steps..(row + 1) * steps]
-                        .iter()
-                        .map(|&t| t as u32),
-                );
+                context.extend(tokens[row * steps..(row + 1) * steps].iter().map(|&t| t as u32));
             }
             Ok(())
         })?;
@@ -654,24 +560,11 @@ impl NativeSession {
             let mut tokens = Vec::with_capacity(self.rows);
             for (row, context) in self.context.iter_mut().enumerate() {
                 let logits = &self.logits[row * v..(row + 1) * v];
-                let token = sample_next(
-                    logits,
-                    context,
-                    &sampler,
-                    &mut self.rng,
-                    &mut self.sample_scratch,
-                )?;
+                let token = sample_next(logits, context, &sampler, &mut self.rng, &mut self.sample_scratch)?;
                 context.push(token);
                 tokens.push(token as i32);
             }
-            net.feed(
-                &tokens,
-                self.rows,
-                1,
-                &mut self.state,
-                &mut self.scratch,
-                &mut self.logits,
-            )?;
+            net.feed(&tokens, self.rows, 1, &mut self.state, &mut self.scratch, &mut self.logits)?;
             Ok(Int32Array::new(tokens))
         })
     }
@@ -707,21 +600,11 @@ pub fn beam_search_native(
     prompt: Int32Array,
     #[napi(ts_arg_type = "BeamOptions")] options: Strict<BeamOptions>,
 ) -> AsyncTask<Guarded<BeamWork>> {
-    let BeamOptions {
-        beams,
-        max_tokens,
-        length_penalty,
-        stop_tokens,
-    } = options.0;
+    let BeamOptions { beams, max_tokens, length_penalty, stop_tokens } = options.0;
     AsyncTask::new(Guarded(BeamWork {
         shared: model.shared.clone(),
         prompt: prompt.to_vec(),
-        config: BeamConfig {
-            beams: beams as usize,
-            max_tokens: max_tokens as usize,
-            length_penalty,
-            stop_tokens,
-        },
+        config: BeamConfig { beams: beams as usize, max_tokens: max_tokens as usize, length_penalty, stop_tokens },
     }))
 }
 
@@ -743,14 +626,7 @@ impl Work for BeamWork {
         let mut state = net.zero_state(1);
         let mut scratch = InferenceScratch::default();
         let mut logits = vec![0.0; net.config.output_size];
-        net.feed(
-            &self.prompt,
-            1,
-            self.prompt.len(),
-            &mut state,
-            &mut scratch,
-            &mut logits,
-        )?;
+        net.feed(&self.prompt, 1, self.prompt.len(), &mut state, &mut scratch, &mut logits)?;
         let mut model = BeamModel::new(net);
         Ok(beam_search(&mut model, state, &logits, &self.config)?)
     }
@@ -776,15 +652,8 @@ mod tests {
 
     #[test]
     fn defaults_are_filled_in() {
-        let r = resolve(NativeGenerateOptions {
-            seed: Some(7.0),
-            ..options()
-        })
-        .unwrap();
-        assert_eq!(
-            (r.max_tokens, r.seed, r.beams, r.length_penalty),
-            (200, 7.0, 0, 1.0)
-        );
+        let r = resolve(NativeGenerateOptions { seed: Some(7.0), ..options() }).unwrap();
+        assert_eq!((r.max_tokens, r.seed, r.beams, r.length_penalty), (200, 7.0, 0, 1.0));
         assert!(r.stop.is_empty());
         let s = sampler_config(&r.sampler).unwrap();
         assert_eq!(s, SamplerConfig::default());
@@ -795,12 +664,9 @@ mod tests {
 
     #[test]
     fn temperature_zero_is_greedy_and_stop_takes_one_string() {
-        let r = resolve(NativeGenerateOptions {
-            temperature: Some(0.0),
-            stop: Some(Either::A("\n".into())),
-            ..options()
-        })
-        .unwrap();
+        let r =
+            resolve(NativeGenerateOptions { temperature: Some(0.0), stop: Some(Either::A("\n".into())), ..options() })
+                .unwrap();
         assert!(sampler_config(&r.sampler).unwrap().is_greedy());
         assert_eq!(r.stop, vec!["\n".to_string()]);
     }
@@ -808,101 +674,31 @@ mod tests {
     #[test]
     fn bad_values_name_the_option_the_caller_wrote() {
         let cases: Vec<(NativeGenerateOptions, &str, JsKind)> = vec![
+            (NativeGenerateOptions { max_tokens: Some(1.5), ..options() }, "options.maxTokens", JsKind::RangeError),
+            (NativeGenerateOptions { max_tokens: Some(2e6), ..options() }, "options.maxTokens", JsKind::RangeError),
+            (NativeGenerateOptions { temperature: Some(-1.0), ..options() }, "options.temperature", JsKind::RangeError),
+            (NativeGenerateOptions { top_k: Some(-1.0), ..options() }, "options.topK", JsKind::RangeError),
+            (NativeGenerateOptions { top_p: Some(0.0), ..options() }, "options.topP", JsKind::RangeError),
             (
-                NativeGenerateOptions {
-                    max_tokens: Some(1.5),
-                    ..options()
-                },
-                "options.maxTokens",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    max_tokens: Some(2e6),
-                    ..options()
-                },
-                "options.maxTokens",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    temperature: Some(-1.0),
-                    ..options()
-                },
-                "options.temperature",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    top_k: Some(-1.0),
-                    ..options()
-                },
-                "options.topK",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    top_p: Some(0.0),
-                    ..options()
-                },
-                "options.topP",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    repetition_penalty: Some(0.0),
-                    ..options()
-                },
+                NativeGenerateOptions { repetition_penalty: Some(0.0), ..options() },
                 "options.repetitionPenalty",
                 JsKind::RangeError,
             ),
+            (NativeGenerateOptions { seed: Some(-3.0), ..options() }, "options.seed", JsKind::RangeError),
+            (NativeGenerateOptions { beams: Some(0.0), ..options() }, "options.beams", JsKind::RangeError),
+            (NativeGenerateOptions { beams: Some(257.0), ..options() }, "options.beams", JsKind::RangeError),
             (
-                NativeGenerateOptions {
-                    seed: Some(-3.0),
-                    ..options()
-                },
-                "options.seed",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    beams: Some(0.0),
-                    ..options()
-                },
-                "options.beams",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    beams: Some(257.0),
-                    ..options()
-                },
-                "options.beams",
-                JsKind::RangeError,
-            ),
-            (
-                NativeGenerateOptions {
-                    beams: Some(2.0),
-                    max_tokens: Some(0.0),
-                    ..options()
-                },
+                NativeGenerateOptions { beams: Some(2.0), max_tokens: Some(0.0), ..options() },
                 "options.maxTokens",
                 JsKind::RangeError,
             ),
             (
-                NativeGenerateOptions {
-                    beams: Some(2.0),
-                    length_penalty: Some(f64::NAN),
-                    ..options()
-                },
+                NativeGenerateOptions { beams: Some(2.0), length_penalty: Some(f64::NAN), ..options() },
                 "options.lengthPenalty",
                 JsKind::RangeError,
             ),
             (
-                NativeGenerateOptions {
-                    stop: Some(Either::B(vec!["a".into(), String::new()])),
-                    ..options()
-                },
+                NativeGenerateOptions { stop: Some(Either::B(vec!["a".into(), String::new()])), ..options() },
                 "options.stop[1]",
                 JsKind::TypeError,
             ),
@@ -910,11 +706,7 @@ mod tests {
         for (o, param, kind) in cases {
             let e = resolve(o).unwrap_err();
             assert_eq!(e.param.as_deref(), Some(param), "{}", e.message);
-            assert!(
-                e.message.starts_with(&format!("{param}: ")),
-                "{}",
-                e.message
-            );
+            assert!(e.message.starts_with(&format!("{param}: ")), "{}", e.message);
             assert_eq!(e.kind, kind, "{}", e.message);
         }
     }

@@ -20,8 +20,7 @@ use crate::errors::NodeError;
 /// treat it as poisoned after an `ERR_RNNKIT_PANIC`. Work on threads of our own (a training
 /// thread, the rayon pool) goes through `guard` too.
 pub fn guard<T>(f: impl FnOnce() -> Result<T, NodeError>) -> Result<T, NodeError> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|payload| Err(NodeError::panic(&panic_message(&*payload))))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(NodeError::panic(&panic_message(&*payload))))
 }
 
 /// [`guard`] for a function exported to JavaScript: errors become JS errors of the right class
@@ -96,18 +95,10 @@ mod tests {
 
         let index = 9;
         let e = guard::<()>(|| panic!("index {index} out of bounds")).unwrap_err();
-        assert!(
-            e.message.ends_with("index 9 out of bounds"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.ends_with("index 9 out of bounds"), "{}", e.message);
 
         let e = guard::<()>(|| std::panic::panic_any(17u32)).unwrap_err();
-        assert!(
-            e.message.ends_with("a panic with a non-text payload"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.ends_with("a panic with a non-text payload"), "{}", e.message);
     }
 
     /// A work item whose compute panics, as an engine bug would on a libuv thread.

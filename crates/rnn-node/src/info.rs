@@ -36,7 +36,11 @@ pub fn engine_info(env: Env) -> napi::Result<EngineInfo> {
 pub fn set_threads(env: Env, n: u32) -> napi::Result<()> {
     guard_js(&env, || {
         if n > 1024 {
-            return Err(crate::errors::NodeError::with_kind(crate::errors::JsKind::RangeError, "ERR_RNNKIT_RANGE", format!("threads: expected an integer in [0, 1024], got {n}")));
+            return Err(crate::errors::NodeError::with_kind(
+                crate::errors::JsKind::RangeError,
+                "ERR_RNNKIT_RANGE",
+                format!("threads: expected an integer in [0, 1024], got {n}"),
+            ));
         }
         rnn_core::parallel::set_threads(n as usize);
         Ok(())
@@ -71,14 +75,8 @@ mod tests {
     #[test]
     fn simd_list_matches_cpuid() {
         let found = super::simd_features();
-        assert_eq!(
-            found.contains(&"avx2"),
-            std::is_x86_feature_detected!("avx2")
-        );
+        assert_eq!(found.contains(&"avx2"), std::is_x86_feature_detected!("avx2"));
         assert_eq!(found.contains(&"fma"), std::is_x86_feature_detected!("fma"));
-        assert_eq!(
-            found.contains(&"avx512f"),
-            std::is_x86_feature_detected!("avx512f")
-        );
+        assert_eq!(found.contains(&"avx512f"), std::is_x86_feature_detected!("avx512f"));
     }
 }

@@ -13,19 +13,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Function, Int32Array, Object};
-use serde_json::Value;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
+use serde_json::Value;
 
 use rnn_core::batch::{Batch, BatchInput, BatchTargets, SequenceSet, IGNORE_INDEX};
 use rnn_core::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint};
 use rnn_core::config::Task;
 use rnn_core::init::{init_params, InitConfig};
+use rnn_core::metrics::softmax_into;
 use rnn_core::model::evaluate::{evaluate_sequences, evaluate_stream, predict_sequences, Evaluation};
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
-use rnn_core::metrics::softmax_into;
 use rnn_core::train::{History, StopReason, TrainData, TrainEvent, TrainOptions, Trainer, ValidData};
 
 use crate::dataset::{row_set, NativeSequenceDataset, NativeTokenDataset, RowShape, SequenceData};
@@ -49,7 +49,11 @@ pub(crate) struct Slot {
 pub(crate) type Shared = Arc<RwLock<Option<Slot>>>;
 
 fn busy() -> NodeError {
-    NodeError::with_kind(JsKind::Error, "ERR_RNNKIT_BUSY", "the model is training; wait for fit() to settle (or abort it) before using it".into())
+    NodeError::with_kind(
+        JsKind::Error,
+        "ERR_RNNKIT_BUSY",
+        "the model is training; wait for fit() to settle (or abort it) before using it".into(),
+    )
 }
 
 fn type_error(message: String) -> NodeError {
@@ -59,7 +63,6 @@ fn type_error(message: String) -> NodeError {
 fn range_error(message: String) -> NodeError {
     NodeError::with_kind(JsKind::RangeError, "ERR_RNNKIT_RANGE", message)
 }
-
 
 /// A non-negative integer that fits in u64 from a JS number (seeds).
 pub(crate) fn seed_from(name: &str, v: f64) -> Result<u64, NodeError> {
@@ -175,7 +178,15 @@ pub struct ClassScoresInfo {
 impl From<Evaluation> for EvalInfo {
     fn from(e: Evaluation) -> Self {
         let per_class = e.confusion.as_ref().map(|c| {
-            c.per_class().into_iter().map(|s| ClassScoresInfo { precision: s.precision, recall: s.recall, f1: s.f1, support: s.support as f64 }).collect()
+            c.per_class()
+                .into_iter()
+                .map(|s| ClassScoresInfo {
+                    precision: s.precision,
+                    recall: s.recall,
+                    f1: s.f1,
+                    support: s.support as f64,
+                })
+                .collect()
         });
         EvalInfo {
             loss: e.loss.mean(),
@@ -248,7 +259,18 @@ impl From<TrainEvent> for NativeTrainEvent {
             path: None,
         };
         match e {
-            TrainEvent::Step { step, total_steps, epoch, epoch_progress, loss, lr, grad_norm, tokens_per_second, elapsed, eta } => {
+            TrainEvent::Step {
+                step,
+                total_steps,
+                epoch,
+                epoch_progress,
+                loss,
+                lr,
+                grad_norm,
+                tokens_per_second,
+                elapsed,
+                eta,
+            } => {
                 out.kind = "step".into();
                 out.step = step as f64;
                 out.total_steps = Some(total_steps as f64);
@@ -326,7 +348,11 @@ fn shape_of(net: &Network) -> RowShape {
         rnn_core::config::InputKind::Dense { input_size } => input_size,
         rnn_core::config::InputKind::Tokens { .. } => 0,
     };
-    RowShape { features, outputs: if net.config.task == Task::Regress { net.config.output_size } else { 0 }, per_step: net.config.per_step }
+    RowShape {
+        features,
+        outputs: if net.config.task == Task::Regress { net.config.output_size } else { 0 },
+        per_step: net.config.per_step,
+    }
 }
 
 /// The padded sequences of `d` for `net`; without targets (prediction), placeholders of the
@@ -376,7 +402,11 @@ impl NativeModel {
     /// A new model of `task` (`language_model`, `classify`, `tag`, `regress`) from its
     /// architecture options (each task's defaults fill the rest; the engine validates).
     #[napi(factory)]
-    pub fn create(env: Env, task: String, #[napi(ts_arg_type = "ModelOptions")] options: Strict<ModelOptions>) -> napi::Result<NativeModel> {
+    pub fn create(
+        env: Env,
+        task: String,
+        #[napi(ts_arg_type = "ModelOptions")] options: Strict<ModelOptions>,
+    ) -> napi::Result<NativeModel> {
         guard_js(&env, || {
             let (config, seed) = model_config(&task, &options.0)?;
             let init = init_config(options.0.init.map(|s| s.0))?;
@@ -415,7 +445,13 @@ impl NativeModel {
         guard_js(&env, || {
             let g = read(&self.shared)?;
             match &g.as_ref().expect("checked").tokenizer {
-                Some(text) => serde_json::from_str(text).map(Some).map_err(|e| NodeError::with_kind(JsKind::Error, "ERR_RNNKIT_FORMAT", format!("tokenizer: the model's tokenizer metadata is not valid JSON ({e})"))),
+                Some(text) => serde_json::from_str(text).map(Some).map_err(|e| {
+                    NodeError::with_kind(
+                        JsKind::Error,
+                        "ERR_RNNKIT_FORMAT",
+                        format!("tokenizer: the model's tokenizer metadata is not valid JSON ({e})"),
+                    )
+                }),
                 None => Ok(None),
             }
         })
@@ -476,7 +512,11 @@ impl NativeModel {
             match g.as_ref().expect("checked").metadata.get(&key) {
                 None => Ok(None),
                 Some(text) => serde_json::from_str(text).map(Some).map_err(|e| {
-                    NodeError::with_kind(JsKind::Error, "ERR_RNNKIT_FORMAT", format!("model file: metadata {key} is not valid JSON ({e})"))
+                    NodeError::with_kind(
+                        JsKind::Error,
+                        "ERR_RNNKIT_FORMAT",
+                        format!("model file: metadata {key} is not valid JSON ({e})"),
+                    )
                 }),
             }
         })
@@ -510,7 +550,13 @@ impl NativeModel {
             let g = read(&self.shared)?;
             let slot = g.as_ref().expect("checked");
             let state = if checkpoint { slot.trainer.as_ref().map(|t| t.state()) } else { None };
-            save_checkpoint(Path::new(&path), &slot.network, state.as_ref(), slot.tokenizer.as_deref(), &pairs(&slot.metadata))?;
+            save_checkpoint(
+                Path::new(&path),
+                &slot.network,
+                state.as_ref(),
+                slot.tokenizer.as_deref(),
+                &pairs(&slot.metadata),
+            )?;
             Ok(())
         })
     }
@@ -572,12 +618,25 @@ impl NativeModel {
     /// (targets -100 = not counted), synchronously, for hand-written training loops. The trainer
     /// is created on first use and reconfigured when the options change.
     #[napi]
-    pub fn train_step(&self, env: Env, inputs: Int32Array, targets: Int32Array, rows: u32, steps: u32, #[napi(ts_arg_type = "FitOptions")] options: Strict<FitOptions>) -> napi::Result<StepInfo> {
+    pub fn train_step(
+        &self,
+        env: Env,
+        inputs: Int32Array,
+        targets: Int32Array,
+        rows: u32,
+        steps: u32,
+        #[napi(ts_arg_type = "FitOptions")] options: Strict<FitOptions>,
+    ) -> napi::Result<StepInfo> {
         guard_js(&env, || {
             let mut g = write(&self.shared)?;
             let slot = g.as_mut().expect("checked");
             let steps_before = slot.trainer.as_ref().map_or(0, |t| t.position.step);
-            let order = TrainOptions { batch_size: rows as usize, seq_len: steps as usize, shuffle: false, ..TrainOptions::default() };
+            let order = TrainOptions {
+                batch_size: rows as usize,
+                seq_len: steps as usize,
+                shuffle: false,
+                ..TrainOptions::default()
+            };
             let options = train_options(&options.0, &order, steps_before)?;
             let trainer = ensure_trainer(&mut slot.trainer, &slot.network, options)?;
             let batch = Batch {
@@ -615,17 +674,24 @@ impl NativeModel {
             let slot = g.as_ref().expect("checked");
             let vocab = slot.network.config.output_size;
             if slot.network.config.task != Task::LanguageModel {
-                return Err(type_error(format!("data: a token dataset trains a language model, this model's task is \"{}\"", slot.network.config.task.name())));
+                return Err(type_error(format!(
+                    "data: a token dataset trains a language model, this model's task is \"{}\"",
+                    slot.network.config.task.name()
+                )));
             }
             if data.vocab_size != vocab {
                 return Err(NodeError::type_error(
                     "ERR_RNNKIT_VOCAB",
-                    format!("data: the dataset's ids are of a vocabulary of {}, the model's has {vocab}", data.vocab_size),
+                    format!(
+                        "data: the dataset's ids are of a vocabulary of {}, the model's has {vocab}",
+                        data.vocab_size
+                    ),
                 ));
             }
             let steps_before = slot.trainer.as_ref().map_or(0, |t| t.position.step);
             let opts = train_options(&options.0, &data.order, steps_before)?;
-            let valid = (data.validation_tokens.len() >= 2).then(|| ValidData::Stream { tokens: data.validation_tokens.clone(), lanes: opts.batch_size.min(16) });
+            let valid = (data.validation_tokens.len() >= 2)
+                .then(|| ValidData::Stream { tokens: data.validation_tokens.clone(), lanes: opts.batch_size.min(16) });
             Ok((opts, data.train.clone(), valid))
         });
         let (opts, train, valid) = prepared.map_err(|e| e.into_napi(env))?;
@@ -669,7 +735,13 @@ impl NativeModel {
         self.spawn_fit(env, FitRun { options: opts, data: train, valid, checkpoint_path: checkpoint }, on_event, cancel)
     }
 
-    fn spawn_fit<'env>(&self, env: &'env Env, run: FitRun, on_event: Function<NativeTrainEvent, ()>, cancel: &CancelToken) -> napi::Result<Object<'env>> {
+    fn spawn_fit<'env>(
+        &self,
+        env: &'env Env,
+        run: FitRun,
+        on_event: Function<NativeTrainEvent, ()>,
+        cancel: &CancelToken,
+    ) -> napi::Result<Object<'env>> {
         // Bounded queue: a slow event handler drops intermediate events instead of growing memory.
         let events = on_event.build_threadsafe_function().callee_handled::<false>().max_queue_size::<256>().build()?;
         let taken = {
@@ -689,14 +761,22 @@ impl NativeModel {
                     let trainer = ensure_trainer(trainer, network, options)?;
                     let mut send = |e: TrainEvent| {
                         // The run's last event must arrive: block for room rather than drop it.
-                        let mode = if matches!(e, TrainEvent::Step { .. }) { ThreadsafeFunctionCallMode::NonBlocking } else { ThreadsafeFunctionCallMode::Blocking };
+                        let mode = if matches!(e, TrainEvent::Step { .. }) {
+                            ThreadsafeFunctionCallMode::NonBlocking
+                        } else {
+                            ThreadsafeFunctionCallMode::Blocking
+                        };
                         events.call(NativeTrainEvent::from(e), mode);
                     };
-                    let mut write_checkpoint = checkpoint_writer(checkpoint_path.as_deref(), tokenizer.as_deref(), metadata);
+                    let mut write_checkpoint =
+                        checkpoint_writer(checkpoint_path.as_deref(), tokenizer.as_deref(), metadata);
                     Ok(trainer.fit(network, &data, valid.as_ref(), &cancel, &mut send, &mut write_checkpoint)?)
                 });
                 if let Ok(history) = &outcome {
-                    slot.metadata.insert("training_steps".into(), slot.trainer.as_ref().map_or(0, |t| t.position.step).to_string());
+                    slot.metadata.insert(
+                        "training_steps".into(),
+                        slot.trainer.as_ref().map_or(0, |t| t.position.step).to_string(),
+                    );
                     slot.metadata.insert("last_fit".into(), last_fit(history).to_string());
                 }
                 // The model goes back whatever happened, so an error or panic leaves it usable.
@@ -714,7 +794,10 @@ impl NativeModel {
     /// `lanes = 1`), off the JS thread.
     #[napi(ts_return_type = "Promise<EvalInfo>")]
     pub fn evaluate_stream(&self, tokens: Int32Array, lanes: u32, chunk: u32) -> AsyncTask<Guarded<EvalWork>> {
-        AsyncTask::new(Guarded(EvalWork { shared: self.shared.clone(), input: EvalInput::Stream(tokens.to_vec(), lanes as usize, chunk as usize) }))
+        AsyncTask::new(Guarded(EvalWork {
+            shared: self.shared.clone(),
+            input: EvalInput::Stream(tokens.to_vec(), lanes as usize, chunk as usize),
+        }))
     }
 
     /// [`NativeModel::evaluate_stream`] on the calling thread.
@@ -729,24 +812,39 @@ impl NativeModel {
     /// Loss and metrics (accuracy, confusion, per-class F1; MSE/MAE) of padded sequences, off
     /// the JS thread.
     #[napi(ts_return_type = "Promise<EvalInfo>")]
-    pub fn evaluate_sequences(&self, env: Env, data: SequenceData, batch_size: u32) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
+    pub fn evaluate_sequences(
+        &self,
+        env: Env,
+        data: SequenceData,
+        batch_size: u32,
+    ) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
         let set = guard(|| {
             let g = read(&self.shared)?;
             sequence_set(&g.as_ref().expect("checked").network, &data, true)
         })
         .map_err(|e| e.into_napi(&env))?;
-        Ok(AsyncTask::new(Guarded(EvalWork { shared: self.shared.clone(), input: EvalInput::Sequences(set, batch_size as usize) })))
+        Ok(AsyncTask::new(Guarded(EvalWork {
+            shared: self.shared.clone(),
+            input: EvalInput::Sequences(set, batch_size as usize),
+        })))
     }
 
     /// Loss and metrics of a split of a row dataset, off the JS thread.
     #[napi(ts_return_type = "Promise<EvalInfo>")]
-    pub fn evaluate_dataset(&self, env: Env, data: &NativeSequenceDataset, split: String) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
+    pub fn evaluate_dataset(
+        &self,
+        env: Env,
+        data: &NativeSequenceDataset,
+        split: String,
+    ) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
         let set = guard(|| match split.as_str() {
             "train" => match &data.train {
                 TrainData::Sequences(s) => Ok(s.clone()),
                 TrainData::Stream(_) => unreachable!("a row dataset holds rows"),
             },
-            "validation" => data.validation_data().cloned().ok_or_else(|| NodeError::range_error("ERR_RNNKIT_EMPTY", "split: the dataset has no validation rows".into())),
+            "validation" => data.validation_data().cloned().ok_or_else(|| {
+                NodeError::range_error("ERR_RNNKIT_EMPTY", "split: the dataset has no validation rows".into())
+            }),
             other => Err(type_error(format!("split: expected \"train\" or \"validation\", got \"{other}\""))),
         })
         .map_err(|e| e.into_napi(&env))?;
@@ -772,7 +870,11 @@ impl NativeModel {
                 softmax_into(logits, p);
                 classes.push(rnn_core::metrics::argmax(logits) as i32);
             }
-            Ok(Prediction { outputs: Float32Array::new(outputs), probabilities: Some(Float32Array::new(probabilities)), classes: Some(Int32Array::new(classes)) })
+            Ok(Prediction {
+                outputs: Float32Array::new(outputs),
+                probabilities: Some(Float32Array::new(probabilities)),
+                classes: Some(Int32Array::new(classes)),
+            })
         })
     }
 }
@@ -787,7 +889,10 @@ fn check_shape(name: &str, data: &NativeSequenceDataset, net: &Network) -> Resul
         ));
     }
     if data.shape.outputs != want.outputs || (want.outputs > 0 && data.shape.per_step != want.per_step) {
-        return Err(NodeError::type_error("ERR_RNNKIT_SHAPE", format!("{name}: the rows' targets do not fit this model's head")));
+        return Err(NodeError::type_error(
+            "ERR_RNNKIT_SHAPE",
+            format!("{name}: the rows' targets do not fit this model's head"),
+        ));
     }
     Ok(())
 }
@@ -851,8 +956,11 @@ fn append(a: &mut SequenceSet, b: &SequenceSet) {
         _ => unreachable!("parts of one dataset share their input kind"),
     }
     match (&mut a.targets, &b.targets) {
-        (BatchTargets::PerRow(x), BatchTargets::PerRow(y)) | (BatchTargets::PerStep(x), BatchTargets::PerStep(y)) => x.extend_from_slice(y),
-        (BatchTargets::ValuesPerRow(x), BatchTargets::ValuesPerRow(y)) | (BatchTargets::ValuesPerStep(x), BatchTargets::ValuesPerStep(y)) => x.extend_from_slice(y),
+        (BatchTargets::PerRow(x), BatchTargets::PerRow(y)) | (BatchTargets::PerStep(x), BatchTargets::PerStep(y)) => {
+            x.extend_from_slice(y)
+        }
+        (BatchTargets::ValuesPerRow(x), BatchTargets::ValuesPerRow(y))
+        | (BatchTargets::ValuesPerStep(x), BatchTargets::ValuesPerStep(y)) => x.extend_from_slice(y),
         _ => unreachable!("parts of one dataset share their target kind"),
     }
     a.lengths.extend_from_slice(&b.lengths);
@@ -914,9 +1022,12 @@ fn init_config(o: Option<InitOptions>) -> Result<InitConfig, NodeError> {
     })
 }
 
-
 /// The trainer of `slot`, created with `options` or reconfigured to them.
-fn ensure_trainer<'a>(trainer: &'a mut Option<Trainer>, network: &Network, options: TrainOptions) -> rnn_core::Result<&'a mut Trainer> {
+fn ensure_trainer<'a>(
+    trainer: &'a mut Option<Trainer>,
+    network: &Network,
+    options: TrainOptions,
+) -> rnn_core::Result<&'a mut Trainer> {
     match trainer {
         Some(t) => {
             if t.options != options {

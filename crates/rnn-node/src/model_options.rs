@@ -58,7 +58,14 @@ pub struct TaskDefaults {
 
 /// The defaults of `task` (`language_model`, `classify`, `tag`, `regress`).
 pub fn task_defaults(task: &str) -> TaskDefaults {
-    let base = TaskDefaults { cell: "lstm", hidden_size: 128, num_layers: 1, embed_dim: 64, bidirectional: false, pooling: "last" };
+    let base = TaskDefaults {
+        cell: "lstm",
+        hidden_size: 128,
+        num_layers: 1,
+        embed_dim: 64,
+        bidirectional: false,
+        pooling: "last",
+    };
     match task {
         // A label or a tag may depend on what follows: read both ways.
         "classify" => TaskDefaults { bidirectional: true, pooling: "mean", ..base },
@@ -70,7 +77,10 @@ pub fn task_defaults(task: &str) -> TaskDefaults {
 /// The engine's config of a new `task` model from `o`, and the seed of its weights.
 pub fn model_config(task: &str, o: &ModelOptions) -> Result<(ModelConfig, u64), NodeError> {
     if !["language_model", "classify", "tag", "regress"].contains(&task) {
-        return Err(NodeError::type_error("ERR_RNNKIT_CONFIG", format!("task: expected \"language_model\", \"classify\", \"tag\" or \"regress\", got \"{task}\"")));
+        return Err(NodeError::type_error(
+            "ERR_RNNKIT_CONFIG",
+            format!("task: expected \"language_model\", \"classify\", \"tag\" or \"regress\", got \"{task}\""),
+        ));
     }
     let d = task_defaults(task);
     let size = |name: &str, v: Option<f64>, default: Option<u64>| -> Result<Option<Value>, NodeError> {
@@ -99,7 +109,10 @@ pub fn model_config(task: &str, o: &ModelOptions) -> Result<(ModelConfig, u64), 
     if o.vocab_size.is_some() {
         m.insert("embed_dim".into(), size("embedDim", o.embed_dim, Some(d.embed_dim))?.expect("has a default"));
     } else if o.embed_dim.is_some() {
-        return Err(NodeError::type_error("ERR_RNNKIT_CONFIG", "options.embedDim: only for token input (tokenizer)".into()));
+        return Err(NodeError::type_error(
+            "ERR_RNNKIT_CONFIG",
+            "options.embedDim: only for token input (tokenizer)".into(),
+        ));
     }
     if task == "language_model" {
         // A language model predicts its own vocabulary.
@@ -113,11 +126,16 @@ pub fn model_config(task: &str, o: &ModelOptions) -> Result<(ModelConfig, u64), 
     m.insert("skip".into(), Value::from(o.skip.unwrap_or(false)));
     m.insert("bidirectional".into(), Value::from(o.bidirectional.unwrap_or(d.bidirectional)));
     if o.pooling.is_some() && o.per_step == Some(true) {
-        return Err(NodeError::type_error("ERR_RNNKIT_CONFIG", "options.pooling: a per-step regressor does not pool".into()));
+        return Err(NodeError::type_error(
+            "ERR_RNNKIT_CONFIG",
+            "options.pooling: a per-step regressor does not pool".into(),
+        ));
     }
     m.insert("pooling".into(), Value::from(o.pooling.clone().unwrap_or_else(|| d.pooling.into())));
     m.insert("per_step".into(), Value::from(o.per_step.unwrap_or(task == "tag")));
     let seed = o.seed.map(|s| whole("options.seed", s)).transpose()?.unwrap_or(0);
-    let config = ModelConfig::from_json(&Value::Object(m)).and_then(|c| c.validate().map(|()| c)).map_err(|e| within("options", e))?;
+    let config = ModelConfig::from_json(&Value::Object(m))
+        .and_then(|c| c.validate().map(|()| c))
+        .map_err(|e| within("options", e))?;
     Ok((config, seed))
 }

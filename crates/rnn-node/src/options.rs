@@ -133,7 +133,12 @@ impl<T: FromNapiValue + StrictObject> FromNapiValue for Strict<T> {
             };
             thrown(
                 env,
-                NodeError { kind: JsKind::TypeError, code: "ERR_RNNKIT_TYPE", message: format!("{param}: {reason}"), param: Some(param) },
+                NodeError {
+                    kind: JsKind::TypeError,
+                    code: "ERR_RNNKIT_TYPE",
+                    message: format!("{param}: {reason}"),
+                    param: Some(param),
+                },
             )
         })
     }

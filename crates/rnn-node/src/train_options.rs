@@ -155,12 +155,18 @@ fn optimizer_json(o: &OptimizerOptions) -> Result<Value, NodeError> {
     let kind = o.kind.clone().unwrap_or_else(|| "adam".into());
     const KINDS: [&str; 5] = ["sgd", "adam", "adamw", "rmsprop", "adagrad"];
     if !KINDS.contains(&kind.as_str()) {
-        return Err(NodeError::type_error("ERR_RNNKIT_TYPE", format!("options.optimizer.type: expected one of {}, got \"{kind}\"", KINDS.join(", "))));
+        return Err(NodeError::type_error(
+            "ERR_RNNKIT_TYPE",
+            format!("options.optimizer.type: expected one of {}, got \"{kind}\"", KINDS.join(", ")),
+        ));
     }
     let lr = o.lr.unwrap_or_else(|| OptimizerConfig::default_lr(&kind));
     if !(lr.is_finite() && lr > 0.0) {
         // JSON has no NaN: refuse it here, before it would turn into a missing value.
-        return Err(NodeError::range_error("ERR_RNNKIT_RANGE", format!("options.optimizer.lr: expected a finite number > 0, got {lr}")));
+        return Err(NodeError::range_error(
+            "ERR_RNNKIT_RANGE",
+            format!("options.optimizer.lr: expected a finite number > 0, got {lr}"),
+        ));
     }
     let mut m = Map::new();
     m.insert("lr".into(), json!(lr));
@@ -276,8 +282,12 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
     if let Some(Strict(s)) = &o.schedule {
         let schedule = schedule_json(s, steps_before, max_steps)?;
         let lr = m["optimizer"]["lr"].as_f64().unwrap_or_default();
-        rnn_core::optim::schedule::Schedule::new(lr, rnn_core::optim::schedule::ScheduleConfig::from_json(&schedule).map_err(|e| within("options.schedule", e))?)
-            .map_err(|e| within("options.schedule", e))?;
+        rnn_core::optim::schedule::Schedule::new(
+            lr,
+            rnn_core::optim::schedule::ScheduleConfig::from_json(&schedule)
+                .map_err(|e| within("options.schedule", e))?,
+        )
+        .map_err(|e| within("options.schedule", e))?;
         m.insert("schedule".into(), schedule);
     }
     put(&mut m, "clip_norm", o.clip_norm.map(Value::from));
@@ -287,11 +297,17 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
     put(&mut m, "log_every", whole_json("options.logEvery", o.log_every)?);
     if let Some(Strict(c)) = &o.checkpoint {
         if c.path.is_empty() {
-            return Err(NodeError::type_error("ERR_RNNKIT_TYPE", "options.checkpoint.path: expected a non-empty string".into()));
+            return Err(NodeError::type_error(
+                "ERR_RNNKIT_TYPE",
+                "options.checkpoint.path: expected a non-empty string".into(),
+            ));
         }
         let every = whole("options.checkpoint.every", c.every)?;
         if every == 0 {
-            return Err(NodeError::range_error("ERR_RNNKIT_RANGE", "options.checkpoint.every: expected an integer >= 1, got 0".into()));
+            return Err(NodeError::range_error(
+                "ERR_RNNKIT_RANGE",
+                "options.checkpoint.every: expected an integer >= 1, got 0".into(),
+            ));
         }
         m.insert("checkpoint_every".into(), Value::from(every));
     }
@@ -310,7 +326,11 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
 
 /// A dataset's data order from its options; `default_last` differs by kind (token streams drop
 /// a short last batch, row sets keep it).
-pub fn data_order(o: &DataOrderOptions, default_last: LastBatch, streams: bool) -> Result<(TrainOptions, Option<i32>), NodeError> {
+pub fn data_order(
+    o: &DataOrderOptions,
+    default_last: LastBatch,
+    streams: bool,
+) -> Result<(TrainOptions, Option<i32>), NodeError> {
     let last = match o.last.as_deref() {
         None => default_last,
         Some("keep") => LastBatch::Keep,
@@ -318,11 +338,16 @@ pub fn data_order(o: &DataOrderOptions, default_last: LastBatch, streams: bool) 
         Some("pad") if streams => LastBatch::Pad,
         Some(other) => {
             let allowed = if streams { "\"keep\", \"drop\" or \"pad\"" } else { "\"keep\" or \"drop\"" };
-            return Err(NodeError::type_error("ERR_RNNKIT_TYPE", format!("options.last: expected {allowed}, got \"{other}\"")));
+            return Err(NodeError::type_error(
+                "ERR_RNNKIT_TYPE",
+                format!("options.last: expected {allowed}, got \"{other}\""),
+            ));
         }
     };
     if !streams {
-        for (name, given) in [("seqLen", o.seq_len.is_some()), ("stride", o.stride.is_some()), ("tbptt", o.tbptt.is_some())] {
+        for (name, given) in
+            [("seqLen", o.seq_len.is_some()), ("stride", o.stride.is_some()), ("tbptt", o.tbptt.is_some())]
+        {
             if given {
                 return Err(NodeError::type_error(
                     "ERR_RNNKIT_CONFIG",

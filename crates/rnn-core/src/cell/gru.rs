@@ -20,8 +20,9 @@
 //! ```
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
-    CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized,
+    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights,
+    CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
@@ -34,7 +35,17 @@ pub(super) const BLOCKS_WITH_FOLDED_HH_BIAS: usize = 2;
 /// One step: `gates_t [B, 3H]` holds the input side on entry and `r, z, n` on exit; `hh`
 /// `[B, 3H]` scratch; writes `hn` and `h_t` `[B, H]` for every row.
 #[allow(clippy::too_many_arguments)]
-fn step(w: &CellWeights, w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], hh: &mut [f32], h_prev: &[f32], h_t: &mut [f32], hn: &mut [f32]) {
+fn step(
+    w: &CellWeights,
+    w_hh_t: &PackedB,
+    batch: usize,
+    hidden: usize,
+    gates_t: &mut [f32],
+    hh: &mut [f32],
+    h_prev: &[f32],
+    h_t: &mut [f32],
+    hn: &mut [f32],
+) {
     let b_hn = &w.b_hh[2 * hidden..];
     let Some(per) = step_row_blocks(batch) else {
         // hh [B, 3H] = h_prev [B, H] · W_hhᵀ [H, 3H]
@@ -75,7 +86,16 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
 
 /// Cache-free forward: state `h` `[B, H]` in and out.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn forward_inference(w: &CellWeights, packed: &PackedCellWeights, d: SeqDims, x: CellInput, lengths: &[usize], h: &mut [f32], y: &mut [f32], ws: &mut CellWorkspace) {
+pub(super) fn forward_inference(
+    w: &CellWeights,
+    packed: &PackedCellWeights,
+    d: SeqDims,
+    x: CellInput,
+    lengths: &[usize],
+    h: &mut [f32],
+    y: &mut [f32],
+    ws: &mut CellWorkspace,
+) {
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     inference_gates(w, packed, d, GATES, BLOCKS_WITH_FOLDED_HH_BIAS, x, &mut ws.gates);
     for t in 0..d.steps {
@@ -92,7 +112,19 @@ pub(super) fn forward_inference(w: &CellWeights, packed: &PackedCellWeights, d: 
 /// `dh = dL/dh_t` without the output's `dy_t`; sets `dh_prev` to what passes straight through
 /// (`z ⊙ dh`, or a padded row's `dh`); the product with `W_hh` adds the rest.
 #[allow(clippy::too_many_arguments)]
-fn gate_gradients(lengths: &[usize], t: usize, hd: usize, gates_t: &[f32], h_prev: &[f32], hn: &[f32], dy_t: &[f32], dh: &[f32], dgi_t: &mut [f32], dgh_t: &mut [f32], dh_prev: &mut [f32]) {
+fn gate_gradients(
+    lengths: &[usize],
+    t: usize,
+    hd: usize,
+    gates_t: &[f32],
+    h_prev: &[f32],
+    hn: &[f32],
+    dy_t: &[f32],
+    dh: &[f32],
+    dgi_t: &mut [f32],
+    dgh_t: &mut [f32],
+    dh_prev: &mut [f32],
+) {
     let gh = GATES * hd;
     for (row, &len) in lengths.iter().enumerate() {
         let state = row * hd..(row + 1) * hd;
@@ -124,7 +156,14 @@ fn gate_gradients(lengths: &[usize], t: usize, hd: usize, gates_t: &[f32], h_pre
 }
 
 /// Backward through the cached sequence (see the module comment for the formulas).
-pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch) {
+pub(super) fn backward(
+    w: &CellWeights,
+    cache: &CellCache,
+    up: CellUpstream,
+    g: &mut CellGrads,
+    down: CellDownstream,
+    s: &mut BackwardScratch,
+) {
     let d = cache.dims;
     let hd = d.hidden;
     let (bh, gh) = (d.batch * hd, GATES * hd);
@@ -162,10 +201,13 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
             .zip(dgh_t.chunks_mut(g_len))
             .zip(dh_prev.chunks_mut(s_len))
             .collect();
-        crate::parallel::for_each_mut(&mut blocks[..], |((((((((lengths, gates), h_prev), hn), dy), dh), dgi), dgh), dh_prev)| {
-            gate_gradients(lengths, t, hd, gates, h_prev, hn, dy, dh, dgi, dgh, dh_prev);
-            block_product(lengths.len(), dgh, &cache.w_hh, 1.0, dh_prev);
-        });
+        crate::parallel::for_each_mut(
+            &mut blocks[..],
+            |((((((((lengths, gates), h_prev), hn), dy), dh), dgi), dgh), dh_prev)| {
+                gate_gradients(lengths, t, hd, gates, h_prev, hn, dy, dh, dgi, dgh, dh_prev);
+                block_product(lengths.len(), dgh, &cache.w_hh, 1.0, dh_prev);
+            },
+        );
         drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);
     }

@@ -18,8 +18,9 @@
 //! ```
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
-    CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized,
+    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights,
+    CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
@@ -32,7 +33,18 @@ const GATES: usize = 4;
 /// caller). `row_blocks`: rows per block of one parallel region, or None for two phases (see
 /// [`step_row_blocks`]).
 #[allow(clippy::too_many_arguments)]
-fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, gates_t: &mut [f32], h_prev: &[f32], c_prev: &[f32], h_t: &mut [f32], c_t: &mut [f32], tanh_c: &mut [f32], row_blocks: Option<usize>) {
+fn step(
+    w_hh_t: &PackedB,
+    batch: usize,
+    hidden: usize,
+    gates_t: &mut [f32],
+    h_prev: &[f32],
+    c_prev: &[f32],
+    h_t: &mut [f32],
+    c_t: &mut [f32],
+    tanh_c: &mut [f32],
+    row_blocks: Option<usize>,
+) {
     let Some(per) = row_blocks else {
         // gates_t [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
         recurrent_product(batch, h_prev, w_hh_t, 1.0, gates_t);
@@ -105,7 +117,19 @@ pub(super) fn forward_inference(
 /// `dc` into `dL/dc_{t-1}` and sets `dh_prev` to what passes straight through (a padded row's
 /// `dh`; 0 otherwise, the product with `W_hh` adds the rest).
 #[allow(clippy::too_many_arguments)]
-fn gate_gradients(lengths: &[usize], t: usize, hd: usize, gates_t: &[f32], c_prev: &[f32], tanh_c: &[f32], dy_t: &[f32], dh: &[f32], dc: &mut [f32], dg_t: &mut [f32], dh_prev: &mut [f32]) {
+fn gate_gradients(
+    lengths: &[usize],
+    t: usize,
+    hd: usize,
+    gates_t: &[f32],
+    c_prev: &[f32],
+    tanh_c: &[f32],
+    dy_t: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    dg_t: &mut [f32],
+    dh_prev: &mut [f32],
+) {
     let gh = GATES * hd;
     for (row, &len) in lengths.iter().enumerate() {
         let state = row * hd..(row + 1) * hd;
@@ -134,7 +158,14 @@ fn gate_gradients(lengths: &[usize], t: usize, hd: usize, gates_t: &[f32], c_pre
 }
 
 /// Backward through the cached sequence (see the module comment for the formulas).
-pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch) {
+pub(super) fn backward(
+    w: &CellWeights,
+    cache: &CellCache,
+    up: CellUpstream,
+    g: &mut CellGrads,
+    down: CellDownstream,
+    s: &mut BackwardScratch,
+) {
     let d = cache.dims;
     let hd = d.hidden;
     let (bh, gh) = (d.batch * hd, GATES * hd);
@@ -177,10 +208,13 @@ pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: 
             .zip(dg_t.chunks_mut(g_len))
             .zip(dh_prev.chunks_mut(s_len))
             .collect();
-        crate::parallel::for_each_mut(&mut blocks[..], |((((((((lengths, gates), c_prev), tanh_c), dy), dh), dc), dg), dh_prev)| {
-            gate_gradients(lengths, t, hd, gates, c_prev, tanh_c, dy, dh, dc, dg, dh_prev);
-            block_product(lengths.len(), dg, &cache.w_hh, 1.0, dh_prev);
-        });
+        crate::parallel::for_each_mut(
+            &mut blocks[..],
+            |((((((((lengths, gates), c_prev), tanh_c), dy), dh), dc), dg), dh_prev)| {
+                gate_gradients(lengths, t, hd, gates, c_prev, tanh_c, dy, dh, dc, dg, dh_prev);
+                block_product(lengths.len(), dg, &cache.w_hh, 1.0, dh_prev);
+            },
+        );
         drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);
     }

@@ -137,7 +137,16 @@ impl CellCache {
 
     /// Sizes every buffer for `dims` (reusing capacity), stores the inputs and packs `W_hh`.
     #[allow(clippy::too_many_arguments)]
-    fn prepare(&mut self, kind: CellKind, w: &CellWeights, dims: SeqDims, x: &[f32], lengths: &[usize], h0: &[f32], c0: Option<&[f32]>) {
+    fn prepare(
+        &mut self,
+        kind: CellKind,
+        w: &CellWeights,
+        dims: SeqDims,
+        x: &[f32],
+        lengths: &[usize],
+        h0: &[f32],
+        c0: Option<&[f32]>,
+    ) {
         let (gh, bh) = (kind.gates() * dims.hidden, dims.batch * dims.hidden);
         pack_hh_transposed(w.w_hh, dims.hidden, &mut self.w_hh_t);
         self.w_hh.repack(gh, dims.hidden, w.w_hh, dims.hidden, 1);
@@ -277,13 +286,31 @@ fn blocks_with_folded_hh_bias(kind: CellKind) -> usize {
 /// `out [R, G·H]` = the input side of the gates for `x [R, I]` (`W_ihᵀ` product plus the biases),
 /// with the same operations as the inference path applies to each row: a row's result is the
 /// same bits whether it is computed here (a per-token table) or during a forward.
-pub fn project_for_inference(kind: CellKind, w: &CellWeights, packed: &PackedCellWeights, rows: usize, input: usize, hidden: usize, x: &[f32], out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+pub fn project_for_inference(
+    kind: CellKind,
+    w: &CellWeights,
+    packed: &PackedCellWeights,
+    rows: usize,
+    input: usize,
+    hidden: usize,
+    x: &[f32],
+    out: &mut [f32],
+) {
     let dims = SeqDims { steps: 1, batch: rows, input, hidden };
     project_inputs(w, Some(&packed.w_ih_t), dims, kind.gates(), blocks_with_folded_hh_bias(kind), x, out);
 }
 
 /// The input side of every step of an inference chunk into `out` `[T·B, G·H]`.
-fn inference_gates(w: &CellWeights, packed: &PackedCellWeights, dims: SeqDims, gates: usize, hh_bias_blocks: usize, input: CellInput, out: &mut [f32]) {
+fn inference_gates(
+    w: &CellWeights,
+    packed: &PackedCellWeights,
+    dims: SeqDims,
+    gates: usize,
+    hh_bias_blocks: usize,
+    input: CellInput,
+    out: &mut [f32],
+) {
     match input {
         CellInput::Vectors(x) => project_inputs(w, Some(&packed.w_ih_t), dims, gates, hh_bias_blocks, x, out),
         CellInput::TokenRows { table, ids } => {
@@ -331,7 +358,14 @@ pub fn forward_inference(
 /// Backward of one direction through the sequence cached by [`forward`]: adds the parameter
 /// gradients into `g` and writes the input and initial-state gradients into `down`. The cache
 /// is only changed in its reusable backward buffers.
-pub fn backward(kind: CellKind, w: &CellWeights, cache: &mut CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream) {
+pub fn backward(
+    kind: CellKind,
+    w: &CellWeights,
+    cache: &mut CellCache,
+    up: CellUpstream,
+    g: &mut CellGrads,
+    down: CellDownstream,
+) {
     let mut scratch = std::mem::take(&mut cache.scratch);
     match kind {
         CellKind::RnnTanh => rnn::backward(w, cache, up, g, down, &mut scratch, false),
@@ -346,7 +380,15 @@ pub fn backward(kind: CellKind, w: &CellWeights, cache: &mut CellCache, up: Cell
 /// plus `b_hh` in the first `hh_bias_blocks` gate blocks (those where the hidden side is simply
 /// added before the nonlinearity: all of them except GRU's n block). `w_ih_t`: `W_ihᵀ` already
 /// packed (inference), else the product packs it.
-fn project_inputs(w: &CellWeights, w_ih_t: Option<&PackedB>, dims: SeqDims, gates: usize, hh_bias_blocks: usize, x: &[f32], out: &mut [f32]) {
+fn project_inputs(
+    w: &CellWeights,
+    w_ih_t: Option<&PackedB>,
+    dims: SeqDims,
+    gates: usize,
+    hh_bias_blocks: usize,
+    x: &[f32],
+    out: &mut [f32],
+) {
     let gh = gates * dims.hidden;
     let folded = hh_bias_blocks * dims.hidden;
     // The bias row once, then copied to every row.
@@ -391,7 +433,15 @@ fn write_output(lengths: &[usize], t: usize, hidden: usize, h: &[f32], y: &mut [
 /// - `dW_hh += dg_hhᵀ [G·H, T·B] · H_prev [T·B, H]` (`H_prev` = states before each step),
 /// - `db_ih += Σ_rows dg_ih`, `db_hh += Σ_rows dg_hh`,
 /// - `dX = dg_ih [T·B, G·H] · W_ih [G·H, I]`.
-fn finish_backward(w: &CellWeights, cache: &CellCache, gates: usize, dg_ih: &[f32], dg_hh: &[f32], g: &mut CellGrads, dx: &mut [f32]) {
+fn finish_backward(
+    w: &CellWeights,
+    cache: &CellCache,
+    gates: usize,
+    dg_ih: &[f32],
+    dg_hh: &[f32],
+    g: &mut CellGrads,
+    dx: &mut [f32],
+) {
     let dims = cache.dims;
     let (gh, rows) = (gates * dims.hidden, dims.rows());
     let h_prev = &cache.h[..rows * dims.hidden];

@@ -8,8 +8,9 @@
 //! the kink like PyTorch), then `dh_{t-1} = da W_hh`.
 
 use super::{
-    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized, write_output, BackwardScratch, CellCache,
-    CellDownstream, CellInput, CellGrads, CellUpstream, CellWeights, CellWorkspace, PackedCellWeights, SeqDims,
+    backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized,
+    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights,
+    CellWorkspace, PackedCellWeights, SeqDims,
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
@@ -78,7 +79,17 @@ pub(super) fn forward_inference(
 /// without the output's `dy_t`; sets `dh_prev` to a padded row's `dh` (passed straight through)
 /// or 0 (the product with `W_hh` adds the rest).
 #[allow(clippy::too_many_arguments)]
-fn pre_activation_gradients(lengths: &[usize], t: usize, hd: usize, act_t: &[f32], dy_t: &[f32], dh: &[f32], da_t: &mut [f32], dh_prev: &mut [f32], relu: bool) {
+fn pre_activation_gradients(
+    lengths: &[usize],
+    t: usize,
+    hd: usize,
+    act_t: &[f32],
+    dy_t: &[f32],
+    dh: &[f32],
+    da_t: &mut [f32],
+    dh_prev: &mut [f32],
+    relu: bool,
+) {
     for (row, &len) in lengths.iter().enumerate() {
         let state = row * hd..(row + 1) * hd;
         if t >= len {
@@ -89,7 +100,15 @@ fn pre_activation_gradients(lengths: &[usize], t: usize, hd: usize, act_t: &[f32
         }
         for k in state {
             let a = act_t[k];
-            let slope = if relu { if a > 0.0 { 1.0 } else { 0.0 } } else { 1.0 - a * a };
+            let slope = if relu {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                1.0 - a * a
+            };
             da_t[k] = (dh[k] + dy_t[k]) * slope;
             dh_prev[k] = 0.0;
         }
@@ -98,7 +117,15 @@ fn pre_activation_gradients(lengths: &[usize], t: usize, hd: usize, act_t: &[f32
 
 /// Backward through the cached sequence.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn backward(w: &CellWeights, cache: &CellCache, up: CellUpstream, g: &mut CellGrads, down: CellDownstream, s: &mut BackwardScratch, relu: bool) {
+pub(super) fn backward(
+    w: &CellWeights,
+    cache: &CellCache,
+    up: CellUpstream,
+    g: &mut CellGrads,
+    down: CellDownstream,
+    s: &mut BackwardScratch,
+    relu: bool,
+) {
     let d = cache.dims;
     let hd = d.hidden;
     let bh = d.batch * hd;

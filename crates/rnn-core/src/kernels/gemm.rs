@@ -97,10 +97,7 @@ pub fn sgemm_with(
     // unsafe calls below).
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
     assert!(last(m, n, rsc, csc) < c.len(), "sgemm: C [{m}, {n}] out of bounds");
-    assert!(
-        (csc >= 1 && rsc >= n * csc) || (rsc >= 1 && csc >= m * rsc),
-        "sgemm: C strides ({rsc}, {csc}) alias"
-    );
+    assert!((csc >= 1 && rsc >= n * csc) || (rsc >= 1 && csc >= m * rsc), "sgemm: C strides ({rsc}, {csc}) alias");
     if k == 0 {
         // An empty sum: C ← beta · C (beta == 0 means overwrite, even over NaN).
         for i in 0..m {
@@ -156,7 +153,20 @@ pub fn sgemm_with(
         }
         Backend::Packed(threads) if rsc == 1 => {
             // Column-major C: compute Cᵀ [n, m] = Bᵀ · Aᵀ, which is row-major.
-            packed::gemm(n, m, k, alpha, b, csb, rsb, BSource::Strided { b: a, rsb: csa, csb: rsa }, beta, c, csc, threads)
+            packed::gemm(
+                n,
+                m,
+                k,
+                alpha,
+                b,
+                csb,
+                rsb,
+                BSource::Strided { b: a, rsb: csa, csb: rsa },
+                beta,
+                c,
+                csc,
+                threads,
+            )
         }
         // SAFETY: as above.
         Backend::MatrixMultiply | Backend::Packed(_) => unsafe {
@@ -300,15 +310,26 @@ mod tests {
             let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.13).sin()).collect();
             for op_b in [Op::Plain, Op::Transposed] {
                 let (rsb, csb) = if op_b == Op::Plain { (n, 1) } else { (1, k) };
-                let backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Faer(2), Backend::Packed(1), Backend::Packed(2)];
+                let backends = vec![
+                    Backend::MatrixMultiply,
+                    Backend::Faer(1),
+                    Backend::Faer(2),
+                    Backend::Packed(1),
+                    Backend::Packed(2),
+                ];
                 for beta in [0.0, 1.0] {
                     let mut want = c0.clone();
                     reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n, 1);
                     for &backend in &backends {
                         let mut got = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
-                        crate::parallel::install(|| sgemm_with(backend, m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut got, n, 1));
+                        crate::parallel::install(|| {
+                            sgemm_with(backend, m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut got, n, 1)
+                        });
                         for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
-                            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{backend:?} {m}x{n}x{k} {op_b:?} beta {beta} [{idx}]: {g} vs {w}");
+                            assert!(
+                                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                                "{backend:?} {m}x{n}x{k} {op_b:?} beta {beta} [{idx}]: {g} vs {w}"
+                            );
                         }
                     }
                 }

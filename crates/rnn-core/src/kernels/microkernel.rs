@@ -94,11 +94,7 @@ unsafe fn merge_spilled(acc: &[[f32; NR]], c: *mut f32, rsc: usize, cols: usize,
         for (j, &v) in row[..cols].iter().enumerate() {
             let dst = c_row.add(j);
             let scaled = merge.alpha * v;
-            *dst = if merge.beta == 0.0 {
-                scaled
-            } else {
-                merge.beta * *dst + scaled
-            };
+            *dst = if merge.beta == 0.0 { scaled } else { merge.beta * *dst + scaled };
         }
     }
 }
@@ -112,7 +108,17 @@ pub mod portable {
     /// # Safety
     /// See [`TileKernel`].
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile<const ROWS: usize>(k: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
+    pub unsafe fn tile<const ROWS: usize>(
+        k: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        cols: usize,
+        merge: Merge,
+    ) {
         let mut acc = [[0.0f32; NR]; ROWS];
         let b = std::slice::from_raw_parts(b, k * NR);
         for (p, b_p) in b.chunks_exact(NR).enumerate() {
@@ -127,16 +133,23 @@ pub mod portable {
         merge_spilled(&acc, c, rsc, cols, merge);
     }
 
-    pub(super) const KERNELS: [TileKernel; MR] = [
-        tile::<1>, tile::<2>, tile::<3>, tile::<4>, tile::<5>, tile::<6>,
-    ];
+    pub(super) const KERNELS: [TileKernel; MR] = [tile::<1>, tile::<2>, tile::<3>, tile::<4>, tile::<5>, tile::<6>];
 
     /// The portable row kernel: one 1-row tile per panel.
     ///
     /// # Safety
     /// See [`RowKernel`](super::RowKernel).
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn row<const PANELS: usize>(k: usize, a: *const f32, csa: usize, b: *const f32, panel_stride: usize, c: *mut f32, cols: usize, merge: Merge) {
+    pub unsafe fn row<const PANELS: usize>(
+        k: usize,
+        a: *const f32,
+        csa: usize,
+        b: *const f32,
+        panel_stride: usize,
+        c: *mut f32,
+        cols: usize,
+        merge: Merge,
+    ) {
         for q in 0..PANELS {
             let panel_cols = cols.saturating_sub(q * NR).min(NR);
             if panel_cols > 0 {
@@ -156,15 +169,24 @@ mod avx2 {
 
     pub(super) fn available() -> bool {
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
-        *AVAILABLE
-            .get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
     }
 
     /// # Safety
     /// See [`TileKernel`]; the CPU must support AVX2 and FMA (checked by [`available`]).
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const ROWS: usize>(k: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
+    unsafe fn tile<const ROWS: usize>(
+        k: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        cols: usize,
+        merge: Merge,
+    ) {
         // Ask for C's tile now: it is read (beta ≠ 0) or written after the depth loop, and at a
         // small depth the loop is too short to hide a miss to memory.
         for r in 0..ROWS {
@@ -189,11 +211,8 @@ mod avx2 {
                 for (half, &v) in acc_r.iter().enumerate() {
                     let dst = c.add(r * rsc + half * 8);
                     let scaled = _mm256_mul_ps(alpha, v);
-                    let out = if merge.beta == 0.0 {
-                        scaled
-                    } else {
-                        _mm256_fmadd_ps(beta, _mm256_loadu_ps(dst), scaled)
-                    };
+                    let out =
+                        if merge.beta == 0.0 { scaled } else { _mm256_fmadd_ps(beta, _mm256_loadu_ps(dst), scaled) };
                     _mm256_storeu_ps(dst, out);
                 }
             }
@@ -211,7 +230,16 @@ mod avx2 {
     /// See [`RowKernel`](super::RowKernel); the CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn row<const PANELS: usize>(k: usize, a: *const f32, csa: usize, b: *const f32, panel_stride: usize, c: *mut f32, cols: usize, merge: Merge) {
+    unsafe fn row<const PANELS: usize>(
+        k: usize,
+        a: *const f32,
+        csa: usize,
+        b: *const f32,
+        panel_stride: usize,
+        c: *mut f32,
+        cols: usize,
+        merge: Merge,
+    ) {
         let mut acc = [[_mm256_setzero_ps(); 2]; PANELS];
         for p in 0..k {
             let a_p = _mm256_broadcast_ss(&*a.add(p * csa));
@@ -230,7 +258,11 @@ mod avx2 {
                 // The same merge as the tile kernel's full tiles.
                 for (half, &v) in acc_q.iter().enumerate() {
                     let scaled = _mm256_mul_ps(alpha, v);
-                    let out = if merge.beta == 0.0 { scaled } else { _mm256_fmadd_ps(beta, _mm256_loadu_ps(dst.add(half * 8)), scaled) };
+                    let out = if merge.beta == 0.0 {
+                        scaled
+                    } else {
+                        _mm256_fmadd_ps(beta, _mm256_loadu_ps(dst.add(half * 8)), scaled)
+                    };
                     _mm256_storeu_ps(dst.add(half * 8), out);
                 }
             } else if panel_cols > 0 {
@@ -252,7 +284,8 @@ mod avx2 {
     }
     wrap_row!(row_panels1 = 1, row_panels2 = 2, row_panels3 = 3, row_panels4 = 4);
 
-    pub(super) const ROW_KERNELS: [super::RowKernel; super::ROW_PANELS] = [row_panels1, row_panels2, row_panels3, row_panels4];
+    pub(super) const ROW_KERNELS: [super::RowKernel; super::ROW_PANELS] =
+        [row_panels1, row_panels2, row_panels3, row_panels4];
 
     /// Safe-signature wrappers: [`TileKernel`] is an `unsafe fn` pointer without target
     /// features; these are only handed out after [`available`] said yes.
@@ -264,14 +297,7 @@ mod avx2 {
             }
         )*};
     }
-    wrap!(
-        rows1 = 1,
-        rows2 = 2,
-        rows3 = 3,
-        rows4 = 4,
-        rows5 = 5,
-        rows6 = 6
-    );
+    wrap!(rows1 = 1, rows2 = 2, rows3 = 3, rows4 = 4, rows5 = 5, rows6 = 6);
 
     pub(super) const KERNELS: [TileKernel; MR] = [rows1, rows2, rows3, rows4, rows5, rows6];
 }
@@ -291,7 +317,9 @@ mod tests {
         let b: Vec<f32> = (0..ROW_PANELS * stride).map(|i| (i as f32 * 0.29).cos()).collect();
         for panels in 1..=ROW_PANELS {
             for cols in [panels * NR, panels * NR - 5] {
-                for merge in [Merge { alpha: 1.0, beta: 0.0 }, Merge { alpha: 1.0, beta: 1.0 }, Merge { alpha: 0.5, beta: -2.0 }] {
+                for merge in
+                    [Merge { alpha: 1.0, beta: 0.0 }, Merge { alpha: 1.0, beta: 1.0 }, Merge { alpha: 0.5, beta: -2.0 }]
+                {
                     let before: Vec<f32> = (0..ROW_PANELS * NR + 4).map(|i| i as f32 * 0.01 - 0.2).collect();
                     let mut got = before.clone();
                     unsafe { row_kernel(panels)(k, a.as_ptr(), 3, b.as_ptr(), stride, got.as_mut_ptr(), cols, merge) };
@@ -299,7 +327,9 @@ mod tests {
                     for q in 0..panels {
                         let panel_cols = cols.saturating_sub(q * NR).min(NR);
                         let panel = b[q * stride..].as_ptr();
-                        unsafe { kernel(1)(k, a.as_ptr(), 0, 3, panel, want[q * NR..].as_mut_ptr(), 0, panel_cols, merge) };
+                        unsafe {
+                            kernel(1)(k, a.as_ptr(), 0, 3, panel, want[q * NR..].as_mut_ptr(), 0, panel_cols, merge)
+                        };
                     }
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "panels {panels} cols {cols} {merge:?}");
@@ -314,42 +344,19 @@ mod tests {
         let k = 37;
         let a: Vec<f32> = (0..k * MR).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..k * NR).map(|i| (i as f32 * 0.91).cos()).collect();
-        let exact = |r: usize, j: usize| {
-            (0..k)
-                .map(|p| a[p * MR + r] as f64 * b[p * NR + j] as f64)
-                .sum::<f64>()
-        };
-        let mut impls: Vec<(&str, TileKernel)> = (1..=MR)
-            .map(|rows| ("portable", portable::KERNELS[rows - 1]))
-            .collect();
+        let exact = |r: usize, j: usize| (0..k).map(|p| a[p * MR + r] as f64 * b[p * NR + j] as f64).sum::<f64>();
+        let mut impls: Vec<(&str, TileKernel)> =
+            (1..=MR).map(|rows| ("portable", portable::KERNELS[rows - 1])).collect();
         impls.extend((1..=MR).map(|rows| ("selected", kernel(rows))));
         for (idx, (name, kern)) in impls.into_iter().enumerate() {
             let rows = idx % MR + 1;
             for cols in [NR, 5] {
-                for merge in [
-                    Merge {
-                        alpha: 1.0,
-                        beta: 0.0,
-                    },
-                    Merge {
-                        alpha: 1.0,
-                        beta: 1.0,
-                    },
-                    Merge {
-                        alpha: 0.5,
-                        beta: -2.0,
-                    },
-                ] {
+                for merge in
+                    [Merge { alpha: 1.0, beta: 0.0 }, Merge { alpha: 1.0, beta: 1.0 }, Merge { alpha: 0.5, beta: -2.0 }]
+                {
                     let rsc = NR + 3;
-                    let before: Vec<f32> = (0..MR * rsc)
-                        .map(|i| {
-                            if merge.beta == 0.0 {
-                                f32::NAN
-                            } else {
-                                i as f32 * 0.01
-                            }
-                        })
-                        .collect();
+                    let before: Vec<f32> =
+                        (0..MR * rsc).map(|i| if merge.beta == 0.0 { f32::NAN } else { i as f32 * 0.01 }).collect();
                     let mut c = before.clone();
                     unsafe { kern(k, a.as_ptr(), 1, MR, b.as_ptr(), c.as_mut_ptr(), rsc, cols, merge) };
                     for r in 0..MR {
@@ -362,7 +369,10 @@ mod tests {
                                     merge.beta as f64 * before[r * rsc + j] as f64
                                 };
                                 let want = merge.alpha as f64 * exact(r, j) + old;
-                                assert!((got as f64 - want).abs() < 1e-4, "{name} rows {rows} cols {cols} {merge:?} [{r},{j}]: {got} vs {want}");
+                                assert!(
+                                    (got as f64 - want).abs() < 1e-4,
+                                    "{name} rows {rows} cols {cols} {merge:?} [{r},{j}]: {got} vs {want}"
+                                );
                             } else {
                                 assert_eq!(
                                     got.to_bits(),

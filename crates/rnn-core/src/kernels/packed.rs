@@ -76,25 +76,14 @@ impl PackedB {
 
     /// [`new`](Self::new) reusing this buffer's allocation.
     pub fn repack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
-        assert!(
-            k == 0 || n == 0 || (k - 1) * rsb + (n - 1) * csb < b.len(),
-            "PackedB: B [{k}, {n}] out of bounds"
-        );
+        assert!(k == 0 || n == 0 || (k - 1) * rsb + (n - 1) * csb < b.len(), "PackedB: B [{k}, {n}] out of bounds");
         self.k = k;
         self.n = n;
         let panels = n.div_ceil(NR);
         let out = self.data.resize(k * panels * NR);
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
-            pack_b_block(
-                &mut out[p0 * panels * NR..(p0 + kc) * panels * NR],
-                kc,
-                0,
-                n,
-                &b[p0 * rsb..],
-                rsb,
-                csb,
-            );
+            pack_b_block(&mut out[p0 * panels * NR..(p0 + kc) * panels * NR], kc, 0, n, &b[p0 * rsb..], rsb, csb);
         }
     }
 
@@ -117,20 +106,8 @@ impl PackedB {
 
 /// Packs columns `j0..j1` of a `kc`-deep block of B (element (p, j) at `b[p·rsb + j·csb]`) into
 /// panels `[kc][NR]`, zero-filling columns past `j1` in the last panel.
-fn pack_b_block(
-    out: &mut [f32],
-    kc: usize,
-    j0: usize,
-    j1: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-) {
-    for (panel, dst) in out
-        .chunks_exact_mut(kc * NR)
-        .take((j1 - j0).div_ceil(NR))
-        .enumerate()
-    {
+fn pack_b_block(out: &mut [f32], kc: usize, j0: usize, j1: usize, b: &[f32], rsb: usize, csb: usize) {
+    for (panel, dst) in out.chunks_exact_mut(kc * NR).take((j1 - j0).div_ceil(NR)).enumerate() {
         let first = j0 + panel * NR;
         let cols = NR.min(j1 - first);
         if csb == 1 {
@@ -163,16 +140,7 @@ fn pack_b_block(
 
 /// Packs rows `i0..i0+mc`, depth `p0..p0+kc` of A into panels `[kc][MR]` (rows past mc zero).
 #[allow(clippy::too_many_arguments)]
-fn pack_a_block(
-    out: &mut [f32],
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    i0: usize,
-    mc: usize,
-    p0: usize,
-    kc: usize,
-) {
+fn pack_a_block(out: &mut [f32], a: &[f32], rsa: usize, csa: usize, i0: usize, mc: usize, p0: usize, kc: usize) {
     let panels = mc.div_ceil(MR);
     if !mc.is_multiple_of(MR) {
         // The last panel's rows past mc must be zero (the kernel multiplies them).
@@ -227,11 +195,7 @@ pub enum BSource<'a> {
     /// Packed once beforehand.
     Packed(&'a PackedB),
     /// Strided `b[p · rsb + j · csb]`, packed block by block on the fly.
-    Strided {
-        b: &'a [f32],
-        rsb: usize,
-        csb: usize,
-    },
+    Strided { b: &'a [f32], rsb: usize, csb: usize },
 }
 
 /// `C ← alpha · A · B + beta · C` over columns `j_lo..j_hi` of C (a whole number of NR panels
@@ -265,10 +229,7 @@ unsafe fn gemm_columns(
             for p0 in (0..k).step_by(KC) {
                 let kc = KC.min(k - p0);
                 // The first depth block applies beta; later ones add to it.
-                let merge = Merge {
-                    alpha,
-                    beta: if p0 == 0 { beta } else { 1.0 },
-                };
+                let merge = Merge { alpha, beta: if p0 == 0 { beta } else { 1.0 } };
                 let b_block: &[f32] = match b {
                     BSource::Packed(packed) => &packed.block(p0, kc)[jc * kc..],
                     BSource::Strided { b, rsb, csb } => {
@@ -310,11 +271,7 @@ unsafe fn gemm_columns(
                         }
                         continue;
                     }
-                    for (panel, b_panel) in b_block
-                        .chunks_exact(kc * NR)
-                        .take(nc.div_ceil(NR))
-                        .enumerate()
-                    {
+                    for (panel, b_panel) in b_block.chunks_exact(kc * NR).take(nc.div_ceil(NR)).enumerate() {
                         let j = jc + panel * NR;
                         let cols = NR.min(n - j);
                         for (row_panel, i) in (i0..i0 + mc).step_by(MR).enumerate() {
@@ -372,26 +329,13 @@ pub fn gemm(
         return;
     }
     if let BSource::Packed(p) = b {
-        assert!(
-            p.k == k && p.n == n,
-            "packed gemm: B is [{}, {}], the product needs [{k}, {n}]",
-            p.k,
-            p.n
-        );
+        assert!(p.k == k && p.n == n, "packed gemm: B is [{}, {}], the product needs [{k}, {n}]", p.k, p.n);
     }
-    assert!(
-        (m - 1) * rsc + n <= c.len() && rsc >= n,
-        "packed gemm: C [{m}, {n}] out of bounds"
-    );
-    assert!(
-        k == 0 || (m - 1) * rsa + (k - 1) * csa < a.len(),
-        "packed gemm: A [{m}, {k}] out of bounds"
-    );
+    assert!((m - 1) * rsc + n <= c.len() && rsc >= n, "packed gemm: C [{m}, {n}] out of bounds");
+    assert!(k == 0 || (m - 1) * rsa + (k - 1) * csa < a.len(), "packed gemm: A [{m}, {k}] out of bounds");
     if k == 0 {
         for row in c.chunks_mut(rsc).take(m) {
-            row[..n]
-                .iter_mut()
-                .for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+            row[..n].iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
         }
         return;
     }
@@ -412,7 +356,9 @@ pub fn gemm(
             let (i_lo, rows) = (block * per, per.min(m - block * per));
             // SAFETY: each block writes only rows i_lo..i_lo + rows of C, disjoint from every
             // other block's; C outlives the call.
-            unsafe { gemm_columns(rows, k, alpha, &a[i_lo * rsa..], rsa, csa, b, beta, c_ptr.0.add(i_lo * rsc), rsc, n, 0, n) }
+            unsafe {
+                gemm_columns(rows, k, alpha, &a[i_lo * rsa..], rsa, csa, b, beta, c_ptr.0.add(i_lo * rsc), rsc, n, 0, n)
+            }
         });
         return;
     }
@@ -449,14 +395,7 @@ mod tests {
     /// thread counts and between prepacked and strided B.
     #[test]
     fn packed_gemm_matches_the_reference_at_every_block_edge() {
-        for (m, n, k) in [
-            (1, 1, 1),
-            (7, 17, 5),
-            (13, 33, 257),
-            (150, 40, 300),
-            (6, 1100, 20),
-            (2, 96, 513),
-        ] {
+        for (m, n, k) in [(1, 1, 1), (7, 17, 5), (13, 33, 257), (150, 40, 300), (6, 1100, 20), (2, 96, 513)] {
             let a = values(m * k, 0.37);
             let b = values(k * n, 0.91);
             let c0 = values(m * (n + 2), 0.13);
@@ -465,66 +404,31 @@ mod tests {
                 let packed = PackedB::new(k, n, &b, rsb, csb);
                 for beta in [0.0, 1.0] {
                     let mut want = c0.clone();
-                    reference(
-                        m,
-                        n,
-                        k,
-                        0.5,
-                        &a,
-                        k,
-                        1,
-                        &b,
-                        rsb,
-                        csb,
-                        beta,
-                        &mut want,
-                        n + 2,
-                        1,
-                    );
+                    reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n + 2, 1);
                     let mut first: Option<Vec<f32>> = None;
                     for threads in [1, 3] {
-                        for source in [
-                            BSource::Packed(&packed),
-                            BSource::Strided { b: &b, rsb, csb },
-                        ] {
-                            let mut got = if beta == 0.0 {
-                                vec![f32::NAN; c0.len()]
-                            } else {
-                                c0.clone()
-                            };
-                            gemm(
-                                m,
-                                n,
-                                k,
-                                0.5,
-                                &a,
-                                k,
-                                1,
-                                source,
-                                beta,
-                                &mut got,
-                                n + 2,
-                                threads,
-                            );
+                        for source in [BSource::Packed(&packed), BSource::Strided { b: &b, rsb, csb }] {
+                            let mut got = if beta == 0.0 { vec![f32::NAN; c0.len()] } else { c0.clone() };
+                            gemm(m, n, k, 0.5, &a, k, 1, source, beta, &mut got, n + 2, threads);
                             for i in 0..m {
                                 for j in 0..n + 2 {
                                     let (g, w) = (got[i * (n + 2) + j], want[i * (n + 2) + j]);
                                     if j < n {
-                                        assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{m}x{n}x{k} bT={transposed_b} beta {beta} [{i},{j}]: {g} vs {w}");
-                                    } else if beta != 0.0 {
-                                        assert_eq!(
-                                            g.to_bits(),
-                                            c0[i * (n + 2) + j].to_bits(),
-                                            "wrote past column n"
+                                        assert!(
+                                            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                                            "{m}x{n}x{k} bT={transposed_b} beta {beta} [{i},{j}]: {g} vs {w}"
                                         );
+                                    } else if beta != 0.0 {
+                                        assert_eq!(g.to_bits(), c0[i * (n + 2) + j].to_bits(), "wrote past column n");
                                     }
                                 }
                             }
                             match &first {
                                 None => first = Some(got),
                                 Some(f) => assert!(
-                                    f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()
-                                        || (x.is_nan() && y.is_nan())),
+                                    f.iter()
+                                        .zip(&got)
+                                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
                                     "results differ between thread counts or B sources"
                                 ),
                             }
@@ -543,24 +447,7 @@ mod tests {
         let mut want = vec![0.0; m * n];
         reference(m, n, k, 1.0, &at, 1, m, &b, n, 1, 0.0, &mut want, n, 1);
         let mut got = vec![0.0; m * n];
-        gemm(
-            m,
-            n,
-            k,
-            1.0,
-            &at,
-            1,
-            m,
-            BSource::Strided {
-                b: &b,
-                rsb: n,
-                csb: 1,
-            },
-            0.0,
-            &mut got,
-            n,
-            1,
-        );
+        gemm(m, n, k, 1.0, &at, 1, m, BSource::Strided { b: &b, rsb: n, csb: 1 }, 0.0, &mut got, n, 1);
         assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4));
     }
 
@@ -569,19 +456,6 @@ mod tests {
     fn a_packed_b_of_the_wrong_shape_is_refused() {
         let packed = PackedB::new(3, 4, &[0.0; 12], 4, 1);
         let mut c = vec![0.0; 8];
-        gemm(
-            2,
-            4,
-            2,
-            1.0,
-            &[0.0; 4],
-            2,
-            1,
-            BSource::Packed(&packed),
-            0.0,
-            &mut c,
-            4,
-            1,
-        );
+        gemm(2, 4, 2, 1.0, &[0.0; 4], 2, 1, BSource::Packed(&packed), 0.0, &mut c, 4, 1);
     }
 }

@@ -33,9 +33,7 @@ impl Dense {
             check_len("bias", b.len(), o)?;
         }
         if i == 0 || o == 0 {
-            return Err(Error::Range(format!(
-                "dense: expected inputs and outputs >= 1, got {i} and {o}"
-            )));
+            return Err(Error::Range(format!("dense: expected inputs and outputs >= 1, got {i} and {o}")));
         }
         // y [N, out] (+)= x [N, in] · Wᵀ, W stored [out, in] (read transposed, no copy).
         matmul(Op::Plain, Op::Transposed, n, o, i, 1.0, x, w, if accumulate { 1.0 } else { 0.0 }, y);
@@ -46,12 +44,24 @@ impl Dense {
     /// [`forward`](Self::forward) with the weight already packed as `w_t` = `Wᵀ` `[in, out]`
     /// ([`PackedB`], e.g. by [`Dense::pack`]): for layers applied many times to few rows
     /// (the head at every generated token).
-    pub fn forward_packed(&self, x: &[f32], n: usize, w_t: &PackedB, b: Option<&[f32]>, y: &mut [f32], accumulate: bool) -> Result<()> {
+    pub fn forward_packed(
+        &self,
+        x: &[f32],
+        n: usize,
+        w_t: &PackedB,
+        b: Option<&[f32]>,
+        y: &mut [f32],
+        accumulate: bool,
+    ) -> Result<()> {
         let (i, o) = (self.inputs, self.outputs);
         check_len("x", x.len(), checked_size("x", &[n, i])?)?;
         check_len("y", y.len(), checked_size("y", &[n, o])?)?;
         if (w_t.k(), w_t.n()) != (i, o) {
-            return Err(Error::Shape(format!("dense: the packed weight is [{}, {}], expected [{i}, {o}]", w_t.k(), w_t.n())));
+            return Err(Error::Shape(format!(
+                "dense: the packed weight is [{}, {}], expected [{i}, {o}]",
+                w_t.k(),
+                w_t.n()
+            )));
         }
         if let Some(b) = b {
             check_len("bias", b.len(), o)?;
@@ -133,15 +143,8 @@ mod tests {
     fn forward_matches_naive_and_accumulates() {
         let (n, i, o) = (5, 7, 3);
         let mut rng = Rng::new(11);
-        let (x, w, b) = (
-            random(n * i, &mut rng),
-            random(o * i, &mut rng),
-            random(o, &mut rng),
-        );
-        let d = Dense {
-            inputs: i,
-            outputs: o,
-        };
+        let (x, w, b) = (random(n * i, &mut rng), random(o * i, &mut rng), random(o, &mut rng));
+        let d = Dense { inputs: i, outputs: o };
         let mut y = vec![f32::NAN; n * o];
         d.forward(&x, n, &w, Some(&b), &mut y, false).unwrap();
         for r in 0..n {
@@ -154,10 +157,7 @@ mod tests {
         let before = y.clone();
         d.forward(&x, n, &w, None, &mut y, true).unwrap();
         for k in 0..n * o {
-            assert!(
-                (y[k] - (2.0 * before[k] - b[k % o])).abs() < 1e-5,
-                "accumulated y[{k}]"
-            );
+            assert!((y[k] - (2.0 * before[k] - b[k % o])).abs() < 1e-5, "accumulated y[{k}]");
         }
     }
 
@@ -166,27 +166,16 @@ mod tests {
         // L = Σ y ⊙ R, so dL/dy = R; check dW, db, dx numerically in f64 from f32 forwards.
         let (n, i, o) = (4, 5, 3);
         let mut rng = Rng::new(12);
-        let (x, w, b, r) = (
-            random(n * i, &mut rng),
-            random(o * i, &mut rng),
-            random(o, &mut rng),
-            random(n * o, &mut rng),
-        );
-        let d = Dense {
-            inputs: i,
-            outputs: o,
-        };
+        let (x, w, b, r) =
+            (random(n * i, &mut rng), random(o * i, &mut rng), random(o, &mut rng), random(n * o, &mut rng));
+        let d = Dense { inputs: i, outputs: o };
         let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
             let mut y = vec![0.0; n * o];
             d.forward(x, n, w, Some(b), &mut y, false).unwrap();
-            y.iter()
-                .zip(&r)
-                .map(|(a, c)| (*a as f64) * (*c as f64))
-                .sum()
+            y.iter().zip(&r).map(|(a, c)| (*a as f64) * (*c as f64)).sum()
         };
         let (mut dw, mut db, mut dx) = (vec![0.5; o * i], vec![0.5; o], vec![0.5; n * i]);
-        d.backward(&x, n, &w, &r, &mut dw, Some(&mut db), Some(&mut dx))
-            .unwrap();
+        d.backward(&x, n, &w, &r, &mut dw, Some(&mut db), Some(&mut dx)).unwrap();
         let h = 1e-2f32;
         let num = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
         for k in 0..o * i {
@@ -195,11 +184,7 @@ mod tests {
                 w2[k] += e;
                 loss(&x, &w2, &b)
             });
-            assert!(
-                (g - (dw[k] - 0.5) as f64).abs() < 1e-3,
-                "dW[{k}]: {g} vs {}",
-                dw[k] - 0.5
-            );
+            assert!((g - (dw[k] - 0.5) as f64).abs() < 1e-3, "dW[{k}]: {g} vs {}", dw[k] - 0.5);
         }
         for k in 0..o {
             let g = num(&|e| {
@@ -221,26 +206,14 @@ mod tests {
 
     #[test]
     fn shape_errors_name_the_argument() {
-        let d = Dense {
-            inputs: 3,
-            outputs: 2,
-        };
+        let d = Dense { inputs: 3, outputs: 2 };
         let mut y = vec![0.0; 4];
-        let e = d
-            .forward(&[0.0; 6], 2, &[0.0; 5], None, &mut y, false)
-            .unwrap_err()
-            .to_string();
+        let e = d.forward(&[0.0; 6], 2, &[0.0; 5], None, &mut y, false).unwrap_err().to_string();
         assert_eq!(e, "weight: expected length 6, got 5");
-        let e = d
-            .forward(&[0.0; 6], 2, &[0.0; 6], Some(&[0.0; 3]), &mut y, false)
-            .unwrap_err()
-            .to_string();
+        let e = d.forward(&[0.0; 6], 2, &[0.0; 6], Some(&[0.0; 3]), &mut y, false).unwrap_err().to_string();
         assert_eq!(e, "bias: expected length 2, got 3");
         let mut dw = vec![0.0; 6];
-        let e = d
-            .backward(&[0.0; 6], 2, &[0.0; 6], &[0.0; 3], &mut dw, None, None)
-            .unwrap_err()
-            .to_string();
+        let e = d.backward(&[0.0; 6], 2, &[0.0; 6], &[0.0; 3], &mut dw, None, None).unwrap_err().to_string();
         assert_eq!(e, "dy: expected length 4, got 3");
     }
 }

@@ -33,20 +33,9 @@ impl Embedding {
     }
 
     /// `out[t, b, :] = weight[ids[b, t], :]`; `weight` `[V, E]`, `ids` `[B, T]`, `out` `[T, B, E]`.
-    pub fn forward<I: Id>(
-        &self,
-        weight: &[f32],
-        ids: &[I],
-        batch: usize,
-        steps: usize,
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn forward<I: Id>(&self, weight: &[f32], ids: &[I], batch: usize, steps: usize, out: &mut [f32]) -> Result<()> {
         let e = self.dim;
-        check_len(
-            "embed.weight",
-            weight.len(),
-            checked_size("embed.weight", &[self.vocab, e])?,
-        )?;
+        check_len("embed.weight", weight.len(), checked_size("embed.weight", &[self.vocab, e])?)?;
         check_len("out", out.len(), checked_size("out", &[steps, batch, e])?)?;
         self.check_ids(ids, batch, steps)?;
         for t in 0..steps {
@@ -70,25 +59,14 @@ impl Embedding {
         dout: &[f32],
     ) -> Result<()> {
         let e = self.dim;
-        check_len(
-            "d embed.weight",
-            dweight.len(),
-            checked_size("d embed.weight", &[self.vocab, e])?,
-        )?;
-        check_len(
-            "dout",
-            dout.len(),
-            checked_size("dout", &[steps, batch, e])?,
-        )?;
+        check_len("d embed.weight", dweight.len(), checked_size("d embed.weight", &[self.vocab, e])?)?;
+        check_len("dout", dout.len(), checked_size("dout", &[steps, batch, e])?)?;
         self.check_ids(ids, batch, steps)?;
         for t in 0..steps {
             for b in 0..batch {
                 let id = ids[b * steps + t].to_i64() as usize;
                 let src = (t * batch + b) * e;
-                for (d, g) in dweight[id * e..(id + 1) * e]
-                    .iter_mut()
-                    .zip(&dout[src..src + e])
-                {
+                for (d, g) in dweight[id * e..(id + 1) * e].iter_mut().zip(&dout[src..src + e]) {
                     *d += g;
                 }
             }
@@ -120,16 +98,7 @@ mod tests {
         let mut dw = vec![1.0; 8];
         emb.backward(&mut dw, &ids, 2, 3, &dout).unwrap();
         // id 3 at (t0,b0) → dout[0..2] and (t2,b1) → dout[10..12]; id 2 at (t0,b1) and (t1,b1).
-        let want = [
-            1. + 4.,
-            1. + 5.,
-            1. + 8.,
-            1. + 9.,
-            1. + 2. + 6.,
-            1. + 3. + 7.,
-            1. + 0. + 10.,
-            1. + 1. + 11.,
-        ];
+        let want = [1. + 4., 1. + 5., 1. + 8., 1. + 9., 1. + 2. + 6., 1. + 3. + 7., 1. + 0. + 10., 1. + 1. + 11.];
         assert_eq!(dw, want);
     }
 
@@ -137,29 +106,17 @@ mod tests {
     fn bad_ids_name_row_step_and_value() {
         let emb = Embedding { vocab: 4, dim: 2 };
         let mut out = vec![0.0; 12];
-        let e = emb
-            .forward(&[0.0; 8], &[0i32, 1, 2, 3, 4, 0], 2, 3, &mut out)
-            .unwrap_err()
-            .to_string();
+        let e = emb.forward(&[0.0; 8], &[0i32, 1, 2, 3, 4, 0], 2, 3, &mut out).unwrap_err().to_string();
         assert_eq!(e, "ids[row 1, step 1]: expected a token id in 0..4, got 4");
-        let e = emb
-            .forward(&[0.0; 8], &[0i32, -1, 2, 3, 1, 0], 2, 3, &mut out)
-            .unwrap_err()
-            .to_string();
+        let e = emb.forward(&[0.0; 8], &[0i32, -1, 2, 3, 1, 0], 2, 3, &mut out).unwrap_err().to_string();
         assert_eq!(e, "ids[row 0, step 1]: expected a token id in 0..4, got -1");
-        let e = emb
-            .forward(&[0.0; 8], &[0i32; 5], 2, 3, &mut out)
-            .unwrap_err()
-            .to_string();
+        let e = emb.forward(&[0.0; 8], &[0i32; 5], 2, 3, &mut out).unwrap_err().to_string();
         assert_eq!(e, "ids: expected length 6, got 5");
         let e = emb.forward(&[0.0; 8], &[0i32; 5], usize::MAX, 3, &mut out).unwrap_err();
         assert_eq!(e.code(), "ERR_RNNKIT_RANGE", "{e}");
         assert!(e.to_string().contains("overflow"), "{e}");
         let mut dw = vec![0.0; 8];
         assert!(emb.backward(&mut dw, &[9u32; 6], 2, 3, &[1.0; 12]).is_err());
-        assert!(
-            dw.iter().all(|&v| v == 0.0),
-            "a refused backward must not write"
-        );
+        assert!(dw.iter().all(|&v| v == 0.0), "a refused backward must not write");
     }
 }

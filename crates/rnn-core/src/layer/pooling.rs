@@ -17,7 +17,15 @@ pub struct TimePooling {
 
 impl TimePooling {
     /// `pooled[b] = pool_t y[t, b]` over `t < lengths[b]`.
-    pub fn forward(&self, y: &[f32], steps: usize, rows: usize, lengths: &[usize], pooled: &mut [f32], argmax: &mut Vec<usize>) {
+    pub fn forward(
+        &self,
+        y: &[f32],
+        steps: usize,
+        rows: usize,
+        lengths: &[usize],
+        pooled: &mut [f32],
+        argmax: &mut Vec<usize>,
+    ) {
         let f = self.hidden * self.directions;
         debug_assert_eq!(y.len(), steps * rows * f);
         debug_assert_eq!(pooled.len(), rows * f);
@@ -64,7 +72,15 @@ impl TimePooling {
     }
 
     /// Adds the gradient of `pooled` into `dy` (`[T, B, F]`, zero where nothing was read).
-    pub fn backward(&self, dpooled: &[f32], steps: usize, rows: usize, lengths: &[usize], argmax: &[usize], dy: &mut [f32]) {
+    pub fn backward(
+        &self,
+        dpooled: &[f32],
+        steps: usize,
+        rows: usize,
+        lengths: &[usize],
+        argmax: &[usize],
+        dy: &mut [f32],
+    ) {
         let f = self.hidden * self.directions;
         debug_assert_eq!(dy.len(), steps * rows * f);
         for b in 0..rows {

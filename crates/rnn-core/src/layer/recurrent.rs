@@ -20,9 +20,7 @@
 //! (state, shapes, parameter lookup, input checks); the cache-free inference half is in
 //! [`super::recurrent_inference`].
 
-use crate::cell::{
-    self, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights, SeqDims,
-};
+use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights, SeqDims};
 use crate::config::{CellKind, ModelConfig};
 use crate::error::{all_finite, check_finite, check_len, Error, Result};
 use crate::params::Params;
@@ -49,10 +47,7 @@ impl StackState {
     /// The all-zero state of `stack` for a batch of `batch` rows (PyTorch's default).
     pub fn zeros(stack: &RecurrentStack, batch: usize) -> Self {
         let n = stack.layers * stack.directions * batch * stack.hidden;
-        StackState {
-            h: vec![0.0; n],
-            c: stack.cell.has_cell_state().then(|| vec![0.0; n]),
-        }
+        StackState { h: vec![0.0; n], c: stack.cell.has_cell_state().then(|| vec![0.0; n]) }
     }
 }
 
@@ -108,9 +103,7 @@ impl RecurrentStack {
             dropout: cfg.dropout,
             param_names: (0..cfg.num_layers * cfg.directions())
                 .map(|idx| {
-                    PARAM_KINDS.map(|kind| {
-                        Self::param_name(kind, idx / cfg.directions(), idx % cfg.directions())
-                    })
+                    PARAM_KINDS.map(|kind| Self::param_name(kind, idx / cfg.directions(), idx % cfg.directions()))
                 })
                 .collect(),
         }
@@ -173,9 +166,7 @@ impl RecurrentStack {
             Some(l) => cache.lengths.extend_from_slice(l),
             None => cache.lengths.resize(b, t),
         }
-        cache
-            .cells
-            .resize_with(self.layers * dirs, CellCache::default);
+        cache.cells.resize_with(self.layers * dirs, CellCache::default);
         cache.dropout_masks.clear();
         let mut final_state = StackState::zeros(self, b);
         // The previous layer's output (this layer's input) and the one being written, [T, B, D·H].
@@ -195,12 +186,7 @@ impl RecurrentStack {
             let last = layer + 1 == self.layers;
             let layer_out: &mut Vec<f32> = if last { &mut *y } else { &mut above };
             layer_out.resize(t * b * dirs * hd, 0.0);
-            let dims = SeqDims {
-                steps: t,
-                batch: b,
-                input: in_size,
-                hidden: hd,
-            };
+            let dims = SeqDims { steps: t, batch: b, input: in_size, hidden: hd };
             for dir in 0..dirs {
                 let idx = layer * dirs + dir;
                 let w = self.weights(p, layer, dir)?;
@@ -271,9 +257,7 @@ impl RecurrentStack {
     ) -> Result<(Vec<f32>, StackState)> {
         let (t, b, hd, dirs) = (cache.steps, cache.batch, self.hidden, self.directions);
         if cache.cells.len() != self.layers * dirs || t == 0 {
-            return Err(Error::Config(
-                "backward: the cache does not hold a forward pass of this stack".into(),
-            ));
+            return Err(Error::Config("backward: the cache does not hold a forward pass of this stack".into()));
         }
         check_len("dy", dy.len(), t * b * dirs * hd)?;
         if let Some(s) = dstate {
@@ -289,11 +273,7 @@ impl RecurrentStack {
         let mut dx = Vec::new();
         for layer in (0..self.layers).rev() {
             let in_size = self.layer_input_size(layer);
-            let d_out: &[f32] = if layer + 1 == self.layers {
-                dy
-            } else {
-                &d_above
-            };
+            let d_out: &[f32] = if layer + 1 == self.layers { dy } else { &d_above };
             // The gradient w.r.t. this layer's input: the result (dx) for layer 0.
             let d_in: &mut Vec<f32> = if layer == 0 { &mut dx } else { &mut d_below };
             d_in.resize(t * b * in_size, 0.0);
@@ -312,9 +292,7 @@ impl RecurrentStack {
                 let up = CellUpstream {
                     dy: dy_cell,
                     dh_n: dstate.map_or(&zero_state[..], |s| &s.h[state_range.clone()]),
-                    dc_n: dstate
-                        .and_then(|s| s.c.as_ref())
-                        .map(|c| &c[state_range.clone()]),
+                    dc_n: dstate.and_then(|s| s.c.as_ref()).map(|c| &c[state_range.clone()]),
                 };
                 // The forward direction's dx is written straight into d_in (overwritten); the
                 // reverse one's is in its own time order, added after un-reversing.
@@ -356,39 +334,21 @@ impl RecurrentStack {
     }
 
     fn param_name(kind: &str, layer: usize, dir: usize) -> String {
-        format!(
-            "rnn.{kind}_l{layer}{}",
-            if dir == 1 { "_reverse" } else { "" }
-        )
+        format!("rnn.{kind}_l{layer}{}", if dir == 1 { "_reverse" } else { "" })
     }
 
     /// The four tensors of (layer, dir) as `(offset, len)` in a buffer, checked against the shapes
     /// this stack needs (order: [`PARAM_KINDS`]). Allocates nothing on success.
-    fn param_ranges(
-        &self,
-        p: &Params,
-        layer: usize,
-        dir: usize,
-    ) -> Result<[std::ops::Range<usize>; 4]> {
+    fn param_ranges(&self, p: &Params, layer: usize, dir: usize) -> Result<[std::ops::Range<usize>; 4]> {
         let gh = self.cell.gates() * self.hidden;
-        let wanted: [&[usize]; 4] = [
-            &[gh, self.layer_input_size(layer)],
-            &[gh, self.hidden],
-            &[gh],
-            &[gh],
-        ];
+        let wanted: [&[usize]; 4] = [&[gh, self.layer_input_size(layer)], &[gh, self.hidden], &[gh], &[gh]];
         let mut ranges: [std::ops::Range<usize>; 4] = Default::default();
-        for ((range, shape), name) in ranges
-            .iter_mut()
-            .zip(wanted)
-            .zip(&self.param_names[layer * self.directions + dir])
+        for ((range, shape), name) in
+            ranges.iter_mut().zip(wanted).zip(&self.param_names[layer * self.directions + dir])
         {
             let spec = p.layout.require(name)?;
             if spec.shape != shape {
-                return Err(Error::Shape(format!(
-                    "{name}: expected shape {shape:?}, got {:?}",
-                    spec.shape
-                )));
+                return Err(Error::Shape(format!("{name}: expected shape {shape:?}, got {:?}", spec.shape)));
             }
             *range = spec.offset..spec.offset + spec.len;
         }
@@ -402,43 +362,24 @@ impl RecurrentStack {
         Ok(ranges)
     }
 
-    pub(super) fn weights<'p>(
-        &self,
-        p: &'p Params,
-        layer: usize,
-        dir: usize,
-    ) -> Result<CellWeights<'p>> {
+    pub(super) fn weights<'p>(&self, p: &'p Params, layer: usize, dir: usize) -> Result<CellWeights<'p>> {
         let [w_ih, w_hh, b_ih, b_hh] = self.param_ranges(p, layer, dir)?;
-        Ok(CellWeights {
-            w_ih: &p.data[w_ih],
-            w_hh: &p.data[w_hh],
-            b_ih: &p.data[b_ih],
-            b_hh: &p.data[b_hh],
-        })
+        Ok(CellWeights { w_ih: &p.data[w_ih], w_hh: &p.data[w_hh], b_ih: &p.data[b_ih], b_hh: &p.data[b_hh] })
     }
 
     fn grads<'g>(&self, g: &'g mut Params, layer: usize, dir: usize) -> Result<CellGrads<'g>> {
         let ranges = self.param_ranges(g, layer, dir)?;
-        let [w_ih, w_hh, b_ih, b_hh] = g.data.get_disjoint_mut(ranges).map_err(|_| {
-            Error::Config(format!(
-                "gradients: the tensors of layer {layer} overlap in the layout"
-            ))
-        })?;
-        Ok(CellGrads {
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-        })
+        let [w_ih, w_hh, b_ih, b_hh] = g
+            .data
+            .get_disjoint_mut(ranges)
+            .map_err(|_| Error::Config(format!("gradients: the tensors of layer {layer} overlap in the layout")))?;
+        Ok(CellGrads { w_ih, w_hh, b_ih, b_hh })
     }
 
     fn check_state(&self, name: &str, s: &StackState, b: usize) -> Result<()> {
         let n = self.layers * self.directions * b * self.hidden;
         let valid = |v: &[f32]| v.len() == n && all_finite(v);
-        if valid(&s.h)
-            && s.c.as_deref().is_none_or(valid)
-            && s.c.is_some() == self.cell.has_cell_state()
-        {
+        if valid(&s.h) && s.c.as_deref().is_none_or(valid) && s.c.is_some() == self.cell.has_cell_state() {
             // The common case (a state this stack made), checked without building error names.
             return Ok(());
         }
@@ -449,12 +390,8 @@ impl RecurrentStack {
                 check_len(&format!("{name}.c"), c.len(), n)?;
                 check_finite(&format!("{name}.c"), c)
             }
-            (None, true) => Err(Error::Shape(format!(
-                "{name}.c: an LSTM state needs the memory c, got none"
-            ))),
-            (Some(_), false) => Err(Error::Shape(format!(
-                "{name}.c: only an LSTM state has a memory c"
-            ))),
+            (None, true) => Err(Error::Shape(format!("{name}.c: an LSTM state needs the memory c, got none"))),
+            (Some(_), false) => Err(Error::Shape(format!("{name}.c: only an LSTM state has a memory c"))),
             (None, false) => Ok(()),
         }
     }
@@ -478,9 +415,7 @@ impl RecurrentStack {
                 "sequence: expected at least one step and one row, got {t} steps and {b} rows"
             )));
         }
-        let widest = self
-            .input_size
-            .max(self.cell.gates() * self.hidden + 3 * self.hidden);
+        let widest = self.input_size.max(self.cell.gates() * self.hidden + 3 * self.hidden);
         let cache_values = t
             .checked_mul(b)
             .and_then(|n| n.checked_mul(widest))
@@ -497,24 +432,16 @@ impl RecurrentStack {
             }
             CellInput::TokenRows { table, ids } => {
                 if self.directions != 1 {
-                    return Err(Error::Config(
-                        "token rows input: only unidirectional stacks".into(),
-                    ));
+                    return Err(Error::Config("token rows input: only unidirectional stacks".into()));
                 }
                 let width = self.cell.gates() * self.hidden;
                 if table.is_empty() || table.len() % width != 0 {
-                    return Err(Error::Shape(format!(
-                        "table: expected [V, {width}] values, got {}",
-                        table.len()
-                    )));
+                    return Err(Error::Shape(format!("table: expected [V, {width}] values, got {}", table.len())));
                 }
                 check_len("ids", ids.len(), t * b)?;
                 let vocab = table.len() / width;
-                if let Some((k, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab)
-                {
-                    return Err(Error::Range(format!(
-                        "ids[{k}]: expected a row of the {vocab}-row table, got {id}"
-                    )));
+                if let Some((k, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab) {
+                    return Err(Error::Range(format!("ids[{k}]: expected a row of the {vocab}-row table, got {id}")));
                 }
             }
         }
@@ -534,28 +461,14 @@ impl RecurrentStack {
 
     fn draw_dropout_mask(&self, rng: &mut Rng, n: usize) -> Vec<f32> {
         let keep_scale = 1.0 / (1.0 - self.dropout);
-        (0..n)
-            .map(|_| {
-                if rng.uniform() < self.dropout {
-                    0.0
-                } else {
-                    keep_scale
-                }
-            })
-            .collect()
+        (0..n).map(|_| if rng.uniform() < self.dropout { 0.0 } else { keep_scale }).collect()
     }
 }
 
 /// The reverse direction's view of a sequence: `dst[s, b] = src[len_b − 1 − s, b]` for the real
 /// steps `s < len_b`, `dst[s, b] = src[s, b]` for padding. The map is its own inverse.
 /// `src`, `dst` `[T, B, width]`.
-pub(super) fn reverse_real_steps(
-    src: &[f32],
-    dst: &mut [f32],
-    b: usize,
-    width: usize,
-    lengths: &[usize],
-) {
+pub(super) fn reverse_real_steps(src: &[f32], dst: &mut [f32], b: usize, width: usize, lengths: &[usize]) {
     let t = src.len() / (b * width);
     for s in 0..t {
         for (row, &len) in lengths.iter().enumerate() {
@@ -573,10 +486,7 @@ fn add_unreversed(dx_rev: &[f32], d_in: &mut [f32], b: usize, width: usize, leng
         for (row, &len) in lengths.iter().enumerate() {
             let from = if s < len { len - 1 - s } else { s };
             let (d, f) = ((s * b + row) * width, (from * b + row) * width);
-            d_in[d..d + width]
-                .iter_mut()
-                .zip(&dx_rev[f..f + width])
-                .for_each(|(a, v)| *a += v);
+            d_in[d..d + width].iter_mut().zip(&dx_rev[f..f + width]).for_each(|(a, v)| *a += v);
         }
     }
 }
@@ -631,19 +541,10 @@ pub(super) mod tests {
     use crate::config::{InputKind, Pooling, Task};
     use std::sync::Arc;
 
-    pub(in crate::layer) const CELLS: [CellKind; 4] = [
-        CellKind::RnnTanh,
-        CellKind::RnnRelu,
-        CellKind::Lstm,
-        CellKind::Gru,
-    ];
+    pub(in crate::layer) const CELLS: [CellKind; 4] =
+        [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
 
-    pub(in crate::layer) fn config(
-        cell: CellKind,
-        layers: usize,
-        bidirectional: bool,
-        dropout: f32,
-    ) -> ModelConfig {
+    pub(in crate::layer) fn config(cell: CellKind, layers: usize, bidirectional: bool, dropout: f32) -> ModelConfig {
         ModelConfig {
             task: Task::Tag,
             cell,
@@ -669,12 +570,8 @@ pub(super) mod tests {
         let stack = RecurrentStack::new(cfg);
         let mut rng = Rng::new(seed);
         let mut p = Params::zeros(Arc::new(cfg.layout()));
-        p.data
-            .iter_mut()
-            .for_each(|v| *v = rng.uniform_range(-0.5, 0.5));
-        let x = (0..t * b * stack.input_size())
-            .map(|_| rng.normal())
-            .collect();
+        p.data.iter_mut().for_each(|v| *v = rng.uniform_range(-0.5, 0.5));
+        let x = (0..t * b * stack.input_size()).map(|_| rng.normal()).collect();
         let mut state = StackState::zeros(&stack, b);
         state.h.iter_mut().for_each(|v| *v = 0.5 * rng.normal());
         if let Some(c) = state.c.as_mut() {
@@ -694,41 +591,24 @@ pub(super) mod tests {
     fn reused_backward_buffers_carry_nothing_over() {
         for cell in CELLS {
             let cfg = config(cell, 2, true, 0.0);
-            let backward =
-                |cache: &mut StackCache, t: usize, b: usize, lengths: &[usize], seed: u64| {
-                    let (stack, p, x, state) = setup(&cfg, t, b, seed);
-                    let (y, fin) = stack
-                        .forward(&p, &x, t, b, Some(lengths), Some(&state), None, cache)
-                        .unwrap();
-                    let dy: Vec<f32> = y
-                        .iter()
-                        .enumerate()
-                        .map(|(k, v)| v * 0.5 + (k as f32 * 0.37).sin())
-                        .collect();
-                    let dstate = StackState {
-                        h: fin.h.iter().map(|v| 0.3 - v).collect(),
-                        c: fin.c.as_ref().map(|c| c.iter().map(|v| v * 0.2).collect()),
-                    };
-                    let mut g = Params::zeros(p.layout.clone());
-                    let (dx, d0) = stack
-                        .backward(&p, cache, &dy, Some(&dstate), &mut g)
-                        .unwrap();
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    (
-                        bits(&g.data),
-                        bits(&dx),
-                        bits(&d0.h),
-                        d0.c.map(|c| bits(&c)),
-                    )
+            let backward = |cache: &mut StackCache, t: usize, b: usize, lengths: &[usize], seed: u64| {
+                let (stack, p, x, state) = setup(&cfg, t, b, seed);
+                let (y, fin) = stack.forward(&p, &x, t, b, Some(lengths), Some(&state), None, cache).unwrap();
+                let dy: Vec<f32> = y.iter().enumerate().map(|(k, v)| v * 0.5 + (k as f32 * 0.37).sin()).collect();
+                let dstate = StackState {
+                    h: fin.h.iter().map(|v| 0.3 - v).collect(),
+                    c: fin.c.as_ref().map(|c| c.iter().map(|v| v * 0.2).collect()),
                 };
+                let mut g = Params::zeros(p.layout.clone());
+                let (dx, d0) = stack.backward(&p, cache, &dy, Some(&dstate), &mut g).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (bits(&g.data), bits(&dx), bits(&d0.h), d0.c.map(|c| bits(&c)))
+            };
             let mut reused = StackCache::default();
             backward(&mut reused, 6, 4, &[6, 6, 6, 6], 21);
             let again = backward(&mut reused, 5, 3, &[5, 2, 4], 23);
             let fresh = backward(&mut StackCache::default(), 5, 3, &[5, 2, 4], 23);
-            assert!(
-                again == fresh,
-                "{cell:?}: a reused cache changed the gradients"
-            );
+            assert!(again == fresh, "{cell:?}: a reused cache changed the gradients");
         }
     }
 
@@ -740,25 +620,10 @@ pub(super) mod tests {
             let (t, b, k) = (7, 2, 3);
             let (stack, p, x, state) = setup(&cfg, t, b, 13);
             let mut cache = StackCache::default();
-            let (y, fin) = stack
-                .forward(&p, &x, t, b, None, Some(&state), None, &mut cache)
-                .unwrap();
+            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut cache).unwrap();
             let split = k * b * stack.input_size();
-            let (y1, mid) = stack
-                .forward(&p, &x[..split], k, b, None, Some(&state), None, &mut cache)
-                .unwrap();
-            let (y2, end) = stack
-                .forward(
-                    &p,
-                    &x[split..],
-                    t - k,
-                    b,
-                    None,
-                    Some(&mid),
-                    None,
-                    &mut cache,
-                )
-                .unwrap();
+            let (y1, mid) = stack.forward(&p, &x[..split], k, b, None, Some(&state), None, &mut cache).unwrap();
+            let (y2, end) = stack.forward(&p, &x[split..], t - k, b, None, Some(&mid), None, &mut cache).unwrap();
             let joined: Vec<f32> = y1.into_iter().chain(y2).collect();
             assert_close(&format!("{cell:?} y"), &joined, &y, 1e-6);
             assert_close("h_n", &end.h, &fin.h, 1e-6);
@@ -778,53 +643,23 @@ pub(super) mod tests {
             let (t, b) = (5, 3);
             let (stack, p, x, state) = setup(&cfg, t, b, 17);
             let lengths = [3, 5, 1];
-            let (y, fin) = stack
-                .forward(
-                    &p,
-                    &x,
-                    t,
-                    b,
-                    Some(&lengths),
-                    Some(&state),
-                    None,
-                    &mut StackCache::default(),
-                )
-                .unwrap();
+            let (y, fin) =
+                stack.forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default()).unwrap();
             let (i, o, h) = (stack.input_size(), stack.output_size(), 4);
             for (row, &len) in lengths.iter().enumerate() {
-                let x_row: Vec<f32> = (0..len)
-                    .flat_map(|s| x[(s * b + row) * i..(s * b + row + 1) * i].to_vec())
-                    .collect();
+                let x_row: Vec<f32> =
+                    (0..len).flat_map(|s| x[(s * b + row) * i..(s * b + row + 1) * i].to_vec()).collect();
                 let pick = |v: &Vec<f32>| -> Vec<f32> {
-                    (0..4)
-                        .flat_map(|k| v[(k * b + row) * h..(k * b + row + 1) * h].to_vec())
-                        .collect()
+                    (0..4).flat_map(|k| v[(k * b + row) * h..(k * b + row + 1) * h].to_vec()).collect()
                 };
-                let state_row = StackState {
-                    h: pick(&state.h),
-                    c: state.c.as_ref().map(pick),
-                };
+                let state_row = StackState { h: pick(&state.h), c: state.c.as_ref().map(pick) };
                 let (y_row, fin_row) = stack
-                    .forward(
-                        &p,
-                        &x_row,
-                        len,
-                        1,
-                        None,
-                        Some(&state_row),
-                        None,
-                        &mut StackCache::default(),
-                    )
+                    .forward(&p, &x_row, len, 1, None, Some(&state_row), None, &mut StackCache::default())
                     .unwrap();
                 for s in 0..t {
                     let got = &y[(s * b + row) * o..(s * b + row + 1) * o];
                     if s < len {
-                        assert_close(
-                            &format!("{cell:?} row {row} step {s}"),
-                            got,
-                            &y_row[s * o..(s + 1) * o],
-                            1e-6,
-                        );
+                        assert_close(&format!("{cell:?} row {row} step {s}"), got, &y_row[s * o..(s + 1) * o], 1e-6);
                     } else {
                         assert!(got.iter().all(|&v| v == 0.0), "padded output must be 0");
                     }
@@ -843,43 +678,23 @@ pub(super) mod tests {
         let with_dropout = config(CellKind::Lstm, 2, false, 0.5);
         let (stack, p, x, state) = setup(&with_dropout, t, b, 19);
         let mut cache = StackCache::default();
-        let mut run = |rng: Option<&mut Rng>| {
-            stack
-                .forward(&p, &x, t, b, None, Some(&state), rng, &mut cache)
-                .unwrap()
-                .0
-        };
-        let (a, a_again, other, eval) = (
-            run(Some(&mut Rng::new(1))),
-            run(Some(&mut Rng::new(1))),
-            run(Some(&mut Rng::new(2))),
-            run(None),
-        );
+        let mut run =
+            |rng: Option<&mut Rng>| stack.forward(&p, &x, t, b, None, Some(&state), rng, &mut cache).unwrap().0;
+        let (a, a_again, other, eval) =
+            (run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(2))), run(None));
         assert_eq!(a, a_again);
         assert_ne!(a, other);
         assert_ne!(a, eval);
         let no_dropout = RecurrentStack::new(&config(CellKind::Lstm, 2, false, 0.0));
         let plain = no_dropout
-            .forward(
-                &p,
-                &x,
-                t,
-                b,
-                None,
-                Some(&state),
-                Some(&mut Rng::new(1)),
-                &mut StackCache::default(),
-            )
+            .forward(&p, &x, t, b, None, Some(&state), Some(&mut Rng::new(1)), &mut StackCache::default())
             .unwrap()
             .0;
         assert_eq!(eval, plain);
         // The mask drops about p of the values and scales the rest by 1/(1-p).
         let mask = stack.draw_dropout_mask(&mut Rng::new(3), 10_000);
         let dropped = mask.iter().filter(|&&m| m == 0.0).count();
-        assert!(
-            (4_500..5_500).contains(&dropped),
-            "dropped {dropped} of 10000"
-        );
+        assert!((4_500..5_500).contains(&dropped), "dropped {dropped} of 10000");
         assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0));
     }
 
@@ -889,64 +704,28 @@ pub(super) mod tests {
         let (t, b) = (4, 2);
         let (stack, p, x, state) = setup(&cfg, t, b, 23);
         let mut cache = StackCache::default();
-        let fwd = |x: &[f32],
-                   t: usize,
-                   lengths: Option<&[usize]>,
-                   state: Option<&StackState>,
-                   p: &Params| {
-            stack
-                .forward(p, x, t, b, lengths, state, None, &mut StackCache::default())
-                .map(|_| ())
+        let fwd = |x: &[f32], t: usize, lengths: Option<&[usize]>, state: Option<&StackState>, p: &Params| {
+            stack.forward(p, x, t, b, lengths, state, None, &mut StackCache::default()).map(|_| ())
         };
-        assert!(matches!(
-            fwd(&x[1..], t, None, None, &p),
-            Err(Error::Shape(_))
-        ));
+        assert!(matches!(fwd(&x[1..], t, None, None, &p), Err(Error::Shape(_))));
         assert!(matches!(fwd(&[], 0, None, None, &p), Err(Error::Range(_))));
-        assert!(matches!(
-            fwd(&x, t, Some(&[4]), None, &p),
-            Err(Error::Shape(_))
-        ));
-        assert!(matches!(
-            fwd(&x, t, Some(&[4, 5]), None, &p),
-            Err(Error::Range(_))
-        ));
-        assert!(
-            fwd(&x, t, Some(&[0, 4]), None, &p).is_ok(),
-            "a zero length is allowed"
-        );
+        assert!(matches!(fwd(&x, t, Some(&[4]), None, &p), Err(Error::Shape(_))));
+        assert!(matches!(fwd(&x, t, Some(&[4, 5]), None, &p), Err(Error::Range(_))));
+        assert!(fwd(&x, t, Some(&[0, 4]), None, &p).is_ok(), "a zero length is allowed");
         let mut nan_x = x.clone();
         nan_x[3] = f32::NAN;
-        assert!(matches!(
-            fwd(&nan_x, t, None, None, &p),
-            Err(Error::NonFinite(_))
-        ));
-        let no_c = StackState {
-            h: state.h.clone(),
-            c: None,
-        };
-        assert!(matches!(
-            fwd(&x, t, None, Some(&no_c), &p),
-            Err(Error::Shape(_))
-        ));
-        let short_h = StackState {
-            h: state.h[1..].to_vec(),
-            c: state.c.clone(),
-        };
-        assert!(matches!(
-            fwd(&x, t, None, Some(&short_h), &p),
-            Err(Error::Shape(_))
-        ));
+        assert!(matches!(fwd(&nan_x, t, None, None, &p), Err(Error::NonFinite(_))));
+        let no_c = StackState { h: state.h.clone(), c: None };
+        assert!(matches!(fwd(&x, t, None, Some(&no_c), &p), Err(Error::Shape(_))));
+        let short_h = StackState { h: state.h[1..].to_vec(), c: state.c.clone() };
+        assert!(matches!(fwd(&x, t, None, Some(&short_h), &p), Err(Error::Shape(_))));
         assert!(matches!(fwd(&x, t, Some(&[1, 1]), None, &p), Ok(())));
         // Parameters of another model: a GRU's tensors have other shapes, a 1-layer model lacks
         // layer 1.
         let gru = Params::zeros(Arc::new(config(CellKind::Gru, 2, true, 0.0).layout()));
         assert!(matches!(fwd(&x, t, None, None, &gru), Err(Error::Shape(_))));
         let one_layer = Params::zeros(Arc::new(config(CellKind::Lstm, 1, true, 0.0).layout()));
-        assert!(matches!(
-            fwd(&x, t, None, None, &one_layer),
-            Err(Error::Config(_))
-        ));
+        assert!(matches!(fwd(&x, t, None, None, &one_layer), Err(Error::Config(_))));
         // A state with c for a GRU.
         let gru_stack = RecurrentStack::new(&config(CellKind::Gru, 2, true, 0.0));
         let r = gru_stack.forward(&gru, &x, t, b, None, Some(&state), None, &mut cache);
@@ -954,17 +733,9 @@ pub(super) mod tests {
         // Backward without a forward, then with a wrong dy.
         let mut g = Params::zeros(p.layout.clone());
         let mut fresh = StackCache::default();
-        assert!(matches!(
-            stack.backward(&p, &mut fresh, &[], None, &mut g),
-            Err(Error::Config(_))
-        ));
-        let (y, _) = stack
-            .forward(&p, &x, t, b, None, None, None, &mut cache)
-            .unwrap();
-        assert!(matches!(
-            stack.backward(&p, &mut cache, &y[1..], None, &mut g),
-            Err(Error::Shape(_))
-        ));
+        assert!(matches!(stack.backward(&p, &mut fresh, &[], None, &mut g), Err(Error::Config(_))));
+        let (y, _) = stack.forward(&p, &x, t, b, None, None, None, &mut cache).unwrap();
+        assert!(matches!(stack.backward(&p, &mut cache, &y[1..], None, &mut g), Err(Error::Shape(_))));
         assert!(stack.backward(&p, &mut cache, &y, None, &mut g).is_ok());
         // A sequence too large to cache is refused before allocating.
         let huge = stack.forward(&p, &x, usize::MAX / 2, b, None, None, None, &mut cache);

@@ -75,16 +75,7 @@ impl RecurrentStack {
         state: &mut StackState,
         ws: &'w mut InferenceWorkspace,
     ) -> Result<&'w [f32]> {
-        self.run_inference(
-            p,
-            Some(packed),
-            CellInput::TokenRows { table, ids },
-            t,
-            b,
-            None,
-            state,
-            ws,
-        )
+        self.run_inference(p, Some(packed), CellInput::TokenRows { table, ids }, t, b, None, state, ws)
     }
 
     /// `out [R, G·H]`: the first layer's input projection of `x [R, I]` (plus its biases), made
@@ -98,23 +89,13 @@ impl RecurrentStack {
     ) -> Result<Vec<f32>> {
         if self.directions != 1 || packed.cells.len() != self.layers {
             return Err(Error::Config(
-                "project_first_layer: a unidirectional stack and its own packed weights are needed"
-                    .into(),
+                "project_first_layer: a unidirectional stack and its own packed weights are needed".into(),
             ));
         }
         check_len("x", x.len(), rows * self.input_size)?;
         let mut out = vec![0.0; rows * self.cell.gates() * self.hidden];
         let w = self.weights(p, 0, 0)?;
-        cell::project_for_inference(
-            self.cell,
-            &w,
-            &packed.cells[0],
-            rows,
-            self.input_size,
-            self.hidden,
-            x,
-            &mut out,
-        );
+        cell::project_for_inference(self.cell, &w, &packed.cells[0], rows, self.input_size, self.hidden, x, &mut out);
         Ok(out)
     }
 
@@ -134,9 +115,7 @@ impl RecurrentStack {
         let packed = match packed {
             Some(packed) => {
                 if packed.cells.len() != self.layers * self.directions {
-                    return Err(Error::Config(
-                        "forward_inference: the packed weights belong to another stack".into(),
-                    ));
+                    return Err(Error::Config("forward_inference: the packed weights belong to another stack".into()));
                 }
                 packed
             }
@@ -158,12 +137,7 @@ impl RecurrentStack {
         ws.y_dir.resize(t * n_state, 0.0);
         for layer in 0..self.layers {
             let in_size = self.layer_input_size(layer);
-            let dims = SeqDims {
-                steps: t,
-                batch: b,
-                input: in_size,
-                hidden: hd,
-            };
+            let dims = SeqDims { steps: t, batch: b, input: in_size, hidden: hd };
             ws.layer_out.resize(t * b * dirs * hd, 0.0);
             for dir in 0..dirs {
                 let idx = layer * dirs + dir;
@@ -173,13 +147,7 @@ impl RecurrentStack {
                     _ if dir == 0 => CellInput::Vectors(&ws.layer_in),
                     _ => {
                         ws.x_reversed.resize(ws.layer_in.len(), 0.0);
-                        reverse_real_steps(
-                            &ws.layer_in,
-                            &mut ws.x_reversed,
-                            b,
-                            in_size,
-                            &ws.lengths,
-                        );
+                        reverse_real_steps(&ws.layer_in, &mut ws.x_reversed, b, in_size, &ws.lengths);
                         CellInput::Vectors(&ws.x_reversed)
                     }
                 };
@@ -213,17 +181,11 @@ impl RecurrentStack {
     }
 
     fn repack_recurrence(&self, p: &Params, packed: &mut PackedRecurrence) -> Result<()> {
-        packed
-            .cells
-            .resize_with(self.layers * self.directions, PackedCellWeights::default);
+        packed.cells.resize_with(self.layers * self.directions, PackedCellWeights::default);
         for layer in 0..self.layers {
             for dir in 0..self.directions {
                 let w = self.weights(p, layer, dir)?;
-                packed.cells[layer * self.directions + dir].repack(
-                    &w,
-                    self.layer_input_size(layer),
-                    self.hidden,
-                );
+                packed.cells[layer * self.directions + dir].repack(&w, self.layer_input_size(layer), self.hidden);
             }
         }
         Ok(())
@@ -247,31 +209,13 @@ mod tests {
                 let (stack, p, x, state) = setup(&cfg, t, b, 7);
                 let lengths = [5, 2, 0];
                 let (y, fin) = stack
-                    .forward(
-                        &p,
-                        &x,
-                        t,
-                        b,
-                        Some(&lengths),
-                        Some(&state),
-                        None,
-                        &mut StackCache::default(),
-                    )
+                    .forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default())
                     .unwrap();
                 let mut carried = state.clone();
                 let mut ws = InferenceWorkspace::default();
                 let packed = stack.pack_recurrence(&p).unwrap();
                 let y_inf = stack
-                    .forward_inference(
-                        &p,
-                        Some(&packed),
-                        &x,
-                        t,
-                        b,
-                        Some(&lengths),
-                        &mut carried,
-                        &mut ws,
-                    )
+                    .forward_inference(&p, Some(&packed), &x, t, b, Some(&lengths), &mut carried, &mut ws)
                     .unwrap();
                 // Same GEMM shapes and kernels in the same order: bit-identical.
                 assert_eq!(y_inf, &y[..], "{cell:?} bidirectional={bidirectional}");
@@ -286,18 +230,7 @@ mod tests {
             let cfg = config(cell, 2, false, 0.0);
             let (t, b) = (6, 2);
             let (stack, p, x, state) = setup(&cfg, t, b, 9);
-            let (y, fin) = stack
-                .forward(
-                    &p,
-                    &x,
-                    t,
-                    b,
-                    None,
-                    Some(&state),
-                    None,
-                    &mut StackCache::default(),
-                )
-                .unwrap();
+            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut StackCache::default()).unwrap();
             let (width_in, width_out) = (stack.input_size() * b, stack.output_size() * b);
             let mut carried = state.clone();
             let mut ws = InferenceWorkspace::default();
@@ -316,12 +249,7 @@ mod tests {
                     .unwrap();
                 // The input projection is one GEMM over all steps vs one per step: the same sums,
                 // possibly in another order, hence a tolerance.
-                assert_close(
-                    &format!("{cell:?} y[{s}]"),
-                    y_s,
-                    &y[s * width_out..(s + 1) * width_out],
-                    1e-6,
-                );
+                assert_close(&format!("{cell:?} y[{s}]"), y_s, &y[s * width_out..(s + 1) * width_out], 1e-6);
             }
             assert_close("h_n", &carried.h, &fin.h, 1e-6);
             if let (Some(c1), Some(c2)) = (&carried.c, &fin.c) {
@@ -348,41 +276,20 @@ mod tests {
         // Token rows: a bidirectional stack, a table of the wrong width, an id past the table,
         // the wrong number of ids.
         let tokens = |stack: &RecurrentStack, p: &Params, table: &[f32], ids: &[u32]| {
-            let (packed, mut s) = (
-                stack.pack_recurrence(p).unwrap(),
-                StackState::zeros(stack, b),
-            );
+            let (packed, mut s) = (stack.pack_recurrence(p).unwrap(), StackState::zeros(stack, b));
             stack
-                .forward_inference_tokens(
-                    p,
-                    &packed,
-                    table,
-                    ids,
-                    1,
-                    b,
-                    &mut s,
-                    &mut InferenceWorkspace::default(),
-                )
+                .forward_inference_tokens(p, &packed, table, ids, 1, b, &mut s, &mut InferenceWorkspace::default())
                 .map(|_| ())
         };
-        assert!(matches!(
-            tokens(&stack, &p, &[0.0; 3 * 20], &[0, 1]),
-            Err(Error::Config(_))
-        ));
+        assert!(matches!(tokens(&stack, &p, &[0.0; 3 * 20], &[0, 1]), Err(Error::Config(_))));
         let one_way = RecurrentStack::new(&config(CellKind::Lstm, 2, false, 0.0));
         let p1 = Params::zeros(Arc::new(config(CellKind::Lstm, 2, false, 0.0).layout()));
         let table = vec![0.5; 3 * 4 * one_way.hidden];
-        assert!(matches!(
-            tokens(&one_way, &p1, &table[1..], &[0, 1]),
-            Err(Error::Shape(_))
-        ));
+        assert!(matches!(tokens(&one_way, &p1, &table[1..], &[0, 1]), Err(Error::Shape(_))));
         assert!(
             matches!(tokens(&one_way, &p1, &table, &[0, 3]), Err(Error::Range(e)) if e.contains("ids[1]") && e.contains("got 3"))
         );
-        assert!(matches!(
-            tokens(&one_way, &p1, &table, &[0]),
-            Err(Error::Shape(_))
-        ));
+        assert!(matches!(tokens(&one_way, &p1, &table, &[0]), Err(Error::Shape(_))));
         assert!(tokens(&one_way, &p1, &table, &[2, 0]).is_ok());
     }
 }

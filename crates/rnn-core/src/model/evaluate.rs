@@ -116,14 +116,24 @@ pub fn evaluate_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -
 
 /// Adds a batch's predictions to the metrics. `outputs`: per-row heads `[B, C]`, per-step heads
 /// time-major `[T·B, C]`; only counted positions (real steps, targets not IGNORE_INDEX) count.
-fn accumulate_metrics(outputs: &[f32], width: usize, batch: &Batch, confusion: &mut Confusion, errors: &mut RegressionErrors) -> Result<()> {
+fn accumulate_metrics(
+    outputs: &[f32],
+    width: usize,
+    batch: &Batch,
+    confusion: &mut Confusion,
+    errors: &mut RegressionErrors,
+) -> Result<()> {
     let (b, t) = (batch.rows, batch.steps);
     let real = |r: usize, s: usize| batch.lengths.as_ref().is_none_or(|l| s < l[r]);
     let class = |y: i32| -> Result<Option<usize>> {
         if y == crate::batch::IGNORE_INDEX {
             return Ok(None);
         }
-        usize::try_from(y).ok().filter(|&c| c < width).map(Some).ok_or_else(|| Error::Range(format!("targets: class {y} is outside [0, {width})")))
+        usize::try_from(y)
+            .ok()
+            .filter(|&c| c < width)
+            .map(Some)
+            .ok_or_else(|| Error::Range(format!("targets: class {y} is outside [0, {width})")))
     };
     match &batch.targets {
         BatchTargets::PerRow(y) => {

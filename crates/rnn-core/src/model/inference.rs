@@ -4,13 +4,13 @@
 //!
 //! A single sequence's state is a [`StackState`] with B = 1: h `[L·D, 1, H]` (and c).
 
+use crate::beam::StepModel;
 use crate::config::{InputKind, Task};
 use crate::error::{check_len, Error, Result};
 use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
 use crate::layer::recurrent::{InferenceWorkspace, StackState};
 use crate::model::network::Network;
-use crate::beam::StepModel;
 
 /// Reusable buffers of [`Network::feed`].
 #[derive(Debug, Default)]
@@ -28,37 +28,88 @@ impl Network {
     /// Reads `tokens` (`[B, T]` batch-first, every row `T` real steps) starting from `state`,
     /// leaves the final state in `state` and writes the next-token logits after the last step to
     /// `logits` `[B, V]`. Language models only.
-    pub fn feed(&self, tokens: &[i32], rows: usize, steps: usize, state: &mut StackState, scratch: &mut InferenceScratch, logits: &mut [f32]) -> Result<()> {
+    pub fn feed(
+        &self,
+        tokens: &[i32],
+        rows: usize,
+        steps: usize,
+        state: &mut StackState,
+        scratch: &mut InferenceScratch,
+        logits: &mut [f32],
+    ) -> Result<()> {
         let InputKind::Tokens { vocab_size, embed_dim } = self.config.input else {
             return Err(Error::Config("feed: only token models generate".into()));
         };
         if self.config.task != Task::LanguageModel {
-            return Err(Error::Config(format!("feed: only language models generate, this model's task is \"{}\"", self.config.task.name())));
+            return Err(Error::Config(format!(
+                "feed: only language models generate, this model's task is \"{}\"",
+                self.config.task.name()
+            )));
         }
         if rows == 0 || steps == 0 {
             return Err(Error::Range(format!("feed: expected at least one row and one step, got {rows} × {steps}")));
         }
         check_len("logits", logits.len(), rows * vocab_size)?;
         scratch.x.resize(steps * rows * embed_dim, 0.0);
-        Embedding { vocab: vocab_size, dim: embed_dim }.forward(self.params().view("embed.weight"), tokens, rows, steps, &mut scratch.x)?;
+        Embedding { vocab: vocab_size, dim: embed_dim }.forward(
+            self.params().view("embed.weight"),
+            tokens,
+            rows,
+            steps,
+            &mut scratch.x,
+        )?;
         let packed = self.inference_weights()?;
         let y = match &packed.token_gates {
             Some(table) => {
                 // The embedding above validated every id (0 ≤ id < V); the first layer reads its
                 // rows of the table time-major.
                 scratch.table_rows.clear();
-                scratch.table_rows.extend((0..steps).flat_map(|s| (0..rows).map(move |r| tokens[r * steps + s] as u32)));
-                self.stack().forward_inference_tokens(self.params(), &packed.recurrence, table, &scratch.table_rows, steps, rows, state, &mut scratch.stack)?
+                scratch
+                    .table_rows
+                    .extend((0..steps).flat_map(|s| (0..rows).map(move |r| tokens[r * steps + s] as u32)));
+                self.stack().forward_inference_tokens(
+                    self.params(),
+                    &packed.recurrence,
+                    table,
+                    &scratch.table_rows,
+                    steps,
+                    rows,
+                    state,
+                    &mut scratch.stack,
+                )?
             }
-            None => self.stack().forward_inference(self.params(), Some(&packed.recurrence), &scratch.x, steps, rows, None, state, &mut scratch.stack)?,
+            None => self.stack().forward_inference(
+                self.params(),
+                Some(&packed.recurrence),
+                &scratch.x,
+                steps,
+                rows,
+                None,
+                state,
+                &mut scratch.stack,
+            )?,
         };
         let f = self.stack().output_size();
         // Only the last step's outputs are needed: [B, F] rows at t = T − 1.
         let last = &y[(steps - 1) * rows * f..steps * rows * f];
-        Dense { inputs: f, outputs: vocab_size }.forward_packed(last, rows, &packed.head_t, Some(self.params().view("head.bias")), logits, false)?;
+        Dense { inputs: f, outputs: vocab_size }.forward_packed(
+            last,
+            rows,
+            &packed.head_t,
+            Some(self.params().view("head.bias")),
+            logits,
+            false,
+        )?;
         if self.config.skip {
             let x_last = &scratch.x[(steps - 1) * rows * embed_dim..];
-            Dense { inputs: embed_dim, outputs: vocab_size }.forward(x_last, rows, self.params().view("skip.weight"), None, logits, true)?;
+            Dense { inputs: embed_dim, outputs: vocab_size }.forward(
+                x_last,
+                rows,
+                self.params().view("skip.weight"),
+                None,
+                logits,
+                true,
+            )?;
         }
         Ok(())
     }
@@ -94,7 +145,11 @@ pub fn gather_states<'a>(states: impl ExactSizeIterator<Item = &'a StackState>, 
 }
 
 /// Splits a batched state back into single-sequence states (the inverse of [`gather_states`]).
-pub fn scatter_states<'a>(batched: &StackState, hidden: usize, states: impl ExactSizeIterator<Item = &'a mut StackState>) {
+pub fn scatter_states<'a>(
+    batched: &StackState,
+    hidden: usize,
+    states: impl ExactSizeIterator<Item = &'a mut StackState>,
+) {
     let b = states.len();
     for (row, s) in states.enumerate() {
         for (src, dst) in pairs(&s.h, hidden, row, b) {
@@ -110,8 +165,14 @@ pub fn scatter_states<'a>(batched: &StackState, hidden: usize, states: impl Exac
 
 /// For each of the L·D blocks of a single state: its range there and row `row`'s range in the
 /// batched `[L·D, B, H]` buffer.
-fn pairs(single: &[f32], hidden: usize, row: usize, b: usize) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> {
-    (0..single.len() / hidden).map(move |k| (k * hidden..(k + 1) * hidden, (k * b + row) * hidden..(k * b + row + 1) * hidden))
+fn pairs(
+    single: &[f32],
+    hidden: usize,
+    row: usize,
+    b: usize,
+) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> {
+    (0..single.len() / hidden)
+        .map(move |k| (k * hidden..(k + 1) * hidden, (k * b + row) * hidden..(k * b + row + 1) * hidden))
 }
 
 /// Beam search over a language model: each hypothesis carries its own state; one batched
@@ -172,7 +233,10 @@ mod tests {
     #[test]
     fn token_table_equals_projecting_the_embeddings() {
         for cell in ["lstm", "gru", "rnn", "rnn_relu"] {
-            let cfg = ModelConfig::from_json(&json!({"cell": cell, "vocab_size": 11, "embed_dim": 6, "hidden_size": 7, "num_layers": 2})).unwrap();
+            let cfg = ModelConfig::from_json(
+                &json!({"cell": cell, "vocab_size": 11, "embed_dim": 6, "hidden_size": 7, "num_layers": 2}),
+            )
+            .unwrap();
             let params = init_params(&cfg, &InitConfig::default(), &mut Rng::new(5)).unwrap();
             let net = Network::from_params(cfg, params).unwrap();
             let packed = net.inference_weights().unwrap();
@@ -185,11 +249,34 @@ mod tests {
                     let mut logits = vec![0.0; rows * 11];
                     net.feed(&tokens, rows, steps, &mut state, &mut scratch, &mut logits).unwrap();
                     let mut x = vec![0.0; steps * rows * 6];
-                    Embedding { vocab: 11, dim: 6 }.forward(net.params().view("embed.weight"), &tokens, rows, steps, &mut x).unwrap();
-                    let y = net.stack().forward_inference(net.params(), Some(&packed.recurrence), &x, steps, rows, None, &mut reference, &mut ws).unwrap();
+                    Embedding { vocab: 11, dim: 6 }
+                        .forward(net.params().view("embed.weight"), &tokens, rows, steps, &mut x)
+                        .unwrap();
+                    let y = net
+                        .stack()
+                        .forward_inference(
+                            net.params(),
+                            Some(&packed.recurrence),
+                            &x,
+                            steps,
+                            rows,
+                            None,
+                            &mut reference,
+                            &mut ws,
+                        )
+                        .unwrap();
                     let mut want = vec![0.0; rows * 11];
                     let last = &y[(steps - 1) * rows * 7..];
-                    Dense { inputs: 7, outputs: 11 }.forward_packed(last, rows, &packed.head_t, Some(net.params().view("head.bias")), &mut want, false).unwrap();
+                    Dense { inputs: 7, outputs: 11 }
+                        .forward_packed(
+                            last,
+                            rows,
+                            &packed.head_t,
+                            Some(net.params().view("head.bias")),
+                            &mut want,
+                            false,
+                        )
+                        .unwrap();
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&logits), bits(&want), "{cell} rows {rows} chunk {chunk}: logits");
                     assert_eq!(bits(&state.h), bits(&reference.h), "{cell} rows {rows} chunk {chunk}: h");
@@ -205,15 +292,31 @@ mod tests {
     fn single_steps_equal_one_chunk() {
         for cell in ["lstm", "gru", "rnn"] {
             for embed_dim in [6, 4] {
-                let cfg = ModelConfig::from_json(&json!({"cell": cell, "vocab_size": 11, "embed_dim": embed_dim, "hidden_size": 7, "num_layers": 2})).unwrap();
-                let net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(8)).unwrap()).unwrap();
+                let cfg = ModelConfig::from_json(
+                    &json!({"cell": cell, "vocab_size": 11, "embed_dim": embed_dim, "hidden_size": 7, "num_layers": 2}),
+                )
+                .unwrap();
+                let net = Network::from_params(
+                    cfg.clone(),
+                    init_params(&cfg, &InitConfig::default(), &mut Rng::new(8)).unwrap(),
+                )
+                .unwrap();
                 assert_eq!(net.inference_weights().unwrap().token_gates.is_some(), embed_dim == 6);
                 for rows in [1, 3] {
                     let steps = 5;
                     let tokens: Vec<i32> = (0..rows * steps).map(|k| ((k * 5 + 2) % 11) as i32).collect();
                     let (mut chunk_state, mut chunk_logits) = (net.zero_state(rows), vec![0.0; rows * 11]);
-                    net.feed(&tokens, rows, steps, &mut chunk_state, &mut InferenceScratch::default(), &mut chunk_logits).unwrap();
-                    let (mut state, mut logits, mut scratch) = (net.zero_state(rows), vec![0.0; rows * 11], InferenceScratch::default());
+                    net.feed(
+                        &tokens,
+                        rows,
+                        steps,
+                        &mut chunk_state,
+                        &mut InferenceScratch::default(),
+                        &mut chunk_logits,
+                    )
+                    .unwrap();
+                    let (mut state, mut logits, mut scratch) =
+                        (net.zero_state(rows), vec![0.0; rows * 11], InferenceScratch::default());
                     for s in 0..steps {
                         let column: Vec<i32> = (0..rows).map(|r| tokens[r * steps + s]).collect();
                         net.feed(&column, rows, 1, &mut state, &mut scratch, &mut logits).unwrap();
@@ -230,8 +333,13 @@ mod tests {
     /// named, and works again once the parameter is repaired.
     #[test]
     fn a_non_finite_token_table_is_an_error() {
-        let cfg = ModelConfig::from_json(&json!({"cell": "gru", "vocab_size": 11, "embed_dim": 6, "hidden_size": 7, "num_layers": 1})).unwrap();
-        let mut net = Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(4)).unwrap()).unwrap();
+        let cfg = ModelConfig::from_json(
+            &json!({"cell": "gru", "vocab_size": 11, "embed_dim": 6, "hidden_size": 7, "num_layers": 1}),
+        )
+        .unwrap();
+        let mut net =
+            Network::from_params(cfg.clone(), init_params(&cfg, &InitConfig::default(), &mut Rng::new(4)).unwrap())
+                .unwrap();
         net.params_mut().view_mut("embed.weight")[13] = f32::INFINITY;
         let (mut state, mut out) = (net.zero_state(1), vec![0.0; 11]);
         let err = net.feed(&[1], 1, 1, &mut state, &mut InferenceScratch::default(), &mut out).unwrap_err();
@@ -244,7 +352,10 @@ mod tests {
     /// `params_mut` is seen by the next feed, exactly as by a network built from the new values.
     #[test]
     fn feed_sees_every_change_of_the_parameters() {
-        let cfg = ModelConfig::from_json(&json!({"cell": "lstm", "vocab_size": 11, "embed_dim": 5, "hidden_size": 7, "num_layers": 2})).unwrap();
+        let cfg = ModelConfig::from_json(
+            &json!({"cell": "lstm", "vocab_size": 11, "embed_dim": 5, "hidden_size": 7, "num_layers": 2}),
+        )
+        .unwrap();
         let params = init_params(&cfg, &InitConfig::default(), &mut Rng::new(3)).unwrap();
         let mut net = Network::from_params(cfg.clone(), params).unwrap();
         let tokens = [1, 4, 2, 9, 0, 3, 3, 10];

@@ -9,11 +9,11 @@
 use crate::batch::{Batch, BatchInput};
 use crate::config::{InputKind, ModelConfig, Task};
 use crate::error::{check_finite, check_len, Error, Result};
+use crate::kernels::packed::PackedB;
 use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
 use crate::layer::pooling::TimePooling;
 use crate::layer::recurrent::{PackedRecurrence, RecurrentStack, StackCache, StackState};
-use crate::kernels::packed::PackedB;
 use crate::params::Params;
 use crate::rng::Rng;
 use std::sync::{Arc, OnceLock};
@@ -97,8 +97,15 @@ impl Network {
         let recurrence = self.stack.pack_recurrence(&self.params)?;
         let head_t = self.head().pack(self.params.view("head.weight"))?;
         let token_gates = match self.config.input {
-            InputKind::Tokens { vocab_size, embed_dim } if vocab_size <= 2 * embed_dim && self.config.directions() == 1 => {
-                let table = self.stack.project_first_layer(&self.params, &recurrence, self.params.view("embed.weight"), vocab_size)?;
+            InputKind::Tokens { vocab_size, embed_dim }
+                if vocab_size <= 2 * embed_dim && self.config.directions() == 1 =>
+            {
+                let table = self.stack.project_first_layer(
+                    &self.params,
+                    &recurrence,
+                    self.params.view("embed.weight"),
+                    vocab_size,
+                )?;
                 // Checked once here: feeding then copies its rows without looking at them.
                 check_finite("token table (the first layer's projection of every embedding)", &table)?;
                 Some(table)
@@ -240,13 +247,24 @@ impl Network {
             BatchInput::Dense(v) => {
                 for r in 0..b {
                     for s in 0..t {
-                        cache.x[(s * b + r) * i..(s * b + r + 1) * i].copy_from_slice(&v[(r * t + s) * i..(r * t + s + 1) * i]);
+                        cache.x[(s * b + r) * i..(s * b + r + 1) * i]
+                            .copy_from_slice(&v[(r * t + s) * i..(r * t + s + 1) * i]);
                     }
                 }
             }
         }
         let lengths = batch.lengths.as_deref();
-        let final_state = self.stack.forward_into(&self.params, &cache.x, t, b, lengths, state, dropout, &mut cache.stack, &mut cache.y)?;
+        let final_state = self.stack.forward_into(
+            &self.params,
+            &cache.x,
+            t,
+            b,
+            lengths,
+            state,
+            dropout,
+            &mut cache.stack,
+            &mut cache.y,
+        )?;
         let f = self.features();
         let c = self.config.output_size;
         let head_w = self.params.view("head.weight");
@@ -256,7 +274,14 @@ impl Network {
             Dense { inputs: f, outputs: c }.forward(&cache.y, t * b, head_w, Some(head_b), outputs, false)?;
             if self.config.skip {
                 // Elman's input-to-output term: logits += x·W_xoᵀ.
-                Dense { inputs: i, outputs: c }.forward(&cache.x, t * b, self.params.view("skip.weight"), None, outputs, true)?;
+                Dense { inputs: i, outputs: c }.forward(
+                    &cache.x,
+                    t * b,
+                    self.params.view("skip.weight"),
+                    None,
+                    outputs,
+                    true,
+                )?;
             }
         } else {
             cache.pooled.resize(b * f, 0.0);
@@ -293,7 +318,15 @@ impl Network {
             check_len("doutputs", doutputs.len(), b * c)?;
             let mut dpooled = vec![0.0; b * f];
             let (dw, db) = grads_head(grads);
-            Dense { inputs: f, outputs: c }.backward(&cache.pooled, b, head_w, doutputs, dw, Some(db), Some(&mut dpooled))?;
+            Dense { inputs: f, outputs: c }.backward(
+                &cache.pooled,
+                b,
+                head_w,
+                doutputs,
+                dw,
+                Some(db),
+                Some(&mut dpooled),
+            )?;
             self.pooling().backward(&dpooled, t, b, &cache.lengths, &cache.argmax, &mut dy);
         }
         let stack_result = self.stack.backward(&self.params, &mut cache.stack, &dy, dstate, grads);
@@ -305,7 +338,15 @@ impl Network {
                 // logits += x·W_xoᵀ: dW_xo += doutᵀ·x and dx += dout·W_xo.
                 let skip_w = self.params.view("skip.weight");
                 let dskip = grads.view_mut("skip.weight");
-                Dense { inputs: i, outputs: c }.backward(&cache.x, t * b, skip_w, doutputs, dskip, None, Some(&mut dx))?;
+                Dense { inputs: i, outputs: c }.backward(
+                    &cache.x,
+                    t * b,
+                    skip_w,
+                    doutputs,
+                    dskip,
+                    None,
+                    Some(&mut dx),
+                )?;
             }
             self.embedding().backward(grads.view_mut("embed.weight"), &cache.tokens, b, t, &dx)?;
         }

@@ -78,7 +78,10 @@ fn classes(
             logits.len()
         )));
     }
-    let opts = CrossEntropyOptions { ignore_index: Some(IGNORE_INDEX as i64), class_weights: class_weights.map(<[f32]>::to_vec) };
+    let opts = CrossEntropyOptions {
+        ignore_index: Some(IGNORE_INDEX as i64),
+        class_weights: class_weights.map(<[f32]>::to_vec),
+    };
     let sum = cross_entropy(logits, width, targets, &opts, doutputs)?;
     let correct = targets
         .iter()

@@ -27,25 +27,10 @@ pub struct AdagradConfig {
 impl AdagradConfig {
     pub fn validate(&self) -> Result<()> {
         check_range("lr", self.lr, self.lr > 0.0, "a finite number > 0")?;
-        check_range(
-            "lr_decay",
-            self.lr_decay,
-            self.lr_decay >= 0.0,
-            "a finite number >= 0",
-        )?;
-        check_range(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "a finite number >= 0",
-        )?;
+        check_range("lr_decay", self.lr_decay, self.lr_decay >= 0.0, "a finite number >= 0")?;
+        check_range("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "a finite number >= 0")?;
         let iav = self.initial_accumulator_value;
-        check_range(
-            "initial_accumulator_value",
-            iav,
-            iav >= 0.0,
-            "a finite number >= 0",
-        )?;
+        check_range("initial_accumulator_value", iav, iav >= 0.0, "a finite number >= 0")?;
         check_range("eps", self.eps, self.eps >= 0.0, "a finite number >= 0")
     }
 }
@@ -62,24 +47,14 @@ pub struct Adagrad {
 impl Adagrad {
     pub fn new(config: AdagradConfig, n: usize) -> Self {
         let sum = vec![config.initial_accumulator_value as f32; n];
-        Adagrad {
-            config,
-            n,
-            step: 0,
-            sum,
-        }
+        Adagrad { config, n, step: 0, sum }
     }
 
     pub(crate) fn step(&mut self, p: &mut [f32], g: &[f32], lr: f64) {
         self.step += 1;
         let c = &self.config;
         let clr = lr / (1.0 + (self.step - 1) as f64 * c.lr_decay);
-        let (neg_clr, eps, wd, has_wd) = (
-            -clr as f32,
-            c.eps as f32,
-            c.weight_decay as f32,
-            c.weight_decay != 0.0,
-        );
+        let (neg_clr, eps, wd, has_wd) = (-clr as f32, c.eps as f32, c.weight_decay as f32, c.weight_decay != 0.0);
         for ((p, &g), s) in p.iter_mut().zip(g).zip(self.sum.iter_mut()) {
             let g = if has_wd { g + wd * *p } else { g };
             *s += g * g;
@@ -104,13 +79,7 @@ mod tests {
     /// step 2 clr = 0.05, sum = 18, p -= 0.05·3/sqrt(18) ≈ 0.0353553.
     #[test]
     fn two_steps_by_hand_with_lr_decay() {
-        let cfg = AdagradConfig {
-            lr: 0.1,
-            lr_decay: 1.0,
-            weight_decay: 0.0,
-            initial_accumulator_value: 0.0,
-            eps: 0.0,
-        };
+        let cfg = AdagradConfig { lr: 0.1, lr_decay: 1.0, weight_decay: 0.0, initial_accumulator_value: 0.0, eps: 0.0 };
         let mut o = Adagrad::new(cfg, 1);
         let mut p = [0.0f32];
         o.step(&mut p, &[3.0], 0.1);

@@ -35,13 +35,7 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig {
-            lr: 1e-3,
-            betas: default_betas(),
-            eps: default_eps(),
-            weight_decay: 0.0,
-            amsgrad: false,
-        }
+        AdamConfig { lr: 1e-3, betas: default_betas(), eps: default_eps(), weight_decay: 0.0, amsgrad: false }
     }
 }
 
@@ -62,25 +56,13 @@ pub struct AdamWConfig {
 
 impl From<AdamWConfig> for AdamConfig {
     fn from(c: AdamWConfig) -> Self {
-        AdamConfig {
-            lr: c.lr,
-            betas: c.betas,
-            eps: c.eps,
-            weight_decay: c.weight_decay,
-            amsgrad: c.amsgrad,
-        }
+        AdamConfig { lr: c.lr, betas: c.betas, eps: c.eps, weight_decay: c.weight_decay, amsgrad: c.amsgrad }
     }
 }
 
 impl From<AdamConfig> for AdamWConfig {
     fn from(c: AdamConfig) -> Self {
-        AdamWConfig {
-            lr: c.lr,
-            betas: c.betas,
-            eps: c.eps,
-            weight_decay: c.weight_decay,
-            amsgrad: c.amsgrad,
-        }
+        AdamWConfig { lr: c.lr, betas: c.betas, eps: c.eps, weight_decay: c.weight_decay, amsgrad: c.amsgrad }
     }
 }
 
@@ -88,20 +70,10 @@ impl AdamConfig {
     pub fn validate(&self) -> Result<()> {
         check_range("lr", self.lr, self.lr > 0.0, "a finite number > 0")?;
         for (i, b) in self.betas.iter().enumerate() {
-            check_range(
-                &format!("betas[{i}]"),
-                *b,
-                (0.0..1.0).contains(b),
-                "a number in [0, 1)",
-            )?;
+            check_range(&format!("betas[{i}]"), *b, (0.0..1.0).contains(b), "a number in [0, 1)")?;
         }
         check_range("eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
-        check_range(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "a finite number >= 0",
-        )
+        check_range("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "a finite number >= 0")
     }
 }
 
@@ -127,11 +99,7 @@ impl Adam {
             step: 0,
             exp_avg: vec![0.0; n],
             exp_avg_sq: vec![0.0; n],
-            max_exp_avg_sq: if config.amsgrad {
-                vec![0.0; n]
-            } else {
-                Vec::new()
-            },
+            max_exp_avg_sq: if config.amsgrad { vec![0.0; n] } else { Vec::new() },
             config,
         }
     }
@@ -165,59 +133,11 @@ impl Adam {
     }
 
     pub(crate) fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
-        let mut v = vec![
-            ("exp_avg", &mut self.exp_avg),
-            ("exp_avg_sq", &mut self.exp_avg_sq),
-        ];
+        let mut v = vec![("exp_avg", &mut self.exp_avg), ("exp_avg_sq", &mut self.exp_avg_sq)];
         if self.config.amsgrad {
             v.push(("max_exp_avg_sq", &mut self.max_exp_avg_sq));
         }
         v
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// By hand: the first Adam step moves every parameter by ≈ lr·sign(g) (m̂ = g, v̂ = g²).
-    /// Step 2 with the same g: m = 0.19g, v = 0.001999g², m̂ = g, v̂ = g² → again lr·sign(g).
-    #[test]
-    fn first_steps_move_by_lr_times_sign() {
-        let mut o = Adam::new(
-            AdamConfig {
-                lr: 0.01,
-                ..AdamConfig::default()
-            },
-            false,
-            3,
-        );
-        let mut p = [1.0f32, -2.0, 0.5];
-        let g = [0.3f32, -4.0, 1e-3];
-        o.step(&mut p, &g, 0.01);
-        o.step(&mut p, &g, 0.01);
-        for (i, expected) in [0.98f32, -1.98, 0.48].iter().enumerate() {
-            assert!(
-                (p[i] - expected).abs() < 2e-5 * (1.0 + 1e-3 / g[i].abs()),
-                "p[{i}] = {}",
-                p[i]
-            );
-        }
-    }
-
-    /// AdamW with g = 0 only shrinks: p·(1 - lr·wd) per step.
-    #[test]
-    fn adamw_decay_is_decoupled() {
-        let cfg = AdamConfig {
-            lr: 0.1,
-            weight_decay: 0.5,
-            ..AdamConfig::default()
-        };
-        let mut o = Adam::new(cfg, true, 1);
-        let mut p = [2.0f32];
-        o.step(&mut p, &[0.0], 0.1);
-        o.step(&mut p, &[0.0], 0.1);
-        assert!((p[0] - 2.0 * 0.95 * 0.95).abs() < 1e-6, "{}", p[0]);
     }
 }
 
@@ -239,7 +159,15 @@ struct Coefficients {
 /// fused multiply-add is introduced and `sqrt`/division are correctly rounded, so every build
 /// gives the same bits.
 #[inline(always)]
-fn update_body(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vmax: &mut [f32]) {
+fn update_body(
+    flags: (bool, bool, bool),
+    k: &Coefficients,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    vmax: &mut [f32],
+) {
     let (decoupled, has_wd, amsgrad) = flags;
     let n = p.len();
     let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
@@ -278,11 +206,27 @@ fn update_body(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn update_avx512(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vmax: &mut [f32]) {
+unsafe fn update_avx512(
+    flags: (bool, bool, bool),
+    k: &Coefficients,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    vmax: &mut [f32],
+) {
     update_body(flags, k, p, g, m, v, vmax)
 }
 
-fn update(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vmax: &mut [f32]) {
+fn update(
+    flags: (bool, bool, bool),
+    k: &Coefficients,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    vmax: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: AVX-512F is available on this CPU (checked just above).
@@ -291,3 +235,32 @@ fn update(flags: (bool, bool, bool), k: &Coefficients, p: &mut [f32], g: &[f32],
     update_body(flags, k, p, g, m, v, vmax)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// By hand: the first Adam step moves every parameter by ≈ lr·sign(g) (m̂ = g, v̂ = g²).
+    /// Step 2 with the same g: m = 0.19g, v = 0.001999g², m̂ = g, v̂ = g² → again lr·sign(g).
+    #[test]
+    fn first_steps_move_by_lr_times_sign() {
+        let mut o = Adam::new(AdamConfig { lr: 0.01, ..AdamConfig::default() }, false, 3);
+        let mut p = [1.0f32, -2.0, 0.5];
+        let g = [0.3f32, -4.0, 1e-3];
+        o.step(&mut p, &g, 0.01);
+        o.step(&mut p, &g, 0.01);
+        for (i, expected) in [0.98f32, -1.98, 0.48].iter().enumerate() {
+            assert!((p[i] - expected).abs() < 2e-5 * (1.0 + 1e-3 / g[i].abs()), "p[{i}] = {}", p[i]);
+        }
+    }
+
+    /// AdamW with g = 0 only shrinks: p·(1 - lr·wd) per step.
+    #[test]
+    fn adamw_decay_is_decoupled() {
+        let cfg = AdamConfig { lr: 0.1, weight_decay: 0.5, ..AdamConfig::default() };
+        let mut o = Adam::new(cfg, true, 1);
+        let mut p = [2.0f32];
+        o.step(&mut p, &[0.0], 0.1);
+        o.step(&mut p, &[0.0], 0.1);
+        assert!((p[0] - 2.0 * 0.95 * 0.95).abs() < 1e-6, "{}", p[0]);
+    }
+}

@@ -42,8 +42,8 @@ pub enum OptimizerConfig {
 impl OptimizerConfig {
     /// Parses and validates the JSON form; errors name the field and the value.
     pub fn from_json(v: &Value) -> Result<Self> {
-        let cfg: OptimizerConfig = serde_json::from_value(v.clone())
-            .map_err(|e| Error::Config(format!("optimizer: {e}")))?;
+        let cfg: OptimizerConfig =
+            serde_json::from_value(v.clone()).map_err(|e| Error::Config(format!("optimizer: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -172,9 +172,7 @@ impl Optimizer {
         check_len("params", params.len(), n)?;
         check_len("grads", grads.len(), n)?;
         if !(lr.is_finite() && lr >= 0.0) {
-            return Err(Error::Range(format!(
-                "lr: expected a finite number >= 0, got {lr}"
-            )));
+            return Err(Error::Range(format!("lr: expected a finite number >= 0, got {lr}")));
         }
         let lr = lr as f64;
         match self {
@@ -209,11 +207,7 @@ impl Optimizer {
     pub fn export_state(&self) -> OptimizerState {
         OptimizerState {
             step: self.steps(),
-            slots: self
-                .slots()
-                .into_iter()
-                .map(|(k, v)| (format!("optim.{k}"), v.clone()))
-                .collect(),
+            slots: self.slots().into_iter().map(|(k, v)| (format!("optim.{k}"), v.clone())).collect(),
         }
     }
 
@@ -234,15 +228,9 @@ impl Optimizer {
         let mut sources = Vec::with_capacity(slots.len());
         for (k, _) in slots.iter() {
             let full = format!("optim.{k}");
-            let src = state
-                .slots
-                .iter()
-                .find(|(key, _)| *key == full)
-                .ok_or_else(|| {
-                    Error::Format(format!(
-                        "optimizer state: missing slot \"{full}\" for a {name} optimizer"
-                    ))
-                })?;
+            let src = state.slots.iter().find(|(key, _)| *key == full).ok_or_else(|| {
+                Error::Format(format!("optimizer state: missing slot \"{full}\" for a {name} optimizer"))
+            })?;
             check_len(&full, src.1.len(), n)?;
             sources.push(&src.1);
         }
@@ -262,9 +250,7 @@ impl Optimizer {
 /// Range checks shared by the configs: `name` must be finite and inside the described range.
 pub(crate) fn check_range(name: &str, v: f64, ok: bool, expected: &str) -> Result<()> {
     if !v.is_finite() || !ok {
-        return Err(Error::Range(format!(
-            "{name}: expected {expected}, got {v}"
-        )));
+        return Err(Error::Range(format!("{name}: expected {expected}, got {v}")));
     }
     Ok(())
 }
@@ -287,67 +273,34 @@ mod tests {
         }
         assert_eq!(OptimizerConfig::from_json(&c.to_json()).unwrap(), c);
         let adam = OptimizerConfig::from_json(&json!({"type": "adam", "lr": 0.001})).unwrap();
-        assert_eq!(
-            adam,
-            OptimizerConfig::Adam(AdamConfig {
-                lr: 0.001,
-                ..AdamConfig::default()
-            })
-        );
+        assert_eq!(adam, OptimizerConfig::Adam(AdamConfig { lr: 0.001, ..AdamConfig::default() }));
     }
 
     #[test]
     fn config_errors_name_field_and_value() {
         let cases = [
-            (
-                json!({"type": "sgd", "lr": 0.0}),
-                "lr: expected a finite number > 0, got 0",
-            ),
+            (json!({"type": "sgd", "lr": 0.0}), "lr: expected a finite number > 0, got 0"),
             (json!({"type": "sgd", "lr": -1.0}), "got -1"),
-            (
-                json!({"type": "adam", "lr": 0.1, "betas": [0.9, 1.0]}),
-                "betas[1]: expected a number in [0, 1), got 1",
-            ),
+            (json!({"type": "adam", "lr": 0.1, "betas": [0.9, 1.0]}), "betas[1]: expected a number in [0, 1), got 1"),
             (json!({"type": "adam", "lr": 0.1, "eps": -1e-8}), "eps:"),
-            (
-                json!({"type": "rmsprop", "lr": 0.1, "alpha": 1.5}),
-                "alpha:",
-            ),
-            (
-                json!({"type": "sgd", "lr": 0.1, "nesterov": true}),
-                "nesterov",
-            ),
-            (
-                json!({"type": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.5, "nesterov": true}),
-                "dampening",
-            ),
-            (
-                json!({"type": "adagrad", "lr": 0.1, "lr_decay": -0.1}),
-                "lr_decay:",
-            ),
-            (
-                json!({"type": "adam", "lr": 0.1, "betaz": [0.9, 0.9]}),
-                "betaz",
-            ),
+            (json!({"type": "rmsprop", "lr": 0.1, "alpha": 1.5}), "alpha:"),
+            (json!({"type": "sgd", "lr": 0.1, "nesterov": true}), "nesterov"),
+            (json!({"type": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.5, "nesterov": true}), "dampening"),
+            (json!({"type": "adagrad", "lr": 0.1, "lr_decay": -0.1}), "lr_decay:"),
+            (json!({"type": "adam", "lr": 0.1, "betaz": [0.9, 0.9]}), "betaz"),
             (json!({"type": "lion", "lr": 0.1}), "lion"),
             (json!({"type": "adam"}), "lr"),
         ];
         for (v, needle) in cases {
             let e = OptimizerConfig::from_json(&v).unwrap_err().to_string();
-            assert!(
-                e.contains(needle),
-                "{v}: error {e:?} should contain {needle:?}"
-            );
+            assert!(e.contains(needle), "{v}: error {e:?} should contain {needle:?}");
         }
     }
 
     #[test]
     fn step_checks_lengths_and_lr() {
-        let mut o = Optimizer::new(
-            &OptimizerConfig::from_json(&json!({"type": "adam", "lr": 0.1})).unwrap(),
-            3,
-        )
-        .unwrap();
+        let mut o =
+            Optimizer::new(&OptimizerConfig::from_json(&json!({"type": "adam", "lr": 0.1})).unwrap(), 3).unwrap();
         let mut p = vec![0.0; 3];
         let e = o.step(&mut p, &[0.0; 2], 0.1).unwrap_err().to_string();
         assert_eq!(e, "grads: expected length 3, got 2");
@@ -365,27 +318,13 @@ mod tests {
         let before = o.export_state();
         let mut bad = before.clone();
         bad.slots[1].1.pop();
-        assert!(o
-            .import_state(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("optim.exp_avg_sq: expected length 2, got 1"));
+        assert!(o.import_state(&bad).unwrap_err().to_string().contains("optim.exp_avg_sq: expected length 2, got 1"));
         let mut foreign = before.clone();
-        foreign
-            .slots
-            .push(("optim.momentum_buffer".into(), vec![0.0; 2]));
-        assert!(o
-            .import_state(&foreign)
-            .unwrap_err()
-            .to_string()
-            .contains("optim.momentum_buffer"));
+        foreign.slots.push(("optim.momentum_buffer".into(), vec![0.0; 2]));
+        assert!(o.import_state(&foreign).unwrap_err().to_string().contains("optim.momentum_buffer"));
         let mut missing = before.clone();
         missing.slots.remove(0);
-        assert!(o
-            .import_state(&missing)
-            .unwrap_err()
-            .to_string()
-            .contains("missing slot \"optim.exp_avg\""));
+        assert!(o.import_state(&missing).unwrap_err().to_string().contains("missing slot \"optim.exp_avg\""));
         assert_eq!(o.export_state(), before);
     }
 }

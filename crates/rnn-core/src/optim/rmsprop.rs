@@ -33,25 +33,10 @@ pub struct RmsPropConfig {
 impl RmsPropConfig {
     pub fn validate(&self) -> Result<()> {
         check_range("lr", self.lr, self.lr > 0.0, "a finite number > 0")?;
-        check_range(
-            "alpha",
-            self.alpha,
-            (0.0..1.0).contains(&self.alpha),
-            "a number in [0, 1)",
-        )?;
+        check_range("alpha", self.alpha, (0.0..1.0).contains(&self.alpha), "a number in [0, 1)")?;
         check_range("eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
-        check_range(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "a finite number >= 0",
-        )?;
-        check_range(
-            "momentum",
-            self.momentum,
-            (0.0..1.0).contains(&self.momentum),
-            "a number in [0, 1)",
-        )
+        check_range("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "a finite number >= 0")?;
+        check_range("momentum", self.momentum, (0.0..1.0).contains(&self.momentum), "a number in [0, 1)")
     }
 }
 
@@ -69,38 +54,17 @@ pub struct RmsProp {
 
 impl RmsProp {
     pub fn new(config: RmsPropConfig, n: usize) -> Self {
-        let grad_avg = if config.centered {
-            vec![0.0; n]
-        } else {
-            Vec::new()
-        };
-        let momentum_buffer = if config.momentum > 0.0 {
-            vec![0.0; n]
-        } else {
-            Vec::new()
-        };
-        RmsProp {
-            config,
-            n,
-            step: 0,
-            square_avg: vec![0.0; n],
-            grad_avg,
-            momentum_buffer,
-        }
+        let grad_avg = if config.centered { vec![0.0; n] } else { Vec::new() };
+        let momentum_buffer = if config.momentum > 0.0 { vec![0.0; n] } else { Vec::new() };
+        RmsProp { config, n, step: 0, square_avg: vec![0.0; n], grad_avg, momentum_buffer }
     }
 
     pub(crate) fn step(&mut self, p: &mut [f32], g: &[f32], lr: f64) {
         self.step += 1;
         let c = &self.config;
         let (alpha, oma) = (c.alpha as f32, (1.0 - c.alpha) as f32);
-        let (eps, wd, mu, neg_lr) = (
-            c.eps as f32,
-            c.weight_decay as f32,
-            c.momentum as f32,
-            -lr as f32,
-        );
-        let (centered, has_momentum, has_wd) =
-            (c.centered, c.momentum > 0.0, c.weight_decay != 0.0);
+        let (eps, wd, mu, neg_lr) = (c.eps as f32, c.weight_decay as f32, c.momentum as f32, -lr as f32);
+        let (centered, has_momentum, has_wd) = (c.centered, c.momentum > 0.0, c.weight_decay != 0.0);
         for i in 0..p.len() {
             let g = if has_wd { g[i] + wd * p[i] } else { g[i] };
             let s = self.square_avg[i] * alpha + oma * g * g;
@@ -154,23 +118,12 @@ mod tests {
     /// step 2 s = 0.0796, p -= 0.01·2/sqrt(0.0796) ≈ 0.070888.
     #[test]
     fn two_steps_by_hand() {
-        let cfg = RmsPropConfig {
-            lr: 0.01,
-            alpha: 0.99,
-            eps: 0.0,
-            weight_decay: 0.0,
-            momentum: 0.0,
-            centered: false,
-        };
+        let cfg = RmsPropConfig { lr: 0.01, alpha: 0.99, eps: 0.0, weight_decay: 0.0, momentum: 0.0, centered: false };
         let mut o = RmsProp::new(cfg, 1);
         let mut p = [1.0f32];
         o.step(&mut p, &[2.0], 0.01);
         assert!((p[0] - 0.9).abs() < 1e-6, "{}", p[0]);
         o.step(&mut p, &[2.0], 0.01);
-        assert!(
-            (p[0] - (0.9 - 0.02 / 0.0796f32.sqrt())).abs() < 1e-6,
-            "{}",
-            p[0]
-        );
+        assert!((p[0] - (0.9 - 0.02 / 0.0796f32.sqrt())).abs() < 1e-6, "{}", p[0]);
     }
 }

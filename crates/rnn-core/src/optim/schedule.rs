@@ -42,10 +42,7 @@ pub struct ScheduleConfig {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        ScheduleConfig {
-            kind: ScheduleKind::Constant {},
-            warmup_steps: 0,
-        }
+        ScheduleConfig { kind: ScheduleKind::Constant {}, warmup_steps: 0 }
     }
 }
 
@@ -59,13 +56,11 @@ impl ScheduleConfig {
         let warmup_steps = match obj.remove("warmup_steps") {
             None | Some(Value::Null) => 0,
             Some(x) => x.as_u64().ok_or_else(|| {
-                Error::Config(format!(
-                    "schedule.warmup_steps: expected a non-negative integer, got {x}"
-                ))
+                Error::Config(format!("schedule.warmup_steps: expected a non-negative integer, got {x}"))
             })?,
         };
-        let kind: ScheduleKind = serde_json::from_value(Value::Object(obj))
-            .map_err(|e| Error::Config(format!("schedule: {e}")))?;
+        let kind: ScheduleKind =
+            serde_json::from_value(Value::Object(obj)).map_err(|e| Error::Config(format!("schedule: {e}")))?;
         let cfg = ScheduleConfig { kind, warmup_steps };
         cfg.validate()?;
         Ok(cfg)
@@ -81,9 +76,7 @@ impl ScheduleConfig {
     pub fn validate(&self) -> Result<()> {
         let gamma_ok = |g: f64| -> Result<()> {
             if !(g.is_finite() && g > 0.0 && g <= 1.0) {
-                return Err(Error::Range(format!(
-                    "schedule.gamma: expected a number in (0, 1], got {g}"
-                )));
+                return Err(Error::Range(format!("schedule.gamma: expected a number in (0, 1], got {g}")));
             }
             Ok(())
         };
@@ -91,18 +84,14 @@ impl ScheduleConfig {
             ScheduleKind::Constant {} => {}
             ScheduleKind::Step { step_size, gamma } => {
                 if step_size == 0 {
-                    return Err(Error::Range(
-                        "schedule.step_size: expected an integer >= 1, got 0".into(),
-                    ));
+                    return Err(Error::Range("schedule.step_size: expected an integer >= 1, got 0".into()));
                 }
                 gamma_ok(gamma)?;
             }
             ScheduleKind::Exponential { gamma } => gamma_ok(gamma)?,
             ScheduleKind::Cosine { t_max, eta_min } => {
                 if t_max == 0 {
-                    return Err(Error::Range(
-                        "schedule.t_max: expected an integer >= 1, got 0".into(),
-                    ));
+                    return Err(Error::Range("schedule.t_max: expected an integer >= 1, got 0".into()));
                 }
                 if !(eta_min.is_finite() && eta_min >= 0.0) {
                     return Err(Error::Range(format!(
@@ -126,9 +115,7 @@ impl Schedule {
     /// `base_lr` is the optimizer's `lr`; for cosine, `eta_min` must not exceed it.
     pub fn new(base_lr: f64, config: ScheduleConfig) -> Result<Self> {
         if !(base_lr.is_finite() && base_lr > 0.0) {
-            return Err(Error::Range(format!(
-                "lr: expected a finite number > 0, got {base_lr}"
-            )));
+            return Err(Error::Range(format!("lr: expected a finite number > 0, got {base_lr}")));
         }
         config.validate()?;
         if let ScheduleKind::Cosine { eta_min, .. } = config.kind {
@@ -144,11 +131,7 @@ impl Schedule {
     /// The learning rate for the step after `step` steps have been taken.
     pub fn lr_at(&self, step: u64) -> f32 {
         let w = self.config.warmup_steps;
-        let lr = if step < w {
-            self.main(0) * (step + 1) as f64 / w as f64
-        } else {
-            self.main(step - w)
-        };
+        let lr = if step < w { self.main(0) * (step + 1) as f64 / w as f64 } else { self.main(step - w) };
         lr as f32
     }
 
@@ -160,9 +143,7 @@ impl Schedule {
             ScheduleKind::Exponential { gamma } => base * gamma.powf(s as f64),
             ScheduleKind::Cosine { t_max, eta_min } => {
                 let s = s.min(t_max) as f64;
-                eta_min
-                    + (base - eta_min) * (1.0 + (std::f64::consts::PI * s / t_max as f64).cos())
-                        / 2.0
+                eta_min + (base - eta_min) * (1.0 + (std::f64::consts::PI * s / t_max as f64).cos()) / 2.0
             }
         }
     }
@@ -197,19 +178,12 @@ mod tests {
         assert!(close(s.lr_at(0), 1.0));
         assert!(close(s.lr_at(5), 0.55), "{}", s.lr_at(5));
         assert!(close(s.lr_at(10), 0.1));
-        assert!(
-            close(s.lr_at(25), 0.1),
-            "held at eta_min after t_max, got {}",
-            s.lr_at(25)
-        );
+        assert!(close(s.lr_at(25), 0.1), "held at eta_min after t_max, got {}", s.lr_at(25));
     }
 
     #[test]
     fn warmup_ramps_then_hands_over() {
-        let s = sched(
-            0.4,
-            json!({"type": "cosine", "t_max": 4, "warmup_steps": 4}),
-        );
+        let s = sched(0.4, json!({"type": "cosine", "t_max": 4, "warmup_steps": 4}));
         let got: Vec<f32> = (0..9).map(|i| s.lr_at(i)).collect();
         let half = 0.4 * (1.0 + (std::f64::consts::PI / 4.0).cos()) / 2.0;
         let want = [0.1, 0.2, 0.3, 0.4, 0.4, half, 0.2, 0.4 - half, 0.0];
@@ -220,29 +194,18 @@ mod tests {
 
     #[test]
     fn json_round_trip_and_errors() {
-        let c = ScheduleConfig::from_json(
-            &json!({"type": "step", "step_size": 2, "gamma": 0.3, "warmup_steps": 5}),
-        )
-        .unwrap();
+        let c = ScheduleConfig::from_json(&json!({"type": "step", "step_size": 2, "gamma": 0.3, "warmup_steps": 5}))
+            .unwrap();
         assert_eq!(ScheduleConfig::from_json(&c.to_json()).unwrap(), c);
         let cases = [
             (
                 json!({"type": "step", "step_size": 0, "gamma": 0.5}),
                 "schedule.step_size: expected an integer >= 1, got 0",
             ),
-            (
-                json!({"type": "exponential", "gamma": 1.5}),
-                "schedule.gamma: expected a number in (0, 1], got 1.5",
-            ),
+            (json!({"type": "exponential", "gamma": 1.5}), "schedule.gamma: expected a number in (0, 1], got 1.5"),
             (json!({"type": "cosine", "t_max": 0}), "schedule.t_max"),
-            (
-                json!({"type": "cosine", "t_max": 3, "eta_min": -1.0}),
-                "schedule.eta_min",
-            ),
-            (
-                json!({"type": "constant", "warmup_steps": -3}),
-                "schedule.warmup_steps",
-            ),
+            (json!({"type": "cosine", "t_max": 3, "eta_min": -1.0}), "schedule.eta_min"),
+            (json!({"type": "constant", "warmup_steps": -3}), "schedule.warmup_steps"),
             (json!({"type": "constant", "gama": 2}), "gama"),
             (json!({"type": "linear"}), "linear"),
         ];
@@ -252,8 +215,7 @@ mod tests {
         }
         let e = Schedule::new(
             0.01,
-            ScheduleConfig::from_json(&json!({"type": "cosine", "t_max": 3, "eta_min": 0.1}))
-                .unwrap(),
+            ScheduleConfig::from_json(&json!({"type": "cosine", "t_max": 3, "eta_min": 0.1})).unwrap(),
         );
         assert!(e.unwrap_err().to_string().contains("at most the base lr"));
     }

@@ -23,24 +23,9 @@ pub struct SgdConfig {
 impl SgdConfig {
     pub fn validate(&self) -> Result<()> {
         check_range("lr", self.lr, self.lr > 0.0, "a finite number > 0")?;
-        check_range(
-            "momentum",
-            self.momentum,
-            (0.0..1.0).contains(&self.momentum),
-            "a number in [0, 1)",
-        )?;
-        check_range(
-            "dampening",
-            self.dampening,
-            (0.0..=1.0).contains(&self.dampening),
-            "a number in [0, 1]",
-        )?;
-        check_range(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "a finite number >= 0",
-        )?;
+        check_range("momentum", self.momentum, (0.0..1.0).contains(&self.momentum), "a number in [0, 1)")?;
+        check_range("dampening", self.dampening, (0.0..=1.0).contains(&self.dampening), "a number in [0, 1]")?;
+        check_range("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "a finite number >= 0")?;
         // PyTorch refuses the same combination: Nesterov needs momentum and no dampening.
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(Error::Config(format!(
@@ -63,17 +48,8 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(config: SgdConfig, n: usize) -> Self {
-        let buf = if config.momentum != 0.0 {
-            vec![0.0; n]
-        } else {
-            Vec::new()
-        };
-        Sgd {
-            config,
-            n,
-            step: 0,
-            momentum_buffer: buf,
-        }
+        let buf = if config.momentum != 0.0 { vec![0.0; n] } else { Vec::new() };
+        Sgd { config, n, step: 0, momentum_buffer: buf }
     }
 
     pub(crate) fn step(&mut self, p: &mut [f32], g: &[f32], lr: f64) {
@@ -91,11 +67,7 @@ impl Sgd {
         } else {
             for ((p, &g), b) in p.iter_mut().zip(g).zip(self.momentum_buffer.iter_mut()) {
                 let d = if wd != 0.0 { g + wd * *p } else { g };
-                *b = if first {
-                    d
-                } else {
-                    *b * mu + one_minus_damp * d
-                };
+                *b = if first { d } else { *b * mu + one_minus_damp * d };
                 let d = if c.nesterov { d + mu * *b } else { *b };
                 *p += neg_lr * d;
             }
@@ -129,13 +101,7 @@ mod tests {
     /// step 2: buf = 0.45 - 0.25 = 0.2, d = -0.25 + 0.18 = -0.07, p = 0.905 + 0.007 = 0.912
     #[test]
     fn nesterov_two_steps_by_hand() {
-        let cfg = SgdConfig {
-            lr: 0.1,
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: true,
-            weight_decay: 0.0,
-        };
+        let cfg = SgdConfig { lr: 0.1, momentum: 0.9, dampening: 0.0, nesterov: true, weight_decay: 0.0 };
         let mut o = Sgd::new(cfg, 1);
         let mut p = [1.0f32];
         o.step(&mut p, &[0.5], 0.1);

@@ -218,7 +218,9 @@ fn helper_loop(shared: &Shared) {
             shared.sleeping.fetch_add(1, Ordering::SeqCst);
             let guard = shared
                 .wake
-                .wait_while(guard, |_| epoch_of(shared.claim.load(Ordering::SeqCst)) == seen && !shared.shutdown.load(Ordering::SeqCst))
+                .wait_while(guard, |_| {
+                    epoch_of(shared.claim.load(Ordering::SeqCst)) == seen && !shared.shutdown.load(Ordering::SeqCst)
+                })
                 .unwrap_or_else(|e| e.into_inner());
             shared.sleeping.fetch_sub(1, Ordering::SeqCst);
             drop(guard);
