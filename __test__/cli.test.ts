@@ -363,4 +363,25 @@ describe('with the native engine: train → generate → eval → info', () => {
     // The checkpoint's windowing (--seq-len 32 --batch-size 8) was taken; another one is refused.
     expectOneLineError(await rnnkit(['train', 'corpus.txt', '--resume', 'ck.safetensors', '--seq-len', '50']), 2, /--seq-len 50 differs from the 32/);
   });
+
+  it('SIGTERM saves a resumable checkpoint and exits 143', async () => {
+    // What `docker stop` and systemd send: the run must be saved as with Ctrl-C.
+    const child = spawn(process.execPath, [cli, 'train', 'corpus.txt', '--hidden', '16', '--layers', '1', '--seq-len', '32', '--batch-size', '8', '--time-limit', '60',
+      '--log-every', '1', '--checkpoint', 'term.safetensors', '--out', 'never-term.safetensors'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const started = new Promise<void>((resolve) => child.stderr.on('data', (d) => { stderr += d; if (/step \d+/.test(stderr)) resolve(); }));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await started;
+    child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    expect(stderr).toContain('SIGTERM: stopping training');
+    expect(fs.existsSync(path.join(dir, 'never-term.safetensors'))).toBe(false);
+    const r = await rnnkit(['train', 'corpus.txt', '--resume', 'term.safetensors', '--max-steps', '2', '--out', 'resumed-term.safetensors', '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).steps).toBe(2);
+  });
+
+  it('refuses --threads above 1024', async () => {
+    expectOneLineError(await rnnkit(['train', 'corpus.txt', '--threads', '5000']), 2, /--threads/);
+  });
 });

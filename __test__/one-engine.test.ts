@@ -232,3 +232,27 @@ describe('a typed boundary', () => {
     expectTypeOf<ClassifierData>().not.toBeUnknown();
   });
 });
+
+describe('files and callbacks that used to break a run', () => {
+  it('a model file whose tokenizer does not match its vocabulary is refused at load, naming the file', async () => {
+    const tokenizer = fitTokenizer('abcdef', { type: 'char' });
+    const model = createLanguageModel({ tokenizer, hiddenSize: 4, embedDim: 2 });
+    const file = path.join(require('os').tmpdir(), `rnnkit-mismatch-${process.pid}.safetensors`);
+    model.native.setTokenizer(fitTokenizer('abc', { type: 'char' }).toJSON() as unknown as Record<string, unknown>);
+    model.saveSync(file);
+    await expect(rnnkit.loadModel(file)).rejects.toMatchObject({ code: 'ERR_RNNKIT_FORMAT', message: expect.stringMatching(/tokenizer has 3 tokens but the model's vocabulary has 6/) });
+    expect(() => rnnkit.loadModelSync(file)).toThrow(file);
+  });
+
+  it('a throwing onProgress does not turn a finished run into a rejection', async () => {
+    const corpus = TextCorpus.fromString(text, { seqLen: 16, batchSize: 8 });
+    const model = createLanguageModel({ tokenizer: corpus.tokenizer, hiddenSize: 8, embedDim: 8 });
+    const h = await model.fit(corpus, {
+      maxSteps: 3,
+      onProgress: () => {
+        throw new Error('handler bug');
+      },
+    });
+    expect(h.stepsDone).toBe(3);
+  });
+});

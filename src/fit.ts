@@ -131,7 +131,14 @@ export async function runFit(
     // Progress events and the promise travel separately from the training thread: let queued
     // events land first, so 'done' is the last thing a handler sees.
     await new Promise((resolve) => setImmediate(resolve));
-    if (last) onProgress?.({ ...last, type: 'done', eta: 0 });
+    if (last) {
+      // The run succeeded: a throwing handler must not turn it into a rejection.
+      try {
+        onProgress?.({ ...last, type: 'done', eta: 0 });
+      } catch (e) {
+        process.emitWarning(`rnnkit: onProgress threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     if (history.stopReason === 'aborted') {
       const e = abortError() as Error & { history?: History };
       e.message = 'training was aborted; the model keeps the weights of the last completed step';

@@ -15,10 +15,15 @@ import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
 export type AnyModel = LanguageModel | Classifier | Tagger | Regressor;
 
 /** Wraps a loaded native model in the class of its task. */
-function wrap(handle: NativeModel): AnyModel {
+function wrap(handle: NativeModel, path: string): AnyModel {
   const json = handle.tokenizer();
   const tokenizer = json === null ? null : tokenizerFromJSON(json as unknown as TokenizerJSON);
-  const config = handle.config() as { task: string; output_size: number };
+  const config = handle.config() as { task: string; output_size: number; vocab_size?: number };
+  // Every id the model can read or write must be a token of its tokenizer, and back: a smaller
+  // tokenizer would fail on the first id it lacks, a larger one would feed ids the model lacks.
+  if (tokenizer && config.vocab_size !== undefined && tokenizer.vocabSize !== config.vocab_size) {
+    throw error('ERR_RNNKIT_FORMAT', `${JSON.stringify(path)}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${config.vocab_size}; the file is inconsistent`);
+  }
   switch (config.task) {
     case 'language_model':
       return new LanguageModel(handle, tokenizer);
@@ -36,13 +41,13 @@ function wrap(handle: NativeModel): AnyModel {
 /** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md; PyTorch-written files too), off the JS thread. */
 export async function loadModel(path: string): Promise<AnyModel> {
   checkString('path', path, true);
-  return wrap(await native.NativeModel.loadAsync(path));
+  return wrap(await native.NativeModel.loadAsync(path), path);
 }
 
 /** {@link loadModel} on the calling thread. */
 export function loadModelSync(path: string): AnyModel {
   checkString('path', path, true);
-  return wrap(native.NativeModel.load(path));
+  return wrap(native.NativeModel.load(path), path);
 }
 
 /** Loads a language model file; a file of another task is an error. */

@@ -197,38 +197,47 @@ export interface FitOutcome {
   history: History;
   /** True when Ctrl-C stopped the run. */
   interrupted: boolean;
+  /** The signal that interrupted it. */
+  signal?: 'SIGINT' | 'SIGTERM';
   /** The last step event of the run (the final line's step and loss), if there was one. */
   lastStep?: ProgressEvent;
 }
 
 /**
- * Runs `model.fit` with progress shown by `reporter` and Ctrl-C handling: the first SIGINT aborts
- * training through the AbortSignal (the AbortError's history is returned with
- * `interrupted: true`), a second SIGINT exits the process with code 130 at once. Other errors are
- * rethrown. The SIGINT listener is removed and the reporter finished in every case.
+ * Runs `model.fit` with progress shown by `reporter` and signal handling: the first SIGINT
+ * (Ctrl-C) or SIGTERM (what `docker stop` and systemd send) aborts training through the
+ * AbortSignal (the AbortError's history is returned with `interrupted` naming the signal), a
+ * second one exits the process at once (128 + the signal's number). Other errors are rethrown.
+ * The listeners are removed and the reporter finished in every case.
  */
 export async function fitWithProgress<D>(model: Fittable<D>, data: D, options: FitOptions & { batchSize?: number; seed?: number }, reporter: ProgressReporter): Promise<FitOutcome> {
   const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    reporter.log('interrupted: stopping training (Ctrl-C again to quit at once)');
+  let interruptedBy: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    interruptedBy = signal;
+    reporter.log(signal === 'SIGINT' ? 'interrupted: stopping training (Ctrl-C again to quit at once)' : 'SIGTERM: stopping training (SIGTERM again to quit at once)');
     controller.abort();
   };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
   let lastStep: ProgressEvent | undefined;
   const onProgress = (e: ProgressEvent) => {
     if (e.type === 'step') lastStep = e;
     reporter.update(e);
   };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   try {
     const history = await model.fit(data, { ...options, signal: controller.signal, onProgress });
     return { history, interrupted: false, lastStep };
   } catch (e) {
     const err = e as Error & { code?: string; history?: History };
-    if (err.code === 'ABORT_ERR' && controller.signal.aborted && err.history) return { history: err.history, interrupted: true, lastStep };
+    if (err.code === 'ABORT_ERR' && controller.signal.aborted && err.history) return { history: err.history, interrupted: true, signal: interruptedBy, lastStep };
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     reporter.finish();
   }
 }

@@ -9,6 +9,8 @@ export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
 /** Exit code after Ctrl-C (128 + SIGINT). */
 export const EXIT_INTERRUPTED = 130;
+/** Exit code after SIGTERM (128 + 15), once the run is saved. */
+export const EXIT_TERMINATED = 143;
 
 /** A usage error found after parsing (e.g. options that do not go together): exit code 2. */
 export class UsageError extends Error {}

@@ -15,7 +15,7 @@ import { LabelledDataset, LabelSet, readJSONLRecords, splitRowIndices, TextCorpu
 import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, TagExample, Tagger } from '../index';
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
-import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
+import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, UsageError, type ExitCode } from './exit';
 import { checkReadable, ensureParent, readText } from './files';
 import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
@@ -260,7 +260,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
   io.log(run.intro);
   const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
-  const { history, interrupted, lastStep } = await flagNaming([...FIT_FLAG_KEYS, 'batchSize'], () => fitWithProgress(run.fittable, run.data, run.options, reporter));
+  const { history, interrupted, signal, lastStep } = await flagNaming([...FIT_FLAG_KEYS, 'batchSize'], () => fitWithProgress(run.fittable, run.data, run.options, reporter));
 
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
@@ -294,7 +294,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
     `${interrupted ? 'checkpoint' : 'model'} written to ${target}` + (o.chart ? `; loss curves in ${o.chart}` : ''),
   ].join('\n');
   io.result(human, data);
-  return interrupted ? EXIT_INTERRUPTED : 0;
+  return interrupted ? (signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED) : 0;
 }
 
 /** `train` of a language model on text files (new, or resumed from a checkpoint). */
@@ -666,7 +666,7 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(numOption('--validation <fraction>', 'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)', 0, 0.9).default(0.1))
     .addOption(intOption('--validate-every <steps>', 'steps between validation passes', 1))
     .addOption(intOption('--log-every <steps>', 'steps between progress events', 1))
-    .addOption(intOption('--threads <n>', 'compute threads (default: one per core; sets RNNKIT_THREADS)', 1))
+    .addOption(intOption('--threads <n>', 'compute threads, 1 to 1024 (default: one per core; sets RNNKIT_THREADS)', 1, 1024))
     .optionsGroup('Output:')
     .addOption(new Option('--out <model>', 'model file to write').default('model.safetensors'))
     .addOption(new Option('--chart <svg>', 'write the loss curves to this SVG file'))
