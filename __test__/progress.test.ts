@@ -116,7 +116,7 @@ describe('ProgressReporter', () => {
   });
 
   it('tty: the last throttled state is drawn on finish', () => {
-    let t = 0;
+    const t = 0;
     const s = sink(100);
     const r = new ProgressReporter({ mode: 'tty', stream: s, now: () => t });
     r.update(event({ step: 1 }));

@@ -67,12 +67,6 @@ function load(file, runId) {
 }
 
 /**
- * Speed-up of a over b for a metric (>1 = a better), whatever the metric's direction.
- * @type {(a: number, b: number, metric: string) => number}
- */
-const speedup = (a, b, metric) => (C.higherIsBetter(metric) ? a / b : b / a);
-
-/**
  * @param {readonly RoundsRow[]} rows
  * @param {readonly RunRecord[]} records
  * @returns {ChartRow[]}

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import type { NativeModel, NativeTokenDataset } from '../index';
 import { native } from './native';
-import { checkBoolean, checkChoice, checkInt, checkNumber, checkString, describe, error, rangeError, typeError } from './errors';
+import { checkBoolean, checkInt, checkString, describe, rangeError, typeError } from './errors';
 import { checkOptionKeys } from './option-keys';
 import { TextCorpus } from './dataset';
 import { Tokenizer } from './tokenizer';
@@ -16,7 +16,6 @@ import { GenerationSession } from './session';
 import {
   GenerationScheduler,
   ResolvedGenerateOptions,
-  abortError,
   beamComplete,
   complete,
   resolveGenerateOptions,
@@ -24,7 +23,6 @@ import {
   type CompletionStream,
 } from './generate';
 import type {
-  ArchitectureOptions,
   Completion,
   EvaluateResult,
   GenerateOptions,

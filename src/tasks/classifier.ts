@@ -6,7 +6,7 @@
 import type { NativeModel, NativeSequenceDataset } from '../../index';
 import type { History } from '../types';
 import { DenseDataset, LabelledDataset, type Label } from '../dataset';
-import { checkBoolean, checkChoice, describe, rangeError, typeError } from '../errors';
+import { describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
 import { checkDense, checkLabelSet, checkObject, checkSameLabels, checkSameTokenizer, classificationResult, createNative, denseBatches, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
 import type { ClassificationEvaluation, ClassifierOptions, ClassifyExample, ClassPrediction, ClassWeights, SequenceFitOptions } from './types';

@@ -6,7 +6,7 @@
 import type { NativeModel, NativeSequenceDataset } from '../../index';
 import type { History } from '../types';
 import { DenseDataset } from '../dataset';
-import { checkBoolean, checkChoice, checkInt, describe, rangeError, typeError } from '../errors';
+import { describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
 import { checkDense, checkObject, createNative, denseBatches, SequenceModel, type Rows } from './sequence-model';
 import type { RegressExample, RegressionEvaluation, RegressorOptions, SequenceFitOptions } from './types';

@@ -9,8 +9,8 @@ import type { EvalInfo, NativeModel, NativeSequenceDataset, Prediction, Sequence
 import { native } from '../native';
 import { Model } from '../model';
 import { refuseOrderKeys, runFit, splitFitOptions } from '../fit';
-import { DenseDataset, FeatureStats, IGNORE_INDEX, LabelledDataset, TaggedDataset, type Label } from '../dataset';
-import { checkInt, checkNumber, describe, error, rangeError, typeError } from '../errors';
+import { DenseDataset, FeatureStats, IGNORE_INDEX, type Label } from '../dataset';
+import { checkNumber, describe, error, rangeError, typeError } from '../errors';
 import type { Tokenizer } from '../tokenizer';
 import type { History } from '../types';
 import type { Encoded, InputCodec, readInput } from './codec';
@@ -345,10 +345,6 @@ export function resolveClassWeights(value: ClassWeights, labels: readonly Label[
   return out;
 }
 
-/** Whether a dataset argument has a validation split to evaluate on. */
-function hasValidation(data: unknown): boolean {
-  return (data instanceof LabelledDataset || data instanceof TaggedDataset || data instanceof DenseDataset) && data.size('validation') > 0;
-}
 
 /** Batches of a DenseDataset split, refusing normalised ones (the model normalises itself). */
 export function denseBatches(name: string, data: DenseDataset, split: 'train' | 'validation') {

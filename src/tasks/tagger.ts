@@ -7,7 +7,7 @@
 import type { NativeModel, NativeSequenceDataset } from '../../index';
 import type { History } from '../types';
 import { DenseDataset, TaggedDataset, type Label } from '../dataset';
-import { checkBoolean, describe, rangeError, typeError } from '../errors';
+import { describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
 import { checkLabelSet, checkObject, checkSameLabels, classificationResult, createNative, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
 import type { ClassificationEvaluation, ClassWeights, TagExample, TaggerOptions, TagPrediction, SequenceFitOptions } from './types';
