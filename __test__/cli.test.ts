@@ -177,6 +177,35 @@ describe('with the native engine: the PyTorch model fixture', () => {
     expect(plain.stdout).toBe([...g.greedy].slice(0, 20).join('') + '\n');
   });
 
+  it('generate without --prompt starts from the start state; --temperature 0 is greedy', async () => {
+    const r = await rnnkit(['generate', model, '--max-tokens', '12', '--seed', '1', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ prompt: '', completionTokens: 12, promptTokens: 0 });
+    const g = expected.generations[0];
+    const t0 = await rnnkit(['generate', model, '--prompt', g.prompt, '--temperature', '0', '--max-tokens', '20', '--no-echo']);
+    expect(t0.stderr).toBe('');
+    expect(t0.stdout).toBe([...g.greedy].slice(0, 20).join('') + '\n');
+  });
+
+  it('a reader that closes stdout early ends generate --stream quietly with status 0', async () => {
+    for (const json of [[], ['--json']]) {
+      // A real pipe whose reading end is closed after the first bytes, as `| head -c 10` does.
+      const child = spawn(process.execPath, [cli, 'generate', model, '--stream', '--max-tokens', '20000', ...json], { cwd: dir, env: { ...process.env, RNNKIT_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').once('data', (d: string) => {
+        out = d;
+        child.stdout.destroy();
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).toBe('');
+      expect(status).toBe(0);
+      expect(out.length).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
   it('info describes the architecture', async () => {
     const r = await rnnkit(['info', model, '--json']);
     expect(r.status).toBe(0);

@@ -121,7 +121,7 @@ suite('TextCorpus', () => {
     await expectCode(() => TextCorpus.fromString(text, { seqLen: 4, batchSize: 3, last: 'fill' as 'pad' }), 'ERR_RNNKIT_TYPE', /options\.last/);
     await expectCode(() => TextCorpus.fromString(text, { seqLen: 4, batchSize: 3, tokenizer: {} as never }), 'ERR_RNNKIT_TYPE', /options\.tokenizer/);
     await expectCode(() => TextCorpus.fromString(text, { seqLen: 4, batchSize: 1, validation: { text: 'abc' } }), 'ERR_RNNKIT_EMPTY', /validation text has 3 tokens/);
-    const t = fitTokenizer('abc', { type: 'char' });
+    const t = fitTokenizer('abc', { type: 'char', unknown: 'error' });
     await expectCode(() => TextCorpus.fromString('abcabcxabc', { seqLen: 2, batchSize: 1, tokenizer: t }), 'ERR_RNNKIT_VOCAB', /^text: .*"x".*position 6/);
     const c = TextCorpus.fromString(text, { seqLen: 4, batchSize: 2 });
     await expectCode(() => c.batches('test' as 'train').next(), 'ERR_RNNKIT_TYPE', /split.*"test"/);
@@ -164,7 +164,7 @@ suite('TextCorpus', () => {
     fs.writeFileSync(empty, '');
     await expectCode(() => TextCorpus.fromFile(empty, { seqLen: 8, batchSize: 2 }), 'ERR_RNNKIT_EMPTY', /empty/);
     await expectCode(() => TextCorpus.fromFile(train, { seqLen: 8, batchSize: 2, chunkSize: 1 }), 'ERR_RNNKIT_RANGE', /chunkSize/);
-    const t = fitTokenizer('helo wrd', { type: 'char' });
+    const t = fitTokenizer('helo wrd', { type: 'char', unknown: 'error' });
     await expectCode(() => TextCorpus.fromFile(train, { seqLen: 8, batchSize: 2, tokenizer: t, chunkSize: 8 }), 'ERR_RNNKIT_VOCAB', /train\.txt.*"," .*position 11/);
   });
 });

@@ -95,6 +95,24 @@ describe('generation', () => {
     expect(batch).toEqual(alone);
   });
 
+  it('an empty prompt starts from the zero state: the first token from its prediction, then as if fed', async () => {
+    // This tokenizer has no <bos>, so the first token is the argmax of the zero state's logits,
+    // and what follows is the argmax path after that one token.
+    expect(model.tokenizer!.tokenToId('<bos>')).toBeUndefined();
+    const c = await model.complete('', { maxTokens: 30, greedy: true });
+    expect(c).toMatchObject({ promptTokens: 0, completionTokens: 30, finishReason: 'length' });
+    const first = [...c.text][0];
+    expect(c.text).toBe(first + argmaxPath(first, 29));
+    const a = await model.generate('', { maxTokens: 40, seed: 3 });
+    expect(await model.generate('', { maxTokens: 40, seed: 3 })).toBe(a);
+    expect([...a]).toHaveLength(40);
+    const pieces: string[] = [];
+    for await (const piece of model.stream('', { maxTokens: 40, seed: 3 })) pieces.push(piece);
+    expect(pieces.join('')).toBe(a);
+    const beam = await model.complete('', { maxTokens: 10, beams: 3 });
+    expect(beam.completionTokens).toBe(10);
+  });
+
   it('aborts with an AbortError', async () => {
     const controller = new AbortController();
     const run = model.generate('The', { maxTokens: 100000, signal: controller.signal });
@@ -108,7 +126,6 @@ describe('generation', () => {
     await expect(model.generate('x', { maxTokens: 1.5 })).rejects.toThrow(/options.maxTokens/);
     await expect(model.generate('x', { stop: [''] })).rejects.toThrow(/options.stop\[0\]/);
     await expect(model.generate(42 as never)).rejects.toThrow(/prompt/);
-    await expect(model.generate('')).rejects.toMatchObject({ code: 'ERR_RNNKIT_EMPTY' });
     // 'Q' never occurs in the training text: the char tokenizer refuses it by name.
     await expect(model.generate('Queen')).rejects.toThrow(/Q/);
     expect(() => model.stream('x', { beams: 3 })).toThrow(/beams/);

@@ -24,6 +24,28 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined;
 }
 
+describe('generation from an empty prompt', () => {
+  it('feeds <bos> to the zero state when the tokenizer has one', async () => {
+    const tokenizer = fitTokenizer(slice, { type: 'char', specials: ['<bos>'] });
+    const model = createLanguageModel({ tokenizer, hiddenSize: 16, embedDim: 8, seed: 2 });
+    const bos = tokenizer.tokenToId('<bos>')!;
+    const session = model.session();
+    let logits = session.feed(Int32Array.of(bos));
+    const expected: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      let best = 0;
+      for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+      expected.push(best);
+      logits = session.feed(Int32Array.of(best));
+    }
+    const c = await model.complete('', { maxTokens: 12, greedy: true });
+    expect(c.promptTokens).toBe(1);
+    expect(c.text).toBe(tokenizer.decode(expected, { skipSpecials: true }));
+    // The same for the temperature 0 spelling of greedy.
+    expect(await model.generate('', { maxTokens: 12, temperature: 0 })).toBe(c.text);
+  });
+});
+
 describe('createLanguageModel', () => {
   it('refuses bad options with TypeError/RangeError naming the option', () => {
     const tokenizer = fitTokenizer('abc', { type: 'char' });

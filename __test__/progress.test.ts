@@ -61,7 +61,28 @@ describe('formatting', () => {
     const narrow = formatStatusLine(event(), undefined, 40);
     expect(narrow.startsWith('[')).toBe(false);
     expect(narrow.length).toBeLessThanOrEqual(39);
-    expect(formatStatusLine(event({ type: 'done' }), undefined, 120)).toContain('ETA 0s');
+    expect(formatStatusLine(event({ type: 'done', step: 1000 }), undefined, 120)).toMatch(/^\[█+\] 1000\/1000 .* done in 1m02s$/);
+  });
+
+  it('an interrupted run ends with the bar where it stopped, not a full one', () => {
+    const stopped = formatStatusLine(event({ type: 'done', step: 170, totalSteps: 3777 }), undefined, 120);
+    expect(stopped).toContain('170/3777');
+    expect(stopped).toContain('stopped in 1m02s');
+    expect(stopped).not.toContain('ETA 0s');
+    const bar = /^\[([^\]]*)\]/.exec(stopped)![1];
+    expect(bar).toMatch(/^█?[▏▎▍▌▋▊▉]? +$/);
+  });
+
+  it('shows the unit the run counts', () => {
+    expect(formatProgressLine(event(), 'rows')).toContain('12.3k rows/s');
+    expect(formatStatusLine(event(), undefined, 120, 'steps')).toContain('12.3k steps/s');
+    for (const [unit, shown] of [[undefined, 'tok/s'], ['tokens', 'tok/s'], ['rows', 'rows/s'], ['time steps', 'steps/s']] as const) {
+      const s = sink();
+      const r = new ProgressReporter({ mode: 'plain', stream: s, unit });
+      r.update(event());
+      r.update(event({ type: 'done' }));
+      expect(s.text().split('\n').filter((l) => l.includes(shown))).toHaveLength(2);
+    }
   });
 });
 

@@ -30,13 +30,14 @@ function expectCode(f: () => unknown, code: string, re?: RegExp, cls?: new (...a
 
 suite('char tokenizer', () => {
   it('round-trips the Chinese corpus exactly and matches Python sorted(set(text))', () => {
+    // sorted(set(text)) and, by default, <unk> after it.
     const t = fitTokenizer(zh, { type: 'char' });
-    expect(t.vocabSize).toBe(4433);
+    expect(t.vocabSize).toBe(4434);
     const ids = t.encode(zh);
     expect(ids.length).toBe(96571);
     expect(t.decode(ids)).toBe(zh);
     const fixture = JSON.parse(safetensorsTokenizer(path.join(root, 'fixtures/models/zh_gru.safetensors')));
-    expect(t.toJSON().vocab).toEqual(fixture.vocab);
+    expect(t.toJSON().vocab).toEqual([...fixture.vocab, '<unk>']);
   });
 
   it('reads the minimal form (docs/FORMAT.md) from pp_lstm.safetensors', () => {
@@ -53,14 +54,14 @@ suite('char tokenizer', () => {
     for (let i = 0; i < 200; i++) expect(vocab[ids[i]]).toBe(sample[i]);
     expect(t.decode(ids)).toBe(sample);
     expect(t.unknown).toBe('error');
-    expect(fitTokenizer(pp, { type: 'char' }).toJSON().vocab).toEqual(vocab);
+    expect(fitTokenizer(pp, { type: 'char', unknown: 'error' }).toJSON().vocab).toEqual(vocab);
   });
 
   it('treats astral characters (emoji) as one token, sorted by code point', () => {
     const text = 'a😀b\uFFFD𝄞😀';
     const t = fitTokenizer(text, { type: 'char' });
     // UTF-16 order would put 𝄞 (D834 DD1E) before U+FFFD; code-point order puts it after.
-    expect(t.toJSON().vocab).toEqual(['a', 'b', '\uFFFD', '𝄞', '😀']);
+    expect(t.toJSON().vocab).toEqual(['a', 'b', '\uFFFD', '𝄞', '😀', '<unk>']);
     expect([...t.encode(text)]).toEqual([0, 4, 1, 2, 3, 4]);
     expect(t.decode(t.encode(text))).toBe(text);
     expect(compareCodePoints('\uFFFD', '𝄞')).toBeLessThan(0);
@@ -68,8 +69,23 @@ suite('char tokenizer', () => {
     expect(compareCodePoints('x', 'x')).toBe(0);
   });
 
+  it('maps unknown characters to <unk> by default, adding it after the other specials', () => {
+    const d = fitTokenizer('abc', { type: 'char' });
+    expect(d.unknown).toBe('unk');
+    expect(d.specials).toEqual({ '<unk>': 3 });
+    expect([...d.encode('a😀c')]).toEqual([0, 3, 2]);
+    const withPad = fitTokenizer('abc', { type: 'char', specials: ['<pad>'] });
+    expect(withPad.specials).toEqual({ '<pad>': 3, '<unk>': 4 });
+    // A loaded tokenizer keeps its stored policy: the minimal form has none, so "error".
+    const loaded = tokenizerFromJSON(JSON.stringify({ type: 'char', vocab: ['a', 'b'] }));
+    expect(loaded.unknown).toBe('error');
+    expect(loaded.vocabSize).toBe(2);
+    expect(tokenizerFromJSON(JSON.stringify(d.toJSON())).unknown).toBe('unk');
+  });
+
   it('names the unknown character and its position, or maps it to <unk>', () => {
-    const t = fitTokenizer('abc', { type: 'char' });
+    const t = fitTokenizer('abc', { type: 'char', unknown: 'error' });
+    expect(t.specials).toEqual({});
     expectCode(() => t.encode('ab😀c'), 'ERR_RNNKIT_VOCAB', /"😀" \(U\+1F600\) at position 2/, RangeError);
     const u = fitTokenizer('abc', { type: 'char', specials: ['<pad>', '<unk>'] });
     expect(u.unknown).toBe('unk');
@@ -83,16 +99,16 @@ suite('char tokenizer', () => {
 
   it('puts specials after the characters and adds <bos>/<eos> on request', () => {
     const t = fitTokenizer('ba', { type: 'char', specials: ['<bos>', '<eos>'] });
-    expect(t.specials).toEqual({ '<bos>': 2, '<eos>': 3 });
+    expect(t.specials).toEqual({ '<bos>': 2, '<eos>': 3, '<unk>': 4 });
     expect([...t.encode('ab', { addBos: true, addEos: true })]).toEqual([2, 0, 1, 3]);
     expect(t.tokenToId('<eos>')).toBe(3);
     expect(t.tokenToId('z')).toBeUndefined();
-    const plain = fitTokenizer('ba', { type: 'char' });
+    const plain = fitTokenizer('ba', { type: 'char', unknown: 'error' });
     expectCode(() => plain.encode('a', { addBos: true }), 'ERR_RNNKIT_VOCAB', /options\.addBos.*<bos>/);
   });
 
   it('rejects bad arguments', () => {
-    const t = fitTokenizer('abc', { type: 'char' });
+    const t = fitTokenizer('abc', { type: 'char', unknown: 'error' });
     expectCode(() => t.encode(3 as unknown as string), 'ERR_RNNKIT_TYPE', /text.*3/, TypeError);
     expectCode(() => t.decode([0, 3]), 'ERR_RNNKIT_RANGE', /ids\[1\].*\[0, 2\].*3/, RangeError);
     expectCode(() => t.decode([0, -1]), 'ERR_RNNKIT_RANGE', /ids\[1\]/, RangeError);
@@ -120,7 +136,7 @@ suite('char tokenizer', () => {
   });
 
   it('stream encoder names positions across pieces', () => {
-    const t = fitTokenizer('ab', { type: 'char' });
+    const t = fitTokenizer('ab', { type: 'char', unknown: 'error' });
     const enc = t.streamEncoder();
     expect([...enc.push('ab😀'.slice(0, 2))]).toEqual([0, 1]);
     expectCode(() => enc.push('bz'), 'ERR_RNNKIT_VOCAB', /"z".*position 3/);

@@ -9,7 +9,7 @@
  * string is held back until it cannot, so a stream never emits text that a stop later cuts.
  */
 
-import { error, typeError, rangeError, describe } from './errors';
+import { error, typeError, describe } from './errors';
 import type { NativeGenerator, NativeModel, ResolvedGenerateOptions as NativeResolved } from '../index';
 import { native } from './native';
 import type { StreamDecoder, Tokenizer } from './tokenizer';
@@ -127,8 +127,7 @@ export class GenerationScheduler {
       onDone(abortError());
       return;
     }
-    const ids = this.tokenizer.encode(prompt);
-    if (ids.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'prompt: expected text that encodes to at least one token, got ""');
+    const ids = promptIds(this.tokenizer, prompt);
     if (opts.maxTokens === 0) {
       onDone({ text: '', finishReason: 'length', promptTokens: ids.length, completionTokens: 0 });
       return;
@@ -270,10 +269,22 @@ export function stream(scheduler: GenerationScheduler, prompt: string, opts: Res
   };
 }
 
+/**
+ * The ids a prompt is fed as. An empty prompt (or one that encodes to no token) starts from the
+ * model's start state: `<bos>` fed to the zero state when the tokenizer has one (how training
+ * windows that start a text begin), otherwise no ids at all, and the engine samples the first
+ * token from the zero state's logits.
+ */
+export function promptIds(tokenizer: Tokenizer, prompt: string): Int32Array {
+  const ids = tokenizer.encode(prompt);
+  if (ids.length > 0) return ids;
+  const bos = tokenizer.tokenToId('<bos>');
+  return bos === undefined ? ids : Int32Array.of(bos);
+}
+
 /** Beam search (`beams` given): the best hypothesis, cut at the first stop string. */
 export async function beamComplete(model: NativeModel, tokenizer: Tokenizer, prompt: string, opts: ResolvedGenerateOptions): Promise<Completion> {
-  const ids = tokenizer.encode(prompt);
-  if (ids.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'prompt: expected text that encodes to at least one token, got ""');
+  const ids = promptIds(tokenizer, prompt);
   if (opts.signal?.aborted) throw abortError();
   const eos = tokenizer.tokenToId('<eos>');
   const hyps = await native.beamSearchNative(model, ids, { beams: opts.beams, maxTokens: opts.maxTokens, lengthPenalty: opts.lengthPenalty, stopTokens: eos === undefined ? [] : [eos] });

@@ -3,7 +3,7 @@
  *
  * Three modes, one reporter ({@link ProgressReporter}):
  * - `tty`: one status line redrawn in place (`\r` + erase to end of line): a bar, step/total,
- *   loss, last validation loss, tokens/s and ETA; step events redraw at most every `throttleMs`;
+ *   loss, last validation loss, throughput (`tok/s`, `rows/s` or `steps/s`: the `unit` option) and ETA; step events redraw at most every `throttleMs`;
  *   validation, checkpoint and done events always redraw. Log messages go above the bar.
  * - `plain`: one line per event (for logs, pipes and CI).
  * - `json`: one JSON object per event and per message (`--json`; the stream is stderr, so stdout
@@ -37,6 +37,18 @@ export interface ProgressOptions {
   throttleMs?: number;
   /** Clock in ms (tests inject one). Default `Date.now`. */
   now?: () => number;
+  /**
+   * What the run's throughput counts, shown per second: `tok` (`tokens`), `rows`, `steps`
+   * (`time steps`). The CLI's names of its task units are accepted and shortened. Default `tok`.
+   */
+  unit?: string;
+}
+
+/** The short form of a throughput unit for `<unit>/s` (`tokens` → `tok`, `time steps` → `steps`). */
+export function rateUnit(unit: string | undefined): string {
+  if (unit === undefined || unit === 'tokens' || unit === 'token') return 'tok';
+  if (unit === 'time steps') return 'steps';
+  return unit;
 }
 
 /** A duration for people: `42s`, `3m05s`, `1h02m`; `--` when unknown (non-finite or negative). */
@@ -71,11 +83,11 @@ function formatStep(e: ProgressEvent): string {
  * throughput and times; validation events the validation loss, perplexity and bits per token
  * (and accuracy when present); checkpoint events the path; the done event the totals.
  */
-export function formatProgressLine(e: ProgressEvent): string {
+export function formatProgressLine(e: ProgressEvent, unit = 'tok'): string {
   const head = `step ${formatStep(e)}`;
   switch (e.type) {
     case 'step':
-      return `${head}  loss ${formatLoss(e.loss)}  lr ${e.lr.toExponential(2)}  grad ${Number.isFinite(e.gradNorm) ? e.gradNorm.toFixed(2) : '--'}  ${formatRate(e.tokensPerSecond)} tok/s  elapsed ${formatDuration(e.elapsed)}  eta ${formatDuration(e.eta)}`;
+      return `${head}  loss ${formatLoss(e.loss)}  lr ${e.lr.toExponential(2)}  grad ${Number.isFinite(e.gradNorm) ? e.gradNorm.toFixed(2) : '--'}  ${formatRate(e.tokensPerSecond)} ${unit}/s  elapsed ${formatDuration(e.elapsed)}  eta ${formatDuration(e.eta)}`;
     case 'validation': {
       const parts = [`${head}  val loss ${formatLoss(e.valLoss)}`];
       if (e.valPerplexity !== undefined) parts.push(`ppl ${e.valPerplexity.toFixed(2)}`);
@@ -86,7 +98,7 @@ export function formatProgressLine(e: ProgressEvent): string {
     case 'checkpoint':
       return `${head}  checkpoint saved${e.path ? ` to ${e.path}` : ''}`;
     case 'done':
-      return `done: ${e.step} steps in ${formatDuration(e.elapsed)}, ${formatRate(e.tokensPerSecond)} tok/s, last loss ${formatLoss(e.loss)}`;
+      return `done: ${e.step} steps in ${formatDuration(e.elapsed)}, ${formatRate(e.tokensPerSecond)} ${unit}/s, last loss ${formatLoss(e.loss)}`;
   }
 }
 
@@ -103,14 +115,20 @@ export function renderBar(fraction: number, width: number): string {
 /**
  * The TTY status line for the latest event and the last known validation loss, fitted to
  * `columns`: the bar shrinks first, then disappears, then trailing fields are cut.
+ *
+ * The bar shows the steps done out of the planned total for every event, `done` included: a run
+ * stopped early (Ctrl-C, a time limit, early stopping) ends with a partial bar and its elapsed
+ * time, not a full bar and `ETA 0s`, which would claim the plan was carried out.
  */
-export function formatStatusLine(e: ProgressEvent, valLoss: number | undefined, columns: number): string {
+export function formatStatusLine(e: ProgressEvent, valLoss: number | undefined, columns: number, unit = 'tok'): string {
+  const planned = e.totalSteps > 0 && Number.isFinite(e.totalSteps);
+  const complete = e.type === 'done' && (!planned || e.step >= e.totalSteps);
   const fields = [formatStep(e), `loss ${formatLoss(e.loss)}`];
   if (valLoss !== undefined) fields.push(`val ${formatLoss(valLoss)}`);
-  fields.push(`${formatRate(e.tokensPerSecond)} tok/s`, `ETA ${formatDuration(e.type === 'done' ? 0 : e.eta)}`);
+  fields.push(`${formatRate(e.tokensPerSecond)} ${unit}/s`, e.type === 'done' ? `${complete ? 'done' : 'stopped'} in ${formatDuration(e.elapsed)}` : `ETA ${formatDuration(e.eta)}`);
   const text = fields.join('  ');
   const room = columns - 1 - text.length - 3;
-  const fraction = e.type === 'done' ? 1 : e.totalSteps > 0 ? e.step / e.totalSteps : 0;
+  const fraction = complete ? 1 : planned ? e.step / e.totalSteps : 0;
   if (room >= 10) return `[${renderBar(fraction, Math.min(30, room))}] ${text}`;
   return text.slice(0, Math.max(0, columns - 1));
 }
@@ -125,6 +143,7 @@ export class ProgressReporter {
   private last: ProgressEvent | undefined;
   private valLoss: number | undefined;
   private drawn = false;
+  private readonly unit: string;
 
   /** A reporter writing to `options.stream` in `options.mode`. */
   constructor(options: ProgressOptions) {
@@ -132,6 +151,7 @@ export class ProgressReporter {
     this.stream = options.stream;
     this.throttleMs = options.throttleMs ?? 100;
     this.now = options.now ?? Date.now;
+    this.unit = rateUnit(options.unit);
   }
 
   /** Shows one progress event. */
@@ -142,12 +162,12 @@ export class ProgressReporter {
       return;
     }
     if (this.mode === 'plain') {
-      this.stream.write(formatProgressLine(e) + '\n');
+      this.stream.write(formatProgressLine(e, this.unit) + '\n');
       return;
     }
     this.last = e;
     if (e.type === 'checkpoint') {
-      this.log(formatProgressLine(e));
+      this.log(formatProgressLine(e, this.unit));
       return;
     }
     const t = this.now();
@@ -181,7 +201,7 @@ export class ProgressReporter {
   /** Redraws the status line in place. */
   private draw(): void {
     if (!this.last) return;
-    this.stream.write(`\r${formatStatusLine(this.last, this.valLoss, this.stream.columns || 80)}\x1b[K`);
+    this.stream.write(`\r${formatStatusLine(this.last, this.valLoss, this.stream.columns || 80, this.unit)}\x1b[K`);
     this.drawn = true;
   }
 }

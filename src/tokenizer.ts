@@ -136,7 +136,10 @@ export interface CharTokenizerOptions {
   type: 'char';
   /** Special tokens to add after the characters, in this order (default none). */
   specials?: SpecialToken[];
-  /** Unknown character policy (default `"unk"` when `<unk>` is a special, else `"error"`). */
+  /**
+   * Unknown character policy. Default `"unk"`, with `<unk>` added to the specials when they do
+   * not list it; `"error"` fits without `<unk>` and refuses unknown characters.
+   */
   unknown?: UnknownPolicy;
 }
 
@@ -735,8 +738,12 @@ export function createTokenizerFitter(options: TokenizerOptions): TokenizerFitte
       finish: () => {
         if (seen.size === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'text: the corpus is empty, a char tokenizer needs at least one character');
         const vocab = [...seen].sort((a, b) => a - b).map((c) => String.fromCodePoint(c));
-        const specials = appendSpecials(specialList, vocab.length);
-        return new CharTokenizer([...vocab, ...specialList], specials, resolvePolicy('options.unknown', o.unknown, specials, typeErr));
+        // A character missing from the fitting text is common (a name with an accent, a new
+        // symbol) and should not stop generation or evaluation, so new char tokenizers map it to
+        // <unk> unless `unknown: 'error'` asks to refuse it.
+        const list: SpecialToken[] = o.unknown === undefined && !specialList.includes('<unk>') ? [...specialList, '<unk>'] : specialList;
+        const specials = appendSpecials(list, vocab.length);
+        return new CharTokenizer([...vocab, ...list], specials, resolvePolicy('options.unknown', o.unknown, specials, typeErr));
       },
     };
   }

@@ -81,7 +81,7 @@ export function addGenerateCommand(program: Command, exit: ExitCode): void {
     .argument('<model>', 'model file (.safetensors)')
     .addOption(new Option('--prompt <text>', 'text to continue').default(''))
     .addOption(intOption('--max-tokens <n>', 'tokens to generate', 1).default(200))
-    .addOption(numOption('--temperature <t>', 'softmax temperature (default 1)', 0, Infinity, true))
+    .addOption(numOption('--temperature <t>', 'softmax temperature (default 1; 0: greedy)', 0))
     .addOption(intOption('--top-k <k>', 'sample from the k most likely tokens (0: off)', 0))
     .addOption(numOption('--top-p <p>', 'nucleus sampling: smallest set with probability ≥ p', 0, 1, true))
     .addOption(numOption('--repetition-penalty <r>', 'penalise tokens already in the context (1: off)', 0, Infinity, true))

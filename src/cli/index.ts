@@ -13,6 +13,8 @@
  * - Ctrl-C during `train` stops training through an `AbortSignal`, saves a checkpoint (to
  *   `--checkpoint`, else `--out`) and exits 130; during `demo` it ends training early, the demo
  *   still samples, evaluates and saves, and exits 130. A second Ctrl-C exits at once.
+ * - When the reader of stdout goes away (`rnnkit generate --stream | head`), the command ends
+ *   quietly with status 0.
  */
 
 import { Command, CommanderError } from 'commander';
@@ -23,6 +25,7 @@ import { addEvalCommand } from './eval';
 import { EXIT_FAILURE, EXIT_USAGE, UsageError, type ExitCode } from './exit';
 import { addGenerateCommand } from './generate';
 import { addInfoCommand } from './info';
+import { exitQuietlyOnEpipe } from './io';
 import { addPredictCommand } from './predict';
 import { addServeCommand } from './serve';
 import { addTrainCommand } from './train';
@@ -83,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  exitQuietlyOnEpipe();
   main(process.argv).then(
     (code) => {
       process.exitCode = code;

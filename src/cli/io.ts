@@ -24,3 +24,15 @@ export function makeIo(json: boolean): Io {
 export function progressMode(json: boolean): ProgressMode {
   return json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain';
 }
+
+/**
+ * Makes a closed reader of `stream` (`rnnkit generate --stream | head -c 10`) end the program
+ * quietly with status 0, as a pipe's reader going away is the reader's choice, not a failure.
+ * Other write errors keep Node's default (an uncaught error).
+ */
+export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
+}

@@ -241,9 +241,45 @@ fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
 /// Parses the header, checking offsets against the file length (the `safetensors` crate refuses
 /// truncated files, bad JSON, header lengths past the end and gaps or overlaps in the data).
 fn parse_header(file: &str, bytes: &[u8]) -> Result<(usize, Metadata)> {
-    SafeTensors::read_metadata(bytes).map_err(|e| {
-        Error::Format(format!("\"{file}\": not a valid safetensors file ({e}); it may be truncated or corrupt"))
+    SafeTensors::read_metadata(bytes).map_err(|e| match foreign_kind(bytes) {
+        Some(Foreign::PyTorch) => Error::Format(format!(
+            "\"{file}\": this is a PyTorch torch.save file, not safetensors; save the state_dict with \
+             safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and import it"
+        )),
+        Some(Foreign::Unknown) => Error::Format(format!(
+            "\"{file}\": not a safetensors file (it does not start with a safetensors header: an 8-byte length, then \
+             a JSON object)"
+        )),
+        None => {
+            Error::Format(format!("\"{file}\": not a valid safetensors file ({e}); it may be truncated or corrupt"))
+        }
     })
+}
+
+/// What a file that failed to parse is, when it is plainly not a damaged safetensors file.
+#[derive(Debug, PartialEq)]
+enum Foreign {
+    /// `torch.save` output: a zip archive (the default since PyTorch 1.6) or a bare pickle.
+    PyTorch,
+    /// Anything else whose first bytes cannot begin a safetensors file (text, other formats).
+    Unknown,
+}
+
+/// The safetensors crate's own bound on the header; a longer one is no safetensors header.
+const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// Tells a foreign file from a truncated or corrupt safetensors one, so that the message says
+/// what to do rather than suggesting damage. A safetensors file starts with a little-endian u64
+/// header length (below [`MAX_HEADER_LEN`]) and then `{`; a file cut short keeps that start, so
+/// only files whose start cannot be a safetensors header are called foreign. Files shorter than
+/// that start are left to the truncation message.
+fn foreign_kind(bytes: &[u8]) -> Option<Foreign> {
+    if bytes.starts_with(b"PK\x03\x04") || (bytes.len() >= 2 && bytes[0] == 0x80 && (2..=5).contains(&bytes[1])) {
+        return Some(Foreign::PyTorch);
+    }
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().expect("8 bytes"));
+    let opens_json = bytes.get(8).is_none_or(|&b| b == b'{');
+    (len > MAX_HEADER_LEN || !opens_json).then_some(Foreign::Unknown)
 }
 
 /// The raw little-endian bytes of tensor `name` (offsets were validated by `parse_header`).
@@ -588,6 +624,39 @@ mod tests {
         longer.extend_from_slice(&[0; 4]);
         load_error(&dir, "trailing.safetensors", &longer);
         load_error(&dir, "random.safetensors", &[7u8; 64]);
+    }
+
+    #[test]
+    fn pytorch_and_other_foreign_files_are_told_apart_from_damaged_ones() {
+        let dir = test_dir("not-safetensors");
+        let mut zip = b"PK\x03\x04\x00\x00\x08\x08\x00\x00".to_vec();
+        zip.extend_from_slice(b"archive/data.pkl");
+        zip.resize(200, 0);
+        let mut pickle = vec![0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8];
+        pickle.resize(200, 0);
+        for (name, bytes) in [("model.pt", zip), ("legacy.pt", pickle)] {
+            let msg = load_error(&dir, name, &bytes);
+            assert!(msg.contains("this is a PyTorch torch.save file, not safetensors"), "{name}: {msg}");
+            assert!(
+                msg.contains("safetensors.torch.save_file(model.state_dict(), 'model.safetensors')"),
+                "{name}: {msg}"
+            );
+            let p = dir.join(name);
+            let e = read_tensors(&p).unwrap_err();
+            assert!(e.to_string().contains("PyTorch torch.save"), "{name} through read_tensors: {e}");
+        }
+        for (name, bytes) in [
+            ("notes.txt", b"hello, this is a text file and not a model\n".to_vec()),
+            ("data.csv", b"a,b\n1,2\n3,4\n".to_vec()),
+            ("random.bin", vec![7u8; 64]),
+        ] {
+            let msg = load_error(&dir, name, &bytes);
+            assert!(msg.contains("not a safetensors file"), "{name}: {msg}");
+            assert!(!msg.contains("PyTorch"), "{name}: {msg}");
+        }
+        // A pickle protocol outside 2..=5 is not taken for one.
+        let msg = load_error(&dir, "other.bin", &[0x80, 0x09, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(msg.contains("not a safetensors file") && !msg.contains("PyTorch"), "{msg}");
     }
 
     /// A file with the given metadata and tensors (dtype, shape, bytes), bypassing `save_model`.

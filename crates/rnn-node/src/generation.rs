@@ -286,10 +286,9 @@ fn value_error(message: String) -> NodeError {
     NodeError::with_kind(JsKind::RangeError, "ERR_RNNKIT_RANGE", message)
 }
 
+/// Checks a prompt's ids against the vocabulary. An empty prompt is allowed: generation then
+/// starts from the model's start state (see [`start_logits`]).
 fn check_prompt(net: &Network, prompt: &[i32]) -> Result<(), NodeError> {
-    if prompt.is_empty() {
-        return Err(value_error("prompt: expected at least one token, got none".into()));
-    }
     let v = net.config.output_size;
     if let Some(i) = prompt.iter().position(|&t| t < 0 || t as usize >= v) {
         return Err(NodeError::with_kind(
@@ -299,6 +298,37 @@ fn check_prompt(net: &Network, prompt: &[i32]) -> Result<(), NodeError> {
         ));
     }
     Ok(())
+}
+
+/// The next-token logits of the zero state before any token is read, written to `logits` `[V]`:
+/// what generation from an empty prompt samples its first token from.
+///
+/// An RNN's output depends on the token it reads, so "the zero state's prediction" is defined as
+/// the head applied to a zero recurrent output, which is the head's bias (the skip connection,
+/// when present, reads no token and adds nothing). The bias is what training learns as the
+/// unconditional token frequencies, so the first token follows the corpus's unigram
+/// distribution, and the state it is fed to is the zero state every training window starts from.
+/// Tokenizers with `<bos>` do not come here: the TypeScript side feeds `<bos>` instead, which is
+/// how those models saw the start of a text in training.
+fn start_logits(net: &Network, logits: &mut [f32]) {
+    logits.copy_from_slice(net.params().view("head.bias"));
+}
+
+/// Where a prompt leaves a fresh sequence: the zero state after reading `prompt`, and the
+/// next-token logits; an empty prompt leaves the zero state and [`start_logits`].
+fn prompt_state(
+    net: &Network,
+    prompt: &[i32],
+    scratch: &mut InferenceScratch,
+) -> Result<(StackState, Vec<f32>), NodeError> {
+    let mut state = net.zero_state(1);
+    let mut logits = vec![0.0; net.config.output_size];
+    if prompt.is_empty() {
+        start_logits(net, &mut logits);
+    } else {
+        net.feed(prompt, 1, prompt.len(), &mut state, scratch, &mut logits)?;
+    }
+    Ok((state, logits))
 }
 
 /// A continuous-batching generation pool over one model.
@@ -336,13 +366,19 @@ impl NativeGenerator {
             let net = &g.as_ref().expect("checked").network;
             check_prompt(net, &prompt)?;
             let mut mailbox = self.mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
+            // The pool feeds prompts in its next step; an empty one has nothing to feed and
+            // samples its first token from the start logits.
+            let mut logits = vec![0.0; net.config.output_size];
+            if prompt.is_empty() {
+                start_logits(net, &mut logits);
+            }
             let id = mailbox.next_id;
             mailbox.next_id = mailbox.next_id.wrapping_add(1);
             mailbox.joining.push(Sequence {
                 id,
                 pending: prompt.to_vec(),
                 state: net.zero_state(1),
-                logits: vec![0.0; net.config.output_size],
+                logits,
                 sampler,
                 rng: Rng::new(seed),
                 context: prompt.iter().map(|&t| t as u32).collect(),
@@ -623,10 +659,7 @@ impl Work for BeamWork {
         let g = read(&self.shared)?;
         let net = &g.as_ref().expect("checked").network;
         check_prompt(net, &self.prompt)?;
-        let mut state = net.zero_state(1);
-        let mut scratch = InferenceScratch::default();
-        let mut logits = vec![0.0; net.config.output_size];
-        net.feed(&self.prompt, 1, self.prompt.len(), &mut state, &mut scratch, &mut logits)?;
+        let (state, logits) = prompt_state(net, &self.prompt, &mut InferenceScratch::default())?;
         let mut model = BeamModel::new(net);
         Ok(beam_search(&mut model, state, &logits, &self.config)?)
     }
