@@ -312,7 +312,8 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(i.task).toBe('language_model');
     expect(i.numParams).toBeGreaterThan(0);
     expect(i.tokenizer.type).toBe('char');
-    expect(i.tokenizer.vocabSize).toBe(new Set(text).size);
+    // The corpus's characters and the <unk> new char tokenizers map unseen text to.
+    expect(i.tokenizer.vocabSize).toBe(new Set(text).size + 1);
     expect(i.engine.threads).toBeGreaterThan(0);
     const human = await rnnkit(['info', 'tiny.safetensors']);
     expect(human.stdout).toMatch(/^task\s+language_model$/m);
@@ -368,10 +369,14 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(info.config).toMatchObject({ cell: 'lstm', hidden_size: 128, num_layers: 1 });
   }, 180_000);
 
-  it('refuses text outside the vocabulary in one line', async () => {
+  it('maps text outside the vocabulary to <unk> by default, and refuses it in one line with --unknown error', async () => {
     fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
-    expectOneLineError(await rnnkit(['eval', 'tiny.safetensors', 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Z"/);
-    expectOneLineError(await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq']), 1, /^rnnkit: error: --prompt: unknown character "q"/);
+    expect((await rnnkit(['eval', 'tiny.safetensors', 'other.txt'])).status).toBe(0);
+    expect((await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq', '--max-tokens', '3'])).status).toBe(0);
+    const strict = await rnnkit(['train', 'corpus.txt', '--hidden', '8', '--layers', '1', '--max-steps', '2', '--unknown', 'error', '--out', 'strict.safetensors']);
+    expect(strict.status).toBe(0);
+    expectOneLineError(await rnnkit(['eval', 'strict.safetensors', 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Z"/);
+    expectOneLineError(await rnnkit(['generate', 'strict.safetensors', '--prompt', 'qq']), 1, /^rnnkit: error: --prompt: unknown character "q"/);
   });
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume continues from it', async () => {
