@@ -10,8 +10,15 @@ describe('bench/run.js', () => {
   it('prints SPEC.md records for --quick --configs TRAIN-RNN-S --json', () => {
     const env = { ...process.env };
     delete env.PEERS_OUT; // do not append smoke-test records to anyone's results file
-    const out = execFileSync(process.execPath, [path.join(root, 'bench/run.js'), '--quick', '--configs', 'TRAIN-RNN-S', '--json'], { cwd: root, env, encoding: 'utf8' });
-    const records = out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const out = execFileSync(process.execPath, [path.join(root, 'bench/run.js'), '--quick', '--configs', 'TRAIN-RNN-S', '--json'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+    const records = out
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l));
     // one metric record and one peak_rss_mb record per thread count (default 1,2)
     expect(records.length).toBe(4);
     for (const r of records) {
@@ -29,7 +36,8 @@ describe('bench/run.js', () => {
   });
 
   it('refuses unknown configs and options', () => {
-    const run = (...args: string[]) => execFileSync(process.execPath, [path.join(root, 'bench/run.js'), ...args], { cwd: root, encoding: 'utf8', stdio: 'pipe' });
+    const run = (...args: string[]) =>
+      execFileSync(process.execPath, [path.join(root, 'bench/run.js'), ...args], { cwd: root, encoding: 'utf8', stdio: 'pipe' });
     expect(() => run('--configs', 'TRAIN-NOPE')).toThrow(/unknown config/);
     expect(() => run('--thread', '1')).toThrow(/unknown option/);
     expect(run('--help')).toMatch(/Usage/);

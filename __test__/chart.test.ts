@@ -3,7 +3,14 @@ import { downsample, formatTick, lossSeries, niceTicks, svgChart, terminalChart,
 
 describe('niceTicks', () => {
   it('covers the range with 1/2/5 × 10^k steps', () => {
-    for (const [lo, hi] of [[0, 1], [1.234, 4.567], [0, 1234], [0.0012, 0.0087], [-3, 7], [950, 10230]]) {
+    for (const [lo, hi] of [
+      [0, 1],
+      [1.234, 4.567],
+      [0, 1234],
+      [0.0012, 0.0087],
+      [-3, 7],
+      [950, 10230],
+    ]) {
       const t = niceTicks(lo, hi, 5);
       expect(t.values[0]).toBeLessThanOrEqual(lo);
       expect(t.values[t.values.length - 1]).toBeGreaterThanOrEqual(hi);
@@ -69,12 +76,13 @@ describe('svgChart', () => {
   it('draws one polyline per series with one point per data point, inside the plot', () => {
     const lines = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)].map((m) => m[1].split(' ').map((p) => p.split(',').map(Number)));
     expect(lines.map((l) => l.length)).toEqual([6, 2]);
-    for (const l of lines) for (const [x, y] of l) {
-      expect(x).toBeGreaterThanOrEqual(72);
-      expect(x).toBeLessThanOrEqual(760 - 24);
-      expect(y).toBeGreaterThanOrEqual(44);
-      expect(y).toBeLessThanOrEqual(440 - 56);
-    }
+    for (const l of lines)
+      for (const [x, y] of l) {
+        expect(x).toBeGreaterThanOrEqual(72);
+        expect(x).toBeLessThanOrEqual(760 - 24);
+        expect(y).toBeGreaterThanOrEqual(44);
+        expect(y).toBeLessThanOrEqual(440 - 56);
+      }
     // Lower loss is drawn lower on the page: y grows as the loss falls.
     const ys = lines[0].map((p) => p[1]);
     for (let i = 1; i < ys.length; i++) expect(ys[i]).toBeGreaterThan(ys[i - 1]);
@@ -128,7 +136,10 @@ describe('terminalChart', () => {
 
   it('puts the highest value in the top row at the left and the lowest in the bottom row at the right', () => {
     const out = terminalChart([train], { width: 30, height: 8 });
-    const rows = out.split('\n').slice(0, 8).map((l) => l.slice(l.search(/[┤│]/) + 1));
+    const rows = out
+      .split('\n')
+      .slice(0, 8)
+      .map((l) => l.slice(l.search(/[┤│]/) + 1));
     expect(rows[0][0]).toBe('*');
     expect(rows[7][29]).toBe('*');
     expect(out.split('\n')[0]).toMatch(/^4\.20 ┤/);
@@ -137,14 +148,20 @@ describe('terminalChart', () => {
 
   it('joins steep drops vertically so the curve is continuous', () => {
     const out = terminalChart([{ name: 's', x: [0, 1], y: [10, 0] }], { width: 2, height: 6 });
-    const rows = out.split('\n').slice(0, 6).map((l) => l.slice(l.search(/[┤│]/) + 1).padEnd(2));
+    const rows = out
+      .split('\n')
+      .slice(0, 6)
+      .map((l) => l.slice(l.search(/[┤│]/) + 1).padEnd(2));
     expect(rows.map((r) => r[0]).join('')).toBe('***** ');
     expect(rows[5][1]).toBe('*');
   });
 
   it('draws straight lines between points far apart', () => {
     const out = terminalChart([{ name: 's', x: [0, 10], y: [4, 0] }], { width: 11, height: 5 });
-    const rows = out.split('\n').slice(0, 5).map((l) => l.slice(l.search(/[┤│]/) + 1).padEnd(11));
+    const rows = out
+      .split('\n')
+      .slice(0, 5)
+      .map((l) => l.slice(l.search(/[┤│]/) + 1).padEnd(11));
     // Every column is marked once or more, and the marks descend from top-left to bottom-right.
     let last = -1;
     for (let c = 0; c < 11; c++) {

@@ -26,7 +26,25 @@ afterAll(() => {
 const rnnkit = (args: string[], env: Record<string, string> = {}) => runCli(dir, args, env);
 
 const COMMANDS: Record<string, string[]> = {
-  train: ['--task <task>', '--labels <list>', '--pooling <how>', '--no-bidirectional', '--class-weights <how>', '--max-length <n>', '--per-step', '--text-column <name>', '"tags"', '--tokenizer <type>', '--cell <type>', '--hidden <n>', '--seq-len <n>', '--time-limit <seconds>', '--checkpoint <path>', '--resume <checkpoint>', '--json'],
+  train: [
+    '--task <task>',
+    '--labels <list>',
+    '--pooling <how>',
+    '--no-bidirectional',
+    '--class-weights <how>',
+    '--max-length <n>',
+    '--per-step',
+    '--text-column <name>',
+    '"tags"',
+    '--tokenizer <type>',
+    '--cell <type>',
+    '--hidden <n>',
+    '--seq-len <n>',
+    '--time-limit <seconds>',
+    '--checkpoint <path>',
+    '--resume <checkpoint>',
+    '--json',
+  ],
   generate: ['--prompt <text>', '--temperature <t>', '--top-k <k>', '--top-p <p>', '--stop <text>', '--beams <n>', '--stream', '--json'],
   eval: ['<text-file>', '--json'],
   info: ['<model>', '--json'],
@@ -97,16 +115,22 @@ describe('help and version', () => {
 describe('bad arguments: one line, non-zero exit', () => {
   it('unknown command', async () => expectOneLineError(await rnnkit(['trian']), 2, /unknown command 'trian'.*Did you mean train/));
   it('unknown option', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--hiden', '8']), 2, /unknown option '--hiden'.*--hidden/));
-  it('non-numeric --hidden', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--hidden', 'abc']), 2, /--hidden <n>.*'abc' is invalid.*integer ≥ 1/));
+  it('non-numeric --hidden', async () =>
+    expectOneLineError(await rnnkit(['train', 'a.txt', '--hidden', 'abc']), 2, /--hidden <n>.*'abc' is invalid.*integer ≥ 1/));
   it('fractional --layers', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--layers', '1.5']), 2, /--layers/));
   it('zero --lr', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--lr', '0']), 2, /--lr <rate>.*> 0/));
   it('--validation out of range', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--validation', '1.5']), 2, /--validation/));
   it('bad choice', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--cell', 'transformer']), 2, /--cell.*rnn, lstm, gru/));
-  it('a word vocabulary limit without <unk>', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--tokenizer', 'word', '--max-vocab', '100']), 2, /add --specials "<unk>"/));
-  it('word-only option without --tokenizer word', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--min-count', '2']), 2, /--min-count is a word tokenizer option/));
-  it('--checkpoint-every without --checkpoint', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--checkpoint-every', '5']), 2, /--checkpoint-every needs --checkpoint/));
-  it('architecture options with --resume', async () => expectOneLineError(await rnnkit(['train', 'a.txt', '--resume', 'ck.safetensors', '--hidden', '8']), 2, /--hidden cannot be used with --resume/));
-  it('--beams with --stream', async () => expectOneLineError(await rnnkit(['generate', 'm.safetensors', '--beams', '4', '--stream']), 2, /--beams cannot be used with --stream/));
+  it('a word vocabulary limit without <unk>', async () =>
+    expectOneLineError(await rnnkit(['train', 'a.txt', '--tokenizer', 'word', '--max-vocab', '100']), 2, /add --specials "<unk>"/));
+  it('word-only option without --tokenizer word', async () =>
+    expectOneLineError(await rnnkit(['train', 'a.txt', '--min-count', '2']), 2, /--min-count is a word tokenizer option/));
+  it('--checkpoint-every without --checkpoint', async () =>
+    expectOneLineError(await rnnkit(['train', 'a.txt', '--checkpoint-every', '5']), 2, /--checkpoint-every needs --checkpoint/));
+  it('architecture options with --resume', async () =>
+    expectOneLineError(await rnnkit(['train', 'a.txt', '--resume', 'ck.safetensors', '--hidden', '8']), 2, /--hidden cannot be used with --resume/));
+  it('--beams with --stream', async () =>
+    expectOneLineError(await rnnkit(['generate', 'm.safetensors', '--beams', '4', '--stream']), 2, /--beams cannot be used with --stream/));
   it('missing argument', async () => expectOneLineError(await rnnkit(['eval', 'm.safetensors']), 2, /missing required argument 'text-file'/));
   it('missing corpus file', async () => expectOneLineError(await rnnkit(['train', 'nope.txt']), 1, /corpus file "nope.txt" does not exist/));
   it('a directory as corpus', async () => expectOneLineError(await rnnkit(['train', '.']), 1, /is not a file/));
@@ -114,7 +138,11 @@ describe('bad arguments: one line, non-zero exit', () => {
 
   it('corrupt model file', async () => {
     fs.writeFileSync(path.join(dir, 'corrupt.safetensors'), Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a": not json}'));
-    for (const args of [['info', 'corrupt.safetensors'], ['generate', 'corrupt.safetensors'], ['eval', 'corrupt.safetensors', 'corrupt.safetensors']]) {
+    for (const args of [
+      ['info', 'corrupt.safetensors'],
+      ['generate', 'corrupt.safetensors'],
+      ['eval', 'corrupt.safetensors', 'corrupt.safetensors'],
+    ]) {
       expectOneLineError(await rnnkit(args), 1, /corrupt\.safetensors/);
     }
   });
@@ -191,7 +219,11 @@ describe('with the native engine: the PyTorch model fixture', () => {
   it('a reader that closes stdout early ends generate --stream quietly with status 0', async () => {
     for (const json of [[], ['--json']]) {
       // A real pipe whose reading end is closed after the first bytes, as `| head -c 10` does.
-      const child = spawn(process.execPath, [cli, 'generate', model, '--stream', '--max-tokens', '20000', ...json], { cwd: dir, env: { ...process.env, RNNKIT_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [cli, 'generate', model, '--stream', '--max-tokens', '20000', ...json], {
+        cwd: dir,
+        env: { ...process.env, RNNKIT_DEBUG: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.setEncoding('utf8').once('data', (d: string) => {
         out = d;
@@ -223,8 +255,31 @@ describe('with the native engine: train → generate → eval → info', () => {
   });
 
   it('trains a tiny model with --json', async () => {
-    const r = await rnnkit(['train', 'corpus.txt', '--hidden', '32', '--layers', '1', '--embed', '16', '--seq-len', '32', '--batch-size', '8', '--max-steps', '60', '--lr', '0.01',
-      '--validate-every', '20', '--out', 'tiny.safetensors', '--chart', 'loss.svg', '--json']);
+    const r = await rnnkit([
+      'train',
+      'corpus.txt',
+      '--hidden',
+      '32',
+      '--layers',
+      '1',
+      '--embed',
+      '16',
+      '--seq-len',
+      '32',
+      '--batch-size',
+      '8',
+      '--max-steps',
+      '60',
+      '--lr',
+      '0.01',
+      '--validate-every',
+      '20',
+      '--out',
+      'tiny.safetensors',
+      '--chart',
+      'loss.svg',
+      '--json',
+    ]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
@@ -232,7 +287,10 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(out.loss).toBeLessThan(out.history.loss[0]);
     expect(out.valLoss).toBeGreaterThan(0);
     // Progress went to stderr as JSON lines.
-    const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.some((e) => e.event === 'progress' && e.type === 'step')).toBe(true);
     expect(events.some((e) => e.event === 'progress' && e.type === 'validation')).toBe(true);
     expect(fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
@@ -240,8 +298,30 @@ describe('with the native engine: train → generate → eval → info', () => {
 
   it('the CLI reports every step it ran', async () => {
     // 25 steps logged every 10: the last step (25) is no multiple of --log-every.
-    const args = ['train', 'corpus.txt', '--hidden', '16', '--layers', '1', '--embed', '8', '--seq-len', '32', '--batch-size', '8', '--max-steps', '25', '--log-every', '10', '--lr', '0.01',
-      '--out', 'steps.safetensors', '--chart', 'steps.svg'];
+    const args = [
+      'train',
+      'corpus.txt',
+      '--hidden',
+      '16',
+      '--layers',
+      '1',
+      '--embed',
+      '8',
+      '--seq-len',
+      '32',
+      '--batch-size',
+      '8',
+      '--max-steps',
+      '25',
+      '--log-every',
+      '10',
+      '--lr',
+      '0.01',
+      '--out',
+      'steps.safetensors',
+      '--chart',
+      'steps.svg',
+    ];
     const human = await rnnkit(args);
     expect(human.status).toBe(0);
     expect(human.stdout).toMatch(/^stopped: max_steps after 25 steps, /m);
@@ -257,7 +337,11 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(out.history.stepsDone).toBe(25);
     expect(out.history.steps).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     expect(out.history.loss).toHaveLength(25);
-    const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'progress');
+    const events = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === 'progress');
     expect(events.filter((e) => e.type === 'step').at(-1).step).toBe(25);
     expect(events.at(-1)).toMatchObject({ type: 'done', step: 25 });
     // The final loss is the last progress event's, as the final progress line shows it.
@@ -338,7 +422,9 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(res.status).toBe(200);
     const answer = (await res.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
     expect(answer.usage.completion_tokens).toBe(12);
-    const direct = JSON.parse((await await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '12', '--seed', '3', '--temperature', '0.8', '--json'])).stdout);
+    const direct = JSON.parse(
+      (await await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is', '--max-tokens', '12', '--seed', '3', '--temperature', '0.8', '--json'])).stdout,
+    );
     expect(answer.choices[0].text).toBe(direct.text);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -346,7 +432,10 @@ describe('with the native engine: train → generate → eval → info', () => {
 
   it('streams JSON lines that join to the whole text', async () => {
     const args = ['generate', 'tiny.safetensors', '--prompt', 'a', '--max-tokens', '25', '--seed', '2'];
-    const lines = (await rnnkit([...args, '--stream', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await rnnkit([...args, '--stream', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const done = lines.pop();
     expect(done).toMatchObject({ done: true, finishReason: 'length', completionTokens: 25 });
     expect(lines.map((l) => l.text).join('')).toBe(done.text);
@@ -373,17 +462,58 @@ describe('with the native engine: train → generate → eval → info', () => {
     fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
     expect((await rnnkit(['eval', 'tiny.safetensors', 'other.txt'])).status).toBe(0);
     expect((await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq', '--max-tokens', '3'])).status).toBe(0);
-    const strict = await rnnkit(['train', 'corpus.txt', '--hidden', '8', '--layers', '1', '--max-steps', '2', '--unknown', 'error', '--out', 'strict.safetensors']);
+    const strict = await rnnkit([
+      'train',
+      'corpus.txt',
+      '--hidden',
+      '8',
+      '--layers',
+      '1',
+      '--max-steps',
+      '2',
+      '--unknown',
+      'error',
+      '--out',
+      'strict.safetensors',
+    ]);
     expect(strict.status).toBe(0);
     expectOneLineError(await rnnkit(['eval', 'strict.safetensors', 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Z"/);
     expectOneLineError(await rnnkit(['generate', 'strict.safetensors', '--prompt', 'qq']), 1, /^rnnkit: error: --prompt: unknown character "q"/);
   });
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume continues from it', async () => {
-    const child = spawn(process.execPath, [cli, 'train', 'corpus.txt', '--hidden', '32', '--layers', '1', '--seq-len', '32', '--batch-size', '8', '--time-limit', '60',
-      '--log-every', '1', '--checkpoint', 'ck.safetensors', '--out', 'never.safetensors'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'train',
+        'corpus.txt',
+        '--hidden',
+        '32',
+        '--layers',
+        '1',
+        '--seq-len',
+        '32',
+        '--batch-size',
+        '8',
+        '--time-limit',
+        '60',
+        '--log-every',
+        '1',
+        '--checkpoint',
+        'ck.safetensors',
+        '--out',
+        'never.safetensors',
+      ],
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
-    const started = new Promise<void>((resolve) => child.stderr.on('data', (d) => { stderr += d; if (/step \d+/.test(stderr)) resolve(); }));
+    const started = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/step \d+/.test(stderr)) resolve();
+      }),
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await started;
     child.kill('SIGINT');
@@ -400,10 +530,38 @@ describe('with the native engine: train → generate → eval → info', () => {
 
   it('SIGTERM saves a resumable checkpoint and exits 143', async () => {
     // What `docker stop` and systemd send: the run must be saved as with Ctrl-C.
-    const child = spawn(process.execPath, [cli, 'train', 'corpus.txt', '--hidden', '16', '--layers', '1', '--seq-len', '32', '--batch-size', '8', '--time-limit', '60',
-      '--log-every', '1', '--checkpoint', 'term.safetensors', '--out', 'never-term.safetensors'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'train',
+        'corpus.txt',
+        '--hidden',
+        '16',
+        '--layers',
+        '1',
+        '--seq-len',
+        '32',
+        '--batch-size',
+        '8',
+        '--time-limit',
+        '60',
+        '--log-every',
+        '1',
+        '--checkpoint',
+        'term.safetensors',
+        '--out',
+        'never-term.safetensors',
+      ],
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
-    const started = new Promise<void>((resolve) => child.stderr.on('data', (d) => { stderr += d; if (/step \d+/.test(stderr)) resolve(); }));
+    const started = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/step \d+/.test(stderr)) resolve();
+      }),
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await started;
     child.kill('SIGTERM');

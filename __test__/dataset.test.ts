@@ -120,7 +120,11 @@ suite('TextCorpus', () => {
     await expectCode(() => TextCorpus.fromString(text, { seqLen: 4, batchSize: 3, last: 'pad' }), 'ERR_RNNKIT_CONFIG', /padId/);
     await expectCode(() => TextCorpus.fromString(text, { seqLen: 4, batchSize: 3, last: 'fill' as 'pad' }), 'ERR_RNNKIT_TYPE', /options\.last/);
     await expectCode(() => TextCorpus.fromString(text, { seqLen: 4, batchSize: 3, tokenizer: {} as never }), 'ERR_RNNKIT_TYPE', /options\.tokenizer/);
-    await expectCode(() => TextCorpus.fromString(text, { seqLen: 4, batchSize: 1, validation: { text: 'abc' } }), 'ERR_RNNKIT_EMPTY', /validation text has 3 tokens/);
+    await expectCode(
+      () => TextCorpus.fromString(text, { seqLen: 4, batchSize: 1, validation: { text: 'abc' } }),
+      'ERR_RNNKIT_EMPTY',
+      /validation text has 3 tokens/,
+    );
     const t = fitTokenizer('abc', { type: 'char', unknown: 'error' });
     await expectCode(() => TextCorpus.fromString('abcabcxabc', { seqLen: 2, batchSize: 1, tokenizer: t }), 'ERR_RNNKIT_VOCAB', /^text: .*"x".*position 6/);
     const c = TextCorpus.fromString(text, { seqLen: 4, batchSize: 2 });
@@ -165,7 +169,11 @@ suite('TextCorpus', () => {
     await expectCode(() => TextCorpus.fromFile(empty, { seqLen: 8, batchSize: 2 }), 'ERR_RNNKIT_EMPTY', /empty/);
     await expectCode(() => TextCorpus.fromFile(train, { seqLen: 8, batchSize: 2, chunkSize: 1 }), 'ERR_RNNKIT_RANGE', /chunkSize/);
     const t = fitTokenizer('helo wrd', { type: 'char', unknown: 'error' });
-    await expectCode(() => TextCorpus.fromFile(train, { seqLen: 8, batchSize: 2, tokenizer: t, chunkSize: 8 }), 'ERR_RNNKIT_VOCAB', /train\.txt.*"," .*position 11/);
+    await expectCode(
+      () => TextCorpus.fromFile(train, { seqLen: 8, batchSize: 2, tokenizer: t, chunkSize: 8 }),
+      'ERR_RNNKIT_VOCAB',
+      /train\.txt.*"," .*position 11/,
+    );
   });
 });
 
@@ -370,16 +378,36 @@ suite('DenseDataset', () => {
   it('names row, step and feature of non-finite values, and the row of shape errors', async () => {
     const bad = row(3, 2, 0);
     bad[5] = NaN;
-    await expectCode(() => DenseDataset.fromRows([row(2, 2, 0), bad], { inputSize: 2, batchSize: 1 }), 'ERR_RNNKIT_NON_FINITE', /rows\[1\]: NaN at step 2, feature 1/);
+    await expectCode(
+      () => DenseDataset.fromRows([row(2, 2, 0), bad], { inputSize: 2, batchSize: 1 }),
+      'ERR_RNNKIT_NON_FINITE',
+      /rows\[1\]: NaN at step 2, feature 1/,
+    );
     const inf = new Float32Array(6);
     inf[2] = Infinity;
-    await expectCode(() => DenseDataset.fromArray(inf, [2, 1, 3], { inputSize: 3, batchSize: 1 }), 'ERR_RNNKIT_NON_FINITE', /row 0: Infinity at step 0, feature 2/);
-    await expectCode(() => DenseDataset.fromRows([row(2, 2, 0), row(1, 3, 0)], { inputSize: 2, batchSize: 1 }), 'ERR_RNNKIT_SHAPE', /rows\[1\]: length 3.*inputSize = 2/);
-    await expectCode(() => DenseDataset.fromRows([row(2, 2, 0), [1, 2] as never], { inputSize: 2, batchSize: 1 }), 'ERR_RNNKIT_TYPE', /rows\[1\].*Float32Array/);
+    await expectCode(
+      () => DenseDataset.fromArray(inf, [2, 1, 3], { inputSize: 3, batchSize: 1 }),
+      'ERR_RNNKIT_NON_FINITE',
+      /row 0: Infinity at step 0, feature 2/,
+    );
+    await expectCode(
+      () => DenseDataset.fromRows([row(2, 2, 0), row(1, 3, 0)], { inputSize: 2, batchSize: 1 }),
+      'ERR_RNNKIT_SHAPE',
+      /rows\[1\]: length 3.*inputSize = 2/,
+    );
+    await expectCode(
+      () => DenseDataset.fromRows([row(2, 2, 0), [1, 2] as never], { inputSize: 2, batchSize: 1 }),
+      'ERR_RNNKIT_TYPE',
+      /rows\[1\].*Float32Array/,
+    );
     await expectCode(() => DenseDataset.fromRows([new Float32Array(0)], { inputSize: 2, batchSize: 1 }), 'ERR_RNNKIT_EMPTY', /rows\[0\]: no steps/);
     await expectCode(() => DenseDataset.fromArray(new Float32Array(5), [2, 1, 3], { inputSize: 3, batchSize: 1 }), 'ERR_RNNKIT_SHAPE', /data: length 5/);
     await expectCode(() => DenseDataset.fromArray(new Float32Array(6), [2, 1, 3], { inputSize: 2, batchSize: 1 }), 'ERR_RNNKIT_SHAPE', /dims\[2\]/);
-    await expectCode(() => DenseDataset.fromRows([row(2, 2, 0)], { inputSize: 2, batchSize: 1, labels: [0, 1] }), 'ERR_RNNKIT_SHAPE', /options\.labels: 2 labels for 1 rows/);
+    await expectCode(
+      () => DenseDataset.fromRows([row(2, 2, 0)], { inputSize: 2, batchSize: 1, labels: [0, 1] }),
+      'ERR_RNNKIT_SHAPE',
+      /options\.labels: 2 labels for 1 rows/,
+    );
     await expectCode(() => DenseDataset.fromRows([row(2, 2, 0)], { inputSize: 2, batchSize: 1, labels: [-1] }), 'ERR_RNNKIT_RANGE', /options\.labels\[0\]/);
     await expectCode(
       () => DenseDataset.fromRows([row(2, 2, 0)], { inputSize: 2, batchSize: 1, targets: [row(3, 1, 0)], outputSize: 1 }),

@@ -113,8 +113,8 @@ describe('no JSON crosses the generation binding', () => {
   });
 });
 
-describe('createServer accepts the library\'s own language model', () => {
-  it('serves a loaded model as it is, one completion equal to the model\'s own', async () => {
+describe("createServer accepts the library's own language model", () => {
+  it("serves a loaded model as it is, one completion equal to the model's own", async () => {
     const served = await loadLanguageModel(path.join(root, 'fixtures/models/pp_lstm.safetensors'));
     const server = createServer(served, { host: '127.0.0.1', port: 0 });
     const { url } = await server.listen();

@@ -82,7 +82,14 @@ describe('fit', () => {
       last = now;
       ticks++;
     }, 5);
-    const history = await model.fit(corpus, { maxSteps: 150, logEvery: 10, validateEvery: 50, optimizer: { type: 'adam', lr: 0.01 }, clipNorm: 1, onProgress: (e) => events.push(e.type) });
+    const history = await model.fit(corpus, {
+      maxSteps: 150,
+      logEvery: 10,
+      validateEvery: 50,
+      optimizer: { type: 'adam', lr: 0.01 },
+      clipNorm: 1,
+      onProgress: (e) => events.push(e.type),
+    });
     clearInterval(timer);
     const after = (await model.evaluate(corpus.validationTokens())).loss;
     expect(history.stepsDone).toBe(150);

@@ -7,7 +7,19 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as rnnkit from '../src/index';
-import { DenseDataset, LabelledDataset, TaggedDataset, TextCorpus, createClassifier, createLanguageModel, createRegressor, createTagger, fitTokenizer, type Model, type ProgressEvent } from '../src/index';
+import {
+  DenseDataset,
+  LabelledDataset,
+  TaggedDataset,
+  TextCorpus,
+  createClassifier,
+  createLanguageModel,
+  createRegressor,
+  createTagger,
+  fitTokenizer,
+  type Model,
+  type ProgressEvent,
+} from '../src/index';
 import type { SequenceData } from '../index';
 import { TestRandom } from './random';
 
@@ -97,7 +109,15 @@ describe('the batches fit consumes are dataset.batches()', () => {
       const expected: number[] = [];
       for (const epoch of [0, 1]) {
         for (const b of corpus.batches('train', epoch)) {
-          expected.push(await batchLoss(model, { tokens: b.inputs, lengths: new Int32Array(b.batchSize).fill(b.seqLen), rows: b.batchSize, steps: b.seqLen, tags: b.targets }));
+          expected.push(
+            await batchLoss(model, {
+              tokens: b.inputs,
+              lengths: new Int32Array(b.batchSize).fill(b.seqLen),
+              rows: b.batchSize,
+              steps: b.seqLen,
+              tags: b.targets,
+            }),
+          );
         }
       }
       expect(h.loss.length).toBe(expected.length);
@@ -114,7 +134,13 @@ describe('the batches fit consumes are dataset.batches()', () => {
       const per = corpus.numBatches();
       const h = await model.fit(corpus, { epochs: 2, ...FROZEN });
       const [b] = [...corpus.batches('train', 1)];
-      const first = await batchLoss(model, { tokens: b.inputs, lengths: new Int32Array(b.batchSize).fill(b.seqLen), rows: b.batchSize, steps: b.seqLen, tags: b.targets });
+      const first = await batchLoss(model, {
+        tokens: b.inputs,
+        lengths: new Int32Array(b.batchSize).fill(b.seqLen),
+        rows: b.batchSize,
+        steps: b.seqLen,
+        tags: b.targets,
+      });
       expect(h.loss.length).toBe(2 * per);
       expect(h.loss[0]).toBeCloseTo(first, 6);
       expect(h.loss[per]).toBeCloseTo(first, 6);
@@ -126,7 +152,9 @@ describe('the batches fit consumes are dataset.batches()', () => {
       const model = createClassifier({ tokenizer: ds.tokenizer, labels: [...ds.labels], hiddenSize: 8, seed: 2 });
       const h = await model.fit(ds, { epochs: 2, ...FROZEN });
       const expected: number[] = [];
-      for (const epoch of [0, 1]) for (const b of ds.batches('train', epoch)) expected.push(await batchLoss(model, { tokens: b.inputs, lengths: b.lengths, rows: b.batchSize, steps: b.seqLen, labels: b.labels }));
+      for (const epoch of [0, 1])
+        for (const b of ds.batches('train', epoch))
+          expected.push(await batchLoss(model, { tokens: b.inputs, lengths: b.lengths, rows: b.batchSize, steps: b.seqLen, labels: b.labels }));
       h.loss.forEach((l, k) => expect(l).toBeCloseTo(expected[k], 6));
       expect(h.loss.length).toBe(expected.length);
     });
@@ -143,7 +171,9 @@ describe('the batches fit consumes are dataset.batches()', () => {
       const model = createTagger({ tokenizer, tags: [...ds.tags], hiddenSize: 8, seed: 3 });
       const h = await model.fit(ds, { epochs: 2, ...FROZEN });
       const expected: number[] = [];
-      for (const epoch of [0, 1]) for (const b of ds.batches('train', epoch)) expected.push(await batchLoss(model, { tokens: b.inputs, lengths: b.lengths, rows: b.batchSize, steps: b.seqLen, tags: b.tags }));
+      for (const epoch of [0, 1])
+        for (const b of ds.batches('train', epoch))
+          expected.push(await batchLoss(model, { tokens: b.inputs, lengths: b.lengths, rows: b.batchSize, steps: b.seqLen, tags: b.tags }));
       expect(h.loss.length).toBe(2 * Math.floor(40 / 6));
       h.loss.forEach((l, k) => expect(l).toBeCloseTo(expected[k], 6));
     });
@@ -155,7 +185,9 @@ describe('the batches fit consumes are dataset.batches()', () => {
       const model = createRegressor({ inputSize: 3, perStep: true, hiddenSize: 8, seed: 4 });
       const h = await model.fit(ds, { epochs: 2, ...FROZEN });
       const expected: number[] = [];
-      for (const epoch of [0, 1]) for (const b of ds.batches('train', epoch)) expected.push(await batchLoss(model, { values: b.inputs, lengths: b.lengths, rows: b.batchSize, steps: b.seqLen, targets: b.targets }));
+      for (const epoch of [0, 1])
+        for (const b of ds.batches('train', epoch))
+          expected.push(await batchLoss(model, { values: b.inputs, lengths: b.lengths, rows: b.batchSize, steps: b.seqLen, targets: b.targets }));
       h.loss.forEach((l, k) => expect(l).toBeCloseTo(expected[k], 6));
       expect(h.loss.length).toBe(expected.length);
     });
@@ -173,12 +205,31 @@ describe('options are checked once, natively', () => {
     expect(e).toBeInstanceOf(TypeError);
     expect(e).toMatchObject({ code: 'ERR_RNNKIT_UNKNOWN_OPTION', param: 'options.maxStep' });
     expect(e!.message).toMatch(/did you mean "maxSteps"/);
-    expect(() => TextCorpus.fromString(text, { seqLen: 16, batchSize: 8, shufle: false } as never)).toThrow(/options.shufle: unknown option; did you mean "shuffle"/);
+    expect(() => TextCorpus.fromString(text, { seqLen: 16, batchSize: 8, shufle: false } as never)).toThrow(
+      /options.shufle: unknown option; did you mean "shuffle"/,
+    );
     await expect(model.fit(corpus, { optimizer: { type: 'adam', betas: [0.9, 0.999], lr: -1 } })).rejects.toMatchObject({ param: 'options.optimizer.lr' });
   });
 
   it('only the documented API is exported', () => {
-    for (const internal of ['checkInt', 'checkNumber', 'checkString', 'checkBoolean', 'checkChoice', 'describe', 'typeError', 'rangeError', 'SeededRandom', 'splitRows', 'splitRowIndices', 'classificationMetrics', 'compareCodePoints', 'registerModelClass', 'trainOptionsJSON', 'runFit']) {
+    for (const internal of [
+      'checkInt',
+      'checkNumber',
+      'checkString',
+      'checkBoolean',
+      'checkChoice',
+      'describe',
+      'typeError',
+      'rangeError',
+      'SeededRandom',
+      'splitRows',
+      'splitRowIndices',
+      'classificationMetrics',
+      'compareCodePoints',
+      'registerModelClass',
+      'trainOptionsJSON',
+      'runFit',
+    ]) {
       expect(rnnkit, internal).not.toHaveProperty(internal);
     }
   });
@@ -204,7 +255,7 @@ describe('every option object refuses unknown keys alike', () => {
     expectUnknown(() => createLanguageModel({ vocabSize: 5, hiddenSise: 4 } as never), 'options.hiddenSise', 'hiddenSize');
   });
 
-  it('errors thrown in TypeScript carry err.param as the engine\'s do', () => {
+  it("errors thrown in TypeScript carry err.param as the engine's do", () => {
     expect(() => LabelledDataset.fromArray([{ text: '', label: 'a' }], { batchSize: 1 })).toThrow(expect.objectContaining({ param: 'rows[0]' }));
     expect(() => createClassifier({ inputSize: 3, labels: [] })).toThrow(expect.objectContaining({ param: 'options.labels' }));
   });
@@ -240,7 +291,10 @@ describe('files and callbacks that used to break a run', () => {
     const file = path.join(require('os').tmpdir(), `rnnkit-mismatch-${process.pid}.safetensors`);
     model.native.setTokenizer(fitTokenizer('abc', { type: 'char', unknown: 'error' }).toJSON() as unknown as Record<string, unknown>);
     model.saveSync(file);
-    await expect(rnnkit.loadModel(file)).rejects.toMatchObject({ code: 'ERR_RNNKIT_FORMAT', message: expect.stringMatching(/tokenizer has 3 tokens but the model's vocabulary has 6/) });
+    await expect(rnnkit.loadModel(file)).rejects.toMatchObject({
+      code: 'ERR_RNNKIT_FORMAT',
+      message: expect.stringMatching(/tokenizer has 3 tokens but the model's vocabulary has 6/),
+    });
     expect(() => rnnkit.loadModelSync(file)).toThrow(file);
   });
 

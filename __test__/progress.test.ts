@@ -6,8 +6,18 @@ import type { ProgressEvent } from '../src/types';
 
 function event(over: Partial<ProgressEvent> = {}): ProgressEvent {
   return {
-    type: 'step', step: 120, totalSteps: 1000, epoch: 0, epochProgress: 0.12, loss: 1.84213, lr: 0.002,
-    gradNorm: 0.734, tokensPerSecond: 12345, elapsed: 62, eta: 190, ...over,
+    type: 'step',
+    step: 120,
+    totalSteps: 1000,
+    epoch: 0,
+    epochProgress: 0.12,
+    loss: 1.84213,
+    lr: 0.002,
+    gradNorm: 0.734,
+    tokensPerSecond: 12345,
+    elapsed: 62,
+    eta: 190,
+    ...over,
   };
 }
 
@@ -46,8 +56,9 @@ describe('formatting', () => {
 
   it('gives one line per event type', () => {
     expect(formatProgressLine(event())).toBe('step 120/1000  loss 1.8421  lr 2.00e-3  grad 0.73  12.3k tok/s  elapsed 1m02s  eta 3m10s');
-    expect(formatProgressLine(event({ type: 'validation', valLoss: 1.5, valPerplexity: Math.exp(1.5), valBitsPerToken: 1.5 / Math.LN2 })))
-      .toBe('step 120/1000  val loss 1.5000  ppl 4.48  bits/token 2.164');
+    expect(formatProgressLine(event({ type: 'validation', valLoss: 1.5, valPerplexity: Math.exp(1.5), valBitsPerToken: 1.5 / Math.LN2 }))).toBe(
+      'step 120/1000  val loss 1.5000  ppl 4.48  bits/token 2.164',
+    );
     expect(formatProgressLine(event({ type: 'checkpoint', path: 'ck.safetensors' }))).toBe('step 120/1000  checkpoint saved to ck.safetensors');
     expect(formatProgressLine(event({ type: 'done', step: 1000 }))).toBe('done: 1000 steps in 1m02s, 12.3k tok/s, last loss 1.8421');
     expect(formatProgressLine(event({ totalSteps: 0, loss: NaN }))).toMatch(/^step 120  loss --/);
@@ -76,12 +87,22 @@ describe('formatting', () => {
   it('shows the unit the run counts', () => {
     expect(formatProgressLine(event(), 'rows')).toContain('12.3k rows/s');
     expect(formatStatusLine(event(), undefined, 120, 'steps')).toContain('12.3k steps/s');
-    for (const [unit, shown] of [[undefined, 'tok/s'], ['tokens', 'tok/s'], ['rows', 'rows/s'], ['time steps', 'steps/s']] as const) {
+    for (const [unit, shown] of [
+      [undefined, 'tok/s'],
+      ['tokens', 'tok/s'],
+      ['rows', 'rows/s'],
+      ['time steps', 'steps/s'],
+    ] as const) {
       const s = sink();
       const r = new ProgressReporter({ mode: 'plain', stream: s, unit });
       r.update(event());
       r.update(event({ type: 'done' }));
-      expect(s.text().split('\n').filter((l) => l.includes(shown))).toHaveLength(2);
+      expect(
+        s
+          .text()
+          .split('\n')
+          .filter((l) => l.includes(shown)),
+      ).toHaveLength(2);
     }
   });
 });
@@ -102,7 +123,11 @@ describe('ProgressReporter', () => {
     const r = new ProgressReporter({ mode: 'json', stream: s });
     r.update(event({ type: 'validation', valLoss: 1.2 }));
     r.log('saved');
-    const lines = s.text().trim().split('\n').map((l) => JSON.parse(l));
+    const lines = s
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ event: 'progress', type: 'validation', step: 120, valLoss: 1.2 });
     expect(lines[1]).toEqual({ event: 'log', message: 'saved' });
   });
@@ -148,7 +173,16 @@ describe('ProgressReporter', () => {
 });
 
 function history(steps: number): History {
-  return { steps: [steps], loss: [1], valSteps: [], valLoss: [], stepsDone: steps, tokens: steps * 10, elapsed: 1, stopReason: steps < 100 ? 'aborted' : 'completed' };
+  return {
+    steps: [steps],
+    loss: [1],
+    valSteps: [],
+    valLoss: [],
+    stepsDone: steps,
+    tokens: steps * 10,
+    elapsed: 1,
+    stopReason: steps < 100 ? 'aborted' : 'completed',
+  };
 }
 
 /** A model whose fit emits one step event, then waits for its signal or finishes after `ms`. */

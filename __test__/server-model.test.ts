@@ -49,7 +49,9 @@ describe('server with the native model', () => {
     const eight = await runStreams(started.url, bodies.slice(0, 32), 8);
     const one = await runStreams(started.url, bodies.slice(0, 8), 1);
     const rate = (r: { tokens: number; seconds: number }) => Math.round(r.tokens / r.seconds);
-    console.log(`server throughput (pp_lstm, 2-layer LSTM H=256): 1 stream ${rate(one)} tok/s, 8 streams ${rate(eight)} tok/s, 64 streams ${rate(together)} tok/s`);
+    console.log(
+      `server throughput (pp_lstm, 2-layer LSTM H=256): 1 stream ${rate(one)} tok/s, 8 streams ${rate(eight)} tok/s, 64 streams ${rate(together)} tok/s`,
+    );
     expect(together.tokens).toBe(64 * 48);
   });
 });

@@ -148,8 +148,26 @@ describe('request parameters', () => {
     const model = new FakeModel();
     const { url } = await start(model);
     const res = await request(url, '/v1/completions', {
-      body: { prompt: ['Elizabeth'], temperature: 0, top_p: 0.9, top_k: 5, repetition_penalty: 1.3, stop: 'zz', seed: 5, max_tokens: 12, n: 1, echo: false, user: 'u1', logprobs: null,
-        best_of: 1, suffix: '', presence_penalty: 0, frequency_penalty: 0, logit_bias: {}, stream: false },
+      body: {
+        prompt: ['Elizabeth'],
+        temperature: 0,
+        top_p: 0.9,
+        top_k: 5,
+        repetition_penalty: 1.3,
+        stop: 'zz',
+        seed: 5,
+        max_tokens: 12,
+        n: 1,
+        echo: false,
+        user: 'u1',
+        logprobs: null,
+        best_of: 1,
+        suffix: '',
+        presence_penalty: 0,
+        frequency_penalty: 0,
+        logit_bias: {},
+        stream: false,
+      },
     });
     expect(res.status).toBe(200);
     const options = model.calls[0].options;
@@ -190,14 +208,28 @@ describe('request parameters', () => {
     ['zero repetition_penalty', { prompt: 'a', repetition_penalty: 0 }, 400, 'repetition_penalty', 'invalid_value', /repetition_penalty.*0/],
     ['negative seed', { prompt: 'a', seed: -3 }, 400, 'seed', 'invalid_value', /seed.*-3/],
     ['string stream', { prompt: 'a', stream: 'yes' }, 400, 'stream', 'invalid_type', /stream.*"yes"/],
-    ['stream_options without stream', { prompt: 'a', stream_options: { include_usage: true } }, 400, 'stream_options', 'invalid_value', /only allowed when stream/],
+    [
+      'stream_options without stream',
+      { prompt: 'a', stream_options: { include_usage: true } },
+      400,
+      'stream_options',
+      'invalid_value',
+      /only allowed when stream/,
+    ],
     ['unknown argument', { prompt: 'a', temprature: 1 }, 400, 'temprature', 'unknown_parameter', /Unrecognized request argument supplied: temprature/],
     ['logprobs', { prompt: 'a', logprobs: 2 }, 400, 'logprobs', 'unsupported_parameter', /logprobs: not supported.*2/],
     ['best_of 3', { prompt: 'a', best_of: 3 }, 400, 'best_of', 'unsupported_parameter', /best_of.*3/],
     ['echo', { prompt: 'a', echo: true }, 400, 'echo', 'unsupported_parameter', /echo: not supported.*true/],
     ['presence_penalty', { prompt: 'a', presence_penalty: 0.5 }, 400, 'presence_penalty', 'unsupported_parameter', /presence_penalty.*0\.5/],
     ['a non-object stream_options', { prompt: 'a', stream: true, stream_options: 'usage' }, 400, 'stream_options', 'invalid_type', /stream_options.*"usage"/],
-    ['a string include_usage', { prompt: 'a', stream: true, stream_options: { include_usage: 'yes' } }, 400, 'stream_options', 'invalid_type', /include_usage.*"yes"/],
+    [
+      'a string include_usage',
+      { prompt: 'a', stream: true, stream_options: { include_usage: 'yes' } },
+      400,
+      'stream_options',
+      'invalid_type',
+      /include_usage.*"yes"/,
+    ],
     ['a non-object body', '[1, 2]', 400, null, 'invalid_type', /JSON object.*array/],
     ['prompt over maxPromptTokens', { prompt: 'x'.repeat(65) }, 400, 'prompt', 'context_length_exceeded', /65 tokens exceeds.*64/],
     ['prompt outside the vocabulary', { prompt: 'a\u0007' }, 400, 'prompt', 'invalid_value', /not in the vocabulary/],
@@ -491,7 +523,9 @@ describe('limits, aborts and timeouts', () => {
     expect(streamed.status).toBe(200);
     expect(streamed.done).toBe(false);
     expect(streamed.events.length).toBeGreaterThan(1);
-    expect(streamed.events.at(-1)).toEqual({ error: { message: expect.stringMatching(/timeout/), type: 'timeout_error', param: null, code: 'request_timeout' } });
+    expect(streamed.events.at(-1)).toEqual({
+      error: { message: expect.stringMatching(/timeout/), type: 'timeout_error', param: null, code: 'request_timeout' },
+    });
     expect(model.aborted).toEqual(['slow', 'slow stream']);
   });
 
@@ -535,7 +569,13 @@ describe('shutdown', () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     let started!: () => void;
     const firstPiece = new Promise<void>((resolve) => (started = resolve));
-    const short = nodeRequest(url, { method: 'POST', path: '/v1/completions', agent, body: { prompt: 'short', max_tokens: 20, stream: true }, onData: () => started() });
+    const short = nodeRequest(url, {
+      method: 'POST',
+      path: '/v1/completions',
+      agent,
+      body: { prompt: 'short', max_tokens: 20, stream: true },
+      onData: () => started(),
+    });
     await firstPiece;
     const closing = server.close({ graceful: true, timeout: 10_000 });
     const s = await short.response;
@@ -672,7 +712,9 @@ describe('load', () => {
       const run = await runStreams(url, bodies, concurrency);
       expect(run.results.every((r) => r.done)).toBe(true);
       expect(run.tokens).toBe(64 * 128);
-      lines.push(`concurrency ${String(concurrency).padStart(2)}: ${Math.round(run.tokens / run.seconds)} tokens/s (${run.tokens} tokens in ${run.seconds.toFixed(2)} s)`);
+      lines.push(
+        `concurrency ${String(concurrency).padStart(2)}: ${Math.round(run.tokens / run.seconds)} tokens/s (${run.tokens} tokens in ${run.seconds.toFixed(2)} s)`,
+      );
     }
     console.log(`server throughput, fake model, one SSE event per token:\n${lines.join('\n')}`);
   });

@@ -117,7 +117,9 @@ describe('Classifier', () => {
       const up = i % 2 === 0;
       const T = 4 + r.nextInt(6);
       // Feature 0 trends up or down around 100 (far from 0, so normalisation matters); feature 1 is noise.
-      const values = Float32Array.from({ length: T * 2 }, (_, k) => (k % 2 === 0 ? 100 + (up ? 1 : -1) * Math.floor(k / 2) + r.nextFloat() : 50 * r.nextFloat()));
+      const values = Float32Array.from({ length: T * 2 }, (_, k) =>
+        k % 2 === 0 ? 100 + (up ? 1 : -1) * Math.floor(k / 2) + r.nextFloat() : 50 * r.nextFloat(),
+      );
       return { values, label: up ? 1 : 0 };
     });
     const model = createClassifier({ inputSize: 2, labels: [0, 1], hiddenSize: 16, seed: 3 });
@@ -275,7 +277,12 @@ describe('bad input', () => {
   const tagger = createTagger({ tokenizer: toyTokenizer, tags: ['a', 'b'], hiddenSize: 8, embedDim: 4 });
 
   it('labels outside the declared set name the row and field', async () => {
-    const e = await errorOf(() => clf.fit([{ text: 'good', label: 'pos' }, { text: 'bad', label: 'meh' }]));
+    const e = await errorOf(() =>
+      clf.fit([
+        { text: 'good', label: 'pos' },
+        { text: 'bad', label: 'meh' },
+      ]),
+    );
     expect(e.code).toBe('ERR_RNNKIT_RANGE');
     expect(e.message).toMatch(/^data\[1\]\.label: label "meh" is not one of the model's labels \("neg", "pos"\)/);
     const v = await errorOf(() => clf.fit([{ text: 'good', label: 'pos' }], { validation: [{ text: 'bad', label: 7 }] }));
@@ -284,7 +291,13 @@ describe('bad input', () => {
     expect(t.code).toBe('ERR_RNNKIT_RANGE');
     expect(t.message).toMatch(/^data\[0\]\.tags\[1\]: tag "z"/);
     // A dataset whose label set has a label the model lacks.
-    const ds = LabelledDataset.fromArray([{ text: 'good', label: 'pos' }, { text: 'bad', label: 'other' }], { batchSize: 2, tokenizer: toyTokenizer });
+    const ds = LabelledDataset.fromArray(
+      [
+        { text: 'good', label: 'pos' },
+        { text: 'bad', label: 'other' },
+      ],
+      { batchSize: 2, tokenizer: toyTokenizer },
+    );
     expect((await errorOf(() => clf.fit(ds))).message).toMatch(/^data: the dataset's labels \("other", "pos"\) are not the model's/);
   });
 
@@ -299,7 +312,12 @@ describe('bad input', () => {
 
   it('NaN, mismatched feature sizes and wrong targets in dense rows name the row, step and feature', async () => {
     const ok = Float32Array.of(1, 2, 3, 4);
-    const nan = await errorOf(() => dense.fit([{ values: ok, target: 1 }, { values: Float32Array.of(1, 2, 3, NaN), target: 1 }]));
+    const nan = await errorOf(() =>
+      dense.fit([
+        { values: ok, target: 1 },
+        { values: Float32Array.of(1, 2, 3, NaN), target: 1 },
+      ]),
+    );
     expect(nan.code).toBe('ERR_RNNKIT_NON_FINITE');
     expect(nan.message).toBe('data[1].values: NaN at step 1, feature 1');
     const shape = await errorOf(() => dense.fit([{ values: Float32Array.of(1, 2, 3), target: 1 }]));
@@ -343,7 +361,9 @@ describe('bad input', () => {
     expect(() => createTagger({ tokenizer: toyTokenizer, tags: ['x'], normalize: true })).toThrow(/only for dense input/);
     expect((await errorOf(() => clf.fit([{ text: 'good', label: 'pos' }], { seqLen: 8 } as never))).code).toBe('ERR_RNNKIT_CONFIG');
     expect((await errorOf(() => clf.fit([{ text: 'good', label: 'pos' }], { classWeights: [1] }))).message).toMatch(/1 weights for 2 classes/);
-    expect((await errorOf(() => clf.fit([{ text: 'good', label: 'pos' }], { classWeights: { maybe: 2 } }))).message).toMatch(/classWeights.maybe: not one of the labels/);
+    expect((await errorOf(() => clf.fit([{ text: 'good', label: 'pos' }], { classWeights: { maybe: 2 } }))).message).toMatch(
+      /classWeights.maybe: not one of the labels/,
+    );
     expect((await errorOf(() => dense.fit([{ values: Float32Array.of(1, 2), target: 1 }], { classWeights: 'balanced' }))).code).toBe('ERR_RNNKIT_CONFIG');
     expect((await errorOf(() => clf.fit([{ text: 'good', label: 'pos' }], { epochs: 0 }))).code).toBe('ERR_RNNKIT_RANGE');
   });

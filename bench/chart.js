@@ -46,7 +46,14 @@ function load(file, runId) {
     .filter((r) => r.median !== undefined && r.run_id !== undefined);
   if (!recs.length) throw new Error(`${file}: no records of bench/peers.js (records with a run_id)`);
   // one run, or several (comma list) when a long config was run on its own
-  const runs = runId ? runId.split(',') : [recs.map((r) => r.run_id).sort().pop()];
+  const runs = runId
+    ? runId.split(',')
+    : [
+        recs
+          .map((r) => r.run_id)
+          .sort()
+          .pop(),
+      ];
   const run = runs.join(', ');
   const mine = recs.filter((r) => runs.includes(r.run_id));
   if (!mine.length) throw new Error(`${file}: no records of run ${run}`);
@@ -85,7 +92,18 @@ function chartData(rows, records) {
       const best = cands.reduce((a, b) => (b.faster < a.faster ? b : a));
       const lo = C.higherIsBetter(best.metric) ? best.lo : 1 / best.hi;
       const hi = C.higherIsBetter(best.metric) ? best.hi : 1 / best.lo;
-      out.push({ config, threads, unit: best.unit, mine: best.rnnkit, torch: best.value, torchVariant: best.variant, x: best.faster, lo, hi, pairs: best.pairs });
+      out.push({
+        config,
+        threads,
+        unit: best.unit,
+        mine: best.rnnkit,
+        torch: best.value,
+        torchVariant: best.variant,
+        x: best.faster,
+        lo,
+        hi,
+        pairs: best.pairs,
+      });
     }
   }
   void rows;
@@ -165,7 +183,9 @@ function table(rows) {
   };
   for (const r of [...rows].sort(cmp)) {
     const range = r.metric === 'peak_rss_mb' ? '' : `${C.fmt(r.min, r.unit)} – ${C.fmt(r.max, r.unit)}`;
-    lines.push(`| ${r.peer} | ${r.variant} | ${r.config} | ${r.threads} | ${r.metric === 'peak_rss_mb' ? 'peak RSS MiB' : r.unit} | ${C.fmt(r.median, r.unit)} | ${range} | ${r.metric === 'peak_rss_mb' ? '' : r.n} |`);
+    lines.push(
+      `| ${r.peer} | ${r.variant} | ${r.config} | ${r.threads} | ${r.metric === 'peak_rss_mb' ? 'peak RSS MiB' : r.unit} | ${C.fmt(r.median, r.unit)} | ${range} | ${r.metric === 'peak_rss_mb' ? '' : r.n} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -204,7 +224,10 @@ function main() {
     const text = fs.readFileSync(md, 'utf8');
     const re = /<!-- results:begin[\s\S]*?<!-- results:end -->/;
     if (!re.test(text)) throw new Error(`${md}: no <!-- results:begin --> … <!-- results:end --> block`);
-    fs.writeFileSync(md, text.replace(re, () => block));
+    fs.writeFileSync(
+      md,
+      text.replace(re, () => block),
+    );
     console.error(`updated ${md}`);
   }
 }

@@ -92,7 +92,10 @@ function stats(samples) {
 function parseConfigs(list) {
   /** @type {string[]} */
   const out = [];
-  for (const name of String(list).split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const name of String(list)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const upper = name.toUpperCase();
     let matched;
     if (upper === 'ALL') matched = ALL_CONFIGS;
@@ -110,7 +113,9 @@ function parseConfigs(list) {
  * @returns {number[]}
  */
 function parseThreads(list) {
-  const t = String(list).split(',').map((s) => Number(s.trim()));
+  const t = String(list)
+    .split(',')
+    .map((s) => Number(s.trim()));
   if (!t.length || t.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--threads: expected a list of integers >= 1, got "${list}"`);
   return t;
 }
@@ -198,7 +203,8 @@ function pairedRatios(records) {
   for (const peerRecs of groups.values()) {
     const p0 = peerRecs[0];
     /** @type {(r: BenchRecord, pr: BenchRecord) => boolean} */
-    const same = (r, pr) => r.peer === 'rnnkit' && r.run_id === pr.run_id && r.round === pr.round && r.config === pr.config && r.threads === pr.threads && r.metric === pr.metric;
+    const same = (r, pr) =>
+      r.peer === 'rnnkit' && r.run_id === pr.run_id && r.round === pr.round && r.config === pr.config && r.threads === pr.threads && r.metric === pr.metric;
     const ratios = [];
     const mine = [];
     for (const pr of peerRecs) {
@@ -238,7 +244,9 @@ function ratioTable(rows) {
   ];
   for (const r of rows) {
     const unit = r.metric === 'peak_rss_mb' ? 'peak RSS MiB' : r.unit;
-    lines.push(`| ${r.config} | ${r.threads} | ${unit} | ${fmt(r.rnnkit, r.unit)} | ${r.variant} | ${fmt(r.value, r.unit)} | ${r.ratio.toFixed(3)} | ${r.faster.toFixed(2)} | ${r.lo.toFixed(3)} – ${r.hi.toFixed(3)} (${r.pairs}) |`);
+    lines.push(
+      `| ${r.config} | ${r.threads} | ${unit} | ${fmt(r.rnnkit, r.unit)} | ${r.variant} | ${fmt(r.value, r.unit)} | ${r.ratio.toFixed(3)} | ${r.faster.toFixed(2)} | ${r.lo.toFixed(3)} – ${r.hi.toFixed(3)} (${r.pairs}) |`,
+    );
   }
   return lines.join('\n');
 }

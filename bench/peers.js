@@ -71,7 +71,10 @@ function runPeer(cmd, argv, env) {
     p.on('close', (code) => {
       if (code === 4) return resolve({ skip: true }); // the peer cannot run this config/threads
       /** @type {BenchRecord[]} */
-      const recs = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const recs = out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
       if (code !== 0) return resolve({ error: `exit ${code}: ${(err.trim().split('\n').pop() || '').slice(0, 300)}` });
       resolve({ records: recs.filter((r) => r.median !== undefined) });
     });
@@ -96,8 +99,16 @@ function discoverPeers(wanted) {
     delete unset.OPENBLAS_L2_SIZE;
     const envSetsCore = 'OPENBLAS_CORETYPE' in process.env || 'OPENBLAS_L2_SIZE' in process.env;
     /** @type {[string, NodeJS.ProcessEnv][]} */
-    const variants = envSetsCore ? [['machine env', machine], ['env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE', unset]] : [['machine env = OPENBLAS_* unset', machine]];
-    if (!envSetsCore) notes.push('pytorch: this environment sets neither OPENBLAS_CORETYPE nor OPENBLAS_L2_SIZE, so "machine env" and "env -u …" are the same run; measured once');
+    const variants = envSetsCore
+      ? [
+          ['machine env', machine],
+          ['env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE', unset],
+        ]
+      : [['machine env = OPENBLAS_* unset', machine]];
+    if (!envSetsCore)
+      notes.push(
+        'pytorch: this environment sets neither OPENBLAS_CORETYPE nor OPENBLAS_L2_SIZE, so "machine env" and "env -u …" are the same run; measured once',
+      );
     for (const [label, env] of variants) {
       const info = spawnSync(PY, [path.join(HERE, 'peers/torch_peer.py'), '--info'], { env, encoding: 'utf8' });
       if (info.status !== 0) {
@@ -106,12 +117,18 @@ function discoverPeers(wanted) {
       }
       const i = JSON.parse(info.stdout.trim().split('\n').pop() ?? '');
       const variant = `torch ${i.torch} openblas-${i.blas_core} (${label})`;
-      notes.push(`pytorch (${label}): torch ${i.torch}, OpenBLAS core type ${i.blas_core}, OPENBLAS_CORETYPE=${i.OPENBLAS_CORETYPE ?? 'unset'}, OPENBLAS_L2_SIZE=${i.OPENBLAS_L2_SIZE ?? 'unset'}`);
+      notes.push(
+        `pytorch (${label}): torch ${i.torch}, OpenBLAS core type ${i.blas_core}, OPENBLAS_CORETYPE=${i.OPENBLAS_CORETYPE ?? 'unset'}, OPENBLAS_L2_SIZE=${i.OPENBLAS_L2_SIZE ?? 'unset'}`,
+      );
       peers.push({
         name: 'pytorch',
         variant,
         run: (config, threads, quick) =>
-          runPeer(PY, [path.join(HERE, 'peers/torch_peer.py'), '--config', config, '--threads', String(threads), '--variant', variant, ...(quick ? ['--quick'] : [])], { ...env, OMP_NUM_THREADS: String(threads) }),
+          runPeer(
+            PY,
+            [path.join(HERE, 'peers/torch_peer.py'), '--config', config, '--threads', String(threads), '--variant', variant, ...(quick ? ['--quick'] : [])],
+            { ...env, OMP_NUM_THREADS: String(threads) },
+          ),
       });
     }
   }
@@ -124,7 +141,11 @@ function discoverPeers(wanted) {
     }
     peers.push({
       name,
-      run: (config, threads, quick) => runPeer(process.execPath, [path.join(HERE, 'peers', script), '--config', config, '--threads', String(threads), ...(quick ? ['--quick'] : [])], { ...process.env, PEERS_OUT: OUT }),
+      run: (config, threads, quick) =>
+        runPeer(process.execPath, [path.join(HERE, 'peers', script), '--config', config, '--threads', String(threads), ...(quick ? ['--quick'] : [])], {
+          ...process.env,
+          PEERS_OUT: OUT,
+        }),
     });
   };
   nodePeer('brain.js', 'brain_peer.js');
@@ -139,7 +160,11 @@ function discoverPeers(wanted) {
       peers.push({
         name: 'tfjs',
         variant: `tfjs ${backend}`,
-        run: (config, threads, quick) => runPeer(process.execPath, [script, '--backend', backend, '--config', config, '--threads', String(threads), ...(quick ? ['--quick'] : [])], { ...process.env, PEERS_OUT: OUT }),
+        run: (config, threads, quick) =>
+          runPeer(process.execPath, [script, '--backend', backend, '--config', config, '--threads', String(threads), ...(quick ? ['--quick'] : [])], {
+            ...process.env,
+            PEERS_OUT: OUT,
+          }),
       });
     }
   }
@@ -147,7 +172,10 @@ function discoverPeers(wanted) {
     // The ONNX model is PyTorch's GEN-LSTM step; export it once per run, and check ORT computes
     // the same logits before timing it (a fast wrong answer is not a peer).
     const exp = spawnSync(PY, [path.join(HERE, 'peers/torch_peer.py'), '--export-onnx', OUT], { encoding: 'utf8' });
-    const chk = exp.status === 0 ? spawnSync(process.execPath, [path.join(HERE, 'peers/ort_peer.js'), '--check'], { env: { ...process.env, PEERS_OUT: OUT }, encoding: 'utf8' }) : null;
+    const chk =
+      exp.status === 0
+        ? spawnSync(process.execPath, [path.join(HERE, 'peers/ort_peer.js'), '--check'], { env: { ...process.env, PEERS_OUT: OUT }, encoding: 'utf8' })
+        : null;
     if (chk === null) notes.push(`onnxruntime-node: skipped, the ONNX export needs PyTorch: ${(exp.stdout + exp.stderr).trim().split('\n').pop()}`);
     else if (chk.status !== 0) notes.push(`onnxruntime-node: skipped, its logits differ from PyTorch's: ${chk.stdout.trim()} ${chk.stderr.trim()}`);
     else {

@@ -217,7 +217,12 @@ function measureInChild(config, threads, { quick = false } = {}) {
     p.on('error', reject);
     p.on('close', (code, signal) => {
       if (code !== 0) return reject(new Error(`${config} at ${threads} thread(s): child exited with ${signal || code}`));
-      resolve(out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)));
+      resolve(
+        out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l)),
+      );
     });
   });
 }
@@ -225,10 +230,7 @@ function measureInChild(config, threads, { quick = false } = {}) {
 /** @param {readonly BenchRecord[]} records */
 function printTable(records) {
   const rss = new Map(records.filter((r) => r.metric === 'peak_rss_mb').map((r) => [`${r.config}|${r.threads}`, r.median]));
-  const lines = [
-    '| config | threads | metric | median | min – max | n | peak RSS MiB | notes |',
-    '|---|---|---|---|---|---|---|---|',
-  ];
+  const lines = ['| config | threads | metric | median | min – max | n | peak RSS MiB | notes |', '|---|---|---|---|---|---|---|---|'];
   for (const r of records) {
     if (r.metric === 'peak_rss_mb') continue;
     const notes = [];

@@ -75,7 +75,8 @@ async function main(): Promise<void> {
   // window so every character is also seen away from a row edge.
   const train: { text: string; tags: string[] }[] = [];
   for (const offset of [0, HALF]) {
-    for (let s = offset; s + WINDOW <= Math.min(split, trainChars); s += WINDOW) train.push({ text: lower.slice(s, s + WINDOW), tags: tagsOf(text.slice(s, s + WINDOW)) });
+    for (let s = offset; s + WINDOW <= Math.min(split, trainChars); s += WINDOW)
+      train.push({ text: lower.slice(s, s + WINDOW), tags: tagsOf(text.slice(s, s + WINDOW)) });
   }
   const model = createTagger({ tokenizer, tags: ['l', 'U'], cell: 'gru', bidirectional: true, embedDim: 24, hiddenSize: 64, numLayers: 2, seed: 2 });
   console.log(`capitalize: ${train.length} training rows of ${WINDOW} characters, ${model.numParams} parameters`);
@@ -114,7 +115,12 @@ async function main(): Promise<void> {
   console.log(`training time ${seconds.toFixed(1)} s`);
   const sample = lower.slice(split + 2000, split + 2240);
   const tagged = await model.predict(sample);
-  console.log('  ' + Array.from(sample, (c, i) => (tagged.tags[i] === 'U' ? c.toUpperCase() : c)).join('').replace(/\n/g, ' '));
+  console.log(
+    '  ' +
+      Array.from(sample, (c, i) => (tagged.tags[i] === 'U' ? c.toUpperCase() : c))
+        .join('')
+        .replace(/\n/g, ' '),
+  );
 }
 
 main().catch((e) => {

@@ -54,7 +54,9 @@ async function main(): Promise<void> {
   const train = windows(trainSeries, 4);
   const test = windows(testSeries, 8);
   const model = createRegressor({ inputSize: 1, outputSize: 1, cell: 'lstm', hiddenSize: 64, pooling: 'last', seed: 3 });
-  console.log(`forecast: ${train.length} training windows from ${trainSeries.length} series, ${test.length} test windows from ${testSeries.length} unseen series`);
+  console.log(
+    `forecast: ${train.length} training windows from ${trainSeries.length} series, ${test.length} test windows from ${testSeries.length} unseen series`,
+  );
   const t0 = Date.now();
   await model.fit(train, {
     epochs: Number(process.env.EPOCHS ?? 12),
@@ -70,7 +72,9 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - t0) / 1000;
   const r = await model.evaluate(test);
   const baseline = test.reduce((s, w) => s + (w.values[WINDOW - 1] - w.target) ** 2, 0) / test.length;
-  console.log(`test MSE: model ${r.mse.toFixed(5)}, repeat-last-value ${baseline.toFixed(5)}: ${(baseline / r.mse).toFixed(1)}× lower (noise variance ${(NOISE * NOISE).toFixed(5)})`);
+  console.log(
+    `test MSE: model ${r.mse.toFixed(5)}, repeat-last-value ${baseline.toFixed(5)}: ${(baseline / r.mse).toFixed(1)}× lower (noise variance ${(NOISE * NOISE).toFixed(5)})`,
+  );
   console.log(`training time ${seconds.toFixed(1)} s`);
 }
 

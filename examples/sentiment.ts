@@ -51,7 +51,8 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - t0) / 1000;
   const r = await model.evaluate(data); // the dataset's validation split: the held-out 20 %
   console.log(`held-out accuracy ${r.accuracy.toFixed(4)} (${r.count} sentences), loss ${r.loss.toFixed(4)}, macro F1 ${r.macroF1.toFixed(4)}`);
-  for (const m of r.perClass) console.log(`  ${NAMES[String(m.label)]}: precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)} (${m.support})`);
+  for (const m of r.perClass)
+    console.log(`  ${NAMES[String(m.label)]}: precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)} (${m.support})`);
   console.log(`  confusion (rows true, columns predicted): ${JSON.stringify(r.confusion)}`);
   console.log(`training time ${seconds.toFixed(1)} s`);
   for (const s of ['An absolute delight from start to finish.', 'The food was cold and the waiter was rude.']) {

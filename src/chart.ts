@@ -142,7 +142,10 @@ export function downsample(s: Series, maxPoints: number): Series {
 
 /** The x and y extent of all finite points, or null when there are none. */
 function extent(series: readonly Series[]): { x0: number; x1: number; y0: number; y1: number } | null {
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  let x0 = Infinity,
+    x1 = -Infinity,
+    y0 = Infinity,
+    y1 = -Infinity;
   for (const s of series) {
     for (const [x, y] of finitePoints(s)) {
       x0 = Math.min(x0, x);
@@ -186,8 +189,10 @@ export function svgChart(all: readonly Series[], options: SvgChartOptions = {}):
   const ext = extent(series);
   const xt = niceTicks(ext ? ext.x0 : 0, ext ? ext.x1 : 1, 6);
   const yt = niceTicks(ext ? ext.y0 : 0, ext ? ext.y1 : 1, 6);
-  const xa = xt.values[0], xb = xt.values[xt.values.length - 1];
-  const ya = yt.values[0], yb = yt.values[yt.values.length - 1];
+  const xa = xt.values[0],
+    xb = xt.values[xt.values.length - 1];
+  const ya = yt.values[0],
+    yb = yt.values[yt.values.length - 1];
   const sx = (x: number) => m.left + ((x - xa) / (xb - xa)) * pw;
   const sy = (y: number) => m.top + ph - ((y - ya) / (yb - ya)) * ph;
 
@@ -195,7 +200,9 @@ export function svgChart(all: readonly Series[], options: SvgChartOptions = {}):
   for (const v of xt.values) out.push(`<line x1="${px(sx(v))}" y1="${m.top}" x2="${px(sx(v))}" y2="${m.top + ph}"/>`);
   for (const v of yt.values) out.push(`<line x1="${m.left}" y1="${px(sy(v))}" x2="${m.left + pw}" y2="${px(sy(v))}"/>`);
   out.push('</g>');
-  out.push(`<g stroke="black" stroke-width="1"><line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}"/><line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}"/></g>`);
+  out.push(
+    `<g stroke="black" stroke-width="1"><line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}"/><line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}"/></g>`,
+  );
   out.push('<g fill="#333">');
   for (const v of xt.values) {
     out.push(`<line x1="${px(sx(v))}" y1="${m.top + ph}" x2="${px(sx(v))}" y2="${m.top + ph + 5}" stroke="black"/>`);
@@ -217,7 +224,14 @@ export function svgChart(all: readonly Series[], options: SvgChartOptions = {}):
     const coords = pts.map(([x, y]) => `${px(sx(x))},${px(sy(y))}`);
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" stroke-linejoin="round" points="${coords.join(' ')}"/>`);
     if (pts.length <= 60) {
-      out.push(`<g fill="${color}">${coords.map((c) => { const [x, y] = c.split(','); return `<circle cx="${x}" cy="${y}" r="3"/>`; }).join('')}</g>`);
+      out.push(
+        `<g fill="${color}">${coords
+          .map((c) => {
+            const [x, y] = c.split(',');
+            return `<circle cx="${x}" cy="${y}" r="3"/>`;
+          })
+          .join('')}</g>`,
+      );
     }
   });
 
@@ -287,7 +301,11 @@ export function terminalChart(series: readonly Series[], options: TerminalChartO
     }
   });
 
-  const labelAt = new Map<number, number>([[0, y1], [Math.floor((H - 1) / 2), y1 - ((y1 - y0) * Math.floor((H - 1) / 2)) / (H - 1)], [H - 1, y0]]);
+  const labelAt = new Map<number, number>([
+    [0, y1],
+    [Math.floor((H - 1) / 2), y1 - ((y1 - y0) * Math.floor((H - 1) / 2)) / (H - 1)],
+    [H - 1, y0],
+  ]);
   const decimals = Math.max(0, Math.min(4, 2 - Math.floor(Math.log10(y1 - y0))));
   const labels = [...labelAt.values()].map((v) => v.toFixed(decimals));
   const lw = Math.max(...labels.map((l) => l.length));

@@ -101,4 +101,3 @@ export function checkChoice<T extends string>(name: string, value: unknown, choi
   }
   return value as T;
 }
-

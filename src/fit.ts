@@ -49,7 +49,9 @@ export const ORDER_KEYS = ['batchSize', 'seqLen', 'stride', 'tbptt', 'shuffle', 
 export function refuseOrderKeys(options: Record<string, unknown>, dataset: string): void {
   for (const key of ORDER_KEYS) {
     if (options[key] !== undefined) {
-      const e = typeError('ERR_RNNKIT_CONFIG', `options.${key}: the ${dataset} fixes the data order; set ${key} when building it`) as Error & { param?: string };
+      const e = typeError('ERR_RNNKIT_CONFIG', `options.${key}: the ${dataset} fixes the data order; set ${key} when building it`) as Error & {
+        param?: string;
+      };
       e.param = `options.${key}`;
       throw e;
     }
@@ -58,7 +60,8 @@ export function refuseOrderKeys(options: Record<string, unknown>, dataset: strin
 
 /** Splits `fit`'s options into the data-order part, the engine's part and JavaScript's part. */
 export function splitFitOptions(options: object): { order: Record<string, unknown>; engine: Record<string, unknown>; validation: unknown } {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
   const { signal: _signal, onProgress: _onProgress, validation, ...rest } = options as Record<string, unknown>;
   const order: Record<string, unknown> = {};
   for (const key of ORDER_KEYS) {
@@ -70,7 +73,19 @@ export function splitFitOptions(options: object): { order: Record<string, unknow
 
 /** Shapes a native progress event into the public {@link ProgressEvent}. */
 function progressEvent(raw: NativeTrainEvent, last: ProgressEvent | undefined): ProgressEvent {
-  const base: ProgressEvent = last ?? { type: 'step', step: 0, totalSteps: 0, epoch: 0, epochProgress: 0, loss: NaN, lr: 0, gradNorm: 0, tokensPerSecond: 0, elapsed: 0, eta: 0 };
+  const base: ProgressEvent = last ?? {
+    type: 'step',
+    step: 0,
+    totalSteps: 0,
+    epoch: 0,
+    epochProgress: 0,
+    loss: NaN,
+    lr: 0,
+    gradNorm: 0,
+    tokensPerSecond: 0,
+    elapsed: 0,
+    eta: 0,
+  };
   if (raw.type === 'validation') {
     const valLoss = raw.valLoss!;
     return {
@@ -107,9 +122,11 @@ export async function runFit(
   start: (onEvent: (e: NativeTrainEvent) => void, cancel: CancelToken) => Promise<NativeHistory>,
 ): Promise<History> {
   const onProgress = options.onProgress;
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw typeError('ERR_RNNKIT_TYPE', `options.onProgress: expected a function, got ${describe(onProgress)}`);
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw typeError('ERR_RNNKIT_TYPE', `options.onProgress: expected a function, got ${describe(onProgress)}`);
   const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('ERR_RNNKIT_TYPE', `options.signal: expected an AbortSignal, got ${describe(signal)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw typeError('ERR_RNNKIT_TYPE', `options.signal: expected an AbortSignal, got ${describe(signal)}`);
   if (model.isTraining) throw error('ERR_RNNKIT_BUSY', 'fit: this model is already training; wait for the running fit() to settle or abort it');
   if (signal?.aborted) throw abortError();
   const cancel = new native.CancelToken();

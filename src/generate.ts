@@ -287,7 +287,12 @@ export async function beamComplete(model: NativeModel, tokenizer: Tokenizer, pro
   const ids = promptIds(tokenizer, prompt);
   if (opts.signal?.aborted) throw abortError();
   const eos = tokenizer.tokenToId('<eos>');
-  const hyps = await native.beamSearchNative(model, ids, { beams: opts.beams, maxTokens: opts.maxTokens, lengthPenalty: opts.lengthPenalty, stopTokens: eos === undefined ? [] : [eos] });
+  const hyps = await native.beamSearchNative(model, ids, {
+    beams: opts.beams,
+    maxTokens: opts.maxTokens,
+    lengthPenalty: opts.lengthPenalty,
+    stopTokens: eos === undefined ? [] : [eos],
+  });
   if (opts.signal?.aborted) throw abortError();
   const best = hyps[0];
   const full = tokenizer.decode(best.tokens, { skipSpecials: true });

@@ -64,7 +64,15 @@ export {
   type DenseBatch,
   type DenseOptions,
 } from './dataset';
-export { Model, LanguageModel, GenerationSession, createLanguageModel, type LanguageModelFitOptions, type ModelConfigJSON, type TrainStepOptions } from './model';
+export {
+  Model,
+  LanguageModel,
+  GenerationSession,
+  createLanguageModel,
+  type LanguageModelFitOptions,
+  type ModelConfigJSON,
+  type TrainStepOptions,
+} from './model';
 export type { FitOptions } from './fit';
 export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
 export { StopFilter, type CompletionStream } from './generate';

@@ -22,7 +22,10 @@ function wrap(handle: NativeModel, path: string): AnyModel {
   // Every id the model can read or write must be a token of its tokenizer, and back: a smaller
   // tokenizer would fail on the first id it lacks, a larger one would feed ids the model lacks.
   if (tokenizer && config.vocab_size !== undefined && tokenizer.vocabSize !== config.vocab_size) {
-    throw error('ERR_RNNKIT_FORMAT', `${JSON.stringify(path)}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${config.vocab_size}; the file is inconsistent`);
+    throw error(
+      'ERR_RNNKIT_FORMAT',
+      `${JSON.stringify(path)}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${config.vocab_size}; the file is inconsistent`,
+    );
   }
   switch (config.task) {
     case 'language_model':

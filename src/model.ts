@@ -13,22 +13,8 @@ import { TextCorpus } from './dataset';
 import { Tokenizer } from './tokenizer';
 import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit';
 import { GenerationSession } from './session';
-import {
-  GenerationScheduler,
-  ResolvedGenerateOptions,
-  beamComplete,
-  complete,
-  resolveGenerateOptions,
-  stream,
-  type CompletionStream,
-} from './generate';
-import type {
-  Completion,
-  EvaluateResult,
-  GenerateOptions,
-  History,
-  LanguageModelOptions,
-} from './types';
+import { GenerationScheduler, ResolvedGenerateOptions, beamComplete, complete, resolveGenerateOptions, stream, type CompletionStream } from './generate';
+import type { Completion, EvaluateResult, GenerateOptions, History, LanguageModelOptions } from './types';
 
 /** `fit` options of a language model: on raw text or ids, also how to cut it (a TextCorpus fixes these itself). */
 export interface LanguageModelFitOptions extends FitOptions {
@@ -64,7 +50,6 @@ function checkObject(name: string, value: unknown): Record<string, unknown> {
   }
   return value as Record<string, unknown>;
 }
-
 
 /** Opens a model file, refusing non-strings. */
 function checkPath(name: string, path: unknown): string {
@@ -190,7 +175,8 @@ export class LanguageModel extends Model {
     let corpus: NativeTokenDataset;
     if (data instanceof TextCorpus) {
       refuseOrderKeys(options as Record<string, unknown>, 'corpus');
-      if (validation !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.validation: the corpus has its own validation text; give it when building the TextCorpus');
+      if (validation !== undefined)
+        throw typeError('ERR_RNNKIT_CONFIG', 'options.validation: the corpus has its own validation text; give it when building the TextCorpus');
       if (this.tok && JSON.stringify(data.tokenizer.toJSON()) !== JSON.stringify(this.tok.toJSON())) {
         throw typeError('ERR_RNNKIT_VOCAB', "data: the corpus was tokenized with another tokenizer than the model's");
       }
@@ -209,7 +195,12 @@ export class LanguageModel extends Model {
    * One optimizer step on a batch you made: `inputs` and `targets` are `[rows, steps]` token
    * ids (targets -100 are not counted). For hand-written training loops; synchronous.
    */
-  trainStep(inputs: Int32Array, targets: Int32Array, shape: { rows: number; steps: number }, options: TrainStepOptions = {}): { loss: number; gradNorm: number; lr: number; step: number } {
+  trainStep(
+    inputs: Int32Array,
+    targets: Int32Array,
+    shape: { rows: number; steps: number },
+    options: TrainStepOptions = {},
+  ): { loss: number; gradNorm: number; lr: number; step: number } {
     if (!(inputs instanceof Int32Array)) throw typeError('ERR_RNNKIT_TYPE', `inputs: expected an Int32Array, got ${describe(inputs)}`);
     if (!(targets instanceof Int32Array)) throw typeError('ERR_RNNKIT_TYPE', `targets: expected an Int32Array, got ${describe(targets)}`);
     const rows = checkInt('shape.rows', shape?.rows, 1);
@@ -308,7 +299,6 @@ function evalResult(e: { loss: number; count: number; accuracy?: number | null }
     ...(e.accuracy == null ? {} : { accuracy: e.accuracy }),
   };
 }
-
 
 /** Creates a language model: embedding → stacked RNN/LSTM/GRU → vocabulary logits. */
 export function createLanguageModel(options: LanguageModelOptions): LanguageModel {

@@ -125,7 +125,10 @@ export function formatStatusLine(e: ProgressEvent, valLoss: number | undefined, 
   const complete = e.type === 'done' && (!planned || e.step >= e.totalSteps);
   const fields = [formatStep(e), `loss ${formatLoss(e.loss)}`];
   if (valLoss !== undefined) fields.push(`val ${formatLoss(valLoss)}`);
-  fields.push(`${formatRate(e.tokensPerSecond)} ${unit}/s`, e.type === 'done' ? `${complete ? 'done' : 'stopped'} in ${formatDuration(e.elapsed)}` : `ETA ${formatDuration(e.eta)}`);
+  fields.push(
+    `${formatRate(e.tokensPerSecond)} ${unit}/s`,
+    e.type === 'done' ? `${complete ? 'done' : 'stopped'} in ${formatDuration(e.elapsed)}` : `ETA ${formatDuration(e.eta)}`,
+  );
   const text = fields.join('  ');
   const room = columns - 1 - text.length - 3;
   const fraction = complete ? 1 : planned ? e.step / e.totalSteps : 0;
@@ -230,13 +233,20 @@ export interface FitOutcome {
  * second one exits the process at once (128 + the signal's number). Other errors are rethrown.
  * The listeners are removed and the reporter finished in every case.
  */
-export async function fitWithProgress<D>(model: Fittable<D>, data: D, options: FitOptions & { batchSize?: number; seed?: number }, reporter: ProgressReporter): Promise<FitOutcome> {
+export async function fitWithProgress<D>(
+  model: Fittable<D>,
+  data: D,
+  options: FitOptions & { batchSize?: number; seed?: number },
+  reporter: ProgressReporter,
+): Promise<FitOutcome> {
   const controller = new AbortController();
   let interruptedBy: 'SIGINT' | 'SIGTERM' | undefined;
   const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
     if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
     interruptedBy = signal;
-    reporter.log(signal === 'SIGINT' ? 'interrupted: stopping training (Ctrl-C again to quit at once)' : 'SIGTERM: stopping training (SIGTERM again to quit at once)');
+    reporter.log(
+      signal === 'SIGINT' ? 'interrupted: stopping training (Ctrl-C again to quit at once)' : 'SIGTERM: stopping training (SIGTERM again to quit at once)',
+    );
     controller.abort();
   };
   const onSigint = () => onSignal('SIGINT');
@@ -253,7 +263,8 @@ export async function fitWithProgress<D>(model: Fittable<D>, data: D, options: F
     return { history, interrupted: false, lastStep };
   } catch (e) {
     const err = e as Error & { code?: string; history?: History };
-    if (err.code === 'ABORT_ERR' && controller.signal.aborted && err.history) return { history: err.history, interrupted: true, signal: interruptedBy, lastStep };
+    if (err.code === 'ABORT_ERR' && controller.signal.aborted && err.history)
+      return { history: err.history, interrupted: true, signal: interruptedBy, lastStep };
     throw e;
   } finally {
     process.off('SIGINT', onSigint);

@@ -269,10 +269,27 @@ interface CompletionRequest {
 }
 
 const COMPLETION_PARAMS = new Set([
-  'model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'stop', 'seed', 'stream', 'stream_options', 'n',
-  'top_k', 'repetition_penalty',
+  'model',
+  'prompt',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'stop',
+  'seed',
+  'stream',
+  'stream_options',
+  'n',
+  'top_k',
+  'repetition_penalty',
   // OpenAI parameters accepted only at their neutral value:
-  'echo', 'logprobs', 'best_of', 'suffix', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'user',
+  'echo',
+  'logprobs',
+  'best_of',
+  'suffix',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'user',
 ]);
 
 /** Runs an argument check and turns its TypeError/RangeError into a 400 naming `param`. */
@@ -342,7 +359,13 @@ function parseCompletionRequest(body: unknown, model: CompletionModel, limits: R
   if (given('model')) {
     const name = checked('model', () => checkString('model', b.model));
     if (name !== model.id) {
-      throw new ApiError(404, `The model ${JSON.stringify(name)} does not exist; this server serves ${JSON.stringify(model.id)}`, 'invalid_request_error', 'model', 'model_not_found');
+      throw new ApiError(
+        404,
+        `The model ${JSON.stringify(name)} does not exist; this server serves ${JSON.stringify(model.id)}`,
+        'invalid_request_error',
+        'model',
+        'model_not_found',
+      );
     }
   }
   if (b.prompt === undefined) throw invalid('prompt', 'prompt: required', 'missing_required_parameter');
@@ -597,7 +620,9 @@ class Server implements RnnkitServer {
     if (!methods) throw new ApiError(404, `Invalid URL (${method} ${path})`, 'invalid_request_error', null, 'not_found');
     const handler = methods[method === 'HEAD' ? 'GET' : method];
     if (!handler) {
-      const allow = Object.keys(methods).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])).join(', ');
+      const allow = Object.keys(methods)
+        .flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]))
+        .join(', ');
       throw new ApiError(405, `Method ${method} is not allowed on ${path}; allowed: ${allow}`, 'invalid_request_error', null, 'method_not_allowed', { allow });
     }
     return { handler, tail: path.slice(prefix.length) };
@@ -647,7 +672,13 @@ class Server implements RnnkitServer {
       throw invalid(null, `model id: malformed percent-encoding in ${JSON.stringify(encodedId)}`);
     }
     if (id !== this.model.id) {
-      throw new ApiError(404, `The model ${JSON.stringify(id)} does not exist; this server serves ${JSON.stringify(this.model.id)}`, 'invalid_request_error', 'model', 'model_not_found');
+      throw new ApiError(
+        404,
+        `The model ${JSON.stringify(id)} does not exist; this server serves ${JSON.stringify(this.model.id)}`,
+        'invalid_request_error',
+        'model',
+        'model_not_found',
+      );
     }
     sendJson(res, 200, this.modelObject());
   }
@@ -726,7 +757,13 @@ class Server implements RnnkitServer {
     });
   }
 
-  private async streamCompletion(res: http.ServerResponse, g: Generation, request: CompletionRequest, options: GenerateOptions, created: number): Promise<void> {
+  private async streamCompletion(
+    res: http.ServerResponse,
+    g: Generation,
+    request: CompletionRequest,
+    options: GenerateOptions,
+    created: number,
+  ): Promise<void> {
     const stream = this.model.stream(request.prompt, options);
     // Observed below; this only keeps a rejection that follows a failed iteration from going unhandled.
     stream.completion.catch(() => undefined);
@@ -781,7 +818,9 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const tooLarge = (): void => {
       req.resume();
-      const error = new ApiError(413, `request body exceeds the limit of ${limit} bytes`, 'invalid_request_error', null, 'request_too_large', { connection: 'close' });
+      const error = new ApiError(413, `request body exceeds the limit of ${limit} bytes`, 'invalid_request_error', null, 'request_too_large', {
+        connection: 'close',
+      });
       reject(error);
     };
     if (Number(req.headers['content-length']) > limit) {

@@ -199,7 +199,7 @@ export function compareCodePoints(a: string, b: string): number {
     i += ca > 0xffff ? 2 : 1;
     j += cb > 0xffff ? 2 : 1;
   }
-  return (a.length - i) - (b.length - j);
+  return a.length - i - (b.length - j);
 }
 
 /** Number of code points in `s`. */
@@ -275,7 +275,7 @@ function appendSpecials(list: SpecialToken[], first: number): Partial<Record<Spe
 // ---------------------------------------------------------------------------------------------
 // Word splitting
 
-const WORD = '[\\p{L}\\p{N}\\p{M}]+(?:[\'’][\\p{L}\\p{N}\\p{M}]+)*';
+const WORD = "[\\p{L}\\p{N}\\p{M}]+(?:['’][\\p{L}\\p{N}\\p{M}]+)*";
 const SPLIT_RE: Record<PunctuationMode, RegExp> = {
   split: new RegExp(`${WORD}|[^\\s\\p{L}\\p{N}\\p{M}]`, 'gu'),
   drop: new RegExp(WORD, 'gu'),
@@ -313,7 +313,11 @@ abstract class VocabTokenizer implements Tokenizer {
   protected readonly ids: Map<string, number>;
   protected readonly specialIds: Set<number>;
 
-  constructor(vocab: readonly string[], readonly specials: SpecialIds, readonly unknown: UnknownPolicy) {
+  constructor(
+    vocab: readonly string[],
+    readonly specials: SpecialIds,
+    readonly unknown: UnknownPolicy,
+  ) {
     this.vocab = vocab;
     this.vocabSize = vocab.length;
     this.ids = new Map(vocab.map((t, i) => [t, i]));
@@ -459,7 +463,9 @@ class WordTokenizer extends VocabTokenizer {
     const out: number[] = [];
     forEachWord(text, this.punctuation, this.lowercase, (w, index) => {
       const id = this.ids.get(w);
-      out.push(id !== undefined && !this.specialIds.has(id) ? id : this.unknownId(() => [`word ${describe(w)}`, offset + countCodePoints(text.slice(0, index))]));
+      out.push(
+        id !== undefined && !this.specialIds.has(id) ? id : this.unknownId(() => [`word ${describe(w)}`, offset + countCodePoints(text.slice(0, index))]),
+      );
     });
     return out;
   }
@@ -626,11 +632,13 @@ class ByteTokenizer implements Tokenizer {
 /** Validates a `specials` map read from JSON against the vocabulary (char/word) or byte layout. */
 function readSpecials(value: unknown, vocab: readonly string[] | undefined): Partial<Record<SpecialToken, number>> {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw formatError(`"specials": expected an object of name → id, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw formatError(`"specials": expected an object of name → id, got ${describe(value)}`);
   const out: Partial<Record<SpecialToken, number>> = {};
   const used = new Set<number>();
   for (const [name, id] of Object.entries(value)) {
-    if (!(SPECIAL_TOKENS as readonly string[]).includes(name)) throw formatError(`"specials": unknown special token ${describe(name)} (expected one of ${SPECIAL_TOKENS.join(', ')})`);
+    if (!(SPECIAL_TOKENS as readonly string[]).includes(name))
+      throw formatError(`"specials": unknown special token ${describe(name)} (expected one of ${SPECIAL_TOKENS.join(', ')})`);
     const size = vocab ? vocab.length : 256 + Object.keys(value).length;
     if (typeof id !== 'number' || !Number.isInteger(id) || id < (vocab ? 0 : 256) || id >= size) {
       throw formatError(`"specials"."${name}": expected an integer id in [${vocab ? 0 : 256}, ${size - 1}], got ${describe(id)}`);
@@ -657,9 +665,11 @@ function readVocab(value: unknown, type: 'char' | 'word', specials: unknown): { 
     if (seen.has(t)) throw formatError(`"vocab"[${i}]: ${describe(t)} repeats "vocab"[${seen.get(t)}]`);
     seen.set(t, i);
     if (specialIds.has(i)) return;
-    if ((SPECIAL_TOKENS as readonly string[]).includes(t)) throw formatError(`"vocab"[${i}]: ${describe(t)} is a special token name but not listed in "specials"`);
+    if ((SPECIAL_TOKENS as readonly string[]).includes(t))
+      throw formatError(`"vocab"[${i}]: ${describe(t)} is a special token name but not listed in "specials"`);
     if (type === 'char' && countCodePoints(t) !== 1) throw formatError(`"vocab"[${i}]: a char token must be one code point, got ${describe(t)}`);
-    if (type === 'word' && (t.length === 0 || /\s/u.test(t))) throw formatError(`"vocab"[${i}]: a word token must be non-empty without whitespace, got ${describe(t)}`);
+    if (type === 'word' && (t.length === 0 || /\s/u.test(t)))
+      throw formatError(`"vocab"[${i}]: a word token must be non-empty without whitespace, got ${describe(t)}`);
   });
   if (vocab.length === 0) throw formatError('"vocab": is empty');
   return { vocab: vocab as string[], specials: sp };
@@ -683,7 +693,8 @@ export function tokenizerFromJSON(json: string | TokenizerJSON): Tokenizer {
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw formatError(`expected an object, got ${describe(obj)}`);
   const o = obj as Record<string, unknown>;
-  if (typeof o.type !== 'string' || !(TYPES as readonly string[]).includes(o.type)) throw formatError(`"type": expected "char", "word" or "byte", got ${describe(o.type)}`);
+  if (typeof o.type !== 'string' || !(TYPES as readonly string[]).includes(o.type))
+    throw formatError(`"type": expected "char", "word" or "byte", got ${describe(o.type)}`);
   if (o.version !== undefined && o.version !== 1) throw formatError(`"version": this reader knows version 1, got ${describe(o.version)}`);
   const type = o.type as TokenizerType;
   if (type !== 'word') {
@@ -712,7 +723,15 @@ export function tokenizerFromJSON(json: string | TokenizerJSON): Tokenizer {
 function checkOptions(options: unknown): TokenizerOptions {
   if (typeof options !== 'object' || options === null) throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
   const type = checkChoice('options.type', (options as { type: unknown }).type, TYPES);
-  checkOptionKeys('options', options, type === 'byte' ? ['type', 'specials'] : type === 'char' ? ['type', 'specials', 'unknown'] : ['type', 'specials', 'unknown', 'lowercase', 'punctuation', 'minCount', 'maxVocabSize']);
+  checkOptionKeys(
+    'options',
+    options,
+    type === 'byte'
+      ? ['type', 'specials']
+      : type === 'char'
+        ? ['type', 'specials', 'unknown']
+        : ['type', 'specials', 'unknown', 'lowercase', 'punctuation', 'minCount', 'maxVocabSize'],
+  );
   return options as TokenizerOptions;
 }
 
@@ -773,7 +792,10 @@ export function createTokenizerFitter(options: TokenizerOptions): TokenizerFitte
         .slice(0, maxVocabSize - specialList.length)
         .map(([w]) => w);
       if (words.length === 0) {
-        throw rangeError('ERR_RNNKIT_EMPTY', `text: no word of the corpus is seen at least options.minCount = ${minCount} times (${counts.size} distinct words)`);
+        throw rangeError(
+          'ERR_RNNKIT_EMPTY',
+          `text: no word of the corpus is seen at least options.minCount = ${minCount} times (${counts.size} distinct words)`,
+        );
       }
       const specials = appendSpecials(specialList, words.length);
       return new WordTokenizer([...words, ...specialList], specials, resolvePolicy('options.unknown', o.unknown, specials, typeErr), lowercase, punctuation);

@@ -32,7 +32,7 @@ const base = { peer: 'brain.js', variant: `brain.js ${U.version('brain.js')}`, c
 function ids(n, V, seed) {
   // LCG; any fixed random ids will do (speed does not depend on them)
   let x = seed;
-  return Array.from({ length: n }, () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % V));
+  return Array.from({ length: n }, () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % V);
 }
 
 if (args.config.startsWith('TRAIN')) {
@@ -48,10 +48,15 @@ if (args.config.startsWith('TRAIN')) {
     const dt = U.secondsSince(t0);
     if (i >= steps.trainWarmup) times.push(dt);
   }
-  U.emit(base, { metric: 'train_tokens_per_s', unit: 'tok/s', step_ms_median: C.stats(times).median * 1e3 }, times.map((t) => c.T / t), {
-    note: `batch 1 (brain.js trains one sequence at a time; SPEC batch is ${c.B}); ${c.cell === 'rnn' ? 'ReLU RNN (brain.js has no tanh RNN); ' : ''}brain.js optimizer, not Adam`,
-    quick: args.quick || undefined,
-  });
+  U.emit(
+    base,
+    { metric: 'train_tokens_per_s', unit: 'tok/s', step_ms_median: C.stats(times).median * 1e3 },
+    times.map((t) => c.T / t),
+    {
+      note: `batch 1 (brain.js trains one sequence at a time; SPEC batch is ${c.B}); ${c.cell === 'rnn' ? 'ReLU RNN (brain.js has no tanh RNN); ' : ''}brain.js optimizer, not Adam`,
+      quick: args.quick || undefined,
+    },
+  );
 } else {
   const c = C.GEN_CONFIGS['GEN-LSTM-b1'];
   const net = new brain.recurrent.LSTM({ inputSize: c.E, inputRange: c.V, hiddenLayers: Array(c.L).fill(c.H), outputSize: c.V });
@@ -72,8 +77,13 @@ if (args.config.startsWith('TRAIN')) {
     const dt = U.secondsSince(t0);
     if (i >= steps.genWarmup) times.push(dt);
   }
-  U.emit(base, { metric: 'us_per_token', unit: 'us/token' }, times.map((t) => t * 1e6), {
-    note: 'per-step equation + argmax (as net.run); brain.js has no batch > 1',
-    quick: args.quick || undefined,
-  });
+  U.emit(
+    base,
+    { metric: 'us_per_token', unit: 'us/token' },
+    times.map((t) => t * 1e6),
+    {
+      note: 'per-step equation + argmax (as net.run); brain.js has no batch > 1',
+      quick: args.quick || undefined,
+    },
+  );
 }

@@ -52,6 +52,6 @@ for (const r of rows.values()) {
   const med = r.median !== undefined && !isCheck ? fmt(r.median, r.unit) : '';
   const range = r.min !== undefined && r.n > 1 && !isCheck ? `${fmt(r.min, r.unit)} – ${fmt(r.max, r.unit)}` : '';
   console.log(
-    `| ${r.peer} | ${r.variant || ''} | ${r.config} | ${r.threads ?? ''} | ${r.unit || r.metric || ''} | ${med} | ${range} | ${isCheck ? '' : r.n ?? ''} | ${notes.join('; ')} |`
+    `| ${r.peer} | ${r.variant || ''} | ${r.config} | ${r.threads ?? ''} | ${r.unit || r.metric || ''} | ${med} | ${range} | ${isCheck ? '' : (r.n ?? '')} | ${notes.join('; ')} |`,
   );
 }

@@ -84,10 +84,15 @@ function train(c) {
     if (!Number.isFinite(loss)) throw new Error(`tfjs_peer: loss ${loss} at step ${i}`);
     if (i >= steps.trainWarmup) times.push(dt);
   }
-  U.emit(base, { metric: 'train_tokens_per_s', unit: 'tok/s' }, times.map((t) => (c.B * c.T) / t), {
-    note: `${oneHotEmbedding ? 'embedding as one-hot → dense (wasm has no gather gradient); ' : ''}one thread`,
-    quick: args.quick || undefined,
-  });
+  U.emit(
+    base,
+    { metric: 'train_tokens_per_s', unit: 'tok/s' },
+    times.map((t) => (c.B * c.T) / t),
+    {
+      note: `${oneHotEmbedding ? 'embedding as one-hot → dense (wasm has no gather gradient); ' : ''}one thread`,
+      quick: args.quick || undefined,
+    },
+  );
 }
 
 /** @param {import('../common').GenConfig} c */
@@ -116,7 +121,10 @@ function generate(c) {
     if (i >= steps.genWarmup) times.push(dt);
   }
   const samples = c.metric === 'us_per_token' ? times.map((t) => t * 1e6) : times.map((t) => B / t);
-  U.emit(base, { metric: c.metric, unit: c.unit }, samples, { note: 'stateful tf.layers LSTM, predictOnBatch per token, one thread', quick: args.quick || undefined });
+  U.emit(base, { metric: c.metric, unit: c.unit }, samples, {
+    note: 'stateful tf.layers LSTM, predictOnBatch per token, one thread',
+    quick: args.quick || undefined,
+  });
 }
 
 async function main() {

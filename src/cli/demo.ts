@@ -119,7 +119,14 @@ export async function runDemo(options: DemoOptions, hooks: DemoHooks): Promise<D
     validation: d.validation,
     seed,
   });
-  const model = createLanguageModel({ tokenizer: corpus.tokenizer, cell: 'lstm', hiddenSize: d.hiddenSize, numLayers: d.numLayers, embedDim: d.embedDim, seed });
+  const model = createLanguageModel({
+    tokenizer: corpus.tokenizer,
+    cell: 'lstm',
+    hiddenSize: d.hiddenSize,
+    numLayers: d.numLayers,
+    embedDim: d.embedDim,
+    seed,
+  });
   const settings = {
     corpus: path.basename(corpusPath),
     cell: 'lstm',
@@ -207,7 +214,9 @@ export function addDemoCommand(program: Command, exit: ExitCode): void {
   program
     .command('demo')
     .summary('train a character LSTM on Pride and Prejudice, then sample')
-    .description('Train a character-level LSTM on the bundled Pride and Prejudice for a bounded time, print samples at temperatures 0.5, 0.8 and 1.0 and the held-out bits per character, and write the model and the loss curves.')
+    .description(
+      'Train a character-level LSTM on the bundled Pride and Prejudice for a bounded time, print samples at temperatures 0.5, 0.8 and 1.0 and the held-out bits per character, and write the model and the loss curves.',
+    )
     .addOption(numOption('--time-limit <seconds>', 'training time', 0, Infinity, true).default(DEMO_DEFAULTS.timeLimit))
     .addOption(new Option('--out-dir <dir>', 'where the model and loss.svg go').default(DEMO_DEFAULTS.outDir))
     .addOption(new Option('--seed <n>', 'seed of initialisation, shuffling and samples').argParser(SEED).default(DEMO_DEFAULTS.seed))

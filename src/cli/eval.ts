@@ -33,7 +33,9 @@ export function addEvalCommand(program: Command, exit: ExitCode): void {
   program
     .command('eval')
     .summary('loss, perplexity and bits per token of a text')
-    .description('Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token.')
+    .description(
+      'Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token.',
+    )
     .argument('<model>', 'model file (.safetensors)')
     .argument('<text-file>', 'UTF-8 text file')
     .addOption(intOption('--chunk <n>', 'tokens per native call (the state is carried between chunks)', 1))

@@ -33,7 +33,8 @@ interface GenerateCliOptions {
 /** `rnnkit generate`. */
 async function generate(file: string, o: GenerateCliOptions): Promise<number> {
   if (o.stream && o.beams !== undefined && o.beams > 1) throw new UsageError('--beams cannot be used with --stream (beam search returns whole sequences)');
-  if (o.greedy && (o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined)) throw new UsageError('--greedy ignores --temperature, --top-k and --top-p; give one or the other');
+  if (o.greedy && (o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined))
+    throw new UsageError('--greedy ignores --temperature, --top-k and --top-p; give one or the other');
   const io = makeIo(!!o.json);
   const model = await openLanguageModel(file, 'generate');
   const controller = new AbortController();

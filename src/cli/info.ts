@@ -27,9 +27,16 @@ async function info(file: string, o: { json?: boolean }): Promise<number> {
   const meta = Object.entries(model.metadata);
   const width = Math.max(12, ...[...Object.keys(model.config), ...meta.map(([k]) => k)].map((k) => k.length + 2)) + 2;
   const pad = (k: string) => k.padEnd(width);
-  const lines = [`${pad('file')}${file} (${formatBytes(size)})`, `${pad('task')}${task}`, `${pad('parameters')}${model.numParams.toLocaleString('en-US')}`, 'config'];
+  const lines = [
+    `${pad('file')}${file} (${formatBytes(size)})`,
+    `${pad('task')}${task}`,
+    `${pad('parameters')}${model.numParams.toLocaleString('en-US')}`,
+    'config',
+  ];
   for (const [k, v] of Object.entries(model.config)) lines.push(`${pad('  ' + k)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  lines.push(`${pad('tokenizer')}${tokenizer ? `${tokenizer.type}, vocabulary ${tokenizer.vocabSize}${Object.keys(tokenizer.specials).length ? `, specials ${Object.keys(tokenizer.specials).join(' ')}` : ''}` : 'none (token ids only)'}`);
+  lines.push(
+    `${pad('tokenizer')}${tokenizer ? `${tokenizer.type}, vocabulary ${tokenizer.vocabSize}${Object.keys(tokenizer.specials).length ? `, specials ${Object.keys(tokenizer.specials).join(' ')}` : ''}` : 'none (token ids only)'}`,
+  );
   if (meta.length) {
     lines.push('metadata');
     for (const [k, v] of meta) lines.push(`${pad('  ' + k)}${v.length > 200 ? v.slice(0, 200) + '…' : v}`);

@@ -27,7 +27,8 @@ export type ModelTask = Model['config']['task'];
 /** Loads a model file that must hold a model of `task` (e.g. a language model for `generate`). */
 export async function openTaskModel<M extends Model>(file: string, task: ModelTask, command: string): Promise<M> {
   const model = await openModel(file);
-  if (model.config.task !== task) throw new CliError(`${command} needs a ${task === 'language_model' ? 'language' : task} model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
+  if (model.config.task !== task)
+    throw new CliError(`${command} needs a ${task === 'language_model' ? 'language' : task} model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
   return model as M;
 }
 

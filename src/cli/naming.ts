@@ -85,7 +85,18 @@ const NESTED_FLAGS: Record<string, string> = {
 };
 
 /** The `fit` options `train` sets from its flags (the nested ones are in {@link NESTED_FLAGS}). */
-export const FIT_FLAG_KEYS = ['optimizer', 'schedule', 'clipNorm', 'epochs', 'maxSteps', 'timeLimit', 'validateEvery', 'logEvery', 'checkpoint', 'seed'] as const;
+export const FIT_FLAG_KEYS = [
+  'optimizer',
+  'schedule',
+  'clipNorm',
+  'epochs',
+  'maxSteps',
+  'timeLimit',
+  'validateEvery',
+  'logEvery',
+  'checkpoint',
+  'seed',
+] as const;
 
 /**
  * Runs `fn`, naming API options by their flags in error messages (`options.seqLen` becomes
@@ -128,7 +139,11 @@ export function rowNaming<T>(data: readonly { where: string }[], validation: rea
         const where = m ? row(m[1], m[2]) : undefined;
         return where === undefined ? undefined : m![3] === undefined ? where : `${where}: ${m![3]}`;
       },
-      message: (m) => m.replace(/^(data|options\.validation)\[(\d+)\]\.?/, (whole, set: string, i: string) => { const where = row(set, i); return where === undefined ? whole : `${where}: `; }),
+      message: (m) =>
+        m.replace(/^(data|options\.validation)\[(\d+)\]\.?/, (whole, set: string, i: string) => {
+          const where = row(set, i);
+          return where === undefined ? whole : `${where}: `;
+        }),
     },
     fn,
   );

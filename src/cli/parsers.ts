@@ -39,9 +39,13 @@ export function parseNumber(min: number, max = Infinity, open = false): (value: 
 
 /** A parser of a comma-separated list of special token names (`<pad>,<unk>`). */
 export function parseSpecials(value: string): SpecialToken[] {
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const n of names) {
-    if (!(SPECIAL_TOKENS as readonly string[]).includes(n)) throw new InvalidArgumentError(`expected special token names from ${SPECIAL_TOKENS.join(',')}, got "${n}".`);
+    if (!(SPECIAL_TOKENS as readonly string[]).includes(n))
+      throw new InvalidArgumentError(`expected special token names from ${SPECIAL_TOKENS.join(',')}, got "${n}".`);
   }
   if (new Set(names).size !== names.length) throw new InvalidArgumentError('a special token is listed twice.');
   return names as SpecialToken[];

@@ -33,11 +33,18 @@ export function parseDenseInput(text: string, inputSize: number, where: string):
 /** `rnnkit predict`: classifies, tags or regresses each input. */
 async function predict(file: string, inputs: string[], o: { json?: boolean; file?: string }): Promise<number> {
   const io = makeIo(!!o.json);
-  if (o.file) inputs = [...inputs, ...readText(o.file, 'input file').split(/\r?\n/).filter((l) => l.trim().length > 0)];
+  if (o.file)
+    inputs = [
+      ...inputs,
+      ...readText(o.file, 'input file')
+        .split(/\r?\n/)
+        .filter((l) => l.trim().length > 0),
+    ];
   if (inputs.length === 0) throw new UsageError('give inputs as arguments or --file <path> (one input a line)');
   const model = await openModel(file);
   const task = model.config.task;
-  if (task === 'language_model') throw new CliError(`predict needs a classify, tag or regress model; ${JSON.stringify(file)} holds a language model (use generate or eval)`);
+  if (task === 'language_model')
+    throw new CliError(`predict needs a classify, tag or regress model; ${JSON.stringify(file)} holds a language model (use generate or eval)`);
   const where = (i: number) => (inputs.length === 1 ? 'input' : `input ${i + 1}`);
   if (task === 'regress') {
     const m = model as Regressor;
@@ -63,7 +70,9 @@ export function addPredictCommand(program: Command, exit: ExitCode): void {
   program
     .command('predict')
     .summary('classify, tag or regress inputs with a sequence model')
-    .description('Run a classify, tag or regress model on inputs: texts (token models) or JSON arrays of numbers (dense models, e.g. "[[0.1,0.2],[0.3,0.4]]"). Prints label and probability (classify), token/tag pairs (tag) or values (regress), one line per input.')
+    .description(
+      'Run a classify, tag or regress model on inputs: texts (token models) or JSON arrays of numbers (dense models, e.g. "[[0.1,0.2],[0.3,0.4]]"). Prints label and probability (classify), token/tag pairs (tag) or values (regress), one line per input.',
+    )
     .argument('<model>', 'model file (.safetensors)')
     .argument('[input...]', 'inputs (texts or JSON arrays)')
     .addOption(new Option('--file <path>', 'read inputs from a file, one a line'))

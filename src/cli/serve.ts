@@ -66,7 +66,11 @@ async function serve(file: string, o: ServeOptions): Promise<number> {
     },
   });
   const { url } = await server.listen();
-  io.result(`serving ${id} at ${url}/v1 (OpenAI-compatible: POST /v1/completions, GET /v1/models, GET /healthz); Ctrl-C to stop`, { url, baseURL: `${url}/v1`, model: id });
+  io.result(`serving ${id} at ${url}/v1 (OpenAI-compatible: POST /v1/completions, GET /v1/models, GET /healthz); Ctrl-C to stop`, {
+    url,
+    baseURL: `${url}/v1`,
+    model: id,
+  });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -86,7 +90,9 @@ export function addServeCommand(program: Command, exit: ExitCode): void {
   program
     .command('serve')
     .summary('serve a language model over an OpenAI-compatible HTTP API')
-    .description('Serve a language model over HTTP: POST /v1/completions (OpenAI-compatible, with server-sent events for "stream": true), GET /v1/models, GET /healthz. Loopback only unless --host says otherwise. SIGINT/SIGTERM shut down gracefully.')
+    .description(
+      'Serve a language model over HTTP: POST /v1/completions (OpenAI-compatible, with server-sent events for "stream": true), GET /v1/models, GET /healthz. Loopback only unless --host says otherwise. SIGINT/SIGTERM shut down gracefully.',
+    )
     .argument('<model>', 'model file (.safetensors)')
     .addOption(new Option('--host <host>', 'interface to listen on').default(SERVER_DEFAULTS.host))
     .addOption(intOption('--port <n>', 'TCP port (0: any free port)', 0, 65535).default(SERVER_DEFAULTS.port))

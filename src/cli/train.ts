@@ -83,17 +83,52 @@ type TrainTask = 'language-model' | 'classify' | 'tag' | 'regress';
 const TRAIN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag', 'regress'];
 
 /** Options that describe a new model, refused with `--resume` (the checkpoint fixes them). */
-const ARCHITECTURE_OPTIONS = ['tokenizer', 'specials', 'unknown', 'lowercase', 'punctuation', 'minCount', 'maxVocab', 'cell', 'nonlinearity', 'hidden', 'layers', 'embed', 'dropout', 'skip',
-  'labels', 'pooling', 'bidirectional', 'maxLength', 'perStep'];
+const ARCHITECTURE_OPTIONS = [
+  'tokenizer',
+  'specials',
+  'unknown',
+  'lowercase',
+  'punctuation',
+  'minCount',
+  'maxVocab',
+  'cell',
+  'nonlinearity',
+  'hidden',
+  'layers',
+  'embed',
+  'dropout',
+  'skip',
+  'labels',
+  'pooling',
+  'bidirectional',
+  'maxLength',
+  'perStep',
+];
 
 const TOKEN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag'];
 const SEQUENCE_TASKS: readonly TrainTask[] = ['classify', 'tag', 'regress'];
 /** Options that only some tasks take, with those tasks (every other option goes with every task). */
 const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
-  tokenizer: TOKEN_TASKS, specials: TOKEN_TASKS, unknown: TOKEN_TASKS, lowercase: TOKEN_TASKS, punctuation: TOKEN_TASKS, minCount: TOKEN_TASKS, maxVocab: TOKEN_TASKS, embed: TOKEN_TASKS,
-  skip: ['language-model'], seqLen: ['language-model'], stride: ['language-model'], tbptt: ['language-model'],
-  textColumn: ['classify'], labelColumn: ['classify'], labels: ['classify', 'tag'], pooling: ['classify', 'regress'], classWeights: ['classify', 'tag'],
-  bidirectional: SEQUENCE_TASKS, maxLength: SEQUENCE_TASKS, perStep: ['regress'],
+  tokenizer: TOKEN_TASKS,
+  specials: TOKEN_TASKS,
+  unknown: TOKEN_TASKS,
+  lowercase: TOKEN_TASKS,
+  punctuation: TOKEN_TASKS,
+  minCount: TOKEN_TASKS,
+  maxVocab: TOKEN_TASKS,
+  embed: TOKEN_TASKS,
+  skip: ['language-model'],
+  seqLen: ['language-model'],
+  stride: ['language-model'],
+  tbptt: ['language-model'],
+  textColumn: ['classify'],
+  labelColumn: ['classify'],
+  labels: ['classify', 'tag'],
+  pooling: ['classify', 'regress'],
+  classWeights: ['classify', 'tag'],
+  bidirectional: SEQUENCE_TASKS,
+  maxLength: SEQUENCE_TASKS,
+  perStep: ['regress'],
 };
 /** Options only a word tokenizer has. */
 const WORD_OPTIONS = ['lowercase', 'punctuation', 'minCount', 'maxVocab'];
@@ -122,7 +157,9 @@ function applyResumedWindowing(o: TrainOptions, cmd: Command, model: Model, file
   const w = JSON.parse(stored) as Record<string, unknown>;
   for (const key of Object.keys(w) as (keyof TrainOptions)[]) {
     if (cmd.getOptionValueSource(key) === 'cli' && o[key] !== w[key]) {
-      throw new UsageError(`${flag(key)} ${o[key]} differs from the ${w[key] ?? 'default'} that ${JSON.stringify(file)} was trained with; a resumed run keeps its windowing`);
+      throw new UsageError(
+        `${flag(key)} ${o[key]} differs from the ${w[key] ?? 'default'} that ${JSON.stringify(file)} was trained with; a resumed run keeps its windowing`,
+      );
     }
     (o as unknown as Record<string, unknown>)[key] = w[key];
   }
@@ -135,7 +172,8 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
   if (misplaced) throw new UsageError(`${flag(misplaced)} does not apply to --task ${o.task} (it goes with --task ${TASK_OPTIONS[misplaced].join(', ')})`);
   if (o.task !== 'language-model' && files.length > 1) throw new UsageError(`--task ${o.task} reads one data file, got ${files.length}`);
   if (o.perStep && given('pooling')) throw new UsageError('--pooling does not apply to --per-step (a per-step regressor does not pool)');
-  if (o.task === 'classify' && o.specials && !o.specials.includes('<pad>')) throw new UsageError('--task classify pads rows to a batch: include <pad> in --specials');
+  if (o.task === 'classify' && o.specials && !o.specials.includes('<pad>'))
+    throw new UsageError('--task classify pads rows to a batch: include <pad> in --specials');
   if (o.resume) {
     const clash = ARCHITECTURE_OPTIONS.find(given);
     if (clash) throw new UsageError(`${flag(clash)} cannot be used with --resume: the checkpoint fixes the tokenizer and the architecture`);
@@ -145,12 +183,15 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
     if (clash) throw new UsageError(`${flag(clash)} is a word tokenizer option; add --tokenizer word`);
   }
   if (o.tokenizer === 'word' && (given('maxVocab') || given('minCount')) && !tokenizerOptions(o).specials?.includes('<unk>')) {
-    throw new UsageError(`${given('maxVocab') ? '--max-vocab' : '--min-count'} leaves words out of the vocabulary; add --specials "<unk>" so that they map to <unk>`);
+    throw new UsageError(
+      `${given('maxVocab') ? '--max-vocab' : '--min-count'} leaves words out of the vocabulary; add --specials "<unk>" so that they map to <unk>`,
+    );
   }
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
   if (given('nonlinearity') && o.cell !== 'rnn') throw new UsageError('--nonlinearity applies to --cell rnn only');
   if (given('checkpointEvery') && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint <path>');
-  if ((given('stepSize') || given('gamma')) && o.schedule !== 'step' && o.schedule !== 'exponential') throw new UsageError('--step-size and --gamma go with --schedule step or exponential');
+  if ((given('stepSize') || given('gamma')) && o.schedule !== 'step' && o.schedule !== 'exponential')
+    throw new UsageError('--step-size and --gamma go with --schedule step or exponential');
   if (o.schedule === 'step' && !given('stepSize')) throw new UsageError('--schedule step needs --step-size <steps>');
   if (given('minLr') && o.schedule !== 'cosine') throw new UsageError('--min-lr goes with --schedule cosine');
   if (o.schedule === 'cosine' && o.maxSteps === undefined) throw new UsageError('--schedule cosine needs --max-steps (the cosine period)');
@@ -260,7 +301,9 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
   io.log(run.intro);
   const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
-  const { history, interrupted, signal, lastStep } = await flagNaming([...FIT_FLAG_KEYS, 'batchSize'], () => fitWithProgress(run.fittable, run.data, run.options, reporter));
+  const { history, interrupted, signal, lastStep } = await flagNaming([...FIT_FLAG_KEYS, 'batchSize'], () =>
+    fitWithProgress(run.fittable, run.data, run.options, reporter),
+  );
 
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
@@ -268,7 +311,10 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   if (interrupted) io.log(`checkpoint saved to ${target}; continue with --resume ${target}`);
   if (o.chart) {
     ensureParent(o.chart);
-    fs.writeFileSync(o.chart, svgChart(lossSeries(history), { title: `rnnkit train: ${files.map((c) => path.basename(c)).join(', ')}`, yLabel: run.lossLabel }));
+    fs.writeFileSync(
+      o.chart,
+      svgChart(lossSeries(history), { title: `rnnkit train: ${files.map((c) => path.basename(c)).join(', ')}`, yLabel: run.lossLabel }),
+    );
   }
   const loss = finalLoss(history, lastStep);
   const summary = await run.summary(history, loss);
@@ -319,7 +365,9 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
     summary: async (history, loss) => {
       const valLoss = lastFinite(history.valLoss);
       const valBitsPerToken = valLoss === undefined ? null : valLoss / Math.LN2;
-      const line = `training loss ${loss?.toFixed(4) ?? '--'}` + (valLoss === undefined ? '' : `, validation loss ${valLoss.toFixed(4)} (${valBitsPerToken!.toFixed(3)} bits/token)`);
+      const line =
+        `training loss ${loss?.toFixed(4) ?? '--'}` +
+        (valLoss === undefined ? '' : `, validation loss ${valLoss.toFixed(4)} (${valBitsPerToken!.toFixed(3)} bits/token)`);
       return { data: { valBitsPerToken }, lines: [line] };
     },
   };
@@ -368,15 +416,27 @@ async function resumedTaskModel<M extends Model>(o: TrainOptions, cmd: Command):
 function classTable(m: ClassificationEvaluation, heading: string): string[] {
   const names = m.perClass.map((c) => String(c.label));
   const w = Math.max(heading.length, ...names.map((n) => n.length)) + 2;
-  const row = (cells: string[]) => cells[0].padEnd(w) + cells.slice(1, -1).map((c) => c.padEnd(11)).join('') + cells[cells.length - 1];
-  return [row([heading, 'precision', 'recall', 'F1', 'support']), ...m.perClass.map((c, i) => row([names[i], c.precision.toFixed(3), c.recall.toFixed(3), c.f1.toFixed(3), String(c.support)]))];
+  const row = (cells: string[]) =>
+    cells[0].padEnd(w) +
+    cells
+      .slice(1, -1)
+      .map((c) => c.padEnd(11))
+      .join('') +
+    cells[cells.length - 1];
+  return [
+    row([heading, 'precision', 'recall', 'F1', 'support']),
+    ...m.perClass.map((c, i) => row([names[i], c.precision.toFixed(3), c.recall.toFixed(3), c.f1.toFixed(3), String(c.support)])),
+  ];
 }
 
 /** Result of a classifier or tagger: accuracy, macro F1 and the per-class table. */
 function classificationSummary(m: ClassificationEvaluation, evaluatedOn: string, what: { accuracy: string; unit: string; heading: string }) {
   return {
     data: { evaluatedOn, metrics: m },
-    lines: [`${evaluatedOn} ${what.accuracy} ${m.accuracy.toFixed(4)}, macro F1 ${m.macroF1.toFixed(4)}, loss ${m.loss.toFixed(4)} (${m.count.toLocaleString('en-US')} ${what.unit})`, ...classTable(m, what.heading)],
+    lines: [
+      `${evaluatedOn} ${what.accuracy} ${m.accuracy.toFixed(4)}, macro F1 ${m.macroF1.toFixed(4)}, loss ${m.loss.toFixed(4)} (${m.count.toLocaleString('en-US')} ${what.unit})`,
+      ...classTable(m, what.heading),
+    ],
   };
 }
 
@@ -406,26 +466,48 @@ async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise
   };
   const names: Record<string, string> = resumed ? { labels: "the model's labels", maxLength: "the model's maxLength" } : {};
   const data = await naming('rows', `data file ${JSON.stringify(file)}`, () =>
-    flagNaming(['labels', 'maxLength', 'validation', 'textColumn', 'labelColumn'], () =>
-      isCSV(file)
-        ? LabelledDataset.fromCSV(file, { ...common, textColumn: o.textColumn, labelColumn: o.labelColumn })
-        : LabelledDataset.fromJSONL(file, { ...common, textField: o.textColumn, labelField: o.labelColumn }),
+    flagNaming(
+      ['labels', 'maxLength', 'validation', 'textColumn', 'labelColumn'],
+      () =>
+        isCSV(file)
+          ? LabelledDataset.fromCSV(file, { ...common, textColumn: o.textColumn, labelColumn: o.labelColumn })
+          : LabelledDataset.fromJSONL(file, { ...common, textField: o.textColumn, labelField: o.labelColumn }),
       names,
     ),
   );
   const model =
     resumed ??
-    api().createClassifier({ tokenizer: data.tokenizer, labels: [...data.labels], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional, pooling: o.pooling });
+    api().createClassifier({
+      tokenizer: data.tokenizer,
+      labels: [...data.labels],
+      ...recurrentOptions(o),
+      embedDim: o.embed,
+      maxLength: o.maxLength,
+      bidirectional: o.bidirectional,
+      pooling: o.pooling,
+    });
   const extra: Parameters<typeof model.fit>[1] = o.classWeights ? { classWeights: o.classWeights } : {};
   return {
     model,
     fittable: { fit: (d, options) => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra }) },
     data,
     options: fitOptions(o),
-    intro: sequenceIntro(model, !!resumed, o.task, data.size('train'), data.size('validation'), `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`),
+    intro: sequenceIntro(
+      model,
+      !!resumed,
+      o.task,
+      data.size('train'),
+      data.size('validation'),
+      `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`,
+    ),
     unit: 'rows',
     lossLabel: 'loss (nats/row)',
-    summary: async () => classificationSummary(await model.evaluate(data), data.size('validation') > 0 ? 'validation' : 'training', { accuracy: 'accuracy', unit: 'rows', heading: 'label' }),
+    summary: async () =>
+      classificationSummary(await model.evaluate(data), data.size('validation') > 0 ? 'validation' : 'training', {
+        accuracy: 'accuracy',
+        unit: 'rows',
+        heading: 'label',
+      }),
   };
 }
 
@@ -445,7 +527,8 @@ function parseTagRow(record: Record<string, unknown>, where: string): TagRow {
     if (typeof text !== 'string' || text.length === 0) throw new CliError(`${where}: "text" must be a non-empty string`);
     return { where, text, tags };
   }
-  if (!Array.isArray(tokens) || tokens.length === 0 || tokens.some((t) => typeof t !== 'string' || t.length === 0)) throw new CliError(`${where}: "tokens" must be a non-empty array of non-empty strings`);
+  if (!Array.isArray(tokens) || tokens.length === 0 || tokens.some((t) => typeof t !== 'string' || t.length === 0))
+    throw new CliError(`${where}: "tokens" must be a non-empty array of non-empty strings`);
   return { where, tokens: tokens as string[], tags };
 }
 
@@ -458,7 +541,10 @@ function tokenIds(row: TagRow, tokenizer: Tokenizer): Int32Array {
     } catch (e) {
       throw new CliError(`${row.where}: tokens[${k}]: ${(e as Error).message}`);
     }
-    if (ids.length !== 1) throw new CliError(`${row.where}: tokens[${k}] ${JSON.stringify(token)} is ${ids.length} tokens of the ${tokenizer.type} tokenizer; each entry of "tokens" must be one`);
+    if (ids.length !== 1)
+      throw new CliError(
+        `${row.where}: tokens[${k}] ${JSON.stringify(token)} is ${ids.length} tokens of the ${tokenizer.type} tokenizer; each entry of "tokens" must be one`,
+      );
     return ids[0];
   });
 }
@@ -496,29 +582,48 @@ async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<Trai
   const examples = (part: TagRow[]) =>
     part.map((r) => {
       const ids = r.text === undefined ? tokenIds(r, tok) : encodeText(r, tok);
-      if (ids.length !== r.tags.length) throw new CliError(`${r.where}: ${r.tags.length} tags for ${ids.length} tokens of the ${tok.type} tokenizer (one tag a token)`);
+      if (ids.length !== r.tags.length)
+        throw new CliError(`${r.where}: ${r.tags.length} tags for ${ids.length} tokens of the ${tok.type} tokenizer (one tag a token)`);
       checkRowLength(r, ids.length, 'tokens', maxLength, resumed !== null);
       return { ids, tags: r.tags };
     });
   const train = examples(split.train);
   const validation = examples(split.validation);
-  const model = resumed ?? api().createTagger({ tokenizer, tags: [...tags], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional });
-  const extra: Parameters<typeof model.fit>[1] = { validation: validation.length > 0 ? (validation as TagExample[]) : undefined, ...(o.classWeights ? { classWeights: o.classWeights } : {}) };
+  const model =
+    resumed ??
+    api().createTagger({ tokenizer, tags: [...tags], ...recurrentOptions(o), embedDim: o.embed, maxLength: o.maxLength, bidirectional: o.bidirectional });
+  const extra: Parameters<typeof model.fit>[1] = {
+    validation: validation.length > 0 ? (validation as TagExample[]) : undefined,
+    ...(o.classWeights ? { classWeights: o.classWeights } : {}),
+  };
   const evalRows = validation.length > 0 ? split.validation : split.train;
   return {
     model,
-    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra })) },
+    fittable: {
+      fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra })),
+    },
     data: train,
     options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
-    intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${tokenizer.type} tokenizer, vocabulary ${tokenizer.vocabSize}; tags ${tags.map((l) => JSON.stringify(l)).join(', ')}`),
+    intro: sequenceIntro(
+      model,
+      !!resumed,
+      o.task,
+      train.length,
+      validation.length,
+      `${tokenizer.type} tokenizer, vocabulary ${tokenizer.vocabSize}; tags ${tags.map((l) => JSON.stringify(l)).join(', ')}`,
+    ),
     unit: 'tokens',
     lossLabel: 'loss (nats/token)',
     summary: async () =>
-      classificationSummary(await rowNaming(evalRows, [], () => model.evaluate((validation.length > 0 ? validation : train) as TagExample[])), validation.length > 0 ? 'validation' : 'training', {
-        accuracy: 'token accuracy',
-        unit: 'tokens',
-        heading: 'tag',
-      }),
+      classificationSummary(
+        await rowNaming(evalRows, [], () => model.evaluate((validation.length > 0 ? validation : train) as TagExample[])),
+        validation.length > 0 ? 'validation' : 'training',
+        {
+          accuracy: 'token accuracy',
+          unit: 'tokens',
+          heading: 'tag',
+        },
+      ),
   };
 }
 
@@ -540,7 +645,8 @@ function numberGrid(where: string, value: unknown): { flat: number[]; width: num
   const flat: number[] = [];
   value.forEach((step: unknown, t) => {
     const cells = nested ? step : [step];
-    if (!Array.isArray(cells) || cells.length !== width || width === 0) throw new CliError(`${where}[${t}]: expected ${nested ? `an array of ${width} numbers (as the first step)` : 'a number'}`);
+    if (!Array.isArray(cells) || cells.length !== width || width === 0)
+      throw new CliError(`${where}[${t}]: expected ${nested ? `an array of ${width} numbers (as the first step)` : 'a number'}`);
     cells.forEach((v: unknown, k) => {
       if (typeof v !== 'number') throw new CliError(`${where}[${t}]${nested ? `[${k}]` : ''}: ${JSON.stringify(v)} is not a number`);
       flat.push(v);
@@ -573,28 +679,52 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
     checkRowLength(r, steps, 'steps', maxLength, resumed !== null);
     const want = perStep ? steps * outputSize : outputSize;
     if (r.target.length !== want || (perStep && r.targetWidth !== outputSize)) {
-      throw new CliError(`${r.where}: target: ${r.target.length} values, expected ${perStep ? `${steps} steps × ${outputSize}` : outputSize}${resumed ? " (the model's output size)" : rows[0] === r ? '' : ` as ${rows[0].where}`}`);
+      throw new CliError(
+        `${r.where}: target: ${r.target.length} values, expected ${perStep ? `${steps} steps × ${outputSize}` : outputSize}${resumed ? " (the model's output size)" : rows[0] === r ? '' : ` as ${rows[0].where}`}`,
+      );
     }
   }
   const split = splitFileRows(rows, o);
   const examples = (part: RegressRow[]) => part.map((r) => ({ values: r.values, target: r.target }));
   const train = examples(split.train);
   const validation = examples(split.validation);
-  const model = resumed ?? api().createRegressor({ inputSize, outputSize, perStep, ...recurrentOptions(o), maxLength: o.maxLength, bidirectional: o.bidirectional, pooling: o.pooling });
+  const model =
+    resumed ??
+    api().createRegressor({
+      inputSize,
+      outputSize,
+      perStep,
+      ...recurrentOptions(o),
+      maxLength: o.maxLength,
+      bidirectional: o.bidirectional,
+      pooling: o.pooling,
+    });
   const extra: Parameters<typeof model.fit>[1] = validation.length > 0 ? { validation } : {};
   const evalRows = validation.length > 0 ? split.validation : split.train;
   const evaluatedOn = validation.length > 0 ? 'validation' : 'training';
   return {
     model,
-    fittable: { fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra })) },
+    fittable: {
+      fit: (d, options) => rowNaming(split.train, split.validation, () => model.fit(d as Parameters<typeof model.fit>[0], { ...options, ...extra })),
+    },
     data: train,
     options: { ...fitOptions(o), batchSize: o.batchSize, seed: o.seed },
-    intro: sequenceIntro(model, !!resumed, o.task, train.length, validation.length, `${inputSize} features a step, ${outputSize} output${outputSize === 1 ? '' : 's'}${perStep ? ' a step' : ''}`),
+    intro: sequenceIntro(
+      model,
+      !!resumed,
+      o.task,
+      train.length,
+      validation.length,
+      `${inputSize} features a step, ${outputSize} output${outputSize === 1 ? '' : 's'}${perStep ? ' a step' : ''}`,
+    ),
     unit: perStep ? 'time steps' : 'rows',
     lossLabel: 'loss (mean squared error)',
     summary: async () => {
       const m = await rowNaming(evalRows, [], () => model.evaluate(validation.length > 0 ? validation : train));
-      return { data: { evaluatedOn, metrics: m }, lines: [`${evaluatedOn} MSE ${m.mse.toPrecision(4)}, MAE ${m.mae.toPrecision(4)} (${m.count.toLocaleString('en-US')} values)`] };
+      return {
+        data: { evaluatedOn, metrics: m },
+        lines: [`${evaluatedOn} MSE ${m.mse.toPrecision(4)}, MAE ${m.mae.toPrecision(4)} (${m.count.toLocaleString('en-US')} values)`],
+      };
     },
   };
 }
@@ -638,8 +768,19 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .optionsGroup('Sequence tasks (--task classify, tag, regress):')
     .addOption(new Option('--text-column <name>', 'classify: CSV column (or JSONL field) of the text (default "text")'))
     .addOption(new Option('--label-column <name>', 'classify: CSV column (or JSONL field) of the label (default "label")'))
-    .addOption(new Option('--labels <list>', 'classify, tag: the declared labels (tags), comma-separated, in class-id order; numbers match numeric labels; other labels are errors (default: those found, sorted)').argParser(parseLabels))
-    .addOption(new Option('--pooling <how>', 'classify (default mean), regress (default last): how the steps of a row become one vector').choices(['last', 'mean', 'max']))
+    .addOption(
+      new Option(
+        '--labels <list>',
+        'classify, tag: the declared labels (tags), comma-separated, in class-id order; numbers match numeric labels; other labels are errors (default: those found, sorted)',
+      ).argParser(parseLabels),
+    )
+    .addOption(
+      new Option('--pooling <how>', 'classify (default mean), regress (default last): how the steps of a row become one vector').choices([
+        'last',
+        'mean',
+        'max',
+      ]),
+    )
     .addOption(new Option('--bidirectional', 'read each row in both directions (default for classify and tag)'))
     .addOption(new Option('--no-bidirectional', 'read each row forwards only (default for regress)'))
     .addOption(new Option('--class-weights <how>', 'classify, tag: weigh the loss of each class by n / (classes · count)').choices(['balanced']))
@@ -663,7 +804,14 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(intOption('--epochs <n>', 'passes over the training windows', 1))
     .addOption(intOption('--max-steps <n>', 'stop after n optimizer steps (of this run)', 1))
     .addOption(numOption('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))
-    .addOption(numOption('--validation <fraction>', 'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)', 0, 0.9).default(0.1))
+    .addOption(
+      numOption(
+        '--validation <fraction>',
+        'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)',
+        0,
+        0.9,
+      ).default(0.1),
+    )
     .addOption(intOption('--validate-every <steps>', 'steps between validation passes', 1))
     .addOption(intOption('--log-every <steps>', 'steps between progress events', 1))
     .addOption(intOption('--threads <n>', 'compute threads, 1 to 1024 (default: one per core; sets RNNKIT_THREADS)', 1, 1024))

@@ -30,14 +30,21 @@ export function rethrowAt(where: string, e: unknown): never {
 
 /** Checks an optional plain-object options argument. */
 export function checkObject(name: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError('ERR_RNNKIT_TYPE', `${name}: expected an object, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw typeError('ERR_RNNKIT_TYPE', `${name}: expected an object, got ${describe(value)}`);
   return value as Record<string, unknown>;
 }
 
 /** Checks a tokenizer argument (anything with the Tokenizer methods). */
 export function checkTokenizer(name: string, value: unknown): Tokenizer {
   const t = value as Tokenizer;
-  if (typeof value !== 'object' || value === null || typeof t.encode !== 'function' || typeof t.streamEncoder !== 'function' || typeof t.vocabSize !== 'number') {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof t.encode !== 'function' ||
+    typeof t.streamEncoder !== 'function' ||
+    typeof t.vocabSize !== 'number'
+  ) {
     throw typeError('ERR_RNNKIT_TYPE', `${name}: expected a Tokenizer, got ${describe(value)}`);
   }
   return t;
@@ -132,7 +139,10 @@ export function readLengthLimit(o: Record<string, unknown>): { maxLength: number
 export function limitLength(where: string, ids: Int32Array, limit: { maxLength: number; onTooLong: 'error' | 'truncate' }): Int32Array {
   if (ids.length <= limit.maxLength) return ids;
   if (limit.onTooLong === 'truncate') return ids.slice(0, limit.maxLength);
-  throw rangeError('ERR_RNNKIT_RANGE', `${where}: ${ids.length} tokens, more than options.maxLength = ${limit.maxLength} (set options.onTooLong to "truncate" to cut)`);
+  throw rangeError(
+    'ERR_RNNKIT_RANGE',
+    `${where}: ${ids.length} tokens, more than options.maxLength = ${limit.maxLength} (set options.onTooLong to "truncate" to cut)`,
+  );
 }
 
 /** Keys of a row dataset's options that set its data order (the engine reads them). */
@@ -168,7 +178,14 @@ export abstract class RowDataset<B> {
   readonly native: NativeSequenceDataset;
 
   protected constructor(data: SequenceData, layout: RowLayout, options: Record<string, unknown>) {
-    this.native = new native.NativeSequenceDataset(data, layout, orderOptions(options, Object.keys(options).filter((k) => !CALLER_KEYS.has(k))));
+    this.native = new native.NativeSequenceDataset(
+      data,
+      layout,
+      orderOptions(
+        options,
+        Object.keys(options).filter((k) => !CALLER_KEYS.has(k)),
+      ),
+    );
   }
 
   /** Builds the public batch from the engine's. */
@@ -209,8 +226,26 @@ export function splitRowIndices(n: number, fraction: number, seed: number, strat
 
 /** Options every dataset kind handles itself (the rest is data order, for the engine). */
 const CALLER_KEYS = new Set([
-  'tokenizer', 'tokenizerOptions', 'validation', 'chunkSize', 'labels', 'tags', 'maxLength', 'onTooLong', 'stratify', 'textField',
-  'labelField', 'textColumn', 'labelColumn', 'delimiter', 'inputSize', 'outputSize', 'targets', 'normalize', 'vocabSize', 'padId',
+  'tokenizer',
+  'tokenizerOptions',
+  'validation',
+  'chunkSize',
+  'labels',
+  'tags',
+  'maxLength',
+  'onTooLong',
+  'stratify',
+  'textField',
+  'labelField',
+  'textColumn',
+  'labelColumn',
+  'delimiter',
+  'inputSize',
+  'outputSize',
+  'targets',
+  'normalize',
+  'vocabSize',
+  'padId',
 ]);
 
 /** Pads token rows into a {@link SequenceBatch}. */
@@ -232,4 +267,3 @@ export function resolvePadId(value: unknown, vocabSize: number, tokenizer?: Toke
   if (pad === undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.padId: required when the tokenizer has no "<pad>" special token');
   return pad;
 }
-

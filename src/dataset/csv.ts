@@ -83,4 +83,3 @@ export function parseCSV(text: string, delimiter = ','): CsvRecord[] {
   if (field !== '' || fields.length > 0 || quoted) endRecord();
   return records;
 }
-

@@ -78,7 +78,8 @@ export class DenseDataset extends RowDataset<DenseBatch> {
     }
     let targets: Float32Array[] | undefined;
     let outputSize = 0;
-    if (o.targets !== undefined && labels !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.targets: give labels (classification) or targets (regression), not both');
+    if (o.targets !== undefined && labels !== undefined)
+      throw typeError('ERR_RNNKIT_CONFIG', 'options.targets: give labels (classification) or targets (regression), not both');
     if (o.targets !== undefined) {
       if (!Array.isArray(o.targets)) throw typeError('ERR_RNNKIT_TYPE', `options.targets: expected an array of Float32Array, got ${describe(o.targets)}`);
       outputSize = checkInt('options.outputSize', o.outputSize, 1);
@@ -93,7 +94,10 @@ export class DenseDataset extends RowDataset<DenseBatch> {
     // Statistics of the training rows (the engine's split), applied once here when normalising,
     // so the engine's batches are exactly the model's inputs.
     const [trainRows] = native.splitRowIndices(rows.length, validation, (o.seed as number | undefined) ?? 0, null);
-    const stats = FeatureStats.compute([...trainRows].map((i) => rows[i]), I);
+    const stats = FeatureStats.compute(
+      [...trainRows].map((i) => rows[i]),
+      I,
+    );
     const T = Math.max(...steps);
     const values = new Float32Array(rows.length * T * I);
     rows.forEach((r, i) => values.set(normalize ? stats.apply(r) : r, i * T * I));

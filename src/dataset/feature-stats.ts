@@ -15,7 +15,8 @@ export class FeatureStats {
   ) {
     if (!(mean instanceof Float32Array)) throw typeError('ERR_RNNKIT_TYPE', `mean: expected a Float32Array, got ${describe(mean)}`);
     if (!(std instanceof Float32Array)) throw typeError('ERR_RNNKIT_TYPE', `std: expected a Float32Array, got ${describe(std)}`);
-    if (mean.length !== std.length || mean.length === 0) throw rangeError('ERR_RNNKIT_SHAPE', `std: length ${std.length} must equal mean's length ${mean.length} (> 0)`);
+    if (mean.length !== std.length || mean.length === 0)
+      throw rangeError('ERR_RNNKIT_SHAPE', `std: length ${std.length} must equal mean's length ${mean.length} (> 0)`);
     mean.forEach((m, i) => checkNumber(`mean[${i}]`, m));
     std.forEach((s, i) => {
       if (!(s > 0) || !Number.isFinite(s)) throw rangeError('ERR_RNNKIT_RANGE', `std[${i}]: expected a finite number > 0, got ${describe(s)}`);
@@ -68,4 +69,3 @@ export class FeatureStats {
     return new FeatureStats(Float32Array.from(o.mean as number[]), Float32Array.from(o.std as number[]));
   }
 }
-

@@ -9,7 +9,14 @@ export { LabelSet, type Label } from './labels';
 export { parseCSV, type CsvRecord } from './csv';
 export { readJSONLRecords } from './jsonl';
 export { TextCorpus, type TextCorpusOptions, type TextFileOptions, type TokenBatch } from './text-corpus';
-export { LabelledDataset, type LabelledBatch, type LabelledCsvOptions, type LabelledExample, type LabelledJsonlOptions, type LabelledOptions } from './labelled';
+export {
+  LabelledDataset,
+  type LabelledBatch,
+  type LabelledCsvOptions,
+  type LabelledExample,
+  type LabelledJsonlOptions,
+  type LabelledOptions,
+} from './labelled';
 export { TaggedDataset, type TaggedBatch, type TaggedExample, type TaggedOptions } from './tagged';
 export { FeatureStats } from './feature-stats';
 export { DenseDataset, type DenseBatch, type DenseOptions } from './dense';

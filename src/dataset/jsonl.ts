@@ -21,8 +21,8 @@ export async function* readJSONLRecords(path: string): AsyncGenerator<{ record: 
     } catch (e) {
       throw error('ERR_RNNKIT_FORMAT', `${where}: not valid JSON (${(e as Error).message})`);
     }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw error('ERR_RNNKIT_FORMAT', `${where}: expected a JSON object, got ${describe(obj)}`);
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      throw error('ERR_RNNKIT_FORMAT', `${where}: expected a JSON object, got ${describe(obj)}`);
     yield { record: obj as Record<string, unknown>, where };
   }
 }
-

@@ -5,7 +5,19 @@ import type { SequenceData } from '../../index';
 import { native } from '../native';
 import { checkBoolean, checkInt, checkNumber, checkString, describe, error, rangeError, typeError } from '../errors';
 import { createTokenizerFitter, type Tokenizer, type TokenizerOptions } from '../tokenizer';
-import { checkFile, checkObject, checkTokenizer, limitLength, padTokens, readLengthLimit, resolvePadId, rethrowAt, RowDataset, type BatchingOptions, type SequenceBatch } from './common';
+import {
+  checkFile,
+  checkObject,
+  checkTokenizer,
+  limitLength,
+  padTokens,
+  readLengthLimit,
+  resolvePadId,
+  rethrowAt,
+  RowDataset,
+  type BatchingOptions,
+  type SequenceBatch,
+} from './common';
 import { parseCSV, type CsvRecord } from './csv';
 import { readJSONLRecords } from './jsonl';
 import { LabelSet, type Label } from './labels';
@@ -105,7 +117,11 @@ export class LabelledDataset extends RowDataset<LabelledBatch> {
       return limitLength(where, ids, limit);
     });
     const packed = padTokens(tokens, padId);
-    super({ tokens: packed.inputs, lengths: packed.lengths, rows: packed.batchSize, steps: packed.seqLen, labels: classes }, { validation, stratify, inputSize: 0, outputSize: 0, perStep: false }, o);
+    super(
+      { tokens: packed.inputs, lengths: packed.lengths, rows: packed.batchSize, steps: packed.seqLen, labels: classes },
+      { validation, stratify, inputSize: 0, outputSize: 0, perStep: false },
+      o,
+    );
     this.tokenizer = tokenizer;
     this.labels = labelSet.labels;
     this.classes = classes;
@@ -160,8 +176,13 @@ export class LabelledDataset extends RowDataset<LabelledBatch> {
     const header = records[0].fields;
     const ti = header.indexOf(textColumn);
     const li = header.indexOf(labelColumn);
-    if (ti < 0) throw error('ERR_RNNKIT_FORMAT', `options.textColumn: no column ${describe(textColumn)} in the header of ${JSON.stringify(path)} (${header.join(', ')})`);
-    if (li < 0) throw error('ERR_RNNKIT_FORMAT', `options.labelColumn: no column ${describe(labelColumn)} in the header of ${JSON.stringify(path)} (${header.join(', ')})`);
+    if (ti < 0)
+      throw error('ERR_RNNKIT_FORMAT', `options.textColumn: no column ${describe(textColumn)} in the header of ${JSON.stringify(path)} (${header.join(', ')})`);
+    if (li < 0)
+      throw error(
+        'ERR_RNNKIT_FORMAT',
+        `options.labelColumn: no column ${describe(labelColumn)} in the header of ${JSON.stringify(path)} (${header.join(', ')})`,
+      );
     const declared = Array.isArray(o.labels) ? new Map((o.labels as unknown[]).map((l) => [String(l), l])) : undefined;
     const rows = records.slice(1).map(({ fields, line }) => {
       const where = `${JSON.stringify(path)} line ${line}`;

@@ -50,9 +50,11 @@ export class TaggedDataset extends RowDataset<TaggedBatch> {
     const ids = rows.map((r, i) => {
       const where = `rows[${i}]`;
       if (typeof r !== 'object' || r === null) throw typeError('ERR_RNNKIT_TYPE', `${where}: expected { ids, tags }, got ${describe(r)}`);
-      const okIds = Array.isArray(r.ids) || r.ids instanceof Int32Array || r.ids instanceof Uint32Array || r.ids instanceof Uint16Array || r.ids instanceof Uint8Array;
+      const okIds =
+        Array.isArray(r.ids) || r.ids instanceof Int32Array || r.ids instanceof Uint32Array || r.ids instanceof Uint16Array || r.ids instanceof Uint8Array;
       if (!okIds) throw typeError('ERR_RNNKIT_TYPE', `${where}.ids: expected an array or integer typed array, got ${describe(r.ids)}`);
-      if (!Array.isArray(r.tags) && !ArrayBuffer.isView(r.tags)) throw typeError('ERR_RNNKIT_TYPE', `${where}.tags: expected an array, got ${describe(r.tags)}`);
+      if (!Array.isArray(r.tags) && !ArrayBuffer.isView(r.tags))
+        throw typeError('ERR_RNNKIT_TYPE', `${where}.tags: expected an array, got ${describe(r.tags)}`);
       if (r.ids.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `${where}: no tokens`);
       if (r.tags.length !== r.ids.length) throw rangeError('ERR_RNNKIT_SHAPE', `${where}: ${r.ids.length} ids but ${r.tags.length} tags`);
       const out = new Int32Array(r.ids.length);
@@ -66,7 +68,11 @@ export class TaggedDataset extends RowDataset<TaggedBatch> {
     const tags = new Int32Array(packed.inputs.length).fill(IGNORE_INDEX);
     tagIds.forEach((t, r) => tags.set(t, r * packed.seqLen));
     const validation = o.validation === undefined ? 0 : checkNumber('options.validation', o.validation);
-    super({ tokens: packed.inputs, lengths: packed.lengths, rows: packed.batchSize, steps: packed.seqLen, tags }, { validation, stratify: false, inputSize: 0, outputSize: 0, perStep: false }, o);
+    super(
+      { tokens: packed.inputs, lengths: packed.lengths, rows: packed.batchSize, steps: packed.seqLen, tags },
+      { validation, stratify: false, inputSize: 0, outputSize: 0, perStep: false },
+      o,
+    );
     this.tags = tagSet.labels;
     this.padId = padId;
     this.vocabSize = vocabSize;

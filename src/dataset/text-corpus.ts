@@ -86,7 +86,12 @@ export class TextCorpus {
   }
 
   /** Builds the corpus once the streams are encoded. */
-  private static build(r: ReturnType<typeof TextCorpus.readOptions>, tokenizer: Tokenizer, tokens: Int32Array, explicitValid: Int32Array | undefined): TextCorpus {
+  private static build(
+    r: ReturnType<typeof TextCorpus.readOptions>,
+    tokenizer: Tokenizer,
+    tokens: Int32Array,
+    explicitValid: Int32Array | undefined,
+  ): TextCorpus {
     const { tokenizer: _t, tokenizerOptions: _o, validation, chunkSize: _c, ...order } = r.o;
     if (order.last === 'pad' && order.padId === undefined) order.padId = resolvePadId(undefined, tokenizer.vocabSize, tokenizer);
     const fraction = typeof validation === 'number' ? validation : 0;

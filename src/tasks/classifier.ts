@@ -8,7 +8,20 @@ import type { History } from '../types';
 import { DenseDataset, LabelledDataset, type Label } from '../dataset';
 import { describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
-import { checkDense, checkLabelSet, checkObject, checkSameLabels, checkSameTokenizer, classificationResult, createNative, denseBatches, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
+import {
+  checkDense,
+  checkLabelSet,
+  checkObject,
+  checkSameLabels,
+  checkSameTokenizer,
+  classificationResult,
+  createNative,
+  denseBatches,
+  resolveClassWeights,
+  SequenceModel,
+  type RowPrediction,
+  type Rows,
+} from './sequence-model';
 import type { ClassificationEvaluation, ClassifierOptions, ClassifyExample, ClassPrediction, ClassWeights, SequenceFitOptions } from './types';
 
 /** Many-to-one classification of texts or dense sequences. */
@@ -16,7 +29,10 @@ export class Classifier extends SequenceModel {
   readonly task = 'classify' as const;
 
   /** Trains on a LabelledDataset, a DenseDataset with labels, or rows `{ text | values, label }`; see {@link SequenceModel.fit}. */
-  fit(data: LabelledDataset | DenseDataset | ClassifyExample[], options: SequenceFitOptions<LabelledDataset | DenseDataset | ClassifyExample[]> = {}): Promise<History> {
+  fit(
+    data: LabelledDataset | DenseDataset | ClassifyExample[],
+    options: SequenceFitOptions<LabelledDataset | DenseDataset | ClassifyExample[]> = {},
+  ): Promise<History> {
     return super.fit(data, options);
   }
   /** Class names in class-id order. */
@@ -32,7 +48,11 @@ export class Classifier extends SequenceModel {
 
   private labelId(where: string, label: unknown): number {
     const id = this.ids.get(label as Label);
-    if (id === undefined) throw rangeError('ERR_RNNKIT_RANGE', `${where}: label ${describe(label)} is not one of the model's labels (${this.labels.map((l) => JSON.stringify(l)).join(', ')})`);
+    if (id === undefined)
+      throw rangeError(
+        'ERR_RNNKIT_RANGE',
+        `${where}: label ${describe(label)} is not one of the model's labels (${this.labels.map((l) => JSON.stringify(l)).join(', ')})`,
+      );
     return id;
   }
 
@@ -57,7 +77,11 @@ export class Classifier extends SequenceModel {
       }
       return { inputs, labels: Int32Array.from(labels) };
     }
-    if (!Array.isArray(data)) throw typeError('ERR_RNNKIT_TYPE', `${name}: expected a LabelledDataset, a DenseDataset or an array of { ${this.codec.dense ? 'values' : 'text'}, label }, got ${describe(data)}`);
+    if (!Array.isArray(data))
+      throw typeError(
+        'ERR_RNNKIT_TYPE',
+        `${name}: expected a LabelledDataset, a DenseDataset or an array of { ${this.codec.dense ? 'values' : 'text'}, label }, got ${describe(data)}`,
+      );
     const inputs = data.map((r, i) => {
       const row = checkObject(`${name}[${i}]`, r);
       return this.codec.dense ? this.denseRow(`${name}[${i}].values`, row.values) : this.tokenRow(`${name}[${i}].text`, row.text);

@@ -74,10 +74,12 @@ export class InputCodec {
   /** Checks a raw dense row and returns it normalised (when the model normalises). */
   values(where: string, value: unknown): Float32Array {
     if (this.tokenizer) throw typeError('ERR_RNNKIT_TYPE', `${where}: this model reads text (it has a tokenizer), not Float32Array rows`);
-    if (!(value instanceof Float32Array)) throw typeError('ERR_RNNKIT_TYPE', `${where}: expected a Float32Array [steps × ${this.inputSize}], got ${describe(value)}`);
+    if (!(value instanceof Float32Array))
+      throw typeError('ERR_RNNKIT_TYPE', `${where}: expected a Float32Array [steps × ${this.inputSize}], got ${describe(value)}`);
     if (value.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `${where}: no steps`);
     const I = this.inputSize;
-    if (value.length % I !== 0) throw rangeError('ERR_RNNKIT_SHAPE', `${where}: length ${value.length} is not a multiple of the model's inputSize ${I} (features per step)`);
+    if (value.length % I !== 0)
+      throw rangeError('ERR_RNNKIT_SHAPE', `${where}: length ${value.length} is not a multiple of the model's inputSize ${I} (features per step)`);
     for (let k = 0; k < value.length; k++) {
       if (!Number.isFinite(value[k])) throw rangeError('ERR_RNNKIT_NON_FINITE', `${where}: ${value[k]} at step ${Math.floor(k / I)}, feature ${k % I}`);
     }
@@ -114,24 +116,32 @@ export class InputCodec {
 }
 
 /** Reads the input options shared by every task into the config and a codec. */
-export function readInput(o: Record<string, unknown>, allowTokens: boolean): { modelInput: Record<string, unknown>; codec: (config: Record<string, unknown>) => InputCodec } {
+export function readInput(
+  o: Record<string, unknown>,
+  allowTokens: boolean,
+): { modelInput: Record<string, unknown>; codec: (config: Record<string, unknown>) => InputCodec } {
   const maxLength = o.maxLength === undefined ? 1024 : checkInt('options.maxLength', o.maxLength, 1, 1 << 24);
   if (o.tokenizer !== undefined && o.tokenizer !== null) {
     if (!allowTokens) throw typeError('ERR_RNNKIT_CONFIG', 'options.tokenizer: a regressor reads dense inputs; give inputSize');
     const t = o.tokenizer as Tokenizer;
-    if (typeof t !== 'object' || typeof t.encode !== 'function' || typeof t.vocabSize !== 'number') throw typeError('ERR_RNNKIT_TYPE', `options.tokenizer: expected a Tokenizer, got ${describe(t)}`);
+    if (typeof t !== 'object' || typeof t.encode !== 'function' || typeof t.vocabSize !== 'number')
+      throw typeError('ERR_RNNKIT_TYPE', `options.tokenizer: expected a Tokenizer, got ${describe(t)}`);
     if (o.inputSize !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.inputSize: give a tokenizer (text) or an inputSize (dense), not both');
-    for (const k of ['normalize', 'featureStats']) if (o[k] !== undefined) throw typeError('ERR_RNNKIT_CONFIG', `options.${k}: only for dense input (inputSize)`);
+    for (const k of ['normalize', 'featureStats'])
+      if (o[k] !== undefined) throw typeError('ERR_RNNKIT_CONFIG', `options.${k}: only for dense input (inputSize)`);
     return { modelInput: { vocabSize: t.vocabSize }, codec: () => new InputCodec(t, 0, maxLength, false, null) };
   }
-  if (o.inputSize === undefined) throw typeError('ERR_RNNKIT_CONFIG', allowTokens ? 'options: give a tokenizer (text input) or an inputSize (dense input)' : 'options.inputSize: required');
+  if (o.inputSize === undefined)
+    throw typeError('ERR_RNNKIT_CONFIG', allowTokens ? 'options: give a tokenizer (text input) or an inputSize (dense input)' : 'options.inputSize: required');
   const normalize = o.normalize === undefined ? true : checkBoolean('options.normalize', o.normalize);
-  if (o.featureStats !== undefined && !(o.featureStats instanceof FeatureStats)) throw typeError('ERR_RNNKIT_TYPE', `options.featureStats: expected a FeatureStats, got ${describe(o.featureStats)}`);
+  if (o.featureStats !== undefined && !(o.featureStats instanceof FeatureStats))
+    throw typeError('ERR_RNNKIT_TYPE', `options.featureStats: expected a FeatureStats, got ${describe(o.featureStats)}`);
   const stats = (o.featureStats as FeatureStats | undefined) ?? null;
   // The input size is the engine's to check; the codec reads it from the model's config.
   const codec = (config: Record<string, unknown>) => {
     const inputSize = config.input_size as number;
-    if (stats && stats.mean.length !== inputSize) throw rangeError('ERR_RNNKIT_SHAPE', `options.featureStats: ${stats.mean.length} features but inputSize is ${inputSize}`);
+    if (stats && stats.mean.length !== inputSize)
+      throw rangeError('ERR_RNNKIT_SHAPE', `options.featureStats: ${stats.mean.length} features but inputSize is ${inputSize}`);
     return new InputCodec(null, inputSize, maxLength, normalize, stats);
   };
   return { modelInput: {}, codec };
@@ -142,7 +152,8 @@ export function codecFromFile(handle: NativeModel, tokenizer: Tokenizer | null):
   const config = handle.config();
   const meta = handle.metadata();
   const maxLength = meta.max_length === undefined ? 1024 : Number(meta.max_length);
-  if (!Number.isInteger(maxLength) || maxLength < 1) throw error('ERR_RNNKIT_FORMAT', `model file: metadata max_length ${describe(meta.max_length)} is not a positive integer`);
+  if (!Number.isInteger(maxLength) || maxLength < 1)
+    throw error('ERR_RNNKIT_FORMAT', `model file: metadata max_length ${describe(meta.max_length)} is not a positive integer`);
   if (typeof config.input_size === 'number') {
     let stats: FeatureStats | null = null;
     if (meta.feature_stats !== undefined) {
@@ -151,7 +162,8 @@ export function codecFromFile(handle: NativeModel, tokenizer: Tokenizer | null):
       } catch (e) {
         throw error('ERR_RNNKIT_FORMAT', `model file: metadata feature_stats: ${(e as Error).message}`);
       }
-      if (stats.mean.length !== config.input_size) throw error('ERR_RNNKIT_FORMAT', `model file: metadata feature_stats has ${stats.mean.length} features, config.input_size is ${config.input_size}`);
+      if (stats.mean.length !== config.input_size)
+        throw error('ERR_RNNKIT_FORMAT', `model file: metadata feature_stats has ${stats.mean.length} features, config.input_size is ${config.input_size}`);
     }
     // A file without the key (e.g. written by PyTorch) is read as raw, unnormalised input.
     const normalize = meta.normalize === undefined ? stats !== null : meta.normalize === 'true';

@@ -41,7 +41,11 @@ export class Regressor extends SequenceModel {
     if (typeof value === 'number') t = [value];
     else if (Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView))) t = value as unknown as ArrayLike<unknown>;
     else throw typeError('ERR_RNNKIT_TYPE', `${where}: expected a number or an array of numbers, got ${describe(value)}`);
-    if (t.length !== want) throw rangeError('ERR_RNNKIT_SHAPE', `${where}: ${t.length} values, expected ${this.perStep ? `steps × outputSize = ${steps} × ${o}` : `outputSize = ${o}`}`);
+    if (t.length !== want)
+      throw rangeError(
+        'ERR_RNNKIT_SHAPE',
+        `${where}: ${t.length} values, expected ${this.perStep ? `steps × outputSize = ${steps} × ${o}` : `outputSize = ${o}`}`,
+      );
     return Float32Array.from({ length: want }, (_, k) => {
       const v = t[k];
       if (typeof v !== 'number') throw typeError('ERR_RNNKIT_TYPE', `${where}[${k}]: expected a number, got ${describe(v)}`);
@@ -54,11 +58,16 @@ export class Regressor extends SequenceModel {
     const inputs: Encoded[] = [];
     const targets: Float32Array[] = [];
     if (data instanceof DenseDataset) {
-      if (!this.perStep) throw typeError('ERR_RNNKIT_CONFIG', `${name}: a DenseDataset holds per-step targets; this regressor predicts one value per row (pass an array of { values, target })`);
+      if (!this.perStep)
+        throw typeError(
+          'ERR_RNNKIT_CONFIG',
+          `${name}: a DenseDataset holds per-step targets; this regressor predicts one value per row (pass an array of { values, target })`,
+        );
       for (const b of denseBatches(name, data, split)) {
         if (!b.targets) throw typeError('ERR_RNNKIT_CONFIG', `${name}: the DenseDataset has no targets`);
         const O = b.targets.length / (b.batchSize * b.seqLen);
-        if (O !== this.outputSize) throw rangeError('ERR_RNNKIT_SHAPE', `${name}: targets have ${O} values per step, the model's outputSize is ${this.outputSize}`);
+        if (O !== this.outputSize)
+          throw rangeError('ERR_RNNKIT_SHAPE', `${name}: targets have ${O} values per step, the model's outputSize is ${this.outputSize}`);
         for (let r = 0; r < b.batchSize; r++) {
           const len = b.lengths[r];
           const e = this.denseRow(`${name} row ${inputs.length}`, b.inputs.slice(r * b.seqLen * b.inputSize, (r * b.seqLen + len) * b.inputSize));
@@ -68,7 +77,8 @@ export class Regressor extends SequenceModel {
       }
       return { inputs, targets };
     }
-    if (!Array.isArray(data)) throw typeError('ERR_RNNKIT_TYPE', `${name}: expected an array of { values, target }${this.perStep ? ' or a DenseDataset' : ''}, got ${describe(data)}`);
+    if (!Array.isArray(data))
+      throw typeError('ERR_RNNKIT_TYPE', `${name}: expected an array of { values, target }${this.perStep ? ' or a DenseDataset' : ''}, got ${describe(data)}`);
     data.forEach((r, i) => {
       const row = checkObject(`${name}[${i}]`, r);
       const e = this.denseRow(`${name}[${i}].values`, row.values);
@@ -99,7 +109,11 @@ export class Regressor extends SequenceModel {
 
   protected datasetOf(name: string, data: unknown): NativeSequenceDataset | null {
     if (data instanceof DenseDataset) {
-      if (!this.perStep) throw typeError('ERR_RNNKIT_CONFIG', `${name}: a DenseDataset holds per-step targets; this regressor predicts one value per row (pass an array of { values, target })`);
+      if (!this.perStep)
+        throw typeError(
+          'ERR_RNNKIT_CONFIG',
+          `${name}: a DenseDataset holds per-step targets; this regressor predicts one value per row (pass an array of { values, target })`,
+        );
       if (!data.hasTargets) throw typeError('ERR_RNNKIT_CONFIG', `${name}: the DenseDataset has no targets`);
       checkDense(name, data, this.codec);
       return data.native;

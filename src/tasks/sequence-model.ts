@@ -17,17 +17,19 @@ import type { Encoded, InputCodec, readInput } from './codec';
 import type { ClassificationEvaluation, ClassWeights, SequenceFitOptions } from './types';
 
 export function checkObject(name: string, value: unknown): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw typeError('ERR_RNNKIT_TYPE', `${name}: expected an object, got ${describe(value)}`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw typeError('ERR_RNNKIT_TYPE', `${name}: expected an object, got ${describe(value)}`);
   return value as Record<string, unknown>;
 }
 
-
 /** Checks a declared label set: non-empty, strings or finite numbers, no duplicates. */
 export function checkLabelSet(name: string, value: unknown): Label[] {
-  if (!Array.isArray(value) || value.length === 0) throw typeError('ERR_RNNKIT_TYPE', `${name}: expected a non-empty array of strings or numbers, got ${describe(value)}`);
+  if (!Array.isArray(value) || value.length === 0)
+    throw typeError('ERR_RNNKIT_TYPE', `${name}: expected a non-empty array of strings or numbers, got ${describe(value)}`);
   const seen = new Set<Label>();
   value.forEach((l, i) => {
-    if (typeof l !== 'string' && !(typeof l === 'number' && Number.isFinite(l))) throw typeError('ERR_RNNKIT_TYPE', `${name}[${i}]: expected a string or finite number, got ${describe(l)}`);
+    if (typeof l !== 'string' && !(typeof l === 'number' && Number.isFinite(l)))
+      throw typeError('ERR_RNNKIT_TYPE', `${name}[${i}]: expected a string or finite number, got ${describe(l)}`);
     if (seen.has(l)) throw typeError('ERR_RNNKIT_TYPE', `${name}[${i}]: duplicate label ${describe(l)}`);
     seen.add(l);
   });
@@ -74,7 +76,13 @@ const CALLER_KEYS = ['tokenizer', 'labels', 'tags', 'maxLength', 'normalize', 'f
  * Creates the native model of `task` from the user's options (architecture keys go to the
  * engine, which fills the task's defaults and validates) and attaches the codec's metadata.
  */
-export function createNative(task: 'classify' | 'tag' | 'regress', o: Record<string, unknown>, extra: Record<string, unknown>, input: ReturnType<typeof readInput>, meta: Record<string, unknown>): { handle: NativeModel; codec: InputCodec } {
+export function createNative(
+  task: 'classify' | 'tag' | 'regress',
+  o: Record<string, unknown>,
+  extra: Record<string, unknown>,
+  input: ReturnType<typeof readInput>,
+  meta: Record<string, unknown>,
+): { handle: NativeModel; codec: InputCodec } {
   const arch: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (!CALLER_KEYS.includes(k)) arch[k] = v;
   const handle = native.NativeModel.create(task, { ...arch, ...input.modelInput, ...extra });
@@ -88,7 +96,6 @@ export function createNative(task: 'classify' | 'tag' | 'regress', o: Record<str
   for (const [k, v] of Object.entries(meta)) handle.setMetadataValue(k, v);
   return { handle, codec };
 }
-
 
 /** The engine's prediction for one row: outputs, and for class heads probabilities and classes. */
 export interface RowPrediction {
@@ -164,7 +171,10 @@ export abstract class SequenceModel extends Model {
   /** Computes the feature statistics on the first fit of a normalising dense model. */
   private ensureStats(train: Rows): void {
     if (!this.codec.dense || !this.codec.normalize || this.codec.stats) return;
-    this.codec.stats = FeatureStats.compute(train.inputs.map((e) => e.values!), this.codec.inputSize);
+    this.codec.stats = FeatureStats.compute(
+      train.inputs.map((e) => e.values!),
+      this.codec.inputSize,
+    );
     this.native.setMetadataValue('feature_stats', this.codec.stats.toJSON());
   }
 
@@ -191,7 +201,13 @@ export abstract class SequenceModel extends Model {
     const r = this.rows(name, data, 'train');
     if (r.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `${name}: no rows`);
     if (train) this.ensureStats(r);
-    const layout = { validation: 0, stratify: false, inputSize: this.codec.dense ? this.codec.inputSize : 0, outputSize: this.task === 'regress' ? (this.config.output_size as number) : 0, perStep: this.perStep && this.task === 'regress' };
+    const layout = {
+      validation: 0,
+      stratify: false,
+      inputSize: this.codec.dense ? this.codec.inputSize : 0,
+      outputSize: this.task === 'regress' ? (this.config.output_size as number) : 0,
+      perStep: this.perStep && this.task === 'regress',
+    };
     return new native.NativeSequenceDataset(this.sequenceData(r), layout, { batchSize: 32, ...order });
   }
 
@@ -211,9 +227,9 @@ export abstract class SequenceModel extends Model {
       refuseOrderKeys(options as Record<string, unknown>, 'dataset');
       // A normalising model adopts a dense dataset's statistics: save them with the model.
       if (this.codec.stats) this.native.setMetadataValue('feature_stats', this.codec.stats.toJSON());
-    }
-    else train = this.rowDataset('data', data, { ...order, ...(rest.seed === undefined ? {} : { seed: rest.seed }) }, true);
-    const valid = validation === undefined ? null : (this.datasetOf('options.validation', validation) ?? this.rowDataset('options.validation', validation, {}, false));
+    } else train = this.rowDataset('data', data, { ...order, ...(rest.seed === undefined ? {} : { seed: rest.seed }) }, true);
+    const valid =
+      validation === undefined ? null : (this.datasetOf('options.validation', validation) ?? this.rowDataset('options.validation', validation, {}, false));
     if (classWeights !== undefined) rest.classWeights = this.classWeights(classWeights as ClassWeights, train);
     const ds = train;
     return runFit(this.native, options, (onEvent, cancel) => this.native.fitSequences(ds, valid, rest, onEvent, cancel));
@@ -274,7 +290,11 @@ export abstract class SequenceModel extends Model {
   protected predictInputs(inputs: unknown): { rows: Encoded[]; single: boolean } {
     const single = typeof inputs === 'string' || inputs instanceof Float32Array;
     const list = single ? [inputs] : inputs;
-    if (!Array.isArray(list)) throw typeError('ERR_RNNKIT_TYPE', `inputs: expected ${this.codec.dense ? 'a Float32Array or an array of them' : 'a string or an array of strings'}, got ${describe(inputs)}`);
+    if (!Array.isArray(list))
+      throw typeError(
+        'ERR_RNNKIT_TYPE',
+        `inputs: expected ${this.codec.dense ? 'a Float32Array or an array of them' : 'a string or an array of strings'}, got ${describe(inputs)}`,
+      );
     if (list.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'inputs: no rows');
     const name = (i: number) => (single ? 'inputs' : `inputs[${i}]`);
     const rows = list.map((x, i) => (this.codec.dense ? this.denseRow(name(i), x) : this.tokenRow(name(i), x)));
@@ -302,16 +322,23 @@ export function checkSameTokenizer(name: string, model: Tokenizer | null, data: 
 /** Checks that a dataset's label set is the model's, in the same id order. */
 export function checkSameLabels(name: string, data: readonly Label[], model: readonly Label[], what: string): void {
   if (data.length !== model.length || data.some((l, i) => l !== model[i])) {
-    throw typeError('ERR_RNNKIT_CONFIG', `${name}: the dataset's ${what} (${data.map((l) => JSON.stringify(l)).join(', ')}) are not the model's (${model.map((l) => JSON.stringify(l)).join(', ')}) in the same order; build the dataset with options.${what} set to the model's`);
+    throw typeError(
+      'ERR_RNNKIT_CONFIG',
+      `${name}: the dataset's ${what} (${data.map((l) => JSON.stringify(l)).join(', ')}) are not the model's (${model.map((l) => JSON.stringify(l)).join(', ')}) in the same order; build the dataset with options.${what} set to the model's`,
+    );
   }
 }
 
 /** Checks that a dense dataset's rows are this model's inputs, normalised as the model does. */
 export function checkDense(name: string, data: DenseDataset, codec: InputCodec): void {
   if (!codec.dense) throw typeError('ERR_RNNKIT_CONFIG', `${name}: this model reads text, not a DenseDataset`);
-  if (data.inputSize !== codec.inputSize) throw rangeError('ERR_RNNKIT_SHAPE', `${name}: the dataset has ${data.inputSize} features per step, the model reads ${codec.inputSize}`);
+  if (data.inputSize !== codec.inputSize)
+    throw rangeError('ERR_RNNKIT_SHAPE', `${name}: the dataset has ${data.inputSize} features per step, the model reads ${codec.inputSize}`);
   if (data.normalize !== codec.normalize) {
-    throw typeError('ERR_RNNKIT_CONFIG', `${name}: build the DenseDataset with normalize: ${codec.normalize}, as the model's inputs are ${codec.normalize ? '' : 'not '}normalised`);
+    throw typeError(
+      'ERR_RNNKIT_CONFIG',
+      `${name}: build the DenseDataset with normalize: ${codec.normalize}, as the model's inputs are ${codec.normalize ? '' : 'not '}normalised`,
+    );
   }
   if (codec.normalize) {
     // The dataset's batches are normalised with its training statistics: the model adopts them.
@@ -339,12 +366,12 @@ export function resolveClassWeights(value: ClassWeights, labels: readonly Label[
   const out = new Array<number>(labels.length).fill(1);
   for (const [k, w] of Object.entries(o)) {
     const i = byName.get(k);
-    if (i === undefined) throw rangeError('ERR_RNNKIT_RANGE', `options.classWeights.${k}: not one of the labels (${labels.map((l) => JSON.stringify(l)).join(', ')})`);
+    if (i === undefined)
+      throw rangeError('ERR_RNNKIT_RANGE', `options.classWeights.${k}: not one of the labels (${labels.map((l) => JSON.stringify(l)).join(', ')})`);
     out[i] = checkNumber(`options.classWeights.${k}`, w, 0);
   }
   return out;
 }
-
 
 /** Batches of a DenseDataset split, refusing normalised ones (the model normalises itself). */
 export function denseBatches(name: string, data: DenseDataset, split: 'train' | 'validation') {

@@ -9,7 +9,17 @@ import type { History } from '../types';
 import { DenseDataset, TaggedDataset, type Label } from '../dataset';
 import { describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
-import { checkLabelSet, checkObject, checkSameLabels, classificationResult, createNative, resolveClassWeights, SequenceModel, type RowPrediction, type Rows } from './sequence-model';
+import {
+  checkLabelSet,
+  checkObject,
+  checkSameLabels,
+  classificationResult,
+  createNative,
+  resolveClassWeights,
+  SequenceModel,
+  type RowPrediction,
+  type Rows,
+} from './sequence-model';
 import type { ClassificationEvaluation, ClassWeights, TagExample, TaggerOptions, TagPrediction, SequenceFitOptions } from './types';
 
 /** Many-to-many tagging: one tag per input token (or dense step). */
@@ -41,7 +51,11 @@ export class Tagger extends SequenceModel {
     if (t.length !== steps) throw rangeError('ERR_RNNKIT_SHAPE', `${where}: ${t.length} tags for ${steps} ${this.codec.dense ? 'steps' : 'tokens'}`);
     return Int32Array.from({ length: steps }, (_, s) => {
       const id = this.ids.get(t[s] as Label);
-      if (id === undefined) throw rangeError('ERR_RNNKIT_RANGE', `${where}[${s}]: tag ${describe(t[s])} is not one of the model's tags (${this.tags.map((l) => JSON.stringify(l)).join(', ')})`);
+      if (id === undefined)
+        throw rangeError(
+          'ERR_RNNKIT_RANGE',
+          `${where}[${s}]: tag ${describe(t[s])} is not one of the model's tags (${this.tags.map((l) => JSON.stringify(l)).join(', ')})`,
+        );
       return id;
     });
   }
@@ -58,12 +72,22 @@ export class Tagger extends SequenceModel {
           const ids = this.codec.ids(`${where}.ids`, b.inputs.subarray(r * b.seqLen, r * b.seqLen + len));
           inputs.push({ ids, steps: len });
           const own = b.tags.subarray(r * b.seqLen, r * b.seqLen + len);
-          tags.push(this.tagIds(`${where}.tags`, Array.from(own, (id) => data.tags[id]), len));
+          tags.push(
+            this.tagIds(
+              `${where}.tags`,
+              Array.from(own, (id) => data.tags[id]),
+              len,
+            ),
+          );
         }
       }
       return { inputs, tags };
     }
-    if (!Array.isArray(data)) throw typeError('ERR_RNNKIT_TYPE', `${name}: expected a TaggedDataset or an array of { ${this.codec.dense ? 'values' : 'text'}, tags }, got ${describe(data)}`);
+    if (!Array.isArray(data))
+      throw typeError(
+        'ERR_RNNKIT_TYPE',
+        `${name}: expected a TaggedDataset or an array of { ${this.codec.dense ? 'values' : 'text'}, tags }, got ${describe(data)}`,
+      );
     data.forEach((r, i) => {
       const row = checkObject(`${name}[${i}]`, r);
       let e: Encoded;
@@ -82,7 +106,11 @@ export class Tagger extends SequenceModel {
 
   protected datasetOf(name: string, data: unknown): NativeSequenceDataset | null {
     if (data instanceof TaggedDataset) {
-      if (data.vocabSize !== this.codec.tokenizer?.vocabSize) throw typeError('ERR_RNNKIT_VOCAB', `${name}: the dataset's ids are of a vocabulary of ${data.vocabSize}, the model's tokenizer has ${this.codec.tokenizer?.vocabSize ?? 'none'}`);
+      if (data.vocabSize !== this.codec.tokenizer?.vocabSize)
+        throw typeError(
+          'ERR_RNNKIT_VOCAB',
+          `${name}: the dataset's ids are of a vocabulary of ${data.vocabSize}, the model's tokenizer has ${this.codec.tokenizer?.vocabSize ?? 'none'}`,
+        );
       checkSameLabels(name, data.tags, this.tags, 'tags');
       return data.native;
     }
