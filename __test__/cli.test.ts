@@ -312,7 +312,8 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(i.task).toBe('language_model');
     expect(i.numParams).toBeGreaterThan(0);
     expect(i.tokenizer.type).toBe('char');
-    expect(i.tokenizer.vocabSize).toBe(new Set(text).size);
+    // The characters of the corpus and the <unk> a new char tokenizer adds by default.
+    expect(i.tokenizer.vocabSize).toBe(new Set(text).size + 1);
     expect(i.engine.threads).toBeGreaterThan(0);
     const human = await rnnkit(['info', 'tiny.safetensors']);
     expect(human.stdout).toMatch(/^task\s+language_model$/m);
@@ -368,10 +369,16 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(info.config).toMatchObject({ cell: 'lstm', hidden_size: 128, num_layers: 1 });
   }, 180_000);
 
-  it('refuses text outside the vocabulary in one line', async () => {
-    fs.writeFileSync(path.join(dir, 'other.txt'), 'ZZZ qqq 😀');
-    expectOneLineError(await rnnkit(['eval', 'tiny.safetensors', 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Z"/);
-    expectOneLineError(await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq']), 1, /^rnnkit: error: --prompt: unknown character "q"/);
+  it('maps text outside the vocabulary to <unk> by default; a tokenizer that refuses it says so in one line', async () => {
+    fs.writeFileSync(path.join(dir, 'other.txt'), 'QQQ ZZZ qqq 😀');
+    const ok = await rnnkit(['eval', 'tiny.safetensors', 'other.txt', '--json']);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect((await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'qq', '--max-tokens', '3'])).status).toBe(0);
+    // The PyTorch fixture's tokenizer stores no <unk> (policy "error"), and 'Q' is not in it.
+    const strict = path.join(root, 'fixtures', 'models', 'pp_lstm.safetensors');
+    expectOneLineError(await rnnkit(['eval', strict, 'other.txt']), 1, /^rnnkit: error: text file "other.txt": unknown character "Q"/);
+    expectOneLineError(await rnnkit(['generate', strict, '--prompt', 'Qq']), 1, /^rnnkit: error: --prompt: unknown character "Q"/);
   });
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume continues from it', async () => {
