@@ -139,7 +139,7 @@ describe('the batches fit consumes are dataset.batches()', () => {
         return { ids, tags: ids.map((i) => (i % 2 === 0 ? 'even' : 'odd')) };
       });
       const ds = TaggedDataset.fromArray(rows, { vocabSize: 10, padId: 0, batchSize: 6, seed, last: 'drop' });
-      const tokenizer = fitTokenizer('0123456789', { type: 'char' });
+      const tokenizer = fitTokenizer('0123456789', { type: 'char', unknown: 'error' });
       const model = createTagger({ tokenizer, tags: [...ds.tags], hiddenSize: 8, seed: 3 });
       const h = await model.fit(ds, { epochs: 2, ...FROZEN });
       const expected: number[] = [];
@@ -235,10 +235,10 @@ describe('a typed boundary', () => {
 
 describe('files and callbacks that used to break a run', () => {
   it('a model file whose tokenizer does not match its vocabulary is refused at load, naming the file', async () => {
-    const tokenizer = fitTokenizer('abcdef', { type: 'char' });
+    const tokenizer = fitTokenizer('abcdef', { type: 'char', unknown: 'error' });
     const model = createLanguageModel({ tokenizer, hiddenSize: 4, embedDim: 2 });
     const file = path.join(require('os').tmpdir(), `rnnkit-mismatch-${process.pid}.safetensors`);
-    model.native.setTokenizer(fitTokenizer('abc', { type: 'char' }).toJSON() as unknown as Record<string, unknown>);
+    model.native.setTokenizer(fitTokenizer('abc', { type: 'char', unknown: 'error' }).toJSON() as unknown as Record<string, unknown>);
     model.saveSync(file);
     await expect(rnnkit.loadModel(file)).rejects.toMatchObject({ code: 'ERR_RNNKIT_FORMAT', message: expect.stringMatching(/tokenizer has 3 tokens but the model's vocabulary has 6/) });
     expect(() => rnnkit.loadModelSync(file)).toThrow(file);
