@@ -168,6 +168,20 @@ describe('fit', () => {
 });
 
 describe('files', () => {
+  it('tells a PyTorch torch.save file and a text file from a safetensors one', async () => {
+    const pt = path.join(tmp, 'model.pt');
+    fs.writeFileSync(pt, Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(60), Buffer.from('archive/data.pkl')]));
+    await expect(loadModel(pt)).rejects.toMatchObject({
+      code: 'ERR_RNNKIT_FORMAT',
+      message: expect.stringMatching(
+        /model\.pt.*this is a PyTorch torch\.save file, not safetensors; save the state_dict with safetensors\.torch\.save_file\(model\.state_dict\(\), 'model\.safetensors'\)/,
+      ),
+    });
+    const txt = path.join(tmp, 'notes.txt');
+    fs.writeFileSync(txt, 'these are some notes, not a model\n');
+    await expect(loadModel(txt)).rejects.toMatchObject({ code: 'ERR_RNNKIT_FORMAT', message: expect.stringMatching(/notes\.txt.*not a safetensors file/) });
+  });
+
   it('save/load round-trips the weights, tokenizer and greedy text', async () => {
     const { model, corpus } = tinyModel(7);
     await model.fit(corpus, { maxSteps: 30 });

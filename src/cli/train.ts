@@ -300,7 +300,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   const m = run.model;
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
   io.log(run.intro);
-  const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr });
+  const reporter = new ProgressReporter({ mode: progressMode(io.json), stream: process.stderr, unit: run.unit });
   const { history, interrupted, signal, lastStep } = await flagNaming([...FIT_FLAG_KEYS, 'batchSize'], () =>
     fitWithProgress(run.fittable, run.data, run.options, reporter),
   );
@@ -308,7 +308,6 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
   await m.save(target, { checkpoint: interrupted });
-  if (interrupted) io.log(`checkpoint saved to ${target}; continue with --resume ${target}`);
   if (o.chart) {
     ensureParent(o.chart);
     fs.writeFileSync(
@@ -337,7 +336,8 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
     io.json ? '' : terminalChart(lossSeries(history), { width: 60, height: 10 }),
     `stopped: ${history.stopReason} after ${history.stepsDone} steps, ${history.tokens.toLocaleString('en-US')} ${run.unit}, ${history.elapsed.toFixed(1)} s`,
     ...summary.lines,
-    `${interrupted ? 'checkpoint' : 'model'} written to ${target}` + (o.chart ? `; loss curves in ${o.chart}` : ''),
+    (interrupted ? `checkpoint written to ${target}; continue with --resume ${target}` : `model written to ${target}`) +
+      (o.chart ? `; loss curves in ${o.chart}` : ''),
   ].join('\n');
   io.result(human, data);
   return interrupted ? (signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED) : 0;
