@@ -82,10 +82,13 @@ const NESTED_FLAGS: Record<string, string> = {
   'options.schedule.etaMin': '--min-lr',
   'options.checkpoint.path': '--checkpoint',
   'options.checkpoint.every': '--checkpoint-every',
+  'options.checkpoint.best': '--checkpoint-best',
+  'options.earlyStopping': '--early-stopping',
+  'options.earlyStopping.patience': '--early-stopping',
 };
 
 /** The `fit` options `train` sets from its flags (the nested ones are in {@link NESTED_FLAGS}). */
-export const FIT_FLAG_KEYS = ['optimizer', 'schedule', 'clipNorm', 'epochs', 'maxSteps', 'timeLimit', 'validateEvery', 'logEvery', 'checkpoint', 'seed'] as const;
+export const FIT_FLAG_KEYS = ['optimizer', 'schedule', 'clipNorm', 'epochs', 'maxSteps', 'timeLimit', 'validateEvery', 'logEvery', 'checkpoint', 'earlyStopping', 'seed'] as const;
 
 /**
  * Runs `fn`, naming API options by their flags in error messages (`options.seqLen` becomes

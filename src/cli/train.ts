@@ -74,6 +74,9 @@ interface TrainOptions {
   chart?: string;
   checkpoint?: string;
   checkpointEvery?: number;
+  checkpointBest?: boolean;
+  /** Patience of early stopping on the validation loss. */
+  earlyStopping?: number;
   resume?: string;
   seed: number;
 }
@@ -150,6 +153,8 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
   if (given('nonlinearity') && o.cell !== 'rnn') throw new UsageError('--nonlinearity applies to --cell rnn only');
   if (given('checkpointEvery') && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint <path>');
+  if (o.checkpointBest && !o.checkpoint) throw new UsageError('--checkpoint-best needs --checkpoint <path>');
+  if ((o.checkpointBest || o.earlyStopping !== undefined) && o.validation === 0) throw new UsageError(`${o.earlyStopping !== undefined ? '--early-stopping' : '--checkpoint-best'} needs validation data: set --validation above 0`);
   if ((given('stepSize') || given('gamma')) && o.schedule !== 'step' && o.schedule !== 'exponential') throw new UsageError('--step-size and --gamma go with --schedule step or exponential');
   if (o.schedule === 'step' && !given('stepSize')) throw new UsageError('--schedule step needs --step-size <steps>');
   if (given('minLr') && o.schedule !== 'cosine') throw new UsageError('--min-lr goes with --schedule cosine');
@@ -208,7 +213,12 @@ function fitOptions(o: TrainOptions): FitOptions {
   if (o.timeLimit !== undefined) f.timeLimit = o.timeLimit;
   if (o.validateEvery !== undefined) f.validateEvery = o.validateEvery;
   if (o.logEvery !== undefined) f.logEvery = o.logEvery;
-  if (o.checkpoint) f.checkpoint = { path: o.checkpoint, every: o.checkpointEvery ?? 1000 };
+  if (o.checkpoint) {
+    // With --checkpoint-best alone the file is always the best model so far; periodic writes
+    // (--checkpoint-every) would replace it with a later, worse one.
+    f.checkpoint = o.checkpointBest ? { path: o.checkpoint, best: true, ...(o.checkpointEvery === undefined ? {} : { every: o.checkpointEvery }) } : { path: o.checkpoint, every: o.checkpointEvery ?? 1000 };
+  }
+  if (o.earlyStopping !== undefined) f.earlyStopping = { monitor: 'valLoss', patience: o.earlyStopping, restoreBest: true };
   return f;
 }
 
@@ -225,6 +235,20 @@ function finalLoss(history: History, lastStep: ProgressEvent | undefined): numbe
 function lastFinite(values: readonly number[]): number | undefined {
   for (let i = values.length - 1; i >= 0; i--) if (Number.isFinite(values[i])) return values[i];
   return undefined;
+}
+
+/**
+ * Why an early-stopped run stopped and which weights it kept, and where the best checkpoint is:
+ * `[]` when neither --early-stopping nor --checkpoint-best is on.
+ */
+function bestLines(history: History, o: TrainOptions, interrupted: boolean): string[] {
+  if (history.bestStep === undefined || history.bestValLoss === undefined) return [];
+  const best = `validation loss ${history.bestValLoss.toFixed(4)} at step ${history.bestStep}`;
+  const lines: string[] = [];
+  if (history.stopReason === 'early_stopping') lines.push(`early stopping: the validation loss did not improve in ${o.earlyStopping} validations after the best, ${best}; the model has the weights of that step`);
+  else if (o.earlyStopping !== undefined && !interrupted) lines.push(`best ${best}; the model has the weights of that step`);
+  if (o.checkpointBest && !interrupted) lines.push(`best checkpoint (${best}) in ${o.checkpoint}`);
+  return lines;
 }
 
 /** The recurrent part of a new model, the same for every task. */
@@ -290,6 +314,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   const human = [
     io.json ? '' : terminalChart(lossSeries(history), { width: 60, height: 10 }),
     `stopped: ${history.stopReason} after ${history.stepsDone} steps, ${history.tokens.toLocaleString('en-US')} ${run.unit}, ${history.elapsed.toFixed(1)} s`,
+    ...bestLines(history, o, interrupted),
     ...summary.lines,
     `${interrupted ? 'checkpoint' : 'model'} written to ${target}` + (o.chart ? `; loss curves in ${o.chart}` : ''),
   ].join('\n');
@@ -665,13 +690,15 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(numOption('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))
     .addOption(numOption('--validation <fraction>', 'hold out this fraction for validation: the tail of the tokens (language model), seeded rows (--task)', 0, 0.9).default(0.1))
     .addOption(intOption('--validate-every <steps>', 'steps between validation passes', 1))
+    .addOption(intOption('--early-stopping [patience]', 'stop when the validation loss has not improved in this many validations (default 3), keeping the best weights', 1).preset('3'))
     .addOption(intOption('--log-every <steps>', 'steps between progress events', 1))
     .addOption(intOption('--threads <n>', 'compute threads, 1 to 1024 (default: one per core; sets RNNKIT_THREADS)', 1, 1024))
     .optionsGroup('Output:')
     .addOption(new Option('--out <model>', 'model file to write').default('model.safetensors'))
     .addOption(new Option('--chart <svg>', 'write the loss curves to this SVG file'))
     .addOption(new Option('--checkpoint <path>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C'))
-    .addOption(intOption('--checkpoint-every <steps>', 'steps between checkpoints (default 1000)', 1))
+    .addOption(intOption('--checkpoint-every <steps>', 'steps between checkpoints (default 1000; with --checkpoint-best, none unless given)', 1))
+    .addOption(new Option('--checkpoint-best', 'write --checkpoint at every validation that improves the validation loss: the best model so far'))
     .addOption(new Option('--resume <checkpoint>', 'continue training from a checkpoint (its tokenizer and architecture)'))
     .addOption(jsonOption())
     .optionsGroup('Training:')
