@@ -223,10 +223,17 @@ export declare function beamSearchNative(model: NativeModel, prompt: Int32Array,
  */
 export declare function checkOptionKeys(param: string, keys: Array<string>, known: Array<string>): void
 
-/** Where and how often `fit` saves checkpoints. */
+/** Where and when `fit` saves checkpoints (model + optimizer + RNG + position). */
 export interface CheckpointOptions {
   path: string
-  every: number
+  /** Steps between checkpoints; optional with `best`. */
+  every?: number
+  /**
+   * Also write the checkpoint at every validation that improves the monitored metric
+   * (`earlyStopping.monitor`, else `valLoss`): without `every`, the file is always the best
+   * model so far; with it, the later of the two writes. Needs validation data.
+   */
+  best?: boolean
 }
 
 /** Precision, recall and F1 of one class. */
@@ -259,6 +266,25 @@ export interface DataOrderOptions {
   last?: 'keep' | 'drop' | 'pad'
   /** Input id of padding rows (`last: 'pad'`). */
   padId?: number
+}
+
+/**
+ * Early stopping: stop when the monitored validation metric has not improved for `patience`
+ * validations (validations run at epoch ends, or every `validateEvery` steps). Needs
+ * validation data.
+ */
+export interface EarlyStoppingOptions {
+  /** `'valLoss'` (lower is better; default) or `'valAccuracy'` (higher is better; class heads). */
+  monitor?: 'valLoss' | 'valAccuracy'
+  /** Validations without improvement before the run stops; default 3. */
+  patience?: number
+  /** An improvement beats the best value by more than this; default 0. */
+  minDelta?: number
+  /**
+   * Put back the weights of the best validation when the run ends (not when aborted);
+   * default true. The engine keeps one copy of the parameters for it.
+   */
+  restoreBest?: boolean
 }
 
 /**
@@ -323,6 +349,7 @@ export interface FitOptions {
   skipNonFinite?: boolean
   /** One loss weight per class (classification, tagging). */
   classWeights?: Array<number>
+  earlyStopping?: EarlyStoppingOptions
 }
 
 /** One beam-search hypothesis. */
@@ -409,7 +436,13 @@ export interface NativeHistory {
   /** Counted training positions processed. */
   tokens: number
   elapsed: number
-  stopReason: 'completed' | 'time_limit' | 'max_steps' | 'aborted'
+  stopReason: 'completed' | 'time_limit' | 'max_steps' | 'aborted' | 'early_stopping'
+  /** With early stopping or best checkpoints: the step of the best validation. */
+  bestStep?: number
+  /** The validation loss at `bestStep`. */
+  bestValLoss?: number
+  /** The validation accuracy at `bestStep`, when `earlyStopping.monitor` is `'valAccuracy'`. */
+  bestValAccuracy?: number
 }
 
 /** A progress event of `fit`. */

@@ -296,6 +296,52 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(fs.readFileSync(path.join(dir, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
   });
 
+  it('--early-stopping stops when the validation loss rises, says why, and --checkpoint-best keeps the best model', async () => {
+    // Trained on "abc…", validated on the tail "acb…": the validation loss rises as it learns.
+    fs.writeFileSync(path.join(dir, 'cycle.txt'), 'abc'.repeat(300) + 'acb'.repeat(34));
+    const r = await rnnkit([
+      'train',
+      'cycle.txt',
+      '--cell',
+      'gru',
+      '--hidden',
+      '12',
+      '--layers',
+      '1',
+      '--embed',
+      '6',
+      '--seq-len',
+      '8',
+      '--batch-size',
+      '1',
+      '--max-steps',
+      '300',
+      '--lr',
+      '0.05',
+      '--validate-every',
+      '1',
+      '--early-stopping',
+      '2',
+      '--checkpoint',
+      'best.safetensors',
+      '--checkpoint-best',
+      '--out',
+      'es.safetensors',
+    ]);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/stopped: early_stopping after \d+ steps/);
+    const m = r.stdout.match(
+      /early stopping: the validation loss did not improve in 2 validations after the best, validation loss (\d+\.\d+) at step (\d+); the model has the weights of that step/,
+    );
+    expect(m).not.toBeNull();
+    expect(r.stdout).toContain(`best checkpoint (validation loss ${m![1]} at step ${m![2]}) in best.safetensors`);
+    expect(fs.existsSync(path.join(dir, 'best.safetensors'))).toBe(true);
+    // --early-stopping alone takes a patience of 3; without validation data it is refused.
+    expectOneLineError(await rnnkit(['train', 'cycle.txt', '--early-stopping', '--validation', '0']), 2, /--early-stopping needs validation data/);
+    expectOneLineError(await rnnkit(['train', 'cycle.txt', '--checkpoint-best']), 2, /--checkpoint-best needs --checkpoint/);
+  });
+
   it('the CLI reports every step it ran', async () => {
     // 25 steps logged every 10: the last step (25) is no multiple of --log-every.
     const args = [

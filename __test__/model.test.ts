@@ -167,6 +167,72 @@ describe('fit', () => {
   });
 });
 
+describe('early stopping and best checkpoints', () => {
+  // Trained on "abcabc…", validated on its tail "acbacb…": the better the model predicts the
+  // training text, the worse it predicts the validation text, so the validation loss rises.
+  const text = 'abc'.repeat(300) + 'acb'.repeat(34);
+  const corpus = () => TextCorpus.fromString(text, { seqLen: 8, batchSize: 1, validation: 0.1, seed: 1 });
+
+  it('early stopping stops within patience evaluations and restores the best weights', async () => {
+    const c = corpus();
+    const model = createLanguageModel({ tokenizer: c.tokenizer, cell: 'gru', hiddenSize: 12, embedDim: 6, seed: 2 });
+    const ck = path.join(tmp, 'best.safetensors');
+    const checkpoints: number[] = [];
+    const history = await model.fit(c, {
+      maxSteps: 300,
+      validateEvery: 1,
+      optimizer: { lr: 0.05 },
+      earlyStopping: { patience: 3 },
+      checkpoint: { path: ck, best: true },
+      onProgress: (e) => e.type === 'checkpoint' && checkpoints.push(e.step),
+    });
+    expect(history.stopReason).toBe('early_stopping');
+    expect(history.stepsDone).toBeLessThan(300);
+    const bestIndex = history.valSteps.indexOf(history.bestStep!);
+    expect(bestIndex).toBeGreaterThanOrEqual(0);
+    // Stopped after exactly `patience` validations without improvement.
+    expect(history.valSteps.length - 1 - bestIndex).toBe(3);
+    const bestLoss = Math.min(...history.valLoss);
+    expect(history.bestValLoss).toBe(bestLoss);
+    expect(history.valLoss[bestIndex]).toBe(bestLoss);
+    expect(history.valLoss.at(-1)!).toBeGreaterThan(bestLoss);
+    // Validation here reads one lane in chunks of seqLen: evaluate() the same way.
+    const after = await model.evaluate(c.validationTokens(), { chunk: 8 });
+    expect(Math.abs(after.loss - bestLoss) / bestLoss).toBeLessThan(1e-9);
+    // The best checkpoint was written last at the best step and holds the same weights.
+    expect(checkpoints.at(-1)).toBe(history.bestStep);
+    const saved = await loadLanguageModel(ck);
+    const fromFile = await saved.evaluate(c.validationTokens(), { chunk: 8 });
+    expect(Math.abs(fromFile.loss - bestLoss) / bestLoss).toBeLessThan(1e-9);
+  });
+
+  it('restoreBest: false keeps the last weights; bad early-stopping options are refused naming them', async () => {
+    const c = corpus();
+    const model = createLanguageModel({ tokenizer: c.tokenizer, cell: 'gru', hiddenSize: 12, embedDim: 6, seed: 2 });
+    const history = await model.fit(c, { maxSteps: 300, validateEvery: 1, optimizer: { lr: 0.05 }, earlyStopping: { patience: 2, restoreBest: false } });
+    expect(history.stopReason).toBe('early_stopping');
+    const after = await model.evaluate(c.validationTokens(), { chunk: 8 });
+    expect(after.loss).toBe(history.valLoss.at(-1));
+
+    const plain = TextCorpus.fromString(text, { seqLen: 8, batchSize: 1, validation: 0 });
+    await expect(model.fit(plain, { earlyStopping: {} })).rejects.toMatchObject({
+      param: 'options.earlyStopping',
+      message: expect.stringMatching(/^options.earlyStopping: needs validation data/),
+    });
+    await expect(model.fit(plain, { checkpoint: { path: path.join(tmp, 'x.safetensors'), best: true } })).rejects.toThrow(
+      /^options.checkpoint.best: needs validation data/,
+    );
+    await expect(model.fit(c, { earlyStopping: { patience: 0 } })).rejects.toThrow(RangeError);
+    await expect(model.fit(c, { earlyStopping: { patience: 0 } })).rejects.toThrow(/options.earlyStopping.patience/);
+    await expect(model.fit(c, { earlyStopping: { minDelta: -1 } })).rejects.toThrow(/options.earlyStopping.minDelta/);
+    await expect(model.fit(c, { earlyStopping: { monitor: 'loss' as never } })).rejects.toThrow(/options.earlyStopping.monitor/);
+    await expect(model.fit(c, { earlyStopping: { patients: 2 } as never })).rejects.toThrow(
+      /options.earlyStopping.patients: unknown option; did you mean "patience"/,
+    );
+    await expect(model.fit(c, { checkpoint: { path: path.join(tmp, 'y.safetensors') } })).rejects.toThrow(/options.checkpoint.every/);
+  });
+});
+
 describe('files', () => {
   it('tells a PyTorch torch.save file and a text file from a safetensors one', async () => {
     const pt = path.join(tmp, 'model.pt');

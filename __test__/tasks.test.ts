@@ -201,6 +201,18 @@ describe('Regressor', () => {
     return { values, target: values.reduce((a, b) => a + b, 0) / T / 10 };
   });
 
+  it('refuses early stopping on valAccuracy (a regressor has no accuracy); stops early on valLoss', async () => {
+    const model = createRegressor({ inputSize: 1, hiddenSize: 8, seed: 2, pooling: 'mean' });
+    const validation = rows.slice(0, 10);
+    await expect(model.fit(rows, { validation, earlyStopping: { monitor: 'valAccuracy' } })).rejects.toThrow(
+      /^options.earlyStopping.monitor: "valAccuracy" needs a class head/,
+    );
+    const history = await model.fit(rows, { validation, epochs: 2, batchSize: 16, earlyStopping: { patience: 1, minDelta: 1e9 } });
+    // No validation can beat the first by 1e9: the second one stops the run.
+    expect(history).toMatchObject({ stopReason: 'early_stopping', bestStep: history.valSteps[0], bestValLoss: history.valLoss[0] });
+    expect(history.valSteps).toHaveLength(2);
+  });
+
   it('learns a many-to-one target; MSE falls; predict gives [outputSize] per row', async () => {
     const model = createRegressor({ inputSize: 1, hiddenSize: 16, seed: 2, pooling: 'mean' });
     const before = await model.evaluate(rows);

@@ -8,7 +8,7 @@ import type { CancelToken, NativeHistory, NativeTrainEvent } from '../index';
 import { native } from './native';
 import { describe, error, typeError } from './errors';
 import { abortError } from './generate';
-import type { History, OptimizerOptions, ProgressEvent, ScheduleOptions } from './types';
+import type { EarlyStoppingOptions, History, OptimizerOptions, ProgressEvent, ScheduleOptions } from './types';
 
 /** Options of `fit` for every task. */
 export interface FitOptions {
@@ -36,8 +36,15 @@ export interface FitOptions {
   signal?: AbortSignal;
   /** Receives progress events. */
   onProgress?: (event: ProgressEvent) => void;
-  /** Save a checkpoint (model + optimizer + RNG + position) every `every` steps to `path`. */
-  checkpoint?: { path: string; every: number };
+  /**
+   * Save a checkpoint (model + optimizer + RNG + position) to `path` every `every` steps and,
+   * with `best: true`, at every validation that improves the monitored metric
+   * (`earlyStopping.monitor`, else `valLoss`; needs validation data). With `best` and no `every`
+   * the file is always the best model so far; with both, the later of the two writes.
+   */
+  checkpoint?: { path: string; every?: number; best?: boolean };
+  /** Stop when validation stops improving, and (by default) end with the best validation's weights. */
+  earlyStopping?: EarlyStoppingOptions;
   /** Skip batches whose loss or gradient is not finite instead of stopping with an error. */
   skipNonFinite?: boolean;
 }

@@ -151,8 +151,31 @@ export interface History {
   tokens: number;
   /** Wall time of this call in seconds. */
   elapsed: number;
-  /** Why the run ended. */
-  stopReason: 'completed' | 'time_limit' | 'max_steps' | 'aborted';
+  /** Why the run ended: `'early_stopping'` when `earlyStopping.patience` validations in a row did not improve the monitored metric. */
+  stopReason: 'completed' | 'time_limit' | 'max_steps' | 'aborted' | 'early_stopping';
+  /** With `earlyStopping` or `checkpoint.best`: the step of the best validation (absent before any). */
+  bestStep?: number;
+  /** The validation loss at `bestStep`. */
+  bestValLoss?: number;
+  /** The validation accuracy at `bestStep`, when `earlyStopping.monitor` is `'valAccuracy'`. */
+  bestValAccuracy?: number;
+}
+
+/**
+ * Early stopping: after every validation (at epoch ends, or every `validateEvery` steps) the
+ * monitored metric is compared with the best so far; after `patience` validations without an
+ * improvement the run stops and resolves with `stopReason: 'early_stopping'`. Needs validation
+ * data (a dataset's validation split, or `options.validation`).
+ */
+export interface EarlyStoppingOptions {
+  /** `'valLoss'` (default; an improvement is lower by more than `minDelta`) or `'valAccuracy'` (higher by more than `minDelta`; class heads only). */
+  monitor?: 'valLoss' | 'valAccuracy';
+  /** Validations without improvement before the run stops (integer >= 1, default 3). */
+  patience?: number;
+  /** Margin an improvement must beat the best value by (>= 0, default 0). */
+  minDelta?: number;
+  /** Put back the weights of the best validation when the run ends (not when it is aborted). Default true; the engine keeps one copy of the parameters for it. */
+  restoreBest?: boolean;
 }
 
 /**

@@ -82,6 +82,9 @@ const NESTED_FLAGS: Record<string, string> = {
   'options.schedule.etaMin': '--min-lr',
   'options.checkpoint.path': '--checkpoint',
   'options.checkpoint.every': '--checkpoint-every',
+  'options.checkpoint.best': '--checkpoint-best',
+  'options.earlyStopping': '--early-stopping',
+  'options.earlyStopping.patience': '--early-stopping',
 };
 
 /** The `fit` options `train` sets from its flags (the nested ones are in {@link NESTED_FLAGS}). */
@@ -95,6 +98,7 @@ export const FIT_FLAG_KEYS = [
   'validateEvery',
   'logEvery',
   'checkpoint',
+  'earlyStopping',
   'seed',
 ] as const;
 

@@ -74,6 +74,9 @@ interface TrainOptions {
   chart?: string;
   checkpoint?: string;
   checkpointEvery?: number;
+  checkpointBest?: boolean;
+  /** Patience of early stopping on the validation loss. */
+  earlyStopping?: number;
   resume?: string;
   seed: number;
 }
@@ -190,6 +193,9 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
   if (given('nonlinearity') && o.cell !== 'rnn') throw new UsageError('--nonlinearity applies to --cell rnn only');
   if (given('checkpointEvery') && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint <path>');
+  if (o.checkpointBest && !o.checkpoint) throw new UsageError('--checkpoint-best needs --checkpoint <path>');
+  if ((o.checkpointBest || o.earlyStopping !== undefined) && o.validation === 0)
+    throw new UsageError(`${o.earlyStopping !== undefined ? '--early-stopping' : '--checkpoint-best'} needs validation data: set --validation above 0`);
   if ((given('stepSize') || given('gamma')) && o.schedule !== 'step' && o.schedule !== 'exponential')
     throw new UsageError('--step-size and --gamma go with --schedule step or exponential');
   if (o.schedule === 'step' && !given('stepSize')) throw new UsageError('--schedule step needs --step-size <steps>');
@@ -249,7 +255,14 @@ function fitOptions(o: TrainOptions): FitOptions {
   if (o.timeLimit !== undefined) f.timeLimit = o.timeLimit;
   if (o.validateEvery !== undefined) f.validateEvery = o.validateEvery;
   if (o.logEvery !== undefined) f.logEvery = o.logEvery;
-  if (o.checkpoint) f.checkpoint = { path: o.checkpoint, every: o.checkpointEvery ?? 1000 };
+  if (o.checkpoint) {
+    // With --checkpoint-best alone the file is always the best model so far; periodic writes
+    // (--checkpoint-every) would replace it with a later, worse one.
+    f.checkpoint = o.checkpointBest
+      ? { path: o.checkpoint, best: true, ...(o.checkpointEvery === undefined ? {} : { every: o.checkpointEvery }) }
+      : { path: o.checkpoint, every: o.checkpointEvery ?? 1000 };
+  }
+  if (o.earlyStopping !== undefined) f.earlyStopping = { monitor: 'valLoss', patience: o.earlyStopping, restoreBest: true };
   return f;
 }
 
@@ -266,6 +279,23 @@ function finalLoss(history: History, lastStep: ProgressEvent | undefined): numbe
 function lastFinite(values: readonly number[]): number | undefined {
   for (let i = values.length - 1; i >= 0; i--) if (Number.isFinite(values[i])) return values[i];
   return undefined;
+}
+
+/**
+ * Why an early-stopped run stopped and which weights it kept, and where the best checkpoint is:
+ * `[]` when neither --early-stopping nor --checkpoint-best is on.
+ */
+function bestLines(history: History, o: TrainOptions, interrupted: boolean): string[] {
+  if (history.bestStep === undefined || history.bestValLoss === undefined) return [];
+  const best = `validation loss ${history.bestValLoss.toFixed(4)} at step ${history.bestStep}`;
+  const lines: string[] = [];
+  if (history.stopReason === 'early_stopping')
+    lines.push(
+      `early stopping: the validation loss did not improve in ${o.earlyStopping} validations after the best, ${best}; the model has the weights of that step`,
+    );
+  else if (o.earlyStopping !== undefined && !interrupted) lines.push(`best ${best}; the model has the weights of that step`);
+  if (o.checkpointBest && !interrupted) lines.push(`best checkpoint (${best}) in ${o.checkpoint}`);
+  return lines;
 }
 
 /** The recurrent part of a new model, the same for every task. */
@@ -335,6 +365,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   const human = [
     io.json ? '' : terminalChart(lossSeries(history), { width: 60, height: 10 }),
     `stopped: ${history.stopReason} after ${history.stepsDone} steps, ${history.tokens.toLocaleString('en-US')} ${run.unit}, ${history.elapsed.toFixed(1)} s`,
+    ...bestLines(history, o, interrupted),
     ...summary.lines,
     (interrupted ? `checkpoint written to ${target}; continue with --resume ${target}` : `model written to ${target}`) +
       (o.chart ? `; loss curves in ${o.chart}` : ''),
@@ -745,6 +776,7 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
         '--task tag: on one JSONL file of {"text": "...", "tags": [...]} with one tag per token of the chosen --tokenizer (char: one per character; word: one per word or punctuation mark), or {"tokens": [...], "tags": [...]} where each token is one token of the tokenizer.',
         '--task regress: on one JSONL file of {"values": [[...], ...] (steps × features), "target": number or [...]} (with --per-step: one number, or one array, per step).',
         'The sequence tasks hold out --validation of the rows (a seeded split) and report accuracy, macro F1 and per-class F1 (classify, tag) or MSE and MAE (regress) on them.',
+        '--early-stopping [patience] stops once the validation loss has not improved in that many validations (default 3; validations run at epoch ends or every --validate-every steps) and ends with the weights of the best one; --checkpoint F --checkpoint-best keeps the best model so far in F.',
       ].join('\n'),
     )
     .argument('<data...>', 'UTF-8 text files (language model), or one JSONL/CSV file of rows (--task)')
@@ -813,13 +845,21 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
       ).default(0.1),
     )
     .addOption(intOption('--validate-every <steps>', 'steps between validation passes', 1))
+    .addOption(
+      intOption(
+        '--early-stopping [patience]',
+        'stop when the validation loss has not improved in this many validations (default 3), keeping the best weights',
+        1,
+      ).preset('3'),
+    )
     .addOption(intOption('--log-every <steps>', 'steps between progress events', 1))
     .addOption(intOption('--threads <n>', 'compute threads, 1 to 1024 (default: one per core; sets RNNKIT_THREADS)', 1, 1024))
     .optionsGroup('Output:')
     .addOption(new Option('--out <model>', 'model file to write').default('model.safetensors'))
     .addOption(new Option('--chart <svg>', 'write the loss curves to this SVG file'))
     .addOption(new Option('--checkpoint <path>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C'))
-    .addOption(intOption('--checkpoint-every <steps>', 'steps between checkpoints (default 1000)', 1))
+    .addOption(intOption('--checkpoint-every <steps>', 'steps between checkpoints (default 1000; with --checkpoint-best, none unless given)', 1))
+    .addOption(new Option('--checkpoint-best', 'write --checkpoint at every validation that improves the validation loss: the best model so far'))
     .addOption(new Option('--resume <checkpoint>', 'continue training from a checkpoint (its tokenizer and architecture)'))
     .addOption(jsonOption())
     .optionsGroup('Training:')

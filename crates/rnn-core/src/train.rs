@@ -74,6 +74,46 @@ pub struct TrainOptions {
     pub class_weights: Option<Vec<f32>>,
     /// Skip a batch whose loss or gradient is not finite instead of stopping.
     pub skip_non_finite: bool,
+    /// Stop when the validation metric has not improved for `patience` validations (needs
+    /// validation data). Absent from the JSON form when off, so files without it still load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Also write a checkpoint at every validation that improves the monitored metric (the best
+    /// model so far on disk; needs validation data and a checkpoint writer). Absent when off.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub checkpoint_best: bool,
+}
+
+/// The validation metric that early stopping and best checkpoints follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Mean validation loss; lower is better.
+    #[default]
+    ValLoss,
+    /// Validation accuracy (class heads only); higher is better.
+    ValAccuracy,
+}
+
+/// Early stopping (JSON form: these field names, each optional).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarlyStopping {
+    /// The metric to follow; default `ValLoss`.
+    pub monitor: Monitor,
+    /// Validations without improvement after which the run stops; default 3.
+    pub patience: u64,
+    /// An improvement must beat the best value by more than this; default 0.
+    pub min_delta: f64,
+    /// Put back the weights of the best validation when the run ends (not when it is aborted).
+    /// Costs one copy of the parameters, taken at each improving validation; default true.
+    pub restore_best: bool,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        EarlyStopping { monitor: Monitor::ValLoss, patience: 3, min_delta: 0.0, restore_best: true }
+    }
 }
 
 impl Default for TrainOptions {
@@ -100,6 +140,8 @@ impl Default for TrainOptions {
             checkpoint_every: None,
             class_weights: None,
             skip_non_finite: false,
+            early_stopping: None,
+            checkpoint_best: false,
         }
     }
 }
@@ -168,7 +210,81 @@ impl TrainOptions {
                 )));
             }
         }
+        if let Some(es) = &self.early_stopping {
+            if es.patience == 0 {
+                return Err(Error::Range("earlyStopping.patience: expected an integer >= 1, got 0".into()));
+            }
+            if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+                return Err(Error::Range(format!(
+                    "earlyStopping.minDelta: expected a finite number >= 0, got {}",
+                    es.min_delta
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The metric best checkpoints and early stopping follow, and the margin of an improvement;
+    /// `None` when neither is on.
+    fn tracking(&self) -> Option<(Monitor, f64)> {
+        match (&self.early_stopping, self.checkpoint_best) {
+            (Some(es), _) => Some((es.monitor, es.min_delta)),
+            (None, true) => Some((Monitor::ValLoss, 0.0)),
+            (None, false) => None,
+        }
+    }
+
+    /// Refuses early stopping and best checkpoints that cannot work with this network and
+    /// validation data: both need validation data, and accuracy needs a class head.
+    pub fn check_validation(&self, net: &Network, valid: Option<&ValidData>) -> Result<()> {
+        let Some((monitor, _)) = self.tracking() else { return Ok(()) };
+        let name = if self.early_stopping.is_some() { "earlyStopping" } else { "checkpoint.best" };
+        let empty = match valid {
+            None => true,
+            Some(ValidData::Stream { tokens, .. }) => tokens.len() < 2,
+            Some(ValidData::Sequences(set)) => set.rows == 0,
+        };
+        if empty {
+            return Err(Error::Config(format!(
+                "{name}: needs validation data (a validation split of the dataset, or options.validation)"
+            )));
+        }
+        if monitor == Monitor::ValAccuracy && net.config.task == crate::config::Task::Regress {
+            return Err(Error::Config(
+                "earlyStopping.monitor: \"valAccuracy\" needs a class head; a regression model has no accuracy, monitor \"valLoss\"".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The best validation so far of a run that tracks one: its step, value and loss, and (with
+/// `restore_best`) a copy of the parameters at that validation — one parameter-sized buffer,
+/// overwritten in place at each improvement.
+#[derive(Debug)]
+struct Best {
+    monitor: Monitor,
+    min_delta: f64,
+    step: Option<u64>,
+    value: f64,
+    val_loss: f64,
+    since: u64,
+    params: Option<Vec<f32>>,
+}
+
+impl Best {
+    /// Whether `value` improves on the best by more than `min_delta` (the first finite value always does).
+    fn improves(&self, value: f64) -> bool {
+        if !value.is_finite() {
+            return false;
+        }
+        if self.step.is_none() {
+            return true;
+        }
+        match self.monitor {
+            Monitor::ValLoss => value < self.value - self.min_delta,
+            Monitor::ValAccuracy => value > self.value + self.min_delta,
+        }
     }
 }
 
@@ -262,6 +378,8 @@ pub enum StopReason {
     TimeLimit,
     MaxSteps,
     Aborted,
+    /// The monitored validation metric did not improve for `patience` validations.
+    EarlyStopping,
 }
 
 /// The record of one `fit` call. JSON field names are camelCase.
@@ -276,6 +394,15 @@ pub struct History {
     pub tokens: u64,
     pub elapsed: f64,
     pub stop_reason: StopReason,
+    /// With early stopping or best checkpoints: the step of the best validation (None before any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_step: Option<u64>,
+    /// The validation loss at `best_step`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_val_loss: Option<f64>,
+    /// The validation accuracy at `best_step`, when accuracy is the monitored metric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_val_accuracy: Option<f64>,
 }
 
 /// Where the run is: saved in checkpoints so training resumes at the same batch.
@@ -494,6 +621,7 @@ impl Trainer {
         checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
     ) -> Result<History> {
         self.check_data(net, data)?;
+        self.options.check_validation(net, valid)?;
         let start = Instant::now();
         let opts = self.options.clone();
         let per_epoch = data.batches_per_epoch(&opts).max(1) as u64;
@@ -530,7 +658,21 @@ impl Trainer {
             tokens: 0,
             elapsed: 0.0,
             stop_reason: StopReason::Completed,
+            best_step: None,
+            best_val_loss: None,
+            best_val_accuracy: None,
         };
+        let mut best = opts.tracking().map(|(monitor, min_delta)| Best {
+            monitor,
+            min_delta,
+            step: None,
+            value: f64::NAN,
+            val_loss: f64::NAN,
+            since: 0,
+            params: None,
+        });
+        let patience = opts.early_stopping.map(|es| es.patience);
+        let restore_best = opts.early_stopping.is_some_and(|es| es.restore_best);
         let mut order: Option<(u64, Vec<usize>)> = None;
         let mut window = LossSum::default();
         let mut unreported: Option<TrainEvent> = None;
@@ -538,6 +680,8 @@ impl Trainer {
         loop {
             let stop = if cancel.load(Ordering::Relaxed) {
                 Some(StopReason::Aborted)
+            } else if patience.is_some_and(|p| best.as_ref().is_some_and(|b| b.since >= p)) {
+                Some(StopReason::EarlyStopping)
             } else if last_epoch.is_some_and(|e| self.position.epoch >= e) {
                 Some(StopReason::Completed)
             } else if last_step.is_some_and(|m| self.position.step >= m) {
@@ -614,7 +758,8 @@ impl Trainer {
                 None => epoch_end,
             };
             if let (Some(valid), true) = (valid, validate_now) {
-                self.validate(net, valid, &mut history, &start, on_event)?;
+                let e = self.validate(net, valid, &mut history, &start, on_event)?;
+                self.track_best(net, &e, best.as_mut(), restore_best, &mut history, on_event, checkpoint)?;
                 validated_at = Some(step);
             }
             if opts.checkpoint_every.is_some_and(|c| step.is_multiple_of(c)) {
@@ -627,7 +772,14 @@ impl Trainer {
         }
         if let Some(valid) = valid {
             if validated_at != Some(self.position.step) && history.steps_done > 0 {
-                self.validate(net, valid, &mut history, &start, on_event)?;
+                let e = self.validate(net, valid, &mut history, &start, on_event)?;
+                self.track_best(net, &e, best.as_mut(), restore_best, &mut history, on_event, checkpoint)?;
+            }
+        }
+        // An aborted run keeps the weights of its last step (what abort promises).
+        if history.stop_reason != StopReason::Aborted {
+            if let Some(saved) = best.as_ref().and_then(|b| b.params.as_ref()) {
+                net.params_mut().data.copy_from_slice(saved);
             }
         }
         history.elapsed = start.elapsed().as_secs_f64();
@@ -641,7 +793,7 @@ impl Trainer {
         history: &mut History,
         start: &Instant,
         on_event: &mut dyn FnMut(TrainEvent),
-    ) -> Result<()> {
+    ) -> Result<Evaluation> {
         let e = self.evaluate(net, valid)?;
         history.val_steps.push(self.position.step);
         history.val_loss.push(e.loss.mean());
@@ -653,6 +805,52 @@ impl Trainer {
             val_count: e.loss.count,
             elapsed: start.elapsed().as_secs_f64(),
         });
+        Ok(e)
+    }
+
+    /// Updates the best validation with `e` (just evaluated at the current step): on an
+    /// improvement, records it in `history`, copies the parameters (`restore_best`) and writes
+    /// the best checkpoint (`checkpoint_best`); otherwise counts one more validation without
+    /// improvement.
+    #[allow(clippy::too_many_arguments)]
+    fn track_best(
+        &mut self,
+        net: &Network,
+        e: &Evaluation,
+        best: Option<&mut Best>,
+        restore_best: bool,
+        history: &mut History,
+        on_event: &mut dyn FnMut(TrainEvent),
+        checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
+    ) -> Result<()> {
+        let Some(best) = best else { return Ok(()) };
+        let value = match best.monitor {
+            Monitor::ValLoss => e.loss.mean(),
+            Monitor::ValAccuracy => e.accuracy().unwrap_or(f64::NAN),
+        };
+        if !best.improves(value) {
+            best.since += 1;
+            return Ok(());
+        }
+        let step = self.position.step;
+        best.step = Some(step);
+        best.value = value;
+        best.val_loss = e.loss.mean();
+        best.since = 0;
+        history.best_step = Some(step);
+        history.best_val_loss = Some(best.val_loss);
+        history.best_val_accuracy = (best.monitor == Monitor::ValAccuracy).then_some(value);
+        if restore_best {
+            let params = &net.params().data;
+            match &mut best.params {
+                Some(saved) => saved.copy_from_slice(params),
+                None => best.params = Some(params.clone()),
+            }
+        }
+        if self.options.checkpoint_best {
+            let path = checkpoint(net, self)?;
+            on_event(TrainEvent::Checkpoint { step, path });
+        }
         Ok(())
     }
 

@@ -386,3 +386,100 @@ fn resuming_mid_epoch_on_shorter_data_is_an_error() {
     let err = fit_with(&mut net, &mut trainer, &data(&cyclic(200, 0.0, 1), &opts), &cancel, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("batches per epoch"), "{err}");
 }
+
+/// Training on "012012…" while validating on the reversed cycle "021021…": the better the model
+/// learns the training text, the worse its validation loss, so early stopping must stop
+/// `patience` validations after the best and put back the weights of that validation.
+#[test]
+fn early_stopping_stops_within_patience_and_restores_the_best_weights() {
+    let mut net = lm("gru", 1, 0.0, 3);
+    let opts = options(json!({"max_steps": 200, "validate_every": 1,
+        "optimizer": {"type": "adam", "lr": 0.05},
+        "early_stopping": {"patience": 3}}));
+    let es = opts.early_stopping.unwrap();
+    assert_eq!((es.patience, es.min_delta, es.restore_best), (3, 0.0, true));
+    let tokens = cyclic(600, 0.0, 1);
+    let held: Vec<i32> = (0..200).map(|i| [0, 2, 1][i % 3]).collect();
+    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
+    let mut checkpoints = 0;
+    let h = trainer
+        .fit(&mut net, &data(&tokens, &opts), Some(&valid), &AtomicBool::new(false), &mut |_| {}, &mut |_, _| {
+            checkpoints += 1;
+            Ok(String::new())
+        })
+        .unwrap();
+    assert_eq!(checkpoints, 0, "no best checkpoint was asked for");
+    assert_eq!(h.stop_reason, StopReason::EarlyStopping);
+    assert!(h.steps_done < 200);
+    let best_step = h.best_step.expect("a best validation");
+    let best_index = h.val_steps.iter().position(|&s| s == best_step).unwrap();
+    assert_eq!(h.val_steps.len() - 1 - best_index, 3, "stops after exactly `patience` validations without improvement");
+    let best_loss = h.val_loss[best_index];
+    assert_eq!(h.best_val_loss, Some(best_loss));
+    assert!(h.val_loss.iter().all(|&l| l >= best_loss));
+    assert!(*h.val_loss.last().unwrap() > best_loss);
+    let after = evaluate_stream(&net, &held, 1, opts.seq_len).unwrap().loss.mean();
+    assert!(((after - best_loss) / best_loss).abs() < 1e-9, "restored {after}, best {best_loss}");
+}
+
+/// `restore_best: false` keeps the last weights; `checkpoint_best` writes at each improvement.
+#[test]
+fn best_checkpoints_follow_improvements_and_restore_best_can_be_off() {
+    let mut net = lm("gru", 1, 0.0, 3);
+    let opts = options(json!({"max_steps": 200, "validate_every": 1, "checkpoint_best": true,
+        "optimizer": {"type": "adam", "lr": 0.05},
+        "early_stopping": {"patience": 2, "restore_best": false}}));
+    let tokens = cyclic(600, 0.0, 1);
+    let held: Vec<i32> = (0..200).map(|i| [0, 2, 1][i % 3]).collect();
+    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
+    let mut written = Vec::new();
+    let h = trainer
+        .fit(&mut net, &data(&tokens, &opts), Some(&valid), &AtomicBool::new(false), &mut |_| {}, &mut |_, t| {
+            written.push(t.position.step);
+            Ok(String::new())
+        })
+        .unwrap();
+    assert_eq!(h.stop_reason, StopReason::EarlyStopping);
+    // Each write is at a validation lower than every one before it; the last is the best.
+    let improving: Vec<u64> = h
+        .val_steps
+        .iter()
+        .zip(&h.val_loss)
+        .enumerate()
+        .filter(|(i, (_, l))| h.val_loss[..*i].iter().all(|p| **l < *p))
+        .map(|(_, (s, _))| *s)
+        .collect();
+    assert_eq!(written, improving);
+    assert_eq!(written.last().copied(), h.best_step);
+    let after = evaluate_stream(&net, &held, 1, opts.seq_len).unwrap().loss.mean();
+    assert_eq!(after, *h.val_loss.last().unwrap(), "restore_best: false keeps the last weights");
+}
+
+#[test]
+fn early_stopping_options_are_validated_and_need_validation_data() {
+    for (extra, name) in
+        [(json!({"patience": 0}), "earlyStopping.patience"), (json!({"min_delta": -1.0}), "earlyStopping.minDelta")]
+    {
+        let mut o = json!({"early_stopping": extra});
+        o["batch_size"] = json!(4);
+        let err = TrainOptions::from_json(&o).unwrap_err();
+        assert!(err.to_string().starts_with(name), "{err}");
+    }
+    assert!(TrainOptions::from_json(&json!({"early_stopping": {"patients": 2}})).is_err());
+    // Off, the options' JSON form (in checkpoints) is what it was without these fields.
+    let plain = options(json!({}));
+    let v = plain.to_json();
+    assert!(v.get("early_stopping").is_none() && v.get("checkpoint_best").is_none());
+    assert_eq!(TrainOptions::from_json(&v).unwrap(), plain);
+
+    let mut net = lm("gru", 1, 0.0, 3);
+    let opts = options(json!({"max_steps": 2, "early_stopping": {}}));
+    let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
+    let tokens = cyclic(200, 0.0, 1);
+    let err = trainer
+        .fit(&mut net, &data(&tokens, &opts), None, &AtomicBool::new(false), &mut |_| {}, &mut no_checkpoint)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("earlyStopping: needs validation data"), "{err}");
+}

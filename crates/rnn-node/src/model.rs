@@ -33,7 +33,7 @@ use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard, guard_js, Guarded, Work};
 use crate::model_options::{model_config, ModelOptions};
 use crate::options::Strict;
-use crate::train_options::{train_options, FitOptions};
+use crate::train_options::{train_options, within, FitOptions};
 
 /// Everything a model is, besides the handle.
 pub(crate) struct Slot {
@@ -316,8 +316,14 @@ pub struct NativeHistory {
     /// Counted training positions processed.
     pub tokens: f64,
     pub elapsed: f64,
-    #[napi(ts_type = "'completed' | 'time_limit' | 'max_steps' | 'aborted'")]
+    #[napi(ts_type = "'completed' | 'time_limit' | 'max_steps' | 'aborted' | 'early_stopping'")]
     pub stop_reason: String,
+    /// With early stopping or best checkpoints: the step of the best validation.
+    pub best_step: Option<f64>,
+    /// The validation loss at `bestStep`.
+    pub best_val_loss: Option<f64>,
+    /// The validation accuracy at `bestStep`, when `earlyStopping.monitor` is `'valAccuracy'`.
+    pub best_val_accuracy: Option<f64>,
 }
 
 impl From<&History> for NativeHistory {
@@ -336,8 +342,12 @@ impl From<&History> for NativeHistory {
                 StopReason::TimeLimit => "time_limit",
                 StopReason::MaxSteps => "max_steps",
                 StopReason::Aborted => "aborted",
+                StopReason::EarlyStopping => "early_stopping",
             }
             .into(),
+            best_step: h.best_step.map(|s| s as f64),
+            best_val_loss: h.best_val_loss,
+            best_val_accuracy: h.best_val_accuracy,
         }
     }
 }
@@ -692,6 +702,7 @@ impl NativeModel {
             let opts = train_options(&options.0, &data.order, steps_before)?;
             let valid = (data.validation_tokens.len() >= 2)
                 .then(|| ValidData::Stream { tokens: data.validation_tokens.clone(), lanes: opts.batch_size.min(16) });
+            opts.check_validation(&slot.network, valid.as_ref()).map_err(|e| within("options", e))?;
             Ok((opts, data.train.clone(), valid))
         });
         let (opts, train, valid) = prepared.map_err(|e| e.into_napi(env))?;
@@ -728,7 +739,9 @@ impl NativeModel {
                 },
                 None => data.validation_data().cloned(),
             };
-            Ok((opts, data.train.clone(), valid.map(ValidData::Sequences)))
+            let valid = valid.map(ValidData::Sequences);
+            opts.check_validation(&slot.network, valid.as_ref()).map_err(|e| within("options", e))?;
+            Ok((opts, data.train.clone(), valid))
         });
         let (opts, train, valid) = prepared.map_err(|e| e.into_napi(env))?;
         let checkpoint = options.0.checkpoint.map(|c| c.0.path);

@@ -52,13 +52,36 @@ pub struct ScheduleOptions {
 }
 strict_object!(ScheduleOptions, "options.schedule", ["type", "warmupSteps", "stepSize", "gamma", "tMax", "etaMin"]);
 
-/// Where and how often `fit` saves checkpoints.
+/// Where and when `fit` saves checkpoints (model + optimizer + RNG + position).
 #[napi(object, object_to_js = false)]
 pub struct CheckpointOptions {
     pub path: String,
-    pub every: f64,
+    /// Steps between checkpoints; optional with `best`.
+    pub every: Option<f64>,
+    /// Also write the checkpoint at every validation that improves the monitored metric
+    /// (`earlyStopping.monitor`, else `valLoss`): without `every`, the file is always the best
+    /// model so far; with it, the later of the two writes. Needs validation data.
+    pub best: Option<bool>,
 }
-strict_object!(CheckpointOptions, "options.checkpoint", ["path", "every"]);
+strict_object!(CheckpointOptions, "options.checkpoint", ["path", "every", "best"]);
+
+/// Early stopping: stop when the monitored validation metric has not improved for `patience`
+/// validations (validations run at epoch ends, or every `validateEvery` steps). Needs
+/// validation data.
+#[napi(object, object_to_js = false)]
+pub struct EarlyStoppingOptions {
+    /// `'valLoss'` (lower is better; default) or `'valAccuracy'` (higher is better; class heads).
+    #[napi(ts_type = "'valLoss' | 'valAccuracy'")]
+    pub monitor: Option<String>,
+    /// Validations without improvement before the run stops; default 3.
+    pub patience: Option<f64>,
+    /// An improvement beats the best value by more than this; default 0.
+    pub min_delta: Option<f64>,
+    /// Put back the weights of the best validation when the run ends (not when aborted);
+    /// default true. The engine keeps one copy of the parameters for it.
+    pub restore_best: Option<bool>,
+}
+strict_object!(EarlyStoppingOptions, "options.earlyStopping", ["monitor", "patience", "minDelta", "restoreBest"]);
 
 /// Options of a training run (`fit`) or step (`trainStep`). Data order (batch size, windows,
 /// shuffling, seed) belongs to the dataset, not to these.
@@ -85,13 +108,15 @@ pub struct FitOptions {
     pub skip_non_finite: Option<bool>,
     /// One loss weight per class (classification, tagging).
     pub class_weights: Option<Vec<f64>>,
+    #[napi(ts_type = "EarlyStoppingOptions")]
+    pub early_stopping: Option<Strict<EarlyStoppingOptions>>,
 }
 strict_object!(
     FitOptions,
     "options",
     [
         "epochs", "maxSteps", "timeLimit", "optimizer", "schedule", "clipNorm", "clipValue", "seed", "validateEvery",
-        "logEvery", "checkpoint", "skipNonFinite", "classWeights"
+        "logEvery", "checkpoint", "skipNonFinite", "classWeights", "earlyStopping"
     ],
     caller: ["signal", "onProgress", "validation"]
 );
@@ -214,6 +239,39 @@ fn schedule_json(s: &ScheduleOptions, steps_before: u64, max_steps: Option<u64>)
     Ok(Value::Object(m))
 }
 
+/// The engine's form of the early-stopping options (its defaults fill what is absent).
+fn early_stopping_json(es: &EarlyStoppingOptions) -> Result<Value, NodeError> {
+    let mut m = Map::new();
+    match es.monitor.as_deref() {
+        None => {}
+        Some("valLoss") => {
+            m.insert("monitor".into(), Value::from("val_loss"));
+        }
+        Some("valAccuracy") => {
+            m.insert("monitor".into(), Value::from("val_accuracy"));
+        }
+        Some(other) => {
+            return Err(NodeError::type_error(
+                "ERR_RNNKIT_TYPE",
+                format!("options.earlyStopping.monitor: expected \"valLoss\" or \"valAccuracy\", got \"{other}\""),
+            ))
+        }
+    }
+    put(&mut m, "patience", whole_json("options.earlyStopping.patience", es.patience)?);
+    if let Some(d) = es.min_delta {
+        if !d.is_finite() {
+            // JSON has no NaN or infinity: refuse here, before it would turn into a missing value.
+            return Err(NodeError::range_error(
+                "ERR_RNNKIT_RANGE",
+                format!("options.earlyStopping.minDelta: expected a finite number >= 0, got {d}"),
+            ));
+        }
+        m.insert("min_delta".into(), json!(d));
+    }
+    put(&mut m, "restore_best", es.restore_best.map(Value::from));
+    Ok(Value::Object(m))
+}
+
 /// `snake_case` → `camelCase` (the engine's file names → the API's option names).
 fn camel(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -302,14 +360,30 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
                 "options.checkpoint.path: expected a non-empty string".into(),
             ));
         }
-        let every = whole("options.checkpoint.every", c.every)?;
-        if every == 0 {
-            return Err(NodeError::range_error(
-                "ERR_RNNKIT_RANGE",
-                "options.checkpoint.every: expected an integer >= 1, got 0".into(),
-            ));
+        let best = c.best.unwrap_or(false);
+        match c.every {
+            Some(every) => {
+                let every = whole("options.checkpoint.every", every)?;
+                if every == 0 {
+                    return Err(NodeError::range_error(
+                        "ERR_RNNKIT_RANGE",
+                        "options.checkpoint.every: expected an integer >= 1, got 0".into(),
+                    ));
+                }
+                m.insert("checkpoint_every".into(), Value::from(every));
+            }
+            None if !best => {
+                return Err(NodeError::type_error(
+                    "ERR_RNNKIT_TYPE",
+                    "options.checkpoint.every: expected a number of steps (or best: true)".into(),
+                ))
+            }
+            None => {}
         }
-        m.insert("checkpoint_every".into(), Value::from(every));
+        m.insert("checkpoint_best".into(), Value::from(best));
+    }
+    if let Some(Strict(es)) = &o.early_stopping {
+        m.insert("early_stopping".into(), early_stopping_json(es)?);
     }
     put(&mut m, "skip_non_finite", o.skip_non_finite.map(Value::from));
     put(&mut m, "class_weights", o.class_weights.clone().map(Value::from));
