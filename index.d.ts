@@ -268,6 +268,22 @@ export interface DataOrderOptions {
   padId?: number
 }
 
+/** What a data set looks like, as far as the defaults care (see `profileTexts`). */
+export interface DataProfile {
+  /** Rows (1 for a language model's text). */
+  rows: number
+  /** Characters (Unicode code points) in all rows. */
+  chars: number
+  /** Distinct characters. */
+  distinctChars: number
+  /** Whitespace-separated words, lower-cased, surrounding punctuation removed. */
+  words: number
+  /** Distinct words. */
+  distinctWords: number
+  /** Occurrences of the words that occur at least twice. */
+  repeatedWordOccurrences: number
+}
+
 /**
  * Early stopping: stop when the monitored validation metric has not improved for `patience`
  * validations (validations run at epoch ends, or every `validateEvery` steps). Needs
@@ -500,6 +516,44 @@ export interface Prediction {
   /** Class heads: the argmax of each row (`[N]`) or step (`[N, T]`). */
   classes?: Int32Array
 }
+
+/** The profile of `texts` (the rows of a data set, or the pieces of a text). */
+export declare function profileTexts(texts: Array<string>): DataProfile
+
+/** The defaults of a task on a data set: the model, its tokenizer, its training, and why. */
+export interface Recommendation {
+  /** `'char'` or `'word'`; absent where the task or the rows fix the tokenizer. */
+  tokenizer?: 'char' | 'word'
+  /** Whether the word tokenizer lower-cases. */
+  lowercase: boolean
+  /** Fewest occurrences of a word to get its own token. */
+  minCount: number
+  cell: 'rnn' | 'lstm' | 'gru'
+  hiddenSize: number
+  numLayers: number
+  embedDim: number
+  bidirectional: boolean
+  pooling: 'last' | 'mean' | 'max'
+  batchSize: number
+  /** Tokens per training window (language models). */
+  seqLen: number
+  /** Most epochs; early stopping usually ends the run sooner. */
+  epochs: number
+  learningRate: number
+  clipNorm: number
+  /** The metric early stopping follows. */
+  monitor: 'valLoss' | 'valAccuracy'
+  /** Validations without improvement before the run stops, keeping the best weights. */
+  patience: number
+  /** Why each choice was made, one sentence each. */
+  reasons: Array<string>
+}
+
+/**
+ * The defaults of `task` (`language_model`, `classify`, `tag`, `regress`) on data that looks
+ * like `profile`.
+ */
+export declare function recommendOptions(task: string, profile: DataProfile): Recommendation
 
 /** `NativeGenerateOptions` checked, with every default filled in. */
 export interface ResolvedGenerateOptions {

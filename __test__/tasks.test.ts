@@ -141,7 +141,7 @@ describe('Classifier', () => {
     expect(loaded).toBeInstanceOf(Classifier);
     const c = loaded as Classifier;
     expect(c.labels).toEqual(['neg', 'pos']);
-    expect(c.config).toMatchObject({ task: 'classify', pooling: 'mean', per_step: false, bidirectional: true, output_size: 2 });
+    expect(c.config).toMatchObject({ task: 'classify', pooling: 'max', per_step: false, bidirectional: true, output_size: 2 });
     expect(c.tokenizer!.toJSON()).toEqual(toyTokenizer.toJSON());
     expect(c.maxLength).toBe(1024);
     const texts = toy.slice(0, 10).map((r) => r.text);

@@ -74,6 +74,7 @@ export {
   type TrainStepOptions,
 } from './model';
 export type { FitOptions } from './fit';
+export { profileTexts, recommendOptions, type DataProfile, type Recommendation, type DefaultsTask } from './defaults';
 export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
 export { StopFilter, type CompletionStream } from './generate';
 export { createServer, DEFAULT_MODEL_ID, type CompletionModel, type ServableModel, type ServerOptions, type RnnkitServer } from './server';

@@ -185,7 +185,7 @@ export class LanguageModel extends Model {
       const train = this.ids('data', data);
       if (train.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: the training text is empty');
       const valid = validation === undefined ? null : this.ids('options.validation', validation as string | Int32Array);
-      const cut = { batchSize: 32, seqLen: 64, ...order, ...(engine.seed === undefined ? {} : { seed: engine.seed as number }) };
+      const cut = { ...order, ...(engine.seed === undefined ? {} : { seed: engine.seed as number }) };
       corpus = new native.NativeTokenDataset(train, valid, 0, this.config.output_size as number, cut);
     }
     return runFit(this.native, options, (onEvent, cancel) => this.native.fitTokens(corpus, engine, onEvent, cancel));

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { svgChart, terminalChart, lossSeries } from '../chart';
 import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
 import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
-import { LabelledDataset, LabelSet, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
+import { LabelledDataset, LabelSet, parseCSV, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
 import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, TagExample, Tagger } from '../index';
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
@@ -21,6 +21,7 @@ import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
+import { applyDefaults, stepsProfile, textProfile } from './train-defaults';
 import { parseLabels, parseSpecials, SEED } from './parsers';
 
 /** Parsed options of `rnnkit train`. */
@@ -35,22 +36,22 @@ interface TrainOptions {
   classWeights?: 'balanced';
   maxLength: number;
   perStep?: boolean;
-  tokenizer: 'char' | 'word' | 'byte';
+  tokenizer?: 'char' | 'word' | 'byte';
   specials?: SpecialToken[];
   unknown?: 'error' | 'unk';
   lowercase: boolean;
   punctuation?: 'split' | 'drop' | 'keep';
   minCount?: number;
   maxVocab?: number;
-  cell: 'rnn' | 'lstm' | 'gru';
+  cell?: 'rnn' | 'lstm' | 'gru';
   nonlinearity?: 'tanh' | 'relu';
-  hidden: number;
-  layers: number;
-  embed: number;
+  hidden?: number;
+  layers?: number;
+  embed?: number;
   dropout: number;
   skip?: boolean;
-  seqLen: number;
-  batchSize: number;
+  seqLen?: number;
+  batchSize?: number;
   stride?: number;
   tbptt?: boolean;
   optimizer: NonNullable<OptimizerOptions['type']>;
@@ -77,6 +78,8 @@ interface TrainOptions {
   checkpointBest?: boolean;
   /** Patience of early stopping on the validation loss. */
   earlyStopping?: number;
+  /** The metric early stopping follows (the defaults choose validation accuracy for classify and tag). */
+  monitor?: 'valLoss' | 'valAccuracy';
   resume?: string;
   seed: number;
 }
@@ -262,7 +265,7 @@ function fitOptions(o: TrainOptions): FitOptions {
       ? { path: o.checkpoint, best: true, ...(o.checkpointEvery === undefined ? {} : { every: o.checkpointEvery }) }
       : { path: o.checkpoint, every: o.checkpointEvery ?? 1000 };
   }
-  if (o.earlyStopping !== undefined) f.earlyStopping = { monitor: 'valLoss', patience: o.earlyStopping, restoreBest: true };
+  if (o.earlyStopping !== undefined) f.earlyStopping = { monitor: o.monitor ?? 'valLoss', patience: o.earlyStopping, restoreBest: true };
   return f;
 }
 
@@ -287,11 +290,13 @@ function lastFinite(values: readonly number[]): number | undefined {
  */
 function bestLines(history: History, o: TrainOptions, interrupted: boolean): string[] {
   if (history.bestStep === undefined || history.bestValLoss === undefined) return [];
-  const best = `validation loss ${history.bestValLoss.toFixed(4)} at step ${history.bestStep}`;
+  const accuracy = o.monitor === 'valAccuracy' && history.bestValAccuracy !== undefined;
+  const metric = accuracy ? 'validation accuracy' : 'validation loss';
+  const best = `${metric} ${(accuracy ? history.bestValAccuracy! : history.bestValLoss).toFixed(4)} at step ${history.bestStep}`;
   const lines: string[] = [];
   if (history.stopReason === 'early_stopping')
     lines.push(
-      `early stopping: the validation loss did not improve in ${o.earlyStopping} validations after the best, ${best}; the model has the weights of that step`,
+      `early stopping: the ${metric} did not improve in ${o.earlyStopping} validations after the best, ${best}; the model has the weights of that step`,
     );
   else if (o.earlyStopping !== undefined && !interrupted) lines.push(`best ${best}; the model has the weights of that step`);
   if (o.checkpointBest && !interrupted) lines.push(`best checkpoint (${best}) in ${o.checkpoint}`);
@@ -382,6 +387,8 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
     if (!resumed.tokenizer) throw new CliError(`checkpoint ${JSON.stringify(o.resume)} has no tokenizer, so text cannot be encoded for it`);
     applyResumedWindowing(o, cmd, resumed, o.resume);
   }
+  for (const f of corpora) checkReadable(f, 'corpus file');
+  const chosen = applyDefaults(o, cmd, textProfile(corpora, o.validation));
   const corpus = await loadCorpus(corpora, o, resumed ? resumed.tokenizer : null);
   const model = resumed ?? api().createLanguageModel({ tokenizer: corpus.tokenizer, ...recurrentOptions(o), embedDim: o.embed, skip: !!o.skip });
   const options = fitOptions(o);
@@ -390,7 +397,10 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
     fittable: model,
     data: corpus,
     options,
-    intro: `${resumed ? 'resuming' : 'training'} a ${model.config.cell ?? o.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${corpus.trainTokens().length.toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.validationTokens().length.toLocaleString('en-US')} tokens`,
+    intro: [
+      `${resumed ? 'resuming' : 'training'} a ${model.config.cell ?? o.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${corpus.trainTokens().length.toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.validationTokens().length.toLocaleString('en-US')} tokens`,
+      ...chosen,
+    ].join('\n'),
     unit: 'tokens',
     lossLabel: 'loss (nats/token)',
     summary: async (history, loss) => {
@@ -472,8 +482,29 @@ function classificationSummary(m: ClassificationEvaluation, evaluatedOn: string,
 }
 
 /** The intro line of a sequence task run. */
-function sequenceIntro(model: Model, resumed: boolean, task: TrainTask, train: number, validation: number, input: string): string {
-  return `${resumed ? 'resuming' : 'training'} a ${task} ${model.config.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${train.toLocaleString('en-US')} rows (${input}); validation ${validation.toLocaleString('en-US')} rows`;
+function sequenceIntro(model: Model, resumed: boolean, task: TrainTask, train: number, validation: number, input: string, chosen: string[]): string {
+  return [
+    `${resumed ? 'resuming' : 'training'} a ${task} ${model.config.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${train.toLocaleString('en-US')} rows (${input}); validation ${validation.toLocaleString('en-US')} rows`,
+    ...chosen,
+  ].join('\n');
+}
+
+/**
+ * The texts of a classify file's rows, for the defaults to look at (all rows: the choice of a
+ * tokenizer and a size does not learn from the labels). Rows without a string text are left to
+ * the dataset to refuse, with their line.
+ */
+async function rowTexts(file: string, o: TrainOptions): Promise<string[]> {
+  const field = o.textColumn ?? 'text';
+  const texts: unknown[] = [];
+  if (isCSV(file)) {
+    const records = parseCSV(readText(file, 'data file'));
+    const column = records.length === 0 ? -1 : records[0].fields.indexOf(field);
+    if (column >= 0) for (const r of records.slice(1)) texts.push(r.fields[column]);
+  } else {
+    for await (const { record } of readJSONLRecords(file)) texts.push(record[field]);
+  }
+  return texts.filter((t): t is string => typeof t === 'string');
 }
 
 /** `train --task classify|tag|regress` on one data file. */
@@ -487,6 +518,7 @@ function sequenceRun(file: string, o: TrainOptions, cmd: Command): Promise<Train
 async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
   const resumed = await resumedTaskModel<Classifier>(o, cmd);
   checkReadable(file, 'data file');
+  const chosen = applyDefaults(o, cmd, api().profileTexts(await rowTexts(file, o)));
   const common: LabelledOptions = {
     batchSize: o.batchSize,
     validation: o.validation,
@@ -530,6 +562,7 @@ async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise
       data.size('train'),
       data.size('validation'),
       `${data.tokenizer.type} tokenizer, vocabulary ${data.tokenizer.vocabSize}; labels ${data.labels.map((l) => JSON.stringify(l)).join(', ')}`,
+      chosen,
     ),
     unit: 'rows',
     lossLabel: 'loss (nats/row)',
@@ -589,6 +622,11 @@ function encodeText(row: TagRow, tokenizer: Tokenizer): Int32Array {
   }
 }
 
+/** The sum of `values`. */
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
 /** Refuses a row longer than the model's longest (--max-length). */
 function checkRowLength(row: FileRow, steps: number, unit: 'tokens' | 'steps', maxLength: number, resumed: boolean): void {
   if (steps > maxLength) throw new CliError(`${row.where}: ${steps} ${unit}, more than ${resumed ? "the model's maximum" : '--max-length'} ${maxLength}`);
@@ -599,6 +637,7 @@ async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<Trai
   const resumed = await resumedTaskModel<Tagger>(o, cmd);
   const rows = await readRows(file, o.task, parseTagRow);
   const split = splitFileRows(rows, o);
+  const chosen = applyDefaults(o, cmd, api().profileTexts(split.train.map((r) => r.text ?? r.tokens!.join(' '))));
   let tokenizer = resumed?.tokenizer ?? null;
   if (!tokenizer) {
     const fitter = createTokenizerFitter(tokenizerOptions(o));
@@ -642,6 +681,7 @@ async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<Trai
       train.length,
       validation.length,
       `${tokenizer.type} tokenizer, vocabulary ${tokenizer.vocabSize}; tags ${tags.map((l) => JSON.stringify(l)).join(', ')}`,
+      chosen,
     ),
     unit: 'tokens',
     lossLabel: 'loss (nats/token)',
@@ -716,6 +756,7 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
     }
   }
   const split = splitFileRows(rows, o);
+  const chosen = applyDefaults(o, cmd, stepsProfile(split.train.length, sum(split.train.map((r) => r.values.length / inputSize))));
   const examples = (part: RegressRow[]) => part.map((r) => ({ values: r.values, target: r.target }));
   const train = examples(split.train);
   const validation = examples(split.validation);
@@ -747,6 +788,7 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
       train.length,
       validation.length,
       `${inputSize} features a step, ${outputSize} output${outputSize === 1 ? '' : 's'}${perStep ? ' a step' : ''}`,
+      chosen,
     ),
     unit: perStep ? 'time steps' : 'rows',
     lossLabel: 'loss (mean squared error)',
@@ -782,7 +824,13 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .argument('<data...>', 'UTF-8 text files (language model), or one JSONL/CSV file of rows (--task)')
     .addOption(new Option('--task <task>', 'what to train').choices(TRAIN_TASKS).default('language-model'))
     .optionsGroup('Tokenizer:')
-    .addOption(new Option('--tokenizer <type>', 'tokenizer kind').choices(['char', 'word', 'byte']).default('char'))
+    .addOption(
+      new Option('--tokenizer <type>', 'tokenizer kind (default: chosen from the data; char for language models and tagging)').choices([
+        'char',
+        'word',
+        'byte',
+      ]),
+    )
     .addOption(new Option('--specials <list>', 'special tokens to add, comma-separated (<pad>,<unk>,<bos>,<eos>)').argParser(parseSpecials))
     .addOption(new Option('--unknown <policy>', 'unknown text at encode time: error, or map to <unk>').choices(['error', 'unk']))
     .addOption(new Option('--no-lowercase', 'word tokenizer: keep case'))
@@ -790,11 +838,11 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(intOption('--min-count <n>', 'word tokenizer: keep words seen at least n times', 1))
     .addOption(intOption('--max-vocab <n>', 'word tokenizer: largest vocabulary (specials included)', 1))
     .optionsGroup('Model:')
-    .addOption(new Option('--cell <type>', 'recurrent cell').choices(['rnn', 'lstm', 'gru']).default('lstm'))
+    .addOption(new Option('--cell <type>', 'recurrent cell (default: lstm for language models, gru otherwise)').choices(['rnn', 'lstm', 'gru']))
     .addOption(new Option('--nonlinearity <f>', 'RNN cell nonlinearity').choices(['tanh', 'relu']))
-    .addOption(intOption('--hidden <n>', 'hidden units per layer', 1).default(256))
-    .addOption(intOption('--layers <n>', 'stacked recurrent layers', 1).default(2))
-    .addOption(intOption('--embed <n>', 'embedding width', 1).default(64))
+    .addOption(intOption('--hidden <n>', 'hidden units per layer (default: chosen from the size of the data)', 1))
+    .addOption(intOption('--layers <n>', 'stacked recurrent layers (default: chosen from the size of the data)', 1))
+    .addOption(intOption('--embed <n>', 'embedding width (default 64)', 1))
     .addOption(numOption('--dropout <p>', 'dropout between recurrent layers', 0, 0.99).default(0))
     .addOption(new Option('--skip', 'add the input-to-output skip term to the logits'))
     .optionsGroup('Sequence tasks (--task classify, tag, regress):')
@@ -807,7 +855,7 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
       ).argParser(parseLabels),
     )
     .addOption(
-      new Option('--pooling <how>', 'classify (default mean), regress (default last): how the steps of a row become one vector').choices([
+      new Option('--pooling <how>', 'classify (default max), regress (default last): how the steps of a row become one vector').choices([
         'last',
         'mean',
         'max',
@@ -819,8 +867,8 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(intOption('--max-length <n>', 'longest row in tokens or steps; longer rows are errors', 1).default(1024))
     .addOption(new Option('--per-step', 'regress: one target per step (many-to-many) instead of one per row'))
     .optionsGroup('Training:')
-    .addOption(intOption('--seq-len <n>', 'tokens per training window', 1).default(100))
-    .addOption(intOption('--batch-size <n>', 'windows (language model) or rows (--task) per batch', 1).default(32))
+    .addOption(intOption('--seq-len <n>', 'tokens per training window (default 100)', 1))
+    .addOption(intOption('--batch-size <n>', 'windows (language model) or rows (--task) per batch (default 32)', 1))
     .addOption(intOption('--stride <n>', 'tokens between window starts (default: --seq-len)', 1))
     .addOption(new Option('--tbptt', 'truncated BPTT: carry the state across consecutive windows'))
     .addOption(new Option('--optimizer <type>', 'optimizer').choices(['sgd', 'adam', 'adamw', 'rmsprop', 'adagrad']).default('adam'))
@@ -832,8 +880,8 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(intOption('--step-size <steps>', 'step schedule: steps between decays', 1))
     .addOption(numOption('--gamma <g>', 'step/exponential schedule: decay factor', 0, 1, true))
     .addOption(numOption('--min-lr <rate>', 'cosine schedule: final learning rate', 0))
-    .addOption(numOption('--clip-norm <n>', 'clip the global gradient norm to n', 0, Infinity, true).default(1))
-    .addOption(intOption('--epochs <n>', 'passes over the training windows', 1))
+    .addOption(numOption('--clip-norm <n>', 'clip the global gradient norm to n (default 1)', 0, Infinity, true))
+    .addOption(intOption('--epochs <n>', 'passes over the training data (default: chosen from the size of the data, with early stopping)', 1))
     .addOption(intOption('--max-steps <n>', 'stop after n optimizer steps (of this run)', 1))
     .addOption(numOption('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))
     .addOption(

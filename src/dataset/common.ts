@@ -104,8 +104,8 @@ export class Int32Builder {
 
 /** Options shared by the row datasets (labelled, tagged, dense). */
 export interface BatchingOptions {
-  /** Rows per batch. */
-  batchSize: number;
+  /** Rows per batch (default 32). */
+  batchSize?: number;
   /** Fraction of rows held out for validation, in [0, 1) (default 0). */
   validation?: number;
   /** Seed of the split and of the shuffles, an integer in [0, 2^32 − 1] (default 0). */

@@ -24,12 +24,12 @@ export interface TextCorpusOptions {
   tokenizer?: Tokenizer;
   /** How to fit the tokenizer when none is given (default `{ type: "char" }`). */
   tokenizerOptions?: TokenizerOptions;
-  /** Input tokens per window (a window holds `seqLen + 1` tokens). */
-  seqLen: number;
+  /** Input tokens per window (a window holds `seqLen + 1` tokens; default 100). */
+  seqLen?: number;
   /** Tokens between the starts of consecutive windows (default `seqLen`). */
   stride?: number;
-  /** Windows per batch. */
-  batchSize: number;
+  /** Windows per batch (default 32). */
+  batchSize?: number;
   /** Validation: the fraction of tokens at the tail, in [0, 1), or an explicit text (default 0). */
   validation?: number | { text: string };
   /** The last partial batch of an epoch: dropped (default), kept smaller, or padded to `batchSize`. */

@@ -13,6 +13,7 @@ pub mod cell;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
+pub mod defaults;
 pub mod error;
 pub mod ids;
 pub mod init;

@@ -120,7 +120,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             batch_size: 32,
-            seq_len: 64,
+            seq_len: 100,
             stride: None,
             tbptt: false,
             epochs: None,

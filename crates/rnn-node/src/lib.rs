@@ -5,6 +5,7 @@
 //! panic becomes an `ERR_RNNKIT_PANIC` error instead of aborting Node.
 
 pub mod dataset;
+pub mod defaults;
 pub mod errors;
 pub mod generation;
 pub mod guard;

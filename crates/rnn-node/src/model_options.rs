@@ -1,8 +1,8 @@
 //! The architecture options of a new model, typed, with the defaults of each task in one table
-//! ([`TaskDefaults`]), converted into the engine's `ModelConfig`, which validates them once.
+//! (`rnn_core::defaults::task_recipe`), converted into the engine's `ModelConfig`, which validates them once.
 
 use napi_derive::napi;
-use rnn_core::config::ModelConfig;
+use rnn_core::config::{ModelConfig, Task};
 use serde_json::{json, Map, Value};
 
 use crate::errors::NodeError;
@@ -46,43 +46,9 @@ strict_object!(
     caller: ["tokenizer", "labels", "tags", "maxLength", "normalize", "featureStats"]
 );
 
-/// The defaults of a task: the one table the API and the CLI share.
-pub struct TaskDefaults {
-    pub cell: &'static str,
-    pub hidden_size: u64,
-    pub num_layers: u64,
-    pub embed_dim: u64,
-    pub bidirectional: bool,
-    pub pooling: &'static str,
-}
-
-/// The defaults of `task` (`language_model`, `classify`, `tag`, `regress`).
-pub fn task_defaults(task: &str) -> TaskDefaults {
-    let base = TaskDefaults {
-        cell: "lstm",
-        hidden_size: 128,
-        num_layers: 1,
-        embed_dim: 64,
-        bidirectional: false,
-        pooling: "last",
-    };
-    match task {
-        // A label or a tag may depend on what follows: read both ways.
-        "classify" => TaskDefaults { bidirectional: true, pooling: "mean", ..base },
-        "tag" => TaskDefaults { bidirectional: true, ..base },
-        _ => base,
-    }
-}
-
 /// The engine's config of a new `task` model from `o`, and the seed of its weights.
 pub fn model_config(task: &str, o: &ModelOptions) -> Result<(ModelConfig, u64), NodeError> {
-    if !["language_model", "classify", "tag", "regress"].contains(&task) {
-        return Err(NodeError::type_error(
-            "ERR_RNNKIT_CONFIG",
-            format!("task: expected \"language_model\", \"classify\", \"tag\" or \"regress\", got \"{task}\""),
-        ));
-    }
-    let d = task_defaults(task);
+    let d = rnn_core::defaults::task_recipe(Task::parse(task).map_err(NodeError::from)?);
     let size = |name: &str, v: Option<f64>, default: Option<u64>| -> Result<Option<Value>, NodeError> {
         Ok(match v {
             Some(x) => Some(Value::from(whole(&format!("options.{name}"), x)?)),

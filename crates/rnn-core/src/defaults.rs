@@ -1,0 +1,293 @@
+//! The defaults of a new model and of its training, chosen per task from what the data looks like:
+//! the one table the API (`recommendOptions`, `create*` without sizes) and the CLI (`rnnkit train`
+//! without tuning flags) share.
+//!
+//! Why data-dependent: one fixed architecture cannot suit 2,000 short reviews and a 700 KB novel.
+//! A character-level two-layer BiLSTM of 2 M parameters fitted for one epoch on 2,400 sentences
+//! reaches ~0.6 accuracy in minutes, where a word-level GRU of 64 units with early stopping
+//! reaches ~0.8 in seconds. The rules below are few and measured (docs/CLI.md, "Defaults"):
+//! - tokenizer (classify): words when the texts are mostly space-separated words that repeat
+//!   (English, most European languages); characters otherwise (Chinese, Japanese, codes);
+//! - size: the hidden width grows with the amount of training data (tokens seen per epoch), so
+//!   that small data does not get a model that only memorises it;
+//! - length of training: as many epochs as a budget of tokens allows (about a minute on two
+//!   cores for the bundled data), stopped early when the validation metric stops improving, with
+//!   the best weights kept.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::Task;
+
+/// What the rows (or the text) of a data set look like, as far as the defaults care.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DataProfile {
+    /// Rows (1 for a language model's text).
+    pub rows: u64,
+    /// Unicode scalar values in all rows.
+    pub chars: u64,
+    /// Distinct characters.
+    pub distinct_chars: u64,
+    /// Whitespace-separated words, lower-cased, punctuation around them removed.
+    pub words: u64,
+    /// Distinct words.
+    pub distinct_words: u64,
+    /// Occurrences of the words that occur at least twice: the part of the text a word
+    /// vocabulary with a minimum count of 2 covers.
+    pub repeated_word_occurrences: u64,
+}
+
+impl DataProfile {
+    /// The profile of `texts`, one pass over each.
+    pub fn of_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> DataProfile {
+        let mut chars = HashSet::new();
+        let mut words: HashMap<String, u64> = HashMap::new();
+        let mut p = DataProfile::default();
+        for text in texts {
+            p.rows += 1;
+            for c in text.chars() {
+                p.chars += 1;
+                chars.insert(c);
+            }
+            for raw in text.split_whitespace() {
+                let word = raw.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+                if !word.is_empty() {
+                    p.words += 1;
+                    *words.entry(word).or_default() += 1;
+                }
+            }
+        }
+        p.distinct_chars = chars.len() as u64;
+        p.distinct_words = words.len() as u64;
+        p.repeated_word_occurrences = words.values().filter(|&&n| n >= 2).sum();
+        p
+    }
+
+    /// Mean characters per whitespace-separated word (`inf` without words).
+    fn chars_per_word(&self) -> f64 {
+        if self.words == 0 {
+            f64::INFINITY
+        } else {
+            self.chars as f64 / self.words as f64
+        }
+    }
+
+    /// Whether a word vocabulary suits these texts: they are mostly words of ordinary length
+    /// (at most 12 characters on average, spaces and punctuation included: Chinese runs of
+    /// characters without spaces give far more), and words seen twice cover at least 60 % of
+    /// the text (a vocabulary of mostly one-off words would map most of a new text to `<unk>`).
+    fn suits_words(&self) -> bool {
+        self.chars_per_word() <= 12.0
+            && self.words > 0
+            && self.repeated_word_occurrences as f64 >= 0.6 * self.words as f64
+    }
+}
+
+/// The tokenizer a recipe picks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenizerChoice {
+    /// One token per character.
+    Char,
+    /// Lower-cased words with a minimum count of 2 (rarer words read as `<unk>`).
+    Word,
+}
+
+/// The validation metric early stopping follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorChoice {
+    ValLoss,
+    ValAccuracy,
+}
+
+/// The defaults of one task on one data set: a model, its tokenizer and its training.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    /// `None` where the task or the rows fix the tokenizer (tagging: one token per tag; regression:
+    /// dense input).
+    pub tokenizer: Option<TokenizerChoice>,
+    /// Whether the word tokenizer lower-cases (`Car` and `car` are one word to a sentiment).
+    pub lowercase: bool,
+    /// Fewest occurrences of a word in the training rows to get its own token (the rest read as
+    /// `<unk>`, which the model then learns for words it has not seen).
+    pub min_count: u64,
+    pub cell: &'static str,
+    pub hidden_size: u64,
+    pub num_layers: u64,
+    pub embed_dim: u64,
+    pub bidirectional: bool,
+    /// `last`, `mean` or `max`: how a many-to-one head pools the steps.
+    pub pooling: &'static str,
+    pub batch_size: u64,
+    /// Tokens per training window (language models).
+    pub seq_len: u64,
+    /// Most epochs of one run; early stopping usually ends it sooner.
+    pub epochs: u64,
+    pub learning_rate: f64,
+    pub clip_norm: f64,
+    pub monitor: MonitorChoice,
+    /// Validations without improvement before the run stops (with the best weights kept).
+    pub patience: u64,
+    /// Why each choice was made, in words, for the CLI to print.
+    pub reasons: Vec<String>,
+}
+
+/// Token positions a default run may train on: about a minute on two cores at the speed of the
+/// default models (a GRU-64 classifier reads ~40,000 tokens a second in training, forward and
+/// backward, both directions).
+const TOKEN_BUDGET: f64 = 2.5e6;
+/// The same for a language model, whose default is larger (an LSTM of 256 reads ~50,000 tokens a second).
+const LANGUAGE_MODEL_TOKEN_BUDGET: f64 = 4.0e6;
+
+/// The defaults of `task` before any data is seen: what `create*` uses for a size not given.
+/// They equal [`recipe`]'s choices for data of the bundled files' size.
+pub fn task_recipe(task: Task) -> Recipe {
+    let typical = match task {
+        Task::LanguageModel => DataProfile { rows: 1, chars: 600_000, words: 110_000, ..DataProfile::default() },
+        _ => DataProfile { rows: 2_000, chars: 200_000, words: 35_000, ..DataProfile::default() },
+    };
+    let mut r = recipe(task, &typical);
+    r.tokenizer = None;
+    r.reasons.clear();
+    r
+}
+
+/// The defaults of `task` on data that looks like `p`.
+pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
+    let mut reasons = Vec::new();
+    let tokenizer = match task {
+        Task::Classify if p.suits_words() => {
+            reasons.push(format!(
+                "word tokenizer (lower-cased, words seen at least twice): the texts are space-separated words ({:.1} characters a word) and words seen twice cover {:.0} % of them",
+                p.chars_per_word(),
+                100.0 * p.repeated_word_occurrences as f64 / p.words as f64
+            ));
+            Some(TokenizerChoice::Word)
+        }
+        Task::Classify => {
+            reasons.push(if p.words == 0 || p.chars_per_word() > 12.0 {
+                "character tokenizer: the texts are not space-separated words".to_string()
+            } else {
+                "character tokenizer: most words occur only once, so a word vocabulary would not cover new texts"
+                    .to_string()
+            });
+            Some(TokenizerChoice::Char)
+        }
+        Task::LanguageModel => {
+            reasons.push("character tokenizer: a model of characters can write any word".to_string());
+            Some(TokenizerChoice::Char)
+        }
+        Task::Tag | Task::Regress => None,
+    };
+    // Tokens a training epoch reads: words or characters (a word is ~6 characters of English).
+    let tokens = match tokenizer {
+        Some(TokenizerChoice::Word) => p.words.max(1) as f64,
+        _ => p.chars.max(1) as f64,
+    };
+    let language_model = task == Task::LanguageModel;
+    // Wider models for more data; the thresholds keep parameters well below the training tokens.
+    let hidden_size = match (language_model, tokens) {
+        (true, t) if t < 200_000.0 => 128,
+        (true, t) if t < 20e6 => 256,
+        (true, _) => 512,
+        (false, t) if t < 500_000.0 => 64,
+        (false, t) if t < 5e6 => 128,
+        (false, _) => 256,
+    };
+    let num_layers = if tokens >= 5e6 { 2 } else { 1 };
+    let budget = if language_model { LANGUAGE_MODEL_TOKEN_BUDGET } else { TOKEN_BUDGET };
+    let (min_epochs, max_epochs) = if language_model { (1, 10) } else { (3, 30) };
+    let epochs = ((budget / tokens).floor() as u64).clamp(min_epochs, max_epochs);
+    reasons.push(format!(
+        "{} {hidden_size} × {num_layers}{}: sized for {} training tokens",
+        if language_model { "LSTM" } else { "GRU" },
+        if language_model { "" } else { ", both directions" },
+        tokens as u64
+    ));
+    let monitor = match task {
+        Task::Classify | Task::Tag => MonitorChoice::ValAccuracy,
+        _ => MonitorChoice::ValLoss,
+    };
+    reasons.push(format!(
+        "up to {epochs} epochs, stopping once the validation {} has not improved for 3 validations and keeping the best weights",
+        if monitor == MonitorChoice::ValAccuracy { "accuracy" } else { "loss" }
+    ));
+    let words = tokenizer == Some(TokenizerChoice::Word);
+    Recipe {
+        tokenizer,
+        lowercase: words,
+        min_count: if words { 2 } else { 1 },
+        cell: if language_model { "lstm" } else { "gru" },
+        hidden_size,
+        num_layers,
+        embed_dim: 64,
+        // A label or a tag may depend on what follows: read both ways. A language model cannot.
+        bidirectional: matches!(task, Task::Classify | Task::Tag),
+        // Max pooling picks up the one strong word of a review wherever it is.
+        pooling: if task == Task::Classify { "max" } else { "last" },
+        batch_size: 32,
+        seq_len: 100,
+        epochs,
+        learning_rate: 2e-3,
+        clip_norm: 1.0,
+        monitor,
+        patience: 3,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(texts: &[&str]) -> DataProfile {
+        DataProfile::of_texts(texts.iter().copied())
+    }
+
+    #[test]
+    fn profile_counts_characters_and_words() {
+        let p = profile(&["The cat, the CAT!", "a dog"]);
+        assert_eq!(p.rows, 2);
+        assert_eq!(p.chars, 17 + 5);
+        assert_eq!(p.words, 6);
+        assert_eq!(p.distinct_words, 4); // the, cat, a, dog
+        assert_eq!(p.repeated_word_occurrences, 4); // the ×2, cat ×2
+        assert_eq!(p.distinct_chars, 14); // T h e ␠ c a t , C A ! d o g
+    }
+
+    #[test]
+    fn english_reviews_get_words_and_chinese_gets_characters() {
+        let english: Vec<String> =
+            (0..200).map(|i| format!("the food was good and the service {} slow", i % 3)).collect();
+        let r = recipe(Task::Classify, &DataProfile::of_texts(english.iter().map(String::as_str)));
+        assert_eq!(r.tokenizer, Some(TokenizerChoice::Word));
+        let chinese: Vec<&str> = vec!["学而时习之不亦说乎有朋自远方来不亦乐乎"; 200];
+        let r = recipe(Task::Classify, &profile(&chinese));
+        assert_eq!(r.tokenizer, Some(TokenizerChoice::Char));
+    }
+
+    #[test]
+    fn one_off_words_get_characters() {
+        let texts: Vec<String> = (0..300).map(|i| format!("id{i} code{i}x")).collect();
+        let r = recipe(Task::Classify, &DataProfile::of_texts(texts.iter().map(String::as_str)));
+        assert_eq!(r.tokenizer, Some(TokenizerChoice::Char));
+    }
+
+    #[test]
+    fn more_data_gets_a_wider_model_and_fewer_epochs() {
+        let small = DataProfile { rows: 2_000, chars: 200_000, words: 35_000, ..DataProfile::default() };
+        let large = DataProfile { rows: 200_000, chars: 40_000_000, words: 7_000_000, ..DataProfile::default() };
+        let (s, l) = (recipe(Task::Tag, &small), recipe(Task::Tag, &large));
+        assert!(l.hidden_size > s.hidden_size && l.num_layers > s.num_layers);
+        assert!(l.epochs < s.epochs);
+        assert_eq!(recipe(Task::Regress, &large).epochs, 3, "at least three epochs");
+    }
+
+    #[test]
+    fn task_recipes_fit_the_task() {
+        let lm = task_recipe(Task::LanguageModel);
+        assert_eq!((lm.cell, lm.bidirectional, lm.monitor), ("lstm", false, MonitorChoice::ValLoss));
+        let c = task_recipe(Task::Classify);
+        assert_eq!((c.cell, c.bidirectional, c.pooling, c.monitor), ("gru", true, "max", MonitorChoice::ValAccuracy));
+        assert_eq!(task_recipe(Task::Regress).pooling, "last");
+        assert!(task_recipe(Task::Tag).bidirectional);
+    }
+}

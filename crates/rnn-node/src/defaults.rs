@@ -1,0 +1,135 @@
+//! The engine's data-dependent defaults (`rnn_core::defaults`) for JavaScript: the profile of a
+//! data set (`profileTexts`) and the model, tokenizer and training a task gets on it
+//! (`recommendOptions`).
+
+use napi::Env;
+use napi_derive::napi;
+use rnn_core::config::Task;
+use rnn_core::defaults::{self, MonitorChoice, TokenizerChoice};
+
+use crate::errors::NodeError;
+use crate::guard::guard_js;
+use crate::options::Strict;
+use crate::strict_object;
+use crate::train_options::whole;
+
+/// What a data set looks like, as far as the defaults care (see `profileTexts`).
+#[napi(object)]
+pub struct DataProfile {
+    /// Rows (1 for a language model's text).
+    pub rows: f64,
+    /// Characters (Unicode code points) in all rows.
+    pub chars: f64,
+    /// Distinct characters.
+    pub distinct_chars: f64,
+    /// Whitespace-separated words, lower-cased, surrounding punctuation removed.
+    pub words: f64,
+    /// Distinct words.
+    pub distinct_words: f64,
+    /// Occurrences of the words that occur at least twice.
+    pub repeated_word_occurrences: f64,
+}
+strict_object!(
+    DataProfile,
+    "profile",
+    ["rows", "chars", "distinctChars", "words", "distinctWords", "repeatedWordOccurrences"]
+);
+
+/// The defaults of a task on a data set: the model, its tokenizer, its training, and why.
+#[napi(object, object_from_js = false)]
+pub struct Recommendation {
+    /// `'char'` or `'word'`; absent where the task or the rows fix the tokenizer.
+    #[napi(ts_type = "'char' | 'word'")]
+    pub tokenizer: Option<String>,
+    /// Whether the word tokenizer lower-cases.
+    pub lowercase: bool,
+    /// Fewest occurrences of a word to get its own token.
+    pub min_count: u32,
+    #[napi(ts_type = "'rnn' | 'lstm' | 'gru'")]
+    pub cell: String,
+    pub hidden_size: u32,
+    pub num_layers: u32,
+    pub embed_dim: u32,
+    pub bidirectional: bool,
+    #[napi(ts_type = "'last' | 'mean' | 'max'")]
+    pub pooling: String,
+    pub batch_size: u32,
+    /// Tokens per training window (language models).
+    pub seq_len: u32,
+    /// Most epochs; early stopping usually ends the run sooner.
+    pub epochs: u32,
+    pub learning_rate: f64,
+    pub clip_norm: f64,
+    /// The metric early stopping follows.
+    #[napi(ts_type = "'valLoss' | 'valAccuracy'")]
+    pub monitor: String,
+    /// Validations without improvement before the run stops, keeping the best weights.
+    pub patience: u32,
+    /// Why each choice was made, one sentence each.
+    pub reasons: Vec<String>,
+}
+
+/// The profile of `texts` (the rows of a data set, or the pieces of a text).
+#[napi]
+pub fn profile_texts(env: Env, texts: Vec<String>) -> napi::Result<DataProfile> {
+    guard_js(&env, || {
+        let p = defaults::DataProfile::of_texts(texts.iter().map(String::as_str));
+        Ok(DataProfile {
+            rows: p.rows as f64,
+            chars: p.chars as f64,
+            distinct_chars: p.distinct_chars as f64,
+            words: p.words as f64,
+            distinct_words: p.distinct_words as f64,
+            repeated_word_occurrences: p.repeated_word_occurrences as f64,
+        })
+    })
+}
+
+/// The defaults of `task` (`language_model`, `classify`, `tag`, `regress`) on data that looks
+/// like `profile`.
+#[napi]
+pub fn recommend_options(
+    env: Env,
+    task: String,
+    #[napi(ts_arg_type = "DataProfile")] profile: Strict<DataProfile>,
+) -> napi::Result<Recommendation> {
+    guard_js(&env, || {
+        let task = Task::parse(&task).map_err(NodeError::from)?;
+        let p = profile.0;
+        let count = |name: &str, v: f64| whole(&format!("profile.{name}"), v);
+        let profile = defaults::DataProfile {
+            rows: count("rows", p.rows)?,
+            chars: count("chars", p.chars)?,
+            distinct_chars: count("distinctChars", p.distinct_chars)?,
+            words: count("words", p.words)?,
+            distinct_words: count("distinctWords", p.distinct_words)?,
+            repeated_word_occurrences: count("repeatedWordOccurrences", p.repeated_word_occurrences)?,
+        };
+        let r = defaults::recipe(task, &profile);
+        Ok(Recommendation {
+            tokenizer: r.tokenizer.map(|t| match t {
+                TokenizerChoice::Char => "char".into(),
+                TokenizerChoice::Word => "word".into(),
+            }),
+            lowercase: r.lowercase,
+            min_count: r.min_count as u32,
+            cell: r.cell.into(),
+            hidden_size: r.hidden_size as u32,
+            num_layers: r.num_layers as u32,
+            embed_dim: r.embed_dim as u32,
+            bidirectional: r.bidirectional,
+            pooling: r.pooling.into(),
+            batch_size: r.batch_size as u32,
+            seq_len: r.seq_len as u32,
+            epochs: r.epochs as u32,
+            learning_rate: r.learning_rate,
+            clip_norm: r.clip_norm,
+            monitor: match r.monitor {
+                MonitorChoice::ValLoss => "valLoss".into(),
+                MonitorChoice::ValAccuracy => "valAccuracy".into(),
+            },
+            patience: r.patience as u32,
+            reasons: r.reasons,
+        })
+    })
+}

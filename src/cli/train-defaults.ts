@@ -1,0 +1,111 @@
+/**
+ * What `rnnkit train` does for the flags not given: the engine's defaults for the task on the
+ * data (`recommendOptions`, the table the API shares), filled into the parsed options, with one
+ * line a choice for the log. A flag given on the command line always wins.
+ */
+import type { Command } from 'commander';
+import * as fs from 'node:fs';
+import type { DataProfile, Recommendation } from '../defaults';
+import type { Pooling } from '../types';
+import { api } from './models';
+
+/** The options the defaults fill (a subset of `train`'s parsed options). */
+export interface DefaultedOptions {
+  task: 'language-model' | 'classify' | 'tag' | 'regress';
+  tokenizer?: 'char' | 'word' | 'byte';
+  lowercase: boolean;
+  minCount?: number;
+  cell?: 'rnn' | 'lstm' | 'gru';
+  hidden?: number;
+  layers?: number;
+  embed?: number;
+  bidirectional?: boolean;
+  pooling?: Pooling;
+  perStep?: boolean;
+  seqLen?: number;
+  batchSize?: number;
+  clipNorm?: number;
+  epochs?: number;
+  maxSteps?: number;
+  timeLimit?: number;
+  validation: number;
+  earlyStopping?: number;
+  monitor?: 'valLoss' | 'valAccuracy';
+  resume?: string;
+}
+
+/** The engine's name of a CLI task. */
+function engineTask(task: DefaultedOptions['task']): 'language_model' | 'classify' | 'tag' | 'regress' {
+  return task === 'language-model' ? 'language_model' : task;
+}
+
+/** The characters of the text files (code points: UTF-8 bytes that do not continue a character), read in bounded chunks. */
+export function countCharacters(files: readonly string[]): number {
+  let chars = 0;
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  for (const file of files) {
+    const fd = fs.openSync(file, 'r');
+    try {
+      for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
+        for (let i = 0; i < n; i++) if ((buffer[i] & 0xc0) !== 0x80) chars++;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return chars;
+}
+
+/** The profile of a language model's training text: its characters, less the validation tail. */
+export function textProfile(files: readonly string[], validation: number): DataProfile {
+  const chars = Math.round(countCharacters(files) * (1 - validation));
+  return { rows: 1, chars, distinctChars: 0, words: 0, distinctWords: 0, repeatedWordOccurrences: 0 };
+}
+
+/** The profile of dense rows: their steps stand for characters. */
+export function stepsProfile(rows: number, steps: number): DataProfile {
+  return { rows, chars: steps, distinctChars: 0, words: 0, distinctWords: 0, repeatedWordOccurrences: 0 };
+}
+
+/**
+ * Fills the options of `o` that `cmd` did not get from the command line with the engine's
+ * defaults for `profile`, and returns the lines that say what was chosen (none when nothing
+ * was). With `--resume` only the data order is filled: the checkpoint fixes the rest.
+ */
+export function applyDefaults(o: DefaultedOptions, cmd: Command, profile: DataProfile): string[] {
+  const given = (key: keyof DefaultedOptions) => cmd.getOptionValueSource(key) === 'cli' || o[key] !== undefined;
+  const rec: Recommendation = api().recommendOptions(engineTask(o.task), profile);
+  const chosen: string[] = [];
+  const fill = <K extends keyof DefaultedOptions>(key: K, value: DefaultedOptions[K]) => {
+    if (given(key)) return false;
+    o[key] = value;
+    return true;
+  };
+  fill('batchSize', rec.batchSize);
+  if (o.task === 'language-model') fill('seqLen', rec.seqLen);
+  fill('clipNorm', rec.clipNorm);
+  if (o.resume) return [];
+  if (o.task === 'language-model' || o.task === 'classify' || o.task === 'tag') {
+    if (rec.tokenizer && fill('tokenizer', rec.tokenizer)) {
+      if (rec.tokenizer === 'word' && cmd.getOptionValueSource('lowercase') !== 'cli') o.lowercase = rec.lowercase;
+      fill('minCount', rec.tokenizer === 'word' ? rec.minCount : undefined);
+      chosen.push(rec.reasons[0]);
+    } else fill('tokenizer', 'char');
+  }
+  const sized = [fill('cell', rec.cell), fill('hidden', rec.hiddenSize), fill('layers', rec.numLayers), fill('embed', rec.embedDim)].some(Boolean);
+  if (o.task !== 'language-model') {
+    fill('bidirectional', rec.bidirectional);
+    if (o.task !== 'tag' && !o.perStep) fill('pooling', rec.pooling);
+  }
+  if (sized) chosen.push(rec.reasons[rec.reasons.length - 2]);
+  const limited = given('epochs') || given('maxSteps') || given('timeLimit');
+  if (!limited) {
+    o.epochs = rec.epochs;
+    if (o.validation > 0 && !given('earlyStopping')) {
+      o.earlyStopping = rec.patience;
+      o.monitor = rec.monitor;
+      chosen.push(rec.reasons[rec.reasons.length - 1]);
+    } else chosen.push(`${rec.epochs} epochs`);
+  }
+  return chosen.length === 0 ? [] : ['defaults for this data (flags override them):', ...chosen.map((line) => `  - ${line}`)];
+}

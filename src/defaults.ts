@@ -1,0 +1,41 @@
+/**
+ * The defaults of a task on a data set: the model, its tokenizer and its training, chosen by the
+ * engine from what the data looks like (`crates/rnn-core/src/defaults.rs`, the one table the API
+ * and `rnnkit train` share). This module only converts: texts to their profile, the task's name.
+ */
+import type { DataProfile, Recommendation } from '../index';
+import { typeError } from './errors';
+import { native } from './native';
+
+export type { DataProfile, Recommendation } from '../index';
+
+/** The tasks the defaults know, in the API's spelling. */
+export type DefaultsTask = 'language_model' | 'classify' | 'tag' | 'regress';
+
+/**
+ * What `texts` look like to the defaults: characters, whitespace-separated words (lower-cased,
+ * surrounding punctuation removed), and how much of the text the words seen twice cover.
+ */
+export function profileTexts(texts: readonly string[]): DataProfile {
+  if (!Array.isArray(texts)) throw typeError('ERR_RNNKIT_CONFIG', `texts: expected an array of strings, got ${typeof texts}`);
+  texts.forEach((t, i) => {
+    if (typeof t !== 'string') throw typeError('ERR_RNNKIT_CONFIG', `texts[${i}]: expected a string, got ${typeof t}`);
+  });
+  return native.profileTexts(texts as string[]);
+}
+
+/**
+ * The defaults of `task` on `data` (its texts, or their {@link profileTexts profile}): tokenizer
+ * (`tokenizer`, `lowercase`, `minCount`), cell and sizes, batch size,
+ * epochs with early stopping, learning rate, and `reasons` (one sentence a choice). `rnnkit train`
+ * uses exactly these for every flag not given.
+ *
+ * @example
+ * const rec = recommendOptions('classify', rows.map((r) => r.text));
+ * const tokenizerOptions = { type: rec.tokenizer!, lowercase: rec.lowercase, minCount: rec.minCount, specials: ['<pad>', '<unk>'] };
+ * const data = LabelledDataset.fromArray(rows, { tokenizerOptions, batchSize: rec.batchSize, validation: 0.1 });
+ */
+export function recommendOptions(task: DefaultsTask, data: readonly string[] | DataProfile): Recommendation {
+  const profile = Array.isArray(data) ? profileTexts(data) : (data as DataProfile);
+  return native.recommendOptions(task, profile);
+}
