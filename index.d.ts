@@ -86,6 +86,12 @@ export declare class NativeModel {
    * position too, so training resumes exactly.
    */
   save(path: string, checkpoint: boolean): void
+  /**
+   * [`NativeModel::save`] that also works while the model trains (from a progress callback):
+   * then the file holds the weights of the step that finishes next, written by the training
+   * thread, and the promise settles once it is on disk.
+   */
+  saveSnapshot(path: string, checkpoint: boolean): Promise<void>
   /** Names and shapes of the parameter tensors (PyTorch `state_dict` names). */
   tensors(): Array<TensorInfo>
   /** A copy of the parameter tensor `name` (row-major). */

@@ -122,19 +122,27 @@ export abstract class Model {
    * position are saved too, and `loadModel` + `fit` continue exactly where training stopped.
    */
   saveSync(path: string, options: { checkpoint?: boolean; metadata?: Record<string, string> } = {}): void {
+    this.native.save(path, this.saveOptions(path, options));
+  }
+
+  /**
+   * {@link Model.saveSync}, returning a promise; also while `fit` runs (e.g. from `onProgress`):
+   * the file then holds the weights of the step that finishes next (`checkpoint: true` adds the
+   * training state, so `fit` can resume from it). `metadata` is refused while training.
+   */
+  async save(path: string, options: { checkpoint?: boolean; metadata?: Record<string, string> } = {}): Promise<void> {
+    await this.native.saveSnapshot(path, this.saveOptions(path, options));
+  }
+
+  /** Checks the arguments of a save and applies its `metadata`; returns whether it is a checkpoint. */
+  private saveOptions(path: string, options: { checkpoint?: boolean; metadata?: Record<string, string> }): boolean {
     checkPath('path', path);
     const o = checkObject('options', options);
     checkOptionKeys('options', o, ['checkpoint', 'metadata']);
-    const checkpoint = o.checkpoint === undefined ? false : checkBoolean('options.checkpoint', o.checkpoint);
     if (o.metadata !== undefined) {
       for (const [k, v] of Object.entries(checkObject('options.metadata', o.metadata))) this.setMetadata(k, checkString(`options.metadata.${k}`, v));
     }
-    this.native.save(path, checkpoint);
-  }
-
-  /** {@link Model.saveSync}, returning a promise (the write itself is short). */
-  async save(path: string, options: { checkpoint?: boolean; metadata?: Record<string, string> } = {}): Promise<void> {
-    this.saveSync(path, options);
+    return o.checkpoint === undefined ? false : checkBoolean('options.checkpoint', o.checkpoint);
   }
 }
 

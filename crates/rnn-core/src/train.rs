@@ -451,6 +451,19 @@ pub struct Trainer {
     /// The head outputs of the current step (kept for its capacity).
     outputs: Vec<f32>,
     doutputs: Vec<f32>,
+    /// Called by `fit` after every step, with the weights of that step: where a caller that
+    /// cannot touch the model while it trains (the Node binding) serves requests such as a
+    /// snapshot to disk.
+    between_steps: Option<StepHook>,
+}
+
+/// A hook run between training steps (see [`Trainer::set_between_steps`]).
+pub struct StepHook(Box<dyn FnMut(&Network, &Trainer) + Send + Sync>);
+
+impl std::fmt::Debug for StepHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepHook")
+    }
 }
 
 /// Saved training state (checkpoints).
@@ -494,6 +507,7 @@ impl Trainer {
             cache: ForwardCache::default(),
             outputs: Vec::new(),
             doutputs: Vec::new(),
+            between_steps: None,
         })
     }
 
@@ -607,6 +621,19 @@ impl Trainer {
             return Ok(StepResult { loss, grad_norm: value, lr, skipped: true, final_state });
         }
         Err(Error::LossNotFinite { step: step + 1, value })
+    }
+
+    /// Runs `hook` after every step of later `fit` calls (`None` removes it).
+    pub fn set_between_steps(&mut self, hook: Option<Box<dyn FnMut(&Network, &Trainer) + Send + Sync>>) {
+        self.between_steps = hook.map(StepHook);
+    }
+
+    /// Runs the between-steps hook, if any.
+    fn run_between_steps(&mut self, net: &Network) {
+        if let Some(mut hook) = self.between_steps.take() {
+            (hook.0)(net, self);
+            self.between_steps = Some(hook);
+        }
     }
 
     /// Trains until the options' limits, emitting events; `cancel` is checked between steps.
@@ -766,6 +793,7 @@ impl Trainer {
                 let path = checkpoint(net, self)?;
                 on_event(TrainEvent::Checkpoint { step, path });
             }
+            self.run_between_steps(net);
         }
         if let Some(event) = unreported {
             on_event(event);

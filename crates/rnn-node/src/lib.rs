@@ -13,4 +13,5 @@ pub mod info;
 pub mod model;
 pub mod model_options;
 pub mod options;
+pub mod snapshot;
 pub mod train_options;

@@ -33,6 +33,7 @@ use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard, guard_js, Guarded, Work};
 use crate::model_options::{model_config, ModelOptions};
 use crate::options::Strict;
+use crate::snapshot::{SnapshotContext, SnapshotQueue, SnapshotRequest};
 use crate::train_options::{train_options, within, FitOptions};
 
 /// Everything a model is, besides the handle.
@@ -405,6 +406,8 @@ fn pairs(metadata: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
 #[napi]
 pub struct NativeModel {
     pub(crate) shared: Shared,
+    /// Snapshots requested while the model trains, written by the training thread.
+    snapshots: SnapshotQueue,
 }
 
 #[napi]
@@ -440,7 +443,7 @@ impl NativeModel {
     }
 
     fn from_slot(slot: Slot) -> Self {
-        NativeModel { shared: Arc::new(RwLock::new(Some(slot))) }
+        NativeModel { shared: Arc::new(RwLock::new(Some(slot))), snapshots: SnapshotQueue::default() }
     }
 
     /// The architecture: the `config` object of docs/FORMAT.md (snake_case keys as in the file).
@@ -569,6 +572,27 @@ impl NativeModel {
             )?;
             Ok(())
         })
+    }
+
+    /// [`NativeModel::save`] that also works while the model trains (from a progress callback):
+    /// then the file holds the weights of the step that finishes next, written by the training
+    /// thread, and the promise settles once it is on disk.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save_snapshot<'env>(&self, env: &'env Env, path: String, checkpoint: bool) -> napi::Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred()?;
+        let request = SnapshotRequest { path, checkpoint, deferred };
+        // The read lock is held while queueing, so the training thread, which takes the write
+        // lock to put the model back and then drains the queue, cannot miss this request.
+        let g = self.shared.read().map_err(|_| NodeError::panic("model lock poisoned").into_napi(env))?;
+        match g.as_ref() {
+            Some(slot) => SnapshotContext { tokenizer: slot.tokenizer.clone(), metadata: slot.metadata.clone() }.write(
+                request,
+                &slot.network,
+                slot.trainer.as_ref(),
+            ),
+            None => self.snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(request),
+        }
+        Ok(promise)
     }
 
     /// Names and shapes of the parameter tensors (PyTorch `state_dict` names).
@@ -764,6 +788,8 @@ impl NativeModel {
         let (deferred, promise) = env.create_deferred()?;
         let shared = self.shared.clone();
         let cancel = cancel.flag.clone();
+        let snapshots = self.snapshots.clone();
+        let context = SnapshotContext { tokenizer: taken.tokenizer.clone(), metadata: taken.metadata.clone() };
         std::thread::Builder::new()
             .name("rnnkit-fit".into())
             .spawn(move || {
@@ -772,6 +798,8 @@ impl NativeModel {
                 let outcome = guard(|| {
                     let Slot { network, trainer, tokenizer, metadata } = &mut slot;
                     let trainer = ensure_trainer(trainer, network, options)?;
+                    let (queue, ctx) = (snapshots.clone(), context.clone());
+                    trainer.set_between_steps(Some(Box::new(move |net, t| ctx.drain(&queue, net, Some(t)))));
                     let mut send = |e: TrainEvent| {
                         // The run's last event must arrive: block for room rather than drop it.
                         let mode = if matches!(e, TrainEvent::Step { .. }) {
@@ -783,7 +811,10 @@ impl NativeModel {
                     };
                     let mut write_checkpoint =
                         checkpoint_writer(checkpoint_path.as_deref(), tokenizer.as_deref(), metadata);
-                    Ok(trainer.fit(network, &data, valid.as_ref(), &cancel, &mut send, &mut write_checkpoint)?)
+                    let history =
+                        trainer.fit(network, &data, valid.as_ref(), &cancel, &mut send, &mut write_checkpoint);
+                    trainer.set_between_steps(None);
+                    Ok(history?)
                 });
                 if let Ok(history) = &outcome {
                     slot.metadata.insert(
@@ -794,6 +825,9 @@ impl NativeModel {
                 }
                 // The model goes back whatever happened, so an error or panic leaves it usable.
                 if let Ok(mut g) = shared.write() {
+                    // Snapshots asked for after the last step: written from the model as it is
+                    // returned (the best weights when early stopping restored them).
+                    context.drain(&snapshots, &slot.network, slot.trainer.as_ref());
                     *g = Some(slot);
                 }
                 drop(events);
