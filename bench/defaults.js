@@ -22,7 +22,14 @@ lower is better), and wall seconds.`;
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'index.js');
 
-/** The comparisons: the data, the task flags both runs share, and the recipe's flags. */
+/** @typedef {{ value: number, seconds: number, steps: number, stopReason: string }} Run */
+/** @typedef {{ name: string, metric: 'accuracy' | 'bits', data: string[], recipe: string[] }} Comparison */
+
+/**
+ * The comparisons: the data, the task flags both runs share, and the recipe's flags.
+ * @param {string} dir where the generated tagging set goes
+ * @returns {Comparison[]}
+ */
 function comparisons(dir) {
   const caps = path.join(dir, 'caps.jsonl');
   execFileSync(process.execPath, [path.join(root, 'scripts', 'make-caps-dataset.mjs'), caps], { stdio: 'ignore' });
@@ -55,7 +62,12 @@ function comparisons(dir) {
   ];
 }
 
-/** One `rnnkit train --json` run: its validation figure and wall seconds. */
+/**
+ * One `rnnkit train --json` run: its validation figure and wall seconds.
+ * @param {string[]} args
+ * @param {string} out
+ * @returns {Run}
+ */
 function run(args, out) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [cli, 'train', ...args, '--out', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -66,6 +78,7 @@ function run(args, out) {
   return { value, seconds, steps: result.steps, stopReason: result.stopReason };
 }
 
+/** @param {number[]} xs */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -74,6 +87,7 @@ const median = (xs) => {
 function main() {
   const argv = process.argv.slice(2);
   if (argv.includes('--help')) return console.log(HELP);
+  /** @type {(flag: string, fallback: string) => string} */
   const at = (flag, fallback) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : fallback);
   const repeats = Number(at('--repeats', '1'));
   const only = at('--only', '');
@@ -82,12 +96,14 @@ function main() {
   const rows = [];
   try {
     for (const c of comparisons(dir)) {
-      if (only && !only.split(',').some((o) => c.name.startsWith(o))) continue;
+      if (only && !only.split(',').some((/** @type {string} */ o) => c.name.startsWith(o))) continue;
+      /** @type {{ defaults: Run[], recipe: Run[] }} */
       const runs = { defaults: [], recipe: [] };
       for (let i = 0; i < repeats; i++) {
         runs.defaults.push(run(c.data, path.join(dir, 'd.safetensors')));
         runs.recipe.push(run([...c.data, ...c.recipe], path.join(dir, 'r.safetensors')));
       }
+      /** @param {Run[]} rs */
       const summary = (rs) => ({ value: median(rs.map((r) => r.value)), seconds: median(rs.map((r) => r.seconds)), runs: rs });
       rows.push({ name: c.name, metric: c.metric, recipe: c.recipe.join(' '), defaults: summary(runs.defaults), recipeRun: summary(runs.recipe) });
     }
@@ -99,6 +115,7 @@ function main() {
   console.log('| data | metric | defaults | s | recipe | s | recipe flags |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
+    /** @param {number} v */
     const f = (v) => (r.metric === 'bits' ? v.toFixed(3) : v.toFixed(4));
     console.log(
       `| ${r.name} | ${r.metric === 'bits' ? 'bits/char (lower is better)' : 'validation accuracy'} | ${f(r.defaults.value)} | ${r.defaults.seconds.toFixed(1)} | ${f(r.recipeRun.value)} | ${r.recipeRun.seconds.toFixed(1)} | \`${r.recipe}\` |`,
