@@ -457,8 +457,11 @@ pub struct Trainer {
     between_steps: Option<StepHook>,
 }
 
+/// What [`Trainer::set_between_steps`] runs: a closure over the network and the trainer.
+pub type StepFn = Box<dyn FnMut(&Network, &Trainer) + Send + Sync>;
+
 /// A hook run between training steps (see [`Trainer::set_between_steps`]).
-pub struct StepHook(Box<dyn FnMut(&Network, &Trainer) + Send + Sync>);
+pub struct StepHook(StepFn);
 
 impl std::fmt::Debug for StepHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -624,7 +627,7 @@ impl Trainer {
     }
 
     /// Runs `hook` after every step of later `fit` calls (`None` removes it).
-    pub fn set_between_steps(&mut self, hook: Option<Box<dyn FnMut(&Network, &Trainer) + Send + Sync>>) {
+    pub fn set_between_steps(&mut self, hook: Option<StepFn>) {
         self.between_steps = hook.map(StepHook);
     }
 
