@@ -478,6 +478,13 @@ impl Seq2Seq {
         Ok(())
     }
 
+    /// The teacher-forced logits of `batch`, time-major `[(Tt+1)·B, V]` (row `t·B + b`).
+    pub fn logits(&self, batch: &PairBatch) -> Result<Vec<f32>> {
+        let mut cache = Seq2SeqCache::default();
+        self.forward(batch, &mut cache)?;
+        Ok(cache.logits)
+    }
+
     /// The mean cross-entropy of `batch` (sum form) without gradients.
     pub fn loss(&self, batch: &PairBatch) -> Result<LossSum> {
         let mut cache = Seq2SeqCache::default();
