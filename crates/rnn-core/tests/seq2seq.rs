@@ -192,3 +192,39 @@ fn learns_to_reverse_and_decodes_greedy_and_beam() {
     let none = net.greedy(&b.source, b.rows, b.source_steps, &b.source_lengths, &|_| 0).unwrap();
     assert!(none.iter().all(Vec::is_empty));
 }
+
+/// A saved model loads with the same configuration, bit-identical parameters and outputs, and
+/// its metadata; files of another kind, or damaged, are refused with the file named.
+#[test]
+fn save_and_load_round_trip() {
+    use rnn_core::io::SaveOptions;
+    let dir = std::env::temp_dir().join(format!("rnnkit-seq2seq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.safetensors");
+    let net = Seq2Seq::init(config(CellKind::Lstm, AttentionKind::Additive, true, 2), &mut Rng::new(5)).unwrap();
+    let opts = SaveOptions { metadata: vec![("source_tokenizer", "{\"kind\":\"char\"}")], ..Default::default() };
+    net.save(&path, &opts).unwrap();
+    let (back, parts) = Seq2Seq::load(&path).unwrap();
+    assert_eq!(back.config, net.config);
+    assert_eq!(back.params().data, net.params().data);
+    assert_eq!(parts.metadata.get("source_tokenizer").map(String::as_str), Some("{\"kind\":\"char\"}"));
+    let batch = pairs().gather(&[0, 1, 2, 3]);
+    assert_eq!(back.logits(&batch).unwrap(), net.logits(&batch).unwrap());
+    // A language-model file is not a seq2seq one.
+    let lm = rnn_core::config::ModelConfig::from_json(
+        &serde_json::json!({"cell": "gru", "vocab_size": 5, "embed_dim": 2, "hidden_size": 3, "num_layers": 1}),
+    )
+    .unwrap();
+    let lm_params = rnn_core::init::init_params(&lm, &Default::default(), &mut Rng::new(1)).unwrap();
+    let lm_path = dir.join("lm.safetensors");
+    rnn_core::io::save_model(&lm_path, &lm, &lm_params, &SaveOptions::default()).unwrap();
+    let err = Seq2Seq::load(&lm_path).unwrap_err().to_string();
+    assert!(err.contains("lm.safetensors") && err.contains("seq2seq"), "{err}");
+    let err = rnn_core::io::load_model(&path).unwrap_err().to_string();
+    assert!(err.contains("task"), "{err}");
+    // Truncated.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
+    assert!(Seq2Seq::load(&path).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

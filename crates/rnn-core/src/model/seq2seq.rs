@@ -20,6 +20,7 @@ use crate::batch::IGNORE_INDEX;
 use crate::beam::{beam_search, BeamConfig, StepModel};
 use crate::config::{CellKind, MAX_DIM, MAX_PARAMS};
 use crate::error::{check_finite, Error, Result};
+use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
 use crate::layer::attention::{Attention, AttentionCache, AttentionKind, Memory};
 use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
@@ -30,6 +31,7 @@ use crate::pairs::PairBatch;
 use crate::params::{ParamLayout, Params};
 use crate::rng::Rng;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The architecture of a sequence-to-sequence model (its JSON form is the file's `config`).
@@ -286,6 +288,22 @@ impl Seq2Seq {
 
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// Writes the model file (safetensors, atomically): the tensors under the names of this
+    /// file's header, `config` = [`Seq2SeqConfig::to_json`], and `opts`' metadata (the bindings
+    /// put the two tokenizers in `source_tokenizer` and `target_tokenizer`; docs/FORMAT.md).
+    pub fn save(&self, path: &Path, opts: &SaveOptions) -> Result<()> {
+        save_with_layout(path, &self.config.to_json(), &self.config.layout(), &self.params, opts)
+    }
+
+    /// Reads a model file written by [`save`](Self::save) (every tensor's dtype, shape and
+    /// finiteness checked); the other parts of the file (metadata, extra tensors) beside it.
+    pub fn load(path: &Path) -> Result<(Self, ModelParts)> {
+        let (config, parts) = load_with_layout(path, |v| Ok(Seq2SeqConfig::from_json(v)?.layout()))?;
+        let config = Seq2SeqConfig::from_json(&config)?;
+        let net = Self::from_params(config, parts.params.clone())?;
+        Ok((net, parts))
     }
 
     pub fn params_mut(&mut self) -> &mut Params {
