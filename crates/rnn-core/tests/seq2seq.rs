@@ -157,10 +157,7 @@ fn learns_to_reverse_and_decodes_greedy_and_beam() {
     let mut grads = Params::zeros(net.params().layout.clone());
     for epoch in 0..6 {
         for rows in train.epoch_batches(1, epoch, 32) {
-            grads.zero();
-            net.forward_backward(&train.gather(&rows), &mut cache, &mut grads).unwrap();
-            let g = grads.data.clone();
-            opt.step(&mut net.params_mut().data, &g, 0.01).unwrap();
+            net.train_step(&train.gather(&rows), &mut cache, &mut grads, &mut opt, 0.01, Some(5.0)).unwrap();
         }
     }
     let all: Vec<usize> = (0..test.len()).collect();

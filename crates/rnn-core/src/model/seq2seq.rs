@@ -18,6 +18,7 @@
 
 use crate::batch::IGNORE_INDEX;
 use crate::beam::{beam_search, BeamConfig, StepModel};
+use crate::clip::{clip_grad_norm, global_norm};
 use crate::config::{CellKind, MAX_DIM, MAX_PARAMS};
 use crate::error::{check_finite, Error, Result};
 use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
@@ -27,6 +28,7 @@ use crate::layer::embedding::Embedding;
 use crate::layer::recurrent::{InferenceWorkspace, RecurrentStack, StackCache, StackState};
 use crate::loss::{cross_entropy, CrossEntropyOptions, LossSum};
 use crate::model::inference::{gather_states, scatter_states};
+use crate::optim::Optimizer;
 use crate::pairs::PairBatch;
 use crate::params::{ParamLayout, Params};
 use crate::rng::Rng;
@@ -540,6 +542,35 @@ impl Seq2Seq {
         let (dx_enc, _) = self.encoder.backward(&self.params, &mut cache.encoder, &dkeys, Some(&denc), grads)?;
         self.source_embedding().backward(grads.view_mut("encoder.embed.weight"), &batch.source, b, ts, &dx_enc)?;
         Ok(sum)
+    }
+
+    /// One optimizer step on `batch` (teacher forcing): the gradient of the mean loss into
+    /// `grads` (zeroed first), clipped to global norm `clip_norm`, applied by `optimizer` at `lr`.
+    /// Returns the batch loss and the gradient norm before clipping. A non-finite loss or
+    /// gradient is an error and leaves the parameters unchanged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_step(
+        &mut self,
+        batch: &PairBatch,
+        cache: &mut Seq2SeqCache,
+        grads: &mut Params,
+        optimizer: &mut Optimizer,
+        lr: f32,
+        clip_norm: Option<f32>,
+    ) -> Result<(LossSum, f64)> {
+        crate::parallel::install(|| {
+            grads.zero();
+            let loss = self.forward_backward(batch, cache, grads)?;
+            let norm = match clip_norm {
+                Some(max) => clip_grad_norm(&mut grads.data, max)?,
+                None => global_norm(&grads.data),
+            };
+            if !(loss.mean().is_finite() && norm.is_finite()) {
+                return Err(Error::LossNotFinite { step: optimizer.steps() + 1, value: loss.mean() });
+            }
+            optimizer.step(&mut self.params.data, &grads.data, lr)?;
+            Ok((loss, norm))
+        })
     }
 
     /// The attention weights of a teacher-forced pass of `batch`: per row, `[Tt_r + 1, Ts_r]`
