@@ -124,7 +124,7 @@ fn main() {
             let (loss, _) =
                 net.train_step(&train.gather(&rows), &mut cache, &mut grads, &mut opt, rate, Some(5.0)).unwrap();
             step += 1;
-            if step % 200 == 0 {
+            if step.is_multiple_of(200) {
                 println!("epoch {epoch} batch {i}/{n} step {step} loss {:.4} ({elapsed:.0} s)", loss.mean());
             }
         }

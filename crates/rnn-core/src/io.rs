@@ -440,7 +440,7 @@ fn read_params(
                 spec.name, spec.shape, info.shape
             )));
         }
-        let b = tensor_bytes(&bytes, n, &meta, &spec.name)
+        let b = tensor_bytes(bytes, n, meta, &spec.name)
             .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{}\": data outside the file", spec.name)))?;
         let dst = params.view_mut(&spec.name);
         for (d, c) in dst.iter_mut().zip(b.chunks_exact(4)) {
@@ -472,7 +472,7 @@ fn read_params(
                 info.dtype
             )));
         }
-        let b = tensor_bytes(&bytes, n, &meta, &name)
+        let b = tensor_bytes(bytes, n, meta, &name)
             .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{name}\": data outside the file")))?;
         extra.insert(name.clone(), (info.shape.clone(), decode_f32(b)));
     }

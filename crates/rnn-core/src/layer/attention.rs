@@ -255,10 +255,10 @@ impl Attention {
             let len = memory.lengths[m];
             let q = &queries[i * hq..(i + 1) * hq];
             let e = &mut cache.weights[i * ts..(i + 1) * ts];
-            for s in 0..len {
+            for (s, e) in e[..len].iter_mut().enumerate() {
                 let km = (s * memory.batch + m) * hk;
                 let pm = (s * memory.batch + m) * pw;
-                e[s] = match self.kind {
+                *e = match self.kind {
                     AttentionKind::Dot => dot(q, &memory.keys[km..km + hk]),
                     AttentionKind::General => dot(q, &memory.projected[pm..pm + pw]),
                     AttentionKind::Additive => {
@@ -352,30 +352,30 @@ impl Attention {
                 dkeys[km..km + hk].iter_mut().zip(dc).for_each(|(d, &x)| *d += alpha[s] * x);
             }
             // Softmax: de_s = α_s (dα_s − Σ_j α_j dα_j).
-            for s in 0..len {
-                de[s] = alpha[s] * (de[s] - weighted);
+            for (d, &a) in de[..len].iter_mut().zip(alpha) {
+                *d = a * (*d - weighted);
             }
             let q = &cache.queries[i * hq..(i + 1) * hq];
-            for s in 0..len {
+            for (s, &de) in de[..len].iter().enumerate() {
                 let km = (s * memory.batch + m) * hk;
                 let pm = (s * memory.batch + m) * pw;
                 match self.kind {
                     AttentionKind::Dot => {
-                        axpy(de[s], &memory.keys[km..km + hk], dqi);
-                        axpy(de[s], q, &mut dkeys[km..km + hk]);
+                        axpy(de, &memory.keys[km..km + hk], dqi);
+                        axpy(de, q, &mut dkeys[km..km + hk]);
                     }
                     AttentionKind::General => {
-                        axpy(de[s], &memory.projected[pm..pm + pw], dqi);
-                        axpy(de[s], q, &mut dprojected[pm..pm + pw]);
+                        axpy(de, &memory.projected[pm..pm + pw], dqi);
+                        axpy(de, q, &mut dprojected[pm..pm + pw]);
                     }
                     AttentionKind::Additive => {
                         // e = v·u, u = tanh(W_q q + W_k k): dv += de u, dpre_u = de v (1 − u²).
                         let u = &cache.hidden[(i * ts + s) * a..(i * ts + s + 1) * a];
-                        axpy(de[s], u, &mut dv);
+                        axpy(de, u, &mut dv);
                         let dqpi = &mut dqp[i * a..(i + 1) * a];
                         let dps = &mut dprojected[pm..pm + a];
                         for j in 0..a {
-                            let d = de[s] * v[j] * (1.0 - u[j] * u[j]);
+                            let d = de * v[j] * (1.0 - u[j] * u[j]);
                             dqpi[j] += d;
                             dps[j] += d;
                         }
@@ -487,6 +487,7 @@ mod tests {
 
     /// The naive reference: every score computed from the raw weights for each (query, key)
     /// pair, in f64. Returns (output [Tq, Bq, Hq], weights [Tq, Bq, Ts]).
+    #[allow(clippy::too_many_arguments)]
     fn reference(
         att: &Attention,
         p: &Params,
@@ -506,8 +507,8 @@ mod tests {
                 let qi = &q[(t * b + r) * hq..(t * b + r + 1) * hq];
                 let k = |s: usize, j: usize| keys[(s * b + r) * hk + j] as f64;
                 let mut e = vec![f64::NEG_INFINITY; ts];
-                for s in 0..lengths[r] {
-                    e[s] = match att.kind {
+                for (s, e) in e[..lengths[r]].iter_mut().enumerate() {
+                    *e = match att.kind {
                         AttentionKind::Dot => (0..hq).map(|j| qi[j] as f64 * k(s, j)).sum(),
                         AttentionKind::General => (0..hq)
                             .map(|i| qi[i] as f64 * (0..hk).map(|j| w("attn.weight", i, j, hk) * k(s, j)).sum::<f64>())

@@ -459,9 +459,10 @@ impl Seq2Seq {
             for s in 1..tt {
                 cache.decoder_ids.push(if s <= len { row[s - 1] } else { self.config.eos as i32 });
             }
-            for s in 0..=len {
-                cache.targets[s * b + r] = if s < len { row[s] } else { self.config.eos as i32 };
+            for (s, &y) in row[..len].iter().enumerate() {
+                cache.targets[s * b + r] = y;
             }
+            cache.targets[len * b + r] = self.config.eos as i32;
         }
         let dec_lengths: Vec<usize> = batch.target_lengths.iter().map(|l| l + 1).collect();
         cache.decoder_x.resize(tt * b * e, 0.0);
@@ -703,8 +704,8 @@ impl Seq2Seq {
         let h = self.config.hidden_size;
         let v = self.config.target_vocab;
         let mut out = Vec::with_capacity(rows);
-        for r in 0..rows {
-            let limit = max_tokens(lengths[r]);
+        for (r, &length) in lengths.iter().enumerate() {
+            let limit = max_tokens(length);
             if limit == 0 {
                 out.push(Vec::new());
                 continue;
