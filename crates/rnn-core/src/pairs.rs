@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn gather_pads_and_check_refuses_bad_batches() {
         let s = PairSet { source: vec![vec![1, 2, 3], vec![4]], target: vec![vec![], vec![5, 6]] };
-        s.validate(5, 7).unwrap_err();
+        s.validate(4, 7).unwrap_err();
         s.validate(6, 7).unwrap();
         let b = s.gather(&[1, 0]);
         assert_eq!((b.source.clone(), b.source_lengths.clone()), (vec![4, 0, 0, 1, 2, 3], vec![1, 3]));
