@@ -408,7 +408,7 @@ impl SequenceSet {
 
 /// Mixes the run seed and the epoch into one seed (SplitMix64 finaliser), so epochs differ and a
 /// resumed run recomputes the same order.
-fn epoch_seed(seed: u64, epoch: u64) -> u64 {
+pub(crate) fn epoch_seed(seed: u64, epoch: u64) -> u64 {
     let mut z = seed ^ epoch.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -12,7 +12,7 @@
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::params::Params;
+use crate::params::{ParamLayout, Params};
 use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
@@ -127,10 +127,22 @@ pub struct SaveOptions<'a> {
 
 /// Writes `params` (laid out for `config`) and `opts` to `path` atomically.
 pub fn save_model(path: &Path, config: &ModelConfig, params: &Params, opts: &SaveOptions) -> Result<()> {
-    let file = path.display().to_string();
     config.validate()?;
-    let layout = config.layout();
-    if *params.layout != layout {
+    save_with_layout(path, &config.to_json(), &config.layout(), params, opts)
+}
+
+/// [`save_model`] for any architecture: `config` is the file's `config` metadata, `layout` the
+/// parameters it implies (checked against `params`). The sequence-to-sequence model saves
+/// through this.
+pub fn save_with_layout(
+    path: &Path,
+    config: &serde_json::Value,
+    layout: &ParamLayout,
+    params: &Params,
+    opts: &SaveOptions,
+) -> Result<()> {
+    let file = path.display().to_string();
+    if *params.layout != *layout {
         let want: Vec<_> = layout.specs().iter().map(|s| (&s.name, &s.shape)).collect();
         let got: Vec<_> = params.layout.specs().iter().map(|s| (&s.name, &s.shape)).collect();
         return Err(Error::Shape(format!("params: expected the layout of the config {want:?}, got {got:?}")));
@@ -148,7 +160,7 @@ pub fn save_model(path: &Path, config: &ModelConfig, params: &Params, opts: &Sav
     let mut meta: HashMap<String, String> = HashMap::new();
     meta.insert("format".into(), FORMAT.into());
     meta.insert("format_version".into(), FORMAT_VERSION.into());
-    meta.insert("config".into(), config.to_json().to_string());
+    meta.insert("config".into(), config.to_string());
     if let Some(t) = opts.tokenizer {
         meta.insert("tokenizer".into(), t.into());
     }
@@ -330,6 +342,49 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
     let (file, bytes) = read_file(path)?;
     let (n, meta) = parse_header(&file, &bytes)?;
     let strings = meta.metadata().clone().unwrap_or_default();
+    let config_json = config_json(&file, &strings)?;
+    let config = ModelConfig::from_json(&config_json).map_err(|e| Error::Format(format!("\"{file}\": {e}")))?;
+    let layout = Arc::new(config.layout());
+    let (params, tokenizer, training, metadata, extra) = read_params(&file, &bytes, n, &meta, strings, layout)?;
+    Ok(ModelFile { config, params, tokenizer, training, metadata, extra })
+}
+
+/// The `config` metadata of an rnnkit model file (format and version checked), as JSON: what
+/// tells a language model, classifier, tagger or regressor file from a sequence-to-sequence one.
+pub fn read_config(path: &Path) -> Result<serde_json::Value> {
+    let (file, bytes) = read_file(path)?;
+    let (_, meta) = parse_header(&file, &bytes)?;
+    let strings = meta.metadata().clone().unwrap_or_default();
+    config_json(&file, &strings)
+}
+
+/// The parameters laid out by `layout(config)` and the metadata of an rnnkit model file of any
+/// architecture; `layout` receives the `config` metadata (its errors name the file).
+pub fn load_with_layout(
+    path: &Path,
+    layout: impl FnOnce(&serde_json::Value) -> Result<ParamLayout>,
+) -> Result<(serde_json::Value, ModelParts)> {
+    let (file, bytes) = read_file(path)?;
+    let (n, meta) = parse_header(&file, &bytes)?;
+    let strings = meta.metadata().clone().unwrap_or_default();
+    let config = config_json(&file, &strings)?;
+    let layout = Arc::new(layout(&config).map_err(|e| Error::Format(format!("\"{file}\": {e}")))?);
+    let (params, tokenizer, training, metadata, extra) = read_params(&file, &bytes, n, &meta, strings, layout)?;
+    Ok((config, ModelParts { params, tokenizer, training, metadata, extra }))
+}
+
+/// What [`load_with_layout`] reads besides the config: the fields of [`ModelFile`].
+#[derive(Debug, Clone)]
+pub struct ModelParts {
+    pub params: Params,
+    pub tokenizer: Option<String>,
+    pub training: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub extra: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+/// The checked `format`, `format_version` and the parsed `config` of a file's metadata.
+fn config_json(file: &str, strings: &HashMap<String, String>) -> Result<serde_json::Value> {
     let format = strings.get("format");
     if format.map(String::as_str) != Some(FORMAT) {
         return Err(Error::Format(format!(
@@ -348,10 +403,23 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
     }
     let config_text =
         strings.get("config").ok_or_else(|| Error::Format(format!("\"{file}\": metadata \"config\" is missing")))?;
-    let config_json: serde_json::Value = serde_json::from_str(config_text)
-        .map_err(|e| Error::Format(format!("\"{file}\": metadata \"config\" is not JSON: {e}")))?;
-    let config = ModelConfig::from_json(&config_json).map_err(|e| Error::Format(format!("\"{file}\": {e}")))?;
-    let layout = Arc::new(config.layout());
+    serde_json::from_str(config_text)
+        .map_err(|e| Error::Format(format!("\"{file}\": metadata \"config\" is not JSON: {e}")))
+}
+
+type Parts =
+    (Params, Option<String>, Option<String>, BTreeMap<String, String>, BTreeMap<String, (Vec<usize>, Vec<f32>)>);
+
+/// Every parameter of `layout` (dtype, shape and finiteness checked), the other f32 tensors and
+/// the metadata strings.
+fn read_params(
+    file: &str,
+    bytes: &[u8],
+    n: usize,
+    meta: &Metadata,
+    strings: HashMap<String, String>,
+    layout: Arc<ParamLayout>,
+) -> Result<Parts> {
     let mut params = Params::zeros(layout.clone());
     for spec in layout.specs() {
         let info = meta.info(&spec.name).ok_or_else(|| {
@@ -372,7 +440,7 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
                 spec.name, spec.shape, info.shape
             )));
         }
-        let b = tensor_bytes(&bytes, n, &meta, &spec.name)
+        let b = tensor_bytes(bytes, n, meta, &spec.name)
             .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{}\": data outside the file", spec.name)))?;
         let dst = params.view_mut(&spec.name);
         for (d, c) in dst.iter_mut().zip(b.chunks_exact(4)) {
@@ -404,7 +472,7 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
                 info.dtype
             )));
         }
-        let b = tensor_bytes(&bytes, n, &meta, &name)
+        let b = tensor_bytes(bytes, n, meta, &name)
             .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{name}\": data outside the file")))?;
         extra.insert(name.clone(), (info.shape.clone(), decode_f32(b)));
     }
@@ -414,7 +482,7 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
     for k in ["format", "format_version", "config"] {
         metadata.remove(k);
     }
-    Ok(ModelFile { config, params, tokenizer, training, metadata, extra })
+    Ok((params, tokenizer, training, metadata, extra))
 }
 
 #[cfg(test)]

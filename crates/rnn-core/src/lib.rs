@@ -24,6 +24,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod pairs;
 pub mod parallel;
 pub mod params;
 pub mod rng;

@@ -92,21 +92,55 @@ pub struct RecurrentStack {
 }
 
 impl RecurrentStack {
-    /// The stack described by `cfg` (`cfg.validate()` is the caller's: every size is then ≥ 1).
+    /// The stack described by `cfg` (`cfg.validate()` is the caller's: every size is then ≥ 1),
+    /// its tensors named `rnn.*`.
     pub fn new(cfg: &ModelConfig) -> Self {
+        Self::named(
+            "rnn",
+            cfg.cell,
+            cfg.rnn_input_size(),
+            cfg.hidden_size,
+            cfg.num_layers,
+            cfg.directions(),
+            cfg.dropout,
+        )
+    }
+
+    /// A stack of the given sizes whose tensors are named `<prefix>.weight_ih_l{k}…` (a
+    /// sequence-to-sequence model has two: `encoder.rnn` and `decoder.rnn`). Sizes are the
+    /// caller's to validate (each ≥ 1).
+    pub fn named(
+        prefix: &str,
+        cell: CellKind,
+        input_size: usize,
+        hidden: usize,
+        layers: usize,
+        directions: usize,
+        dropout: f32,
+    ) -> Self {
         RecurrentStack {
-            cell: cfg.cell,
-            input_size: cfg.rnn_input_size(),
-            hidden: cfg.hidden_size,
-            layers: cfg.num_layers,
-            directions: cfg.directions(),
-            dropout: cfg.dropout,
-            param_names: (0..cfg.num_layers * cfg.directions())
-                .map(|idx| {
-                    PARAM_KINDS.map(|kind| Self::param_name(kind, idx / cfg.directions(), idx % cfg.directions()))
-                })
+            cell,
+            input_size,
+            hidden,
+            layers,
+            directions,
+            dropout,
+            param_names: (0..layers * directions)
+                .map(|idx| PARAM_KINDS.map(|kind| Self::param_name(prefix, kind, idx / directions, idx % directions)))
                 .collect(),
         }
+    }
+
+    /// The parameter names and shapes of this stack, in file order.
+    pub fn param_entries(&self) -> Vec<(String, Vec<usize>)> {
+        let gh = self.cell.gates() * self.hidden;
+        let mut v = Vec::new();
+        for (idx, names) in self.param_names.iter().enumerate() {
+            let shapes =
+                [vec![gh, self.layer_input_size(idx / self.directions)], vec![gh, self.hidden], vec![gh], vec![gh]];
+            v.extend(names.iter().cloned().zip(shapes));
+        }
+        v
     }
 
     /// I, the width of the input vectors.
@@ -333,8 +367,8 @@ impl RecurrentStack {
         }
     }
 
-    fn param_name(kind: &str, layer: usize, dir: usize) -> String {
-        format!("rnn.{kind}_l{layer}{}", if dir == 1 { "_reverse" } else { "" })
+    fn param_name(prefix: &str, kind: &str, layer: usize, dir: usize) -> String {
+        format!("{prefix}.{kind}_l{layer}{}", if dir == 1 { "_reverse" } else { "" })
     }
 
     /// The four tensors of (layer, dir) as `(offset, len)` in a buffer, checked against the shapes

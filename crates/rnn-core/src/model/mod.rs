@@ -1,7 +1,8 @@
 //! Networks for every task and what runs them: the network itself, task losses, evaluation,
-//! inference (generation).
+//! inference (generation); the sequence-to-sequence network (`seq2seq`).
 
 pub mod evaluate;
 pub mod inference;
 pub mod network;
 pub mod objective;
+pub mod seq2seq;
