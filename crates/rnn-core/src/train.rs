@@ -451,6 +451,10 @@ pub struct Trainer {
     /// The head outputs of the current step (kept for its capacity).
     outputs: Vec<f32>,
     doutputs: Vec<f32>,
+    /// The parameters and optimizer state before the current update (buffers reused), put back
+    /// when the update makes any of them non-finite, so a diverged step never leaves inf or NaN
+    /// in the model: it can still be saved and used with its last finite weights.
+    before_update: (Vec<f32>, OptimizerState),
 }
 
 /// Saved training state (checkpoints).
@@ -494,6 +498,7 @@ impl Trainer {
             cache: ForwardCache::default(),
             outputs: Vec::new(),
             doutputs: Vec::new(),
+            before_update: (Vec::new(), OptimizerState { step: 0, slots: Vec::new() }),
         })
     }
 
@@ -589,7 +594,20 @@ impl Trainer {
         if let Some(v) = self.options.clip_value {
             clip_grad_value(&mut self.grads.data, v)?;
         }
+        let (saved, saved_state) = &mut self.before_update;
+        saved.clear();
+        saved.extend_from_slice(&net.params().data);
+        self.optimizer.save_state_into(saved_state);
         self.optimizer.step(&mut net.params_mut().data, &self.grads.data, lr)?;
+        let diverged = net.params().data.iter().copied().find(|v| !v.is_finite());
+        if let Some(value) = diverged.or_else(|| self.optimizer.first_non_finite()) {
+            net.params_mut().data.copy_from_slice(&self.before_update.0);
+            self.optimizer.import_state(&self.before_update.1)?;
+            if !self.options.skip_non_finite {
+                return Err(Error::UpdateNotFinite { step: step + 1, value: value as f64 });
+            }
+            return self.non_finite(step, value as f64, loss.sum, lr, final_state);
+        }
         self.position.step += 1;
         Ok(StepResult { loss: loss.sum, grad_norm, lr, skipped: false, final_state })
     }

@@ -211,6 +211,31 @@ impl Optimizer {
         }
     }
 
+    /// [`Optimizer::export_state`] into `into`, reusing its buffers (no allocation once sized):
+    /// the copy taken before each update, to put back if the update diverges.
+    pub fn save_state_into(&self, into: &mut OptimizerState) {
+        let slots = self.slots();
+        let same = into.slots.len() == slots.len()
+            && into
+                .slots
+                .iter()
+                .zip(&slots)
+                .all(|((k, v), (name, s))| k.strip_prefix("optim.") == Some(*name) && v.len() == s.len());
+        if same {
+            for ((_, dst), (_, src)) in into.slots.iter_mut().zip(&slots) {
+                dst.copy_from_slice(src);
+            }
+            into.step = self.steps();
+        } else {
+            *into = self.export_state();
+        }
+    }
+
+    /// The first non-finite value of the optimizer's state, if any.
+    pub fn first_non_finite(&self) -> Option<f32> {
+        self.slots().into_iter().find_map(|(_, v)| v.iter().copied().find(|x| !x.is_finite()))
+    }
+
     /// Restores a state from [`Optimizer::export_state`] of an optimizer with the same type and
     /// length; every slot must be present with the right length, and no unknown slot may appear.
     pub fn import_state(&mut self, state: &OptimizerState) -> Result<()> {
