@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Kill and signal trials of `rnnkit train` on tiny data (node scripts/kill-trials.mjs after
 // `npm run build`):
-// - `--kills` runs with a checkpoint written every step, each killed with SIGKILL at a random
-//   moment (most land inside a checkpoint write): the checkpoint must still load, whatever the
-//   moment; temporary files left by the killed writer are counted, and the next save of the same
-//   checkpoint must remove them all;
+// - `--kills` runs with a checkpoint written every step, each killed with SIGKILL: the odd ones
+//   at a random moment, the even ones the instant a temporary file of the checkpoint appears
+//   (inotify through fs.watch), so that at least half land inside a write. The checkpoint must
+//   still load; the temporary files left by killed writers are counted, and the next save of the
+//   same checkpoint must remove them all;
 // - `--terms` runs sent SIGTERM at a random moment of training (checkpoints only on the signal):
 //   each must exit 143 with a checkpoint that `train --resume` continues.
 // Prints one JSON summary; exits 1 when any trial failed.
@@ -47,7 +48,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function train(dir, extra) {
   const args = [cli, 'train', 'data.txt', '--threads', '1', '--json', ...extra];
   // A resumed run takes the architecture and windowing from its checkpoint.
-  if (!extra.includes('--resume')) args.push('--cell', 'lstm', '--hidden', '128', '--layers', '2', '--embed', '16', '--seq-len', '32', '--batch-size', '8');
+  if (!extra.includes('--resume')) args.push('--cell', 'lstm', '--hidden', '128', '--layers', '2', '--embed', '16', '--seq-len', '4', '--batch-size', '2');
   const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
@@ -91,14 +92,38 @@ async function main() {
   const ck = path.join(dir, 'ck.safetensors');
   let killedWithTemp = 0;
   let maxTemps = 0;
+  let previous = [];
+  let removedByNextSave = 0;
   for (let i = 0; i < o.kills; i++) {
     const run = train(dir, ['--max-steps', '100000', '--checkpoint', 'ck.safetensors', '--checkpoint-every', '1', '--out', 'out.safetensors']);
     await run.ready;
-    await sleep(50 + rand() * 1500);
+    await sleep(50 + rand() * 1000);
+    if (i % 2 === 0) {
+      // The next write: kill as its temporary file is created.
+      await new Promise((resolve) => {
+        const w = fs.watch(dir, (_, f) => {
+          if (f && f.startsWith('.ck.safetensors.') && f.endsWith('.tmp')) {
+            run.child.kill('SIGKILL');
+            w.close();
+            resolve();
+          }
+        });
+        run.done.then(() => {
+          w.close();
+          resolve();
+        });
+      });
+    }
     run.child.kill('SIGKILL');
     const r = await run.done;
     if (r.signal !== 'SIGKILL') failures.push({ trial: `kill ${i}`, why: `ended by itself (${r.status}): ${r.stderr.slice(-300)}` });
-    const left = temps(ck).length;
+    const now = temps(ck);
+    // What the previous killed writer left is gone: this run saved the checkpoint before its kill.
+    const kept = previous.filter((f) => now.includes(f));
+    if (kept.length > 0) failures.push({ trial: `kill ${i}`, why: `temporary files of the previous kill remain: ${kept}` });
+    removedByNextSave += previous.length - kept.length;
+    previous = now;
+    const left = now.length;
     if (left > 0) killedWithTemp++;
     maxTemps = Math.max(maxTemps, left);
     if (!fs.existsSync(ck)) failures.push({ trial: `kill ${i}`, why: 'no checkpoint yet' });
@@ -126,6 +151,7 @@ async function main() {
     if (r.status !== 0) failures.push({ trial: 'save after kills', why: `exit ${r.status}: ${r.stderr.slice(-300)}` });
   }
   const tempsAfterSave = temps(ck).length;
+  removedByNextSave += tempsBeforeSave - tempsAfterSave;
   if (tempsAfterSave > 0) failures.push({ trial: 'save after kills', why: `${tempsAfterSave} temporary files remain` });
 
   // SIGTERM during training: the checkpoint is written by the signal alone.
@@ -150,6 +176,7 @@ async function main() {
     kills: o.kills,
     killsThatLeftTempFiles: killedWithTemp,
     mostTempFilesAtOnce: maxTemps,
+    tempFilesRemovedByNextSave: removedByNextSave,
     tempFilesBeforeNextSave: tempsBeforeSave,
     tempFilesAfterNextSave: tempsAfterSave,
     terms: o.terms,
