@@ -599,8 +599,14 @@ impl Trainer {
         saved.extend_from_slice(&net.params().data);
         self.optimizer.save_state_into(saved_state);
         self.optimizer.step(&mut net.params_mut().data, &self.grads.data, lr)?;
-        let diverged = net.params().data.iter().copied().find(|v| !v.is_finite());
-        if let Some(value) = diverged.or_else(|| self.optimizer.first_non_finite()) {
+        // Only what the update made non-finite counts: a value that already was (a poisoned
+        // embedding row whose batches `skip_non_finite` skips) is not the update's doing.
+        let made_non_finite = |new: &[f32], old: &[f32]| {
+            new.iter().zip(old).find(|(n, o)| !n.is_finite() && o.is_finite()).map(|(n, _)| *n)
+        };
+        let diverged = made_non_finite(&net.params().data, &self.before_update.0)
+            .or_else(|| self.optimizer.first_made_non_finite(&self.before_update.1, made_non_finite));
+        if let Some(value) = diverged {
             net.params_mut().data.copy_from_slice(&self.before_update.0);
             self.optimizer.import_state(&self.before_update.1)?;
             if !self.options.skip_non_finite {

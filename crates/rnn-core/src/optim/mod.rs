@@ -231,9 +231,14 @@ impl Optimizer {
         }
     }
 
-    /// The first non-finite value of the optimizer's state, if any.
-    pub fn first_non_finite(&self) -> Option<f32> {
-        self.slots().into_iter().find_map(|(_, v)| v.iter().copied().find(|x| !x.is_finite()))
+    /// The first value `compare(slot, same slot of before)` reports across the state's slots
+    /// (`before` from [`Optimizer::save_state_into`]), e.g. one an update made non-finite.
+    pub fn first_made_non_finite(
+        &self,
+        before: &OptimizerState,
+        compare: impl Fn(&[f32], &[f32]) -> Option<f32>,
+    ) -> Option<f32> {
+        self.slots().into_iter().zip(&before.slots).find_map(|((_, now), (_, old))| compare(now, old))
     }
 
     /// Restores a state from [`Optimizer::export_state`] of an optimizer with the same type and
