@@ -218,9 +218,10 @@ export interface BeamOptions {
 
 /**
  * Beam search from a prompt, off the JS thread: hypotheses best first. `options` is checked
- * by the engine's `BeamConfig::validate` when the search starts.
+ * by the engine's `BeamConfig::validate` when the search starts; `cancel` stops it between
+ * steps (rejecting with `ABORT_ERR`).
  */
-export declare function beamSearchNative(model: NativeModel, prompt: Int32Array, options: BeamOptions): Promise<Hypothesis[]>
+export declare function beamSearchNative(model: NativeModel, prompt: Int32Array, options: BeamOptions, cancel: CancelToken): Promise<Hypothesis[]>
 
 /**
  * Refuses keys of a JavaScript-side option object (tokenizer, server, save options) that are

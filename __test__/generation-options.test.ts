@@ -53,7 +53,11 @@ describe('generate refuses unknown option keys', () => {
     expectUnknown(await caught(() => model.generate('It is', { beams: 2, length_penalty: 0 } as never)), 'options.length_penalty', 'lengthPenalty');
     const ids = model.tokenizer!.encode('It is');
     const beam = { beams: 2, maxTokens: 3, lengthPenalty: 0, stopTokens: [] };
-    expectUnknown(await caught(() => native.beamSearchNative(model.native, ids, { ...beam, max_tokens: 3 } as never)), 'options.max_tokens', 'maxTokens');
+    expectUnknown(
+      await caught(() => native.beamSearchNative(model.native, ids, { ...beam, max_tokens: 3 } as never, new native.CancelToken())),
+      'options.max_tokens',
+      'maxTokens',
+    );
     expectUnknown(await caught(() => model.session({ row: 2 } as never)), 'options.row', 'rows');
     const s = model.session();
     s.feed('It is');

@@ -287,12 +287,25 @@ export async function beamComplete(model: NativeModel, tokenizer: Tokenizer, pro
   const ids = promptIds(tokenizer, prompt);
   if (opts.signal?.aborted) throw abortError();
   const eos = tokenizer.tokenToId('<eos>');
-  const hyps = await native.beamSearchNative(model, ids, {
-    beams: opts.beams,
-    maxTokens: opts.maxTokens,
-    lengthPenalty: opts.lengthPenalty,
-    stopTokens: eos === undefined ? [] : [eos],
-  });
+  // The search runs natively to the end in one call: the signal reaches it through a token the
+  // engine checks before every step.
+  const cancel = new native.CancelToken();
+  const onAbort = () => cancel.cancel();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let hyps;
+  try {
+    hyps = await native.beamSearchNative(
+      model,
+      ids,
+      { beams: opts.beams, maxTokens: opts.maxTokens, lengthPenalty: opts.lengthPenalty, stopTokens: eos === undefined ? [] : [eos] },
+      cancel,
+    );
+  } catch (e) {
+    if (opts.signal?.aborted) throw abortError();
+    throw e;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
   if (opts.signal?.aborted) throw abortError();
   const best = hyps[0];
   const full = tokenizer.decode(best.tokens, { skipSpecials: true });

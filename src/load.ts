@@ -14,8 +14,29 @@ import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
 /** A model loaded from a file: one of the task classes, told apart by `task`. */
 export type AnyModel = LanguageModel | Classifier | Tagger | Regressor;
 
-/** Wraps a loaded native model in the class of its task. */
+/**
+ * Wraps a loaded native model in the class of its task. Whatever in the file's metadata is
+ * wrong (tokenizer, labels, input codec, task) is refused as `ERR_RNNKIT_FORMAT` naming the file.
+ */
 function wrap(handle: NativeModel, path: string): AnyModel {
+  try {
+    return wrapTask(handle, path);
+  } catch (e) {
+    throw inFile(path, e);
+  }
+}
+
+/** An error met reading the metadata of the file at `path`, as a format error naming the file. */
+function inFile(path: string, e: unknown): Error {
+  const shown = JSON.stringify(path);
+  const message = e instanceof Error ? e.message : String(e);
+  if (message.startsWith(shown)) return e as Error;
+  const wrapped = error('ERR_RNNKIT_FORMAT', `${shown}: ${message}`);
+  wrapped.cause = e;
+  return wrapped;
+}
+
+function wrapTask(handle: NativeModel, path: string): AnyModel {
   const json = handle.tokenizer();
   const tokenizer = json === null ? null : tokenizerFromJSON(json as unknown as TokenizerJSON);
   const config = handle.config() as { task: string; output_size: number; vocab_size?: number };

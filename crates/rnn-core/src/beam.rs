@@ -6,6 +6,7 @@
 
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::sample::{desc, log_softmax_finite};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A network seen by beam search: it advances a batch of independent states by one token each.
 pub trait StepModel {
@@ -91,12 +92,16 @@ struct Candidate {
 /// `beams` hypotheses are finished and no live one can still beat the worst of them (the bound
 /// accounts for the length penalty), which does not change the result.
 ///
+/// `cancel` is checked before every step: once set, the search stops with [`Error::Aborted`]
+/// (a search of `max_tokens` up to 10⁶ steps must not outlive its caller's abort).
+///
 /// Returns at most `beams` hypotheses `(tokens, score, logprob)`, best score first.
 pub fn beam_search<M: StepModel>(
     model: &mut M,
     initial_state: M::State,
     first_logits: &[f32],
     cfg: &BeamConfig,
+    cancel: &AtomicBool,
 ) -> Result<Vec<(Vec<u32>, f64, f64)>> {
     cfg.validate()?;
     let v = model.vocab_size();
@@ -119,6 +124,9 @@ pub fn beam_search<M: StepModel>(
     let mut finished: Vec<(Vec<u32>, f64, f64)> = Vec::new();
 
     for step in 0..cfg.max_tokens {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Aborted);
+        }
         if step > 0 {
             check_finite("logits from StepModel::step", &logits)?;
         }

@@ -32,6 +32,13 @@ pub enum Error {
     /// Training stopped because the loss became NaN or infinite (`ERR_RNNKIT_LOSS_NOT_FINITE`).
     #[error("the loss became {value} at step {step}; lower the learning rate or clip gradients")]
     LossNotFinite { step: u64, value: f64 },
+    /// A step's update overflowed the weights or the optimizer state; it was undone, so the model
+    /// keeps its last finite weights (`ERR_RNNKIT_LOSS_NOT_FINITE`, the same failure one step on).
+    #[error(
+        "the update of step {step} made the weights {value}; it was undone, the model keeps the weights from before \
+         it; lower the learning rate or clip gradients"
+    )]
+    UpdateNotFinite { step: u64, value: f64 },
     /// Work was cancelled by the caller (`ABORT_ERR`).
     #[error("the operation was aborted")]
     Aborted,
@@ -47,7 +54,7 @@ impl Error {
             Error::Format(_) => "ERR_RNNKIT_FORMAT",
             Error::Config(_) => "ERR_RNNKIT_CONFIG",
             Error::Io { .. } => "ERR_RNNKIT_IO",
-            Error::LossNotFinite { .. } => "ERR_RNNKIT_LOSS_NOT_FINITE",
+            Error::LossNotFinite { .. } | Error::UpdateNotFinite { .. } => "ERR_RNNKIT_LOSS_NOT_FINITE",
             Error::Aborted => "ABORT_ERR",
         }
     }

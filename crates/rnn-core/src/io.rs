@@ -14,9 +14,10 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::params::{ParamLayout, Params};
 use safetensors::tensor::{Metadata, TensorView};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -219,12 +220,9 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> std::io::Resul
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let name = name.to_string_lossy();
+    remove_stale_temps(dir, &name);
+    let tmp = dir.join(temp_name(&name, std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -244,16 +242,117 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> std::io::Resul
     Ok(())
 }
 
-fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
-    let shown = path.display().to_string();
-    let bytes = fs::read(path).map_err(|e| Error::io(format!("reading \"{shown}\""), e))?;
-    Ok((shown, bytes))
+/// The temporary file of a write of `name` by process `pid`: `.<name>.<pid>.<n>.tmp` beside the
+/// target, so that the next write of the same target can recognise what a killed writer left.
+fn temp_name(name: &str, pid: u32, n: u64) -> String {
+    format!(".{name}.{pid}.{n}.tmp")
 }
 
-/// Parses the header, checking offsets against the file length (the `safetensors` crate refuses
-/// truncated files, bad JSON, header lengths past the end and gaps or overlaps in the data).
-fn parse_header(file: &str, bytes: &[u8]) -> Result<(usize, Metadata)> {
-    SafeTensors::read_metadata(bytes).map_err(|e| match foreign_kind(bytes) {
+/// A temporary file older than this is stale whoever wrote it (a recycled pid, or a system where
+/// liveness cannot be asked); no write of one model file takes this long.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether process `pid` exists (Unix: `kill(pid, 0)`, which sends nothing; EPERM means it
+/// exists under another user). Elsewhere it is assumed alive and only age makes a file stale.
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Removes the temporary files of earlier writes of `name` in `dir` that can no longer finish:
+/// their writer's process is gone (a writer killed mid-write, e.g. by kill -9 or a power cut,
+/// leaves one), or they are older than [`STALE_AFTER`]. A live writer's file, in this process or
+/// another, is left alone. Best effort: a failure here never fails the write.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)?.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('.') else { continue };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), n.parse::<u64>()) else { continue };
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old || (pid != own && !process_alive(pid)) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A model file opened for reading: its header parsed and checked against the file's size, no
+/// tensor data read yet. Everything [`load_model`] checks against the config happens on this,
+/// before anything is allocated in proportion to what the header declares.
+struct Opened {
+    /// The file, for error messages.
+    file: String,
+    handle: File,
+    /// Where the tensor data starts: after the 8-byte length and the header.
+    data_start: u64,
+    meta: Metadata,
+}
+
+impl Opened {
+    /// The raw little-endian bytes of tensor `info` (bounds checked by [`open_header`]), into `buf`.
+    fn read_into(&mut self, info: &safetensors::tensor::TensorInfo, buf: &mut Vec<u8>) -> Result<()> {
+        let (start, end) = info.data_offsets;
+        buf.resize(end - start, 0);
+        self.handle
+            .seek(SeekFrom::Start(self.data_start + start as u64))
+            .and_then(|_| self.handle.read_exact(buf))
+            .map_err(|e| Error::io(format!("reading \"{}\"", self.file), e))
+    }
+}
+
+/// Reads up to `buf.len()` bytes (fewer only at the end of the file).
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Opens `path` and reads only its header: the 8-byte length (checked against the file's size
+/// and [`MAX_HEADER_LEN`] before the header is read), then the header JSON, streamed, so a
+/// damaged one fails at its first bad byte; its tensor offsets must tile the rest of the file
+/// exactly. A FIFO, device or directory is refused before it is opened (reading `/dev/zero` or
+/// a pipe would never end), so the cost of a refusal is bounded by the header, not the file.
+fn open_header(path: &Path) -> Result<Opened> {
+    let file = path.display().to_string();
+    let io = |e| Error::io(format!("reading \"{file}\""), e);
+    let kind = fs::metadata(path).map_err(io)?;
+    if !kind.is_file() {
+        let what = if kind.is_dir() { "a directory" } else { "not a regular file (a pipe, socket or device)" };
+        return Err(Error::Format(format!("\"{file}\": {what}; a model file is a safetensors file")));
+    }
+    let mut handle = File::open(path).map_err(io)?;
+    let len = handle.metadata().map_err(io)?.len();
+    let mut start = [0u8; 9];
+    let got = read_up_to(&mut handle, &mut start).map_err(io)?;
+    let start = &start[..got];
+    let bad = |why: String| match foreign_kind(start) {
         Some(Foreign::PyTorch) => Error::Format(format!(
             "\"{file}\": this is a PyTorch torch.save file, not safetensors; save the state_dict with \
              safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and import it"
@@ -263,9 +362,32 @@ fn parse_header(file: &str, bytes: &[u8]) -> Result<(usize, Metadata)> {
              a JSON object)"
         )),
         None => {
-            Error::Format(format!("\"{file}\": not a valid safetensors file ({e}); it may be truncated or corrupt"))
+            Error::Format(format!("\"{file}\": not a valid safetensors file ({why}); it may be truncated or corrupt"))
         }
-    })
+    };
+    let Some(len_bytes) = start.get(..8) else {
+        return Err(bad(format!("{len} bytes, shorter than the 8-byte header length")));
+    };
+    let n = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
+    if n > MAX_HEADER_LEN {
+        return Err(bad(format!("a header of {n} bytes exceeds the limit of {MAX_HEADER_LEN}")));
+    }
+    if 8 + n > len {
+        return Err(bad(format!("a header of {n} bytes runs past the end of the file ({len} bytes)")));
+    }
+    handle.seek(SeekFrom::Start(8)).map_err(io)?;
+    let meta: Metadata = serde_json::from_reader(BufReader::new((&mut handle).take(n))).map_err(|e| {
+        if e.is_io() {
+            io(e.into())
+        } else {
+            bad(format!("header: {e}"))
+        }
+    })?;
+    let data = len - 8 - n;
+    if meta.data_len() as u64 != data {
+        return Err(bad(format!("its tensors take {} bytes, but {data} bytes follow the header", meta.data_len())));
+    }
+    Ok(Opened { file, handle, data_start: 8 + n, meta })
 }
 
 /// What a file that failed to parse is, when it is plainly not a damaged safetensors file.
@@ -294,82 +416,79 @@ fn foreign_kind(bytes: &[u8]) -> Option<Foreign> {
     (len > MAX_HEADER_LEN || !opens_json).then_some(Foreign::Unknown)
 }
 
-/// The raw little-endian bytes of tensor `name` (offsets were validated by `parse_header`).
-fn tensor_bytes<'a>(bytes: &'a [u8], header_len: usize, meta: &Metadata, name: &str) -> Option<&'a [u8]> {
-    let info = meta.info(name)?;
-    let (start, end) = info.data_offsets;
-    bytes.get(8 + header_len + start..8 + header_len + end)
-}
-
 fn decode_f32(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 /// Reads every tensor (F32, F64, I64, I32) and the metadata of any safetensors file.
 pub fn read_tensors(path: &Path) -> Result<TensorFile> {
-    let (file, bytes) = read_file(path)?;
-    let (n, meta) = parse_header(&file, &bytes)?;
+    let mut f = open_header(path)?;
+    let infos: Vec<(String, safetensors::tensor::TensorInfo)> =
+        f.meta.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
+    if let Some((name, info)) =
+        infos.iter().find(|(_, i)| !matches!(i.dtype, Dtype::F32 | Dtype::F64 | Dtype::I64 | Dtype::I32))
+    {
+        return Err(Error::Format(format!(
+            "\"{}\": tensor \"{name}\": dtype {:?} is not supported (F32, F64, I64, I32 are)",
+            f.file, info.dtype
+        )));
+    }
     let mut tensors = BTreeMap::new();
-    for (name, info) in meta.tensors() {
-        let b = tensor_bytes(&bytes, n, &meta, &name)
-            .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{name}\": data outside the file")))?;
+    let mut b = Vec::new();
+    for (name, info) in infos {
+        f.read_into(&info, &mut b)?;
         let data = match info.dtype {
-            Dtype::F32 => TensorData::F32(decode_f32(b)),
+            Dtype::F32 => TensorData::F32(decode_f32(&b)),
             Dtype::F64 => {
                 TensorData::F64(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())
             }
             Dtype::I64 => {
                 TensorData::I64(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
             }
-            Dtype::I32 => {
-                TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect())
-            }
-            other => {
-                return Err(Error::Format(format!(
-                    "\"{file}\": tensor \"{name}\": dtype {other:?} is not supported (F32, F64, I64, I32 are)"
-                )))
-            }
+            _ => TensorData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect()),
         };
-        tensors.insert(name.clone(), Tensor { shape: info.shape.clone(), data });
+        tensors.insert(name, Tensor { shape: info.shape, data });
     }
-    let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
-    Ok(TensorFile { path: file, metadata, tensors })
+    let metadata = f.meta.metadata().clone().unwrap_or_default().into_iter().collect();
+    Ok(TensorFile { path: f.file, metadata, tensors })
 }
 
 /// Reads an rnnkit model file: refuses foreign files, unknown versions, configs it cannot read,
 /// missing tensors, wrong shapes or dtypes, non-finite parameters, truncated or corrupt files.
+/// The header is read and checked completely (every tensor of the config present with its shape
+/// and dtype, every extra tensor F32, sizes tiling the file) before the parameters are
+/// allocated, so a header declaring a huge model costs nothing to refuse.
 pub fn load_model(path: &Path) -> Result<ModelFile> {
-    let (file, bytes) = read_file(path)?;
-    let (n, meta) = parse_header(&file, &bytes)?;
-    let strings = meta.metadata().clone().unwrap_or_default();
-    let config_json = config_json(&file, &strings)?;
-    let config = ModelConfig::from_json(&config_json).map_err(|e| Error::Format(format!("\"{file}\": {e}")))?;
+    let mut f = open_header(path)?;
+    let strings = f.meta.metadata().clone().unwrap_or_default();
+    let config_json = config_json(&f.file, &strings)?;
+    let config = ModelConfig::from_json(&config_json).map_err(|e| Error::Format(format!("\"{}\": {e}", f.file)))?;
     let layout = Arc::new(config.layout());
-    let (params, tokenizer, training, metadata, extra) = read_params(&file, &bytes, n, &meta, strings, layout)?;
+    let (params, tokenizer, training, metadata, extra) = read_params(&mut f, strings, layout)?;
     Ok(ModelFile { config, params, tokenizer, training, metadata, extra })
 }
 
 /// The `config` metadata of an rnnkit model file (format and version checked), as JSON: what
 /// tells a language model, classifier, tagger or regressor file from a sequence-to-sequence one.
+/// Reads the header only.
 pub fn read_config(path: &Path) -> Result<serde_json::Value> {
-    let (file, bytes) = read_file(path)?;
-    let (_, meta) = parse_header(&file, &bytes)?;
-    let strings = meta.metadata().clone().unwrap_or_default();
-    config_json(&file, &strings)
+    let f = open_header(path)?;
+    let strings = f.meta.metadata().clone().unwrap_or_default();
+    config_json(&f.file, &strings)
 }
 
 /// The parameters laid out by `layout(config)` and the metadata of an rnnkit model file of any
-/// architecture; `layout` receives the `config` metadata (its errors name the file).
+/// architecture; `layout` receives the `config` metadata (its errors name the file). Checked
+/// from the header first, as [`load_model`].
 pub fn load_with_layout(
     path: &Path,
     layout: impl FnOnce(&serde_json::Value) -> Result<ParamLayout>,
 ) -> Result<(serde_json::Value, ModelParts)> {
-    let (file, bytes) = read_file(path)?;
-    let (n, meta) = parse_header(&file, &bytes)?;
-    let strings = meta.metadata().clone().unwrap_or_default();
-    let config = config_json(&file, &strings)?;
-    let layout = Arc::new(layout(&config).map_err(|e| Error::Format(format!("\"{file}\": {e}")))?);
-    let (params, tokenizer, training, metadata, extra) = read_params(&file, &bytes, n, &meta, strings, layout)?;
+    let mut f = open_header(path)?;
+    let strings = f.meta.metadata().clone().unwrap_or_default();
+    let config = config_json(&f.file, &strings)?;
+    let layout = Arc::new(layout(&config).map_err(|e| Error::Format(format!("\"{}\": {e}", f.file)))?);
+    let (params, tokenizer, training, metadata, extra) = read_params(&mut f, strings, layout)?;
     Ok((config, ModelParts { params, tokenizer, training, metadata, extra }))
 }
 
@@ -410,19 +529,16 @@ fn config_json(file: &str, strings: &HashMap<String, String>) -> Result<serde_js
 type Parts =
     (Params, Option<String>, Option<String>, BTreeMap<String, String>, BTreeMap<String, (Vec<usize>, Vec<f32>)>);
 
-/// Every parameter of `layout` (dtype, shape and finiteness checked), the other f32 tensors and
-/// the metadata strings.
-fn read_params(
-    file: &str,
-    bytes: &[u8],
-    n: usize,
-    meta: &Metadata,
-    strings: HashMap<String, String>,
-    layout: Arc<ParamLayout>,
-) -> Result<Parts> {
-    let mut params = Params::zeros(layout.clone());
+/// Every parameter of `layout` and the other f32 tensors of an opened file, with its metadata
+/// strings. The whole tensor set is checked against the layout from the header (presence, dtype,
+/// shape) before the parameters are allocated, so a header declaring a huge model costs nothing
+/// to refuse; then each tensor is read and checked finite.
+fn read_params(f: &mut Opened, strings: HashMap<String, String>, layout: Arc<ParamLayout>) -> Result<Parts> {
+    let file = f.file.clone();
+    // The whole tensor set against the config, from the header alone.
+    let mut infos = Vec::with_capacity(layout.specs().len());
     for spec in layout.specs() {
-        let info = meta.info(&spec.name).ok_or_else(|| {
+        let info = f.meta.info(&spec.name).ok_or_else(|| {
             Error::Format(format!(
                 "\"{file}\": tensor \"{}\" (shape {:?}) is missing; its config requires it",
                 spec.name, spec.shape
@@ -440,8 +556,26 @@ fn read_params(
                 spec.name, spec.shape, info.shape
             )));
         }
-        let b = tensor_bytes(bytes, n, meta, &spec.name)
-            .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{}\": data outside the file", spec.name)))?;
+        infos.push(info.clone());
+    }
+    let mut extras = Vec::new();
+    for (name, info) in f.meta.tensors() {
+        if layout.get(&name).is_some() {
+            continue;
+        }
+        if info.dtype != Dtype::F32 {
+            return Err(Error::Format(format!(
+                "\"{file}\": tensor \"{name}\": expected dtype F32, got {:?}",
+                info.dtype
+            )));
+        }
+        extras.push((name, info.clone()));
+    }
+    // Every tensor checked: the parameters take at most the file's size.
+    let mut params = Params::zeros(layout.clone());
+    let mut b = Vec::new();
+    for (spec, info) in layout.specs().iter().zip(&infos) {
+        f.read_into(info, &mut b)?;
         let dst = params.view_mut(&spec.name);
         for (d, c) in dst.iter_mut().zip(b.chunks_exact(4)) {
             *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -462,19 +596,9 @@ fn read_params(
         }
     }
     let mut extra = BTreeMap::new();
-    for (name, info) in meta.tensors() {
-        if layout.get(&name).is_some() {
-            continue;
-        }
-        if info.dtype != Dtype::F32 {
-            return Err(Error::Format(format!(
-                "\"{file}\": tensor \"{name}\": expected dtype F32, got {:?}",
-                info.dtype
-            )));
-        }
-        let b = tensor_bytes(bytes, n, meta, &name)
-            .ok_or_else(|| Error::Format(format!("\"{file}\": tensor \"{name}\": data outside the file")))?;
-        extra.insert(name.clone(), (info.shape.clone(), decode_f32(b)));
+    for (name, info) in extras {
+        f.read_into(&info, &mut b)?;
+        extra.insert(name, (info.shape.clone(), decode_f32(&b)));
     }
     let mut metadata: BTreeMap<String, String> = strings.into_iter().collect();
     let tokenizer = metadata.remove("tokenizer");
@@ -788,5 +912,85 @@ mod tests {
             r#"{"cell": "transformer", "vocab_size": 7, "embed_dim": 3, "hidden_size": 4, "num_layers": 1}"#.into();
         let msg = load_error(&dir, "cfg.safetensors", &craft(&bad_cfg, &all));
         assert!(msg.contains("cell: expected \"rnn\", \"lstm\" or \"gru\", got \"transformer\""), "{msg}");
+    }
+
+    #[test]
+    fn pipes_devices_and_directories_are_refused_without_reading_them() {
+        let dir = test_dir("not-regular");
+        // A FIFO with no writer: opening it for reading would block forever, reading it too.
+        let fifo = dir.join("pipe.safetensors");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let zero = Path::new("/dev/zero");
+        for p in [fifo.as_path(), zero, dir.as_path()] {
+            let e = load_model(p).unwrap_err();
+            assert_eq!(e.code(), "ERR_RNNKIT_FORMAT", "{e}");
+            assert!(e.to_string().contains(&p.display().to_string()), "{e}");
+            assert!(read_tensors(p).is_err());
+        }
+        assert!(load_model(&fifo).unwrap_err().to_string().contains("not a regular file"));
+        assert!(load_model(&dir).unwrap_err().to_string().contains("a directory"));
+    }
+
+    #[test]
+    fn huge_declared_sizes_are_refused_from_the_header() {
+        let dir = test_dir("huge");
+        // A sparse 1 GiB file of zeros: a header length of 0 and no `{` is refused after 9 bytes.
+        let sparse = dir.join("sparse.safetensors");
+        File::create(&sparse).unwrap().set_len(1 << 30).unwrap();
+        let e = load_model(&sparse).unwrap_err();
+        assert_eq!(e.code(), "ERR_RNNKIT_FORMAT");
+        assert!(
+            e.to_string().contains("sparse.safetensors") && e.to_string().contains("not a safetensors file"),
+            "{e}"
+        );
+        // The same size with a valid start: `{` then zeros fails at the header's second byte.
+        let mut f = OpenOptions::new().write(true).open(&sparse).unwrap();
+        std::io::Write::write_all(&mut f, &((1u64 << 29).to_le_bytes())).unwrap();
+        std::io::Write::write_all(&mut f, b"{").unwrap();
+        drop(f);
+        let e = load_model(&sparse).unwrap_err();
+        assert!(e.to_string().contains("header:"), "{e}");
+        // A config of ~8e8 parameters (3.3 GB) whose tensors are missing: refused before they are allocated.
+        let huge = json!({"task": "language_model", "cell": "lstm", "vocab_size": 250_000, "embed_dim": 1024,
+            "hidden_size": 2048, "num_layers": 2});
+        let meta = vec![
+            ("format", FORMAT.to_string()),
+            ("format_version", FORMAT_VERSION.to_string()),
+            ("config", huge.to_string()),
+        ];
+        let msg = load_error(&dir, "huge.safetensors", &craft(&meta, &[("x", Dtype::F32, vec![1], vec![0; 4])]));
+        assert!(msg.contains("is missing; its config requires it"), "{msg}");
+    }
+
+    #[test]
+    fn stale_temporary_files_of_dead_writers_are_removed_by_the_next_write() {
+        let dir = test_dir("stale");
+        let path = dir.join("m.safetensors");
+        // A pid that no longer runs: a child that has exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let live_other = std::os::unix::process::parent_id();
+        let own = std::process::id();
+        let temp = |pid: u32, n: u64| dir.join(temp_name("m.safetensors", pid, n));
+        let stale = temp(dead, 0);
+        let concurrent = [temp(own, 999_999), temp(live_other, 3)];
+        let unrelated = [dir.join(".other.safetensors.1.0.tmp"), dir.join(".m.safetensors.x.tmp")];
+        for p in concurrent.iter().chain(&unrelated).chain([&stale]) {
+            fs::write(p, b"partial").unwrap();
+        }
+        // An hour-old file of a live pid is stale too (its pid was recycled).
+        let recycled = temp(live_other, 4);
+        let f = File::create(&recycled).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200)).unwrap();
+        drop(f);
+        save_small(&path);
+        assert!(!stale.exists() && !recycled.exists(), "stale temporary files remain");
+        for p in concurrent.iter().chain(&unrelated) {
+            assert!(p.exists(), "{} was removed", p.display());
+        }
+        load_model(&path).unwrap();
     }
 }

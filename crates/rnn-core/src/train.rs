@@ -455,6 +455,10 @@ pub struct Trainer {
     /// cannot touch the model while it trains (the Node binding) serves requests such as a
     /// snapshot to disk.
     between_steps: Option<StepHook>,
+    /// The parameters and optimizer state before the current update (buffers reused), put back
+    /// when the update makes any of them non-finite, so a diverged step never leaves inf or NaN
+    /// in the model: it can still be saved and used with its last finite weights.
+    before_update: (Vec<f32>, OptimizerState),
 }
 
 /// What [`Trainer::set_between_steps`] runs: a closure over the network and the trainer.
@@ -511,6 +515,7 @@ impl Trainer {
             outputs: Vec::new(),
             doutputs: Vec::new(),
             between_steps: None,
+            before_update: (Vec::new(), OptimizerState { step: 0, slots: Vec::new() }),
         })
     }
 
@@ -606,7 +611,26 @@ impl Trainer {
         if let Some(v) = self.options.clip_value {
             clip_grad_value(&mut self.grads.data, v)?;
         }
+        let (saved, saved_state) = &mut self.before_update;
+        saved.clear();
+        saved.extend_from_slice(&net.params().data);
+        self.optimizer.save_state_into(saved_state);
         self.optimizer.step(&mut net.params_mut().data, &self.grads.data, lr)?;
+        // Only what the update made non-finite counts: a value that already was (a poisoned
+        // embedding row whose batches `skip_non_finite` skips) is not the update's doing.
+        let made_non_finite = |new: &[f32], old: &[f32]| {
+            new.iter().zip(old).find(|(n, o)| !n.is_finite() && o.is_finite()).map(|(n, _)| *n)
+        };
+        let diverged = made_non_finite(&net.params().data, &self.before_update.0)
+            .or_else(|| self.optimizer.first_made_non_finite(&self.before_update.1, made_non_finite));
+        if let Some(value) = diverged {
+            net.params_mut().data.copy_from_slice(&self.before_update.0);
+            self.optimizer.import_state(&self.before_update.1)?;
+            if !self.options.skip_non_finite {
+                return Err(Error::UpdateNotFinite { step: step + 1, value: value as f64 });
+            }
+            return self.non_finite(step, value as f64, loss.sum, lr, final_state);
+        }
         self.position.step += 1;
         Ok(StepResult { loss: loss.sum, grad_norm, lr, skipped: false, final_state })
     }

@@ -7,6 +7,7 @@ use rnn_core::sample::{sample_next, SampleScratch, SamplerConfig};
 use rnn_core::Result;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Counts allocations per thread, so that tests running in parallel do not disturb each other.
 struct CountingAlloc;
@@ -345,13 +346,13 @@ fn beam_search_beats_greedy_when_greedy_is_myopic() {
     let (g, glp) = greedy_decode(&model, &first, 2, &[]);
     assert_eq!(g, vec![0, 0]);
     let cfg = BeamConfig { beams: 1, max_tokens: 2, length_penalty: 0.0, stop_tokens: vec![] };
-    let one = beam_search(&mut model.clone(), (0, 0), &first, &cfg).unwrap();
+    let one = beam_search(&mut model.clone(), (0, 0), &first, &cfg, &AtomicBool::new(false)).unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].0, g);
     assert!((one[0].2 - glp).abs() < 1e-9);
 
     let mut m = model.clone();
-    let two = beam_search(&mut m, (0, 0), &first, &BeamConfig { beams: 2, ..cfg }).unwrap();
+    let two = beam_search(&mut m, (0, 0), &first, &BeamConfig { beams: 2, ..cfg }, &AtomicBool::new(false)).unwrap();
     assert_eq!(two[0].0, vec![1, 1]);
     assert!((two[0].2 - 0.36f64.ln()).abs() < 1e-6, "{}", two[0].2);
     assert!(two[0].2 > glp);
@@ -373,7 +374,7 @@ fn one_beam_is_exactly_greedy_on_random_chains() {
         let alpha = [0.0, 0.6, 1.5][case % 3];
         let (g, glp) = greedy_decode(&model, &first, max_tokens, &stops);
         let cfg = BeamConfig { beams: 1, max_tokens, length_penalty: alpha, stop_tokens: stops };
-        let got = beam_search(&mut model, (0, 0), &first, &cfg).unwrap();
+        let got = beam_search(&mut model, (0, 0), &first, &cfg, &AtomicBool::new(false)).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, g, "case {case}");
         assert!((got[0].2 - glp).abs() < 1e-9);
@@ -403,14 +404,21 @@ fn wide_beams_find_the_exhaustive_optimum() {
         all.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
         let beams = v.pow(depth as u32);
         let cfg = BeamConfig { beams, max_tokens: depth, length_penalty: alpha, stop_tokens: stops.clone() };
-        let got = beam_search(&mut model.clone(), (0, 0), &first, &cfg).unwrap();
+        let got = beam_search(&mut model.clone(), (0, 0), &first, &cfg, &AtomicBool::new(false)).unwrap();
         // Beams ≥ V^depth keep every hypothesis: the whole ranking equals the exhaustive one.
         assert_same_ranking(&model, &first, &cfg, &got, &all, case);
 
         // A narrower beam never does worse than greedy under a plain log-probability ranking.
         if alpha == 0.0 {
             let (g, glp) = greedy_decode(&model, &first, depth, &stops);
-            let narrow = beam_search(&mut model.clone(), (0, 0), &first, &BeamConfig { beams: 2, ..cfg }).unwrap();
+            let narrow = beam_search(
+                &mut model.clone(),
+                (0, 0),
+                &first,
+                &BeamConfig { beams: 2, ..cfg },
+                &AtomicBool::new(false),
+            )
+            .unwrap();
             assert!(narrow[0].2 >= glp - 1e-12);
             if all[0].0 != g {
                 greedy_suboptimal += 1;
@@ -470,7 +478,7 @@ fn narrow_beams_match_the_reference_procedure() {
             length_penalty: [0.0, 0.6, 2.0, -0.4][case % 4],
             stop_tokens: stops,
         };
-        let got = beam_search(&mut model, (0, 0), &first, &cfg).unwrap();
+        let got = beam_search(&mut model, (0, 0), &first, &cfg, &AtomicBool::new(false)).unwrap();
         let want = reference_beam(&model, &first, &cfg);
         assert_same_ranking(&model, &first, &cfg, &got, &want, case);
         assert!(model.calls < cfg.max_tokens && model.widest <= cfg.beams);
@@ -482,14 +490,50 @@ fn beam_search_rejects_bad_input() {
     let mut gen = Rng::new(300);
     let mut model = Markov::random(&mut gen, 4);
     let cfg = BeamConfig { beams: 2, max_tokens: 3, length_penalty: 0.0, stop_tokens: vec![] };
-    let err = beam_search(&mut model, (0, 0), &[0.0; 3], &cfg).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0; 3], &cfg, &AtomicBool::new(false)).unwrap_err();
     assert!(err.to_string().starts_with("first_logits:"), "{err}");
-    let err = beam_search(&mut model, (0, 0), &[0.0, f32::NAN, 0.0, 0.0], &cfg).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0, f32::NAN, 0.0, 0.0], &cfg, &AtomicBool::new(false)).unwrap_err();
     assert_eq!(err.code(), "ERR_RNNKIT_NON_FINITE");
     let bad_stop = BeamConfig { stop_tokens: vec![4], ..cfg.clone() };
-    let err = beam_search(&mut model, (0, 0), &[0.0; 4], &bad_stop).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0; 4], &bad_stop, &AtomicBool::new(false)).unwrap_err();
     assert!(err.to_string().starts_with("stop_tokens:"), "{err}");
     model.table[5] = f32::INFINITY;
-    let err = beam_search(&mut model, (0, 0), &[0.0, 1.0, 0.0, 0.0], &cfg).unwrap_err();
+    let err = beam_search(&mut model, (0, 0), &[0.0, 1.0, 0.0, 0.0], &cfg, &AtomicBool::new(false)).unwrap_err();
     assert!(err.to_string().contains("StepModel::step"), "{err}");
+}
+
+/// A model whose logits never end a hypothesis, and which sets `cancel` at its `at`-th step.
+struct CancelAt<'a> {
+    cancel: &'a AtomicBool,
+    at: usize,
+    calls: usize,
+}
+
+impl StepModel for CancelAt<'_> {
+    type State = ();
+    fn step(&mut self, _: &mut [()], _: &[u32], logits_out: &mut [f32]) -> Result<()> {
+        self.calls += 1;
+        if self.calls == self.at {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+        logits_out.iter_mut().enumerate().for_each(|(i, l)| *l = (i % 3) as f32);
+        Ok(())
+    }
+    fn vocab_size(&self) -> usize {
+        3
+    }
+}
+
+#[test]
+fn beam_search_stops_at_the_step_after_cancel() {
+    let cancel = AtomicBool::new(false);
+    let mut model = CancelAt { cancel: &cancel, at: 50, calls: 0 };
+    let cfg = BeamConfig { beams: 8, max_tokens: 1_000_000, length_penalty: 1.0, stop_tokens: vec![] };
+    let err = beam_search(&mut model, (), &[0.0, 1.0, 2.0], &cfg, &cancel).unwrap_err();
+    assert_eq!(err.code(), "ABORT_ERR");
+    assert_eq!(model.calls, 50, "no step after the one that saw the cancel");
+    // Cancelled before it starts: no step at all.
+    let mut model = CancelAt { cancel: &cancel, at: 0, calls: 0 };
+    assert!(matches!(beam_search(&mut model, (), &[0.0; 3], &cfg, &cancel), Err(rnn_core::Error::Aborted)));
+    assert_eq!(model.calls, 0);
 }

@@ -257,6 +257,42 @@ fn a_non_finite_loss_stops_naming_the_step() {
     assert!(step > 1 && step == last_step + 1 && t.position.step == last_step, "failed at {step} after {last_step}");
 }
 
+/// An update that overflows the weights is undone: `fit` fails naming the step, and the model
+/// keeps its last finite weights (and optimizer state), so it can still be saved, loaded and
+/// trained on; with `skip_non_finite` the step is skipped instead.
+#[test]
+fn a_diverging_update_is_undone_and_the_model_stays_saveable() {
+    // Huge but finite biases give a finite loss and gradient; weight decay then pushes them past
+    // f32's range: 1e38 - 1 · (g + 10 · 1e38) overflows in the update itself.
+    let sgd = json!({"type": "sgd", "lr": 1.0, "momentum": 0.9, "weight_decay": 10.0});
+    for skip in [false, true] {
+        let mut net = lm("rnn", 1, 0.0, 21);
+        net.params_mut().view_mut("head.bias").fill(1e38);
+        let optimizer = sgd.clone();
+        let opts = options(json!({"optimizer": optimizer, "max_steps": 6, "skip_non_finite": skip}));
+        let mut t = Trainer::new(&net, opts.clone()).unwrap();
+        let r = fit_with(&mut net, &mut t, &data(&cyclic(400, 0.3, 22), &opts), &AtomicBool::new(false), &mut |_| {});
+        assert!(net.params().data.iter().all(|v| v.is_finite()), "non-finite weights left after {r:?}");
+        assert_eq!(net.params().view("head.bias")[0], 1e38, "the weights from before the update");
+        let state = t.state();
+        assert!(state.optimizer.slots.iter().all(|(_, v)| v.iter().all(|x| x.is_finite())));
+        match (&r, skip) {
+            (Err(e @ Error::UpdateNotFinite { step, .. }), false) => {
+                assert_eq!(e.code(), "ERR_RNNKIT_LOSS_NOT_FINITE");
+                assert!(e.to_string().contains(&format!("update of step {step}")), "{e}");
+                assert_eq!(t.position.step, step - 1, "the undone step is not counted");
+                assert_eq!(state.optimizer.step, step - 1);
+            }
+            (Ok(h), true) => assert!(h.steps_done == 6),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+        let path = temp(&format!("diverged-{skip}.safetensors"));
+        save_checkpoint(&path, &net, Some(&state), None, &[]).unwrap();
+        let back = load_checkpoint(&path).unwrap();
+        assert_eq!(bits(&back.network), bits(&net));
+    }
+}
+
 /// With `skip_non_finite`, exactly the batches that touch a poisoned embedding row are skipped
 /// (in lanes mode too: the poisoned state is not carried into the next batch) and the rest train.
 #[test]

@@ -15,6 +15,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{AsyncTask, Either, Float32ArraySlice, Int32Array};
@@ -30,7 +31,7 @@ use rnn_core::sample::{sample_next, SampleScratch, SamplerConfig};
 
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard_js, Guarded, Work};
-use crate::model::{read, seed_from, NativeModel, Shared};
+use crate::model::{read, seed_from, CancelToken, NativeModel, Shared};
 use crate::options::Strict;
 use crate::strict_object;
 
@@ -629,18 +630,21 @@ pub struct Hypothesis {
 }
 
 /// Beam search from a prompt, off the JS thread: hypotheses best first. `options` is checked
-/// by the engine's `BeamConfig::validate` when the search starts.
+/// by the engine's `BeamConfig::validate` when the search starts; `cancel` stops it between
+/// steps (rejecting with `ABORT_ERR`).
 #[napi(ts_return_type = "Promise<Hypothesis[]>")]
 pub fn beam_search_native(
     model: &NativeModel,
     prompt: Int32Array,
     #[napi(ts_arg_type = "BeamOptions")] options: Strict<BeamOptions>,
+    cancel: &CancelToken,
 ) -> AsyncTask<Guarded<BeamWork>> {
     let BeamOptions { beams, max_tokens, length_penalty, stop_tokens } = options.0;
     AsyncTask::new(Guarded(BeamWork {
         shared: model.shared.clone(),
         prompt: prompt.to_vec(),
         config: BeamConfig { beams: beams as usize, max_tokens: max_tokens as usize, length_penalty, stop_tokens },
+        cancel: cancel.flag.clone(),
     }))
 }
 
@@ -649,6 +653,8 @@ pub struct BeamWork {
     shared: Shared,
     prompt: Vec<i32>,
     config: BeamConfig,
+    /// Checked before every step of the search: the caller's AbortSignal, through a `CancelToken`.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Work for BeamWork {
@@ -661,7 +667,7 @@ impl Work for BeamWork {
         check_prompt(net, &self.prompt)?;
         let (state, logits) = prompt_state(net, &self.prompt, &mut InferenceScratch::default())?;
         let mut model = BeamModel::new(net);
-        Ok(beam_search(&mut model, state, &logits, &self.config)?)
+        Ok(beam_search(&mut model, state, &logits, &self.config, &self.cancel)?)
     }
     fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Vec<Hypothesis>> {
         Ok(output

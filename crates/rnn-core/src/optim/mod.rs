@@ -211,6 +211,36 @@ impl Optimizer {
         }
     }
 
+    /// [`Optimizer::export_state`] into `into`, reusing its buffers (no allocation once sized):
+    /// the copy taken before each update, to put back if the update diverges.
+    pub fn save_state_into(&self, into: &mut OptimizerState) {
+        let slots = self.slots();
+        let same = into.slots.len() == slots.len()
+            && into
+                .slots
+                .iter()
+                .zip(&slots)
+                .all(|((k, v), (name, s))| k.strip_prefix("optim.") == Some(*name) && v.len() == s.len());
+        if same {
+            for ((_, dst), (_, src)) in into.slots.iter_mut().zip(&slots) {
+                dst.copy_from_slice(src);
+            }
+            into.step = self.steps();
+        } else {
+            *into = self.export_state();
+        }
+    }
+
+    /// The first value `compare(slot, same slot of before)` reports across the state's slots
+    /// (`before` from [`Optimizer::save_state_into`]), e.g. one an update made non-finite.
+    pub fn first_made_non_finite(
+        &self,
+        before: &OptimizerState,
+        compare: impl Fn(&[f32], &[f32]) -> Option<f32>,
+    ) -> Option<f32> {
+        self.slots().into_iter().zip(&before.slots).find_map(|((_, now), (_, old))| compare(now, old))
+    }
+
     /// Restores a state from [`Optimizer::export_state`] of an optimizer with the same type and
     /// length; every slot must be present with the right length, and no unknown slot may appear.
     pub fn import_state(&mut self, state: &OptimizerState) -> Result<()> {
