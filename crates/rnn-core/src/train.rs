@@ -24,6 +24,7 @@ use crate::optim::schedule::{Schedule, ScheduleConfig};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerState};
 use crate::params::Params;
 use crate::rng::{Rng, RngState};
+use crate::token_store::TokenSlice;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -341,13 +342,14 @@ impl TrainData {
 pub enum ValidData {
     /// A token stream, evaluated with carried state over `lanes` contiguous lanes.
     Stream {
-        tokens: Vec<i32>,
+        tokens: TokenSlice,
         lanes: usize,
     },
     Sequences(SequenceSet),
 }
 
-/// A progress event. JSON: `{"type": "step" | "validation" | "checkpoint", ...camelCase fields}`.
+/// A progress event. JSON: `{"type": "step" | "validation" | "checkpoint" | "checkpointError",
+/// ...camelCase fields}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum TrainEvent {

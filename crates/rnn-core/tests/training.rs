@@ -9,6 +9,7 @@ use rnn_core::init::{init_params, InitConfig};
 use rnn_core::model::evaluate::evaluate_stream;
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
+use rnn_core::token_store::TokenStore;
 use rnn_core::train::{stream_mode, History, StopReason, TrainData, TrainEvent, TrainOptions, Trainer, ValidData};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -311,7 +312,7 @@ fn validation_events_report_evaluate_stream_at_their_step() {
     let tokens = cyclic(300, 0.1, 19);
     let held = cyclic(120, 0.1, 20);
     let opts = options(json!({"max_steps": 10, "validate_every": 4, "checkpoint_every": 4}));
-    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let valid = ValidData::Stream { tokens: TokenStore::from_ids(&held, V).unwrap().into_shared(), lanes: 1 };
     let mut t = Trainer::new(&net, opts.clone()).unwrap();
     let mut events = Vec::new();
     // The checkpoint hook runs right after validation at the same step and sees the same
@@ -400,7 +401,7 @@ fn early_stopping_stops_within_patience_and_restores_the_best_weights() {
     assert_eq!((es.patience, es.min_delta, es.restore_best), (3, 0.0, true));
     let tokens = cyclic(600, 0.0, 1);
     let held: Vec<i32> = (0..200).map(|i| [0, 2, 1][i % 3]).collect();
-    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let valid = ValidData::Stream { tokens: TokenStore::from_ids(&held, V).unwrap().into_shared(), lanes: 1 };
     let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
     let mut checkpoints = 0;
     let h = trainer
@@ -432,7 +433,7 @@ fn best_checkpoints_follow_improvements_and_restore_best_can_be_off() {
         "early_stopping": {"patience": 2, "restore_best": false}}));
     let tokens = cyclic(600, 0.0, 1);
     let held: Vec<i32> = (0..200).map(|i| [0, 2, 1][i % 3]).collect();
-    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let valid = ValidData::Stream { tokens: TokenStore::from_ids(&held, V).unwrap().into_shared(), lanes: 1 };
     let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
     let mut written = Vec::new();
     let h = trainer
