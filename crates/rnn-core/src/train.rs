@@ -370,6 +370,10 @@ pub enum TrainEvent {
     Validation { step: u64, epoch: u64, val_loss: f64, val_accuracy: Option<f64>, val_count: usize, elapsed: f64 },
     #[serde(rename_all = "camelCase")]
     Checkpoint { step: u64, path: String },
+    /// A checkpoint could not be written (`message` says why and names the path); training
+    /// goes on.
+    #[serde(rename_all = "camelCase")]
+    CheckpointError { step: u64, message: String },
 }
 
 /// Why a run ended.
@@ -765,8 +769,7 @@ impl Trainer {
                 validated_at = Some(step);
             }
             if opts.checkpoint_every.is_some_and(|c| step.is_multiple_of(c)) {
-                let path = checkpoint(net, self)?;
-                on_event(TrainEvent::Checkpoint { step, path });
+                self.write_checkpoint(net, step, on_event, checkpoint);
             }
         }
         if let Some(event) = unreported {
@@ -850,10 +853,25 @@ impl Trainer {
             }
         }
         if self.options.checkpoint_best {
-            let path = checkpoint(net, self)?;
-            on_event(TrainEvent::Checkpoint { step, path });
+            self.write_checkpoint(net, step, on_event, checkpoint);
         }
         Ok(())
+    }
+
+    /// Writes a checkpoint and reports it. A failed write (a full disk, a vanished directory)
+    /// is reported as a `CheckpointError` event and training goes on: losing the checkpoint
+    /// must not also lose the run, whose final model the caller still saves.
+    fn write_checkpoint(
+        &self,
+        net: &Network,
+        step: u64,
+        on_event: &mut dyn FnMut(TrainEvent),
+        checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
+    ) {
+        match checkpoint(net, self) {
+            Ok(path) => on_event(TrainEvent::Checkpoint { step, path }),
+            Err(e) => on_event(TrainEvent::CheckpointError { step, message: e.to_string() }),
+        }
     }
 
     /// Evaluates the current network on held-out data (no dropout, no gradient).

@@ -484,3 +484,35 @@ fn early_stopping_options_are_validated_and_need_validation_data() {
         .unwrap_err();
     assert!(err.to_string().starts_with("earlyStopping: needs validation data"), "{err}");
 }
+
+/// A checkpoint that cannot be written (a full disk, a removed directory) is reported as an
+/// event and training goes on to its limit: the run is not thrown away with the checkpoint.
+#[test]
+fn a_failed_checkpoint_write_is_reported_and_training_goes_on() {
+    let mut net = lm("gru", 1, 0.0, 4);
+    let tokens = cyclic(300, 0.1, 5);
+    let opts = options(json!({"max_steps": 6, "checkpoint_every": 2}));
+    let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
+    let mut events = Vec::new();
+    let mut calls = 0;
+    let h = trainer
+        .fit(&mut net, &data(&tokens, &opts), None, &AtomicBool::new(false), &mut |e| events.push(e), &mut |_, t| {
+            calls += 1;
+            if t.position.step == 4 {
+                Err(Error::io("writing \"ck\"", std::io::Error::other("No space left on device")))
+            } else {
+                Ok(format!("ck@{}", t.position.step))
+            }
+        })
+        .unwrap();
+    assert_eq!((h.steps_done, h.stop_reason, calls), (6, StopReason::MaxSteps, 3));
+    let written: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Checkpoint { step, path } => Some(format!("{step}:{path}")),
+            TrainEvent::CheckpointError { step, message } => Some(format!("{step}! {message}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, vec!["2:ck@2", "4! writing \"ck\": No space left on device", "6:ck@6"]);
+}
