@@ -123,6 +123,11 @@ export declare class NativeModel {
    * `lanes = 1`), off the JS thread.
    */
   evaluateStream(tokens: Int32Array, lanes: number, chunk: number): Promise<EvalInfo>
+  /**
+   * [`NativeModel::evaluate_stream`] on the ids of a token buffer (a text encoded chunk by
+   * chunk), read in place.
+   */
+  evaluateBuffer(tokens: NativeTokenBuffer, lanes: number, chunk: number): Promise<EvalInfo>
   /** [`NativeModel::evaluate_stream`] on the calling thread. */
   evaluateStreamSync(tokens: Int32Array, lanes: number, chunk: number): EvalInfo
   /**
@@ -182,14 +187,32 @@ export declare class NativeSession {
   reset(): void
 }
 
+/**
+ * Token ids appended chunk by chunk as a text is encoded, held by the engine's
+ * [`TokenStore`] (1, 2 or 4 bytes per id by vocabulary size), so a corpus never has to exist
+ * whole as a JavaScript string or `Int32Array`. A dataset or an evaluation made from the buffer
+ * shares its ids (no copy); the buffer then takes no more ids.
+ */
+export declare class NativeTokenBuffer {
+  /** An empty buffer of ids of a vocabulary of `vocabSize`. */
+  constructor(vocabSize: number)
+  /**
+   * Appends `ids`; an id outside the vocabulary is a RangeError naming its position in the
+   * whole stream (the buffer is left as it was).
+   */
+  push(ids: Int32Array): void
+  /** Ids appended. */
+  get length(): number
+}
+
 /** A language model's token stream: training text, optional validation text, data order. */
 export declare class NativeTokenDataset {
   /**
-   * `tokens`: the whole text's ids. Validation: an explicit `validation` text, or the tail
-   * `validationFraction` of `tokens`. `options`: the data order (token streams drop a short
-   * last batch unless `last` says otherwise).
+   * `tokens`: the whole text's ids (shared, not copied). Validation: an explicit `validation`
+   * text, or the tail `validationFraction` of `tokens`. `options`: the data order (token
+   * streams drop a short last batch unless `last` says otherwise).
    */
-  constructor(tokens: Int32Array, validation: Int32Array | null, validationFraction: number, vocabSize: number, options: DataOrderOptions)
+  constructor(tokens: NativeTokenBuffer, validation: NativeTokenBuffer | undefined | null, validationFraction: number, options: DataOrderOptions)
   /** Windows of a split per epoch. */
   numWindows(split: string): number
   /** Batches of a split per epoch. */
@@ -200,6 +223,10 @@ export declare class NativeTokenDataset {
   batch(split: string, epoch: number, index: number): TokenBatch
   /** The token ids of a split (a copy). */
   tokens(split: string): Int32Array
+  /** Tokens in a split (0 for a missing validation split). */
+  numTokens(split: string): number
+  /** Bytes each token id takes in memory (1, 2 or 4: the narrowest that holds the vocabulary). */
+  get bytesPerId(): number
   /** Size of the vocabulary the ids were checked against. */
   get vocabSize(): number
 }
@@ -470,8 +497,8 @@ export interface NativeHistory {
 
 /** A progress event of `fit`. */
 export interface NativeTrainEvent {
-  /** `'step' | 'validation' | 'checkpoint'`. */
-  type: 'step' | 'validation' | 'checkpoint'
+  /** `'step' | 'validation' | 'checkpoint' | 'checkpointError'`. */
+  type: 'step' | 'validation' | 'checkpoint' | 'checkpointError'
   /** Optimizer steps over the model's life after this event's step. */
   step: number
   totalSteps?: number
@@ -489,6 +516,8 @@ export interface NativeTrainEvent {
   valAccuracy?: number
   valCount?: number
   path?: string
+  /** Why a checkpoint write failed (`checkpointError`). */
+  message?: string
 }
 
 /** Optimizer hyper-parameters (PyTorch's definitions). */

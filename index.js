@@ -840,6 +840,7 @@ module.exports.NativeGenerator = nativeBinding.NativeGenerator
 module.exports.NativeModel = nativeBinding.NativeModel
 module.exports.NativeSequenceDataset = nativeBinding.NativeSequenceDataset
 module.exports.NativeSession = nativeBinding.NativeSession
+module.exports.NativeTokenBuffer = nativeBinding.NativeTokenBuffer
 module.exports.NativeTokenDataset = nativeBinding.NativeTokenDataset
 module.exports.beamSearchNative = nativeBinding.beamSearchNative
 module.exports.checkOptionKeys = nativeBinding.checkOptionKeys

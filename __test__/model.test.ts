@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { TextCorpus, createLanguageModel, fitTokenizer, loadLanguageModel, loadModel, loadModelSync, LanguageModel } from '../src/index';
+import { TextCorpus, createLanguageModel, fitTokenizer, loadLanguageModel, loadModel, loadModelSync, LanguageModel, type ProgressEvent } from '../src/index';
 
 const root = path.join(__dirname, '..');
 const pride = fs.readFileSync(path.join(root, 'data/pride-and-prejudice.txt'), 'utf8');
@@ -230,6 +230,29 @@ describe('early stopping and best checkpoints', () => {
       /options.earlyStopping.patients: unknown option; did you mean "patience"/,
     );
     await expect(model.fit(c, { checkpoint: { path: path.join(tmp, 'y.safetensors') } })).rejects.toThrow(/options.checkpoint.every/);
+  });
+});
+
+describe('checkpoint failures', () => {
+  it('reports a checkpoint that cannot be written and trains on; the model can still be saved', async () => {
+    const { model, corpus } = tinyModel(6, 'gru');
+    // Every write fails: the checkpoint's directory is a file.
+    const blocker = path.join(tmp, 'not-a-dir');
+    fs.writeFileSync(blocker, 'in the way');
+    const events: ProgressEvent[] = [];
+    const history = await model.fit(corpus, {
+      maxSteps: 4,
+      checkpoint: { path: path.join(blocker, 'ck.safetensors'), every: 2 },
+      onProgress: (e) => void events.push(e),
+    });
+    expect(history.stepsDone).toBe(4);
+    const failed = events.filter((e) => e.type === 'checkpointError');
+    expect(failed.map((e) => e.step)).toEqual([2, 4]);
+    expect(failed[0].message).toMatch(/writing ".*not-a-dir.*ck\.safetensors"/);
+    expect(events.some((e) => e.type === 'checkpoint')).toBe(false);
+    const out = path.join(tmp, 'after-failed-checkpoints.safetensors');
+    await model.save(out);
+    expect((await loadLanguageModel(out)).numParams).toBe(model.numParams);
   });
 });
 

@@ -107,6 +107,7 @@ function progressEvent(raw: NativeTrainEvent, last: ProgressEvent | undefined): 
     };
   }
   if (raw.type === 'checkpoint') return { ...base, type: 'checkpoint', step: raw.step, path: raw.path! };
+  if (raw.type === 'checkpointError') return { ...base, type: 'checkpointError', step: raw.step, message: raw.message! };
   return {
     type: 'step',
     step: raw.step,

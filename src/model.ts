@@ -10,6 +10,8 @@ import { native } from './native';
 import { checkBoolean, checkInt, checkString, describe, rangeError, typeError } from './errors';
 import { checkOptionKeys } from './option-keys';
 import { TextCorpus } from './dataset';
+import { checkFile, rethrowAt } from './dataset/common';
+import { encodeTextFile, readFileOptions, tokenBuffer } from './dataset/text-corpus';
 import { Tokenizer } from './tokenizer';
 import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit';
 import { GenerationSession } from './session';
@@ -194,7 +196,15 @@ export class LanguageModel extends Model {
       if (train.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: the training text is empty');
       const valid = validation === undefined ? null : this.ids('options.validation', validation as string | Int32Array);
       const cut = { ...order, ...(engine.seed === undefined ? {} : { seed: engine.seed as number }) };
-      corpus = new native.NativeTokenDataset(train, valid, 0, this.config.output_size as number, cut);
+      const vocab = this.config.output_size as number;
+      const buffer = (where: string, ids: Int32Array) => {
+        try {
+          return tokenBuffer(ids, vocab);
+        } catch (e) {
+          rethrowAt(where, e);
+        }
+      };
+      corpus = new native.NativeTokenDataset(buffer('data', train), valid && buffer('options.validation', valid), 0, cut);
     }
     return runFit(this.native, options, (onEvent, cancel) => this.native.fitTokens(corpus, engine, onEvent, cancel));
   }
@@ -225,6 +235,23 @@ export class LanguageModel extends Model {
   async evaluate(text: string | Int32Array, options: { chunk?: number } = {}): Promise<EvaluateResult> {
     const { ids, chunk } = this.evalArgs(text, options);
     return evalResult(await this.native.evaluateStream(ids, 1, chunk));
+  }
+
+  /**
+   * {@link LanguageModel.evaluate} on a UTF-8 text file, read in chunks of `chunkSize` bytes
+   * (default 1 MiB) and encoded chunk by chunk into the engine's compact ids: the text is never
+   * held whole, so a file of any size is evaluated in memory bounded by its ids (1 byte each for
+   * vocabularies of at most 256) and the model. Invalid UTF-8 is a TypeError
+   * `ERR_RNNKIT_ENCODING` naming the file and the byte offset, unless `lossy`.
+   */
+  async evaluateFile(path: string, options: { chunk?: number; chunkSize?: number; lossy?: boolean } = {}): Promise<EvaluateResult> {
+    checkOptionKeys('options', checkObject('options', options), ['chunk', 'chunkSize', 'lossy']);
+    const chunk = options.chunk === undefined ? 256 : checkInt('options.chunk', options.chunk, 1, 1 << 20);
+    const tokenizer = this.requireTokenizer('evaluateFile');
+    const ids = await encodeTextFile(tokenizer, await checkFile('path', path), 'path', readFileOptions(options));
+    if (ids.length < 2)
+      throw rangeError('ERR_RNNKIT_EMPTY', `path: ${JSON.stringify(path)} gives ${ids.length} tokens, fewer than the 2 needed to predict one`);
+    return evalResult(await this.native.evaluateBuffer(ids, 1, chunk));
   }
 
   /** {@link LanguageModel.evaluate} on the calling thread. */

@@ -81,7 +81,8 @@ function formatStep(e: ProgressEvent): string {
 /**
  * The plain-text line of one event: step events give loss, learning rate, gradient norm,
  * throughput and times; validation events the validation loss, perplexity and bits per token
- * (and accuracy when present); checkpoint events the path; the done event the totals.
+ * (and accuracy when present); checkpoint events the path (or, when the write failed, why); the
+ * done event the totals.
  */
 export function formatProgressLine(e: ProgressEvent, unit = 'tok'): string {
   const head = `step ${formatStep(e)}`;
@@ -97,6 +98,8 @@ export function formatProgressLine(e: ProgressEvent, unit = 'tok'): string {
     }
     case 'checkpoint':
       return `${head}  checkpoint saved${e.path ? ` to ${e.path}` : ''}`;
+    case 'checkpointError':
+      return `${head}  warning: checkpoint not saved (${e.message}); training goes on`;
     case 'done':
       return `done: ${e.step} steps in ${formatDuration(e.elapsed)}, ${formatRate(e.tokensPerSecond)} ${unit}/s, last loss ${formatLoss(e.loss)}`;
   }
@@ -169,7 +172,7 @@ export class ProgressReporter {
       return;
     }
     this.last = e;
-    if (e.type === 'checkpoint') {
+    if (e.type === 'checkpoint' || e.type === 'checkpointError') {
       this.log(formatProgressLine(e, this.unit));
       return;
     }

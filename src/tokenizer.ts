@@ -331,7 +331,7 @@ abstract class VocabTokenizer implements Tokenizer {
   protected abstract optionsJSON(): Partial<TokenizerJSON>;
 
   /** Adds `<bos>`/`<eos>` around `body` as `options` ask. */
-  protected wrap(body: number[], options: EncodeOptions | undefined): Int32Array {
+  protected wrap(body: Int32Array, options: EncodeOptions | undefined): Int32Array {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw typeError('ERR_RNNKIT_TYPE', `options: expected an object, got ${describe(options)}`);
     }
@@ -339,6 +339,7 @@ abstract class VocabTokenizer implements Tokenizer {
     const post: number[] = [];
     if (options?.addBos !== undefined && checkBoolean('options.addBos', options.addBos)) pre.push(this.requireSpecial('<bos>', 'options.addBos'));
     if (options?.addEos !== undefined && checkBoolean('options.addEos', options.addEos)) post.push(this.requireSpecial('<eos>', 'options.addEos'));
+    if (pre.length + post.length === 0) return body;
     const out = new Int32Array(pre.length + body.length + post.length);
     out.set(pre, 0);
     out.set(body, pre.length);
@@ -398,15 +399,17 @@ class CharTokenizer extends VocabTokenizer {
   }
 
   /** Encodes `text` whose first code point is at `offset` in a longer stream (for messages). */
-  encodeAt(text: string, offset: number): number[] {
-    const out: number[] = [];
-    let pos = offset;
+  encodeAt(text: string, offset: number): Int32Array {
+    // Written into a typed array, not a growing JS array: V8 cannot grow an array past ~112 M
+    // elements (a fatal error, not an exception). A text has at most `text.length` code points.
+    const out = new Int32Array(text.length);
+    let n = 0;
     for (const ch of text) {
       const id = this.byCodePoint.get(ch.codePointAt(0)!);
-      out.push(id ?? this.unknownId(() => [`character ${describeChar(ch)}`, pos]));
-      pos++;
+      out[n] = id ?? this.unknownId(() => [`character ${describeChar(ch)}`, offset + n]);
+      n++;
     }
-    return out;
+    return n === out.length ? out : out.slice(0, n);
   }
 
   encode(text: string, options?: EncodeOptions): Int32Array {
@@ -420,7 +423,7 @@ class CharTokenizer extends VocabTokenizer {
         checkString('text', text);
         const ids = this.encodeAt(text, offset);
         offset += ids.length;
-        return Int32Array.from(ids);
+        return ids;
       },
       end: () => new Int32Array(0),
     };
@@ -459,15 +462,16 @@ class WordTokenizer extends VocabTokenizer {
   }
 
   /** Encodes `text` whose first code point is at `offset` in a longer stream (for messages). */
-  private encodeAt(text: string, offset: number): number[] {
-    const out: number[] = [];
+  private encodeAt(text: string, offset: number): Int32Array {
+    // A typed array as for characters (a text has fewer words than UTF-16 units); trimmed after.
+    const out = new Int32Array(text.length);
+    let n = 0;
     forEachWord(text, this.punctuation, this.lowercase, (w, index) => {
       const id = this.ids.get(w);
-      out.push(
-        id !== undefined && !this.specialIds.has(id) ? id : this.unknownId(() => [`word ${describe(w)}`, offset + countCodePoints(text.slice(0, index))]),
-      );
+      out[n++] =
+        id !== undefined && !this.specialIds.has(id) ? id : this.unknownId(() => [`word ${describe(w)}`, offset + countCodePoints(text.slice(0, index))]);
     });
-    return out;
+    return out.slice(0, n);
   }
 
   encode(text: string, options?: EncodeOptions): Int32Array {
@@ -479,7 +483,7 @@ class WordTokenizer extends VocabTokenizer {
     let offset = 0;
     let ended = false;
     const run = (text: string): Int32Array => {
-      const ids = Int32Array.from(this.encodeAt(text, offset));
+      const ids = this.encodeAt(text, offset);
       offset += countCodePoints(text);
       return ids;
     };

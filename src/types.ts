@@ -101,8 +101,11 @@ export interface ScheduleOptions {
 
 /** One progress event of `fit`. */
 export interface ProgressEvent {
-  /** `'step'` every `logEvery` optimizer steps (and always for the call's last step), `'validation'` after an evaluation, `'checkpoint'` after a save, `'done'` last. */
-  type: 'step' | 'validation' | 'checkpoint' | 'done';
+  /**
+   * `'step'` every `logEvery` optimizer steps (and always for the call's last step), `'validation'` after an evaluation, `'checkpoint'` after a save,
+   * `'checkpointError'` when a checkpoint could not be written (training goes on; `message` says why), `'done'` last.
+   */
+  type: 'step' | 'validation' | 'checkpoint' | 'checkpointError' | 'done';
   /** The model's step counter: optimizer steps over its life, this call's included. */
   step: number;
   /** The step counter at which this call is planned to end (an estimate when `timeLimit` ends it). */
@@ -133,6 +136,8 @@ export interface ProgressEvent {
   valAccuracy?: number;
   /** Path written, on `'checkpoint'` events. */
   path?: string;
+  /** Why the checkpoint was not written (naming the path), on `'checkpointError'` events. */
+  message?: string;
 }
 
 /** What `fit` returns: every step of this call. */

@@ -143,7 +143,7 @@ export async function runDemo(options: DemoOptions, hooks: DemoHooks): Promise<D
   };
   hooks.log(
     `demo: character LSTM (${d.numLayers} layer${d.numLayers === 1 ? '' : 's'}, hidden ${d.hiddenSize}, embedding ${d.embedDim}, ${model.numParams.toLocaleString('en-US')} parameters) ` +
-      `on Pride and Prejudice: ${corpus.trainTokens().length.toLocaleString('en-US')} training characters, ${corpus.validationTokens().length.toLocaleString('en-US')} held out, ` +
+      `on Pride and Prejudice: ${corpus.numTokens('train').toLocaleString('en-US')} training characters, ${corpus.numTokens('validation').toLocaleString('en-US')} held out, ` +
       `vocabulary ${corpus.tokenizer.vocabSize}; training for ${timeLimit} s (Ctrl-C to stop early)`,
   );
   const { history, interrupted } = await fitWithProgress(

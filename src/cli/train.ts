@@ -16,7 +16,7 @@ import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOpt
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, UsageError, type ExitCode } from './exit';
-import { checkReadable, ensureParent, readText } from './files';
+import { checkReadable, checkWritable, ensureParent } from './files';
 import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
@@ -39,6 +39,7 @@ interface TrainOptions {
   tokenizer?: 'char' | 'word' | 'byte';
   specials?: SpecialToken[];
   unknown?: 'error' | 'unk';
+  lossy?: boolean;
   lowercase: boolean;
   punctuation?: 'split' | 'drop' | 'keep';
   minCount?: number;
@@ -193,6 +194,7 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
       `${given('maxVocab') ? '--max-vocab' : '--min-count'} leaves words out of the vocabulary; add --specials "<unk>" so that they map to <unk>`,
     );
   }
+  if (o.lossy && o.task !== 'language-model') throw new UsageError('--lossy reads language-model text corpora; JSONL data of --task must be valid UTF-8');
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
   if (given('nonlinearity') && o.cell !== 'rnn') throw new UsageError('--nonlinearity applies to --cell rnn only');
   if (given('checkpointEvery') && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint <path>');
@@ -224,20 +226,19 @@ function loadCorpus(files: string[], o: TrainOptions, tokenizer: LanguageModel['
   return flagNaming(['seqLen', 'batchSize', 'stride', 'validation', 'seed'], () => readCorpus(files, o, tokenizer));
 }
 
-/** Reads the corpus files: one file is streamed; several are joined with blank lines between. */
+/** Streams the corpus files (several are joined with blank lines between): never read whole. */
 async function readCorpus(files: string[], o: TrainOptions, tokenizer: LanguageModel['tokenizer']): Promise<TextCorpus> {
   for (const f of files) checkReadable(f, 'corpus file');
-  const common = {
+  return TextCorpus.fromFiles(files, {
     seqLen: o.seqLen,
     stride: o.stride,
     batchSize: o.batchSize,
     seed: o.seed,
+    validation: o.validation,
     ...(o.tbptt ? { tbptt: true } : {}),
+    ...(o.lossy ? { lossy: true } : {}),
     ...(tokenizer ? { tokenizer } : { tokenizerOptions: tokenizerOptions(o) }),
-  };
-  if (files.length === 1) return TextCorpus.fromFile(files[0], { ...common, validation: o.validation });
-  const text = files.map((f) => readText(f, 'corpus file')).join('\n\n');
-  return TextCorpus.fromString(text, { ...common, validation: o.validation });
+  });
 }
 
 /** The `fit` options every task shares, without the signal and the progress callback. */
@@ -328,6 +329,10 @@ interface TrainingRun {
 /** `rnnkit train`: a language model, or a classify/tag/regress model with --task. */
 async function train(files: string[], o: TrainOptions, cmd: Command): Promise<number> {
   checkTrainCombination(o, cmd, files);
+  // Before any compute: a run must not train for hours and then find it cannot save.
+  checkWritable(o.out, '--out');
+  if (o.checkpoint) checkWritable(o.checkpoint, '--checkpoint');
+  if (o.chart) checkWritable(o.chart, '--chart');
   // The engine's thread pool reads this when it starts (the engine is not loaded yet).
   if (o.threads !== undefined) process.env.RNNKIT_THREADS = String(o.threads);
   const io = makeIo(!!o.json);
@@ -398,7 +403,7 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
     data: corpus,
     options,
     intro: [
-      `${resumed ? 'resuming' : 'training'} a ${model.config.cell ?? o.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${corpus.trainTokens().length.toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.validationTokens().length.toLocaleString('en-US')} tokens`,
+      `${resumed ? 'resuming' : 'training'} a ${model.config.cell ?? o.cell} model with ${model.numParams.toLocaleString('en-US')} parameters on ${corpus.numTokens('train').toLocaleString('en-US')} tokens (${corpus.tokenizer.type} tokenizer, vocabulary ${corpus.tokenizer.vocabSize}); validation ${corpus.numTokens('validation').toLocaleString('en-US')} tokens`,
       ...chosen,
     ].join('\n'),
     unit: 'tokens',
@@ -833,6 +838,7 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     )
     .addOption(new Option('--specials <list>', 'special tokens to add, comma-separated (<pad>,<unk>,<bos>,<eos>)').argParser(parseSpecials))
     .addOption(new Option('--unknown <policy>', 'unknown text at encode time: error, or map to <unk>').choices(['error', 'unk']))
+    .addOption(new Option('--lossy', 'read invalid UTF-8 in the corpus as U+FFFD instead of refusing the file'))
     .addOption(new Option('--no-lowercase', 'word tokenizer: keep case'))
     .addOption(new Option('--punctuation <mode>', 'word tokenizer: punctuation as tokens, dropped, or kept on words').choices(['split', 'drop', 'keep']))
     .addOption(intOption('--min-count <n>', 'word tokenizer: keep words seen at least n times', 1))

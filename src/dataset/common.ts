@@ -70,38 +70,6 @@ export async function checkFile(name: string, path: unknown): Promise<string> {
   return path as string;
 }
 
-/** Reads a UTF-8 file as strings of about `chunkSize` bytes (never splitting a character). */
-export async function* readChunks(path: string, chunkSize: number): AsyncGenerator<string> {
-  const stream = fs.createReadStream(path, { encoding: 'utf8', highWaterMark: chunkSize });
-  try {
-    for await (const chunk of stream) yield chunk as string;
-  } catch (e) {
-    throw error('ERR_RNNKIT_IO', `${JSON.stringify(path)}: read failed (${(e as Error).message})`);
-  }
-}
-
-/** An Int32Array that grows by doubling. */
-export class Int32Builder {
-  private buf = new Int32Array(1024);
-  length = 0;
-
-  push(ids: Int32Array): void {
-    if (this.length + ids.length > this.buf.length) {
-      let n = this.buf.length * 2;
-      while (n < this.length + ids.length) n *= 2;
-      const next = new Int32Array(n);
-      next.set(this.buf.subarray(0, this.length));
-      this.buf = next;
-    }
-    this.buf.set(ids, this.length);
-    this.length += ids.length;
-  }
-
-  finish(): Int32Array {
-    return this.buf.slice(0, this.length);
-  }
-}
-
 /** Options shared by the row datasets (labelled, tagged, dense). */
 export interface BatchingOptions {
   /** Rows per batch (default 32). */

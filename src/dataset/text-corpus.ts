@@ -1,10 +1,11 @@
 /** Text corpora for language models: a token stream cut into windows by the engine. */
 
-import type { NativeTokenDataset } from '../../index';
+import type { NativeTokenBuffer, NativeTokenDataset } from '../../index';
 import { native } from '../native';
-import { checkChoice, checkInt, checkString, rangeError } from '../errors';
+import { checkBoolean, checkChoice, checkInt, checkString, describe, rangeError, typeError } from '../errors';
 import { createTokenizerFitter, type Tokenizer, type TokenizerOptions } from '../tokenizer';
-import { checkFile, checkObject, checkTokenizer, Int32Builder, readChunks, resolvePadId, rethrowAt, SPLITS, type Split } from './common';
+import { checkFile, checkObject, checkTokenizer, resolvePadId, rethrowAt, SPLITS, type Split } from './common';
+import { readTextChunks } from './text-chunks';
 
 /** A batch of language-model windows: `targets` are `inputs` shifted by one token. */
 export interface TokenBatch {
@@ -44,20 +45,98 @@ export interface TextCorpusOptions {
   seed?: number;
 }
 
-/** Options of {@link TextCorpus.fromFile}. */
+/** Options of {@link TextCorpus.fromFile} and {@link TextCorpus.fromFiles}. */
 export interface TextFileOptions extends Omit<TextCorpusOptions, 'validation'> {
   /** As for strings, or `{ file }`: a validation text file (also streamed). */
   validation?: number | { text: string } | { file: string };
   /** Bytes read at a time (default 1 MiB). */
   chunkSize?: number;
+  /**
+   * Read invalid UTF-8 with U+FFFD replacements (default false: invalid UTF-8 is a TypeError
+   * `ERR_RNNKIT_ENCODING` naming the file and the byte offset).
+   */
+  lossy?: boolean;
+}
+
+/** UTF-16 units of a string encoded at a time, so no encoder output outgrows a typed array. */
+const STRING_PIECE = 1 << 20;
+
+/** `text` in pieces of about {@link STRING_PIECE} units, never splitting a surrogate pair. */
+function* stringPieces(text: string): Generator<string> {
+  for (let at = 0; at < text.length;) {
+    let end = Math.min(text.length, at + STRING_PIECE);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end++;
+    yield text.slice(at, end);
+    at = end;
+  }
+}
+
+/** The engine's compact token buffer holding `ids` (checked against `vocabSize`). */
+export function tokenBuffer(ids: Int32Array, vocabSize: number): NativeTokenBuffer {
+  const buffer = new native.NativeTokenBuffer(vocabSize);
+  buffer.push(ids);
+  return buffer;
 }
 
 /**
- * A token stream for language modelling, from a string or a (streamed) UTF-8 file. Window k of a
+ * Encodes text given in pieces into a new token buffer, piece by piece (`where` names the text in
+ * errors): the ids go to the engine as they are made, so neither the text nor its ids are ever
+ * held whole in JavaScript.
+ */
+class Encoding {
+  readonly buffer: NativeTokenBuffer;
+  private readonly encoder: ReturnType<Tokenizer['streamEncoder']>;
+
+  constructor(tokenizer: Tokenizer) {
+    this.buffer = new native.NativeTokenBuffer(tokenizer.vocabSize);
+    this.encoder = tokenizer.streamEncoder();
+  }
+
+  push(where: string, text: string): void {
+    try {
+      this.buffer.push(this.encoder.push(text));
+    } catch (e) {
+      rethrowAt(where, e);
+    }
+  }
+
+  end(where: string): NativeTokenBuffer {
+    try {
+      this.buffer.push(this.encoder.end());
+    } catch (e) {
+      rethrowAt(where, e);
+    }
+    return this.buffer;
+  }
+}
+
+/**
+ * The ids of a UTF-8 file read in chunks (`name`: the argument naming it, for errors), in the
+ * engine's compact token buffer.
+ */
+export async function encodeTextFile(tokenizer: Tokenizer, file: string, name: string, o: { chunkSize: number; lossy: boolean }): Promise<NativeTokenBuffer> {
+  const where = JSON.stringify(file);
+  const enc = new Encoding(tokenizer);
+  for await (const chunk of readTextChunks(file, { ...o, name })) enc.push(where, chunk);
+  return enc.end(where);
+}
+
+/** Checks the options of reading a text file: `chunkSize` (default 1 MiB) and `lossy`. */
+export function readFileOptions(o: Record<string, unknown>): { chunkSize: number; lossy: boolean } {
+  return {
+    chunkSize: o.chunkSize === undefined ? 1 << 20 : checkInt('options.chunkSize', o.chunkSize, 4),
+    lossy: o.lossy === undefined ? false : checkBoolean('options.lossy', o.lossy),
+  };
+}
+
+/**
+ * A token stream for language modelling, from a string or (streamed) UTF-8 files. Window k of a
  * stream of N tokens holds tokens `[k·stride, k·stride + seqLen]` (inputs: the first seqLen,
  * targets: the last seqLen), for k in `[0, floor((N − seqLen − 1) / stride)]`. The windows, the
  * split and the order of each epoch are the engine's: {@link TextCorpus.batches} yields exactly
- * the batches `fit` trains on.
+ * the batches `fit` trains on. The ids live in the engine, 1 byte each when the vocabulary has at
+ * most 256 ids, 2 up to 65,536, else 4.
  */
 export class TextCorpus {
   /** @internal The engine's token dataset: what `fit` reads. */
@@ -89,13 +168,13 @@ export class TextCorpus {
   private static build(
     r: ReturnType<typeof TextCorpus.readOptions>,
     tokenizer: Tokenizer,
-    tokens: Int32Array,
-    explicitValid: Int32Array | undefined,
+    tokens: NativeTokenBuffer,
+    explicitValid: NativeTokenBuffer | undefined,
   ): TextCorpus {
-    const { tokenizer: _t, tokenizerOptions: _o, validation, chunkSize: _c, ...order } = r.o;
+    const { tokenizer: _t, tokenizerOptions: _o, validation, chunkSize: _c, lossy: _l, ...order } = r.o;
     if (order.last === 'pad' && order.padId === undefined) order.padId = resolvePadId(undefined, tokenizer.vocabSize, tokenizer);
     const fraction = typeof validation === 'number' ? validation : 0;
-    const handle = new native.NativeTokenDataset(tokens, explicitValid ?? null, fraction, tokenizer.vocabSize, order);
+    const handle = new native.NativeTokenDataset(tokens, explicitValid ?? null, fraction, order);
     return new TextCorpus(tokenizer, handle, order.seqLen as number, order.batchSize as number);
   }
 
@@ -111,36 +190,47 @@ export class TextCorpus {
     let tokenizer = r.tokenizer;
     if (!tokenizer) {
       const fitter = createTokenizerFitter(r.tokenizerOptions);
-      fitter.push(text);
+      for (const piece of stringPieces(text)) fitter.push(piece);
       if (validText !== undefined) fitter.push('\n' + validText);
       tokenizer = fitter.finish();
     }
-    const encodeAll = (where: string, s: string): Int32Array => {
-      try {
-        const enc = tokenizer!.streamEncoder();
-        const a = enc.push(s);
-        const b = enc.end();
-        const out = new Int32Array(a.length + b.length);
-        out.set(a);
-        out.set(b, a.length);
-        return out;
-      } catch (e) {
-        rethrowAt(where, e);
-      }
+    const encodeAll = (where: string, s: string): NativeTokenBuffer => {
+      const enc = new Encoding(tokenizer);
+      for (const piece of stringPieces(s)) enc.push(where, piece);
+      return enc.end(where);
     };
     const tokens = encodeAll('text', text);
     return TextCorpus.build(r, tokenizer, tokens, validText === undefined ? undefined : encodeAll('options.validation.text', validText));
   }
 
   /**
-   * A corpus from a UTF-8 file read in chunks of `chunkSize` bytes: the text is never held whole
-   * (the token ids are, 4 bytes each). Without a tokenizer, a first streaming pass fits one and a
-   * second pass encodes. The ids equal those of {@link TextCorpus.fromString} on the same text.
+   * A corpus from a UTF-8 file read in chunks of `chunkSize` bytes: the text is never held whole,
+   * and its ids go to the engine chunk by chunk (stored compactly there). Without a tokenizer, a
+   * first streaming pass fits one and a second pass encodes. The ids equal those of
+   * {@link TextCorpus.fromString} on the same text.
    */
   static async fromFile(path: string, options: TextFileOptions): Promise<TextCorpus> {
-    await checkFile('path', path);
+    return TextCorpus.read([await checkFile('path', path)], ['path'], options);
+  }
+
+  /**
+   * A corpus from several UTF-8 files, streamed as {@link TextCorpus.fromFile} streams one: their
+   * texts joined with a blank line (`"\n\n"`) between consecutive files, so the ids equal those
+   * of {@link TextCorpus.fromString} on that joined text.
+   */
+  static async fromFiles(paths: readonly string[], options: TextFileOptions): Promise<TextCorpus> {
+    if (!Array.isArray(paths) || paths.length === 0)
+      throw typeError('ERR_RNNKIT_TYPE', `paths: expected a non-empty array of file paths, got ${describe(paths)}`);
+    const names = paths.map((_, i) => `paths[${i}]`);
+    const files: string[] = [];
+    for (let i = 0; i < paths.length; i++) files.push(await checkFile(names[i], paths[i]));
+    return TextCorpus.read(files, names, options);
+  }
+
+  /** Reads `files` (named `names` in errors) as one stream, a blank line between files. */
+  private static async read(files: string[], names: string[], options: TextFileOptions): Promise<TextCorpus> {
     const r = TextCorpus.readOptions(options);
-    const chunkSize = r.o.chunkSize === undefined ? 1 << 20 : checkInt('options.chunkSize', r.o.chunkSize, 4);
+    const reading = readFileOptions(r.o);
     const v = r.o.validation;
     let validText: string | undefined;
     let validFile: string | undefined;
@@ -149,48 +239,57 @@ export class TextCorpus {
       if (vo.file !== undefined) validFile = await checkFile('options.validation.file', vo.file);
       else validText = checkString('options.validation.text', vo.text, true);
     }
+    const chunks = (file: string, name: string) => readTextChunks(file, { ...reading, name });
+    /** Every piece of the joined training text, with the file it came from. */
+    async function* pieces(): AsyncGenerator<[string, string]> {
+      for (let i = 0; i < files.length; i++) {
+        const where = JSON.stringify(files[i]);
+        if (i > 0) yield [where, '\n\n'];
+        for await (const chunk of chunks(files[i], names[i])) yield [where, chunk];
+      }
+    }
+    const allFiles = files.map((f) => JSON.stringify(f)).join(', ');
 
     let tokenizer = r.tokenizer;
     if (!tokenizer) {
       const fitter = createTokenizerFitter(r.tokenizerOptions);
-      for await (const chunk of readChunks(path, chunkSize)) fitter.push(chunk);
+      for await (const [, chunk] of pieces()) fitter.push(chunk);
       if (validText !== undefined) fitter.push('\n' + validText);
       if (validFile !== undefined) {
         fitter.push('\n');
-        for await (const chunk of readChunks(validFile, chunkSize)) fitter.push(chunk);
+        for await (const chunk of chunks(validFile, 'options.validation.file')) fitter.push(chunk);
       }
       try {
         tokenizer = fitter.finish();
       } catch (e) {
-        rethrowAt(JSON.stringify(path), e);
+        rethrowAt(allFiles, e);
       }
     }
-    const encodeFile = async (file: string): Promise<Int32Array> => {
-      const builder = new Int32Builder();
-      const enc = tokenizer!.streamEncoder();
-      try {
-        for await (const chunk of readChunks(file, chunkSize)) builder.push(enc.push(chunk));
-        builder.push(enc.end());
-      } catch (e) {
-        rethrowAt(JSON.stringify(file), e);
-      }
-      return builder.finish();
-    };
-    const tokens = await encodeFile(path);
-    if (tokens.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `path: ${JSON.stringify(path)} gives no tokens`);
-    let valid: Int32Array | undefined;
-    if (validFile !== undefined) valid = await encodeFile(validFile);
+    const train = new Encoding(tokenizer);
+    for await (const [where, chunk] of pieces()) train.push(where, chunk);
+    const tokens = train.end(JSON.stringify(files[files.length - 1]));
+    if (tokens.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `${names.length === 1 ? names[0] : 'paths'}: ${allFiles} gives no tokens`);
+    let valid: NativeTokenBuffer | undefined;
+    if (validFile !== undefined) valid = await encodeTextFile(tokenizer, validFile, 'options.validation.file', reading);
     else if (validText !== undefined) {
-      try {
-        valid = tokenizer.encode(validText);
-      } catch (e) {
-        rethrowAt('options.validation.text', e);
-      }
+      const enc = new Encoding(tokenizer);
+      for (const piece of stringPieces(validText)) enc.push('options.validation.text', piece);
+      valid = enc.end('options.validation.text');
     }
     return TextCorpus.build(r, tokenizer, tokens, valid);
   }
 
-  /** The training token stream (a copy). */
+  /** Tokens in a split (0 for a corpus without validation). */
+  numTokens(split: Split = 'train'): number {
+    return this.native.numTokens(checkChoice('split', split, SPLITS));
+  }
+
+  /** Bytes each token id takes in the engine: 1, 2 or 4, the narrowest that holds the vocabulary. */
+  get bytesPerToken(): number {
+    return this.native.bytesPerId;
+  }
+
+  /** The training token stream (a copy; a RangeError past 2^30 tokens: use {@link TextCorpus.batches}). */
   trainTokens(): Int32Array {
     return this.native.tokens('train');
   }

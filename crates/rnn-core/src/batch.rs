@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use crate::token_store::{TokenSlice, TokenSource, TokenStore};
 use serde::{Deserialize, Serialize};
 
 /// What happens to the last, smaller batch of an epoch (when the windows or rows do not divide
@@ -99,7 +100,8 @@ pub enum StreamMode {
 /// A language-model token stream and its batching.
 #[derive(Debug, Clone)]
 pub struct TokenStream {
-    tokens: Vec<i32>,
+    /// The ids, stored compactly and shared (cloning a stream copies no ids).
+    tokens: TokenSlice,
     batch_size: usize,
     seq_len: usize,
     mode: StreamMode,
@@ -117,6 +119,25 @@ impl TokenStream {
         seq_len: usize,
         mode: StreamMode,
     ) -> Result<Self> {
+        let tokens = TokenStore::from_ids(&tokens, vocab_size)?.into_shared();
+        Self::from_slice(tokens, vocab_size, batch_size, seq_len, mode)
+    }
+
+    /// A stream over stored ids (already checked against their vocabulary, which must be
+    /// `vocab_size`); sizes validated as by [`TokenStream::new`].
+    pub fn from_slice(
+        tokens: TokenSlice,
+        vocab_size: usize,
+        batch_size: usize,
+        seq_len: usize,
+        mode: StreamMode,
+    ) -> Result<Self> {
+        if tokens.vocab_size() != vocab_size {
+            return Err(Error::Config(format!(
+                "tokens: ids of a vocabulary of {}, expected {vocab_size}",
+                tokens.vocab_size()
+            )));
+        }
         if batch_size == 0 {
             return Err(Error::Range("batchSize: expected an integer >= 1, got 0".into()));
         }
@@ -125,12 +146,6 @@ impl TokenStream {
         }
         if let StreamMode::Windows { stride: 0 } = mode {
             return Err(Error::Range("stride: expected an integer >= 1, got 0".into()));
-        }
-        if let Some(i) = tokens.iter().position(|&t| t < 0 || t as usize >= vocab_size) {
-            return Err(Error::Range(format!(
-                "tokens: id {} at position {i} is outside the vocabulary [0, {vocab_size})",
-                tokens[i]
-            )));
         }
         let needed = match mode {
             StreamMode::Windows { .. } => seq_len + 1,
@@ -178,7 +193,7 @@ impl TokenStream {
     }
 
     /// The token ids.
-    pub fn tokens(&self) -> &[i32] {
+    pub fn tokens(&self) -> &TokenSlice {
         &self.tokens
     }
 
@@ -256,8 +271,8 @@ impl TokenStream {
         let mut inputs = Vec::with_capacity(rows * t);
         let mut targets = Vec::with_capacity(rows * t);
         for &s in &starts {
-            inputs.extend_from_slice(&self.tokens[s..s + t]);
-            targets.extend_from_slice(&self.tokens[s + 1..s + t + 1]);
+            self.tokens.extend_range(s, s + t, &mut inputs);
+            self.tokens.extend_range(s + 1, s + t + 1, &mut targets);
         }
         // Padding rows of a short last batch: valid ids in, nothing counted out.
         inputs.resize(rows * t, self.pad_id);

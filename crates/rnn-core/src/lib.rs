@@ -30,6 +30,7 @@ pub mod params;
 pub mod rng;
 pub mod sample;
 pub mod split;
+pub mod token_store;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -24,6 +24,7 @@ use crate::optim::schedule::{Schedule, ScheduleConfig};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerState};
 use crate::params::Params;
 use crate::rng::{Rng, RngState};
+use crate::token_store::TokenSlice;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -341,13 +342,14 @@ impl TrainData {
 pub enum ValidData {
     /// A token stream, evaluated with carried state over `lanes` contiguous lanes.
     Stream {
-        tokens: Vec<i32>,
+        tokens: TokenSlice,
         lanes: usize,
     },
     Sequences(SequenceSet),
 }
 
-/// A progress event. JSON: `{"type": "step" | "validation" | "checkpoint", ...camelCase fields}`.
+/// A progress event. JSON: `{"type": "step" | "validation" | "checkpoint" | "checkpointError",
+/// ...camelCase fields}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum TrainEvent {
@@ -368,6 +370,10 @@ pub enum TrainEvent {
     Validation { step: u64, epoch: u64, val_loss: f64, val_accuracy: Option<f64>, val_count: usize, elapsed: f64 },
     #[serde(rename_all = "camelCase")]
     Checkpoint { step: u64, path: String },
+    /// A checkpoint could not be written (`message` says why and names the path); training
+    /// goes on.
+    #[serde(rename_all = "camelCase")]
+    CheckpointError { step: u64, message: String },
 }
 
 /// Why a run ended.
@@ -817,8 +823,7 @@ impl Trainer {
                 validated_at = Some(step);
             }
             if opts.checkpoint_every.is_some_and(|c| step.is_multiple_of(c)) {
-                let path = checkpoint(net, self)?;
-                on_event(TrainEvent::Checkpoint { step, path });
+                self.write_checkpoint(net, step, on_event, checkpoint);
             }
             self.run_between_steps(net);
         }
@@ -903,10 +908,25 @@ impl Trainer {
             }
         }
         if self.options.checkpoint_best {
-            let path = checkpoint(net, self)?;
-            on_event(TrainEvent::Checkpoint { step, path });
+            self.write_checkpoint(net, step, on_event, checkpoint);
         }
         Ok(())
+    }
+
+    /// Writes a checkpoint and reports it. A failed write (a full disk, a vanished directory)
+    /// is reported as a `CheckpointError` event and training goes on: losing the checkpoint
+    /// must not also lose the run, whose final model the caller still saves.
+    fn write_checkpoint(
+        &self,
+        net: &Network,
+        step: u64,
+        on_event: &mut dyn FnMut(TrainEvent),
+        checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
+    ) {
+        match checkpoint(net, self) {
+            Ok(path) => on_event(TrainEvent::Checkpoint { step, path }),
+            Err(e) => on_event(TrainEvent::CheckpointError { step, message: e.to_string() }),
+        }
     }
 
     /// Evaluates the current network on held-out data (no dropout, no gradient).

@@ -9,6 +9,7 @@ use rnn_core::init::{init_params, InitConfig};
 use rnn_core::model::evaluate::evaluate_stream;
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
+use rnn_core::token_store::TokenStore;
 use rnn_core::train::{stream_mode, History, StopReason, TrainData, TrainEvent, TrainOptions, Trainer, ValidData};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -347,7 +348,7 @@ fn validation_events_report_evaluate_stream_at_their_step() {
     let tokens = cyclic(300, 0.1, 19);
     let held = cyclic(120, 0.1, 20);
     let opts = options(json!({"max_steps": 10, "validate_every": 4, "checkpoint_every": 4}));
-    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let valid = ValidData::Stream { tokens: TokenStore::from_ids(&held, V).unwrap().into_shared(), lanes: 1 };
     let mut t = Trainer::new(&net, opts.clone()).unwrap();
     let mut events = Vec::new();
     // The checkpoint hook runs right after validation at the same step and sees the same
@@ -436,7 +437,7 @@ fn early_stopping_stops_within_patience_and_restores_the_best_weights() {
     assert_eq!((es.patience, es.min_delta, es.restore_best), (3, 0.0, true));
     let tokens = cyclic(600, 0.0, 1);
     let held: Vec<i32> = (0..200).map(|i| [0, 2, 1][i % 3]).collect();
-    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let valid = ValidData::Stream { tokens: TokenStore::from_ids(&held, V).unwrap().into_shared(), lanes: 1 };
     let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
     let mut checkpoints = 0;
     let h = trainer
@@ -468,7 +469,7 @@ fn best_checkpoints_follow_improvements_and_restore_best_can_be_off() {
         "early_stopping": {"patience": 2, "restore_best": false}}));
     let tokens = cyclic(600, 0.0, 1);
     let held: Vec<i32> = (0..200).map(|i| [0, 2, 1][i % 3]).collect();
-    let valid = ValidData::Stream { tokens: held.clone(), lanes: 1 };
+    let valid = ValidData::Stream { tokens: TokenStore::from_ids(&held, V).unwrap().into_shared(), lanes: 1 };
     let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
     let mut written = Vec::new();
     let h = trainer
@@ -518,4 +519,36 @@ fn early_stopping_options_are_validated_and_need_validation_data() {
         .fit(&mut net, &data(&tokens, &opts), None, &AtomicBool::new(false), &mut |_| {}, &mut no_checkpoint)
         .unwrap_err();
     assert!(err.to_string().starts_with("earlyStopping: needs validation data"), "{err}");
+}
+
+/// A checkpoint that cannot be written (a full disk, a removed directory) is reported as an
+/// event and training goes on to its limit: the run is not thrown away with the checkpoint.
+#[test]
+fn a_failed_checkpoint_write_is_reported_and_training_goes_on() {
+    let mut net = lm("gru", 1, 0.0, 4);
+    let tokens = cyclic(300, 0.1, 5);
+    let opts = options(json!({"max_steps": 6, "checkpoint_every": 2}));
+    let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
+    let mut events = Vec::new();
+    let mut calls = 0;
+    let h = trainer
+        .fit(&mut net, &data(&tokens, &opts), None, &AtomicBool::new(false), &mut |e| events.push(e), &mut |_, t| {
+            calls += 1;
+            if t.position.step == 4 {
+                Err(Error::io("writing \"ck\"", std::io::Error::other("No space left on device")))
+            } else {
+                Ok(format!("ck@{}", t.position.step))
+            }
+        })
+        .unwrap();
+    assert_eq!((h.steps_done, h.stop_reason, calls), (6, StopReason::MaxSteps, 3));
+    let written: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Checkpoint { step, path } => Some(format!("{step}:{path}")),
+            TrainEvent::CheckpointError { step, message } => Some(format!("{step}! {message}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, vec!["2:ck@2", "4! writing \"ck\": No space left on device", "6:ck@6"]);
 }

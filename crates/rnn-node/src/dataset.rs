@@ -4,12 +4,15 @@
 //! the same engine functions the trainer calls (`TrainData::epoch_order` / `TrainData::batch`),
 //! so what `dataset.batches()` shows in JavaScript is exactly what `fit` trains on.
 
+use std::sync::Mutex;
+
 use napi::bindgen_prelude::{Float32Array, Int32Array, Uint32Array};
 use napi::Env;
 use napi_derive::napi;
 
 use rnn_core::batch::{Batch, BatchInput, BatchTargets, LastBatch, SequenceSet, TokenStream, IGNORE_INDEX};
 use rnn_core::split::{split_rows, split_tail, RowSplit};
+use rnn_core::token_store::{TokenSlice, TokenStore};
 use rnn_core::train::{stream_mode, TrainData, TrainOptions};
 
 use crate::errors::NodeError;
@@ -140,29 +143,100 @@ pub struct TokenBatch {
     pub rows: u32,
 }
 
+/// Token ids appended chunk by chunk as a text is encoded, held by the engine's
+/// [`TokenStore`] (1, 2 or 4 bytes per id by vocabulary size), so a corpus never has to exist
+/// whole as a JavaScript string or `Int32Array`. A dataset or an evaluation made from the buffer
+/// shares its ids (no copy); the buffer then takes no more ids.
+#[napi]
+pub struct NativeTokenBuffer {
+    ids: Mutex<Ids>,
+}
+
+enum Ids {
+    /// Still being appended to.
+    Open(TokenStore),
+    /// Shared with a dataset or an evaluation.
+    Shared(TokenSlice),
+}
+
+#[napi]
+impl NativeTokenBuffer {
+    /// An empty buffer of ids of a vocabulary of `vocabSize`.
+    #[napi(constructor)]
+    pub fn new(env: Env, vocab_size: u32) -> napi::Result<Self> {
+        guard_js(&env, || {
+            if vocab_size == 0 {
+                return Err(NodeError::range_error(
+                    "ERR_RNNKIT_RANGE",
+                    "vocabSize: expected an integer >= 1, got 0".into(),
+                ));
+            }
+            Ok(NativeTokenBuffer { ids: Mutex::new(Ids::Open(TokenStore::new(vocab_size as usize))) })
+        })
+    }
+
+    /// Appends `ids`; an id outside the vocabulary is a RangeError naming its position in the
+    /// whole stream (the buffer is left as it was).
+    #[napi]
+    pub fn push(&self, env: Env, ids: Int32Array) -> napi::Result<()> {
+        guard_js(&env, || match &mut *self.lock()? {
+            Ids::Open(store) => Ok(store.push(&ids)?),
+            Ids::Shared(_) => Err(type_error("push: the ids were already used by a dataset or an evaluation".into())),
+        })
+    }
+
+    /// Ids appended.
+    #[napi(getter)]
+    pub fn length(&self, env: Env) -> napi::Result<f64> {
+        guard_js(&env, || {
+            Ok(match &*self.lock()? {
+                Ids::Open(store) => store.len(),
+                Ids::Shared(slice) => slice.len(),
+            } as f64)
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Ids>, NodeError> {
+        self.ids.lock().map_err(|_| NodeError::panic("token buffer lock poisoned"))
+    }
+
+    /// The ids, shared read-only from now on.
+    pub(crate) fn shared(&self) -> Result<TokenSlice, NodeError> {
+        let mut g = self.lock()?;
+        if let Ids::Open(store) = &mut *g {
+            let store = std::mem::replace(store, TokenStore::new(1));
+            *g = Ids::Shared(store.into_shared());
+        }
+        match &*g {
+            Ids::Shared(slice) => Ok(slice.clone()),
+            Ids::Open(_) => unreachable!("shared just above"),
+        }
+    }
+}
+
 /// A language model's token stream: training text, optional validation text, data order.
 #[napi]
 pub struct NativeTokenDataset {
     pub(crate) train: TrainData,
     /// The validation text, cut like the training text but never shuffled.
     pub(crate) validation: Option<TrainData>,
-    pub(crate) validation_tokens: Vec<i32>,
+    /// The validation ids (empty without validation).
+    pub(crate) validation_tokens: TokenSlice,
     pub(crate) order: TrainOptions,
     pub(crate) vocab_size: usize,
 }
 
 #[napi]
 impl NativeTokenDataset {
-    /// `tokens`: the whole text's ids. Validation: an explicit `validation` text, or the tail
-    /// `validationFraction` of `tokens`. `options`: the data order (token streams drop a short
-    /// last batch unless `last` says otherwise).
+    /// `tokens`: the whole text's ids (shared, not copied). Validation: an explicit `validation`
+    /// text, or the tail `validationFraction` of `tokens`. `options`: the data order (token
+    /// streams drop a short last batch unless `last` says otherwise).
     #[napi(constructor)]
     pub fn new(
         env: Env,
-        tokens: Int32Array,
-        #[napi(ts_arg_type = "Int32Array | null")] validation: Option<Int32Array>,
+        tokens: &NativeTokenBuffer,
+        validation: Option<&NativeTokenBuffer>,
         validation_fraction: f64,
-        vocab_size: u32,
         #[napi(ts_arg_type = "DataOrderOptions")] options: Strict<DataOrderOptions>,
     ) -> napi::Result<Self> {
         guard_js(&env, || {
@@ -176,10 +250,19 @@ impl NativeTokenDataset {
             if order.tbptt {
                 order.last = LastBatch::Keep;
             }
-            let vocab = vocab_size as usize;
-            let all = tokens.to_vec();
+            let all = tokens.shared()?;
+            let vocab = all.vocab_size();
             let (train, valid) = match validation {
-                Some(v) => (all, v.to_vec()),
+                Some(v) => {
+                    let v = v.shared()?;
+                    if v.vocab_size() != vocab {
+                        return Err(type_error(format!(
+                            "validation: ids of a vocabulary of {}, the training ids' has {vocab}",
+                            v.vocab_size()
+                        )));
+                    }
+                    (all, v)
+                }
                 None => {
                     let n = split_tail(all.len(), validation_fraction).map_err(|e| {
                         let mut e = NodeError::from(e);
@@ -187,11 +270,7 @@ impl NativeTokenDataset {
                         e.param = Some("options.validation".into());
                         e
                     })?;
-                    let cut = all.len() - n;
-                    let valid = all[cut..].to_vec();
-                    let mut train = all;
-                    train.truncate(cut);
-                    (train, valid)
+                    all.split_at(all.len() - n)
                 }
             };
             let needed = if order.tbptt { order.batch_size * (order.seq_len + 1) } else { order.seq_len + 1 };
@@ -215,16 +294,11 @@ impl NativeTokenDataset {
                     ),
                 ));
             }
-            let cut = |t: Vec<i32>, last: LastBatch| -> Result<TokenStream, NodeError> {
-                Ok(TokenStream::new(t, vocab, order.batch_size, order.seq_len, stream_mode(&order))?
+            let cut = |t: TokenSlice, last: LastBatch| -> Result<TokenStream, NodeError> {
+                Ok(TokenStream::from_slice(t, vocab, order.batch_size, order.seq_len, stream_mode(&order))?
                     .with_last(last, pad_id, vocab)?)
             };
-            let train_stream = cut(train, order.last).map_err(|mut e| {
-                if e.message.starts_with("tokens:") {
-                    e.message = e.message.replacen("tokens:", "text:", 1);
-                }
-                e
-            })?;
+            let train_stream = cut(train, order.last)?;
             if train_stream.batches_per_epoch() == 0 {
                 return Err(NodeError::range_error(
                     "ERR_RNNKIT_EMPTY",
@@ -326,14 +400,40 @@ impl NativeTokenDataset {
     #[napi]
     pub fn tokens(&self, env: Env, split: String) -> napi::Result<Int32Array> {
         guard_js(&env, || {
-            Ok(Int32Array::new(if split_name(&split)? {
-                match &self.train {
-                    TrainData::Stream(s) => s.tokens().to_vec(),
-                    TrainData::Sequences(_) => unreachable!("a token dataset holds a stream"),
-                }
-            } else {
-                self.validation_tokens.clone()
-            }))
+            let ids = self.ids(&split)?;
+            if ids.len() > MAX_TYPED_ARRAY {
+                return Err(NodeError::range_error(
+                    "ERR_RNNKIT_RANGE",
+                    format!(
+                        "split: the {split} stream has {} tokens, more than the {MAX_TYPED_ARRAY} an Int32Array of 4 GiB holds; read it by batches",
+                        ids.len()
+                    ),
+                ));
+            }
+            Ok(Int32Array::new(ids.to_vec()))
+        })
+    }
+
+    /// Tokens in a split (0 for a missing validation split).
+    #[napi]
+    pub fn num_tokens(&self, env: Env, split: String) -> napi::Result<f64> {
+        guard_js(&env, || Ok(self.ids(&split)?.len() as f64))
+    }
+
+    /// Bytes each token id takes in memory (1, 2 or 4: the narrowest that holds the vocabulary).
+    #[napi(getter)]
+    pub fn bytes_per_id(&self) -> u32 {
+        self.validation_tokens.bytes_per_id() as u32
+    }
+
+    fn ids(&self, split: &str) -> Result<&TokenSlice, NodeError> {
+        Ok(if split_name(split)? {
+            match &self.train {
+                TrainData::Stream(s) => s.tokens(),
+                TrainData::Sequences(_) => unreachable!("a token dataset holds a stream"),
+            }
+        } else {
+            &self.validation_tokens
         })
     }
 
@@ -343,6 +443,10 @@ impl NativeTokenDataset {
         self.vocab_size as u32
     }
 }
+
+/// The longest `Int32Array` returned: 4 GiB of ids, Node 20's largest buffer
+/// (`buffer.constants.MAX_LENGTH`).
+const MAX_TYPED_ARRAY: usize = 1 << 30;
 
 /// Padded rows with targets, split into train and validation, with their data order.
 #[napi]

@@ -26,9 +26,10 @@ use rnn_core::metrics::softmax_into;
 use rnn_core::model::evaluate::{evaluate_sequences, evaluate_stream, predict_sequences, Evaluation};
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
+use rnn_core::token_store::TokenSlice;
 use rnn_core::train::{History, StopReason, TrainData, TrainEvent, TrainOptions, Trainer, ValidData};
 
-use crate::dataset::{row_set, NativeSequenceDataset, NativeTokenDataset, RowShape, SequenceData};
+use crate::dataset::{row_set, NativeSequenceDataset, NativeTokenBuffer, NativeTokenDataset, RowShape, SequenceData};
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard, guard_js, Guarded, Work};
 use crate::model_options::{model_config, ModelOptions};
@@ -218,8 +219,8 @@ pub struct Prediction {
 /// A progress event of `fit`.
 #[napi(object)]
 pub struct NativeTrainEvent {
-    /// `'step' | 'validation' | 'checkpoint'`.
-    #[napi(js_name = "type", ts_type = "'step' | 'validation' | 'checkpoint'")]
+    /// `'step' | 'validation' | 'checkpoint' | 'checkpointError'`.
+    #[napi(js_name = "type", ts_type = "'step' | 'validation' | 'checkpoint' | 'checkpointError'")]
     pub kind: String,
     /// Optimizer steps over the model's life after this event's step.
     pub step: f64,
@@ -238,6 +239,8 @@ pub struct NativeTrainEvent {
     pub val_accuracy: Option<f64>,
     pub val_count: Option<f64>,
     pub path: Option<String>,
+    /// Why a checkpoint write failed (`checkpointError`).
+    pub message: Option<String>,
 }
 
 impl From<TrainEvent> for NativeTrainEvent {
@@ -258,6 +261,7 @@ impl From<TrainEvent> for NativeTrainEvent {
             val_accuracy: None,
             val_count: None,
             path: None,
+            message: None,
         };
         match e {
             TrainEvent::Step {
@@ -297,6 +301,11 @@ impl From<TrainEvent> for NativeTrainEvent {
                 out.kind = "checkpoint".into();
                 out.step = step as f64;
                 out.path = Some(path);
+            }
+            TrainEvent::CheckpointError { step, message } => {
+                out.kind = "checkpointError".into();
+                out.step = step as f64;
+                out.message = Some(message);
             }
         }
         out
@@ -847,12 +856,30 @@ impl NativeModel {
         }))
     }
 
+    /// [`NativeModel::evaluate_stream`] on the ids of a token buffer (a text encoded chunk by
+    /// chunk), read in place.
+    #[napi(ts_return_type = "Promise<EvalInfo>")]
+    pub fn evaluate_buffer(
+        &self,
+        env: Env,
+        tokens: &NativeTokenBuffer,
+        lanes: u32,
+        chunk: u32,
+    ) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
+        let ids = tokens.shared().map_err(|e| e.into_napi(&env))?;
+        Ok(AsyncTask::new(Guarded(EvalWork {
+            shared: self.shared.clone(),
+            input: EvalInput::Buffer(ids, lanes as usize, chunk as usize),
+        })))
+    }
+
     /// [`NativeModel::evaluate_stream`] on the calling thread.
     #[napi]
     pub fn evaluate_stream_sync(&self, env: Env, tokens: Int32Array, lanes: u32, chunk: u32) -> napi::Result<EvalInfo> {
         guard_js(&env, || {
             let g = read(&self.shared)?;
-            Ok(evaluate_stream(&g.as_ref().expect("checked").network, &tokens, lanes as usize, chunk as usize)?.into())
+            Ok(evaluate_stream(&g.as_ref().expect("checked").network, &tokens[..], lanes as usize, chunk as usize)?
+                .into())
         })
     }
 
@@ -1115,6 +1142,7 @@ impl Work for LoadWork {
 
 enum EvalInput {
     Stream(Vec<i32>, usize, usize),
+    Buffer(TokenSlice, usize, usize),
     Sequences(SequenceSet, usize),
 }
 
@@ -1132,6 +1160,7 @@ impl Work for EvalWork {
         let net = &g.as_ref().expect("checked").network;
         Ok(match &self.input {
             EvalInput::Stream(tokens, lanes, chunk) => evaluate_stream(net, tokens, *lanes, *chunk)?,
+            EvalInput::Buffer(tokens, lanes, chunk) => evaluate_stream(net, tokens, *lanes, *chunk)?,
             EvalInput::Sequences(set, batch) => evaluate_sequences(net, set, *batch)?,
         })
     }

@@ -9,6 +9,7 @@ use crate::loss::LossSum;
 use crate::metrics::{Confusion, RegressionErrors};
 use crate::model::network::{ForwardCache, Network};
 use crate::model::objective::batch_loss;
+use crate::token_store::TokenSource;
 
 /// Loss (and accuracy where it applies) over a data set; for sequence sets also the confusion
 /// matrix (class targets) or the regression errors (real targets).
@@ -39,7 +40,12 @@ impl Evaluation {
 /// is the mean over predicting tokens 2..N. With `lanes > 1` the N−1 predictions are split into
 /// that many contiguous lanes of equal length, each read from a zero state (faster: one batched
 /// step serves every lane), dropping the remainder.
-pub fn evaluate_stream(net: &Network, tokens: &[i32], lanes: usize, chunk: usize) -> Result<Evaluation> {
+pub fn evaluate_stream<S: TokenSource + ?Sized>(
+    net: &Network,
+    tokens: &S,
+    lanes: usize,
+    chunk: usize,
+) -> Result<Evaluation> {
     if net.config.task != Task::LanguageModel {
         return Err(Error::Config("evaluate: a token stream needs a language model".into()));
     }
@@ -65,8 +71,8 @@ pub fn evaluate_stream(net: &Network, tokens: &[i32], lanes: usize, chunk: usize
         let mut targets = Vec::with_capacity(lanes * steps);
         for lane in 0..lanes {
             let s = lane * per_lane + at;
-            inputs.extend_from_slice(&tokens[s..s + steps]);
-            targets.extend_from_slice(&tokens[s + 1..s + steps + 1]);
+            tokens.extend_range(s, s + steps, &mut inputs);
+            tokens.extend_range(s + 1, s + steps + 1, &mut targets);
         }
         let batch = Batch {
             input: BatchInput::Tokens(inputs),
