@@ -264,10 +264,11 @@ describe('every option object refuses unknown keys alike', () => {
 describe('a typed boundary', () => {
   it('no string parameter of the native binding carries JSON', () => {
     // Every string the binding takes is a name (task, split, key, tensor, option path) or a file
-    // path, or a user's metadata value: options, configs, events and histories are objects.
+    // path, a user's metadata value or an engine error's message (a generation pool's failed
+    // sequence): options, configs, events and histories are objects.
     const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
     const params = [...dts.matchAll(/(\w+)\??: string\b/g)].map((m) => m[1]);
-    const allowed = new Set(['task', 'path', 'key', 'value', 'name', 'split', 'param', 'version', 'kind', 'type', 'stopReason', 'code', 'id', 'stop']);
+    const allowed = new Set(['task', 'path', 'key', 'value', 'name', 'split', 'param', 'version', 'kind', 'type', 'stopReason', 'code', 'id', 'stop', 'message']);
     expect(params.filter((p) => !allowed.has(p))).toEqual([]);
     // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).
     expect(dts).not.toMatch(/\b\w*json\w*\??\s*[:(]/i);
