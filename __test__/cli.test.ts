@@ -49,7 +49,16 @@ const COMMANDS: Record<string, string[]> = {
   eval: ['<text-file>', '--json'],
   info: ['<model>', '--json'],
   predict: ['[input...]', '--file <path>', '--json'],
-  serve: ['--host <host>', '--port <n>', '--max-concurrent <n>', '--api-key <key>', '--cors <origins...>', '--chat-template <file>', '--headers-timeout <ms>', '--json'],
+  serve: [
+    '--host <host>',
+    '--port <n>',
+    '--max-concurrent <n>',
+    '--api-key <key>',
+    '--cors <origins...>',
+    '--chat-template <file>',
+    '--headers-timeout <ms>',
+    '--json',
+  ],
   demo: ['--time-limit <seconds>', '--out-dir <dir>', '--json'],
 };
 
@@ -478,11 +487,15 @@ describe('with the native engine: train → generate → eval → info', () => {
 
   it('serve: API key from RNNKIT_API_KEY, --chat-template, --cors, one JSON log line per request; a wide --host without a key warns', async () => {
     fs.writeFileSync(path.join(dir, 'template.jinja'), '{% for m in messages %}{{ m.content }}{% endfor %} ');
-    const child = spawn(process.execPath, [cli, 'serve', 'tiny.safetensors', '--port', '0', '--json', '--chat-template', 'template.jinja', '--cors', 'https://app.example'], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RNNKIT_API_KEY: 'sk-test' },
-    });
+    const child = spawn(
+      process.execPath,
+      [cli, 'serve', 'tiny.safetensors', '--port', '0', '--json', '--chat-template', 'template.jinja', '--cors', 'https://app.example'],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, RNNKIT_API_KEY: 'sk-test' },
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     let stdout = '';
     let stderr = '';
@@ -506,7 +519,8 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
     const answer = (await res.json()) as { choices: { message: { content: string } }[] };
     const direct = JSON.parse(
-      (await await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is ', '--max-tokens', '10', '--seed', '4', '--temperature', '0.8', '--json'])).stdout,
+      (await await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is ', '--max-tokens', '10', '--seed', '4', '--temperature', '0.8', '--json']))
+        .stdout,
     );
     expect(answer.choices[0].message.content).toBe(direct.text);
     child.kill('SIGTERM');
@@ -519,7 +533,11 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(requests.map((r) => r.data.status)).toEqual([401, 200]);
     expect(requests[1]).toMatchObject({ level: 'info', data: { method: 'POST', path: '/v1/chat/completions', client: '127.0.0.1', completionTokens: 10 } });
 
-    const wide = spawn(process.execPath, [cli, 'serve', 'tiny.safetensors', '--port', '0', '--host', '0.0.0.0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RNNKIT_API_KEY: '' } });
+    const wide = spawn(process.execPath, [cli, 'serve', 'tiny.safetensors', '--port', '0', '--host', '0.0.0.0'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RNNKIT_API_KEY: '' },
+    });
     let warned = '';
     await new Promise<void>((resolve) => wide.stderr.on('data', (d) => ((warned += d), warned.includes('\n') && resolve())));
     expect(warned).toMatch(/warning: listening on 0\.0\.0\.0 without an API key/);

@@ -268,7 +268,23 @@ describe('a typed boundary', () => {
     // sequence): options, configs, events and histories are objects.
     const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
     const params = [...dts.matchAll(/(\w+)\??: string\b/g)].map((m) => m[1]);
-    const allowed = new Set(['task', 'path', 'key', 'value', 'name', 'split', 'param', 'version', 'kind', 'type', 'stopReason', 'code', 'id', 'stop', 'message']);
+    const allowed = new Set([
+      'task',
+      'path',
+      'key',
+      'value',
+      'name',
+      'split',
+      'param',
+      'version',
+      'kind',
+      'type',
+      'stopReason',
+      'code',
+      'id',
+      'stop',
+      'message',
+    ]);
     expect(params.filter((p) => !allowed.has(p))).toEqual([]);
     // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).
     expect(dts).not.toMatch(/\b\w*json\w*\??\s*[:(]/i);

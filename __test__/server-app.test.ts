@@ -332,6 +332,10 @@ describe('model faults', () => {
     const text = await faulty.text();
     expect(text).toMatch(/data: \{"error":\{[^\n]*"type":"server_error"/);
     expect(text).not.toContain('[DONE]');
+    // The other choices of a failed request stop with it.
+    const mixed = await request(url, '/v1/completions', { body: { prompt: ['boom', 'long'], max_tokens: 1000 } });
+    expect(mixed.status).toBe(500);
+    await until('the failed request’s other choice is aborted', () => model.aborted.includes('long'));
   });
 });
 

@@ -32,6 +32,11 @@ export class Generation {
     return this.exchange.done;
   }
 
+  /** Stops the request's other generations after one of them failed (no abort cause: the failure is the answer). */
+  stop(): void {
+    if (!this.controller.signal.aborted) this.controller.abort(new DOMException('generation stopped: another choice of the request failed', 'AbortError'));
+  }
+
   abort(cause: AbortCause): void {
     if (this.cause !== null) return;
     this.cause = cause;

@@ -368,7 +368,10 @@ export class Handler implements RnnkitHandler {
       const base = { id: g.id, created: Math.floor(Date.now() / 1000), model: this.model.id, includeUsage: run.includeUsage };
       await execute(this.model, g, run, base, ctx.stats);
     } catch (e) {
-      if (g.cause === null) throw e;
+      if (g.cause === null) {
+        g.stop();
+        throw e;
+      }
       this.log('info', 'abort', `generation aborted: ${g.cause}`, g.id, { cause: g.cause });
       throw this.abortError(g.cause);
     } finally {
