@@ -111,13 +111,19 @@ interface Job {
 }
 
 /**
- * Milliseconds of native work per step call while any generation streams: a call runs as many
+ * Milliseconds of native work per step call while a few generations stream: a call runs as many
  * steps as fit (measured), so a token waits at most about this long, while the crossing into the
  * engine and the wake-up of the JavaScript side are paid once per several tokens.
  */
 const STREAM_CALL_MS = 4;
 /** The most steps one native call runs. */
 const MAX_STEPS_PER_CALL = 16;
+/**
+ * From this many live sequences, streams take one step per call: a batched step already spreads
+ * the crossing over that many tokens, and on a machine whose cores the engine fills, bursts of
+ * several steps measured slower (bench/serve.js) than interleaving each step with the writes.
+ */
+const MULTI_STEP_BELOW = 8;
 
 /**
  * A model fault inside generation, not the caller's input (non-finite logits, a token id the
@@ -208,7 +214,8 @@ export class GenerationScheduler {
         let steps = MAX_STEPS_PER_CALL;
         for (const j of this.jobs.values()) {
           if (j.streaming) {
-            steps = this.stepMs > 0 ? Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.floor(STREAM_CALL_MS / this.stepMs))) : 1;
+            const fit = this.stepMs > 0 ? Math.floor(STREAM_CALL_MS / this.stepMs) : 1;
+            steps = this.jobs.size >= MULTI_STEP_BELOW ? 1 : Math.max(1, Math.min(MAX_STEPS_PER_CALL, fit));
             break;
           }
         }
