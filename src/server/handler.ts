@@ -120,10 +120,6 @@ export class Handler implements RnnkitHandler {
     return { live: this.admission.live, queued: this.admission.queued };
   }
 
-  get isClosing(): boolean {
-    return this.closing !== null;
-  }
-
   node(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.track(new NodeExchange(req, res), (e) => {
       // `serve` answers every error itself; this only keeps a bug from crashing the process.
