@@ -24,21 +24,22 @@ export declare class NativeGenerator {
   /** An empty pool over `model`. */
   constructor(model: NativeModel)
   /**
-   * Adds a sequence: `prompt` token ids (at least one), its sampler (as
-   * `resolveGenerateOptions` returns it), seed and token budget. Returns its id; it produces
-   * tokens from the next `step`.
+   * Adds a sequence: `prompt` token ids (possibly none), its sampler (as
+   * `resolveGenerateOptions` returns it), seed and token budget, and optionally `logprobs`:
+   * the number of most likely alternatives (in [0, 20]) to report with each token's
+   * log-probability. Returns its id; it produces tokens from the next `step`.
    */
-  add(prompt: Int32Array, sampler: SamplerOptions, seed: number, maxTokens: number): number
+  add(prompt: Int32Array, sampler: SamplerOptions, seed: number, maxTokens: number, logprobs?: number | undefined | null): number
   /** Drops a sequence (finished, stopped or cancelled by its caller). */
   remove(id: number): void
   /**
-   * Runs up to `steps` steps for every live sequence off the JS thread; resolves with pairs
-   * `[id, token, id, token, …]` in step order. A sequence leaves the pool when its budget is
-   * spent.
+   * Runs up to `steps` steps for every live sequence off the JS thread; resolves with the
+   * pairs `[id, token, …]` in step order and the log-probability records of the sequences
+   * that asked for them ([`StepOutput`]). A sequence leaves the pool when its budget is spent.
    */
-  step(steps: number): Promise<Int32Array>
+  step(steps: number): Promise<StepOutput>
   /** [`NativeGenerator::step`] on the calling thread. */
-  stepSync(steps: number): Int32Array
+  stepSync(steps: number): StepOutput
 }
 
 /** A recurrent network (every task) held natively. */
@@ -465,12 +466,21 @@ export interface NativeGenerateOptions {
   seed?: number
   /** As `SamplerOptions.greedy`. */
   greedy?: boolean
+  /** As `SamplerOptions.presencePenalty`. */
+  presencePenalty?: number
+  /** As `SamplerOptions.frequencyPenalty`. */
+  frequencyPenalty?: number
   /** Beam search with this many beams, in [1, 256] (1 = greedy decoding). Default: sampling. */
   beams?: number
   /** Beam search's GNMT length-penalty exponent, finite. Default 1. */
   lengthPenalty?: number
   /** Generation ends before the first occurrence of any of these non-empty strings. */
   stop?: string | Array<string>
+  /**
+   * Report each generated token's log-probability with this many most likely alternatives,
+   * an integer in [0, 20]. Default: no log-probabilities.
+   */
+  logprobs?: number
 }
 
 /** The record of one `fit` call: every step's loss, every validation. */
@@ -605,6 +615,11 @@ export interface ResolvedGenerateOptions {
   lengthPenalty: number
   /** Stop strings (possibly none). */
   stop: Array<string>
+  /**
+   * Alternatives listed with each token's log-probability (what `NativeGenerator.add` takes);
+   * absent when no log-probabilities were asked for.
+   */
+  logprobs?: number
 }
 
 /**
@@ -647,6 +662,10 @@ export interface SamplerOptions {
   repetitionPenalty?: number
   /** Always take the most likely token. Default false. */
   greedy?: boolean
+  /** OpenAI's presence penalty on tokens in the context, in [-2, 2]; 0 = off. Default 0. */
+  presencePenalty?: number
+  /** OpenAI's frequency penalty (per occurrence in the context), in [-2, 2]; 0 = off. Default 0. */
+  frequencyPenalty?: number
 }
 
 /** Learning-rate schedule over the model's life-long step counter. */
@@ -679,6 +698,16 @@ export interface SequenceData {
   tags?: Int32Array
   /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
   targets?: Float32Array
+}
+
+/** One sequence's failure inside a step. */
+export interface SequenceFailure {
+  /** The sequence's id. */
+  id: number
+  /** The engine's error code, e.g. `ERR_RNNKIT_NON_FINITE`. */
+  code: string
+  /** The engine's message. */
+  message: string
 }
 
 /** Options of `NativeSession` (the TypeScript `LanguageModel.session` options). */
@@ -715,6 +744,23 @@ export interface StepInfo {
   lr: number
   /** Optimizer steps taken so far. */
   step: number
+}
+
+/** What one `NativeGenerator.step` produced. */
+export interface StepOutput {
+  /** Pairs `[id, token, id, token, …]` in step order. */
+  tokens: Int32Array
+  /**
+   * For each pair (in order) whose sequence asked for log-probabilities, its record
+   * `[n, logprob(token), id₁, lp₁, …, id_n, lp_n]` (`n`: `top` as given to `add`, at most
+   * the vocabulary size), concatenated.
+   */
+  logprobs: Float64Array
+  /**
+   * Sequences that failed on their own (their logits not finite: a model fault) and left the
+   * pool; the others carry on.
+   */
+  failed: Array<SequenceFailure>
 }
 
 /** A parameter tensor's name and shape. */

@@ -49,7 +49,16 @@ const COMMANDS: Record<string, string[]> = {
   eval: ['<text-file>', '--json'],
   info: ['<model>', '--json'],
   predict: ['[input...]', '--file <path>', '--json'],
-  serve: ['--host <host>', '--port <n>', '--max-concurrent <n>', '--json'],
+  serve: [
+    '--host <host>',
+    '--port <n>',
+    '--max-concurrent <n>',
+    '--api-key <key>',
+    '--cors <origins...>',
+    '--chat-template <file>',
+    '--headers-timeout <ms>',
+    '--json',
+  ],
   demo: ['--time-limit <seconds>', '--out-dir <dir>', '--json'],
 };
 
@@ -474,6 +483,66 @@ describe('with the native engine: train → generate → eval → info', () => {
     expect(answer.choices[0].text).toBe(direct.text);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+
+  it('serve: API key from RNNKIT_API_KEY, --chat-template, --cors, one JSON log line per request; a wide --host without a key warns', async () => {
+    fs.writeFileSync(path.join(dir, 'template.jinja'), '{% for m in messages %}{{ m.content }}{% endfor %} ');
+    const child = spawn(
+      process.execPath,
+      [cli, 'serve', 'tiny.safetensors', '--port', '0', '--json', '--chat-template', 'template.jinja', '--cors', 'https://app.example'],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, RNNKIT_API_KEY: 'sk-test' },
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const ready = await new Promise<{ baseURL: string }>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.includes('\n')) resolve(JSON.parse(stdout.split('\n')[0]));
+      });
+      child.on('exit', () => reject(new Error('serve exited before listening')));
+    });
+    const body = JSON.stringify({ messages: [{ role: 'user', content: 'It is' }], max_tokens: 10, seed: 4, temperature: 0.8 });
+    const refused = await fetch(`${ready.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(refused.status).toBe(401);
+    const res = await fetch(`${ready.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test', origin: 'https://app.example' },
+      body,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const answer = (await res.json()) as { choices: { message: { content: string } }[] };
+    const direct = JSON.parse(
+      (await await rnnkit(['generate', 'tiny.safetensors', '--prompt', 'It is ', '--max-tokens', '10', '--seed', '4', '--temperature', '0.8', '--json']))
+        .stdout,
+    );
+    expect(answer.choices[0].message.content).toBe(direct.text);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const records = stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const requests = records.filter((r) => r.event === 'request');
+    expect(requests.map((r) => r.data.status)).toEqual([401, 200]);
+    expect(requests[1]).toMatchObject({ level: 'info', data: { method: 'POST', path: '/v1/chat/completions', client: '127.0.0.1', completionTokens: 10 } });
+
+    const wide = spawn(process.execPath, [cli, 'serve', 'tiny.safetensors', '--port', '0', '--host', '0.0.0.0'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RNNKIT_API_KEY: '' },
+    });
+    let warned = '';
+    await new Promise<void>((resolve) => wide.stderr.on('data', (d) => ((warned += d), warned.includes('\n') && resolve())));
+    expect(warned).toMatch(/warning: listening on 0\.0\.0\.0 without an API key/);
+    wide.kill('SIGTERM');
+    await new Promise((resolve) => wide.on('exit', resolve));
   });
 
   it('streams JSON lines that join to the whole text', async () => {

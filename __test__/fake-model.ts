@@ -8,7 +8,7 @@
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import type { CompletionModel, CompletionStream } from '../src/server';
 import type { Completion, GenerateOptions } from '../src/types';
-import { rangeError } from '../src/errors';
+import { error, rangeError } from '../src/errors';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz     ,.';
 
@@ -79,6 +79,10 @@ export interface FakeModelOptions {
   delayMs?: number;
   /** Characters the "tokenizer" knows; a prompt with others is a vocabulary error. Default: any. */
   vocab?: string;
+  /** A prompt that makes the model fail after its first token, as a model fault does (`ERR_RNNKIT_GENERATION`). */
+  fault?: string;
+  /** A chat template the model carries (as a model file's `chat_template` metadata). */
+  chatTemplate?: string;
 }
 
 /** The deterministic fake model described in this file's header. */
@@ -94,12 +98,16 @@ export class FakeModel implements CompletionModel {
   /** Milliseconds per token (see {@link FakeModelOptions.delayMs}); timing only, never the text. */
   delayMs: number;
   private readonly vocab: string | undefined;
+  private readonly fault: string | undefined;
+  readonly chatTemplate: string | undefined;
   private gate: Promise<void> = Promise.resolve();
 
   constructor(options: FakeModelOptions = {}) {
     this.id = options.id ?? 'fake-char-model';
     this.delayMs = options.delayMs ?? 0;
     this.vocab = options.vocab;
+    this.fault = options.fault;
+    this.chatTemplate = options.chatTemplate;
   }
 
   countTokens(text: string): number {
@@ -188,6 +196,7 @@ export class FakeModel implements CompletionModel {
         const r = it.next();
         if (r.done) return r.value;
         if (r.value !== '') yield r.value;
+        if (prompt === this.fault) throw error('ERR_RNNKIT_GENERATION', 'generation failed (ERR_RNNKIT_NON_FINITE): logits: not finite at index 3');
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);

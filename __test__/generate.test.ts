@@ -82,7 +82,10 @@ describe('generation', () => {
     const pieces: string[] = [];
     const s = model.stream('The', opts);
     for await (const p of s) pieces.push(p);
-    expect(pieces.length).toBeGreaterThan(10);
+    // A native call runs at most 16 steps (as many as fit in a few ms), so a piece holds at
+    // most 16 one-character tokens and 50 tokens arrive in at least 4 pieces.
+    expect(pieces.length).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(16);
     expect(pieces.join('')).toBe(whole.text);
     expect(await s.completion).toEqual(whole);
     expect(whole).toMatchObject({ finishReason: 'length', completionTokens: 50, promptTokens: 3 });
@@ -111,6 +114,52 @@ describe('generation', () => {
     expect(pieces.join('')).toBe(a);
     const beam = await model.complete('', { maxTokens: 10, beams: 3 });
     expect(beam.completionTokens).toBe(10);
+  });
+
+  it('logprobs are the log-softmax of the model’s logits at each step, in complete and in stream chunks', async () => {
+    const prompt = 'Elizabeth';
+    const c = await model.complete(prompt, { maxTokens: 10, greedy: true, logprobs: 2 });
+    expect(c.logprobs).toHaveLength(10);
+    const session = model.session();
+    let logits = session.feed(prompt);
+    for (const entry of c.logprobs!) {
+      const max = Math.max(...logits);
+      const lse = max + Math.log(logits.reduce((sum, l) => sum + Math.exp(l - max), 0));
+      expect(entry.logprob).toBeCloseTo(logits[entry.id] - lse, 5);
+      expect(entry.top.map((t) => t.id)).toEqual([...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b).slice(0, 2));
+      expect(entry.top[0].id).toBe(entry.id); // greedy takes the most likely
+      expect(entry.token).toBe(model.tokenizer!.decode([entry.id]));
+      logits = session.feed(new Int32Array([entry.id]));
+    }
+    const chunks = [];
+    for await (const chunk of model.stream(prompt, { maxTokens: 10, greedy: true, logprobs: 2 }).chunks()) chunks.push(chunk);
+    expect(chunks.map((ch) => ch.text).join('')).toBe(c.text);
+    expect(chunks.flatMap((ch) => ch.logprobs ?? [])).toEqual(c.logprobs);
+    expect(await model.complete(prompt, { maxTokens: 3 })).not.toHaveProperty('logprobs');
+    await expect(model.complete(prompt, { logprobs: 21 })).rejects.toThrow(/options.logprobs/);
+    await expect(model.complete(prompt, { beams: 2, logprobs: 1 })).rejects.toThrow(/options.logprobs/);
+  });
+
+  it('presence and frequency penalties follow OpenAI’s definition over the whole context', async () => {
+    const prompt = 'It is a truth';
+    const [presence, frequency] = [0.8, 0.6];
+    const got = await model.generate(prompt, { maxTokens: 40, greedy: true, presencePenalty: presence, frequencyPenalty: frequency });
+    const session = model.session();
+    let logits = session.feed(prompt);
+    const counts = new Map<number, number>();
+    for (const id of model.tokenizer!.encode(prompt)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    let text = '';
+    for (let i = 0; i < 40; i++) {
+      let best = 0;
+      const penalised = (j: number) => logits[j] - (counts.has(j) ? frequency * counts.get(j)! + presence : 0);
+      for (let j = 1; j < logits.length; j++) if (penalised(j) > penalised(best)) best = j;
+      counts.set(best, (counts.get(best) ?? 0) + 1);
+      text += model.tokenizer!.decode([best]);
+      logits = session.feed(new Int32Array([best]));
+    }
+    expect(got).toBe(text);
+    expect(got).not.toBe(await model.generate(prompt, { maxTokens: 40, greedy: true }));
+    await expect(model.generate(prompt, { presencePenalty: 2.5 })).rejects.toThrow(/options.presencePenalty/);
   });
 
   it('aborts with an AbortError', async () => {

@@ -264,8 +264,8 @@ describe('every option object refuses unknown keys alike', () => {
 describe('a typed boundary', () => {
   it('no string parameter of the native binding carries JSON', () => {
     // Every string the binding takes is a name (task, split, key, tensor, option path) or a file
-    // path, or a user's metadata value, or an error's message (a train event's failed checkpoint):
-    // options, configs, events and histories are objects.
+    // path, a user's metadata value, or an error's message (a train event's failed checkpoint, a
+    // generation pool's failed sequence): options, configs, events and histories are objects.
     const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
     const params = [...dts.matchAll(/(\w+)\??: string\b/g)].map((m) => m[1]);
     const allowed = new Set([

@@ -36,6 +36,75 @@ describe('server with the native model', () => {
     expect(greedy.choices[0].text).toBe(await model.generate('Elizabeth was', { maxTokens: 40, greedy: true, stop: '\n' }));
   });
 
+  it('chat completions with the default template equal the model continuing the rendered prompt', async () => {
+    const client = new OpenAI({ baseURL: `${started.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const messages = [{ role: 'user' as const, content: 'Who is Mr. Darcy?' }];
+    const prompt = 'user: Who is Mr. Darcy?\nassistant:';
+    const res = await client.chat.completions.create({ model: 'pp_lstm', messages, max_tokens: 40, seed: 3, n: 2 });
+    for (const c of res.choices) {
+      expect(c.message.content).toBe(await model.generate(prompt, { maxTokens: 40, seed: 3 + c.index, stop: ['\nuser:', '\nsystem:', '\nassistant:'] }));
+    }
+    let streamed = '';
+    for await (const chunk of await client.chat.completions.create({ model: 'pp_lstm', messages, max_tokens: 40, seed: 3, stream: true }))
+      streamed += chunk.choices[0]?.delta.content ?? '';
+    expect(streamed).toBe(res.choices[0].message.content);
+  });
+
+  it('logprobs: the tokens spell the text, greedy picks the top alternative, streaming reports the same', async () => {
+    const client = new OpenAI({ baseURL: `${started.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const res = await client.completions.create({ model: 'pp_lstm', prompt: 'Elizabeth', max_tokens: 12, temperature: 0, logprobs: 3 });
+    const lp = res.choices[0].logprobs!;
+    expect(lp.tokens!.join('')).toBe(res.choices[0].text);
+    expect(lp.tokens).toHaveLength(12);
+    for (const [i, tops] of lp.top_logprobs!.entries()) {
+      const entries = Object.entries(tops);
+      expect(entries).toHaveLength(3);
+      expect(entries[0]).toEqual([lp.tokens![i], lp.token_logprobs![i]]);
+      expect(entries[0][1]).toBeLessThanOrEqual(0);
+      expect(entries[0][1]).toBeGreaterThanOrEqual(entries[1][1]);
+    }
+    expect(lp.text_offset![1]).toBe(lp.tokens![0].length);
+    const streamedTokens: string[] = [];
+    for await (const chunk of await client.completions.create({
+      model: 'pp_lstm',
+      prompt: 'Elizabeth',
+      max_tokens: 12,
+      temperature: 0,
+      logprobs: 3,
+      stream: true,
+    })) {
+      streamedTokens.push(...(chunk.choices[0]?.logprobs?.tokens ?? []));
+    }
+    expect(streamedTokens).toEqual(lp.tokens);
+    const chat = await client.chat.completions.create({
+      model: 'pp_lstm',
+      messages: [{ role: 'user', content: 'Hello' }],
+      max_tokens: 6,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 2,
+    });
+    const content = chat.choices[0].logprobs!.content!;
+    expect(content.map((t) => t.token).join('')).toBe(chat.choices[0].message.content);
+    expect(content[0].top_logprobs).toHaveLength(2);
+    expect(content[0].bytes).toEqual([...Buffer.from(content[0].token)]);
+  });
+
+  it('presence and frequency penalties are the engine sampler’s: the server answers what generate() gives', async () => {
+    const client = new OpenAI({ baseURL: `${started.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const plain = await client.completions.create({ model: 'pp_lstm', prompt: 'It is', max_tokens: 60, temperature: 0 });
+    const penalised = await client.completions.create({
+      model: 'pp_lstm',
+      prompt: 'It is',
+      max_tokens: 60,
+      temperature: 0,
+      presence_penalty: 1.5,
+      frequency_penalty: 0.5,
+    });
+    expect(penalised.choices[0].text).not.toBe(plain.choices[0].text);
+    expect(penalised.choices[0].text).toBe(await model.generate('It is', { maxTokens: 60, greedy: true, presencePenalty: 1.5, frequencyPenalty: 0.5 }));
+  });
+
   it('64 concurrent streams all complete, each equal to the same request alone', async () => {
     const prompts = ['It is', 'Mr. Darcy', 'Jane', 'The ', 'Lady Catherine', 'Kitty', 'Netherfield', 'Lizzy'];
     const bodies = Array.from({ length: 64 }, (_, i) => ({ prompt: prompts[i % prompts.length], max_tokens: 48, temperature: 1, top_k: 20, seed: 1000 + i }));

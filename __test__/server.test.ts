@@ -53,6 +53,8 @@ function nodeRequest(
   return { req, response };
 }
 
+const JSON_TYPE = { 'content-type': 'application/json' };
+
 const health = async (url: string): Promise<{ live: number; queued: number; status: string }> => (await request(url, '/healthz')).body;
 
 describe('OpenAI client compatibility', () => {
@@ -135,10 +137,10 @@ describe('OpenAI client compatibility', () => {
     const model = new FakeModel();
     const { url } = await start(model);
     const error = await client(url)
-      .completions.create({ model: model.id, prompt: 'x', n: 2 })
+      .completions.create({ model: model.id, prompt: 'x', n: 1000 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(error).toMatchObject({ status: 400, param: 'n', code: 'unsupported_value' });
+    expect(error).toMatchObject({ status: 400, param: 'n', code: 'invalid_value' });
     expect(model.calls).toEqual([]);
   });
 });
@@ -195,8 +197,9 @@ describe('request parameters', () => {
     ['string temperature', { prompt: 'a', temperature: 'hot' }, 400, 'temperature', 'invalid_type', /temperature.*"hot"/],
     ['temperature above 2', { prompt: 'a', temperature: 2.5 }, 400, 'temperature', 'invalid_value', /temperature.*2\.5/],
     ['NaN temperature (not JSON)', NAN_BODY, 400, null, 'invalid_json', /not valid JSON/],
-    ['n = 2', { prompt: 'a', n: 2 }, 400, 'n', 'unsupported_value', /only n=1.*2/],
-    ['two prompts', { prompt: ['a', 'b'] }, 400, 'prompt', 'unsupported_value', /one prompt.*length 2/],
+    ['n over maxChoices', { prompt: 'a', n: 17 }, 400, 'n', 'invalid_value', /n: .*\[1, 16\].*17/],
+    ['n × prompts over maxChoices', { prompt: ['a', 'b', 'c'], n: 6 }, 400, 'n', 'invalid_value', /6 × 3 choices exceeds.*16/],
+    ['a non-string prompt in an array', { prompt: ['a', 5] }, 400, 'prompt', 'invalid_type', /prompt\[1\].*5/],
     ['token-id prompt', { prompt: [1, 2, 3] }, 400, 'prompt', 'unsupported_value', /token-id/],
     ['numeric prompt', { prompt: 5 }, 400, 'prompt', 'invalid_type', /prompt.*5/],
     ['missing prompt', { max_tokens: 3 }, 400, 'prompt', 'missing_required_parameter', /prompt: required/],
@@ -217,10 +220,11 @@ describe('request parameters', () => {
       /only allowed when stream/,
     ],
     ['unknown argument', { prompt: 'a', temprature: 1 }, 400, 'temprature', 'unknown_parameter', /Unrecognized request argument supplied: temprature/],
-    ['logprobs', { prompt: 'a', logprobs: 2 }, 400, 'logprobs', 'unsupported_parameter', /logprobs: not supported.*2/],
+    ['logprobs 6', { prompt: 'a', logprobs: 6 }, 400, 'logprobs', 'invalid_value', /logprobs.*\[0, 5\].*6/],
     ['best_of 3', { prompt: 'a', best_of: 3 }, 400, 'best_of', 'unsupported_parameter', /best_of.*3/],
-    ['echo', { prompt: 'a', echo: true }, 400, 'echo', 'unsupported_parameter', /echo: not supported.*true/],
-    ['presence_penalty', { prompt: 'a', presence_penalty: 0.5 }, 400, 'presence_penalty', 'unsupported_parameter', /presence_penalty.*0\.5/],
+    ['echo with logprobs', { prompt: 'a', echo: true, logprobs: 1 }, 400, 'echo', 'unsupported_value', /echo: not supported together with logprobs/],
+    ['presence_penalty 3', { prompt: 'a', presence_penalty: 3 }, 400, 'presence_penalty', 'invalid_value', /presence_penalty.*3/],
+    ['frequency_penalty -2.5', { prompt: 'a', frequency_penalty: -2.5 }, 400, 'frequency_penalty', 'invalid_value', /frequency_penalty.*-2\.5/],
     ['a non-object stream_options', { prompt: 'a', stream: true, stream_options: 'usage' }, 400, 'stream_options', 'invalid_type', /stream_options.*"usage"/],
     [
       'a string include_usage',
@@ -267,11 +271,11 @@ describe('routes and error statuses', () => {
     expect(model.body.error).toMatchObject({ param: 'model', code: 'model_not_found' });
     const get = await request(url, '/v1/completions');
     expect(get.status).toBe(405);
-    expect(get.headers.get('allow')).toBe('POST');
+    expect(get.headers.get('allow')).toBe('POST, OPTIONS');
     expect(get.body.error).toMatchObject({ type: 'invalid_request_error', code: 'method_not_allowed' });
     const del = await request(url, '/v1/models', { method: 'DELETE' });
     expect(del.status).toBe(405);
-    expect(del.headers.get('allow')).toBe('GET, HEAD');
+    expect(del.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
     const malformed = await request(url, '/v1/models/%E0%A4%A');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.message).toMatch(/malformed percent-encoding/);
@@ -326,7 +330,7 @@ describe('routes and error statuses', () => {
         controller.close();
       },
     });
-    const res = await fetch(`${url}/v1/completions`, { method: 'POST', body: chunked, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${url}/v1/completions`, { method: 'POST', body: chunked, duplex: 'half', headers: JSON_TYPE } as RequestInit);
     expect(res.headers.get('transfer-encoding')).toBeNull();
     expect(res.status).toBe(413);
     const refused = (await res.json()) as { error: { code: string } };
@@ -430,6 +434,7 @@ describe('limits, aborts and timeouts', () => {
     const controller = new AbortController();
     const res = await fetch(`${url}/v1/completions`, {
       method: 'POST',
+      headers: JSON_TYPE,
       body: JSON.stringify({ prompt: 'leaving', max_tokens: 1000, stream: true }),
       signal: controller.signal,
     });
@@ -488,7 +493,12 @@ describe('limits, aborts and timeouts', () => {
     const model = new FakeModel({ delayMs: 5 });
     const { url } = await start(model);
     const controller = new AbortController();
-    const pending = fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'bye', max_tokens: 1000 }), signal: controller.signal });
+    const pending = fetch(`${url}/v1/completions`, {
+      method: 'POST',
+      headers: JSON_TYPE,
+      body: JSON.stringify({ prompt: 'bye', max_tokens: 1000 }),
+      signal: controller.signal,
+    });
     await until('generation live', () => model.live === 1);
     controller.abort();
     await expect(pending).rejects.toThrow();
@@ -501,7 +511,12 @@ describe('limits, aborts and timeouts', () => {
     const first = request(url, '/v1/completions', { body: { prompt: 'first', max_tokens: 40 } });
     await until('first live', () => model.live === 1);
     const controller = new AbortController();
-    const queued = fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'queued' }), signal: controller.signal });
+    const queued = fetch(`${url}/v1/completions`, {
+      method: 'POST',
+      headers: JSON_TYPE,
+      body: JSON.stringify({ prompt: 'queued' }),
+      signal: controller.signal,
+    });
     await until('second queued', async () => (await health(url)).queued === 1);
     controller.abort();
     await expect(queued).rejects.toThrow();

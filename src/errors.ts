@@ -20,6 +20,7 @@ export type RnnkitErrorCode =
   | 'ERR_RNNKIT_PANIC'
   | 'ERR_RNNKIT_NO_BINARY'
   | 'ERR_RNNKIT_UNKNOWN_OPTION'
+  | 'ERR_RNNKIT_GENERATION'
   | 'ABORT_ERR';
 
 /**

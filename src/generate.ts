@@ -10,10 +10,10 @@
  */
 
 import { error, typeError, describe } from './errors';
-import type { NativeGenerator, NativeModel, ResolvedGenerateOptions as NativeResolved } from '../index';
+import type { NativeGenerator, NativeModel, ResolvedGenerateOptions as NativeResolved, StepOutput } from '../index';
 import { native } from './native';
 import type { StreamDecoder, Tokenizer } from './tokenizer';
-import type { Completion, GenerateOptions } from './types';
+import type { Completion, GenerateOptions, TokenLogprob } from './types';
 
 /**
  * Generation options with defaults applied and values checked (by the engine:
@@ -90,6 +90,9 @@ export class StopFilter {
   }
 }
 
+/** Receives a generation's text as it becomes safe to show, with the log-probabilities of the tokens it came from. */
+export type OnText = (piece: string, logprobs: TokenLogprob[] | undefined) => void;
+
 /** One generation's bookkeeping inside the scheduler. */
 interface Job {
   decoder: StreamDecoder;
@@ -98,9 +101,38 @@ interface Job {
   completionTokens: number;
   promptTokens: number;
   streaming: boolean;
-  onText: (piece: string) => void;
+  /** Alternatives per token when log-probabilities were asked for. */
+  top: number | undefined;
+  /** Log-probabilities of the tokens whose text has not been emitted yet. */
+  pending: TokenLogprob[];
+  onText: OnText;
   onDone: (result: Completion | Error) => void;
   detach?: () => void;
+}
+
+/**
+ * Milliseconds of native work per step call while a few generations stream: a call runs as many
+ * steps as fit (measured), so a token waits at most about this long, while the crossing into the
+ * engine and the wake-up of the JavaScript side are paid once per several tokens.
+ */
+const STREAM_CALL_MS = 4;
+/** The most steps one native call runs. */
+const MAX_STEPS_PER_CALL = 16;
+/**
+ * From this many live sequences, streams take one step per call: a batched step already spreads
+ * the crossing over that many tokens, and on a machine whose cores the engine fills, bursts of
+ * several steps measured slower (bench/serve.js) than interleaving each step with the writes.
+ */
+const MULTI_STEP_BELOW = 8;
+
+/**
+ * A model fault inside generation, not the caller's input (non-finite logits, a token id the
+ * tokenizer lacks): `ERR_RNNKIT_GENERATION`, the engine's own code in `cause`.
+ */
+function generationError(code: string, message: string): Error {
+  const e = error('ERR_RNNKIT_GENERATION', `generation failed (${code}): ${message}`);
+  Object.defineProperty(e, 'cause', { value: { code, message }, enumerable: false });
+  return e;
 }
 
 /** Drives one model's native pool: a loop that runs while any sequence is live. */
@@ -108,6 +140,15 @@ export class GenerationScheduler {
   private readonly pool: NativeGenerator;
   private readonly jobs = new Map<number, Job>();
   private running = false;
+  /** Measured milliseconds per step (exponential moving average), for the streaming call size. */
+  private stepMs = 0;
+  /**
+   * Sequences with log-probabilities finished since the running native call started: the pool
+   * drops them at its next step, so this call's output may still hold their records, to skip.
+   */
+  private readonly withLogprobs = new Set<number>();
+  /** Decoded text of single token ids (log-probability entries). */
+  private readonly tokenText = new Map<number, string>();
 
   constructor(
     model: NativeModel,
@@ -122,7 +163,7 @@ export class GenerationScheduler {
   }
 
   /** Starts one generation; `onText` gets text pieces, `onDone` the completion or an error. */
-  start(prompt: string, opts: ResolvedGenerateOptions, streaming: boolean, onText: (piece: string) => void, onDone: (r: Completion | Error) => void): void {
+  start(prompt: string, opts: ResolvedGenerateOptions, streaming: boolean, onText: OnText, onDone: (r: Completion | Error) => void): void {
     if (opts.signal?.aborted) {
       onDone(abortError());
       return;
@@ -132,8 +173,10 @@ export class GenerationScheduler {
       onDone({ text: '', finishReason: 'length', promptTokens: ids.length, completionTokens: 0 });
       return;
     }
-    const id = this.pool.add(ids, opts.sampler, opts.seed, opts.maxTokens);
+    const id = this.pool.add(ids, opts.sampler, opts.seed, opts.maxTokens, opts.logprobs ?? undefined);
     const job: Job = {
+      top: opts.logprobs ?? undefined,
+      pending: [],
       decoder: this.tokenizer.streamDecoder(),
       filter: new StopFilter(opts.stop),
       remaining: opts.maxTokens,
@@ -158,6 +201,7 @@ export class GenerationScheduler {
     if (!job) return;
     this.jobs.delete(id);
     this.pool.remove(id);
+    if (job.top !== undefined) this.withLogprobs.add(id);
     job.detach?.();
     job.onDone(result);
   }
@@ -166,65 +210,137 @@ export class GenerationScheduler {
     this.running = true;
     try {
       while (this.jobs.size > 0) {
-        // Streams want every token as soon as it exists; whole completions can take several
-        // steps per native call (less crossing of the thread boundary).
-        const steps = [...this.jobs.values()].some((j) => j.streaming) ? 1 : 16;
-        let pairs: Int32Array;
+        // Whole completions take the most steps per call; streams as many as fit in a few ms.
+        let steps = MAX_STEPS_PER_CALL;
+        for (const j of this.jobs.values()) {
+          if (j.streaming) {
+            const fit = this.stepMs > 0 ? Math.floor(STREAM_CALL_MS / this.stepMs) : 1;
+            steps = this.jobs.size >= MULTI_STEP_BELOW ? 1 : Math.max(1, Math.min(MAX_STEPS_PER_CALL, fit));
+            break;
+          }
+        }
+        let out: StepOutput;
+        const t0 = performance.now();
+        this.withLogprobs.clear();
         try {
-          pairs = await this.pool.step(steps);
+          out = await this.pool.step(steps);
         } catch (e) {
           for (const id of [...this.jobs.keys()]) this.finish(id, e as Error);
           return;
         }
-        for (let i = 0; i < pairs.length; i += 2) this.accept(pairs[i], pairs[i + 1]);
+        const { tokens, logprobs, failed } = out;
+        const taken = tokens.length > 0 ? Math.max(1, Math.ceil(tokens.length / 2 / Math.max(1, this.jobs.size))) : 0;
+        if (taken > 0) {
+          const ms = (performance.now() - t0) / taken;
+          this.stepMs = this.stepMs === 0 ? ms : 0.8 * this.stepMs + 0.2 * ms;
+        }
+        let at = 0;
+        for (let i = 0; i < tokens.length; i += 2) at = this.accept(tokens[i], tokens[i + 1], logprobs, at);
+        for (const f of failed) this.finish(f.id, generationError(f.code, f.message));
       }
     } finally {
       this.running = false;
     }
   }
 
-  private accept(id: number, token: number): void {
-    const job = this.jobs.get(id);
-    if (!job) return; // finished (stop or abort) while the step ran
-    job.completionTokens += 1;
-    job.remaining -= 1;
-    const { emit, stopped } = job.filter.push(job.decoder.push([token]));
-    if (emit) job.onText(emit);
-    if (stopped) {
-      this.finish(id, { text: '', finishReason: 'stop', promptTokens: job.promptTokens, completionTokens: job.completionTokens });
-    } else if (job.remaining === 0) {
-      const rest = job.filter.push(job.decoder.end()).emit + job.filter.flush();
-      if (rest) job.onText(rest);
-      this.finish(id, { text: '', finishReason: 'length', promptTokens: job.promptTokens, completionTokens: job.completionTokens });
+  /** The text of one token id alone (log-probability entries). */
+  private textOf(id: number): string {
+    let t = this.tokenText.get(id);
+    if (t === undefined) {
+      t = this.tokenizer.decode([id]);
+      this.tokenText.set(id, t);
     }
+    return t;
+  }
+
+  /**
+   * Takes one generated token of sequence `id`; `at` is the read position in the step's
+   * log-probability records, returned advanced past this token's record (when it has one).
+   */
+  private accept(id: number, token: number, logprobs: Float64Array, at: number): number {
+    const job = this.jobs.get(id);
+    // A record `[n, logprob, id₁, lp₁, …]` follows every token of a sequence with log-probabilities.
+    const record = job?.top !== undefined || (job === undefined && this.withLogprobs.has(id)) ? at : -1;
+    if (record >= 0) at += 2 + 2 * logprobs[record];
+    if (!job) return at; // finished (stop or abort) while the step ran
+    try {
+      if (record >= 0) {
+        const top: TokenLogprob['top'] = [];
+        for (let k = 0; k < logprobs[record]; k++) {
+          const alt = logprobs[record + 2 + 2 * k];
+          top.push({ id: alt, token: this.textOf(alt), logprob: logprobs[record + 3 + 2 * k] });
+        }
+        job.pending.push({ id: token, token: this.textOf(token), logprob: logprobs[record + 1], top });
+      }
+      job.completionTokens += 1;
+      job.remaining -= 1;
+      const { emit, stopped } = job.filter.push(job.decoder.push([token]));
+      if (emit) this.emit(job, emit);
+      if (stopped) {
+        this.finish(id, { text: '', finishReason: 'stop', promptTokens: job.promptTokens, completionTokens: job.completionTokens });
+      } else if (job.remaining === 0) {
+        const rest = job.filter.push(job.decoder.end()).emit + job.filter.flush();
+        if (rest || job.pending.length > 0) this.emit(job, rest);
+        this.finish(id, { text: '', finishReason: 'length', promptTokens: job.promptTokens, completionTokens: job.completionTokens });
+      }
+    } catch (e) {
+      // A token this model's tokenizer cannot decode (a model fault): this generation fails, the others go on.
+      const err = e as Error & { code?: string };
+      this.finish(id, generationError(err.code ?? 'ERR_RNNKIT_GENERATION', err.message));
+    }
+    return at;
+  }
+
+  private emit(job: Job, text: string): void {
+    const entries = job.top === undefined ? undefined : job.pending;
+    if (entries) job.pending = [];
+    job.onText(text, entries);
   }
 }
 
-/** A generation as an async iterable of text pieces, with its final accounting. */
+/** What a stream's {@link CompletionStream.chunks} yields: text, with its tokens' log-probabilities when asked for. */
+export interface StreamChunk {
+  /** Text generated since the previous chunk (never empty unless `logprobs` has entries). */
+  text: string;
+  /** Log-probabilities of the tokens this text came from (`GenerateOptions.logprobs` given). */
+  logprobs?: TokenLogprob[];
+}
+
+/**
+ * A generation as an async iterable of text pieces, with its final accounting. A reader that
+ * falls behind receives what accumulated meanwhile as one piece, so a slow consumer costs one
+ * wake-up per read, not per token.
+ */
 export interface CompletionStream extends AsyncIterable<string> {
   /** Settles with the whole completion when generation ends (rejects on abort or error). */
   readonly completion: Promise<Completion>;
+  /** The same stream as chunks with log-probabilities; iterate either this or the stream itself, once. */
+  chunks(): AsyncIterable<StreamChunk>;
 }
 
 /** Runs one generation to the end and returns its text and accounting. */
 export function complete(scheduler: GenerationScheduler, prompt: string, opts: ResolvedGenerateOptions): Promise<Completion> {
   return new Promise((resolve, reject) => {
     let text = '';
+    const logprobs: TokenLogprob[] | undefined = opts.logprobs == null ? undefined : [];
     scheduler.start(
       prompt,
       opts,
       false,
-      (piece) => {
+      (piece, entries) => {
         text += piece;
+        if (entries) logprobs?.push(...entries);
       },
-      (r) => (r instanceof Error ? reject(r) : resolve({ ...r, text })),
+      (r) => (r instanceof Error ? reject(r) : resolve(logprobs ? { ...r, text, logprobs } : { ...r, text })),
     );
   });
 }
 
 /** Streams one generation. */
 export function stream(scheduler: GenerationScheduler, prompt: string, opts: ResolvedGenerateOptions): CompletionStream {
-  const queue: string[] = [];
+  let queue: string[] = [];
+  let queued: TokenLogprob[] = [];
+  const all: TokenLogprob[] | undefined = opts.logprobs == null ? undefined : [];
   let done: Completion | Error | undefined;
   let wake: (() => void) | undefined;
   let text = '';
@@ -238,33 +354,45 @@ export function stream(scheduler: GenerationScheduler, prompt: string, opts: Res
     prompt,
     opts,
     true,
-    (piece) => {
+    (piece, entries) => {
       text += piece;
       queue.push(piece);
+      if (entries) {
+        queued.push(...entries);
+        all?.push(...entries);
+      }
       wake?.();
     },
     (r) => {
       done = r;
       if (r instanceof Error) settle.reject(r);
-      else settle.resolve({ ...r, text });
+      else settle.resolve(all ? { ...r, text, logprobs: all } : { ...r, text });
       wake?.();
     },
   );
+  async function* chunks(): AsyncGenerator<StreamChunk> {
+    for (;;) {
+      if (queue.length > 0) {
+        const chunk: StreamChunk = { text: queue.length === 1 ? queue[0] : queue.join('') };
+        if (all) chunk.logprobs = queued;
+        queue = [];
+        queued = [];
+        yield chunk;
+        continue;
+      }
+      if (done !== undefined) {
+        if (done instanceof Error) throw done;
+        return;
+      }
+      await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+    }
+  }
   return {
     completion,
+    chunks,
     async *[Symbol.asyncIterator]() {
-      for (;;) {
-        if (queue.length > 0) {
-          yield queue.shift() as string;
-          continue;
-        }
-        if (done !== undefined) {
-          if (done instanceof Error) throw done;
-          return;
-        }
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
+      for await (const chunk of chunks()) if (chunk.text !== '') yield chunk.text;
     },
   };
 }
@@ -284,6 +412,7 @@ export function promptIds(tokenizer: Tokenizer, prompt: string): Int32Array {
 
 /** Beam search (`beams` given): the best hypothesis, cut at the first stop string. */
 export async function beamComplete(model: NativeModel, tokenizer: Tokenizer, prompt: string, opts: ResolvedGenerateOptions): Promise<Completion> {
+  if (opts.logprobs != null) throw typeError('ERR_RNNKIT_TYPE', `options.logprobs: not available with beam search (options.beams ${opts.beams})`);
   const ids = promptIds(tokenizer, prompt);
   if (opts.signal?.aborted) throw abortError();
   const eos = tokenizer.tokenToId('<eos>');

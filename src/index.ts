@@ -76,8 +76,21 @@ export {
 export type { FitOptions } from './fit';
 export { profileTexts, recommendOptions, type DataProfile, type Recommendation, type DefaultsTask } from './defaults';
 export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
-export { StopFilter, type CompletionStream } from './generate';
-export { createServer, DEFAULT_MODEL_ID, type CompletionModel, type ServableModel, type ServerOptions, type RnnkitServer } from './server';
+export { StopFilter, type CompletionStream, type StreamChunk } from './generate';
+export {
+  createServer,
+  createHandler,
+  DEFAULT_MODEL_ID,
+  DEFAULT_CHAT_TEMPLATE,
+  SERVER_DEFAULTS,
+  type CompletionModel,
+  type ServableModel,
+  type ServerOptions,
+  type RnnkitServer,
+  type RnnkitHandler,
+  type CloseOptions,
+  type LogEntry,
+} from './server';
 export type { SamplerOptions } from './session';
 export {
   SequenceModel,

@@ -199,6 +199,16 @@ export interface GenerateOptions {
   topP?: number;
   /** Penalise tokens already in the context (CTRL-style), > 0; 1 = off. Default 1. */
   repetitionPenalty?: number;
+  /** OpenAI's presence penalty, in [-2, 2]: subtracted once from the logit of every token in the context (prompt and generated). Default 0. */
+  presencePenalty?: number;
+  /** OpenAI's frequency penalty, in [-2, 2]: subtracted from a token's logit once per occurrence in the context. Default 0. */
+  frequencyPenalty?: number;
+  /**
+   * Report each generated token's log-probability (under the model's own distribution, before
+   * penalties, temperature and filters) with this many most likely alternatives, in [0, 20]
+   * (`Completion.logprobs`). Default: none. Not with beam search.
+   */
+  logprobs?: number;
   /** Generation ends before the first occurrence of any of these (non-empty) strings. */
   stop?: string | string[];
   /** Seed of the sampler, an integer in [0, 2^53 − 1]; the same seed gives the same text. Default: random. */
@@ -227,6 +237,20 @@ export interface Completion {
   promptTokens: number;
   /** Tokens generated. */
   completionTokens: number;
+  /** Each generated token's log-probability, when `GenerateOptions.logprobs` was given. */
+  logprobs?: TokenLogprob[];
+}
+
+/** One generated token's log-probability and its most likely alternatives. */
+export interface TokenLogprob {
+  /** Token id. */
+  id: number;
+  /** The token's text alone. */
+  token: string;
+  /** Natural log of its probability under the model. */
+  logprob: number;
+  /** The most likely tokens at that position (as many as `GenerateOptions.logprobs`), most likely first. */
+  top: Array<{ id: number; token: string; logprob: number }>;
 }
 
 /** Result of a language model's `evaluate` (sequence tasks: `ClassificationEvaluation`, `RegressionEvaluation`). */

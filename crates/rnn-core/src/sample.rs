@@ -1,12 +1,12 @@
 //! Token sampling for text generation: greedy, temperature, top-k, top-p (nucleus), repetition
-//! penalty; a stable log-softmax (shared with beam search, `beam.rs`). Stop strings are matched
+//! penalty, presence and frequency penalties (OpenAI's); a stable log-softmax (shared with beam search, `beam.rs`). Stop strings are matched
 //! on decoded text by the TypeScript layer (`src/generate.ts`), which owns tokenizers.
 //!
 //! Nothing here knows about the network: [`sample_next`] only sees a logit vector and the tokens
 //! generated so far.
 //!
 //! Processing order of [`sample_next`] (the order of Hugging Face `generate` logits processors):
-//! repetition penalty → temperature → top-k → top-p → draw. Probabilities are computed in f64 so
+//! repetition penalty → presence/frequency penalties → temperature → top-k → top-p → draw. Probabilities are computed in f64 so
 //! that the cumulative sums of the draw and of the nucleus cut are not limited by f32 rounding.
 
 use crate::error::{check_finite, check_len, Error, Result};
@@ -30,13 +30,27 @@ pub struct SamplerConfig {
     /// CTRL / Hugging Face repetition penalty, > 0: every token id present in the context has
     /// its logit divided by the penalty if positive, multiplied by it otherwise. 1 = off.
     pub repetition_penalty: f32,
-    /// Always take the most likely token (after the repetition penalty); ties → lowest id.
+    /// Always take the most likely token (after the penalties); ties → lowest id.
     pub greedy: bool,
+    /// OpenAI's presence penalty, in [-2, 2]: subtracted once from the logit of every token id
+    /// present in the context. 0 = off.
+    pub presence_penalty: f32,
+    /// OpenAI's frequency penalty, in [-2, 2]: subtracted from a token's logit once per
+    /// occurrence in the context. 0 = off.
+    pub frequency_penalty: f32,
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0, greedy: false }
+        SamplerConfig {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            repetition_penalty: 1.0,
+            greedy: false,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+        }
     }
 }
 
@@ -68,6 +82,12 @@ impl SamplerConfig {
                 self.repetition_penalty
             )));
         }
+        for (name, v) in [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)] {
+            finite(name, v)?;
+            if !(-2.0..=2.0).contains(&v) {
+                return Err(Error::Range(format!("{name}: expected a value in [-2, 2] (0 = off), got {v}")));
+            }
+        }
         Ok(())
     }
 
@@ -89,6 +109,8 @@ pub struct SampleScratch {
     order: Vec<u32>,
     /// Marks context tokens already penalised, so a repeated token is penalised once.
     seen: Vec<bool>,
+    /// Occurrences of each token id in the context (presence/frequency penalties).
+    counts: Vec<u32>,
 }
 
 impl SampleScratch {
@@ -161,8 +183,9 @@ fn argmax(values: &[f32]) -> usize {
     best
 }
 
-/// Applies the repetition penalty, temperature, top-k and top-p to `logits` given the tokens
-/// generated so far (`context`), leaving the resulting distribution in `scratch`.
+/// Applies the repetition penalty, the presence/frequency penalties, temperature, top-k and top-p
+/// to `logits` given the context (prompt and generated tokens, `context`), leaving the resulting
+/// distribution in `scratch`.
 ///
 /// Errors: invalid `cfg`, empty or non-finite `logits`, a context id outside the vocabulary.
 pub fn distribution<'s>(
@@ -186,7 +209,7 @@ pub fn distribution<'s>(
         )));
     }
 
-    let SampleScratch { logits: pen, weights, order, seen } = scratch;
+    let SampleScratch { logits: pen, weights, order, seen, counts } = scratch;
     pen.clear();
     pen.extend_from_slice(logits);
     if cfg.repetition_penalty != 1.0 {
@@ -198,6 +221,19 @@ pub fn distribution<'s>(
                 seen[t] = true;
                 let l = pen[t];
                 pen[t] = if l > 0.0 { l / cfg.repetition_penalty } else { l * cfg.repetition_penalty };
+            }
+        }
+    }
+    if cfg.presence_penalty != 0.0 || cfg.frequency_penalty != 0.0 {
+        // OpenAI's definition: logit[t] -= frequency · count[t] + presence · (count[t] > 0).
+        counts.clear();
+        counts.resize(v, 0);
+        for &t in context {
+            counts[t as usize] += 1;
+        }
+        for (l, &c) in pen.iter_mut().zip(counts.iter()) {
+            if c > 0 {
+                *l -= cfg.frequency_penalty * c as f32 + cfg.presence_penalty;
             }
         }
     }
@@ -268,6 +304,53 @@ pub fn sample_next(
         return Ok(dist.kept[0]);
     }
     Ok(dist.sample(rng))
+}
+
+/// Buffers reused by [`append_logprobs`].
+#[derive(Debug, Default, Clone)]
+pub struct LogprobScratch {
+    /// `[V]` log-probabilities of one position.
+    logprobs: Vec<f64>,
+    /// Token ids, partially ordered most likely first.
+    order: Vec<u32>,
+}
+
+/// The model's log-probabilities at one position, as OpenAI's `logprobs` report them: the
+/// log-softmax of the raw logits (the model's own distribution, before the sampler's penalties,
+/// temperature and filters). Appends `[logprob(token), id₁, lp₁, …, id_top, lp_top]` to `out`,
+/// the `top` most likely ids first (ties → lowest id; `top` is capped at the vocabulary size).
+/// Ids travel as f64, exact below 2^53.
+pub fn append_logprobs(
+    logits: &[f32],
+    token: u32,
+    top: usize,
+    scratch: &mut LogprobScratch,
+    out: &mut Vec<f64>,
+) -> Result<()> {
+    let v = logits.len();
+    if token as usize >= v {
+        return Err(Error::Range(format!("token: id {token} is outside the vocabulary of {v} logits")));
+    }
+    let LogprobScratch { logprobs, order } = scratch;
+    logprobs.clear();
+    logprobs.resize(v, 0.0);
+    log_softmax(logits, logprobs)?;
+    out.push(logprobs[token as usize]);
+    let top = top.min(v);
+    if top > 0 {
+        order.clear();
+        order.extend(0..v as u32);
+        let by_rank = |a: &u32, b: &u32| desc(logprobs[*a as usize], logprobs[*b as usize]).then(a.cmp(b));
+        if top < v {
+            order.select_nth_unstable_by(top - 1, by_rank);
+        }
+        order[..top].sort_unstable_by(by_rank);
+        for &t in &order[..top] {
+            out.push(t as f64);
+            out.push(logprobs[t as usize]);
+        }
+    }
+    Ok(())
 }
 
 /// Numerically stable log-softmax in f64: `out[i] = l[i] - max - ln Σ exp(l[j] - max)`.
@@ -422,6 +505,51 @@ mod tests {
         assert_eq!(dense(&logits, &context, &c), vec![1.0, 0.0, 0.0, 0.0, 0.0]);
         let c = SamplerConfig { repetition_penalty: 4.0, greedy: true, ..cfg() };
         assert_eq!(dense(&logits, &context, &c), vec![0.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn logprobs_are_the_raw_log_softmax_with_the_top_ids_first() {
+        let logits = [0.5f32, 2.0, -1.0, 2.0, 1.0];
+        let expected: Vec<f64> = softmax(&logits.map(|l| l as f64)).iter().map(|p| p.ln()).collect();
+        let mut scratch = LogprobScratch::default();
+        let mut out = Vec::new();
+        append_logprobs(&logits, 2, 3, &mut scratch, &mut out).unwrap();
+        // The chosen token, then ids 1 and 3 (a tie: lower id first), then 4.
+        let want = [expected[2], 1.0, expected[1], 3.0, expected[3], 4.0, expected[4]];
+        assert_close(&out, &want, 1e-12);
+        // top 0 appends the chosen token's only; a top beyond V lists all V.
+        out.clear();
+        append_logprobs(&logits, 0, 0, &mut scratch, &mut out).unwrap();
+        assert_close(&out, &[expected[0]], 1e-12);
+        out.clear();
+        append_logprobs(&logits, 0, 9, &mut scratch, &mut out).unwrap();
+        assert_eq!(out.len(), 1 + 2 * 5);
+        assert!(append_logprobs(&logits, 5, 1, &mut scratch, &mut out).is_err());
+        assert!(append_logprobs(&[f32::NAN, 0.0], 0, 1, &mut scratch, &mut out).is_err());
+    }
+
+    #[test]
+    fn presence_and_frequency_penalties_follow_openai() {
+        let logits = [2.0f32, -1.0, 0.5, 1.0, 0.0];
+        // Token 1 twice, tokens 0 and 4 once, tokens 2 and 3 never.
+        let context = [0, 1, 1, 4];
+        let c = SamplerConfig { presence_penalty: 0.5, frequency_penalty: 0.25, ..cfg() };
+        let expected = softmax(&[2.0 - 0.75, -1.0 - 1.0, 0.5, 1.0, -0.75]);
+        assert_close(&dense(&logits, &context, &c), &expected, 1e-6);
+        // Negative values reward repetition; after the repetition penalty (2.0 → 1.0 for token 0).
+        let c = SamplerConfig { presence_penalty: -1.0, repetition_penalty: 2.0, ..cfg() };
+        let expected = softmax(&[2.0, -1.0, 0.5, 1.0, 1.0]);
+        assert_close(&dense(&logits, &context, &c), &expected, 1e-6);
+        // Greedy sees the penalised logits: token 0 (2.0 - 1.5) falls below token 3.
+        let c = SamplerConfig { frequency_penalty: 1.5, greedy: true, ..cfg() };
+        assert_eq!(dense(&logits, &context, &c), vec![0.0, 0.0, 0.0, 1.0, 0.0]);
+        for (bad, field) in [
+            (SamplerConfig { presence_penalty: 2.5, ..cfg() }, "presence_penalty"),
+            (SamplerConfig { frequency_penalty: -3.0, ..cfg() }, "frequency_penalty"),
+            (SamplerConfig { frequency_penalty: f32::NAN, ..cfg() }, "frequency_penalty"),
+        ] {
+            assert!(bad.validate().unwrap_err().to_string().starts_with(field));
+        }
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn frequencies_match_the_repetition_penalised_distribution() {
 fn same_seed_same_tokens_different_seeds_differ() {
     let mut gen = Rng::new(5);
     let rows: Vec<Vec<f32>> = (0..64).map(|_| random_logits(&mut gen, 50, 1.0)).collect();
-    let cfg = SamplerConfig { temperature: 0.9, top_k: 20, top_p: 0.95, repetition_penalty: 1.2, greedy: false };
+    let cfg = SamplerConfig { temperature: 0.9, top_k: 20, top_p: 0.95, repetition_penalty: 1.2, ..Default::default() };
     let run = |seed| {
         let mut rng = Rng::new(seed);
         let mut scratch = SampleScratch::new();
@@ -195,7 +195,7 @@ fn sampling_does_not_allocate_once_warm() {
         SamplerConfig::default(),
         SamplerConfig { top_k: 40, ..Default::default() },
         SamplerConfig { top_p: 0.9, ..Default::default() },
-        SamplerConfig { top_k: 100, top_p: 0.8, temperature: 0.7, repetition_penalty: 1.3, greedy: false },
+        SamplerConfig { top_k: 100, top_p: 0.8, temperature: 0.7, repetition_penalty: 1.3, ..Default::default() },
         SamplerConfig { greedy: true, repetition_penalty: 1.3, ..Default::default() },
     ];
     let mut rng = Rng::new(9);

@@ -18,7 +18,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{AsyncTask, Either, Float32ArraySlice, Int32Array};
+use napi::bindgen_prelude::{AsyncTask, Either, Float32ArraySlice, Float64Array, Int32Array};
 use napi::Env;
 use napi_derive::napi;
 
@@ -27,7 +27,7 @@ use rnn_core::layer::recurrent::StackState;
 use rnn_core::model::inference::{gather_states, scatter_states, BeamModel, InferenceScratch};
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
-use rnn_core::sample::{sample_next, SampleScratch, SamplerConfig};
+use rnn_core::sample::{append_logprobs, sample_next, LogprobScratch, SampleScratch, SamplerConfig};
 
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard_js, Guarded, Work};
@@ -51,8 +51,16 @@ pub struct SamplerOptions {
     pub repetition_penalty: Option<f64>,
     /// Always take the most likely token. Default false.
     pub greedy: Option<bool>,
+    /// OpenAI's presence penalty on tokens in the context, in [-2, 2]; 0 = off. Default 0.
+    pub presence_penalty: Option<f64>,
+    /// OpenAI's frequency penalty (per occurrence in the context), in [-2, 2]; 0 = off. Default 0.
+    pub frequency_penalty: Option<f64>,
 }
-strict_object!(SamplerOptions, "options", ["temperature", "topK", "topP", "repetitionPenalty", "greedy"]);
+strict_object!(
+    SamplerOptions,
+    "options",
+    ["temperature", "topK", "topP", "repetitionPenalty", "greedy", "presencePenalty", "frequencyPenalty"]
+);
 
 /// A caller's generation options (the TypeScript `GenerateOptions` without `signal`, which
 /// TypeScript handles). Every field is optional.
@@ -73,17 +81,38 @@ pub struct NativeGenerateOptions {
     pub seed: Option<f64>,
     /// As `SamplerOptions.greedy`.
     pub greedy: Option<bool>,
+    /// As `SamplerOptions.presencePenalty`.
+    pub presence_penalty: Option<f64>,
+    /// As `SamplerOptions.frequencyPenalty`.
+    pub frequency_penalty: Option<f64>,
     /// Beam search with this many beams, in [1, 256] (1 = greedy decoding). Default: sampling.
     pub beams: Option<f64>,
     /// Beam search's GNMT length-penalty exponent, finite. Default 1.
     pub length_penalty: Option<f64>,
     /// Generation ends before the first occurrence of any of these non-empty strings.
     pub stop: Option<Either<String, Vec<String>>>,
+    /// Report each generated token's log-probability with this many most likely alternatives,
+    /// an integer in [0, 20]. Default: no log-probabilities.
+    pub logprobs: Option<f64>,
 }
 strict_object!(
     NativeGenerateOptions,
     "options",
-    ["maxTokens", "temperature", "topK", "topP", "repetitionPenalty", "seed", "greedy", "beams", "lengthPenalty", "stop"],
+    [
+        "maxTokens",
+        "temperature",
+        "topK",
+        "topP",
+        "repetitionPenalty",
+        "presencePenalty",
+        "frequencyPenalty",
+        "seed",
+        "greedy",
+        "beams",
+        "lengthPenalty",
+        "stop",
+        "logprobs"
+    ],
     caller: ["signal"]
 );
 
@@ -103,6 +132,9 @@ pub struct ResolvedGenerateOptions {
     pub length_penalty: f64,
     /// Stop strings (possibly none).
     pub stop: Vec<String>,
+    /// Alternatives listed with each token's log-probability (what `NativeGenerator.add` takes);
+    /// absent when no log-probabilities were asked for.
+    pub logprobs: Option<u32>,
 }
 
 /// Options of `beamSearchNative`: the engine's `BeamConfig` in JavaScript names.
@@ -129,6 +161,8 @@ const JS_NAMES: &[(&str, &str)] = &[
     ("top_k", "topK"),
     ("top_p", "topP"),
     ("repetition_penalty", "repetitionPenalty"),
+    ("presence_penalty", "presencePenalty"),
+    ("frequency_penalty", "frequencyPenalty"),
     ("beams", "beams"),
     ("max_tokens", "maxTokens"),
     ("length_penalty", "lengthPenalty"),
@@ -168,6 +202,8 @@ fn sampler_config(o: &SamplerOptions) -> Result<SamplerConfig, NodeError> {
         top_p: o.top_p.unwrap_or(1.0) as f32,
         repetition_penalty: o.repetition_penalty.unwrap_or(1.0) as f32,
         greedy: o.greedy.unwrap_or(false),
+        presence_penalty: o.presence_penalty.unwrap_or(0.0) as f32,
+        frequency_penalty: o.frequency_penalty.unwrap_or(0.0) as f32,
     };
     cfg.validate().map_err(option_error)?;
     Ok(cfg)
@@ -204,6 +240,8 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
         top_p: o.top_p,
         repetition_penalty: o.repetition_penalty,
         greedy: o.greedy,
+        presence_penalty: o.presence_penalty,
+        frequency_penalty: o.frequency_penalty,
     };
     let cfg = sampler_config(&sampler)?;
     let seed = match o.seed {
@@ -226,6 +264,10 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
         Some(Either::A(s)) => vec![s],
         Some(Either::B(v)) => v,
     };
+    let logprobs = match o.logprobs {
+        Some(n) => Some(integer("options.logprobs", n, 0, MAX_TOP_LOGPROBS as u64)? as u32),
+        None => None,
+    };
     if let Some(i) = stop.iter().position(String::is_empty) {
         return Err(NodeError::type_error(
             "ERR_RNNKIT_TYPE",
@@ -240,11 +282,14 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
             top_p: Some(cfg.top_p as f64),
             repetition_penalty: Some(cfg.repetition_penalty as f64),
             greedy: Some(cfg.greedy),
+            presence_penalty: Some(cfg.presence_penalty as f64),
+            frequency_penalty: Some(cfg.frequency_penalty as f64),
         },
         seed: seed as f64,
         beams,
         length_penalty,
         stop,
+        logprobs,
     })
 }
 
@@ -258,9 +303,52 @@ struct Sequence {
     logits: Vec<f32>,
     sampler: SamplerConfig,
     rng: Rng,
-    /// Prompt and generated tokens (repetition penalty).
+    /// Prompt and generated tokens (repetition, presence and frequency penalties).
     context: Vec<u32>,
     remaining: u32,
+    /// `Some(top)`: report each generated token's log-probability and the `top` most likely
+    /// alternatives (OpenAI's `logprobs`).
+    logprobs: Option<usize>,
+}
+
+/// The most alternatives a generated token's log-probabilities list (OpenAI's limit).
+const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// What one `NativeGenerator.step` produced.
+#[napi(object)]
+pub struct StepOutput {
+    /// Pairs `[id, token, id, token, …]` in step order.
+    pub tokens: Int32Array,
+    /// For each pair (in order) whose sequence asked for log-probabilities, its record
+    /// `[n, logprob(token), id₁, lp₁, …, id_n, lp_n]` (`n`: `top` as given to `add`, at most
+    /// the vocabulary size), concatenated.
+    pub logprobs: Float64Array,
+    /// Sequences that failed on their own (their logits not finite: a model fault) and left the
+    /// pool; the others carry on.
+    pub failed: Vec<SequenceFailure>,
+}
+
+/// One sequence's failure inside a step.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct SequenceFailure {
+    /// The sequence's id.
+    pub id: u32,
+    /// The engine's error code, e.g. `ERR_RNNKIT_NON_FINITE`.
+    pub code: String,
+    /// The engine's message.
+    pub message: String,
+}
+
+/// What `run_steps` produced: token pairs, log-probability records, failures.
+type StepResult = (Vec<i32>, Vec<f64>, Vec<SequenceFailure>);
+
+fn step_output((tokens, logprobs, failed): StepResult) -> StepOutput {
+    StepOutput { tokens: Int32Array::new(tokens), logprobs: Float64Array::new(logprobs), failed }
+}
+
+fn failure(id: u32, e: NodeError) -> SequenceFailure {
+    SequenceFailure { id, code: e.code.to_string(), message: e.message }
 }
 
 #[derive(Default)]
@@ -268,6 +356,7 @@ struct Pool {
     live: Vec<Sequence>,
     scratch: InferenceScratch,
     sample_scratch: SampleScratch,
+    logprob_scratch: LogprobScratch,
     batched: StackState,
     /// `[B]` tokens of the batched step, `[B, V]` its logits.
     step_tokens: Vec<i32>,
@@ -348,9 +437,10 @@ impl NativeGenerator {
         NativeGenerator { shared: model.shared.clone(), mailbox: Default::default(), pool: Default::default() }
     }
 
-    /// Adds a sequence: `prompt` token ids (at least one), its sampler (as
-    /// `resolveGenerateOptions` returns it), seed and token budget. Returns its id; it produces
-    /// tokens from the next `step`.
+    /// Adds a sequence: `prompt` token ids (possibly none), its sampler (as
+    /// `resolveGenerateOptions` returns it), seed and token budget, and optionally `logprobs`:
+    /// the number of most likely alternatives (in [0, 20]) to report with each token's
+    /// log-probability. Returns its id; it produces tokens from the next `step`.
     #[napi]
     pub fn add(
         &self,
@@ -359,9 +449,15 @@ impl NativeGenerator {
         #[napi(ts_arg_type = "SamplerOptions")] sampler: Strict<SamplerOptions>,
         seed: f64,
         max_tokens: u32,
+        logprobs: Option<u32>,
     ) -> napi::Result<u32> {
         guard_js(&env, || {
             let sampler = sampler_config(&sampler.0)?;
+            if let Some(top) = logprobs.filter(|&t| t > MAX_TOP_LOGPROBS) {
+                return Err(value_error(format!(
+                    "logprobs: expected an integer in [0, {MAX_TOP_LOGPROBS}], got {top}"
+                )));
+            }
             let seed = seed_from("seed", seed)?;
             let g = read(&self.shared)?;
             let net = &g.as_ref().expect("checked").network;
@@ -384,6 +480,7 @@ impl NativeGenerator {
                 rng: Rng::new(seed),
                 context: prompt.iter().map(|&t| t as u32).collect(),
                 remaining: max_tokens,
+                logprobs: logprobs.map(|t| t as usize),
             });
             Ok(id)
         })
@@ -398,10 +495,10 @@ impl NativeGenerator {
         })
     }
 
-    /// Runs up to `steps` steps for every live sequence off the JS thread; resolves with pairs
-    /// `[id, token, id, token, …]` in step order. A sequence leaves the pool when its budget is
-    /// spent.
-    #[napi(ts_return_type = "Promise<Int32Array>")]
+    /// Runs up to `steps` steps for every live sequence off the JS thread; resolves with the
+    /// pairs `[id, token, …]` in step order and the log-probability records of the sequences
+    /// that asked for them ([`StepOutput`]). A sequence leaves the pool when its budget is spent.
+    #[napi(ts_return_type = "Promise<StepOutput>")]
     pub fn step(&self, steps: u32) -> AsyncTask<Guarded<StepWork>> {
         AsyncTask::new(Guarded(StepWork {
             shared: self.shared.clone(),
@@ -413,8 +510,8 @@ impl NativeGenerator {
 
     /// [`NativeGenerator::step`] on the calling thread.
     #[napi]
-    pub fn step_sync(&self, env: Env, steps: u32) -> napi::Result<Int32Array> {
-        guard_js(&env, || Ok(Int32Array::new(run_steps(&self.shared, &self.mailbox, &self.pool, steps)?)))
+    pub fn step_sync(&self, env: Env, steps: u32) -> napi::Result<StepOutput> {
+        guard_js(&env, || Ok(step_output(run_steps(&self.shared, &self.mailbox, &self.pool, steps)?)))
     }
 }
 
@@ -427,22 +524,29 @@ pub struct StepWork {
 }
 
 impl Work for StepWork {
-    type Output = Vec<i32>;
-    type JsValue = Int32Array;
-    fn compute(&mut self) -> Result<Vec<i32>, NodeError> {
+    type Output = StepResult;
+    type JsValue = StepOutput;
+    fn compute(&mut self) -> Result<Self::Output, NodeError> {
         run_steps(&self.shared, &self.mailbox, &self.pool, self.steps)
     }
-    fn resolve(&mut self, _env: Env, output: Vec<i32>) -> napi::Result<Int32Array> {
-        Ok(Int32Array::new(output))
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<StepOutput> {
+        Ok(step_output(output))
     }
 }
 
-fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, steps: u32) -> Result<Vec<i32>, NodeError> {
+fn run_steps(
+    shared: &Shared,
+    mailbox: &Mutex<Mailbox>,
+    pool: &Mutex<Pool>,
+    steps: u32,
+) -> Result<StepResult, NodeError> {
     let g = read(shared)?;
     let net = &g.as_ref().expect("checked").network;
     let mut pool = pool.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
     let pool = &mut *pool;
     let mut out = Vec::new();
+    let mut logprobs = Vec::new();
+    let mut failed = Vec::new();
     for _ in 0..steps {
         {
             let mut mb = mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
@@ -454,20 +558,54 @@ fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, step
         if pool.live.is_empty() {
             break;
         }
-        // New sequences read their prompts (each its own length, so one at a time).
+        // New sequences read their prompts (each its own length, so one at a time). A sequence
+        // whose logits cannot be sampled (not finite: a model fault) fails alone and leaves.
+        let mut failing: Vec<u32> = Vec::new();
         for s in pool.live.iter_mut().filter(|s| !s.pending.is_empty()) {
             let prompt = std::mem::take(&mut s.pending);
-            net.feed(&prompt, 1, prompt.len(), &mut s.state, &mut pool.scratch, &mut s.logits)?;
+            if let Err(e) = net.feed(&prompt, 1, prompt.len(), &mut s.state, &mut pool.scratch, &mut s.logits) {
+                failing.push(s.id);
+                failed.push(failure(s.id, e.into()));
+            }
         }
         // Sample every live sequence's next token from its own distribution.
         pool.step_tokens.clear();
         for s in pool.live.iter_mut() {
-            let token = sample_next(&s.logits, &s.context, &s.sampler, &mut s.rng, &mut pool.sample_scratch)?;
+            if failing.contains(&s.id) {
+                continue;
+            }
+            let sampled = sample_next(&s.logits, &s.context, &s.sampler, &mut s.rng, &mut pool.sample_scratch)
+                .and_then(|token| match s.logprobs {
+                    Some(top) => {
+                        // Each record starts with its count of alternatives, so a reader can
+                        // skip the records of sequences it has stopped following.
+                        let mark = logprobs.len();
+                        logprobs.push(top.min(s.logits.len()) as f64);
+                        append_logprobs(&s.logits, token, top, &mut pool.logprob_scratch, &mut logprobs)
+                            .inspect_err(|_| logprobs.truncate(mark))
+                            .map(|()| token)
+                    }
+                    None => Ok(token),
+                });
+            let token = match sampled {
+                Ok(token) => token,
+                Err(e) => {
+                    failing.push(s.id);
+                    failed.push(failure(s.id, e.into()));
+                    continue;
+                }
+            };
             s.context.push(token);
             s.remaining -= 1;
             out.push(s.id as i32);
             out.push(token as i32);
             pool.step_tokens.push(token as i32);
+        }
+        if !failing.is_empty() {
+            pool.live.retain(|s| !failing.contains(&s.id));
+            if pool.live.is_empty() {
+                break;
+            }
         }
         // One batched step advances them all.
         let b = pool.live.len();
@@ -482,7 +620,7 @@ fn run_steps(shared: &Shared, mailbox: &Mutex<Mailbox>, pool: &Mutex<Pool>, step
         }
     }
     pool.live.retain(|s| s.remaining > 0);
-    Ok(out)
+    Ok((out, logprobs, failed))
 }
 
 /// Options of `NativeSession` (the TypeScript `LanguageModel.session` options).
@@ -723,7 +861,18 @@ mod tests {
                 "options.repetitionPenalty",
                 JsKind::RangeError,
             ),
+            (
+                NativeGenerateOptions { presence_penalty: Some(2.5), ..options() },
+                "options.presencePenalty",
+                JsKind::RangeError,
+            ),
+            (
+                NativeGenerateOptions { frequency_penalty: Some(-2.5), ..options() },
+                "options.frequencyPenalty",
+                JsKind::RangeError,
+            ),
             (NativeGenerateOptions { seed: Some(-3.0), ..options() }, "options.seed", JsKind::RangeError),
+            (NativeGenerateOptions { logprobs: Some(21.0), ..options() }, "options.logprobs", JsKind::RangeError),
             (NativeGenerateOptions { beams: Some(0.0), ..options() }, "options.beams", JsKind::RangeError),
             (NativeGenerateOptions { beams: Some(257.0), ..options() }, "options.beams", JsKind::RangeError),
             (
