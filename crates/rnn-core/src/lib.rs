@@ -15,6 +15,7 @@ pub mod clip;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod init;
 pub mod io;
 pub mod kernels;
