@@ -847,3 +847,4 @@ module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.resolveGenerateOptions = nativeBinding.resolveGenerateOptions
 module.exports.setThreads = nativeBinding.setThreads
 module.exports.splitRowIndices = nativeBinding.splitRowIndices
+module.exports.writeFileAtomic = nativeBinding.writeFileAtomic

@@ -6,6 +6,7 @@
 
 pub mod dataset;
 pub mod errors;
+pub mod files;
 pub mod generation;
 pub mod guard;
 pub mod info;
