@@ -71,10 +71,14 @@ export {
   createLanguageModel,
   type LanguageModelFitOptions,
   type ModelConfigJSON,
+  type ExportOnnxOptions,
+  type OnnxExport,
   type TrainStepOptions,
 } from './model';
 export type { FitOptions } from './fit';
 export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
+export { importStateDict, type ImportStateDictOptions, type StateDictNames } from './import';
+export { ONNX_OPSET, type OnnxGraph, type OnnxTensorInfo } from './onnx';
 export { StopFilter, type CompletionStream } from './generate';
 export { createServer, DEFAULT_MODEL_ID, type CompletionModel, type ServableModel, type ServerOptions, type RnnkitServer } from './server';
 export type { SamplerOptions } from './session';

@@ -14,8 +14,8 @@ import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
 /** A model loaded from a file: one of the task classes, told apart by `task`. */
 export type AnyModel = LanguageModel | Classifier | Tagger | Regressor;
 
-/** Wraps a loaded native model in the class of its task. */
-function wrap(handle: NativeModel, path: string): AnyModel {
+/** @internal Wraps a native model (loaded or imported) in the class of its task; `path` names it in errors. */
+export function wrap(handle: NativeModel, path: string): AnyModel {
   const json = handle.tokenizer();
   const tokenizer = json === null ? null : tokenizerFromJSON(json as unknown as TokenizerJSON);
   const config = handle.config() as { task: string; output_size: number; vocab_size?: number };
