@@ -312,6 +312,16 @@ mod tests {
     }
 
     #[test]
+    fn a_wrapped_state_dict_imports_under_its_prefix() {
+        // `DistributedDataParallel(model).state_dict()` prefixes every name with "module.".
+        let cfg = lm(false);
+        let sd =
+            state_dict(&cfg, &[("embed.", "module.encoder."), ("rnn.", "module.lstm."), ("head.", "module.decoder.")]);
+        let p = params_from_state_dict(&sd, &cfg, &StateDictNames::default()).unwrap();
+        assert_eq!(p.view("embed.weight")[3], 0.03);
+    }
+
+    #[test]
     fn a_bare_recurrent_module_imports_with_a_named_head() {
         let cfg = ModelConfig::from_json(&json!({"task": "regress", "cell": "gru", "input_size": 3, "hidden_size": 4,
             "num_layers": 1, "output_size": 2}))
