@@ -55,6 +55,11 @@ function zeroStates(m: Model, batch: number): Record<string, ort.Tensor> {
   return c.cell === 'lstm' ? { h0: zeros(dims), c0: zeros(dims) } : { h0: zeros(dims) };
 }
 
+/** The final states of a run as the next run's initial states: outputs hn (cn) → inputs h0 (c0). */
+function carried(m: Model, out: ort.InferenceSession.ReturnType): Record<string, ort.Tensor> {
+  return m.config.cell === 'lstm' ? { h0: out.hn, c0: out.cn } : { h0: out.hn };
+}
+
 /** Feeds `rows` [B, T] to rnnkit one step at a time: the logits of every step, [B, T, V]. */
 function rnnkitLogits(m: LanguageModel, rows: number[][]): Float32Array {
   const B = rows.length;
@@ -74,8 +79,7 @@ async function onnxLogits(m: LanguageModel, rows: number[][]): Promise<Float32Ar
   const s = await session(m.toOnnx());
   const cut = Math.floor(rows[0].length / 2);
   const a = await s.run({ tokens: ids(rows.map((r) => r.slice(0, cut))), ...zeroStates(m, rows.length) });
-  const states = m.config.cell === 'lstm' ? { h0: a.hn, c0: a.cn } : { h0: a.hn };
-  const b = await s.run({ tokens: ids(rows.map((r) => r.slice(cut))), ...states });
+  const b = await s.run({ tokens: ids(rows.map((r) => r.slice(cut))), ...carried(m, a) });
   // Stitch [B, cut, V] and [B, T − cut, V] back into [B, T, V].
   const B = rows.length;
   const T = rows[0].length;
@@ -101,7 +105,7 @@ async function onnxGreedy(m: LanguageModel, prompt: string, n: number): Promise<
     const logits = out.logits.data as Float32Array;
     const next = argmax(logits, logits.length - V, V);
     produced.push(next);
-    out = await s.run({ tokens: ids([[next]]), ...(m.config.cell === 'lstm' ? { h0: out.hn, c0: out.cn } : { h0: out.hn }) });
+    out = await s.run({ tokens: ids([[next]]), ...carried(m, out) });
   }
   return tok.decode(produced);
 }
@@ -221,7 +225,15 @@ describe('ONNX export of sequence tasks', () => {
 
   for (const perStep of [false, true]) {
     it(`regressor (dense input, normalised, ${perStep ? 'per step' : 'pooled'}): values within 1e-4`, async () => {
-      const m = createRegressor({ inputSize: 2, outputSize: 2, perStep, ...(perStep ? {} : { pooling: 'mean' as const }), cell: 'lstm', hiddenSize: 6, seed: 4 });
+      const m = createRegressor({
+        inputSize: 2,
+        outputSize: 2,
+        perStep,
+        ...(perStep ? {} : { pooling: 'mean' as const }),
+        cell: 'lstm',
+        hiddenSize: 6,
+        seed: 4,
+      });
       const series = [0, 1, 2, 3].map((k) => Float32Array.from({ length: 2 * (3 + k) }, (_, i) => Math.sin(i * 0.7 + k) * 3 + k));
       const target = (x: Float32Array) => (perStep ? Float32Array.from({ length: x.length }, (_, i) => x[i] * 0.1) : Float32Array.from([x[0], x[1]]));
       await m.fit(
