@@ -2,7 +2,7 @@
 # code runs on many machines, one process each with its RANK) and saves what `rnnkit import` reads: the
 # plain state_dict (safetensors.torch.save_file) and the tokenizer JSON. docs/DEPLOY.md runs it:
 #     for r in 0 1; do MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 WORLD_SIZE=2 RANK=$r \
-#       python3 examples/pytorch/train_ddp.py data/pride-and-prejudice.txt out 200 & done; wait
+#       python3 examples/pytorch/train_ddp.py data/pride-and-prejudice.txt out 20 & done; wait
 #     rnnkit import out/state.safetensors --config "$(cat out/config.json)" --tokenizer out/tokenizer.json --out out/model.safetensors
 import json
 import os
