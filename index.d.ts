@@ -49,6 +49,13 @@ export declare class NativeModel {
    * architecture options (each task's defaults fill the rest; the engine validates).
    */
   static create(task: string, options: ModelOptions): NativeModel
+  /**
+   * A model of `config` (docs/FORMAT.md's `config` object, snake_case keys) whose parameters
+   * come from a plain PyTorch `state_dict` file (`safetensors.torch.save_file`), its module
+   * names inferred from the shapes or given in `names` (`rnn_core::import`). No tokenizer or
+   * metadata: the caller adds them.
+   */
+  static importStateDict(path: string, config: Record<string, unknown>, names: StateDictNames): NativeModel
   /** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md), synchronously. */
   static load(path: string): NativeModel
   /** Loads a model file or checkpoint off the JavaScript thread. */
@@ -732,6 +739,21 @@ export declare function setThreads(n: number): void
  */
 export declare function splitRowIndices(n: number, fraction: number, seed: number, strata?: Int32Array | undefined | null): Array<Uint32Array>
 
+/**
+ * Module names of a PyTorch model for `importStateDict` (`"encoder"` for `encoder.weight`);
+ * an absent one is inferred from the tensor shapes.
+ */
+export interface StateDictNames {
+  /** The `nn.Embedding` (token input only). */
+  embedding?: string
+  /** The `nn.RNN`/`nn.LSTM`/`nn.GRU`; `""` for a recurrent module saved on its own. */
+  rnn?: string
+  /** The output `nn.Linear`. */
+  head?: string
+  /** The bias-free `nn.Linear` of the skip term (`skip: true` only). */
+  skip?: string
+}
+
 /** The result of one `trainStep`. */
 export interface StepInfo {
   /** Mean loss of the batch before the update. */
@@ -781,3 +803,6 @@ export interface TokenBatch {
   /** Rows holding real windows (the rest, at the end, are padding). */
   rows: number
 }
+
+/** Writes `data` to `path` atomically: a failure leaves any previous file untouched. */
+export declare function writeFileAtomic(path: string, data: Uint8Array): void

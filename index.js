@@ -850,3 +850,4 @@ module.exports.recommendOptions = nativeBinding.recommendOptions
 module.exports.resolveGenerateOptions = nativeBinding.resolveGenerateOptions
 module.exports.setThreads = nativeBinding.setThreads
 module.exports.splitRowIndices = nativeBinding.splitRowIndices
+module.exports.writeFileAtomic = nativeBinding.writeFileAtomic

@@ -71,11 +71,15 @@ export {
   createLanguageModel,
   type LanguageModelFitOptions,
   type ModelConfigJSON,
+  type ExportOnnxOptions,
+  type OnnxExport,
   type TrainStepOptions,
 } from './model';
 export type { FitOptions } from './fit';
 export { profileTexts, recommendOptions, type DataProfile, type Recommendation, type DefaultsTask } from './defaults';
 export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
+export { importStateDict, type ImportStateDictOptions, type StateDictNames } from './import';
+export { ONNX_OPSET, type OnnxGraph, type OnnxTensorInfo } from './onnx';
 export { StopFilter, type CompletionStream, type StreamChunk } from './generate';
 export {
   createServer,

@@ -15,10 +15,10 @@ import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
 export type AnyModel = LanguageModel | Classifier | Tagger | Regressor;
 
 /**
- * Wraps a loaded native model in the class of its task. Whatever in the file's metadata is
+ * @internal Wraps a native model (loaded or imported) in the class of its task. Whatever in the file's metadata is
  * wrong (tokenizer, labels, input codec, task) is refused as `ERR_RNNKIT_FORMAT` naming the file.
  */
-function wrap(handle: NativeModel, path: string): AnyModel {
+export function wrap(handle: NativeModel, path: string): AnyModel {
   try {
     return wrapTask(handle, path);
   } catch (e) {

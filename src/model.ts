@@ -17,6 +17,26 @@ import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit
 import { GenerationSession } from './session';
 import { GenerationScheduler, ResolvedGenerateOptions, beamComplete, complete, resolveGenerateOptions, stream, type CompletionStream } from './generate';
 import type { Completion, EvaluateResult, GenerateOptions, History, LanguageModelOptions } from './types';
+import { buildOnnx, type OnnxGraph, type OnnxSource, type OnnxTensorInfo } from './onnx';
+
+/** Options of {@link Model.exportOnnx} and {@link Model.toOnnx}. */
+export interface ExportOnnxOptions {
+  /** Extra `metadata_props` of the ONNX model (string pairs, beside `config`, `tokenizer` and the model's metadata). */
+  metadata?: Record<string, string>;
+}
+
+/** What {@link Model.exportOnnx} wrote. */
+export interface OnnxExport {
+  path: string;
+  /** File size in bytes. */
+  bytes: number;
+  /** The ONNX operator set (`ai.onnx`) the graph uses. */
+  opset: number;
+  /** Graph inputs in order (`tokens` or `features`, then `lengths` or the initial states). */
+  inputs: OnnxTensorInfo[];
+  /** Graph outputs in order (the head's output, then a language model's final states). */
+  outputs: OnnxTensorInfo[];
+}
 
 /** `fit` options of a language model: on raw text or ids, also how to cut it (a TextCorpus fixes these itself). */
 export interface LanguageModelFitOptions extends FitOptions {
@@ -51,6 +71,11 @@ function checkObject(name: string, value: unknown): Record<string, unknown> {
     throw typeError('ERR_RNNKIT_TYPE', `${name}: expected an object, got ${describe(value)}`);
   }
   return value as Record<string, unknown>;
+}
+
+/** The package version, written as the ONNX producer version. */
+function packageVersion(): string {
+  return (require('../package.json') as { version: string }).version;
 }
 
 /** Opens a model file, refusing non-strings. */
@@ -145,6 +170,36 @@ export abstract class Model {
       for (const [k, v] of Object.entries(checkObject('options.metadata', o.metadata))) this.setMetadata(k, checkString(`options.metadata.${k}`, v));
     }
     return o.checkpoint === undefined ? false : checkBoolean('options.checkpoint', o.checkpoint);
+  }
+
+  /** @internal What the ONNX exporter reads; sequence models add their input normalisation. */
+  protected onnxSource(): OnnxSource {
+    const metadata: Record<string, string> = { ...this.metadata, config: JSON.stringify(this.config) };
+    const tokenizer = this.native.tokenizer();
+    if (tokenizer !== null) metadata.tokenizer = JSON.stringify(tokenizer);
+    return { config: this.config, tensor: (name) => this.native.getTensor(name), stats: null, metadata };
+  }
+
+  /**
+   * The model as an ONNX graph of ONNX's own RNN/LSTM/GRU operators (opset 14; inputs, outputs
+   * and gate mapping in docs/FORMAT.md), in memory: for onnxruntime-web, or to write yourself.
+   */
+  toOnnx(options: ExportOnnxOptions = {}): OnnxGraph {
+    const o = checkObject('options', options);
+    checkOptionKeys('options', o, ['metadata']);
+    const src = this.onnxSource();
+    if (o.metadata !== undefined) {
+      for (const [k, v] of Object.entries(checkObject('options.metadata', o.metadata))) src.metadata[k] = checkString(`options.metadata.${k}`, v);
+    }
+    return buildOnnx(src, packageVersion());
+  }
+
+  /** Writes {@link Model.toOnnx}'s graph to `path` atomically (temp file, then rename). */
+  async exportOnnx(path: string, options: ExportOnnxOptions = {}): Promise<OnnxExport> {
+    checkPath('path', path);
+    const g = this.toOnnx(options);
+    native.writeFileAtomic(path, g.bytes);
+    return { path, bytes: g.bytes.byteLength, opset: g.opset, inputs: g.inputs, outputs: g.outputs };
   }
 }
 

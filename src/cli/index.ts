@@ -2,7 +2,7 @@
 /**
  * The `rnnkit` command line: the program and its entry point. Each command has its module in
  * this folder, named after it: `train` (language models, and classify/tag/regress with `--task`),
- * `generate`, `eval`, `info`, `predict`, `serve`, `demo`. docs/CLI.md describes every command.
+ * `generate`, `eval`, `info`, `predict`, `serve`, `export` (ONNX), `import` (PyTorch state_dicts), `demo`. docs/CLI.md describes every command.
  *
  * Conventions, the same for every command:
  * - `--help` describes the command; `--json` prints the result as one JSON object on stdout and
@@ -22,8 +22,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addDemoCommand } from './demo';
 import { addEvalCommand } from './eval';
+import { addExportCommand } from './export';
 import { EXIT_FAILURE, EXIT_USAGE, UsageError, type ExitCode } from './exit';
 import { addGenerateCommand } from './generate';
+import { addImportCommand } from './import';
 import { addInfoCommand } from './info';
 import { exitQuietlyOnEpipe } from './io';
 import { addPredictCommand } from './predict';
@@ -59,6 +61,8 @@ export function buildProgram(exit: ExitCode): Command {
   addInfoCommand(program, exit);
   addPredictCommand(program, exit);
   addServeCommand(program, exit);
+  addExportCommand(program, exit);
+  addImportCommand(program, exit);
   addDemoCommand(program, exit);
   return program;
 }

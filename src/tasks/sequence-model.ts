@@ -13,6 +13,7 @@ import { DenseDataset, FeatureStats, IGNORE_INDEX, type Label } from '../dataset
 import { checkNumber, describe, error, rangeError, typeError } from '../errors';
 import type { Tokenizer } from '../tokenizer';
 import type { History } from '../types';
+import type { OnnxSource } from '../onnx';
 import type { Encoded, InputCodec, readInput } from './codec';
 import type { ClassificationEvaluation, ClassWeights, SequenceFitOptions } from './types';
 
@@ -144,6 +145,13 @@ export abstract class SequenceModel extends Model {
   /** Input statistics applied to dense rows (null before the first fit, or for token models). */
   get featureStats(): FeatureStats | null {
     return this.codec.stats;
+  }
+
+  /** @internal The ONNX graph normalises dense input as {@link SequenceModel.predict} does. */
+  protected onnxSource(): OnnxSource {
+    const src = super.onnxSource();
+    if (this.codec.dense && this.codec.normalize && this.codec.stats) src.stats = { mean: this.codec.stats.mean, std: this.codec.stats.std };
+    return src;
   }
 
   /** Turns the training data into rows; `split` picks a dataset's part. */

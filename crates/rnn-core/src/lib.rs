@@ -16,6 +16,7 @@ pub mod config;
 pub mod defaults;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod init;
 pub mod io;
 pub mod kernels;

@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod defaults;
 pub mod errors;
+pub mod files;
 pub mod generation;
 pub mod guard;
 pub mod info;

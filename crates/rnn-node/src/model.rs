@@ -20,7 +20,8 @@ use serde_json::Value;
 
 use rnn_core::batch::{Batch, BatchInput, BatchTargets, SequenceSet, IGNORE_INDEX};
 use rnn_core::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint};
-use rnn_core::config::Task;
+use rnn_core::config::{ModelConfig, Task};
+use rnn_core::import::{import_state_dict, StateDictNames as ImportNames};
 use rnn_core::init::{init_params, InitConfig};
 use rnn_core::metrics::softmax_into;
 use rnn_core::model::evaluate::{evaluate_sequences, evaluate_stream, predict_sequences, Evaluation};
@@ -411,6 +412,22 @@ fn pairs(metadata: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
     metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
+/// Module names of a PyTorch model for `importStateDict` (`"encoder"` for `encoder.weight`);
+/// an absent one is inferred from the tensor shapes.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct StateDictNames {
+    /// The `nn.Embedding` (token input only).
+    pub embedding: Option<String>,
+    /// The `nn.RNN`/`nn.LSTM`/`nn.GRU`; `""` for a recurrent module saved on its own.
+    pub rnn: Option<String>,
+    /// The output `nn.Linear`.
+    pub head: Option<String>,
+    /// The bias-free `nn.Linear` of the skip term (`skip: true` only).
+    pub skip: Option<String>,
+}
+crate::strict_object!(StateDictNames, "options.names", ["embedding", "rnn", "head", "skip"]);
+
 /// A recurrent network (every task) held natively.
 #[napi]
 pub struct NativeModel {
@@ -434,6 +451,27 @@ impl NativeModel {
             let init = init_config(options.0.init.map(|s| s.0))?;
             init.validate(&config).map_err(|e| crate::train_options::within("options.init", e))?;
             let params = init_params(&config, &init, &mut Rng::new(seed))?;
+            let network = Network::from_params(config, params)?;
+            Ok(NativeModel::from_slot(Slot { network, trainer: None, tokenizer: None, metadata: BTreeMap::new() }))
+        })
+    }
+
+    /// A model of `config` (docs/FORMAT.md's `config` object, snake_case keys) whose parameters
+    /// come from a plain PyTorch `state_dict` file (`safetensors.torch.save_file`), its module
+    /// names inferred from the shapes or given in `names` (`rnn_core::import`). No tokenizer or
+    /// metadata: the caller adds them.
+    #[napi(factory)]
+    pub fn import_state_dict(
+        env: Env,
+        path: String,
+        #[napi(ts_arg_type = "Record<string, unknown>")] config: Value,
+        #[napi(ts_arg_type = "StateDictNames")] names: Strict<StateDictNames>,
+    ) -> napi::Result<NativeModel> {
+        guard_js(&env, || {
+            let config = ModelConfig::from_json(&config)?;
+            let n = names.0;
+            let names = ImportNames { embedding: n.embedding, rnn: n.rnn, head: n.head, skip: n.skip };
+            let params = import_state_dict(Path::new(&path), &config, &names)?;
             let network = Network::from_params(config, params)?;
             Ok(NativeModel::from_slot(Slot { network, trainer: None, tokenizer: None, metadata: BTreeMap::new() }))
         })
