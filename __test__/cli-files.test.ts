@@ -86,6 +86,7 @@ describe('train checks its output paths before training', () => {
       'after.safetensors',
     ];
     // Once the first checkpoint is written, its directory becomes a file: every later write fails.
+    // The directory is renamed away (atomic, while the run may be writing in it), not removed.
     const r = await new Promise<Run>((resolve, reject) => {
       const child = spawn(process.execPath, [cli, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
@@ -96,7 +97,7 @@ describe('train checks its output paths before training', () => {
         stderr += d;
         if (!broken && /checkpoint saved/.test(stderr)) {
           broken = true;
-          fs.rmSync(ckDir, { recursive: true, force: true });
+          fs.renameSync(ckDir, `${ckDir}-moved`);
           fs.writeFileSync(ckDir, 'in the way');
         }
       });
