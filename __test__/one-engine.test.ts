@@ -267,7 +267,27 @@ describe('a typed boundary', () => {
     // path, or a user's metadata value: options, configs, events and histories are objects.
     const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
     const params = [...dts.matchAll(/(\w+)\??: string\b/g)].map((m) => m[1]);
-    const allowed = new Set(['task', 'path', 'key', 'value', 'name', 'split', 'param', 'version', 'kind', 'type', 'stopReason', 'code', 'id', 'stop']);
+    // `embedding`, `rnn`, `head`, `skip`: module names of a PyTorch state_dict (importStateDict).
+    const allowed = new Set([
+      'task',
+      'path',
+      'key',
+      'value',
+      'name',
+      'split',
+      'param',
+      'version',
+      'kind',
+      'type',
+      'stopReason',
+      'code',
+      'id',
+      'stop',
+      'embedding',
+      'rnn',
+      'head',
+      'skip',
+    ]);
     expect(params.filter((p) => !allowed.has(p))).toEqual([]);
     // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).
     expect(dts).not.toMatch(/\b\w*json\w*\??\s*[:(]/i);
