@@ -268,6 +268,7 @@ describe('a typed boundary', () => {
     // generation pool's failed sequence): options, configs, events and histories are objects.
     const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
     const params = [...dts.matchAll(/(\w+)\??: string\b/g)].map((m) => m[1]);
+    // `embedding`, `rnn`, `head`, `skip`: module names of a PyTorch state_dict (importStateDict).
     const allowed = new Set([
       'task',
       'path',
@@ -284,6 +285,10 @@ describe('a typed boundary', () => {
       'id',
       'stop',
       'message',
+      'embedding',
+      'rnn',
+      'head',
+      'skip',
     ]);
     expect(params.filter((p) => !allowed.has(p))).toEqual([]);
     // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).
