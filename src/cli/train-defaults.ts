@@ -25,6 +25,7 @@ export interface DefaultedOptions {
   seqLen?: number;
   batchSize?: number;
   clipNorm?: number;
+  lr?: number;
   epochs?: number;
   maxSteps?: number;
   timeLimit?: number;
@@ -85,6 +86,8 @@ export function applyDefaults(o: DefaultedOptions, cmd: Command, profile: DataPr
   if (o.task === 'language-model') fill('seqLen', rec.seqLen);
   fill('clipNorm', rec.clipNorm);
   if (o.resume) return [];
+  // The recommended rate is Adam's; another --optimizer keeps its own default.
+  if (cmd.getOptionValueSource('optimizer') !== 'cli') fill('lr', rec.learningRate);
   if (o.task === 'language-model' || o.task === 'classify' || o.task === 'tag') {
     if (rec.tokenizer && fill('tokenizer', rec.tokenizer)) {
       if (rec.tokenizer === 'word' && cmd.getOptionValueSource('lowercase') !== 'cli') o.lowercase = rec.lowercase;

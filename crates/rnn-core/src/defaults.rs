@@ -134,8 +134,8 @@ pub struct Recipe {
 /// default models (a GRU-64 classifier reads ~40,000 tokens a second in training, forward and
 /// backward, both directions).
 const TOKEN_BUDGET: f64 = 2.5e6;
-/// The same for a language model, whose default is larger (an LSTM of 256 reads ~50,000 tokens a second).
-const LANGUAGE_MODEL_TOKEN_BUDGET: f64 = 4.0e6;
+/// The same for a language model (an LSTM of 128 reads ~100,000 characters a second).
+const LANGUAGE_MODEL_TOKEN_BUDGET: f64 = 7.5e6;
 
 /// The defaults of `task` before any data is seen: what `create*` uses for a size not given.
 /// They equal [`recipe`]'s choices for data of the bundled files' size.
@@ -185,7 +185,7 @@ pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
     let language_model = task == Task::LanguageModel;
     // Wider models for more data; the thresholds keep parameters well below the training tokens.
     let hidden_size = match (language_model, tokens) {
-        (true, t) if t < 200_000.0 => 128,
+        (true, t) if t < 2e6 => 128,
         (true, t) if t < 20e6 => 256,
         (true, _) => 512,
         (false, t) if t < 500_000.0 => 64,
@@ -194,10 +194,13 @@ pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
     };
     let num_layers = if tokens >= 5e6 { 2 } else { 1 };
     let budget = if language_model { LANGUAGE_MODEL_TOKEN_BUDGET } else { TOKEN_BUDGET };
-    let (min_epochs, max_epochs) = if language_model { (1, 10) } else { (3, 30) };
+    let (min_epochs, max_epochs) = if language_model { (1, 20) } else { (3, 30) };
     let epochs = ((budget / tokens).floor() as u64).clamp(min_epochs, max_epochs);
+    // Measured on the bundled novel: a character LSTM at 4e-3 reaches in 14 epochs the
+    // validation loss 2e-3 reaches in 20; the sequence tasks stop early at either.
+    let learning_rate = if language_model { 4e-3 } else { 2e-3 };
     reasons.push(format!(
-        "{} {hidden_size} × {num_layers}{}: sized for {} training tokens",
+        "{} {hidden_size} × {num_layers}{}, Adam at {learning_rate}: sized for {} training tokens",
         if language_model { "LSTM" } else { "GRU" },
         if language_model { "" } else { ", both directions" },
         tokens as u64
@@ -226,7 +229,7 @@ pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
         batch_size: 32,
         seq_len: 100,
         epochs,
-        learning_rate: 2e-3,
+        learning_rate,
         clip_norm: 1.0,
         monitor,
         patience: 3,
