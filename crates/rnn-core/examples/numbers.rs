@@ -9,6 +9,7 @@
 //! Defaults: 8 minutes of training, hidden size 128, the repository's data file. Characters
 //! (Unicode code points) are the tokens of both sides.
 
+use std::sync::atomic::AtomicBool;
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
@@ -141,7 +142,7 @@ fn main() {
             let b = test.gather(chunk);
             let out = match decode {
                 None => net.greedy(&b.source, b.rows, b.source_steps, &b.source_lengths, &max_tokens).unwrap(),
-                Some(cfg) => net.beam(&b.source, b.rows, b.source_steps, &b.source_lengths, &max_tokens, cfg).unwrap(),
+                Some(cfg) => net.beam(&b.source, b.source_steps, &b.source_lengths, &max_tokens, cfg, &AtomicBool::new(false)).unwrap(),
             };
             for (&r, o) in chunk.iter().zip(&out) {
                 let e = correct.entry(test_rows[r].2.clone()).or_default();

@@ -5,6 +5,7 @@
 //!
 //! Numerics as in gradcheck_network.rs: f32 forward, loss summed in f64, EPS = 5e-3.
 
+use std::sync::atomic::AtomicBool;
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
@@ -169,10 +170,10 @@ fn learns_to_reverse_and_decodes_greedy_and_beam() {
     };
     assert!(exact(&greedy) >= 95, "greedy exact match {}/100", exact(&greedy));
     let one = BeamConfig { beams: 1, max_tokens: 1, length_penalty: 0.0, stop_tokens: vec![] };
-    let beam1 = net.beam(&b.source, b.rows, b.source_steps, &b.source_lengths, &limit, &one).unwrap();
+    let beam1 = net.beam(&b.source, b.source_steps, &b.source_lengths, &limit, &one, &AtomicBool::new(false)).unwrap();
     assert_eq!(beam1, greedy, "beam width 1 is greedy decoding");
     let four = BeamConfig { beams: 4, length_penalty: 0.6, ..one };
-    let beam4 = net.beam(&b.source, b.rows, b.source_steps, &b.source_lengths, &limit, &four).unwrap();
+    let beam4 = net.beam(&b.source, b.source_steps, &b.source_lengths, &limit, &four, &AtomicBool::new(false)).unwrap();
     assert!(exact(&beam4) >= 95, "beam exact match {}/100", exact(&beam4));
     // The attention of a reversal looks at the mirrored source position (or beside it: the
     // bidirectional encoder's keys also carry their neighbours).

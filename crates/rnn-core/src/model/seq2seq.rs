@@ -34,6 +34,7 @@ use crate::params::{ParamLayout, Params};
 use crate::rng::Rng;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// The architecture of a sequence-to-sequence model (its JSON form is the file's `config`).
@@ -687,19 +688,21 @@ impl Seq2Seq {
         Ok(out)
     }
 
-    /// Beam search for each source row (one search per row, its live hypotheses batched); returns
-    /// the best hypothesis of each without its `eos`. `cfg.max_tokens` is replaced per row by
-    /// `max_tokens(length) + 1` (room for the eos) and `cfg.stop_tokens` by `[eos]`.
+    /// Beam search for each source row (`lengths.len()` rows of `steps` ids; one search per row,
+    /// its live hypotheses batched); returns the best hypothesis of each without its `eos`.
+    /// `cfg.max_tokens` is replaced per row by `max_tokens(length) + 1` (room for the eos) and
+    /// `cfg.stop_tokens` by `[eos]`. `cancel` is checked before every step of every search.
     pub fn beam(
         &self,
         source: &[i32],
-        rows: usize,
         steps: usize,
         lengths: &[usize],
         max_tokens: &dyn Fn(usize) -> usize,
         cfg: &BeamConfig,
+        cancel: &AtomicBool,
     ) -> Result<Vec<Vec<u32>>> {
         cfg.validate()?;
+        let rows = lengths.len();
         let (memory, initial) = self.encode(source, rows, steps, lengths)?;
         let h = self.config.hidden_size;
         let v = self.config.target_vocab;
@@ -721,7 +724,7 @@ impl Seq2Seq {
             let mut first = vec![0.0; v];
             model.step(std::slice::from_mut(&mut state), &[self.config.bos], &mut first)?;
             let row_cfg = BeamConfig { max_tokens: limit + 1, stop_tokens: vec![self.config.eos], ..cfg.clone() };
-            let best = beam_search(&mut model, state, &first, &row_cfg)?;
+            let best = beam_search(&mut model, state, &first, &row_cfg, cancel)?;
             let mut tokens = best.into_iter().next().map(|(t, _, _)| t).unwrap_or_default();
             if tokens.last() == Some(&self.config.eos) {
                 tokens.pop();
