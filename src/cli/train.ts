@@ -16,7 +16,7 @@ import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOpt
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, UsageError, type ExitCode } from './exit';
-import { checkReadable, checkWritable, ensureParent } from './files';
+import { checkReadable, checkWritable, ensureParent, readText } from './files';
 import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
