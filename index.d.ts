@@ -593,6 +593,11 @@ export interface Recommendation {
   /** Most epochs; early stopping usually ends the run sooner. */
   epochs: number
   learningRate: number
+  /**
+   * `'cosine'`: the rate decays to 0 over the run (`tMax` = epochs × batches per epoch);
+   * `'constant'` otherwise.
+   */
+  schedule: 'constant' | 'cosine'
   clipNorm: number
   /** The metric early stopping follows. */
   monitor: 'valLoss' | 'valAccuracy'

@@ -26,6 +26,9 @@ export interface DefaultedOptions {
   batchSize?: number;
   clipNorm?: number;
   lr?: number;
+  schedule: 'constant' | 'step' | 'exponential' | 'cosine';
+  /** Set by the defaults: the cosine's period is the run (epochs × batches per epoch), known once the data is read. */
+  cosineOverRun?: boolean;
   epochs?: number;
   maxSteps?: number;
   timeLimit?: number;
@@ -86,8 +89,9 @@ export function applyDefaults(o: DefaultedOptions, cmd: Command, profile: DataPr
   if (o.task === 'language-model') fill('seqLen', rec.seqLen);
   fill('clipNorm', rec.clipNorm);
   if (o.resume) return [];
-  // The recommended rate is Adam's; another --optimizer keeps its own default.
-  if (cmd.getOptionValueSource('optimizer') !== 'cli') fill('lr', rec.learningRate);
+  // The recommended rate (and its schedule) is Adam's; another --optimizer keeps its own default.
+  const ownRate = cmd.getOptionValueSource('optimizer') === 'cli' || given('lr');
+  if (!ownRate) o.lr = rec.learningRate;
   if (o.task === 'language-model' || o.task === 'classify' || o.task === 'tag') {
     if (rec.tokenizer && fill('tokenizer', rec.tokenizer)) {
       if (rec.tokenizer === 'word' && cmd.getOptionValueSource('lowercase') !== 'cli') o.lowercase = rec.lowercase;
@@ -104,6 +108,10 @@ export function applyDefaults(o: DefaultedOptions, cmd: Command, profile: DataPr
   const limited = given('epochs') || given('maxSteps') || given('timeLimit');
   if (!limited) {
     o.epochs = rec.epochs;
+    if (rec.schedule === 'cosine' && !ownRate && cmd.getOptionValueSource('schedule') !== 'cli') {
+      o.schedule = 'cosine';
+      o.cosineOverRun = true;
+    }
     if (o.validation > 0 && !given('earlyStopping')) {
       o.earlyStopping = rec.patience;
       o.monitor = rec.monitor;

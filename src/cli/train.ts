@@ -79,6 +79,10 @@ interface TrainOptions {
   checkpointBest?: boolean;
   /** Patience of early stopping on the validation loss. */
   earlyStopping?: number;
+  /** Set by the defaults: the cosine schedule spans the run (see `cosineTMax`). */
+  cosineOverRun?: boolean;
+  /** The cosine's period in steps when the defaults chose it: epochs × batches per epoch. */
+  cosineTMax?: number;
   /** The metric early stopping follows (the defaults choose validation accuracy for classify and tag). */
   monitor?: 'valLoss' | 'valAccuracy';
   resume?: string;
@@ -252,6 +256,7 @@ function fitOptions(o: TrainOptions): FitOptions {
   if (o.stepSize !== undefined) schedule.stepSize = o.stepSize;
   if (o.gamma !== undefined) schedule.gamma = o.gamma;
   if (o.minLr !== undefined) schedule.etaMin = o.minLr;
+  if (o.cosineTMax !== undefined) schedule.tMax = o.cosineTMax;
   const f: FitOptions = { optimizer, schedule };
   if (o.clipNorm !== undefined) f.clipNorm = o.clipNorm;
   if (o.epochs !== undefined) f.epochs = o.epochs;
@@ -395,6 +400,7 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
   for (const f of corpora) checkReadable(f, 'corpus file');
   const chosen = applyDefaults(o, cmd, textProfile(corpora, o.validation));
   const corpus = await loadCorpus(corpora, o, resumed ? resumed.tokenizer : null);
+  if (o.cosineOverRun) o.cosineTMax = o.epochs! * corpus.numBatches('train');
   const model = resumed ?? api().createLanguageModel({ tokenizer: corpus.tokenizer, ...recurrentOptions(o), embedDim: o.embed, skip: !!o.skip });
   const options = fitOptions(o);
   return {

@@ -9,7 +9,6 @@
 //! Defaults: 8 minutes of training, hidden size 128, the repository's data file. Characters
 //! (Unicode code points) are the tokens of both sides.
 
-use std::sync::atomic::AtomicBool;
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
@@ -19,6 +18,7 @@ use rnn_core::pairs::PairSet;
 use rnn_core::params::Params;
 use rnn_core::rng::Rng;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// A character vocabulary; ids `reserved..` in order of first appearance.
@@ -142,7 +142,9 @@ fn main() {
             let b = test.gather(chunk);
             let out = match decode {
                 None => net.greedy(&b.source, b.rows, b.source_steps, &b.source_lengths, &max_tokens).unwrap(),
-                Some(cfg) => net.beam(&b.source, b.source_steps, &b.source_lengths, &max_tokens, cfg, &AtomicBool::new(false)).unwrap(),
+                Some(cfg) => net
+                    .beam(&b.source, b.source_steps, &b.source_lengths, &max_tokens, cfg, &AtomicBool::new(false))
+                    .unwrap(),
             };
             for (&r, o) in chunk.iter().zip(&out) {
                 let e = correct.entry(test_rows[r].2.clone()).or_default();

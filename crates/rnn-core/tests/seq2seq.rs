@@ -5,7 +5,6 @@
 //!
 //! Numerics as in gradcheck_network.rs: f32 forward, loss summed in f64, EPS = 5e-3.
 
-use std::sync::atomic::AtomicBool;
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
@@ -13,6 +12,7 @@ use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqCache, Seq2SeqConfig};
 use rnn_core::pairs::PairSet;
 use rnn_core::params::Params;
 use rnn_core::rng::Rng;
+use std::sync::atomic::AtomicBool;
 
 const EPS: f32 = 5e-3;
 const ABS_TOL: f64 = 2e-4;

@@ -59,6 +59,10 @@ pub struct Recommendation {
     /// Most epochs; early stopping usually ends the run sooner.
     pub epochs: u32,
     pub learning_rate: f64,
+    /// `'cosine'`: the rate decays to 0 over the run (`tMax` = epochs × batches per epoch);
+    /// `'constant'` otherwise.
+    #[napi(ts_type = "'constant' | 'cosine'")]
+    pub schedule: String,
     pub clip_norm: f64,
     /// The metric early stopping follows.
     #[napi(ts_type = "'valLoss' | 'valAccuracy'")]
@@ -123,6 +127,7 @@ pub fn recommend_options(
             seq_len: r.seq_len as u32,
             epochs: r.epochs as u32,
             learning_rate: r.learning_rate,
+            schedule: if r.cosine { "cosine".into() } else { "constant".into() },
             clip_norm: r.clip_norm,
             monitor: match r.monitor {
                 MonitorChoice::ValLoss => "valLoss".into(),
