@@ -4,7 +4,7 @@
 // its outputs `logits` float32 [batch, time, vocab] then `hn` (and `cn`) in the same shapes as the
 // state inputs. The prompt is fed in one call; after that each call feeds the chosen token with
 // the states the previous call returned, so the state carries across calls (docs/FORMAT.md).
-import * as ort from '/ort/ort.min.mjs';
+import * as ort from './ort/ort.min.mjs';
 import { charTokenizer, onnxMetadata } from './tokenizer.mjs';
 
 /** Loads the model at `url`: its onnxruntime session, tokenizer and config (from the metadata). */
