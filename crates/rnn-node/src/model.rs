@@ -408,7 +408,7 @@ fn checkpoint_writer<'a>(
 }
 
 /// Metadata as the `(key, value)` pairs a file stores.
-fn pairs(metadata: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+pub(crate) fn pairs(metadata: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
     metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 

@@ -17,6 +17,7 @@ use rnn_core::train::Trainer;
 
 use crate::errors::NodeError;
 use crate::guard::guard;
+use crate::model::pairs;
 
 /// Settles a snapshot's promise on the JavaScript thread.
 type Settle = Box<dyn FnOnce(Env) -> napi::Result<()> + Send>;
@@ -45,9 +46,14 @@ impl SnapshotContext {
     pub fn write(&self, request: SnapshotRequest, network: &Network, trainer: Option<&Trainer>) {
         let outcome = guard(|| {
             let state = if request.checkpoint { trainer.map(Trainer::state) } else { None };
-            let pairs: Vec<(&str, &str)> = self.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            save_checkpoint(Path::new(&request.path), network, state.as_ref(), self.tokenizer.as_deref(), &pairs)
-                .map_err(NodeError::from)
+            save_checkpoint(
+                Path::new(&request.path),
+                network,
+                state.as_ref(),
+                self.tokenizer.as_deref(),
+                &pairs(&self.metadata),
+            )
+            .map_err(NodeError::from)
         });
         request.deferred.resolve(Box::new(move |env| outcome.map_err(|e| e.into_napi(&env))));
     }
