@@ -121,6 +121,32 @@ pub fn batch_data(b: &Batch) -> SequenceData {
 }
 
 /// Which part of a dataset.
+/// The data order of a split: the dataset's, except that validation is never shuffled.
+fn split_order(order: &TrainOptions, train: bool) -> TrainOptions {
+    let mut order = order.clone();
+    order.shuffle &= train;
+    order
+}
+
+/// Batch `index` of `epoch` of a split's data, exactly as `fit` cuts it.
+fn split_batch(
+    data: &TrainData,
+    order: &TrainOptions,
+    train: bool,
+    epoch: u64,
+    index: u32,
+) -> Result<Batch, NodeError> {
+    let order = split_order(order, train);
+    let n = data.batches_per_epoch(&order);
+    if index as usize >= n {
+        return Err(NodeError::range_error(
+            "ERR_RNNKIT_RANGE",
+            format!("index: expected a batch index in [0, {n}), got {index}"),
+        ));
+    }
+    Ok(data.batch(&order, &data.epoch_order(&order, epoch), index as usize))
+}
+
 fn split_name(split: &str) -> Result<bool, NodeError> {
     match split {
         "train" => Ok(true),
@@ -357,9 +383,7 @@ impl NativeTokenDataset {
     }
 
     fn order_of(&self, data: &TrainData, train: bool, epoch: u64) -> Vec<usize> {
-        let mut order = self.order.clone();
-        order.shuffle &= train;
-        data.epoch_order(&order, epoch)
+        data.epoch_order(&split_order(&self.order, train), epoch)
     }
 
     /// Batch `index` of `epoch` of a split, exactly as `fit` cuts it.
@@ -370,16 +394,7 @@ impl NativeTokenDataset {
             let train = split_name(&split)?;
             let data =
                 self.part(&split)?.ok_or_else(|| type_error("split: this dataset has no validation text".into()))?;
-            let n = data.batches_per_epoch(&self.order);
-            if index as usize >= n {
-                return Err(NodeError::range_error(
-                    "ERR_RNNKIT_RANGE",
-                    format!("index: expected a batch index in [0, {n}), got {index}"),
-                ));
-            }
-            let mut order = self.order.clone();
-            order.shuffle &= train;
-            let b = data.batch(&order, &data.epoch_order(&order, epoch), index as usize);
+            let b = split_batch(data, &self.order, train, epoch, index)?;
             let (BatchInput::Tokens(inputs), BatchTargets::PerStep(targets)) = (&b.input, &b.targets) else {
                 unreachable!("token streams cut token batches")
             };
@@ -573,16 +588,7 @@ impl NativeSequenceDataset {
             let train = split_name(&split)?;
             let data =
                 self.part(&split)?.ok_or_else(|| type_error("split: this dataset has no validation rows".into()))?;
-            let n = data.batches_per_epoch(&self.order);
-            if index as usize >= n {
-                return Err(NodeError::range_error(
-                    "ERR_RNNKIT_RANGE",
-                    format!("index: expected a batch index in [0, {n}), got {index}"),
-                ));
-            }
-            let mut order = self.order.clone();
-            order.shuffle &= train;
-            Ok(batch_data(&data.batch(&order, &data.epoch_order(&order, epoch), index as usize)))
+            Ok(batch_data(&split_batch(&data, &self.order, train, epoch, index)?))
         })
     }
 }
