@@ -590,6 +590,8 @@ export interface Recommendation {
   batchSize: number
   /** Tokens per training window (language models). */
   seqLen: number
+  /** Language models: carry the state across consecutive windows (truncated BPTT). */
+  tbptt: boolean
   /** Most epochs; early stopping usually ends the run sooner. */
   epochs: number
   learningRate: number

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCli, root, runCli } from './cli-harness';
-import { profileTexts, recommendOptions } from '../src/index';
+import { loadModel, profileTexts, recommendOptions } from '../src/index';
 
 const sentimentLines = fs
   .readFileSync(path.join(root, 'data', 'sentiment.jsonl'), 'utf8')
@@ -31,14 +31,17 @@ describe('recommendOptions', () => {
     expect(zh.reasons[0]).toMatch(/not space-separated words/);
   });
 
-  it('more data gets a wider model and fewer epochs; language models read forwards with an LSTM', () => {
+  it('more data gets a wider model and fewer epochs; language models read forwards with a GRU, the state carried', () => {
     const small = recommendOptions('tag', { rows: 1000, chars: 100_000, distinctChars: 60, words: 0, distinctWords: 0, repeatedWordOccurrences: 0 });
     const large = recommendOptions('tag', { rows: 100_000, chars: 50_000_000, distinctChars: 60, words: 0, distinctWords: 0, repeatedWordOccurrences: 0 });
     expect(large.hiddenSize).toBeGreaterThan(small.hiddenSize);
     expect(large.numLayers).toBe(2);
     expect(large.epochs).toBeLessThan(small.epochs);
     const lm = recommendOptions('language_model', { rows: 1, chars: 600_000, distinctChars: 80, words: 0, distinctWords: 0, repeatedWordOccurrences: 0 });
-    expect(lm).toMatchObject({ tokenizer: 'char', cell: 'lstm', bidirectional: false, monitor: 'valLoss', seqLen: 100 });
+    expect(lm).toMatchObject({ tokenizer: 'char', cell: 'gru', bidirectional: false, tbptt: true, monitor: 'valLoss', seqLen: 100, epochs: 6 });
+    expect(recommendOptions('classify', { rows: 100, chars: 600_000, distinctChars: 80, words: 0, distinctWords: 0, repeatedWordOccurrences: 0 }).tbptt).toBe(
+      false,
+    );
   });
 
   it('profiles texts: characters as code points, words lower-cased without punctuation', () => {
@@ -98,6 +101,34 @@ describe('rnnkit train without tuning flags', () => {
     };
     expect(info.config).toMatchObject({ cell: rec.cell, hidden_size: rec.hiddenSize, num_layers: rec.numLayers, bidirectional: true, pooling: 'max' });
     expect(info.tokenizer.type).toBe('word');
+  }, 120_000);
+
+  it('language model: a GRU that carries its state across windows, unless --stride asks for windows', async () => {
+    const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune. '.repeat(40);
+    fs.writeFileSync(path.join(dir, 'novel.txt'), text);
+    const windowing = async (extra: string[]) => {
+      const r = await rnnkit([
+        'train',
+        'novel.txt',
+        '--hidden',
+        '8',
+        '--max-steps',
+        '2',
+        '--seq-len',
+        '20',
+        '--batch-size',
+        '4',
+        ...extra,
+        '--out',
+        'lm.safetensors',
+        '--json',
+      ]);
+      expect(r.status, r.stderr).toBe(0);
+      const m = await loadModel(path.join(dir, 'lm.safetensors'));
+      return { cell: m.config.cell, windowing: JSON.parse(m.metadata.rnnkit_cli_windowing) as { tbptt: boolean; stride?: number } };
+    };
+    expect(await windowing([])).toMatchObject({ cell: 'gru', windowing: { tbptt: true } });
+    expect(await windowing(['--stride', '10'])).toMatchObject({ windowing: { tbptt: false, stride: 10 } });
   }, 120_000);
 
   it('a given flag wins, and a given limit runs exactly that much without early stopping', async () => {

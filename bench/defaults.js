@@ -57,7 +57,7 @@ function comparisons(dir) {
       name: 'novel (language model)',
       metric: 'bits',
       data: [path.join(root, 'data', 'pride-and-prejudice.txt')],
-      recipe: ['--hidden', '128', '--layers', '1', '--time-limit', '120'],
+      recipe: ['--cell', 'lstm', '--hidden', '128', '--layers', '1', '--time-limit', '120'],
     },
   ];
 }

@@ -23,6 +23,8 @@ export interface DefaultedOptions {
   pooling?: Pooling;
   perStep?: boolean;
   seqLen?: number;
+  stride?: number;
+  tbptt?: boolean;
   batchSize?: number;
   clipNorm?: number;
   lr?: number;
@@ -86,7 +88,11 @@ export function applyDefaults(o: DefaultedOptions, cmd: Command, profile: DataPr
     return true;
   };
   fill('batchSize', rec.batchSize);
-  if (o.task === 'language-model') fill('seqLen', rec.seqLen);
+  if (o.task === 'language-model') {
+    fill('seqLen', rec.seqLen);
+    // Carrying the state reads the windows in order: it replaces a given --stride's windows.
+    if (!given('stride')) fill('tbptt', rec.tbptt);
+  }
   fill('clipNorm', rec.clipNorm);
   if (o.resume) return [];
   // The recommended rate (and its schedule) is Adam's; another --optimizer keeps its own default.

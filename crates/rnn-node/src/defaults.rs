@@ -56,6 +56,8 @@ pub struct Recommendation {
     pub batch_size: u32,
     /// Tokens per training window (language models).
     pub seq_len: u32,
+    /// Language models: carry the state across consecutive windows (truncated BPTT).
+    pub tbptt: bool,
     /// Most epochs; early stopping usually ends the run sooner.
     pub epochs: u32,
     pub learning_rate: f64,
@@ -125,6 +127,7 @@ pub fn recommend_options(
             pooling: r.pooling.into(),
             batch_size: r.batch_size as u32,
             seq_len: r.seq_len as u32,
+            tbptt: r.tbptt,
             epochs: r.epochs as u32,
             learning_rate: r.learning_rate,
             schedule: if r.cosine { "cosine".into() } else { "constant".into() },
