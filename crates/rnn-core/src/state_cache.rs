@@ -136,7 +136,7 @@ impl StateCache {
             // Chunks end at absolute multiples of CHECKPOINT_TOKENS (the last one at the end).
             let end = ((start / CHECKPOINT_TOKENS + 1) * CHECKPOINT_TOKENS).min(prompt.len());
             net.feed(&prompt[start..end], 1, end - start, state, scratch, logits)?;
-            if on && end % CHECKPOINT_TOKENS == 0 {
+            if on && end.is_multiple_of(CHECKPOINT_TOKENS) {
                 self.insert(hashes[end / CHECKPOINT_TOKENS - 1], &prompt[..end], state, logits);
             }
             start = end;
@@ -237,7 +237,7 @@ mod tests {
         };
         // Room for three 64-id entries (longer keys cost more, so only short prompts here).
         let mut cache = StateCache::new(3 * probe + probe / 2);
-        let p: Vec<Vec<i32>> = (0..4).map(|i| (0..64).map(|k| ((k + i) % 11) as i32).collect()).collect();
+        let p: Vec<Vec<i32>> = (0..4).map(|i: i32| (0..64).map(|k| (k + i) % 11).collect()).collect();
         for q in &p[..3] {
             read(&net, &mut cache, q);
         }
