@@ -56,6 +56,8 @@ function startServer(streams, cli = path.join(__dirname, '../dist/cli/index.js')
       String(streams),
       '--max-queue',
       String(streams),
+      '--max-connections-per-client',
+      String(2 * streams),
       '--max-tokens',
       String(args.tokens),
     ],

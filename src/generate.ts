@@ -128,6 +128,12 @@ const STREAM_CALL_MAX_MS = 20;
 const OVERHEAD_SHARE = 4;
 /** The most steps one native call runs. */
 const MAX_STEPS_PER_CALL = 16;
+/**
+ * While a stream of a batch of at most FIRST_TOKEN_BATCH waits for its first token, calls run
+ * one step, so the time to first token is its prompt's reading and one step, not a whole call.
+ * Larger batches are joined too often (every few steps) for that: their calls keep their size.
+ */
+const FIRST_TOKEN_BATCH = 8;
 
 /**
  * A model fault inside generation, not the caller's input (non-finite logits, a token id the
@@ -228,17 +234,24 @@ export class GenerationScheduler {
    * Steps of the next native call. Whole completions take the most. Streams take enough that
    * the call's fixed cost stays a small share of it ({@link OVERHEAD_SHARE}) and at least
    * {@link STREAM_CALL_MS} of work, but no more than {@link STREAM_CALL_MAX_MS}: few steps on
-   * an idle machine (tokens written as they come), more when threads wait to be scheduled.
+   * an idle machine (tokens written as they come), more when threads wait to be scheduled; a
+   * small batch with a stream waiting for its first token takes one ({@link FIRST_TOKEN_BATCH}).
    */
   private stepsPerCall(): number {
+    let streaming = false;
+    let fresh = false;
     for (const j of this.jobs.values()) {
       if (!j.streaming) continue;
-      if (this.stepMs <= 0) return 1;
-      const wanted = Math.max(STREAM_CALL_MS, (OVERHEAD_SHARE - 1) * this.callOverheadMs);
-      const steps = Math.ceil(Math.min(wanted, STREAM_CALL_MAX_MS) / this.stepMs);
-      return Math.max(1, Math.min(MAX_STEPS_PER_CALL, steps));
+      streaming = true;
+      if (j.completionTokens === 0) {
+        fresh = true;
+        break;
+      }
     }
-    return MAX_STEPS_PER_CALL;
+    if (!streaming) return MAX_STEPS_PER_CALL;
+    if (this.stepMs <= 0 || (fresh && this.jobs.size <= FIRST_TOKEN_BATCH)) return 1;
+    const budget = Math.min(STREAM_CALL_MAX_MS, Math.max(STREAM_CALL_MS, (OVERHEAD_SHARE - 1) * this.callOverheadMs));
+    return Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.ceil(budget / this.stepMs)));
   }
 
   /**
