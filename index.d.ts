@@ -24,6 +24,14 @@ export declare class NativeGenerator {
   /** An empty pool over `model`. */
   constructor(model: NativeModel)
   /**
+   * Bounds the prompt state cache to `bytes` (an integer >= 0; 0, the default, turns it off
+   * and drops what it holds): prompts sharing a prefix with an earlier one restore the state
+   * after it instead of reading it again (`rnn_core::state_cache`).
+   */
+  setStateCacheLimit(bytes: number): void
+  /** Counts of the prompt state cache. */
+  stateCacheStats(): StateCacheInfo
+  /**
    * Adds a sequence: `prompt` token ids (possibly none), its sampler (as
    * `resolveGenerateOptions` returns it), seed and token budget, and optionally `logprobs`:
    * the number of most likely alternatives (in [0, 20]) to report with each token's
@@ -746,6 +754,24 @@ export declare function setThreads(n: number): void
  */
 export declare function splitRowIndices(n: number, fraction: number, seed: number, strata?: Int32Array | undefined | null): Array<Uint32Array>
 
+/** Counts of the prompt state cache (`rnn_core::state_cache`). */
+export interface StateCacheInfo {
+  /** States held now. */
+  entries: number
+  /** Bytes they take. */
+  bytes: number
+  /** The bound on `bytes`; 0 = off. */
+  maxBytes: number
+  /** Prompts (of at least one chunk) that restored a cached state. */
+  hits: number
+  /** Prompts (of at least one chunk) that found none. */
+  misses: number
+  /** Prompt tokens not read again thanks to hits. */
+  reusedTokens: number
+  /** States dropped to stay within the bound. */
+  evictions: number
+}
+
 /**
  * Module names of a PyTorch model for `importStateDict` (`"encoder"` for `encoder.weight`);
  * an absent one is inferred from the tensor shapes.
@@ -790,6 +816,11 @@ export interface StepOutput {
    * pool; the others carry on.
    */
   failed: Array<SequenceFailure>
+  /**
+   * Milliseconds the engine computed (prompts read, tokens sampled, batched steps), without
+   * the wait for a thread and the return to JavaScript: what the scheduler sizes calls by.
+   */
+  computeMs: number
 }
 
 /** A parameter tensor's name and shape. */

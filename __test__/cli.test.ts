@@ -57,6 +57,8 @@ const COMMANDS: Record<string, string[]> = {
     '--cors <origins...>',
     '--chat-template <file>',
     '--headers-timeout <ms>',
+    '--state-cache-mb <n>',
+    '--threads <n>',
     '--json',
   ],
   demo: ['--time-limit <seconds>', '--out-dir <dir>', '--json'],

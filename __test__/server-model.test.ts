@@ -1,6 +1,6 @@
 /**
  * The server over the real native model (the PyTorch-trained fixture): the official client,
- * and a bounded load of 64 concurrent streams, each equal to the same request made alone.
+ * and bounded loads of 64 and 256 concurrent streams, each equal to the same request made alone.
  * Throughput at 1, 8 and 64 concurrent streams is printed (measured, never asserted).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ let started: Started;
 beforeAll(async () => {
   model = await loadLanguageModel(path.join(__dirname, '../fixtures/models/pp_lstm.safetensors'));
   // The library's own model, served as it is.
-  started = await startServer(model, { modelId: 'pp_lstm', maxConcurrent: 64, maxQueue: 64 });
+  started = await startServer(model, { modelId: 'pp_lstm', maxConcurrent: 256, maxQueue: 256, maxConnectionsPerClient: 512 });
 });
 
 afterAll(async () => {
@@ -122,5 +122,22 @@ describe('server with the native model', () => {
       `server throughput (pp_lstm, 2-layer LSTM H=256): 1 stream ${rate(one)} tok/s, 8 streams ${rate(eight)} tok/s, 64 streams ${rate(together)} tok/s`,
     );
     expect(together.tokens).toBe(64 * 48);
+  });
+
+  it('256 concurrent streams all complete, each equal to the same request alone (seeded and greedy)', async () => {
+    const prompts = ['It is', 'Mr. Darcy', 'Jane', 'The ', 'Lady Catherine', 'Kitty', 'Netherfield', 'Lizzy'];
+    const bodies = Array.from({ length: 256 }, (_, i) =>
+      i % 4 === 3
+        ? { prompt: prompts[i % prompts.length], max_tokens: 16, temperature: 0 }
+        : { prompt: prompts[i % prompts.length], max_tokens: 16, temperature: 0.9, seed: 5000 + i },
+    );
+    const alone = await runStreams(started.url, bodies, 1);
+    const together = await runStreams(started.url, bodies, 256);
+    for (const [i, r] of together.results.entries()) {
+      expect(r.status, `stream ${i}`).toBe(200);
+      expect(r.done, `stream ${i}`).toBe(true);
+      expect(r.text, `stream ${i}`).toBe(alone.results[i].text);
+    }
+    expect(together.tokens).toBe(256 * 16);
   });
 });

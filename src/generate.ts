@@ -13,7 +13,7 @@ import { error, typeError, describe } from './errors';
 import type { NativeGenerator, NativeModel, ResolvedGenerateOptions as NativeResolved, StepOutput } from '../index';
 import { native } from './native';
 import type { StreamDecoder, Tokenizer } from './tokenizer';
-import type { Completion, GenerateOptions, TokenLogprob } from './types';
+import type { Completion, GenerateOptions, StateCacheStats, TokenLogprob } from './types';
 
 /**
  * Generation options with defaults applied and values checked (by the engine:
@@ -111,19 +111,29 @@ interface Job {
 }
 
 /**
- * Milliseconds of native work per step call while a few generations stream: a call runs as many
- * steps as fit (measured), so a token waits at most about this long, while the crossing into the
- * engine and the wake-up of the JavaScript side are paid once per several tokens.
+ * Milliseconds of engine work a streaming call runs at least: the crossing into the engine, the
+ * wake-up of the JavaScript side and one write per stream are paid once per several tokens.
  */
 const STREAM_CALL_MS = 4;
+/**
+ * The most milliseconds of engine work one streaming call runs, so a token waits at most about
+ * this long before it is written.
+ */
+const STREAM_CALL_MAX_MS = 20;
+/**
+ * A streaming call runs enough steps that its fixed cost (the wait for a worker thread and for
+ * the JavaScript thread around each call: microseconds on an idle machine, milliseconds on a
+ * busy one) is at most 1/OVERHEAD_SHARE of its time: the engine computes ~3/4 of the time.
+ */
+const OVERHEAD_SHARE = 4;
 /** The most steps one native call runs. */
 const MAX_STEPS_PER_CALL = 16;
 /**
- * From this many live sequences, streams take one step per call: a batched step already spreads
- * the crossing over that many tokens, and on a machine whose cores the engine fills, bursts of
- * several steps measured slower (bench/serve.js) than interleaving each step with the writes.
+ * While a stream of a batch of at most FIRST_TOKEN_BATCH waits for its first token, calls run
+ * one step, so the time to first token is its prompt's reading and one step, not a whole call.
+ * Larger batches are joined too often (every few steps) for that: their calls keep their size.
  */
-const MULTI_STEP_BELOW = 8;
+const FIRST_TOKEN_BATCH = 8;
 
 /**
  * A model fault inside generation, not the caller's input (non-finite logits, a token id the
@@ -140,13 +150,17 @@ export class GenerationScheduler {
   private readonly pool: NativeGenerator;
   private readonly jobs = new Map<number, Job>();
   private running = false;
-  /** Measured milliseconds per step (exponential moving average), for the streaming call size. */
+  /** Measured engine milliseconds per step (exponential moving average), for the streaming call size. */
   private stepMs = 0;
+  /** Measured milliseconds per call outside the engine (moving average): waits for threads. */
+  private callOverheadMs = 0;
   /**
-   * Sequences with log-probabilities finished since the running native call started: the pool
-   * drops them at its next step, so this call's output may still hold their records, to skip.
+   * Sequences with log-probabilities that finished while the previous output was read
+   * (`previousLogprobs`) or while this one is (`recentLogprobs`): the next native call was
+   * already running when they left, so its output may still hold their records, to skip.
    */
-  private readonly withLogprobs = new Set<number>();
+  private recentLogprobs = new Set<number>();
+  private previousLogprobs = new Set<number>();
   /** Decoded text of single token ids (log-probability entries). */
   private readonly tokenText = new Map<number, string>();
 
@@ -160,6 +174,16 @@ export class GenerationScheduler {
   /** Live sequences. */
   get size(): number {
     return this.jobs.size;
+  }
+
+  /** Bounds the pool's prompt state cache to `bytes` (0: off). */
+  setStateCacheLimit(bytes: number): void {
+    this.pool.setStateCacheLimit(bytes);
+  }
+
+  /** Counts of the pool's prompt state cache. */
+  stateCacheStats(): StateCacheStats {
+    return this.pool.stateCacheStats();
   }
 
   /** Starts one generation; `onText` gets text pieces, `onDone` the completion or an error. */
@@ -201,42 +225,80 @@ export class GenerationScheduler {
     if (!job) return;
     this.jobs.delete(id);
     this.pool.remove(id);
-    if (job.top !== undefined) this.withLogprobs.add(id);
+    if (job.top !== undefined) this.recentLogprobs.add(id);
     job.detach?.();
     job.onDone(result);
   }
 
+  /**
+   * Steps of the next native call. Whole completions take the most. Streams take enough that
+   * the call's fixed cost stays a small share of it ({@link OVERHEAD_SHARE}) and at least
+   * {@link STREAM_CALL_MS} of work, but no more than {@link STREAM_CALL_MAX_MS}: few steps on
+   * an idle machine (tokens written as they come), more when threads wait to be scheduled; a
+   * small batch with a stream waiting for its first token takes one ({@link FIRST_TOKEN_BATCH}).
+   */
+  private stepsPerCall(): number {
+    let streaming = false;
+    let fresh = false;
+    for (const j of this.jobs.values()) {
+      if (!j.streaming) continue;
+      streaming = true;
+      if (j.completionTokens === 0) {
+        fresh = true;
+        break;
+      }
+    }
+    if (!streaming) return MAX_STEPS_PER_CALL;
+    if (this.stepMs <= 0 || (fresh && this.jobs.size <= FIRST_TOKEN_BATCH)) return 1;
+    const budget = Math.min(STREAM_CALL_MAX_MS, Math.max(STREAM_CALL_MS, (OVERHEAD_SHARE - 1) * this.callOverheadMs));
+    return Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.ceil(budget / this.stepMs)));
+  }
+
+  /**
+   * One native call, with the engine milliseconds per step it took and the milliseconds it took
+   * beyond the engine's work (from issue to return: thread waits, and reading the previous
+   * output when that took longer).
+   */
+  private async call(): Promise<{ out: StepOutput; ms: number; overheadMs: number }> {
+    const t0 = performance.now();
+    const out = await this.pool.step(this.stepsPerCall());
+    const taken = out.tokens.length > 0 ? Math.max(1, Math.ceil(out.tokens.length / 2 / Math.max(1, this.jobs.size))) : 0;
+    return { out, ms: taken > 0 ? out.computeMs / taken : 0, overheadMs: Math.max(0, performance.now() - t0 - out.computeMs) };
+  }
+
+  /**
+   * Pipelined: the next native call is issued as soon as one returns, before its tokens are
+   * decoded and handed out, so the engine computes while JavaScript decodes and writes. A
+   * sequence that finishes meanwhile (stop string, abort) leaves the pool at the next step; the
+   * call already running may still produce a token for it, which is skipped.
+   */
   private async loop(): Promise<void> {
     this.running = true;
     try {
-      while (this.jobs.size > 0) {
-        // Whole completions take the most steps per call; streams as many as fit in a few ms.
-        let steps = MAX_STEPS_PER_CALL;
-        for (const j of this.jobs.values()) {
-          if (j.streaming) {
-            const fit = this.stepMs > 0 ? Math.floor(STREAM_CALL_MS / this.stepMs) : 1;
-            steps = this.jobs.size >= MULTI_STEP_BELOW ? 1 : Math.max(1, Math.min(MAX_STEPS_PER_CALL, fit));
-            break;
-          }
-        }
+      let next: ReturnType<GenerationScheduler['call']> | null = this.call();
+      while (next !== null) {
         let out: StepOutput;
-        const t0 = performance.now();
-        this.withLogprobs.clear();
         try {
-          out = await this.pool.step(steps);
+          const r = await next;
+          out = r.out;
+          if (r.ms > 0) {
+            this.stepMs = this.stepMs === 0 ? r.ms : 0.8 * this.stepMs + 0.2 * r.ms;
+            this.callOverheadMs = 0.8 * this.callOverheadMs + 0.2 * r.overheadMs;
+          }
         } catch (e) {
           for (const id of [...this.jobs.keys()]) this.finish(id, e as Error);
           return;
         }
+        next = this.jobs.size > 0 ? this.call() : null;
+        // Nothing asked for more while the finished call ran.
+        next?.catch(() => undefined);
+        this.previousLogprobs = this.recentLogprobs;
+        this.recentLogprobs = new Set();
         const { tokens, logprobs, failed } = out;
-        const taken = tokens.length > 0 ? Math.max(1, Math.ceil(tokens.length / 2 / Math.max(1, this.jobs.size))) : 0;
-        if (taken > 0) {
-          const ms = (performance.now() - t0) / taken;
-          this.stepMs = this.stepMs === 0 ? ms : 0.8 * this.stepMs + 0.2 * ms;
-        }
         let at = 0;
         for (let i = 0; i < tokens.length; i += 2) at = this.accept(tokens[i], tokens[i + 1], logprobs, at);
         for (const f of failed) this.finish(f.id, generationError(f.code, f.message));
+        if (next === null && this.jobs.size > 0) next = this.call();
       }
     } finally {
       this.running = false;
@@ -260,7 +322,7 @@ export class GenerationScheduler {
   private accept(id: number, token: number, logprobs: Float64Array, at: number): number {
     const job = this.jobs.get(id);
     // A record `[n, logprob, id₁, lp₁, …]` follows every token of a sequence with log-probabilities.
-    const record = job?.top !== undefined || (job === undefined && this.withLogprobs.has(id)) ? at : -1;
+    const record = job?.top !== undefined || (job === undefined && (this.recentLogprobs.has(id) || this.previousLogprobs.has(id))) ? at : -1;
     if (record >= 0) at += 2 + 2 * logprobs[record];
     if (!job) return at; // finished (stop or abort) while the step ran
     try {

@@ -266,3 +266,34 @@ export interface EvaluateResult {
   /** Next-token accuracy: the fraction of predicted tokens that are the model's most likely token. */
   accuracy?: number;
 }
+
+/** Options of {@link LanguageModel.setStateCache}. */
+export interface StateCacheOptions {
+  /**
+   * Bytes the cached states may take (states, logits and keys counted); least recently used
+   * states are dropped beyond it. 0 turns the cache off and empties it. Default (before any
+   * call): 0.
+   */
+  maxBytes: number;
+}
+
+/**
+ * Counts of a language model's prompt state cache ({@link LanguageModel.setStateCache}). A
+ * prompt counts as a hit or a miss when it is at least one chunk (64 tokens) long.
+ */
+export interface StateCacheStats {
+  /** States held now. */
+  entries: number;
+  /** Bytes they take. */
+  bytes: number;
+  /** The bound on `bytes`; 0 = off. */
+  maxBytes: number;
+  /** Prompts that restored a cached state. */
+  hits: number;
+  /** Prompts that found none. */
+  misses: number;
+  /** Prompt tokens not read again thanks to hits. */
+  reusedTokens: number;
+  /** States dropped to stay within `maxBytes`. */
+  evictions: number;
+}

@@ -6,12 +6,14 @@
  */
 
 import { Command, Option } from 'commander';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createServer, SERVER_DEFAULTS, type LogEntry } from '../server';
 import { readText } from './files';
 import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
 import { makeIo } from './io';
 import { openLanguageModel } from './models';
+import { setThreads } from '../native';
 import { intOption, jsonOption } from './options';
 
 /** Parsed options of `rnnkit serve`. */
@@ -34,6 +36,8 @@ interface ServeOptions {
   maxConnections: number;
   maxConnectionsPerClient: number;
   maxChoices: number;
+  stateCacheMb: number;
+  threads?: number;
   apiKey?: string;
   cors?: string[];
   chatTemplate?: string;
@@ -56,9 +60,23 @@ function logEntryJSON(e: LogEntry): string {
   return JSON.stringify({ ...e, data });
 }
 
+/**
+ * Compute threads of the engine while serving: `--threads`, else `RNNKIT_THREADS`, else one
+ * fewer than the cores (at least one). The JavaScript thread that decodes and writes the
+ * streams needs a core of its own: with every core computing, a batched step waits for its
+ * slowest thread whenever JavaScript (or the clients, on the same machine) takes that thread's
+ * core, and on 2 cores 64 streams measured faster with one compute thread (bench/RESULTS.md).
+ */
+function servingThreads(o: ServeOptions): number {
+  if (o.threads !== undefined) return o.threads;
+  if (process.env.RNNKIT_THREADS) return 0; // the engine reads it
+  return Math.max(1, os.availableParallelism() - 1);
+}
+
 /** `rnnkit serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
 async function serve(file: string, o: ServeOptions): Promise<number> {
   if (o.defaultMaxTokens > o.maxTokens) throw new UsageError(`--default-max-tokens (${o.defaultMaxTokens}) must be ≤ --max-tokens (${o.maxTokens})`);
+  setThreads(servingThreads(o));
   const io = makeIo(!!o.json);
   const model = await openLanguageModel(file, 'serve');
   // Checked here, before the server is built, so that the user reads a line about the file
@@ -91,6 +109,7 @@ async function serve(file: string, o: ServeOptions): Promise<number> {
     bodyLimit: o.bodyLimit,
     requestTimeout: o.requestTimeout,
     shutdownTimeout: o.shutdownTimeout,
+    stateCacheMb: o.stateCacheMb,
     onLog: (e) => {
       if (o.quiet && (e.level === 'debug' || e.level === 'info')) return;
       process.stderr.write((io.json ? logEntryJSON(e) : formatLogEntry(e)) + '\n');
@@ -157,6 +176,12 @@ export function addServeCommand(program: Command, exit: ExitCode): void {
     .addOption(intOption('--keep-alive-timeout <ms>', 'idle time of a kept-alive connection', 1).default(SERVER_DEFAULTS.keepAliveTimeout))
     .addOption(intOption('--max-connections <n>', 'open connections in all', 1).default(SERVER_DEFAULTS.maxConnections))
     .addOption(intOption('--max-connections-per-client <n>', 'open connections from one address', 1).default(SERVER_DEFAULTS.maxConnectionsPerClient))
+    .addOption(
+      intOption('--state-cache-mb <n>', 'MiB of recurrent states kept after prompt prefixes, least recently used dropped first (0: off)', 0, 1 << 20).default(
+        SERVER_DEFAULTS.stateCacheMb,
+      ),
+    )
+    .addOption(intOption('--threads <n>', 'compute threads of the engine, 1 to 1024 (default: $RNNKIT_THREADS, else one fewer than the cores)', 1, 1024))
     .addOption(new Option('--quiet', 'log only warnings and errors'))
     .addOption(jsonOption())
     .action(exitingWith(exit, serve));

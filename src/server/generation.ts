@@ -3,9 +3,9 @@
  * (`n` × prompts), all in flight at once (the model's scheduler batches them with every other
  * request's), answered as one JSON body or as server-sent events in the endpoint's format.
  *
- * Streams: each generation's chunks (the text accumulated since the previous read, so a lagging
- * client gets several tokens per event) become events; events of all choices produced in the
- * same turn of the event loop go out in one write, and a client that stops reading holds its
+ * Streams: each generation's chunks (the text accumulated since the previous read) become
+ * events; the events of all choices go out together, at most one write per {@link COALESCE_MS},
+ * so at many streams each write carries several tokens; a client that stops reading holds its
  * generations back (back-pressure) instead of buffering without bound.
  */
 
@@ -152,8 +152,9 @@ export async function execute(model: CompletionModel, g: Generation, run: Run, b
   // Observed below; this only keeps a rejection that follows a failed iteration from going unhandled.
   for (const s of streams) s.completion.catch(() => undefined);
   const counts = await Promise.all(
-    run.choices.map(async (choice, i) => {
+    run.choices.map(async (choice, i): Promise<number> => {
       const s = streams[i];
+      const piece = pieceWriter(run.format, base, choice);
       let opened = false;
       let offset = 0;
       const open = async (): Promise<void> => {
@@ -165,13 +166,13 @@ export async function execute(model: CompletionModel, g: Generation, run: Run, b
           offset = choice.prefix.length;
         }
       };
-      for await (const chunk of chunksOf(s)) {
+      for await (const chunk of s.chunks ? s.chunks() : textChunks(s)) {
         await open();
         const now = performance.now();
         if (stats.ttftMs === undefined) stats.ttftMs = now - t0;
         else stats.gaps.push((now - last) / 1000);
         last = now;
-        await writer.event(run.format.piece(base, choice, chunk.text, chunk.logprobs, offset));
+        await writer.raw(piece(chunk.text, chunk.logprobs, offset));
         offset += chunk.text.length;
       }
       const c = await s.completion;
@@ -179,7 +180,11 @@ export async function execute(model: CompletionModel, g: Generation, run: Run, b
       await writer.event(run.format.finish(base, choice, finishReason(c, g)));
       return c.completionTokens;
     }),
-  );
+  ).catch((e: unknown) => {
+    // What was generated before the failure goes out before the error event that ends the stream.
+    writer.write();
+    throw e;
+  });
   const usage = usageOf(run, counts);
   stats.promptTokens = usage.prompt_tokens;
   stats.completionTokens = usage.completion_tokens;
@@ -188,42 +193,100 @@ export async function execute(model: CompletionModel, g: Generation, run: Run, b
   g.exchange.end('data: [DONE]\n\n');
 }
 
-/** A stream's chunks: the library's `chunks()` when there, else its text pieces. */
-async function* chunksOf(s: CompletionStream): AsyncGenerator<StreamChunk> {
-  if (s.chunks) {
-    for await (const c of s.chunks()) yield c;
-    return;
-  }
+/** The chunks of a stream without `chunks()`: its text pieces. */
+async function* textChunks(s: CompletionStream): AsyncGenerator<StreamChunk> {
   for await (const text of s) yield { text };
 }
 
+/** Stands for a piece's text while its event is serialized once (see {@link pieceWriter}). */
+const TEXT_MARK = '\u0000rnnkit-text\u0000';
+
 /**
- * Writes SSE events: the status and headers with the first one, then events gathered over one
- * turn of the event loop per write, waiting for the client to catch up when it lags.
+ * The SSE event of a piece of `choice`'s text. Without log-probabilities an event differs from
+ * the next only in its text, so the event is serialized once around a mark and each piece costs
+ * one `JSON.stringify` of its text, not of the whole object.
+ */
+function pieceWriter(format: Format, base: Base, choice: Choice): (text: string, logprobs: TokenLogprob[] | undefined, offset: number) => string {
+  const full = (text: string, logprobs: TokenLogprob[] | undefined, offset: number): string =>
+    `data: ${JSON.stringify(format.piece(base, choice, text, logprobs, offset))}\n\n`;
+  if (choice.options.logprobs !== undefined) return full;
+  const parts = full(TEXT_MARK, undefined, 0).split(JSON.stringify(TEXT_MARK));
+  if (parts.length !== 2) return full;
+  const [head, tail] = parts;
+  return (text) => head + JSON.stringify(text) + tail;
+}
+
+/**
+ * Milliseconds a stream's events may wait to share one write: an event that follows a write by
+ * less than this is held until this long after it, so at many streams each write (and each read
+ * of the client) carries several events, and no event waits longer than this.
+ */
+const COALESCE_MS = 5;
+
+/**
+ * Writes SSE events: the status and headers with the first write, then the events gathered until
+ * {@link COALESCE_MS} after the previous write, in one write. Taking an event never waits unless
+ * the client lags: then the next one waits until the client has read the last write
+ * (back-pressure), and the model's stream meanwhile gathers its text into fewer, larger pieces.
+ * A model whose stream only produces when read (an async generator) is read at full speed.
  */
 class EventWriter {
-  private pending: string[] = [];
-  private scheduled: Promise<void> | null = null;
+  private pending = '';
+  private timer = false;
+  private lastWrite = -Infinity;
+  /** Settles when the client has read the last write; null while it keeps up. */
+  private blocked: Promise<void> | null = null;
 
   constructor(
     private readonly exchange: Exchange,
     private readonly signal: AbortSignal,
   ) {}
 
-  event(payload: object): Promise<void> {
-    this.pending.push(`data: ${JSON.stringify(payload)}\n\n`);
-    this.scheduled ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
-    return this.scheduled;
+  event(payload: object): Promise<void> | undefined {
+    return this.raw(`data: ${JSON.stringify(payload)}\n\n`);
   }
 
+  /** An event already serialized (`data: …\n\n`); a promise when the client must catch up first. */
+  raw(event: string): Promise<void> | undefined {
+    this.pending += event;
+    if (this.blocked) return this.blocked;
+    if (!this.timer) {
+      this.timer = true;
+      const run = (): void => {
+        this.timer = false;
+        this.write();
+      };
+      const wait = this.lastWrite + COALESCE_MS - performance.now();
+      if (wait > 0) setTimeout(run, wait);
+      else setImmediate(run);
+    }
+    return undefined;
+  }
+
+  /** Writes everything pending and waits until the client has read it. */
   async flush(): Promise<void> {
-    this.scheduled = null;
-    if (this.pending.length === 0) return;
-    const text = this.pending.join('');
-    this.pending = [];
+    if (this.blocked) await this.blocked;
+    this.write();
+    if (this.blocked) await this.blocked;
+  }
+
+  /** Writes what is pending now (back-pressure or not). */
+  write(): void {
+    // Answered otherwise meanwhile (an error, the client gone): nothing more goes out.
+    if (this.exchange.closed) this.pending = '';
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.lastWrite = performance.now();
     if (!this.exchange.started) this.exchange.start(200, SSE_HEADERS);
     const wait = this.exchange.write(text);
-    if (wait) await abortable(wait, this.signal);
+    if (!wait) return;
+    const blocked: Promise<void> = abortable(wait, this.signal).finally(() => {
+      if (this.blocked === blocked) this.blocked = null;
+    });
+    // Observed by the next event or flush; a stream that ends with an abort may never look.
+    blocked.catch(() => undefined);
+    this.blocked = blocked;
   }
 }
 

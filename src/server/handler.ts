@@ -91,7 +91,9 @@ export class Handler implements RnnkitHandler {
     readonly options: Resolved,
   ) {
     this.admission = new Admission(options.maxConcurrent, options.maxQueue);
-    this.metrics = new Metrics({ queued: () => this.admission.queued, live: () => this.admission.live });
+    model.setStateCache?.({ maxBytes: options.stateCacheMb * 1024 * 1024 });
+    const cacheStats = model.stateCacheStats?.bind(model);
+    this.metrics = new Metrics({ queued: () => this.admission.queued, live: () => this.admission.live, stateCache: cacheStats });
     this.auth = options.apiKey === undefined ? null : new ApiKeyCheck(options.apiKey);
     this.cors = new CorsPolicy(options.cors);
     this.template =

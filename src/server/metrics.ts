@@ -2,10 +2,13 @@
  * `GET /metrics` in the Prometheus text format (prom-client, one registry per handler, so two
  * servers in a process never share counts): requests by route and status, tokens in and out,
  * queue depth, live generations, the batch a generation joins, time to first token, inter-token
- * latency and request duration. Tokens per second is `rate(rnnkit_completion_tokens_total[1m])`.
+ * latency and request duration, and the model's prompt state cache (hits, misses, prompt tokens
+ * not read again, states held and their bytes). Tokens per second is
+ * `rate(rnnkit_completion_tokens_total[1m])`.
  */
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StateCacheStats } from '../types';
 
 /** Seconds buckets for latencies from sub-millisecond token gaps to minute-long requests. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -22,7 +25,7 @@ export class Metrics {
   readonly interTokenLatency: Histogram;
   readonly requestDuration: Histogram<'route'>;
 
-  constructor(gauges: { queued: () => number; live: () => number }) {
+  constructor(gauges: { queued: () => number; live: () => number; stateCache?: () => StateCacheStats }) {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'rnnkit_requests_total',
@@ -66,6 +69,42 @@ export class Metrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    const cache = gauges.stateCache;
+    if (cache) {
+      // Read from the engine's counts when scraped: counters that only grow, as Prometheus expects.
+      const counted: Array<[string, string, keyof StateCacheStats]> = [
+        ['rnnkit_state_cache_hits_total', 'prompts that restored a cached state after a shared prefix', 'hits'],
+        ['rnnkit_state_cache_misses_total', 'prompts of at least one 64-token chunk that found no cached state', 'misses'],
+        ['rnnkit_state_cache_reused_tokens_total', 'prompt tokens not read again thanks to cached states', 'reusedTokens'],
+        ['rnnkit_state_cache_evictions_total', 'cached states dropped to stay within the bound', 'evictions'],
+      ];
+      for (const [name, help, key] of counted) {
+        new Counter({
+          name,
+          help,
+          registers,
+          collect() {
+            this.reset();
+            this.inc(cache()[key]);
+          },
+        });
+      }
+      const held: Array<[string, string, keyof StateCacheStats]> = [
+        ['rnnkit_state_cache_entries', 'states held by the prompt state cache', 'entries'],
+        ['rnnkit_state_cache_bytes', 'bytes held by the prompt state cache', 'bytes'],
+        ['rnnkit_state_cache_max_bytes', 'bound of the prompt state cache in bytes (0: off)', 'maxBytes'],
+      ];
+      for (const [name, help, key] of held) {
+        new Gauge({
+          name,
+          help,
+          registers,
+          collect() {
+            this.set(cache()[key]);
+          },
+        });
+      }
+    }
     this.requestDuration = new Histogram({
       name: 'rnnkit_request_duration_seconds',
       help: 'seconds from the request until its answer is complete, by route',

@@ -5,7 +5,7 @@
 
 import type { LanguageModel } from '../model';
 import type { CompletionStream as LibraryStream } from '../generate';
-import type { Completion, GenerateOptions } from '../types';
+import type { Completion, GenerateOptions, StateCacheOptions, StateCacheStats } from '../types';
 import { checkString, describe, typeError } from '../errors';
 
 /**
@@ -25,6 +25,10 @@ export interface CompletionModel {
   stream(prompt: string, options: GenerateOptions): CompletionStream;
   /** A chat template stored with the model (Jinja, Hugging Face conventions), if any. */
   readonly chatTemplate?: string;
+  /** Bounds the model's prompt state cache (a {@link LanguageModel} has one); optional. */
+  setStateCache?(options: StateCacheOptions): void;
+  /** Counts of the prompt state cache, for /metrics; optional. */
+  stateCacheStats?(): StateCacheStats;
 }
 
 /**
@@ -66,11 +70,16 @@ export function servedModel(model: ServableModel, modelId: string | undefined): 
   }
   const own = m.id === undefined ? undefined : checkString('model.id', m.id, true);
   const stored = m.chatTemplate ?? m.metadata?.[CHAT_TEMPLATE_KEY];
+  const cache =
+    typeof m.setStateCache === 'function' && typeof m.stateCacheStats === 'function'
+      ? (m as Required<Pick<CompletionModel, 'setStateCache' | 'stateCacheStats'>>)
+      : null;
   return {
     id: modelId ?? own ?? DEFAULT_MODEL_ID,
     countTokens: (text) => model.countTokens(text),
     complete: (prompt, options) => model.complete(prompt, options),
     stream: (prompt, options) => model.stream(prompt, options),
     chatTemplate: stored === undefined ? undefined : checkString(`model.metadata.${CHAT_TEMPLATE_KEY}`, stored, true),
+    ...(cache && { setStateCache: (options) => cache.setStateCache(options), stateCacheStats: () => cache.stateCacheStats() }),
   };
 }

@@ -68,6 +68,13 @@ export interface ServerOptions {
   shutdownTimeout?: number;
   /** Seconds sent in `Retry-After` with a 429. Default 1. */
   retryAfter?: number;
+  /**
+   * MiB of recurrent states the model keeps after prompt prefixes (64-token boundaries), so a
+   * request sharing a long prefix with an earlier one (a system prompt, a conversation's earlier
+   * turns) skips reading it; least recently used states go first. 0 turns the cache off. Applied
+   * to a `LanguageModel` (see `LanguageModel.setStateCache`); other models ignore it. Default 64.
+   */
+  stateCacheMb?: number;
   /** Receives structured log records, one `'request'` record per request (nothing is printed otherwise). Exceptions it throws are ignored. */
   onLog?: (entry: LogEntry) => void;
 }
@@ -95,6 +102,7 @@ export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, Unset>>> = O
   maxConnectionsPerClient: 128,
   shutdownTimeout: 10_000,
   retryAfter: 1,
+  stateCacheMb: 64,
 });
 
 /** Options after {@link resolveOptions}. */
@@ -137,6 +145,7 @@ export function resolveOptions(options: ServerOptions): Resolved {
     maxConnectionsPerClient: checkInt('options.maxConnectionsPerClient', o.maxConnectionsPerClient, 1),
     shutdownTimeout: checkInt('options.shutdownTimeout', o.shutdownTimeout, 0, TIMER_MAX),
     retryAfter: checkInt('options.retryAfter', o.retryAfter, 1),
+    stateCacheMb: checkInt('options.stateCacheMb', o.stateCacheMb, 0, 1 << 20),
     onLog: o.onLog,
     modelId: o.modelId === undefined ? undefined : checkString('options.modelId', o.modelId, true),
     apiKey: o.apiKey === undefined ? undefined : checkString('options.apiKey', o.apiKey, true),

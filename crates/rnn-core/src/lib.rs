@@ -31,6 +31,7 @@ pub mod params;
 pub mod rng;
 pub mod sample;
 pub mod split;
+pub mod state_cache;
 pub mod token_store;
 pub mod train;
 

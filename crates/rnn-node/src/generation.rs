@@ -28,6 +28,7 @@ use rnn_core::model::inference::{gather_states, scatter_states, BeamModel, Infer
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
 use rnn_core::sample::{append_logprobs, sample_next, LogprobScratch, SampleScratch, SamplerConfig};
+use rnn_core::state_cache::StateCache;
 
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard_js, Guarded, Work};
@@ -326,6 +327,28 @@ pub struct StepOutput {
     /// Sequences that failed on their own (their logits not finite: a model fault) and left the
     /// pool; the others carry on.
     pub failed: Vec<SequenceFailure>,
+    /// Milliseconds the engine computed (prompts read, tokens sampled, batched steps), without
+    /// the wait for a thread and the return to JavaScript: what the scheduler sizes calls by.
+    pub compute_ms: f64,
+}
+
+/// Counts of the prompt state cache (`rnn_core::state_cache`).
+#[napi(object)]
+pub struct StateCacheInfo {
+    /// States held now.
+    pub entries: f64,
+    /// Bytes they take.
+    pub bytes: f64,
+    /// The bound on `bytes`; 0 = off.
+    pub max_bytes: f64,
+    /// Prompts (of at least one chunk) that restored a cached state.
+    pub hits: f64,
+    /// Prompts (of at least one chunk) that found none.
+    pub misses: f64,
+    /// Prompt tokens not read again thanks to hits.
+    pub reused_tokens: f64,
+    /// States dropped to stay within the bound.
+    pub evictions: f64,
 }
 
 /// One sequence's failure inside a step.
@@ -340,11 +363,11 @@ pub struct SequenceFailure {
     pub message: String,
 }
 
-/// What `run_steps` produced: token pairs, log-probability records, failures.
-type StepResult = (Vec<i32>, Vec<f64>, Vec<SequenceFailure>);
+/// What `run_steps` produced: token pairs, log-probability records, failures, compute time (ms).
+type StepResult = (Vec<i32>, Vec<f64>, Vec<SequenceFailure>, f64);
 
-fn step_output((tokens, logprobs, failed): StepResult) -> StepOutput {
-    StepOutput { tokens: Int32Array::new(tokens), logprobs: Float64Array::new(logprobs), failed }
+fn step_output((tokens, logprobs, failed, compute_ms): StepResult) -> StepOutput {
+    StepOutput { tokens: Int32Array::new(tokens), logprobs: Float64Array::new(logprobs), failed, compute_ms }
 }
 
 fn failure(id: u32, e: NodeError) -> SequenceFailure {
@@ -427,6 +450,8 @@ pub struct NativeGenerator {
     shared: Shared,
     mailbox: Arc<Mutex<Mailbox>>,
     pool: Arc<Mutex<Pool>>,
+    /// Its own lock: statistics are read without waiting for a running step.
+    cache: Arc<Mutex<StateCache>>,
 }
 
 #[napi]
@@ -434,7 +459,41 @@ impl NativeGenerator {
     /// An empty pool over `model`.
     #[napi(constructor)]
     pub fn new(model: &NativeModel) -> Self {
-        NativeGenerator { shared: model.shared.clone(), mailbox: Default::default(), pool: Default::default() }
+        NativeGenerator {
+            shared: model.shared.clone(),
+            mailbox: Default::default(),
+            pool: Default::default(),
+            cache: Default::default(),
+        }
+    }
+
+    /// Bounds the prompt state cache to `bytes` (an integer >= 0; 0, the default, turns it off
+    /// and drops what it holds): prompts sharing a prefix with an earlier one restore the state
+    /// after it instead of reading it again (`rnn_core::state_cache`).
+    #[napi]
+    pub fn set_state_cache_limit(&self, env: Env, bytes: f64) -> napi::Result<()> {
+        guard_js(&env, || {
+            let bytes = integer("bytes", bytes, 0, 1 << 53)? as usize;
+            self.cache.lock().map_err(|_| NodeError::panic("state cache lock poisoned"))?.set_max_bytes(bytes);
+            Ok(())
+        })
+    }
+
+    /// Counts of the prompt state cache.
+    #[napi]
+    pub fn state_cache_stats(&self, env: Env) -> napi::Result<StateCacheInfo> {
+        guard_js(&env, || {
+            let s = self.cache.lock().map_err(|_| NodeError::panic("state cache lock poisoned"))?.stats();
+            Ok(StateCacheInfo {
+                entries: s.entries as f64,
+                bytes: s.bytes as f64,
+                max_bytes: s.max_bytes as f64,
+                hits: s.hits as f64,
+                misses: s.misses as f64,
+                reused_tokens: s.reused_tokens as f64,
+                evictions: s.evictions as f64,
+            })
+        })
     }
 
     /// Adds a sequence: `prompt` token ids (possibly none), its sampler (as
@@ -504,6 +563,7 @@ impl NativeGenerator {
             shared: self.shared.clone(),
             mailbox: self.mailbox.clone(),
             pool: self.pool.clone(),
+            cache: self.cache.clone(),
             steps,
         }))
     }
@@ -511,7 +571,7 @@ impl NativeGenerator {
     /// [`NativeGenerator::step`] on the calling thread.
     #[napi]
     pub fn step_sync(&self, env: Env, steps: u32) -> napi::Result<StepOutput> {
-        guard_js(&env, || Ok(step_output(run_steps(&self.shared, &self.mailbox, &self.pool, steps)?)))
+        guard_js(&env, || Ok(step_output(run_steps(&self.shared, &self.mailbox, &self.pool, &self.cache, steps)?)))
     }
 }
 
@@ -520,6 +580,7 @@ pub struct StepWork {
     shared: Shared,
     mailbox: Arc<Mutex<Mailbox>>,
     pool: Arc<Mutex<Pool>>,
+    cache: Arc<Mutex<StateCache>>,
     steps: u32,
 }
 
@@ -527,7 +588,7 @@ impl Work for StepWork {
     type Output = StepResult;
     type JsValue = StepOutput;
     fn compute(&mut self) -> Result<Self::Output, NodeError> {
-        run_steps(&self.shared, &self.mailbox, &self.pool, self.steps)
+        run_steps(&self.shared, &self.mailbox, &self.pool, &self.cache, self.steps)
     }
     fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<StepOutput> {
         Ok(step_output(output))
@@ -538,11 +599,13 @@ fn run_steps(
     shared: &Shared,
     mailbox: &Mutex<Mailbox>,
     pool: &Mutex<Pool>,
+    cache: &Mutex<StateCache>,
     steps: u32,
 ) -> Result<StepResult, NodeError> {
     let g = read(shared)?;
     let net = &g.as_ref().expect("checked").network;
     let mut pool = pool.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
+    let started = std::time::Instant::now();
     let pool = &mut *pool;
     let mut out = Vec::new();
     let mut logprobs = Vec::new();
@@ -558,14 +621,18 @@ fn run_steps(
         if pool.live.is_empty() {
             break;
         }
-        // New sequences read their prompts (each its own length, so one at a time). A sequence
-        // whose logits cannot be sampled (not finite: a model fault) fails alone and leaves.
+        // New sequences read their prompts (each its own length, so one at a time), through the
+        // state cache. A sequence whose logits cannot be sampled (not finite: a model fault)
+        // fails alone and leaves.
         let mut failing: Vec<u32> = Vec::new();
-        for s in pool.live.iter_mut().filter(|s| !s.pending.is_empty()) {
-            let prompt = std::mem::take(&mut s.pending);
-            if let Err(e) = net.feed(&prompt, 1, prompt.len(), &mut s.state, &mut pool.scratch, &mut s.logits) {
-                failing.push(s.id);
-                failed.push(failure(s.id, e.into()));
+        if pool.live.iter().any(|s| !s.pending.is_empty()) {
+            let mut cache = cache.lock().map_err(|_| NodeError::panic("state cache lock poisoned"))?;
+            for s in pool.live.iter_mut().filter(|s| !s.pending.is_empty()) {
+                let prompt = std::mem::take(&mut s.pending);
+                if let Err(e) = cache.feed(net, &prompt, &mut s.state, &mut pool.scratch, &mut s.logits) {
+                    failing.push(s.id);
+                    failed.push(failure(s.id, e.into()));
+                }
             }
         }
         // Sample every live sequence's next token from its own distribution.
@@ -620,7 +687,7 @@ fn run_steps(
         }
     }
     pool.live.retain(|s| s.remaining > 0);
-    Ok((out, logprobs, failed))
+    Ok((out, logprobs, failed, started.elapsed().as_secs_f64() * 1000.0))
 }
 
 /// Options of `NativeSession` (the TypeScript `LanguageModel.session` options).
