@@ -485,19 +485,19 @@ mod tests {
         (att, p)
     }
 
-    /// The naive reference: every score computed from the raw weights for each (query, key)
-    /// pair, in f64. Returns (output [Tq, Bq, Hq], weights [Tq, Bq, Ts]).
-    #[allow(clippy::too_many_arguments)]
-    fn reference(
-        att: &Attention,
-        p: &Params,
-        keys: &[f32],
+    /// The encoder side of a reference computation: keys `[Ts, B, Hk]` and each row's length.
+    struct Keys<'a> {
+        keys: &'a [f32],
         ts: usize,
         b: usize,
-        lengths: &[usize],
-        q: &[f32],
-        tq: usize,
-    ) -> (Vec<f32>, Vec<f32>) {
+        lengths: &'a [usize],
+    }
+
+    /// The naive reference: every score computed from the raw weights for each (query, key)
+    /// pair, in f64, for queries `q` `[Tq, B, Hq]`. Returns (output [Tq, B, Hq], weights
+    /// [Tq, B, Ts]).
+    fn reference(att: &Attention, p: &Params, memory: &Keys, q: &[f32], tq: usize) -> (Vec<f32>, Vec<f32>) {
+        let Keys { keys, ts, b, lengths } = *memory;
         let (hq, hk, a) = (att.query, att.key, att.units);
         let mut out = vec![0.0; tq * b * hq];
         let mut weights = vec![0.0; tq * b * ts];
@@ -556,7 +556,7 @@ mod tests {
             let mut rng = Rng::new(9);
             let mut keys = random(ts * b * hk, &mut rng);
             let q = random(tq * b * hq, &mut rng);
-            let (want, want_w) = reference(&att, &p, &keys, ts, b, &lengths, &q, tq);
+            let (want, want_w) = reference(&att, &p, &Keys { keys: &keys, ts, b, lengths: &lengths }, &q, tq);
             // Padded keys must not matter: make them huge.
             for s in 0..ts {
                 for r in 0..b {
