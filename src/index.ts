@@ -77,7 +77,7 @@ export {
 } from './model';
 export type { FitOptions } from './fit';
 export { profileTexts, recommendOptions, type DataProfile, type Recommendation, type DefaultsTask } from './defaults';
-export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
+export { loadModel, loadModelSync, loadLanguageModel, modelFileTask, type AnyModel } from './load';
 export { PairDataset, readPairs, type PairExample, type PairOptions, type PairColumns, type PairFileOptions } from './dataset/pairs';
 export {
   Seq2SeqModel,

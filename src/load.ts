@@ -64,6 +64,11 @@ function wrapTask(handle: NativeModel, path: string): AnyModel {
   }
 }
 
+/** The `task` in the config of the model file at `path`, read from its header alone. */
+export function modelFileTask(path: string): string {
+  return native.modelFileTask(checkString('path', path, true));
+}
+
 /** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md; PyTorch-written files too), off the JS thread. */
 export async function loadModel(path: string): Promise<AnyModel> {
   checkString('path', path, true);
