@@ -71,6 +71,14 @@ describe('rnnkit seq2seq commands', () => {
     const plain = await rnnkit(['translate', 'rev.safetensors', 'dd', 'abc', '--file', 'inputs.txt', '--beams', '3']);
     expect(plain.status, plain.stderr).toBe(0);
     expect(plain.stdout.trim().split('\n')).toHaveLength(4);
+    const map = await rnnkit(['translate', 'rev.safetensors', 'abcd', 'dd', '--attention', 'maps/att.svg']);
+    expect(map.status, map.stderr).toBe(0);
+    const svg = fs.readFileSync(path.join(dir, 'maps', 'att.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    // One cell per (output token incl. <eos>, source token): 4 source characters.
+    const cells = (svg.match(/<rect [^>]*fill="rgb/g) ?? []).length;
+    expect(cells % 4).toBe(0);
+    expect(cells / 4).toBe(map.stdout.split('\n')[0].length + 1);
 
     const evaluated = await rnnkit(['eval', 'rev.safetensors', 'held.csv', '--source-column', 'in', '--target-column', 'out', '--json']);
     expect(evaluated.status, evaluated.stderr).toBe(0);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PairDataset, Seq2SeqModel, createSeq2Seq, fitTokenizer, loadModel, loadModelSync, readPairs, type ProgressEvent } from '../src/index';
+import { PairDataset, Seq2SeqModel, attentionSvg, createSeq2Seq, fitTokenizer, loadModel, loadModelSync, readPairs, type ProgressEvent } from '../src/index';
 import { native } from '../src/native';
 import { TestRandom } from './random';
 
@@ -70,6 +70,12 @@ describe('sequence to sequence', () => {
     expect(a.outputTokens.at(-1)).toBe('<eos>');
     expect(a.weights).toHaveLength(a.outputTokens.length);
     for (const row of a.weights) expect(row.reduce((s, x) => s + x, 0)).toBeCloseTo(1, 5);
+    const svg = attentionSvg(a, { title: 'abcd <' });
+    expect(svg).toMatch(/^<svg [^]*<\/svg>\n$/);
+    expect(svg).toContain('abcd &lt;');
+    expect((svg.match(/<title>/g) ?? []).length).toBe(a.weights.length * 4);
+    expect(thrown(() => attentionSvg(a, { size: 3 } as never)).code).toBe('ERR_RNNKIT_UNKNOWN_OPTION');
+    expect(thrown(() => attentionSvg({ ...a, weights: a.weights.slice(1) })).code).toBe('ERR_RNNKIT_SHAPE');
     const file = path.join(tmp, 'rev.safetensors');
     await trained.save(file);
     const loaded = await loadModel(file);
