@@ -72,8 +72,20 @@ export function modelFileTask(path: string): string {
 /** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md; PyTorch-written files too), off the JS thread. */
 export async function loadModel(path: string): Promise<AnyModel> {
   checkString('path', path, true);
-  if (native.modelFileTask(path) === 'seq2seq') return wrapSeq2Seq(await native.NativeSeq2Seq.loadAsync(path), path);
+  if (isSeq2SeqFile(path)) return wrapSeq2Seq(await native.NativeSeq2Seq.loadAsync(path), path);
   return wrap(await native.NativeModel.loadAsync(path), path);
+}
+
+/**
+ * Whether the file at `path` holds a sequence-to-sequence model. A file whose header cannot be
+ * read is left to the other loader, which reports what is wrong with it.
+ */
+function isSeq2SeqFile(path: string): boolean {
+  try {
+    return native.modelFileTask(path) === 'seq2seq';
+  } catch {
+    return false;
+  }
 }
 
 /** A loaded sequence-to-sequence model, its metadata errors as format errors naming the file. */
@@ -88,7 +100,7 @@ function wrapSeq2Seq(handle: NativeSeq2Seq, path: string): Seq2SeqModel {
 /** {@link loadModel} on the calling thread. */
 export function loadModelSync(path: string): AnyModel {
   checkString('path', path, true);
-  if (native.modelFileTask(path) === 'seq2seq') return wrapSeq2Seq(native.NativeSeq2Seq.load(path), path);
+  if (isSeq2SeqFile(path)) return wrapSeq2Seq(native.NativeSeq2Seq.load(path), path);
   return wrap(native.NativeModel.load(path), path);
 }
 

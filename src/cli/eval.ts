@@ -50,10 +50,19 @@ async function evaluatePairs(file: string, pairFile: string, o: EvalFlags): Prom
   return 0;
 }
 
+/** Whether `file` holds a seq2seq model; an unreadable header is left to the loader to report. */
+function isSeq2SeqFile(file: string): boolean {
+  try {
+    return api().modelFileTask(file) === 'seq2seq';
+  } catch {
+    return false;
+  }
+}
+
 /** `rnnkit eval`. */
 async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<number> {
   checkReadable(file, 'model file');
-  if (api().modelFileTask(file) === 'seq2seq') return evaluatePairs(file, textFile, o);
+  if (isSeq2SeqFile(file)) return evaluatePairs(file, textFile, o);
   if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.beams !== undefined)
     throw new CliError('--source-column, --target-column and --beams go with seq2seq models');
   const io = makeIo(!!o.json);
