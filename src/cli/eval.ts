@@ -101,7 +101,7 @@ export function addEvalCommand(program: Command, exit: ExitCode): void {
       ].join('\n'),
     )
     .argument('<model>', 'model file (.safetensors)')
-    .argument('<data-file>', 'UTF-8 text file (language model) or JSONL/CSV file of pairs (seq2seq)')
+    .argument('<text-file>', 'UTF-8 text file (language model), or JSONL/CSV file of pairs (seq2seq)')
     .addOption(intOption('--chunk <n>', 'tokens per native call (the state is carried between chunks)', 1))
     .addOption(new Option('--lossy', 'read invalid UTF-8 as U+FFFD instead of refusing the file'))
     .addOption(new Option('--source-column <name>', 'seq2seq: field (or CSV column) of the source (default "source")'))

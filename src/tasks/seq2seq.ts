@@ -197,8 +197,8 @@ export class Seq2SeqModel {
         'ERR_RNNKIT_FORMAT',
         `${JSON.stringify(path)}: a seq2seq model file needs both tokenizers in its metadata (source_tokenizer, target_tokenizer)`,
       );
-    const s = tokenizerFromJSON(JSON.parse(source) as TokenizerJSON);
-    const t = tokenizerFromJSON(JSON.parse(target) as TokenizerJSON);
+    const s = tokenizerFromJSON(source as unknown as TokenizerJSON);
+    const t = tokenizerFromJSON(target as unknown as TokenizerJSON);
     const config = handle.config() as unknown as Seq2SeqConfigJSON;
     if (s.vocabSize !== config.source_vocab_size || t.vocabSize !== config.target_vocab_size)
       throw error(

@@ -411,14 +411,24 @@ impl NativeSeq2Seq {
         guard_js(&env, || with_slot(&self.shared, |s| Ok(s.net.config.to_json())))
     }
 
-    /// The tokenizers' JSON forms, as stored (`null` when absent).
-    #[napi(ts_return_type = "{ source: string | null, target: string | null }")]
-    pub fn tokenizers(&self, env: Env) -> napi::Result<HashMap<String, Option<String>>> {
+    /// The two tokenizers as stored in the metadata, parsed (`null` when absent).
+    #[napi(ts_return_type = "{ source: Record<string, unknown> | null, target: Record<string, unknown> | null }")]
+    pub fn tokenizers(&self, env: Env) -> napi::Result<HashMap<String, Option<Value>>> {
         guard_js(&env, || {
             with_slot(&self.shared, |s| {
+                let parse = |key: &str| -> Result<Option<Value>, NodeError> {
+                    s.metadata
+                        .get(key)
+                        .map(|text| {
+                            serde_json::from_str(text).map_err(|e| {
+                                NodeError::from(rnn_core::Error::Format(format!("metadata {key}: not JSON ({e})")))
+                            })
+                        })
+                        .transpose()
+                };
                 Ok(HashMap::from([
-                    ("source".to_string(), s.metadata.get(SOURCE_TOKENIZER).cloned()),
-                    ("target".to_string(), s.metadata.get(TARGET_TOKENIZER).cloned()),
+                    ("source".to_string(), parse(SOURCE_TOKENIZER)?),
+                    ("target".to_string(), parse(TARGET_TOKENIZER)?),
                 ]))
             })
         })
