@@ -177,8 +177,8 @@ export declare class NativeSeq2Seq {
   static loadAsync(path: string): Promise<NativeSeq2Seq>
   /** The architecture (the file's `config`, `task: "seq2seq"`). */
   config(): Record<string, unknown>
-  /** The tokenizers' JSON forms, as stored (`null` when absent). */
-  tokenizers(): { source: string | null, target: string | null }
+  /** The two tokenizers as stored in the metadata, parsed (`null` when absent). */
+  tokenizers(): { source: Record<string, unknown> | null, target: Record<string, unknown> | null }
   /** Every metadata pair. */
   metadata(): Record<string, string>
   /** Sets a metadata pair (saved with the model). */
