@@ -160,6 +160,74 @@ export declare class NativeModel {
   predict(data: SequenceData): Prediction
 }
 
+/**
+ * Pairs of id rows: a seeded train/validation split, and the bucketed data order of
+ * `pairs.rs` that `fit` trains in.
+ */
+export declare class NativePairDataset {
+  /** `source[i]` → `target[i]` (ids without bos/eos), ids inside the two vocabularies. */
+  constructor(source: Array<Int32Array>, target: Array<Int32Array>, sourceVocabSize: number, targetVocabSize: number, options: PairDatasetOptions)
+  /** Pairs in `split` (`'train'` or `'validation'`). */
+  size(split: string): number
+  /** The row indices (into `split`) of every batch of `epoch`, in training order. */
+  batches(split: string, epoch: number): Array<Array<number>>
+  /** Pairs per batch. */
+  get batchSize(): number
+}
+
+/** A sequence-to-sequence network and its training state. */
+export declare class NativeSeq2Seq {
+  /** A new model, initialised from `options.seed`. */
+  static create(options: Seq2SeqOptions): NativeSeq2Seq
+  /** Reads a model file written by `save`. */
+  static load(path: string): NativeSeq2Seq
+  /** [`NativeSeq2Seq::load`] off the JS thread. */
+  static loadAsync(path: string): Promise<NativeSeq2Seq>
+  /** The architecture (the file's `config`, `task: "seq2seq"`). */
+  config(): Record<string, unknown>
+  /** The two tokenizers as stored in the metadata, parsed (`null` when absent). */
+  tokenizers(): { source: Record<string, unknown> | null, target: Record<string, unknown> | null }
+  /** Every metadata pair. */
+  metadata(): Record<string, string>
+  /** Sets a metadata pair (saved with the model). */
+  setMetadata(key: string, value: string): void
+  /** Trainable parameters. */
+  numParams(): number
+  /** Optimizer steps taken over the model's life (0 for a loaded model). */
+  stepsTrained(): number
+  /** Whether a `fit` is running. */
+  get isTraining(): boolean
+  /** Writes the model file atomically (weights, config, metadata with both tokenizers). */
+  save(path: string): void
+  /** [`NativeSeq2Seq::save`] off the JS thread. */
+  saveAsync(path: string): Promise<void>
+  /**
+   * Trains on `data`'s training split off the JS thread, validating on its validation split
+   * (when it has pairs). `onEvent` receives progress events; `cancel` stops between steps.
+   * `options.checkpoint` writes model files (weights and metadata; no optimizer state).
+   */
+  fit(data: NativePairDataset, options: FitOptions, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
+  /**
+   * Decodes every source (ids of the source vocabulary) off the JS thread; the outputs'
+   * target ids without `eos`, in input order. `cancel` stops between batches (and beam steps).
+   */
+  translate(sources: Array<Int32Array>, options: Seq2SeqDecodeOptions, cancel: CancelToken): Promise<number[][]>
+  /** [`NativeSeq2Seq::translate`] on the calling thread. */
+  translateSync(sources: Array<Int32Array>, options: Seq2SeqDecodeOptions): Array<Array<number>>
+  /**
+   * The attention weights of decoding `source` into `output` (a translation's ids):
+   * `[output.length + 1, source.length]` row-major, one row per output token and the eos.
+   */
+  attention(source: Int32Array, output: Array<number>): Float32Array
+  /**
+   * Evaluates on `split` of `data` off the JS thread: teacher-forced loss and token accuracy,
+   * and the exact match of outputs decoded with `options`.
+   */
+  evaluate(data: NativePairDataset, split: string, options: Seq2SeqDecodeOptions, cancel: CancelToken): Promise<Seq2SeqEvalInfo>
+  /** [`NativeSeq2Seq::evaluate`] on the calling thread. */
+  evaluateSync(data: NativePairDataset, split: string, options: Seq2SeqDecodeOptions): Seq2SeqEvalInfo
+}
+
 /** Padded rows with targets, split into train and validation, with their data order. */
 export declare class NativeSequenceDataset {
   /**
@@ -439,6 +507,12 @@ export interface InitOptions {
 }
 
 /**
+ * The `task` of the model file at `path` (from its header), so that `loadModel` picks the
+ * loader of its architecture.
+ */
+export declare function modelFileTask(path: string): string
+
+/**
  * What a new model is made of. Which keys apply depends on the task: token input
  * (`vocabSize`, `embedDim`) or dense input (`inputSize`); `skip` for language models;
  * `bidirectional`, `pooling` for sequence tasks; `perStep` for regressors.
@@ -560,6 +634,16 @@ export interface OptimizerOptions {
   alpha?: number
   centered?: boolean
   lrDecay?: number
+}
+
+/** The order options of a pair dataset and its split. */
+export interface PairDatasetOptions {
+  /** Pairs per batch; default 64. */
+  batchSize?: number
+  /** Seed of the split and of the data order; default 0. */
+  seed?: number
+  /** The share of pairs held out for validation, in [0, 1); default 0. */
+  validationSplit?: number
 }
 
 /**
@@ -700,6 +784,57 @@ export interface ScheduleOptions {
   /** Cosine period in steps; default: to the end of this call's `maxSteps`. */
   tMax?: number
   etaMin?: number
+}
+
+/** How outputs are decoded (`translate`, `evaluate`). */
+export interface Seq2SeqDecodeOptions {
+  /** 1 (default): greedy, batched; more: beam search with this many hypotheses. */
+  beams?: number
+  /** Beam search's GNMT length penalty α; default 0.6. */
+  lengthPenalty?: number
+  /** Most tokens of an output; default 12 × the source's tokens + 16. */
+  maxLength?: number
+}
+
+/** The figures of an evaluation: teacher-forced loss and token accuracy, decoded exact match. */
+export interface Seq2SeqEvalInfo {
+  loss: number
+  tokenAccuracy: number
+  exactMatch: number
+  pairs: number
+  tokens: number
+}
+
+/**
+ * The architecture of a new sequence-to-sequence model; what is not given comes from the
+ * engine's defaults (`Seq2SeqConfig::defaults`).
+ */
+export interface Seq2SeqOptions {
+  /** Ids of the source tokenizer (≥ 1). */
+  sourceVocabSize: number
+  /** Ids of the target tokenizer, its `<bos>` and `<eos>` included. */
+  targetVocabSize: number
+  /** The target ids that start and end an output. */
+  bosId: number
+  eosId: number
+  /** `'rnn' | 'lstm' | 'gru'`; default `'gru'`. */
+  cell?: 'rnn' | 'lstm' | 'gru'
+  /** Elman RNN only: `'tanh' | 'relu'`. */
+  nonlinearity?: 'tanh' | 'relu'
+  /** Hidden width of encoder and decoder; default 128. */
+  hiddenSize?: number
+  /** Layers of encoder and decoder; default 1. */
+  layers?: number
+  /** A bidirectional encoder (its final states bridged to the decoder); default true. */
+  bidirectional?: boolean
+  /** Width of both embeddings; default 64. */
+  embedDim?: number
+  /** `'additive' | 'dot' | 'general'`; default `'general'`. */
+  attention?: 'additive' | 'dot' | 'general'
+  /** The additive score's hidden width; default the hidden size. */
+  attentionSize?: number
+  /** Seed of the initial weights; default 0. */
+  seed?: number
 }
 
 /** Padded sequences batch-first, with targets: rows for classification, tagging and regression. */

@@ -66,6 +66,7 @@ export function importStateDict(path: string, options: ImportStateDictOptions): 
   const meta: Record<string, string> = {};
   if (like !== undefined) {
     const model = loadModelSync(checkString('options.like', like, true));
+    if (model.task === 'seq2seq') throw typeError('ERR_RNNKIT_CONFIG', 'options.like: a seq2seq model file; state dicts are imported into the other tasks');
     arch = model.config;
     tok ??= model.native.tokenizer();
     for (const [k, v] of Object.entries(model.metadata)) if (!RUN_KEYS.includes(k)) meta[k] = v;

@@ -77,7 +77,21 @@ export {
 } from './model';
 export type { FitOptions } from './fit';
 export { profileTexts, recommendOptions, type DataProfile, type Recommendation, type DefaultsTask } from './defaults';
-export { loadModel, loadModelSync, loadLanguageModel, type AnyModel } from './load';
+export { loadModel, loadModelSync, loadLanguageModel, modelFileTask, type AnyModel } from './load';
+export { attentionSvg, type AttentionSvgOptions } from './attention-map';
+export { PairDataset, readPairs, type PairExample, type PairOptions, type PairColumns, type PairFileOptions } from './dataset/pairs';
+export {
+  Seq2SeqModel,
+  createSeq2Seq,
+  type Seq2SeqOptions,
+  type Seq2SeqConfigJSON,
+  type Seq2SeqFitOptions,
+  type Seq2SeqDecodeOptions,
+  type TranslateOptions,
+  type AttentionTranslation,
+  type Seq2SeqEvaluateOptions,
+  type Seq2SeqEvaluation,
+} from './tasks/seq2seq';
 export { importStateDict, type ImportStateDictOptions, type StateDictNames } from './import';
 export { ONNX_OPSET, type OnnxGraph, type OnnxTensorInfo } from './onnx';
 export { StopFilter, type CompletionStream, type StreamChunk } from './generate';

@@ -1,18 +1,20 @@
 /**
- * Loading model files: the task in the file's config picks the class, and the result is typed
+ * Loading model files: the task in the file's config picks the class (and, for `seq2seq`, the
+ * loader of that architecture: `modelFileTask` reads the header first), and the result is typed
  * as a union discriminated by `task`, so `if (m.task === 'language_model') m.generate(...)`
  * type-checks without casts.
  */
 
-import type { NativeModel } from '../index';
+import type { NativeModel, NativeSeq2Seq } from '../index';
 import { native } from './native';
 import { checkString, error, typeError } from './errors';
 import { LanguageModel } from './model';
 import { Classifier, codecFromFile, labelsFromFile, Regressor, Tagger } from './tasks';
 import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
+import { Seq2SeqModel } from './tasks/seq2seq';
 
 /** A model loaded from a file: one of the task classes, told apart by `task`. */
-export type AnyModel = LanguageModel | Classifier | Tagger | Regressor;
+export type AnyModel = LanguageModel | Classifier | Tagger | Regressor | Seq2SeqModel;
 
 /**
  * @internal Wraps a native model (loaded or imported) in the class of its task. Whatever in the file's metadata is
@@ -62,15 +64,43 @@ function wrapTask(handle: NativeModel, path: string): AnyModel {
   }
 }
 
+/** The `task` in the config of the model file at `path`, read from its header alone. */
+export function modelFileTask(path: string): string {
+  return native.modelFileTask(checkString('path', path, true));
+}
+
 /** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md; PyTorch-written files too), off the JS thread. */
 export async function loadModel(path: string): Promise<AnyModel> {
   checkString('path', path, true);
+  if (isSeq2SeqFile(path)) return wrapSeq2Seq(await native.NativeSeq2Seq.loadAsync(path), path);
   return wrap(await native.NativeModel.loadAsync(path), path);
+}
+
+/**
+ * Whether the file at `path` holds a sequence-to-sequence model. A file whose header cannot be
+ * read is left to the other loader, which reports what is wrong with it.
+ */
+function isSeq2SeqFile(path: string): boolean {
+  try {
+    return native.modelFileTask(path) === 'seq2seq';
+  } catch {
+    return false;
+  }
+}
+
+/** A loaded sequence-to-sequence model, its metadata errors as format errors naming the file. */
+function wrapSeq2Seq(handle: NativeSeq2Seq, path: string): Seq2SeqModel {
+  try {
+    return Seq2SeqModel.fromNative(handle, path);
+  } catch (e) {
+    throw inFile(path, e);
+  }
 }
 
 /** {@link loadModel} on the calling thread. */
 export function loadModelSync(path: string): AnyModel {
   checkString('path', path, true);
+  if (isSeq2SeqFile(path)) return wrapSeq2Seq(native.NativeSeq2Seq.load(path), path);
   return wrap(native.NativeModel.load(path), path);
 }
 

@@ -1,6 +1,7 @@
 /**
  * `rnnkit eval`: a language model's loss, perplexity and bits per token on a text file, under the
- * stateful protocol (one stream, the state carried).
+ * stateful protocol (one stream, the state carried); a seq2seq model's exact match, token
+ * accuracy and loss on a file of pairs.
  */
 
 import * as fs from 'node:fs';
@@ -8,12 +9,62 @@ import { Command, Option } from 'commander';
 import { CliError, exitingWith, type ExitCode } from './exit';
 import { checkReadable } from './files';
 import { makeIo } from './io';
-import { openLanguageModel } from './models';
-import { renaming } from './naming';
+import { api, openLanguageModel, openSeq2Seq } from './models';
+import { flagNaming, naming, renaming } from './naming';
 import { intOption, jsonOption } from './options';
 
+/** Parsed options of `rnnkit eval`. */
+interface EvalFlags {
+  json?: boolean;
+  chunk?: number;
+  lossy?: boolean;
+  sourceColumn?: string;
+  targetColumn?: string;
+  beams?: number;
+}
+
+/** `rnnkit eval` of a seq2seq model on a file of pairs (every pair evaluated). */
+async function evaluatePairs(file: string, pairFile: string, o: EvalFlags): Promise<number> {
+  const io = makeIo(!!o.json);
+  const model = await openSeq2Seq(file, 'eval');
+  checkReadable(pairFile, 'pair file');
+  const where = `pair file ${JSON.stringify(pairFile)}`;
+  const data = await naming('rows', where, () =>
+    flagNaming(['sourceColumn', 'targetColumn'], () =>
+      api().PairDataset.fromFile(pairFile, {
+        sourceTokenizer: model.sourceTokenizer,
+        targetTokenizer: model.targetTokenizer,
+        sourceColumn: o.sourceColumn,
+        targetColumn: o.targetColumn,
+      }),
+    ),
+  );
+  const r = await model.evaluate(data, { split: 'train', ...(o.beams === undefined ? {} : { beams: o.beams }) });
+  const human = [
+    `pairs           ${r.pairs.toLocaleString('en-US')} (${o.beams === undefined || o.beams === 1 ? 'greedy' : `beam ${o.beams}`})`,
+    `exact match     ${(100 * r.exactMatch).toFixed(2)} %`,
+    `token accuracy  ${(100 * r.tokenAccuracy).toFixed(2)} % (teacher-forced, ${r.tokens.toLocaleString('en-US')} target tokens)`,
+    `loss            ${r.loss.toFixed(4)} nats/token`,
+  ].join('\n');
+  io.result(human, { model: file, data: pairFile, ...r });
+  return 0;
+}
+
+/** Whether `file` holds a seq2seq model; an unreadable header is left to the loader to report. */
+function isSeq2SeqFile(file: string): boolean {
+  try {
+    return api().modelFileTask(file) === 'seq2seq';
+  } catch {
+    return false;
+  }
+}
+
 /** `rnnkit eval`. */
-async function evaluate(file: string, textFile: string, o: { json?: boolean; chunk?: number; lossy?: boolean }): Promise<number> {
+async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<number> {
+  checkReadable(file, 'model file');
+  if (isSeq2SeqFile(file)) return evaluatePairs(file, textFile, o);
+  if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.beams !== undefined)
+    throw new CliError('--source-column, --target-column and --beams go with seq2seq models');
   const io = makeIo(!!o.json);
   const model = await openLanguageModel(file, 'eval');
   checkReadable(textFile, 'text file');
@@ -42,14 +93,20 @@ async function evaluate(file: string, textFile: string, o: { json?: boolean; chu
 export function addEvalCommand(program: Command, exit: ExitCode): void {
   program
     .command('eval')
-    .summary('loss, perplexity and bits per token of a text')
+    .summary('loss, perplexity and bits per token of a text; exact match of a seq2seq model on pairs')
     .description(
-      'Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token.',
+      [
+        'Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token.',
+        'A seq2seq model is evaluated on a JSONL (or CSV) file of pairs: the exact match of its decoded outputs (greedy, or --beams), the teacher-forced token accuracy and loss.',
+      ].join('\n'),
     )
     .argument('<model>', 'model file (.safetensors)')
-    .argument('<text-file>', 'UTF-8 text file')
+    .argument('<text-file>', 'UTF-8 text file (language model), or JSONL/CSV file of pairs (seq2seq)')
     .addOption(intOption('--chunk <n>', 'tokens per native call (the state is carried between chunks)', 1))
     .addOption(new Option('--lossy', 'read invalid UTF-8 as U+FFFD instead of refusing the file'))
+    .addOption(new Option('--source-column <name>', 'seq2seq: field (or CSV column) of the source (default "source")'))
+    .addOption(new Option('--target-column <name>', 'seq2seq: field (or CSV column) of the target (default "target")'))
+    .addOption(intOption('--beams <n>', 'seq2seq: beam search with n hypotheses (default 1: greedy)', 1, 64))
     .addOption(jsonOption())
     .action(exitingWith(exit, evaluate));
 }

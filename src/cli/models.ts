@@ -5,7 +5,7 @@
 
 import { checkReadable } from './files';
 import { CliError } from './exit';
-import type { LanguageModel, Model } from '../index';
+import type { LanguageModel, Model, Seq2SeqModel } from '../index';
 
 /**
  * The model API, loaded on first use: `--help` and argument errors never load the native
@@ -18,7 +18,17 @@ export function api(): typeof import('../index') {
 /** Loads a model file (any task) after checking the file exists. */
 export async function openModel(file: string): Promise<Model> {
   checkReadable(file, 'model file');
-  return api().loadModel(file);
+  const model = await api().loadModel(file);
+  if (model.task === 'seq2seq') throw new CliError(`${JSON.stringify(file)} holds a seq2seq model; use rnnkit translate or rnnkit eval`);
+  return model;
+}
+
+/** Loads a model file that must hold a sequence-to-sequence model (`translate`, `eval`). */
+export async function openSeq2Seq(file: string, command: string): Promise<Seq2SeqModel> {
+  checkReadable(file, 'model file');
+  const model = await api().loadModel(file);
+  if (model.task !== 'seq2seq') throw new CliError(`${command} needs a seq2seq model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
+  return model;
 }
 
 /** The task names of model files (`config.task`). */

@@ -12,7 +12,7 @@ import { svgChart, terminalChart, lossSeries } from '../chart';
 import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
 import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
 import { LabelledDataset, LabelSet, parseCSV, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
-import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, TagExample, Tagger } from '../index';
+import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, Seq2SeqModel, TagExample, Tagger } from '../index';
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, UsageError, type ExitCode } from './exit';
@@ -21,7 +21,7 @@ import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
-import { applyDefaults, stepsProfile, textProfile } from './train-defaults';
+import { applyDefaults, stepsProfile, textProfile, type DefaultedOptions } from './train-defaults';
 import { parseLabels, parseSpecials, SEED } from './parsers';
 
 /** Parsed options of `rnnkit train`. */
@@ -30,6 +30,9 @@ interface TrainOptions {
   task: TrainTask;
   textColumn?: string;
   labelColumn?: string;
+  sourceColumn?: string;
+  targetColumn?: string;
+  attention?: 'additive' | 'dot' | 'general';
   labels?: Label[];
   pooling?: Pooling;
   bidirectional?: boolean;
@@ -90,8 +93,8 @@ interface TrainOptions {
 }
 
 /** What `train` trains: a language model on text files, or a sequence task on a file of rows. */
-type TrainTask = 'language-model' | 'classify' | 'tag' | 'regress';
-const TRAIN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag', 'regress'];
+type TrainTask = 'language-model' | 'classify' | 'tag' | 'regress' | 'seq2seq';
+const TRAIN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag', 'regress', 'seq2seq'];
 
 /** Options that describe a new model, refused with `--resume` (the checkpoint fixes them). */
 const ARCHITECTURE_OPTIONS = [
@@ -127,7 +130,8 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   punctuation: TOKEN_TASKS,
   minCount: TOKEN_TASKS,
   maxVocab: TOKEN_TASKS,
-  embed: TOKEN_TASKS,
+  embed: [...TOKEN_TASKS, 'seq2seq'],
+  dropout: ['language-model', ...SEQUENCE_TASKS],
   skip: ['language-model'],
   seqLen: ['language-model'],
   stride: ['language-model'],
@@ -137,7 +141,10 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   labels: ['classify', 'tag'],
   pooling: ['classify', 'regress'],
   classWeights: ['classify', 'tag'],
-  bidirectional: SEQUENCE_TASKS,
+  bidirectional: [...SEQUENCE_TASKS, 'seq2seq'],
+  sourceColumn: ['seq2seq'],
+  targetColumn: ['seq2seq'],
+  attention: ['seq2seq'],
   maxLength: SEQUENCE_TASKS,
   perStep: ['regress'],
 };
@@ -185,6 +192,7 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
   if (o.perStep && given('pooling')) throw new UsageError('--pooling does not apply to --per-step (a per-step regressor does not pool)');
   if (o.task === 'classify' && o.specials && !o.specials.includes('<pad>'))
     throw new UsageError('--task classify pads rows to a batch: include <pad> in --specials');
+  if (o.resume && o.task === 'seq2seq') throw new UsageError('--resume does not apply to --task seq2seq (its checkpoints hold the weights, not the optimizer)');
   if (o.resume) {
     const clash = ARCHITECTURE_OPTIONS.find(given);
     if (clash) throw new UsageError(`${flag(clash)} cannot be used with --resume: the checkpoint fixes the tokenizer and the architecture`);
@@ -316,7 +324,7 @@ function recurrentOptions(o: TrainOptions) {
 
 /** A training run ready to start: the model, what it fits on, and how the result is told. */
 interface TrainingRun {
-  model: Model;
+  model: Model | Seq2SeqModel;
   /** Fits the model on `data` (task options such as held-out rows already bound). */
   fittable: Fittable<unknown>;
   data: unknown;
@@ -341,7 +349,12 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
   // The engine's thread pool reads this when it starts (the engine is not loaded yet).
   if (o.threads !== undefined) process.env.RNNKIT_THREADS = String(o.threads);
   const io = makeIo(!!o.json);
-  const run = o.task === 'language-model' ? await languageModelRun(files, o, cmd) : await sequenceRun(files[0], o, cmd);
+  const run =
+    o.task === 'language-model'
+      ? await languageModelRun(files, o, cmd)
+      : o.task === 'seq2seq'
+        ? await seq2seqRun(files[0], o)
+        : await sequenceRun(files[0], o, cmd);
   const m = run.model;
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
   io.log(run.intro);
@@ -352,7 +365,8 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
 
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
-  await m.save(target, { checkpoint: interrupted });
+  if (o.task === 'seq2seq') await (m as Seq2SeqModel).save(target);
+  else await (m as Model).save(target, { checkpoint: interrupted });
   if (o.chart) {
     ensureParent(o.chart);
     fs.writeFileSync(
@@ -382,8 +396,11 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
     `stopped: ${history.stopReason} after ${history.stepsDone} steps, ${history.tokens.toLocaleString('en-US')} ${run.unit}, ${history.elapsed.toFixed(1)} s`,
     ...bestLines(history, o, interrupted),
     ...summary.lines,
-    (interrupted ? `checkpoint written to ${target}; continue with --resume ${target}` : `model written to ${target}`) +
-      (o.chart ? `; loss curves in ${o.chart}` : ''),
+    (interrupted
+      ? o.task === 'seq2seq'
+        ? `weights so far written to ${target}`
+        : `checkpoint written to ${target}; continue with --resume ${target}`
+      : `model written to ${target}`) + (o.chart ? `; loss curves in ${o.chart}` : ''),
   ].join('\n');
   io.result(human, data);
   return interrupted ? (signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED) : 0;
@@ -398,7 +415,7 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
     applyResumedWindowing(o, cmd, resumed, o.resume);
   }
   for (const f of corpora) checkReadable(f, 'corpus file');
-  const chosen = applyDefaults(o, cmd, textProfile(corpora, o.validation));
+  const chosen = applyDefaults(o as DefaultedOptions, cmd, textProfile(corpora, o.validation));
   const corpus = await loadCorpus(corpora, o, resumed ? resumed.tokenizer : null);
   if (o.cosineOverRun) o.cosineTMax = o.epochs! * corpus.numBatches('train');
   const model = resumed ?? api().createLanguageModel({ tokenizer: corpus.tokenizer, ...recurrentOptions(o), embedDim: o.embed, skip: !!o.skip });
@@ -421,6 +438,70 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
         `training loss ${loss?.toFixed(4) ?? '--'}` +
         (valLoss === undefined ? '' : `, validation loss ${valLoss.toFixed(4)} (${valBitsPerToken!.toFixed(3)} bits/token)`);
       return { data: { valBitsPerToken }, lines: [line] };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// train --task seq2seq
+
+/**
+ * `train --task seq2seq`: source/target pairs from JSONL or CSV (`--source-column`,
+ * `--target-column`). Both sides are read as characters: the sources with `<unk>` for characters
+ * the training pairs lack, the targets with `<bos>` and `<eos>` (what a decoder starts and ends with).
+ */
+async function seq2seqRun(file: string, o: TrainOptions): Promise<TrainingRun> {
+  checkReadable(file, 'data file');
+  const rows = await naming('rows', `data file ${JSON.stringify(file)}`, () =>
+    flagNaming(['sourceColumn', 'targetColumn'], () => api().readPairs(file, { sourceColumn: o.sourceColumn, targetColumn: o.targetColumn })),
+  );
+  const sourceTokenizer = api().fitTokenizer(
+    rows.map((r) => r.source),
+    { type: 'char', specials: ['<unk>'], unknown: 'unk' },
+  );
+  const targetTokenizer = api().fitTokenizer(
+    rows.map((r) => r.target),
+    { type: 'char', specials: ['<bos>', '<eos>'], unknown: 'error' },
+  );
+  const data = await flagNaming(['batchSize', 'validation', 'seed'], async () =>
+    api().PairDataset.fromArray(rows, { sourceTokenizer, targetTokenizer, batchSize: o.batchSize, seed: o.seed, validation: o.validation }),
+  );
+  const names = { hiddenSize: '--hidden', layers: '--layers', embedDim: '--embed', attentionSize: '--hidden' };
+  const model = await flagNaming(
+    ['hiddenSize', 'layers', 'embedDim', 'attention'],
+    async () =>
+      api().createSeq2Seq({
+        sourceTokenizer,
+        targetTokenizer,
+        cell: o.cell,
+        nonlinearity: o.nonlinearity,
+        hiddenSize: o.hidden,
+        layers: o.layers,
+        bidirectional: o.bidirectional,
+        embedDim: o.embed,
+        attention: o.attention,
+        seed: o.seed,
+      }),
+    names,
+  );
+  const c = model.config;
+  return {
+    model,
+    fittable: { fit: (d, options) => model.fit(d as typeof data, options) },
+    data,
+    options: fitOptions(o),
+    intro: `training a seq2seq ${c.cell} model (${c.attention} attention${c.bidirectional ? ', bidirectional encoder' : ''}) with ${model.numParams.toLocaleString('en-US')} parameters on ${data.size('train').toLocaleString('en-US')} pairs (characters: ${sourceTokenizer.vocabSize} source, ${targetTokenizer.vocabSize} target ids); validation ${data.size('validation').toLocaleString('en-US')} pairs`,
+    unit: 'target tokens',
+    lossLabel: 'loss (nats/target token)',
+    summary: async () => {
+      const split = data.size('validation') > 0 ? 'validation' : 'train';
+      const m = await model.evaluate(data, { split });
+      return {
+        data: { evaluatedOn: split, metrics: m },
+        lines: [
+          `${split === 'validation' ? 'validation' : 'training'} exact match ${(100 * m.exactMatch).toFixed(2)} % (greedy), token accuracy ${(100 * m.tokenAccuracy).toFixed(2)} %, loss ${m.loss.toFixed(4)} (${m.pairs.toLocaleString('en-US')} pairs)`,
+        ],
+      };
     },
   };
 }
@@ -529,7 +610,7 @@ function sequenceRun(file: string, o: TrainOptions, cmd: Command): Promise<Train
 async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
   const resumed = await resumedTaskModel<Classifier>(o, cmd);
   checkReadable(file, 'data file');
-  const chosen = applyDefaults(o, cmd, api().profileTexts(await rowTexts(file, o)));
+  const chosen = applyDefaults(o as DefaultedOptions, cmd, api().profileTexts(await rowTexts(file, o)));
   const common: LabelledOptions = {
     batchSize: o.batchSize,
     validation: o.validation,
@@ -648,7 +729,7 @@ async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<Trai
   const resumed = await resumedTaskModel<Tagger>(o, cmd);
   const rows = await readRows(file, o.task, parseTagRow);
   const split = splitFileRows(rows, o);
-  const chosen = applyDefaults(o, cmd, api().profileTexts(split.train.map((r) => r.text ?? r.tokens!.join(' '))));
+  const chosen = applyDefaults(o as DefaultedOptions, cmd, api().profileTexts(split.train.map((r) => r.text ?? r.tokens!.join(' '))));
   let tokenizer = resumed?.tokenizer ?? null;
   if (!tokenizer) {
     const fitter = createTokenizerFitter(tokenizerOptions(o));
@@ -767,7 +848,7 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
     }
   }
   const split = splitFileRows(rows, o);
-  const chosen = applyDefaults(o, cmd, stepsProfile(split.train.length, sum(split.train.map((r) => r.values.length / inputSize))));
+  const chosen = applyDefaults(o as DefaultedOptions, cmd, stepsProfile(split.train.length, sum(split.train.map((r) => r.values.length / inputSize))));
   const examples = (part: RegressRow[]) => part.map((r) => ({ values: r.values, target: r.target }));
   const train = examples(split.train);
   const validation = examples(split.validation);
@@ -827,6 +908,7 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
         '--task language-model (default): on one or more UTF-8 text files (joined with blank lines).',
         '--task classify: on one JSONL file of {"text": "...", "label": ...} (field names: --text-column, --label-column) or a CSV file (*.csv) with a header row and columns --text-column, --label-column.',
         '--task tag: on one JSONL file of {"text": "...", "tags": [...]} with one tag per token of the chosen --tokenizer (char: one per character; word: one per word or punctuation mark), or {"tokens": [...], "tags": [...]} where each token is one token of the tokenizer.',
+        '--task seq2seq: on one JSONL file of {"source": "...", "target": "..."} (field names: --source-column, --target-column) or a CSV file (*.csv, *.tsv) with a header row; characters are the tokens of both sides; reports the exact match of greedy decoding and the token accuracy on the held-out pairs.',
         '--task regress: on one JSONL file of {"values": [[...], ...] (steps × features), "target": number or [...]} (with --per-step: one number, or one array, per step).',
         'The sequence tasks hold out --validation of the rows (a seeded split) and report accuracy, macro F1 and per-class F1 (classify, tag) or MSE and MAE (regress) on them.',
         '--early-stopping [patience] stops once the validation loss has not improved in that many validations (default 3; validations run at epoch ends or every --validate-every steps) and ends with the weights of the best one; --checkpoint F --checkpoint-best keeps the best model so far in F.',
@@ -860,6 +942,9 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .optionsGroup('Sequence tasks (--task classify, tag, regress):')
     .addOption(new Option('--text-column <name>', 'classify: CSV column (or JSONL field) of the text (default "text")'))
     .addOption(new Option('--label-column <name>', 'classify: CSV column (or JSONL field) of the label (default "label")'))
+    .addOption(new Option('--source-column <name>', 'seq2seq: CSV column (or JSONL field) of the source text (default "source")'))
+    .addOption(new Option('--target-column <name>', 'seq2seq: CSV column (or JSONL field) of the target text (default "target")'))
+    .addOption(new Option('--attention <score>', 'seq2seq: attention score (default general)').choices(['additive', 'dot', 'general']))
     .addOption(
       new Option(
         '--labels <list>',

@@ -12,10 +12,9 @@
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
-use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqCache, Seq2SeqConfig};
+use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqConfig, StepUpdate, StepWork};
 use rnn_core::optim::{Optimizer, OptimizerConfig};
 use rnn_core::pairs::PairSet;
-use rnn_core::params::Params;
 use rnn_core::rng::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
@@ -107,8 +106,7 @@ fn main() {
         net.params().data.len(),
     )
     .unwrap();
-    let mut cache = Seq2SeqCache::default();
-    let mut grads = Params::zeros(net.params().layout.clone());
+    let mut work = StepWork::new(&net);
     let start = Instant::now();
     let limit = minutes * 60.0;
     let mut step = 0u64;
@@ -122,8 +120,14 @@ fn main() {
             }
             // Linear decay to a tenth over the time budget.
             let rate = (lr * (1.0 - 0.9 * elapsed / limit)) as f32;
-            let (loss, _) =
-                net.train_step(&train.gather(&rows), &mut cache, &mut grads, &mut opt, rate, Some(5.0)).unwrap();
+            let (loss, _) = net
+                .train_step(
+                    &train.gather(&rows),
+                    &mut work,
+                    &mut opt,
+                    StepUpdate { lr: rate, clip_norm: Some(5.0), clip_value: None },
+                )
+                .unwrap();
             step += 1;
             if step.is_multiple_of(200) {
                 println!("epoch {epoch} batch {i}/{n} step {step} loss {:.4} ({elapsed:.0} s)", loss.mean());

@@ -328,7 +328,15 @@ impl ModelConfig {
             }
         };
         let required = |k: &str, x: Option<usize>| x.ok_or_else(|| Error::Format(format!("config.{k}: missing")));
-        let task = Task::parse(string("task")?.unwrap_or("language_model"))?;
+        let task_name = string("task")?.unwrap_or("language_model");
+        if task_name == "seq2seq" {
+            // A different architecture with its own loader: say so instead of a parse error.
+            return Err(Error::Format(
+                "config.task: \"seq2seq\" is a sequence-to-sequence model; read it with Seq2Seq::load (loadModel in JavaScript)"
+                    .into(),
+            ));
+        }
+        let task = Task::parse(task_name)?;
         let cell = CellKind::parse(
             string("cell")?.ok_or_else(|| Error::Format("config.cell: missing".into()))?,
             string("nonlinearity")?,

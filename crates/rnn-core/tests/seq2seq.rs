@@ -8,7 +8,7 @@
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
-use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqCache, Seq2SeqConfig};
+use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqCache, Seq2SeqConfig, StepUpdate, StepWork};
 use rnn_core::pairs::PairSet;
 use rnn_core::params::Params;
 use rnn_core::rng::Rng;
@@ -154,11 +154,16 @@ fn learns_to_reverse_and_decodes_greedy_and_beam() {
         net.params().data.len(),
     )
     .unwrap();
-    let mut cache = Seq2SeqCache::default();
-    let mut grads = Params::zeros(net.params().layout.clone());
+    let mut work = StepWork::new(&net);
     for epoch in 0..6 {
         for rows in train.epoch_batches(1, epoch, 32) {
-            net.train_step(&train.gather(&rows), &mut cache, &mut grads, &mut opt, 0.01, Some(5.0)).unwrap();
+            net.train_step(
+                &train.gather(&rows),
+                &mut work,
+                &mut opt,
+                StepUpdate { lr: 0.01, clip_norm: Some(5.0), clip_value: None },
+            )
+            .unwrap();
         }
     }
     let all: Vec<usize> = (0..test.len()).collect();

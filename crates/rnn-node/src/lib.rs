@@ -14,5 +14,6 @@ pub mod info;
 pub mod model;
 pub mod model_options;
 pub mod options;
+pub mod seq2seq;
 pub mod snapshot;
 pub mod train_options;

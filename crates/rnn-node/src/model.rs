@@ -1089,7 +1089,7 @@ struct FitRun {
 
 /// The summary of the last `fit` kept in the file's metadata (`last_fit`): totals, not every
 /// step's loss.
-fn last_fit(h: &History) -> Value {
+pub(crate) fn last_fit(h: &History) -> Value {
     serde_json::json!({
         "stepsDone": h.steps_done,
         "tokens": h.tokens,

@@ -21,6 +21,7 @@
 
 use crate::error::{check_len, Error, Result};
 use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::packed::PackedB;
 use crate::layer::dense::Dense;
 use crate::params::Params;
 
@@ -101,9 +102,21 @@ pub struct AttentionCache {
     combined: Vec<f32>,
     /// `[Tq, Bq, Hq]` the attentional vectors.
     out: Vec<f32>,
+    /// The combine layer's weight packed once ([`AttentionCache::pack_combine`]), for decoding,
+    /// which runs the layer on a few rows at every step; `None`: the weight is read in place.
+    combine: Option<PackedB>,
 }
 
 impl AttentionCache {
+    /// Packs the combine layer's weight of `p` once, for every later forward through this cache
+    /// (until [`Attention::forward`] sees other parameters: the caller packs again after an
+    /// update).
+    pub fn pack_combine(&mut self, attention: &Attention, p: &Params) -> Result<()> {
+        let combine = Dense { inputs: attention.key + attention.query, outputs: attention.query };
+        self.combine = Some(combine.pack(p.view("attn.combine.weight"))?);
+        Ok(())
+    }
+
     /// The attentional vectors `[Tq, Bq, Hq]` of the last forward.
     pub fn output(&self) -> &[f32] {
         &self.out
@@ -283,14 +296,12 @@ impl Attention {
             zq.copy_from_slice(q);
         }
         cache.out.resize(n * hq, 0.0);
-        Dense { inputs: hk + hq, outputs: hq }.forward(
-            &cache.combined,
-            n,
-            p.view("attn.combine.weight"),
-            Some(p.view("attn.combine.bias")),
-            &mut cache.out,
-            false,
-        )?;
+        let combine = Dense { inputs: hk + hq, outputs: hq };
+        let bias = Some(p.view("attn.combine.bias"));
+        match &cache.combine {
+            Some(w_t) => combine.forward_packed(&cache.combined, n, w_t, bias, &mut cache.out, false)?,
+            None => combine.forward(&cache.combined, n, p.view("attn.combine.weight"), bias, &mut cache.out, false)?,
+        }
         cache.out.iter_mut().for_each(|x| *x = x.tanh());
         Ok(())
     }
@@ -485,19 +496,19 @@ mod tests {
         (att, p)
     }
 
-    /// The naive reference: every score computed from the raw weights for each (query, key)
-    /// pair, in f64. Returns (output [Tq, Bq, Hq], weights [Tq, Bq, Ts]).
-    #[allow(clippy::too_many_arguments)]
-    fn reference(
-        att: &Attention,
-        p: &Params,
-        keys: &[f32],
+    /// The encoder side of a reference computation: keys `[Ts, B, Hk]` and each row's length.
+    struct Keys<'a> {
+        keys: &'a [f32],
         ts: usize,
         b: usize,
-        lengths: &[usize],
-        q: &[f32],
-        tq: usize,
-    ) -> (Vec<f32>, Vec<f32>) {
+        lengths: &'a [usize],
+    }
+
+    /// The naive reference: every score computed from the raw weights for each (query, key)
+    /// pair, in f64, for queries `q` `[Tq, B, Hq]`. Returns (output [Tq, B, Hq], weights
+    /// [Tq, B, Ts]).
+    fn reference(att: &Attention, p: &Params, memory: &Keys, q: &[f32], tq: usize) -> (Vec<f32>, Vec<f32>) {
+        let Keys { keys, ts, b, lengths } = *memory;
         let (hq, hk, a) = (att.query, att.key, att.units);
         let mut out = vec![0.0; tq * b * hq];
         let mut weights = vec![0.0; tq * b * ts];
@@ -556,7 +567,7 @@ mod tests {
             let mut rng = Rng::new(9);
             let mut keys = random(ts * b * hk, &mut rng);
             let q = random(tq * b * hq, &mut rng);
-            let (want, want_w) = reference(&att, &p, &keys, ts, b, &lengths, &q, tq);
+            let (want, want_w) = reference(&att, &p, &Keys { keys: &keys, ts, b, lengths: &lengths }, &q, tq);
             // Padded keys must not matter: make them huge.
             for s in 0..ts {
                 for r in 0..b {

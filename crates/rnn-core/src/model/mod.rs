@@ -6,3 +6,5 @@ pub mod inference;
 pub mod network;
 pub mod objective;
 pub mod seq2seq;
+pub mod seq2seq_evaluate;
+pub mod seq2seq_train;

@@ -18,14 +18,15 @@
 
 use crate::batch::IGNORE_INDEX;
 use crate::beam::{beam_search, BeamConfig, StepModel};
-use crate::clip::{clip_grad_norm, global_norm};
+use crate::clip::{clip_grad_norm, clip_grad_value, global_norm};
 use crate::config::{CellKind, MAX_DIM, MAX_PARAMS};
 use crate::error::{check_finite, Error, Result};
 use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
+use crate::kernels::packed::PackedB;
 use crate::layer::attention::{Attention, AttentionCache, AttentionKind, Memory};
 use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
-use crate::layer::recurrent::{InferenceWorkspace, RecurrentStack, StackCache, StackState};
+use crate::layer::recurrent::{InferenceWorkspace, PackedRecurrence, RecurrentStack, StackCache, StackState};
 use crate::loss::{cross_entropy, CrossEntropyOptions, LossSum};
 use crate::model::inference::{gather_states, scatter_states};
 use crate::optim::Optimizer;
@@ -64,6 +65,26 @@ impl Seq2SeqConfig {
             2
         } else {
             1
+        }
+    }
+
+    /// The defaults of a new model for these vocabularies and special ids: a one-layer
+    /// bidirectional GRU of 128 units, embeddings of 64, Luong `general` attention (the
+    /// additive score's width, when chosen, the hidden size) — what the numbers task measured
+    /// best among the sizes that train in minutes on two cores.
+    pub fn defaults(source_vocab: usize, target_vocab: usize, bos: u32, eos: u32) -> Self {
+        Seq2SeqConfig {
+            cell: CellKind::Gru,
+            source_vocab,
+            target_vocab,
+            embed_dim: 64,
+            hidden_size: 128,
+            num_layers: 1,
+            bidirectional: true,
+            attention: AttentionKind::General,
+            attention_size: 128,
+            bos,
+            eos,
         }
     }
 
@@ -214,6 +235,29 @@ impl Seq2SeqConfig {
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// The buffers a training step reuses: the forward's cache and the gradients (the layout of
+/// the network's parameters).
+#[derive(Debug)]
+pub struct StepWork {
+    pub cache: Seq2SeqCache,
+    pub grads: Params,
+}
+
+impl StepWork {
+    pub fn new(net: &Seq2Seq) -> Self {
+        StepWork { cache: Seq2SeqCache::default(), grads: Params::zeros(net.params().layout.clone()) }
+    }
+}
+
+/// How a training step updates the weights: the learning rate, the element-wise gradient limit
+/// and the global gradient-norm limit (applied in that order; none: unclipped).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepUpdate {
+    pub lr: f32,
+    pub clip_value: Option<f32>,
+    pub clip_norm: Option<f32>,
 }
 
 /// A sequence-to-sequence network with its parameters.
@@ -507,6 +551,16 @@ impl Seq2Seq {
         Ok(cache.logits)
     }
 
+    /// The teacher-forced logits of `batch` (time-major, as [`logits`](Self::logits)) and their
+    /// cross-entropy (sum form), without gradients.
+    pub fn logits_and_loss(&self, batch: &PairBatch) -> Result<(Vec<f32>, LossSum)> {
+        let mut cache = Seq2SeqCache::default();
+        self.forward(batch, &mut cache)?;
+        let v = self.config.target_vocab;
+        let loss = cross_entropy(&cache.logits, v, &cache.targets, &CrossEntropyOptions::default(), None)?;
+        Ok((cache.logits, loss))
+    }
+
     /// The mean cross-entropy of `batch` (sum form) without gradients.
     pub fn loss(&self, batch: &PairBatch) -> Result<LossSum> {
         let mut cache = Seq2SeqCache::default();
@@ -547,22 +601,24 @@ impl Seq2Seq {
     }
 
     /// One optimizer step on `batch` (teacher forcing): the gradient of the mean loss into
-    /// `grads` (zeroed first), clipped to global norm `clip_norm`, applied by `optimizer` at `lr`.
+    /// `work.grads` (zeroed first), clipped as `update` says, applied by `optimizer` at its `lr`.
     /// Returns the batch loss and the gradient norm before clipping. A non-finite loss or
     /// gradient is an error and leaves the parameters unchanged.
-    #[allow(clippy::too_many_arguments)]
     pub fn train_step(
         &mut self,
         batch: &PairBatch,
-        cache: &mut Seq2SeqCache,
-        grads: &mut Params,
+        work: &mut StepWork,
         optimizer: &mut Optimizer,
-        lr: f32,
-        clip_norm: Option<f32>,
+        update: StepUpdate,
     ) -> Result<(LossSum, f64)> {
+        let StepWork { cache, grads } = work;
+        let StepUpdate { lr, clip_value, clip_norm } = update;
         crate::parallel::install(|| {
             grads.zero();
             let loss = self.forward_backward(batch, cache, grads)?;
+            if let Some(v) = clip_value {
+                clip_grad_value(&mut grads.data, v)?;
+            }
             let norm = match clip_norm {
                 Some(max) => clip_grad_norm(&mut grads.data, max)?,
                 None => global_norm(&grads.data),
@@ -631,12 +687,21 @@ impl Seq2Seq {
             1,
             &mut scratch.x,
         )?;
-        let q = self.decoder.forward_inference(&self.params, None, &scratch.x, 1, n, None, state, &mut scratch.ws)?;
+        let q = self.decoder.forward_inference(
+            &self.params,
+            Some(&scratch.recurrence),
+            &scratch.x,
+            1,
+            n,
+            None,
+            state,
+            &mut scratch.ws,
+        )?;
         self.attention.forward(&self.params, memory, q, 1, Some(rows), &mut scratch.attention)?;
-        self.head().forward(
+        self.head().forward_packed(
             scratch.attention.output(),
             n,
-            self.params.view("head.weight"),
+            &scratch.head,
             Some(self.params.view("head.bias")),
             logits,
             false,
@@ -646,6 +711,7 @@ impl Seq2Seq {
 
     /// Decodes every source (`[B, Ts]` batch-first ids, padded; `lengths` real lengths) greedily
     /// and batched: each row stops at `eos` (not returned) or after `max_tokens(length)` tokens.
+    /// A finished row leaves the batch: each step runs only the rows still decoding.
     pub fn greedy(
         &self,
         source: &[i32],
@@ -655,34 +721,36 @@ impl Seq2Seq {
         max_tokens: &dyn Fn(usize) -> usize,
     ) -> Result<Vec<Vec<u32>>> {
         let (memory, mut state) = self.encode(source, rows, steps, lengths)?;
-        let v = self.config.target_vocab;
+        let (v, h) = (self.config.target_vocab, self.config.hidden_size);
         let limits: Vec<usize> = lengths.iter().map(|&l| max_tokens(l)).collect();
-        let longest = limits.iter().copied().max().unwrap_or(0);
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); rows];
-        let mut done: Vec<bool> = limits.iter().map(|&l| l == 0).collect();
+        // The rows still decoding (their memory rows), their last tokens and, in `state`, their
+        // decoder states `[L, active, H]` in this order.
+        let mut active: Vec<usize> = (0..rows).collect();
         let mut tokens = vec![self.config.bos; rows];
-        let index: Vec<usize> = (0..rows).collect();
+        let mut keep = vec![true; rows];
         let mut logits = vec![0.0; rows * v];
-        let mut scratch = DecodeScratch::default();
-        for _ in 0..longest {
-            if done.iter().all(|&d| d) {
-                break;
-            }
-            self.decode_step(&memory, &index, &tokens, &mut state, &mut scratch, &mut logits)?;
-            for r in 0..rows {
-                if done[r] {
-                    continue;
-                }
-                let row = &logits[r * v..(r + 1) * v];
+        let mut scratch = DecodeScratch::new(self)?;
+        if limits.contains(&0) {
+            keep.iter_mut().zip(&limits).for_each(|(k, &l)| *k = l > 0);
+            retain_rows(&mut active, &mut tokens, &mut state, h, &keep);
+        }
+        while !active.is_empty() {
+            let n = active.len();
+            self.decode_step(&memory, &active, &tokens, &mut state, &mut scratch, &mut logits[..n * v])?;
+            keep.truncate(n);
+            for (i, &r) in active.iter().enumerate() {
+                let row = &logits[i * v..(i + 1) * v];
                 // First maximum: ties go to the lower id.
-                let best = row.iter().enumerate().fold(0, |best, (i, &x)| if x > row[best] { i } else { best }) as u32;
-                tokens[r] = best;
-                if best == self.config.eos {
-                    done[r] = true;
-                } else {
+                let best = row.iter().enumerate().fold(0, |best, (j, &x)| if x > row[best] { j } else { best }) as u32;
+                tokens[i] = best;
+                keep[i] = best != self.config.eos && {
                     out[r].push(best);
-                    done[r] = out[r].len() >= limits[r];
-                }
+                    out[r].len() < limits[r]
+                };
+            }
+            if keep.iter().any(|&k| !k) {
+                retain_rows(&mut active, &mut tokens, &mut state, h, &keep);
             }
         }
         Ok(out)
@@ -707,6 +775,7 @@ impl Seq2Seq {
         let h = self.config.hidden_size;
         let v = self.config.target_vocab;
         let mut out = Vec::with_capacity(rows);
+        let mut scratch = DecodeScratch::new(self)?;
         for (r, &length) in lengths.iter().enumerate() {
             let limit = max_tokens(length);
             if limit == 0 {
@@ -718,7 +787,7 @@ impl Seq2Seq {
                 net: self,
                 memory: &memory,
                 row: r,
-                scratch: DecodeScratch::default(),
+                scratch: &mut scratch,
                 batched: StackState::default(),
             };
             let mut first = vec![0.0; v];
@@ -736,6 +805,31 @@ impl Seq2Seq {
     }
 }
 
+/// Keeps the rows `i` with `keep[i]` of the decoding batch: of `active`, `tokens` and the state
+/// `[L, n, H]` (n = `active.len()`), in order.
+fn retain_rows(active: &mut Vec<usize>, tokens: &mut Vec<u32>, state: &mut StackState, h: usize, keep: &[bool]) {
+    let n = active.len();
+    let mut i = 0;
+    active.retain(|_| (keep[i], i += 1).0);
+    let mut i = 0;
+    tokens.retain(|_| (keep[i], i += 1).0);
+    let compact = |v: &mut Vec<f32>| {
+        let mut to = 0;
+        for block in 0..v.len() / (n * h) {
+            for (r, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+                let from = (block * n + r) * h;
+                v.copy_within(from..from + h, to);
+                to += h;
+            }
+        }
+        v.truncate(to);
+    };
+    compact(&mut state.h);
+    if let Some(c) = &mut state.c {
+        compact(c);
+    }
+}
+
 /// Row `r` of a batched state `[L, B, H]` as a state of one row `[L, 1, H]`.
 fn state_row(s: &StackState, h: usize, r: usize, b: usize) -> StackState {
     let take = |v: &[f32]| -> Vec<f32> {
@@ -744,13 +838,33 @@ fn state_row(s: &StackState, h: usize, r: usize, b: usize) -> StackState {
     StackState { h: take(&s.h), c: s.c.as_deref().map(take) }
 }
 
-/// Reusable buffers of a decoder step.
-#[derive(Debug, Default)]
+/// What every decoder step of one decode reuses: the decoder's, the head's and the attention's
+/// combine weights packed once (a step multiplies a few rows by them, so packing them at every
+/// step would cost about as much as the step), and the step's buffers.
+#[derive(Debug)]
 struct DecodeScratch {
+    recurrence: PackedRecurrence,
+    /// `head.weight`ᵀ packed `[H, V]`.
+    head: PackedB,
     ids: Vec<i32>,
     x: Vec<f32>,
     ws: InferenceWorkspace,
     attention: AttentionCache,
+}
+
+impl DecodeScratch {
+    fn new(net: &Seq2Seq) -> Result<Self> {
+        let mut attention = AttentionCache::default();
+        attention.pack_combine(&net.attention, &net.params)?;
+        Ok(DecodeScratch {
+            recurrence: net.decoder.pack_recurrence(&net.params)?,
+            head: net.head().pack(net.params.view("head.weight"))?,
+            ids: Vec::new(),
+            x: Vec::new(),
+            ws: InferenceWorkspace::default(),
+            attention,
+        })
+    }
 }
 
 /// Beam search's view of the decoder for one source row: every hypothesis carries its own
@@ -759,7 +873,7 @@ struct BeamDecoder<'a> {
     net: &'a Seq2Seq,
     memory: &'a Memory,
     row: usize,
-    scratch: DecodeScratch,
+    scratch: &'a mut DecodeScratch,
     batched: StackState,
 }
 
@@ -770,7 +884,7 @@ impl StepModel for BeamDecoder<'_> {
         let h = self.net.config.hidden_size;
         gather_states(states.iter(), h, &mut self.batched);
         let rows = vec![self.row; states.len()];
-        self.net.decode_step(self.memory, &rows, tokens, &mut self.batched, &mut self.scratch, logits_out)?;
+        self.net.decode_step(self.memory, &rows, tokens, &mut self.batched, self.scratch, logits_out)?;
         scatter_states(&self.batched, h, states.iter_mut());
         Ok(())
     }
