@@ -28,7 +28,7 @@ pub mod lstm;
 pub mod rnn;
 
 use crate::config::CellKind;
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::gemm::{matmul, GemmShape, MatMut, MatRef, Merge, Op};
 use crate::kernels::packed::{self, BSource, PackedB};
 
 /// The sizes of one direction's sequence.
@@ -401,7 +401,10 @@ fn project_inputs(
     }
     match w_ih_t {
         Some(packed) => recurrent_product(dims.rows(), x, packed, 1.0, out),
-        None => matmul(Op::Plain, Op::Transposed, dims.rows(), gh, dims.input, 1.0, x, w.w_ih, 1.0, out),
+        None => {
+            let shape = GemmShape { m: dims.rows(), n: gh, k: dims.input };
+            matmul(Op::Plain, Op::Transposed, shape, x, w.w_ih, Merge::ACCUMULATE, out)
+        }
     }
 }
 
@@ -445,11 +448,14 @@ fn finish_backward(
     let dims = cache.dims;
     let (gh, rows) = (gates * dims.hidden, dims.rows());
     let h_prev = &cache.h[..rows * dims.hidden];
-    matmul(Op::Transposed, Op::Plain, gh, dims.input, rows, 1.0, dg_ih, &cache.x, 1.0, g.w_ih);
-    matmul(Op::Transposed, Op::Plain, gh, dims.hidden, rows, 1.0, dg_hh, h_prev, 1.0, g.w_hh);
+    let to_input = GemmShape { m: gh, n: dims.input, k: rows };
+    matmul(Op::Transposed, Op::Plain, to_input, dg_ih, &cache.x, Merge::ACCUMULATE, g.w_ih);
+    let to_hidden = GemmShape { m: gh, n: dims.hidden, k: rows };
+    matmul(Op::Transposed, Op::Plain, to_hidden, dg_hh, h_prev, Merge::ACCUMULATE, g.w_hh);
     add_column_sums(g.b_ih, dg_ih);
     add_column_sums(g.b_hh, dg_hh);
-    matmul(Op::Plain, Op::Plain, rows, dims.input, gh, 1.0, dg_ih, w.w_ih, 0.0, dx);
+    let dx_shape = GemmShape { m: rows, n: dims.input, k: gh };
+    matmul(Op::Plain, Op::Plain, dx_shape, dg_ih, w.w_ih, Merge::OVERWRITE, dx);
 }
 
 /// `dst [C] += Σ_r src[r, :]` for `src` `[R, C]`.
@@ -468,8 +474,7 @@ pub fn pack_hh_transposed(w_hh: &[f32], hidden: usize, out: &mut PackedB) {
 /// (bit-identical at any thread count): the per-step products of a recurrence, and the input
 /// projection at inference.
 fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
-    let (k, n) = (w.k(), w.n());
-    packed::gemm(batch, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, crate::parallel::threads());
+    packed_product(batch, h, w, beta, out, crate::parallel::threads());
 }
 
 /// The row blocks of one step, collected on the stack (up to 16 threads; more spill to the heap
@@ -498,8 +503,14 @@ fn step_row_blocks(batch: usize) -> Option<usize> {
 
 /// [`recurrent_product`] on the calling thread (a block of rows inside a parallel region).
 fn block_product(rows: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
+    packed_product(rows, h, w, beta, out, 1);
+}
+
+/// `out [R, N] ← h [R, K] · W + beta · out` (`W` packed `[K, N]`, all row-major) on `threads`.
+fn packed_product(rows: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32], threads: usize) {
     let (k, n) = (w.k(), w.n());
-    packed::gemm(rows, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, 1);
+    let (h, out) = (MatRef { data: h, rs: k, cs: 1 }, MatMut { data: out, rs: n, cs: 1 });
+    packed::gemm(GemmShape { m: rows, n, k }, h, BSource::Packed(w), Merge { alpha: 1.0, beta }, out, threads);
 }
 
 /// `dh_prev [B, H] += dg_hh_t [B, G·H] · W_hh [G·H, H]`: the only sequential GEMM of backward.

@@ -20,7 +20,7 @@
 //! the naive reference in the tests recomputes everything per (query, key) pair.
 
 use crate::error::{check_len, Error, Result};
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::gemm::{matmul, GemmShape, Merge, Op};
 use crate::layer::dense::Dense;
 use crate::params::Params;
 
@@ -180,13 +180,10 @@ impl Attention {
             matmul(
                 Op::Plain,
                 Op::Transposed,
-                steps * batch,
-                w,
-                self.key,
-                1.0,
+                GemmShape { m: steps * batch, n: w, k: self.key },
                 &keys,
                 p.view(name),
-                0.0,
+                Merge::OVERWRITE,
                 &mut projected,
             );
         }
@@ -234,13 +231,10 @@ impl Attention {
             matmul(
                 Op::Plain,
                 Op::Transposed,
-                n,
-                a,
-                hq,
-                1.0,
+                GemmShape { m: n, n: a, k: hq },
                 queries,
                 p.view("attn.query.weight"),
-                0.0,
+                Merge::OVERWRITE,
                 &mut cache.projected_queries,
             );
             cache.hidden.resize(n * ts * a, 0.0);
@@ -391,45 +385,60 @@ impl Attention {
                 matmul(
                     Op::Transposed,
                     Op::Plain,
-                    hq,
-                    hk,
-                    rows,
-                    1.0,
+                    GemmShape { m: hq, n: hk, k: rows },
                     &dprojected,
                     &memory.keys,
-                    1.0,
+                    Merge::ACCUMULATE,
                     g.view_mut("attn.weight"),
                 );
-                matmul(Op::Plain, Op::Plain, rows, hk, hq, 1.0, &dprojected, p.view("attn.weight"), 1.0, dkeys);
+                matmul(
+                    Op::Plain,
+                    Op::Plain,
+                    GemmShape { m: rows, n: hk, k: hq },
+                    &dprojected,
+                    p.view("attn.weight"),
+                    Merge::ACCUMULATE,
+                    dkeys,
+                );
             }
             AttentionKind::Additive => {
                 let rows = ts * memory.batch;
                 matmul(
                     Op::Transposed,
                     Op::Plain,
-                    a,
-                    hk,
-                    rows,
-                    1.0,
+                    GemmShape { m: a, n: hk, k: rows },
                     &dprojected,
                     &memory.keys,
-                    1.0,
+                    Merge::ACCUMULATE,
                     g.view_mut("attn.key.weight"),
                 );
-                matmul(Op::Plain, Op::Plain, rows, hk, a, 1.0, &dprojected, p.view("attn.key.weight"), 1.0, dkeys);
+                matmul(
+                    Op::Plain,
+                    Op::Plain,
+                    GemmShape { m: rows, n: hk, k: a },
+                    &dprojected,
+                    p.view("attn.key.weight"),
+                    Merge::ACCUMULATE,
+                    dkeys,
+                );
                 matmul(
                     Op::Transposed,
                     Op::Plain,
-                    a,
-                    hq,
-                    n,
-                    1.0,
+                    GemmShape { m: a, n: hq, k: n },
                     &dqp,
                     &cache.queries,
-                    1.0,
+                    Merge::ACCUMULATE,
                     g.view_mut("attn.query.weight"),
                 );
-                matmul(Op::Plain, Op::Plain, n, hq, a, 1.0, &dqp, p.view("attn.query.weight"), 1.0, &mut dq);
+                matmul(
+                    Op::Plain,
+                    Op::Plain,
+                    GemmShape { m: n, n: hq, k: a },
+                    &dqp,
+                    p.view("attn.query.weight"),
+                    Merge::ACCUMULATE,
+                    &mut dq,
+                );
                 g.view_mut("attn.v").iter_mut().zip(&dv).for_each(|(g, d)| *g += d);
             }
         }

@@ -4,7 +4,7 @@
 //! another, added into the same logits with `accumulate = true`.
 
 use crate::error::{check_len, checked_size, Error, Result};
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::gemm::{matmul, GemmShape, MatMut, MatRef, Merge, Op};
 use crate::kernels::packed::{self, BSource, PackedB};
 
 /// Sizes of a dense layer.
@@ -36,7 +36,8 @@ impl Dense {
             return Err(Error::Range(format!("dense: expected inputs and outputs >= 1, got {i} and {o}")));
         }
         // y [N, out] (+)= x [N, in] · Wᵀ, W stored [out, in] (read transposed, no copy).
-        matmul(Op::Plain, Op::Transposed, n, o, i, 1.0, x, w, if accumulate { 1.0 } else { 0.0 }, y);
+        let merge = if accumulate { Merge::ACCUMULATE } else { Merge::OVERWRITE };
+        matmul(Op::Plain, Op::Transposed, GemmShape { m: n, n: o, k: i }, x, w, merge, y);
         add_bias(y, b);
         Ok(())
     }
@@ -66,8 +67,16 @@ impl Dense {
         if let Some(b) = b {
             check_len("bias", b.len(), o)?;
         }
-        let beta = if accumulate { 1.0 } else { 0.0 };
-        packed::gemm(n, o, i, 1.0, x, i, 1, BSource::Packed(w_t), beta, y, o, crate::parallel::threads());
+        let merge = if accumulate { Merge::ACCUMULATE } else { Merge::OVERWRITE };
+        let (shape, x) = (GemmShape { m: n, n: o, k: i }, MatRef { data: x, rs: i, cs: 1 });
+        packed::gemm(
+            shape,
+            x,
+            BSource::Packed(w_t),
+            merge,
+            MatMut { data: y, rs: o, cs: 1 },
+            crate::parallel::threads(),
+        );
         add_bias(y, b);
         Ok(())
     }
@@ -107,7 +116,7 @@ impl Dense {
             return Ok(());
         }
         // dW [out, in] += dyᵀ · x, dy stored [N, out] (read transposed).
-        matmul(Op::Transposed, Op::Plain, o, i, n, 1.0, dy, x, 1.0, dw);
+        matmul(Op::Transposed, Op::Plain, GemmShape { m: o, n: i, k: n }, dy, x, Merge::ACCUMULATE, dw);
         if let Some(db) = db {
             for row in dy.chunks_exact(o) {
                 db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
@@ -115,7 +124,7 @@ impl Dense {
         }
         if let Some(dx) = dx {
             // dx [N, in] += dy [N, out] · W [out, in].
-            matmul(Op::Plain, Op::Plain, n, i, o, 1.0, dy, w, 1.0, dx);
+            matmul(Op::Plain, Op::Plain, GemmShape { m: n, n: i, k: o }, dy, w, Merge::ACCUMULATE, dx);
         }
         Ok(())
     }
