@@ -21,7 +21,7 @@
 
 use crate::error::{check_len, Error, Result};
 use crate::kernels::gemm::{matmul, GemmShape, Merge, Op};
-use crate::layer::dense::Dense;
+use crate::layer::dense::{Dense, DenseGrads};
 use crate::params::Params;
 
 /// How a query scores a key.
@@ -316,9 +316,7 @@ impl Attention {
                 n,
                 p.view("attn.combine.weight"),
                 &dpre,
-                dw,
-                Some(db),
-                Some(&mut dz),
+                DenseGrads { dw, db: Some(db), dx: Some(&mut dz) },
             )?;
         }
         let pw = self.projected_width();

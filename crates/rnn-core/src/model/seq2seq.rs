@@ -23,7 +23,7 @@ use crate::config::{CellKind, MAX_DIM, MAX_PARAMS};
 use crate::error::{check_finite, Error, Result};
 use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
 use crate::layer::attention::{Attention, AttentionCache, AttentionKind, Memory};
-use crate::layer::dense::Dense;
+use crate::layer::dense::{Dense, DenseGrads};
 use crate::layer::embedding::Embedding;
 use crate::layer::recurrent::{InferenceWorkspace, RecurrentStack, StackCache, StackState};
 use crate::loss::{cross_entropy, CrossEntropyOptions, LossSum};
@@ -393,9 +393,7 @@ impl Seq2Seq {
                 l * b,
                 self.params.view(w),
                 &dpre,
-                &mut dw,
-                Some(&mut db),
-                Some(&mut din),
+                DenseGrads { dw: &mut dw, db: Some(&mut db), dx: Some(&mut din) },
             )?;
             g.view_mut(w).iter_mut().zip(&dw).for_each(|(g, d)| *g += d);
             g.view_mut(bias).iter_mut().zip(&db).for_each(|(g, d)| *g += d);
@@ -531,9 +529,11 @@ impl Seq2Seq {
                 tt * b,
                 self.params.view("head.weight"),
                 &dlogits,
-                &mut left[w.offset..w.offset + w.len],
-                Some(&mut right[..bias.len]),
-                Some(&mut dout),
+                DenseGrads {
+                    dw: &mut left[w.offset..w.offset + w.len],
+                    db: Some(&mut right[..bias.len]),
+                    dx: Some(&mut dout),
+                },
             )?;
         }
         let mut dkeys = vec![0.0; ts * b * self.attention.key];
