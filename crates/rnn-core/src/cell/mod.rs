@@ -51,6 +51,34 @@ impl SeqDims {
     }
 }
 
+/// One direction's input sequence: `x` (training: the vectors `[T, B, I]`; inference: a
+/// [`CellInput`]) and the real length of each row.
+#[derive(Debug, Clone, Copy)]
+pub struct CellSequence<'a, X> {
+    pub dims: SeqDims,
+    pub x: X,
+    /// `[B]`
+    pub lengths: &'a [usize],
+}
+
+/// The state a training forward starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct InitialState<'a> {
+    /// `[B, H]`
+    pub h0: &'a [f32],
+    /// `[B, H]`, required for the LSTM and ignored otherwise.
+    pub c0: Option<&'a [f32]>,
+}
+
+/// The state an inference forward starts from and leaves its final state in.
+#[derive(Debug)]
+pub struct CarriedState<'a> {
+    /// `[B, H]`
+    pub h: &'a mut [f32],
+    /// `[B, H]`, LSTM only.
+    pub c: Option<&'a mut [f32]>,
+}
+
 /// The weights of one direction of one layer (PyTorch layout and gate order).
 #[derive(Debug, Clone, Copy)]
 pub struct CellWeights<'a> {
@@ -135,18 +163,9 @@ impl CellCache {
         (!self.c.is_empty()).then(|| &self.c[self.dims.steps * bh..])
     }
 
-    /// Sizes every buffer for `dims` (reusing capacity), stores the inputs and packs `W_hh`.
-    #[allow(clippy::too_many_arguments)]
-    fn prepare(
-        &mut self,
-        kind: CellKind,
-        w: &CellWeights,
-        dims: SeqDims,
-        x: &[f32],
-        lengths: &[usize],
-        h0: &[f32],
-        c0: Option<&[f32]>,
-    ) {
+    /// Sizes every buffer for `seq.dims` (reusing capacity), stores the inputs and packs `W_hh`.
+    fn prepare(&mut self, kind: CellKind, w: &CellWeights, seq: CellSequence<&[f32]>, initial: InitialState) {
+        let (CellSequence { dims, x, lengths }, InitialState { h0, c0 }) = (seq, initial);
         let (gh, bh) = (kind.gates() * dims.hidden, dims.batch * dims.hidden);
         pack_hh_transposed(w.w_hh, dims.hidden, &mut self.w_hh_t);
         self.w_hh.repack(gh, dims.hidden, w.w_hh, dims.hidden, 1);
@@ -237,25 +256,22 @@ pub struct CellDownstream<'a> {
 }
 
 /// Training forward of one direction: writes `y` `[T, B, H]` (0 at padded steps) and fills
-/// `cache`; the final state is `cache.final_h()` / `final_c()`. `c0` is required for the LSTM
-/// and ignored otherwise. Shapes are the caller's responsibility (the stack validates them).
-#[allow(clippy::too_many_arguments)]
+/// `cache`; the final state is `cache.final_h()` / `final_c()`. Shapes are the caller's
+/// responsibility (the stack validates them).
 pub fn forward(
     kind: CellKind,
     w: &CellWeights,
-    dims: SeqDims,
-    x: &[f32],
-    lengths: &[usize],
-    h0: &[f32],
-    c0: Option<&[f32]>,
+    seq: CellSequence<&[f32]>,
+    initial: InitialState,
     y: &mut [f32],
     cache: &mut CellCache,
 ) {
-    debug_assert_eq!(x.len(), dims.rows() * dims.input);
+    let dims = seq.dims;
+    debug_assert_eq!(seq.x.len(), dims.rows() * dims.input);
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
-    debug_assert_eq!(lengths.len(), dims.batch);
-    debug_assert!(kind != CellKind::Lstm || c0.is_some(), "internal: LSTM forward without c0");
-    cache.prepare(kind, w, dims, x, lengths, h0, c0);
+    debug_assert_eq!(seq.lengths.len(), dims.batch);
+    debug_assert!(kind != CellKind::Lstm || initial.c0.is_some(), "internal: LSTM forward without c0");
+    cache.prepare(kind, w, seq, initial);
     match kind {
         CellKind::RnnTanh => rnn::forward(w, y, cache, false),
         CellKind::RnnRelu => rnn::forward(w, y, cache, true),
@@ -285,19 +301,11 @@ fn blocks_with_folded_hh_bias(kind: CellKind) -> usize {
 
 /// `out [R, G·H]` = the input side of the gates for `x [R, I]` (`W_ihᵀ` product plus the biases),
 /// with the same operations as the inference path applies to each row: a row's result is the
-/// same bits whether it is computed here (a per-token table) or during a forward.
-#[allow(clippy::too_many_arguments)]
-pub fn project_for_inference(
-    kind: CellKind,
-    w: &CellWeights,
-    packed: &PackedCellWeights,
-    rows: usize,
-    input: usize,
-    hidden: usize,
-    x: &[f32],
-    out: &mut [f32],
-) {
-    let dims = SeqDims { steps: 1, batch: rows, input, hidden };
+/// same bits whether it is computed here (a per-token table) or during a forward. I and H are
+/// those `packed` was packed for.
+pub fn project_for_inference(kind: CellKind, w: &CellWeights, packed: &PackedCellWeights, x: &[f32], out: &mut [f32]) {
+    let (input, hidden) = (packed.w_ih_t.k(), packed.w_ih_t.n() / kind.gates());
+    let dims = SeqDims { steps: 1, batch: x.len() / input, input, hidden };
     project_inputs(w, Some(&packed.w_ih_t), dims, kind.gates(), blocks_with_folded_hh_bias(kind), x, out);
 }
 
@@ -322,23 +330,20 @@ fn inference_gates(
     }
 }
 
-/// Inference forward without a cache: runs `x` `[T, B, I]` from the state `h` (`c`) `[B, H]`,
-/// leaves the final state there and writes `y` `[T, B, H]`. `packed` holds `w` packed by
-/// [`PackedCellWeights::repack`]. Same values as [`forward`].
-#[allow(clippy::too_many_arguments)]
+/// Inference forward without a cache: runs `seq` from `state`, leaves the final state there
+/// and writes `y` `[T, B, H]`. `packed` holds `w` packed by [`PackedCellWeights::repack`]. Same
+/// values as [`forward`].
 pub fn forward_inference(
     kind: CellKind,
     w: &CellWeights,
-    dims: SeqDims,
-    x: CellInput,
-    lengths: &[usize],
-    h: &mut [f32],
-    c: Option<&mut [f32]>,
+    packed: &PackedCellWeights,
+    seq: CellSequence<CellInput>,
+    state: CarriedState,
     y: &mut [f32],
     ws: &mut CellWorkspace,
-    packed: &PackedCellWeights,
 ) {
-    match x {
+    let dims = seq.dims;
+    match seq.x {
         CellInput::Vectors(v) => debug_assert_eq!(v.len(), dims.rows() * dims.input),
         CellInput::TokenRows { ids, .. } => debug_assert_eq!(ids.len(), dims.rows()),
     }
@@ -346,12 +351,13 @@ pub fn forward_inference(
     debug_assert_eq!((packed.w_hh_t.k(), packed.w_hh_t.n()), (dims.hidden, kind.gates() * dims.hidden));
     debug_assert_eq!((packed.w_ih_t.k(), packed.w_ih_t.n()), (dims.input, kind.gates() * dims.hidden));
     ws.prepare(kind, dims);
+    let CarriedState { h, c } = state;
     match (kind, c) {
-        (CellKind::RnnTanh, _) => rnn::forward_inference(w, packed, dims, x, lengths, h, y, ws, false),
-        (CellKind::RnnRelu, _) => rnn::forward_inference(w, packed, dims, x, lengths, h, y, ws, true),
-        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, packed, dims, x, lengths, h, c, y, ws),
+        (CellKind::RnnTanh, _) => rnn::forward_inference(w, packed, seq, h, y, ws, false),
+        (CellKind::RnnRelu, _) => rnn::forward_inference(w, packed, seq, h, y, ws, true),
+        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, packed, seq, h, c, y, ws),
         (CellKind::Lstm, None) => unreachable!("internal: LSTM inference without a memory state"),
-        (CellKind::Gru, _) => gru::forward_inference(w, packed, dims, x, lengths, h, y, ws),
+        (CellKind::Gru, _) => gru::forward_inference(w, packed, seq, h, y, ws),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::kernels::packed::PackedB;
 use crate::layer::dense::{Dense, DenseGrads};
 use crate::layer::embedding::Embedding;
 use crate::layer::pooling::TimePooling;
-use crate::layer::recurrent::{PackedRecurrence, RecurrentStack, StackCache, StackState};
+use crate::layer::recurrent::{PackedRecurrence, RecurrentStack, SeqBatch, StackCache, StackState};
 use crate::params::Params;
 use crate::rng::Rng;
 use std::sync::{Arc, OnceLock};
@@ -256,10 +256,7 @@ impl Network {
         let lengths = batch.lengths.as_deref();
         let final_state = self.stack.forward_into(
             &self.params,
-            &cache.x,
-            t,
-            b,
-            lengths,
+            SeqBatch { x: &cache.x, steps: t, batch: b, lengths },
             state,
             dropout,
             &mut cache.stack,

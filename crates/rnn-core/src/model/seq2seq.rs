@@ -25,7 +25,7 @@ use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
 use crate::layer::attention::{Attention, AttentionCache, AttentionKind, Memory};
 use crate::layer::dense::{Dense, DenseGrads};
 use crate::layer::embedding::Embedding;
-use crate::layer::recurrent::{InferenceWorkspace, RecurrentStack, StackCache, StackState};
+use crate::layer::recurrent::{InferenceWorkspace, RecurrentStack, SeqBatch, StackCache, StackState};
 use crate::loss::{cross_entropy, CrossEntropyOptions, LossSum};
 use crate::model::inference::{gather_states, scatter_states};
 use crate::optim::Optimizer;
@@ -435,10 +435,7 @@ impl Seq2Seq {
         let mut keys = std::mem::take(&mut cache.memory.keys);
         let enc_state = self.encoder.forward_into(
             &self.params,
-            &cache.source_x,
-            ts,
-            b,
-            Some(&batch.source_lengths),
+            SeqBatch { x: &cache.source_x, steps: ts, batch: b, lengths: Some(&batch.source_lengths) },
             None,
             None,
             &mut cache.encoder,
@@ -475,10 +472,7 @@ impl Seq2Seq {
         let mut queries = Vec::new();
         self.decoder.forward_into(
             &self.params,
-            &cache.decoder_x,
-            tt,
-            b,
-            Some(&dec_lengths),
+            SeqBatch { x: &cache.decoder_x, steps: tt, batch: b, lengths: Some(&dec_lengths) },
             Some(&cache.initial),
             None,
             &mut cache.decoder,
@@ -601,7 +595,13 @@ impl Seq2Seq {
         let mut ws = InferenceWorkspace::default();
         let keys = self
             .encoder
-            .forward_inference(&self.params, None, &x, steps, rows, Some(lengths), &mut state, &mut ws)?
+            .forward_inference(
+                &self.params,
+                None,
+                SeqBatch { x: &x, steps, batch: rows, lengths: Some(lengths) },
+                &mut state,
+                &mut ws,
+            )?
             .to_vec();
         let memory = self.attention.memory(&self.params, keys, steps, rows, lengths)?;
         let initial = self.bridge(&state, rows, &mut Vec::new(), &mut Vec::new())?;
@@ -631,7 +631,13 @@ impl Seq2Seq {
             1,
             &mut scratch.x,
         )?;
-        let q = self.decoder.forward_inference(&self.params, None, &scratch.x, 1, n, None, state, &mut scratch.ws)?;
+        let q = self.decoder.forward_inference(
+            &self.params,
+            None,
+            SeqBatch { x: &scratch.x, steps: 1, batch: n, lengths: None },
+            state,
+            &mut scratch.ws,
+        )?;
         self.attention.forward(&self.params, memory, q, 1, Some(rows), &mut scratch.attention)?;
         self.head().forward(
             scratch.attention.output(),
