@@ -128,7 +128,7 @@ fn generate(rows: usize, timed: usize) -> Vec<f64> {
 /// GFLOP/s of every GEMM backend on the shapes the standard configurations run, interleaved
 /// (backend order rotates each round) so that load from other processes hits all alike.
 fn gemm_shapes(threads: usize) {
-    use rnn_core::kernels::gemm::{sgemm_with, Backend};
+    use rnn_core::kernels::gemm::{sgemm_with, Backend, GemmShape, MatMut, MatRef, Merge};
     // (name, m, n, k, A transposed, B transposed) as the engine calls them.
     let shapes: [(&str, usize, usize, usize, bool, bool); 13] = [
         ("rec-S [32x256]x[256x1024]^T", 32, 1024, 256, false, true),
@@ -152,6 +152,8 @@ fn gemm_shapes(threads: usize) {
         let mut c = vec![0.0f32; m * n];
         let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
         let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+        let (shape, a_view, b_view) =
+            (GemmShape { m, n, k }, MatRef { data: &a, rs: rsa, cs: csa }, MatRef { data: &b, rs: rsb, cs: csb });
         let mut backends = vec![Backend::MatrixMultiply, Backend::Faer(1), Backend::Packed(1)];
         if threads > 1 {
             backends.push(Backend::Packed(threads));
@@ -169,7 +171,8 @@ fn gemm_shapes(threads: usize) {
                 let secs = rnn_core::parallel::install(|| {
                     let start = Instant::now();
                     for _ in 0..reps {
-                        sgemm_with(backends[bi], m, n, k, 1.0, &a, rsa, csa, &b, rsb, csb, 1.0, &mut c, n, 1);
+                        let c = MatMut { data: &mut c, rs: n, cs: 1 };
+                        sgemm_with(backends[bi], shape, a_view, b_view, Merge::ACCUMULATE, c);
                     }
                     start.elapsed().as_secs_f64()
                 });
@@ -188,7 +191,8 @@ fn gemm_shapes(threads: usize) {
                     let start = Instant::now();
                     for _ in 0..reps {
                         let source = rnn_core::kernels::packed::BSource::Packed(&packed);
-                        rnn_core::kernels::packed::gemm(m, n, k, 1.0, &a, rsa, csa, source, 1.0, &mut c, n, t);
+                        let c = MatMut { data: &mut c, rs: n, cs: 1 };
+                        rnn_core::kernels::packed::gemm(shape, a_view, source, Merge::ACCUMULATE, c, t);
                     }
                     start.elapsed().as_secs_f64()
                 });

@@ -266,6 +266,8 @@ impl TrainOptions {
 struct Best {
     monitor: Monitor,
     min_delta: f64,
+    /// Whether `params` keeps the parameters of the best validation (`restore_best`).
+    restore: bool,
     step: Option<u64>,
     value: f64,
     val_loss: f64,
@@ -725,6 +727,7 @@ impl Trainer {
         let mut best = opts.tracking().map(|(monitor, min_delta)| Best {
             monitor,
             min_delta,
+            restore: opts.early_stopping.is_some_and(|es| es.restore_best),
             step: None,
             value: f64::NAN,
             val_loss: f64::NAN,
@@ -732,7 +735,6 @@ impl Trainer {
             params: None,
         });
         let patience = opts.early_stopping.map(|es| es.patience);
-        let restore_best = opts.early_stopping.is_some_and(|es| es.restore_best);
         let mut order: Option<(u64, Vec<usize>)> = None;
         let mut window = LossSum::default();
         let mut unreported: Option<TrainEvent> = None;
@@ -819,7 +821,7 @@ impl Trainer {
             };
             if let (Some(valid), true) = (valid, validate_now) {
                 let e = self.validate(net, valid, &mut history, &start, on_event)?;
-                self.track_best(net, &e, best.as_mut(), restore_best, &mut history, on_event, checkpoint)?;
+                self.track_best(net, &e, best.as_mut(), &mut history, on_event, checkpoint)?;
                 validated_at = Some(step);
             }
             if opts.checkpoint_every.is_some_and(|c| step.is_multiple_of(c)) {
@@ -833,7 +835,7 @@ impl Trainer {
         if let Some(valid) = valid {
             if validated_at != Some(self.position.step) && history.steps_done > 0 {
                 let e = self.validate(net, valid, &mut history, &start, on_event)?;
-                self.track_best(net, &e, best.as_mut(), restore_best, &mut history, on_event, checkpoint)?;
+                self.track_best(net, &e, best.as_mut(), &mut history, on_event, checkpoint)?;
             }
         }
         // An aborted run keeps the weights of its last step (what abort promises).
@@ -869,16 +871,14 @@ impl Trainer {
     }
 
     /// Updates the best validation with `e` (just evaluated at the current step): on an
-    /// improvement, records it in `history`, copies the parameters (`restore_best`) and writes
+    /// improvement, records it in `history`, copies the parameters (`best.restore`) and writes
     /// the best checkpoint (`checkpoint_best`); otherwise counts one more validation without
     /// improvement.
-    #[allow(clippy::too_many_arguments)]
     fn track_best(
         &mut self,
         net: &Network,
         e: &Evaluation,
         best: Option<&mut Best>,
-        restore_best: bool,
         history: &mut History,
         on_event: &mut dyn FnMut(TrainEvent),
         checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
@@ -900,7 +900,7 @@ impl Trainer {
         history.best_step = Some(step);
         history.best_val_loss = Some(best.val_loss);
         history.best_val_accuracy = (best.monitor == Monitor::ValAccuracy).then_some(value);
-        if restore_best {
+        if best.restore {
             let params = &net.params().data;
             match &mut best.params {
                 Some(saved) => saved.copy_from_slice(params),

@@ -10,7 +10,7 @@
 
 use ndarray::Dimension;
 use rnn_core::config::{CellKind, InputKind, ModelConfig, Pooling, Task};
-use rnn_core::layer::recurrent::{RecurrentStack, StackCache, StackState};
+use rnn_core::layer::recurrent::{RecurrentStack, SeqBatch, StackCache, StackState};
 use rnn_core::params::Params;
 use rnn_core::rng::Rng;
 use std::sync::Arc;
@@ -103,10 +103,7 @@ impl Problem {
         self.stack
             .forward(
                 &self.params,
-                &self.x,
-                self.steps,
-                self.batch,
-                self.lengths.as_deref(),
+                SeqBatch { x: &self.x, steps: self.steps, batch: self.batch, lengths: self.lengths.as_deref() },
                 Some(&self.state),
                 rng.as_mut(),
                 cache,

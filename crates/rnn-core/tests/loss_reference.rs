@@ -7,7 +7,7 @@
 
 use rnn_core::clip::global_norm;
 use rnn_core::io::read_tensors;
-use rnn_core::layer::dense::Dense;
+use rnn_core::layer::dense::{Dense, DenseGrads};
 use rnn_core::layer::embedding::Embedding;
 use rnn_core::loss::{cross_entropy, CrossEntropyOptions};
 use std::path::PathBuf;
@@ -68,7 +68,7 @@ fn cross_entropy_and_head_gradients_match_pytorch() {
             let (_, w_skip) = f.f32("param.skip.weight").unwrap();
             let dense = Dense { inputs: e_dim, outputs: v };
             let mut dw = vec![0.0f32; v * e_dim];
-            dense.backward(&e, n, w_skip, &d, &mut dw, None, None).unwrap();
+            dense.backward(&e, n, w_skip, &d, DenseGrads { dw: &mut dw, db: None, dx: None }).unwrap();
             assert_close(&format!("{name} grad.skip.weight"), &dw, f.f32("grad.skip.weight").unwrap().1, 1e-5);
         }
 

@@ -11,7 +11,7 @@ use ndarray::{ArrayViewD, Dimension, IxDyn};
 use rnn_core::batch::{Batch, BatchInput, BatchTargets};
 use rnn_core::config::{CellKind, InputKind, ModelConfig, Pooling, Task};
 use rnn_core::io::{read_tensors, TensorData, TensorFile};
-use rnn_core::layer::recurrent::{RecurrentStack, StackCache, StackState};
+use rnn_core::layer::recurrent::{RecurrentStack, SeqBatch, StackCache, StackState};
 use rnn_core::model::network::{ForwardCache, Network};
 use rnn_core::model::objective::batch_loss;
 use rnn_core::optim::OptimizerConfig;
@@ -201,8 +201,9 @@ fn check_cell(fx: &Fixture) -> Result<(f32, f32), String> {
     };
     let stack = RecurrentStack::new(&cfg);
     let mut cache = StackCache::default();
-    let (y, final_state) =
-        stack.forward(&params, &x, t, b, None, Some(&state), None, &mut cache).map_err(|e| format!("forward: {e}"))?;
+    let (y, final_state) = stack
+        .forward(&params, SeqBatch { x: &x, steps: t, batch: b, lengths: None }, Some(&state), None, &mut cache)
+        .map_err(|e| format!("forward: {e}"))?;
 
     let mut report = Vec::new();
     let width = d * hidden;

@@ -21,8 +21,8 @@
 
 use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized,
-    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights,
-    CellWorkspace, PackedCellWeights, SeqDims,
+    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
+    CellWeights, CellWorkspace, PackedCellWeights,
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
@@ -32,39 +32,46 @@ const GATES: usize = 3;
 /// The r and z blocks take `b_hh` before the nonlinearity; the n block's goes inside `r ⊙ hn`.
 pub(super) const BLOCKS_WITH_FOLDED_HH_BIAS: usize = 2;
 
-/// One step: `gates_t [B, 3H]` holds the input side on entry and `r, z, n` on exit; `hh`
-/// `[B, 3H]` scratch; writes `hn` and `h_t` `[B, H]` for every row.
-#[allow(clippy::too_many_arguments)]
-fn step(
-    w: &CellWeights,
-    w_hh_t: &PackedB,
-    batch: usize,
-    hidden: usize,
-    gates_t: &mut [f32],
-    hh: &mut [f32],
-    h_prev: &[f32],
-    h_t: &mut [f32],
-    hn: &mut [f32],
-) {
+/// The buffers of one forward step, for a block of R rows.
+#[derive(Debug)]
+struct StepTensors<'a> {
+    /// `[R, 3H]` the input side on entry, `r, z, n` on exit.
+    gates: &'a mut [f32],
+    /// `[R, 3H]` scratch: `h_{t-1} W_hhᵀ`.
+    hh: &'a mut [f32],
+    /// `[R, H]` h_{t-1}.
+    h_prev: &'a [f32],
+    /// `[R, H]` h_t, written for every row.
+    h: &'a mut [f32],
+    /// `[R, H]` the hidden-side n pre-activation, written for every row.
+    hn: &'a mut [f32],
+}
+
+impl<'a> StepTensors<'a> {
+    /// Blocks of `per` rows (the last one shorter).
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+        let gate_rows = self.gates.chunks_mut(g_len).zip(self.hh.chunks_mut(g_len));
+        let state_rows = self.h_prev.chunks(s_len).zip(self.h.chunks_mut(s_len)).zip(self.hn.chunks_mut(s_len));
+        gate_rows.zip(state_rows).map(|((gates, hh), ((h_prev, h), hn))| StepTensors { gates, hh, h_prev, h, hn })
+    }
+}
+
+/// One step over `s` (B rows).
+fn step(w: &CellWeights, w_hh_t: &PackedB, batch: usize, hidden: usize, s: StepTensors) {
     let b_hn = &w.b_hh[2 * hidden..];
     let Some(per) = step_row_blocks(batch) else {
+        let StepTensors { gates, hh, h_prev, h, hn } = s;
         // hh [B, 3H] = h_prev [B, H] · W_hhᵀ [H, 3H]
         recurrent_product(batch, h_prev, w_hh_t, 0.0, hh);
-        activations::gru_step(gates_t, hh, b_hn, hn, h_prev, h_t, hidden);
+        activations::gru_step(gates, hh, b_hn, hn, h_prev, h, hidden);
         return;
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
-    let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-    let mut blocks: RowBlocks<_> = gates_t
-        .chunks_mut(g_len)
-        .zip(hh.chunks_mut(g_len))
-        .zip(h_prev.chunks(s_len))
-        .zip(h_t.chunks_mut(s_len))
-        .zip(hn.chunks_mut(s_len))
-        .collect();
-    crate::parallel::for_each_mut(&mut blocks[..], |((((gates, hh), h_prev), h_t), hn)| {
-        block_product(h_prev.len() / hidden, h_prev, w_hh_t, 0.0, hh);
-        activations::gru_rows(gates, hh, b_hn, hn, h_prev, h_t, hidden);
+    let mut blocks: RowBlocks<_> = s.blocks(per, hidden).collect();
+    crate::parallel::for_each_mut(&mut blocks[..], |s| {
+        block_product(s.h_prev.len() / hidden, s.h_prev, w_hh_t, 0.0, s.hh);
+        activations::gru_rows(s.gates, s.hh, b_hn, s.hn, s.h_prev, s.h, hidden);
     });
 }
 
@@ -74,57 +81,99 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     project_inputs(w, None, d, GATES, BLOCKS_WITH_FOLDED_HH_BIAS, &cache.x, &mut cache.gates);
     for t in 0..d.steps {
-        let gates_t = &mut cache.gates[t * bg..(t + 1) * bg];
+        let gates = &mut cache.gates[t * bg..(t + 1) * bg];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
         let (h_prev, h_t) = (&h_before[t * bh..], &mut h_after[..bh]);
         let hn = &mut cache.aux[t * bh..(t + 1) * bh];
-        step(w, &cache.w_hh_t, d.batch, d.hidden, gates_t, &mut cache.hh, h_prev, h_t, hn);
+        step(w, &cache.w_hh_t, d.batch, d.hidden, StepTensors { gates, hh: &mut cache.hh, h_prev, h: h_t, hn });
         carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
         write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
     }
 }
 
 /// Cache-free forward: state `h` `[B, H]` in and out.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_inference(
     w: &CellWeights,
     packed: &PackedCellWeights,
-    d: SeqDims,
-    x: CellInput,
-    lengths: &[usize],
+    seq: CellSequence<CellInput>,
     h: &mut [f32],
     y: &mut [f32],
     ws: &mut CellWorkspace,
 ) {
+    let CellSequence { dims: d, x, lengths } = seq;
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     inference_gates(w, packed, d, GATES, BLOCKS_WITH_FOLDED_HH_BIAS, x, &mut ws.gates);
     for t in 0..d.steps {
-        let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
-        step(w, &packed.w_hh_t, d.batch, d.hidden, gates_t, &mut ws.hh, h, &mut ws.h_next, &mut ws.aux);
+        let gates = &mut ws.gates[t * bg..(t + 1) * bg];
+        let s = StepTensors { gates, hh: &mut ws.hh, h_prev: h, h: &mut ws.h_next, hn: &mut ws.aux };
+        step(w, &packed.w_hh_t, d.batch, d.hidden, s);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
         h.copy_from_slice(&ws.h_next);
     }
 }
 
-/// The gate gradients of one step for rows whose real lengths are `lengths`: `dgi` `[R, 3H]`
-/// (input side) and `dgh` `[R, 3H]` (recurrent side: the n block is scaled by r), from
-/// `dh = dL/dh_t` without the output's `dy_t`; sets `dh_prev` to what passes straight through
-/// (`z ⊙ dh`, or a padded row's `dh`); the product with `W_hh` adds the rest.
-#[allow(clippy::too_many_arguments)]
-fn gate_gradients(
-    lengths: &[usize],
-    t: usize,
-    hd: usize,
-    gates_t: &[f32],
-    h_prev: &[f32],
-    hn: &[f32],
-    dy_t: &[f32],
-    dh: &[f32],
-    dgi_t: &mut [f32],
-    dgh_t: &mut [f32],
-    dh_prev: &mut [f32],
-) {
+/// What the backward of step t reads, for a block of R rows.
+#[derive(Debug, Clone, Copy)]
+struct StepGradInputs<'a> {
+    /// `[R]` real length of each row.
+    lengths: &'a [usize],
+    /// `[R, 3H]` the activated gates `r, z, n`.
+    gates: &'a [f32],
+    /// `[R, H]` h_{t-1}.
+    h_prev: &'a [f32],
+    /// `[R, H]` the hidden-side n pre-activation.
+    hn: &'a [f32],
+    /// `[R, H]` dL/dy_t.
+    dy: &'a [f32],
+    /// `[R, H]` dL/dh_t from step t+1.
+    dh: &'a [f32],
+}
+
+impl<'a> StepGradInputs<'a> {
+    /// Blocks of `per` rows (the last one shorter).
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+        let rows = self.lengths.chunks(per).zip(self.gates.chunks(g_len));
+        let states = self.h_prev.chunks(s_len).zip(self.hn.chunks(s_len));
+        let grads = self.dy.chunks(s_len).zip(self.dh.chunks(s_len));
+        rows.zip(states).zip(grads).map(|(((lengths, gates), (h_prev, hn)), (dy, dh))| StepGradInputs {
+            lengths,
+            gates,
+            h_prev,
+            hn,
+            dy,
+            dh,
+        })
+    }
+}
+
+/// What the backward of step t writes, for a block of R rows.
+#[derive(Debug)]
+struct StepGrads<'a> {
+    /// `[R, 3H]` input-side gate gradients.
+    dgi: &'a mut [f32],
+    /// `[R, 3H]` recurrent-side gate gradients (the n block is scaled by r).
+    dgh: &'a mut [f32],
+    /// `[R, H]` dL/dh_{t-1}.
+    dh_prev: &'a mut [f32],
+}
+
+impl<'a> StepGrads<'a> {
+    /// Blocks of `per` rows, as [`StepGradInputs::blocks`].
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+        let gates = self.dgi.chunks_mut(g_len).zip(self.dgh.chunks_mut(g_len));
+        gates.zip(self.dh_prev.chunks_mut(s_len)).map(|((dgi, dgh), dh_prev)| StepGrads { dgi, dgh, dh_prev })
+    }
+}
+
+/// The gate gradients of one step, from `dh = dL/dh_t` without the output's `dy_t`; sets
+/// `dh_prev` to what passes straight through (`z ⊙ dh`, or a padded row's `dh`); the product
+/// with `W_hh` adds the rest.
+fn gate_gradients(t: usize, hd: usize, inputs: StepGradInputs, grads: &mut StepGrads) {
+    let StepGradInputs { lengths, gates: gates_t, h_prev, hn, dy: dy_t, dh } = inputs;
+    let (dgi_t, dgh_t, dh_prev) = (&mut *grads.dgi, &mut *grads.dgh, &mut *grads.dh_prev);
     let gh = GATES * hd;
     for (row, &len) in lengths.iter().enumerate() {
         let state = row * hd..(row + 1) * hd;
@@ -176,38 +225,27 @@ pub(super) fn backward(
     resized(dh_prev, bh);
     for t in (0..d.steps).rev() {
         let block = t * d.batch * gh..(t + 1) * d.batch * gh;
-        let gates_t = &cache.gates[block.clone()];
-        let (dgi_t, dgh_t) = (&mut dg_ih[block.clone()], &mut dg_hh[block]);
-        let h_prev = &cache.h[t * bh..(t + 1) * bh];
-        let hn = &cache.aux[t * bh..(t + 1) * bh];
-        let dy_t = &up.dy[t * bh..(t + 1) * bh];
+        let inputs = StepGradInputs {
+            lengths: &cache.lengths,
+            gates: &cache.gates[block.clone()],
+            h_prev: &cache.h[t * bh..(t + 1) * bh],
+            hn: &cache.aux[t * bh..(t + 1) * bh],
+            dy: &up.dy[t * bh..(t + 1) * bh],
+            dh,
+        };
+        let mut grads = StepGrads { dgi: &mut dg_ih[block.clone()], dgh: &mut dg_hh[block], dh_prev };
         let Some(per) = step_row_blocks(d.batch) else {
-            gate_gradients(&cache.lengths, t, hd, gates_t, h_prev, hn, dy_t, dh, dgi_t, dgh_t, dh_prev);
-            backprop_to_previous_state(cache, dgh_t, dh_prev);
+            gate_gradients(t, hd, inputs, &mut grads);
+            backprop_to_previous_state(cache, grads.dgh, grads.dh_prev);
             std::mem::swap(dh, dh_prev);
             continue;
         };
         // The same per row, one parallel region (as in the LSTM's backward).
-        let (g_len, s_len) = (per * gh, per * hd);
-        let mut blocks: RowBlocks<_> = cache
-            .lengths
-            .chunks(per)
-            .zip(gates_t.chunks(g_len))
-            .zip(h_prev.chunks(s_len))
-            .zip(hn.chunks(s_len))
-            .zip(dy_t.chunks(s_len))
-            .zip(dh.chunks(s_len))
-            .zip(dgi_t.chunks_mut(g_len))
-            .zip(dgh_t.chunks_mut(g_len))
-            .zip(dh_prev.chunks_mut(s_len))
-            .collect();
-        crate::parallel::for_each_mut(
-            &mut blocks[..],
-            |((((((((lengths, gates), h_prev), hn), dy), dh), dgi), dgh), dh_prev)| {
-                gate_gradients(lengths, t, hd, gates, h_prev, hn, dy, dh, dgi, dgh, dh_prev);
-                block_product(lengths.len(), dgh, &cache.w_hh, 1.0, dh_prev);
-            },
-        );
+        let mut blocks: RowBlocks<_> = inputs.blocks(per, hd).zip(grads.blocks(per, hd)).collect();
+        crate::parallel::for_each_mut(&mut blocks[..], |(inputs, grads)| {
+            gate_gradients(t, hd, *inputs, grads);
+            block_product(inputs.lengths.len(), grads.dgh, &cache.w_hh, 1.0, grads.dh_prev);
+        });
         drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);
     }

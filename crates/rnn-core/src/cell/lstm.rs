@@ -19,8 +19,8 @@
 
 use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized,
-    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights,
-    CellWorkspace, PackedCellWeights, SeqDims,
+    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
+    CellWeights, CellWorkspace, PackedCellWeights,
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
@@ -28,42 +28,56 @@ use crate::kernels::packed::PackedB;
 
 const GATES: usize = 4;
 
-/// One step: `gates_t [B, 4H]` holds the input side (+ both biases) on entry, the activated
-/// gates on exit; writes `h_t`, `c_t`, `tanh_c` `[B, H]` for every row (padding is fixed by the
-/// caller). `row_blocks`: rows per block of one parallel region, or None for two phases (see
-/// [`step_row_blocks`]).
-#[allow(clippy::too_many_arguments)]
-fn step(
-    w_hh_t: &PackedB,
-    batch: usize,
-    hidden: usize,
-    gates_t: &mut [f32],
-    h_prev: &[f32],
-    c_prev: &[f32],
-    h_t: &mut [f32],
-    c_t: &mut [f32],
-    tanh_c: &mut [f32],
-    row_blocks: Option<usize>,
-) {
+/// The buffers of one forward step, for a block of R rows; h, c and tanh_c are written for
+/// every row (padding is fixed by the caller).
+#[derive(Debug)]
+struct StepTensors<'a> {
+    /// `[R, 4H]` the input side (+ both biases) on entry, the activated gates on exit.
+    gates: &'a mut [f32],
+    /// `[R, H]` h_{t-1}.
+    h_prev: &'a [f32],
+    /// `[R, H]` c_{t-1}.
+    c_prev: &'a [f32],
+    /// `[R, H]` h_t.
+    h: &'a mut [f32],
+    /// `[R, H]` c_t.
+    c: &'a mut [f32],
+    /// `[R, H]` tanh(c_t).
+    tanh_c: &'a mut [f32],
+}
+
+impl<'a> StepTensors<'a> {
+    /// Blocks of `per` rows (the last one shorter).
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+        let before = self.gates.chunks_mut(g_len).zip(self.h_prev.chunks(s_len)).zip(self.c_prev.chunks(s_len));
+        let after = self.h.chunks_mut(s_len).zip(self.c.chunks_mut(s_len)).zip(self.tanh_c.chunks_mut(s_len));
+        before.zip(after).map(|(((gates, h_prev), c_prev), ((h, c), tanh_c))| StepTensors {
+            gates,
+            h_prev,
+            c_prev,
+            h,
+            c,
+            tanh_c,
+        })
+    }
+}
+
+/// One step over `s` (B rows). `row_blocks`: rows per block of one parallel region, or None for
+/// two phases (see [`step_row_blocks`]).
+fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, s: StepTensors, row_blocks: Option<usize>) {
     let Some(per) = row_blocks else {
-        // gates_t [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
-        recurrent_product(batch, h_prev, w_hh_t, 1.0, gates_t);
-        activations::lstm_step(gates_t, c_prev, c_t, tanh_c, h_t, hidden);
+        let StepTensors { gates, h_prev, c_prev, h, c, tanh_c } = s;
+        // gates [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
+        recurrent_product(batch, h_prev, w_hh_t, 1.0, gates);
+        activations::lstm_step(gates, c_prev, c, tanh_c, h, hidden);
         return;
     };
     // The same per row, one parallel region: each block of `per` rows does both phases.
-    let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-    let mut blocks: RowBlocks<_> = gates_t
-        .chunks_mut(g_len)
-        .zip(h_prev.chunks(s_len))
-        .zip(c_prev.chunks(s_len))
-        .zip(h_t.chunks_mut(s_len))
-        .zip(c_t.chunks_mut(s_len))
-        .zip(tanh_c.chunks_mut(s_len))
-        .collect();
-    crate::parallel::for_each_mut(&mut blocks[..], |(((((gates, h_prev), c_prev), h_t), c_t), tanh_c)| {
-        block_product(h_prev.len() / hidden, h_prev, w_hh_t, 1.0, gates);
-        activations::lstm_rows(gates, c_prev, c_t, tanh_c, h_t, hidden);
+    let mut blocks: RowBlocks<_> = s.blocks(per, hidden).collect();
+    crate::parallel::for_each_mut(&mut blocks[..], |s| {
+        block_product(s.h_prev.len() / hidden, s.h_prev, w_hh_t, 1.0, s.gates);
+        activations::lstm_rows(s.gates, s.c_prev, s.c, s.tanh_c, s.h, hidden);
     });
 }
 
@@ -73,13 +87,14 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     project_inputs(w, None, d, GATES, GATES, &cache.x, &mut cache.gates);
     for t in 0..d.steps {
-        let gates_t = &mut cache.gates[t * bg..(t + 1) * bg];
+        let gates = &mut cache.gates[t * bg..(t + 1) * bg];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
         let (h_prev, h_t) = (&h_before[t * bh..], &mut h_after[..bh]);
         let (c_before, c_after) = cache.c.split_at_mut((t + 1) * bh);
         let (c_prev, c_t) = (&c_before[t * bh..], &mut c_after[..bh]);
         let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
-        step(&cache.w_hh_t, d.batch, d.hidden, gates_t, h_prev, c_prev, h_t, c_t, tanh_c, step_row_blocks(d.batch));
+        let s = StepTensors { gates, h_prev, c_prev, h: h_t, c: c_t, tanh_c };
+        step(&cache.w_hh_t, d.batch, d.hidden, s, step_row_blocks(d.batch));
         carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
         carry_finished_rows(&cache.lengths, t, d.hidden, c_prev, c_t);
         write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
@@ -87,23 +102,22 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
 }
 
 /// Cache-free forward: state `h`, `c` `[B, H]` in and out.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_inference(
     w: &CellWeights,
     packed: &PackedCellWeights,
-    d: SeqDims,
-    x: CellInput,
-    lengths: &[usize],
+    seq: CellSequence<CellInput>,
     h: &mut [f32],
     c: &mut [f32],
     y: &mut [f32],
     ws: &mut CellWorkspace,
 ) {
+    let CellSequence { dims: d, x, lengths } = seq;
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     inference_gates(w, packed, d, GATES, GATES, x, &mut ws.gates);
     for t in 0..d.steps {
-        let gates_t = &mut ws.gates[t * bg..(t + 1) * bg];
-        step(&packed.w_hh_t, d.batch, d.hidden, gates_t, h, c, &mut ws.h_next, &mut ws.c_next, &mut ws.aux, None);
+        let gates = &mut ws.gates[t * bg..(t + 1) * bg];
+        let s = StepTensors { gates, h_prev: h, c_prev: c, h: &mut ws.h_next, c: &mut ws.c_next, tanh_c: &mut ws.aux };
+        step(&packed.w_hh_t, d.batch, d.hidden, s, None);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         carry_finished_rows(lengths, t, d.hidden, c, &mut ws.c_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
@@ -112,24 +126,68 @@ pub(super) fn forward_inference(
     }
 }
 
-/// The gate gradients `dG_t` `[R, 4H]` of one step for rows whose real lengths are `lengths`
-/// (see the module comment), from `dh = dL/dh_t` (without the output's `dy_t`) and `dc`; turns
-/// `dc` into `dL/dc_{t-1}` and sets `dh_prev` to what passes straight through (a padded row's
-/// `dh`; 0 otherwise, the product with `W_hh` adds the rest).
-#[allow(clippy::too_many_arguments)]
-fn gate_gradients(
-    lengths: &[usize],
-    t: usize,
-    hd: usize,
-    gates_t: &[f32],
-    c_prev: &[f32],
-    tanh_c: &[f32],
-    dy_t: &[f32],
-    dh: &[f32],
-    dc: &mut [f32],
-    dg_t: &mut [f32],
-    dh_prev: &mut [f32],
-) {
+/// What the backward of step t reads, for a block of R rows.
+#[derive(Debug, Clone, Copy)]
+struct StepGradInputs<'a> {
+    /// `[R]` real length of each row.
+    lengths: &'a [usize],
+    /// `[R, 4H]` the activated gates `i, f, g, o`.
+    gates: &'a [f32],
+    /// `[R, H]` c_{t-1}.
+    c_prev: &'a [f32],
+    /// `[R, H]` tanh(c_t).
+    tanh_c: &'a [f32],
+    /// `[R, H]` dL/dy_t.
+    dy: &'a [f32],
+    /// `[R, H]` dL/dh_t from step t+1.
+    dh: &'a [f32],
+}
+
+impl<'a> StepGradInputs<'a> {
+    /// Blocks of `per` rows (the last one shorter).
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+        let rows = self.lengths.chunks(per).zip(self.gates.chunks(g_len));
+        let memory = self.c_prev.chunks(s_len).zip(self.tanh_c.chunks(s_len));
+        let grads = self.dy.chunks(s_len).zip(self.dh.chunks(s_len));
+        rows.zip(memory).zip(grads).map(|(((lengths, gates), (c_prev, tanh_c)), (dy, dh))| StepGradInputs {
+            lengths,
+            gates,
+            c_prev,
+            tanh_c,
+            dy,
+            dh,
+        })
+    }
+}
+
+/// What the backward of step t updates, for a block of R rows.
+#[derive(Debug)]
+struct StepGrads<'a> {
+    /// `[R, H]` dL/dc_t from step t+1 on entry, dL/dc_{t-1} on exit.
+    dc: &'a mut [f32],
+    /// `[R, 4H]` the gate gradients dG_t.
+    dg: &'a mut [f32],
+    /// `[R, H]` dL/dh_{t-1}.
+    dh_prev: &'a mut [f32],
+}
+
+impl<'a> StepGrads<'a> {
+    /// Blocks of `per` rows, as [`StepGradInputs::blocks`].
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
+        let rows = self.dc.chunks_mut(s_len).zip(self.dg.chunks_mut(g_len));
+        rows.zip(self.dh_prev.chunks_mut(s_len)).map(|((dc, dg), dh_prev)| StepGrads { dc, dg, dh_prev })
+    }
+}
+
+/// The gate gradients `dG_t` of one step (see the module comment), from `dh = dL/dh_t`
+/// (without the output's `dy_t`) and `dc`; turns `dc` into `dL/dc_{t-1}` and sets `dh_prev` to
+/// what passes straight through (a padded row's `dh`; 0 otherwise, the product with `W_hh` adds
+/// the rest).
+fn gate_gradients(t: usize, hd: usize, inputs: StepGradInputs, grads: &mut StepGrads) {
+    let StepGradInputs { lengths, gates: gates_t, c_prev, tanh_c, dy: dy_t, dh } = inputs;
+    let (dc, dg_t, dh_prev) = (&mut *grads.dc, &mut *grads.dg, &mut *grads.dh_prev);
     let gh = GATES * hd;
     for (row, &len) in lengths.iter().enumerate() {
         let state = row * hd..(row + 1) * hd;
@@ -182,39 +240,29 @@ pub(super) fn backward(
         None => dc.resize(bh, 0.0),
     }
     for t in (0..d.steps).rev() {
-        let gates_t = &cache.gates[t * d.batch * gh..(t + 1) * d.batch * gh];
-        let dg_t = &mut dg[t * d.batch * gh..(t + 1) * d.batch * gh];
-        let c_prev = &cache.c[t * bh..(t + 1) * bh];
-        let tanh_c = &cache.aux[t * bh..(t + 1) * bh];
-        let dy_t = &up.dy[t * bh..(t + 1) * bh];
+        let gate_rows = t * d.batch * gh..(t + 1) * d.batch * gh;
+        let inputs = StepGradInputs {
+            lengths: &cache.lengths,
+            gates: &cache.gates[gate_rows.clone()],
+            c_prev: &cache.c[t * bh..(t + 1) * bh],
+            tanh_c: &cache.aux[t * bh..(t + 1) * bh],
+            dy: &up.dy[t * bh..(t + 1) * bh],
+            dh,
+        };
+        let mut grads = StepGrads { dc, dg: &mut dg[gate_rows], dh_prev };
         let Some(per) = step_row_blocks(d.batch) else {
-            gate_gradients(&cache.lengths, t, hd, gates_t, c_prev, tanh_c, dy_t, dh, dc, dg_t, dh_prev);
-            backprop_to_previous_state(cache, dg_t, dh_prev);
+            gate_gradients(t, hd, inputs, &mut grads);
+            backprop_to_previous_state(cache, grads.dg, grads.dh_prev);
             std::mem::swap(dh, dh_prev);
             continue;
         };
         // The same per row, one parallel region: each block of `per` rows computes its gate
         // gradients, then multiplies the rows it just wrote (in its own cache) by all of W_hh.
-        let (g_len, s_len) = (per * gh, per * hd);
-        let mut blocks: RowBlocks<_> = cache
-            .lengths
-            .chunks(per)
-            .zip(gates_t.chunks(g_len))
-            .zip(c_prev.chunks(s_len))
-            .zip(tanh_c.chunks(s_len))
-            .zip(dy_t.chunks(s_len))
-            .zip(dh.chunks(s_len))
-            .zip(dc.chunks_mut(s_len))
-            .zip(dg_t.chunks_mut(g_len))
-            .zip(dh_prev.chunks_mut(s_len))
-            .collect();
-        crate::parallel::for_each_mut(
-            &mut blocks[..],
-            |((((((((lengths, gates), c_prev), tanh_c), dy), dh), dc), dg), dh_prev)| {
-                gate_gradients(lengths, t, hd, gates, c_prev, tanh_c, dy, dh, dc, dg, dh_prev);
-                block_product(lengths.len(), dg, &cache.w_hh, 1.0, dh_prev);
-            },
-        );
+        let mut blocks: RowBlocks<_> = inputs.blocks(per, hd).zip(grads.blocks(per, hd)).collect();
+        crate::parallel::for_each_mut(&mut blocks[..], |(inputs, grads)| {
+            gate_gradients(t, hd, *inputs, grads);
+            block_product(inputs.lengths.len(), grads.dg, &cache.w_hh, 1.0, grads.dh_prev);
+        });
         drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);
     }

@@ -28,7 +28,7 @@ pub mod lstm;
 pub mod rnn;
 
 use crate::config::CellKind;
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::gemm::{matmul, GemmShape, MatMut, MatRef, Merge, Op};
 use crate::kernels::packed::{self, BSource, PackedB};
 
 /// The sizes of one direction's sequence.
@@ -49,6 +49,34 @@ impl SeqDims {
     pub fn rows(&self) -> usize {
         self.steps * self.batch
     }
+}
+
+/// One direction's input sequence: `x` (training: the vectors `[T, B, I]`; inference: a
+/// [`CellInput`]) and the real length of each row.
+#[derive(Debug, Clone, Copy)]
+pub struct CellSequence<'a, X> {
+    pub dims: SeqDims,
+    pub x: X,
+    /// `[B]`
+    pub lengths: &'a [usize],
+}
+
+/// The state a training forward starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct InitialState<'a> {
+    /// `[B, H]`
+    pub h0: &'a [f32],
+    /// `[B, H]`, required for the LSTM and ignored otherwise.
+    pub c0: Option<&'a [f32]>,
+}
+
+/// The state an inference forward starts from and leaves its final state in.
+#[derive(Debug)]
+pub struct CarriedState<'a> {
+    /// `[B, H]`
+    pub h: &'a mut [f32],
+    /// `[B, H]`, LSTM only.
+    pub c: Option<&'a mut [f32]>,
 }
 
 /// The weights of one direction of one layer (PyTorch layout and gate order).
@@ -135,18 +163,9 @@ impl CellCache {
         (!self.c.is_empty()).then(|| &self.c[self.dims.steps * bh..])
     }
 
-    /// Sizes every buffer for `dims` (reusing capacity), stores the inputs and packs `W_hh`.
-    #[allow(clippy::too_many_arguments)]
-    fn prepare(
-        &mut self,
-        kind: CellKind,
-        w: &CellWeights,
-        dims: SeqDims,
-        x: &[f32],
-        lengths: &[usize],
-        h0: &[f32],
-        c0: Option<&[f32]>,
-    ) {
+    /// Sizes every buffer for `seq.dims` (reusing capacity), stores the inputs and packs `W_hh`.
+    fn prepare(&mut self, kind: CellKind, w: &CellWeights, seq: CellSequence<&[f32]>, initial: InitialState) {
+        let (CellSequence { dims, x, lengths }, InitialState { h0, c0 }) = (seq, initial);
         let (gh, bh) = (kind.gates() * dims.hidden, dims.batch * dims.hidden);
         pack_hh_transposed(w.w_hh, dims.hidden, &mut self.w_hh_t);
         self.w_hh.repack(gh, dims.hidden, w.w_hh, dims.hidden, 1);
@@ -237,25 +256,22 @@ pub struct CellDownstream<'a> {
 }
 
 /// Training forward of one direction: writes `y` `[T, B, H]` (0 at padded steps) and fills
-/// `cache`; the final state is `cache.final_h()` / `final_c()`. `c0` is required for the LSTM
-/// and ignored otherwise. Shapes are the caller's responsibility (the stack validates them).
-#[allow(clippy::too_many_arguments)]
+/// `cache`; the final state is `cache.final_h()` / `final_c()`. Shapes are the caller's
+/// responsibility (the stack validates them).
 pub fn forward(
     kind: CellKind,
     w: &CellWeights,
-    dims: SeqDims,
-    x: &[f32],
-    lengths: &[usize],
-    h0: &[f32],
-    c0: Option<&[f32]>,
+    seq: CellSequence<&[f32]>,
+    initial: InitialState,
     y: &mut [f32],
     cache: &mut CellCache,
 ) {
-    debug_assert_eq!(x.len(), dims.rows() * dims.input);
+    let dims = seq.dims;
+    debug_assert_eq!(seq.x.len(), dims.rows() * dims.input);
     debug_assert_eq!(y.len(), dims.rows() * dims.hidden);
-    debug_assert_eq!(lengths.len(), dims.batch);
-    debug_assert!(kind != CellKind::Lstm || c0.is_some(), "internal: LSTM forward without c0");
-    cache.prepare(kind, w, dims, x, lengths, h0, c0);
+    debug_assert_eq!(seq.lengths.len(), dims.batch);
+    debug_assert!(kind != CellKind::Lstm || initial.c0.is_some(), "internal: LSTM forward without c0");
+    cache.prepare(kind, w, seq, initial);
     match kind {
         CellKind::RnnTanh => rnn::forward(w, y, cache, false),
         CellKind::RnnRelu => rnn::forward(w, y, cache, true),
@@ -285,19 +301,11 @@ fn blocks_with_folded_hh_bias(kind: CellKind) -> usize {
 
 /// `out [R, G·H]` = the input side of the gates for `x [R, I]` (`W_ihᵀ` product plus the biases),
 /// with the same operations as the inference path applies to each row: a row's result is the
-/// same bits whether it is computed here (a per-token table) or during a forward.
-#[allow(clippy::too_many_arguments)]
-pub fn project_for_inference(
-    kind: CellKind,
-    w: &CellWeights,
-    packed: &PackedCellWeights,
-    rows: usize,
-    input: usize,
-    hidden: usize,
-    x: &[f32],
-    out: &mut [f32],
-) {
-    let dims = SeqDims { steps: 1, batch: rows, input, hidden };
+/// same bits whether it is computed here (a per-token table) or during a forward. I and H are
+/// those `packed` was packed for.
+pub fn project_for_inference(kind: CellKind, w: &CellWeights, packed: &PackedCellWeights, x: &[f32], out: &mut [f32]) {
+    let (input, hidden) = (packed.w_ih_t.k(), packed.w_ih_t.n() / kind.gates());
+    let dims = SeqDims { steps: 1, batch: x.len() / input, input, hidden };
     project_inputs(w, Some(&packed.w_ih_t), dims, kind.gates(), blocks_with_folded_hh_bias(kind), x, out);
 }
 
@@ -322,23 +330,20 @@ fn inference_gates(
     }
 }
 
-/// Inference forward without a cache: runs `x` `[T, B, I]` from the state `h` (`c`) `[B, H]`,
-/// leaves the final state there and writes `y` `[T, B, H]`. `packed` holds `w` packed by
-/// [`PackedCellWeights::repack`]. Same values as [`forward`].
-#[allow(clippy::too_many_arguments)]
+/// Inference forward without a cache: runs `seq` from `state`, leaves the final state there
+/// and writes `y` `[T, B, H]`. `packed` holds `w` packed by [`PackedCellWeights::repack`]. Same
+/// values as [`forward`].
 pub fn forward_inference(
     kind: CellKind,
     w: &CellWeights,
-    dims: SeqDims,
-    x: CellInput,
-    lengths: &[usize],
-    h: &mut [f32],
-    c: Option<&mut [f32]>,
+    packed: &PackedCellWeights,
+    seq: CellSequence<CellInput>,
+    state: CarriedState,
     y: &mut [f32],
     ws: &mut CellWorkspace,
-    packed: &PackedCellWeights,
 ) {
-    match x {
+    let dims = seq.dims;
+    match seq.x {
         CellInput::Vectors(v) => debug_assert_eq!(v.len(), dims.rows() * dims.input),
         CellInput::TokenRows { ids, .. } => debug_assert_eq!(ids.len(), dims.rows()),
     }
@@ -346,12 +351,13 @@ pub fn forward_inference(
     debug_assert_eq!((packed.w_hh_t.k(), packed.w_hh_t.n()), (dims.hidden, kind.gates() * dims.hidden));
     debug_assert_eq!((packed.w_ih_t.k(), packed.w_ih_t.n()), (dims.input, kind.gates() * dims.hidden));
     ws.prepare(kind, dims);
+    let CarriedState { h, c } = state;
     match (kind, c) {
-        (CellKind::RnnTanh, _) => rnn::forward_inference(w, packed, dims, x, lengths, h, y, ws, false),
-        (CellKind::RnnRelu, _) => rnn::forward_inference(w, packed, dims, x, lengths, h, y, ws, true),
-        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, packed, dims, x, lengths, h, c, y, ws),
+        (CellKind::RnnTanh, _) => rnn::forward_inference(w, packed, seq, h, y, ws, false),
+        (CellKind::RnnRelu, _) => rnn::forward_inference(w, packed, seq, h, y, ws, true),
+        (CellKind::Lstm, Some(c)) => lstm::forward_inference(w, packed, seq, h, c, y, ws),
         (CellKind::Lstm, None) => unreachable!("internal: LSTM inference without a memory state"),
-        (CellKind::Gru, _) => gru::forward_inference(w, packed, dims, x, lengths, h, y, ws),
+        (CellKind::Gru, _) => gru::forward_inference(w, packed, seq, h, y, ws),
     }
 }
 
@@ -401,7 +407,10 @@ fn project_inputs(
     }
     match w_ih_t {
         Some(packed) => recurrent_product(dims.rows(), x, packed, 1.0, out),
-        None => matmul(Op::Plain, Op::Transposed, dims.rows(), gh, dims.input, 1.0, x, w.w_ih, 1.0, out),
+        None => {
+            let shape = GemmShape { m: dims.rows(), n: gh, k: dims.input };
+            matmul(Op::Plain, Op::Transposed, shape, x, w.w_ih, Merge::ACCUMULATE, out)
+        }
     }
 }
 
@@ -445,11 +454,14 @@ fn finish_backward(
     let dims = cache.dims;
     let (gh, rows) = (gates * dims.hidden, dims.rows());
     let h_prev = &cache.h[..rows * dims.hidden];
-    matmul(Op::Transposed, Op::Plain, gh, dims.input, rows, 1.0, dg_ih, &cache.x, 1.0, g.w_ih);
-    matmul(Op::Transposed, Op::Plain, gh, dims.hidden, rows, 1.0, dg_hh, h_prev, 1.0, g.w_hh);
+    let to_input = GemmShape { m: gh, n: dims.input, k: rows };
+    matmul(Op::Transposed, Op::Plain, to_input, dg_ih, &cache.x, Merge::ACCUMULATE, g.w_ih);
+    let to_hidden = GemmShape { m: gh, n: dims.hidden, k: rows };
+    matmul(Op::Transposed, Op::Plain, to_hidden, dg_hh, h_prev, Merge::ACCUMULATE, g.w_hh);
     add_column_sums(g.b_ih, dg_ih);
     add_column_sums(g.b_hh, dg_hh);
-    matmul(Op::Plain, Op::Plain, rows, dims.input, gh, 1.0, dg_ih, w.w_ih, 0.0, dx);
+    let dx_shape = GemmShape { m: rows, n: dims.input, k: gh };
+    matmul(Op::Plain, Op::Plain, dx_shape, dg_ih, w.w_ih, Merge::OVERWRITE, dx);
 }
 
 /// `dst [C] += Σ_r src[r, :]` for `src` `[R, C]`.
@@ -468,8 +480,7 @@ pub fn pack_hh_transposed(w_hh: &[f32], hidden: usize, out: &mut PackedB) {
 /// (bit-identical at any thread count): the per-step products of a recurrence, and the input
 /// projection at inference.
 fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
-    let (k, n) = (w.k(), w.n());
-    packed::gemm(batch, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, crate::parallel::threads());
+    packed_product(batch, h, w, beta, out, crate::parallel::threads());
 }
 
 /// The row blocks of one step, collected on the stack (up to 16 threads; more spill to the heap
@@ -498,8 +509,14 @@ fn step_row_blocks(batch: usize) -> Option<usize> {
 
 /// [`recurrent_product`] on the calling thread (a block of rows inside a parallel region).
 fn block_product(rows: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
+    packed_product(rows, h, w, beta, out, 1);
+}
+
+/// `out [R, N] ← h [R, K] · W + beta · out` (`W` packed `[K, N]`, all row-major) on `threads`.
+fn packed_product(rows: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32], threads: usize) {
     let (k, n) = (w.k(), w.n());
-    packed::gemm(rows, n, k, 1.0, h, k, 1, BSource::Packed(w), beta, out, n, 1);
+    let (h, out) = (MatRef { data: h, rs: k, cs: 1 }, MatMut { data: out, rs: n, cs: 1 });
+    packed::gemm(GemmShape { m: rows, n, k }, h, BSource::Packed(w), Merge { alpha: 1.0, beta }, out, threads);
 }
 
 /// `dh_prev [B, H] += dg_hh_t [B, G·H] · W_hh [G·H, H]`: the only sequential GEMM of backward.

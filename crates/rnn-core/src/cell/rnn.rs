@@ -9,8 +9,8 @@
 
 use super::{
     backprop_to_previous_state, carry_finished_rows, finish_backward, inference_gates, project_inputs, resized,
-    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights,
-    CellWorkspace, PackedCellWeights, SeqDims,
+    write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
+    CellWeights, CellWorkspace, PackedCellWeights,
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
@@ -52,18 +52,16 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache, rel
 }
 
 /// Cache-free forward: state `h` `[B, H]` in and out.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_inference(
     w: &CellWeights,
     packed: &PackedCellWeights,
-    d: SeqDims,
-    x: CellInput,
-    lengths: &[usize],
+    seq: CellSequence<CellInput>,
     h: &mut [f32],
     y: &mut [f32],
     ws: &mut CellWorkspace,
     relu: bool,
 ) {
+    let CellSequence { dims: d, x, lengths } = seq;
     let bh = d.batch * d.hidden;
     inference_gates(w, packed, d, 1, 1, x, &mut ws.gates);
     for t in 0..d.steps {
@@ -75,21 +73,50 @@ pub(super) fn forward_inference(
     }
 }
 
-/// `dA_t` `[R, H]` of one step for rows whose real lengths are `lengths`, from `dh = dL/dh_t`
-/// without the output's `dy_t`; sets `dh_prev` to a padded row's `dh` (passed straight through)
-/// or 0 (the product with `W_hh` adds the rest).
-#[allow(clippy::too_many_arguments)]
-fn pre_activation_gradients(
-    lengths: &[usize],
-    t: usize,
-    hd: usize,
-    act_t: &[f32],
-    dy_t: &[f32],
-    dh: &[f32],
-    da_t: &mut [f32],
-    dh_prev: &mut [f32],
-    relu: bool,
-) {
+/// What the backward of step t reads, for a block of R rows.
+#[derive(Debug, Clone, Copy)]
+struct StepGradInputs<'a> {
+    /// `[R]` real length of each row.
+    lengths: &'a [usize],
+    /// `[R, H]` the activation `h_t`.
+    act: &'a [f32],
+    /// `[R, H]` dL/dy_t.
+    dy: &'a [f32],
+    /// `[R, H]` dL/dh_t from step t+1.
+    dh: &'a [f32],
+}
+
+impl<'a> StepGradInputs<'a> {
+    /// Blocks of `per` rows (the last one shorter).
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let len = per * hidden;
+        let rows = self.lengths.chunks(per).zip(self.act.chunks(len)).zip(self.dy.chunks(len));
+        rows.zip(self.dh.chunks(len)).map(|(((lengths, act), dy), dh)| StepGradInputs { lengths, act, dy, dh })
+    }
+}
+
+/// What the backward of step t writes, for a block of R rows.
+#[derive(Debug)]
+struct StepGrads<'a> {
+    /// `[R, H]` dL/da_t, the pre-activation gradient.
+    da: &'a mut [f32],
+    /// `[R, H]` dL/dh_{t-1}.
+    dh_prev: &'a mut [f32],
+}
+
+impl<'a> StepGrads<'a> {
+    /// Blocks of `per` rows, as [`StepGradInputs::blocks`].
+    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
+        let len = per * hidden;
+        self.da.chunks_mut(len).zip(self.dh_prev.chunks_mut(len)).map(|(da, dh_prev)| StepGrads { da, dh_prev })
+    }
+}
+
+/// `dA_t` of one step, from `dh = dL/dh_t` without the output's `dy_t`; sets `dh_prev` to a
+/// padded row's `dh` (passed straight through) or 0 (the product with `W_hh` adds the rest).
+fn pre_activation_gradients(t: usize, hd: usize, inputs: StepGradInputs, grads: &mut StepGrads, relu: bool) {
+    let StepGradInputs { lengths, act: act_t, dy: dy_t, dh } = inputs;
+    let (da_t, dh_prev) = (&mut *grads.da, &mut *grads.dh_prev);
     for (row, &len) in lengths.iter().enumerate() {
         let state = row * hd..(row + 1) * hd;
         if t >= len {
@@ -116,7 +143,6 @@ fn pre_activation_gradients(
 }
 
 /// Backward through the cached sequence.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     w: &CellWeights,
     cache: &CellCache,
@@ -136,29 +162,24 @@ pub(super) fn backward(
     dh.extend_from_slice(up.dh_n);
     resized(dh_prev, bh);
     for t in (0..d.steps).rev() {
-        let act_t = &cache.gates[t * bh..(t + 1) * bh];
-        let da_t = &mut da[t * bh..(t + 1) * bh];
-        let dy_t = &up.dy[t * bh..(t + 1) * bh];
+        let inputs = StepGradInputs {
+            lengths: &cache.lengths,
+            act: &cache.gates[t * bh..(t + 1) * bh],
+            dy: &up.dy[t * bh..(t + 1) * bh],
+            dh,
+        };
+        let mut grads = StepGrads { da: &mut da[t * bh..(t + 1) * bh], dh_prev };
         let Some(per) = step_row_blocks(d.batch) else {
-            pre_activation_gradients(&cache.lengths, t, hd, act_t, dy_t, dh, da_t, dh_prev, relu);
-            backprop_to_previous_state(cache, da_t, dh_prev);
+            pre_activation_gradients(t, hd, inputs, &mut grads, relu);
+            backprop_to_previous_state(cache, grads.da, grads.dh_prev);
             std::mem::swap(dh, dh_prev);
             continue;
         };
         // The same per row, one parallel region (as in the LSTM's backward).
-        let len = per * hd;
-        let mut blocks: RowBlocks<_> = cache
-            .lengths
-            .chunks(per)
-            .zip(act_t.chunks(len))
-            .zip(dy_t.chunks(len))
-            .zip(dh.chunks(len))
-            .zip(da_t.chunks_mut(len))
-            .zip(dh_prev.chunks_mut(len))
-            .collect();
-        crate::parallel::for_each_mut(&mut blocks[..], |(((((lengths, act), dy), dh), da), dh_prev)| {
-            pre_activation_gradients(lengths, t, hd, act, dy, dh, da, dh_prev, relu);
-            block_product(lengths.len(), da, &cache.w_hh, 1.0, dh_prev);
+        let mut blocks: RowBlocks<_> = inputs.blocks(per, hd).zip(grads.blocks(per, hd)).collect();
+        crate::parallel::for_each_mut(&mut blocks[..], |(inputs, grads)| {
+            pre_activation_gradients(t, hd, *inputs, grads, relu);
+            block_product(inputs.lengths.len(), grads.da, &cache.w_hh, 1.0, grads.dh_prev);
         });
         drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
         std::mem::swap(dh, dh_prev);

@@ -17,6 +17,40 @@
 use super::packed::{self, BSource};
 use gemm_common::Parallelism;
 
+pub use super::microkernel::Merge;
+
+/// The sizes of a product `C [m, n] = A [m, k] · B [k, n]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmShape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+/// A read-only matrix operand: element (i, j) at `data[i · rs + j · cs]` (its row and column
+/// counts come from the product's [`GemmShape`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl MatRef<'_> {
+    /// The transpose: the same elements with the strides swapped (no copy).
+    pub fn t(self) -> Self {
+        MatRef { rs: self.cs, cs: self.rs, ..self }
+    }
+}
+
+/// The written matrix C: element (i, j) at `data[i · rs + j · cs]`.
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    pub data: &'a mut [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
 /// A GEMM implementation (see the module comment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -44,52 +78,21 @@ pub fn choose(m: usize, _n: usize, _k: usize, threads: usize) -> Backend {
     Backend::Packed(threads)
 }
 
-/// `C ← alpha · A · B + beta · C` with A `[m, k]`, B `[k, n]`, C `[m, n]`, each addressed as
-/// `x[i * rs + j * cs]`. When `beta == 0` the previous contents of C are ignored (may be garbage,
-/// even NaN).
+/// `C ← alpha · A · B + beta · C` (`merge`) with A `[m, k]`, B `[k, n]`, C `[m, n]` at any
+/// strides. When `beta == 0` the previous contents of C are ignored (may be garbage, even NaN).
 ///
 /// Panics if a stride would address past the end of a slice or make two elements of C alias:
 /// that is a programming error inside the engine, never a user error (callers validate shapes).
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    beta: f32,
-    c: &mut [f32],
-    rsc: usize,
-    csc: usize,
-) {
-    let backend = choose(m, n, k, crate::parallel::threads());
-    sgemm_with(backend, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+pub fn sgemm(shape: GemmShape, a: MatRef, b: MatRef, merge: Merge, c: MatMut) {
+    let backend = choose(shape.m, shape.n, shape.k, crate::parallel::threads());
+    sgemm_with(backend, shape, a, b, merge, c)
 }
 
 /// [`sgemm`] on a given backend (benchmarks and tests compare them).
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_with(
-    backend: Backend,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    beta: f32,
-    c: &mut [f32],
-    rsc: usize,
-    csc: usize,
-) {
+pub fn sgemm_with(backend: Backend, shape: GemmShape, a_view: MatRef, b_view: MatRef, merge: Merge, c: MatMut) {
+    let GemmShape { m, n, k } = shape;
+    let (MatRef { data: a, rs: rsa, cs: csa }, MatRef { data: b, rs: rsb, cs: csb }) = (a_view, b_view);
+    let (Merge { alpha, beta }, MatMut { data: c, rs: rsc, cs: csc }) = (merge, c);
     if m == 0 || n == 0 {
         return;
     }
@@ -149,24 +152,12 @@ pub fn sgemm_with(
             }
         }
         Backend::Packed(threads) if csc == 1 => {
-            packed::gemm(m, n, k, alpha, a, rsa, csa, BSource::Strided { b, rsb, csb }, beta, c, rsc, threads)
+            packed::gemm(shape, a_view, BSource::Strided(b_view), merge, MatMut { data: c, rs: rsc, cs: csc }, threads)
         }
         Backend::Packed(threads) if rsc == 1 => {
             // Column-major C: compute Cᵀ [n, m] = Bᵀ · Aᵀ, which is row-major.
-            packed::gemm(
-                n,
-                m,
-                k,
-                alpha,
-                b,
-                csb,
-                rsb,
-                BSource::Strided { b: a, rsb: csa, csb: rsa },
-                beta,
-                c,
-                csc,
-                threads,
-            )
+            let c_t = MatMut { data: c, rs: csc, cs: rsc };
+            packed::gemm(GemmShape { m: n, n: m, k }, b_view.t(), BSource::Strided(a_view.t()), merge, c_t, threads)
         }
         // SAFETY: as above.
         Backend::MatrixMultiply | Backend::Packed(_) => unsafe {
@@ -191,23 +182,10 @@ pub fn sgemm_with(
 }
 
 /// The naive reference: `C ← alpha · A · B + beta · C` by the triple loop, f64 accumulation.
-#[allow(clippy::too_many_arguments)]
-pub fn reference(
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    beta: f32,
-    c: &mut [f32],
-    rsc: usize,
-    csc: usize,
-) {
+pub fn reference(shape: GemmShape, a: MatRef, b: MatRef, merge: Merge, c: MatMut) {
+    let GemmShape { m, n, k } = shape;
+    let (MatRef { data: a, rs: rsa, cs: csa }, MatRef { data: b, rs: rsb, cs: csb }) = (a, b);
+    let (Merge { alpha, beta }, MatMut { data: c, rs: rsc, cs: csc }) = (merge, c);
     for i in 0..m {
         for j in 0..n {
             let dot: f64 = (0..k).map(|p| a[i * rsa + p * csa] as f64 * b[p * rsb + j * csb] as f64).sum();
@@ -227,22 +205,11 @@ pub enum Op {
     Transposed,
 }
 
-/// Row-major convenience over [`sgemm`]: `C[m, n] ← alpha · op(A) · op(B) + beta · C`, where A
-/// is stored contiguous as `[m, k]` (or `[k, m]` when transposed), B as `[k, n]` (or `[n, k]`),
-/// and C as `[m, n]`.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    op_a: Op,
-    op_b: Op,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    b: &[f32],
-    beta: f32,
-    c: &mut [f32],
-) {
+/// Row-major convenience over [`sgemm`]: `C[m, n] ← alpha · op(A) · op(B) + beta · C`
+/// (`merge`), where A is stored contiguous as `[m, k]` (or `[k, m]` when transposed), B as
+/// `[k, n]` (or `[n, k]`), and C as `[m, n]`.
+pub fn matmul(op_a: Op, op_b: Op, shape: GemmShape, a: &[f32], b: &[f32], merge: Merge, c: &mut [f32]) {
+    let GemmShape { m, n, k } = shape;
     let (rsa, csa) = match op_a {
         Op::Plain => (k, 1),
         Op::Transposed => (1, m),
@@ -251,7 +218,8 @@ pub fn matmul(
         Op::Plain => (n, 1),
         Op::Transposed => (1, k),
     };
-    sgemm(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, n, 1);
+    let (a, b) = (MatRef { data: a, rs: rsa, cs: csa }, MatRef { data: b, rs: rsb, cs: csb });
+    sgemm(shape, a, b, merge, MatMut { data: c, rs: n, cs: 1 });
 }
 
 #[cfg(test)]
@@ -286,12 +254,12 @@ mod tests {
             for op_b in [Op::Plain, Op::Transposed] {
                 let want = naive(op_a, op_b, m, n, k, &a, &b);
                 let mut c = vec![f32::NAN; m * n];
-                matmul(op_a, op_b, m, n, k, 1.0, &a, &b, 0.0, &mut c);
+                matmul(op_a, op_b, GemmShape { m, n, k }, &a, &b, Merge::OVERWRITE, &mut c);
                 for (got, w) in c.iter().zip(&want) {
                     assert!((*got as f64 - w).abs() < 1e-5, "{op_a:?} {op_b:?}: {got} vs {w}");
                 }
                 // beta = 1 adds a second product on top of the first.
-                matmul(op_a, op_b, m, n, k, 2.0, &a, &b, 1.0, &mut c);
+                matmul(op_a, op_b, GemmShape { m, n, k }, &a, &b, Merge { alpha: 2.0, beta: 1.0 }, &mut c);
                 for (got, w) in c.iter().zip(&want) {
                     assert!((*got as f64 - 3.0 * w).abs() < 1e-5);
                 }
@@ -317,14 +285,16 @@ mod tests {
                     Backend::Packed(1),
                     Backend::Packed(2),
                 ];
+                let (shape, a, b) =
+                    (GemmShape { m, n, k }, MatRef { data: &a, rs: k, cs: 1 }, MatRef { data: &b, rs: rsb, cs: csb });
                 for beta in [0.0, 1.0] {
+                    let merge = Merge { alpha: 0.5, beta };
                     let mut want = c0.clone();
-                    reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n, 1);
+                    reference(shape, a, b, merge, MatMut { data: &mut want, rs: n, cs: 1 });
                     for &backend in &backends {
                         let mut got = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
-                        crate::parallel::install(|| {
-                            sgemm_with(backend, m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut got, n, 1)
-                        });
+                        let c = MatMut { data: &mut got, rs: n, cs: 1 };
+                        crate::parallel::install(|| sgemm_with(backend, shape, a, b, merge, c));
                         for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
                             assert!(
                                 (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
@@ -340,7 +310,8 @@ mod tests {
     #[test]
     fn empty_inner_dimension_scales_c() {
         let mut c = vec![f32::NAN, f32::NAN];
-        sgemm(1, 2, 0, 1.0, &[], 0, 0, &[], 0, 0, 0.0, &mut c, 2, 1);
+        let empty = MatRef { data: &[], rs: 0, cs: 0 };
+        sgemm(GemmShape { m: 1, n: 2, k: 0 }, empty, empty, Merge::OVERWRITE, MatMut { data: &mut c, rs: 2, cs: 1 });
         assert_eq!(c, vec![0.0, 0.0]);
     }
 
@@ -348,6 +319,7 @@ mod tests {
     #[should_panic(expected = "out of bounds")]
     fn out_of_bounds_strides_are_refused() {
         let mut c = vec![0.0; 4];
-        sgemm(2, 2, 2, 1.0, &[1.0; 3], 2, 1, &[1.0; 4], 2, 1, 0.0, &mut c, 2, 1);
+        let (a, b) = (MatRef { data: &[1.0; 3], rs: 2, cs: 1 }, MatRef { data: &[1.0; 4], rs: 2, cs: 1 });
+        sgemm(GemmShape { m: 2, n: 2, k: 2 }, a, b, Merge::OVERWRITE, MatMut { data: &mut c, rs: 2, cs: 1 });
     }
 }

@@ -36,16 +36,41 @@ pub struct Merge {
     pub beta: f32,
 }
 
-/// A tile kernel for a fixed number of valid rows: `(k, a, rsa, csa, b, c, rsc, cols, merge)`:
-/// - `a`: A micro-panel, element (r, p) at `a[r·rsa + p·csa]` for the kernel's rows and p < k,
-/// - `b`: packed B micro-panel, `k · NR` floats (columns beyond `cols` are computed, not stored),
-/// - `c`: the tile's top-left element of C, rows `rsc` apart, columns contiguous; `cols ≤ NR`
-///   columns and the kernel's row count are written.
+impl Merge {
+    /// `C ← A · B`.
+    pub const OVERWRITE: Merge = Merge { alpha: 1.0, beta: 0.0 };
+    /// `C ← A · B + C`.
+    pub const ACCUMULATE: Merge = Merge { alpha: 1.0, beta: 1.0 };
+}
+
+/// The A operand of a kernel: element (r, p) at `ptr[r·rs + p·cs]` for the kernel's rows and
+/// depth p < k (a packed panel `[k][MR]`: rs 1, cs MR; a row block of A read in place: rs = A's
+/// row stride, cs 1). A [`RowKernel`] reads one row: its `rs` is not used.
+#[derive(Debug, Clone, Copy)]
+pub struct APanel {
+    pub ptr: *const f32,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// The part of C a kernel writes: `cols` contiguous columns of each of its rows, from `ptr`
+/// (the top-left element), rows `rs` apart. A [`RowKernel`] writes one row: its `rs` is not used.
+#[derive(Debug, Clone, Copy)]
+pub struct CTile {
+    pub ptr: *mut f32,
+    pub rs: usize,
+    pub cols: usize,
+}
+
+/// A tile kernel for a fixed number of valid rows:
+/// - `a`: A micro-panel (the kernel's rows × k),
+/// - `b`: packed B micro-panel, `k · NR` floats (columns beyond `c.cols` are computed, not stored),
+/// - `c`: the tile, `c.cols ≤ NR` columns and the kernel's row count written.
 ///
 /// # Safety
 /// `a` must address every element above and `b` hold `k · NR` floats; `c` must address
-/// `rows × cols` writable elements at row stride `rsc` not aliased by `a` or `b`.
-pub type TileKernel = unsafe fn(usize, *const f32, usize, usize, *const f32, *mut f32, usize, usize, Merge);
+/// `rows × cols` writable elements not aliased by `a` or `b`.
+pub type TileKernel = unsafe fn(k: usize, a: APanel, b: *const f32, c: CTile, merge: Merge);
 
 /// The kernel for a tile of `rows` valid rows (1..=MR), best implementation for this CPU.
 pub fn kernel(rows: usize) -> TileKernel {
@@ -60,18 +85,25 @@ pub fn kernel(rows: usize) -> TileKernel {
 /// Micro-panels a [`RowKernel`] covers at most (4 × 2 vectors = 8 accumulator chains).
 pub const ROW_PANELS: usize = 4;
 
+/// Consecutive packed micro-panels of B (`k · NR` floats each): panel q starts at
+/// `ptr + q·stride`.
+#[derive(Debug, Clone, Copy)]
+pub struct BPanels {
+    pub ptr: *const f32,
+    pub stride: usize,
+}
+
 /// A kernel for one row of C across consecutive micro-panels of B:
-/// `(k, a, csa, b, panel_stride, c, cols, merge)`:
-/// - `a`: the row of A, element p at `a[p·csa]`, p < k,
-/// - `b`: the first packed micro-panel (`k · NR` floats); panel q starts at `b + q·panel_stride`,
-/// - `c`: the row's first element of C; `cols ≤ panels · NR` contiguous columns are written.
+/// - `a`: the row of A, element p at `a.ptr[p·a.cs]`, p < k,
+/// - `b`: the micro-panels,
+/// - `c`: the row's first element of C; `c.cols ≤ panels · NR` contiguous columns are written.
 ///
 /// Each element is computed exactly as by a [`TileKernel`] (same FMA chain, same merge).
 ///
 /// # Safety
-/// `a` must address k elements at stride `csa`, each panel `k · NR` floats, `c` `cols` writable
+/// `a` must address k elements at stride `a.cs`, each panel `k · NR` floats, `c` `cols` writable
 /// elements not aliased by `a` or `b`.
-pub type RowKernel = unsafe fn(usize, *const f32, usize, *const f32, usize, *mut f32, usize, Merge);
+pub type RowKernel = unsafe fn(k: usize, a: APanel, b: BPanels, c: CTile, merge: Merge);
 
 /// The row kernel for `panels` micro-panels (1..=ROW_PANELS), best implementation for this CPU.
 pub fn row_kernel(panels: usize) -> RowKernel {
@@ -101,24 +133,14 @@ unsafe fn merge_spilled(acc: &[[f32; NR]], c: *mut f32, rsc: usize, cols: usize,
 
 /// The portable kernel (plain loops the compiler vectorises).
 pub mod portable {
-    use super::{merge_spilled, Merge, TileKernel, MR, NR};
+    use super::{merge_spilled, APanel, BPanels, CTile, Merge, TileKernel, MR, NR};
 
     /// The portable kernel for `ROWS` valid rows.
     ///
     /// # Safety
     /// See [`TileKernel`].
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile<const ROWS: usize>(
-        k: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        cols: usize,
-        merge: Merge,
-    ) {
+    pub unsafe fn tile<const ROWS: usize>(k: usize, a: APanel, b: *const f32, c: CTile, merge: Merge) {
+        let (APanel { ptr: a, rs: rsa, cs: csa }, CTile { ptr: c, rs: rsc, cols }) = (a, c);
         let mut acc = [[0.0f32; NR]; ROWS];
         let b = std::slice::from_raw_parts(b, k * NR);
         for (p, b_p) in b.chunks_exact(NR).enumerate() {
@@ -139,21 +161,12 @@ pub mod portable {
     ///
     /// # Safety
     /// See [`RowKernel`](super::RowKernel).
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn row<const PANELS: usize>(
-        k: usize,
-        a: *const f32,
-        csa: usize,
-        b: *const f32,
-        panel_stride: usize,
-        c: *mut f32,
-        cols: usize,
-        merge: Merge,
-    ) {
+    pub unsafe fn row<const PANELS: usize>(k: usize, a: APanel, b: BPanels, c: CTile, merge: Merge) {
         for q in 0..PANELS {
-            let panel_cols = cols.saturating_sub(q * NR).min(NR);
+            let panel_cols = c.cols.saturating_sub(q * NR).min(NR);
             if panel_cols > 0 {
-                tile::<1>(k, a, 0, csa, b.add(q * panel_stride), c.add(q * NR), 0, panel_cols, merge);
+                let panel = CTile { ptr: c.ptr.add(q * NR), rs: 0, cols: panel_cols };
+                tile::<1>(k, APanel { rs: 0, ..a }, b.ptr.add(q * b.stride), panel, merge);
             }
         }
     }
@@ -163,7 +176,7 @@ pub mod portable {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{merge_spilled, Merge, TileKernel, MR, NR};
+    use super::{merge_spilled, APanel, BPanels, CTile, Merge, TileKernel, MR, NR};
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -175,18 +188,8 @@ mod avx2 {
     /// # Safety
     /// See [`TileKernel`]; the CPU must support AVX2 and FMA (checked by [`available`]).
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const ROWS: usize>(
-        k: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        cols: usize,
-        merge: Merge,
-    ) {
+    unsafe fn tile<const ROWS: usize>(k: usize, a: APanel, b: *const f32, c: CTile, merge: Merge) {
+        let (APanel { ptr: a, rs: rsa, cs: csa }, CTile { ptr: c, rs: rsc, cols }) = (a, c);
         // Ask for C's tile now: it is read (beta ≠ 0) or written after the depth loop, and at a
         // small depth the loop is too short to hide a miss to memory.
         for r in 0..ROWS {
@@ -229,17 +232,9 @@ mod avx2 {
     /// # Safety
     /// See [`RowKernel`](super::RowKernel); the CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn row<const PANELS: usize>(
-        k: usize,
-        a: *const f32,
-        csa: usize,
-        b: *const f32,
-        panel_stride: usize,
-        c: *mut f32,
-        cols: usize,
-        merge: Merge,
-    ) {
+    unsafe fn row<const PANELS: usize>(k: usize, a: APanel, b: BPanels, c: CTile, merge: Merge) {
+        let (APanel { ptr: a, cs: csa, .. }, BPanels { ptr: b, stride: panel_stride }, CTile { ptr: c, cols, .. }) =
+            (a, b, c);
         let mut acc = [[_mm256_setzero_ps(); 2]; PANELS];
         for p in 0..k {
             let a_p = _mm256_broadcast_ss(&*a.add(p * csa));
@@ -276,9 +271,8 @@ mod avx2 {
 
     macro_rules! wrap_row {
         ($($name:ident = $panels:literal),*) => {$(
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn $name(k: usize, a: *const f32, csa: usize, b: *const f32, panel_stride: usize, c: *mut f32, cols: usize, merge: Merge) {
-                row::<$panels>(k, a, csa, b, panel_stride, c, cols, merge)
+            unsafe fn $name(k: usize, a: APanel, b: BPanels, c: CTile, merge: Merge) {
+                row::<$panels>(k, a, b, c, merge)
             }
         )*};
     }
@@ -291,9 +285,8 @@ mod avx2 {
     /// features; these are only handed out after [`available`] said yes.
     macro_rules! wrap {
         ($($name:ident = $rows:literal),*) => {$(
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn $name(k: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, merge: Merge) {
-                tile::<$rows>(k, a, rsa, csa, b, c, rsc, cols, merge)
+            unsafe fn $name(k: usize, a: APanel, b: *const f32, c: CTile, merge: Merge) {
+                tile::<$rows>(k, a, b, c, merge)
             }
         )*};
     }
@@ -322,14 +315,16 @@ mod tests {
                 {
                     let before: Vec<f32> = (0..ROW_PANELS * NR + 4).map(|i| i as f32 * 0.01 - 0.2).collect();
                     let mut got = before.clone();
-                    unsafe { row_kernel(panels)(k, a.as_ptr(), 3, b.as_ptr(), stride, got.as_mut_ptr(), cols, merge) };
+                    let row_a = APanel { ptr: a.as_ptr(), rs: 0, cs: 3 };
+                    let panels_b = BPanels { ptr: b.as_ptr(), stride };
+                    let row_c = CTile { ptr: got.as_mut_ptr(), rs: 0, cols };
+                    unsafe { row_kernel(panels)(k, row_a, panels_b, row_c, merge) };
                     let mut want = before.clone();
                     for q in 0..panels {
                         let panel_cols = cols.saturating_sub(q * NR).min(NR);
                         let panel = b[q * stride..].as_ptr();
-                        unsafe {
-                            kernel(1)(k, a.as_ptr(), 0, 3, panel, want[q * NR..].as_mut_ptr(), 0, panel_cols, merge)
-                        };
+                        let tile_c = CTile { ptr: want[q * NR..].as_mut_ptr(), rs: 0, cols: panel_cols };
+                        unsafe { kernel(1)(k, row_a, panel, tile_c, merge) };
                     }
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "panels {panels} cols {cols} {merge:?}");
@@ -358,7 +353,9 @@ mod tests {
                     let before: Vec<f32> =
                         (0..MR * rsc).map(|i| if merge.beta == 0.0 { f32::NAN } else { i as f32 * 0.01 }).collect();
                     let mut c = before.clone();
-                    unsafe { kern(k, a.as_ptr(), 1, MR, b.as_ptr(), c.as_mut_ptr(), rsc, cols, merge) };
+                    let (panel_a, tile_c) =
+                        (APanel { ptr: a.as_ptr(), rs: 1, cs: MR }, CTile { ptr: c.as_mut_ptr(), rs: rsc, cols });
+                    unsafe { kern(k, panel_a, b.as_ptr(), tile_c, merge) };
                     for r in 0..MR {
                         for j in 0..rsc {
                             let got = c[r * rsc + j];

@@ -21,8 +21,10 @@
 //! (wide ones); the depth loop is never split, so every element of C is the same sequence of
 //! operations at any thread count: results are bit-identical whatever the number of threads.
 
-use super::microkernel::{self, Merge, MR, NR, ROW_PANELS};
+use super::gemm::{GemmShape, MatMut, MatRef};
+use super::microkernel::{self, APanel, BPanels, CTile, Merge, MR, NR, ROW_PANELS};
 use std::cell::RefCell;
+use std::ops::Range;
 
 /// Depth of a packed block: a B micro-panel (KC·NR·4 = 16 KiB) stays in L1 while the tiles of a
 /// row block use it.
@@ -138,9 +140,10 @@ fn pack_b_block(out: &mut [f32], kc: usize, j0: usize, j1: usize, b: &[f32], rsb
     }
 }
 
-/// Packs rows `i0..i0+mc`, depth `p0..p0+kc` of A into panels `[kc][MR]` (rows past mc zero).
-#[allow(clippy::too_many_arguments)]
-fn pack_a_block(out: &mut [f32], a: &[f32], rsa: usize, csa: usize, i0: usize, mc: usize, p0: usize, kc: usize) {
+/// Packs `rows` (mc of them), `depth` (kc) of A into panels `[kc][MR]` (rows past mc zero).
+fn pack_a_block(out: &mut [f32], a: MatRef, rows: Range<usize>, depth: Range<usize>) {
+    let MatRef { data: a, rs: rsa, cs: csa } = a;
+    let (i0, mc, p0, kc) = (rows.start, rows.len(), depth.start, depth.len());
     let panels = mc.div_ceil(MR);
     if !mc.is_multiple_of(MR) {
         // The last panel's rows past mc must be zero (the kernel multiplies them).
@@ -194,34 +197,22 @@ thread_local! {
 pub enum BSource<'a> {
     /// Packed once beforehand.
     Packed(&'a PackedB),
-    /// Strided `b[p · rsb + j · csb]`, packed block by block on the fly.
-    Strided { b: &'a [f32], rsb: usize, csb: usize },
+    /// Strided `[k, n]`, packed block by block on the fly.
+    Strided(MatRef<'a>),
 }
 
-/// `C ← alpha · A · B + beta · C` over columns `j_lo..j_hi` of C (a whole number of NR panels
-/// from 0, or the end). C is a pointer, not a slice: threads that split a product by columns
-/// write the same rows at once, each in its own columns, and overlapping `&mut` slices would
-/// alias.
+/// `C [m, n] ← alpha · A · B + beta · C` over `columns` of C (a whole number of NR panels from
+/// 0, or the end). C is a pointer, not a slice: threads that split a product by columns write
+/// the same rows at once, each in its own columns, and overlapping `&mut` slices would alias.
 ///
 /// # Safety
-/// `c` addresses C `[m, n]` at row stride `rsc` ((m−1)·rsc + n values, checked by the caller
-/// with A's bounds), and no other thread touches columns `j_lo..j_hi` of those rows meanwhile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_columns(
-    m: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: BSource,
-    beta: f32,
-    c: *mut f32,
-    rsc: usize,
-    n: usize,
-    j_lo: usize,
-    j_hi: usize,
-) {
+/// `c` addresses C `[m, n]` ((m−1)·rs + n values, checked by the caller with A's bounds), and no
+/// other thread touches `columns` of those rows meanwhile.
+unsafe fn gemm_columns(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: SharedC, columns: Range<usize>) {
+    let GemmShape { m, n, k } = shape;
+    let (rsa, csa) = (a.rs, a.cs);
+    let (Merge { alpha, beta }, SharedC { ptr: c, rs: rsc }) = (merge, c);
+    let (j_lo, j_hi) = (columns.start, columns.end);
     SCRATCH.with(|scratch| {
         let scratch = &mut *scratch.borrow_mut();
         for jc in (j_lo..j_hi).step_by(NC) {
@@ -232,7 +223,7 @@ unsafe fn gemm_columns(
                 let merge = Merge { alpha, beta: if p0 == 0 { beta } else { 1.0 } };
                 let b_block: &[f32] = match b {
                     BSource::Packed(packed) => &packed.block(p0, kc)[jc * kc..],
-                    BSource::Strided { b, rsb, csb } => {
+                    BSource::Strided(MatRef { data: b, rs: rsb, cs: csb }) => {
                         let out = scratch.b.resize(nc.div_ceil(NR) * NR * kc);
                         pack_b_block(out, kc, jc, jc + nc, &b[p0 * rsb..], rsb, csb);
                         scratch.b.as_slice()
@@ -244,11 +235,12 @@ unsafe fn gemm_columns(
                     // of a recurrence); otherwise the block is packed into MR-row panels.
                     let in_place = csa == 1;
                     if !in_place {
-                        pack_a_block(scratch.a.resize(mc.div_ceil(MR) * MR * kc), a, rsa, csa, i0, mc, p0, kc);
+                        let out = scratch.a.resize(mc.div_ceil(MR) * MR * kc);
+                        pack_a_block(out, a, i0..i0 + mc, p0..p0 + kc);
                     }
                     let a_block = scratch.a.as_slice();
                     if mc == 1 {
-                        let (a_row, a_cs) = if in_place { (&a[i0 * rsa + p0..], 1) } else { (a_block, MR) };
+                        let (a_row, a_cs) = if in_place { (&a.data[i0 * rsa + p0..], 1) } else { (a_block, MR) };
                         let panels = nc.div_ceil(NR);
                         for first in (0..panels).step_by(ROW_PANELS) {
                             let count = ROW_PANELS.min(panels - first);
@@ -259,12 +251,9 @@ unsafe fn gemm_columns(
                             unsafe {
                                 microkernel::row_kernel(count)(
                                     kc,
-                                    a_row.as_ptr(),
-                                    a_cs,
-                                    b_block[first * kc * NR..].as_ptr(),
-                                    kc * NR,
-                                    c.add(i0 * rsc + j),
-                                    (count * NR).min(n - j),
+                                    APanel { ptr: a_row.as_ptr(), rs: 0, cs: a_cs },
+                                    BPanels { ptr: b_block[first * kc * NR..].as_ptr(), stride: kc * NR },
+                                    CTile { ptr: c.add(i0 * rsc + j), rs: 0, cols: (count * NR).min(n - j) },
                                     merge,
                                 )
                             };
@@ -277,7 +266,7 @@ unsafe fn gemm_columns(
                         for (row_panel, i) in (i0..i0 + mc).step_by(MR).enumerate() {
                             let rows = MR.min(i0 + mc - i);
                             let (a_panel, a_rs, a_cs) = if in_place {
-                                (&a[i * rsa + p0..], rsa, 1)
+                                (&a.data[i * rsa + p0..], rsa, 1)
                             } else {
                                 (&a_block[row_panel * kc * MR..], 1, MR)
                             };
@@ -288,13 +277,9 @@ unsafe fn gemm_columns(
                             unsafe {
                                 microkernel::kernel(rows)(
                                     kc,
-                                    a_panel.as_ptr(),
-                                    a_rs,
-                                    a_cs,
+                                    APanel { ptr: a_panel.as_ptr(), rs: a_rs, cs: a_cs },
                                     b_panel.as_ptr(),
-                                    c.add(i * rsc + j),
-                                    rsc,
-                                    cols,
+                                    CTile { ptr: c.add(i * rsc + j), rs: rsc, cols },
                                     merge,
                                 )
                             };
@@ -306,25 +291,14 @@ unsafe fn gemm_columns(
     });
 }
 
-/// `C [m, n] ← alpha · A · B + beta · C`: A `[m, k]` at `a[i · rsa + p · csa]`, C row-major at
-/// `c[i · rsc + j]`, B from `b` (packed or strided; its k and n must match). Runs on up to
-/// `threads` threads of the engine's pool, each owning a range of rows or columns. `beta == 0`: C is
-/// not read.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: BSource,
-    beta: f32,
-    c: &mut [f32],
-    rsc: usize,
-    threads: usize,
-) {
+/// `C [m, n] ← alpha · A · B + beta · C` (`merge`): A `[m, k]` at any strides, C row-major (its
+/// column stride must be 1), B from `b` (packed or strided; its k and n must match). Runs on up
+/// to `threads` threads of the engine's pool, each owning a range of rows or columns.
+/// `beta == 0`: C is not read.
+pub fn gemm(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, threads: usize) {
+    let GemmShape { m, n, k } = shape;
+    assert_eq!(c.cs, 1, "packed gemm: C must be row-major");
+    let (MatMut { data: c, rs: rsc, .. }, beta) = (c, merge.beta);
     if m == 0 || n == 0 {
         return;
     }
@@ -332,7 +306,7 @@ pub fn gemm(
         assert!(p.k == k && p.n == n, "packed gemm: B is [{}, {}], the product needs [{k}, {n}]", p.k, p.n);
     }
     assert!((m - 1) * rsc + n <= c.len() && rsc >= n, "packed gemm: C [{m}, {n}] out of bounds");
-    assert!(k == 0 || (m - 1) * rsa + (k - 1) * csa < a.len(), "packed gemm: A [{m}, {k}] out of bounds");
+    assert!(k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "packed gemm: A [{m}, {k}] out of bounds");
     if k == 0 {
         for row in c.chunks_mut(rsc).take(m) {
             row[..n].iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
@@ -343,11 +317,11 @@ pub fn gemm(
     let threads = if m * n * k < crate::parallel::min_split_work() { 1 } else { threads };
     if threads <= 1 {
         // SAFETY: bounds checked above; C is borrowed mutably for the call.
-        return unsafe { gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c.as_mut_ptr(), rsc, n, 0, n) };
+        return unsafe { gemm_columns(shape, a, b, merge, SharedC { ptr: c.as_mut_ptr(), rs: rsc }, 0..n) };
     }
     // Either way each element of C is computed by one thread with the same operations, so the
     // split never changes the bits.
-    let c_ptr = &SharedC(c.as_mut_ptr());
+    let c_ptr = &SharedC { ptr: c.as_mut_ptr(), rs: rsc };
     if m >= n {
         // Tall products (the weight gradients, the input projection, the head over all steps):
         // split the rows, so that each thread reads only its share of the large A.
@@ -357,7 +331,9 @@ pub fn gemm(
             // SAFETY: each block writes only rows i_lo..i_lo + rows of C, disjoint from every
             // other block's; C outlives the call.
             unsafe {
-                gemm_columns(rows, k, alpha, &a[i_lo * rsa..], rsa, csa, b, beta, c_ptr.0.add(i_lo * rsc), rsc, n, 0, n)
+                let block_a = MatRef { data: &a.data[i_lo * a.rs..], ..a };
+                let block_c = SharedC { ptr: c_ptr.ptr.add(i_lo * rsc), rs: rsc };
+                gemm_columns(GemmShape { m: rows, n, k }, block_a, b, merge, block_c, 0..n)
             }
         });
         return;
@@ -372,12 +348,17 @@ pub fn gemm(
         let (j_lo, j_hi) = (range * per, ((range + 1) * per).min(n));
         // SAFETY: each range writes only columns j_lo..j_hi of C's rows (the tiles of its
         // panels), disjoint from every other range's; C outlives the call.
-        unsafe { gemm_columns(m, k, alpha, a, rsa, csa, b, beta, c_ptr.0, rsc, n, j_lo, j_hi) };
+        unsafe { gemm_columns(shape, a, b, merge, *c_ptr, j_lo..j_hi) };
     });
 }
 
-/// C's buffer shared by the row-block and column-range tasks of [`gemm`].
-struct SharedC(*mut f32);
+/// C's buffer shared by the row-block and column-range tasks of [`gemm`]: row-major, rows `rs`
+/// apart.
+#[derive(Clone, Copy)]
+struct SharedC {
+    ptr: *mut f32,
+    rs: usize,
+}
 // SAFETY: the tasks write disjoint parts of C (see `gemm`).
 unsafe impl Sync for SharedC {}
 
@@ -385,6 +366,8 @@ unsafe impl Sync for SharedC {}
 mod tests {
     use super::*;
     use crate::kernels::gemm::reference;
+
+    const HALF: Merge = Merge { alpha: 0.5, beta: 0.0 };
 
     fn values(len: usize, seed: f32) -> Vec<f32> {
         (0..len).map(|i| (i as f32 * seed).sin()).collect()
@@ -404,12 +387,14 @@ mod tests {
                 let packed = PackedB::new(k, n, &b, rsb, csb);
                 for beta in [0.0, 1.0] {
                     let mut want = c0.clone();
-                    reference(m, n, k, 0.5, &a, k, 1, &b, rsb, csb, beta, &mut want, n + 2, 1);
+                    let (shape, merge) = (GemmShape { m, n, k }, Merge { beta, ..HALF });
+                    let (a_view, b_view) = (MatRef { data: &a, rs: k, cs: 1 }, MatRef { data: &b, rs: rsb, cs: csb });
+                    reference(shape, a_view, b_view, merge, MatMut { data: &mut want, rs: n + 2, cs: 1 });
                     let mut first: Option<Vec<f32>> = None;
                     for threads in [1, 3] {
-                        for source in [BSource::Packed(&packed), BSource::Strided { b: &b, rsb, csb }] {
+                        for source in [BSource::Packed(&packed), BSource::Strided(b_view)] {
                             let mut got = if beta == 0.0 { vec![f32::NAN; c0.len()] } else { c0.clone() };
-                            gemm(m, n, k, 0.5, &a, k, 1, source, beta, &mut got, n + 2, threads);
+                            gemm(shape, a_view, source, merge, MatMut { data: &mut got, rs: n + 2, cs: 1 }, threads);
                             for i in 0..m {
                                 for j in 0..n + 2 {
                                     let (g, w) = (got[i * (n + 2) + j], want[i * (n + 2) + j]);
@@ -445,9 +430,11 @@ mod tests {
         let at = values(k * m, 0.29); // A stored [k, m]
         let b = values(k * n, 0.53);
         let mut want = vec![0.0; m * n];
-        reference(m, n, k, 1.0, &at, 1, m, &b, n, 1, 0.0, &mut want, n, 1);
+        let (shape, at_view, b_view) =
+            (GemmShape { m, n, k }, MatRef { data: &at, rs: 1, cs: m }, MatRef { data: &b, rs: n, cs: 1 });
+        reference(shape, at_view, b_view, Merge::OVERWRITE, MatMut { data: &mut want, rs: n, cs: 1 });
         let mut got = vec![0.0; m * n];
-        gemm(m, n, k, 1.0, &at, 1, m, BSource::Strided { b: &b, rsb: n, csb: 1 }, 0.0, &mut got, n, 1);
+        gemm(shape, at_view, BSource::Strided(b_view), Merge::OVERWRITE, MatMut { data: &mut got, rs: n, cs: 1 }, 1);
         assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4));
     }
 
@@ -456,6 +443,8 @@ mod tests {
     fn a_packed_b_of_the_wrong_shape_is_refused() {
         let packed = PackedB::new(3, 4, &[0.0; 12], 4, 1);
         let mut c = vec![0.0; 8];
-        gemm(2, 4, 2, 1.0, &[0.0; 4], 2, 1, BSource::Packed(&packed), 0.0, &mut c, 4, 1);
+        let a = MatRef { data: &[0.0; 4], rs: 2, cs: 1 };
+        let c = MatMut { data: &mut c, rs: 4, cs: 1 };
+        gemm(GemmShape { m: 2, n: 4, k: 2 }, a, BSource::Packed(&packed), Merge::OVERWRITE, c, 1);
     }
 }

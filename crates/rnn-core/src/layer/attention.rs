@@ -20,9 +20,9 @@
 //! the naive reference in the tests recomputes everything per (query, key) pair.
 
 use crate::error::{check_len, Error, Result};
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::gemm::{matmul, GemmShape, Merge, Op};
 use crate::kernels::packed::PackedB;
-use crate::layer::dense::Dense;
+use crate::layer::dense::{Dense, DenseGrads};
 use crate::params::Params;
 
 /// How a query scores a key.
@@ -193,13 +193,10 @@ impl Attention {
             matmul(
                 Op::Plain,
                 Op::Transposed,
-                steps * batch,
-                w,
-                self.key,
-                1.0,
+                GemmShape { m: steps * batch, n: w, k: self.key },
                 &keys,
                 p.view(name),
-                0.0,
+                Merge::OVERWRITE,
                 &mut projected,
             );
         }
@@ -247,13 +244,10 @@ impl Attention {
             matmul(
                 Op::Plain,
                 Op::Transposed,
-                n,
-                a,
-                hq,
-                1.0,
+                GemmShape { m: n, n: a, k: hq },
                 queries,
                 p.view("attn.query.weight"),
-                0.0,
+                Merge::OVERWRITE,
                 &mut cache.projected_queries,
             );
             cache.hidden.resize(n * ts * a, 0.0);
@@ -333,9 +327,7 @@ impl Attention {
                 n,
                 p.view("attn.combine.weight"),
                 &dpre,
-                dw,
-                Some(db),
-                Some(&mut dz),
+                DenseGrads { dw, db: Some(db), dx: Some(&mut dz) },
             )?;
         }
         let pw = self.projected_width();
@@ -402,45 +394,60 @@ impl Attention {
                 matmul(
                     Op::Transposed,
                     Op::Plain,
-                    hq,
-                    hk,
-                    rows,
-                    1.0,
+                    GemmShape { m: hq, n: hk, k: rows },
                     &dprojected,
                     &memory.keys,
-                    1.0,
+                    Merge::ACCUMULATE,
                     g.view_mut("attn.weight"),
                 );
-                matmul(Op::Plain, Op::Plain, rows, hk, hq, 1.0, &dprojected, p.view("attn.weight"), 1.0, dkeys);
+                matmul(
+                    Op::Plain,
+                    Op::Plain,
+                    GemmShape { m: rows, n: hk, k: hq },
+                    &dprojected,
+                    p.view("attn.weight"),
+                    Merge::ACCUMULATE,
+                    dkeys,
+                );
             }
             AttentionKind::Additive => {
                 let rows = ts * memory.batch;
                 matmul(
                     Op::Transposed,
                     Op::Plain,
-                    a,
-                    hk,
-                    rows,
-                    1.0,
+                    GemmShape { m: a, n: hk, k: rows },
                     &dprojected,
                     &memory.keys,
-                    1.0,
+                    Merge::ACCUMULATE,
                     g.view_mut("attn.key.weight"),
                 );
-                matmul(Op::Plain, Op::Plain, rows, hk, a, 1.0, &dprojected, p.view("attn.key.weight"), 1.0, dkeys);
+                matmul(
+                    Op::Plain,
+                    Op::Plain,
+                    GemmShape { m: rows, n: hk, k: a },
+                    &dprojected,
+                    p.view("attn.key.weight"),
+                    Merge::ACCUMULATE,
+                    dkeys,
+                );
                 matmul(
                     Op::Transposed,
                     Op::Plain,
-                    a,
-                    hq,
-                    n,
-                    1.0,
+                    GemmShape { m: a, n: hq, k: n },
                     &dqp,
                     &cache.queries,
-                    1.0,
+                    Merge::ACCUMULATE,
                     g.view_mut("attn.query.weight"),
                 );
-                matmul(Op::Plain, Op::Plain, n, hq, a, 1.0, &dqp, p.view("attn.query.weight"), 1.0, &mut dq);
+                matmul(
+                    Op::Plain,
+                    Op::Plain,
+                    GemmShape { m: n, n: hq, k: a },
+                    &dqp,
+                    p.view("attn.query.weight"),
+                    Merge::ACCUMULATE,
+                    &mut dq,
+                );
                 g.view_mut("attn.v").iter_mut().zip(&dv).for_each(|(g, d)| *g += d);
             }
         }

@@ -4,8 +4,19 @@
 //! another, added into the same logits with `accumulate = true`.
 
 use crate::error::{check_len, checked_size, Error, Result};
-use crate::kernels::gemm::{matmul, Op};
+use crate::kernels::gemm::{matmul, GemmShape, MatMut, MatRef, Merge, Op};
 use crate::kernels::packed::{self, BSource, PackedB};
+
+/// Where [`Dense::backward`] adds its gradients (None: that gradient is not wanted).
+#[derive(Debug)]
+pub struct DenseGrads<'a> {
+    /// `[out, in]`
+    pub dw: &'a mut [f32],
+    /// `[out]`
+    pub db: Option<&'a mut [f32]>,
+    /// `[N, in]`
+    pub dx: Option<&'a mut [f32]>,
+}
 
 /// Sizes of a dense layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +47,8 @@ impl Dense {
             return Err(Error::Range(format!("dense: expected inputs and outputs >= 1, got {i} and {o}")));
         }
         // y [N, out] (+)= x [N, in] · Wᵀ, W stored [out, in] (read transposed, no copy).
-        matmul(Op::Plain, Op::Transposed, n, o, i, 1.0, x, w, if accumulate { 1.0 } else { 0.0 }, y);
+        let merge = if accumulate { Merge::ACCUMULATE } else { Merge::OVERWRITE };
+        matmul(Op::Plain, Op::Transposed, GemmShape { m: n, n: o, k: i }, x, w, merge, y);
         add_bias(y, b);
         Ok(())
     }
@@ -66,8 +78,16 @@ impl Dense {
         if let Some(b) = b {
             check_len("bias", b.len(), o)?;
         }
-        let beta = if accumulate { 1.0 } else { 0.0 };
-        packed::gemm(n, o, i, 1.0, x, i, 1, BSource::Packed(w_t), beta, y, o, crate::parallel::threads());
+        let merge = if accumulate { Merge::ACCUMULATE } else { Merge::OVERWRITE };
+        let (shape, x) = (GemmShape { m: n, n: o, k: i }, MatRef { data: x, rs: i, cs: 1 });
+        packed::gemm(
+            shape,
+            x,
+            BSource::Packed(w_t),
+            merge,
+            MatMut { data: y, rs: o, cs: 1 },
+            crate::parallel::threads(),
+        );
         add_bias(y, b);
         Ok(())
     }
@@ -79,19 +99,11 @@ impl Dense {
     }
 
     /// Given `dy` `[N, out]`: `dW += dyᵀ x` `[out, in]`, `db += Σ_rows dy` `[out]`, and
-    /// `dx += dy W` `[N, in]` (all accumulate, since a tensor may receive gradient from several
-    /// paths, e.g. the embedding output feeds both the recurrent stack and the skip term).
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward(
-        &self,
-        x: &[f32],
-        n: usize,
-        w: &[f32],
-        dy: &[f32],
-        dw: &mut [f32],
-        db: Option<&mut [f32]>,
-        dx: Option<&mut [f32]>,
-    ) -> Result<()> {
+    /// `dx += dy W` `[N, in]` into `grads` (all accumulate, since a tensor may receive gradient
+    /// from several paths, e.g. the embedding output feeds both the recurrent stack and the skip
+    /// term).
+    pub fn backward(&self, x: &[f32], n: usize, w: &[f32], dy: &[f32], grads: DenseGrads) -> Result<()> {
+        let DenseGrads { dw, db, dx } = grads;
         let (i, o) = (self.inputs, self.outputs);
         check_len("x", x.len(), checked_size("x", &[n, i])?)?;
         check_len("weight", w.len(), checked_size("weight", &[o, i])?)?;
@@ -107,7 +119,7 @@ impl Dense {
             return Ok(());
         }
         // dW [out, in] += dyᵀ · x, dy stored [N, out] (read transposed).
-        matmul(Op::Transposed, Op::Plain, o, i, n, 1.0, dy, x, 1.0, dw);
+        matmul(Op::Transposed, Op::Plain, GemmShape { m: o, n: i, k: n }, dy, x, Merge::ACCUMULATE, dw);
         if let Some(db) = db {
             for row in dy.chunks_exact(o) {
                 db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
@@ -115,7 +127,7 @@ impl Dense {
         }
         if let Some(dx) = dx {
             // dx [N, in] += dy [N, out] · W [out, in].
-            matmul(Op::Plain, Op::Plain, n, i, o, 1.0, dy, w, 1.0, dx);
+            matmul(Op::Plain, Op::Plain, GemmShape { m: n, n: i, k: o }, dy, w, Merge::ACCUMULATE, dx);
         }
         Ok(())
     }
@@ -175,7 +187,7 @@ mod tests {
             y.iter().zip(&r).map(|(a, c)| (*a as f64) * (*c as f64)).sum()
         };
         let (mut dw, mut db, mut dx) = (vec![0.5; o * i], vec![0.5; o], vec![0.5; n * i]);
-        d.backward(&x, n, &w, &r, &mut dw, Some(&mut db), Some(&mut dx)).unwrap();
+        d.backward(&x, n, &w, &r, DenseGrads { dw: &mut dw, db: Some(&mut db), dx: Some(&mut dx) }).unwrap();
         let h = 1e-2f32;
         let num = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
         for k in 0..o * i {
@@ -213,7 +225,8 @@ mod tests {
         let e = d.forward(&[0.0; 6], 2, &[0.0; 6], Some(&[0.0; 3]), &mut y, false).unwrap_err().to_string();
         assert_eq!(e, "bias: expected length 2, got 3");
         let mut dw = vec![0.0; 6];
-        let e = d.backward(&[0.0; 6], 2, &[0.0; 6], &[0.0; 3], &mut dw, None, None).unwrap_err().to_string();
+        let grads = DenseGrads { dw: &mut dw, db: None, dx: None };
+        let e = d.backward(&[0.0; 6], 2, &[0.0; 6], &[0.0; 3], grads).unwrap_err().to_string();
         assert_eq!(e, "dy: expected length 4, got 3");
     }
 }

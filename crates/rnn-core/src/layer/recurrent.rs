@@ -20,7 +20,10 @@
 //! (state, shapes, parameter lookup, input checks); the cache-free inference half is in
 //! [`super::recurrent_inference`].
 
-use crate::cell::{self, CellCache, CellDownstream, CellGrads, CellInput, CellUpstream, CellWeights, SeqDims};
+use crate::cell::{
+    self, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream, CellWeights, InitialState,
+    SeqDims,
+};
 use crate::config::{CellKind, ModelConfig};
 use crate::error::{all_finite, check_finite, check_len, Error, Result};
 use crate::params::Params;
@@ -28,11 +31,36 @@ use crate::rng::Rng;
 
 // The inference half (cache-free forward, packed weights, workspace) lives in its own file; its
 // types stay reachable under this module's path.
-pub use super::recurrent_inference::{InferenceWorkspace, PackedRecurrence};
+pub use super::recurrent_inference::{InferenceWorkspace, PackedRecurrence, TokenBatch};
 
 /// The largest number of f32 values a forward may keep in its cache (16 GiB); larger batches
 /// are refused before allocating.
 const MAX_CACHE_VALUES: usize = 1 << 32;
+
+/// A batch of sequences as the stack takes it: `x` `[T, B, I]` time-major, T = `steps`,
+/// B = `batch`, and the real length of each row (`[B]`; None: all T).
+#[derive(Debug, Clone, Copy)]
+pub struct SeqBatch<'a> {
+    pub x: &'a [f32],
+    pub steps: usize,
+    pub batch: usize,
+    pub lengths: Option<&'a [usize]>,
+}
+
+/// A forward's first-layer input with the batch's shape (vectors, or token rows at inference).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StackInput<'a> {
+    pub(super) x: CellInput<'a>,
+    pub(super) steps: usize,
+    pub(super) batch: usize,
+    pub(super) lengths: Option<&'a [usize]>,
+}
+
+impl<'a> From<SeqBatch<'a>> for StackInput<'a> {
+    fn from(seq: SeqBatch<'a>) -> Self {
+        StackInput { x: CellInput::Vectors(seq.x), steps: seq.steps, batch: seq.batch, lengths: seq.lengths }
+    }
+}
 
 /// Recurrent state of the whole stack.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -153,43 +181,36 @@ impl RecurrentStack {
         self.directions * self.hidden
     }
 
-    /// Training (or evaluation) forward. `x` `[T, B, I]`; `lengths` `[B]` real lengths (None: all
-    /// T); `state` the initial state (None: zeros); `dropout`: Some(rng) applies dropout between
-    /// layers (training). Returns `y` `[T, B, D·H]` and the final state; fills `cache`.
-    #[allow(clippy::too_many_arguments)]
+    /// Training (or evaluation) forward of `seq`. `state` the initial state (None: zeros);
+    /// `dropout`: Some(rng) applies dropout between layers (training). Returns `y` `[T, B, D·H]`
+    /// and the final state; fills `cache`.
     pub fn forward(
         &self,
         p: &Params,
-        x: &[f32],
-        t: usize,
-        b: usize,
-        lengths: Option<&[usize]>,
+        seq: SeqBatch,
         state: Option<&StackState>,
         dropout: Option<&mut Rng>,
         cache: &mut StackCache,
     ) -> Result<(Vec<f32>, StackState)> {
         let mut y = Vec::new();
-        let final_state = self.forward_into(p, x, t, b, lengths, state, dropout, cache, &mut y)?;
+        let final_state = self.forward_into(p, seq, state, dropout, cache, &mut y)?;
         Ok((y, final_state))
     }
 
     /// [`forward`](Self::forward) writing `y` `[T, B, D·H]` into the caller's buffer (resized,
     /// its capacity reused). With a reused `cache` and `y`, a training step allocates no
     /// sequence-sized buffer: fresh multi-megabyte buffers cost page faults on every step.
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_into(
         &self,
         p: &Params,
-        x: &[f32],
-        t: usize,
-        b: usize,
-        lengths: Option<&[usize]>,
+        seq: SeqBatch,
         state: Option<&StackState>,
         mut dropout: Option<&mut Rng>,
         cache: &mut StackCache,
         y: &mut Vec<f32>,
     ) -> Result<StackState> {
-        self.check_inputs(CellInput::Vectors(x), t, b, lengths, state)?;
+        self.check_inputs(seq.into(), state)?;
+        let SeqBatch { x, steps: t, batch: b, lengths } = seq;
         let (hd, dirs, n_state) = (self.hidden, self.directions, b * self.hidden);
         let zeros = StackState::zeros(self, b);
         let initial = state.unwrap_or(&zeros);
@@ -232,34 +253,18 @@ impl RecurrentStack {
                     &x_reversed
                 };
                 let state_range = idx * n_state..(idx + 1) * n_state;
-                let c0 = initial.c.as_ref().map(|c| &c[state_range.clone()]);
+                let start = InitialState {
+                    h0: &initial.h[state_range.clone()],
+                    c0: initial.c.as_ref().map(|c| &c[state_range.clone()]),
+                };
+                let seq_dir = CellSequence { dims, x: x_dir, lengths: &cache.lengths };
                 let cell_cache = &mut cache.cells[idx];
                 if dirs == 1 {
                     // One direction: its output is the layer's, written in place.
-                    cell::forward(
-                        self.cell,
-                        &w,
-                        dims,
-                        x_dir,
-                        &cache.lengths,
-                        &initial.h[state_range.clone()],
-                        c0,
-                        layer_out,
-                        cell_cache,
-                    );
+                    cell::forward(self.cell, &w, seq_dir, start, layer_out, cell_cache);
                 } else {
                     y_dir.resize(t * n_state, 0.0);
-                    cell::forward(
-                        self.cell,
-                        &w,
-                        dims,
-                        x_dir,
-                        &cache.lengths,
-                        &initial.h[state_range.clone()],
-                        c0,
-                        &mut y_dir,
-                        cell_cache,
-                    );
+                    cell::forward(self.cell, &w, seq_dir, start, &mut y_dir, cell_cache);
                     place_direction(&y_dir, layer_out, b, hd, dir, dirs, &cache.lengths);
                 }
                 final_state.h[state_range.clone()].copy_from_slice(cell_cache.final_h());
@@ -431,14 +436,8 @@ impl RecurrentStack {
     }
 
     /// Validates every user-controlled input of a forward before anything is allocated.
-    pub(super) fn check_inputs(
-        &self,
-        input: CellInput,
-        t: usize,
-        b: usize,
-        lengths: Option<&[usize]>,
-        state: Option<&StackState>,
-    ) -> Result<()> {
+    pub(super) fn check_inputs(&self, input: StackInput, state: Option<&StackState>) -> Result<()> {
+        let StackInput { x: input, steps: t, batch: b, lengths } = input;
         if self.input_size == 0 || self.hidden == 0 || self.layers == 0 {
             return Err(Error::Config(
                 "recurrent stack: every size must be at least 1 (validate the ModelConfig)".into(),
@@ -627,7 +626,15 @@ pub(super) mod tests {
             let cfg = config(cell, 2, true, 0.0);
             let backward = |cache: &mut StackCache, t: usize, b: usize, lengths: &[usize], seed: u64| {
                 let (stack, p, x, state) = setup(&cfg, t, b, seed);
-                let (y, fin) = stack.forward(&p, &x, t, b, Some(lengths), Some(&state), None, cache).unwrap();
+                let (y, fin) = stack
+                    .forward(
+                        &p,
+                        SeqBatch { x: &x, steps: t, batch: b, lengths: Some(lengths) },
+                        Some(&state),
+                        None,
+                        cache,
+                    )
+                    .unwrap();
                 let dy: Vec<f32> = y.iter().enumerate().map(|(k, v)| v * 0.5 + (k as f32 * 0.37).sin()).collect();
                 let dstate = StackState {
                     h: fin.h.iter().map(|v| 0.3 - v).collect(),
@@ -654,10 +661,28 @@ pub(super) mod tests {
             let (t, b, k) = (7, 2, 3);
             let (stack, p, x, state) = setup(&cfg, t, b, 13);
             let mut cache = StackCache::default();
-            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut cache).unwrap();
+            let (y, fin) = stack
+                .forward(&p, SeqBatch { x: &x, steps: t, batch: b, lengths: None }, Some(&state), None, &mut cache)
+                .unwrap();
             let split = k * b * stack.input_size();
-            let (y1, mid) = stack.forward(&p, &x[..split], k, b, None, Some(&state), None, &mut cache).unwrap();
-            let (y2, end) = stack.forward(&p, &x[split..], t - k, b, None, Some(&mid), None, &mut cache).unwrap();
+            let (y1, mid) = stack
+                .forward(
+                    &p,
+                    SeqBatch { x: &x[..split], steps: k, batch: b, lengths: None },
+                    Some(&state),
+                    None,
+                    &mut cache,
+                )
+                .unwrap();
+            let (y2, end) = stack
+                .forward(
+                    &p,
+                    SeqBatch { x: &x[split..], steps: t - k, batch: b, lengths: None },
+                    Some(&mid),
+                    None,
+                    &mut cache,
+                )
+                .unwrap();
             let joined: Vec<f32> = y1.into_iter().chain(y2).collect();
             assert_close(&format!("{cell:?} y"), &joined, &y, 1e-6);
             assert_close("h_n", &end.h, &fin.h, 1e-6);
@@ -677,8 +702,15 @@ pub(super) mod tests {
             let (t, b) = (5, 3);
             let (stack, p, x, state) = setup(&cfg, t, b, 17);
             let lengths = [3, 5, 1];
-            let (y, fin) =
-                stack.forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default()).unwrap();
+            let (y, fin) = stack
+                .forward(
+                    &p,
+                    SeqBatch { x: &x, steps: t, batch: b, lengths: Some(&lengths) },
+                    Some(&state),
+                    None,
+                    &mut StackCache::default(),
+                )
+                .unwrap();
             let (i, o, h) = (stack.input_size(), stack.output_size(), 4);
             for (row, &len) in lengths.iter().enumerate() {
                 let x_row: Vec<f32> =
@@ -688,7 +720,13 @@ pub(super) mod tests {
                 };
                 let state_row = StackState { h: pick(&state.h), c: state.c.as_ref().map(pick) };
                 let (y_row, fin_row) = stack
-                    .forward(&p, &x_row, len, 1, None, Some(&state_row), None, &mut StackCache::default())
+                    .forward(
+                        &p,
+                        SeqBatch { x: &x_row, steps: len, batch: 1, lengths: None },
+                        Some(&state_row),
+                        None,
+                        &mut StackCache::default(),
+                    )
                     .unwrap();
                 for s in 0..t {
                     let got = &y[(s * b + row) * o..(s * b + row + 1) * o];
@@ -712,8 +750,12 @@ pub(super) mod tests {
         let with_dropout = config(CellKind::Lstm, 2, false, 0.5);
         let (stack, p, x, state) = setup(&with_dropout, t, b, 19);
         let mut cache = StackCache::default();
-        let mut run =
-            |rng: Option<&mut Rng>| stack.forward(&p, &x, t, b, None, Some(&state), rng, &mut cache).unwrap().0;
+        let mut run = |rng: Option<&mut Rng>| {
+            stack
+                .forward(&p, SeqBatch { x: &x, steps: t, batch: b, lengths: None }, Some(&state), rng, &mut cache)
+                .unwrap()
+                .0
+        };
         let (a, a_again, other, eval) =
             (run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(1))), run(Some(&mut Rng::new(2))), run(None));
         assert_eq!(a, a_again);
@@ -721,7 +763,13 @@ pub(super) mod tests {
         assert_ne!(a, eval);
         let no_dropout = RecurrentStack::new(&config(CellKind::Lstm, 2, false, 0.0));
         let plain = no_dropout
-            .forward(&p, &x, t, b, None, Some(&state), Some(&mut Rng::new(1)), &mut StackCache::default())
+            .forward(
+                &p,
+                SeqBatch { x: &x, steps: t, batch: b, lengths: None },
+                Some(&state),
+                Some(&mut Rng::new(1)),
+                &mut StackCache::default(),
+            )
             .unwrap()
             .0;
         assert_eq!(eval, plain);
@@ -739,7 +787,9 @@ pub(super) mod tests {
         let (stack, p, x, state) = setup(&cfg, t, b, 23);
         let mut cache = StackCache::default();
         let fwd = |x: &[f32], t: usize, lengths: Option<&[usize]>, state: Option<&StackState>, p: &Params| {
-            stack.forward(p, x, t, b, lengths, state, None, &mut StackCache::default()).map(|_| ())
+            stack
+                .forward(p, SeqBatch { x, steps: t, batch: b, lengths }, state, None, &mut StackCache::default())
+                .map(|_| ())
         };
         assert!(matches!(fwd(&x[1..], t, None, None, &p), Err(Error::Shape(_))));
         assert!(matches!(fwd(&[], 0, None, None, &p), Err(Error::Range(_))));
@@ -762,17 +812,30 @@ pub(super) mod tests {
         assert!(matches!(fwd(&x, t, None, None, &one_layer), Err(Error::Config(_))));
         // A state with c for a GRU.
         let gru_stack = RecurrentStack::new(&config(CellKind::Gru, 2, true, 0.0));
-        let r = gru_stack.forward(&gru, &x, t, b, None, Some(&state), None, &mut cache);
+        let r = gru_stack.forward(
+            &gru,
+            SeqBatch { x: &x, steps: t, batch: b, lengths: None },
+            Some(&state),
+            None,
+            &mut cache,
+        );
         assert!(matches!(r, Err(Error::Shape(_))));
         // Backward without a forward, then with a wrong dy.
         let mut g = Params::zeros(p.layout.clone());
         let mut fresh = StackCache::default();
         assert!(matches!(stack.backward(&p, &mut fresh, &[], None, &mut g), Err(Error::Config(_))));
-        let (y, _) = stack.forward(&p, &x, t, b, None, None, None, &mut cache).unwrap();
+        let (y, _) =
+            stack.forward(&p, SeqBatch { x: &x, steps: t, batch: b, lengths: None }, None, None, &mut cache).unwrap();
         assert!(matches!(stack.backward(&p, &mut cache, &y[1..], None, &mut g), Err(Error::Shape(_))));
         assert!(stack.backward(&p, &mut cache, &y, None, &mut g).is_ok());
         // A sequence too large to cache is refused before allocating.
-        let huge = stack.forward(&p, &x, usize::MAX / 2, b, None, None, None, &mut cache);
+        let huge = stack.forward(
+            &p,
+            SeqBatch { x: &x, steps: usize::MAX / 2, batch: b, lengths: None },
+            None,
+            None,
+            &mut cache,
+        );
         assert!(matches!(huge, Err(Error::Range(_))));
     }
 }

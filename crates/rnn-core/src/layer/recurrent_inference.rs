@@ -8,8 +8,8 @@
 //! [`forward_inference`]: RecurrentStack::forward_inference
 //! [`forward_inference_tokens`]: RecurrentStack::forward_inference_tokens
 
-use super::recurrent::{place_direction, reverse_real_steps, RecurrentStack, StackState};
-use crate::cell::{self, CellInput, CellWorkspace, PackedCellWeights, SeqDims};
+use super::recurrent::{place_direction, reverse_real_steps, RecurrentStack, SeqBatch, StackInput, StackState};
+use crate::cell::{self, CarriedState, CellInput, CellSequence, CellWorkspace, PackedCellWeights, SeqDims};
 use crate::error::{check_len, Error, Result};
 use crate::params::Params;
 
@@ -18,6 +18,17 @@ use crate::params::Params;
 #[derive(Debug, Clone, Default)]
 pub struct PackedRecurrence {
     pub(super) cells: Vec<PackedCellWeights>,
+}
+
+/// Token ids as a stack's input at inference: step t of row b is row `ids[t·B + b]`
+/// (time-major, `[T·B]`, T = `steps`, B = `batch`) of `table` `[V, G·H]`, the first layer's
+/// input projection of each of the V tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenBatch<'a> {
+    pub table: &'a [f32],
+    pub ids: &'a [u32],
+    pub steps: usize,
+    pub batch: usize,
 }
 
 /// Reusable buffers of the cache-free inference path.
@@ -38,44 +49,38 @@ pub struct InferenceWorkspace {
 }
 
 impl RecurrentStack {
-    /// Cache-free forward for inference and generation: runs `x` `[T, B, I]` (one step or a
-    /// chunk) from `state`, updates `state` in place to the final state, and returns `y`
-    /// `[T, B, D·H]` borrowed from the workspace. No dropout. Equal to [`forward`](Self::forward)
-    /// without dropout; calling it chunk after chunk with the same state equals one call over
-    /// the concatenation (unidirectional stacks; a reverse direction sees each chunk alone).
-    #[allow(clippy::too_many_arguments)]
+    /// Cache-free forward for inference and generation: runs `seq` (one step or a chunk) from
+    /// `state`, updates `state` in place to the final state, and returns `y` `[T, B, D·H]`
+    /// borrowed from the workspace. No dropout. Equal to [`forward`](Self::forward) without
+    /// dropout; calling it chunk after chunk with the same state equals one call over the
+    /// concatenation (unidirectional stacks; a reverse direction sees each chunk alone).
     pub fn forward_inference<'w>(
         &self,
         p: &Params,
         packed: Option<&PackedRecurrence>,
-        x: &[f32],
-        t: usize,
-        b: usize,
-        lengths: Option<&[usize]>,
+        seq: SeqBatch,
         state: &mut StackState,
         ws: &'w mut InferenceWorkspace,
     ) -> Result<&'w [f32]> {
-        self.run_inference(p, packed, CellInput::Vectors(x), t, b, lengths, state, ws)
+        self.run_inference(p, packed, seq.into(), state, ws)
     }
 
     /// [`forward_inference`](Self::forward_inference) with the first layer's input projection
-    /// looked up per token: step t of row b is row `ids[t·B + b]` (time-major) of `table`
-    /// `[V, G·H]`, made by [`project_first_layer`](Self::project_first_layer) from the V
-    /// embeddings (a token model then skips multiplying by `W_ih` at every token). Same results,
-    /// bit for bit. Unidirectional stacks only.
-    #[allow(clippy::too_many_arguments)]
+    /// looked up per token in `tokens.table`, made by
+    /// [`project_first_layer`](Self::project_first_layer) from the V embeddings (a token model
+    /// then skips multiplying by `W_ih` at every token). Same results, bit for bit.
+    /// Unidirectional stacks only.
     pub fn forward_inference_tokens<'w>(
         &self,
         p: &Params,
         packed: &PackedRecurrence,
-        table: &[f32],
-        ids: &[u32],
-        t: usize,
-        b: usize,
+        tokens: TokenBatch,
         state: &mut StackState,
         ws: &'w mut InferenceWorkspace,
     ) -> Result<&'w [f32]> {
-        self.run_inference(p, Some(packed), CellInput::TokenRows { table, ids }, t, b, None, state, ws)
+        let TokenBatch { table, ids, steps, batch } = tokens;
+        let input = StackInput { x: CellInput::TokenRows { table, ids }, steps, batch, lengths: None };
+        self.run_inference(p, Some(packed), input, state, ws)
     }
 
     /// `out [R, G·H]`: the first layer's input projection of `x [R, I]` (plus its biases), made
@@ -95,23 +100,20 @@ impl RecurrentStack {
         check_len("x", x.len(), rows * self.input_size)?;
         let mut out = vec![0.0; rows * self.cell.gates() * self.hidden];
         let w = self.weights(p, 0, 0)?;
-        cell::project_for_inference(self.cell, &w, &packed.cells[0], rows, self.input_size, self.hidden, x, &mut out);
+        cell::project_for_inference(self.cell, &w, &packed.cells[0], x, &mut out);
         Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn run_inference<'w>(
         &self,
         p: &Params,
         packed: Option<&PackedRecurrence>,
-        input: CellInput,
-        t: usize,
-        b: usize,
-        lengths: Option<&[usize]>,
+        stack_input: StackInput,
         state: &mut StackState,
         ws: &'w mut InferenceWorkspace,
     ) -> Result<&'w [f32]> {
-        self.check_inputs(input, t, b, lengths, Some(state))?;
+        self.check_inputs(stack_input, Some(state))?;
+        let StackInput { x: input, steps: t, batch: b, lengths } = stack_input;
         let packed = match packed {
             Some(packed) => {
                 if packed.cells.len() != self.layers * self.directions {
@@ -152,19 +154,19 @@ impl RecurrentStack {
                     }
                 };
                 let state_range = idx * n_state..(idx + 1) * n_state;
-                let h = &mut state.h[state_range.clone()];
-                let c = state.c.as_mut().map(|c| &mut c[state_range]);
+                let carried = CarriedState {
+                    h: &mut state.h[state_range.clone()],
+                    c: state.c.as_mut().map(|c| &mut c[state_range]),
+                };
+                let seq_dir = CellSequence { dims, x: x_dir, lengths: &ws.lengths };
                 cell::forward_inference(
                     self.cell,
                     &w,
-                    dims,
-                    x_dir,
-                    &ws.lengths,
-                    h,
-                    c,
+                    &packed.cells[idx],
+                    seq_dir,
+                    carried,
                     &mut ws.y_dir,
                     &mut ws.cells,
-                    &packed.cells[idx],
                 );
                 place_direction(&ws.y_dir, &mut ws.layer_out, b, hd, dir, dirs, &ws.lengths);
             }
@@ -209,13 +211,25 @@ mod tests {
                 let (stack, p, x, state) = setup(&cfg, t, b, 7);
                 let lengths = [5, 2, 0];
                 let (y, fin) = stack
-                    .forward(&p, &x, t, b, Some(&lengths), Some(&state), None, &mut StackCache::default())
+                    .forward(
+                        &p,
+                        SeqBatch { x: &x, steps: t, batch: b, lengths: Some(&lengths) },
+                        Some(&state),
+                        None,
+                        &mut StackCache::default(),
+                    )
                     .unwrap();
                 let mut carried = state.clone();
                 let mut ws = InferenceWorkspace::default();
                 let packed = stack.pack_recurrence(&p).unwrap();
                 let y_inf = stack
-                    .forward_inference(&p, Some(&packed), &x, t, b, Some(&lengths), &mut carried, &mut ws)
+                    .forward_inference(
+                        &p,
+                        Some(&packed),
+                        SeqBatch { x: &x, steps: t, batch: b, lengths: Some(&lengths) },
+                        &mut carried,
+                        &mut ws,
+                    )
                     .unwrap();
                 // Same GEMM shapes and kernels in the same order: bit-identical.
                 assert_eq!(y_inf, &y[..], "{cell:?} bidirectional={bidirectional}");
@@ -230,7 +244,15 @@ mod tests {
             let cfg = config(cell, 2, false, 0.0);
             let (t, b) = (6, 2);
             let (stack, p, x, state) = setup(&cfg, t, b, 9);
-            let (y, fin) = stack.forward(&p, &x, t, b, None, Some(&state), None, &mut StackCache::default()).unwrap();
+            let (y, fin) = stack
+                .forward(
+                    &p,
+                    SeqBatch { x: &x, steps: t, batch: b, lengths: None },
+                    Some(&state),
+                    None,
+                    &mut StackCache::default(),
+                )
+                .unwrap();
             let (width_in, width_out) = (stack.input_size() * b, stack.output_size() * b);
             let mut carried = state.clone();
             let mut ws = InferenceWorkspace::default();
@@ -239,10 +261,7 @@ mod tests {
                     .forward_inference(
                         &p,
                         None,
-                        &x[s * width_in..(s + 1) * width_in],
-                        1,
-                        b,
-                        None,
+                        SeqBatch { x: &x[s * width_in..(s + 1) * width_in], steps: 1, batch: b, lengths: None },
                         &mut carried,
                         &mut ws,
                     )
@@ -270,7 +289,13 @@ mod tests {
         let mut s = StackState::zeros(&stack, b);
         let mut ws = InferenceWorkspace::default();
         assert!(matches!(
-            stack.forward_inference(&p, None, &x[..5], 1, b, None, &mut s, &mut ws),
+            stack.forward_inference(
+                &p,
+                None,
+                SeqBatch { x: &x[..5], steps: 1, batch: b, lengths: None },
+                &mut s,
+                &mut ws
+            ),
             Err(Error::Shape(_))
         ));
         // Token rows: a bidirectional stack, a table of the wrong width, an id past the table,
@@ -278,7 +303,13 @@ mod tests {
         let tokens = |stack: &RecurrentStack, p: &Params, table: &[f32], ids: &[u32]| {
             let (packed, mut s) = (stack.pack_recurrence(p).unwrap(), StackState::zeros(stack, b));
             stack
-                .forward_inference_tokens(p, &packed, table, ids, 1, b, &mut s, &mut InferenceWorkspace::default())
+                .forward_inference_tokens(
+                    p,
+                    &packed,
+                    TokenBatch { table, ids, steps: 1, batch: b },
+                    &mut s,
+                    &mut InferenceWorkspace::default(),
+                )
                 .map(|_| ())
         };
         assert!(matches!(tokens(&stack, &p, &[0.0; 3 * 20], &[0, 1]), Err(Error::Config(_))));

@@ -9,7 +9,7 @@ use crate::config::{InputKind, Task};
 use crate::error::{check_len, Error, Result};
 use crate::layer::dense::Dense;
 use crate::layer::embedding::Embedding;
-use crate::layer::recurrent::{InferenceWorkspace, StackState};
+use crate::layer::recurrent::{InferenceWorkspace, SeqBatch, StackState, TokenBatch};
 use crate::model::network::Network;
 
 /// Reusable buffers of [`Network::feed`].
@@ -70,10 +70,7 @@ impl Network {
                 self.stack().forward_inference_tokens(
                     self.params(),
                     &packed.recurrence,
-                    table,
-                    &scratch.table_rows,
-                    steps,
-                    rows,
+                    TokenBatch { table, ids: &scratch.table_rows, steps, batch: rows },
                     state,
                     &mut scratch.stack,
                 )?
@@ -81,10 +78,7 @@ impl Network {
             None => self.stack().forward_inference(
                 self.params(),
                 Some(&packed.recurrence),
-                &scratch.x,
-                steps,
-                rows,
-                None,
+                SeqBatch { x: &scratch.x, steps, batch: rows, lengths: None },
                 state,
                 &mut scratch.stack,
             )?,
@@ -257,10 +251,7 @@ mod tests {
                         .forward_inference(
                             net.params(),
                             Some(&packed.recurrence),
-                            &x,
-                            steps,
-                            rows,
-                            None,
+                            SeqBatch { x: &x, steps, batch: rows, lengths: None },
                             &mut reference,
                             &mut ws,
                         )

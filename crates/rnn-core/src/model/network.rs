@@ -10,10 +10,10 @@ use crate::batch::{Batch, BatchInput};
 use crate::config::{InputKind, ModelConfig, Task};
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::kernels::packed::PackedB;
-use crate::layer::dense::Dense;
+use crate::layer::dense::{Dense, DenseGrads};
 use crate::layer::embedding::Embedding;
 use crate::layer::pooling::TimePooling;
-use crate::layer::recurrent::{PackedRecurrence, RecurrentStack, StackCache, StackState};
+use crate::layer::recurrent::{PackedRecurrence, RecurrentStack, SeqBatch, StackCache, StackState};
 use crate::params::Params;
 use crate::rng::Rng;
 use std::sync::{Arc, OnceLock};
@@ -256,10 +256,7 @@ impl Network {
         let lengths = batch.lengths.as_deref();
         let final_state = self.stack.forward_into(
             &self.params,
-            &cache.x,
-            t,
-            b,
-            lengths,
+            SeqBatch { x: &cache.x, steps: t, batch: b, lengths },
             state,
             dropout,
             &mut cache.stack,
@@ -313,7 +310,13 @@ impl Network {
         if self.per_step() {
             check_len("doutputs", doutputs.len(), t * b * c)?;
             let (dw, db) = grads_head(grads);
-            Dense { inputs: f, outputs: c }.backward(&cache.y, t * b, head_w, doutputs, dw, Some(db), Some(&mut dy))?;
+            Dense { inputs: f, outputs: c }.backward(
+                &cache.y,
+                t * b,
+                head_w,
+                doutputs,
+                DenseGrads { dw, db: Some(db), dx: Some(&mut dy) },
+            )?;
         } else {
             check_len("doutputs", doutputs.len(), b * c)?;
             let mut dpooled = vec![0.0; b * f];
@@ -323,9 +326,7 @@ impl Network {
                 b,
                 head_w,
                 doutputs,
-                dw,
-                Some(db),
-                Some(&mut dpooled),
+                DenseGrads { dw, db: Some(db), dx: Some(&mut dpooled) },
             )?;
             self.pooling().backward(&dpooled, t, b, &cache.lengths, &cache.argmax, &mut dy);
         }
@@ -343,9 +344,7 @@ impl Network {
                     t * b,
                     skip_w,
                     doutputs,
-                    dskip,
-                    None,
-                    Some(&mut dx),
+                    DenseGrads { dw: dskip, db: None, dx: Some(&mut dx) },
                 )?;
             }
             self.embedding().backward(grads.view_mut("embed.weight"), &cache.tokens, b, t, &dx)?;

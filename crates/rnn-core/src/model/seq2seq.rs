@@ -24,9 +24,9 @@ use crate::error::{check_finite, Error, Result};
 use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
 use crate::kernels::packed::PackedB;
 use crate::layer::attention::{Attention, AttentionCache, AttentionKind, Memory};
-use crate::layer::dense::Dense;
+use crate::layer::dense::{Dense, DenseGrads};
 use crate::layer::embedding::Embedding;
-use crate::layer::recurrent::{InferenceWorkspace, PackedRecurrence, RecurrentStack, StackCache, StackState};
+use crate::layer::recurrent::{InferenceWorkspace, PackedRecurrence, RecurrentStack, SeqBatch, StackCache, StackState};
 use crate::loss::{cross_entropy, CrossEntropyOptions, LossSum};
 use crate::model::inference::{gather_states, scatter_states};
 use crate::optim::Optimizer;
@@ -437,9 +437,7 @@ impl Seq2Seq {
                 l * b,
                 self.params.view(w),
                 &dpre,
-                &mut dw,
-                Some(&mut db),
-                Some(&mut din),
+                DenseGrads { dw: &mut dw, db: Some(&mut db), dx: Some(&mut din) },
             )?;
             g.view_mut(w).iter_mut().zip(&dw).for_each(|(g, d)| *g += d);
             g.view_mut(bias).iter_mut().zip(&db).for_each(|(g, d)| *g += d);
@@ -481,10 +479,7 @@ impl Seq2Seq {
         let mut keys = std::mem::take(&mut cache.memory.keys);
         let enc_state = self.encoder.forward_into(
             &self.params,
-            &cache.source_x,
-            ts,
-            b,
-            Some(&batch.source_lengths),
+            SeqBatch { x: &cache.source_x, steps: ts, batch: b, lengths: Some(&batch.source_lengths) },
             None,
             None,
             &mut cache.encoder,
@@ -521,10 +516,7 @@ impl Seq2Seq {
         let mut queries = Vec::new();
         self.decoder.forward_into(
             &self.params,
-            &cache.decoder_x,
-            tt,
-            b,
-            Some(&dec_lengths),
+            SeqBatch { x: &cache.decoder_x, steps: tt, batch: b, lengths: Some(&dec_lengths) },
             Some(&cache.initial),
             None,
             &mut cache.decoder,
@@ -585,9 +577,11 @@ impl Seq2Seq {
                 tt * b,
                 self.params.view("head.weight"),
                 &dlogits,
-                &mut left[w.offset..w.offset + w.len],
-                Some(&mut right[..bias.len]),
-                Some(&mut dout),
+                DenseGrads {
+                    dw: &mut left[w.offset..w.offset + w.len],
+                    db: Some(&mut right[..bias.len]),
+                    dx: Some(&mut dout),
+                },
             )?;
         }
         let mut dkeys = vec![0.0; ts * b * self.attention.key];
@@ -657,7 +651,13 @@ impl Seq2Seq {
         let mut ws = InferenceWorkspace::default();
         let keys = self
             .encoder
-            .forward_inference(&self.params, None, &x, steps, rows, Some(lengths), &mut state, &mut ws)?
+            .forward_inference(
+                &self.params,
+                None,
+                SeqBatch { x: &x, steps, batch: rows, lengths: Some(lengths) },
+                &mut state,
+                &mut ws,
+            )?
             .to_vec();
         let memory = self.attention.memory(&self.params, keys, steps, rows, lengths)?;
         let initial = self.bridge(&state, rows, &mut Vec::new(), &mut Vec::new())?;
@@ -690,10 +690,7 @@ impl Seq2Seq {
         let q = self.decoder.forward_inference(
             &self.params,
             Some(&scratch.recurrence),
-            &scratch.x,
-            1,
-            n,
-            None,
+            SeqBatch { x: &scratch.x, steps: 1, batch: n, lengths: None },
             state,
             &mut scratch.ws,
         )?;
