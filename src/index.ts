@@ -113,6 +113,7 @@ export {
   type ClassMetrics,
   type ClassificationEvaluation,
   type RegressionEvaluation,
+  type EvaluateRowsOptions,
   type ClassPrediction,
   type TagPrediction,
   type ClassifyExample,
