@@ -1,6 +1,7 @@
 /**
  * `rnnkit eval`: a language model's loss, perplexity and bits per token on a text file, under the
- * stateful protocol (one stream, the state carried).
+ * stateful protocol (one stream, the state carried), long texts in contiguous lanes read as one
+ * batch (`--lanes`); SIGINT/SIGTERM stop it between chunks.
  */
 
 import * as fs from 'node:fs';
