@@ -135,24 +135,26 @@ export declare class NativeModel {
    */
   fitSequences(data: NativeSequenceDataset, validation: NativeSequenceDataset | undefined | null, options: FitOptions, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
   /**
-   * Evaluates a language model on a token stream with carried state (stateful protocol of docs/FORMAT.md with
-   * `lanes = 1`), off the JS thread.
+   * Evaluates a language model on a token stream with carried state, off the JS thread:
+   * `lanes` contiguous lanes read as one batch (1: the stateful protocol of docs/FORMAT.md;
+   * undefined: the engine's default for the stream's length), `chunk` steps per native batch;
+   * `cancel` stops it between chunks (rejecting with `ABORT_ERR`).
    */
-  evaluateStream(tokens: Int32Array, lanes: number, chunk: number): Promise<EvalInfo>
+  evaluateStream(tokens: Int32Array, lanes: number | undefined | null, chunk: number, cancel?: CancelToken | undefined | null): Promise<EvalInfo>
   /**
    * [`NativeModel::evaluate_stream`] on the ids of a token buffer (a text encoded chunk by
    * chunk), read in place.
    */
-  evaluateBuffer(tokens: NativeTokenBuffer, lanes: number, chunk: number): Promise<EvalInfo>
+  evaluateBuffer(tokens: NativeTokenBuffer, lanes: number | undefined | null, chunk: number, cancel?: CancelToken | undefined | null): Promise<EvalInfo>
   /** [`NativeModel::evaluate_stream`] on the calling thread. */
-  evaluateStreamSync(tokens: Int32Array, lanes: number, chunk: number): EvalInfo
+  evaluateStreamSync(tokens: Int32Array, lanes: number | undefined | null, chunk: number): EvalInfo
   /**
    * Loss and metrics (accuracy, confusion, per-class F1; MSE/MAE) of padded sequences, off
    * the JS thread.
    */
-  evaluateSequences(data: SequenceData, batchSize: number): Promise<EvalInfo>
+  evaluateSequences(data: SequenceData, batchSize: number, cancel?: CancelToken | undefined | null): Promise<EvalInfo>
   /** Loss and metrics of a split of a row dataset, off the JS thread. */
-  evaluateDataset(data: NativeSequenceDataset, split: string): Promise<EvalInfo>
+  evaluateDataset(data: NativeSequenceDataset, split: string, cancel?: CancelToken | undefined | null): Promise<EvalInfo>
   /**
    * Outputs for padded sequences (per-row tasks `[N, C]`, per-step tasks `[N, T, C]`,
    * batch-first), with probabilities and classes for class heads, synchronously.

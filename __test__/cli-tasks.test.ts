@@ -294,6 +294,28 @@ describe('train --task: bad input in one line', () => {
     expectOneLineError(await rnnkit(['train', 'broken-tags.jsonl', '--task', 'tag']), 1, /"broken-tags.jsonl" line 2: not valid JSON/);
   });
 
+  it('invalid UTF-8, by its byte and line; --lossy reads it', async () => {
+    const bad = (name: string, before: string, after: string) => {
+      const head = Buffer.from(before);
+      fs.writeFileSync(path.join(dir, name), Buffer.concat([head, Buffer.from([0xfe]), Buffer.from(after)]));
+      return head.length;
+    };
+    const cases: [string, string[], number, number][] = [
+      ['bad.jsonl', ['--task', 'classify'], bad('bad.jsonl', '{"text": "good", "label": "a"}\n{"text": "b', 'ad", "label": "b"}\n'), 2],
+      ['bad.csv', ['--task', 'classify'], bad('bad.csv', 'text,label\ngood,a\nb', 'ad,b\n'), 3],
+      ['bad-tags.jsonl', ['--task', 'tag'], bad('bad-tags.jsonl', '{"tokens": ["a", "b"], "tags": ["x", "y"]}\n{"tokens": ["', '"], "tags": ["x"]}\n'), 2],
+      ['bad-dense.jsonl', ['--task', 'regress'], bad('bad-dense.jsonl', '{"values": [[1]], "target": 1}\n{"values": [[2]], "target": 2, "note": "', '"}\n'), 2],
+    ];
+    for (const [name, task, at, line] of cases) {
+      const args = ['train', name, ...task, '--hidden', '8', '--batch-size', '2', '--validation', '0', '--max-steps', '1', '--out', `${name}.safetensors`];
+      const refused = await rnnkit(args);
+      expect(refused.stderr, name).toMatch(/invalid UTF-8/);
+      expectOneLineError(refused, 1, new RegExp(`invalid UTF-8 at byte ${at} \\(0xfe\\) of "${name.replace('.', '\\.')}" line ${line}.*--lossy`));
+      const r = await rnnkit([...args, '--lossy', '--json']);
+      expect(r.status, `${name}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it('a label outside --labels', async () => {
     write('odd-label.jsonl', [
       { text: 'fine', label: 'pos' },

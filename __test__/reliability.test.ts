@@ -123,3 +123,75 @@ describe('kill -9 and SIGTERM during training', () => {
     expect(r.summary.tempFilesRemovedByNextSave).toBe(r.summary.killsThatLeftTempFiles);
   }, 120_000);
 });
+
+describe('rnnkit eval', () => {
+  it('stops at Ctrl-C or SIGTERM between chunks, with exit 130 or 143 and no result', async () => {
+    const { model } = tiny(text);
+    const file = path.join(tmp, 'eval.safetensors');
+    await model.save(file);
+    // 10 MB at one lane: tens of seconds to the end; stopped after 1.5 s.
+    const long = path.join(tmp, 'long.txt');
+    fs.writeFileSync(long, text.repeat(Math.ceil(10e6 / text.length)));
+    for (const [signal, status] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      const child = spawn(process.execPath, [cli, 'eval', file, long, '--lanes', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const r = await new Promise<{ status: number | null; ms: number }>((resolve) => {
+        let at = 0;
+        setTimeout(() => {
+          at = Date.now();
+          child.kill(signal);
+        }, 1500);
+        child.on('close', (code) => resolve({ status: code, ms: Date.now() - at }));
+      });
+      expect(r.status, stderr).toBe(status);
+      expect(r.ms).toBeLessThan(5_000);
+      expect(stderr).toMatch(new RegExp(`^${signal}: evaluation stopped after [0-9.]+ s; no result\\n$`));
+      expect(stdout).toBe('');
+    }
+  }, 60_000);
+});
+
+describe('a text of more than 112 M tokens', () => {
+  it('is streamed, stored and trained on in a process whose JavaScript heap is 256 MB', async () => {
+    // Two files of 60 and 65 MiB (one char token a byte): 131 M tokens, more than a JavaScript
+    // string or array of that text can hold under the heap limit (or at all: V8's fatal
+    // "invalid size" error at ~112 M elements).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-big-'));
+    try {
+      const block = Buffer.from(text.repeat(Math.ceil((1 << 20) / text.length)).slice(0, 1 << 20));
+      const files = [60, 65].map((mib, i) => {
+        const p = path.join(dir, `part-${i}.txt`);
+        const fd = fs.openSync(p, 'w');
+        for (let k = 0; k < mib; k++) fs.writeSync(fd, block);
+        fs.closeSync(fd);
+        return p;
+      });
+      const program = `
+        const { TextCorpus, createLanguageModel } = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+        (async () => {
+          const corpus = await TextCorpus.fromFiles(${JSON.stringify(files)}, { seqLen: 32, batchSize: 8, validation: 0 });
+          const model = createLanguageModel({ tokenizer: corpus.tokenizer, hiddenSize: 8, embedDim: 4, seed: 1 });
+          const history = await model.fit(corpus, { maxSteps: 2 });
+          console.log(JSON.stringify({ tokens: corpus.numTokens('train'), bytesPerToken: corpus.bytesPerToken, steps: history.stepsDone, heap: process.memoryUsage().heapUsed }));
+        })().catch((e) => { console.error(e); process.exit(1); });`;
+      const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ['--max-old-space-size=256', '-e', program], { maxBuffer: 1 << 20 }, (err, stdout, stderr) =>
+          resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+        );
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      // Both files and the blank line ("\n\n") that joins them.
+      expect(out).toMatchObject({ tokens: 125 * (1 << 20) + 2, bytesPerToken: 1, steps: 2 });
+      expect(out.heap).toBeLessThan(128 << 20);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLanguageModel, fitTokenizer, TextCorpus, type TextCorpusOptions } from '../src/index';
+import { createLanguageModel, fitTokenizer, LabelledDataset, readJSONLRecords, TextCorpus, type TextCorpusOptions } from '../src/index';
 import { native } from '../src/native';
 
 let tmp: string;
@@ -173,5 +173,48 @@ describe('invalid UTF-8 in a corpus', () => {
       'ERR_RNNKIT_TYPE',
       /options\.lossy/,
     );
+  });
+});
+
+describe('invalid UTF-8 in the data files of classify, tag and regress', () => {
+  // The bad byte is on line 3, at byte `at` of the file.
+  const lines = ['{"text": "fine one", "label": "a"}', '{"text": "fine two", "label": "b"}'];
+  const head = Buffer.from(lines.join('\n') + '\n{"text": "bro');
+  const at = head.length;
+  const jsonl = Buffer.concat([head, Buffer.from([0xff]), Buffer.from('ken", "label": "a"}\r\n{"text": "last", "label": "b"}\n')]);
+  const csvHead = Buffer.from('text,label\nfine one,a\r\nbro');
+  const csv = Buffer.concat([csvHead, Buffer.from([0xc0, 0xaf]), Buffer.from('ken,a\nlast,b\n')]);
+
+  it('is a TypeError naming the file, the byte offset and the line; lossy: true reads it with U+FFFD', async () => {
+    const j = file('bad-rows.jsonl', jsonl);
+    const e = (await expectCode(
+      () => LabelledDataset.fromJSONL(j, { batchSize: 2 }),
+      TypeError,
+      'ERR_RNNKIT_ENCODING',
+      new RegExp(`^path: invalid UTF-8 at byte ${at} \\(0xff\\) of ".*bad-rows\\.jsonl" line 3; .*lossy`),
+    )) as Error & { offset?: number; line?: number };
+    expect([e.offset, e.line]).toEqual([at, 3]);
+    const lossy = await LabelledDataset.fromJSONL(j, { batchSize: 2, lossy: true, tokenizerOptions: { type: 'char', specials: ['<pad>', '<unk>'] } });
+    expect(lossy.size('train') + lossy.size('validation')).toBe(4);
+    expect(lossy.tokenizer.tokenToId('\uFFFD')).toBeDefined();
+
+    const c = file('bad-rows.csv', csv);
+    await expectCode(
+      () => LabelledDataset.fromCSV(c, { batchSize: 2 }),
+      TypeError,
+      'ERR_RNNKIT_ENCODING',
+      new RegExp(`^path: invalid UTF-8 at byte ${csvHead.length} \\(0xc0\\) of ".*bad-rows\\.csv" line 3; `),
+    );
+    const fromCsv = await LabelledDataset.fromCSV(c, { batchSize: 2, lossy: true, tokenizerOptions: { type: 'char', specials: ['<pad>', '<unk>'] } });
+    expect(fromCsv.size('train') + fromCsv.size('validation')).toBe(3);
+    await expectCode(() => LabelledDataset.fromCSV(c, { batchSize: 2, lossy: 'yes' as unknown as boolean }), TypeError, 'ERR_RNNKIT_TYPE', /options\.lossy/);
+  });
+
+  it('readJSONLRecords names lines as before across LF, CRLF and CR, and pieces of 1 MiB', async () => {
+    const big = 'x'.repeat((1 << 20) - 20);
+    const p = file('lines.jsonl', `{"a": 1}\r\n\n{"a": 2}\r{"a": 3}\n{"b": "${big}"}\r\n{"a": 4}`);
+    const seen: string[] = [];
+    for await (const { record, where } of readJSONLRecords(p)) seen.push(`${where.replace(/^.*" /, '')}: ${Object.keys(record)[0]}`);
+    expect(seen).toEqual(['line 1: a', 'line 3: a', 'line 4: a', 'line 5: b', 'line 6: a']);
   });
 });

@@ -127,6 +127,7 @@ export {
   type ClassMetrics,
   type ClassificationEvaluation,
   type RegressionEvaluation,
+  type EvaluateRowsOptions,
   type ClassPrediction,
   type TagPrediction,
   type ClassifyExample,

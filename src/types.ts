@@ -253,6 +253,29 @@ export interface TokenLogprob {
   top: Array<{ id: number; token: string; logprob: number }>;
 }
 
+/** Options of a language model's `evaluate`. */
+export interface EvaluateOptions {
+  /** Steps per native batch (default 256; does not change the result). */
+  chunk?: number;
+  /**
+   * Contiguous lanes of the stream read together as one batch, each carrying its own state from
+   * the zero state at its first token (1: the stateful protocol exactly; more: faster, the lanes'
+   * restarts the only difference; at most 4096). Default: the engine's, 1 below 2,097,152 tokens,
+   * then one per 1,048,576 tokens, at most 64.
+   */
+  lanes?: number;
+  /** Aborts the evaluation between chunks (an AbortError, `code: 'ABORT_ERR'`). */
+  signal?: AbortSignal;
+}
+
+/** Options of `evaluateFile`. */
+export interface EvaluateFileOptions extends EvaluateOptions {
+  /** Bytes read at a time (default 1 MiB). */
+  chunkSize?: number;
+  /** Replace invalid UTF-8 with U+FFFD instead of refusing the file. */
+  lossy?: boolean;
+}
+
 /** Result of a language model's `evaluate` (sequence tasks: `ClassificationEvaluation`, `RegressionEvaluation`). */
 export interface EvaluateResult {
   /** Mean cross-entropy in nats per predicted token. */

@@ -1,12 +1,14 @@
 /**
  * `rnnkit eval`: a language model's loss, perplexity and bits per token on a text file, under the
- * stateful protocol (one stream, the state carried); a seq2seq model's exact match, token
- * accuracy and loss on a file of pairs.
+ * stateful protocol (one stream, the state carried), long texts in contiguous lanes read as one
+ * batch (`--lanes`), SIGINT/SIGTERM stopping it between chunks; a seq2seq model's exact match,
+ * token accuracy and loss on a file of pairs.
  */
 
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { CliError, exitingWith, type ExitCode } from './exit';
+import type { EvaluateFileOptions } from '../types';
+import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, type ExitCode } from './exit';
 import { checkReadable } from './files';
 import { makeIo } from './io';
 import { api, openLanguageModel, openSeq2Seq } from './models';
@@ -17,6 +19,7 @@ import { intOption, jsonOption } from './options';
 interface EvalFlags {
   json?: boolean;
   chunk?: number;
+  lanes?: number;
   lossy?: boolean;
   sourceColumn?: string;
   targetColumn?: string;
@@ -59,26 +62,54 @@ function isSeq2SeqFile(file: string): boolean {
   }
 }
 
-/** `rnnkit eval`. */
+/** `rnnkit eval`: Ctrl-C or SIGTERM stop a language model's evaluation between chunks (exit 130 or 143, no result). */
 async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<number> {
   checkReadable(file, 'model file');
-  if (isSeq2SeqFile(file)) return evaluatePairs(file, textFile, o);
+  if (isSeq2SeqFile(file)) {
+    if (o.lanes !== undefined || o.chunk !== undefined) throw new CliError('--lanes and --chunk go with language models');
+    return evaluatePairs(file, textFile, o);
+  }
   if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.beams !== undefined)
     throw new CliError('--source-column, --target-column and --beams go with seq2seq models');
   const io = makeIo(!!o.json);
   const model = await openLanguageModel(file, 'eval');
   checkReadable(textFile, 'text file');
   if (fs.statSync(textFile).size === 0) throw new CliError(`text file ${JSON.stringify(textFile)} is empty`);
+  const controller = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    stoppedBy ??= signal;
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   // Streamed: the file is read in chunks and its ids kept compactly, so any size fits in memory.
   const quoted = JSON.stringify(textFile);
-  const r = await renaming(
-    {
-      param: (name) => (name === 'path' ? `text file ${quoted}` : undefined),
-      // Encoding errors name the file first (`"held.txt": text: unknown character …`).
-      message: (m) => (m.startsWith(`${quoted}: text: `) ? `text file ${quoted}: ${m.slice(quoted.length + 8)}` : m),
-    },
-    () => model.evaluateFile(textFile, { ...(o.chunk === undefined ? {} : { chunk: o.chunk }), ...(o.lossy ? { lossy: true } : {}) }),
-  );
+  const options: EvaluateFileOptions = { signal: controller.signal };
+  if (o.chunk !== undefined) options.chunk = o.chunk;
+  if (o.lanes !== undefined) options.lanes = o.lanes;
+  if (o.lossy) options.lossy = true;
+  const started = Date.now();
+  let r;
+  try {
+    r = await renaming(
+      {
+        param: (name) => (name === 'path' ? `text file ${quoted}` : name === 'lanes' || name === 'options.lanes' ? '--lanes' : undefined),
+        // Encoding errors name the file first (`"held.txt": text: unknown character …`).
+        message: (m) => (m.startsWith(`${quoted}: text: `) ? `text file ${quoted}: ${m.slice(quoted.length + 8)}` : m),
+      },
+      () => model.evaluateFile(textFile, options),
+    );
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ABORT_ERR' && stoppedBy !== undefined) {
+      io.log(`${stoppedBy}: evaluation stopped after ${((Date.now() - started) / 1000).toFixed(1)} s; no result`);
+      return stoppedBy === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   const human = [
     `tokens      ${r.tokens.toLocaleString('en-US')}`,
     `loss        ${r.loss.toFixed(4)} nats/token`,
@@ -96,13 +127,20 @@ export function addEvalCommand(program: Command, exit: ExitCode): void {
     .summary('loss, perplexity and bits per token of a text; exact match of a seq2seq model on pairs')
     .description(
       [
-        'Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token.',
+        'Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token. Long texts are read as several contiguous lanes at once (--lanes). Ctrl-C or SIGTERM stops it (exit 130 or 143, no result).',
         'A seq2seq model is evaluated on a JSONL (or CSV) file of pairs: the exact match of its decoded outputs (greedy, or --beams), the teacher-forced token accuracy and loss.',
       ].join('\n'),
     )
     .argument('<model>', 'model file (.safetensors)')
     .argument('<text-file>', 'UTF-8 text file (language model), or JSONL/CSV file of pairs (seq2seq)')
     .addOption(intOption('--chunk <n>', 'tokens per native call (the state is carried between chunks)', 1))
+    .addOption(
+      intOption(
+        '--lanes <n>',
+        'contiguous lanes read together, each from the zero state at its start (1: the stateful protocol exactly; default: 1 below 2,097,152 tokens, then one per 1,048,576 tokens, at most 64)',
+        1,
+      ),
+    )
     .addOption(new Option('--lossy', 'read invalid UTF-8 as U+FFFD instead of refusing the file'))
     .addOption(new Option('--source-column <name>', 'seq2seq: field (or CSV column) of the source (default "source")'))
     .addOption(new Option('--target-column <name>', 'seq2seq: field (or CSV column) of the target (default "target")'))

@@ -12,11 +12,12 @@ import { svgChart, terminalChart, lossSeries } from '../chart';
 import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
 import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
 import { LabelledDataset, LabelSet, parseCSV, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
+import { decodeUtf8 } from '../dataset/text-chunks';
 import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, Seq2SeqModel, TagExample, Tagger } from '../index';
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, UsageError, type ExitCode } from './exit';
-import { checkReadable, checkWritable, ensureParent, readText } from './files';
+import { checkReadable, checkWritable, ensureParent } from './files';
 import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
@@ -206,7 +207,6 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
       `${given('maxVocab') ? '--max-vocab' : '--min-count'} leaves words out of the vocabulary; add --specials "<unk>" so that they map to <unk>`,
     );
   }
-  if (o.lossy && o.task !== 'language-model') throw new UsageError('--lossy reads language-model text corpora; JSONL data of --task must be valid UTF-8');
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
   if (given('nonlinearity') && o.cell !== 'rnn') throw new UsageError('--nonlinearity applies to --cell rnn only');
   if (given('checkpointEvery') && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint <path>');
@@ -519,12 +519,17 @@ interface FileRow {
   where: string;
 }
 
+/** How the data files of --task are read: invalid UTF-8 refused (naming the byte and line) unless --lossy. */
+function dataReading(o: TrainOptions): { name: string; lossy: boolean } {
+  return { name: 'data file', lossy: !!o.lossy };
+}
+
 /** Reads the rows of a JSONL data file with `parse`; CSV is for --task classify only. */
-async function readRows<R extends FileRow>(file: string, task: TrainTask, parse: (record: Record<string, unknown>, where: string) => R): Promise<R[]> {
+async function readRows<R extends FileRow>(file: string, o: TrainOptions, parse: (record: Record<string, unknown>, where: string) => R): Promise<R[]> {
   checkReadable(file, 'data file');
-  if (isCSV(file)) throw new CliError(`--task ${task} reads JSONL (one JSON object a line), not CSV: ${JSON.stringify(file)}`);
+  if (isCSV(file)) throw new CliError(`--task ${o.task} reads JSONL (one JSON object a line), not CSV: ${JSON.stringify(file)}`);
   const rows: R[] = [];
-  for await (const { record, where } of readJSONLRecords(file)) rows.push(parse(record, where));
+  for await (const { record, where } of readJSONLRecords(file, dataReading(o))) rows.push(parse(record, where));
   if (rows.length === 0) throw new CliError(`data file ${JSON.stringify(file)} has no rows`);
   return rows;
 }
@@ -590,11 +595,11 @@ async function rowTexts(file: string, o: TrainOptions): Promise<string[]> {
   const field = o.textColumn ?? 'text';
   const texts: unknown[] = [];
   if (isCSV(file)) {
-    const records = parseCSV(readText(file, 'data file'));
+    const records = parseCSV(decodeUtf8(fs.readFileSync(file), file, dataReading(o)));
     const column = records.length === 0 ? -1 : records[0].fields.indexOf(field);
     if (column >= 0) for (const r of records.slice(1)) texts.push(r.fields[column]);
   } else {
-    for await (const { record } of readJSONLRecords(file)) texts.push(record[field]);
+    for await (const { record } of readJSONLRecords(file, dataReading(o))) texts.push(record[field]);
   }
   return texts.filter((t): t is string => typeof t === 'string');
 }
@@ -619,14 +624,15 @@ async function classifyRun(file: string, o: TrainOptions, cmd: Command): Promise
     maxLength: resumed ? resumed.maxLength : o.maxLength,
     ...(resumed ? { tokenizer: resumed.tokenizer! } : { tokenizerOptions: tokenizerOptions(o) }),
   };
+  const lossy = o.lossy ? { lossy: true } : {};
   const names: Record<string, string> = resumed ? { labels: "the model's labels", maxLength: "the model's maxLength" } : {};
   const data = await naming('rows', `data file ${JSON.stringify(file)}`, () =>
     flagNaming(
       ['labels', 'maxLength', 'validation', 'textColumn', 'labelColumn'],
       () =>
         isCSV(file)
-          ? LabelledDataset.fromCSV(file, { ...common, textColumn: o.textColumn, labelColumn: o.labelColumn })
-          : LabelledDataset.fromJSONL(file, { ...common, textField: o.textColumn, labelField: o.labelColumn }),
+          ? LabelledDataset.fromCSV(file, { ...common, ...lossy, textColumn: o.textColumn, labelColumn: o.labelColumn })
+          : LabelledDataset.fromJSONL(file, { ...common, ...lossy, textField: o.textColumn, labelField: o.labelColumn }),
       names,
     ),
   );
@@ -727,7 +733,7 @@ function checkRowLength(row: FileRow, steps: number, unit: 'tokens' | 'steps', m
 /** `train --task tag`: one tag per token, from JSONL. */
 async function tagRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
   const resumed = await resumedTaskModel<Tagger>(o, cmd);
-  const rows = await readRows(file, o.task, parseTagRow);
+  const rows = await readRows(file, o, parseTagRow);
   const split = splitFileRows(rows, o);
   const chosen = applyDefaults(o as DefaultedOptions, cmd, api().profileTexts(split.train.map((r) => r.text ?? r.tokens!.join(' '))));
   let tokenizer = resumed?.tokenizer ?? null;
@@ -830,7 +836,7 @@ function parseRegressRow(record: Record<string, unknown>, where: string): Regres
 /** `train --task regress`: dense sequences with a number (or vector) target, from JSONL. */
 async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
   const resumed = await resumedTaskModel<Regressor>(o, cmd);
-  const rows = await readRows(file, o.task, parseRegressRow);
+  const rows = await readRows(file, o, parseRegressRow);
   const inputSize = resumed?.inputSize ?? rows[0].width;
   const odd = rows.find((r) => r.width !== inputSize);
   if (odd) throw new CliError(`${odd.where}: values: steps of ${odd.width} features, but ${resumed ? 'the model takes' : `${rows[0].where} has`} ${inputSize}`);
@@ -926,7 +932,7 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     )
     .addOption(new Option('--specials <list>', 'special tokens to add, comma-separated (<pad>,<unk>,<bos>,<eos>)').argParser(parseSpecials))
     .addOption(new Option('--unknown <policy>', 'unknown text at encode time: error, or map to <unk>').choices(['error', 'unk']))
-    .addOption(new Option('--lossy', 'read invalid UTF-8 in the corpus as U+FFFD instead of refusing the file'))
+    .addOption(new Option('--lossy', 'read invalid UTF-8 in the corpus or data file as U+FFFD instead of refusing the file'))
     .addOption(new Option('--no-lowercase', 'word tokenizer: keep case'))
     .addOption(new Option('--punctuation <mode>', 'word tokenizer: punctuation as tokens, dropped, or kept on words').choices(['split', 'drop', 'keep']))
     .addOption(intOption('--min-count <n>', 'word tokenizer: keep words seen at least n times', 1))

@@ -208,6 +208,7 @@ const CALLER_KEYS = new Set([
   'textColumn',
   'labelColumn',
   'delimiter',
+  'lossy',
   'inputSize',
   'outputSize',
   'targets',

@@ -20,6 +20,7 @@ import {
 } from './common';
 import { parseCSV, type CsvRecord } from './csv';
 import { readJSONLRecords } from './jsonl';
+import { decodeUtf8 } from './text-chunks';
 import { LabelSet, type Label } from './labels';
 
 /** One labelled text. */
@@ -58,6 +59,8 @@ export interface LabelledJsonlOptions extends LabelledOptions {
   textField?: string;
   /** Field holding the label (default `"label"`). */
   labelField?: string;
+  /** Replace invalid UTF-8 with U+FFFD instead of refusing the file (default: an `ERR_RNNKIT_ENCODING` TypeError naming the byte offset and line). */
+  lossy?: boolean;
 }
 
 /** Options of {@link LabelledDataset.fromCSV}. */
@@ -68,6 +71,8 @@ export interface LabelledCsvOptions extends LabelledOptions {
   labelColumn?: string;
   /** Field delimiter (default `","`). */
   delimiter?: string;
+  /** Replace invalid UTF-8 with U+FFFD instead of refusing the file (default: an `ERR_RNNKIT_ENCODING` TypeError naming the byte offset and line). */
+  lossy?: boolean;
 }
 
 /**
@@ -148,7 +153,8 @@ export class LabelledDataset extends RowDataset<LabelledBatch> {
     const textField = o.textField === undefined ? 'text' : checkString('options.textField', o.textField, true);
     const labelField = o.labelField === undefined ? 'label' : checkString('options.labelField', o.labelField, true);
     const rows: { text: unknown; label: unknown; where: string }[] = [];
-    for await (const { record, where } of readJSONLRecords(path)) {
+    const lossy = o.lossy === undefined ? false : checkBoolean('options.lossy', o.lossy);
+    for await (const { record, where } of readJSONLRecords(path, { name: 'path', lossy })) {
       if (!(labelField in record)) throw error('ERR_RNNKIT_FORMAT', `${where}: no ${JSON.stringify(labelField)} field`);
       rows.push({ text: record[textField], label: record[labelField], where });
     }
@@ -166,9 +172,11 @@ export class LabelledDataset extends RowDataset<LabelledBatch> {
     const textColumn = o.textColumn === undefined ? 'text' : checkString('options.textColumn', o.textColumn, true);
     const labelColumn = o.labelColumn === undefined ? 'label' : checkString('options.labelColumn', o.labelColumn, true);
     const delimiter = o.delimiter === undefined ? ',' : checkString('options.delimiter', o.delimiter);
+    const lossy = o.lossy === undefined ? false : checkBoolean('options.lossy', o.lossy);
+    const text = decodeUtf8(await fs.promises.readFile(path), path, { name: 'path', lossy });
     let records: CsvRecord[];
     try {
-      records = parseCSV(await fs.promises.readFile(path, 'utf8'), delimiter);
+      records = parseCSV(text, delimiter);
     } catch (e) {
       rethrowAt(JSON.stringify(path), e);
     }

@@ -17,6 +17,8 @@ export interface ChunkOptions {
   lossy: boolean;
   /** The argument that named the file, for error messages (`path`, `options.validation.file`). */
   name: string;
+  /** Name the line of invalid UTF-8 too (line-based files: JSONL), counting newlines as it reads. */
+  lines?: boolean;
 }
 
 /**
@@ -30,11 +32,13 @@ export async function* readTextChunks(path: string, o: ChunkOptions): AsyncGener
   const stream = fs.createReadStream(path, { highWaterMark: o.chunkSize });
   let carry: Buffer = Buffer.alloc(0);
   let offset = 0; // file offset of the first byte of `carry`
+  let newlines = 0; // before `offset`, counted when `o.lines`
   const checked = (bytes: Buffer): string => {
     if (!o.lossy && !isUtf8(bytes)) {
       const bad = firstInvalidUtf8(bytes);
-      throw invalidUtf8(o.name, path, offset + bad, bytes[bad]);
+      throw invalidUtf8(o.name, path, offset + bad, bytes[bad], o.lines ? newlines + countNewlines(bytes, bad) + 1 : undefined);
     }
+    if (o.lines) newlines += countNewlines(bytes, bytes.length);
     return bytes.toString('utf8');
   };
   try {
@@ -56,13 +60,35 @@ export async function* readTextChunks(path: string, o: ChunkOptions): AsyncGener
   if (carry.length > 0) yield checked(carry);
 }
 
-/** The error for an ill-formed byte sequence at file offset `at`. */
-function invalidUtf8(name: string, path: string, at: number, byte: number): TypeError {
+/**
+ * A whole file's bytes (a CSV file, parsed whole) as text: invalid UTF-8 is a TypeError
+ * `ERR_RNNKIT_ENCODING` naming `name`, the file, the byte offset and the line, unless `lossy`
+ * (U+FFFD replacements, as `TextDecoder` gives).
+ */
+export function decodeUtf8(bytes: Buffer, path: string, o: { name: string; lossy: boolean }): string {
+  if (!o.lossy && !isUtf8(bytes)) {
+    const bad = firstInvalidUtf8(bytes);
+    throw invalidUtf8(o.name, path, bad, bytes[bad], countNewlines(bytes, bad) + 1);
+  }
+  return bytes.toString('utf8');
+}
+
+/** Newlines (LF bytes) in `b[0, end)`. */
+function countNewlines(b: Buffer, end: number): number {
+  let n = 0;
+  for (let i = b.indexOf(10); i >= 0 && i < end; i = b.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/** The error for an ill-formed byte sequence at file offset `at` (on line `line` when known). */
+function invalidUtf8(name: string, path: string, at: number, byte: number, line?: number): TypeError {
+  const where = line === undefined ? '' : ` line ${line}`;
   const e = typeError(
     'ERR_RNNKIT_ENCODING',
-    `${name}: invalid UTF-8 at byte ${at} (0x${byte.toString(16).padStart(2, '0')}) of ${JSON.stringify(path)}; read it with lossy: true (--lossy) to replace invalid bytes with U+FFFD`,
+    `${name}: invalid UTF-8 at byte ${at} (0x${byte.toString(16).padStart(2, '0')}) of ${JSON.stringify(path)}${where}; read it with lossy: true (--lossy) to replace invalid bytes with U+FFFD`,
   );
   Object.defineProperty(e, 'offset', { value: at, enumerable: true });
+  if (line !== undefined) Object.defineProperty(e, 'line', { value: line, enumerable: true });
   return e;
 }
 

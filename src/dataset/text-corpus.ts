@@ -6,6 +6,7 @@ import { checkBoolean, checkChoice, checkInt, checkString, describe, rangeError,
 import { createTokenizerFitter, type Tokenizer, type TokenizerOptions } from '../tokenizer';
 import { checkFile, checkObject, checkTokenizer, resolvePadId, rethrowAt, SPLITS, type Split } from './common';
 import { readTextChunks } from './text-chunks';
+import { abortedError } from '../cancel';
 
 /** A batch of language-model windows: `targets` are `inputs` shifted by one token. */
 export interface TokenBatch {
@@ -115,10 +116,20 @@ class Encoding {
  * The ids of a UTF-8 file read in chunks (`name`: the argument naming it, for errors), in the
  * engine's compact token buffer.
  */
-export async function encodeTextFile(tokenizer: Tokenizer, file: string, name: string, o: { chunkSize: number; lossy: boolean }): Promise<NativeTokenBuffer> {
+export async function encodeTextFile(
+  tokenizer: Tokenizer,
+  file: string,
+  name: string,
+  o: { chunkSize: number; lossy: boolean },
+  signal?: AbortSignal,
+): Promise<NativeTokenBuffer> {
   const where = JSON.stringify(file);
   const enc = new Encoding(tokenizer);
-  for await (const chunk of readTextChunks(file, { ...o, name })) enc.push(where, chunk);
+  for await (const chunk of readTextChunks(file, { ...o, name })) {
+    // A gigabyte is a thousand pieces: an abort stops the reading too.
+    if (signal?.aborted) throw abortedError('evaluation');
+    enc.push(where, chunk);
+  }
   return enc.end(where);
 }
 

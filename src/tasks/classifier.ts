@@ -22,7 +22,15 @@ import {
   type RowPrediction,
   type Rows,
 } from './sequence-model';
-import type { ClassificationEvaluation, ClassifierOptions, ClassifyExample, ClassPrediction, ClassWeights, SequenceFitOptions } from './types';
+import type {
+  ClassificationEvaluation,
+  ClassifierOptions,
+  ClassifyExample,
+  ClassPrediction,
+  ClassWeights,
+  SequenceFitOptions,
+  EvaluateRowsOptions,
+} from './types';
 
 /** Many-to-one classification of texts or dense sequences. */
 export class Classifier extends SequenceModel {
@@ -108,9 +116,9 @@ export class Classifier extends SequenceModel {
     return null;
   }
 
-  /** Loss, accuracy, per-class precision/recall/F1 and the confusion matrix on labelled rows (a dataset: its validation split when it has one), computed by the engine. */
-  async evaluate(data: LabelledDataset | DenseDataset | ClassifyExample[]): Promise<ClassificationEvaluation> {
-    return classificationResult(await this.evaluation(data), this.labels);
+  /** Loss, accuracy, per-class precision/recall/F1 and the confusion matrix on labelled rows (a dataset: its validation split when it has one), computed by the engine; `options.signal` aborts it between batches (an AbortError). */
+  async evaluate(data: LabelledDataset | DenseDataset | ClassifyExample[], options: EvaluateRowsOptions = {}): Promise<ClassificationEvaluation> {
+    return classificationResult(await this.evaluation(data, options), this.labels);
   }
 
   /** The most probable label of each text (or dense row), with the probability of every label. */

@@ -29,6 +29,7 @@ export type {
   ClassMetrics,
   ClassificationEvaluation,
   RegressionEvaluation,
+  EvaluateRowsOptions,
   ClassPrediction,
   TagPrediction,
   ClassifyExample,

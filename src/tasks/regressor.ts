@@ -9,7 +9,7 @@ import { DenseDataset } from '../dataset';
 import { describe, rangeError, typeError } from '../errors';
 import { readInput, type Encoded, type InputCodec } from './codec';
 import { checkDense, checkObject, createNative, denseBatches, SequenceModel, type Rows } from './sequence-model';
-import type { RegressExample, RegressionEvaluation, RegressorOptions, SequenceFitOptions } from './types';
+import type { RegressExample, RegressionEvaluation, RegressorOptions, SequenceFitOptions, EvaluateRowsOptions } from './types';
 
 /** Regression (MSE) of dense sequences: one output vector per sequence, or one per step. */
 export class Regressor extends SequenceModel {
@@ -101,9 +101,9 @@ export class Regressor extends SequenceModel {
     return out;
   }
 
-  /** MSE (the training loss) and MAE over every predicted value, computed by the engine. */
-  async evaluate(data: DenseDataset | RegressExample[]): Promise<RegressionEvaluation> {
-    const e = await this.evaluation(data);
+  /** MSE (the training loss) and MAE over every predicted value, computed by the engine; `options.signal` aborts it between batches (an AbortError). */
+  async evaluate(data: DenseDataset | RegressExample[], options: EvaluateRowsOptions = {}): Promise<RegressionEvaluation> {
+    const e = await this.evaluation(data, options);
     return { loss: e.loss, mse: e.mse!, mae: e.mae!, count: e.count };
   }
 

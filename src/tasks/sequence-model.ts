@@ -11,11 +11,13 @@ import { Model } from '../model';
 import { refuseOrderKeys, runFit, splitFitOptions } from '../fit';
 import { DenseDataset, FeatureStats, IGNORE_INDEX, type Label } from '../dataset';
 import { checkNumber, describe, error, rangeError, typeError } from '../errors';
+import { checkOptionKeys } from '../option-keys';
 import type { Tokenizer } from '../tokenizer';
 import type { History } from '../types';
 import type { OnnxSource } from '../onnx';
 import type { Encoded, InputCodec, readInput } from './codec';
-import type { ClassificationEvaluation, ClassWeights, SequenceFitOptions } from './types';
+import type { ClassificationEvaluation, ClassWeights, EvaluateRowsOptions, SequenceFitOptions } from './types';
+import { checkSignal, withSignal } from '../cancel';
 
 export function checkObject(name: string, value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
@@ -243,13 +245,19 @@ export abstract class SequenceModel extends Model {
     return runFit(this.native, options, (onEvent, cancel) => this.native.fitSequences(ds, valid, rest, onEvent, cancel));
   }
 
-  /** The engine's loss and metrics of `data` (a dataset: its validation split when it has one). */
-  protected async evaluation(data: unknown): Promise<EvalInfo> {
+  /**
+   * The engine's loss and metrics of `data` (a dataset: its validation split when it has one);
+   * `options.signal` aborts between batches (an AbortError, `code: 'ABORT_ERR'`).
+   */
+  protected async evaluation(data: unknown, options: EvaluateRowsOptions): Promise<EvalInfo> {
+    checkOptionKeys('options', checkObject('options', options), ['signal']);
+    const signal = checkSignal('options.signal', options.signal);
     const ds = this.datasetOf('data', data);
-    if (ds) return this.native.evaluateDataset(ds, ds.size('validation') > 0 ? 'validation' : 'train');
+    if (ds) return withSignal(signal, 'evaluation', (cancel) => this.native.evaluateDataset(ds, ds.size('validation') > 0 ? 'validation' : 'train', cancel));
     const r = this.rows('data', data, 'train');
     if (r.inputs.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', 'data: no rows to evaluate');
-    return this.native.evaluateSequences(this.sequenceData(r), 64);
+    const set = this.sequenceData(r);
+    return withSignal(signal, 'evaluation', (cancel) => this.native.evaluateSequences(set, 64, cancel));
   }
 
   /**

@@ -20,7 +20,7 @@ import {
   type RowPrediction,
   type Rows,
 } from './sequence-model';
-import type { ClassificationEvaluation, ClassWeights, TagExample, TaggerOptions, TagPrediction, SequenceFitOptions } from './types';
+import type { ClassificationEvaluation, ClassWeights, TagExample, TaggerOptions, TagPrediction, SequenceFitOptions, EvaluateRowsOptions } from './types';
 
 /** Many-to-many tagging: one tag per input token (or dense step). */
 export class Tagger extends SequenceModel {
@@ -118,9 +118,9 @@ export class Tagger extends SequenceModel {
     return null;
   }
 
-  /** Token accuracy, per-tag precision/recall/F1 and the confusion matrix over every real step (computed by the engine). */
-  async evaluate(data: TaggedDataset | TagExample[]): Promise<ClassificationEvaluation> {
-    return classificationResult(await this.evaluation(data), this.tags);
+  /** Token accuracy, per-tag precision/recall/F1 and the confusion matrix over every real step (computed by the engine); `options.signal` aborts it between batches (an AbortError). */
+  async evaluate(data: TaggedDataset | TagExample[], options: EvaluateRowsOptions = {}): Promise<ClassificationEvaluation> {
+    return classificationResult(await this.evaluation(data, options), this.tags);
   }
 
   /** The most probable tag of every token of each text (or step of each dense row). */

@@ -83,6 +83,12 @@ export interface ClassMetrics {
   support: number;
 }
 
+/** Options of `evaluate` on a classifier, tagger or regressor. */
+export interface EvaluateRowsOptions {
+  /** Aborts the evaluation between batches (an AbortError, `code: 'ABORT_ERR'`). */
+  signal?: AbortSignal;
+}
+
 /** Result of `evaluate` on a classifier or tagger. */
 export interface ClassificationEvaluation {
   /** Mean cross-entropy (nats) over counted rows (classifier) or steps (tagger). */

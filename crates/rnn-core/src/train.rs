@@ -932,8 +932,10 @@ impl Trainer {
     /// Evaluates the current network on held-out data (no dropout, no gradient).
     pub fn evaluate(&self, net: &Network, valid: &ValidData) -> Result<Evaluation> {
         match valid {
-            ValidData::Stream { tokens, lanes } => evaluate_stream(net, tokens, *lanes, self.options.seq_len),
-            ValidData::Sequences(set) => evaluate_sequences(net, set, self.options.batch_size),
+            ValidData::Stream { tokens, lanes } => {
+                evaluate_stream(net, tokens, Some(*lanes), self.options.seq_len, None)
+            }
+            ValidData::Sequences(set) => evaluate_sequences(net, set, self.options.batch_size, None),
         }
     }
 

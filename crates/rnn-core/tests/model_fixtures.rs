@@ -36,7 +36,7 @@ fn check(name: &str) {
 
     // Held-out cross-entropy: one stream, state carried across chunks of 256 steps.
     let held = std::fs::read_to_string(dir.join(format!("{name}.held.txt"))).unwrap();
-    let eval = evaluate_stream(&net, &encode(&held, &index), 1, 256).unwrap();
+    let eval = evaluate_stream(&net, &encode(&held, &index), Some(1), 256, None).unwrap();
     let want = expected["eval_mean_ce_nats"].as_f64().unwrap();
     assert!((eval.loss.mean() - want).abs() < 1e-4, "{name}: cross-entropy {} vs PyTorch {want}", eval.loss.mean());
     assert_eq!(eval.loss.count, held.chars().count() - 1);

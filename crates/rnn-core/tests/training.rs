@@ -155,12 +155,12 @@ fn a_small_language_model_learns_a_repetitive_stream() {
     let net = lm("lstm", 1, 0.0, 5);
     let train_tokens = cyclic(4000, 0.05, 6);
     let held = cyclic(600, 0.05, 7);
-    let before = evaluate_stream(&net, &held, 1, 64).unwrap().loss.mean();
+    let before = evaluate_stream(&net, &held, Some(1), 64, None).unwrap().loss.mean();
     let uniform = (V as f64).ln();
     assert!((before - uniform).abs() < 0.2, "an untrained model is near ln V: {before} vs {uniform}");
     let opts = options(json!({"batch_size": 8, "seq_len": 16, "max_steps": 300, "seed": 1}));
     let (trained, _, h) = train(&net, &opts, &train_tokens);
-    let after = evaluate_stream(&trained, &held, 1, 64).unwrap().loss.mean();
+    let after = evaluate_stream(&trained, &held, Some(1), 64, None).unwrap().loss.mean();
     // 5 % noise leaves ~0.3 nats of irreducible entropy; a model that learned the cycle is
     // far below ln 5 = 1.61.
     assert!(after < 0.4 * uniform, "held-out loss {after} after 300 steps (from {before})");
@@ -355,14 +355,14 @@ fn validation_events_report_evaluate_stream_at_their_step() {
     // weights: it records what evaluate_stream says there.
     let mut expected = Vec::new();
     let mut hook = |n: &Network, tr: &Trainer| {
-        let e = evaluate_stream(n, &held, 1, opts.seq_len).unwrap();
+        let e = evaluate_stream(n, &held, Some(1), opts.seq_len, None).unwrap();
         expected.push((tr.position.step, e.loss.mean()));
         Ok(format!("ckpt-{}", tr.position.step))
     };
     let h = t
         .fit(&mut net, &data(&tokens, &opts), Some(&valid), &AtomicBool::new(false), &mut |e| events.push(e), &mut hook)
         .unwrap();
-    expected.push((10, evaluate_stream(&net, &held, 1, opts.seq_len).unwrap().loss.mean()));
+    expected.push((10, evaluate_stream(&net, &held, Some(1), opts.seq_len, None).unwrap().loss.mean()));
     let got: Vec<(u64, f64)> = events
         .iter()
         .filter_map(|e| match e {
@@ -456,7 +456,7 @@ fn early_stopping_stops_within_patience_and_restores_the_best_weights() {
     assert_eq!(h.best_val_loss, Some(best_loss));
     assert!(h.val_loss.iter().all(|&l| l >= best_loss));
     assert!(*h.val_loss.last().unwrap() > best_loss);
-    let after = evaluate_stream(&net, &held, 1, opts.seq_len).unwrap().loss.mean();
+    let after = evaluate_stream(&net, &held, Some(1), opts.seq_len, None).unwrap().loss.mean();
     assert!(((after - best_loss) / best_loss).abs() < 1e-9, "restored {after}, best {best_loss}");
 }
 
@@ -490,7 +490,7 @@ fn best_checkpoints_follow_improvements_and_restore_best_can_be_off() {
         .collect();
     assert_eq!(written, improving);
     assert_eq!(written.last().copied(), h.best_step);
-    let after = evaluate_stream(&net, &held, 1, opts.seq_len).unwrap().loss.mean();
+    let after = evaluate_stream(&net, &held, Some(1), opts.seq_len, None).unwrap().loss.mean();
     assert_eq!(after, *h.val_loss.last().unwrap(), "restore_best: false keeps the last weights");
 }
 

@@ -11,7 +11,7 @@ use rnn_core::batch::{Batch, StreamMode, TokenStream};
 use rnn_core::config::ModelConfig;
 use rnn_core::init::{init_params, InitConfig};
 use rnn_core::layer::recurrent::StackState;
-use rnn_core::model::evaluate::evaluate_stream;
+use rnn_core::model::evaluate::{default_lanes, evaluate_stream, lane_spans};
 use rnn_core::model::network::{ForwardCache, Network};
 use rnn_core::model::objective::batch_loss;
 use rnn_core::rng::Rng;
@@ -126,10 +126,10 @@ fn evaluate_stream_is_independent_of_the_chunk_size() {
     let tokens = random_tokens(61, 8);
     for (cell, layers) in [("gru", 2), ("lstm", 1), ("rnn", 2)] {
         let net = lm(cell, layers, 9);
-        let whole = evaluate_stream(&net, &tokens, 1, tokens.len()).unwrap();
+        let whole = evaluate_stream(&net, &tokens, Some(1), tokens.len(), None).unwrap();
         assert_eq!(whole.loss.count, tokens.len() - 1);
         for chunk in [1, 7] {
-            let e = evaluate_stream(&net, &tokens, 1, chunk).unwrap();
+            let e = evaluate_stream(&net, &tokens, Some(1), chunk, None).unwrap();
             assert_eq!(e.loss.count, whole.loss.count);
             let rel = (e.loss.mean() - whole.loss.mean()).abs() / whole.loss.mean();
             assert!(rel < 1e-6, "{cell}: chunk {chunk}: {} vs {} (rel {rel:e})", e.loss.mean(), whole.loss.mean());
@@ -139,10 +139,104 @@ fn evaluate_stream_is_independent_of_the_chunk_size() {
         let mut restarted = 0.0;
         for c in (0..tokens.len() - 1).step_by(7) {
             let end = (c + 7).min(tokens.len() - 1);
-            let part = evaluate_stream(&net, &tokens[c..=end], 1, 7).unwrap();
+            let part = evaluate_stream(&net, &tokens[c..=end], Some(1), 7, None).unwrap();
             restarted += part.loss.total;
         }
         let restarted = restarted / (tokens.len() - 1) as f64;
         assert!((restarted - whole.loss.mean()).abs() > 1e-4, "{cell}: {restarted} vs {}", whole.loss.mean());
     }
+}
+
+#[test]
+fn one_lane_is_the_stateful_protocol() {
+    let tokens = random_tokens(61, 10);
+    let net = lm("lstm", 2, 11);
+    // The protocol written out: the whole stream as one row from the zero state.
+    let batch = Batch {
+        input: rnn_core::batch::BatchInput::Tokens(tokens[..60].to_vec()),
+        targets: rnn_core::batch::BatchTargets::PerStep(tokens[1..].to_vec()),
+        rows: 1,
+        steps: 60,
+        lengths: None,
+    };
+    let (outputs, _) = net.forward(&batch, None, None, &mut ForwardCache::default()).unwrap();
+    let by_hand = batch_loss(&outputs, V, &batch, None, None).unwrap();
+    let e = evaluate_stream(&net, &tokens, Some(1), 60, None).unwrap();
+    // The loss's f64 sums may be cut into one block per thread: equal up to their re-association.
+    assert!(
+        (e.loss.total - by_hand.sum.total).abs() <= 1e-12 * by_hand.sum.total,
+        "{} vs {}",
+        e.loss.total,
+        by_hand.sum.total
+    );
+    assert_eq!((e.loss.count, e.correct), (by_hand.sum.count, by_hand.correct));
+    // A short stream's default is one lane: the protocol itself.
+    assert_eq!(default_lanes(60), 1);
+    let auto = evaluate_stream(&net, &tokens, None, 60, None).unwrap();
+    assert_eq!(auto.loss.total.to_bits(), e.loss.total.to_bits());
+}
+
+#[test]
+fn lanes_are_separate_evaluations_of_their_slices() {
+    let tokens = random_tokens(61, 12);
+    for (cell, layers) in [("gru", 2), ("lstm", 1), ("rnn", 1)] {
+        let net = lm(cell, layers, 13);
+        let one = evaluate_stream(&net, &tokens, Some(1), 16, None).unwrap();
+        // 60 predictions: 7 lanes do not divide them (4 lanes of 9, 3 of 8), 4 do.
+        for lanes in [4, 7] {
+            let spans = lane_spans(60, lanes);
+            assert_eq!(spans.iter().map(|s| s.1).sum::<usize>(), 60, "every prediction once");
+            let (mut total, mut count, mut correct) = (0.0, 0, 0);
+            for &(start, n) in &spans {
+                let part = evaluate_stream(&net, &tokens[start..=start + n], Some(1), 16, None).unwrap();
+                total += part.loss.total;
+                count += part.loss.count;
+                correct += part.correct;
+            }
+            let e = evaluate_stream(&net, &tokens, Some(lanes), 5, None).unwrap();
+            assert_eq!((e.loss.count, e.correct), (count, correct), "{cell}: {lanes} lanes");
+            let rel = (e.loss.total - total).abs() / total;
+            assert!(rel < 1e-6, "{cell}: {lanes} lanes: {} vs {total} (rel {rel:e})", e.loss.total);
+            // The restarts at the lanes' starts are what lanes change.
+            assert!((e.loss.mean() - one.loss.mean()).abs() > 1e-4, "{cell}: {lanes} lanes equal one lane");
+        }
+    }
+    assert_eq!(lane_spans(5, 9), vec![(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)], "at most one lane per prediction");
+    assert_eq!(default_lanes(3 << 20), 3);
+    assert_eq!(default_lanes(usize::MAX), 64);
+}
+
+#[test]
+fn stream_and_sequence_evaluation_stop_when_cancelled() {
+    let net = lm("gru", 1, 14);
+    let cancel = AtomicBool::new(true);
+    let tokens = random_tokens(100, 15);
+    let e = evaluate_stream(&net, &tokens, Some(2), 8, Some(&cancel));
+    assert!(matches!(e, Err(rnn_core::Error::Aborted)), "{e:?}");
+    assert!(evaluate_stream(&net, &tokens, Some(2), 8, Some(&AtomicBool::new(false))).is_ok());
+    // Set mid-run from another thread: a stream of hours at one lane stops at the next chunk.
+    let long = random_tokens(20_000_000, 16);
+    let started = std::time::Instant::now();
+    let flag = AtomicBool::new(false);
+    let e = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        evaluate_stream(&net, &long, Some(1), 64, Some(&flag))
+    });
+    assert!(matches!(e, Err(rnn_core::Error::Aborted)), "{e:?}");
+    assert!(started.elapsed().as_secs_f64() < 10.0, "stopped after {:?}", started.elapsed());
+
+    let set = rnn_core::batch::SequenceSet {
+        input: rnn_core::batch::BatchInput::Tokens(tokens[..60].to_vec()),
+        targets: rnn_core::batch::BatchTargets::PerStep(tokens[1..61].to_vec()),
+        rows: 6,
+        steps: 10,
+        lengths: vec![10; 6],
+        features: 0,
+        outputs: 0,
+    };
+    let e = rnn_core::model::evaluate::evaluate_sequences(&net, &set, 2, Some(&cancel));
+    assert!(matches!(e, Err(rnn_core::Error::Aborted)), "{e:?}");
 }

@@ -884,13 +884,22 @@ impl NativeModel {
         Ok(promise)
     }
 
-    /// Evaluates a language model on a token stream with carried state (stateful protocol of docs/FORMAT.md with
-    /// `lanes = 1`), off the JS thread.
+    /// Evaluates a language model on a token stream with carried state, off the JS thread:
+    /// `lanes` contiguous lanes read as one batch (1: the stateful protocol of docs/FORMAT.md;
+    /// undefined: the engine's default for the stream's length), `chunk` steps per native batch;
+    /// `cancel` stops it between chunks (rejecting with `ABORT_ERR`).
     #[napi(ts_return_type = "Promise<EvalInfo>")]
-    pub fn evaluate_stream(&self, tokens: Int32Array, lanes: u32, chunk: u32) -> AsyncTask<Guarded<EvalWork>> {
+    pub fn evaluate_stream(
+        &self,
+        tokens: Int32Array,
+        lanes: Option<u32>,
+        chunk: u32,
+        cancel: Option<&CancelToken>,
+    ) -> AsyncTask<Guarded<EvalWork>> {
         AsyncTask::new(Guarded(EvalWork {
             shared: self.shared.clone(),
-            input: EvalInput::Stream(tokens.to_vec(), lanes as usize, chunk as usize),
+            input: EvalInput::Stream(tokens.to_vec(), lanes.map(|l| l as usize), chunk as usize),
+            cancel: cancel.map(|c| c.flag.clone()),
         }))
     }
 
@@ -901,34 +910,43 @@ impl NativeModel {
         &self,
         env: Env,
         tokens: &NativeTokenBuffer,
-        lanes: u32,
+        lanes: Option<u32>,
         chunk: u32,
+        cancel: Option<&CancelToken>,
     ) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
         let ids = tokens.shared().map_err(|e| e.into_napi(&env))?;
         Ok(AsyncTask::new(Guarded(EvalWork {
             shared: self.shared.clone(),
-            input: EvalInput::Buffer(ids, lanes as usize, chunk as usize),
+            input: EvalInput::Buffer(ids, lanes.map(|l| l as usize), chunk as usize),
+            cancel: cancel.map(|c| c.flag.clone()),
         })))
     }
 
     /// [`NativeModel::evaluate_stream`] on the calling thread.
     #[napi]
-    pub fn evaluate_stream_sync(&self, env: Env, tokens: Int32Array, lanes: u32, chunk: u32) -> napi::Result<EvalInfo> {
+    pub fn evaluate_stream_sync(
+        &self,
+        env: Env,
+        tokens: Int32Array,
+        lanes: Option<u32>,
+        chunk: u32,
+    ) -> napi::Result<EvalInfo> {
         guard_js(&env, || {
             let g = read(&self.shared)?;
-            Ok(evaluate_stream(&g.as_ref().expect("checked").network, &tokens[..], lanes as usize, chunk as usize)?
-                .into())
+            let net = &g.as_ref().expect("checked").network;
+            Ok(evaluate_stream(net, &tokens[..], lanes.map(|l| l as usize), chunk as usize, None)?.into())
         })
     }
 
     /// Loss and metrics (accuracy, confusion, per-class F1; MSE/MAE) of padded sequences, off
-    /// the JS thread.
+    /// the JS thread; `cancel` stops it between batches (rejecting with `ABORT_ERR`).
     #[napi(ts_return_type = "Promise<EvalInfo>")]
     pub fn evaluate_sequences(
         &self,
         env: Env,
         data: SequenceData,
         batch_size: u32,
+        cancel: Option<&CancelToken>,
     ) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
         let set = guard(|| {
             let g = read(&self.shared)?;
@@ -938,16 +956,19 @@ impl NativeModel {
         Ok(AsyncTask::new(Guarded(EvalWork {
             shared: self.shared.clone(),
             input: EvalInput::Sequences(set, batch_size as usize),
+            cancel: cancel.map(|c| c.flag.clone()),
         })))
     }
 
-    /// Loss and metrics of a split of a row dataset, off the JS thread.
+    /// Loss and metrics of a split of a row dataset, off the JS thread; `cancel` stops it between
+    /// batches (rejecting with `ABORT_ERR`).
     #[napi(ts_return_type = "Promise<EvalInfo>")]
     pub fn evaluate_dataset(
         &self,
         env: Env,
         data: &NativeSequenceDataset,
         split: String,
+        cancel: Option<&CancelToken>,
     ) -> napi::Result<AsyncTask<Guarded<EvalWork>>> {
         let set = guard(|| match split.as_str() {
             "train" => match &data.train {
@@ -960,7 +981,11 @@ impl NativeModel {
             other => Err(type_error(format!("split: expected \"train\" or \"validation\", got \"{other}\""))),
         })
         .map_err(|e| e.into_napi(&env))?;
-        Ok(AsyncTask::new(Guarded(EvalWork { shared: self.shared.clone(), input: EvalInput::Sequences(set, 64) })))
+        Ok(AsyncTask::new(Guarded(EvalWork {
+            shared: self.shared.clone(),
+            input: EvalInput::Sequences(set, 64),
+            cancel: cancel.map(|c| c.flag.clone()),
+        })))
     }
 
     /// Outputs for padded sequences (per-row tasks `[N, C]`, per-step tasks `[N, T, C]`,
@@ -1178,9 +1203,10 @@ impl Work for LoadWork {
     }
 }
 
+/// What an `EvalWork` reads: a stream (ids, lanes, chunk) or padded rows (set, batch size).
 enum EvalInput {
-    Stream(Vec<i32>, usize, usize),
-    Buffer(TokenSlice, usize, usize),
+    Stream(Vec<i32>, Option<usize>, usize),
+    Buffer(TokenSlice, Option<usize>, usize),
     Sequences(SequenceSet, usize),
 }
 
@@ -1188,6 +1214,8 @@ enum EvalInput {
 pub struct EvalWork {
     shared: Shared,
     input: EvalInput,
+    /// Checked between batches: the caller's AbortSignal, through a `CancelToken`.
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Work for EvalWork {
@@ -1196,10 +1224,11 @@ impl Work for EvalWork {
     fn compute(&mut self) -> Result<Evaluation, NodeError> {
         let g = read(&self.shared)?;
         let net = &g.as_ref().expect("checked").network;
+        let cancel = self.cancel.as_deref();
         Ok(match &self.input {
-            EvalInput::Stream(tokens, lanes, chunk) => evaluate_stream(net, tokens, *lanes, *chunk)?,
-            EvalInput::Buffer(tokens, lanes, chunk) => evaluate_stream(net, tokens, *lanes, *chunk)?,
-            EvalInput::Sequences(set, batch) => evaluate_sequences(net, set, *batch)?,
+            EvalInput::Stream(tokens, lanes, chunk) => evaluate_stream(net, tokens, *lanes, *chunk, cancel)?,
+            EvalInput::Buffer(tokens, lanes, chunk) => evaluate_stream(net, tokens, *lanes, *chunk, cancel)?,
+            EvalInput::Sequences(set, batch) => evaluate_sequences(net, set, *batch, cancel)?,
         })
     }
     fn resolve(&mut self, _env: Env, output: Evaluation) -> napi::Result<EvalInfo> {

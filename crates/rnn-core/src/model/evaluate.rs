@@ -1,14 +1,16 @@
 //! Evaluation without gradients: the stateful stream protocol of docs/FORMAT.md for language models,
 //! and batched evaluation of sequence sets.
 
-use crate::batch::{Batch, BatchInput, BatchTargets, SequenceSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::batch::{Batch, BatchInput, BatchTargets, SequenceSet, IGNORE_INDEX};
 use crate::config::Task;
 use crate::error::{Error, Result};
 use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
 use crate::metrics::{Confusion, RegressionErrors};
 use crate::model::network::{ForwardCache, Network};
-use crate::model::objective::batch_loss;
+use crate::model::objective::{batch_loss, evaluation_loss};
 use crate::token_store::TokenSource;
 
 /// Loss (and accuracy where it applies) over a data set; for sequence sets also the confusion
@@ -33,18 +35,53 @@ impl Evaluation {
     }
 }
 
+/// Fewest predictions per lane of the default lane count: a lane restarts from the zero state, so
+/// its first few dozen predictions score worse than the stateful protocol would; over 2^20 of them
+/// the difference is far below the loss's reported precision.
+pub const MIN_DEFAULT_LANE_PREDICTIONS: usize = 1 << 20;
+
+/// Most lanes of the default: past this a batched step gains little on a small model, and each
+/// chunk's outputs (`lanes × chunk × V` floats) stay a few MB.
+pub const MAX_DEFAULT_LANES: usize = 64;
+
+/// Most lanes accepted: each is a row of every chunk's batch (`lanes × chunk × V` logits).
+pub const MAX_LANES: usize = 4096;
+
+/// The lane count `evaluate` uses when none is given: 1 (the exact stateful protocol) for streams
+/// of fewer than 2 × 2^20 predictions, else one lane per 2^20 predictions, at most 64.
+pub fn default_lanes(predictions: usize) -> usize {
+    (predictions / MIN_DEFAULT_LANE_PREDICTIONS).clamp(1, MAX_DEFAULT_LANES)
+}
+
+/// The lanes of a stream of `predictions` predictions: `(first token, predictions)` of each,
+/// contiguous and covering every prediction once. The first `predictions % lanes` lanes take one
+/// more than the rest; lane `i` reads tokens `[start, start + n]` and predicts the last `n`, so the
+/// last target of one lane is the first input of the next.
+pub fn lane_spans(predictions: usize, lanes: usize) -> Vec<(usize, usize)> {
+    let lanes = lanes.clamp(1, predictions.max(1));
+    let (base, extra) = (predictions / lanes, predictions % lanes);
+    (0..lanes).map(|i| (i * base + i.min(extra), base + usize::from(i < extra))).collect()
+}
+
 /// Mean cross-entropy of a token stream read with carried state.
 ///
-/// With `lanes = 1` this is the stateful protocol of docs/FORMAT.md exactly: the model reads the text as one stream
-/// from the first token to the last, state carried across chunks of `chunk` steps, and the loss
-/// is the mean over predicting tokens 2..N. With `lanes > 1` the N−1 predictions are split into
-/// that many contiguous lanes of equal length, each read from a zero state (faster: one batched
-/// step serves every lane), dropping the remainder.
+/// With `lanes = 1` this is the stateful protocol of docs/FORMAT.md exactly: the model reads the
+/// text as one stream from the first token to the last, state carried across chunks of `chunk`
+/// steps, and the loss is the mean over predicting tokens 2..N. With `lanes > 1` the N−1
+/// predictions are split into that many contiguous lanes ([`lane_spans`]), read together as the
+/// rows of one batch (one batched step serves every lane), each with its own state carried from
+/// the zero state at the lane's first token; every prediction is counted once. So the result is
+/// the token-weighted mean of evaluating each lane's tokens alone with `lanes = 1`; it differs from
+/// the protocol only by the restarts at the lanes' starts. `None` takes [`default_lanes`].
+///
+/// `cancel`, when given, is checked before each chunk: once set, evaluation stops with
+/// [`Error::Aborted`] (a gigabyte text is millions of chunks).
 pub fn evaluate_stream<S: TokenSource + ?Sized>(
     net: &Network,
     tokens: &S,
-    lanes: usize,
+    lanes: Option<usize>,
     chunk: usize,
+    cancel: Option<&AtomicBool>,
 ) -> Result<Evaluation> {
     if net.config.task != Task::LanguageModel {
         return Err(Error::Config("evaluate: a token stream needs a language model".into()));
@@ -55,34 +92,46 @@ pub fn evaluate_stream<S: TokenSource + ?Sized>(
             tokens.len()
         )));
     }
-    if lanes == 0 || chunk == 0 {
-        return Err(Error::Range(format!("lanes and chunk: expected integers >= 1, got {lanes} and {chunk}")));
+    if let Some(l) = lanes.filter(|&l| l == 0 || l > MAX_LANES) {
+        return Err(Error::Range(format!("lanes: expected an integer from 1 to {MAX_LANES}, got {l}")));
+    }
+    if chunk == 0 {
+        return Err(Error::Range("chunk: expected an integer >= 1, got 0".into()));
     }
     let predictions = tokens.len() - 1;
-    let lanes = lanes.min(predictions);
-    let per_lane = predictions / lanes;
+    let spans = lane_spans(predictions, lanes.unwrap_or_else(|| default_lanes(predictions)));
+    let rows = spans.len();
+    let longest = spans[0].1;
     let mut cache = ForwardCache::default();
     let mut state: Option<StackState> = None;
     let mut total = Evaluation { classes: true, ..Default::default() };
     let mut at = 0;
-    while at < per_lane {
-        let steps = chunk.min(per_lane - at);
-        let mut inputs = Vec::with_capacity(lanes * steps);
-        let mut targets = Vec::with_capacity(lanes * steps);
-        for lane in 0..lanes {
-            let s = lane * per_lane + at;
-            tokens.extend_range(s, s + steps, &mut inputs);
-            tokens.extend_range(s + 1, s + steps + 1, &mut targets);
+    while at < longest {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Aborted);
+        }
+        let steps = chunk.min(longest - at);
+        let mut inputs = Vec::with_capacity(rows * steps);
+        let mut targets = Vec::with_capacity(rows * steps);
+        // Lanes shorter by one end a step early in the last chunk: padded there (input 0, target
+        // not counted), their state no longer advanced.
+        let lengths: Vec<usize> = spans.iter().map(|&(_, n)| n.saturating_sub(at).min(steps)).collect();
+        for (&(start, _), &real) in spans.iter().zip(&lengths) {
+            let s = start + at;
+            tokens.extend_range(s, s + real, &mut inputs);
+            inputs.resize(inputs.len() + steps - real, 0);
+            tokens.extend_range(s + 1, s + real + 1, &mut targets);
+            targets.resize(targets.len() + steps - real, IGNORE_INDEX);
         }
         let batch = Batch {
             input: BatchInput::Tokens(inputs),
             targets: BatchTargets::PerStep(targets),
-            rows: lanes,
+            rows,
             steps,
-            lengths: None,
+            lengths: lengths.iter().any(|&l| l < steps).then_some(lengths),
         };
         let (outputs, next) = net.forward(&batch, state.as_ref(), None, &mut cache)?;
-        let l = batch_loss(&outputs, net.config.output_size, &batch, None, None)?;
+        let l = evaluation_loss(&outputs, net.config.output_size, &batch)?;
         total.loss.add(l.sum);
         total.correct += l.correct;
         state = Some(next);
@@ -91,8 +140,14 @@ pub fn evaluate_stream<S: TokenSource + ?Sized>(
     Ok(total)
 }
 
-/// Loss and accuracy of a sequence set, in batches of `batch_size` rows in file order.
-pub fn evaluate_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -> Result<Evaluation> {
+/// Loss and accuracy of a sequence set, in batches of `batch_size` rows in file order; `cancel`,
+/// when given, is checked before each batch ([`Error::Aborted`] once set).
+pub fn evaluate_sequences(
+    net: &Network,
+    set: &SequenceSet,
+    batch_size: usize,
+    cancel: Option<&AtomicBool>,
+) -> Result<Evaluation> {
     set.validate()?;
     if batch_size == 0 {
         return Err(Error::Range("batchSize: expected an integer >= 1, got 0".into()));
@@ -105,6 +160,9 @@ pub fn evaluate_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -
     let mut confusion = Confusion::new(width);
     let mut errors = RegressionErrors::default();
     for i in 0..set.batches_per_epoch(batch_size, crate::batch::LastBatch::Keep) {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Aborted);
+        }
         let batch = set.batch(&order, batch_size, i);
         let (outputs, _) = net.forward(&batch, None, None, &mut cache)?;
         let l = batch_loss(&outputs, width, &batch, None, None)?;

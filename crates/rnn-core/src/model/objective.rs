@@ -27,18 +27,7 @@ pub fn batch_loss(
     let (b, t) = (batch.rows, batch.steps);
     let real = |r: usize, s: usize| batch.lengths.as_ref().is_none_or(|l| s < l[r]);
     match &batch.targets {
-        BatchTargets::PerStep(y) => {
-            check_len("targets", y.len(), b * t)?;
-            let mut tm = vec![IGNORE_INDEX; b * t];
-            for r in 0..b {
-                for s in 0..t {
-                    if real(r, s) {
-                        tm[s * b + r] = y[r * t + s];
-                    }
-                }
-            }
-            classes(outputs, width, &tm, class_weights, doutputs)
-        }
+        BatchTargets::PerStep(y) => classes(outputs, width, &time_major_targets(batch, y)?, class_weights, doutputs),
         BatchTargets::PerRow(y) => {
             check_len("targets", y.len(), b)?;
             classes(outputs, width, y, class_weights, doutputs)
@@ -91,6 +80,62 @@ fn classes(
     Ok(BatchLoss { sum, correct })
 }
 
+/// Per-step class targets `[B, T]` transposed to the outputs' time-major order (row `t·B + b`),
+/// padded steps `IGNORE_INDEX`.
+fn time_major_targets(batch: &Batch, y: &[i32]) -> Result<Vec<i32>> {
+    let (b, t) = (batch.rows, batch.steps);
+    check_len("targets", y.len(), b * t)?;
+    let real = |r: usize, s: usize| batch.lengths.as_ref().is_none_or(|l| s < l[r]);
+    let mut tm = vec![IGNORE_INDEX; b * t];
+    for r in 0..b {
+        for s in (0..t).filter(|&s| real(r, s)) {
+            tm[s * b + r] = y[r * t + s];
+        }
+    }
+    Ok(tm)
+}
+
+/// [`batch_loss`] of per-step class targets without a gradient (evaluating a language model's
+/// stream), its positions cut into one block per engine thread, computed in parallel and summed in
+/// block order: `batch_loss`'s value up to the re-association of its f64 sums (relative ~1e-15),
+/// deterministic for a thread count, and faster where the softmax's f64 exps dominate (a small
+/// model's evaluation spends most of its time there). Other targets: [`batch_loss`].
+pub fn evaluation_loss(outputs: &[f32], width: usize, batch: &Batch) -> Result<BatchLoss> {
+    blocked_loss(outputs, width, batch, crate::parallel::threads())
+}
+
+/// [`evaluation_loss`] in at most `blocks` blocks (one block, or a batch too small to split: as
+/// one call of the loss).
+fn blocked_loss(outputs: &[f32], width: usize, batch: &Batch, blocks: usize) -> Result<BatchLoss> {
+    let BatchTargets::PerStep(y) = &batch.targets else {
+        return batch_loss(outputs, width, batch, None, None);
+    };
+    let tm = time_major_targets(batch, y)?;
+    let positions = tm.len();
+    let blocks = blocks.min(positions);
+    if blocks <= 1 || outputs.len() != positions * width || positions * width < crate::parallel::min_split_work() {
+        return classes(outputs, width, &tm, None, None);
+    }
+    let per = positions.div_ceil(blocks);
+    let mut parts: Vec<(usize, Option<Result<BatchLoss>>)> = (0..blocks).map(|i| (i * per, None)).collect();
+    crate::parallel::for_each_mut(&mut parts, |(lo, out)| {
+        let hi = (*lo + per).min(positions);
+        *out = Some(classes(&outputs[*lo * width..hi * width], width, &tm[*lo..hi], None, None));
+    });
+    let mut total = BatchLoss::default();
+    for (_, part) in parts {
+        match part.expect("every block ran") {
+            Ok(part) => {
+                total.sum.add(part.sum);
+                total.correct += part.correct;
+            }
+            // Refused (a non-finite logit): the whole batch's error, its row named in the batch.
+            Err(_) => return classes(outputs, width, &tm, None, None),
+        }
+    }
+    Ok(total)
+}
+
 /// Index of the first maximum (torch.argmax semantics).
 pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
@@ -100,4 +145,46 @@ pub fn argmax(values: &[f32]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::BatchInput;
+    use crate::rng::Rng;
+
+    /// A per-step batch of `b` rows × `t` steps over `v` classes, random logits (time-major).
+    fn batch(b: usize, t: usize, v: usize, seed: u64) -> (Batch, Vec<f32>) {
+        let mut rng = Rng::new(seed);
+        let targets: Vec<i32> =
+            (0..b * t).map(|i| if i % 11 == 3 { IGNORE_INDEX } else { rng.below(v) as i32 }).collect();
+        let logits: Vec<f32> = (0..b * t * v).map(|_| rng.below(2000) as f32 / 100.0 - 10.0).collect();
+        let lengths = (0..b).map(|r| t - r % 3).collect();
+        let batch = Batch {
+            input: BatchInput::Tokens(vec![0; b * t]),
+            targets: BatchTargets::PerStep(targets),
+            rows: b,
+            steps: t,
+            lengths: Some(lengths),
+        };
+        (batch, logits)
+    }
+
+    #[test]
+    fn evaluation_loss_is_batch_loss_in_parallel_blocks() {
+        // 64 × 256 positions × 60 classes: well above the size that is split.
+        let (b, t, v) = (64, 256, 60);
+        let (batch, mut logits) = batch(b, t, v, 1);
+        let whole = batch_loss(&logits, v, &batch, None, None).unwrap();
+        for blocks in [1, 2, 3, 7] {
+            let split = blocked_loss(&logits, v, &batch, blocks).unwrap();
+            assert_eq!((split.sum.count, split.correct), (whole.sum.count, whole.correct), "{blocks} blocks");
+            assert!((split.sum.total - whole.sum.total).abs() <= 1e-12 * whole.sum.total, "{blocks} blocks");
+        }
+        // A non-finite logit in a later block is named by its row in the whole batch.
+        logits[(b * t - 5) * v + 7] = f32::NAN;
+        let e = blocked_loss(&logits, v, &batch, 3).unwrap_err().to_string();
+        assert_eq!(e, batch_loss(&logits, v, &batch, None, None).unwrap_err().to_string());
+        assert!(e.contains(&format!("logits[{}, 7]", b * t - 5)), "{e}");
+    }
 }
