@@ -16,7 +16,17 @@ import { Tokenizer } from './tokenizer';
 import { refuseOrderKeys, runFit, splitFitOptions, type FitOptions } from './fit';
 import { GenerationSession } from './session';
 import { GenerationScheduler, ResolvedGenerateOptions, beamComplete, complete, resolveGenerateOptions, stream, type CompletionStream } from './generate';
-import type { Completion, EvaluateFileOptions, EvaluateOptions, EvaluateResult, GenerateOptions, History, LanguageModelOptions, StateCacheOptions, StateCacheStats } from './types';
+import type {
+  Completion,
+  EvaluateFileOptions,
+  EvaluateOptions,
+  EvaluateResult,
+  GenerateOptions,
+  History,
+  LanguageModelOptions,
+  StateCacheOptions,
+  StateCacheStats,
+} from './types';
 import { checkSignal, withSignal } from './cancel';
 import { buildOnnx, type OnnxGraph, type OnnxSource, type OnnxTensorInfo } from './onnx';
 
