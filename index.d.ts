@@ -142,10 +142,13 @@ export declare class NativeModel {
   evaluateStreamSync(tokens: Int32Array, lanes: number | undefined | null, chunk: number): EvalInfo
   /**
    * Loss and metrics (accuracy, confusion, per-class F1; MSE/MAE) of padded sequences, off
-   * the JS thread.
+   * the JS thread; `cancel` stops it between batches (rejecting with `ABORT_ERR`).
    */
   evaluateSequences(data: SequenceData, batchSize: number, cancel?: CancelToken | undefined | null): Promise<EvalInfo>
-  /** Loss and metrics of a split of a row dataset, off the JS thread. */
+  /**
+   * Loss and metrics of a split of a row dataset, off the JS thread; `cancel` stops it between
+   * batches (rejecting with `ABORT_ERR`).
+   */
   evaluateDataset(data: NativeSequenceDataset, split: string, cancel?: CancelToken | undefined | null): Promise<EvalInfo>
   /**
    * Outputs for padded sequences (per-row tasks `[N, C]`, per-step tasks `[N, T, C]`,
