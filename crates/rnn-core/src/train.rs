@@ -820,7 +820,14 @@ impl Trainer {
                 None => epoch_end,
             };
             if let (Some(valid), true) = (valid, validate_now) {
-                let e = self.validate(net, valid, &mut history, &start, on_event)?;
+                // A validation pass can be long (a large held-out text): an abort stops it too.
+                let e = match self.validate(net, valid, &mut history, &start, cancel, on_event) {
+                    Err(Error::Aborted) => {
+                        history.stop_reason = StopReason::Aborted;
+                        break;
+                    }
+                    e => e?,
+                };
                 self.track_best(net, &e, best.as_mut(), &mut history, on_event, checkpoint)?;
                 validated_at = Some(step);
             }
@@ -833,8 +840,10 @@ impl Trainer {
             on_event(event);
         }
         if let Some(valid) = valid {
-            if validated_at != Some(self.position.step) && history.steps_done > 0 {
-                let e = self.validate(net, valid, &mut history, &start, on_event)?;
+            // An aborted run ends without the closing validation: the caller asked to stop now.
+            let aborted = history.stop_reason == StopReason::Aborted;
+            if validated_at != Some(self.position.step) && history.steps_done > 0 && !aborted {
+                let e = self.validate(net, valid, &mut history, &start, cancel, on_event)?;
                 self.track_best(net, &e, best.as_mut(), &mut history, on_event, checkpoint)?;
             }
         }
@@ -854,9 +863,10 @@ impl Trainer {
         valid: &ValidData,
         history: &mut History,
         start: &Instant,
+        cancel: &AtomicBool,
         on_event: &mut dyn FnMut(TrainEvent),
     ) -> Result<Evaluation> {
-        let e = self.evaluate(net, valid)?;
+        let e = self.evaluate(net, valid, Some(cancel))?;
         history.val_steps.push(self.position.step);
         history.val_loss.push(e.loss.mean());
         on_event(TrainEvent::Validation {
@@ -929,13 +939,14 @@ impl Trainer {
         }
     }
 
-    /// Evaluates the current network on held-out data (no dropout, no gradient).
-    pub fn evaluate(&self, net: &Network, valid: &ValidData) -> Result<Evaluation> {
+    /// Evaluates the current network on held-out data (no dropout, no gradient); `cancel`, when
+    /// given, is checked between batches ([`Error::Aborted`] once set).
+    pub fn evaluate(&self, net: &Network, valid: &ValidData, cancel: Option<&AtomicBool>) -> Result<Evaluation> {
         match valid {
             ValidData::Stream { tokens, lanes } => {
-                evaluate_stream(net, tokens, Some(*lanes), self.options.seq_len, None)
+                evaluate_stream(net, tokens, Some(*lanes), self.options.seq_len, cancel)
             }
-            ValidData::Sequences(set) => evaluate_sequences(net, set, self.options.batch_size, None),
+            ValidData::Sequences(set) => evaluate_sequences(net, set, self.options.batch_size, cancel),
         }
     }
 

@@ -552,3 +552,27 @@ fn a_failed_checkpoint_write_is_reported_and_training_goes_on() {
         .collect();
     assert_eq!(written, vec!["2:ck@2", "4! writing \"ck\": No space left on device", "6:ck@6"]);
 }
+
+#[test]
+fn an_abort_stops_a_long_validation_pass_and_skips_the_closing_one() {
+    let net = lm("gru", 1, 0.0, 3);
+    let opts = options(json!({"max_steps": 3, "validate_every": 1}));
+    let tokens = cyclic(300, 0.1, 21);
+    // 20 M held-out tokens at one lane: far longer than the 100 ms before the abort.
+    let held = cyclic(20_000_000, 0.1, 22);
+    let valid = ValidData::Stream { tokens: TokenStore::from_ids(&held, V).unwrap().into_shared(), lanes: 1 };
+    let mut trainer = Trainer::new(&net, opts.clone()).unwrap();
+    let mut net = net.clone();
+    let cancel = AtomicBool::new(false);
+    let h = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            cancel.store(true, Ordering::Relaxed);
+        });
+        trainer.fit(&mut net, &data(&tokens, &opts), Some(&valid), &cancel, &mut |_| {}, &mut no_checkpoint).unwrap()
+    });
+    assert_eq!(h.stop_reason, StopReason::Aborted);
+    assert_eq!(h.steps_done, 1, "stopped during the first step's validation");
+    assert!(h.val_loss.is_empty(), "no validation completed: {:?}", h.val_loss);
+    assert!(net.params().data.iter().all(|v| v.is_finite()));
+}
