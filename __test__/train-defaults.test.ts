@@ -103,8 +103,8 @@ describe('rnnkit train without tuning flags', () => {
     expect(info.tokenizer.type).toBe('word');
   }, 120_000);
 
-  it('language model: a GRU that carries its state across windows, unless --stride asks for windows', async () => {
-    const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune. '.repeat(40);
+  it('language model: a GRU that carries its state across windows, unless --stride asks for windows or the text is short', async () => {
+    const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune. '.repeat(200);
     fs.writeFileSync(path.join(dir, 'novel.txt'), text);
     const windowing = async (extra: string[]) => {
       const r = await rnnkit([
@@ -129,6 +129,8 @@ describe('rnnkit train without tuning flags', () => {
     };
     expect(await windowing([])).toMatchObject({ cell: 'gru', windowing: { tbptt: true } });
     expect(await windowing(['--stride', '10'])).toMatchObject({ windowing: { tbptt: false, stride: 10 } });
+    fs.writeFileSync(path.join(dir, 'novel.txt'), text.slice(0, 5_000));
+    expect(await windowing([])).toMatchObject({ cell: 'gru', windowing: { tbptt: false } });
   }, 120_000);
 
   it('a given flag wins, and a given limit runs exactly that much without early stopping', async () => {

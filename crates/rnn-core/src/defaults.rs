@@ -140,6 +140,10 @@ pub struct Recipe {
 /// default models (a GRU-64 classifier reads ~40,000 tokens a second in training, forward and
 /// backward, both directions).
 const TOKEN_BUDGET: f64 = 2.5e6;
+/// Batches of lanes a language model's text must fill before the state is carried across
+/// windows: carried lanes need `batch × seq_len` tokens a step, while windows from the zero state
+/// (padded) train on a text of any length.
+const CARRIED_STATE_MIN_BATCHES: f64 = 4.0;
 /// The same for a language model (a GRU of 192 reads ~55,000 characters a second).
 const LANGUAGE_MODEL_TOKEN_BUDGET: f64 = 3.75e6;
 
@@ -210,7 +214,11 @@ pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
     let (learning_rate, cosine) = if language_model { (1.2e-2, true) } else { (2e-3, false) };
     reasons.push(format!(
         "GRU {hidden_size} × {num_layers}{}, Adam at {learning_rate}{}: sized for {} training tokens",
-        if language_model { ", the state carried across windows" } else { ", both directions" },
+        match (language_model, tokens >= CARRIED_STATE_MIN_BATCHES * 32.0 * 100.0) {
+            (true, true) => ", the state carried across windows",
+            (true, false) => "",
+            (false, _) => ", both directions",
+        },
         if cosine { " decaying to 0 by a cosine over the run" } else { "" },
         tokens as u64
     ));
@@ -237,7 +245,7 @@ pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
         pooling: if task == Task::Classify { "max" } else { "last" },
         batch_size: 32,
         seq_len: 100,
-        tbptt: language_model,
+        tbptt: language_model && tokens >= CARRIED_STATE_MIN_BATCHES * 32.0 * 100.0,
         epochs,
         learning_rate,
         cosine,
