@@ -181,6 +181,11 @@ export class GenerationScheduler {
     this.pool.setStateCacheLimit(bytes);
   }
 
+  /** Prompt tokens the pool reads per step while other sequences generate (a multiple of 64; 0: whole prompts at once). */
+  setPrefillChunk(tokens: number): void {
+    this.pool.setPrefillChunk(tokens);
+  }
+
   /** Counts of the pool's prompt state cache. */
   stateCacheStats(): StateCacheStats {
     return this.pool.stateCacheStats();

@@ -364,6 +364,17 @@ export class LanguageModel extends Model {
     this.generation().setStateCacheLimit(checkInt('options.maxBytes', options.maxBytes, 0));
   }
 
+  /**
+   * Prompt tokens this model's generation reads per step while other generations are producing
+   * tokens (chunked prefill; default 256): a long new prompt is read a few 64-token chunks per
+   * step between the others' steps, so their next tokens wait for that much reading instead of
+   * the whole prompt. A multiple of 64; 0 reads every prompt whole in the step it joins. The
+   * output is the same bit for bit whatever the value; only latencies change.
+   */
+  setPrefillChunk(tokens: number): void {
+    this.generation().setPrefillChunk(checkInt('tokens', tokens, 0, 1 << 30));
+  }
+
   /** Counts of the prompt state cache (see {@link LanguageModel.setStateCache}). */
   stateCacheStats(): StateCacheStats {
     return this.generation().stateCacheStats();

@@ -55,6 +55,16 @@ export interface RnnkitHandler {
   readonly load: { live: number; queued: number };
 }
 
+/**
+ * What a handler of one `rnnkit serve --workers` process asks of the whole server
+ * (`workers.ts`): its slot, whether every worker is ready, every worker's metrics summed.
+ */
+export interface ClusterView {
+  readonly slot: number;
+  readonly ready: boolean;
+  metrics(): Promise<string>;
+}
+
 type Route = (ex: Exchange, tail: string, ctx: Context) => Promise<void>;
 
 /** What the request log line of one request reports. */
@@ -85,6 +95,8 @@ export class Handler implements RnnkitHandler {
   private readonly cors: CorsPolicy;
   private readonly template: ChatTemplate;
   private closing: Promise<void> | null = null;
+  /** Set in a worker of `rnnkit serve --workers`: readiness and /metrics answer for the whole server. */
+  cluster: ClusterView | null = null;
 
   constructor(
     readonly model: CompletionModel,
@@ -92,6 +104,7 @@ export class Handler implements RnnkitHandler {
   ) {
     this.admission = new Admission(options.maxConcurrent, options.maxQueue);
     model.setStateCache?.({ maxBytes: options.stateCacheMb * 1024 * 1024 });
+    model.setPrefillChunk?.(options.prefillChunk);
     const cacheStats = model.stateCacheStats?.bind(model);
     this.metrics = new Metrics({ queued: () => this.admission.queued, live: () => this.admission.live, stateCache: cacheStats });
     this.auth = options.apiKey === undefined ? null : new ApiKeyCheck(options.apiKey);
@@ -109,7 +122,9 @@ export class Handler implements RnnkitHandler {
       '/readyz': { GET: async (ex) => this.ready(ex) },
       '/metrics': {
         GET: async (ex) => {
-          const { contentType, text } = await this.metrics.render();
+          const { contentType, text } = this.cluster
+            ? { contentType: this.metrics.registry.contentType, text: await this.cluster.metrics() }
+            : await this.metrics.render();
           ex.send(200, { 'content-type': contentType }, text);
         },
       },
@@ -284,11 +299,14 @@ export class Handler implements RnnkitHandler {
 
   private ready(ex: Exchange): void {
     const full = this.admission.live >= this.options.maxConcurrent && this.admission.queued >= this.options.maxQueue;
-    this.json(ex, full ? 503 : 200, { status: full ? 'busy' : 'ready', model: this.model.id, ...this.capacity() });
+    const starting = this.cluster !== null && !this.cluster.ready;
+    const status = starting ? 'starting' : full ? 'busy' : 'ready';
+    this.json(ex, status === 'ready' ? 200 : 503, { status, model: this.model.id, ...this.capacity() });
   }
 
-  private capacity(): { live: number; queued: number; maxConcurrent: number; maxQueue: number } {
-    return { ...this.load, maxConcurrent: this.options.maxConcurrent, maxQueue: this.options.maxQueue };
+  /** Load and limits (of this worker, named by `worker`, under `--workers`). */
+  private capacity(): { live: number; queued: number; maxConcurrent: number; maxQueue: number; worker?: number } {
+    return { ...this.load, maxConcurrent: this.options.maxConcurrent, maxQueue: this.options.maxQueue, ...(this.cluster && { worker: this.cluster.slot }) };
   }
 
   private modelObject(): Record<string, unknown> {

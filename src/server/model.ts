@@ -29,6 +29,8 @@ export interface CompletionModel {
   setStateCache?(options: StateCacheOptions): void;
   /** Counts of the prompt state cache, for /metrics; optional. */
   stateCacheStats?(): StateCacheStats;
+  /** Prompt tokens read per step while others generate (a {@link LanguageModel} has it); optional. */
+  setPrefillChunk?(tokens: number): void;
 }
 
 /**
@@ -74,6 +76,7 @@ export function servedModel(model: ServableModel, modelId: string | undefined): 
     typeof m.setStateCache === 'function' && typeof m.stateCacheStats === 'function'
       ? (m as Required<Pick<CompletionModel, 'setStateCache' | 'stateCacheStats'>>)
       : null;
+  const prefill = typeof m.setPrefillChunk === 'function' ? (m as Required<Pick<CompletionModel, 'setPrefillChunk'>>) : null;
   return {
     id: modelId ?? own ?? DEFAULT_MODEL_ID,
     countTokens: (text) => model.countTokens(text),
@@ -81,5 +84,6 @@ export function servedModel(model: ServableModel, modelId: string | undefined): 
     stream: (prompt, options) => model.stream(prompt, options),
     chatTemplate: stored === undefined ? undefined : checkString(`model.metadata.${CHAT_TEMPLATE_KEY}`, stored, true),
     ...(cache && { setStateCache: (options) => cache.setStateCache(options), stateCacheStats: () => cache.stateCacheStats() }),
+    ...(prefill && { setPrefillChunk: (tokens) => prefill.setPrefillChunk(tokens) }),
   };
 }

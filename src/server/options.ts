@@ -3,7 +3,7 @@
  * security option with its documented default, checked once.
  */
 
-import { checkInt, checkString, describe, typeError } from '../errors';
+import { checkInt, checkString, describe, rangeError, typeError } from '../errors';
 import { checkOptionKeys } from '../option-keys';
 import type { LogEntry } from './log';
 
@@ -75,6 +75,14 @@ export interface ServerOptions {
    * to a `LanguageModel` (see `LanguageModel.setStateCache`); other models ignore it. Default 64.
    */
   stateCacheMb?: number;
+  /**
+   * Prompt tokens the model reads per generation step while other generations are producing
+   * tokens (chunked prefill): a 2,000-token prompt joining 64 streams is read 256 tokens per step
+   * between their steps instead of stalling them for all of it. A multiple of 64; 0 reads each
+   * prompt whole. Applied to a `LanguageModel` (see `LanguageModel.setPrefillChunk`); other
+   * models ignore it. Default 256.
+   */
+  prefillChunk?: number;
   /** Receives structured log records, one `'request'` record per request (nothing is printed otherwise). Exceptions it throws are ignored. */
   onLog?: (entry: LogEntry) => void;
 }
@@ -103,6 +111,7 @@ export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, Unset>>> = O
   shutdownTimeout: 10_000,
   retryAfter: 1,
   stateCacheMb: 64,
+  prefillChunk: 256,
 });
 
 /** Options after {@link resolveOptions}. */
@@ -146,11 +155,19 @@ export function resolveOptions(options: ServerOptions): Resolved {
     shutdownTimeout: checkInt('options.shutdownTimeout', o.shutdownTimeout, 0, TIMER_MAX),
     retryAfter: checkInt('options.retryAfter', o.retryAfter, 1),
     stateCacheMb: checkInt('options.stateCacheMb', o.stateCacheMb, 0, 1 << 20),
+    prefillChunk: checkPrefillChunk(o.prefillChunk),
     onLog: o.onLog,
     modelId: o.modelId === undefined ? undefined : checkString('options.modelId', o.modelId, true),
     apiKey: o.apiKey === undefined ? undefined : checkString('options.apiKey', o.apiKey, true),
     chatTemplate: o.chatTemplate === undefined ? undefined : checkString('options.chatTemplate', o.chatTemplate, true),
   };
+}
+
+/** `prefillChunk`: 0 or a multiple of 64 tokens (the state cache's prompt chunks). */
+function checkPrefillChunk(value: unknown): number {
+  const n = checkInt('options.prefillChunk', value, 0, 1 << 30);
+  if (n % 64 !== 0) throw rangeError('ERR_RNNKIT_RANGE', `options.prefillChunk: expected 0 or a multiple of 64, got ${n}`);
+  return n;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -44,6 +44,17 @@ pub struct StateCacheStats {
     pub evictions: u64,
 }
 
+/// What one [`StateCache::feed_part`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fed {
+    /// Ids not read thanks to a cached state (only when reading from position 0).
+    pub skipped: usize,
+    /// Ids read.
+    pub read: usize,
+    /// Where the prompt's reading stands now (its length once read).
+    pub position: usize,
+}
+
 /// One cached state: the ids it follows, the state `[L·D, 1, H]` and the logits `[V]` after them.
 struct Entry {
     key: Vec<i32>,
@@ -107,41 +118,68 @@ impl StateCache {
         scratch: &mut InferenceScratch,
         logits: &mut [f32],
     ) -> Result<usize> {
+        Ok(self.feed_part(net, prompt, 0, usize::MAX, state, scratch, logits)?.skipped)
+    }
+
+    /// Reads part of `prompt` (not empty): from position `from` (0: a prompt not read yet, whose
+    /// longest cached prefix is restored first; else where the previous part ended, `state` and
+    /// `logits` as it left them) until at least `budget` ids were read or the prompt ends. The
+    /// chunks are the ones [`StateCache::feed`] reads (absolute multiples of
+    /// [`CHECKPOINT_TOKENS`]), so a prompt read in parts ends bit for bit where one read at once
+    /// ends; with a `budget` that is a multiple of [`CHECKPOINT_TOKENS`], exactly `budget` ids
+    /// are read unless the prompt ends first. This is what lets a long prompt be read a few
+    /// chunks per generation step while other sequences keep generating.
+    #[allow(clippy::too_many_arguments)]
+    pub fn feed_part(
+        &mut self,
+        net: &Network,
+        prompt: &[i32],
+        from: usize,
+        budget: usize,
+        state: &mut StackState,
+        scratch: &mut InferenceScratch,
+        logits: &mut [f32],
+    ) -> Result<Fed> {
         let on = self.stats.max_bytes > 0;
         let hashes = if on { boundary_hashes(prompt) } else { Vec::new() };
-        let mut start = 0;
-        for (k, &hash) in hashes.iter().enumerate().rev() {
-            let len = (k + 1) * CHECKPOINT_TOKENS;
-            if let Some(e) = self.entries.get_mut(&hash).filter(|e| e.key == prompt[..len]) {
-                state.clone_from(&e.state);
-                logits.copy_from_slice(&e.logits);
-                self.order.remove(&e.tick);
-                e.tick = self.next_tick;
-                self.order.insert(self.next_tick, hash);
-                self.next_tick += 1;
-                start = len;
-                break;
+        let mut start = from;
+        let mut skipped = 0;
+        if from == 0 {
+            for (k, &hash) in hashes.iter().enumerate().rev() {
+                let len = (k + 1) * CHECKPOINT_TOKENS;
+                if let Some(e) = self.entries.get_mut(&hash).filter(|e| e.key == prompt[..len]) {
+                    state.clone_from(&e.state);
+                    logits.copy_from_slice(&e.logits);
+                    self.order.remove(&e.tick);
+                    e.tick = self.next_tick;
+                    self.order.insert(self.next_tick, hash);
+                    self.next_tick += 1;
+                    start = len;
+                    break;
+                }
+            }
+            skipped = start;
+            if !hashes.is_empty() {
+                if start > 0 {
+                    self.stats.hits += 1;
+                    self.stats.reused_tokens += start as u64;
+                } else {
+                    self.stats.misses += 1;
+                }
             }
         }
-        let skipped = start;
-        if !hashes.is_empty() {
-            if start > 0 {
-                self.stats.hits += 1;
-                self.stats.reused_tokens += start as u64;
-            } else {
-                self.stats.misses += 1;
-            }
-        }
-        while start < prompt.len() {
+        let mut read = 0;
+        while start < prompt.len() && read < budget {
             // Chunks end at absolute multiples of CHECKPOINT_TOKENS (the last one at the end).
             let end = ((start / CHECKPOINT_TOKENS + 1) * CHECKPOINT_TOKENS).min(prompt.len());
             net.feed(&prompt[start..end], 1, end - start, state, scratch, logits)?;
             if on && end.is_multiple_of(CHECKPOINT_TOKENS) {
                 self.insert(hashes[end / CHECKPOINT_TOKENS - 1], &prompt[..end], state, logits);
             }
+            read += end - start;
             start = end;
         }
-        Ok(skipped)
+        Ok(Fed { skipped, read, position: start })
     }
 
     fn insert(&mut self, hash: u64, key: &[i32], state: &StackState, logits: &[f32]) {
@@ -223,6 +261,41 @@ mod tests {
             assert_eq!(read(&net, &mut cache, &second), (cold, 320));
             let s = cache.stats();
             assert_eq!((s.hits, s.misses, s.reused_tokens), (2, 1, 448));
+        }
+    }
+
+    /// A prompt read a few chunks at a time (the generation pool's chunked prefill, budgets of
+    /// one and three chunks, from a cached prefix or not) ends bit for bit where one read at
+    /// once ends; every cell.
+    #[test]
+    fn reads_in_parts_equal_one_read() {
+        for cell in ["lstm", "gru", "rnn"] {
+            let net = net(cell);
+            let long = prompt(300, 2);
+            let (whole, _) = read(&net, &mut StateCache::new(0), &long);
+            for (bound, budget) in [(0, CHECKPOINT_TOKENS), (0, 3 * CHECKPOINT_TOKENS), (1 << 20, CHECKPOINT_TOKENS)] {
+                let mut cache = StateCache::new(bound);
+                if bound > 0 {
+                    read(&net, &mut cache, &long[..150]); // caches the state at 128
+                }
+                let mut state = net.zero_state(1);
+                let mut logits = vec![0.0; 11];
+                let mut scratch = InferenceScratch::default();
+                let mut at = 0;
+                let mut parts = 0;
+                while at < long.len() {
+                    let fed = cache.feed_part(&net, &long, at, budget, &mut state, &mut scratch, &mut logits).unwrap();
+                    assert!(fed.read <= budget && fed.read > 0, "{cell}: {fed:?}");
+                    assert_eq!(fed.skipped, if at == 0 && bound > 0 { 128 } else { 0 });
+                    at = fed.position;
+                    parts += 1;
+                }
+                let expected = (long.len() - if bound > 0 { 128 } else { 0 }).div_ceil(budget);
+                assert_eq!(parts, expected, "{cell}: budget {budget}");
+                let c = state.c.clone().unwrap_or_default();
+                let bits: Vec<u32> = state.h.iter().chain(&c).chain(&logits).map(|v| v.to_bits()).collect();
+                assert_eq!(bits, whole, "{cell}: budget {budget}, cache bound {bound}");
+            }
         }
     }
 

@@ -28,7 +28,7 @@ use rnn_core::model::inference::{gather_states, scatter_states, BeamModel, Infer
 use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
 use rnn_core::sample::{append_logprobs, sample_next, LogprobScratch, SampleScratch, SamplerConfig};
-use rnn_core::state_cache::StateCache;
+use rnn_core::state_cache::{StateCache, CHECKPOINT_TOKENS};
 
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard_js, Guarded, Work};
@@ -297,8 +297,10 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
 /// One sequence being generated.
 struct Sequence {
     id: u32,
-    /// Prompt tokens not yet read (read at the next step).
+    /// The prompt while it is being read (empty once read): `prompt_read` of its ids are read,
+    /// the rest is read a few chunks per step (chunked prefill, [`Mailbox::prefill_chunk`]).
     pending: Vec<i32>,
+    prompt_read: usize,
     state: StackState,
     /// `[V]` next-token logits.
     logits: Vec<f32>,
@@ -311,6 +313,12 @@ struct Sequence {
     /// alternatives (OpenAI's `logprobs`).
     logprobs: Option<usize>,
 }
+
+/// Prompt ids read per step while other sequences generate, by default: on the 2-layer LSTM
+/// H=256 of the server benchmarks, reading 256 ids takes about as long as 8–16 batched steps at
+/// 64 streams, which keeps their inter-token gap within a few of its usual length while a
+/// 2,000-token prompt is read in 8 steps (`bench/serve.js --long-prompts`, bench/RESULTS.md).
+const DEFAULT_PREFILL_CHUNK: usize = 256;
 
 /// The most alternatives a generated token's log-probabilities list (OpenAI's limit).
 const MAX_TOP_LOGPROBS: u32 = 20;
@@ -393,6 +401,11 @@ struct Mailbox {
     joining: Vec<Sequence>,
     leaving: Vec<u32>,
     next_id: u32,
+    /// Prompt ids read per step in all while other sequences generate (a multiple of
+    /// [`CHECKPOINT_TOKENS`]; 0: every prompt read whole in the step it joins). A step's
+    /// latency for the generating sequences is their batched step plus this many ids of prompt
+    /// reading, instead of the whole of every new prompt.
+    prefill_chunk: usize,
 }
 
 fn value_error(message: String) -> NodeError {
@@ -461,7 +474,7 @@ impl NativeGenerator {
     pub fn new(model: &NativeModel) -> Self {
         NativeGenerator {
             shared: model.shared.clone(),
-            mailbox: Default::default(),
+            mailbox: Arc::new(Mutex::new(Mailbox { prefill_chunk: DEFAULT_PREFILL_CHUNK, ..Default::default() })),
             pool: Default::default(),
             cache: Default::default(),
         }
@@ -475,6 +488,25 @@ impl NativeGenerator {
         guard_js(&env, || {
             let bytes = integer("bytes", bytes, 0, 1 << 53)? as usize;
             self.cache.lock().map_err(|_| NodeError::panic("state cache lock poisoned"))?.set_max_bytes(bytes);
+            Ok(())
+        })
+    }
+
+    /// Prompt ids read per step in all while other sequences generate: a long prompt is read a
+    /// few chunks per step, interleaved with the others' steps, so their tokens keep coming
+    /// (chunked prefill). `tokens` is a multiple of 64 (the chunks of the state cache); 0 reads
+    /// every prompt whole in the step it joins. A prompt read in parts ends in the same state,
+    /// bit for bit, as one read at once. Default 256.
+    #[napi]
+    pub fn set_prefill_chunk(&self, env: Env, tokens: f64) -> napi::Result<()> {
+        guard_js(&env, || {
+            let n = integer("tokens", tokens, 0, 1 << 30)? as usize;
+            if !n.is_multiple_of(CHECKPOINT_TOKENS) {
+                return Err(value_error(format!(
+                    "tokens: expected 0 or a multiple of {CHECKPOINT_TOKENS} (the prompt chunk), got {n}"
+                )));
+            }
+            self.mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?.prefill_chunk = n;
             Ok(())
         })
     }
@@ -533,6 +565,7 @@ impl NativeGenerator {
             mailbox.joining.push(Sequence {
                 id,
                 pending: prompt.to_vec(),
+                prompt_read: 0,
                 state: net.zero_state(1),
                 logits,
                 sampler,
@@ -595,6 +628,26 @@ impl Work for StepWork {
     }
 }
 
+/// An iterator with its length known (the `b` sequences that sampled in a step, filtered out
+/// of the live ones), as gathering and scattering states take.
+struct Exact<I>(I, usize);
+
+impl<I: Iterator> Iterator for Exact<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.0.next();
+        if item.is_some() {
+            self.1 -= 1;
+        }
+        item
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Exact<I> {}
+
 fn run_steps(
     shared: &Shared,
     mailbox: &Mutex<Mailbox>,
@@ -611,34 +664,59 @@ fn run_steps(
     let mut logprobs = Vec::new();
     let mut failed = Vec::new();
     for _ in 0..steps {
-        {
+        let prefill_chunk = {
             let mut mb = mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
             let leaving = std::mem::take(&mut mb.leaving);
             pool.live.retain(|s| !leaving.contains(&s.id));
             pool.live.extend(mb.joining.drain(..).filter(|s| !leaving.contains(&s.id)));
-        }
+            mb.prefill_chunk
+        };
         pool.live.retain(|s| s.remaining > 0);
         if pool.live.is_empty() {
             break;
         }
         // New sequences read their prompts (each its own length, so one at a time), through the
-        // state cache. A sequence whose logits cannot be sampled (not finite: a model fault)
-        // fails alone and leaves.
+        // state cache, oldest first. While other sequences generate, a step reads at most
+        // `prefill_chunk` prompt ids in all, so a long prompt delays their next token by that
+        // much reading, not by all of it; with nothing generating, prompts are read whole. A
+        // sequence generates from the step after its prompt is read. A sequence whose logits
+        // cannot be sampled (not finite: a model fault) fails alone and leaves.
         let mut failing: Vec<u32> = Vec::new();
         if pool.live.iter().any(|s| !s.pending.is_empty()) {
+            let generating = pool.live.iter().any(|s| s.pending.is_empty());
+            let mut budget = if generating && prefill_chunk > 0 { prefill_chunk } else { usize::MAX };
             let mut cache = cache.lock().map_err(|_| NodeError::panic("state cache lock poisoned"))?;
             for s in pool.live.iter_mut().filter(|s| !s.pending.is_empty()) {
-                let prompt = std::mem::take(&mut s.pending);
-                if let Err(e) = cache.feed(net, &prompt, &mut s.state, &mut pool.scratch, &mut s.logits) {
-                    failing.push(s.id);
-                    failed.push(failure(s.id, e.into()));
+                if budget == 0 {
+                    break;
+                }
+                match cache.feed_part(
+                    net,
+                    &s.pending,
+                    s.prompt_read,
+                    budget,
+                    &mut s.state,
+                    &mut pool.scratch,
+                    &mut s.logits,
+                ) {
+                    Ok(fed) => {
+                        budget = budget.saturating_sub(fed.read);
+                        s.prompt_read = fed.position;
+                        if fed.position == s.pending.len() {
+                            s.pending = Vec::new();
+                        }
+                    }
+                    Err(e) => {
+                        failing.push(s.id);
+                        failed.push(failure(s.id, e.into()));
+                    }
                 }
             }
         }
-        // Sample every live sequence's next token from its own distribution.
+        // Sample the next token of every sequence whose prompt is read, each from its own distribution.
         pool.step_tokens.clear();
         for s in pool.live.iter_mut() {
-            if failing.contains(&s.id) {
+            if failing.contains(&s.id) || !s.pending.is_empty() {
                 continue;
             }
             let sampled = sample_next(&s.logits, &s.context, &s.sampler, &mut s.rng, &mut pool.sample_scratch)
@@ -674,15 +752,26 @@ fn run_steps(
                 break;
             }
         }
-        // One batched step advances them all.
-        let b = pool.live.len();
+        // One batched step advances all that sampled (those still reading their prompts wait).
+        let b = pool.step_tokens.len();
+        if b == 0 {
+            continue;
+        }
         let v = net.config.output_size;
         let hidden = net.config.hidden_size;
-        gather_states(pool.live.iter().map(|s| &s.state), hidden, &mut pool.batched);
+        gather_states(
+            Exact(pool.live.iter().filter(|s| s.pending.is_empty()).map(|s| &s.state), b),
+            hidden,
+            &mut pool.batched,
+        );
         pool.step_logits.resize(b * v, 0.0);
         net.feed(&pool.step_tokens, b, 1, &mut pool.batched, &mut pool.scratch, &mut pool.step_logits)?;
-        scatter_states(&pool.batched, hidden, pool.live.iter_mut().map(|s| &mut s.state));
-        for (s, logits) in pool.live.iter_mut().zip(pool.step_logits.chunks_exact(v)) {
+        scatter_states(
+            &pool.batched,
+            hidden,
+            Exact(pool.live.iter_mut().filter(|s| s.pending.is_empty()).map(|s| &mut s.state), b),
+        );
+        for (s, logits) in pool.live.iter_mut().filter(|s| s.pending.is_empty()).zip(pool.step_logits.chunks_exact(v)) {
             s.logits.copy_from_slice(logits);
         }
     }
