@@ -2,13 +2,16 @@
  * `rnnkit serve`: serves a language model over the OpenAI-compatible HTTP API of `createServer`
  * until SIGINT or SIGTERM, then shuts down gracefully (a second signal quits at once). The API
  * key comes from `--api-key` or the `RNNKIT_API_KEY` environment variable; binding beyond
- * loopback without one warns.
+ * loopback without one warns. `--workers N` runs N such servers behind one port, supervised by
+ * this process (`src/server/workers.ts`).
  */
 
 import { Command, Option } from 'commander';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createServer, SERVER_DEFAULTS, type LogEntry } from '../server';
+import { SERVER_DEFAULTS, type LogEntry } from '../server';
+import { serverAndHandler } from '../server/server';
+import { superviseWorkers, workerSlot, WorkerLink } from '../server/workers';
 import { readText } from './files';
 import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
 import { makeIo } from './io';
@@ -37,6 +40,8 @@ interface ServeOptions {
   maxConnectionsPerClient: number;
   maxChoices: number;
   stateCacheMb: number;
+  prefillChunk: number;
+  workers: number;
   threads?: number;
   apiKey?: string;
   cors?: string[];
@@ -61,34 +66,118 @@ function logEntryJSON(e: LogEntry): string {
 }
 
 /**
- * Compute threads of the engine while serving: `--threads`, else `RNNKIT_THREADS`, else one
- * fewer than the cores (at least one). The JavaScript thread that decodes and writes the
- * streams needs a core of its own: with every core computing, a batched step waits for its
- * slowest thread whenever JavaScript (or the clients, on the same machine) takes that thread's
- * core, and on 2 cores 64 streams measured faster with one compute thread (bench/RESULTS.md).
+ * Compute threads of the engine of one server process (each worker's under `--workers`):
+ * `--threads`, else `RNNKIT_THREADS`, else the cores split between the workers less one for each
+ * worker's JavaScript thread: max(1, ⌊cores / workers⌋ − 1) (one worker: one fewer than the
+ * cores). The JavaScript thread that decodes and writes the streams needs a core of its own:
+ * with every core computing, a batched step waits for its slowest thread whenever JavaScript
+ * (or the clients, on the same machine) takes that thread's core, and on 2 cores 64 streams
+ * measured faster with one compute thread (bench/RESULTS.md).
  */
 function servingThreads(o: ServeOptions): number {
   if (o.threads !== undefined) return o.threads;
   if (process.env.RNNKIT_THREADS) return 0; // the engine reads it
-  return Math.max(1, os.availableParallelism() - 1);
+  return Math.max(1, Math.floor(os.availableParallelism() / o.workers) - 1);
+}
+
+/** Warns when the server listens beyond loopback without an API key. */
+function warnOpen(o: ServeOptions, apiKey: string | undefined, io: ReturnType<typeof makeIo>): void {
+  if (!isLoopback(o.host) && apiKey === undefined) {
+    io.log(`warning: listening on ${o.host} without an API key: anyone who can reach this address can use the model (set --api-key or RNNKIT_API_KEY)`);
+  }
+}
+
+/** The line (and JSON record) `serve` prints once it listens. */
+function announce(io: ReturnType<typeof makeIo>, id: string, url: string, apiKey: string | undefined, workers: number): void {
+  io.result(
+    `serving ${id} at ${url}/v1 (OpenAI-compatible: POST /v1/chat/completions, POST /v1/completions, GET /v1/models; GET /healthz, /readyz, /metrics)${apiKey ? ', API key required' : ''}${workers > 1 ? `; ${workers} workers` : ''}; Ctrl-C to stop`,
+    { url, baseURL: `${url}/v1`, model: id, ...(workers > 1 ? { workers } : {}) },
+  );
+}
+
+/** Resolves with the first SIGINT or SIGTERM (or `other`, when it resolves first). */
+function firstSignal(other?: Promise<void>): Promise<NodeJS.Signals | 'request'> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    void other?.then(() => resolve('request'));
+  });
+}
+
+/** The model id served: `--model-id`, else the file's name. */
+function modelId(file: string, o: ServeOptions): string {
+  return o.modelId ?? path.basename(file).replace(/\.safetensors$/, '');
+}
+
+/**
+ * The supervising process of `--workers N`: forks the workers (this program again, same
+ * arguments), prints the URL once all listen, and on SIGINT/SIGTERM closes them gracefully.
+ */
+async function supervise(file: string, o: ServeOptions): Promise<number> {
+  const io = makeIo(!!o.json);
+  const apiKey = o.apiKey ?? (process.env.RNNKIT_API_KEY || undefined);
+  warnOpen(o, apiKey, io);
+  const log = (level: LogEntry['level'], message: string, data: Record<string, unknown>): void => {
+    if (o.quiet && level === 'info') return;
+    const e: LogEntry = { level, event: 'worker', message, data };
+    process.stderr.write((io.json ? logEntryJSON(e) : formatLogEntry(e)) + '\n');
+  };
+  const workers = superviseWorkers(o.workers, {}, log);
+  const signalled = firstSignal();
+  const first = await Promise.race([workers.started, signalled]);
+  if (first === 'SIGINT' || first === 'SIGTERM') {
+    workers.kill();
+    return EXIT_INTERRUPTED;
+  }
+  announce(io, modelId(file, o), first, apiKey, o.workers);
+  const signal = await signalled;
+  io.log(
+    `${signal}: shutting down ${o.workers} workers (live generations get up to ${o.shutdownTimeout} ms; ${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once)`,
+  );
+  const force = (): void => {
+    workers.kill();
+    process.exit(EXIT_INTERRUPTED);
+  };
+  process.once('SIGINT', force);
+  process.once('SIGTERM', force);
+  // Workers close within the shutdown timeout; past it (and a margin to close their sockets) they are killed.
+  await workers.close(o.shutdownTimeout + 5_000);
+  process.off('SIGINT', force);
+  process.off('SIGTERM', force);
+  return 0;
 }
 
 /** `rnnkit serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
 async function serve(file: string, o: ServeOptions): Promise<number> {
   if (o.defaultMaxTokens > o.maxTokens) throw new UsageError(`--default-max-tokens (${o.defaultMaxTokens}) must be ≤ --max-tokens (${o.maxTokens})`);
+  const slot = workerSlot();
+  if (o.workers > 1 && slot === undefined) return supervise(file, o);
+  // A worker answers the primary's metrics requests from the start, and reports a failure to start.
+  const link = slot === undefined ? null : new WorkerLink(slot);
+  try {
+    return await serveOne(file, o, link);
+  } catch (e) {
+    await link?.failed(e instanceof Error ? e.message : String(e));
+    throw e;
+  } finally {
+    // The channel to the primary would keep a worker's process alive.
+    if (link && process.connected) process.disconnect();
+  }
+}
+
+/** One server process: `serve` itself, or one worker of `--workers`. */
+async function serveOne(file: string, o: ServeOptions, link: WorkerLink | null): Promise<number> {
   setThreads(servingThreads(o));
   const io = makeIo(!!o.json);
   const model = await openLanguageModel(file, 'serve');
   // Checked here, before the server is built, so that the user reads a line about the file
   // rather than the library's message about its `model` argument.
   if (!model.tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
-  const id = o.modelId ?? path.basename(file).replace(/\.safetensors$/, '');
+  const id = modelId(file, o);
   const apiKey = o.apiKey ?? (process.env.RNNKIT_API_KEY || undefined);
   const chatTemplate = o.chatTemplate === undefined ? undefined : readText(o.chatTemplate, 'chat template');
-  if (!isLoopback(o.host) && apiKey === undefined) {
-    io.log(`warning: listening on ${o.host} without an API key: anyone who can reach this address can use the model (set --api-key or RNNKIT_API_KEY)`);
-  }
-  const server = createServer(model, {
+  if (!link) warnOpen(o, apiKey, io);
+  const { server, handler } = serverAndHandler(model, {
     apiKey,
     chatTemplate,
     cors: o.cors ?? [],
@@ -110,25 +199,29 @@ async function serve(file: string, o: ServeOptions): Promise<number> {
     requestTimeout: o.requestTimeout,
     shutdownTimeout: o.shutdownTimeout,
     stateCacheMb: o.stateCacheMb,
+    prefillChunk: o.prefillChunk,
     onLog: (e) => {
       if (o.quiet && (e.level === 'debug' || e.level === 'info')) return;
-      process.stderr.write((io.json ? logEntryJSON(e) : formatLogEntry(e)) + '\n');
+      // A worker's records name it.
+      const entry = link ? { ...e, message: `[worker ${link.slot}] ${e.message}`, data: { ...e.data, worker: link.slot } } : e;
+      process.stderr.write((io.json ? logEntryJSON(entry) : formatLogEntry(entry)) + '\n');
     },
   });
+  let shutdownRequested: Promise<void> | undefined;
+  if (link) {
+    handler.cluster = link;
+    link.collect(handler.metrics.registries);
+    shutdownRequested = new Promise((resolve) => link.onShutdownRequest(resolve));
+  }
+  const signalled = firstSignal(shutdownRequested);
   const { url } = await server.listen();
-  io.result(
-    `serving ${id} at ${url}/v1 (OpenAI-compatible: POST /v1/chat/completions, POST /v1/completions, GET /v1/models; GET /healthz, /readyz, /metrics)${apiKey ? ', API key required' : ''}; Ctrl-C to stop`,
-    {
-      url,
-      baseURL: `${url}/v1`,
-      model: id,
-    },
-  );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  io.log(`${signal}: shutting down (live generations get up to ${o.shutdownTimeout} ms; ${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once)`);
+  if (link) link.listening(url);
+  else announce(io, id, url, apiKey, 1);
+  const signal = await signalled;
+  if (!link)
+    io.log(
+      `${signal}: shutting down (live generations get up to ${o.shutdownTimeout} ms; ${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to quit at once)`,
+    );
   const force = () => process.exit(EXIT_INTERRUPTED);
   process.once('SIGINT', force);
   process.once('SIGTERM', force);
@@ -181,7 +274,27 @@ export function addServeCommand(program: Command, exit: ExitCode): void {
         SERVER_DEFAULTS.stateCacheMb,
       ),
     )
-    .addOption(intOption('--threads <n>', 'compute threads of the engine, 1 to 1024 (default: $RNNKIT_THREADS, else one fewer than the cores)', 1, 1024))
+    .addOption(
+      intOption('--prefill-chunk <n>', 'prompt tokens read per step while other streams generate, a multiple of 64 (0: whole prompts at once)', 0).default(
+        SERVER_DEFAULTS.prefillChunk,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--workers <n>',
+        'server processes behind the one port (node:cluster), each with its own model, state cache and engine threads; /metrics and /readyz answer for all',
+        1,
+        256,
+      ).default(1),
+    )
+    .addOption(
+      intOption(
+        '--threads <n>',
+        'compute threads of the engine (of each worker), 1 to 1024 (default: $RNNKIT_THREADS, else max(1, cores / workers - 1))',
+        1,
+        1024,
+      ),
+    )
     .addOption(new Option('--quiet', 'log only warnings and errors'))
     .addOption(jsonOption())
     .action(exitingWith(exit, serve));

@@ -10,7 +10,8 @@
  * choices of a request, JSON and server-sent events), `exchange.ts` (node:http and fetch
  * requests behind one interface), `auth.ts` (API key), `cors.ts`, `limits.ts` (admission,
  * connection caps and timeouts), `metrics.ts` (Prometheus), `log.ts`, `errors.ts` (OpenAI's
- * error shape), `options.ts`, `model.ts` (what the server needs from a model).
+ * error shape), `options.ts`, `model.ts` (what the server needs from a model), `workers.ts`
+ * (`rnnkit serve --workers`: several server processes behind one port).
  *
  * Built on Node's own `http` module: streaming needs raw writes with back-pressure, the body
  * limit, the connection limits and the shutdown sequence need direct control of the request

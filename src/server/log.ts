@@ -7,8 +7,12 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface LogEntry {
   /** Severity. */
   level: LogLevel;
-  /** What happened: `'listening'`, `'request'` (one per request), `'abort'`, `'error'`, `'refused'` (a connection over a limit) or `'shutdown'`. */
-  event: 'listening' | 'request' | 'abort' | 'error' | 'refused' | 'shutdown';
+  /**
+   * What happened: `'listening'`, `'request'` (one per request), `'abort'`, `'error'`, `'refused'`
+   * (a connection over a limit), `'shutdown'`, or (`rnnkit serve --workers`, the supervising
+   * process) `'worker'`: a worker started, exited or was replaced.
+   */
+  event: 'listening' | 'request' | 'abort' | 'error' | 'refused' | 'shutdown' | 'worker';
   /** Human-readable one-line description. */
   message: string;
   /** The request's id (`cmpl-…`/`chatcmpl-…`, also sent as the `x-request-id` header). */

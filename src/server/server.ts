@@ -27,8 +27,14 @@ export interface RnnkitServer {
  * TypeError/RangeError naming any bad option.
  */
 export function createServer(model: ServableModel, options: ServerOptions = {}): RnnkitServer {
+  return serverAndHandler(model, options).server;
+}
+
+/** {@link createServer} with its handler (which a `--workers` process joins to the cluster). */
+export function serverAndHandler(model: ServableModel, options: ServerOptions): { server: RnnkitServer; handler: Handler } {
   const resolved = resolveOptions(options);
-  return new Server(new Handler(servedModel(model, resolved.modelId), resolved));
+  const handler = new Handler(servedModel(model, resolved.modelId), resolved);
+  return { server: new Server(handler), handler };
 }
 
 class Server implements RnnkitServer {
