@@ -1,15 +1,24 @@
 'use strict';
 // Server throughput: `rnnkit serve` in its own process, a load generator here, on loopback.
-// For 1, 8 and 64 (and --streams) concurrent streams of --tokens tokens each it reports the
+// For 1, 8, 64 and 256 (--streams) concurrent streams of --tokens tokens each it reports the
 // aggregate tokens/s, the p50/p99 gap between reads of one stream, tokens per read (how much
-// the server's writes coalesced) and the cores each process kept busy; each round then measures
-// the engine's own batched generation rate (generateBatch of 64 prompts in this process), and
-// the server's rate is reported as a share of it (median over rounds of each round's ratio).
+// the server's writes coalesced), the cores the server (with its workers) and this load
+// generator kept busy, and from the server's /metrics its event loop's delay (p99 and max over
+// the level) and its garbage collection (ms per second); each round then measures the engine's
+// own batched generation rate (generateBatch of 64 prompts in this process), and the server's
+// rate is reported as a share of it (median over rounds of each round's ratio). The last lines
+// are the targets: 64 streams at >= 70 % of the engine, gap p99 <= 50 ms, all 256 streams complete
+// (every stream is checked to end with all its tokens).
 //
-//   npm run build && node bench/serve.js [--model FILE] [--tokens 128] [--streams 1,8,64] [--rounds 3] [--json]
+//   npm run build && node bench/serve.js [--model FILE] [--tokens 128] [--streams 1,8,64,256] [--rounds 3] [--json]
 //   [--profile DIR]: the server writes a V8 CPU profile (node --cpu-prof) to DIR
 //   [--server-threads N]: the server's engine threads (default: serve's, one fewer than the cores)
 //   [--baseline CLI]: also serve with another build's dist/cli/index.js, measured in the same rounds
+//   [--variants 'ARGS;ARGS']: one more server per variant, started with these extra `serve`
+//     arguments, all measured in the same rounds, e.g. --variants '--workers 2 --threads 1;--threads 2'
+//   [--long-prompts]: while each level runs, requests with a new --long-tokens prompt (2000;
+//     never cached) arrive every --long-every ms (500): the gap p99 of the running streams is
+//     what chunked prefill bounds (compare --variants '--prefill-chunk 0;--prefill-chunk 256')
 //
 // Timings on a shared machine vary: the ratio of one round (server and engine measured back to
 // back) is what to compare.
@@ -24,12 +33,16 @@ const { parseArgs } = require('./common');
 const args = parseArgs(process.argv.slice(2), {
   model: { default: path.join(__dirname, '../fixtures/models/pp_lstm.safetensors') },
   tokens: { default: 128 },
-  streams: { default: '1,8,64' },
+  streams: { default: '1,8,64,256' },
   json: { default: false, flag: true },
   profile: { default: '' },
   rounds: { default: 3 },
   serverThreads: { default: 0 },
   baseline: { default: '' },
+  variants: { default: '' },
+  longPrompts: { default: false, flag: true },
+  longTokens: { default: 2000 },
+  longEvery: { default: 500 },
 });
 
 const PROMPTS = ['It is', 'Mr. Darcy', 'Jane', 'The ', 'Lady Catherine', 'Kitty', 'Netherfield', 'Lizzy'];
@@ -38,9 +51,10 @@ const PROMPTS = ['It is', 'Mr. Darcy', 'Jane', 'The ', 'Lady Catherine', 'Kitty'
  * Starts the server process; resolves with its base URL and the child.
  * @param {number} streams
  * @param {string} [cli] the CLI to run (another build of rnnkit, for --baseline)
+ * @param {string[]} [extra] more `serve` arguments (--variants)
  * @returns {Promise<{ url: string, child: import('child_process').ChildProcess }>}
  */
-function startServer(streams, cli = path.join(__dirname, '../dist/cli/index.js')) {
+function startServer(streams, cli = path.join(__dirname, '../dist/cli/index.js'), extra = []) {
   const child = spawn(
     process.execPath,
     [
@@ -60,6 +74,9 @@ function startServer(streams, cli = path.join(__dirname, '../dist/cli/index.js')
       String(2 * streams),
       '--max-tokens',
       String(args.tokens),
+      '--max-prompt-tokens',
+      String(Math.max(4096, args.longTokens + 64)),
+      ...extra,
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -136,16 +153,83 @@ function quantile(sorted, q) {
 }
 
 /**
- * CPU seconds (user + system) a process has used so far, from /proc (Linux); 0 elsewhere.
+ * CPU seconds (user + system) a process and its live children (the workers of --workers) have
+ * used so far, from /proc (Linux); 0 elsewhere.
  * @param {number} pid
  */
 function cpuSeconds(pid) {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
+  /** @param {string} p */
+  const stat = (p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+    } catch {
+      return null;
+    }
+  };
+  let total = 0;
+  for (const p of fs.existsSync('/proc') ? fs.readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d)) : []) {
+    const f = stat(p);
+    if (f && (Number(p) === pid || Number(f[1]) === pid)) total += (Number(f[11]) + Number(f[12])) / 100;
   }
+  return total;
+}
+
+/**
+ * The server's /metrics as name{labels} → value.
+ * @param {string} url
+ * @returns {Promise<Map<string, number>>}
+ */
+function scrape(url) {
+  return new Promise((resolve, reject) =>
+    http
+      .get(`${url}/metrics`, { agent }, (res) => {
+        let t = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (t += d));
+        res.on('end', () => {
+          const m = new Map();
+          for (const line of t.split('\n')) {
+            if (line === '' || line.startsWith('#')) continue;
+            const at = line.lastIndexOf(' ');
+            m.set(line.slice(0, at), Number(line.slice(at + 1)));
+          }
+          resolve(m);
+        });
+      })
+      .on('error', reject),
+  );
+}
+
+/** Words the fixture's character tokenizer reads one token per character. */
+const WORDS = 'the of and to her a in was that it he not his you be as had with for she but is my have which all said'.split(' ');
+let longSeed = 0;
+
+/**
+ * A request with a new --long-tokens prompt (never cached), answered with one token; resolves
+ * with its milliseconds.
+ * @param {string} url
+ */
+function longPrompt(url) {
+  let s = '';
+  let x = ++longSeed * 2654435761 + 7;
+  while (s.length < args.longTokens) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    s += WORDS[x % WORDS.length] + ' ';
+  }
+  const body = JSON.stringify({ prompt: s.slice(0, args.longTokens), max_tokens: 1, temperature: 0 });
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${url}/v1/completions`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`long prompt: status ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /**
@@ -157,11 +241,26 @@ async function load(url, concurrency, pid) {
   const rounds = Math.max(1, Math.ceil(64 / concurrency));
   // Warm-up: one round, not counted.
   await Promise.all(Array.from({ length: concurrency }, (_, i) => stream(url, i)));
+  const before = await scrape(url); // also restarts the event loop delay's window
   const t0 = performance.now();
   const cpu0 = { server: cpuSeconds(pid), client: cpuSeconds(process.pid) };
+  /** @type {number[]} */
+  const longMs = [];
+  let streaming = true;
+  const arrivals = (async () => {
+    while (args.longPrompts && streaming) {
+      await new Promise((r) => setTimeout(r, args.longEvery));
+      if (streaming) longMs.push(await longPrompt(url));
+    }
+  })();
   const results = [];
   for (let r = 0; r < rounds; r++) results.push(...(await Promise.all(Array.from({ length: concurrency }, (_, i) => stream(url, r * concurrency + i)))));
   const seconds = (performance.now() - t0) / 1000;
+  streaming = false;
+  const after = await scrape(url);
+  await arrivals;
+  const gcSeconds = (/** @type {Map<string, number>} */ m) =>
+    [...m].filter(([k]) => k.startsWith('nodejs_gc_duration_seconds_sum')).reduce((s, [, v]) => s + v, 0);
   // Cores each process kept busy: what the server and this load generator cost the machine.
   const serverCores = +((cpuSeconds(pid) - cpu0.server) / seconds).toFixed(2);
   const clientCores = +((cpuSeconds(process.pid) - cpu0.client) / seconds).toFixed(2);
@@ -177,6 +276,20 @@ async function load(url, concurrency, pid) {
     server_cores: serverCores,
     client_cores: clientCores,
     tokens_per_read: tokensPerRead,
+    // The server's JavaScript thread over the level (with --workers: the average of the workers' p99, the largest max).
+    event_loop_p99_ms: +(1000 * (after.get('nodejs_eventloop_lag_p99_seconds') ?? 0)).toFixed(2),
+    event_loop_max_ms: +(1000 * (after.get('nodejs_eventloop_lag_max_seconds') ?? 0)).toFixed(2),
+    gc_ms_per_s: +((1000 * (gcSeconds(after) - gcSeconds(before))) / seconds).toFixed(2),
+    streams_complete: results.length,
+    ...(args.longPrompts
+      ? {
+          long_prompts: longMs.length,
+          long_prompt_ms_p50: +quantile(
+            [...longMs].sort((a, b) => a - b),
+            0.5,
+          ).toFixed(1),
+        }
+      : {}),
   };
 }
 
@@ -210,6 +323,9 @@ function median(v) {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** The 1-minute load average when the run started. */
+const loadAtStart = fs.existsSync('/proc/loadavg') ? Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) : 0;
+
 async function main() {
   const levels = String(args.streams).split(',').map(Number);
   const model = await engineModel();
@@ -220,6 +336,12 @@ async function main() {
   try {
     servers.push({ name: 'server', ...(await startServer(Math.max(...levels))), rows: levels.map(() => []) });
     if (args.baseline) servers.push({ name: 'baseline', ...(await startServer(Math.max(...levels), path.resolve(args.baseline))), rows: levels.map(() => []) });
+    for (const v of String(args.variants)
+      .split(';')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')) {
+      servers.push({ name: v, ...(await startServer(Math.max(...levels), undefined, v.split(/\s+/))), rows: levels.map(() => []) });
+    }
     // Rounds interleave the servers and the engine, so all see the same machine (shared, busy).
     for (let r = 0; r < args.rounds; r++) {
       for (const s of servers) for (const [i, c] of levels.entries()) s.rows[i].push(await load(s.url, c, /** @type {number} */ (s.child.pid)));
@@ -238,11 +360,18 @@ async function main() {
       tokens_per_read: pick(rows[i], 'tokens_per_read'),
       server_cores: pick(rows[i], 'server_cores'),
       client_cores: pick(rows[i], 'client_cores'),
+      event_loop_p99_ms: pick(rows[i], 'event_loop_p99_ms'),
+      event_loop_max_ms: pick(rows[i], 'event_loop_max_ms'),
+      gc_ms_per_s: pick(rows[i], 'gc_ms_per_s'),
+      // Every stream of every round ended with all its tokens (a stream that did not fails the run).
+      streams_complete: Math.min(...rows[i].map((r) => r.streams_complete)),
+      ...(args.longPrompts ? { long_prompts: pick(rows[i], 'long_prompts'), long_prompt_ms_p50: pick(rows[i], 'long_prompt_ms_p50') } : {}),
       // Each round's server rate over the engine rate measured in the same round.
       ratio_to_engine: +median(rows[i].map((row, r) => row.tokens_per_s / engine[r].tokens_per_s)).toFixed(3),
     }));
   const engineMedian = { tokens_per_s: Math.round(pick(engine, 'tokens_per_s')), cores: pick(engine, 'cores') };
   const load1 = Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  const loadStart = loadAtStart;
   const results = servers.map((s) => ({ name: s.name, rows: summarize(s.rows), runs: s.rows }));
   if (args.json) {
     console.log(
@@ -251,6 +380,7 @@ async function main() {
         tokens: args.tokens,
         rounds: args.rounds,
         load_average_1m: load1,
+        load_average_1m_start: loadStart,
         engine: engineMedian,
         engine_runs: engine,
         servers: results,
@@ -258,15 +388,26 @@ async function main() {
     );
     return;
   }
-  console.log(`medians of ${args.rounds} rounds (load average ${load1} at the end):`);
+  console.log(`medians of ${args.rounds} rounds (1-minute load average ${loadStart} at the start, ${load1} at the end):`);
   for (const s of results) {
     for (const r of s.rows) {
       console.log(
-        `${s.name.padEnd(8)} ${String(r.concurrency).padStart(3)} streams: ${String(r.tokens_per_s).padStart(6)} tok/s (${(100 * r.ratio_to_engine).toFixed(1)} % of the engine)  gap p50 ${r.gap_p50_ms} ms  p99 ${r.gap_p99_ms} ms  tokens/read ${r.tokens_per_read}  cores: server ${r.server_cores}, load generator ${r.client_cores}`,
+        `${s.name.padEnd(8)} ${String(r.concurrency).padStart(3)} streams: ${String(r.tokens_per_s).padStart(6)} tok/s (${(100 * r.ratio_to_engine).toFixed(1)} % of the engine)  gap p50 ${r.gap_p50_ms} ms  p99 ${r.gap_p99_ms} ms  tokens/read ${r.tokens_per_read}  cores: server ${r.server_cores}, load generator ${r.client_cores}  event loop p99 ${r.event_loop_p99_ms} ms, max ${r.event_loop_max_ms} ms  GC ${r.gc_ms_per_s} ms/s${'long_prompts' in r ? `  long prompts ${r.long_prompts} (${r.long_prompt_ms_p50} ms each)` : ''}`,
       );
     }
   }
   console.log(`engine (generateBatch, 64 prompts): ${engineMedian.tokens_per_s} tok/s  cores ${engineMedian.cores}`);
+  for (const s of results) {
+    const at = (/** @type {number} */ c) => s.rows.find((r) => r.concurrency === c);
+    const r64 = at(64);
+    const r256 = at(256);
+    const targets = [
+      r64 && `64 streams at ${(100 * r64.ratio_to_engine).toFixed(1)} % of the engine (target >= 70 %: ${r64.ratio_to_engine >= 0.7 ? 'met' : 'not met'})`,
+      r64 && `gap p99 at 64 streams ${r64.gap_p99_ms} ms (target <= 50 ms: ${r64.gap_p99_ms <= 50 ? 'met' : 'not met'})`,
+      r256 && `256 streams: all ${r256.streams_complete} complete with ${args.tokens} tokens each`,
+    ].filter(Boolean);
+    if (targets.length > 0) console.log(`targets, ${s.name}: ${targets.join('; ')}`);
+  }
 }
 
 main().catch((e) => {

@@ -4,15 +4,29 @@
  * queue depth, live generations, the batch a generation joins, time to first token, inter-token
  * latency and request duration, and the model's prompt state cache (hits, misses, prompt tokens
  * not read again, states held and their bytes). Tokens per second is
- * `rate(rnnkit_completion_tokens_total[1m])`.
+ * `rate(rnnkit_completion_tokens_total[1m])`. Beside them prom-client's process metrics
+ * (`process_*`, `nodejs_*`): CPU, memory, garbage-collection time by kind and the event loop's
+ * delay (`nodejs_eventloop_lag_p99_seconds`, `_max_seconds`, since the process's previous scrape), which
+ * say whether a stream's late token waited for the JavaScript thread.
  */
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StateCacheStats } from '../types';
 
 /** Seconds buckets for latencies from sub-millisecond token gaps to minute-long requests. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/** The process metrics, one registry for every handler of the process (its observers are made once). */
+let processMetrics: Registry | undefined;
+
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
 
 /** The metrics of one handler. */
 export class Metrics {
@@ -116,6 +130,11 @@ export class Metrics {
 
   /** The text exposition and its content type. */
   async render(): Promise<{ contentType: string; text: string }> {
-    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+    return { contentType: this.registry.contentType, text: await Registry.merge(this.registries).metrics() };
+  }
+
+  /** This handler's registry and the process's (what `/metrics` shows and a `--workers` primary collects). */
+  get registries(): Registry[] {
+    return [this.registry, processRegistry()];
   }
 }
