@@ -16,8 +16,9 @@
 //   [--baseline CLI]: also serve with another build's dist/cli/index.js, measured in the same rounds
 //   [--variants 'ARGS;ARGS']: one more server per variant, started with these extra `serve`
 //     arguments, all measured in the same rounds, e.g. --variants '--workers 2 --threads 1;--threads 2'
-//   [--long-prompts]: while each level runs, requests with a new --long-tokens prompt (2000;
-//     never cached) arrive every --long-every ms (500): the gap p99 of the running streams is
+//   [--long-prompts]: while each level runs (at least until --long-count of them came: 6),
+//     requests with a new --long-tokens prompt (2000; never cached) arrive one at a time, each
+//     --long-every ms (250) after the previous one's answer: the gap p99 of the running streams is
 //     what chunked prefill bounds (compare --variants '--prefill-chunk 0;--prefill-chunk 256')
 //
 // Timings on a shared machine vary: the ratio of one round (server and engine measured back to
@@ -42,7 +43,8 @@ const args = parseArgs(process.argv.slice(2), {
   variants: { default: '' },
   longPrompts: { default: false, flag: true },
   longTokens: { default: 2000 },
-  longEvery: { default: 500 },
+  longEvery: { default: 250 },
+  longCount: { default: 6 },
 });
 
 const PROMPTS = ['It is', 'Mr. Darcy', 'Jane', 'The ', 'Lady Catherine', 'Kitty', 'Netherfield', 'Lizzy'];
@@ -96,10 +98,11 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
 /**
  * One streaming completion over node:http (lighter than fetch, so the load generator takes less
- * of the machine from the server); returns its tokens and the gaps (ms) between its reads.
+ * of the machine from the server); returns its tokens, the gaps (ms) between its reads and when
+ * each gap ended (performance.now()).
  * @param {string} url
  * @param {number} i
- * @returns {Promise<{ tokens: number, gaps: number[] }>}
+ * @returns {Promise<{ tokens: number, gaps: number[], ends: number[] }>}
  */
 function stream(url, i) {
   const body = JSON.stringify({
@@ -117,12 +120,17 @@ function stream(url, i) {
       (res) => {
         /** @type {number[]} */
         const gaps = [];
+        /** @type {number[]} */
+        const ends = [];
         let last = 0;
         let raw = '';
         res.setEncoding('utf8');
         res.on('data', (part) => {
           const now = performance.now();
-          if (last !== 0) gaps.push(now - last);
+          if (last !== 0) {
+            gaps.push(now - last);
+            ends.push(now);
+          }
           last = now;
           raw += part;
         });
@@ -135,7 +143,7 @@ function stream(url, i) {
             .find((e) => e.usage)?.usage;
           if (res.statusCode !== 200 || !usage || usage.completion_tokens !== args.tokens)
             reject(new Error(`stream ${i}: incomplete answer (status ${res.statusCode}): ${raw.slice(-200)}`));
-          else resolve({ tokens: usage.completion_tokens, gaps });
+          else resolve({ tokens: usage.completion_tokens, gaps, ends });
         });
       },
     );
@@ -200,6 +208,36 @@ function scrape(url) {
   );
 }
 
+/**
+ * The machine's own scheduling delay, as a control: an idle Node process that only measures its
+ * event loop's delay (perf_hooks.monitorEventLoopDelay, 10 ms resolution, like prom-client's
+ * metric in the server). When the server's event-loop delay is no larger than this idle
+ * process's, the server's JavaScript was not what made tokens late: the thread waited for a core.
+ */
+const idle = spawn(
+  process.execPath,
+  [
+    '-e',
+    `const h = require('perf_hooks').monitorEventLoopDelay({ resolution: 10 }); h.enable();
+     require('readline').createInterface({ input: process.stdin }).on('line', () => {
+       process.stdout.write(JSON.stringify({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 }) + '\\n'); h.reset();
+     });`,
+  ],
+  { stdio: ['pipe', 'pipe', 'inherit'] },
+);
+const idleLines = readline.createInterface({ input: /** @type {import('stream').Readable} */ (idle.stdout) });
+
+/**
+ * The idle process's event-loop delay since the previous call (ms).
+ * @returns {Promise<{ p99: number, max: number }>}
+ */
+function idleDelay() {
+  return new Promise((resolve) => {
+    idleLines.once('line', (line) => resolve(JSON.parse(line)));
+    /** @type {import('stream').Writable} */ (idle.stdin).write('\n');
+  });
+}
+
 /** Words the fixture's character tokenizer reads one token per character. */
 const WORDS = 'the of and to her a in was that it he not his you be as had with for she but is my have which all said'.split(' ');
 let longSeed = 0;
@@ -238,26 +276,38 @@ function longPrompt(url) {
  * @param {number} pid the server's
  */
 async function load(url, concurrency, pid) {
-  const rounds = Math.max(1, Math.ceil(64 / concurrency));
+  // At least 256 streams per level (one round of 256, four of 64, …), so that the p99 gap has
+  // thousands of samples; with --long-prompts, more rounds until --long-count long prompts came.
+  const rounds = Math.max(1, Math.ceil(256 / concurrency));
   // Warm-up: one round, not counted.
   await Promise.all(Array.from({ length: concurrency }, (_, i) => stream(url, i)));
   const before = await scrape(url); // also restarts the event loop delay's window
+  await idleDelay();
   const t0 = performance.now();
   const cpu0 = { server: cpuSeconds(pid), client: cpuSeconds(process.pid) };
   /** @type {number[]} */
   const longMs = [];
+  /** @type {Array<[number, number]>} when each long prompt was sent and answered */
+  const windows = [];
   let streaming = true;
   const arrivals = (async () => {
     while (args.longPrompts && streaming) {
-      await new Promise((r) => setTimeout(r, args.longEvery));
-      if (streaming) longMs.push(await longPrompt(url));
+      await new Promise((r) => setTimeout(r, longMs.length === 0 ? 20 : args.longEvery));
+      if (streaming) {
+        const sent = performance.now();
+        longMs.push(await longPrompt(url));
+        windows.push([sent, performance.now()]);
+      }
     }
   })();
   const results = [];
-  for (let r = 0; r < rounds; r++) results.push(...(await Promise.all(Array.from({ length: concurrency }, (_, i) => stream(url, r * concurrency + i)))));
+  for (let r = 0; r < rounds || (args.longPrompts && longMs.length < args.longCount); r++) {
+    results.push(...(await Promise.all(Array.from({ length: concurrency }, (_, i) => stream(url, r * concurrency + i)))));
+  }
   const seconds = (performance.now() - t0) / 1000;
   streaming = false;
   const after = await scrape(url);
+  const control = await idleDelay();
   await arrivals;
   const gcSeconds = (/** @type {Map<string, number>} */ m) =>
     [...m].filter(([k]) => k.startsWith('nodejs_gc_duration_seconds_sum')).reduce((s, [, v]) => s + v, 0);
@@ -266,6 +316,8 @@ async function load(url, concurrency, pid) {
   const clientCores = +((cpuSeconds(process.pid) - cpu0.client) / seconds).toFixed(2);
   const tokens = results.reduce((s, r) => s + r.tokens, 0);
   const gaps = results.flatMap((r) => r.gaps).sort((a, b) => a - b);
+  // The gaps of running streams that overlap a long prompt's reading: what chunked prefill bounds.
+  const during = results.flatMap((r) => r.gaps.filter((g, k) => windows.some(([a, b]) => r.ends[k] > a && r.ends[k] - g < b))).sort((a, b) => a - b);
   // Tokens per read of the client: how much the server's writes coalesced.
   const tokensPerRead = +(tokens / (gaps.length + results.length)).toFixed(2);
   return {
@@ -280,6 +332,8 @@ async function load(url, concurrency, pid) {
     event_loop_p99_ms: +(1000 * (after.get('nodejs_eventloop_lag_p99_seconds') ?? 0)).toFixed(2),
     event_loop_max_ms: +(1000 * (after.get('nodejs_eventloop_lag_max_seconds') ?? 0)).toFixed(2),
     gc_ms_per_s: +((1000 * (gcSeconds(after) - gcSeconds(before))) / seconds).toFixed(2),
+    idle_process_delay_p99_ms: +control.p99.toFixed(2),
+    idle_process_delay_max_ms: +control.max.toFixed(2),
     streams_complete: results.length,
     ...(args.longPrompts
       ? {
@@ -288,6 +342,8 @@ async function load(url, concurrency, pid) {
             [...longMs].sort((a, b) => a - b),
             0.5,
           ).toFixed(1),
+          during_long_gap_p99_ms: +quantile(during, 0.99).toFixed(2),
+          during_long_gap_max_ms: +(during.at(-1) ?? 0).toFixed(2),
         }
       : {}),
   };
@@ -349,6 +405,7 @@ async function main() {
     }
   } finally {
     for (const s of servers) s.child.kill('SIGINT');
+    idle.kill();
   }
   const pick = (/** @type {any[]} */ rs, /** @type {string} */ k) => +median(rs.map((r) => r[k])).toFixed(2);
   const summarize = (/** @type {any[][]} */ rows) =>
@@ -363,9 +420,18 @@ async function main() {
       event_loop_p99_ms: pick(rows[i], 'event_loop_p99_ms'),
       event_loop_max_ms: pick(rows[i], 'event_loop_max_ms'),
       gc_ms_per_s: pick(rows[i], 'gc_ms_per_s'),
+      idle_process_delay_p99_ms: pick(rows[i], 'idle_process_delay_p99_ms'),
+      idle_process_delay_max_ms: pick(rows[i], 'idle_process_delay_max_ms'),
       // Every stream of every round ended with all its tokens (a stream that did not fails the run).
       streams_complete: Math.min(...rows[i].map((r) => r.streams_complete)),
-      ...(args.longPrompts ? { long_prompts: pick(rows[i], 'long_prompts'), long_prompt_ms_p50: pick(rows[i], 'long_prompt_ms_p50') } : {}),
+      ...(args.longPrompts
+        ? {
+            long_prompts: pick(rows[i], 'long_prompts'),
+            long_prompt_ms_p50: pick(rows[i], 'long_prompt_ms_p50'),
+            during_long_gap_p99_ms: pick(rows[i], 'during_long_gap_p99_ms'),
+            during_long_gap_max_ms: pick(rows[i], 'during_long_gap_max_ms'),
+          }
+        : {}),
       // Each round's server rate over the engine rate measured in the same round.
       ratio_to_engine: +median(rows[i].map((row, r) => row.tokens_per_s / engine[r].tokens_per_s)).toFixed(3),
     }));
@@ -392,7 +458,7 @@ async function main() {
   for (const s of results) {
     for (const r of s.rows) {
       console.log(
-        `${s.name.padEnd(8)} ${String(r.concurrency).padStart(3)} streams: ${String(r.tokens_per_s).padStart(6)} tok/s (${(100 * r.ratio_to_engine).toFixed(1)} % of the engine)  gap p50 ${r.gap_p50_ms} ms  p99 ${r.gap_p99_ms} ms  tokens/read ${r.tokens_per_read}  cores: server ${r.server_cores}, load generator ${r.client_cores}  event loop p99 ${r.event_loop_p99_ms} ms, max ${r.event_loop_max_ms} ms  GC ${r.gc_ms_per_s} ms/s${'long_prompts' in r ? `  long prompts ${r.long_prompts} (${r.long_prompt_ms_p50} ms each)` : ''}`,
+        `${s.name.padEnd(8)} ${String(r.concurrency).padStart(3)} streams: ${String(r.tokens_per_s).padStart(6)} tok/s (${(100 * r.ratio_to_engine).toFixed(1)} % of the engine)  gap p50 ${r.gap_p50_ms} ms  p99 ${r.gap_p99_ms} ms  tokens/read ${r.tokens_per_read}  cores: server ${r.server_cores}, load generator ${r.client_cores}  event loop p99 ${r.event_loop_p99_ms} ms, max ${r.event_loop_max_ms} ms  GC ${r.gc_ms_per_s} ms/s  idle process's delay p99 ${r.idle_process_delay_p99_ms} ms, max ${r.idle_process_delay_max_ms} ms${'long_prompts' in r ? `  long prompts ${r.long_prompts} (${r.long_prompt_ms_p50} ms each; gaps while one is read: p99 ${r.during_long_gap_p99_ms} ms, max ${r.during_long_gap_max_ms} ms)` : ''}`,
       );
     }
   }
