@@ -30,11 +30,11 @@ export declare class NativeGenerator {
    */
   setStateCacheLimit(bytes: number): void
   /**
-   * Prompt ids read per step in all while other sequences generate: a long prompt is read a
-   * few chunks per step, interleaved with the others' steps, so their tokens keep coming
+   * Prompt ids read per `step` call in all while other sequences generate: a long prompt is
+   * read a few chunks per call, between the others' steps, so their tokens keep coming
    * (chunked prefill). `tokens` is a multiple of 64 (the chunks of the state cache); 0 reads
    * every prompt whole in the step it joins. A prompt read in parts ends in the same state,
-   * bit for bit, as one read at once. Default 256.
+   * bit for bit, as one read at once. Default [`DEFAULT_PREFILL_CHUNK`].
    */
   setPrefillChunk(tokens: number): void
   /** Counts of the prompt state cache. */

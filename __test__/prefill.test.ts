@@ -1,6 +1,6 @@
 /**
  * Chunked prefill: while other sequences generate, the generation pool reads a new long prompt
- * `setPrefillChunk` tokens per step between their steps, instead of all of it in one step. The
+ * `setPrefillChunk` tokens per native call between their steps, instead of all of it at once. The
  * reading ends in the same state bit for bit (the chunks are the state cache's 64-token ones
  * either way: `cargo test -p rnn-core state_cache`), so every generation equals the same one
  * with prompts read whole, or alone.
@@ -15,34 +15,36 @@ const FIXTURE = path.join(__dirname, '../fixtures/models/pp_lstm.safetensors');
 const LONG = 'It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. '.repeat(9).slice(0, 1000);
 
 describe('chunked prefill', () => {
-  it('a long prompt is read 64 tokens per step while another sequence generates one token per step', async () => {
+  it('a long prompt is read a budget of tokens per call while another sequence generates at every step', async () => {
     const model = await loadLanguageModel(FIXTURE);
     const ids = model.tokenizer!.encode(LONG);
     const sampler = native.resolveGenerateOptions({ greedy: true }).sampler;
-    /** Steps until the long prompt's first token, and the tokens the running sequence got meanwhile. */
-    const run = (chunk: number) => {
+    /** Calls of `steps` steps until the long prompt's first token, and the tokens the running sequence got meanwhile. */
+    const run = (chunk: number, steps: number) => {
       const pool = new native.NativeGenerator(model.native);
       pool.setPrefillChunk(chunk);
-      const running = pool.add(model.tokenizer!.encode('Mr. Darcy'), sampler, 1, 100);
+      const running = pool.add(model.tokenizer!.encode('Mr. Darcy'), sampler, 1, 1000);
       pool.stepSync(2);
       const long = pool.add(ids, sampler, 2, 5);
-      let steps = 0;
+      let calls = 0;
       let meanwhile = 0;
-      while (steps < 100) {
-        const { tokens } = pool.stepSync(1);
-        steps += 1;
-        const got = (id: number) => tokens.some((t, i) => i % 2 === 0 && t === id);
-        if (got(long)) return { steps, meanwhile };
-        if (got(running)) meanwhile += 1;
+      while (calls < 100) {
+        const { tokens } = pool.stepSync(steps);
+        calls += 1;
+        const count = (id: number) => tokens.filter((t, i) => i % 2 === 0 && t === id).length;
+        meanwhile += count(running);
+        if (count(long) > 0) return { calls, meanwhile };
       }
-      throw new Error('the long prompt produced no token in 100 steps');
+      throw new Error('the long prompt produced no token in 100 calls');
     };
-    // 1,000 ids: 15 full chunks and one of 40, read one per step; the first token is sampled in
-    // the step that reads the last chunk.
-    expect(run(64)).toEqual({ steps: 16, meanwhile: 15 });
-    expect(run(256)).toEqual({ steps: 4, meanwhile: 3 });
+    // 1,000 ids: 15 full chunks and one of 40, `chunk` ids per call whatever its steps; the first
+    // token is sampled in the step that reads the last chunk, and the other sequence got a token
+    // at every step meanwhile.
+    expect(run(64, 1)).toEqual({ calls: 16, meanwhile: 16 });
+    expect(run(64, 4)).toEqual({ calls: 16, meanwhile: 16 * 4 });
+    expect(run(256, 3)).toEqual({ calls: 4, meanwhile: 4 * 3 });
     // 0: the whole prompt in the step it joins, its first token in that same step.
-    expect(run(0)).toEqual({ steps: 1, meanwhile: 0 });
+    expect(run(0, 4)).toEqual({ calls: 1, meanwhile: 4 });
     expect(() => new native.NativeGenerator(model.native).setPrefillChunk(100)).toThrow(
       expect.objectContaining({ name: 'RangeError', code: 'ERR_RNNKIT_RANGE', message: expect.stringMatching(/^tokens: .*multiple of 64.*100/) }),
     );
@@ -73,8 +75,8 @@ describe('chunked prefill', () => {
     expect(() => chunked.setPrefillChunk(-64)).toThrow(expect.objectContaining({ name: 'RangeError', message: expect.stringMatching(/^tokens/) }));
   });
 
-  it('the server option: a multiple of 64, default 256', () => {
-    expect(resolveOptions({}).prefillChunk).toBe(256);
+  it('the server option: a multiple of 64, default 128', () => {
+    expect(resolveOptions({}).prefillChunk).toBe(128);
     expect(resolveOptions({ prefillChunk: 0 }).prefillChunk).toBe(0);
     expect(() => resolveOptions({ prefillChunk: 100 })).toThrow(
       expect.objectContaining({ name: 'RangeError', code: 'ERR_RNNKIT_RANGE', param: 'options.prefillChunk' }),

@@ -181,7 +181,7 @@ export class GenerationScheduler {
     this.pool.setStateCacheLimit(bytes);
   }
 
-  /** Prompt tokens the pool reads per step while other sequences generate (a multiple of 64; 0: whole prompts at once). */
+  /** Prompt tokens the pool reads per call while other sequences generate (a multiple of 64; 0: whole prompts at once). */
   setPrefillChunk(tokens: number): void {
     this.pool.setPrefillChunk(tokens);
   }

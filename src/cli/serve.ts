@@ -275,9 +275,11 @@ export function addServeCommand(program: Command, exit: ExitCode): void {
       ),
     )
     .addOption(
-      intOption('--prefill-chunk <n>', 'prompt tokens read per step while other streams generate, a multiple of 64 (0: whole prompts at once)', 0).default(
-        SERVER_DEFAULTS.prefillChunk,
-      ),
+      intOption(
+        '--prefill-chunk <n>',
+        'prompt tokens read per call into the engine while other streams generate, a multiple of 64 (0: whole prompts at once)',
+        0,
+      ).default(SERVER_DEFAULTS.prefillChunk),
     )
     .addOption(
       intOption(

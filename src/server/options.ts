@@ -76,11 +76,11 @@ export interface ServerOptions {
    */
   stateCacheMb?: number;
   /**
-   * Prompt tokens the model reads per generation step while other generations are producing
-   * tokens (chunked prefill): a 2,000-token prompt joining 64 streams is read 256 tokens per step
+   * Prompt tokens the model reads per call into the engine while other generations are producing
+   * tokens (chunked prefill): a 2,000-token prompt joining 64 streams is read 128 tokens per call
    * between their steps instead of stalling them for all of it. A multiple of 64; 0 reads each
    * prompt whole. Applied to a `LanguageModel` (see `LanguageModel.setPrefillChunk`); other
-   * models ignore it. Default 256.
+   * models ignore it. Default 128.
    */
   prefillChunk?: number;
   /** Receives structured log records, one `'request'` record per request (nothing is printed otherwise). Exceptions it throws are ignored. */
@@ -111,7 +111,7 @@ export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, Unset>>> = O
   shutdownTimeout: 10_000,
   retryAfter: 1,
   stateCacheMb: 64,
-  prefillChunk: 256,
+  prefillChunk: 128,
 });
 
 /** Options after {@link resolveOptions}. */

@@ -298,7 +298,7 @@ fn resolve(o: NativeGenerateOptions) -> Result<ResolvedGenerateOptions, NodeErro
 struct Sequence {
     id: u32,
     /// The prompt while it is being read (empty once read): `prompt_read` of its ids are read,
-    /// the rest is read a few chunks per step (chunked prefill, [`Mailbox::prefill_chunk`]).
+    /// the rest is read a few chunks per call (chunked prefill, [`Mailbox::prefill_chunk`]).
     pending: Vec<i32>,
     prompt_read: usize,
     state: StackState,
@@ -314,11 +314,12 @@ struct Sequence {
     logprobs: Option<usize>,
 }
 
-/// Prompt ids read per step while other sequences generate, by default: on the 2-layer LSTM
-/// H=256 of the server benchmarks, reading 256 ids takes about as long as 8–16 batched steps at
-/// 64 streams, which keeps their inter-token gap within a few of its usual length while a
-/// 2,000-token prompt is read in 8 steps (`bench/serve.js --long-prompts`, bench/RESULTS.md).
-const DEFAULT_PREFILL_CHUNK: usize = 256;
+/// Prompt ids read per call while other sequences generate, by default. On the 2-layer LSTM
+/// (H=128) of the server benchmarks with one compute thread, 64 ids take 2–5 ms, a call of
+/// batch-64 steps 4–20 ms: 128 ids add at most about half a call to the others' inter-token gap
+/// while a 2,000-token prompt is read in 16 calls (`bench/serve.js --long-prompts
+/// --variants '--prefill-chunk …'`, bench/RESULTS.md).
+const DEFAULT_PREFILL_CHUNK: usize = 128;
 
 /// The most alternatives a generated token's log-probabilities list (OpenAI's limit).
 const MAX_TOP_LOGPROBS: u32 = 20;
@@ -401,10 +402,11 @@ struct Mailbox {
     joining: Vec<Sequence>,
     leaving: Vec<u32>,
     next_id: u32,
-    /// Prompt ids read per step in all while other sequences generate (a multiple of
-    /// [`CHECKPOINT_TOKENS`]; 0: every prompt read whole in the step it joins). A step's
-    /// latency for the generating sequences is their batched step plus this many ids of prompt
-    /// reading, instead of the whole of every new prompt.
+    /// Prompt ids read per `step` call in all while other sequences generate (a multiple of
+    /// [`CHECKPOINT_TOKENS`]; 0: every prompt read whole in the step it joins). The generating
+    /// sequences receive their tokens when the call returns, so a call's latency for them is
+    /// its batched steps plus this many ids of prompt reading, instead of the whole of every new
+    /// prompt (a per-step bound would let a call of many steps read a whole prompt anyway).
     prefill_chunk: usize,
 }
 
@@ -492,11 +494,11 @@ impl NativeGenerator {
         })
     }
 
-    /// Prompt ids read per step in all while other sequences generate: a long prompt is read a
-    /// few chunks per step, interleaved with the others' steps, so their tokens keep coming
+    /// Prompt ids read per `step` call in all while other sequences generate: a long prompt is
+    /// read a few chunks per call, between the others' steps, so their tokens keep coming
     /// (chunked prefill). `tokens` is a multiple of 64 (the chunks of the state cache); 0 reads
     /// every prompt whole in the step it joins. A prompt read in parts ends in the same state,
-    /// bit for bit, as one read at once. Default 256.
+    /// bit for bit, as one read at once. Default [`DEFAULT_PREFILL_CHUNK`].
     #[napi]
     pub fn set_prefill_chunk(&self, env: Env, tokens: f64) -> napi::Result<()> {
         guard_js(&env, || {
@@ -663,6 +665,8 @@ fn run_steps(
     let mut out = Vec::new();
     let mut logprobs = Vec::new();
     let mut failed = Vec::new();
+    // Prompt ids this call has read while other sequences were generating.
+    let mut prefilled = 0;
     for _ in 0..steps {
         let prefill_chunk = {
             let mut mb = mailbox.lock().map_err(|_| NodeError::panic("generator lock poisoned"))?;
@@ -676,15 +680,17 @@ fn run_steps(
             break;
         }
         // New sequences read their prompts (each its own length, so one at a time), through the
-        // state cache, oldest first. While other sequences generate, a step reads at most
-        // `prefill_chunk` prompt ids in all, so a long prompt delays their next token by that
+        // state cache, oldest first. While other sequences generate, a call reads at most
+        // `prefill_chunk` prompt ids in all, so a long prompt delays their next tokens by that
         // much reading, not by all of it; with nothing generating, prompts are read whole. A
-        // sequence generates from the step after its prompt is read. A sequence whose logits
-        // cannot be sampled (not finite: a model fault) fails alone and leaves.
+        // sequence samples its first token in the step that reads the end of its prompt. A
+        // sequence whose logits cannot be sampled (not finite: a model fault) fails alone and
+        // leaves.
         let mut failing: Vec<u32> = Vec::new();
-        if pool.live.iter().any(|s| !s.pending.is_empty()) {
-            let generating = pool.live.iter().any(|s| s.pending.is_empty());
-            let mut budget = if generating && prefill_chunk > 0 { prefill_chunk } else { usize::MAX };
+        let generating = pool.live.iter().any(|s| s.pending.is_empty());
+        let bounded = generating && prefill_chunk > 0;
+        if pool.live.iter().any(|s| !s.pending.is_empty()) && !(bounded && prefilled >= prefill_chunk) {
+            let mut budget = if bounded { prefill_chunk - prefilled } else { usize::MAX };
             let mut cache = cache.lock().map_err(|_| NodeError::panic("state cache lock poisoned"))?;
             for s in pool.live.iter_mut().filter(|s| !s.pending.is_empty()) {
                 if budget == 0 {
@@ -701,6 +707,9 @@ fn run_steps(
                 ) {
                     Ok(fed) => {
                         budget = budget.saturating_sub(fed.read);
+                        if bounded {
+                            prefilled += fed.read;
+                        }
                         s.prompt_read = fed.position;
                         if fed.position == s.pending.len() {
                             s.pending = Vec::new();
