@@ -69,7 +69,8 @@ function startServer(streams, cli = path.join(__dirname, '../dist/cli/index.js')
       '--json',
       '--quiet',
       '--max-concurrent',
-      String(streams),
+      // A long prompt (--long-prompts) generates beside the streams instead of waiting for a slot.
+      String(streams + (args.longPrompts ? 1 : 0)),
       '--max-queue',
       String(streams),
       '--max-connections-per-client',
@@ -161,11 +162,12 @@ function quantile(sorted, q) {
 }
 
 /**
- * CPU seconds (user + system) a process and its live children (the workers of --workers) have
- * used so far, from /proc (Linux); 0 elsewhere.
+ * CPU seconds (user + system) a process and, with `children`, its live children (the workers of
+ * --workers) have used so far, from /proc (Linux); 0 elsewhere.
  * @param {number} pid
+ * @param {boolean} [children]
  */
-function cpuSeconds(pid) {
+function cpuSeconds(pid, children = false) {
   /** @param {string} p */
   const stat = (p) => {
     try {
@@ -177,7 +179,7 @@ function cpuSeconds(pid) {
   let total = 0;
   for (const p of fs.existsSync('/proc') ? fs.readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d)) : []) {
     const f = stat(p);
-    if (f && (Number(p) === pid || Number(f[1]) === pid)) total += (Number(f[11]) + Number(f[12])) / 100;
+    if (f && (Number(p) === pid || (children && Number(f[1]) === pid))) total += (Number(f[11]) + Number(f[12])) / 100;
   }
   return total;
 }
@@ -284,7 +286,7 @@ async function load(url, concurrency, pid) {
   const before = await scrape(url); // also restarts the event loop delay's window
   await idleDelay();
   const t0 = performance.now();
-  const cpu0 = { server: cpuSeconds(pid), client: cpuSeconds(process.pid) };
+  const cpu0 = { server: cpuSeconds(pid, true), client: cpuSeconds(process.pid) };
   /** @type {number[]} */
   const longMs = [];
   /** @type {Array<[number, number]>} when each long prompt was sent and answered */
@@ -312,7 +314,7 @@ async function load(url, concurrency, pid) {
   const gcSeconds = (/** @type {Map<string, number>} */ m) =>
     [...m].filter(([k]) => k.startsWith('nodejs_gc_duration_seconds_sum')).reduce((s, [, v]) => s + v, 0);
   // Cores each process kept busy: what the server and this load generator cost the machine.
-  const serverCores = +((cpuSeconds(pid) - cpu0.server) / seconds).toFixed(2);
+  const serverCores = +((cpuSeconds(pid, true) - cpu0.server) / seconds).toFixed(2);
   const clientCores = +((cpuSeconds(process.pid) - cpu0.client) / seconds).toFixed(2);
   const tokens = results.reduce((s, r) => s + r.tokens, 0);
   const gaps = results.flatMap((r) => r.gaps).sort((a, b) => a - b);
