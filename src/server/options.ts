@@ -62,7 +62,7 @@ export interface ServerOptions {
   keepAliveTimeout?: number;
   /** Open connections in all; more are refused at once. Default 1024. */
   maxConnections?: number;
-  /** Open connections from one client address; more are refused at once. Default 128. */
+  /** Open connections from one client address; more are refused at once. Default 64. */
   maxConnectionsPerClient?: number;
   /** Default deadline in ms for a graceful close to wait for live generations. Default 10 000. */
   shutdownTimeout?: number;
@@ -77,10 +77,10 @@ export interface ServerOptions {
   stateCacheMb?: number;
   /**
    * Prompt tokens the model reads per call into the engine while other generations are producing
-   * tokens (chunked prefill): a 2,000-token prompt joining 64 streams is read 128 tokens per call
+   * tokens (chunked prefill): a 2,000-token prompt joining 64 streams is read 64 tokens per call
    * between their steps instead of stalling them for all of it. A multiple of 64; 0 reads each
    * prompt whole. Applied to a `LanguageModel` (see `LanguageModel.setPrefillChunk`); other
-   * models ignore it. Default 128.
+   * models ignore it. Default 64.
    */
   prefillChunk?: number;
   /** Receives structured log records, one `'request'` record per request (nothing is printed otherwise). Exceptions it throws are ignored. */
@@ -111,7 +111,7 @@ export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, Unset>>> = O
   shutdownTimeout: 10_000,
   retryAfter: 1,
   stateCacheMb: 64,
-  prefillChunk: 128,
+  prefillChunk: 64,
 });
 
 /** Options after {@link resolveOptions}. */
