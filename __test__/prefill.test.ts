@@ -75,8 +75,8 @@ describe('chunked prefill', () => {
     expect(() => chunked.setPrefillChunk(-64)).toThrow(expect.objectContaining({ name: 'RangeError', message: expect.stringMatching(/^tokens/) }));
   });
 
-  it('the server option: a multiple of 64, default 64', () => {
-    expect(resolveOptions({}).prefillChunk).toBe(64);
+  it('the server option: a multiple of 64, default 128', () => {
+    expect(resolveOptions({}).prefillChunk).toBe(128);
     expect(resolveOptions({ prefillChunk: 0 }).prefillChunk).toBe(0);
     expect(() => resolveOptions({ prefillChunk: 100 })).toThrow(
       expect.objectContaining({ name: 'RangeError', code: 'ERR_RNNKIT_RANGE', param: 'options.prefillChunk' }),

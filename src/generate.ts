@@ -117,9 +117,10 @@ interface Job {
 const STREAM_CALL_MS = 4;
 /**
  * The most milliseconds of engine work one streaming call runs, so a token waits at most about
- * this long before it is written.
+ * this long before it is written. 10 against 20, interleaved at 64 streams on a loaded machine:
+ * gap p99 37–52 ms against 56–62 ms at the same tokens/s (bench/RESULTS.md).
  */
-const STREAM_CALL_MAX_MS = 20;
+const STREAM_CALL_MAX_MS = 10;
 /**
  * A streaming call runs enough steps that its fixed cost (the wait for a worker thread and for
  * the JavaScript thread around each call: microseconds on an idle machine, milliseconds on a

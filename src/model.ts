@@ -366,7 +366,7 @@ export class LanguageModel extends Model {
 
   /**
    * Prompt tokens this model's generation reads per call into the engine while other
-   * generations are producing tokens (chunked prefill; default 64): a long new prompt is read a
+   * generations are producing tokens (chunked prefill; default 128): a long new prompt is read a
    * few 64-token chunks per call between the others' batched steps, and the others' tokens of a
    * call are handed out when it returns, so they wait for that much reading instead of the whole
    * prompt. A multiple of 64; 0 reads every prompt whole in the step it joins. The output is the

@@ -72,15 +72,15 @@ export interface ServerOptions {
    * MiB of recurrent states the model keeps after prompt prefixes (64-token boundaries), so a
    * request sharing a long prefix with an earlier one (a system prompt, a conversation's earlier
    * turns) skips reading it; least recently used states go first. 0 turns the cache off. Applied
-   * to a `LanguageModel` (see `LanguageModel.setStateCache`); other models ignore it. Default 64.
+   * to a `LanguageModel` (see `LanguageModel.setStateCache`); other models ignore it. Default 128.
    */
   stateCacheMb?: number;
   /**
    * Prompt tokens the model reads per call into the engine while other generations are producing
-   * tokens (chunked prefill): a 2,000-token prompt joining 64 streams is read 64 tokens per call
+   * tokens (chunked prefill): a 2,000-token prompt joining 64 streams is read 128 tokens per call
    * between their steps instead of stalling them for all of it. A multiple of 64; 0 reads each
    * prompt whole. Applied to a `LanguageModel` (see `LanguageModel.setPrefillChunk`); other
-   * models ignore it. Default 64.
+   * models ignore it. Default 128.
    */
   prefillChunk?: number;
   /** Receives structured log records, one `'request'` record per request (nothing is printed otherwise). Exceptions it throws are ignored. */
@@ -111,7 +111,7 @@ export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, Unset>>> = O
   shutdownTimeout: 10_000,
   retryAfter: 1,
   stateCacheMb: 64,
-  prefillChunk: 64,
+  prefillChunk: 128,
 });
 
 /** Options after {@link resolveOptions}. */

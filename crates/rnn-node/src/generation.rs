@@ -316,11 +316,12 @@ struct Sequence {
 
 /// Prompt ids read per call while other sequences generate, by default. On the 2-layer LSTM
 /// (H=128) of the server benchmarks with one compute thread, 64 ids take 2–5 ms and a call of
-/// batch-64 steps 4–20 ms; of 0, 64, 128 and 256 ids per call, 64 kept the gap p99 of 64
-/// running streams lowest while 2,000-token prompts were read (32–48 ms against 102–121 ms
-/// reading each prompt whole), each prompt then read in 32 calls (`bench/serve.js
-/// --long-prompts --variants '--prefill-chunk …'`, bench/RESULTS.md).
-const DEFAULT_PREFILL_CHUNK: usize = 64;
+/// batch-64 steps 4–20 ms. Of 0, 64, 128 and 256 ids per call (three interleaved runs), 64 and
+/// 128 kept the gap p99 of 64 running streams lowest while 2,000-token prompts were read
+/// (medians 48 and 46 ms, against 121 ms reading each prompt whole and 59 ms at 256), and 128
+/// answered the long prompts sooner (125 against 162 ms) (`bench/serve.js --long-prompts
+/// --variants '--prefill-chunk …'`, bench/RESULTS.md).
+const DEFAULT_PREFILL_CHUNK: usize = 128;
 
 /// The most alternatives a generated token's log-probabilities list (OpenAI's limit).
 const MAX_TOP_LOGPROBS: u32 = 20;
