@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe as suite, expect, it } from 'vitest';
-import { compareCodePoints, createTokenizerFitter, fitTokenizer, Tokenizer, tokenizerFromJSON } from '../src/tokenizer';
+import { compareCodePoints, createTokenizerFitter, fitTokenizer, Tokenizer, tokenizerFromJSON, type TokenizerOptions } from '../src/tokenizer';
 
 const root = path.join(__dirname, '..');
 const zh = fs.readFileSync(path.join(root, 'data/zh-classics.txt'), 'utf8');
@@ -283,7 +283,7 @@ suite('JSON form', () => {
 
 suite('word tokenizer: digits and ideographs one token each', () => {
   const texts = ['thirty-seven thousand two hundred one', '37201', '一万一千七百八十七', '〇 and 3亿'];
-  const options = { type: 'word', punctuation: 'keep', lowercase: false, splitDigits: true, splitCjk: true, specials: ['<bos>', '<eos>'] } as const;
+  const options: TokenizerOptions = { type: 'word', punctuation: 'keep', lowercase: false, splitDigits: true, splitCjk: true, specials: ['<bos>', '<eos>'] };
   const tok = fitTokenizer(texts, options);
   const tokens = (t: Tokenizer, s: string) => [...t.encode(s)].map((id) => t.idToToken(id));
 
