@@ -197,10 +197,11 @@ const CARRIED_STATE_MIN_BATCHES: f64 = 4.0;
 /// The same for a language model (a GRU of 192 reads ~55,000 characters a second).
 const LANGUAGE_MODEL_TOKEN_BUDGET: f64 = 3.75e6;
 
-/// Source and target tokens a default sequence-to-sequence run may train on: the numbers task
-/// (60,000 pairs, 0.9 M pieces an epoch) reaches ≥ 99 % exact match on held-out numbers in 6
-/// epochs, about 12 steps of 64 pairs a second on two cores (docs/CLI.md, "Sequence to sequence").
-const SEQ2SEQ_TOKEN_BUDGET: f64 = 6e6;
+/// Source and target tokens a default sequence-to-sequence run may train on: 8 epochs of the
+/// numbers task (60,000 pairs, 0.9 M pieces an epoch). Measured there (docs/CLI.md, "Sequence to
+/// sequence"): 6 epochs leave Chinese numerals at 98.5 % exact match on held-out numbers (zeros
+/// dropped: 六千零六万… read as 6061428), English both ways at 99.6–99.8 %.
+const SEQ2SEQ_TOKEN_BUDGET: f64 = 8e6;
 
 /// The defaults of a sequence-to-sequence model and its training on one pair set.
 #[derive(Clone, Debug, PartialEq)]
@@ -261,8 +262,8 @@ pub fn seq2seq_recipe(source: &DataProfile, target: &DataProfile) -> Seq2SeqReci
         _ => 256,
     };
     let epochs = ((SEQ2SEQ_TOKEN_BUDGET / tokens).floor() as u64).clamp(3, 30);
-    // Measured on the numbers task: 3e-3 with a cosine decay learns the transduction in ~6
-    // epochs; a constant rate leaves the last percent of errors.
+    // The numbers task at 3e-3 with a decay over the run: 1 epoch at a constant rate leaves
+    // 47–97 % exact match per direction, 6 epochs decayed 98.5–99.8 %.
     let learning_rate = 3e-3;
     reasons.push(format!(
         "GRU {hidden_size}, bidirectional encoder, general attention, Adam at {learning_rate} decaying to 0 by a cosine over the run: sized for {} source and target tokens",
@@ -485,7 +486,7 @@ mod tests {
         let targets =
             DataProfile { pieces: 400_000, chars: 1_400_000, repeated_piece_occurrences: 400_000, ..numbers.clone() };
         let r = seq2seq_recipe(&numbers, &targets);
-        assert_eq!((r.hidden_size, r.epochs, r.batch_size, r.cosine), (128, 6, 64, true));
+        assert_eq!((r.hidden_size, r.epochs, r.batch_size, r.cosine), (128, 8, 64, true));
         let small =
             DataProfile { pieces: 20_000, chars: 60_000, repeated_piece_occurrences: 20_000, ..numbers.clone() };
         let s = seq2seq_recipe(&small, &small);
