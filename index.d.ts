@@ -413,6 +413,15 @@ export interface DataProfile {
   distinctWords: number
   /** Occurrences of the words that occur at least twice. */
   repeatedWordOccurrences: number
+  /**
+   * Whitespace-separated runs with every ASCII digit and CJK ideograph a piece of its own
+   * (the word tokenizer with `splitDigits` and `splitCjk`); what the seq2seq defaults read.
+   */
+  pieces?: number
+  /** Distinct pieces. */
+  distinctPieces?: number
+  /** Occurrences of the pieces that occur at least twice. */
+  repeatedPieceOccurrences?: number
 }
 
 /**
@@ -720,6 +729,12 @@ export interface Recommendation {
  */
 export declare function recommendOptions(task: string, profile: DataProfile): Recommendation
 
+/**
+ * The defaults of a sequence-to-sequence model whose sources look like `source` and targets
+ * like `target` (each `profileTexts` of one side).
+ */
+export declare function recommendSeq2SeqOptions(source: DataProfile, target: DataProfile): Seq2SeqRecommendation
+
 /** `NativeGenerateOptions` checked, with every default filled in. */
 export interface ResolvedGenerateOptions {
   /** Token budget. */
@@ -848,6 +863,28 @@ export interface Seq2SeqOptions {
   attentionSize?: number
   /** Seed of the initial weights; default 0. */
   seed?: number
+}
+
+/** The defaults of a sequence-to-sequence model on a pair set, and why. */
+export interface Seq2SeqRecommendation {
+  sourceTokenizer: TokenizerRecommendation
+  targetTokenizer: TokenizerRecommendation
+  cell: 'rnn' | 'lstm' | 'gru'
+  hiddenSize: number
+  numLayers: number
+  embedDim: number
+  bidirectional: boolean
+  attention: 'additive' | 'dot' | 'general'
+  batchSize: number
+  /** Epochs of one run; early stopping may end it sooner. */
+  epochs: number
+  learningRate: number
+  schedule: 'constant' | 'cosine'
+  clipNorm: number
+  monitor: 'valLoss' | 'valAccuracy'
+  patience: number
+  /** Why each choice was made: source tokenizer, target tokenizer, model, length of training. */
+  reasons: Array<string>
 }
 
 /** Padded sequences batch-first, with targets: rows for classification, tagging and regression. */
@@ -988,6 +1025,22 @@ export interface TokenBatch {
   seqLen: number
   /** Rows holding real windows (the rest, at the end, are padding). */
   rows: number
+}
+
+/**
+ * One side's tokenizer in the seq2seq defaults: `char`, or `word` with the options that make it
+ * read pieces.
+ */
+export interface TokenizerRecommendation {
+  type: 'char' | 'word'
+  /** Word only: every ASCII digit a token of its own. */
+  splitDigits: boolean
+  /** Word only: every CJK ideograph a token of its own. */
+  splitCjk: boolean
+  /** Word only: false (a target is written as given). */
+  lowercase: boolean
+  /** Word only: `'keep'` (punctuation stays in its word: `thirty-seven` is one token). */
+  punctuation: 'split' | 'drop' | 'keep'
 }
 
 /** Writes `data` to `path` atomically: a failure leaves any previous file untouched. */

@@ -850,6 +850,7 @@ module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.modelFileTask = nativeBinding.modelFileTask
 module.exports.profileTexts = nativeBinding.profileTexts
 module.exports.recommendOptions = nativeBinding.recommendOptions
+module.exports.recommendSeq2SeqOptions = nativeBinding.recommendSeq2SeqOptions
 module.exports.resolveGenerateOptions = nativeBinding.resolveGenerateOptions
 module.exports.setThreads = nativeBinding.setThreads
 module.exports.splitRowIndices = nativeBinding.splitRowIndices

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe as suite, expect, it } from 'vitest';
-import { compareCodePoints, createTokenizerFitter, fitTokenizer, Tokenizer, tokenizerFromJSON } from '../src/tokenizer';
+import { compareCodePoints, createTokenizerFitter, fitTokenizer, Tokenizer, tokenizerFromJSON, type TokenizerOptions } from '../src/tokenizer';
 
 const root = path.join(__dirname, '..');
 const zh = fs.readFileSync(path.join(root, 'data/zh-classics.txt'), 'utf8');
@@ -278,5 +278,41 @@ suite('JSON form', () => {
     ];
     for (const [json, re] of bad) expectCode(() => tokenizerFromJSON(json as string), 'ERR_RNNKIT_FORMAT', re);
     expectCode(() => tokenizerFromJSON(42 as unknown as string), 'ERR_RNNKIT_TYPE', /json.*42/, TypeError);
+  });
+});
+
+suite('word tokenizer: digits and ideographs one token each', () => {
+  const texts = ['thirty-seven thousand two hundred one', '37201', '一万一千七百八十七', '〇 and 3亿'];
+  const options: TokenizerOptions = { type: 'word', punctuation: 'keep', lowercase: false, splitDigits: true, splitCjk: true, specials: ['<bos>', '<eos>'] };
+  const tok = fitTokenizer(texts, options);
+  const tokens = (t: Tokenizer, s: string) => [...t.encode(s)].map((id) => t.idToToken(id));
+
+  it('splits digit runs and ideographs, keeps hyphenated words whole, and decodes back without spaces between them', () => {
+    expect(tokens(tok, '37201')).toEqual(['3', '7', '2', '0', '1']);
+    expect(tokens(tok, 'thirty-seven thousand two hundred one')).toEqual(['thirty-seven', 'thousand', 'two', 'hundred', 'one']);
+    expect(tokens(tok, '一万一千七百八十七')).toEqual([...'一万一千七百八十七']);
+    expect(tokens(tok, '〇 and 3亿')).toEqual(['〇', 'and', '3', '亿']);
+    for (const t of texts) expect(tok.decode(tok.encode(t))).toBe(t);
+    // Adjacent digits of two numbers join: the splits trade that for a vocabulary of ten digits.
+    expect(tok.decode(tok.encode('3 7'))).toBe('37');
+    // The streamed form gives the same ids, wherever the pieces cut the text.
+    const enc = tok.streamEncoder();
+    const ids = [...enc.push('thirty-seven 37'), ...enc.push('201 一万'), ...enc.end()];
+    expect(ids).toEqual([...tok.encode('thirty-seven 37201 一万')]);
+  });
+
+  it('keeps the splits in its JSON form (written only when on) and refuses bad values', () => {
+    const json = tok.toJSON();
+    expect(json).toMatchObject({ splitDigits: true, splitCjk: true, punctuation: 'keep', lowercase: false });
+    const back = tokenizerFromJSON(JSON.stringify(json));
+    expect([...back.encode('37201')]).toEqual([...tok.encode('37201')]);
+    expect(back.decode(back.encode('一万一千'))).toBe('一万一千');
+    const plain = fitTokenizer(['one 12'], { type: 'word' });
+    expect(plain.toJSON()).not.toHaveProperty('splitDigits');
+    expect(tokens(plain, 'one 12')).toEqual(['one', '12']);
+    expectCode(() => tokenizerFromJSON({ ...json, splitDigits: 'yes' as unknown as boolean }), 'ERR_RNNKIT_FORMAT', /"splitDigits": expected a boolean/);
+    expectCode(() => tokenizerFromJSON({ type: 'char', vocab: ['a'], splitCjk: true }), 'ERR_RNNKIT_FORMAT', /"splitCjk": only a word tokenizer/);
+    expectCode(() => fitTokenizer(['a'], { type: 'word', splitDigits: 1 as unknown as boolean }), 'ERR_RNNKIT_TYPE', /options\.splitDigits/);
+    expectCode(() => fitTokenizer(['a'], { type: 'char', splitDigits: true } as never), 'ERR_RNNKIT_UNKNOWN_OPTION', /splitDigits/);
   });
 });

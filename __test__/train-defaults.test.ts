@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCli, root, runCli } from './cli-harness';
-import { loadModel, profileTexts, recommendOptions } from '../src/index';
+import { loadModel, profileTexts, recommendOptions, recommendSeq2SeqOptions } from '../src/index';
 
 const sentimentLines = fs
   .readFileSync(path.join(root, 'data', 'sentiment.jsonl'), 'utf8')
@@ -52,7 +52,12 @@ describe('recommendOptions', () => {
       words: 5,
       distinctWords: 3,
       repeatedWordOccurrences: 4,
+      // Whitespace runs, case and punctuation kept, digits and ideographs one each.
+      pieces: 5,
+      distinctPieces: 5,
+      repeatedPieceOccurrences: 0,
     });
+    expect(profileTexts(['3737 一万一'])).toMatchObject({ pieces: 7, distinctPieces: 4, repeatedPieceOccurrences: 6 });
   });
 
   it('refuses a bad task, an unknown profile key and a negative count, naming them', () => {
@@ -61,6 +66,34 @@ describe('recommendOptions', () => {
     expect(() => recommendOptions('classify', { ...profile, row: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_RNNKIT_UNKNOWN_OPTION' }));
     expect(() => recommendOptions('classify', { ...profile, chars: -1 })).toThrow(expect.objectContaining({ name: 'RangeError', param: 'profile.chars' }));
     expect(() => profileTexts(['a', 3 as never])).toThrow(/texts\[1\]: expected a string/);
+  });
+});
+
+describe('recommendSeq2SeqOptions', () => {
+  const numbers = fs
+    .readFileSync(path.join(root, 'data', 'numbers-train.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { source: string; target: string });
+
+  it('numbers get the pieces tokenizer on both sides, a GRU 128 and 8 epochs with a cosine decay', () => {
+    const rec = recommendSeq2SeqOptions(
+      numbers.map((p) => p.source),
+      numbers.map((p) => p.target),
+    );
+    const pieces = { type: 'word', splitDigits: true, splitCjk: true, lowercase: false, punctuation: 'keep' };
+    expect(rec).toMatchObject({ sourceTokenizer: pieces, targetTokenizer: pieces, cell: 'gru', hiddenSize: 128, numLayers: 1, bidirectional: true });
+    expect(rec).toMatchObject({ attention: 'general', batchSize: 64, epochs: 8, learningRate: 3e-3, schedule: 'cosine', monitor: 'valLoss' });
+    expect(rec.reasons).toHaveLength(4);
+    expect(rec.reasons[0]).toMatch(/^source: word tokenizer with every digit and ideograph/);
+  });
+
+  it('open text gets characters; bad profiles are refused naming the side', () => {
+    const rec = recommendSeq2SeqOptions(sentimentTexts, sentimentTexts);
+    expect([rec.sourceTokenizer.type, rec.targetTokenizer.type]).toEqual(['char', 'char']);
+    expect(rec.reasons[1]).toMatch(/^target: character tokenizer/);
+    const profile = profileTexts(['a b']);
+    expect(() => recommendSeq2SeqOptions(profile, { ...profile, pieces: -1 })).toThrow(expect.objectContaining({ name: 'RangeError', param: 'target.pieces' }));
   });
 });
 

@@ -3,11 +3,11 @@
  * engine from what the data looks like (`crates/rnn-core/src/defaults.rs`, the one table the API
  * and `rnnkit train` share). This module only converts: texts to their profile, the task's name.
  */
-import type { DataProfile, Recommendation } from '../index';
+import type { DataProfile, Recommendation, Seq2SeqRecommendation } from '../index';
 import { typeError } from './errors';
 import { native } from './native';
 
-export type { DataProfile, Recommendation } from '../index';
+export type { DataProfile, Recommendation, Seq2SeqRecommendation, TokenizerRecommendation } from '../index';
 
 /** The tasks the defaults know, in the API's spelling. */
 export type DefaultsTask = 'language_model' | 'classify' | 'tag' | 'regress';
@@ -38,4 +38,24 @@ export function profileTexts(texts: readonly string[]): DataProfile {
 export function recommendOptions(task: DefaultsTask, data: readonly string[] | DataProfile): Recommendation {
   const profile = Array.isArray(data) ? profileTexts(data) : (data as DataProfile);
   return native.recommendOptions(task, profile);
+}
+
+/**
+ * The defaults of a sequence-to-sequence model on pairs: per side a tokenizer (`char`, or `word`
+ * with `splitDigits`/`splitCjk`, case and punctuation kept, when the texts are a closed
+ * vocabulary of words, digits and ideographs, as numbers are), the architecture, batch size,
+ * epochs with early stopping, learning rate and its cosine schedule, and `reasons` (source
+ * tokenizer, target tokenizer, model, training). `rnnkit train --task seq2seq` uses exactly these
+ * for every flag not given.
+ *
+ * @example
+ * const rec = recommendSeq2SeqOptions(pairs.map((p) => p.source), pairs.map((p) => p.target));
+ * const { type, splitDigits, splitCjk, lowercase, punctuation } = rec.targetTokenizer;
+ * const targetTokenizer = fitTokenizer(pairs.map((p) => p.target), type === 'word'
+ *   ? { type, splitDigits, splitCjk, lowercase, punctuation, specials: ['<bos>', '<eos>'] }
+ *   : { type, specials: ['<bos>', '<eos>'], unknown: 'error' });
+ */
+export function recommendSeq2SeqOptions(sources: readonly string[] | DataProfile, targets: readonly string[] | DataProfile): Seq2SeqRecommendation {
+  const profile = (data: readonly string[] | DataProfile) => (Array.isArray(data) ? profileTexts(data) : (data as DataProfile));
+  return native.recommendSeq2SeqOptions(profile(sources), profile(targets));
 }

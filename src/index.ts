@@ -76,10 +76,19 @@ export {
   type TrainStepOptions,
 } from './model';
 export type { FitOptions } from './fit';
-export { profileTexts, recommendOptions, type DataProfile, type Recommendation, type DefaultsTask } from './defaults';
+export {
+  profileTexts,
+  recommendOptions,
+  recommendSeq2SeqOptions,
+  type DataProfile,
+  type Recommendation,
+  type Seq2SeqRecommendation,
+  type TokenizerRecommendation,
+  type DefaultsTask,
+} from './defaults';
 export { loadModel, loadModelSync, loadLanguageModel, modelFileTask, type AnyModel } from './load';
 export { attentionSvg, type AttentionSvgOptions } from './attention-map';
-export { PairDataset, readPairs, type PairExample, type PairOptions, type PairColumns, type PairFileOptions } from './dataset/pairs';
+export { PairDataset, readPairs, type PairExample, type PairOptions, type PairColumns, type PairFileOptions, type ReadPairsOptions } from './dataset/pairs';
 export {
   Seq2SeqModel,
   createSeq2Seq,

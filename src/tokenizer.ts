@@ -23,7 +23,9 @@
  *   "specials": { "<pad>": 3 },
  *   "unknown": "error" | "unk",
  *   "lowercase": true,
- *   "punctuation": "split" | "drop" | "keep"
+ *   "punctuation": "split" | "drop" | "keep",
+ *   "splitDigits": true,
+ *   "splitCjk": true
  * }
  * ```
  *
@@ -34,7 +36,11 @@
  * - `unknown` is what `encode` does with text outside the vocabulary: `"error"` throws naming the
  *   character (or word) and its position, `"unk"` maps it to `<unk>` (which must be a special).
  *   Default: `"unk"` when `<unk>` is a special, `"error"` otherwise.
- * - `lowercase` and `punctuation` are word-only options (defaults `true` and `"split"`).
+ * - `lowercase`, `punctuation`, `splitDigits` and `splitCjk` are word-only options (defaults `true`,
+ *   `"split"`, `false`, `false`; the two splits are written only when true). `splitDigits` makes
+ *   every ASCII digit a token of its own and `splitCjk` every CJK ideograph (BERT's
+ *   BasicTokenizer's ranges, and 〇), so `"37201"` is five tokens and `"一万"` two: a small
+ *   vocabulary covers every number. Decoding writes no space between two such tokens.
  * - `version` is optional; a version other than 1 is refused.
  *
  * The minimal form of docs/FORMAT.md `{"type": "char", "vocab": [...]}` is a valid instance of this form.
@@ -70,6 +76,8 @@ export interface TokenizerJSON {
   unknown?: UnknownPolicy;
   lowercase?: boolean;
   punctuation?: PunctuationMode;
+  splitDigits?: boolean;
+  splitCjk?: boolean;
 }
 
 /** Options of {@link Tokenizer.encode}. */
@@ -154,6 +162,10 @@ export interface WordTokenizerOptions {
   lowercase?: boolean;
   /** Punctuation as separate tokens, dropped, or attached to words (default `"split"`). */
   punctuation?: PunctuationMode;
+  /** Every ASCII digit a token of its own (default false): `"37201"` is 5 tokens, decoded back without spaces. */
+  splitDigits?: boolean;
+  /** Every CJK ideograph a token of its own (default false), decoded back without spaces. */
+  splitCjk?: boolean;
   /** Keep words seen at least this many times (default 1). */
   minCount?: number;
   /**
@@ -282,10 +294,49 @@ const SPLIT_RE: Record<PunctuationMode, RegExp> = {
   keep: /\S+/gu,
 };
 
+/** How the word tokenizer cuts a text into tokens. */
+interface WordRules {
+  lowercase: boolean;
+  punctuation: PunctuationMode;
+  splitDigits: boolean;
+  splitCjk: boolean;
+}
+
+// The engine's rule (`defaults.rs`, `is_single_piece`): ASCII digits; CJK ideographs in BERT's
+// BasicTokenizer ranges, and 〇.
+const CJK_RANGES = '\\u3007\\u3400-\\u4DBF\\u4E00-\\u9FFF\\uF900-\\uFAFF\\u{20000}-\\u{2A6DF}\\u{2A700}-\\u{2CEAF}\\u{2F800}-\\u{2FA1F}';
+const DIGIT = /^[0-9]$/u;
+const CJK = new RegExp(`^[${CJK_RANGES}]$`, 'u');
+const SINGLES: Record<string, RegExp> = {
+  digits: /[0-9]/gu,
+  cjk: new RegExp(`[${CJK_RANGES}]`, 'gu'),
+  both: new RegExp(`[0-9${CJK_RANGES}]`, 'gu'),
+};
+
+/** Whether `token` is one character that the rules make a token of its own (a digit, an ideograph). */
+function isSingle(token: string, rules: WordRules): boolean {
+  return (rules.splitDigits && DIGIT.test(token)) || (rules.splitCjk && CJK.test(token));
+}
+
 /** Calls `f(token, utf16Index)` for each word-level token of `text`. */
-function forEachWord(text: string, mode: PunctuationMode, lowercase: boolean, f: (token: string, index: number) => void): void {
-  const re = new RegExp(SPLIT_RE[mode]);
-  for (const m of text.matchAll(re)) f(lowercase ? m[0].toLowerCase() : m[0], m.index!);
+function forEachWord(text: string, rules: WordRules, f: (token: string, index: number) => void): void {
+  const re = new RegExp(SPLIT_RE[rules.punctuation]);
+  const singles = rules.splitDigits ? (rules.splitCjk ? SINGLES.both : SINGLES.digits) : rules.splitCjk ? SINGLES.cjk : undefined;
+  const emit = (w: string, index: number) => f(rules.lowercase ? w.toLowerCase() : w, index);
+  for (const m of text.matchAll(re)) {
+    if (singles === undefined) {
+      emit(m[0], m.index!);
+      continue;
+    }
+    // Digits and ideographs one token each; the runs between them whole.
+    let last = 0;
+    for (const d of m[0].matchAll(new RegExp(singles))) {
+      if (d.index! > last) emit(m[0].slice(last, d.index), m.index! + last);
+      emit(d[0], m.index! + d.index!);
+      last = d.index! + d[0].length;
+    }
+    if (last < m[0].length) emit(m[0].slice(last), m.index! + last);
+  }
 }
 
 /** Index just after the last whitespace of `s` (0 if none): text before it holds only whole words. */
@@ -297,9 +348,9 @@ function wholeWordsEnd(s: string): number {
 const NO_SPACE_BEFORE = new Set(['.', ',', ';', ':', '!', '?', ')', ']', '}', '%', '…', '»']);
 const NO_SPACE_AFTER = new Set(['(', '[', '{', '¿', '¡', '«']);
 
-/** Whether decoding puts a space between tokens `prev` and `next`. */
-function spaceBetween(prev: string | undefined, next: string): boolean {
-  return prev !== undefined && !NO_SPACE_BEFORE.has(next) && !NO_SPACE_AFTER.has(prev);
+/** Whether decoding puts a space between tokens `prev` and `next` (none between two split digits or ideographs). */
+function spaceBetween(prev: string | undefined, next: string, rules: WordRules): boolean {
+  return prev !== undefined && !NO_SPACE_BEFORE.has(next) && !NO_SPACE_AFTER.has(prev) && !(isSingle(prev, rules) && isSingle(next, rules));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,8 +506,7 @@ class WordTokenizer extends VocabTokenizer {
     vocab: readonly string[],
     specials: SpecialIds,
     unknown: UnknownPolicy,
-    readonly lowercase: boolean,
-    readonly punctuation: PunctuationMode,
+    private readonly rules: WordRules,
   ) {
     super(vocab, specials, unknown);
   }
@@ -466,7 +516,7 @@ class WordTokenizer extends VocabTokenizer {
     // A typed array as for characters (a text has fewer words than UTF-16 units); trimmed after.
     const out = new Int32Array(text.length);
     let n = 0;
-    forEachWord(text, this.punctuation, this.lowercase, (w, index) => {
+    forEachWord(text, this.rules, (w, index) => {
       const id = this.ids.get(w);
       out[n++] =
         id !== undefined && !this.specialIds.has(id) ? id : this.unknownId(() => [`word ${describe(w)}`, offset + countCodePoints(text.slice(0, index))]);
@@ -516,7 +566,7 @@ class WordTokenizer extends VocabTokenizer {
         for (let i = 0; i < arr.length; i++) {
           if (skip && this.specialIds.has(arr[i])) continue;
           const t = this.vocab[arr[i]];
-          s += (spaceBetween(prev, t) ? ' ' : '') + t;
+          s += (spaceBetween(prev, t, this.rules) ? ' ' : '') + t;
           prev = t;
         }
         return s;
@@ -529,7 +579,8 @@ class WordTokenizer extends VocabTokenizer {
   }
 
   protected optionsJSON(): Partial<TokenizerJSON> {
-    return { lowercase: this.lowercase, punctuation: this.punctuation };
+    const { lowercase, punctuation, splitDigits, splitCjk } = this.rules;
+    return { lowercase, punctuation, ...(splitDigits ? { splitDigits } : {}), ...(splitCjk ? { splitCjk } : {}) };
   }
 }
 
@@ -702,7 +753,8 @@ export function tokenizerFromJSON(json: string | TokenizerJSON): Tokenizer {
   if (o.version !== undefined && o.version !== 1) throw formatError(`"version": this reader knows version 1, got ${describe(o.version)}`);
   const type = o.type as TokenizerType;
   if (type !== 'word') {
-    for (const k of ['lowercase', 'punctuation']) if (o[k] !== undefined) throw formatError(`"${k}": only a word tokenizer has this option`);
+    for (const k of ['lowercase', 'punctuation', 'splitDigits', 'splitCjk'])
+      if (o[k] !== undefined) throw formatError(`"${k}": only a word tokenizer has this option`);
   }
   if (type === 'byte') {
     if (o.vocab !== undefined) throw formatError('"vocab": a byte tokenizer has no vocabulary list (ids 0–255 are bytes)');
@@ -717,7 +769,14 @@ export function tokenizerFromJSON(json: string | TokenizerJSON): Tokenizer {
   if (o.punctuation !== undefined && !(PUNCTUATION as readonly unknown[]).includes(o.punctuation)) {
     throw formatError(`"punctuation": expected "split", "drop" or "keep", got ${describe(o.punctuation)}`);
   }
-  return new WordTokenizer(vocab, specials, unknown, (o.lowercase as boolean | undefined) ?? true, (o.punctuation as PunctuationMode | undefined) ?? 'split');
+  for (const k of ['splitDigits', 'splitCjk'])
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw formatError(`"${k}": expected a boolean, got ${describe(o[k])}`);
+  return new WordTokenizer(vocab, specials, unknown, {
+    lowercase: (o.lowercase as boolean | undefined) ?? true,
+    punctuation: (o.punctuation as PunctuationMode | undefined) ?? 'split',
+    splitDigits: (o.splitDigits as boolean | undefined) ?? false,
+    splitCjk: (o.splitCjk as boolean | undefined) ?? false,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,7 +793,7 @@ function checkOptions(options: unknown): TokenizerOptions {
       ? ['type', 'specials']
       : type === 'char'
         ? ['type', 'specials', 'unknown']
-        : ['type', 'specials', 'unknown', 'lowercase', 'punctuation', 'minCount', 'maxVocabSize'],
+        : ['type', 'specials', 'unknown', 'lowercase', 'punctuation', 'splitDigits', 'splitCjk', 'minCount', 'maxVocabSize'],
   );
   return options as TokenizerOptions;
 }
@@ -772,12 +831,15 @@ export function createTokenizerFitter(options: TokenizerOptions): TokenizerFitte
   }
   const lowercase = o.lowercase === undefined ? true : checkBoolean('options.lowercase', o.lowercase);
   const punctuation = o.punctuation === undefined ? 'split' : checkChoice('options.punctuation', o.punctuation, PUNCTUATION);
+  const splitDigits = o.splitDigits === undefined ? false : checkBoolean('options.splitDigits', o.splitDigits);
+  const splitCjk = o.splitCjk === undefined ? false : checkBoolean('options.splitCjk', o.splitCjk);
+  const rules: WordRules = { lowercase, punctuation, splitDigits, splitCjk };
   const minCount = o.minCount === undefined ? 1 : checkInt('options.minCount', o.minCount, 1);
   const maxVocabSize = o.maxVocabSize === undefined ? Number.MAX_SAFE_INTEGER : checkInt('options.maxVocabSize', o.maxVocabSize, specialList.length + 1);
   const counts = new Map<string, number>();
   let held = '';
   const count = (text: string) =>
-    forEachWord(text, punctuation, lowercase, (w) => {
+    forEachWord(text, rules, (w) => {
       if (!(SPECIAL_TOKENS as readonly string[]).includes(w)) counts.set(w, (counts.get(w) ?? 0) + 1);
     });
   return {
@@ -802,7 +864,7 @@ export function createTokenizerFitter(options: TokenizerOptions): TokenizerFitte
         );
       }
       const specials = appendSpecials(specialList, words.length);
-      return new WordTokenizer([...words, ...specialList], specials, resolvePolicy('options.unknown', o.unknown, specials, typeErr), lowercase, punctuation);
+      return new WordTokenizer([...words, ...specialList], specials, resolvePolicy('options.unknown', o.unknown, specials, typeErr), rules);
     },
   };
 }

@@ -23,6 +23,7 @@ interface EvalFlags {
   lossy?: boolean;
   sourceColumn?: string;
   targetColumn?: string;
+  groupColumn?: string;
   beams?: number;
 }
 
@@ -32,24 +33,33 @@ async function evaluatePairs(file: string, pairFile: string, o: EvalFlags): Prom
   const model = await openSeq2Seq(file, 'eval');
   checkReadable(pairFile, 'pair file');
   const where = `pair file ${JSON.stringify(pairFile)}`;
-  const data = await naming('rows', where, () =>
-    flagNaming(['sourceColumn', 'targetColumn'], () =>
-      api().PairDataset.fromFile(pairFile, {
-        sourceTokenizer: model.sourceTokenizer,
-        targetTokenizer: model.targetTokenizer,
-        sourceColumn: o.sourceColumn,
-        targetColumn: o.targetColumn,
-      }),
+  const rows = await naming('rows', where, () =>
+    flagNaming(['sourceColumn', 'targetColumn', 'groupColumn'], () =>
+      api().readPairs(pairFile, { sourceColumn: o.sourceColumn, targetColumn: o.targetColumn, groupColumn: o.groupColumn }),
     ),
   );
-  const r = await model.evaluate(data, { split: 'train', ...(o.beams === undefined ? {} : { beams: o.beams }) });
+  const tokenizers = { sourceTokenizer: model.sourceTokenizer, targetTokenizer: model.targetTokenizer };
+  const decode = o.beams === undefined ? {} : { beams: o.beams };
+  const evaluate = async (pairs: typeof rows) =>
+    model.evaluate(await naming('rows', where, async () => api().PairDataset.fromArray(pairs, tokenizers)), { split: 'train', ...decode });
+  const r = await evaluate(rows);
+  // Each group (e.g. each direction of a task) evaluated by the engine on its own pairs, in order of first appearance.
+  const groups: Record<string, Awaited<ReturnType<typeof evaluate>>> = {};
+  if (o.groupColumn !== undefined) {
+    const names = [...new Set(rows.map((row) => row.group!))];
+    for (const name of names) groups[name] = await evaluate(rows.filter((row) => row.group === name));
+  }
   const human = [
     `pairs           ${r.pairs.toLocaleString('en-US')} (${o.beams === undefined || o.beams === 1 ? 'greedy' : `beam ${o.beams}`})`,
     `exact match     ${(100 * r.exactMatch).toFixed(2)} %`,
     `token accuracy  ${(100 * r.tokenAccuracy).toFixed(2)} % (teacher-forced, ${r.tokens.toLocaleString('en-US')} target tokens)`,
     `loss            ${r.loss.toFixed(4)} nats/token`,
+    ...Object.entries(groups).map(
+      ([name, g]) =>
+        `${o.groupColumn} ${JSON.stringify(name)}: exact match ${(100 * g.exactMatch).toFixed(2)} %, token accuracy ${(100 * g.tokenAccuracy).toFixed(2)} %, loss ${g.loss.toFixed(4)} (${g.pairs.toLocaleString('en-US')} pairs)`,
+    ),
   ].join('\n');
-  io.result(human, { model: file, data: pairFile, ...r });
+  io.result(human, { model: file, data: pairFile, ...r, ...(o.groupColumn === undefined ? {} : { groups }) });
   return 0;
 }
 
@@ -69,8 +79,8 @@ async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<n
     if (o.lanes !== undefined || o.chunk !== undefined) throw new CliError('--lanes and --chunk go with language models');
     return evaluatePairs(file, textFile, o);
   }
-  if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.beams !== undefined)
-    throw new CliError('--source-column, --target-column and --beams go with seq2seq models');
+  if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.groupColumn !== undefined || o.beams !== undefined)
+    throw new CliError('--source-column, --target-column, --group-column and --beams go with seq2seq models');
   const io = makeIo(!!o.json);
   const model = await openLanguageModel(file, 'eval');
   checkReadable(textFile, 'text file');
@@ -144,6 +154,7 @@ export function addEvalCommand(program: Command, exit: ExitCode): void {
     .addOption(new Option('--lossy', 'read invalid UTF-8 as U+FFFD instead of refusing the file'))
     .addOption(new Option('--source-column <name>', 'seq2seq: field (or CSV column) of the source (default "source")'))
     .addOption(new Option('--target-column <name>', 'seq2seq: field (or CSV column) of the target (default "target")'))
+    .addOption(new Option('--group-column <name>', 'seq2seq: also report the figures of each group of pairs with the same text in this field (e.g. task)'))
     .addOption(intOption('--beams <n>', 'seq2seq: beam search with n hypotheses (default 1: greedy)', 1, 64))
     .addOption(jsonOption())
     .action(exitingWith(exit, evaluate));

@@ -126,3 +126,71 @@ export function applyDefaults(o: DefaultedOptions, cmd: Command, profile: DataPr
   }
   return chosen.length === 0 ? [] : ['defaults for this data (flags override them):', ...chosen.map((line) => `  - ${line}`)];
 }
+
+/** The options the seq2seq defaults fill (a subset of `train`'s parsed options). */
+export interface Seq2SeqDefaultedOptions {
+  sourceTokenizer?: 'char' | 'word';
+  targetTokenizer?: 'char' | 'word';
+  cell?: 'rnn' | 'lstm' | 'gru';
+  hidden?: number;
+  layers?: number;
+  embed?: number;
+  bidirectional?: boolean;
+  attention?: 'additive' | 'dot' | 'general';
+  batchSize?: number;
+  clipNorm?: number;
+  lr?: number;
+  schedule: 'constant' | 'step' | 'exponential' | 'cosine';
+  cosineOverRun?: boolean;
+  epochs?: number;
+  maxSteps?: number;
+  timeLimit?: number;
+  validation: number;
+  earlyStopping?: number;
+  monitor?: 'valLoss' | 'valAccuracy';
+}
+
+/**
+ * `applyDefaults` for `--task seq2seq`: the engine's defaults for pairs whose sides look like
+ * `source` and `target` (`recommendSeq2SeqOptions`), filled into the options not given, and the
+ * lines that say what was chosen.
+ */
+export function applySeq2SeqDefaults(o: Seq2SeqDefaultedOptions, cmd: Command, source: DataProfile, target: DataProfile): string[] {
+  const given = (key: keyof Seq2SeqDefaultedOptions) => cmd.getOptionValueSource(key) === 'cli' || o[key] !== undefined;
+  const rec = api().recommendSeq2SeqOptions(source, target);
+  const chosen: string[] = [];
+  const fill = <K extends keyof Seq2SeqDefaultedOptions>(key: K, value: Seq2SeqDefaultedOptions[K]) => {
+    if (given(key)) return false;
+    o[key] = value;
+    return true;
+  };
+  if (fill('sourceTokenizer', rec.sourceTokenizer.type)) chosen.push(rec.reasons[0]);
+  if (fill('targetTokenizer', rec.targetTokenizer.type)) chosen.push(rec.reasons[1]);
+  fill('batchSize', rec.batchSize);
+  fill('clipNorm', rec.clipNorm);
+  const ownRate = cmd.getOptionValueSource('optimizer') === 'cli' || given('lr');
+  if (!ownRate) o.lr = rec.learningRate;
+  const sized = [
+    fill('cell', rec.cell),
+    fill('hidden', rec.hiddenSize),
+    fill('layers', rec.numLayers),
+    fill('embed', rec.embedDim),
+    fill('bidirectional', rec.bidirectional),
+    fill('attention', rec.attention),
+  ].some(Boolean);
+  if (sized) chosen.push(rec.reasons[2]);
+  // The rate decays over the run, whether its length is the defaults' or given in epochs.
+  if (rec.schedule === 'cosine' && !ownRate && cmd.getOptionValueSource('schedule') !== 'cli' && !given('maxSteps') && !given('timeLimit')) {
+    o.schedule = 'cosine';
+    o.cosineOverRun = true;
+  }
+  if (!given('epochs') && !given('maxSteps') && !given('timeLimit')) {
+    o.epochs = rec.epochs;
+    if (o.validation > 0 && !given('earlyStopping')) {
+      o.earlyStopping = rec.patience;
+      o.monitor = rec.monitor;
+      chosen.push(rec.reasons[3]);
+    } else chosen.push(`${rec.epochs} epochs`);
+  }
+  return chosen.length === 0 ? [] : ['defaults for this data (flags override them):', ...chosen.map((line) => `  - ${line}`)];
+}

@@ -22,7 +22,7 @@ import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
-import { applyDefaults, stepsProfile, textProfile, type DefaultedOptions } from './train-defaults';
+import { applyDefaults, applySeq2SeqDefaults, stepsProfile, textProfile, type DefaultedOptions } from './train-defaults';
 import { parseLabels, parseSpecials, SEED } from './parsers';
 
 /** Parsed options of `rnnkit train`. */
@@ -34,6 +34,8 @@ interface TrainOptions {
   sourceColumn?: string;
   targetColumn?: string;
   attention?: 'additive' | 'dot' | 'general';
+  sourceTokenizer?: 'char' | 'word';
+  targetTokenizer?: 'char' | 'word';
   labels?: Label[];
   pooling?: Pooling;
   bidirectional?: boolean;
@@ -146,6 +148,8 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   sourceColumn: ['seq2seq'],
   targetColumn: ['seq2seq'],
   attention: ['seq2seq'],
+  sourceTokenizer: ['seq2seq'],
+  targetTokenizer: ['seq2seq'],
   maxLength: SEQUENCE_TASKS,
   perStep: ['regress'],
 };
@@ -353,7 +357,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
     o.task === 'language-model'
       ? await languageModelRun(files, o, cmd)
       : o.task === 'seq2seq'
-        ? await seq2seqRun(files[0], o)
+        ? await seq2seqRun(files[0], o, cmd)
         : await sequenceRun(files[0], o, cmd);
   const m = run.model;
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
@@ -446,23 +450,37 @@ async function languageModelRun(corpora: string[], o: TrainOptions, cmd: Command
 // train --task seq2seq
 
 /**
- * `train --task seq2seq`: source/target pairs from JSONL or CSV (`--source-column`,
- * `--target-column`). Both sides are read as characters: the sources with `<unk>` for characters
- * the training pairs lack, the targets with `<bos>` and `<eos>` (what a decoder starts and ends with).
+ * A seq2seq side's tokenizer options: characters, or words with every digit and ideograph a token
+ * of its own (case and punctuation kept in their words: `thirty-seven` is one token). Sources get
+ * `<unk>` for tokens the training pairs lack; targets `<bos>` and `<eos>` (what a decoder starts
+ * and ends with).
  */
-async function seq2seqRun(file: string, o: TrainOptions): Promise<TrainingRun> {
+function pairTokenizerOptions(kind: 'char' | 'word', side: 'source' | 'target'): TokenizerOptions {
+  const specials: SpecialToken[] = side === 'source' ? ['<unk>'] : ['<bos>', '<eos>'];
+  const unknown = side === 'source' ? 'unk' : 'error';
+  if (kind === 'char') return { type: 'char', specials, unknown };
+  return { type: 'word', specials, unknown, lowercase: false, punctuation: 'keep', splitDigits: true, splitCjk: true };
+}
+
+/**
+ * `train --task seq2seq`: source/target pairs from JSONL or CSV (`--source-column`,
+ * `--target-column`); tokenizers, sizes and training chosen by the engine's defaults for the
+ * pairs (`recommendSeq2SeqOptions`) where no flag gives them.
+ */
+async function seq2seqRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
   checkReadable(file, 'data file');
   const rows = await naming('rows', `data file ${JSON.stringify(file)}`, () =>
     flagNaming(['sourceColumn', 'targetColumn'], () => api().readPairs(file, { sourceColumn: o.sourceColumn, targetColumn: o.targetColumn })),
   );
-  const sourceTokenizer = api().fitTokenizer(
-    rows.map((r) => r.source),
-    { type: 'char', specials: ['<unk>'], unknown: 'unk' },
-  );
-  const targetTokenizer = api().fitTokenizer(
-    rows.map((r) => r.target),
-    { type: 'char', specials: ['<bos>', '<eos>'], unknown: 'error' },
-  );
+  const sources = rows.map((r) => r.source);
+  const targets = rows.map((r) => r.target);
+  const chosen = applySeq2SeqDefaults(o, cmd, api().profileTexts(sources), api().profileTexts(targets));
+  // The fitter reads its pieces as one text: for words, each pair's text ends a line, so that its
+  // last word does not run on into the next pair's first (characters need no separator).
+  const fit = (texts: string[], kind: 'char' | 'word', side: 'source' | 'target') =>
+    api().fitTokenizer(kind === 'word' ? texts.map((t) => `${t}\n`) : texts, pairTokenizerOptions(kind, side));
+  const sourceTokenizer = fit(sources, o.sourceTokenizer!, 'source');
+  const targetTokenizer = fit(targets, o.targetTokenizer!, 'target');
   const data = await flagNaming(['batchSize', 'validation', 'seed'], async () =>
     api().PairDataset.fromArray(rows, { sourceTokenizer, targetTokenizer, batchSize: o.batchSize, seed: o.seed, validation: o.validation }),
   );
@@ -485,12 +503,17 @@ async function seq2seqRun(file: string, o: TrainOptions): Promise<TrainingRun> {
     names,
   );
   const c = model.config;
+  if (o.cosineOverRun) o.cosineTMax = o.epochs! * data.batches('train', 0).length;
+  const kind = (t: typeof sourceTokenizer) => (t.type === 'word' ? 'words and digits' : 'characters');
   return {
     model,
     fittable: { fit: (d, options) => model.fit(d as typeof data, options) },
     data,
     options: fitOptions(o),
-    intro: `training a seq2seq ${c.cell} model (${c.attention} attention${c.bidirectional ? ', bidirectional encoder' : ''}) with ${model.numParams.toLocaleString('en-US')} parameters on ${data.size('train').toLocaleString('en-US')} pairs (characters: ${sourceTokenizer.vocabSize} source, ${targetTokenizer.vocabSize} target ids); validation ${data.size('validation').toLocaleString('en-US')} pairs`,
+    intro: [
+      `training a seq2seq ${c.cell} model (${c.attention} attention${c.bidirectional ? ', bidirectional encoder' : ''}) with ${model.numParams.toLocaleString('en-US')} parameters on ${data.size('train').toLocaleString('en-US')} pairs (source: ${kind(sourceTokenizer)}, ${sourceTokenizer.vocabSize} ids; target: ${kind(targetTokenizer)}, ${targetTokenizer.vocabSize} ids); validation ${data.size('validation').toLocaleString('en-US')} pairs`,
+      ...chosen,
+    ].join('\n'),
     unit: 'target tokens',
     lossLabel: 'loss (nats/target token)',
     summary: async () => {
@@ -914,7 +937,7 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
         '--task language-model (default): on one or more UTF-8 text files (joined with blank lines).',
         '--task classify: on one JSONL file of {"text": "...", "label": ...} (field names: --text-column, --label-column) or a CSV file (*.csv) with a header row and columns --text-column, --label-column.',
         '--task tag: on one JSONL file of {"text": "...", "tags": [...]} with one tag per token of the chosen --tokenizer (char: one per character; word: one per word or punctuation mark), or {"tokens": [...], "tags": [...]} where each token is one token of the tokenizer.',
-        '--task seq2seq: on one JSONL file of {"source": "...", "target": "..."} (field names: --source-column, --target-column) or a CSV file (*.csv, *.tsv) with a header row; characters are the tokens of both sides; reports the exact match of greedy decoding and the token accuracy on the held-out pairs.',
+        '--task seq2seq: on one JSONL file of {"source": "...", "target": "..."} (field names: --source-column, --target-column) or a CSV file (*.csv, *.tsv) with a header row; the tokens of each side (characters, or words with every digit and ideograph a token) and the model are chosen from the data unless flags give them; reports the exact match of greedy decoding and the token accuracy on the held-out pairs.',
         '--task regress: on one JSONL file of {"values": [[...], ...] (steps × features), "target": number or [...]} (with --per-step: one number, or one array, per step).',
         'The sequence tasks hold out --validation of the rows (a seeded split) and report accuracy, macro F1 and per-class F1 (classify, tag) or MSE and MAE (regress) on them.',
         '--early-stopping [patience] stops once the validation loss has not improved in that many validations (default 3; validations run at epoch ends or every --validate-every steps) and ends with the weights of the best one; --checkpoint F --checkpoint-best keeps the best model so far in F.',
@@ -951,6 +974,18 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(new Option('--source-column <name>', 'seq2seq: CSV column (or JSONL field) of the source text (default "source")'))
     .addOption(new Option('--target-column <name>', 'seq2seq: CSV column (or JSONL field) of the target text (default "target")'))
     .addOption(new Option('--attention <score>', 'seq2seq: attention score (default general)').choices(['additive', 'dot', 'general']))
+    .addOption(
+      new Option(
+        '--source-tokenizer <type>',
+        'seq2seq: tokens of the sources: char, or word (every digit and CJK ideograph a token; default: chosen from the data)',
+      ).choices(['char', 'word']),
+    )
+    .addOption(
+      new Option('--target-tokenizer <type>', 'seq2seq: tokens of the targets, as --source-tokenizer (default: chosen from the data)').choices([
+        'char',
+        'word',
+      ]),
+    )
     .addOption(
       new Option(
         '--labels <list>',

@@ -45,15 +45,23 @@ export interface PairColumns {
   delimiter?: string;
 }
 
+/** Options of {@link readPairs}: the columns, and optionally one that groups the pairs. */
+export interface ReadPairsOptions extends PairColumns {
+  /** A field (or column) whose text each pair returns as `group` (e.g. `"task"`, to evaluate per direction). */
+  groupColumn?: string;
+}
+
 /** Options of {@link PairDataset.fromFile}. */
 export type PairFileOptions = PairOptions & PairColumns;
 
 const PAIR_KEYS = ['sourceTokenizer', 'targetTokenizer', 'batchSize', 'seed', 'validation'] as const;
 const COLUMN_KEYS = ['sourceColumn', 'targetColumn', 'delimiter'] as const;
+const READ_KEYS = [...COLUMN_KEYS, 'groupColumn'] as const;
 
 /** A pair read from a file, with where it was for errors. */
 interface Located extends PairExample {
   where: string;
+  group?: string;
 }
 
 function checkText(where: string, value: unknown): string {
@@ -63,12 +71,14 @@ function checkText(where: string, value: unknown): string {
 
 /**
  * The pairs of a JSONL file (one object a line) or, for a `.csv` or `.tsv` path, a CSV file with
- * a header row; `sourceColumn`/`targetColumn` name the fields. Errors name the file and line.
+ * a header row; `sourceColumn`/`targetColumn` name the fields, `groupColumn` one more returned
+ * as each pair's `group`. Errors name the file and line.
  */
-export async function readPairs(path: string, options: PairColumns = {}): Promise<(PairExample & { where: string })[]> {
+export async function readPairs(path: string, options: ReadPairsOptions = {}): Promise<(PairExample & { where: string; group?: string })[]> {
   await checkFile('path', path);
   const o = checkObject('options', options);
-  checkOptionKeys('options', o, COLUMN_KEYS);
+  checkOptionKeys('options', o, READ_KEYS);
+  const groupColumn = o.groupColumn === undefined ? undefined : checkString('options.groupColumn', o.groupColumn, true);
   const sourceColumn = o.sourceColumn === undefined ? 'source' : checkString('options.sourceColumn', o.sourceColumn, true);
   const targetColumn = o.targetColumn === undefined ? 'target' : checkString('options.targetColumn', o.targetColumn, true);
   const rows: Located[] = [];
@@ -83,9 +93,11 @@ export async function readPairs(path: string, options: PairColumns = {}): Promis
     if (records.length === 0) throw rangeError('ERR_RNNKIT_EMPTY', `path: ${JSON.stringify(path)} has no header row`);
     const header = records[0].fields;
     const [si, ti] = [header.indexOf(sourceColumn), header.indexOf(targetColumn)];
+    const gi = groupColumn === undefined ? -1 : header.indexOf(groupColumn);
     for (const [name, column, i] of [
       ['sourceColumn', sourceColumn, si],
       ['targetColumn', targetColumn, ti],
+      ...(groupColumn === undefined ? [] : [['groupColumn', groupColumn, gi] as const]),
     ] as const) {
       if (i < 0)
         throw error('ERR_RNNKIT_FORMAT', `options.${name}: no column ${describe(column)} in the header of ${JSON.stringify(path)} (${header.join(', ')})`);
@@ -93,18 +105,19 @@ export async function readPairs(path: string, options: PairColumns = {}): Promis
     for (const { fields, line } of records.slice(1)) {
       const where = `${JSON.stringify(path)} line ${line}`;
       if (fields.length !== header.length) throw error('ERR_RNNKIT_FORMAT', `${where}: ${fields.length} fields, the header has ${header.length}`);
-      rows.push({ source: fields[si], target: fields[ti], where });
+      rows.push({ source: fields[si], target: fields[ti], where, ...(gi < 0 ? {} : { group: fields[gi] }) });
     }
   } else {
     if (o.delimiter !== undefined) throw typeError('ERR_RNNKIT_CONFIG', 'options.delimiter: only CSV files (.csv, .tsv) have a delimiter');
     for await (const { record, where } of readJSONLRecords(path)) {
-      for (const column of [sourceColumn, targetColumn]) {
+      for (const column of groupColumn === undefined ? [sourceColumn, targetColumn] : [sourceColumn, targetColumn, groupColumn]) {
         if (!(column in record)) throw error('ERR_RNNKIT_FORMAT', `${where}: no ${JSON.stringify(column)} field`);
       }
       rows.push({
         source: checkText(`${where}: ${sourceColumn}`, record[sourceColumn]),
         target: checkText(`${where}: ${targetColumn}`, record[targetColumn]),
         where,
+        ...(groupColumn === undefined ? {} : { group: checkText(`${where}: ${groupColumn}`, record[groupColumn]) }),
       });
     }
   }

@@ -4,10 +4,12 @@
 //! pair of a seeded 2 % of the distinct numbers is kept out of training, so the model is judged
 //! on numbers it has never seen in any direction.
 //!
-//!     cargo run --release -p rnn-core --example numbers -- [minutes] [hidden] [data file]
+//!     cargo run --release -p rnn-core --example numbers -- [epochs] [hidden] [embed] [batch] [lr] [word|char] [data file]
 //!
-//! Defaults: 8 minutes of training, hidden size 128, the repository's data file. Characters
-//! (Unicode code points) are the tokens of both sides.
+//! Defaults: 8 epochs, hidden size 128, embeddings of 64, batches of 64 pairs, Adam at 2e-3
+//! decaying linearly to a tenth, the repository's data file. The tokens (`word`) are the word
+//! tokenizer's with `splitDigits` and `splitCjk`: every digit and ideograph one token, other runs
+//! of non-space characters (`thirty-seven`) whole; `char` reads Unicode code points instead.
 
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
@@ -20,37 +22,80 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-/// A character vocabulary; ids `reserved..` in order of first appearance.
-struct Chars {
-    ids: BTreeMap<char, i32>,
-    chars: Vec<char>,
-    reserved: usize,
+/// Whether `c` is a token on its own: a digit or a CJK ideograph.
+fn single(c: char) -> bool {
+    c.is_ascii_digit() || ('\u{4e00}'..='\u{9fff}').contains(&c) || c == '\u{3007}'
 }
 
-impl Chars {
-    fn new(texts: impl Iterator<Item = String>, reserved: usize) -> Chars {
-        let set: BTreeSet<char> = texts.flat_map(|t| t.chars().collect::<Vec<_>>()).collect();
-        let chars: Vec<char> = set.into_iter().collect();
-        let ids = chars.iter().enumerate().map(|(i, &c)| (c, (i + reserved) as i32)).collect();
-        Chars { ids, chars, reserved }
+/// The tokens of `s`: digits and CJK ideographs one each, other runs of non-space characters
+/// (words such as `thirty-seven`) whole; `chars` splits every character.
+fn tokens(s: &str, chars: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in s.chars() {
+        if chars || single(c) || c.is_whitespace() {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            if chars || !c.is_whitespace() {
+                out.push(c.to_string());
+            }
+        } else {
+            word.push(c);
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// A token vocabulary; ids `reserved..` in sorted order.
+struct Vocab {
+    ids: BTreeMap<String, i32>,
+    tokens: Vec<String>,
+    reserved: usize,
+    chars: bool,
+}
+
+impl Vocab {
+    fn new(texts: impl Iterator<Item = String>, reserved: usize, chars: bool) -> Vocab {
+        let set: BTreeSet<String> = texts.flat_map(|t| tokens(&t, chars)).collect();
+        let tokens: Vec<String> = set.into_iter().collect();
+        let ids = tokens.iter().enumerate().map(|(i, c)| (c.clone(), (i + reserved) as i32)).collect();
+        Vocab { ids, tokens, reserved, chars }
     }
     fn encode(&self, s: &str) -> Vec<i32> {
-        s.chars().map(|c| self.ids[&c]).collect()
+        tokens(s, self.chars).iter().map(|c| self.ids[c]).collect()
     }
+    /// The text of `ids`: tokens joined by spaces, except between two digits or ideographs.
     fn decode(&self, ids: &[u32]) -> String {
-        ids.iter().filter_map(|&i| self.chars.get((i as usize).checked_sub(self.reserved)?)).collect()
+        let mut s = String::new();
+        for t in ids.iter().filter_map(|&i| self.tokens.get((i as usize).checked_sub(self.reserved)?)) {
+            let glue = self.chars || s.chars().last().is_none_or(single) && t.chars().all(single);
+            if !s.is_empty() && !glue {
+                s.push(' ');
+            }
+            s.push_str(t);
+        }
+        s
     }
     fn len(&self) -> usize {
-        self.chars.len() + self.reserved
+        self.tokens.len() + self.reserved
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let minutes: f64 = args.get(1).map_or(8.0, |a| a.parse().expect("minutes: a number"));
-    let hidden: usize = args.get(2).map_or(128, |a| a.parse().expect("hidden: an integer"));
+    let arg = |i: usize, name: &str, default: f64| args.get(i).map_or(default, |a| a.parse().expect(name));
+    let epochs = arg(1, "epochs: a number", 8.0) as u64;
+    let hidden = arg(2, "hidden: an integer", 128.0) as usize;
+    let embed = arg(3, "embed: an integer", 64.0) as usize;
+    let batch = arg(4, "batch: an integer", 64.0) as usize;
+    let lr = arg(5, "lr: a number", 2e-3);
+    let chars = args.get(6).is_some_and(|a| a == "char");
     let path = args
-        .get(3)
+        .get(7)
         .cloned()
         .unwrap_or_else(|| format!("{}/../../data/numbers-train.jsonl", env!("CARGO_MANIFEST_DIR")));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -69,8 +114,8 @@ fn main() {
     Rng::new(2026).shuffle(&mut held);
     let held: BTreeSet<String> = held[..held.len() / 50].iter().cloned().collect();
     let (test_rows, train_rows): (Vec<_>, Vec<_>) = rows.iter().partition(|r| held.contains(&number(r)));
-    let src = Chars::new(rows.iter().map(|r| r.0.clone()), 0);
-    let tgt = Chars::new(rows.iter().map(|r| r.1.clone()), 2);
+    let src = Vocab::new(rows.iter().map(|r| r.0.clone()), 0, chars);
+    let tgt = Vocab::new(rows.iter().map(|r| r.1.clone()), 2, chars);
     let set = |rows: &[&(String, String, String)]| PairSet {
         source: rows.iter().map(|r| src.encode(&r.0)).collect(),
         target: rows.iter().map(|r| tgt.encode(&r.1)).collect(),
@@ -90,7 +135,7 @@ fn main() {
         cell: CellKind::Gru,
         source_vocab: src.len(),
         target_vocab: tgt.len(),
-        embed_dim: 64,
+        embed_dim: embed,
         hidden_size: hidden,
         num_layers: 1,
         bidirectional: true,
@@ -100,7 +145,6 @@ fn main() {
         eos: 1,
     };
     let mut net = Seq2Seq::init(cfg, &mut Rng::new(1)).unwrap();
-    let lr = 2e-3;
     let mut opt = Optimizer::new(
         &OptimizerConfig::from_json(&serde_json::json!({"type": "adam", "lr": lr})).unwrap(),
         net.params().data.len(),
@@ -108,18 +152,15 @@ fn main() {
     .unwrap();
     let mut work = StepWork::new(&net);
     let start = Instant::now();
-    let limit = minutes * 60.0;
+    let total = epochs * train.len().div_ceil(batch) as u64;
     let mut step = 0u64;
-    'train: for epoch in 0.. {
-        let batches = train.epoch_batches(7, epoch, 64);
+    for epoch in 0..epochs {
+        let batches = train.epoch_batches(7, epoch, batch);
         let n = batches.len();
         for (i, rows) in batches.into_iter().enumerate() {
             let elapsed = start.elapsed().as_secs_f64();
-            if elapsed >= limit {
-                break 'train;
-            }
-            // Linear decay to a tenth over the time budget.
-            let rate = (lr * (1.0 - 0.9 * elapsed / limit)) as f32;
+            // Linear decay to a tenth over the run.
+            let rate = (lr * (1.0 - 0.9 * step as f64 / total as f64)) as f32;
             let (loss, _) = net
                 .train_step(
                     &train.gather(&rows),
