@@ -12,10 +12,11 @@
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
-use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqConfig, StepUpdate, StepWork};
-use rnn_core::optim::{Optimizer, OptimizerConfig};
+use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
+use rnn_core::model::seq2seq_train::Seq2SeqTrainer;
 use rnn_core::pairs::PairSet;
 use rnn_core::rng::Rng;
+use rnn_core::train::{TrainEvent, TrainOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -100,40 +101,22 @@ fn main() {
         eos: 1,
     };
     let mut net = Seq2Seq::init(cfg, &mut Rng::new(1)).unwrap();
-    let lr = 2e-3;
-    let mut opt = Optimizer::new(
-        &OptimizerConfig::from_json(&serde_json::json!({"type": "adam", "lr": lr})).unwrap(),
-        net.params().data.len(),
-    )
+    // fit's loop: Adam at 2e-3, gradient norm clipped at 5, until the time budget is spent.
+    let options = TrainOptions::from_json(&serde_json::json!({
+        "batch_size": 64, "seed": 7, "time_limit": minutes * 60.0, "clip_norm": 5.0, "log_every": 200,
+        "optimizer": {"type": "adam", "lr": 2e-3}}))
     .unwrap();
-    let mut work = StepWork::new(&net);
+    let mut trainer = Seq2SeqTrainer::new(&net, options).unwrap();
     let start = Instant::now();
-    let limit = minutes * 60.0;
-    let mut step = 0u64;
-    'train: for epoch in 0.. {
-        let batches = train.epoch_batches(7, epoch, 64);
-        let n = batches.len();
-        for (i, rows) in batches.into_iter().enumerate() {
-            let elapsed = start.elapsed().as_secs_f64();
-            if elapsed >= limit {
-                break 'train;
-            }
-            // Linear decay to a tenth over the time budget.
-            let rate = (lr * (1.0 - 0.9 * elapsed / limit)) as f32;
-            let (loss, _) = net
-                .train_step(
-                    &train.gather(&rows),
-                    &mut work,
-                    &mut opt,
-                    StepUpdate { lr: rate, clip_norm: Some(5.0), clip_value: None },
-                )
-                .unwrap();
-            step += 1;
-            if step.is_multiple_of(200) {
-                println!("epoch {epoch} batch {i}/{n} step {step} loss {:.4} ({elapsed:.0} s)", loss.mean());
-            }
+    let mut report = |e: TrainEvent| {
+        if let TrainEvent::Step { step, epoch, loss, elapsed, .. } = e {
+            println!("epoch {epoch} step {step} loss {loss:.4} ({elapsed:.0} s)");
         }
-    }
+    };
+    let mut no_checkpoint = |_: &Seq2Seq, _: &Seq2SeqTrainer| -> rnn_core::Result<String> { unreachable!() };
+    let history =
+        trainer.fit(&mut net, &train, None, &AtomicBool::new(false), &mut report, &mut no_checkpoint).unwrap();
+    let step = history.steps_done;
     let trained = start.elapsed().as_secs_f64();
     println!("trained {step} steps in {trained:.0} s");
     let max_tokens = |len: usize| 12 * len + 10;
