@@ -206,18 +206,21 @@ export declare class NativeSeq2Seq {
   setMetadata(key: string, value: string): void
   /** Trainable parameters. */
   numParams(): number
-  /** Optimizer steps taken over the model's life (0 for a loaded model). */
+  /** Optimizer steps taken over the model's life (0 before training; a checkpoint's count). */
   stepsTrained(): number
   /** Whether a `fit` is running. */
   get isTraining(): boolean
-  /** Writes the model file atomically (weights, config, metadata with both tokenizers). */
-  save(path: string): void
+  /**
+   * Writes the model file atomically (weights, config, metadata with both tokenizers); with
+   * `checkpoint`, the optimizer state, RNG and position too, so training resumes exactly.
+   */
+  save(path: string, checkpoint: boolean): void
   /** [`NativeSeq2Seq::save`] off the JS thread. */
-  saveAsync(path: string): Promise<void>
+  saveAsync(path: string, checkpoint: boolean): Promise<void>
   /**
    * Trains on `data`'s training split off the JS thread, validating on its validation split
    * (when it has pairs). `onEvent` receives progress events; `cancel` stops between steps.
-   * `options.checkpoint` writes model files (weights and metadata; no optimizer state).
+   * `options.checkpoint` writes checkpoints (weights, metadata and the training state).
    */
   fit(data: NativePairDataset, options: FitOptions, onEvent: (arg: NativeTrainEvent) => void, cancel: CancelToken): Promise<NativeHistory>
   /**
@@ -225,6 +228,13 @@ export declare class NativeSeq2Seq {
    * target ids without `eos`, in input order. `cancel` stops between batches (and beam steps).
    */
   translate(sources: Array<Int32Array>, options: Seq2SeqDecodeOptions, cancel: CancelToken): Promise<number[][]>
+  /**
+   * A stream of the output of `source` (ids of the source vocabulary) under `options`, a
+   * token per `next()`: greedy decoding one step at a time (the tokens of `translate`), or a
+   * beam search's best output once it is found. The stream decodes a copy of the model as it
+   * is now.
+   */
+  stream(source: Int32Array, options: Seq2SeqDecodeOptions): NativeSeq2SeqStream
   /** [`NativeSeq2Seq::translate`] on the calling thread. */
   translateSync(sources: Array<Int32Array>, options: Seq2SeqDecodeOptions): Array<Array<number>>
   /**
@@ -239,6 +249,15 @@ export declare class NativeSeq2Seq {
   evaluate(data: NativePairDataset, split: string, options: Seq2SeqDecodeOptions, cancel: CancelToken): Promise<Seq2SeqEvalInfo>
   /** [`NativeSeq2Seq::evaluate`] on the calling thread. */
   evaluateSync(data: NativePairDataset, split: string, options: Seq2SeqDecodeOptions): Seq2SeqEvalInfo
+}
+
+/** One output being decoded a token at a time (from `NativeSeq2Seq.stream`). */
+export declare class NativeSeq2SeqStream {
+  /**
+   * The next output token (a target id) off the JS thread, or `null` once the output has
+   * ended (`eos` or the length limit). `cancel` stops a beam search between its steps.
+   */
+  next(cancel: CancelToken): Promise<number | null>
 }
 
 /** Padded rows with targets, split into train and validation, with their data order. */
@@ -506,6 +525,16 @@ export interface FitOptions {
   /** One loss weight per class (classification, tagging). */
   classWeights?: Array<number>
   earlyStopping?: EarlyStoppingOptions
+  /**
+   * Sequence to sequence: the probability, per target step, that the decoder reads its own
+   * previous greedy prediction instead of the target token (scheduled sampling); default 0.
+   */
+  scheduledSampling?: number
+  /**
+   * With `scheduledSampling`: the probability rises linearly from 0 over this many steps of
+   * the model's life.
+   */
+  scheduledSamplingRamp?: number
 }
 
 /** One beam-search hypothesis. */

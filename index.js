@@ -840,6 +840,7 @@ module.exports.NativeGenerator = nativeBinding.NativeGenerator
 module.exports.NativeModel = nativeBinding.NativeModel
 module.exports.NativePairDataset = nativeBinding.NativePairDataset
 module.exports.NativeSeq2Seq = nativeBinding.NativeSeq2Seq
+module.exports.NativeSeq2SeqStream = nativeBinding.NativeSeq2SeqStream
 module.exports.NativeSequenceDataset = nativeBinding.NativeSequenceDataset
 module.exports.NativeSession = nativeBinding.NativeSession
 module.exports.NativeTokenBuffer = nativeBinding.NativeTokenBuffer

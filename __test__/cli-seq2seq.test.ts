@@ -141,6 +141,24 @@ describe('rnnkit seq2seq commands', () => {
     expectOneLineError(await rnnkit(['eval', 'numbers.safetensors', 'numbers-held.jsonl', '--group-column', 'direction']), 1, /no "direction" field/);
   });
 
+  it('resumes a run from its checkpoint, with scheduled sampling', async () => {
+    const columns = ['--source-column', 'in', '--target-column', 'out'];
+    const first = await rnnkit([
+      ...['train', '--task', 'seq2seq', 'rev.jsonl', ...columns, '--hidden', '16', '--embed', '8', '--batch-size', '64', '--json'],
+      ...['--max-steps', '3', '--scheduled-sampling', '0.2', '--checkpoint', 'ck.safetensors', '--checkpoint-every', '3', '--out', 'first.safetensors'],
+    ]);
+    expect(first.status, first.stderr).toBe(0);
+    const resume = ['train', '--task', 'seq2seq', 'rev.jsonl', '--resume', 'ck.safetensors', ...columns];
+    const resumed = await rnnkit([...resume, '--max-steps', '2', '--scheduled-sampling', '0.2', '--json', '--out', 'second.safetensors']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming a seq2seq/);
+    const result = JSON.parse(resumed.stdout) as { steps: number; history: { steps: number[] } };
+    expect(result.steps).toBe(2);
+    expect(result.history.steps).toEqual([4, 5]);
+    expectOneLineError(await rnnkit([...resume, '--hidden', '8']), 2, /--hidden cannot be used with --resume/);
+    expectOneLineError(await rnnkit([...resume, '--batch-size', '8']), 2, /--batch-size 8 differs from the 64/);
+  });
+
   it('has help, and refuses bad input in one line', async () => {
     for (const command of ['translate', 'eval', 'train']) {
       const help = await rnnkit([command, '--help']);
@@ -157,6 +175,13 @@ describe('rnnkit seq2seq commands', () => {
       /--source-column does not apply to --task classify/,
     );
     expectOneLineError(await rnnkit(['train', '--task', 'seq2seq', 'rev.jsonl', '--dropout', '0.1']), 2, /--dropout does not apply to --task seq2seq/);
+    expectOneLineError(await rnnkit(['train', '--task', 'seq2seq', 'rev.jsonl', '--scheduled-sampling', '1.5']), 2, /--scheduled-sampling/);
+    expectOneLineError(
+      await rnnkit(['train', '--task', 'seq2seq', 'rev.jsonl', '--scheduled-sampling-ramp', '10']),
+      2,
+      /--scheduled-sampling-ramp needs --scheduled-sampling/,
+    );
+    expectOneLineError(await rnnkit(['train', 'rev.jsonl', '--scheduled-sampling', '0.5']), 2, /--scheduled-sampling does not apply to --task language-model/);
     expectOneLineError(await rnnkit(['eval', 'rev.safetensors', 'held.csv']), 1, /no column "source"/);
     expectOneLineError(
       await rnnkit(['train', '--task', 'seq2seq', 'rev.jsonl', '--source-column', 'in', '--target-column', 'out', '--hidden', '8', '--attention', 'dot']),

@@ -88,6 +88,35 @@ describe('sequence to sequence', () => {
     expect(thrown(() => native.NativeModel.load(file)).message).toMatch(/sequence-to-sequence model; read it with/);
   });
 
+  it('streams the output token by token: the tokens of translate, greedy and beam, with abort', async () => {
+    for (const text of ['abcd', 'dd', 'cab', 'bbba']) {
+      const tokens: string[] = [];
+      for await (const t of trained.stream(text)) tokens.push(t);
+      expect(tokens.join('')).toBe(await trained.translate(text));
+      expect(tokens.length).toBeGreaterThan(0);
+      const beamed: string[] = [];
+      for await (const t of trained.stream(text, { beams: 3 })) beamed.push(t);
+      expect(beamed.join('')).toBe(await trained.translate(text, { beams: 3 }));
+    }
+    const short: string[] = [];
+    for await (const t of trained.stream('abcd', { maxLength: 2 })) short.push(t);
+    expect(short).toHaveLength(2);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const run = async () => {
+      for await (const t of trained.stream('abcd', { signal: controller.signal })) {
+        seen.push(t);
+        controller.abort();
+      }
+    };
+    await expect(run()).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    expect(seen).toHaveLength(1);
+    expect(thrown(() => trained.stream('ab', { beam: 2 } as never)).code).toBe('ERR_RNNKIT_UNKNOWN_OPTION');
+    expect(thrown(() => trained.stream('ab', { beams: 0 })).param).toBe('options.beams');
+    expect(thrown(() => trained.stream('')).code).toBe('ERR_RNNKIT_RANGE');
+    expect(thrown(() => trained.stream('ab', { signal: 'x' } as never)).param).toBe('options.signal');
+  });
+
   it('aborts, stops early, writes checkpoints', async () => {
     const model = createSeq2Seq(small);
     const controller = new AbortController();
@@ -113,6 +142,62 @@ describe('sequence to sequence', () => {
     expect(h.valLoss).toHaveLength(2);
     const ck = await loadModel(checkpoint);
     expect(ck.task).toBe('seq2seq');
+  });
+
+  it('resumes from a checkpoint to the bits of an uninterrupted run, scheduled sampling included', async () => {
+    /** A safetensors file's tensor bytes and its `training` metadata (position, RNG). */
+    const parts = (file: string) => {
+      const buf = fs.readFileSync(file);
+      const n = Number(buf.readBigUInt64LE(0));
+      const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as { __metadata__: Record<string, string> };
+      const training = JSON.parse(header.__metadata__.training) as { position: unknown; rng: unknown; optimizer_step: number };
+      return { tensors: buf.subarray(8 + n), position: training.position, rng: training.rng, optimizerStep: training.optimizer_step };
+    };
+    const options = { optimizer: { type: 'adam' as const, lr: 0.01 }, clipNorm: 1, scheduledSampling: 0.3, scheduledSamplingRamp: 5 };
+    const straight = createSeq2Seq({ ...small, seed: 4 });
+    await straight.fit(data, { ...options, maxSteps: 10 });
+    const whole = path.join(tmp, 'straight.safetensors');
+    await straight.save(whole, { checkpoint: true });
+    const first = createSeq2Seq({ ...small, seed: 4 });
+    const ck = path.join(tmp, 'half.safetensors');
+    await first.fit(data, { ...options, maxSteps: 4, checkpoint: { path: ck, every: 4 } });
+    const resumed = await loadModel(ck);
+    if (resumed.task !== 'seq2seq') throw new Error('expected a seq2seq model');
+    expect(resumed.stepsTrained).toBe(4);
+    await resumed.fit(data, { ...options, maxSteps: 6 });
+    const rest = path.join(tmp, 'resumed.safetensors');
+    resumed.saveSync(rest, { checkpoint: true });
+    const [a, b] = [parts(whole), parts(rest)];
+    expect(b.position).toEqual(a.position);
+    expect(b.rng).toEqual(a.rng);
+    expect(b.optimizerStep).toBe(10);
+    expect(Buffer.compare(a.tensors, b.tensors)).toBe(0);
+    // Without scheduled sampling the same run learns other weights: the option is not ignored.
+    const teacher = createSeq2Seq({ ...small, seed: 4 });
+    await teacher.fit(data, { ...options, scheduledSampling: 0, scheduledSamplingRamp: undefined, maxSteps: 10 });
+    const plain = path.join(tmp, 'teacher.safetensors');
+    await teacher.save(plain, { checkpoint: true });
+    expect(Buffer.compare(parts(plain).tensors, a.tensors)).not.toBe(0);
+    // A plain save has no training state.
+    await straight.save(plain);
+    expect(fs.readFileSync(plain).includes('optim.exp_avg')).toBe(false);
+    expect(thrown(() => straight.saveSync(plain, { checkpoint: 'yes' } as never)).param).toBe('options.checkpoint');
+    expect(thrown(() => straight.saveSync(plain, { checkpont: true } as never)).code).toBe('ERR_RNNKIT_UNKNOWN_OPTION');
+  });
+
+  it('checks the scheduled-sampling options', async () => {
+    const model = createSeq2Seq(small);
+    for (const [options, name, param] of [
+      [{ scheduledSampling: 1.5 }, 'RangeError', 'options.scheduledSampling'],
+      [{ scheduledSampling: Number.NaN }, 'RangeError', 'options.scheduledSampling'],
+      [{ scheduledSampling: 0.5, scheduledSamplingRamp: 0 }, 'RangeError', 'options.scheduledSamplingRamp'],
+      [{ scheduledSampling: 0.5, scheduledSamplingRamp: 1.5 }, 'RangeError', 'options.scheduledSamplingRamp'],
+      [{ scheduledSamplingRamp: 10 }, 'TypeError', 'options.scheduledSamplingRamp'],
+    ] as const) {
+      await expect(model.fit(data, { maxSteps: 1, ...options })).rejects.toMatchObject({ name, param });
+    }
+    await expect(model.fit(data, { maxSteps: 1, scheduledSampling: 1.5 })).rejects.toThrow(/expected a probability in \[0, 1\], got 1.5/);
+    expect(model.stepsTrained).toBe(0);
   });
 
   it('refuses bad input with coded errors naming the parameter', async () => {

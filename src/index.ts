@@ -95,6 +95,8 @@ export {
   type Seq2SeqOptions,
   type Seq2SeqConfigJSON,
   type Seq2SeqFitOptions,
+  type Seq2SeqSaveOptions,
+  type Seq2SeqStreamOptions,
   type Seq2SeqDecodeOptions,
   type TranslateOptions,
   type AttentionTranslation,

@@ -92,6 +92,8 @@ export const FIT_FLAG_KEYS = [
   'optimizer',
   'schedule',
   'clipNorm',
+  'scheduledSampling',
+  'scheduledSamplingRamp',
   'epochs',
   'maxSteps',
   'timeLimit',

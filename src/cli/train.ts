@@ -13,13 +13,24 @@ import { fitWithProgress, ProgressReporter, type Fittable } from '../progress';
 import { createTokenizerFitter, type SpecialToken, type TokenizerOptions } from '../tokenizer';
 import { LabelledDataset, LabelSet, parseCSV, readJSONLRecords, splitRowIndices, TextCorpus, type Label, type LabelledOptions } from '../dataset';
 import { decodeUtf8 } from '../dataset/text-chunks';
-import type { Classifier, ClassificationEvaluation, LanguageModel, Model, FitOptions, Regressor, Seq2SeqModel, TagExample, Tagger } from '../index';
+import type {
+  Classifier,
+  ClassificationEvaluation,
+  LanguageModel,
+  Model,
+  FitOptions,
+  Regressor,
+  Seq2SeqFitOptions,
+  Seq2SeqModel,
+  TagExample,
+  Tagger,
+} from '../index';
 import type { History, OptimizerOptions, Pooling, ProgressEvent, ScheduleOptions } from '../types';
 import type { Tokenizer } from '../tokenizer';
 import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, UsageError, type ExitCode } from './exit';
 import { checkReadable, checkWritable, ensureParent } from './files';
 import { makeIo, progressMode } from './io';
-import { api, openLanguageModel, openTaskModel, type ModelTask } from './models';
+import { api, openLanguageModel, openSeq2Seq, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
 import { applyDefaults, applySeq2SeqDefaults, stepsProfile, textProfile, type DefaultedOptions } from './train-defaults';
@@ -71,6 +82,9 @@ interface TrainOptions {
   gamma?: number;
   minLr?: number;
   clipNorm?: number;
+  /** seq2seq: scheduled sampling's probability, and the steps of its ramp from 0. */
+  scheduledSampling?: number;
+  scheduledSamplingRamp?: number;
   epochs?: number;
   maxSteps?: number;
   timeLimit?: number;
@@ -102,6 +116,8 @@ const TRAIN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag', 
 /** Options that describe a new model, refused with `--resume` (the checkpoint fixes them). */
 const ARCHITECTURE_OPTIONS = [
   'tokenizer',
+  'sourceTokenizer',
+  'targetTokenizer',
   'specials',
   'unknown',
   'lowercase',
@@ -120,6 +136,7 @@ const ARCHITECTURE_OPTIONS = [
   'bidirectional',
   'maxLength',
   'perStep',
+  'attention',
 ];
 
 const TOKEN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag'];
@@ -150,6 +167,8 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   attention: ['seq2seq'],
   sourceTokenizer: ['seq2seq'],
   targetTokenizer: ['seq2seq'],
+  scheduledSampling: ['seq2seq'],
+  scheduledSamplingRamp: ['seq2seq'],
   maxLength: SEQUENCE_TASKS,
   perStep: ['regress'],
 };
@@ -174,7 +193,7 @@ function windowing(o: TrainOptions): Partial<TrainOptions> {
  * On `--resume`: takes the checkpoint's windowing for the options not given, and refuses given
  * ones that differ (the saved position would point elsewhere in the data).
  */
-function applyResumedWindowing(o: TrainOptions, cmd: Command, model: Model, file: string): void {
+function applyResumedWindowing(o: TrainOptions, cmd: Command, model: { metadata: Record<string, string> }, file: string): void {
   const stored = model.metadata[WINDOWING_KEY];
   if (stored === undefined) return;
   const w = JSON.parse(stored) as Record<string, unknown>;
@@ -197,7 +216,6 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
   if (o.perStep && given('pooling')) throw new UsageError('--pooling does not apply to --per-step (a per-step regressor does not pool)');
   if (o.task === 'classify' && o.specials && !o.specials.includes('<pad>'))
     throw new UsageError('--task classify pads rows to a batch: include <pad> in --specials');
-  if (o.resume && o.task === 'seq2seq') throw new UsageError('--resume does not apply to --task seq2seq (its checkpoints hold the weights, not the optimizer)');
   if (o.resume) {
     const clash = ARCHITECTURE_OPTIONS.find(given);
     if (clash) throw new UsageError(`${flag(clash)} cannot be used with --resume: the checkpoint fixes the tokenizer and the architecture`);
@@ -214,6 +232,8 @@ function checkTrainCombination(o: TrainOptions, cmd: Command, files: string[]): 
   if (o.tokenizer === 'byte' && given('unknown')) throw new UsageError('--unknown does not apply to --tokenizer byte (every byte is known)');
   if (given('nonlinearity') && o.cell !== 'rnn') throw new UsageError('--nonlinearity applies to --cell rnn only');
   if (given('checkpointEvery') && !o.checkpoint) throw new UsageError('--checkpoint-every needs --checkpoint <path>');
+  if (given('scheduledSamplingRamp') && !given('scheduledSampling'))
+    throw new UsageError('--scheduled-sampling-ramp needs --scheduled-sampling <p> (the probability it rises to)');
   if (o.checkpointBest && !o.checkpoint) throw new UsageError('--checkpoint-best needs --checkpoint <path>');
   if ((o.checkpointBest || o.earlyStopping !== undefined) && o.validation === 0)
     throw new UsageError(`${o.earlyStopping !== undefined ? '--early-stopping' : '--checkpoint-best'} needs validation data: set --validation above 0`);
@@ -257,8 +277,8 @@ async function readCorpus(files: string[], o: TrainOptions, tokenizer: LanguageM
   });
 }
 
-/** The `fit` options every task shares, without the signal and the progress callback. */
-function fitOptions(o: TrainOptions): FitOptions {
+/** The `fit` options every task shares (and seq2seq's scheduled sampling), without the signal and the progress callback. */
+function fitOptions(o: TrainOptions): Seq2SeqFitOptions {
   const optimizer: OptimizerOptions = { type: o.optimizer };
   if (o.lr !== undefined) optimizer.lr = o.lr;
   if (o.momentum !== undefined) optimizer.momentum = o.momentum;
@@ -269,8 +289,10 @@ function fitOptions(o: TrainOptions): FitOptions {
   if (o.gamma !== undefined) schedule.gamma = o.gamma;
   if (o.minLr !== undefined) schedule.etaMin = o.minLr;
   if (o.cosineTMax !== undefined) schedule.tMax = o.cosineTMax;
-  const f: FitOptions = { optimizer, schedule };
+  const f: Seq2SeqFitOptions = { optimizer, schedule };
   if (o.clipNorm !== undefined) f.clipNorm = o.clipNorm;
+  if (o.scheduledSampling !== undefined) f.scheduledSampling = o.scheduledSampling;
+  if (o.scheduledSamplingRamp !== undefined) f.scheduledSamplingRamp = o.scheduledSamplingRamp;
   if (o.epochs !== undefined) f.epochs = o.epochs;
   if (o.maxSteps !== undefined) f.maxSteps = o.maxSteps;
   if (o.timeLimit !== undefined) f.timeLimit = o.timeLimit;
@@ -369,8 +391,7 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
 
   const target = interrupted ? (o.checkpoint ?? o.out) : o.out;
   ensureParent(target);
-  if (o.task === 'seq2seq') await (m as Seq2SeqModel).save(target);
-  else await (m as Model).save(target, { checkpoint: interrupted });
+  await m.save(target, { checkpoint: interrupted });
   if (o.chart) {
     ensureParent(o.chart);
     fs.writeFileSync(
@@ -400,11 +421,8 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
     `stopped: ${history.stopReason} after ${history.stepsDone} steps, ${history.tokens.toLocaleString('en-US')} ${run.unit}, ${history.elapsed.toFixed(1)} s`,
     ...bestLines(history, o, interrupted),
     ...summary.lines,
-    (interrupted
-      ? o.task === 'seq2seq'
-        ? `weights so far written to ${target}`
-        : `checkpoint written to ${target}; continue with --resume ${target}`
-      : `model written to ${target}`) + (o.chart ? `; loss curves in ${o.chart}` : ''),
+    (interrupted ? `checkpoint written to ${target}; continue with --resume ${target}` : `model written to ${target}`) +
+      (o.chart ? `; loss curves in ${o.chart}` : ''),
   ].join('\n');
   io.result(human, data);
   return interrupted ? (signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED) : 0;
@@ -465,43 +483,51 @@ function pairTokenizerOptions(kind: 'char' | 'word', side: 'source' | 'target'):
 /**
  * `train --task seq2seq`: source/target pairs from JSONL or CSV (`--source-column`,
  * `--target-column`); tokenizers, sizes and training chosen by the engine's defaults for the
- * pairs (`recommendSeq2SeqOptions`) where no flag gives them.
+ * pairs (`recommendSeq2SeqOptions`) where no flag gives them. With `--resume`, the checkpoint's
+ * model and tokenizers, and its batches and split.
  */
 async function seq2seqRun(file: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
+  let resumed: Seq2SeqModel | null = null;
+  if (o.resume) {
+    resumed = await openSeq2Seq(o.resume, 'train --task seq2seq --resume');
+    applyResumedWindowing(o, cmd, resumed, o.resume);
+  }
   checkReadable(file, 'data file');
   const rows = await naming('rows', `data file ${JSON.stringify(file)}`, () =>
     flagNaming(['sourceColumn', 'targetColumn'], () => api().readPairs(file, { sourceColumn: o.sourceColumn, targetColumn: o.targetColumn })),
   );
   const sources = rows.map((r) => r.source);
   const targets = rows.map((r) => r.target);
-  const chosen = applySeq2SeqDefaults(o, cmd, api().profileTexts(sources), api().profileTexts(targets));
+  const chosen = resumed ? [] : applySeq2SeqDefaults(o, cmd, api().profileTexts(sources), api().profileTexts(targets));
   // The fitter reads its pieces as one text: for words, each pair's text ends a line, so that its
   // last word does not run on into the next pair's first (characters need no separator).
   const fit = (texts: string[], kind: 'char' | 'word', side: 'source' | 'target') =>
     api().fitTokenizer(kind === 'word' ? texts.map((t) => `${t}\n`) : texts, pairTokenizerOptions(kind, side));
-  const sourceTokenizer = fit(sources, o.sourceTokenizer!, 'source');
-  const targetTokenizer = fit(targets, o.targetTokenizer!, 'target');
+  const sourceTokenizer = resumed?.sourceTokenizer ?? fit(sources, o.sourceTokenizer!, 'source');
+  const targetTokenizer = resumed?.targetTokenizer ?? fit(targets, o.targetTokenizer!, 'target');
   const data = await flagNaming(['batchSize', 'validation', 'seed'], async () =>
     api().PairDataset.fromArray(rows, { sourceTokenizer, targetTokenizer, batchSize: o.batchSize, seed: o.seed, validation: o.validation }),
   );
   const names = { hiddenSize: '--hidden', layers: '--layers', embedDim: '--embed', attentionSize: '--hidden' };
-  const model = await flagNaming(
-    ['hiddenSize', 'layers', 'embedDim', 'attention'],
-    async () =>
-      api().createSeq2Seq({
-        sourceTokenizer,
-        targetTokenizer,
-        cell: o.cell,
-        nonlinearity: o.nonlinearity,
-        hiddenSize: o.hidden,
-        layers: o.layers,
-        bidirectional: o.bidirectional,
-        embedDim: o.embed,
-        attention: o.attention,
-        seed: o.seed,
-      }),
-    names,
-  );
+  const model =
+    resumed ??
+    (await flagNaming(
+      ['hiddenSize', 'layers', 'embedDim', 'attention'],
+      async () =>
+        api().createSeq2Seq({
+          sourceTokenizer,
+          targetTokenizer,
+          cell: o.cell,
+          nonlinearity: o.nonlinearity,
+          hiddenSize: o.hidden,
+          layers: o.layers,
+          bidirectional: o.bidirectional,
+          embedDim: o.embed,
+          attention: o.attention,
+          seed: o.seed,
+        }),
+      names,
+    ));
   const c = model.config;
   if (o.cosineOverRun) o.cosineTMax = o.epochs! * data.batches('train', 0).length;
   const kind = (t: typeof sourceTokenizer) => (t.type === 'word' ? 'words and digits' : 'characters');
@@ -511,7 +537,7 @@ async function seq2seqRun(file: string, o: TrainOptions, cmd: Command): Promise<
     data,
     options: fitOptions(o),
     intro: [
-      `training a seq2seq ${c.cell} model (${c.attention} attention${c.bidirectional ? ', bidirectional encoder' : ''}) with ${model.numParams.toLocaleString('en-US')} parameters on ${data.size('train').toLocaleString('en-US')} pairs (source: ${kind(sourceTokenizer)}, ${sourceTokenizer.vocabSize} ids; target: ${kind(targetTokenizer)}, ${targetTokenizer.vocabSize} ids); validation ${data.size('validation').toLocaleString('en-US')} pairs`,
+      `${resumed ? 'resuming' : 'training'} a seq2seq ${c.cell} model (${c.attention} attention${c.bidirectional ? ', bidirectional encoder' : ''}) with ${model.numParams.toLocaleString('en-US')} parameters on ${data.size('train').toLocaleString('en-US')} pairs (source: ${kind(sourceTokenizer)}, ${sourceTokenizer.vocabSize} ids; target: ${kind(targetTokenizer)}, ${targetTokenizer.vocabSize} ids); validation ${data.size('validation').toLocaleString('en-US')} pairs`,
       ...chosen,
     ].join('\n'),
     unit: 'target tokens',
@@ -1019,6 +1045,15 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(numOption('--gamma <g>', 'step/exponential schedule: decay factor', 0, 1, true))
     .addOption(numOption('--min-lr <rate>', 'cosine schedule: final learning rate', 0))
     .addOption(numOption('--clip-norm <n>', 'clip the global gradient norm to n (default 1)', 0, Infinity, true))
+    .addOption(
+      numOption(
+        '--scheduled-sampling <p>',
+        'seq2seq: with probability p per target step the decoder reads its own previous prediction instead of the target (default 0)',
+        0,
+        1,
+      ),
+    )
+    .addOption(intOption('--scheduled-sampling-ramp <steps>', 'seq2seq: raise the --scheduled-sampling probability linearly from 0 over this many steps', 1))
     .addOption(intOption('--epochs <n>', 'passes over the training data (default: chosen from the size of the data, with early stopping)', 1))
     .addOption(intOption('--max-steps <n>', 'stop after n optimizer steps (of this run)', 1))
     .addOption(numOption('--time-limit <seconds>', 'stop after this many seconds', 0, Infinity, true))

@@ -79,6 +79,12 @@ export interface TranslateOptions extends Seq2SeqDecodeOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Seq2SeqModel.stream}. */
+export interface Seq2SeqStreamOptions extends Seq2SeqDecodeOptions {
+  /** Stops the stream: the pending step rejects with an AbortError (`ABORT_ERR`). */
+  signal?: AbortSignal;
+}
+
 /** A translation with its attention. */
 export interface AttentionTranslation {
   source: string;
@@ -113,11 +119,26 @@ export interface Seq2SeqEvaluation {
 }
 
 /**
- * `fit`'s options for a sequence-to-sequence model: those of every model, except that a
- * checkpoint holds the weights and metadata (no optimizer state: a run started from it begins a
- * fresh optimizer).
+ * `fit`'s options for a sequence-to-sequence model: those of every model (its checkpoints hold
+ * the optimizer state, RNG and position, so `loadModel` + `fit` resume exactly), and scheduled
+ * sampling.
  */
-export type Seq2SeqFitOptions = FitOptions;
+export interface Seq2SeqFitOptions extends FitOptions {
+  /**
+   * Scheduled sampling: the probability, per target step, that the decoder reads its own
+   * previous greedy prediction instead of the target token (drawn from the training RNG, so
+   * seeded and resumed exactly; no gradient flows through the choice). Default 0: teacher forcing.
+   */
+  scheduledSampling?: number;
+  /** With `scheduledSampling`: the probability rises linearly from 0 over this many steps of the model's life. */
+  scheduledSamplingRamp?: number;
+}
+
+/** Options of {@link Seq2SeqModel.save}. */
+export interface Seq2SeqSaveOptions {
+  /** Also save the optimizer state, RNG and position, so `loadModel` + `fit` continue exactly (default false). */
+  checkpoint?: boolean;
+}
 
 const OPTION_KEYS = [
   'sourceTokenizer',
@@ -133,6 +154,13 @@ const OPTION_KEYS = [
   'seed',
 ] as const;
 const DECODE_KEYS = ['beams', 'maxLength', 'lengthPenalty'] as const;
+
+/** Whether a save's `options` ask for a checkpoint (unknown keys refused). */
+function saveCheckpoint(options: unknown): boolean {
+  const o = checkObject('options', options);
+  checkOptionKeys('options', o, ['checkpoint']);
+  return o.checkpoint === undefined ? false : checkBoolean('options.checkpoint', o.checkpoint);
+}
 
 /** The id of `special` in `tokenizer`, or a TypeError naming the option. */
 function specialId(tokenizer: Tokenizer, special: '<bos>' | '<eos>'): number {
@@ -223,7 +251,7 @@ export class Seq2SeqModel {
     return this.native.isTraining;
   }
 
-  /** Optimizer steps taken since the model was created or loaded. */
+  /** Optimizer steps taken over the model's life (a loaded checkpoint's count; 0 for a plain model file). */
   get stepsTrained(): number {
     return this.native.stepsTrained();
   }
@@ -306,6 +334,29 @@ export class Seq2SeqModel {
     return outputs.map((ids) => this.output(ids));
   }
 
+  /**
+   * The output of `text` token by token as decoding proceeds, off the JS thread: greedy decoding
+   * (`beams` 1, the default) runs one decoder step of the engine per token, so the first token
+   * comes after the encoder and one step; with `beams` > 1 the search runs whole and its best
+   * output (`translate`'s) then comes token by token. Each value is the target tokenizer's text
+   * of one token (for character targets they concatenate to `translate`'s output). The stream
+   * decodes the model as it was when `stream` was called. Bad options and texts throw here.
+   */
+  stream(text: string, options: Seq2SeqStreamOptions = {}): AsyncIterableIterator<string> {
+    const { decode, rest } = decodeOptions(options, ['signal']);
+    const signal = checkSignal(rest.signal);
+    const handle = this.native.stream(this.encodeSource('text', text), decode);
+    const tokenizer = this.targetTokenizer;
+    async function* tokens(): AsyncGenerator<string, void, undefined> {
+      for (;;) {
+        const id = await cancellable(signal, (cancel) => handle.next(cancel));
+        if (id === null) return;
+        yield tokenizer.decode([id]);
+      }
+    }
+    return tokens();
+  }
+
   /** {@link Seq2SeqModel.translateBatch} on the calling thread (no `signal`). */
   translateBatchSync(texts: string[], options: TranslateOptions & { attention: true }): AttentionTranslation[];
   translateBatchSync(texts: string[], options?: TranslateOptions): string[];
@@ -348,14 +399,18 @@ export class Seq2SeqModel {
     return this.native.evaluateSync(data.native, split, decode);
   }
 
-  /** Saves the model file (safetensors, docs/FORMAT.md) atomically, off the JS thread. */
-  async save(path: string): Promise<void> {
-    await this.native.saveAsync(checkString('path', path, true));
+  /**
+   * Saves the model file (safetensors, docs/FORMAT.md) atomically, off the JS thread; with
+   * `checkpoint: true` also the training state, so that `loadModel` + `fit` continue exactly
+   * where training stopped.
+   */
+  async save(path: string, options: Seq2SeqSaveOptions = {}): Promise<void> {
+    await this.native.saveAsync(checkString('path', path, true), saveCheckpoint(options));
   }
 
   /** {@link Seq2SeqModel.save} on the calling thread. */
-  saveSync(path: string): void {
-    this.native.save(checkString('path', path, true));
+  saveSync(path: string, options: Seq2SeqSaveOptions = {}): void {
+    this.native.save(checkString('path', path, true), saveCheckpoint(options));
   }
 }
 

@@ -7,17 +7,18 @@
 //!     cargo run --release -p rnn-core --example numbers -- [epochs] [hidden] [embed] [batch] [lr] [word|char] [data file]
 //!
 //! Defaults: 8 epochs, hidden size 128, embeddings of 64, batches of 64 pairs, Adam at 2e-3
-//! decaying linearly to a tenth, the repository's data file. The tokens (`word`) are the word
+//! decaying by a cosine to a tenth (fit's loop), the repository's data file. The tokens (`word`) are the word
 //! tokenizer's with `splitDigits` and `splitCjk`: every digit and ideograph one token, other runs
 //! of non-space characters (`thirty-seven`) whole; `char` reads Unicode code points instead.
 
 use rnn_core::beam::BeamConfig;
 use rnn_core::config::CellKind;
 use rnn_core::layer::attention::AttentionKind;
-use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqConfig, StepUpdate, StepWork};
-use rnn_core::optim::{Optimizer, OptimizerConfig};
+use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
+use rnn_core::model::seq2seq_train::Seq2SeqTrainer;
 use rnn_core::pairs::PairSet;
 use rnn_core::rng::Rng;
+use rnn_core::train::{TrainEvent, TrainOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -145,36 +146,25 @@ fn main() {
         eos: 1,
     };
     let mut net = Seq2Seq::init(cfg, &mut Rng::new(1)).unwrap();
-    let mut opt = Optimizer::new(
-        &OptimizerConfig::from_json(&serde_json::json!({"type": "adam", "lr": lr})).unwrap(),
-        net.params().data.len(),
-    )
-    .unwrap();
-    let mut work = StepWork::new(&net);
-    let start = Instant::now();
+    // fit's loop: Adam, the rate decaying by a cosine to a tenth over the run, gradient norm
+    // clipped at 5.
     let total = epochs * train.len().div_ceil(batch) as u64;
-    let mut step = 0u64;
-    for epoch in 0..epochs {
-        let batches = train.epoch_batches(7, epoch, batch);
-        let n = batches.len();
-        for (i, rows) in batches.into_iter().enumerate() {
-            let elapsed = start.elapsed().as_secs_f64();
-            // Linear decay to a tenth over the run.
-            let rate = (lr * (1.0 - 0.9 * step as f64 / total as f64)) as f32;
-            let (loss, _) = net
-                .train_step(
-                    &train.gather(&rows),
-                    &mut work,
-                    &mut opt,
-                    StepUpdate { lr: rate, clip_norm: Some(5.0), clip_value: None },
-                )
-                .unwrap();
-            step += 1;
-            if step.is_multiple_of(200) {
-                println!("epoch {epoch} batch {i}/{n} step {step} loss {:.4} ({elapsed:.0} s)", loss.mean());
-            }
+    let options = TrainOptions::from_json(&serde_json::json!({
+        "batch_size": batch, "seed": 7, "epochs": epochs, "clip_norm": 5.0, "log_every": 200,
+        "optimizer": {"type": "adam", "lr": lr},
+        "schedule": {"type": "cosine", "t_max": total, "eta_min": lr / 10.0}}))
+    .unwrap();
+    let mut trainer = Seq2SeqTrainer::new(&net, options).unwrap();
+    let start = Instant::now();
+    let mut report = |e: TrainEvent| {
+        if let TrainEvent::Step { step, epoch, loss, elapsed, .. } = e {
+            println!("epoch {epoch} step {step} loss {loss:.4} ({elapsed:.0} s)");
         }
-    }
+    };
+    let mut no_checkpoint = |_: &Seq2Seq, _: &Seq2SeqTrainer| -> rnn_core::Result<String> { unreachable!() };
+    let history =
+        trainer.fit(&mut net, &train, None, &AtomicBool::new(false), &mut report, &mut no_checkpoint).unwrap();
+    let step = history.steps_done;
     let trained = start.elapsed().as_secs_f64();
     println!("trained {step} steps in {trained:.0} s");
     let max_tokens = |len: usize| 12 * len + 10;

@@ -1,6 +1,9 @@
 //! Checkpoints: a model and, optionally, everything needed to continue its training
 //! bit-identically, in ONE safetensors model file written by [`io::save_model`] (docs/FORMAT.md:
-//! "checkpoints may add `training` and optimizer state tensors under an `optim.` prefix").
+//! "checkpoints may add `training` and optimizer state tensors under an `optim.` prefix"). A
+//! sequence-to-sequence model's checkpoint is its own model file (`Seq2Seq::save`) with the same
+//! training parts ([`save_seq2seq_checkpoint`], [`load_seq2seq_checkpoint`]); it never carries a
+//! state.
 //!
 //! On top of the model file (parameters, `config`, `tokenizer`, user metadata) a checkpoint holds:
 //! - `optim.<slot>` `[N]` (N = number of parameters): the optimizer's state buffers, PyTorch's
@@ -21,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::io::{self, SaveOptions};
 use crate::layer::recurrent::StackState;
 use crate::model::network::Network;
+use crate::model::seq2seq::Seq2Seq;
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerState};
 use crate::rng::RngState;
 use crate::train::{Position, TrainOptions, TrainerState};
@@ -70,12 +74,102 @@ fn expected_slots(config: &OptimizerConfig) -> Result<Vec<String>> {
     Ok(Optimizer::new(config, 0)?.export_state().slots.into_iter().map(|(k, _)| k).collect())
 }
 
-/// Shape `[L·D, B, H]` of a carried state of `network` with `values` values, or None when
-/// `values` is not a positive multiple of L·D·H.
-fn state_shape(network: &Network, values: usize) -> Option<Vec<usize>> {
-    let cfg = &network.config;
-    let (blocks, h) = (cfg.num_layers * cfg.directions(), cfg.hidden_size);
-    (values > 0 && values.is_multiple_of(blocks * h)).then(|| vec![blocks, values / (blocks * h), h])
+/// What the training state of a checkpoint is checked against: the model's parameter count,
+/// its classes (class weights) and the dimensions of the state it can carry (truncated BPTT).
+struct StateFit {
+    params: usize,
+    classes: Option<usize>,
+    carried: Option<CarriedDims>,
+}
+
+/// A carried state `[blocks, B, hidden]` (blocks = L·D), with a cell state (LSTM) or not.
+#[derive(Clone, Copy)]
+struct CarriedDims {
+    blocks: usize,
+    hidden: usize,
+    cell: bool,
+}
+
+impl CarriedDims {
+    /// Shape `[L·D, B, H]` of a carried state of `values` values, or None when `values` is not a
+    /// positive multiple of L·D·H.
+    fn shape(&self, values: usize) -> Option<Vec<usize>> {
+        let (blocks, h) = (self.blocks, self.hidden);
+        (values > 0 && values.is_multiple_of(blocks * h)).then(|| vec![blocks, values / (blocks * h), h])
+    }
+}
+
+impl StateFit {
+    fn network(network: &Network) -> Self {
+        let cfg = &network.config;
+        StateFit {
+            params: network.params().data.len(),
+            classes: Some(cfg.output_size),
+            carried: Some(CarriedDims {
+                blocks: cfg.num_layers * cfg.directions(),
+                hidden: cfg.hidden_size,
+                cell: cfg.cell.has_cell_state(),
+            }),
+        }
+    }
+
+    /// A sequence-to-sequence network: no class weights, no carried state (pairs train whole).
+    fn seq2seq(net: &Seq2Seq) -> Self {
+        StateFit { params: net.params().data.len(), classes: None, carried: None }
+    }
+}
+
+/// Extra tensors `(name, shape, values)` as `SaveOptions` takes them.
+type Tensors<'a> = Vec<(&'a str, Vec<usize>, &'a [f32])>;
+
+/// The tensors and the `training` metadata text of the training state `t`, checked against the
+/// model it is saved with.
+fn training_parts<'a>(fit: &StateFit, t: &'a TrainerState) -> Result<(Tensors<'a>, String)> {
+    let n = fit.params;
+    let mut tensors: Tensors = Vec::new();
+    let expected = expected_slots(&t.options.optimizer)?;
+    let names: Vec<&String> = t.optimizer.slots.iter().map(|(k, _)| k).collect();
+    if names.len() != expected.len() || expected.iter().any(|e| !names.contains(&e)) {
+        return Err(Error::Config(format!(
+            "trainer: optimizer slots {names:?} do not match a {} optimizer's {expected:?}",
+            t.options.optimizer.name()
+        )));
+    }
+    for (name, values) in &t.optimizer.slots {
+        crate::error::check_len(name, values.len(), n)?;
+        tensors.push((name, vec![n], values));
+    }
+    if let Some(s) = &t.carried {
+        let dims = fit.carried.ok_or_else(|| Error::Shape("trainer: this model carries no state".into()))?;
+        let shape = dims.shape(s.h.len()).ok_or_else(|| {
+            Error::Shape(format!(
+                "trainer: carried state of {} values does not fit this model's [L·D, B, H]",
+                s.h.len()
+            ))
+        })?;
+        match (&s.c, dims.cell) {
+            (Some(c), true) => {
+                crate::error::check_len("carried state c", c.len(), s.h.len())?;
+                tensors.push((STATE_C, shape.clone(), c));
+            }
+            (None, false) => {}
+            _ => {
+                return Err(Error::Shape(
+                    "trainer: the carried cell state c must be present exactly for an LSTM".into(),
+                ))
+            }
+        }
+        tensors.push((STATE_H, shape, &s.h));
+    }
+    let meta = TrainingMeta {
+        checkpoint_version: CHECKPOINT_VERSION,
+        options: t.options.to_json(),
+        position: t.position,
+        optimizer_step: t.optimizer.step,
+        rng: t.rng,
+        carried: t.carried.is_some(),
+    };
+    Ok((tensors, serde_json::to_string(&meta).expect("training metadata serialises")))
 }
 
 /// Writes `network` and, when given, the training state `trainer` (from `Trainer::state`) to
@@ -87,53 +181,13 @@ pub fn save_checkpoint(
     tokenizer: Option<&str>,
     metadata: &[(&str, &str)],
 ) -> Result<()> {
-    let n = network.params().data.len();
-    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
-    let mut training = None;
-    if let Some(t) = trainer {
-        let expected = expected_slots(&t.options.optimizer)?;
-        let names: Vec<&String> = t.optimizer.slots.iter().map(|(k, _)| k).collect();
-        if names.len() != expected.len() || expected.iter().any(|e| !names.contains(&e)) {
-            return Err(Error::Config(format!(
-                "trainer: optimizer slots {names:?} do not match a {} optimizer's {expected:?}",
-                t.options.optimizer.name()
-            )));
+    let (tensors, training) = match trainer {
+        Some(t) => {
+            let (tensors, text) = training_parts(&StateFit::network(network), t)?;
+            (tensors, Some(text))
         }
-        for (name, values) in &t.optimizer.slots {
-            crate::error::check_len(name, values.len(), n)?;
-            tensors.push((name, vec![n], values));
-        }
-        if let Some(s) = &t.carried {
-            let shape = state_shape(network, s.h.len()).ok_or_else(|| {
-                Error::Shape(format!(
-                    "trainer: carried state of {} values does not fit this model's [L·D, B, H]",
-                    s.h.len()
-                ))
-            })?;
-            match (&s.c, network.config.cell.has_cell_state()) {
-                (Some(c), true) => {
-                    crate::error::check_len("carried state c", c.len(), s.h.len())?;
-                    tensors.push((STATE_C, shape.clone(), c));
-                }
-                (None, false) => {}
-                _ => {
-                    return Err(Error::Shape(
-                        "trainer: the carried cell state c must be present exactly for an LSTM".into(),
-                    ))
-                }
-            }
-            tensors.push((STATE_H, shape, &s.h));
-        }
-        let meta = TrainingMeta {
-            checkpoint_version: CHECKPOINT_VERSION,
-            options: t.options.to_json(),
-            position: t.position,
-            optimizer_step: t.optimizer.step,
-            rng: t.rng,
-            carried: t.carried.is_some(),
-        };
-        training = Some(serde_json::to_string(&meta).expect("training metadata serialises"));
-    }
+        None => (Vec::new(), None),
+    };
     let opts = SaveOptions { tokenizer, training: training.as_deref(), metadata: metadata.to_vec(), tensors };
     io::save_model(path, &network.config, network.params(), &opts)
 }
@@ -144,8 +198,58 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     let shown = path.display().to_string();
     let network = Network::from_params(file.config, file.params)?;
     let mut extra = file.extra;
-    let trainer = match file.training {
-        Some(text) => Some(read_training(&shown, &text, &network, &mut extra)?),
+    let trainer = training_state(&shown, file.training.as_deref(), &StateFit::network(&network), &mut extra)?;
+    Ok(Checkpoint { network, trainer, tokenizer: file.tokenizer, metadata: file.metadata })
+}
+
+/// A loaded sequence-to-sequence checkpoint (or plain model file).
+#[derive(Debug, Clone)]
+pub struct Seq2SeqCheckpoint {
+    pub network: Seq2Seq,
+    /// The training state, when the file is a checkpoint (resume with `Trainer::resume`).
+    pub trainer: Option<TrainerState>,
+    /// Every metadata pair of the file (the two tokenizers, user keys).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// [`save_checkpoint`] of a sequence-to-sequence network: its model file (`Seq2Seq::save`) with
+/// the same `optim.*` tensors and `training` metadata (it carries no state).
+pub fn save_seq2seq_checkpoint(
+    path: &Path,
+    network: &Seq2Seq,
+    trainer: Option<&TrainerState>,
+    metadata: &[(&str, &str)],
+) -> Result<()> {
+    let (tensors, training) = match trainer {
+        Some(t) => {
+            let (tensors, text) = training_parts(&StateFit::seq2seq(network), t)?;
+            (tensors, Some(text))
+        }
+        None => (Vec::new(), None),
+    };
+    let opts = SaveOptions { tokenizer: None, training: training.as_deref(), metadata: metadata.to_vec(), tensors };
+    network.save(path, &opts)
+}
+
+/// [`load_checkpoint`] of a sequence-to-sequence file.
+pub fn load_seq2seq_checkpoint(path: &Path) -> Result<Seq2SeqCheckpoint> {
+    let (network, parts) = Seq2Seq::load(path)?;
+    let shown = path.display().to_string();
+    let mut extra = parts.extra;
+    let trainer = training_state(&shown, parts.training.as_deref(), &StateFit::seq2seq(&network), &mut extra)?;
+    Ok(Seq2SeqCheckpoint { network, trainer, metadata: parts.metadata })
+}
+
+/// The training state of a file from its `training` metadata (None: a plain model file), its
+/// tensors taken out of `extra`; training tensors the metadata does not account for are refused.
+fn training_state(
+    shown: &str,
+    training: Option<&str>,
+    fit: &StateFit,
+    extra: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+) -> Result<Option<TrainerState>> {
+    let trainer = match training {
+        Some(text) => Some(read_training(shown, text, fit, extra)?),
         None => None,
     };
     // Whatever training state is left over was not accounted for by the metadata.
@@ -157,14 +261,14 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         };
         return Err(Error::Format(format!("\"{shown}\": tensor \"{name}\" {why}")));
     }
-    Ok(Checkpoint { network, trainer, tokenizer: file.tokenizer, metadata: file.metadata })
+    Ok(trainer)
 }
 
 /// Parses and cross-checks the `training` metadata, taking its tensors out of `extra`.
 fn read_training(
     file: &str,
     text: &str,
-    network: &Network,
+    fit: &StateFit,
     extra: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>,
 ) -> Result<TrainerState> {
     let bad = |msg: String| Error::Format(format!("\"{file}\": {msg}"));
@@ -185,13 +289,11 @@ fn read_training(
     }
     let meta: TrainingMeta = serde_json::from_value(value).map_err(|e| bad(format!("metadata \"training\": {e}")))?;
     let options = TrainOptions::from_json(&meta.options).map_err(|e| bad(format!("training options: {e}")))?;
-    let cfg = &network.config;
-    if let Some(w) = &options.class_weights {
-        if w.len() != cfg.output_size {
+    if let (Some(w), Some(classes)) = (&options.class_weights, fit.classes) {
+        if w.len() != classes {
             return Err(bad(format!(
-                "training options: classWeights has {} entries, the model has {} classes",
-                w.len(),
-                cfg.output_size
+                "training options: classWeights has {} entries, the model has {classes} classes",
+                w.len()
             )));
         }
     }
@@ -201,7 +303,7 @@ fn read_training(
             meta.optimizer_step, meta.position.step
         )));
     }
-    let n = network.params().data.len();
+    let n = fit.params;
     let mut slots = Vec::new();
     for name in expected_slots(&options.optimizer).map_err(|e| bad(format!("training options: {e}")))? {
         let values = take(file, extra, &name, &[n]).map_err(|e| match e {
@@ -216,18 +318,18 @@ fn read_training(
                 "training: a carried state is only kept by truncated BPTT (tbptt), which the options do not use".into(),
             ));
         }
+        let dims = fit.carried.ok_or_else(|| bad("training: this model carries no state between batches".into()))?;
         let (shape, _) = extra.get(STATE_H).ok_or_else(|| {
             bad(format!("tensor \"{STATE_H}\" is missing; the training metadata says a state is carried"))
         })?;
-        let want = state_shape(network, shape.iter().product()).filter(|s| s == shape).ok_or_else(|| {
+        let want = dims.shape(shape.iter().product()).filter(|s| s == shape).ok_or_else(|| {
             bad(format!(
                 "tensor \"{STATE_H}\": expected shape [{}, B, {}] (L·D, rows, hidden), got {shape:?}",
-                cfg.num_layers * cfg.directions(),
-                cfg.hidden_size
+                dims.blocks, dims.hidden
             ))
         })?;
         let h = take(file, extra, STATE_H, &want)?;
-        let c = if cfg.cell.has_cell_state() { Some(take(file, extra, STATE_C, &want)?) } else { None };
+        let c = if dims.cell { Some(take(file, extra, STATE_C, &want)?) } else { None };
         Some(StackState { h, c })
     } else {
         None
@@ -344,9 +446,6 @@ mod tests {
         let plain = load_checkpoint(&path).unwrap();
         assert!(plain.trainer.is_none() && plain.tokenizer.is_none());
     }
-
-    /// Extra tensors `(name, shape, values)` as `SaveOptions` takes them.
-    type Tensors<'a> = Vec<(&'a str, Vec<usize>, &'a [f32])>;
 
     /// Writes `net`'s model with a hand-made `training` text and tensors, returns the load error.
     fn load_error(path: &Path, net: &Network, training: Option<&str>, tensors: Tensors) -> String {

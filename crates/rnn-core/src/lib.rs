@@ -34,5 +34,6 @@ pub mod split;
 pub mod state_cache;
 pub mod token_store;
 pub mod train;
+pub mod trainable;
 
 pub use error::{Error, Result};

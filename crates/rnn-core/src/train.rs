@@ -17,14 +17,14 @@ use crate::clip::{clip_grad_norm, clip_grad_value, global_norm};
 use crate::error::{Error, Result};
 use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
-use crate::model::evaluate::{evaluate_sequences, evaluate_stream, Evaluation};
-use crate::model::network::{ForwardCache, Network};
-use crate::model::objective::batch_loss;
+use crate::model::evaluate::Evaluation;
+use crate::model::network::Network;
 use crate::optim::schedule::{Schedule, ScheduleConfig};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerState};
 use crate::params::Params;
 use crate::rng::{Rng, RngState};
 use crate::token_store::TokenSlice;
+use crate::trainable::{Gradient, StepInput, Trainable};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -83,6 +83,15 @@ pub struct TrainOptions {
     /// model so far on disk; needs validation data and a checkpoint writer). Absent when off.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub checkpoint_best: bool,
+    /// Sequence to sequence: the probability, per target step, that the decoder reads its own
+    /// previous greedy prediction instead of the target token (scheduled sampling; drawn from
+    /// the training generator). Absent when off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_sampling: Option<f64>,
+    /// With `scheduled_sampling`: the probability rises linearly from 0 over this many steps of
+    /// the model's life (`p · min(1, step / ramp)`). Absent when off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_sampling_ramp: Option<u64>,
 }
 
 /// The validation metric that early stopping and best checkpoints follow.
@@ -143,6 +152,8 @@ impl Default for TrainOptions {
             skip_non_finite: false,
             early_stopping: None,
             checkpoint_best: false,
+            scheduled_sampling: None,
+            scheduled_sampling_ramp: None,
         }
     }
 }
@@ -222,7 +233,32 @@ impl TrainOptions {
                 )));
             }
         }
+        if let Some(p) = self.scheduled_sampling {
+            if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+                return Err(Error::Range(format!("scheduledSampling: expected a probability in [0, 1], got {p}")));
+            }
+        }
+        match (self.scheduled_sampling_ramp, self.scheduled_sampling) {
+            (Some(0), _) => {
+                return Err(Error::Range("scheduledSamplingRamp: expected an integer >= 1, got 0".into()));
+            }
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "scheduledSamplingRamp: needs scheduledSampling (the probability it rises to)".into(),
+                ));
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// The scheduled-sampling probability at life-long step `step` (0 when off).
+    pub fn sampling_probability(&self, step: u64) -> f64 {
+        let p = self.scheduled_sampling.unwrap_or(0.0);
+        match self.scheduled_sampling_ramp {
+            Some(ramp) => p * (step as f64 / ramp as f64).min(1.0),
+            None => p,
+        }
     }
 
     /// The metric best checkpoints and early stopping follow, and the margin of an improvement;
@@ -238,19 +274,25 @@ impl TrainOptions {
     /// Refuses early stopping and best checkpoints that cannot work with this network and
     /// validation data: both need validation data, and accuracy needs a class head.
     pub fn check_validation(&self, net: &Network, valid: Option<&ValidData>) -> Result<()> {
-        let Some((monitor, _)) = self.tracking() else { return Ok(()) };
-        let name = if self.early_stopping.is_some() { "earlyStopping" } else { "checkpoint.best" };
         let empty = match valid {
             None => true,
             Some(ValidData::Stream { tokens, .. }) => tokens.len() < 2,
             Some(ValidData::Sequences(set)) => set.rows == 0,
         };
-        if empty {
+        self.check_tracking(empty, net.config.task != crate::config::Task::Regress)
+    }
+
+    /// Refuses early stopping and best checkpoints without validation data (`no_validation`),
+    /// and an accuracy monitor on a model that has no accuracy.
+    pub fn check_tracking(&self, no_validation: bool, has_accuracy: bool) -> Result<()> {
+        let Some((monitor, _)) = self.tracking() else { return Ok(()) };
+        let name = if self.early_stopping.is_some() { "earlyStopping" } else { "checkpoint.best" };
+        if no_validation {
             return Err(Error::Config(format!(
                 "{name}: needs validation data (a validation split of the dataset, or options.validation)"
             )));
         }
-        if monitor == Monitor::ValAccuracy && net.config.task == crate::config::Task::Regress {
+        if monitor == Monitor::ValAccuracy && !has_accuracy {
             return Err(Error::Config(
                 "earlyStopping.monitor: \"valAccuracy\" needs a class head; a regression model has no accuracy, monitor \"valLoss\"".into(),
             ));
@@ -440,42 +482,45 @@ pub struct StepResult {
 }
 
 /// Everything that changes while training besides the weights: gradients, optimizer, RNG,
-/// position. The network is passed to each call, so a model can exist without a trainer
-/// (inference) and gain one when it first trains.
+/// position. The model is passed to each call, so a model can exist without a trainer
+/// (inference) and gain one when it first trains. One trainer for every [`Trainable`] model
+/// (the task networks, sequence to sequence): `fit` is this one loop.
 #[derive(Debug)]
-pub struct Trainer {
+pub struct Trainer<M: Trainable = Network> {
     pub options: TrainOptions,
     pub position: Position,
     grads: Params,
     optimizer: Optimizer,
     schedule: Schedule,
+    /// The training generator: dropout masks, scheduled sampling.
     dropout_rng: Rng,
     /// The seed `dropout_rng` was created from (saved with its position; a later change of
     /// `options.seed` through `set_options` does not reseed a running generator).
     dropout_seed: u64,
     /// Lanes mode: the detached state carried to the next batch.
     carried: Option<StackState>,
-    cache: ForwardCache,
-    /// The head outputs of the current step (kept for its capacity).
-    outputs: Vec<f32>,
-    doutputs: Vec<f32>,
+    /// The model's step buffers (forward cache, outputs), kept for their capacity.
+    work: M::Work,
     /// Called by `fit` after every step, with the weights of that step: where a caller that
     /// cannot touch the model while it trains (the Node binding) serves requests such as a
     /// snapshot to disk.
-    between_steps: Option<StepHook>,
+    between_steps: Option<StepHook<M>>,
     /// The parameters and optimizer state before the current update (buffers reused), put back
     /// when the update makes any of them non-finite, so a diverged step never leaves inf or NaN
     /// in the model: it can still be saved and used with its last finite weights.
     before_update: (Vec<f32>, OptimizerState),
 }
 
-/// What [`Trainer::set_between_steps`] runs: a closure over the network and the trainer.
-pub type StepFn = Box<dyn FnMut(&Network, &Trainer) + Send + Sync>;
+/// What [`Trainer::set_between_steps`] runs: a closure over the model and the trainer.
+pub type StepFn<M = Network> = Box<dyn FnMut(&M, &Trainer<M>) + Send + Sync>;
+
+/// Writes a checkpoint of the model and trainer; returns the path written.
+pub type CheckpointFn<'a, M = Network> = dyn FnMut(&M, &Trainer<M>) -> Result<String> + 'a;
 
 /// A hook run between training steps (see [`Trainer::set_between_steps`]).
-pub struct StepHook(StepFn);
+pub struct StepHook<M: Trainable>(StepFn<M>);
 
-impl std::fmt::Debug for StepHook {
+impl<M: Trainable> std::fmt::Debug for StepHook<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StepHook")
     }
@@ -491,9 +536,9 @@ pub struct TrainerState {
     pub carried: Option<StackState>,
 }
 
-impl Trainer {
+impl<M: Trainable> Trainer<M> {
     /// A trainer for `network`, starting at step 0.
-    pub fn new(network: &Network, options: TrainOptions) -> Result<Self> {
+    pub fn new(network: &M, options: TrainOptions) -> Result<Self> {
         options.validate()?;
         let n = network.params().data.len();
         let optimizer = Optimizer::new(&options.optimizer, n)?;
@@ -501,15 +546,7 @@ impl Trainer {
         let grads = Params::zeros(network.params().layout.clone());
         let dropout_seed = options.dropout_seed.unwrap_or(options.seed) ^ 0xD50F_0A7E;
         let dropout_rng = Rng::new(dropout_seed);
-        if let Some(w) = &options.class_weights {
-            if w.len() != network.config.output_size {
-                return Err(Error::Shape(format!(
-                    "classWeights: expected {} weights (one per class), got {}",
-                    network.config.output_size,
-                    w.len()
-                )));
-            }
-        }
+        network.check_options(&options)?;
         Ok(Trainer {
             options,
             position: Position::default(),
@@ -519,16 +556,14 @@ impl Trainer {
             dropout_rng,
             dropout_seed,
             carried: None,
-            cache: ForwardCache::default(),
-            outputs: Vec::new(),
-            doutputs: Vec::new(),
+            work: M::Work::default(),
             between_steps: None,
             before_update: (Vec::new(), OptimizerState { step: 0, slots: Vec::new() }),
         })
     }
 
     /// A trainer continuing from a checkpoint's state, bit-identically.
-    pub fn resume(network: &Network, state: TrainerState) -> Result<Self> {
+    pub fn resume(network: &M, state: TrainerState) -> Result<Self> {
         let mut t = Trainer::new(network, state.options)?;
         t.optimizer.import_state(&state.optimizer)?;
         t.position = state.position;
@@ -556,8 +591,9 @@ impl Trainer {
 
     /// Replaces the options of a resumed trainer for a new `fit` call, keeping optimizer state
     /// when the optimizer configuration is unchanged.
-    pub fn set_options(&mut self, options: TrainOptions) -> Result<()> {
+    pub fn set_options(&mut self, network: &M, options: TrainOptions) -> Result<()> {
         options.validate()?;
+        network.check_options(&options)?;
         if options.optimizer != self.options.optimizer {
             self.optimizer = Optimizer::new(&options.optimizer, self.grads.data.len())?;
         }
@@ -567,54 +603,30 @@ impl Trainer {
     }
 
     /// One optimizer step on `batch`, starting from `state` (None = zeros).
-    pub fn train_step(&mut self, net: &mut Network, batch: &Batch, state: Option<&StackState>) -> Result<StepResult> {
+    pub fn train_step(&mut self, net: &mut M, batch: &M::Batch, state: Option<&StackState>) -> Result<StepResult> {
         // The whole step runs on the engine's pool: its threaded kernels then fork from a pool
         // thread directly instead of hopping onto the pool once per GEMM (a cross-thread wake-up
         // costs more than a small product).
         crate::parallel::install(|| self.train_step_inner(net, batch, state))
     }
 
-    fn train_step_inner(&mut self, net: &mut Network, batch: &Batch, state: Option<&StackState>) -> Result<StepResult> {
+    fn train_step_inner(&mut self, net: &mut M, batch: &M::Batch, state: Option<&StackState>) -> Result<StepResult> {
         let step = self.position.step;
         self.grads.zero();
-        let dropout = (net.config.dropout > 0.0).then_some(&mut self.dropout_rng);
         let lr = self.schedule.lr_at(step);
-        // Bad user input stays an error of its own kind; after this check, a non-finite value
-        // met by the forward (a NaN embedding row in the recurrent input) or in the outputs
-        // (refused by the losses as input) means the weights diverged: a non-finite loss, which
-        // stops naming the step or is skipped.
-        net.check_batch(batch)?;
-        // The outputs buffer is taken for the step and given back (its capacity reused).
-        let mut outputs = std::mem::take(&mut self.outputs);
-        let final_state = match net.forward_into(batch, state, dropout, &mut self.cache, &mut outputs) {
-            Ok(r) => r,
-            Err(Error::NonFinite(_)) => {
-                let zeros = StackState::zeros(net.stack(), batch.rows);
-                return self.non_finite(step, f64::NAN, LossSum::default(), lr, zeros);
-            }
-            Err(e) => return Err(e),
-        };
-        if outputs.iter().any(|v| !v.is_finite()) {
-            return self.non_finite(step, f64::NAN, LossSum::default(), lr, final_state);
+        let input = StepInput { state, rng: &mut self.dropout_rng, options: &self.options, step };
+        let Gradient { loss, final_state, non_finite } = net.gradient(batch, input, &mut self.work, &mut self.grads)?;
+        if let Some(value) = non_finite {
+            return self.non_finite(step, value, loss, lr, final_state);
         }
-        self.doutputs.resize(outputs.len(), 0.0);
-        let width = net.config.output_size;
-        let loss = batch_loss(&outputs, width, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs));
-        self.outputs = outputs;
-        let loss = loss?;
-        let mean = loss.sum.mean();
-        if !mean.is_finite() {
-            return self.non_finite(step, mean, loss.sum, lr, final_state);
-        }
-        net.backward(&mut self.cache, &self.doutputs, None, &mut self.grads)?;
         let grad_norm = match self.options.clip_norm {
             Some(max) => clip_grad_norm(&mut self.grads.data, max),
             None => Ok(global_norm(&self.grads.data)),
         };
         let grad_norm = match grad_norm {
             Ok(n) if n.is_finite() => n,
-            Ok(n) => return self.non_finite(step, n, loss.sum, lr, final_state),
-            Err(_) => return self.non_finite(step, f64::NAN, loss.sum, lr, final_state),
+            Ok(n) => return self.non_finite(step, n, loss, lr, final_state),
+            Err(_) => return self.non_finite(step, f64::NAN, loss, lr, final_state),
         };
         if let Some(v) = self.options.clip_value {
             clip_grad_value(&mut self.grads.data, v)?;
@@ -637,10 +649,10 @@ impl Trainer {
             if !self.options.skip_non_finite {
                 return Err(Error::UpdateNotFinite { step: step + 1, value: value as f64 });
             }
-            return self.non_finite(step, value as f64, loss.sum, lr, final_state);
+            return self.non_finite(step, value as f64, loss, lr, final_state);
         }
         self.position.step += 1;
-        Ok(StepResult { loss: loss.sum, grad_norm, lr, skipped: false, final_state })
+        Ok(StepResult { loss, grad_norm, lr, skipped: false, final_state })
     }
 
     fn non_finite(
@@ -659,12 +671,12 @@ impl Trainer {
     }
 
     /// Runs `hook` after every step of later `fit` calls (`None` removes it).
-    pub fn set_between_steps(&mut self, hook: Option<StepFn>) {
+    pub fn set_between_steps(&mut self, hook: Option<StepFn<M>>) {
         self.between_steps = hook.map(StepHook);
     }
 
     /// Runs the between-steps hook, if any.
-    fn run_between_steps(&mut self, net: &Network) {
+    fn run_between_steps(&mut self, net: &M) {
         if let Some(mut hook) = self.between_steps.take() {
             (hook.0)(net, self);
             self.between_steps = Some(hook);
@@ -675,18 +687,17 @@ impl Trainer {
     /// `checkpoint` (when checkpoints are requested) saves the trainer and returns the path.
     pub fn fit(
         &mut self,
-        net: &mut Network,
-        data: &TrainData,
-        valid: Option<&ValidData>,
+        net: &mut M,
+        data: &M::Data,
+        valid: Option<&M::Valid>,
         cancel: &AtomicBool,
         on_event: &mut dyn FnMut(TrainEvent),
-        checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
+        checkpoint: &mut CheckpointFn<M>,
     ) -> Result<History> {
-        self.check_data(net, data)?;
-        self.options.check_validation(net, valid)?;
+        net.check_data(&self.options, data, valid)?;
         let start = Instant::now();
         let opts = self.options.clone();
-        let per_epoch = data.batches_per_epoch(&opts).max(1) as u64;
+        let per_epoch = M::batches_per_epoch(data, &opts).max(1) as u64;
         if self.position.batch as u64 >= per_epoch {
             // A checkpoint taken mid-epoch on other data (or another batchSize/seqLen) cannot
             // continue at the same batch: refuse rather than read past the data.
@@ -735,7 +746,7 @@ impl Trainer {
             params: None,
         });
         let patience = opts.early_stopping.map(|es| es.patience);
-        let mut order: Option<(u64, Vec<usize>)> = None;
+        let mut order: Option<(u64, M::Order)> = None;
         let mut window = LossSum::default();
         let mut unreported: Option<TrainEvent> = None;
         let mut validated_at = None;
@@ -759,10 +770,10 @@ impl Trainer {
             }
             let epoch = self.position.epoch;
             if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                order = Some((epoch, data.epoch_order(&opts, epoch)));
+                order = Some((epoch, M::epoch_order(data, &opts, epoch)));
             }
-            let batch = data.batch(&opts, &order.as_ref().expect("set above").1, self.position.batch);
-            let lanes = matches!(data, TrainData::Stream(s) if s.mode() == StreamMode::Lanes);
+            let batch = M::batch(data, &opts, &order.as_ref().expect("set above").1, self.position.batch);
+            let lanes = M::carries_state(data);
             let state_in = if lanes { self.carried.take() } else { None };
             let result = self.train_step(net, &batch, state_in.as_ref())?;
             if lanes {
@@ -859,8 +870,8 @@ impl Trainer {
 
     fn validate(
         &mut self,
-        net: &Network,
-        valid: &ValidData,
+        net: &M,
+        valid: &M::Valid,
         history: &mut History,
         start: &Instant,
         cancel: &AtomicBool,
@@ -886,12 +897,12 @@ impl Trainer {
     /// improvement.
     fn track_best(
         &mut self,
-        net: &Network,
+        net: &M,
         e: &Evaluation,
         best: Option<&mut Best>,
         history: &mut History,
         on_event: &mut dyn FnMut(TrainEvent),
-        checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
+        checkpoint: &mut CheckpointFn<M>,
     ) -> Result<()> {
         let Some(best) = best else { return Ok(()) };
         let value = match best.monitor {
@@ -928,10 +939,10 @@ impl Trainer {
     /// must not also lose the run, whose final model the caller still saves.
     fn write_checkpoint(
         &self,
-        net: &Network,
+        net: &M,
         step: u64,
         on_event: &mut dyn FnMut(TrainEvent),
-        checkpoint: &mut dyn FnMut(&Network, &Trainer) -> Result<String>,
+        checkpoint: &mut CheckpointFn<M>,
     ) {
         match checkpoint(net, self) {
             Ok(path) => on_event(TrainEvent::Checkpoint { step, path }),
@@ -939,59 +950,10 @@ impl Trainer {
         }
     }
 
-    /// Evaluates the current network on held-out data (no dropout, no gradient); `cancel`, when
+    /// Evaluates the current model on held-out data (no dropout, no gradient); `cancel`, when
     /// given, is checked between batches ([`Error::Aborted`] once set).
-    pub fn evaluate(&self, net: &Network, valid: &ValidData, cancel: Option<&AtomicBool>) -> Result<Evaluation> {
-        match valid {
-            ValidData::Stream { tokens, lanes } => {
-                evaluate_stream(net, tokens, Some(*lanes), self.options.seq_len, cancel)
-            }
-            ValidData::Sequences(set) => evaluate_sequences(net, set, self.options.batch_size, cancel),
-        }
-    }
-
-    fn check_data(&self, net: &Network, data: &TrainData) -> Result<()> {
-        let cfg = &net.config;
-        match data {
-            TrainData::Stream(s) => {
-                if cfg.task != crate::config::Task::LanguageModel {
-                    return Err(Error::Config(format!(
-                        "data: a token stream trains a language model, this model's task is \"{}\"",
-                        cfg.task.name()
-                    )));
-                }
-                if s.batch_size() != self.options.batch_size
-                    || s.seq_len() != self.options.seq_len
-                    || s.last() != self.options.last
-                {
-                    return Err(Error::Config(
-                        "data: the stream was cut with another batchSize/seqLen/last than the options".into(),
-                    ));
-                }
-                if s.batches_per_epoch() == 0 {
-                    return Err(Error::Range(format!(
-                        "batchSize: {} is more than the {} windows of the training text and last is \"drop\"",
-                        s.batch_size(),
-                        s.windows()
-                    )));
-                }
-                Ok(())
-            }
-            TrainData::Sequences(set) => {
-                if self.options.last == LastBatch::Pad {
-                    return Err(Error::Config(
-                        "last: \"pad\" applies to token streams; rows take \"keep\" or \"drop\"".into(),
-                    ));
-                }
-                if set.batches_per_epoch(self.options.batch_size, self.options.last) == 0 {
-                    return Err(Error::Range(format!(
-                        "batchSize: {} is more than the {} training rows and last is \"drop\"",
-                        self.options.batch_size, set.rows
-                    )));
-                }
-                set.validate()
-            }
-        }
+    pub fn evaluate(&self, net: &M, valid: &M::Valid, cancel: Option<&AtomicBool>) -> Result<Evaluation> {
+        net.evaluate(valid, &self.options, cancel)
     }
 }
 

@@ -114,7 +114,7 @@ fn resume_case(extra: Value, n: u64, k: u64) {
         let mut net = loaded.network.clone();
         let mut trainer = Trainer::resume(&net, state).unwrap();
         // maxSteps counts per call: the rest of the run is n − k more steps.
-        trainer.set_options(TrainOptions { max_steps: Some(n - k), ..full_opts.clone() }).unwrap();
+        trainer.set_options(&net, TrainOptions { max_steps: Some(n - k), ..full_opts.clone() }).unwrap();
         let h =
             fit_with(&mut net, &mut trainer, &data(&tokens, &full_opts), &AtomicBool::new(false), &mut |_| {}).unwrap();
         assert_eq!(h.steps_done, n - k);
@@ -397,7 +397,7 @@ fn checkpoint_after_a_seed_change_resumes_the_same_dropout_stream() {
     let first = options(json!({"max_steps": 3, "seed": 1}));
     let second = options(json!({"max_steps": 8, "seed": 2}));
     let (mut a, mut ta, _) = train(&net, &first, &tokens);
-    ta.set_options(second.clone()).unwrap();
+    ta.set_options(&a, second.clone()).unwrap();
     let path = temp("seed-change.safetensors");
     save_checkpoint(&path, &a, Some(&ta.state()), None, &[]).unwrap();
     fit_with(&mut a, &mut ta, &data(&tokens, &second), &AtomicBool::new(false), &mut |_| {}).unwrap();
@@ -419,7 +419,7 @@ fn resuming_mid_epoch_on_shorter_data_is_an_error() {
     // 4000 tokens: 125 windows of 8 → 32 batches per epoch; stop at batch 30.
     fit_with(&mut net, &mut trainer, &data(&cyclic(4000, 0.0, 1), &opts), &cancel, &mut |_| {}).unwrap();
     assert_eq!(trainer.position.batch, 30);
-    trainer.set_options(options(json!({"max_steps": 40}))).unwrap();
+    trainer.set_options(&net, options(json!({"max_steps": 40}))).unwrap();
     let err = fit_with(&mut net, &mut trainer, &data(&cyclic(200, 0.0, 1), &opts), &cancel, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("batches per epoch"), "{err}");
 }

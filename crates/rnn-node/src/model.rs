@@ -29,6 +29,7 @@ use rnn_core::model::network::Network;
 use rnn_core::rng::Rng;
 use rnn_core::token_store::TokenSlice;
 use rnn_core::train::{History, StopReason, TrainData, TrainEvent, TrainOptions, Trainer, ValidData};
+use rnn_core::trainable::Trainable;
 
 use crate::dataset::{row_set, NativeSequenceDataset, NativeTokenBuffer, NativeTokenDataset, RowShape, SequenceData};
 use crate::errors::{JsKind, NodeError};
@@ -1159,16 +1160,16 @@ fn init_config(o: Option<InitOptions>) -> Result<InitConfig, NodeError> {
     })
 }
 
-/// The trainer of `slot`, created with `options` or reconfigured to them.
-fn ensure_trainer<'a>(
-    trainer: &'a mut Option<Trainer>,
-    network: &Network,
+/// The trainer of a model, created with `options` or reconfigured to them.
+pub(crate) fn ensure_trainer<'a, M: Trainable>(
+    trainer: &'a mut Option<Trainer<M>>,
+    network: &M,
     options: TrainOptions,
-) -> rnn_core::Result<&'a mut Trainer> {
+) -> rnn_core::Result<&'a mut Trainer<M>> {
     match trainer {
         Some(t) => {
             if t.options != options {
-                t.set_options(options)?;
+                t.set_options(network, options)?;
             }
         }
         None => *trainer = Some(Trainer::new(network, options)?),

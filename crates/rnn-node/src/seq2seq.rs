@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Function, Int32Array, Object};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
@@ -18,20 +18,21 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 
+use rnn_core::checkpoint::{load_seq2seq_checkpoint, save_seq2seq_checkpoint, Seq2SeqCheckpoint};
 use rnn_core::config::CellKind;
-use rnn_core::io::SaveOptions;
 use rnn_core::layer::attention::AttentionKind;
 use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use rnn_core::model::seq2seq_evaluate::{attention, decode, evaluate, DecodeOptions, Seq2SeqEvaluation};
-use rnn_core::model::seq2seq_train::{FitSinks, Seq2SeqTrainer};
+use rnn_core::model::seq2seq_stream::Seq2SeqStream;
+use rnn_core::model::seq2seq_train::Seq2SeqTrainer;
 use rnn_core::pairs::PairSet;
 use rnn_core::rng::Rng;
 use rnn_core::split::split_rows;
-use rnn_core::train::{History, TrainEvent, TrainOptions};
+use rnn_core::train::{History, TrainEvent, TrainOptions, Trainer};
 
 use crate::errors::{JsKind, NodeError};
 use crate::guard::{guard, guard_js, Guarded, Work};
-use crate::model::{last_fit, pairs, seed_from, CancelToken, NativeHistory, NativeTrainEvent};
+use crate::model::{ensure_trainer, last_fit, pairs, seed_from, CancelToken, NativeHistory, NativeTrainEvent};
 use crate::options::Strict;
 use crate::strict_object;
 use crate::train_options::{data_order, train_options, whole, DataOrderOptions, FitOptions};
@@ -307,6 +308,7 @@ impl NativePairDataset {
 /// What a sequence-to-sequence model is, besides the handle.
 struct Seq2SeqSlot {
     net: Seq2Seq,
+    /// Optimizer, RNG and position, once the model has trained or was loaded from a checkpoint.
     trainer: Option<Seq2SeqTrainer>,
     /// Every metadata pair of the file (the two tokenizers, `last_fit`, user keys).
     metadata: BTreeMap<String, String>,
@@ -335,14 +337,17 @@ fn with_slot<T>(shared: &Shared, f: impl FnOnce(&Seq2SeqSlot) -> Result<T, NodeE
     f(g.as_ref().expect("checked"))
 }
 
-fn save_slot(slot: &Seq2SeqSlot, path: &str) -> Result<(), NodeError> {
-    let opts = SaveOptions { metadata: pairs(&slot.metadata), ..SaveOptions::default() };
-    Ok(slot.net.save(Path::new(path), &opts)?)
+/// Writes the model file; with `checkpoint`, the training state too (when the model has one).
+fn save_slot(slot: &Seq2SeqSlot, path: &str, checkpoint: bool) -> Result<(), NodeError> {
+    let state = if checkpoint { slot.trainer.as_ref().map(Trainer::state) } else { None };
+    Ok(save_seq2seq_checkpoint(Path::new(path), &slot.net, state.as_ref(), &pairs(&slot.metadata))?)
 }
 
+/// A model file or checkpoint; a checkpoint's trainer resumes where it stopped.
 fn load_slot(path: &str) -> Result<Seq2SeqSlot, NodeError> {
-    let (net, parts) = Seq2Seq::load(Path::new(path))?;
-    Ok(Seq2SeqSlot { net, trainer: None, metadata: parts.metadata })
+    let Seq2SeqCheckpoint { network, trainer, metadata } = load_seq2seq_checkpoint(Path::new(path))?;
+    let trainer = trainer.map(|state| Trainer::resume(&network, state)).transpose()?;
+    Ok(Seq2SeqSlot { net: network, trainer, metadata })
 }
 
 /// The figures of an evaluation: teacher-forced loss and token accuracy, decoded exact match.
@@ -457,10 +462,10 @@ impl NativeSeq2Seq {
         guard_js(&env, || with_slot(&self.shared, |s| Ok(s.net.params().data.len() as f64)))
     }
 
-    /// Optimizer steps taken over the model's life (0 for a loaded model).
+    /// Optimizer steps taken over the model's life (0 before training; a checkpoint's count).
     #[napi]
     pub fn steps_trained(&self, env: Env) -> napi::Result<f64> {
-        guard_js(&env, || with_slot(&self.shared, |s| Ok(s.trainer.as_ref().map_or(0, |t| t.step) as f64)))
+        guard_js(&env, || with_slot(&self.shared, |s| Ok(s.trainer.as_ref().map_or(0, |t| t.position.step) as f64)))
     }
 
     /// Whether a `fit` is running.
@@ -469,21 +474,22 @@ impl NativeSeq2Seq {
         self.shared.read().map(|g| g.is_none()).unwrap_or(false)
     }
 
-    /// Writes the model file atomically (weights, config, metadata with both tokenizers).
+    /// Writes the model file atomically (weights, config, metadata with both tokenizers); with
+    /// `checkpoint`, the optimizer state, RNG and position too, so training resumes exactly.
     #[napi]
-    pub fn save(&self, env: Env, path: String) -> napi::Result<()> {
-        guard_js(&env, || with_slot(&self.shared, |s| save_slot(s, &path)))
+    pub fn save(&self, env: Env, path: String, checkpoint: bool) -> napi::Result<()> {
+        guard_js(&env, || with_slot(&self.shared, |s| save_slot(s, &path, checkpoint)))
     }
 
     /// [`NativeSeq2Seq::save`] off the JS thread.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn save_async(&self, path: String) -> AsyncTask<Guarded<SaveWork>> {
-        AsyncTask::new(Guarded(SaveWork { shared: self.shared.clone(), path }))
+    pub fn save_async(&self, path: String, checkpoint: bool) -> AsyncTask<Guarded<SaveWork>> {
+        AsyncTask::new(Guarded(SaveWork { shared: self.shared.clone(), path, checkpoint }))
     }
 
     /// Trains on `data`'s training split off the JS thread, validating on its validation split
     /// (when it has pairs). `onEvent` receives progress events; `cancel` stops between steps.
-    /// `options.checkpoint` writes model files (weights and metadata; no optimizer state).
+    /// `options.checkpoint` writes checkpoints (weights, metadata and the training state).
     #[napi(ts_return_type = "Promise<NativeHistory>")]
     pub fn fit<'env>(
         &self,
@@ -505,7 +511,7 @@ impl NativeSeq2Seq {
                         ),
                     ));
                 }
-                let steps_before = s.trainer.as_ref().map_or(0, |t| t.step);
+                let steps_before = s.trainer.as_ref().map_or(0, |t| t.position.step);
                 train_options(&options.0, &data.order, steps_before)
             })
         });
@@ -526,13 +532,7 @@ impl NativeSeq2Seq {
                 let mut slot = taken;
                 let outcome = guard(|| {
                     let Seq2SeqSlot { net, trainer, metadata } = &mut slot;
-                    let t = match trainer {
-                        Some(t) => {
-                            t.set_options(opts)?;
-                            t
-                        }
-                        None => trainer.insert(Seq2SeqTrainer::new(net, opts)?),
-                    };
+                    let t = ensure_trainer(trainer, net, opts)?;
                     let mut on_event = |e: TrainEvent| {
                         let mode = if matches!(e, TrainEvent::Step { .. }) {
                             ThreadsafeFunctionCallMode::NonBlocking
@@ -542,16 +542,15 @@ impl NativeSeq2Seq {
                         events.call(NativeTrainEvent::from(e), mode);
                     };
                     let meta = &*metadata;
-                    let mut checkpoint = |n: &Seq2Seq| -> rnn_core::Result<String> {
+                    let mut checkpoint = |n: &Seq2Seq, t: &Seq2SeqTrainer| -> rnn_core::Result<String> {
                         let p = checkpoint_path.as_deref().ok_or_else(|| {
                             rnn_core::Error::Config("checkpoint: every is set but no path was given".into())
                         })?;
-                        n.save(Path::new(p), &SaveOptions { metadata: pairs(meta), ..SaveOptions::default() })?;
+                        save_seq2seq_checkpoint(Path::new(p), n, Some(&t.state()), &pairs(meta))?;
                         Ok(p.to_string())
                     };
                     let valid = (!valid.is_empty()).then_some(&valid);
-                    let sinks = FitSinks { on_event: &mut on_event, checkpoint: &mut checkpoint };
-                    Ok(t.fit(net, &train, valid, &cancel, sinks)?)
+                    Ok(t.fit(net, &train, valid, &cancel, &mut on_event, &mut checkpoint)?)
                 });
                 if let Ok(history) = &outcome {
                     slot.metadata.insert("last_fit".into(), last_fit(history).to_string());
@@ -584,6 +583,26 @@ impl NativeSeq2Seq {
             options: decode_options(&options.0),
             cancel: cancel.flag.clone(),
         }))
+    }
+
+    /// A stream of the output of `source` (ids of the source vocabulary) under `options`, a
+    /// token per `next()`: greedy decoding one step at a time (the tokens of `translate`), or a
+    /// beam search's best output once it is found. The stream decodes a copy of the model as it
+    /// is now.
+    #[napi]
+    pub fn stream(
+        &self,
+        env: Env,
+        source: Int32Array,
+        #[napi(ts_arg_type = "Seq2SeqDecodeOptions")] options: Strict<Seq2SeqDecodeOptions>,
+    ) -> napi::Result<NativeSeq2SeqStream> {
+        guard_js(&env, || {
+            let opts = decode_options(&options.0)?;
+            with_slot(&self.shared, |s| {
+                let stream = Seq2SeqStream::new(&s.net, &source, &opts)?;
+                Ok(NativeSeq2SeqStream { inner: Arc::new(Mutex::new(stream)) })
+            })
+        })
     }
 
     /// [`NativeSeq2Seq::translate`] on the calling thread.
@@ -643,6 +662,40 @@ impl NativeSeq2Seq {
     }
 }
 
+/// One output being decoded a token at a time (from `NativeSeq2Seq.stream`).
+#[napi]
+pub struct NativeSeq2SeqStream {
+    inner: Arc<Mutex<Seq2SeqStream>>,
+}
+
+#[napi]
+impl NativeSeq2SeqStream {
+    /// The next output token (a target id) off the JS thread, or `null` once the output has
+    /// ended (`eos` or the length limit). `cancel` stops a beam search between its steps.
+    #[napi(ts_return_type = "Promise<number | null>")]
+    pub fn next(&self, cancel: &CancelToken) -> AsyncTask<Guarded<StreamStepWork>> {
+        AsyncTask::new(Guarded(StreamStepWork { inner: self.inner.clone(), cancel: cancel.flag.clone() }))
+    }
+}
+
+/// One `NativeSeq2SeqStream.next`.
+pub struct StreamStepWork {
+    inner: Arc<Mutex<Seq2SeqStream>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Work for StreamStepWork {
+    type Output = Option<u32>;
+    type JsValue = Option<u32>;
+    fn compute(&mut self) -> Result<Option<u32>, NodeError> {
+        let mut stream = self.inner.lock().map_err(|_| NodeError::panic("stream lock poisoned"))?;
+        Ok(stream.next(&self.cancel)?)
+    }
+    fn resolve(&mut self, _env: Env, output: Option<u32>) -> napi::Result<Option<u32>> {
+        Ok(output)
+    }
+}
+
 /// `loadAsync` work.
 pub struct LoadWork {
     path: String,
@@ -665,13 +718,14 @@ impl Work for LoadWork {
 pub struct SaveWork {
     shared: Shared,
     path: String,
+    checkpoint: bool,
 }
 
 impl Work for SaveWork {
     type Output = ();
     type JsValue = ();
     fn compute(&mut self) -> Result<(), NodeError> {
-        with_slot(&self.shared, |s| save_slot(s, &self.path))
+        with_slot(&self.shared, |s| save_slot(s, &self.path, self.checkpoint))
     }
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
         Ok(())

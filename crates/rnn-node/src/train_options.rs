@@ -110,13 +110,20 @@ pub struct FitOptions {
     pub class_weights: Option<Vec<f64>>,
     #[napi(ts_type = "EarlyStoppingOptions")]
     pub early_stopping: Option<Strict<EarlyStoppingOptions>>,
+    /// Sequence to sequence: the probability, per target step, that the decoder reads its own
+    /// previous greedy prediction instead of the target token (scheduled sampling); default 0.
+    pub scheduled_sampling: Option<f64>,
+    /// With `scheduledSampling`: the probability rises linearly from 0 over this many steps of
+    /// the model's life.
+    pub scheduled_sampling_ramp: Option<f64>,
 }
 strict_object!(
     FitOptions,
     "options",
     [
         "epochs", "maxSteps", "timeLimit", "optimizer", "schedule", "clipNorm", "clipValue", "seed", "validateEvery",
-        "logEvery", "checkpoint", "skipNonFinite", "classWeights", "earlyStopping"
+        "logEvery", "checkpoint", "skipNonFinite", "classWeights", "earlyStopping", "scheduledSampling",
+        "scheduledSamplingRamp"
     ],
     caller: ["signal", "onProgress", "validation"]
 );
@@ -387,6 +394,17 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
     }
     put(&mut m, "skip_non_finite", o.skip_non_finite.map(Value::from));
     put(&mut m, "class_weights", o.class_weights.clone().map(Value::from));
+    if let Some(p) = o.scheduled_sampling {
+        if !p.is_finite() {
+            // JSON has no NaN: refuse it here, before it would turn into a missing value.
+            return Err(NodeError::range_error(
+                "ERR_RNNKIT_RANGE",
+                format!("options.scheduledSampling: expected a probability in [0, 1], got {p}"),
+            ));
+        }
+        m.insert("scheduled_sampling".into(), json!(p));
+    }
+    put(&mut m, "scheduled_sampling_ramp", whole_json("options.scheduledSamplingRamp", o.scheduled_sampling_ramp)?);
     // The data order comes from the dataset.
     m.insert("batch_size".into(), Value::from(order.batch_size));
     m.insert("seq_len".into(), Value::from(order.seq_len));

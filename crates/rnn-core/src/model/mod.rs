@@ -5,6 +5,8 @@ pub mod evaluate;
 pub mod inference;
 pub mod network;
 pub mod objective;
+pub mod scheduled_sampling;
 pub mod seq2seq;
 pub mod seq2seq_evaluate;
+pub mod seq2seq_stream;
 pub mod seq2seq_train;

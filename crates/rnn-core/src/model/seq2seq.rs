@@ -18,9 +18,8 @@
 
 use crate::batch::IGNORE_INDEX;
 use crate::beam::{beam_search, BeamConfig, StepModel};
-use crate::clip::{clip_grad_norm, clip_grad_value, global_norm};
 use crate::config::{CellKind, MAX_DIM, MAX_PARAMS};
-use crate::error::{check_finite, Error, Result};
+use crate::error::{check_finite, check_len, Error, Result};
 use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
 use crate::kernels::packed::PackedB;
 use crate::layer::attention::{Attention, AttentionCache, AttentionKind, Memory};
@@ -29,7 +28,8 @@ use crate::layer::embedding::Embedding;
 use crate::layer::recurrent::{InferenceWorkspace, PackedRecurrence, RecurrentStack, SeqBatch, StackCache, StackState};
 use crate::loss::{cross_entropy, CrossEntropyOptions, LossSum};
 use crate::model::inference::{gather_states, scatter_states};
-use crate::optim::Optimizer;
+use crate::model::scheduled_sampling::sample_inputs;
+pub use crate::model::scheduled_sampling::DecoderInputs;
 use crate::pairs::PairBatch;
 use crate::params::{ParamLayout, Params};
 use crate::rng::Rng;
@@ -237,29 +237,6 @@ impl Seq2SeqConfig {
     }
 }
 
-/// The buffers a training step reuses: the forward's cache and the gradients (the layout of
-/// the network's parameters).
-#[derive(Debug)]
-pub struct StepWork {
-    pub cache: Seq2SeqCache,
-    pub grads: Params,
-}
-
-impl StepWork {
-    pub fn new(net: &Seq2Seq) -> Self {
-        StepWork { cache: Seq2SeqCache::default(), grads: Params::zeros(net.params().layout.clone()) }
-    }
-}
-
-/// How a training step updates the weights: the learning rate, the element-wise gradient limit
-/// and the global gradient-norm limit (applied in that order; none: unclipped).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StepUpdate {
-    pub lr: f32,
-    pub clip_value: Option<f32>,
-    pub clip_norm: Option<f32>,
-}
-
 /// A sequence-to-sequence network with its parameters.
 #[derive(Debug, Clone)]
 pub struct Seq2Seq {
@@ -288,8 +265,21 @@ pub struct Seq2SeqCache {
     attention: AttentionCache,
     /// `[(Tt+1)·B]` time-major targets (IGNORE_INDEX past each row's end).
     targets: Vec<i32>,
-    /// `[(Tt+1)·B, V]` logits.
+    /// `[(Tt+1)·B, V]` logits, and the gradient of the mean loss w.r.t. them.
     logits: Vec<f32>,
+    dlogits: Vec<f32>,
+}
+
+impl Seq2SeqCache {
+    /// The logits of the last forward, time-major `[(Tt+1)·B, V]`.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// The ids the decoder read in the last forward, batch-first `[B, Tt+1]` (bos first).
+    pub fn decoder_inputs(&self) -> &[i32] {
+        &self.decoder_ids
+    }
 }
 
 impl Seq2Seq {
@@ -462,9 +452,16 @@ impl Seq2Seq {
         Ok(StackState { h: dh, c: dc })
     }
 
-    /// Teacher-forced forward of `batch`: fills `cache` (logits, attention weights) and returns
-    /// the masked cross-entropy; with `dlogits` wanted, leaves its gradient in the cache.
-    fn forward(&self, batch: &PairBatch, cache: &mut Seq2SeqCache) -> Result<()> {
+    /// Teacher-forced forward of `batch`: fills `cache` (logits, attention weights, the
+    /// time-major targets, what the backward reads).
+    pub(crate) fn forward(&self, batch: &PairBatch, cache: &mut Seq2SeqCache) -> Result<()> {
+        self.forward_with(batch, DecoderInputs::Target, cache)
+    }
+
+    /// The training forward of `batch` with the decoder reading `inputs` (the target, scheduled
+    /// samples, or given ids): fills `cache` as [`forward`](Self::forward) does; the ids read are
+    /// [`Seq2SeqCache::decoder_inputs`].
+    pub fn forward_with(&self, batch: &PairBatch, inputs: DecoderInputs, cache: &mut Seq2SeqCache) -> Result<()> {
         batch.check(self.config.source_vocab, self.config.target_vocab)?;
         let (b, ts, tt) = (batch.rows, batch.source_steps, batch.target_steps + 1);
         let e = self.config.embed_dim;
@@ -503,6 +500,25 @@ impl Seq2Seq {
                 cache.targets[s * b + r] = y;
             }
             cache.targets[len * b + r] = self.config.eos as i32;
+        }
+        match inputs {
+            DecoderInputs::Target => {}
+            DecoderInputs::Given(ids) => {
+                check_len("decoder inputs", ids.len(), b * tt)?;
+                let v = self.config.target_vocab;
+                if let Some(i) = ids.iter().position(|&id| id < 0 || id as usize >= v) {
+                    return Err(Error::Range(format!(
+                        "decoder inputs: id {} is outside the target vocabulary [0, {v})",
+                        ids[i]
+                    )));
+                }
+                cache.decoder_ids.copy_from_slice(ids);
+            }
+            DecoderInputs::Sampled { probability, rng } => {
+                let (memory, initial) = (&cache.memory, &cache.initial);
+                let lengths = &batch.target_lengths;
+                sample_inputs(self, memory, initial, lengths, &mut cache.decoder_ids, probability, rng)?;
+            }
         }
         let dec_lengths: Vec<usize> = batch.target_lengths.iter().map(|l| l + 1).collect();
         cache.decoder_x.resize(tt * b * e, 0.0);
@@ -562,11 +578,46 @@ impl Seq2Seq {
 
     /// One training pass: the loss of `batch` and the gradient of its mean added into `grads`.
     pub fn forward_backward(&self, batch: &PairBatch, cache: &mut Seq2SeqCache, grads: &mut Params) -> Result<LossSum> {
-        self.forward(batch, cache)?;
+        self.forward_backward_with(batch, DecoderInputs::Target, cache, grads)
+    }
+
+    /// [`forward_backward`](Self::forward_backward) with the decoder reading `inputs`; the ids
+    /// read are constants of the gradient (no gradient flows through a sampled prediction).
+    pub fn forward_backward_with(
+        &self,
+        batch: &PairBatch,
+        inputs: DecoderInputs,
+        cache: &mut Seq2SeqCache,
+        grads: &mut Params,
+    ) -> Result<LossSum> {
+        self.forward_with(batch, inputs, cache)?;
+        let sum = self.output_gradient(cache)?;
+        self.backward(batch, cache, grads)?;
+        Ok(sum)
+    }
+
+    /// The mean cross-entropy of `batch` (sum form) with the decoder reading `inputs`, without
+    /// gradients.
+    pub fn loss_with(&self, batch: &PairBatch, inputs: DecoderInputs) -> Result<LossSum> {
+        let mut cache = Seq2SeqCache::default();
+        self.forward_with(batch, inputs, &mut cache)?;
+        cross_entropy(&cache.logits, self.config.target_vocab, &cache.targets, &CrossEntropyOptions::default(), None)
+    }
+
+    /// The masked cross-entropy of the last forward's logits (sum form), its gradient w.r.t. the
+    /// logits left in the cache for [`backward`](Self::backward).
+    pub(crate) fn output_gradient(&self, cache: &mut Seq2SeqCache) -> Result<LossSum> {
+        let v = self.config.target_vocab;
+        cache.dlogits.clear();
+        cache.dlogits.resize(cache.logits.len(), 0.0);
+        cross_entropy(&cache.logits, v, &cache.targets, &CrossEntropyOptions::default(), Some(&mut cache.dlogits))
+    }
+
+    /// Backward of the last forward of `batch` from the logits' gradient in the cache: every
+    /// parameter's gradient added into `grads`.
+    pub(crate) fn backward(&self, batch: &PairBatch, cache: &mut Seq2SeqCache, grads: &mut Params) -> Result<()> {
         let (b, ts, tt) = (batch.rows, batch.source_steps, batch.target_steps + 1);
-        let (v, h) = (self.config.target_vocab, self.config.hidden_size);
-        let mut dlogits = vec![0.0; tt * b * v];
-        let sum = cross_entropy(&cache.logits, v, &cache.targets, &CrossEntropyOptions::default(), Some(&mut dlogits))?;
+        let h = self.config.hidden_size;
         let mut dout = vec![0.0; tt * b * h];
         {
             let w = grads.layout.require("head.weight")?.clone();
@@ -576,7 +627,7 @@ impl Seq2Seq {
                 cache.attention.output(),
                 tt * b,
                 self.params.view("head.weight"),
-                &dlogits,
+                &cache.dlogits,
                 DenseGrads {
                     dw: &mut left[w.offset..w.offset + w.len],
                     db: Some(&mut right[..bias.len]),
@@ -591,38 +642,7 @@ impl Seq2Seq {
         let denc = self.bridge_backward(cache, &dinitial, b, grads)?;
         let (dx_enc, _) = self.encoder.backward(&self.params, &mut cache.encoder, &dkeys, Some(&denc), grads)?;
         self.source_embedding().backward(grads.view_mut("encoder.embed.weight"), &batch.source, b, ts, &dx_enc)?;
-        Ok(sum)
-    }
-
-    /// One optimizer step on `batch` (teacher forcing): the gradient of the mean loss into
-    /// `work.grads` (zeroed first), clipped as `update` says, applied by `optimizer` at its `lr`.
-    /// Returns the batch loss and the gradient norm before clipping. A non-finite loss or
-    /// gradient is an error and leaves the parameters unchanged.
-    pub fn train_step(
-        &mut self,
-        batch: &PairBatch,
-        work: &mut StepWork,
-        optimizer: &mut Optimizer,
-        update: StepUpdate,
-    ) -> Result<(LossSum, f64)> {
-        let StepWork { cache, grads } = work;
-        let StepUpdate { lr, clip_value, clip_norm } = update;
-        crate::parallel::install(|| {
-            grads.zero();
-            let loss = self.forward_backward(batch, cache, grads)?;
-            if let Some(v) = clip_value {
-                clip_grad_value(&mut grads.data, v)?;
-            }
-            let norm = match clip_norm {
-                Some(max) => clip_grad_norm(&mut grads.data, max)?,
-                None => global_norm(&grads.data),
-            };
-            if !(loss.mean().is_finite() && norm.is_finite()) {
-                return Err(Error::LossNotFinite { step: optimizer.steps() + 1, value: loss.mean() });
-            }
-            optimizer.step(&mut self.params.data, &grads.data, lr)?;
-            Ok((loss, norm))
-        })
+        Ok(())
     }
 
     /// The attention weights of a teacher-forced pass of `batch`: per row, `[Tt_r + 1, Ts_r]`
@@ -643,7 +663,13 @@ impl Seq2Seq {
 
     /// Encodes the sources of `batch` (its targets are not read): the attention memory and the
     /// decoder's initial state.
-    fn encode(&self, source: &[i32], rows: usize, steps: usize, lengths: &[usize]) -> Result<(Memory, StackState)> {
+    pub(crate) fn encode(
+        &self,
+        source: &[i32],
+        rows: usize,
+        steps: usize,
+        lengths: &[usize],
+    ) -> Result<(Memory, StackState)> {
         let e = self.config.embed_dim;
         let mut x = vec![0.0; steps * rows * e];
         self.source_embedding().forward(self.params.view("encoder.embed.weight"), source, rows, steps, &mut x)?;
@@ -666,7 +692,7 @@ impl Seq2Seq {
 
     /// One decoder step for `tokens` `[n]` (row r attends memory row `rows[r]`): advances `state`
     /// `[L, n, H]` and writes the logits `[n, V]`.
-    fn decode_step(
+    pub(crate) fn decode_step(
         &self,
         memory: &Memory,
         rows: &[usize],
@@ -839,7 +865,7 @@ fn state_row(s: &StackState, h: usize, r: usize, b: usize) -> StackState {
 /// combine weights packed once (a step multiplies a few rows by them, so packing them at every
 /// step would cost about as much as the step), and the step's buffers.
 #[derive(Debug)]
-struct DecodeScratch {
+pub(crate) struct DecodeScratch {
     recurrence: PackedRecurrence,
     /// `head.weight`ᵀ packed `[H, V]`.
     head: PackedB,
@@ -850,7 +876,7 @@ struct DecodeScratch {
 }
 
 impl DecodeScratch {
-    fn new(net: &Seq2Seq) -> Result<Self> {
+    pub(crate) fn new(net: &Seq2Seq) -> Result<Self> {
         let mut attention = AttentionCache::default();
         attention.pack_combine(&net.attention, &net.params)?;
         Ok(DecodeScratch {

@@ -110,14 +110,18 @@ pub struct TeacherForced {
     pub count: usize,
 }
 
-/// [`TeacherForced`] of `pairs`, in batches of rows of similar length.
-pub fn teacher_forced(net: &Seq2Seq, pairs: &PairSet) -> Result<TeacherForced> {
+/// [`TeacherForced`] of `pairs`, in batches of rows of similar length; `cancel`, when given, is
+/// checked between batches ([`Error::Aborted`] once set).
+pub fn teacher_forced(net: &Seq2Seq, pairs: &PairSet, cancel: Option<&AtomicBool>) -> Result<TeacherForced> {
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     order.sort_by_key(|&r| (pairs.source[r].len(), pairs.target[r].len()));
     let v = net.config.target_vocab;
     let eos = net.config.eos as i32;
     let mut out = TeacherForced::default();
     for chunk in order.chunks(EVAL_BATCH) {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Aborted);
+        }
         let b = pairs.gather(chunk);
         let (logits, loss) = net.logits_and_loss(&b)?;
         out.loss.add(loss);
@@ -161,7 +165,7 @@ pub fn evaluate(
         return Err(Error::Range("data: expected at least one pair".into()));
     }
     pairs.validate(net.config.source_vocab, net.config.target_vocab).map_err(|e| within("data", e))?;
-    let tf = teacher_forced(net, pairs)?;
+    let tf = teacher_forced(net, pairs, Some(cancel))?;
     let outputs = decode(net, &pairs.source, opts, cancel)?;
     let exact =
         outputs.iter().zip(&pairs.target).filter(|(o, t)| o.iter().map(|&x| x as i32).eq(t.iter().copied())).count();
@@ -187,7 +191,7 @@ mod tests {
     use crate::config::CellKind;
     use crate::layer::attention::AttentionKind;
     use crate::model::seq2seq::Seq2SeqConfig;
-    use crate::model::seq2seq_train::{FitSinks, Seq2SeqTrainer};
+    use crate::model::seq2seq_train::Seq2SeqTrainer;
     use crate::rng::Rng;
     use crate::train::{StopReason, TrainEvent, TrainOptions};
 
@@ -235,11 +239,10 @@ mod tests {
         let mut t = Seq2SeqTrainer::new(&m, options(serde_json::json!({"epochs": 8, "log_every": 10}))).unwrap();
         let mut events = Vec::new();
         let mut on_event = |e: TrainEvent| events.push(e);
-        let mut checkpoint = |_: &Seq2Seq| -> Result<String> { Ok("unused".into()) };
-        let sinks = FitSinks { on_event: &mut on_event, checkpoint: &mut checkpoint };
-        let h = t.fit(&mut m, &train, Some(&valid), &AtomicBool::new(false), sinks).unwrap();
+        let mut checkpoint = |_: &Seq2Seq, _: &Seq2SeqTrainer| -> Result<String> { Ok("unused".into()) };
+        let h = t.fit(&mut m, &train, Some(&valid), &AtomicBool::new(false), &mut on_event, &mut checkpoint).unwrap();
         assert_eq!(h.stop_reason, StopReason::Completed);
-        assert_eq!((t.epoch, t.step), (8, 8 * 1500u64.div_ceil(32)));
+        assert_eq!((t.position.epoch, t.position.step), (8, 8 * 1500u64.div_ceil(32)));
         assert_eq!(h.val_loss.len(), 8, "one validation per epoch");
         assert!(events.iter().any(|e| matches!(e, TrainEvent::Step { .. })));
         let after = evaluate(&m, &valid, &DecodeOptions::default(), &AtomicBool::new(false)).unwrap();
@@ -268,62 +271,30 @@ mod tests {
         let mut t = Seq2SeqTrainer::new(&m, options(serde_json::json!({"max_steps": 3}))).unwrap();
         let mut sink = |_: TrainEvent| {};
         let mut written = 0;
-        let mut checkpoint = |_: &Seq2Seq| -> Result<String> {
+        let mut checkpoint = |_: &Seq2Seq, _: &Seq2SeqTrainer| -> Result<String> {
             written += 1;
             Ok("c".into())
         };
-        let h = t
-            .fit(
-                &mut m,
-                &train,
-                None,
-                &AtomicBool::new(false),
-                FitSinks { on_event: &mut sink, checkpoint: &mut checkpoint },
-            )
-            .unwrap();
-        assert_eq!((h.stop_reason, h.steps_done, t.step), (StopReason::MaxSteps, 3, 3));
+        let h = t.fit(&mut m, &train, None, &AtomicBool::new(false), &mut sink, &mut checkpoint).unwrap();
+        assert_eq!((h.stop_reason, h.steps_done, t.position.step), (StopReason::MaxSteps, 3, 3));
         // A second call continues the step counter; cancel stops before any step.
-        let mut checkpoint = |_: &Seq2Seq| -> Result<String> { Ok("c".into()) };
-        let h = t
-            .fit(
-                &mut m,
-                &train,
-                None,
-                &AtomicBool::new(true),
-                FitSinks { on_event: &mut sink, checkpoint: &mut checkpoint },
-            )
-            .unwrap();
-        assert_eq!((h.stop_reason, h.steps_done, t.step), (StopReason::Aborted, 0, 3));
+        let mut checkpoint = |_: &Seq2Seq, _: &Seq2SeqTrainer| -> Result<String> { Ok("c".into()) };
+        let h = t.fit(&mut m, &train, None, &AtomicBool::new(true), &mut sink, &mut checkpoint).unwrap();
+        assert_eq!((h.stop_reason, h.steps_done, t.position.step), (StopReason::Aborted, 0, 3));
         // Early stopping, patience 1, an impossible margin: stops at the second validation.
         let es = serde_json::json!({"epochs": 50, "validate_every": 2, "checkpoint_every": 4, "early_stopping": {"patience": 1, "min_delta": 1e9}});
-        t.set_options(options(es)).unwrap();
-        let mut checkpoint = |_: &Seq2Seq| -> Result<String> {
+        t.set_options(&m, options(es)).unwrap();
+        let mut checkpoint = |_: &Seq2Seq, _: &Seq2SeqTrainer| -> Result<String> {
             written += 1;
             Ok("c".into())
         };
-        let h = t
-            .fit(
-                &mut m,
-                &train,
-                Some(&valid),
-                &AtomicBool::new(false),
-                FitSinks { on_event: &mut sink, checkpoint: &mut checkpoint },
-            )
-            .unwrap();
+        let h = t.fit(&mut m, &train, Some(&valid), &AtomicBool::new(false), &mut sink, &mut checkpoint).unwrap();
         assert_eq!((h.stop_reason, h.steps_done, h.val_loss.len()), (StopReason::EarlyStopping, 3, 2));
         assert_eq!(h.best_step, Some(4), "steps 4 and 6 validated, the first is the best");
         assert_eq!(written, 1, "checkpoint_every: 4 wrote once in four steps");
         // Early stopping without validation data, tbptt and bad decode options are refused.
-        let mut checkpoint = |_: &Seq2Seq| -> Result<String> { Ok("c".into()) };
-        let err = t
-            .fit(
-                &mut m,
-                &train,
-                None,
-                &AtomicBool::new(false),
-                FitSinks { on_event: &mut sink, checkpoint: &mut checkpoint },
-            )
-            .unwrap_err();
+        let mut checkpoint = |_: &Seq2Seq, _: &Seq2SeqTrainer| -> Result<String> { Ok("c".into()) };
+        let err = t.fit(&mut m, &train, None, &AtomicBool::new(false), &mut sink, &mut checkpoint).unwrap_err();
         assert!(err.to_string().contains("earlyStopping"), "{err}");
         assert!(Seq2SeqTrainer::new(&m, options(serde_json::json!({"tbptt": true}))).is_err());
         let bad = DecodeOptions { beams: 0, ..DecodeOptions::default() };
