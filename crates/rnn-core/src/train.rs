@@ -19,7 +19,7 @@ use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
 use crate::model::evaluate::{evaluate_sequences, evaluate_stream, Evaluation};
 use crate::model::network::{ForwardCache, Network};
-use crate::model::objective::batch_loss;
+use crate::model::objective::{check_transcripts_fit, network_loss};
 use crate::optim::schedule::{Schedule, ScheduleConfig};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerState};
 use crate::params::Params;
@@ -253,6 +253,11 @@ impl TrainOptions {
         if monitor == Monitor::ValAccuracy && net.config.task == crate::config::Task::Regress {
             return Err(Error::Config(
                 "earlyStopping.monitor: \"valAccuracy\" needs a class head; a regression model has no accuracy, monitor \"valLoss\"".into(),
+            ));
+        }
+        if monitor == Monitor::ValAccuracy && net.config.task == crate::config::Task::Speech {
+            return Err(Error::Config(
+                "earlyStopping.monitor: \"valAccuracy\" needs a class head; a speech model has word and character error rates, monitor \"valLoss\"".into(),
             ));
         }
         Ok(())
@@ -598,8 +603,7 @@ impl Trainer {
             return self.non_finite(step, f64::NAN, LossSum::default(), lr, final_state);
         }
         self.doutputs.resize(outputs.len(), 0.0);
-        let width = net.config.output_size;
-        let loss = batch_loss(&outputs, width, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs));
+        let loss = network_loss(net, &outputs, batch, self.options.class_weights.as_deref(), Some(&mut self.doutputs));
         self.outputs = outputs;
         let loss = loss?;
         let mean = loss.sum.mean();
@@ -989,7 +993,8 @@ impl Trainer {
                         self.options.batch_size, set.rows
                     )));
                 }
-                set.validate()
+                set.validate()?;
+                check_transcripts_fit(set, net.frame_stacking())
             }
         }
     }
