@@ -150,7 +150,7 @@ pub fn beam_search(
     if opts.blank >= classes {
         return Err(Error::Range(format!("blank: expected an index in 0..{classes}, got {}", opts.blank)));
     }
-    if frames.len() % classes != 0 {
+    if !frames.len().is_multiple_of(classes) {
         return Err(Error::Shape(format!(
             "frames: expected a multiple of {classes} values (frames × classes), got {}",
             frames.len()

@@ -145,7 +145,7 @@ pub fn transcribe(
     let decoding = Decoding::new(alphabet, opts)?;
     let mut lengths = Vec::with_capacity(utterances.len());
     for (i, u) in utterances.iter().enumerate() {
-        if u.is_empty() || u.len() % f != 0 {
+        if u.is_empty() || !u.len().is_multiple_of(f) {
             return Err(Error::Shape(format!(
                 "frames[{i}]: expected a positive multiple of the model's {f} features per frame, got {} values",
                 u.len()
