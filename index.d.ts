@@ -163,6 +163,13 @@ export declare class NativeModel {
    * batch-first), with probabilities and classes for class heads, synchronously.
    */
   predict(data: SequenceData): Prediction
+  /**
+   * The transcripts of utterances, each `[T, F]` feature frames row-major, in input order,
+   * off the JavaScript thread; `cancel` stops it between batches (rejecting with `ABORT_ERR`).
+   */
+  transcribe(frames: Array<Float32Array>, options: TranscribeOptions, cancel?: CancelToken | undefined | null): Promise<string[]>
+  /** [`NativeModel::transcribe`] on the calling thread. */
+  transcribeSync(frames: Array<Float32Array>, options: TranscribeOptions): Array<string>
 }
 
 /**
@@ -426,6 +433,20 @@ export interface EarlyStoppingOptions {
   restoreBest?: boolean
 }
 
+/** Transcripts as padded label sequences: `[N, S]` labels (0 past each length), lengths `[N]`. */
+export interface EncodedTranscripts {
+  labels: Int32Array
+  lengths: Int32Array
+  /** S, the longest transcript's length. */
+  maxLength: number
+}
+
+/**
+ * The labels of `texts` under `alphabet` (a string of the output characters, class `k ≥ 1` is
+ * its `k - 1`-th character): a character outside it is a RangeError naming `transcripts[i]`.
+ */
+export declare function encodeTranscripts(alphabet: string, texts: Array<string>): EncodedTranscripts
+
 /**
  * Describes the native engine: its version, the SIMD features detected on this CPU and the
  * size of its thread pool.
@@ -463,6 +484,10 @@ export interface EvalInfo {
   mse?: number
   /** Regression: mean absolute error. */
   mae?: number
+  /** Speech: word error rate of the greedy transcripts (word edits over reference words). */
+  wer?: number
+  /** Speech: character error rate (character edits over reference characters). */
+  cer?: number
 }
 
 /**
@@ -539,6 +564,13 @@ export interface ModelOptions {
   bidirectional?: boolean
   pooling?: 'last' | 'mean' | 'max'
   perStep?: boolean
+  /**
+   * Speech models: the output characters, in class order after the CTC blank (e.g.
+   * `"0123456789 "`; the space separates words).
+   */
+  alphabet?: string
+  /** Speech models: feature frames joined into one recurrent step (stride the same), default 1. */
+  frameStacking?: number
 }
 
 /**
@@ -860,6 +892,13 @@ export interface SequenceData {
   tags?: Int32Array
   /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
   targets?: Float32Array
+  /**
+   * Label sequences `[N, S]` padded with 0 (speech; labels of the model's alphabet,
+   * `encodeTranscripts`), with `transcriptLengths`.
+   */
+  transcripts?: Int32Array
+  /** Real length of each transcript `[N]`. */
+  transcriptLengths?: Int32Array
 }
 
 /** One sequence's failure inside a step. */
@@ -980,6 +1019,17 @@ export interface TokenBatch {
   seqLen: number
   /** Rows holding real windows (the rest, at the end, are padding). */
   rows: number
+}
+
+/**
+ * How `transcribe` decodes: greedy unless `beamWidth` is given; `lexicon` (with `beamWidth`)
+ * restricts transcripts to these words.
+ */
+export interface TranscribeOptions {
+  /** Prefixes kept per frame by prefix beam search (1..=1024); absent: greedy decoding. */
+  beamWidth?: number
+  /** Allowed words (characters of the model's alphabet, no spaces); needs `beamWidth`. */
+  lexicon?: Array<string>
 }
 
 /** Writes `data` to `path` atomically: a failure leaves any previous file untouched. */

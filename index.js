@@ -846,6 +846,7 @@ module.exports.NativeTokenBuffer = nativeBinding.NativeTokenBuffer
 module.exports.NativeTokenDataset = nativeBinding.NativeTokenDataset
 module.exports.beamSearchNative = nativeBinding.beamSearchNative
 module.exports.checkOptionKeys = nativeBinding.checkOptionKeys
+module.exports.encodeTranscripts = nativeBinding.encodeTranscripts
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.modelFileTask = nativeBinding.modelFileTask
 module.exports.profileTexts = nativeBinding.profileTexts

@@ -16,4 +16,5 @@ pub mod model_options;
 pub mod options;
 pub mod seq2seq;
 pub mod snapshot;
+pub mod speech;
 pub mod train_options;

@@ -150,7 +150,7 @@ strict_object!(
     caller: [
         "tokenizer", "tokenizerOptions", "validation", "chunkSize", "labels", "tags", "maxLength", "onTooLong", "stratify",
         "textField", "labelField", "textColumn", "labelColumn", "delimiter", "inputSize", "outputSize", "targets",
-        "normalize", "vocabSize"
+        "normalize", "vocabSize", "alphabet", "featureSize"
     ]
 );
 
