@@ -7,6 +7,7 @@
 //! - Sequences inside the engine are **time-major** `[T, B, X]` so each step's slice is contiguous;
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
+pub mod audio;
 pub mod batch;
 pub mod beam;
 pub mod cell;
