@@ -82,6 +82,17 @@ export {
 export type { FitOptions } from './fit';
 export { profileTexts, recommendOptions, type DataProfile, type Recommendation, type DefaultsTask } from './defaults';
 export { loadModel, loadModelSync, loadLanguageModel, modelFileTask, type AnyModel } from './load';
+export {
+  readWav,
+  readWavSync,
+  resampleAudio,
+  resampleAudioSync,
+  logMelFeatures,
+  logMelFeaturesSync,
+  type WavAudio,
+  type LogMelOptions,
+  type LogMelFeatures,
+} from './audio';
 export { attentionSvg, type AttentionSvgOptions } from './attention-map';
 export { PairDataset, readPairs, type PairExample, type PairOptions, type PairColumns, type PairFileOptions } from './dataset/pairs';
 export {

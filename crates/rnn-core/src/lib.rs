@@ -8,6 +8,7 @@
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
 pub mod alphabet;
+pub mod audio;
 pub mod batch;
 pub mod beam;
 pub mod cell;
