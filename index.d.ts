@@ -163,6 +163,27 @@ export declare class NativeModel {
    * batch-first), with probabilities and classes for class heads, synchronously.
    */
   predict(data: SequenceData): Prediction
+  /**
+   * The transcripts of utterances, each `[T, F]` feature frames row-major, in input order,
+   * off the JavaScript thread; `cancel` stops it between batches (rejecting with `ABORT_ERR`).
+   */
+  transcribe(frames: Array<Float32Array>, options: TranscribeOptions, cancel?: CancelToken | undefined | null): Promise<string[]>
+  /**
+   * The transcripts of WAV files' bytes, featurised with the model's stored configuration
+   * (`audio_features`), off the JavaScript thread.
+   */
+  transcribeWav(wavs: Array<Uint8Array>, options: TranscribeOptions, cancel?: CancelToken | undefined | null): Promise<string[]>
+  /** [`NativeModel::transcribe_wav`] on the calling thread. */
+  transcribeWavSync(wavs: Array<Uint8Array>, options: TranscribeOptions): Array<string>
+  /**
+   * The transcripts of mono samples recorded at `sampleRate` Hz (resampled to the features'
+   * rate), off the JavaScript thread.
+   */
+  transcribeSamples(samples: Array<Float32Array>, sampleRate: number, options: TranscribeOptions, cancel?: CancelToken | undefined | null): Promise<string[]>
+  /** [`NativeModel::transcribe_samples`] on the calling thread. */
+  transcribeSamplesSync(samples: Array<Float32Array>, sampleRate: number, options: TranscribeOptions): Array<string>
+  /** [`NativeModel::transcribe`] on the calling thread. */
+  transcribeSync(frames: Array<Float32Array>, options: TranscribeOptions): Array<string>
 }
 
 /**
@@ -320,6 +341,15 @@ export declare class NativeTokenDataset {
   get vocabSize(): number
 }
 
+/** A transcribed corpus read from disk: each utterance's file, transcript and feature frames. */
+export interface AudioCorpus {
+  /** The WAV files, as listed (manifest order, or sorted by name in a folder). */
+  audio: Array<string>
+  texts: Array<string>
+  /** `[T, n_mels]` frames per utterance. */
+  frames: Array<Float32Array>
+}
+
 /** Options of `beamSearchNative`: the engine's `BeamConfig` in JavaScript names. */
 export interface BeamOptions {
   /** Beam width, in [1, 256]. */
@@ -426,6 +456,20 @@ export interface EarlyStoppingOptions {
   restoreBest?: boolean
 }
 
+/** Transcripts as padded label sequences: `[N, S]` labels (0 past each length), lengths `[N]`. */
+export interface EncodedTranscripts {
+  labels: Int32Array
+  lengths: Int32Array
+  /** S, the longest transcript's length. */
+  maxLength: number
+}
+
+/**
+ * The labels of `texts` under `alphabet` (a string of the output characters, class `k ≥ 1` is
+ * its `k - 1`-th character): a character outside it is a RangeError naming `transcripts[i]`.
+ */
+export declare function encodeTranscripts(alphabet: string, texts: Array<string>): EncodedTranscripts
+
 /**
  * Describes the native engine: its version, the SIMD features detected on this CPU and the
  * size of its thread pool.
@@ -463,7 +507,17 @@ export interface EvalInfo {
   mse?: number
   /** Regression: mean absolute error. */
   mae?: number
+  /** Speech: word error rate of the greedy transcripts (word edits over reference words). */
+  wer?: number
+  /** Speech: character error rate (character edits over reference characters). */
+  cer?: number
 }
+
+/**
+ * The stored JSON form of the feature configuration `options` describe (defaults filled in,
+ * validated by the engine): what a speech model keeps under `audio_features`.
+ */
+export declare function featureConfigJson(options: LogMelOptions): Record<string, unknown>
 
 /**
  * Options of a training run (`fit`) or step (`trainStep`). Data order (batch size, windows,
@@ -510,6 +564,13 @@ export interface InitOptions {
   /** LSTM forget-gate bias. */
   forgetBias?: number
 }
+
+/**
+ * Reads a transcribed corpus (a JSONL manifest of `{"audio", "text"}` lines, or a folder of
+ * `a.wav` + `a.txt` pairs) and computes every file's features with `features` (the stored
+ * configuration, `featureConfigJson`), off the JavaScript thread; errors name the line or file.
+ */
+export declare function loadAudioCorpus(source: string, features: Record<string, unknown>): Promise<AudioCorpus>
 
 /** Log-mel frames, row-major `[frames, nMels]`. */
 export interface LogMelFeatures {
@@ -580,6 +641,13 @@ export interface ModelOptions {
   bidirectional?: boolean
   pooling?: 'last' | 'mean' | 'max'
   perStep?: boolean
+  /**
+   * Speech models: the output characters, in class order after the CTC blank (e.g.
+   * `"0123456789 "`; the space separates words).
+   */
+  alphabet?: string
+  /** Speech models: feature frames joined into one recurrent step (stride the same), default 1. */
+  frameStacking?: number
 }
 
 /**
@@ -917,6 +985,13 @@ export interface SequenceData {
   tags?: Int32Array
   /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
   targets?: Float32Array
+  /**
+   * Label sequences `[N, S]` padded with 0 (speech; labels of the model's alphabet,
+   * `encodeTranscripts`), with `transcriptLengths`.
+   */
+  transcripts?: Int32Array
+  /** Real length of each transcript `[N]`. */
+  transcriptLengths?: Int32Array
 }
 
 /** One sequence's failure inside a step. */
@@ -1037,6 +1112,17 @@ export interface TokenBatch {
   seqLen: number
   /** Rows holding real windows (the rest, at the end, are padding). */
   rows: number
+}
+
+/**
+ * How `transcribe` decodes: greedy unless `beamWidth` is given; `lexicon` (with `beamWidth`)
+ * restricts transcripts to these words.
+ */
+export interface TranscribeOptions {
+  /** Prefixes kept per frame by prefix beam search (1..=1024); absent: greedy decoding. */
+  beamWidth?: number
+  /** Allowed words (characters of the model's alphabet, no spaces); needs `beamWidth`. */
+  lexicon?: Array<string>
 }
 
 /** A decoded WAV file. */

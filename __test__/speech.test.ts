@@ -74,13 +74,13 @@ describe('speech recognition', () => {
     expect(after.count).toBe(40);
 
     const frames = held.map((u) => u.frames);
-    const greedy = await model.transcribe(frames);
+    const greedy = await model.transcribeFrames(frames);
     expect(greedy.filter((t, i) => t === held[i].text).length).toBeGreaterThanOrEqual(36);
-    expect(model.transcribeSync(frames)).toEqual(greedy);
-    expect(await model.transcribe(frames[0])).toBe(greedy[0]);
-    const beam = await model.transcribe(frames, { beamWidth: 8 });
+    expect(model.transcribeFramesSync(frames)).toEqual(greedy);
+    expect(await model.transcribeFrames(frames[0])).toBe(greedy[0]);
+    const beam = await model.transcribeFrames(frames, { beamWidth: 8 });
     expect(beam.filter((t, i) => t === held[i].text).length).toBeGreaterThanOrEqual(35);
-    for (const t of await model.transcribe(frames, { beamWidth: 8, lexicon: ['a', 'bc'] })) {
+    for (const t of await model.transcribeFrames(frames, { beamWidth: 8, lexicon: ['a', 'bc'] })) {
       expect(t === '' || t.split(' ').every((w) => w === 'a' || w === 'bc')).toBe(true);
     }
 
@@ -91,8 +91,8 @@ describe('speech recognition', () => {
     if (loaded.task !== 'speech') throw new Error('unreachable');
     expect(loaded).toBeInstanceOf(SpeechRecognizer);
     expect([loaded.alphabet, loaded.frameStacking]).toEqual([ALPHABET, 2]);
-    expect(await loaded.transcribe(frames)).toEqual(greedy);
-    expect((loadModelSync(file) as SpeechRecognizer).transcribeSync(frames[1])).toBe(greedy[1]);
+    expect(await loaded.transcribeFrames(frames)).toEqual(greedy);
+    expect((loadModelSync(file) as SpeechRecognizer).transcribeFramesSync(frames[1])).toBe(greedy[1]);
   });
 
   it('refuses bad options, frames and transcripts with coded, named errors', async () => {
@@ -111,17 +111,17 @@ describe('speech recognition', () => {
     const model = createSpeechRecognizer({ features: { size: F }, alphabet: ALPHABET, hiddenSize: 8, frameStacking: 2 });
     e = await errorOf(() => SpeechDataset.fromUtterances([{ frames: new Float32Array(4 * F), text: 'ax' }], { alphabet: ALPHABET, featureSize: F }));
     expect([e.code, e.param]).toEqual(['ERR_RNNKIT_RANGE', 'utterances[0].text']);
-    e = await errorOf(() => model.transcribe(new Float32Array(3 * F + 1)));
+    e = await errorOf(() => model.transcribeFrames(new Float32Array(3 * F + 1)));
     expect([e.code, e.param]).toEqual(['ERR_RNNKIT_SHAPE', 'frames[0]']);
-    e = await errorOf(() => model.transcribe(new Float32Array(4 * F), { lexicon: ['a'] }));
+    e = await errorOf(() => model.transcribeFrames(new Float32Array(4 * F), { lexicon: ['a'] }));
     expect([e.code, e.param]).toEqual(['ERR_RNNKIT_CONFIG', 'options.lexicon']);
-    e = await errorOf(() => model.transcribe(new Float32Array(4 * F), { beamWidth: 4, lexicon: ['ax'] }));
+    e = await errorOf(() => model.transcribeFrames(new Float32Array(4 * F), { beamWidth: 4, lexicon: ['ax'] }));
     expect(e.param).toBe('options.lexicon[0]');
-    e = await errorOf(() => model.transcribe(new Float32Array(4 * F), { beamWidht: 4 } as never));
+    e = await errorOf(() => model.transcribeFrames(new Float32Array(4 * F), { beamWidht: 4 } as never));
     expect(e.code).toBe('ERR_RNNKIT_UNKNOWN_OPTION');
     const nan = new Float32Array(4 * F);
     nan[7] = NaN;
-    e = await errorOf(() => model.transcribe(nan));
+    e = await errorOf(() => model.transcribeFrames(nan));
     expect(e.code).toBe('ERR_RNNKIT_NON_FINITE');
     // A transcript its audio cannot hold: 4 frames stacked by 2 give 2 steps, "abc" needs 3.
     e = await errorOf(() => model.fit([{ frames: new Float32Array(4 * F), text: 'abc' }]));
@@ -141,6 +141,6 @@ describe('speech recognition', () => {
     expect(e.name).toBe('AbortError');
     const done = new AbortController();
     done.abort();
-    expect((await errorOf(() => model.transcribe(utterances(1, 1)[0].frames, { signal: done.signal }))).name).toBe('AbortError');
+    expect((await errorOf(() => model.transcribeFrames(utterances(1, 1)[0].frames, { signal: done.signal }))).name).toBe('AbortError');
   });
 });

@@ -21,3 +21,4 @@ export { TaggedDataset, type TaggedBatch, type TaggedExample, type TaggedOptions
 export { FeatureStats } from './feature-stats';
 export { DenseDataset, type DenseBatch, type DenseOptions } from './dense';
 export { SpeechDataset, type SpeechBatch, type SpeechDatasetOptions, type Utterance } from './speech';
+export { AudioDataset, type AudioDatasetOptions } from './audio';

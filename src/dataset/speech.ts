@@ -45,7 +45,7 @@ export class SpeechDataset extends RowDataset<SpeechBatch> {
   /** Values per frame. */
   readonly featureSize: number;
 
-  private constructor(utterances: Utterance[], name: string, options: SpeechDatasetOptions) {
+  protected constructor(utterances: Utterance[], name: string, options: SpeechDatasetOptions) {
     const o = checkObject('options', options);
     const alphabet = checkString('options.alphabet', o.alphabet, true);
     const F = checkInt('options.featureSize', o.featureSize, 1);

@@ -7,11 +7,11 @@
  * The alphabet and frame stacking are the file's `config` (docs/FORMAT.md).
  */
 
-import type { NativeModel, NativeSequenceDataset } from '../../index';
+import type { LogMelOptions, NativeModel, NativeSequenceDataset } from '../../index';
 import { native } from '../native';
 import { Model } from '../model';
 import { refuseOrderKeys, runFit, splitFitOptions } from '../fit';
-import { SpeechDataset, type Utterance } from '../dataset';
+import { AudioDataset, SpeechDataset, type Utterance } from '../dataset';
 import { checkInt, checkString, describe, error, rangeError, typeError } from '../errors';
 import { checkOptionKeys } from '../option-keys';
 import { checkSignal, withSignal } from '../cancel';
@@ -19,11 +19,14 @@ import type { ArchitectureOptions, History } from '../types';
 import type { FitOptions } from '../fit';
 import { checkObject } from './sequence-model';
 
-/** The feature frames a speech model reads. */
-export interface SpeechFeatureOptions {
-  /** Values per frame (e.g. 40 log-mel bands). */
-  size: number;
-}
+/**
+ * The features a speech model reads: `{ size }` for feature frames you compute yourself
+ * (`transcribeFrames`), or log-mel options (`LogMelOptions`: `nMels`, `sampleRate`, `windowMs`,
+ * `hopMs`, `normalise`, ...; `{}` for the defaults) for a model that reads audio: the
+ * configuration is stored with the model and the engine computes the features of WAV files and
+ * samples (`transcribe`, `AudioDataset`).
+ */
+export type SpeechFeatureOptions = { size: number } | LogMelOptions;
 
 /** Options of {@link createSpeechRecognizer}. */
 export interface SpeechRecognizerOptions extends ArchitectureOptions {
@@ -51,6 +54,8 @@ export interface SpeechFitOptions extends FitOptions {
 
 /** How {@link SpeechRecognizer.transcribe} decodes. */
 export interface TranscribeOptions {
+  /** The rate (Hz) of Float32Array samples given to `transcribe`. Default: the model's feature rate. */
+  sampleRate?: number;
   /** Prefix beam search keeping this many prefixes per frame (1–1024). Default: greedy decoding. */
   beamWidth?: number;
   /** Allowed words (characters of the alphabet, no spaces): every transcript is a sequence of them. Needs `beamWidth`. */
@@ -96,6 +101,12 @@ export class SpeechRecognizer extends Model {
     return this.config.input_size as number;
   }
 
+  /** The stored feature configuration of a model that reads audio (docs/FORMAT.md), else null. */
+  get features(): Record<string, unknown> | null {
+    const f = this.native.metadataValue('audio_features');
+    return f === undefined || f === null ? null : (f as Record<string, unknown>);
+  }
+
   /** Frames joined into one recurrent step. */
   get frameStacking(): number {
     return (this.config.frame_stacking as number | undefined) ?? 1;
@@ -104,6 +115,11 @@ export class SpeechRecognizer extends Model {
   /** The native row set of `data`: a dataset (checked against the model) or utterances packed with the model's alphabet. */
   private dataset(name: string, data: unknown, order: Record<string, unknown>): NativeSequenceDataset {
     if (data instanceof SpeechDataset) {
+      if (data instanceof AudioDataset && JSON.stringify(data.features) !== JSON.stringify(this.features))
+        throw typeError(
+          'ERR_RNNKIT_CONFIG',
+          `${name}: the dataset's features were computed with another configuration than the model's; load it with options.features: model.features`,
+        );
       if (data.alphabet !== this.alphabet)
         throw typeError(
           'ERR_RNNKIT_CONFIG',
@@ -144,45 +160,104 @@ export class SpeechRecognizer extends Model {
     return { loss: e.loss, wer: e.wer!, cer: e.cer!, count: e.count };
   }
 
-  /** Checks `frames` (one utterance or an array) and the decoding options. */
-  private transcribeArgs(frames: unknown, options: unknown, sync: boolean): { list: Float32Array[]; single: boolean; opts: Record<string, unknown> } {
-    const single = frames instanceof Float32Array;
-    const list = single ? [frames] : frames;
-    if (!Array.isArray(list))
-      throw typeError('ERR_RNNKIT_TYPE', `frames: expected a Float32Array [T, ${this.featureSize}] or an array of them, got ${describe(frames)}`);
-    list.forEach((f, i) => {
-      if (!(f instanceof Float32Array)) throw typeError('ERR_RNNKIT_TYPE', `frames[${i}]: expected a Float32Array, got ${describe(f)}`);
-    });
+  /** Checks the decoding options (`sampleRate` only for samples, `signal` only async). */
+  private decodeOptions(options: unknown, keys: string[]): Record<string, unknown> {
     const o = checkObject('options', options);
-    checkOptionKeys('options', o, sync ? ['beamWidth', 'lexicon'] : ['beamWidth', 'lexicon', 'signal']);
-    const { signal: _signal, ...opts } = o;
+    checkOptionKeys('options', o, keys);
+    const { signal: _signal, sampleRate: _rate, ...opts } = o;
     if (opts.lexicon !== undefined) {
       if (!Array.isArray(opts.lexicon)) throw typeError('ERR_RNNKIT_TYPE', `options.lexicon: expected an array of words, got ${describe(opts.lexicon)}`);
       opts.lexicon.forEach((w, i) => checkString(`options.lexicon[${i}]`, w));
     }
     if (opts.beamWidth !== undefined) checkInt('options.beamWidth', opts.beamWidth, 1, 1024);
-    return { list: list as Float32Array[], single, opts };
+    return opts;
+  }
+
+  /** One item or an array of items of `kind`, checked. */
+  private listOf<T>(name: string, value: unknown, is: (v: unknown) => v is T, what: string): { list: T[]; single: boolean } {
+    const single = is(value);
+    const list = single ? [value] : value;
+    if (!Array.isArray(list) || list.length === 0)
+      throw typeError('ERR_RNNKIT_TYPE', `${name}: expected ${what} or a non-empty array of them, got ${describe(value)}`);
+    list.forEach((f, i) => {
+      if (!is(f)) throw typeError('ERR_RNNKIT_TYPE', `${name}[${i}]: expected ${what}, got ${describe(f)}`);
+    });
+    return { list: list as T[], single };
+  }
+
+  private busy(): void {
+    if (this.isTraining) throw error('ERR_RNNKIT_BUSY', 'this model is training; wait for fit() to settle or abort it');
+  }
+
+  /** The audio of `transcribe`: WAV bytes or samples (and their rate), checked. */
+  private sound(input: unknown, options: Record<string, unknown>): { wavs?: Uint8Array[]; samples?: Float32Array[]; rate: number; single: boolean } {
+    const features = this.features;
+    if (!features)
+      throw typeError('ERR_RNNKIT_CONFIG', 'model: this speech model reads feature frames (it was made with features: { size }); use transcribeFrames');
+    const rate = options.sampleRate === undefined ? (features.sample_rate as number) : checkInt('options.sampleRate', options.sampleRate, 1, 0xffffffff);
+    const first = Array.isArray(input) ? input[0] : input;
+    if (first instanceof Uint8Array) {
+      const { list, single } = this.listOf('audio', input, (v): v is Uint8Array => v instanceof Uint8Array, 'the bytes of a WAV file (Uint8Array or Buffer)');
+      if (options.sampleRate !== undefined)
+        throw typeError('ERR_RNNKIT_CONFIG', 'options.sampleRate: a WAV file states its own rate; sampleRate is for Float32Array samples');
+      return { wavs: list, rate, single };
+    }
+    const { list, single } = this.listOf(
+      'audio',
+      input,
+      (v): v is Float32Array => v instanceof Float32Array,
+      'WAV bytes (Uint8Array) or mono samples (Float32Array)',
+    );
+    return { samples: list, rate, single };
   }
 
   /**
-   * Transcribes feature frames (`[T, featureSize]` per utterance) off the JS thread: greedy by
+   * Transcribes audio off the JS thread: the bytes of WAV files (`Uint8Array`/`Buffer`), or mono
+   * samples (`Float32Array`, at `options.sampleRate`, default the model's feature rate), one or an
+   * array. The engine decodes, resamples and computes the model's stored features; greedy by
    * default, prefix beam search with `beamWidth`, restricted to `lexicon`'s words when given.
    */
-  async transcribe(frames: Float32Array, options?: TranscribeOptions): Promise<string>;
-  async transcribe(frames: Float32Array[], options?: TranscribeOptions): Promise<string[]>;
-  async transcribe(frames: unknown, options: TranscribeOptions = {}): Promise<string | string[]> {
-    const { list, single, opts } = this.transcribeArgs(frames, options, false);
+  async transcribe(audio: Uint8Array | Float32Array, options?: TranscribeOptions): Promise<string>;
+  async transcribe(audio: Uint8Array[] | Float32Array[], options?: TranscribeOptions): Promise<string[]>;
+  async transcribe(audio: unknown, options: TranscribeOptions = {}): Promise<string | string[]> {
+    const opts = this.decodeOptions(options, ['beamWidth', 'lexicon', 'signal', 'sampleRate']);
     const signal = checkSignal('options.signal', options.signal);
-    if (this.isTraining) throw error('ERR_RNNKIT_BUSY', 'this model is training; wait for fit() to settle or abort it');
+    const s = this.sound(audio, options as Record<string, unknown>);
+    this.busy();
+    const out = await withSignal(signal, 'transcription', (cancel) =>
+      s.wavs ? this.native.transcribeWav(s.wavs, opts, cancel) : this.native.transcribeSamples(s.samples!, s.rate, opts, cancel),
+    );
+    return s.single ? out[0] : out;
+  }
+
+  /** {@link SpeechRecognizer.transcribe} on the calling thread. */
+  transcribeSync(audio: Uint8Array | Float32Array, options?: Omit<TranscribeOptions, 'signal'>): string;
+  transcribeSync(audio: Uint8Array[] | Float32Array[], options?: Omit<TranscribeOptions, 'signal'>): string[];
+  transcribeSync(audio: unknown, options: Omit<TranscribeOptions, 'signal'> = {}): string | string[] {
+    const opts = this.decodeOptions(options, ['beamWidth', 'lexicon', 'sampleRate']);
+    const s = this.sound(audio, options as Record<string, unknown>);
+    const out = s.wavs ? this.native.transcribeWavSync(s.wavs, opts) : this.native.transcribeSamplesSync(s.samples!, s.rate, opts);
+    return s.single ? out[0] : out;
+  }
+
+  /** Transcribes feature frames (`[T, featureSize]` per utterance) off the JS thread; options as {@link SpeechRecognizer.transcribe} (no `sampleRate`). */
+  async transcribeFrames(frames: Float32Array, options?: Omit<TranscribeOptions, 'sampleRate'>): Promise<string>;
+  async transcribeFrames(frames: Float32Array[], options?: Omit<TranscribeOptions, 'sampleRate'>): Promise<string[]>;
+  async transcribeFrames(frames: unknown, options: Omit<TranscribeOptions, 'sampleRate'> = {}): Promise<string | string[]> {
+    const opts = this.decodeOptions(options, ['beamWidth', 'lexicon', 'signal']);
+    const signal = checkSignal('options.signal', options.signal);
+    const { list, single } = this.listOf('frames', frames, (v): v is Float32Array => v instanceof Float32Array, `a Float32Array [T, ${this.featureSize}]`);
+    this.busy();
     const out = await withSignal(signal, 'transcription', (cancel) => this.native.transcribe(list, opts, cancel));
     return single ? out[0] : out;
   }
 
-  /** {@link SpeechRecognizer.transcribe} on the calling thread. */
-  transcribeSync(frames: Float32Array, options?: Omit<TranscribeOptions, 'signal'>): string;
-  transcribeSync(frames: Float32Array[], options?: Omit<TranscribeOptions, 'signal'>): string[];
-  transcribeSync(frames: unknown, options: Omit<TranscribeOptions, 'signal'> = {}): string | string[] {
-    const { list, single, opts } = this.transcribeArgs(frames, options, true);
+  /** {@link SpeechRecognizer.transcribeFrames} on the calling thread. */
+  transcribeFramesSync(frames: Float32Array, options?: Omit<TranscribeOptions, 'signal' | 'sampleRate'>): string;
+  transcribeFramesSync(frames: Float32Array[], options?: Omit<TranscribeOptions, 'signal' | 'sampleRate'>): string[];
+  transcribeFramesSync(frames: unknown, options: Omit<TranscribeOptions, 'signal' | 'sampleRate'> = {}): string | string[] {
+    const opts = this.decodeOptions(options, ['beamWidth', 'lexicon']);
+    const { list, single } = this.listOf('frames', frames, (v): v is Float32Array => v instanceof Float32Array, `a Float32Array [T, ${this.featureSize}]`);
     const out = this.native.transcribeSync(list, opts);
     return single ? out[0] : out;
   }
@@ -205,9 +280,25 @@ export function createSpeechRecognizer(options: SpeechRecognizerOptions): Speech
     'frameStacking',
   ]);
   const features = checkObject('options.features', o.features);
-  checkOptionKeys('options.features', features, ['size']);
-  const inputSize = checkInt('options.features.size', features.size, 1);
   const { features: _features, ...arch } = o;
-  const handle = native.NativeModel.create('speech', { ...arch, inputSize });
+  if (features.size !== undefined) {
+    checkOptionKeys('options.features', features, ['size']);
+    const inputSize = checkInt('options.features.size', features.size, 1);
+    return new SpeechRecognizer(native.NativeModel.create('speech', { ...arch, inputSize }));
+  }
+  // Log-mel features: the engine fills the defaults and validates; the model stores the result.
+  let config: Record<string, unknown>;
+  try {
+    config = native.featureConfigJson(features as LogMelOptions);
+  } catch (e) {
+    const err = e as Error & { param?: string };
+    if (err.param?.startsWith('options.')) {
+      err.message = err.message.replace(err.param, `options.features.${err.param.slice(8)}`);
+      err.param = `options.features.${err.param.slice(8)}`;
+    }
+    throw err;
+  }
+  const handle = native.NativeModel.create('speech', { ...arch, inputSize: config.n_mels as number });
+  handle.setMetadataValue('audio_features', config);
   return new SpeechRecognizer(handle);
 }

@@ -8,9 +8,11 @@
 //!   [`features::FeatureConfig`] that a speech model stores in its metadata, so transcription
 //!   computes exactly the features it was trained on;
 //! - [`normalise`]: per-utterance or global (training-set) mean/variance normalisation;
+//! - [`corpus`]: a JSONL manifest or a folder of transcribed WAV files, featurised in parallel;
 //! - [`spec_augment`]: SpecAugment time and frequency masks for training, drawn from the
 //!   engine's seeded [`crate::rng::Rng`].
 
+pub mod corpus;
 pub mod features;
 pub mod normalise;
 pub mod resample;

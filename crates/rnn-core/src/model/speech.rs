@@ -10,6 +10,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::alphabet::{Alphabet, BLANK};
+use crate::audio::features::{FeatureConfig, FeatureExtractor};
+use crate::audio::wav::read_wav;
 use crate::batch::{Batch, BatchInput, BatchTargets, SequenceSet};
 use crate::config::{InputKind, Task};
 use crate::ctc_decode::{beam_search, greedy, BeamOptions, Lexicon};
@@ -178,6 +180,56 @@ pub fn transcribe(
         }
     }
     Ok(out)
+}
+
+/// One utterance as sound: a WAV file's bytes, or mono samples at a rate (Hz).
+#[derive(Debug, Clone, Copy)]
+pub enum Audio<'a> {
+    Wav(&'a [u8]),
+    Samples(&'a [f32], u32),
+}
+
+/// Transcribes sound: each utterance's features computed with `features` (the model's stored
+/// configuration; files decoded and featurised in parallel), then [`transcribe`]. An error names
+/// the utterance (`audio[i]: ...`).
+pub fn transcribe_audio(
+    net: &Network,
+    features: &FeatureConfig,
+    audio: &[Audio],
+    opts: &TranscribeOptions,
+    cancel: Option<&AtomicBool>,
+) -> Result<Vec<String>> {
+    let (_, f) = speech_parts(net)?;
+    if features.n_mels != f {
+        return Err(Error::Config(format!(
+            "features: {} mel bands, the model reads {f} features per frame",
+            features.n_mels
+        )));
+    }
+    let extractor = FeatureExtractor::new(features.clone())?;
+    let mut frames: Vec<(usize, Option<Result<Vec<f32>>>)> = (0..audio.len()).map(|i| (i, None)).collect();
+    crate::parallel::for_each_mut(&mut frames, |(i, out)| {
+        let r = match audio[*i] {
+            Audio::Wav(bytes) => read_wav(bytes).and_then(|w| extractor.features_at(&w.samples, w.sample_rate)),
+            Audio::Samples(samples, rate) => extractor.features_at(samples, rate),
+        };
+        *out = Some(r.map_err(|e| named(&format!("audio[{i}]"), e)));
+    });
+    let frames = frames.into_iter().map(|(_, r)| r.expect("every utterance featurised")).collect::<Result<Vec<_>>>()?;
+    let views: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
+    transcribe(net, &views, opts, cancel)
+}
+
+/// `e` with `name` put in front of its message (same kind).
+fn named(name: &str, e: Error) -> Error {
+    match e {
+        Error::Shape(m) => Error::Shape(format!("{name}: {m}")),
+        Error::Range(m) => Error::Range(format!("{name}: {m}")),
+        Error::NonFinite(m) => Error::NonFinite(format!("{name}: {m}")),
+        Error::Format(m) => Error::Format(format!("{name}: {m}")),
+        Error::Config(m) => Error::Config(format!("{name}: {m}")),
+        other => other,
+    }
 }
 
 /// The CTC loss and the word and character error rates of a speech model on `set` (dense frames
