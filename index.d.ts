@@ -171,6 +171,27 @@ export declare class NativeModel {
    * batch-first), with probabilities and classes for class heads, synchronously.
    */
   predict(data: SequenceData): Prediction
+  /**
+   * The transcripts of utterances, each `[T, F]` feature frames row-major, in input order,
+   * off the JavaScript thread; `cancel` stops it between batches (rejecting with `ABORT_ERR`).
+   */
+  transcribe(frames: Array<Float32Array>, options: TranscribeOptions, cancel?: CancelToken | undefined | null): Promise<string[]>
+  /**
+   * The transcripts of WAV files' bytes, featurised with the model's stored configuration
+   * (`audio_features`), off the JavaScript thread.
+   */
+  transcribeWav(wavs: Array<Uint8Array>, options: TranscribeOptions, cancel?: CancelToken | undefined | null): Promise<string[]>
+  /** [`NativeModel::transcribe_wav`] on the calling thread. */
+  transcribeWavSync(wavs: Array<Uint8Array>, options: TranscribeOptions): Array<string>
+  /**
+   * The transcripts of mono samples recorded at `sampleRate` Hz (resampled to the features'
+   * rate), off the JavaScript thread.
+   */
+  transcribeSamples(samples: Array<Float32Array>, sampleRate: number, options: TranscribeOptions, cancel?: CancelToken | undefined | null): Promise<string[]>
+  /** [`NativeModel::transcribe_samples`] on the calling thread. */
+  transcribeSamplesSync(samples: Array<Float32Array>, sampleRate: number, options: TranscribeOptions): Array<string>
+  /** [`NativeModel::transcribe`] on the calling thread. */
+  transcribeSync(frames: Array<Float32Array>, options: TranscribeOptions): Array<string>
 }
 
 /**
@@ -347,6 +368,15 @@ export declare class NativeTokenDataset {
   get vocabSize(): number
 }
 
+/** A transcribed corpus read from disk: each utterance's file, transcript and feature frames. */
+export interface AudioCorpus {
+  /** The WAV files, as listed (manifest order, or sorted by name in a folder). */
+  audio: Array<string>
+  texts: Array<string>
+  /** `[T, n_mels]` frames per utterance. */
+  frames: Array<Float32Array>
+}
+
 /** Options of `beamSearchNative`: the engine's `BeamConfig` in JavaScript names. */
 export interface BeamOptions {
   /** Beam width, in [1, 256]. */
@@ -462,6 +492,20 @@ export interface EarlyStoppingOptions {
   restoreBest?: boolean
 }
 
+/** Transcripts as padded label sequences: `[N, S]` labels (0 past each length), lengths `[N]`. */
+export interface EncodedTranscripts {
+  labels: Int32Array
+  lengths: Int32Array
+  /** S, the longest transcript's length. */
+  maxLength: number
+}
+
+/**
+ * The labels of `texts` under `alphabet` (a string of the output characters, class `k ≥ 1` is
+ * its `k - 1`-th character): a character outside it is a RangeError naming `transcripts[i]`.
+ */
+export declare function encodeTranscripts(alphabet: string, texts: Array<string>): EncodedTranscripts
+
 /**
  * Describes the native engine: its version, the SIMD features detected on this CPU and the
  * size of its thread pool.
@@ -499,7 +543,17 @@ export interface EvalInfo {
   mse?: number
   /** Regression: mean absolute error. */
   mae?: number
+  /** Speech: word error rate of the greedy transcripts (word edits over reference words). */
+  wer?: number
+  /** Speech: character error rate (character edits over reference characters). */
+  cer?: number
 }
+
+/**
+ * The stored JSON form of the feature configuration `options` describe (defaults filled in,
+ * validated by the engine): what a speech model keeps under `audio_features`.
+ */
+export declare function featureConfigJson(options: LogMelOptions): Record<string, unknown>
 
 /**
  * Options of a training run (`fit`) or step (`trainStep`). Data order (batch size, windows,
@@ -558,6 +612,54 @@ export interface InitOptions {
 }
 
 /**
+ * Reads a transcribed corpus (a JSONL manifest of `{"audio", "text"}` lines, or a folder of
+ * `a.wav` + `a.txt` pairs) and computes every file's features with `features` (the stored
+ * configuration, `featureConfigJson`), off the JavaScript thread; errors name the line or file.
+ */
+export declare function loadAudioCorpus(source: string, features: Record<string, unknown>): Promise<AudioCorpus>
+
+/** Log-mel frames, row-major `[frames, nMels]`. */
+export interface LogMelFeatures {
+  data: Float32Array
+  frames: number
+  nMels: number
+  /** The configuration that made them, in the JSON form a speech model stores. */
+  config: Record<string, unknown>
+}
+
+/** [`log_mel_features_sync`] off the JavaScript thread (a bad option rejects the promise). */
+export declare function logMelFeaturesAsync(samples: Float32Array, sampleRate: number, options: LogMelOptions): Promise<LogMelFeatures>
+
+/** Log-mel features of mono `samples` at `sampleRate` (resampled to `options.sampleRate` first). */
+export declare function logMelFeaturesSync(samples: Float32Array, sampleRate: number, options: LogMelOptions): LogMelFeatures
+
+/**
+ * The options of `logMelFeatures`; every field optional (defaults: 16 kHz, 25 ms windows,
+ * 10 ms hop, 40 bands from 20 Hz to half the rate, Hann window, floor 1e-6, per-utterance
+ * normalisation).
+ */
+export interface LogMelOptions {
+  /** The rate features are computed at (Hz); other input rates are resampled to it. */
+  sampleRate?: number
+  windowMs?: number
+  hopMs?: number
+  /** FFT size in samples (≥ the window); default the window's length. */
+  nFft?: number
+  nMels?: number
+  fmin?: number
+  /** Default: half the sample rate. */
+  fmax?: number
+  window?: 'hann' | 'hamming'
+  logFloor?: number
+  /** `'utterance'` (default), `'none'`, or `'global'` with `mean` and `std`. */
+  normalise?: 'utterance' | 'none' | 'global'
+  /** Per-band means for `normalise: 'global'`. */
+  mean?: Array<number>
+  /** Per-band standard deviations for `normalise: 'global'`. */
+  std?: Array<number>
+}
+
+/**
  * The `task` of the model file at `path` (from its header), so that `loadModel` picks the
  * loader of its architecture.
  */
@@ -585,6 +687,13 @@ export interface ModelOptions {
   bidirectional?: boolean
   pooling?: 'last' | 'mean' | 'max'
   perStep?: boolean
+  /**
+   * Speech models: the output characters, in class order after the CTC blank (e.g.
+   * `"0123456789 "`; the space separates words).
+   */
+  alphabet?: string
+  /** Speech models: feature frames joined into one recurrent step (stride the same), default 1. */
+  frameStacking?: number
 }
 
 /**
@@ -716,6 +825,16 @@ export interface Prediction {
 /** The profile of `texts` (the rows of a data set, or the pieces of a text). */
 export declare function profileTexts(texts: Array<string>): DataProfile
 
+/** [`read_wav_sync`] off the JavaScript thread. */
+export declare function readWavAsync(bytes: Uint8Array): Promise<WavAudio>
+
+/**
+ * Decodes WAV bytes: 8/16/24/32-bit integer PCM or 32-bit float, plain or
+ * WAVE_FORMAT_EXTENSIBLE, any channel count (averaged to mono). Anything else throws
+ * `ERR_RNNKIT_FORMAT` naming what is wrong.
+ */
+export declare function readWavSync(bytes: Uint8Array): WavAudio
+
 /** The defaults of a task on a data set: the model, its tokenizer, its training, and why. */
 export interface Recommendation {
   /** `'char'` or `'word'`; absent where the task or the rows fix the tokenizer. */
@@ -763,6 +882,11 @@ export declare function recommendOptions(task: string, profile: DataProfile): Re
  * like `target` (each `profileTexts` of one side).
  */
 export declare function recommendSeq2SeqOptions(source: DataProfile, target: DataProfile): Seq2SeqRecommendation
+/** [`resample_audio_sync`] off the JavaScript thread. */
+export declare function resampleAudioAsync(samples: Float32Array, fromRate: number, toRate: number): Promise<Float32Array>
+
+/** Resamples mono `samples` from `fromRate` to `toRate` Hz (rubato's FFT resampler). */
+export declare function resampleAudioSync(samples: Float32Array, fromRate: number, toRate: number): Float32Array
 
 /** `NativeGenerateOptions` checked, with every default filled in. */
 export interface ResolvedGenerateOptions {
@@ -934,6 +1058,13 @@ export interface SequenceData {
   tags?: Int32Array
   /** Real-valued targets `[N, O]` or `[N, T, O]` (regression). */
   targets?: Float32Array
+  /**
+   * Label sequences `[N, S]` padded with 0 (speech; labels of the model's alphabet,
+   * `encodeTranscripts`), with `transcriptLengths`.
+   */
+  transcripts?: Int32Array
+  /** Real length of each transcript `[N]`. */
+  transcriptLengths?: Int32Array
 }
 
 /** One sequence's failure inside a step. */
@@ -1070,6 +1201,27 @@ export interface TokenizerRecommendation {
   lowercase: boolean
   /** Word only: `'keep'` (punctuation stays in its word: `thirty-seven` is one token). */
   punctuation: 'split' | 'drop' | 'keep'
+ * How `transcribe` decodes: greedy unless `beamWidth` is given; `lexicon` (with `beamWidth`)
+ * restricts transcripts to these words.
+ */
+export interface TranscribeOptions {
+  /** Prefixes kept per frame by prefix beam search (1..=1024); absent: greedy decoding. */
+  beamWidth?: number
+  /** Allowed words (characters of the model's alphabet, no spaces); needs `beamWidth`. */
+  lexicon?: Array<string>
+}
+
+/** A decoded WAV file. */
+export interface WavAudio {
+  /** Mono samples in [-1, 1] (channels averaged). */
+  samples: Float32Array
+  /** Samples per second of `samples`. */
+  sampleRate: number
+  /** Channels in the file. */
+  channels: number
+  /** Bits per stored sample: 8, 16, 24 or 32. */
+  bitsPerSample: number
+  encoding: 'int' | 'float'
 }
 
 /** Writes `data` to `path` atomically: a failure leaves any previous file untouched. */

@@ -2,7 +2,18 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Classifier, LanguageModel, Regressor, Seq2SeqModel, Tagger, createClassifier, fitTokenizer, loadModel, type ClassPrediction } from '../src/index';
+import {
+  Classifier,
+  LanguageModel,
+  Regressor,
+  Seq2SeqModel,
+  SpeechRecognizer,
+  Tagger,
+  createClassifier,
+  fitTokenizer,
+  loadModel,
+  type ClassPrediction,
+} from '../src/index';
 
 // `loadModel` returns a union discriminated by `task`. Nothing below is cast: `m.generate` and
 // `m.predict` type-check only because the `task` comparison narrows the union to one class.
@@ -16,7 +27,7 @@ describe('loadModel: the task union narrows on `task`', () => {
       generations: { prompt: string; greedy: string }[];
     };
     const m = await loadModel(path.join(root, 'fixtures/models/pp_lstm.safetensors'));
-    expectTypeOf(m).toEqualTypeOf<LanguageModel | Classifier | Tagger | Regressor | Seq2SeqModel>();
+    expectTypeOf(m).toEqualTypeOf<LanguageModel | Classifier | Tagger | Regressor | SpeechRecognizer | Seq2SeqModel>();
     expect(m).toBeInstanceOf(LanguageModel);
     if (m.task === 'language_model') {
       expectTypeOf(m).toEqualTypeOf<LanguageModel>();

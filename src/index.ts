@@ -42,6 +42,8 @@ export {
   LabelledDataset,
   TaggedDataset,
   DenseDataset,
+  SpeechDataset,
+  AudioDataset,
   FeatureStats,
   parseCSV,
   readJSONLRecords,
@@ -58,6 +60,10 @@ export {
   type LabelledExample,
   type LabelledJsonlOptions,
   type LabelledOptions,
+  type SpeechBatch,
+  type SpeechDatasetOptions,
+  type AudioDatasetOptions,
+  type Utterance,
   type TaggedBatch,
   type TaggedExample,
   type TaggedOptions,
@@ -87,6 +93,17 @@ export {
   type DefaultsTask,
 } from './defaults';
 export { loadModel, loadModelSync, loadLanguageModel, modelFileTask, type AnyModel } from './load';
+export {
+  readWav,
+  readWavSync,
+  resampleAudio,
+  resampleAudioSync,
+  logMelFeatures,
+  logMelFeaturesSync,
+  type WavAudio,
+  type LogMelOptions,
+  type LogMelFeatures,
+} from './audio';
 export { attentionSvg, type AttentionSvgOptions } from './attention-map';
 export { PairDataset, readPairs, type PairExample, type PairOptions, type PairColumns, type PairFileOptions, type ReadPairsOptions } from './dataset/pairs';
 export {
@@ -144,4 +161,12 @@ export {
   type ClassifyExample,
   type TagExample,
   type RegressExample,
+  SpeechRecognizer,
+  createSpeechRecognizer,
+  type SpeechRecognizerOptions,
+  type SpeechFeatureOptions,
+  type SpeechFitOptions,
+  type TranscribeOptions,
+  type SpeechEvaluation,
+  type EvaluateSpeechOptions,
 } from './tasks';

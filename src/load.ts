@@ -9,12 +9,12 @@ import type { NativeModel, NativeSeq2Seq } from '../index';
 import { native } from './native';
 import { checkString, error, typeError } from './errors';
 import { LanguageModel } from './model';
-import { Classifier, codecFromFile, labelsFromFile, Regressor, Tagger } from './tasks';
+import { Classifier, codecFromFile, labelsFromFile, Regressor, SpeechRecognizer, Tagger } from './tasks';
 import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
 import { Seq2SeqModel } from './tasks/seq2seq';
 
 /** A model loaded from a file: one of the task classes, told apart by `task`. */
-export type AnyModel = LanguageModel | Classifier | Tagger | Regressor | Seq2SeqModel;
+export type AnyModel = LanguageModel | Classifier | Tagger | Regressor | SpeechRecognizer | Seq2SeqModel;
 
 /**
  * @internal Wraps a native model (loaded or imported) in the class of its task. Whatever in the file's metadata is
@@ -59,6 +59,8 @@ function wrapTask(handle: NativeModel, path: string): AnyModel {
       return new Tagger(handle, codecFromFile(handle, tokenizer), labelsFromFile(handle, 'tags', config.output_size));
     case 'regress':
       return new Regressor(handle, codecFromFile(handle, tokenizer));
+    case 'speech':
+      return new SpeechRecognizer(handle);
     default:
       throw error('ERR_RNNKIT_FORMAT', `model file: task "${config.task}" is not supported by this version of rnnkit`);
   }

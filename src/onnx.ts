@@ -21,7 +21,7 @@
  */
 
 import { onnx } from 'onnx-proto';
-import { rangeError } from './errors';
+import { rangeError, typeError } from './errors';
 
 /** The ONNX operator set the export targets (its `RNN`/`LSTM`/`GRU`, `Softmax` on one axis). */
 export const ONNX_OPSET = 14;
@@ -147,6 +147,10 @@ function valueInfo(t: OnnxTensorInfo): onnx.IValueInfoProto {
 export function buildOnnx(src: OnnxSource, producerVersion: string): OnnxGraph {
   const c = src.config;
   const task = c.task as string;
+  // A speech model's graph would need its frame stacking and CTC decoding, which this exporter
+  // does not build: refuse rather than write a graph that computes something else.
+  if (task === 'speech')
+    throw typeError('ERR_RNNKIT_CONFIG', 'model: speech models do not export to ONNX (their frame stacking and CTC decoding are not in the graph)');
   const cell = c.cell as string;
   const H = c.hidden_size as number;
   const L = c.num_layers as number;

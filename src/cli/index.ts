@@ -2,7 +2,7 @@
 /**
  * The `rnnkit` command line: the program and its entry point. Each command has its module in
  * this folder, named after it: `train` (language models, and classify/tag/regress/seq2seq with `--task`),
- * `generate`, `translate` (seq2seq), `eval`, `info`, `predict`, `serve`, `export` (ONNX), `import` (PyTorch state_dicts), `demo`. docs/CLI.md describes every command.
+ * `generate`, `translate` (seq2seq), `transcribe` (speech), `eval`, `info`, `predict`, `serve`, `export` (ONNX), `import` (PyTorch state_dicts), `demo`. docs/CLI.md describes every command.
  *
  * Conventions, the same for every command:
  * - `--help` describes the command; `--json` prints the result as one JSON object on stdout and
@@ -31,6 +31,7 @@ import { exitQuietlyOnEpipe } from './io';
 import { addPredictCommand } from './predict';
 import { addServeCommand } from './serve';
 import { addTrainCommand } from './train';
+import { addTranscribeCommand } from './transcribe';
 import { addTranslateCommand } from './translate';
 
 /** Reads the package version for `--version`. */
@@ -59,6 +60,7 @@ export function buildProgram(exit: ExitCode): Command {
   addTrainCommand(program, exit);
   addGenerateCommand(program, exit);
   addTranslateCommand(program, exit);
+  addTranscribeCommand(program, exit);
   addEvalCommand(program, exit);
   addInfoCommand(program, exit);
   addPredictCommand(program, exit);

@@ -215,6 +215,8 @@ const CALLER_KEYS = new Set([
   'normalize',
   'vocabSize',
   'padId',
+  'alphabet',
+  'featureSize',
 ]);
 
 /** Pads token rows into a {@link SequenceBatch}. */

@@ -1,6 +1,6 @@
 /**
  * Datasets: text corpora for language models, labelled sequences (classification), tagged
- * sequences (one tag per step) and dense float sequences. Splits, shuffles and batches are
+ * sequences (one tag per step), dense float sequences and transcribed speech features. Splits, shuffles and batches are
  * computed by the engine, so `batches()` shows exactly what `fit` trains on, for a given seed.
  */
 
@@ -20,3 +20,5 @@ export {
 export { TaggedDataset, type TaggedBatch, type TaggedExample, type TaggedOptions } from './tagged';
 export { FeatureStats } from './feature-stats';
 export { DenseDataset, type DenseBatch, type DenseOptions } from './dense';
+export { SpeechDataset, type SpeechBatch, type SpeechDatasetOptions, type Utterance } from './speech';
+export { AudioDataset, type AudioDatasetOptions } from './audio';

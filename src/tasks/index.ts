@@ -11,7 +11,7 @@
  *
  * One file per concept: `codec.ts` (input encoding), `sequence-model.ts` (the shared base
  * class and checks), `classifier.ts`, `tagger.ts` and `regressor.ts` (one task head each, with
- * its constructor) and `types.ts` (the public options and results); this module re-exports them.
+ * its constructor), `speech.ts` (speech recognition over feature frames, CTC) and `types.ts` (the public options and results); this module re-exports them.
  */
 
 export { codecFromFile } from './codec';
@@ -19,6 +19,16 @@ export { labelsFromFile, SequenceModel } from './sequence-model';
 export { Classifier, createClassifier } from './classifier';
 export { Tagger, createTagger } from './tagger';
 export { Regressor, createRegressor } from './regressor';
+export {
+  SpeechRecognizer,
+  createSpeechRecognizer,
+  type SpeechRecognizerOptions,
+  type SpeechFeatureOptions,
+  type SpeechFitOptions,
+  type TranscribeOptions,
+  type SpeechEvaluation,
+  type EvaluateSpeechOptions,
+} from './speech';
 export type {
   SequenceInputOptions,
   ClassifierOptions,

@@ -70,6 +70,9 @@ pub enum BatchTargets {
     ValuesPerStep(Vec<f32>),
     /// Real values per row `[B, O]` (many-to-one regression).
     ValuesPerRow(Vec<f32>),
+    /// A label sequence per row (speech, CTC): `labels` `[B, S]` padded (entries past a row's
+    /// length are 0), `lengths` `[B]` each ≤ S = `max_len`.
+    Transcripts { labels: Vec<i32>, max_len: usize, lengths: Vec<usize> },
 }
 
 /// Target id of a position that does not count (padding), as in PyTorch.
@@ -338,6 +341,17 @@ impl SequenceSet {
                 crate::error::check_len("targets", v.len(), n * self.outputs)?;
                 crate::error::check_finite("targets", v)
             }
+            BatchTargets::Transcripts { labels, max_len, lengths } => {
+                crate::error::check_len("transcripts", labels.len(), n * max_len)?;
+                crate::error::check_len("transcript lengths", lengths.len(), n)?;
+                match lengths.iter().position(|l| l > max_len) {
+                    Some(r) => Err(Error::Range(format!(
+                        "transcripts[{r}]: length {} exceeds the padded length {max_len}",
+                        lengths[r]
+                    ))),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -415,6 +429,19 @@ impl SequenceSet {
             BatchTargets::ValuesPerRow(v) => {
                 let o = self.outputs;
                 BatchTargets::ValuesPerRow(rows.iter().flat_map(|&r| v[r * o..(r + 1) * o].iter().copied()).collect())
+            }
+            BatchTargets::Transcripts { labels, max_len, lengths } => {
+                // Trimmed to the longest transcript of these rows (at least 1 column).
+                let s = rows.iter().map(|&r| lengths[r]).max().unwrap_or(0).max(1).min(*max_len);
+                let mut out = Vec::with_capacity(rows.len() * s);
+                for &r in rows {
+                    out.extend_from_slice(&labels[r * max_len..r * max_len + s]);
+                }
+                BatchTargets::Transcripts {
+                    labels: out,
+                    max_len: s,
+                    lengths: rows.iter().map(|&r| lengths[r]).collect(),
+                }
             }
         };
         Batch { input, targets, rows: rows.len(), steps: t, lengths: Some(lengths) }

@@ -1,6 +1,7 @@
 //! Model architecture: what a network is made of, its JSON form (docs/FORMAT.md `config`) and the
 //! names and shapes of its parameters.
 
+use crate::alphabet::Alphabet;
 use crate::error::{Error, Result};
 use crate::params::ParamLayout;
 use serde_json::{json, Value};
@@ -84,6 +85,9 @@ pub enum Task {
     Tag,
     /// Real-valued outputs (MSE), one per sequence or one per step (see `per_step`).
     Regress,
+    /// Speech recognition: dense feature frames in, per-frame scores over an alphabet and the
+    /// CTC blank out (see [`SpeechConfig`]), trained with the CTC loss.
+    Speech,
 }
 
 impl Task {
@@ -93,6 +97,7 @@ impl Task {
             Task::Classify => "classify",
             Task::Tag => "tag",
             Task::Regress => "regress",
+            Task::Speech => "speech",
         }
     }
 
@@ -102,9 +107,10 @@ impl Task {
             "classify" => Task::Classify,
             "tag" => Task::Tag,
             "regress" => Task::Regress,
+            "speech" => Task::Speech,
             _ => {
                 return Err(Error::Config(format!(
-                    "task: expected \"language_model\", \"classify\", \"tag\" or \"regress\", got \"{s}\""
+                    "task: expected \"language_model\", \"classify\", \"tag\", \"regress\" or \"speech\", got \"{s}\""
                 )))
             }
         })
@@ -148,6 +154,26 @@ pub enum InputKind {
     Dense { input_size: usize },
 }
 
+/// What a speech model adds to its network (config fields `alphabet`, `frame_stacking`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeechConfig {
+    /// The output characters; the head has `alphabet.classes()` outputs, the blank first.
+    pub alphabet: Alphabet,
+    /// `k` consecutive feature frames joined into one recurrent input of `k·F` values (stride
+    /// `k`), so the recurrence runs `⌈T / k⌉` steps; 1 = every frame.
+    pub frame_stacking: usize,
+}
+
+/// The largest frame stacking accepted.
+pub const MAX_FRAME_STACKING: usize = 64;
+
+impl SpeechConfig {
+    /// Steps the recurrence runs for `frames` input frames: `⌈frames / k⌉`.
+    pub fn steps(&self, frames: usize) -> usize {
+        frames.div_ceil(self.frame_stacking)
+    }
+}
+
 /// A whole network: input → stacked (bi)directional recurrent layers → head.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
@@ -167,6 +193,8 @@ pub struct ModelConfig {
     pub pooling: Pooling,
     /// `Regress` only: one output per step (many-to-many) instead of one per sequence.
     pub per_step: bool,
+    /// `Speech` only (and required there): alphabet and frame stacking.
+    pub speech: Option<SpeechConfig>,
 }
 
 /// The largest size accepted for any single dimension; bigger is refused before allocating.
@@ -184,11 +212,12 @@ impl ModelConfig {
         }
     }
 
-    /// Width of the vector fed to the first recurrent layer (E or the dense input size).
+    /// Width of the vector fed to the first recurrent layer (E, or the dense input size times
+    /// a speech model's frame stacking).
     pub fn rnn_input_size(&self) -> usize {
         match self.input {
             InputKind::Tokens { embed_dim, .. } => embed_dim,
-            InputKind::Dense { input_size } => input_size,
+            InputKind::Dense { input_size } => input_size * self.speech.as_ref().map_or(1, |s| s.frame_stacking),
         }
     }
 
@@ -227,6 +256,31 @@ impl ModelConfig {
         }
         if self.skip && !(self.task == Task::LanguageModel) {
             return Err(Error::Config("skip: the input-to-output term is only defined for language models".into()));
+        }
+        match (&self.speech, self.task) {
+            (Some(sp), Task::Speech) => {
+                if !matches!(self.input, InputKind::Dense { .. }) {
+                    return Err(Error::Config("task: a speech model takes dense feature frames (input_size)".into()));
+                }
+                if sp.frame_stacking == 0 || sp.frame_stacking > MAX_FRAME_STACKING {
+                    return Err(Error::Range(format!(
+                        "frame_stacking: expected an integer in 1..={MAX_FRAME_STACKING}, got {}",
+                        sp.frame_stacking
+                    )));
+                }
+                dim("input_size × frame_stacking", self.rnn_input_size())?;
+                if self.output_size != sp.alphabet.classes() {
+                    return Err(Error::Config(format!(
+                        "output_size: a speech model outputs its {} symbols and the blank ({}), got {}",
+                        sp.alphabet.symbols().len(),
+                        sp.alphabet.classes(),
+                        self.output_size
+                    )));
+                }
+            }
+            (None, Task::Speech) => return Err(Error::Config("alphabet: a speech model needs its alphabet".into())),
+            (Some(_), _) => return Err(Error::Config("alphabet: only a speech model has an alphabet".into())),
+            (None, _) => {}
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Range(format!("dropout: expected a number in [0, 1), got {}", self.dropout)));
@@ -298,6 +352,10 @@ impl ModelConfig {
             }
             InputKind::Dense { input_size } => m["input_size"] = json!(input_size),
         }
+        if let Some(sp) = &self.speech {
+            m["alphabet"] = json!(sp.alphabet.symbols().iter().map(|c| c.to_string()).collect::<Vec<_>>());
+            m["frame_stacking"] = json!(sp.frame_stacking);
+        }
         m
     }
 
@@ -361,6 +419,29 @@ impl ModelConfig {
                 x.as_f64().ok_or_else(|| Error::Format(format!("config.dropout: expected a number, got {x}")))? as f32
             }
         };
+        let speech = match obj.get("alphabet") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(symbols)) => {
+                let chars = symbols
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let mut it = v.as_str().map(str::chars).into_iter().flatten();
+                        match (it.next(), it.next()) {
+                            (Some(c), None) => Ok(c),
+                            _ => Err(Error::Format(format!(
+                                "config.alphabet[{i}]: expected a one-character string, got {v}"
+                            ))),
+                        }
+                    })
+                    .collect::<Result<Vec<char>>>()?;
+                Some(SpeechConfig {
+                    alphabet: Alphabet::new(chars)?,
+                    frame_stacking: uint("frame_stacking")?.unwrap_or(1),
+                })
+            }
+            Some(x) => return Err(Error::Format(format!("config.alphabet: expected an array of characters, got {x}"))),
+        };
         let cfg = ModelConfig {
             task,
             cell,
@@ -373,6 +454,7 @@ impl ModelConfig {
             output_size,
             pooling: Pooling::parse(string("pooling")?.unwrap_or("last"))?,
             per_step: boolean("per_step")?,
+            speech,
         };
         cfg.validate()?;
         Ok(cfg)

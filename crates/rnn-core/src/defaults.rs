@@ -330,7 +330,7 @@ pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
             reasons.push("character tokenizer: a model of characters can write any word".to_string());
             Some(TokenizerChoice::Char)
         }
-        Task::Tag | Task::Regress => None,
+        Task::Tag | Task::Regress | Task::Speech => None,
     };
     // Tokens a training epoch reads: words or characters (a word is ~6 characters of English).
     let tokens = match tokenizer {
@@ -384,8 +384,9 @@ pub fn recipe(task: Task, p: &DataProfile) -> Recipe {
         hidden_size,
         num_layers,
         embed_dim: 64,
-        // A label or a tag may depend on what follows: read both ways. A language model cannot.
-        bidirectional: matches!(task, Task::Classify | Task::Tag),
+        // A label, a tag or a sound may depend on what follows: read both ways. A language model
+        // cannot.
+        bidirectional: matches!(task, Task::Classify | Task::Tag | Task::Speech),
         // Max pooling picks up the one strong word of a review wherever it is.
         pooling: if task == Task::Classify { "max" } else { "last" },
         batch_size: 32,

@@ -7,12 +7,16 @@
 //! - Sequences inside the engine are **time-major** `[T, B, X]` so each step's slice is contiguous;
 //!   the public model API takes batch-first `[B, T, X]` and converts once at the boundary.
 
+pub mod alphabet;
+pub mod audio;
 pub mod batch;
 pub mod beam;
 pub mod cell;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
+pub mod ctc;
+pub mod ctc_decode;
 pub mod defaults;
 pub mod error;
 pub mod ids;

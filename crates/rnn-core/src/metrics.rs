@@ -1,5 +1,7 @@
 //! Evaluation metrics beyond the loss: the confusion matrix of class predictions (accuracy,
-//! per-class precision/recall/F1, macro F1) and the errors of real-valued predictions (MSE, MAE).
+//! per-class precision/recall/F1, macro F1), the errors of real-valued predictions (MSE, MAE) and
+//! the error rates of transcripts (word and character error rates: Levenshtein distance over
+//! words or characters, summed over a corpus, over the reference's length).
 //! Accumulated batch by batch in `model::evaluate`, so one pass gives loss and metrics.
 
 /// Counts of (true class, predicted class) over counted positions.
@@ -139,9 +141,97 @@ impl RegressionErrors {
     }
 }
 
+/// The Levenshtein distance between two sequences: the fewest substitutions, insertions and
+/// deletions that turn `reference` into `hypothesis` (one row of the table kept, O(|h|) memory).
+pub fn edit_distance<T: PartialEq>(reference: &[T], hypothesis: &[T]) -> usize {
+    let mut row: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, h) in hypothesis.iter().enumerate() {
+            let substitute = diagonal + usize::from(r != h);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[hypothesis.len()]
+}
+
+/// Word and character errors of transcripts against their references, summed over a corpus:
+/// `wer = word edits / reference words`, `cer = character edits / reference characters`
+/// (the corpus-level rates speech toolkits report, not a mean of per-utterance rates). Words are
+/// split at whitespace; characters are Unicode scalar values, spaces between words included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TranscriptErrors {
+    pub word_edits: u64,
+    pub words: u64,
+    pub char_edits: u64,
+    pub chars: u64,
+    /// Transcripts counted.
+    pub utterances: u64,
+    /// Transcripts equal to their reference.
+    pub exact: u64,
+}
+
+impl TranscriptErrors {
+    /// Counts one transcript.
+    pub fn add(&mut self, reference: &str, hypothesis: &str) {
+        let (rw, hw): (Vec<&str>, Vec<&str>) =
+            (reference.split_whitespace().collect(), hypothesis.split_whitespace().collect());
+        let (rc, hc): (Vec<char>, Vec<char>) = (reference.chars().collect(), hypothesis.chars().collect());
+        self.word_edits += edit_distance(&rw, &hw) as u64;
+        self.words += rw.len() as u64;
+        self.char_edits += edit_distance(&rc, &hc) as u64;
+        self.chars += rc.len() as u64;
+        self.utterances += 1;
+        self.exact += u64::from(reference == hypothesis);
+    }
+
+    /// Word error rate (NaN when the references hold no word).
+    pub fn wer(&self) -> f64 {
+        self.word_edits as f64 / self.words as f64
+    }
+
+    /// Character error rate (NaN when the references hold no character).
+    pub fn cer(&self) -> f64 {
+        self.char_edits as f64 / self.chars as f64
+    }
+
+    /// Adds another corpus's counts.
+    pub fn merge(&mut self, other: &TranscriptErrors) {
+        self.word_edits += other.word_edits;
+        self.words += other.words;
+        self.char_edits += other.char_edits;
+        self.chars += other.chars;
+        self.utterances += other.utterances;
+        self.exact += other.exact;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_distance_counts_substitutions_insertions_and_deletions() {
+        let d = |a: &str, b: &str| edit_distance(&a.chars().collect::<Vec<_>>(), &b.chars().collect::<Vec<_>>());
+        assert_eq!(d("kitten", "sitting"), 3);
+        assert_eq!(d("", "abc"), 3);
+        assert_eq!(d("abc", ""), 3);
+        assert_eq!(d("flaw", "lawn"), 2);
+        assert_eq!(d("same", "same"), 0);
+    }
+
+    #[test]
+    fn error_rates_sum_edits_over_the_corpus() {
+        let mut e = TranscriptErrors::default();
+        e.add("3 7 1", "3 1"); // a word deleted: 1/3 words, 2/5 chars
+        e.add("4 2", "4 2"); // exact
+        e.add("9", "9 9"); // a word inserted: 1/1, 2/1
+        assert_eq!((e.word_edits, e.words, e.char_edits, e.chars), (2, 6, 4, 9));
+        assert_eq!((e.utterances, e.exact), (3, 1));
+        assert!((e.wer() - 2.0 / 6.0).abs() < 1e-12 && (e.cer() - 4.0 / 9.0).abs() < 1e-12);
+    }
 
     #[test]
     fn confusion_scores_match_hand_counts() {

@@ -279,7 +279,8 @@ impl TrainOptions {
             Some(ValidData::Stream { tokens, .. }) => tokens.len() < 2,
             Some(ValidData::Sequences(set)) => set.rows == 0,
         };
-        self.check_tracking(empty, net.config.task != crate::config::Task::Regress)
+        let has_accuracy = !matches!(net.config.task, crate::config::Task::Regress | crate::config::Task::Speech);
+        self.check_tracking(empty, has_accuracy)
     }
 
     /// Refuses early stopping and best checkpoints without validation data (`no_validation`),
@@ -294,7 +295,7 @@ impl TrainOptions {
         }
         if monitor == Monitor::ValAccuracy && !has_accuracy {
             return Err(Error::Config(
-                "earlyStopping.monitor: \"valAccuracy\" needs a class head; a regression model has no accuracy, monitor \"valLoss\"".into(),
+                "earlyStopping.monitor: \"valAccuracy\" needs a class head; a regression or speech model has no accuracy, monitor \"valLoss\"".into(),
             ));
         }
         Ok(())

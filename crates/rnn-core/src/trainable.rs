@@ -15,7 +15,7 @@ use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
 use crate::model::evaluate::{evaluate_sequences, evaluate_stream, Evaluation};
 use crate::model::network::{ForwardCache, Network};
-use crate::model::objective::batch_loss;
+use crate::model::objective::{check_transcripts_fit, network_loss};
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::train::{TrainData, TrainOptions, ValidData};
@@ -181,9 +181,8 @@ impl Trainable for Network {
             return Ok(Gradient { loss: LossSum::default(), final_state, non_finite: Some(f64::NAN) });
         }
         work.doutputs.resize(work.outputs.len(), 0.0);
-        let width = self.config.output_size;
         let weights = options.class_weights.as_deref();
-        let loss = batch_loss(&work.outputs, width, batch, weights, Some(&mut work.doutputs))?;
+        let loss = network_loss(self, &work.outputs, batch, weights, Some(&mut work.doutputs))?;
         let mean = loss.sum.mean();
         if !mean.is_finite() {
             return Ok(Gradient { loss: loss.sum, final_state, non_finite: Some(mean) });
@@ -237,7 +236,8 @@ fn check_network_data(net: &Network, options: &TrainOptions, data: &TrainData) -
                     options.batch_size, set.rows
                 )));
             }
-            set.validate()
+            set.validate()?;
+            check_transcripts_fit(set, net.frame_stacking())
         }
     }
 }

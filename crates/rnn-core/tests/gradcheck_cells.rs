@@ -71,6 +71,7 @@ impl Problem {
             output_size: 1,
             pooling: Pooling::Last,
             per_step: false,
+            speech: None,
         };
         cfg.validate().expect("test config");
         let stack = RecurrentStack::new(&cfg);

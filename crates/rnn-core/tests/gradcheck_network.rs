@@ -1,9 +1,10 @@
-//! Central finite differences of the whole `Network` forward + `batch_loss` (the mean loss a
+//! Central finite differences of the whole `Network` forward + `network_loss` (the mean loss a
 //! training step differentiates), for every task and shape the PyTorch parity fixtures do not
 //! cover: classification with last/mean/max pooling (uni- and bidirectional, variable lengths,
 //! class weights), tagging (bidirectional, per-step, masked), regression per step and many-to-one
 //! on dense inputs, a language model with dropout (the same mask redrawn from a fixed seed for
-//! every evaluation) and the Elman skip term. Every parameter of these small models is perturbed
+//! every evaluation) and the Elman skip term, speech (CTC over frame-stacked dense frames, a
+//! bidirectional 2-layer GRU, variable frame and transcript lengths). Every parameter of these small models is perturbed
 //! (tensors above `MAX_PER_TENSOR` values would be sampled).
 //!
 //! Numerics: the forward runs in f32, the loss is a mean summed in f64. With EPS = 5e-3 the
@@ -11,11 +12,13 @@
 //! relative on a loss of ~1) divided by 2·EPS is ~1e-5 too; the tolerance below is ten times
 //! that, while a wrong formula errs by the size of the gradient (see the last two tests).
 
+use rnn_core::alphabet::Alphabet;
 use rnn_core::batch::{Batch, BatchInput, BatchTargets, IGNORE_INDEX};
+use rnn_core::config::SpeechConfig;
 use rnn_core::config::{CellKind, InputKind, ModelConfig, Pooling, Task};
 use rnn_core::init::{init_params, InitConfig};
 use rnn_core::model::network::{ForwardCache, Network};
-use rnn_core::model::objective::batch_loss;
+use rnn_core::model::objective::{batch_loss, network_loss};
 use rnn_core::params::Params;
 use rnn_core::rng::Rng;
 
@@ -62,10 +65,7 @@ impl Case {
         let mut cache = ForwardCache::default();
         let mut rng = self.dropout_seed.map(Rng::new);
         let (out, _) = self.net.forward(&self.batch, None, rng.as_mut(), &mut cache).unwrap();
-        batch_loss(&out, self.net.config.output_size, &self.batch, self.class_weights.as_deref(), None)
-            .unwrap()
-            .sum
-            .mean()
+        network_loss(&self.net, &out, &self.batch, self.class_weights.as_deref(), None).unwrap().sum.mean()
     }
 
     /// The hand-derived gradient of the mean loss w.r.t. every parameter, with the loss weighted
@@ -75,7 +75,7 @@ impl Case {
         let mut rng = self.dropout_seed.map(Rng::new);
         let (out, _) = self.net.forward(&self.batch, None, rng.as_mut(), &mut cache).unwrap();
         let mut dout = vec![0.0; out.len()];
-        batch_loss(&out, self.net.config.output_size, &self.batch, class_weights, Some(&mut dout)).unwrap();
+        network_loss(&self.net, &out, &self.batch, class_weights, Some(&mut dout)).unwrap();
         let mut grads = Params::zeros(self.net.params().layout.clone());
         self.net.backward(&mut cache, &dout, None, &mut grads).unwrap();
         grads
@@ -136,6 +136,7 @@ fn config(task: Task, cell: CellKind, input: InputKind, output: usize) -> ModelC
         output_size: output,
         pooling: Pooling::Last,
         per_step: false,
+        speech: None,
     }
 }
 
@@ -245,6 +246,32 @@ fn lm_cases() -> Vec<Case> {
     vec![Case::new("lm dropout", dropout, batch, None, 41), Case::new("lm skip", skip, batch2, None, 42)]
 }
 
+/// Speech: 9 frames of 3 features stacked 2 at a time (5 recurrent steps), a bidirectional
+/// 2-layer GRU, CTC over the alphabet "abc" + blank; transcripts with a repeat and an empty one.
+fn speech_case() -> Case {
+    let mut rng = Rng::new(51);
+    let frames = 9;
+    let speech = SpeechConfig { alphabet: Alphabet::from_chars("abc").unwrap(), frame_stacking: 2 };
+    let cfg = ModelConfig {
+        bidirectional: true,
+        num_layers: 2,
+        speech: Some(speech),
+        ..config(Task::Speech, CellKind::Gru, DENSE, 4)
+    };
+    let batch = Batch {
+        input: BatchInput::Dense(normal(&mut rng, B * frames * DENSE_IN)),
+        targets: BatchTargets::Transcripts {
+            labels: vec![1, 2, 0, 3, 3, 0, 0, 0, 0, 2, 1, 2],
+            max_len: 3,
+            lengths: vec![2, 2, 0, 3],
+        },
+        rows: B,
+        steps: frames,
+        lengths: Some(vec![9, 6, 3, 7]),
+    };
+    Case::new("speech ctc frame stacking", cfg, batch, None, 51)
+}
+
 fn run(mut cases: Vec<Case>) {
     for case in &mut cases {
         let g = case.analytic(case.class_weights.clone().as_deref());
@@ -257,6 +284,11 @@ fn run(mut cases: Vec<Case>) {
 #[test]
 fn classification_every_pooling_uni_and_bidirectional() {
     run(classify_cases());
+}
+
+#[test]
+fn speech_ctc_with_frame_stacking() {
+    run(vec![speech_case()]);
 }
 
 #[test]
@@ -289,9 +321,11 @@ fn padded_steps_change_neither_loss_nor_gradient() {
     all.push(tag_case());
     all.extend(regress_cases());
     all.push(lm_cases().remove(1));
+    all.push(speech_case());
     let mut rng = Rng::new(5);
     for case in all {
         let lengths = case.batch.lengths.clone().expect("every case here is padded");
+        let steps = case.batch.steps;
         let padded = |r: usize, s: usize| s >= lengths[r];
         let original = case.batch.clone();
         let mut other = case;
@@ -300,14 +334,14 @@ fn padded_steps_change_neither_loss_nor_gradient() {
         match &mut other.batch.input {
             BatchInput::Tokens(ids) => {
                 for (i, id) in ids.iter_mut().enumerate() {
-                    if padded(i / T, i % T) {
+                    if padded(i / steps, i % steps) {
                         *id = (*id + 1 + rng.below(V - 1) as i32) % V as i32;
                     }
                 }
             }
             BatchInput::Dense(v) => {
                 for (i, x) in v.iter_mut().enumerate() {
-                    if padded(i / (T * DENSE_IN), (i / DENSE_IN) % T) {
+                    if padded(i / (steps * DENSE_IN), (i / DENSE_IN) % steps) {
                         *x += 10.0 * rng.normal();
                     }
                 }
@@ -316,7 +350,7 @@ fn padded_steps_change_neither_loss_nor_gradient() {
         match &mut other.batch.targets {
             BatchTargets::PerStep(y) => {
                 for (i, t) in y.iter_mut().enumerate() {
-                    if padded(i / T, i % T) {
+                    if padded(i / steps, i % steps) {
                         *t = (*t + 1).rem_euclid(other.net.config.output_size as i32);
                     }
                 }
@@ -324,8 +358,16 @@ fn padded_steps_change_neither_loss_nor_gradient() {
             BatchTargets::ValuesPerStep(y) => {
                 let o = other.net.config.output_size;
                 for (i, t) in y.iter_mut().enumerate() {
-                    if padded(i / (T * o), (i / o) % T) {
+                    if padded(i / (steps * o), (i / o) % steps) {
                         *t += 5.0;
+                    }
+                }
+            }
+            // Labels past a transcript's length are padding too.
+            BatchTargets::Transcripts { labels, max_len, lengths } => {
+                for (i, l) in labels.iter_mut().enumerate() {
+                    if i % *max_len >= lengths[i / *max_len] {
+                        *l = 1 + rng.below(3) as i32;
                     }
                 }
             }

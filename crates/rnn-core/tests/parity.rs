@@ -176,6 +176,7 @@ fn check_cell(fx: &Fixture) -> Result<(f32, f32), String> {
         output_size: 1,
         pooling: Pooling::Last,
         per_step: false,
+        speech: None,
     };
     cfg.validate().map_err(|e| e.to_string())?;
     let d = cfg.directions();
@@ -257,6 +258,7 @@ fn check_lm(fx: &Fixture) -> Result<(f32, f32), String> {
         output_size: v,
         pooling: Pooling::Last,
         per_step: true,
+        speech: None,
     };
     let mut initial = Params::zeros(Arc::new(cfg.layout()));
     let specs = initial.layout.specs().to_vec();

@@ -39,6 +39,11 @@ pub struct SequenceData {
     pub tags: Option<Int32Array>,
     /// Real-valued targets `[N, O]` or `[N, T, O]` (regression).
     pub targets: Option<Float32Array>,
+    /// Label sequences `[N, S]` padded with 0 (speech; labels of the model's alphabet,
+    /// `encodeTranscripts`), with `transcriptLengths`.
+    pub transcripts: Option<Int32Array>,
+    /// Real length of each transcript `[N]`.
+    pub transcript_lengths: Option<Int32Array>,
 }
 
 /// The shape facts a row set needs besides its arrays.
@@ -73,13 +78,44 @@ pub fn row_set(d: &SequenceData, shape: RowShape, placeholder: Option<BatchTarge
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let targets = match (&d.labels, &d.tags, &d.targets, placeholder) {
-        (Some(l), None, None, _) => BatchTargets::PerRow(l.to_vec()),
-        (None, Some(t), None, _) => BatchTargets::PerStep(t.to_vec()),
-        (None, None, Some(v), _) if shape.per_step => BatchTargets::ValuesPerStep(v.to_vec()),
-        (None, None, Some(v), _) => BatchTargets::ValuesPerRow(v.to_vec()),
-        (None, None, None, Some(p)) => p,
-        _ => return Err(type_error("data: give exactly one of labels, tags or targets".into())),
+    let transcripts = match (&d.transcripts, &d.transcript_lengths) {
+        (Some(labels), Some(l)) => {
+            let rows = d.rows as usize;
+            if l.len() != rows || (rows > 0 && labels.len() % rows != 0) {
+                return Err(NodeError::type_error(
+                    "ERR_RNNKIT_SHAPE",
+                    format!(
+                        "data.transcripts: expected [{rows}, S] labels and {rows} lengths, got {} labels and {} lengths",
+                        labels.len(),
+                        l.len()
+                    ),
+                ));
+            }
+            let lengths = l
+                .iter()
+                .enumerate()
+                .map(|(r, &n)| {
+                    usize::try_from(n).map_err(|_| {
+                        NodeError::range_error(
+                            "ERR_RNNKIT_RANGE",
+                            format!("data.transcriptLengths[{r}]: expected a length >= 0, got {n}"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(BatchTargets::Transcripts { labels: labels.to_vec(), max_len: labels.len() / rows.max(1), lengths })
+        }
+        (None, None) => None,
+        _ => return Err(type_error("data: transcripts and transcriptLengths go together".into())),
+    };
+    let targets = match (&d.labels, &d.tags, &d.targets, transcripts, placeholder) {
+        (Some(l), None, None, None, _) => BatchTargets::PerRow(l.to_vec()),
+        (None, Some(t), None, None, _) => BatchTargets::PerStep(t.to_vec()),
+        (None, None, Some(v), None, _) if shape.per_step => BatchTargets::ValuesPerStep(v.to_vec()),
+        (None, None, Some(v), None, _) => BatchTargets::ValuesPerRow(v.to_vec()),
+        (None, None, None, Some(t), _) => t,
+        (None, None, None, None, Some(p)) => p,
+        _ => return Err(type_error("data: give exactly one of labels, tags, targets or transcripts".into())),
     };
     let set = SequenceSet {
         input,
@@ -101,11 +137,17 @@ pub fn batch_data(b: &Batch) -> SequenceData {
         BatchInput::Tokens(t) => (Some(Int32Array::new(t.clone())), None),
         BatchInput::Dense(v) => (None, Some(Float32Array::new(v.clone()))),
     };
+    let (mut transcripts, mut transcript_lengths) = (None, None);
     let (labels, tags, targets) = match &b.targets {
         BatchTargets::PerRow(y) => (Some(Int32Array::new(y.clone())), None, None),
         BatchTargets::PerStep(y) => (None, Some(Int32Array::new(y.clone())), None),
         BatchTargets::ValuesPerStep(y) | BatchTargets::ValuesPerRow(y) => {
             (None, None, Some(Float32Array::new(y.clone())))
+        }
+        BatchTargets::Transcripts { labels, lengths, .. } => {
+            transcripts = Some(Int32Array::new(labels.clone()));
+            transcript_lengths = Some(Int32Array::new(lengths.iter().map(|&l| l as i32).collect()));
+            (None, None, None)
         }
     };
     SequenceData {
@@ -117,6 +159,8 @@ pub fn batch_data(b: &Batch) -> SequenceData {
         labels,
         tags,
         targets,
+        transcripts,
+        transcript_lengths,
     }
 }
 

@@ -4,6 +4,7 @@
 //! errors to JavaScript errors. Every exported function runs inside [`guard`] so that a Rust
 //! panic becomes an `ERR_RNNKIT_PANIC` error instead of aborting Node.
 
+pub mod audio;
 pub mod dataset;
 pub mod defaults;
 pub mod errors;
@@ -16,4 +17,5 @@ pub mod model_options;
 pub mod options;
 pub mod seq2seq;
 pub mod snapshot;
+pub mod speech;
 pub mod train_options;

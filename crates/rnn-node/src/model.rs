@@ -167,6 +167,10 @@ pub struct EvalInfo {
     pub mse: Option<f64>,
     /// Regression: mean absolute error.
     pub mae: Option<f64>,
+    /// Speech: word error rate of the greedy transcripts (word edits over reference words).
+    pub wer: Option<f64>,
+    /// Speech: character error rate (character edits over reference characters).
+    pub cer: Option<f64>,
 }
 
 /// Precision, recall and F1 of one class.
@@ -201,6 +205,8 @@ impl From<Evaluation> for EvalInfo {
             macro_f1: e.confusion.as_ref().map(|c| c.macro_f1()),
             mse: e.regression.map(|r| r.mse()),
             mae: e.regression.map(|r| r.mae()),
+            wer: e.transcripts.map(|t| t.wer()),
+            cer: e.transcripts.map(|t| t.cer()),
         }
     }
 }
@@ -386,9 +392,10 @@ fn sequence_set(net: &Network, d: &SequenceData, with_targets: bool) -> Result<S
         Task::Tag | Task::LanguageModel => BatchTargets::PerStep(vec![IGNORE_INDEX; rows * steps]),
         Task::Regress if net.config.per_step => BatchTargets::ValuesPerStep(vec![0.0; rows * steps * outputs]),
         Task::Regress => BatchTargets::ValuesPerRow(vec![0.0; rows * outputs]),
+        Task::Speech => BatchTargets::Transcripts { labels: Vec::new(), max_len: 0, lengths: vec![0; rows] },
     });
-    if with_targets && d.labels.is_none() && d.tags.is_none() && d.targets.is_none() {
-        return Err(type_error("data: give exactly one of labels, tags or targets".into()));
+    if with_targets && d.labels.is_none() && d.tags.is_none() && d.targets.is_none() && d.transcripts.is_none() {
+        return Err(type_error("data: give exactly one of labels, tags, targets or transcripts".into()));
     }
     row_set(d, shape_of(net), placeholder)
 }
@@ -1099,6 +1106,25 @@ fn append(a: &mut SequenceSet, b: &SequenceSet) {
         }
         (BatchTargets::ValuesPerRow(x), BatchTargets::ValuesPerRow(y))
         | (BatchTargets::ValuesPerStep(x), BatchTargets::ValuesPerStep(y)) => x.extend_from_slice(y),
+        (
+            BatchTargets::Transcripts { labels: x, max_len: sx, lengths: lx },
+            BatchTargets::Transcripts { labels: y, max_len: sy, lengths: ly },
+        ) => {
+            // Both parts padded to the longer transcript.
+            let s = (*sx).max(*sy);
+            let widen = |v: &[i32], from: usize, rows: usize| -> Vec<i32> {
+                let mut out = vec![0; rows * s];
+                for r in 0..rows {
+                    out[r * s..r * s + from].copy_from_slice(&v[r * from..(r + 1) * from]);
+                }
+                out
+            };
+            let mut all = widen(x, *sx, lx.len());
+            all.extend(widen(y, *sy, ly.len()));
+            *x = all;
+            *sx = s;
+            lx.extend_from_slice(ly);
+        }
         _ => unreachable!("parts of one dataset share their target kind"),
     }
     a.lengths.extend_from_slice(&b.lengths);

@@ -35,15 +35,20 @@ pub struct ModelOptions {
     #[napi(ts_type = "'last' | 'mean' | 'max'")]
     pub pooling: Option<String>,
     pub per_step: Option<bool>,
+    /// Speech models: the output characters, in class order after the CTC blank (e.g.
+    /// `"0123456789 "`; the space separates words).
+    pub alphabet: Option<String>,
+    /// Speech models: feature frames joined into one recurrent step (stride the same), default 1.
+    pub frame_stacking: Option<f64>,
 }
 strict_object!(
     ModelOptions,
     "options",
     [
         "cell", "nonlinearity", "hiddenSize", "numLayers", "dropout", "seed", "init", "vocabSize", "embedDim", "inputSize",
-        "outputSize", "skip", "bidirectional", "pooling", "perStep"
+        "outputSize", "skip", "bidirectional", "pooling", "perStep", "alphabet", "frameStacking"
     ],
-    caller: ["tokenizer", "labels", "tags", "maxLength", "normalize", "featureStats"]
+    caller: ["tokenizer", "labels", "tags", "maxLength", "normalize", "featureStats", "features"]
 );
 
 /// The engine's config of a new `task` model from `o`, and the seed of its weights.
@@ -99,6 +104,32 @@ pub fn model_config(task: &str, o: &ModelOptions) -> Result<(ModelConfig, u64), 
     }
     m.insert("pooling".into(), Value::from(o.pooling.clone().unwrap_or_else(|| d.pooling.into())));
     m.insert("per_step".into(), Value::from(o.per_step.unwrap_or(task == "tag")));
+    match (&o.alphabet, task) {
+        (Some(a), _) => {
+            let symbols: Vec<Value> = a.chars().map(|c| Value::from(c.to_string())).collect();
+            if task == "speech" {
+                // The head: the symbols and the blank.
+                m.insert("output_size".into(), Value::from(symbols.len() + 1));
+            }
+            m.insert("alphabet".into(), Value::Array(symbols));
+        }
+        (None, "speech") => {
+            return Err(NodeError::type_error(
+                "ERR_RNNKIT_CONFIG",
+                "options.alphabet: a speech model needs its alphabet (a string of its output characters)".into(),
+            ))
+        }
+        (None, _) => {}
+    }
+    if let Some(k) = size("frameStacking", o.frame_stacking, None)? {
+        if task != "speech" {
+            return Err(NodeError::type_error(
+                "ERR_RNNKIT_CONFIG",
+                "options.frameStacking: only for speech models".into(),
+            ));
+        }
+        m.insert("frame_stacking".into(), k);
+    }
     let seed = o.seed.map(|s| whole("options.seed", s)).transpose()?.unwrap_or(0);
     let config = ModelConfig::from_json(&Value::Object(m))
         .and_then(|c| c.validate().map(|()| c))

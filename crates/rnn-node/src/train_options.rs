@@ -157,7 +157,7 @@ strict_object!(
     caller: [
         "tokenizer", "tokenizerOptions", "validation", "chunkSize", "labels", "tags", "maxLength", "onTooLong", "stratify",
         "textField", "labelField", "textColumn", "labelColumn", "delimiter", "inputSize", "outputSize", "targets",
-        "normalize", "vocabSize"
+        "normalize", "vocabSize", "alphabet", "featureSize"
     ]
 );
 

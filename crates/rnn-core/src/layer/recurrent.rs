@@ -590,6 +590,7 @@ pub(super) mod tests {
             output_size: 1,
             pooling: Pooling::Last,
             per_step: false,
+            speech: None,
         }
     }
 

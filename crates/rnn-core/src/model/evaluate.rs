@@ -8,9 +8,10 @@ use crate::config::Task;
 use crate::error::{Error, Result};
 use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
-use crate::metrics::{Confusion, RegressionErrors};
+use crate::metrics::{Confusion, RegressionErrors, TranscriptErrors};
 use crate::model::network::{ForwardCache, Network};
 use crate::model::objective::{batch_loss, evaluation_loss};
+use crate::model::speech::{evaluate_speech, TranscribeOptions};
 use crate::token_store::TokenSource;
 
 /// Loss (and accuracy where it applies) over a data set; for sequence sets also the confusion
@@ -26,6 +27,8 @@ pub struct Evaluation {
     pub confusion: Option<Confusion>,
     /// Real-valued targets: squared and absolute errors.
     pub regression: Option<RegressionErrors>,
+    /// Transcripts (speech): word and character errors of the greedy transcripts.
+    pub transcripts: Option<TranscriptErrors>,
 }
 
 impl Evaluation {
@@ -148,6 +151,9 @@ pub fn evaluate_sequences(
     batch_size: usize,
     cancel: Option<&AtomicBool>,
 ) -> Result<Evaluation> {
+    if net.config.task == Task::Speech {
+        return evaluate_speech(net, set, batch_size, &TranscribeOptions::default(), cancel);
+    }
     set.validate()?;
     if batch_size == 0 {
         return Err(Error::Range("batchSize: expected an integer >= 1, got 0".into()));
@@ -222,6 +228,8 @@ fn accumulate_metrics(
                 errors.add(*p, target);
             }
         }
+        // Speech models are evaluated by `speech::evaluate_speech` (error rates, not per step).
+        BatchTargets::Transcripts { .. } => {}
         BatchTargets::ValuesPerStep(y) => {
             for r in 0..b {
                 for s in (0..t).filter(|&s| real(r, s)) {
@@ -237,14 +245,15 @@ fn accumulate_metrics(
 }
 
 /// The network's outputs for every row of `set`, batch-first: per-row tasks `[N, C]`, per-step
-/// tasks `[N, T, C]` with zeros at padded steps. Targets in `set` are ignored.
+/// tasks `[N, T', C]` with zeros at padded steps (`T'` = T, or ⌈T / k⌉ for a speech model's frame
+/// stacking k). Targets in `set` are ignored.
 pub fn predict_sequences(net: &Network, set: &SequenceSet, batch_size: usize) -> Result<Vec<f32>> {
     set.validate()?;
     if batch_size == 0 {
         return Err(Error::Range("batchSize: expected an integer >= 1, got 0".into()));
     }
     let c = net.config.output_size;
-    let (n, t_all) = (set.rows, set.steps);
+    let (n, t_all) = (set.rows, net.output_steps(set.steps));
     let per_step = net.per_step();
     let mut out = vec![0.0; if per_step { n * t_all * c } else { n * c }];
     let order: Vec<usize> = (0..n).collect();
@@ -252,12 +261,12 @@ pub fn predict_sequences(net: &Network, set: &SequenceSet, batch_size: usize) ->
     for i in 0..set.batches_per_epoch(batch_size, crate::batch::LastBatch::Keep) {
         let batch = set.batch(&order, batch_size, i);
         let (outputs, _) = net.forward(&batch, None, None, &mut cache)?;
-        let (b, t) = (batch.rows, batch.steps);
+        let (b, t) = (batch.rows, net.output_steps(batch.steps));
         for r in 0..b {
             let row = i * batch_size + r;
             if per_step {
                 // outputs are time-major [T·B, C]; only the row's real steps are copied.
-                for s in 0..set.lengths[row] {
+                for s in 0..net.output_steps(set.lengths[row]) {
                     let src = (s * b + r) * c;
                     out[(row * t_all + s) * c..(row * t_all + s + 1) * c].copy_from_slice(&outputs[src..src + c]);
                 }

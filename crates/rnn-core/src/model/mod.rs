@@ -1,5 +1,6 @@
 //! Networks for every task and what runs them: the network itself, task losses, evaluation,
-//! inference (generation); the sequence-to-sequence network (`seq2seq`).
+//! inference (generation); speech recognition (`speech`); the sequence-to-sequence network
+//! (`seq2seq`).
 
 pub mod evaluate;
 pub mod inference;
@@ -10,3 +11,4 @@ pub mod seq2seq;
 pub mod seq2seq_evaluate;
 pub mod seq2seq_stream;
 pub mod seq2seq_train;
+pub mod speech;

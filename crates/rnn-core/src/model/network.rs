@@ -3,6 +3,9 @@
 //! regression) apply the head at every step; per-row tasks (classification, many-to-one
 //! regression) pool the real steps of each row first.
 //!
+//! A speech model's dense input may join `k` consecutive frames into one step (frame stacking):
+//! the batch's `[B, T, F]` frames become `[⌈T/k⌉, B, k·F]` recurrent input.
+//!
 //! Shapes (time-major inside, see lib.rs): x `[T, B, I]`, y `[T, B, F]` with F = D·H, per-step
 //! outputs `[T·B, C]` (row `t·B + b`), per-row outputs `[B, C]`.
 
@@ -130,10 +133,20 @@ impl Network {
     /// Whether the head runs at every step (else once per row on pooled outputs).
     pub fn per_step(&self) -> bool {
         match self.config.task {
-            Task::LanguageModel | Task::Tag => true,
+            Task::LanguageModel | Task::Tag | Task::Speech => true,
             Task::Classify => false,
             Task::Regress => self.config.per_step,
         }
+    }
+
+    /// Feature frames joined into one recurrent step (a speech model's frame stacking; else 1).
+    pub fn frame_stacking(&self) -> usize {
+        self.config.speech.as_ref().map_or(1, |s| s.frame_stacking)
+    }
+
+    /// Recurrent steps (and per-step outputs) of a row of `frames` input steps: `⌈frames / k⌉`.
+    pub fn output_steps(&self, frames: usize) -> usize {
+        frames.div_ceil(self.frame_stacking())
     }
 
     /// Width of the recurrent output F = D·H.
@@ -228,11 +241,16 @@ impl Network {
         outputs: &mut Vec<f32>,
     ) -> Result<StackState> {
         self.check_batch(batch)?;
-        let (b, t) = (batch.rows, batch.steps);
+        let (b, frames) = (batch.rows, batch.steps);
+        // A speech model's frame stacking shortens every row: the recurrence runs t = ⌈T / k⌉
+        // steps, a row of n real frames ⌈n / k⌉ of them.
+        let k = self.frame_stacking();
+        let t = self.output_steps(frames);
+        let lengths: Option<Vec<usize>> = batch.lengths.as_ref().map(|l| l.iter().map(|&n| n.div_ceil(k)).collect());
         cache.rows = b;
         cache.steps = t;
         cache.lengths.clear();
-        match &batch.lengths {
+        match &lengths {
             Some(l) => cache.lengths.extend_from_slice(l),
             None => cache.lengths.resize(b, t),
         }
@@ -245,15 +263,22 @@ impl Network {
                 self.embedding().forward(self.params.view("embed.weight"), ids, b, t, &mut cache.x)?;
             }
             BatchInput::Dense(v) => {
+                // x[s, r] = frames s·k .. s·k + k of row r side by side ([k·F]); frames past the
+                // row's real length (the tail of its last group) are zeros.
+                let f = i / k;
                 for r in 0..b {
+                    let real = batch.lengths.as_ref().map_or(frames, |l| l[r]);
                     for s in 0..t {
-                        cache.x[(s * b + r) * i..(s * b + r + 1) * i]
-                            .copy_from_slice(&v[(r * t + s) * i..(r * t + s + 1) * i]);
+                        let dst = &mut cache.x[(s * b + r) * i..(s * b + r + 1) * i];
+                        let (lo, hi) = (s * k, (s * k + k).min(real.max(s * k)));
+                        let n = (hi - lo) * f;
+                        dst[..n].copy_from_slice(&v[(r * frames + lo) * f..(r * frames + hi) * f]);
+                        dst[n..].fill(0.0);
                     }
                 }
             }
         }
-        let lengths = batch.lengths.as_deref();
+        let lengths = lengths.as_deref();
         let final_state = self.stack.forward_into(
             &self.params,
             SeqBatch { x: &cache.x, steps: t, batch: b, lengths },

@@ -1,10 +1,12 @@
 //! The loss of each task on a network's outputs: cross-entropy for token and class targets, mean
-//! squared error for real-valued targets. Batch targets are batch-first; per-step outputs are
+//! squared error for real-valued targets, CTC for transcripts (speech). Batch targets are batch-first; per-step outputs are
 //! time-major (row `t·B + b`), so per-step targets are transposed here, padded steps ignored.
 
-use crate::batch::{Batch, BatchTargets, IGNORE_INDEX};
+use crate::batch::{Batch, BatchTargets, SequenceSet, IGNORE_INDEX};
+use crate::ctc::{ctc_loss, CtcOptions, CtcTargets, Reduction};
 use crate::error::{check_len, Error, Result};
 use crate::loss::{cross_entropy, mse, CrossEntropyOptions, LossSum};
+use crate::model::network::Network;
 
 /// The loss of one batch, and what accuracy needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -49,7 +51,93 @@ pub fn batch_loss(
             check_len("targets", y.len(), b * width)?;
             Ok(BatchLoss { sum: mse(outputs, y, width, None, doutputs)?, correct: 0 })
         }
+        BatchTargets::Transcripts { .. } => Err(Error::Config(
+            "targets: transcripts are scored by speech_loss (network_loss), which knows the network's frame stacking"
+                .into(),
+        )),
     }
+}
+
+/// The loss of a network's `outputs` on `batch`: [`speech_loss`] for a speech model, else
+/// [`batch_loss`]. What training and evaluation call.
+pub fn network_loss(
+    net: &Network,
+    outputs: &[f32],
+    batch: &Batch,
+    class_weights: Option<&[f32]>,
+    doutputs: Option<&mut [f32]>,
+) -> Result<BatchLoss> {
+    match &batch.targets {
+        BatchTargets::Transcripts { .. } => {
+            speech_loss(outputs, net.config.output_size, batch, net.frame_stacking(), doutputs)
+        }
+        _ => batch_loss(outputs, net.config.output_size, batch, class_weights, doutputs),
+    }
+}
+
+/// The CTC loss (blank 0, PyTorch's mean: each row's loss over its transcript length, averaged)
+/// of per-step outputs `[T'·B, C]` (time-major, `T' = ⌈T / k⌉` for frame stacking `k`) against
+/// the batch's transcripts; `doutputs` receives the gradient of that mean. The sum form counts
+/// rows: `total` = Σ loss_b / max(1, S_b), `weight` = `count` = B.
+/// A transcript that cannot be aligned to its row's output steps is an error naming the batch row
+/// ([`check_transcripts_fit`] names the data set's row before training).
+pub fn speech_loss(
+    outputs: &[f32],
+    width: usize,
+    batch: &Batch,
+    frame_stacking: usize,
+    doutputs: Option<&mut [f32]>,
+) -> Result<BatchLoss> {
+    let BatchTargets::Transcripts { labels, max_len, lengths } = &batch.targets else {
+        return Err(Error::Config("targets: a speech model trains on transcripts".into()));
+    };
+    let b = batch.rows;
+    let steps = batch.steps.div_ceil(frame_stacking);
+    let input_lengths: Vec<usize> = match &batch.lengths {
+        Some(l) => l.iter().map(|&n| n.div_ceil(frame_stacking)).collect(),
+        None => vec![steps; b],
+    };
+    for (r, &n) in input_lengths.iter().enumerate() {
+        let need = ctc_steps_needed(&labels[r * max_len..r * max_len + lengths[r]]);
+        if need > n {
+            return Err(transcript_too_long(&format!("transcripts[{r}]"), need, n, frame_stacking));
+        }
+    }
+    let targets = CtcTargets { labels, max_len: *max_len, lengths };
+    let opts = CtcOptions { blank: crate::alphabet::BLANK, reduction: Reduction::Mean, zero_infinity: false };
+    let loss = ctc_loss(outputs, steps, b, width, &input_lengths, targets, &opts, doutputs)?;
+    let total = loss.rows.iter().zip(lengths).map(|(l, &n)| l / n.max(1) as f64).sum();
+    Ok(BatchLoss { sum: LossSum { total, weight: b as f64, count: b }, correct: 0 })
+}
+
+/// Output steps a CTC alignment of `labels` needs: one per label and one blank between each pair
+/// of equal neighbours.
+pub fn ctc_steps_needed(labels: &[i32]) -> usize {
+    labels.len() + labels.windows(2).filter(|w| w[0] == w[1]).count()
+}
+
+fn transcript_too_long(name: &str, need: usize, have: usize, frame_stacking: usize) -> Error {
+    Error::Range(format!(
+        "{name}: the transcript needs {need} output steps (a step per character and a blank between repeated \
+         ones), its audio gives {have} (frame stacking {frame_stacking}); shorten the transcript, lower \
+         frameStacking or drop the row"
+    ))
+}
+
+/// Checks that every transcript of `set` fits its row's output steps, naming the first row that
+/// does not (so training refuses the data up front instead of meeting an infinite loss).
+pub fn check_transcripts_fit(set: &SequenceSet, frame_stacking: usize) -> Result<()> {
+    let BatchTargets::Transcripts { labels, max_len, lengths } = &set.targets else {
+        return Ok(());
+    };
+    for r in 0..set.rows {
+        let need = ctc_steps_needed(&labels[r * max_len..r * max_len + lengths[r]]);
+        let have = set.lengths[r].div_ceil(frame_stacking);
+        if need > have {
+            return Err(transcript_too_long(&format!("transcripts[{r}]"), need, have, frame_stacking));
+        }
+    }
+    Ok(())
 }
 
 fn classes(
