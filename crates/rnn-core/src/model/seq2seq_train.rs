@@ -113,7 +113,7 @@ impl Trainable for Seq2Seq {
 
     fn evaluate(&self, valid: &PairSet, _options: &TrainOptions, cancel: Option<&AtomicBool>) -> Result<Evaluation> {
         let TeacherForced { loss, correct, .. } = teacher_forced(self, valid, cancel)?;
-        Ok(Evaluation { loss, correct, classes: true, confusion: None, regression: None })
+        Ok(Evaluation { loss, correct, classes: true, confusion: None, regression: None, transcripts: None })
     }
 }
 
