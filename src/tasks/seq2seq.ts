@@ -349,7 +349,7 @@ export class Seq2SeqModel {
     const tokenizer = this.targetTokenizer;
     async function* tokens(): AsyncGenerator<string, void, undefined> {
       for (;;) {
-        const id = await cancellable(signal, (cancel) => handle.next(cancel));
+        const id = await cancellable(signal, (cancel) => handle.nextToken(cancel));
         if (id === null) return;
         yield tokenizer.decode([id]);
       }

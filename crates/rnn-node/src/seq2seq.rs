@@ -586,7 +586,7 @@ impl NativeSeq2Seq {
     }
 
     /// A stream of the output of `source` (ids of the source vocabulary) under `options`, a
-    /// token per `next()`: greedy decoding one step at a time (the tokens of `translate`), or a
+    /// token per `nextToken()`: greedy decoding one step at a time (the tokens of `translate`), or a
     /// beam search's best output once it is found. The stream decodes a copy of the model as it
     /// is now.
     #[napi]
@@ -673,12 +673,12 @@ impl NativeSeq2SeqStream {
     /// The next output token (a target id) off the JS thread, or `null` once the output has
     /// ended (`eos` or the length limit). `cancel` stops a beam search between its steps.
     #[napi(ts_return_type = "Promise<number | null>")]
-    pub fn next(&self, cancel: &CancelToken) -> AsyncTask<Guarded<StreamStepWork>> {
+    pub fn next_token(&self, cancel: &CancelToken) -> AsyncTask<Guarded<StreamStepWork>> {
         AsyncTask::new(Guarded(StreamStepWork { inner: self.inner.clone(), cancel: cancel.flag.clone() }))
     }
 }
 
-/// One `NativeSeq2SeqStream.next`.
+/// One `NativeSeq2SeqStream.nextToken`.
 pub struct StreamStepWork {
     inner: Arc<Mutex<Seq2SeqStream>>,
     cancel: Arc<AtomicBool>,
