@@ -251,7 +251,7 @@ export declare class NativeSeq2Seq {
   translate(sources: Array<Int32Array>, options: Seq2SeqDecodeOptions, cancel: CancelToken): Promise<number[][]>
   /**
    * A stream of the output of `source` (ids of the source vocabulary) under `options`, a
-   * token per `nextToken()`: greedy decoding one step at a time (the tokens of `translate`), or a
+   * token per `next()`: greedy decoding one step at a time (the tokens of `translate`), or a
    * beam search's best output once it is found. The stream decodes a copy of the model as it
    * is now.
    */
@@ -278,7 +278,7 @@ export declare class NativeSeq2SeqStream {
    * The next output token (a target id) off the JS thread, or `null` once the output has
    * ended (`eos` or the length limit). `cancel` stops a beam search between its steps.
    */
-  nextToken(cancel: CancelToken): Promise<number | null>
+  next(cancel: CancelToken): Promise<number | null>
 }
 
 /** Padded rows with targets, split into train and validation, with their data order. */
@@ -882,6 +882,7 @@ export declare function recommendOptions(task: string, profile: DataProfile): Re
  * like `target` (each `profileTexts` of one side).
  */
 export declare function recommendSeq2SeqOptions(source: DataProfile, target: DataProfile): Seq2SeqRecommendation
+
 /** [`resample_audio_sync`] off the JavaScript thread. */
 export declare function resampleAudioAsync(samples: Float32Array, fromRate: number, toRate: number): Promise<Float32Array>
 
@@ -1201,6 +1202,9 @@ export interface TokenizerRecommendation {
   lowercase: boolean
   /** Word only: `'keep'` (punctuation stays in its word: `thirty-seven` is one token). */
   punctuation: 'split' | 'drop' | 'keep'
+}
+
+/**
  * How `transcribe` decodes: greedy unless `beamWidth` is given; `lexicon` (with `beamWidth`)
  * restricts transcripts to these words.
  */
