@@ -550,12 +550,6 @@ export interface EvalInfo {
 }
 
 /**
- * The stored JSON form of the feature configuration `options` describe (defaults filled in,
- * validated by the engine): what a speech model keeps under `audio_features`.
- */
-export declare function featureConfigJson(options: LogMelOptions): Record<string, unknown>
-
-/**
  * Options of a training run (`fit`) or step (`trainStep`). Data order (batch size, windows,
  * shuffling, seed) belongs to the dataset, not to these.
  */
@@ -614,9 +608,9 @@ export interface InitOptions {
 /**
  * Reads a transcribed corpus (a JSONL manifest of `{"audio", "text"}` lines, or a folder of
  * `a.wav` + `a.txt` pairs) and computes every file's features with `features` (the stored
- * configuration, `featureConfigJson`), off the JavaScript thread; errors name the line or file.
+ * configuration, `resolveFeatureConfig`), off the JavaScript thread; errors name the line or file.
  */
-export declare function loadAudioCorpus(source: string, features: Record<string, unknown>): Promise<AudioCorpus>
+export declare function loadAudioCorpus(path: string, features: Record<string, unknown>): Promise<AudioCorpus>
 
 /** Log-mel frames, row-major `[frames, nMels]`. */
 export interface LogMelFeatures {
@@ -909,6 +903,12 @@ export interface ResolvedGenerateOptions {
    */
   logprobs?: number
 }
+
+/**
+ * The stored JSON form of the feature configuration `options` describe (defaults filled in,
+ * validated by the engine): what a speech model keeps under `audio_features`.
+ */
+export declare function resolveFeatureConfig(options: LogMelOptions): Record<string, unknown>
 
 /**
  * Checks a caller's generation options and fills in the defaults: every check of every field

@@ -289,6 +289,8 @@ describe('a typed boundary', () => {
       'rnn',
       'head',
       'skip',
+      // A speech model's output characters (a string of them, not JSON).
+      'alphabet',
     ]);
     expect(params.filter((p) => !allowed.has(p))).toEqual([]);
     // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).

@@ -289,7 +289,7 @@ export function createSpeechRecognizer(options: SpeechRecognizerOptions): Speech
   // Log-mel features: the engine fills the defaults and validates; the model stores the result.
   let config: Record<string, unknown>;
   try {
-    config = native.featureConfigJson(features as LogMelOptions);
+    config = native.resolveFeatureConfig(features as LogMelOptions);
   } catch (e) {
     const err = e as Error & { param?: string };
     if (err.param?.startsWith('options.')) {

@@ -3,7 +3,7 @@
 //! `transcribeWav` (WAV bytes) and `transcribeSamples` (mono samples), each async on a libuv
 //! worker with a `CancelToken` and sync, decoded by the engine (`rnn_core::model::speech`:
 //! greedy, prefix beam search, lexicon) with the model's stored feature configuration
-//! (`audio_features`); `featureConfigJson` and `loadAudioCorpus` (a manifest or folder of
+//! (`audio_features`); `resolveFeatureConfig` and `loadAudioCorpus` (a manifest or folder of
 //! transcribed WAV files featurised by the engine).
 
 use std::sync::atomic::AtomicBool;
@@ -34,7 +34,7 @@ pub const AUDIO_FEATURES_KEY: &str = "audio_features";
 /// The stored JSON form of the feature configuration `options` describe (defaults filled in,
 /// validated by the engine): what a speech model keeps under `audio_features`.
 #[napi(ts_return_type = "Record<string, unknown>")]
-pub fn feature_config_json(
+pub fn resolve_feature_config(
     env: Env,
     #[napi(ts_arg_type = "LogMelOptions")] options: Strict<LogMelOptions>,
 ) -> napi::Result<serde_json::Value> {
@@ -76,13 +76,13 @@ impl Work for CorpusWork {
 
 /// Reads a transcribed corpus (a JSONL manifest of `{"audio", "text"}` lines, or a folder of
 /// `a.wav` + `a.txt` pairs) and computes every file's features with `features` (the stored
-/// configuration, `featureConfigJson`), off the JavaScript thread; errors name the line or file.
+/// configuration, `resolveFeatureConfig`), off the JavaScript thread; errors name the line or file.
 #[napi(ts_return_type = "Promise<AudioCorpus>")]
 pub fn load_audio_corpus(
-    source: String,
+    path: String,
     #[napi(ts_arg_type = "Record<string, unknown>")] features: serde_json::Value,
 ) -> AsyncTask<Guarded<CorpusWork>> {
-    AsyncTask::new(Guarded(CorpusWork { source, features }))
+    AsyncTask::new(Guarded(CorpusWork { source: path, features }))
 }
 
 /// A model's stored audio feature configuration.

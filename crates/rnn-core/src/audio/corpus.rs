@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(manifest, vec![Entry { audio: dir.join("b.wav"), text: "3 7".into() }]);
         let extractor = FeatureExtractor::new(FeatureConfig::default()).unwrap();
         let f = file_features(&[dir.join("b.wav")], &extractor).unwrap();
-        assert!(f[0].len() > 40 && f[0].len() % 40 == 0 && f[0].iter().all(|v| v.is_finite()));
+        assert!(f[0].len() > 40 && f[0].len().is_multiple_of(40) && f[0].iter().all(|v| v.is_finite()));
 
         std::fs::write(dir.join("bad.jsonl"), "{\"audio\": \"b.wav\"}\n").unwrap();
         let e = read_manifest(&dir.join("bad.jsonl")).unwrap_err().to_string();
