@@ -251,7 +251,7 @@ export declare class NativeSeq2Seq {
   translate(sources: Array<Int32Array>, options: Seq2SeqDecodeOptions, cancel: CancelToken): Promise<number[][]>
   /**
    * A stream of the output of `source` (ids of the source vocabulary) under `options`, a
-   * token per `next()`: greedy decoding one step at a time (the tokens of `translate`), or a
+   * token per `nextToken()`: greedy decoding one step at a time (the tokens of `translate`), or a
    * beam search's best output once it is found. The stream decodes a copy of the model as it
    * is now.
    */
@@ -278,7 +278,7 @@ export declare class NativeSeq2SeqStream {
    * The next output token (a target id) off the JS thread, or `null` once the output has
    * ended (`eos` or the length limit). `cancel` stops a beam search between its steps.
    */
-  next(cancel: CancelToken): Promise<number | null>
+  nextToken(cancel: CancelToken): Promise<number | null>
 }
 
 /** Padded rows with targets, split into train and validation, with their data order. */
