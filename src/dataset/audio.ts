@@ -11,9 +11,15 @@ import { checkObject } from './common';
 import { SpeechDataset, type SpeechDatasetOptions } from './speech';
 
 /** Options of {@link AudioDataset.load}. */
-export interface AudioDatasetOptions extends Omit<SpeechDatasetOptions, 'featureSize'> {
+export interface AudioDatasetOptions extends Omit<SpeechDatasetOptions, 'featureSize' | 'alphabet'> {
   /** The stored feature configuration of the model that trains on it (`model.features`). */
   features: Record<string, unknown>;
+  /**
+   * The output characters of the model that trains on it (`model.alphabet`). Default: every
+   * character the transcripts use, in code-point order (the engine's `transcriptAlphabet`), for
+   * a new model made with `alphabet: dataset.alphabet`.
+   */
+  alphabet?: string;
 }
 
 /** Utterances read from WAV files, as the features of a speech model. */
@@ -25,8 +31,12 @@ export class AudioDataset extends SpeechDataset {
 
   private constructor(corpus: { audio: string[]; texts: string[]; frames: Float32Array[] }, options: AudioDatasetOptions, features: Record<string, unknown>) {
     const utterances = corpus.frames.map((frames, i) => ({ frames, text: corpus.texts[i] }));
-    const { features: _features, ...rest } = options;
-    super(utterances, 'utterances', { ...rest, featureSize: features.n_mels as number });
+    const { features: _features, alphabet, ...rest } = options;
+    super(utterances, 'utterances', {
+      ...rest,
+      alphabet: alphabet === undefined ? native.transcriptAlphabet(corpus.texts) : alphabet,
+      featureSize: features.n_mels as number,
+    });
     this.audio = corpus.audio;
     this.features = features;
   }
@@ -34,7 +44,7 @@ export class AudioDataset extends SpeechDataset {
   /**
    * Reads `source` (a `.jsonl` manifest or a folder) off the JavaScript thread. A missing or
    * non-WAV file, a line without `audio`/`text`, or a folder WAV without its `.txt` is an error
-   * naming it.
+   * naming it; so is a transcript character outside `options.alphabet`.
    */
   static async load(source: string, options: AudioDatasetOptions): Promise<AudioDataset> {
     checkString('source', source, true);

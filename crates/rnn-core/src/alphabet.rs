@@ -42,6 +42,27 @@ impl Alphabet {
         Self::new(s.chars().collect())
     }
 
+    /// The alphabet of a corpus: every character its transcripts use, in code-point order (so the
+    /// same transcripts always give the same classes). A control character is an error naming the
+    /// transcript (`transcripts[i]`), as is a corpus without characters.
+    pub fn of_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<Self> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, text) in texts.into_iter().enumerate() {
+            for (j, c) in text.chars().enumerate() {
+                if c.is_control() {
+                    return Err(Error::Range(format!(
+                        "transcripts[{i}]: character {j} is a control character ({c:?}), which cannot be a symbol"
+                    )));
+                }
+                seen.insert(c);
+            }
+        }
+        if seen.is_empty() {
+            return Err(Error::Range("transcripts: no characters to make an alphabet of".into()));
+        }
+        Self::new(seen.into_iter().collect())
+    }
+
     /// The symbols, in class order after the blank.
     pub fn symbols(&self) -> &[char] {
         &self.symbols
@@ -96,5 +117,14 @@ mod tests {
         assert!(Alphabet::from_chars("aba").unwrap_err().to_string().starts_with("alphabet[2]"));
         assert!(Alphabet::from_chars("").is_err());
         assert!(Alphabet::from_chars("a\n").is_err());
+    }
+
+    #[test]
+    fn a_corpus_alphabet_is_its_characters_in_code_point_order() {
+        let a = Alphabet::of_texts(["3 7 1", "9 0", "5"]).unwrap();
+        assert_eq!(a.symbols().iter().collect::<String>(), " 013579");
+        let e = Alphabet::of_texts(["1 2", "3\t4"]).unwrap_err().to_string();
+        assert!(e.starts_with("transcripts[1]: character 1 is a control character"), "{e}");
+        assert!(Alphabet::of_texts(["", ""]).unwrap_err().to_string().starts_with("transcripts: no characters"));
     }
 }

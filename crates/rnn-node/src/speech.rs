@@ -179,6 +179,13 @@ pub fn encode_transcripts(env: Env, alphabet: String, texts: Vec<String>) -> nap
     })
 }
 
+/// The alphabet of a corpus's transcripts: every character they use, in code-point order (the
+/// default alphabet of a model trained on them).
+#[napi]
+pub fn transcript_alphabet(env: Env, texts: Vec<String>) -> napi::Result<String> {
+    guard_js(&env, || Ok(Alphabet::of_texts(texts.iter().map(String::as_str))?.symbols().iter().collect()))
+}
+
 /// How `transcribe` decodes: greedy unless `beamWidth` is given; `lexicon` (with `beamWidth`)
 /// restricts transcripts to these words.
 #[napi(object, object_to_js = false)]
