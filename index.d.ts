@@ -877,6 +877,12 @@ export declare function recommendOptions(task: string, profile: DataProfile): Re
  */
 export declare function recommendSeq2SeqOptions(source: DataProfile, target: DataProfile): Seq2SeqRecommendation
 
+/**
+ * The defaults of a speech recognizer trained on `utterances` utterances of `frames` feature
+ * frames in all.
+ */
+export declare function recommendSpeechOptions(utterances: number, frames: number): SpeechRecommendation
+
 /** [`resample_audio_sync`] off the JavaScript thread. */
 export declare function resampleAudioAsync(samples: Float32Array, fromRate: number, toRate: number): Promise<Float32Array>
 
@@ -1092,6 +1098,25 @@ export interface SessionOptions {
  */
 export declare function setThreads(n: number): void
 
+/** The defaults of a speech recognizer on a set of utterances, and why. */
+export interface SpeechRecommendation {
+  cell: 'rnn' | 'lstm' | 'gru'
+  hiddenSize: number
+  numLayers: number
+  bidirectional: boolean
+  /** Consecutive feature frames joined into one recurrent step. */
+  frameStacking: number
+  /** Epochs of one run; early stopping may end it sooner. */
+  epochs: number
+  learningRate: number
+  schedule: 'constant' | 'cosine'
+  clipNorm: number
+  monitor: 'valLoss' | 'valAccuracy'
+  patience: number
+  /** Why each choice was made: model, length of training. */
+  reasons: Array<string>
+}
+
 /**
  * The train/validation split of `n` rows (seeded; `strata[i]` the class of row `i` for a
  * stratified split), each part ascending: the same split a [`NativeSequenceDataset`] with these
@@ -1214,6 +1239,12 @@ export interface TranscribeOptions {
   /** Allowed words (characters of the model's alphabet, no spaces); needs `beamWidth`. */
   lexicon?: Array<string>
 }
+
+/**
+ * The alphabet of a corpus's transcripts: every character they use, in code-point order (the
+ * default alphabet of a model trained on them).
+ */
+export declare function transcriptAlphabet(texts: Array<string>): string
 
 /** A decoded WAV file. */
 export interface WavAudio {

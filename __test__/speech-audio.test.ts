@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AudioDataset, createSpeechRecognizer, loadModel, readWavSync, type SpeechRecognizer } from '../src/index';
+import { AudioDataset, createSpeechRecognizer, featureConfig, loadModel, readWavSync, recommendSpeechOptions, type SpeechRecognizer } from '../src/index';
 import { compileCli, expectOneLineError, root, runCli } from './cli-harness';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-speech-audio-'));
@@ -77,5 +77,48 @@ describe('speech models on audio', () => {
     expectOneLineError(await runCli(tmp, ['transcribe', file, path.join(tmp, 'none.wav')]), 1, /none\.wav/);
     const help = await runCli(tmp, ['transcribe', '--help']);
     expect(help.stdout).toMatch(/--beam <width>/);
+  });
+
+  it("rnnkit train --task speech trains with the engine's defaults and rnnkit eval reports error rates", async () => {
+    const out = path.join(tmp, 'cli-speech.safetensors');
+    const r = await runCli(tmp, ['train', '--task', 'speech', 'train.jsonl', '--validation', '0', '--epochs', '2', '--mels', '20', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const data = await AudioDataset.load(path.join(tmp, 'train.jsonl'), { features: featureConfig({ nMels: 20 }) });
+    expect(data.alphabet).toBe(' 01347');
+    const rec = recommendSpeechOptions(data.size(), data.frames());
+    expect(r.stderr).toContain(`bidirectional ${rec.cell} ${rec.hiddenSize} × ${rec.numLayers}, ${rec.frameStacking} frames a step, 20 mel bands`);
+    expect(r.stdout).toMatch(/training word error rate [\d.]+ %, character error rate [\d.]+ %/);
+    const trained = (await loadModel(out)) as SpeechRecognizer;
+    expect(trained.task).toBe('speech');
+    expect([trained.alphabet, trained.frameStacking, trained.featureSize]).toEqual([' 01347', rec.frameStacking, 20]);
+    const e = await runCli(tmp, ['eval', out, 'train.jsonl', '--json']);
+    expect(e.status, e.stderr).toBe(0);
+    const metrics = JSON.parse(e.stdout) as { wer: number; cer: number; count: number };
+    expect(metrics.count).toBe(3);
+    expect(metrics).toMatchObject(await trained.evaluate(data));
+    expectOneLineError(await runCli(tmp, ['train', '--task', 'speech', 'train.jsonl', '--mels', '999']), 1, /^rnnkit: error: --mels: /);
+    expectOneLineError(
+      await runCli(tmp, ['train', '--task', 'classify', 'train.jsonl', '--frame-stacking', '2']),
+      2,
+      /--frame-stacking does not apply to --task classify/,
+    );
+    expectOneLineError(await runCli(tmp, ['train', '--task', 'speech', 'missing.jsonl']), 1, /missing\.jsonl/);
+    expectOneLineError(await runCli(tmp, ['eval', out, 'train.jsonl', '--lanes', '2']), 1, /--lanes.*language models/);
+  });
+
+  it('the shipped spoken-digit model transcribes reserved voices with rnnkit transcribe --model spoken-digits', async () => {
+    // One utterance of each reserved-voice group of the corpus the model was evaluated on
+    // (fixtures/audio/spoken/transcripts.json: voices the model never heard in training).
+    const dir = path.join(root, 'fixtures', 'audio', 'spoken');
+    const { files } = JSON.parse(fs.readFileSync(path.join(dir, 'transcripts.json'), 'utf8')) as { files: { audio: string; text: string }[] };
+    const r = await runCli(tmp, ['transcribe', '--model', 'spoken-digits', ...files.map((f) => path.join(dir, f.audio)), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { text: string });
+    expect(lines.map((l) => l.text)).toEqual(files.map((f) => f.text));
+    expectOneLineError(await runCli(tmp, ['transcribe', '--model', 'no-such-model', wavs[0]]), 1, /no such shipped model; the package has spoken-digits/);
+    expectOneLineError(await runCli(tmp, ['transcribe', '--model', 'spoken-digits']), 2, /at least one WAV file/);
   });
 });

@@ -88,3 +88,17 @@ export function logMelFeaturesSync(samples: Float32Array, sampleRate: number, op
 export function logMelFeatures(samples: Float32Array, sampleRate: number, options: LogMelOptions = {}): Promise<LogMelFeatures> {
   return rejecting(() => native.logMelFeaturesAsync(checkSamples(samples), checkRate('sampleRate', sampleRate), options));
 }
+
+/**
+ * The stored form of the log-mel configuration `options` describe (defaults filled in, checked by
+ * the engine): what a speech model created with `features: options` keeps as `model.features`,
+ * and what `AudioDataset.load` reads audio with.
+ *
+ * @example
+ * const features = featureConfig({ nMels: 40 });
+ * const data = await AudioDataset.load('train.jsonl', { features });
+ * const model = createSpeechRecognizer({ features: { nMels: 40 }, alphabet: data.alphabet });
+ */
+export function featureConfig(options: LogMelOptions = {}): Record<string, unknown> {
+  return native.resolveFeatureConfig(options);
+}

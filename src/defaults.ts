@@ -3,11 +3,11 @@
  * engine from what the data looks like (`crates/rnn-core/src/defaults.rs`, the one table the API
  * and `rnnkit train` share). This module only converts: texts to their profile, the task's name.
  */
-import type { DataProfile, Recommendation, Seq2SeqRecommendation } from '../index';
+import type { DataProfile, Recommendation, Seq2SeqRecommendation, SpeechRecommendation } from '../index';
 import { typeError } from './errors';
 import { native } from './native';
 
-export type { DataProfile, Recommendation, Seq2SeqRecommendation, TokenizerRecommendation } from '../index';
+export type { DataProfile, Recommendation, Seq2SeqRecommendation, SpeechRecommendation, TokenizerRecommendation } from '../index';
 
 /** The tasks the defaults know, in the API's spelling. */
 export type DefaultsTask = 'language_model' | 'classify' | 'tag' | 'regress';
@@ -58,4 +58,20 @@ export function recommendOptions(task: DefaultsTask, data: readonly string[] | D
 export function recommendSeq2SeqOptions(sources: readonly string[] | DataProfile, targets: readonly string[] | DataProfile): Seq2SeqRecommendation {
   const profile = (data: readonly string[] | DataProfile) => (Array.isArray(data) ? profileTexts(data) : (data as DataProfile));
   return native.recommendSeq2SeqOptions(profile(sources), profile(targets));
+}
+
+/**
+ * The defaults of a speech recognizer trained on `utterances` utterances of `frames` feature
+ * frames in all (10 ms each with the default features): the architecture (a bidirectional GRU),
+ * the frames stacked into one recurrent step, epochs with early stopping, the learning rate and
+ * its cosine schedule, the gradient clip, and `reasons` (model, training). `rnnkit train --task
+ * speech` uses exactly these for every flag not given.
+ *
+ * @example
+ * const data = await AudioDataset.load('train.jsonl', { features, validation: 0.05 });
+ * const rec = recommendSpeechOptions(data.size('train'), data.frames('train'));
+ * const model = createSpeechRecognizer({ features, alphabet: data.alphabet, cell: rec.cell, hiddenSize: rec.hiddenSize, numLayers: rec.numLayers, frameStacking: rec.frameStacking });
+ */
+export function recommendSpeechOptions(utterances: number, frames: number): SpeechRecommendation {
+  return native.recommendSpeechOptions(utterances, frames);
 }

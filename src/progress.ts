@@ -91,8 +91,10 @@ export function formatProgressLine(e: ProgressEvent, unit = 'tok'): string {
       return `${head}  loss ${formatLoss(e.loss)}  lr ${e.lr.toExponential(2)}  grad ${Number.isFinite(e.gradNorm) ? e.gradNorm.toFixed(2) : '--'}  ${formatRate(e.tokensPerSecond)} ${unit}/s  elapsed ${formatDuration(e.elapsed)}  eta ${formatDuration(e.eta)}`;
     case 'validation': {
       const parts = [`${head}  val loss ${formatLoss(e.valLoss)}`];
-      if (e.valPerplexity !== undefined) parts.push(`ppl ${e.valPerplexity.toFixed(2)}`);
-      if (e.valBitsPerToken !== undefined) parts.push(`bits/token ${e.valBitsPerToken.toFixed(3)}`);
+      // Perplexity and bits are per token: a row's or an utterance's loss has neither.
+      const perToken = unit === 'tok' || unit.endsWith(' tokens');
+      if (perToken && e.valPerplexity !== undefined) parts.push(`ppl ${e.valPerplexity.toFixed(2)}`);
+      if (perToken && e.valBitsPerToken !== undefined) parts.push(`bits/token ${e.valBitsPerToken.toFixed(3)}`);
       if (e.valAccuracy !== undefined) parts.push(`accuracy ${(e.valAccuracy * 100).toFixed(1)}%`);
       return parts.join('  ');
     }

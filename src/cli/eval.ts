@@ -2,7 +2,8 @@
  * `rnnkit eval`: a language model's loss, perplexity and bits per token on a text file, under the
  * stateful protocol (one stream, the state carried), long texts in contiguous lanes read as one
  * batch (`--lanes`), SIGINT/SIGTERM stopping it between chunks; a seq2seq model's exact match,
- * token accuracy and loss on a file of pairs.
+ * token accuracy and loss on a file of pairs; a speech model's word and character error rates on
+ * a manifest of WAV files.
  */
 
 import * as fs from 'node:fs';
@@ -11,7 +12,8 @@ import type { EvaluateFileOptions } from '../types';
 import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, type ExitCode } from './exit';
 import { checkReadable } from './files';
 import { makeIo } from './io';
-import { api, openLanguageModel, openSeq2Seq } from './models';
+import { api, openLanguageModel, openSeq2Seq, openTaskModel } from './models';
+import type { SpeechRecognizer } from '../index';
 import { flagNaming, naming, renaming } from './naming';
 import { intOption, jsonOption } from './options';
 
@@ -63,22 +65,48 @@ async function evaluatePairs(file: string, pairFile: string, o: EvalFlags): Prom
   return 0;
 }
 
-/** Whether `file` holds a seq2seq model; an unreadable header is left to the loader to report. */
-function isSeq2SeqFile(file: string): boolean {
+/** `rnnkit eval` of a speech model on a manifest (or folder) of transcribed WAV files, every utterance. */
+async function evaluateSpeech(file: string, manifest: string, o: EvalFlags): Promise<number> {
+  const io = makeIo(!!o.json);
+  const model = await openTaskModel<SpeechRecognizer>(file, 'speech', 'eval');
+  if (!model.features) throw new CliError(`${JSON.stringify(file)} reads feature frames, not audio; eval needs a model made with audio features`);
+  checkReadable(manifest, 'manifest');
+  const data = await naming('source', `manifest ${JSON.stringify(manifest)}`, () =>
+    api().AudioDataset.load(manifest, { features: model.features!, alphabet: model.alphabet }),
+  );
+  const r = await model.evaluate(data);
+  const human = [
+    `utterances             ${r.count.toLocaleString('en-US')} (greedy)`,
+    `word error rate        ${(100 * r.wer).toFixed(2)} %`,
+    `character error rate   ${(100 * r.cer).toFixed(2)} %`,
+    `CTC loss               ${r.loss.toFixed(4)} nats/character`,
+  ].join('\n');
+  io.result(human, { model: file, data: manifest, ...r });
+  return 0;
+}
+
+/** The task of the model in `file`; an unreadable header is left to the loader to report. */
+function fileTask(file: string): string | null {
   try {
-    return api().modelFileTask(file) === 'seq2seq';
+    return api().modelFileTask(file);
   } catch {
-    return false;
+    return null;
   }
 }
 
 /** `rnnkit eval`: Ctrl-C or SIGTERM stop a language model's evaluation between chunks (exit 130 or 143, no result). */
 async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<number> {
   checkReadable(file, 'model file');
-  if (isSeq2SeqFile(file)) {
-    if (o.lanes !== undefined || o.chunk !== undefined) throw new CliError('--lanes and --chunk go with language models');
-    return evaluatePairs(file, textFile, o);
+  const task = fileTask(file);
+  if (task === 'seq2seq' || task === 'speech') {
+    if (o.lanes !== undefined || o.chunk !== undefined || o.lossy) throw new CliError('--lanes, --chunk and --lossy go with language models');
   }
+  if (task === 'speech') {
+    if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.groupColumn !== undefined || o.beams !== undefined)
+      throw new CliError('--source-column, --target-column, --group-column and --beams go with seq2seq models');
+    return evaluateSpeech(file, textFile, o);
+  }
+  if (task === 'seq2seq') return evaluatePairs(file, textFile, o);
   if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.groupColumn !== undefined || o.beams !== undefined)
     throw new CliError('--source-column, --target-column, --group-column and --beams go with seq2seq models');
   const io = makeIo(!!o.json);
@@ -134,15 +162,16 @@ async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<n
 export function addEvalCommand(program: Command, exit: ExitCode): void {
   program
     .command('eval')
-    .summary('loss, perplexity and bits per token of a text; exact match of a seq2seq model on pairs')
+    .summary('loss, perplexity and bits per token of a text; exact match of a seq2seq model on pairs; error rates of a speech model')
     .description(
       [
         'Evaluate a language model on a text file under the stateful protocol (one stream, state carried): mean cross-entropy, perplexity, bits per token. Long texts are read as several contiguous lanes at once (--lanes). Ctrl-C or SIGTERM stops it (exit 130 or 143, no result).',
         'A seq2seq model is evaluated on a JSONL (or CSV) file of pairs: the exact match of its decoded outputs (greedy, or --beams), the teacher-forced token accuracy and loss.',
+        'A speech model is evaluated on a JSONL manifest of {"audio": "a.wav", "text": "..."} (or a folder of a.wav + a.txt pairs): the word and character error rates of its greedy transcripts and the CTC loss.',
       ].join('\n'),
     )
     .argument('<model>', 'model file (.safetensors)')
-    .argument('<text-file>', 'UTF-8 text file (language model), or JSONL/CSV file of pairs (seq2seq)')
+    .argument('<text-file>', 'UTF-8 text file (language model), JSONL/CSV file of pairs (seq2seq), or manifest or folder of WAV files (speech)')
     .addOption(intOption('--chunk <n>', 'tokens per native call (the state is carried between chunks)', 1))
     .addOption(
       intOption(

@@ -3,6 +3,8 @@
  * one-line errors when the file is missing or holds the wrong kind of model.
  */
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { checkReadable } from './files';
 import { CliError } from './exit';
 import type { LanguageModel, Model, Seq2SeqModel } from '../index';
@@ -45,4 +47,27 @@ export async function openTaskModel<M extends Model>(file: string, task: ModelTa
 /** Loads a model file that must hold a language model (`generate`, `eval`, `serve`). */
 export function openLanguageModel(file: string, command: string): Promise<LanguageModel> {
   return openTaskModel<LanguageModel>(file, 'language_model', command);
+}
+
+/** The folder of the models the package ships (`data/models/<name>.safetensors`). */
+function bundledModelDir(): string {
+  return path.join(__dirname, '..', '..', 'data', 'models');
+}
+
+/** The names of the models the package ships, sorted. */
+export function bundledModelNames(): string[] {
+  if (!fs.existsSync(bundledModelDir())) return [];
+  return fs
+    .readdirSync(bundledModelDir())
+    .filter((f) => f.endsWith('.safetensors'))
+    .map((f) => f.slice(0, -'.safetensors'.length))
+    .sort();
+}
+
+/** The file of the shipped model `name` (`--model spoken-digits`); an unknown name is an error listing the known ones. */
+export function bundledModel(name: string): string {
+  const names = bundledModelNames();
+  if (!names.includes(name))
+    throw new CliError(`--model ${JSON.stringify(name)}: no such shipped model; the package has ${names.length === 0 ? 'none' : names.join(', ')}`);
+  return path.join(bundledModelDir(), `${name}.safetensors`);
 }

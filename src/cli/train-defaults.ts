@@ -124,19 +124,11 @@ export function applyDefaults(o: DefaultedOptions, cmd: Command, profile: DataPr
       chosen.push(rec.reasons[rec.reasons.length - 1]);
     } else chosen.push(`${rec.epochs} epochs`);
   }
-  return chosen.length === 0 ? [] : ['defaults for this data (flags override them):', ...chosen.map((line) => `  - ${line}`)];
+  return chosenLines(chosen);
 }
 
-/** The options the seq2seq defaults fill (a subset of `train`'s parsed options). */
-export interface Seq2SeqDefaultedOptions {
-  sourceTokenizer?: 'char' | 'word';
-  targetTokenizer?: 'char' | 'word';
-  cell?: 'rnn' | 'lstm' | 'gru';
-  hidden?: number;
-  layers?: number;
-  embed?: number;
-  bidirectional?: boolean;
-  attention?: 'additive' | 'dot' | 'general';
+/** The training options the seq2seq and speech defaults fill (a subset of `train`'s parsed options). */
+interface TrainingDefaultedOptions {
   batchSize?: number;
   clipNorm?: number;
   lr?: number;
@@ -148,6 +140,59 @@ export interface Seq2SeqDefaultedOptions {
   validation: number;
   earlyStopping?: number;
   monitor?: 'valLoss' | 'valAccuracy';
+}
+
+/** The training part of a seq2seq or speech recommendation. */
+interface TrainingRecommendation {
+  clipNorm: number;
+  learningRate: number;
+  schedule: 'constant' | 'cosine';
+  epochs: number;
+  patience: number;
+  monitor: 'valLoss' | 'valAccuracy';
+}
+
+/**
+ * Fills the training options not given from `rec`: the clip, the rate and (unless the run's
+ * length is given in steps or seconds) its cosine over the run, the epochs and early stopping.
+ * Returns the line that says how long the run is when the defaults chose it (`epochsReason`
+ * with early stopping), else null.
+ */
+function fillTraining(o: TrainingDefaultedOptions, cmd: Command, rec: TrainingRecommendation, epochsReason: string): string | null {
+  const given = (key: keyof TrainingDefaultedOptions) => cmd.getOptionValueSource(key) === 'cli' || o[key] !== undefined;
+  if (!given('clipNorm')) o.clipNorm = rec.clipNorm;
+  const ownRate = cmd.getOptionValueSource('optimizer') === 'cli' || given('lr');
+  if (!ownRate) o.lr = rec.learningRate;
+  // The rate decays over the run, whether its length is the defaults' or given in epochs.
+  if (rec.schedule === 'cosine' && !ownRate && cmd.getOptionValueSource('schedule') !== 'cli' && !given('maxSteps') && !given('timeLimit')) {
+    o.schedule = 'cosine';
+    o.cosineOverRun = true;
+  }
+  if (given('epochs') || given('maxSteps') || given('timeLimit')) return null;
+  o.epochs = rec.epochs;
+  if (o.validation > 0 && !given('earlyStopping')) {
+    o.earlyStopping = rec.patience;
+    o.monitor = rec.monitor;
+    return epochsReason;
+  }
+  return `${rec.epochs} epochs`;
+}
+
+/** The log lines of the choices made, under their heading; none when every choice was given. */
+function chosenLines(chosen: string[]): string[] {
+  return chosen.length === 0 ? [] : ['defaults for this data (flags override them):', ...chosen.map((line) => `  - ${line}`)];
+}
+
+/** The options the seq2seq defaults fill (a subset of `train`'s parsed options). */
+export interface Seq2SeqDefaultedOptions extends TrainingDefaultedOptions {
+  sourceTokenizer?: 'char' | 'word';
+  targetTokenizer?: 'char' | 'word';
+  cell?: 'rnn' | 'lstm' | 'gru';
+  hidden?: number;
+  layers?: number;
+  embed?: number;
+  bidirectional?: boolean;
+  attention?: 'additive' | 'dot' | 'general';
 }
 
 /**
@@ -167,9 +212,6 @@ export function applySeq2SeqDefaults(o: Seq2SeqDefaultedOptions, cmd: Command, s
   if (fill('sourceTokenizer', rec.sourceTokenizer.type)) chosen.push(rec.reasons[0]);
   if (fill('targetTokenizer', rec.targetTokenizer.type)) chosen.push(rec.reasons[1]);
   fill('batchSize', rec.batchSize);
-  fill('clipNorm', rec.clipNorm);
-  const ownRate = cmd.getOptionValueSource('optimizer') === 'cli' || given('lr');
-  if (!ownRate) o.lr = rec.learningRate;
   const sized = [
     fill('cell', rec.cell),
     fill('hidden', rec.hiddenSize),
@@ -179,18 +221,43 @@ export function applySeq2SeqDefaults(o: Seq2SeqDefaultedOptions, cmd: Command, s
     fill('attention', rec.attention),
   ].some(Boolean);
   if (sized) chosen.push(rec.reasons[2]);
-  // The rate decays over the run, whether its length is the defaults' or given in epochs.
-  if (rec.schedule === 'cosine' && !ownRate && cmd.getOptionValueSource('schedule') !== 'cli' && !given('maxSteps') && !given('timeLimit')) {
-    o.schedule = 'cosine';
-    o.cosineOverRun = true;
-  }
-  if (!given('epochs') && !given('maxSteps') && !given('timeLimit')) {
-    o.epochs = rec.epochs;
-    if (o.validation > 0 && !given('earlyStopping')) {
-      o.earlyStopping = rec.patience;
-      o.monitor = rec.monitor;
-      chosen.push(rec.reasons[3]);
-    } else chosen.push(`${rec.epochs} epochs`);
-  }
-  return chosen.length === 0 ? [] : ['defaults for this data (flags override them):', ...chosen.map((line) => `  - ${line}`)];
+  const length = fillTraining(o, cmd, rec, rec.reasons[3]);
+  if (length !== null) chosen.push(length);
+  return chosenLines(chosen);
+}
+
+/** The options the speech defaults fill (a subset of `train`'s parsed options). */
+export interface SpeechDefaultedOptions extends TrainingDefaultedOptions {
+  cell?: 'rnn' | 'lstm' | 'gru';
+  hidden?: number;
+  layers?: number;
+  bidirectional?: boolean;
+  frameStacking?: number;
+}
+
+/**
+ * `applyDefaults` for `--task speech`: the engine's defaults for `utterances` training utterances
+ * of `frames` feature frames (`recommendSpeechOptions`), filled into the options not given, and
+ * the lines that say what was chosen.
+ */
+export function applySpeechDefaults(o: SpeechDefaultedOptions, cmd: Command, utterances: number, frames: number): string[] {
+  const given = (key: keyof SpeechDefaultedOptions) => cmd.getOptionValueSource(key) === 'cli' || o[key] !== undefined;
+  const rec = api().recommendSpeechOptions(utterances, frames);
+  const fill = <K extends keyof SpeechDefaultedOptions>(key: K, value: SpeechDefaultedOptions[K]) => {
+    if (given(key)) return false;
+    o[key] = value;
+    return true;
+  };
+  const chosen: string[] = [];
+  const sized = [
+    fill('cell', rec.cell),
+    fill('hidden', rec.hiddenSize),
+    fill('layers', rec.numLayers),
+    fill('bidirectional', rec.bidirectional),
+    fill('frameStacking', rec.frameStacking),
+  ].some(Boolean);
+  if (sized) chosen.push(rec.reasons[0]);
+  const length = fillTraining(o, cmd, rec, rec.reasons[1]);
+  if (length !== null) chosen.push(length);
+  return chosenLines(chosen);
 }

@@ -22,6 +22,7 @@ import type {
   Regressor,
   Seq2SeqFitOptions,
   Seq2SeqModel,
+  SpeechRecognizer,
   TagExample,
   Tagger,
 } from '../index';
@@ -33,7 +34,7 @@ import { makeIo, progressMode } from './io';
 import { api, openLanguageModel, openSeq2Seq, openTaskModel, type ModelTask } from './models';
 import { FIT_FLAG_KEYS, flag, flagNaming, naming, rowNaming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
-import { applyDefaults, applySeq2SeqDefaults, stepsProfile, textProfile, type DefaultedOptions } from './train-defaults';
+import { applyDefaults, applySeq2SeqDefaults, applySpeechDefaults, stepsProfile, textProfile, type DefaultedOptions } from './train-defaults';
 import { parseLabels, parseSpecials, SEED } from './parsers';
 
 /** Parsed options of `rnnkit train`. */
@@ -107,11 +108,14 @@ interface TrainOptions {
   monitor?: 'valLoss' | 'valAccuracy';
   resume?: string;
   seed: number;
+  /** speech: log-mel bands of the features, and frames joined into one recurrent step. */
+  mels?: number;
+  frameStacking?: number;
 }
 
 /** What `train` trains: a language model on text files, or a sequence task on a file of rows. */
-type TrainTask = 'language-model' | 'classify' | 'tag' | 'regress' | 'seq2seq';
-const TRAIN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag', 'regress', 'seq2seq'];
+type TrainTask = 'language-model' | 'classify' | 'tag' | 'regress' | 'seq2seq' | 'speech';
+const TRAIN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag', 'regress', 'seq2seq', 'speech'];
 
 /** Options that describe a new model, refused with `--resume` (the checkpoint fixes them). */
 const ARCHITECTURE_OPTIONS = [
@@ -137,6 +141,8 @@ const ARCHITECTURE_OPTIONS = [
   'maxLength',
   'perStep',
   'attention',
+  'mels',
+  'frameStacking',
 ];
 
 const TOKEN_TASKS: readonly TrainTask[] = ['language-model', 'classify', 'tag'];
@@ -151,7 +157,7 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   minCount: TOKEN_TASKS,
   maxVocab: TOKEN_TASKS,
   embed: [...TOKEN_TASKS, 'seq2seq'],
-  dropout: ['language-model', ...SEQUENCE_TASKS],
+  dropout: ['language-model', ...SEQUENCE_TASKS, 'speech'],
   skip: ['language-model'],
   seqLen: ['language-model'],
   stride: ['language-model'],
@@ -161,7 +167,7 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   labels: ['classify', 'tag'],
   pooling: ['classify', 'regress'],
   classWeights: ['classify', 'tag'],
-  bidirectional: [...SEQUENCE_TASKS, 'seq2seq'],
+  bidirectional: [...SEQUENCE_TASKS, 'seq2seq', 'speech'],
   sourceColumn: ['seq2seq'],
   targetColumn: ['seq2seq'],
   attention: ['seq2seq'],
@@ -171,6 +177,8 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   scheduledSamplingRamp: ['seq2seq'],
   maxLength: SEQUENCE_TASKS,
   perStep: ['regress'],
+  mels: ['speech'],
+  frameStacking: ['speech'],
 };
 /** Options only a word tokenizer has. */
 const WORD_OPTIONS = ['lowercase', 'punctuation', 'minCount', 'maxVocab'];
@@ -380,7 +388,9 @@ async function train(files: string[], o: TrainOptions, cmd: Command): Promise<nu
       ? await languageModelRun(files, o, cmd)
       : o.task === 'seq2seq'
         ? await seq2seqRun(files[0], o, cmd)
-        : await sequenceRun(files[0], o, cmd);
+        : o.task === 'speech'
+          ? await speechRun(files[0], o, cmd)
+          : await sequenceRun(files[0], o, cmd);
   const m = run.model;
   m.setMetadata(WINDOWING_KEY, JSON.stringify(windowing(o)));
   io.log(run.intro);
@@ -549,6 +559,75 @@ async function seq2seqRun(file: string, o: TrainOptions, cmd: Command): Promise<
         data: { evaluatedOn: split, metrics: m },
         lines: [
           `${split === 'validation' ? 'validation' : 'training'} exact match ${(100 * m.exactMatch).toFixed(2)} % (greedy), token accuracy ${(100 * m.tokenAccuracy).toFixed(2)} %, loss ${m.loss.toFixed(4)} (${m.pairs.toLocaleString('en-US')} pairs)`,
+        ],
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// train --task speech
+
+/**
+ * `train --task speech`: a JSONL manifest of `{"audio": "a.wav", "text": "..."}` (or a folder of
+ * `a.wav` + `a.txt`), read and featurised by the engine (log-mel, `--mels` bands); the alphabet is
+ * every character of the transcripts, the model and its training the engine's defaults for the
+ * utterances (`recommendSpeechOptions`) where no flag gives them. Reports the word and character
+ * error rates of greedy transcripts of the held-out utterances.
+ */
+async function speechRun(source: string, o: TrainOptions, cmd: Command): Promise<TrainingRun> {
+  const resumed = await resumedTaskModel<SpeechRecognizer>(o, cmd);
+  if (resumed && !resumed.features) throw new CliError(`checkpoint ${JSON.stringify(o.resume)} reads feature frames, not audio`);
+  checkReadable(source, 'manifest');
+  const features =
+    resumed?.features ?? (await flagNaming(['nMels'], async () => api().featureConfig(o.mels === undefined ? {} : { nMels: o.mels }), { nMels: '--mels' }));
+  const data = await naming('source', `manifest ${JSON.stringify(source)}`, () =>
+    flagNaming(['batchSize', 'validation', 'seed'], () =>
+      api().AudioDataset.load(source, {
+        features,
+        ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
+        validation: o.validation,
+        seed: o.seed,
+        ...(resumed ? { alphabet: resumed.alphabet } : {}),
+      }),
+    ),
+  );
+  const chosen = resumed ? [] : applySpeechDefaults(o, cmd, data.size('train'), data.frames('train'));
+  const model =
+    resumed ??
+    (await flagNaming(
+      ['hiddenSize', 'numLayers', 'frameStacking', 'dropout'],
+      async () =>
+        api().createSpeechRecognizer({
+          features: { nMels: features.n_mels as number },
+          alphabet: data.alphabet,
+          ...recurrentOptions(o),
+          bidirectional: o.bidirectional,
+          frameStacking: o.frameStacking,
+        }),
+      { hiddenSize: '--hidden', numLayers: '--layers', frameStacking: '--frame-stacking', dropout: '--dropout' },
+    ));
+  if (o.cosineOverRun) o.cosineTMax = o.epochs! * data.numBatches('train');
+  const c = model.config;
+  const minutes = (frames: number) => ((frames * (features.hop_ms as number)) / 60_000).toFixed(1);
+  return {
+    model,
+    fittable: { fit: (d, options) => model.fit(d as typeof data, options) },
+    data,
+    options: fitOptions(o),
+    intro: [
+      `${resumed ? 'resuming' : 'training'} a speech recognizer (${c.bidirectional ? 'bidirectional ' : ''}${c.cell} ${c.hidden_size} × ${c.num_layers}, ${model.frameStacking} frames a step, ${model.featureSize} mel bands, CTC over ${JSON.stringify(model.alphabet)}) with ${model.numParams.toLocaleString('en-US')} parameters on ${data.size('train').toLocaleString('en-US')} utterances (${minutes(data.frames('train'))} min of audio); validation ${data.size('validation').toLocaleString('en-US')} utterances`,
+      ...chosen,
+    ].join('\n'),
+    unit: 'utterances',
+    lossLabel: 'CTC loss (nats/character)',
+    summary: async () => {
+      const split = data.size('validation') > 0 ? 'validation' : 'training';
+      const m = await model.evaluate(data);
+      return {
+        data: { evaluatedOn: split, metrics: m },
+        lines: [
+          `${split} word error rate ${(100 * m.wer).toFixed(2)} %, character error rate ${(100 * m.cer).toFixed(2)} % (greedy), CTC loss ${m.loss.toFixed(4)} (${m.count.toLocaleString('en-US')} utterances)`,
         ],
       };
     },
@@ -956,7 +1035,7 @@ async function regressRun(file: string, o: TrainOptions, cmd: Command): Promise<
 export function addTrainCommand(program: Command, exit: ExitCode): void {
   program
     .command('train')
-    .summary('train a language model on text files, or a classify/tag/regress model')
+    .summary('train a language model on text files, or a classify/tag/regress/seq2seq/speech model')
     .description(
       [
         'Train a model and write it to --out.',
@@ -964,12 +1043,13 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
         '--task classify: on one JSONL file of {"text": "...", "label": ...} (field names: --text-column, --label-column) or a CSV file (*.csv) with a header row and columns --text-column, --label-column.',
         '--task tag: on one JSONL file of {"text": "...", "tags": [...]} with one tag per token of the chosen --tokenizer (char: one per character; word: one per word or punctuation mark), or {"tokens": [...], "tags": [...]} where each token is one token of the tokenizer.',
         '--task seq2seq: on one JSONL file of {"source": "...", "target": "..."} (field names: --source-column, --target-column) or a CSV file (*.csv, *.tsv) with a header row; the tokens of each side (characters, or words with every digit and ideograph a token) and the model are chosen from the data unless flags give them; reports the exact match of greedy decoding and the token accuracy on the held-out pairs.',
+        '--task speech: on a JSONL manifest of {"audio": "a.wav", "text": "..."} (paths relative to the manifest) or a folder of a.wav + a.txt pairs; log-mel features (--mels bands), CTC over every character of the transcripts; the model is chosen from the amount of audio unless flags give it; reports word and character error rates of greedy transcripts of the held-out utterances.',
         '--task regress: on one JSONL file of {"values": [[...], ...] (steps × features), "target": number or [...]} (with --per-step: one number, or one array, per step).',
         'The sequence tasks hold out --validation of the rows (a seeded split) and report accuracy, macro F1 and per-class F1 (classify, tag) or MSE and MAE (regress) on them.',
         '--early-stopping [patience] stops once the validation loss has not improved in that many validations (default 3; validations run at epoch ends or every --validate-every steps) and ends with the weights of the best one; --checkpoint F --checkpoint-best keeps the best model so far in F.',
       ].join('\n'),
     )
-    .argument('<data...>', 'UTF-8 text files (language model), or one JSONL/CSV file of rows (--task)')
+    .argument('<data...>', 'UTF-8 text files (language model), or one JSONL/CSV file of rows (--task), or a manifest or folder of WAV files (--task speech)')
     .addOption(new Option('--task <task>', 'what to train').choices(TRAIN_TASKS).default('language-model'))
     .optionsGroup('Tokenizer:')
     .addOption(
@@ -1030,6 +1110,10 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(new Option('--class-weights <how>', 'classify, tag: weigh the loss of each class by n / (classes · count)').choices(['balanced']))
     .addOption(intOption('--max-length <n>', 'longest row in tokens or steps; longer rows are errors', 1).default(1024))
     .addOption(new Option('--per-step', 'regress: one target per step (many-to-many) instead of one per row'))
+    .addOption(intOption('--mels <n>', 'speech: log-mel bands per 10 ms frame (default 40)', 1))
+    .addOption(
+      intOption('--frame-stacking <k>', 'speech: frames joined into one recurrent step, shortening the recurrence k-fold (default: chosen from the data)', 1),
+    )
     .optionsGroup('Training:')
     .addOption(intOption('--seq-len <n>', 'tokens per training window (default 100)', 1))
     .addOption(intOption('--batch-size <n>', 'windows (language model) or rows (--task) per batch (default 32)', 1))

@@ -8,7 +8,7 @@
 import type { SequenceData } from '../../index';
 import { native } from '../native';
 import { checkInt, checkString, describe, rangeError, typeError } from '../errors';
-import { checkObject, RowDataset, type BatchingOptions } from './common';
+import { checkObject, RowDataset, type BatchingOptions, type Split } from './common';
 
 /** One utterance: its feature frames `[T, featureSize]` row-major and what was said. */
 export interface Utterance {
@@ -44,6 +44,8 @@ export class SpeechDataset extends RowDataset<SpeechBatch> {
   readonly alphabet: string;
   /** Values per frame. */
   readonly featureSize: number;
+  /** Frames of each utterance, in the order given. */
+  private readonly frameCounts: Int32Array;
 
   protected constructor(utterances: Utterance[], name: string, options: SpeechDatasetOptions) {
     const o = checkObject('options', options);
@@ -91,6 +93,14 @@ export class SpeechDataset extends RowDataset<SpeechBatch> {
     );
     this.alphabet = alphabet;
     this.featureSize = F;
+    this.frameCounts = data.lengths;
+  }
+
+  /** Feature frames in the utterances of a split (what a speech model's defaults are sized by). */
+  frames(split: Split = 'train'): number {
+    let total = 0;
+    for (const i of this.rowIndices(split)) total += this.frameCounts[i];
+    return total;
   }
 
   /** A dataset of utterances `{ frames, text }`; errors name them as `utterances[i]`. */

@@ -1,6 +1,7 @@
 //! The engine's data-dependent defaults (`rnn_core::defaults`) for JavaScript: the profile of a
 //! data set (`profileTexts`) and the model, tokenizer and training a task gets on it
-//! (`recommendOptions`; `recommendSeq2SeqOptions` for pairs, one profile per side).
+//! (`recommendOptions`; `recommendSeq2SeqOptions` for pairs, one profile per side;
+//! `recommendSpeechOptions` for utterances).
 
 use napi::Env;
 use napi_derive::napi;
@@ -158,10 +159,7 @@ pub fn recommend_options(
             learning_rate: r.learning_rate,
             schedule: if r.cosine { "cosine".into() } else { "constant".into() },
             clip_norm: r.clip_norm,
-            monitor: match r.monitor {
-                MonitorChoice::ValLoss => "valLoss".into(),
-                MonitorChoice::ValAccuracy => "valAccuracy".into(),
-            },
+            monitor: monitor_name(r.monitor),
             patience: r.patience as u32,
             reasons: r.reasons,
         })
@@ -257,12 +255,63 @@ pub fn recommend_seq2seq_options(
             learning_rate: r.learning_rate,
             schedule: if r.cosine { "cosine".into() } else { "constant".into() },
             clip_norm: r.clip_norm,
-            monitor: match r.monitor {
-                MonitorChoice::ValLoss => "valLoss".into(),
-                MonitorChoice::ValAccuracy => "valAccuracy".into(),
-            },
+            monitor: monitor_name(r.monitor),
             patience: r.patience as u32,
             reasons: r.reasons,
         })
     })
+}
+
+/// The defaults of a speech recognizer on a set of utterances, and why.
+#[napi(object, object_from_js = false)]
+pub struct SpeechRecommendation {
+    #[napi(ts_type = "'rnn' | 'lstm' | 'gru'")]
+    pub cell: String,
+    pub hidden_size: u32,
+    pub num_layers: u32,
+    pub bidirectional: bool,
+    /// Consecutive feature frames joined into one recurrent step.
+    pub frame_stacking: u32,
+    /// Epochs of one run; early stopping may end it sooner.
+    pub epochs: u32,
+    pub learning_rate: f64,
+    #[napi(ts_type = "'constant' | 'cosine'")]
+    pub schedule: String,
+    pub clip_norm: f64,
+    #[napi(ts_type = "'valLoss' | 'valAccuracy'")]
+    pub monitor: String,
+    pub patience: u32,
+    /// Why each choice was made: model, length of training.
+    pub reasons: Vec<String>,
+}
+
+/// The defaults of a speech recognizer trained on `utterances` utterances of `frames` feature
+/// frames in all.
+#[napi]
+pub fn recommend_speech_options(env: Env, utterances: f64, frames: f64) -> napi::Result<SpeechRecommendation> {
+    guard_js(&env, || {
+        let r = defaults::speech_recipe(whole("utterances", utterances)?, whole("frames", frames)?);
+        Ok(SpeechRecommendation {
+            cell: r.cell.into(),
+            hidden_size: r.hidden_size as u32,
+            num_layers: r.num_layers as u32,
+            bidirectional: r.bidirectional,
+            frame_stacking: r.frame_stacking as u32,
+            epochs: r.epochs as u32,
+            learning_rate: r.learning_rate,
+            schedule: if r.cosine { "cosine".into() } else { "constant".into() },
+            clip_norm: r.clip_norm,
+            monitor: monitor_name(r.monitor),
+            patience: r.patience as u32,
+            reasons: r.reasons,
+        })
+    })
+}
+
+/// The JavaScript name of the metric early stopping follows.
+fn monitor_name(m: MonitorChoice) -> String {
+    match m {
+        MonitorChoice::ValLoss => "valLoss".into(),
+        MonitorChoice::ValAccuracy => "valAccuracy".into(),
+    }
 }
