@@ -583,6 +583,8 @@ export interface FitOptions {
    * the model's life.
    */
   scheduledSamplingRamp?: number
+  /** Speech: SpecAugment masks over the training features (`{}`: the defaults); default off. */
+  specAugment?: SpecAugmentOptions
 }
 
 /** One beam-search hypothesis. */
@@ -1098,6 +1100,21 @@ export interface SessionOptions {
  */
 export declare function setThreads(n: number): void
 
+/**
+ * SpecAugment for speech training (Park et al., 2019, without time warping): per utterance and
+ * step, `freqMasks` bands of up to `freqMaskWidth` mel bands and `timeMasks` spans of up to
+ * `timeMaskWidth` frames (at most `maxTimeRatio` of the utterance each) set to `maskValue`.
+ * `{}` takes the defaults: 2 × 8 bands, 2 × 20 frames, 0.2, 0.
+ */
+export interface SpecAugmentOptions {
+  freqMasks?: number
+  freqMaskWidth?: number
+  timeMasks?: number
+  timeMaskWidth?: number
+  maxTimeRatio?: number
+  maskValue?: number
+}
+
 /** The defaults of a speech recognizer on a set of utterances, and why. */
 export interface SpeechRecommendation {
   cell: 'rnn' | 'lstm' | 'gru'
@@ -1106,6 +1123,8 @@ export interface SpeechRecommendation {
   bidirectional: boolean
   /** Consecutive feature frames joined into one recurrent step. */
   frameStacking: number
+  /** Train with SpecAugment's default masks (`fit`'s `specAugment: {}`). */
+  specAugment: boolean
   /** Epochs of one run; early stopping may end it sooner. */
   epochs: number
   learningRate: number

@@ -75,6 +75,12 @@ describe('speech models on audio', () => {
     fs.writeFileSync(path.join(tmp, 'fake.wav'), 'not audio at all');
     expectOneLineError(await runCli(tmp, ['transcribe', file, path.join(tmp, 'fake.wav')]), 1, /fake\.wav.*not a WAV file/);
     expectOneLineError(await runCli(tmp, ['transcribe', file, path.join(tmp, 'none.wav')]), 1, /none\.wav/);
+    // A WAV file cut short inside its data chunk, and one whose header is cut.
+    const cut = fs.readFileSync(wavs[0]);
+    fs.writeFileSync(path.join(tmp, 'cut.wav'), cut.subarray(0, cut.length - 3));
+    fs.writeFileSync(path.join(tmp, 'header.wav'), cut.subarray(0, 30));
+    expectOneLineError(await runCli(tmp, ['transcribe', file, path.join(tmp, 'cut.wav')]), 1, /cut\.wav": /);
+    expectOneLineError(await runCli(tmp, ['transcribe', file, path.join(tmp, 'header.wav')]), 1, /header\.wav": /);
     const help = await runCli(tmp, ['transcribe', '--help']);
     expect(help.stdout).toMatch(/--beam <width>/);
   });

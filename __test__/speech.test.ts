@@ -143,4 +143,25 @@ describe('speech recognition', () => {
     done.abort();
     expect((await errorOf(() => model.transcribeFrames(utterances(1, 1)[0].frames, { signal: done.signal }))).name).toBe('AbortError');
   });
+
+  it('SpecAugment masks training features: seeded, a different run than without, refused where it does not apply', async () => {
+    const data = utterances(48, 5);
+    const train = async (options: Record<string, unknown>) => {
+      const model = createSpeechRecognizer({ features: { size: F }, alphabet: ALPHABET, hiddenSize: 8, seed: 1 });
+      const h = await model.fit(data, { batchSize: 16, maxSteps: 4, seed: 2, ...options });
+      return { loss: h.loss, transcripts: Array.from(model.transcribeFramesSync(data.slice(0, 4).map((u) => u.frames))) };
+    };
+    const masks = { specAugment: { freqMasks: 1, freqMaskWidth: 2, timeMasks: 2, timeMaskWidth: 4 } };
+    const plain = await train({});
+    const augmented = await train(masks);
+    expect(await train(masks)).toEqual(augmented);
+    // The first step's loss is over masked frames, so it differs from the plain run's.
+    expect(augmented.loss[0]).not.toBe(plain.loss[0]);
+    const speech = createSpeechRecognizer({ features: { size: F }, alphabet: ALPHABET, hiddenSize: 8 });
+    const unknown = await errorOf(() => speech.fit(data, { maxSteps: 1, specAugment: { freqMask: 1 } as never }));
+    expect([unknown.code, unknown.param]).toEqual(['ERR_RNNKIT_UNKNOWN_OPTION', 'options.specAugment.freqMask']);
+    const ratio = await errorOf(() => speech.fit(data, { maxSteps: 1, specAugment: { maxTimeRatio: 2 } }));
+    expect(ratio.param).toBe('options.specAugment.maxTimeRatio');
+    expect(ratio).toBeInstanceOf(RangeError);
+  });
 });

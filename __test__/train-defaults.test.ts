@@ -76,14 +76,14 @@ describe('recommendSeq2SeqOptions', () => {
     .split('\n')
     .map((l) => JSON.parse(l) as { source: string; target: string });
 
-  it('numbers get the pieces tokenizer on both sides, a GRU 128 and 8 epochs with a cosine decay', () => {
+  it('numbers get the pieces tokenizer on both sides, a GRU 128 and 16 epochs with a cosine decay', () => {
     const rec = recommendSeq2SeqOptions(
       numbers.map((p) => p.source),
       numbers.map((p) => p.target),
     );
     const pieces = { type: 'word', splitDigits: true, splitCjk: true, lowercase: false, punctuation: 'keep' };
     expect(rec).toMatchObject({ sourceTokenizer: pieces, targetTokenizer: pieces, cell: 'gru', hiddenSize: 128, numLayers: 1, bidirectional: true });
-    expect(rec).toMatchObject({ attention: 'general', batchSize: 64, epochs: 8, learningRate: 3e-3, schedule: 'cosine', monitor: 'valLoss' });
+    expect(rec).toMatchObject({ attention: 'general', batchSize: 64, epochs: 16, learningRate: 3e-3, schedule: 'cosine', monitor: 'valLoss' });
     expect(rec.reasons).toHaveLength(4);
     expect(rec.reasons[0]).toMatch(/^source: word tokenizer with every digit and ideograph/);
   });

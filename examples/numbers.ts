@@ -9,7 +9,7 @@
  * The tokenizers and the model are the engine's defaults for these pairs (`recommendSeq2SeqOptions`):
  * words with every digit and ideograph a token of its own, so a nine-digit number is nine steps
  * and its English words about fifteen. This smaller run trains 2 epochs (a few minutes on two
- * cores); `rnnkit train --task seq2seq` with the defaults' 8 epochs is the full run (docs/CLI.md).
+ * cores); `rnnkit train --task seq2seq` with the defaults' 16 epochs is the full run (docs/CLI.md).
  */
 import * as path from 'path';
 import {

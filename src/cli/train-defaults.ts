@@ -233,6 +233,7 @@ export interface SpeechDefaultedOptions extends TrainingDefaultedOptions {
   layers?: number;
   bidirectional?: boolean;
   frameStacking?: number;
+  specAugment?: boolean;
 }
 
 /**
@@ -255,6 +256,7 @@ export function applySpeechDefaults(o: SpeechDefaultedOptions, cmd: Command, utt
     fill('layers', rec.numLayers),
     fill('bidirectional', rec.bidirectional),
     fill('frameStacking', rec.frameStacking),
+    fill('specAugment', rec.specAugment),
   ].some(Boolean);
   if (sized) chosen.push(rec.reasons[0]);
   const length = fillTraining(o, cmd, rec, rec.reasons[1]);

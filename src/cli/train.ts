@@ -22,6 +22,7 @@ import type {
   Regressor,
   Seq2SeqFitOptions,
   Seq2SeqModel,
+  SpeechFitOptions,
   SpeechRecognizer,
   TagExample,
   Tagger,
@@ -111,6 +112,7 @@ interface TrainOptions {
   /** speech: log-mel bands of the features, and frames joined into one recurrent step. */
   mels?: number;
   frameStacking?: number;
+  specAugment?: boolean;
 }
 
 /** What `train` trains: a language model on text files, or a sequence task on a file of rows. */
@@ -179,6 +181,7 @@ const TASK_OPTIONS: Record<string, readonly TrainTask[]> = {
   perStep: ['regress'],
   mels: ['speech'],
   frameStacking: ['speech'],
+  specAugment: ['speech'],
 };
 /** Options only a word tokenizer has. */
 const WORD_OPTIONS = ['lowercase', 'punctuation', 'minCount', 'maxVocab'];
@@ -286,7 +289,7 @@ async function readCorpus(files: string[], o: TrainOptions, tokenizer: LanguageM
 }
 
 /** The `fit` options every task shares (and seq2seq's scheduled sampling), without the signal and the progress callback. */
-function fitOptions(o: TrainOptions): Seq2SeqFitOptions {
+function fitOptions(o: TrainOptions): Seq2SeqFitOptions & Pick<SpeechFitOptions, 'specAugment'> {
   const optimizer: OptimizerOptions = { type: o.optimizer };
   if (o.lr !== undefined) optimizer.lr = o.lr;
   if (o.momentum !== undefined) optimizer.momentum = o.momentum;
@@ -297,7 +300,8 @@ function fitOptions(o: TrainOptions): Seq2SeqFitOptions {
   if (o.gamma !== undefined) schedule.gamma = o.gamma;
   if (o.minLr !== undefined) schedule.etaMin = o.minLr;
   if (o.cosineTMax !== undefined) schedule.tMax = o.cosineTMax;
-  const f: Seq2SeqFitOptions = { optimizer, schedule };
+  const f: Seq2SeqFitOptions & Pick<SpeechFitOptions, 'specAugment'> = { optimizer, schedule };
+  if (o.specAugment) f.specAugment = {};
   if (o.clipNorm !== undefined) f.clipNorm = o.clipNorm;
   if (o.scheduledSampling !== undefined) f.scheduledSampling = o.scheduledSampling;
   if (o.scheduledSamplingRamp !== undefined) f.scheduledSamplingRamp = o.scheduledSamplingRamp;
@@ -1111,6 +1115,13 @@ export function addTrainCommand(program: Command, exit: ExitCode): void {
     .addOption(intOption('--max-length <n>', 'longest row in tokens or steps; longer rows are errors', 1).default(1024))
     .addOption(new Option('--per-step', 'regress: one target per step (many-to-many) instead of one per row'))
     .addOption(intOption('--mels <n>', 'speech: log-mel bands per 10 ms frame (default 40)', 1))
+    .addOption(
+      new Option(
+        '--spec-augment',
+        'speech: SpecAugment masks (2 × up to 8 mel bands, 2 × up to 20 frames) over each training utterance, drawn anew every step (default)',
+      ),
+    )
+    .addOption(new Option('--no-spec-augment', 'speech: train on the features unmasked'))
     .addOption(
       intOption('--frame-stacking <k>', 'speech: frames joined into one recurrent step, shortening the recurrence k-fold (default: chosen from the data)', 1),
     )

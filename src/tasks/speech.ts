@@ -7,7 +7,7 @@
  * The alphabet and frame stacking are the file's `config` (docs/FORMAT.md).
  */
 
-import type { LogMelOptions, NativeModel, NativeSequenceDataset } from '../../index';
+import type { LogMelOptions, NativeModel, NativeSequenceDataset, SpecAugmentOptions } from '../../index';
 import { native } from '../native';
 import { Model } from '../model';
 import { refuseOrderKeys, runFit, splitFitOptions } from '../fit';
@@ -50,6 +50,12 @@ export interface SpeechFitOptions extends FitOptions {
   shuffle?: boolean;
   /** The last, smaller batch (arrays only). Default `'keep'`. */
   last?: 'keep' | 'drop';
+  /**
+   * SpecAugment (time and frequency masks over each training utterance's features, drawn anew at
+   * every step from the seeded training generator; never on validation): `{}` for the defaults
+   * (2 masks of up to 8 bands, 2 of up to 20 frames, at most 0.2 of an utterance each). Default off.
+   */
+  specAugment?: SpecAugmentOptions;
 }
 
 /** How {@link SpeechRecognizer.transcribe} decodes. */

@@ -12,6 +12,7 @@
 //! generator whose state is checkpointed, and every kernel reduces in a fixed order for a fixed
 //! thread count, so the same seed and threads give bit-identical runs, resumed or not.
 
+use crate::audio::spec_augment::SpecAugmentConfig;
 use crate::batch::{Batch, LastBatch, SequenceSet, StreamMode, TokenStream};
 use crate::clip::{clip_grad_norm, clip_grad_value, global_norm};
 use crate::error::{Error, Result};
@@ -92,6 +93,10 @@ pub struct TrainOptions {
     /// the model's life (`p · min(1, step / ramp)`). Absent when off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_sampling_ramp: Option<u64>,
+    /// Speech: SpecAugment masks over each training utterance's features, drawn from the
+    /// training generator at every step (never on validation). Absent when off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec_augment: Option<SpecAugmentConfig>,
 }
 
 /// The validation metric that early stopping and best checkpoints follow.
@@ -154,6 +159,7 @@ impl Default for TrainOptions {
             checkpoint_best: false,
             scheduled_sampling: None,
             scheduled_sampling_ramp: None,
+            spec_augment: None,
         }
     }
 }
@@ -190,6 +196,9 @@ impl TrainOptions {
             }
         };
         positive("batchSize", self.batch_size)?;
+        if let Some(sa) = &self.spec_augment {
+            sa.validate()?;
+        }
         positive("seqLen", self.seq_len)?;
         if let Some(s) = self.stride {
             positive("stride", s)?;

@@ -9,7 +9,9 @@
 //! taggers and regressors over padded rows) and the sequence-to-sequence network
 //! (`model/seq2seq_train.rs`, pairs in length buckets).
 
-use crate::batch::{Batch, LastBatch, StreamMode};
+use crate::audio::spec_augment::SpecAugmentConfig;
+use crate::batch::{Batch, BatchInput, LastBatch, StreamMode};
+use crate::config::InputKind;
 use crate::error::{Error, Result};
 use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
@@ -137,6 +139,9 @@ impl Trainable for Network {
                 "scheduledSampling: applies to sequence-to-sequence models (their decoder's inputs)".into(),
             ));
         }
+        if options.spec_augment.is_some() && self.config.speech.is_none() {
+            return Err(Error::Config("specAugment: applies to speech models (their feature frames)".into()));
+        }
         Ok(())
     }
 
@@ -163,6 +168,14 @@ impl Trainable for Network {
 
     fn gradient(&self, batch: &Batch, step: StepInput, work: &mut NetworkWork, grads: &mut Params) -> Result<Gradient> {
         let StepInput { state, rng, options, .. } = step;
+        let augmented;
+        let batch = match (&options.spec_augment, &self.config.input) {
+            (Some(sa), &InputKind::Dense { input_size }) => {
+                augmented = spec_augmented(batch, sa, input_size, rng)?;
+                &augmented
+            }
+            _ => batch,
+        };
         let dropout = (self.config.dropout > 0.0).then_some(rng);
         // Bad user input stays an error of its own kind; after this check, a non-finite value
         // met by the forward (a NaN embedding row in the recurrent input) or in the outputs
@@ -200,6 +213,16 @@ impl Trainable for Network {
 }
 
 /// A network's training data against its task and the options' windowing.
+/// A copy of a speech batch with SpecAugment masks over each utterance's frames
+/// (`[rows, steps, features]`, the frames before stacking).
+fn spec_augmented(batch: &Batch, sa: &SpecAugmentConfig, features: usize, rng: &mut Rng) -> Result<Batch> {
+    let mut masked = batch.clone();
+    if let BatchInput::Dense(values) = &mut masked.input {
+        sa.apply_to_batch(values, batch.steps, features, batch.lengths.as_deref(), rng)?;
+    }
+    Ok(masked)
+}
+
 fn check_network_data(net: &Network, options: &TrainOptions, data: &TrainData) -> Result<()> {
     let cfg = &net.config;
     match data {

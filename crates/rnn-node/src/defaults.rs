@@ -272,6 +272,8 @@ pub struct SpeechRecommendation {
     pub bidirectional: bool,
     /// Consecutive feature frames joined into one recurrent step.
     pub frame_stacking: u32,
+    /// Train with SpecAugment's default masks (`fit`'s `specAugment: {}`).
+    pub spec_augment: bool,
     /// Epochs of one run; early stopping may end it sooner.
     pub epochs: u32,
     pub learning_rate: f64,
@@ -297,6 +299,7 @@ pub fn recommend_speech_options(env: Env, utterances: f64, frames: f64) -> napi:
             num_layers: r.num_layers as u32,
             bidirectional: r.bidirectional,
             frame_stacking: r.frame_stacking as u32,
+            spec_augment: r.spec_augment,
             epochs: r.epochs as u32,
             learning_rate: r.learning_rate,
             schedule: if r.cosine { "cosine".into() } else { "constant".into() },

@@ -92,6 +92,14 @@ fn thrown(env: sys::napi_env, e: NodeError) -> napi::Error {
     e.into_napi(&Env::from_raw(env))
 }
 
+/// Whether `reason` is that of an error already thrown for a field of the object `param`
+/// (`TypeError: options.optimizer.lr: ...`): a nested strict object's own error.
+fn nested_error(reason: &str, param: &str) -> bool {
+    ["TypeError: ", "RangeError: ", "Error: "]
+        .iter()
+        .any(|class| reason.strip_prefix(class).is_some_and(|m| m.starts_with(&format!("{param}."))))
+}
+
 impl<T: FromNapiValue + StrictObject> FromNapiValue for Strict<T> {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
         let mut kind = 0;
@@ -123,6 +131,11 @@ impl<T: FromNapiValue + StrictObject> FromNapiValue for Strict<T> {
             }
         }
         unsafe { T::from_napi_value(env, value) }.map(Strict).map_err(|e| {
+            // A nested strict object's error (`options.optimizer.lr: ...`) is already the error
+            // object to throw, carried by `e`: napi-rs only appended the field to its reason.
+            if nested_error(&e.reason, T::PARAM) {
+                return e;
+            }
             // napi-rs names the struct and field ("... on FitOptions.batchSize"); keep its
             // wording but give it our class, code and parameter.
             let reason = e.reason.clone();

@@ -83,6 +83,53 @@ pub struct EarlyStoppingOptions {
 }
 strict_object!(EarlyStoppingOptions, "options.earlyStopping", ["monitor", "patience", "minDelta", "restoreBest"]);
 
+/// SpecAugment for speech training (Park et al., 2019, without time warping): per utterance and
+/// step, `freqMasks` bands of up to `freqMaskWidth` mel bands and `timeMasks` spans of up to
+/// `timeMaskWidth` frames (at most `maxTimeRatio` of the utterance each) set to `maskValue`.
+/// `{}` takes the defaults: 2 × 8 bands, 2 × 20 frames, 0.2, 0.
+#[napi(object, object_to_js = false)]
+pub struct SpecAugmentOptions {
+    pub freq_masks: Option<f64>,
+    pub freq_mask_width: Option<f64>,
+    pub time_masks: Option<f64>,
+    pub time_mask_width: Option<f64>,
+    pub max_time_ratio: Option<f64>,
+    pub mask_value: Option<f64>,
+}
+strict_object!(
+    SpecAugmentOptions,
+    "options.specAugment",
+    ["freqMasks", "freqMaskWidth", "timeMasks", "timeMaskWidth", "maxTimeRatio", "maskValue"]
+);
+
+/// The engine's JSON form of SpecAugment options (absent fields take the engine's defaults).
+fn spec_augment_json(o: &SpecAugmentOptions) -> Result<Value, NodeError> {
+    let mut m = Map::new();
+    for (key, name, v) in [
+        ("freq_masks", "freqMasks", o.freq_masks),
+        ("freq_mask_width", "freqMaskWidth", o.freq_mask_width),
+        ("time_masks", "timeMasks", o.time_masks),
+        ("time_mask_width", "timeMaskWidth", o.time_mask_width),
+    ] {
+        put(&mut m, key, whole_json(&format!("options.specAugment.{name}"), v)?);
+    }
+    for (key, name, v) in
+        [("max_time_ratio", "maxTimeRatio", o.max_time_ratio), ("mask_value", "maskValue", o.mask_value)]
+    {
+        if let Some(x) = v {
+            if !x.is_finite() {
+                // JSON has no NaN or infinity: refuse here, before it would turn into a missing value.
+                return Err(NodeError::range_error(
+                    "ERR_RNNKIT_RANGE",
+                    format!("options.specAugment.{name}: expected a finite number, got {x}"),
+                ));
+            }
+            m.insert(key.into(), json!(x));
+        }
+    }
+    Ok(Value::Object(m))
+}
+
 /// Options of a training run (`fit`) or step (`trainStep`). Data order (batch size, windows,
 /// shuffling, seed) belongs to the dataset, not to these.
 #[napi(object, object_to_js = false)]
@@ -116,6 +163,9 @@ pub struct FitOptions {
     /// With `scheduledSampling`: the probability rises linearly from 0 over this many steps of
     /// the model's life.
     pub scheduled_sampling_ramp: Option<f64>,
+    /// Speech: SpecAugment masks over the training features (`{}`: the defaults); default off.
+    #[napi(ts_type = "SpecAugmentOptions")]
+    pub spec_augment: Option<Strict<SpecAugmentOptions>>,
 }
 strict_object!(
     FitOptions,
@@ -123,7 +173,7 @@ strict_object!(
     [
         "epochs", "maxSteps", "timeLimit", "optimizer", "schedule", "clipNorm", "clipValue", "seed", "validateEvery",
         "logEvery", "checkpoint", "skipNonFinite", "classWeights", "earlyStopping", "scheduledSampling",
-        "scheduledSamplingRamp"
+        "scheduledSamplingRamp", "specAugment"
     ],
     caller: ["signal", "onProgress", "validation"]
 );
@@ -405,6 +455,9 @@ pub fn train_options(o: &FitOptions, order: &TrainOptions, steps_before: u64) ->
         m.insert("scheduled_sampling".into(), json!(p));
     }
     put(&mut m, "scheduled_sampling_ramp", whole_json("options.scheduledSamplingRamp", o.scheduled_sampling_ramp)?);
+    if let Some(Strict(sa)) = &o.spec_augment {
+        m.insert("spec_augment".into(), spec_augment_json(sa)?);
+    }
     // The data order comes from the dataset.
     m.insert("batch_size".into(), Value::from(order.batch_size));
     m.insert("seq_len".into(), Value::from(order.seq_len));

@@ -60,6 +60,30 @@ impl SpecAugmentConfig {
         Ok(())
     }
 
+    /// Masks each utterance of a batch of features `[rows, steps, n_mels]` in place: only its
+    /// real frames (`lengths[r]`, or all `steps`), so padding never shifts where masks fall.
+    pub fn apply_to_batch(
+        &self,
+        values: &mut [f32],
+        steps: usize,
+        n_mels: usize,
+        lengths: Option<&[usize]>,
+        rng: &mut Rng,
+    ) -> Result<()> {
+        let row_len = steps * n_mels;
+        if row_len == 0 || !values.len().is_multiple_of(row_len) {
+            return Err(Error::Shape(format!(
+                "features: expected rows of {steps} frames × {n_mels} bands, got {} values",
+                values.len()
+            )));
+        }
+        for (r, row) in values.chunks_exact_mut(row_len).enumerate() {
+            let frames = lengths.map_or(steps, |l| l[r]);
+            self.apply(&mut row[..frames * n_mels], n_mels, rng)?;
+        }
+        Ok(())
+    }
+
     /// Masks `features` `[frames, n_mels]` in place.
     pub fn apply(&self, features: &mut [f32], n_mels: usize, rng: &mut Rng) -> Result<()> {
         self.validate()?;
@@ -124,6 +148,34 @@ mod tests {
                 assert!(a == b || a == 0.0, "value {i} changed to {a}");
             }
         }
+    }
+
+    #[test]
+    fn batches_mask_each_utterance_within_its_frames() {
+        // Two rows of 6 frames × 4 bands; the second has 3 real frames, then padding of 9.
+        let (steps, n_mels) = (6, 4);
+        let mut values: Vec<f32> = (0..2 * steps * n_mels).map(|i| 1.0 + i as f32).collect();
+        for v in &mut values[steps * n_mels + 3 * n_mels..] {
+            *v = 9.0;
+        }
+        let cfg = SpecAugmentConfig {
+            freq_masks: 0,
+            time_masks: 4,
+            time_mask_width: 6,
+            max_time_ratio: 1.0,
+            ..Default::default()
+        };
+        let mut masked = values.clone();
+        cfg.apply_to_batch(&mut masked, steps, n_mels, Some(&[6, 3]), &mut Rng::new(5)).unwrap();
+        assert_ne!(masked, values, "something is masked");
+        assert!(masked[steps * n_mels + 3 * n_mels..].iter().all(|&v| v == 9.0), "padding untouched");
+        // The same draws as masking each utterance on its own, in order.
+        let mut rng = Rng::new(5);
+        let mut each = values.clone();
+        cfg.apply(&mut each[..steps * n_mels], n_mels, &mut rng).unwrap();
+        cfg.apply(&mut each[steps * n_mels..steps * n_mels + 3 * n_mels], n_mels, &mut rng).unwrap();
+        assert_eq!(masked, each);
+        assert!(cfg.apply_to_batch(&mut values[..7], steps, n_mels, None, &mut Rng::new(0)).is_err());
     }
 
     #[test]

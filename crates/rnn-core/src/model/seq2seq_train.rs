@@ -51,6 +51,9 @@ impl Trainable for Seq2Seq {
         if options.class_weights.is_some() {
             return Err(Error::Config("classWeights: a sequence-to-sequence model has no classes to weight".into()));
         }
+        if options.spec_augment.is_some() {
+            return Err(Error::Config("specAugment: applies to speech models (their feature frames)".into()));
+        }
         Ok(())
     }
 
