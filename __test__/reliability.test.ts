@@ -118,8 +118,9 @@ describe('kill -9 and SIGTERM during training', () => {
     expect(r.summary.failures).toEqual([]);
     expect(r.status).toBe(0);
     expect(r.summary).toMatchObject({ kills: 3, terms: 1, termsResumable: 1, tempFilesAfterNextSave: 0 });
-    // Trials 0 and 2 are killed as a write starts: their temporary files are removed by the next save.
-    expect(r.summary.killsThatLeftTempFiles as number).toBeGreaterThanOrEqual(1);
+    // Trials 0 and 2 are killed as a write starts (repeated until one lands inside it): their
+    // temporary files are removed by the next save.
+    expect(r.summary.killsThatLeftTempFiles as number).toBeGreaterThanOrEqual(2);
     expect(r.summary.tempFilesRemovedByNextSave).toBe(r.summary.killsThatLeftTempFiles);
   }, 120_000);
 });

@@ -3,7 +3,8 @@
 // `npm run build`):
 // - `--kills` runs with a checkpoint written every step, each killed with SIGKILL: the odd ones
 //   at a random moment, the even ones the instant a temporary file of the checkpoint appears
-//   (inotify through fs.watch), so that at least half land inside a write. The checkpoint must
+//   (inotify through fs.watch), repeated until such a kill leaves a temporary file, so that at
+//   least half land inside a write. The checkpoint must
 //   still load; the temporary files left by killed writers are counted, and the next save of the
 //   same checkpoint must remove them all;
 // - `--terms` runs sent SIGTERM at a random moment of training (checkpoints only on the signal):
@@ -48,7 +49,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function train(dir, extra) {
   const args = [cli, 'train', 'data.txt', '--threads', '1', '--json', ...extra];
   // A resumed run takes the architecture and windowing from its checkpoint.
-  if (!extra.includes('--resume')) args.push('--cell', 'lstm', '--hidden', '128', '--layers', '2', '--embed', '16', '--seq-len', '4', '--batch-size', '2');
+  if (!extra.includes('--resume')) args.push('--cell', 'lstm', '--hidden', '256', '--layers', '2', '--embed', '16', '--seq-len', '4', '--batch-size', '2');
   const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
@@ -94,12 +95,13 @@ async function main() {
   let maxTemps = 0;
   let previous = [];
   let removedByNextSave = 0;
-  for (let i = 0; i < o.kills; i++) {
+  const writeKillAttempts = [];
+  /** One run killed with SIGKILL, at a random moment or (`inWrite`) as a checkpoint write starts. */
+  async function killedRun(trial, inWrite) {
     const run = train(dir, ['--max-steps', '100000', '--checkpoint', 'ck.safetensors', '--checkpoint-every', '1', '--out', 'out.safetensors']);
     await run.ready;
     await sleep(50 + rand() * 1000);
-    if (i % 2 === 0) {
-      // The next write: kill as its temporary file is created.
+    if (inWrite) {
       await new Promise((resolve) => {
         const w = fs.watch(dir, (_, f) => {
           if (f && f.startsWith('.ck.safetensors.') && f.endsWith('.tmp')) {
@@ -116,21 +118,37 @@ async function main() {
     }
     run.child.kill('SIGKILL');
     const r = await run.done;
-    if (r.signal !== 'SIGKILL') failures.push({ trial: `kill ${i}`, why: `ended by itself (${r.status}): ${r.stderr.slice(-300)}` });
+    if (r.signal !== 'SIGKILL') failures.push({ trial, why: `ended by itself (${r.status}): ${r.stderr.slice(-300)}` });
     const now = temps(ck);
     // What the previous killed writer left is gone: this run saved the checkpoint before its kill.
     const kept = previous.filter((f) => now.includes(f));
-    if (kept.length > 0) failures.push({ trial: `kill ${i}`, why: `temporary files of the previous kill remain: ${kept}` });
+    if (kept.length > 0) failures.push({ trial, why: `temporary files of the previous kill remain: ${kept}` });
     removedByNextSave += previous.length - kept.length;
     previous = now;
-    const left = now.length;
-    if (left > 0) killedWithTemp++;
-    maxTemps = Math.max(maxTemps, left);
-    if (!fs.existsSync(ck)) failures.push({ trial: `kill ${i}`, why: 'no checkpoint yet' });
+    maxTemps = Math.max(maxTemps, now.length);
+    if (!fs.existsSync(ck)) failures.push({ trial, why: 'no checkpoint yet' });
     else {
       const bad = await loads(ck);
-      if (bad) failures.push({ trial: `kill ${i}`, why: `checkpoint does not load: ${bad}` });
+      if (bad) failures.push({ trial, why: `checkpoint does not load: ${bad}` });
     }
+    return now.length > 0;
+  }
+  for (let i = 0; i < o.kills; i++) {
+    if (i % 2 === 1) {
+      if (await killedRun(`kill ${i}`, false)) killedWithTemp++;
+      continue;
+    }
+    // The signal can arrive after a short write has finished (a busy machine delays the watcher):
+    // such a run is repeated, up to 10 times, so that the trial really kills a writer.
+    let attempts = 0;
+    let leftTemp = false;
+    while (!leftTemp && attempts < 10) {
+      attempts++;
+      leftTemp = await killedRun(`kill ${i}, attempt ${attempts}`, true);
+    }
+    writeKillAttempts.push(attempts);
+    if (leftTemp) killedWithTemp++;
+    else failures.push({ trial: `kill ${i}`, why: 'no kill landed inside a checkpoint write in 10 attempts' });
   }
   const tempsBeforeSave = temps(ck).length;
   // The next save of the same checkpoint (a resumed run of one step) removes what the killed writers left.
@@ -175,6 +193,7 @@ async function main() {
   const summary = {
     kills: o.kills,
     killsThatLeftTempFiles: killedWithTemp,
+    attemptsPerKillInWrite: writeKillAttempts,
     mostTempFilesAtOnce: maxTemps,
     tempFilesRemovedByNextSave: removedByNextSave,
     tempFilesBeforeNextSave: tempsBeforeSave,
