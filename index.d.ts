@@ -507,8 +507,9 @@ export interface EncodedTranscripts {
 export declare function encodeTranscripts(alphabet: string, texts: Array<string>): EncodedTranscripts
 
 /**
- * Describes the native engine: its version, the SIMD features detected on this CPU and the
- * size of its thread pool.
+ * Describes the native engine: its version, the SIMD features detected on this CPU, the size of
+ * its thread pool and its GEMM kernel set. Refuses (RangeError) when `RNNKIT_GEMM_KERNELS` names
+ * an unknown set or one this CPU cannot run.
  */
 export declare function engineInfo(): EngineInfo
 
@@ -523,6 +524,11 @@ export interface EngineInfo {
   simd: Array<string>
   /** Threads in the engine's compute pool (`RNNKIT_THREADS` or `setThreads` set it). */
   threads: number
+  /**
+   * The GEMM kernel set in use: `avx512`, `avx2` or `portable`, the best this CPU runs unless
+   * `RNNKIT_GEMM_KERNELS` names another (AVX-512 and AVX2 give bit-identical results).
+   */
+  gemmKernels: string
 }
 
 /** Loss and metrics of an evaluation, computed by the engine. */

@@ -94,14 +94,19 @@ function currentPlatform(): PlatformQuery {
 
 /** Loads the generated napi-rs loader; any failure becomes `ERR_RNNKIT_NO_BINARY`. */
 function load(): typeof Native {
+  let loaded: typeof Native;
   try {
-    return require('../index.js') as typeof Native;
+    loaded = require('../index.js') as typeof Native;
   } catch (cause) {
     const loaderError = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
     const err = error('ERR_RNNKIT_NO_BINARY', noBinaryMessage(currentPlatform(), supportedTargets(), loaderError));
     err.cause = cause;
     throw err;
   }
+  // Refuses here, at load, an environment the engine cannot follow (RNNKIT_GEMM_KERNELS naming a
+  // kernel set this CPU lacks), rather than running other kernels than the ones asked for.
+  loaded.engineInfo();
+  return loaded;
 }
 
 /**
@@ -112,7 +117,8 @@ export const native: typeof Native = load();
 
 /**
  * Describes the native engine: its version, the SIMD instruction sets detected on this CPU
- * (`avx2`, `fma`, `avx512f`) and the number of compute threads.
+ * (`avx2`, `fma`, `avx512f`), the number of compute threads and the GEMM kernel set in use
+ * (`avx512`, `avx2` or `portable`; `RNNKIT_GEMM_KERNELS` chooses one).
  */
 export function engineInfo(): Native.EngineInfo {
   return native.engineInfo();

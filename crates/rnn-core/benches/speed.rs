@@ -129,6 +129,7 @@ fn generate(rows: usize, timed: usize) -> Vec<f64> {
 /// (backend order rotates each round) so that load from other processes hits all alike.
 fn gemm_shapes(threads: usize) {
     use rnn_core::kernels::gemm::{sgemm_with, Backend, GemmShape, MatMut, MatRef, Merge};
+    use rnn_core::kernels::isa::Isa;
     // (name, m, n, k, A transposed, B transposed) as the engine calls them.
     let shapes: [(&str, usize, usize, usize, bool, bool); 13] = [
         ("rec-S [32x256]x[256x1024]^T", 32, 1024, 256, false, true),
@@ -181,25 +182,40 @@ fn gemm_shapes(threads: usize) {
                 }
             }
         }
-        // The packed GEMM with B packed beforehand, as the recurrences use their weights.
+        // The packed GEMM with B packed beforehand, as the recurrences use their weights, on
+        // every kernel set this CPU has, the sets taking turns within each round.
         let packed = rnn_core::kernels::packed::PackedB::new(k, n, &b, rsb, csb);
+        let sets: Vec<Isa> = Isa::ALL.into_iter().filter(|isa| isa.available()).collect();
         let mut prepacked = Vec::new();
         for t in if threads > 1 { vec![1, threads] } else { vec![1] } {
-            let mut r = Vec::new();
-            for _ in 0..rounds {
-                let secs = rnn_core::parallel::install(|| {
-                    let start = Instant::now();
-                    for _ in 0..reps {
-                        let source = rnn_core::kernels::packed::BSource::Packed(&packed);
-                        let c = MatMut { data: &mut c, rs: n, cs: 1 };
-                        rnn_core::kernels::packed::gemm(shape, a_view, source, Merge::ACCUMULATE, c, t);
-                    }
-                    start.elapsed().as_secs_f64()
-                });
-                r.push(flop * reps as f64 / secs / 1e9);
+            let mut r = vec![Vec::new(); sets.len()];
+            for round in 0..rounds {
+                for i in 0..sets.len() {
+                    let si = (i + round) % sets.len();
+                    let secs = rnn_core::parallel::install(|| {
+                        let start = Instant::now();
+                        for _ in 0..reps {
+                            let source = rnn_core::kernels::packed::BSource::Packed(&packed);
+                            let c = MatMut { data: &mut c, rs: n, cs: 1 };
+                            rnn_core::kernels::packed::gemm_on(
+                                sets[si],
+                                shape,
+                                a_view,
+                                source,
+                                Merge::ACCUMULATE,
+                                c,
+                                t,
+                            );
+                        }
+                        start.elapsed().as_secs_f64()
+                    });
+                    r[si].push(flop * reps as f64 / secs / 1e9);
+                }
             }
-            let s = stats(r);
-            prepacked.push(format!("Prepacked({t}) {:.1} ({:.1}-{:.1})", s.median, s.min, s.max));
+            for (isa, r) in sets.iter().zip(r) {
+                let s = stats(r);
+                prepacked.push(format!("Prepacked({t}, {}) {:.1} ({:.1}-{:.1})", isa.name(), s.median, s.min, s.max));
+            }
         }
         black_box(&c);
         let cells: Vec<String> = prepacked

@@ -4,6 +4,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::guard::guard_js;
+use rnn_core::kernels::isa::Isa;
 
 /// Facts about the loaded native engine.
 #[napi(object)]
@@ -15,17 +16,29 @@ pub struct EngineInfo {
     pub simd: Vec<String>,
     /// Threads in the engine's compute pool (`RNNKIT_THREADS` or `setThreads` set it).
     pub threads: u32,
+    /// The GEMM kernel set in use: `avx512`, `avx2` or `portable`, the best this CPU runs unless
+    /// `RNNKIT_GEMM_KERNELS` names another (AVX-512 and AVX2 give bit-identical results).
+    pub gemm_kernels: String,
 }
 
-/// Describes the native engine: its version, the SIMD features detected on this CPU and the
-/// size of its thread pool.
+/// Describes the native engine: its version, the SIMD features detected on this CPU, the size of
+/// its thread pool and its GEMM kernel set. Refuses (RangeError) when `RNNKIT_GEMM_KERNELS` names
+/// an unknown set or one this CPU cannot run.
 #[napi]
 pub fn engine_info(env: Env) -> napi::Result<EngineInfo> {
     guard_js(&env, || {
+        if let Some(why) = Isa::request_error() {
+            return Err(crate::errors::NodeError::with_kind(
+                crate::errors::JsKind::RangeError,
+                "ERR_RNNKIT_RANGE",
+                why.to_owned(),
+            ));
+        }
         Ok(EngineInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             simd: simd_features().into_iter().map(str::to_owned).collect(),
             threads: u32::try_from(rnn_core::parallel::threads()).unwrap_or(u32::MAX),
+            gemm_kernels: Isa::selected().name().to_owned(),
         })
     })
 }

@@ -5,5 +5,6 @@
 
 pub mod activations;
 pub mod gemm;
+pub mod isa;
 pub mod microkernel;
 pub mod packed;

@@ -22,7 +22,7 @@
 //! operations at any thread count: results are bit-identical whatever the number of threads.
 
 use super::gemm::{GemmShape, MatMut, MatRef};
-use super::microkernel::{self, APanel, BPanels, CTile, Merge, MR, NR, ROW_PANELS};
+use super::microkernel::{self, APanel, BPanels, CTile, Isa, Merge, MR, NR, ROW_PANELS, WIDE_PANELS};
 use std::cell::RefCell;
 use std::ops::Range;
 
@@ -208,7 +208,15 @@ pub enum BSource<'a> {
 /// # Safety
 /// `c` addresses C `[m, n]` ((m−1)·rs + n values, checked by the caller with A's bounds), and no
 /// other thread touches `columns` of those rows meanwhile.
-unsafe fn gemm_columns(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: SharedC, columns: Range<usize>) {
+unsafe fn gemm_columns(
+    isa: Isa,
+    shape: GemmShape,
+    a: MatRef,
+    b: BSource,
+    merge: Merge,
+    c: SharedC,
+    columns: Range<usize>,
+) {
     let GemmShape { m, n, k } = shape;
     let (rsa, csa) = (a.rs, a.cs);
     let (Merge { alpha, beta }, SharedC { ptr: c, rs: rsc }) = (merge, c);
@@ -249,7 +257,7 @@ unsafe fn gemm_columns(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c:
                             // by the caller; packed: one MR-wide panel), each B panel kc·NR floats
                             // inside the block; the `cols` columns from j lie in C's row i0.
                             unsafe {
-                                microkernel::row_kernel(count)(
+                                microkernel::row_kernel(isa, count)(
                                     kc,
                                     APanel { ptr: a_row.as_ptr(), rs: 0, cs: a_cs },
                                     BPanels { ptr: b_block[first * kc * NR..].as_ptr(), stride: kc * NR },
@@ -260,9 +268,14 @@ unsafe fn gemm_columns(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c:
                         }
                         continue;
                     }
-                    for (panel, b_panel) in b_block.chunks_exact(kc * NR).take(nc.div_ceil(NR)).enumerate() {
-                        let j = jc + panel * NR;
-                        let cols = NR.min(n - j);
+                    // Panels in groups a wide tile covers (AVX-512), or one at a time.
+                    let panels = nc.div_ceil(NR);
+                    let group = if microkernel::wide_kernel(isa, MR, 1).is_some() { WIDE_PANELS } else { 1 };
+                    for first in (0..panels).step_by(group) {
+                        let count = group.min(panels - first);
+                        let j = jc + first * NR;
+                        let cols = (count * NR).min(n - j);
+                        let b_panels = BPanels { ptr: b_block[first * kc * NR..].as_ptr(), stride: kc * NR };
                         for (row_panel, i) in (i0..i0 + mc).step_by(MR).enumerate() {
                             let rows = MR.min(i0 + mc - i);
                             let (a_panel, a_rs, a_cs) = if in_place {
@@ -270,18 +283,18 @@ unsafe fn gemm_columns(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c:
                             } else {
                                 (&a_block[row_panel * kc * MR..], 1, MR)
                             };
+                            let a_panel = APanel { ptr: a_panel.as_ptr(), rs: a_rs, cs: a_cs };
+                            let tile = CTile { ptr: c.add(i * rsc + j), rs: rsc, cols };
                             // SAFETY: the A panel addresses `rows` rows of kc values (packed, or
-                            // inside A: checked by the caller), the B panel holds kc·NR floats;
-                            // the tile's `rows` rows of `cols` columns lie inside C (checked by
-                            // the caller: (m−1)·rsc + n − 1 < c.len()).
+                            // inside A: checked by the caller), each of the `count` B panels
+                            // holds kc·NR floats inside the block; the tile's `rows` rows of
+                            // `cols` columns lie inside C (checked by the caller:
+                            // (m−1)·rsc + n − 1 < c.len()).
                             unsafe {
-                                microkernel::kernel(rows)(
-                                    kc,
-                                    APanel { ptr: a_panel.as_ptr(), rs: a_rs, cs: a_cs },
-                                    b_panel.as_ptr(),
-                                    CTile { ptr: c.add(i * rsc + j), rs: rsc, cols },
-                                    merge,
-                                )
+                                match microkernel::wide_kernel(isa, rows, count) {
+                                    Some(wide) => wide(kc, a_panel, b_panels, tile, merge),
+                                    None => microkernel::kernel(isa, rows)(kc, a_panel, b_panels.ptr, tile, merge),
+                                }
                             };
                         }
                     }
@@ -294,8 +307,15 @@ unsafe fn gemm_columns(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c:
 /// `C [m, n] ← alpha · A · B + beta · C` (`merge`): A `[m, k]` at any strides, C row-major (its
 /// column stride must be 1), B from `b` (packed or strided; its k and n must match). Runs on up
 /// to `threads` threads of the engine's pool, each owning a range of rows or columns.
-/// `beta == 0`: C is not read.
+/// `beta == 0`: C is not read. The kernels are those of [`Isa::selected`].
 pub fn gemm(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, threads: usize) {
+    gemm_on(Isa::selected(), shape, a, b, merge, c, threads)
+}
+
+/// [`gemm`] on the kernels of `isa`, which must be [available](Isa::available) (benchmarks and
+/// tests compare the sets).
+pub fn gemm_on(isa: Isa, shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, threads: usize) {
+    assert!(isa.available(), "packed gemm: this CPU cannot run the {} kernels", isa.name());
     let GemmShape { m, n, k } = shape;
     assert_eq!(c.cs, 1, "packed gemm: C must be row-major");
     let (MatMut { data: c, rs: rsc, .. }, beta) = (c, merge.beta);
@@ -317,7 +337,7 @@ pub fn gemm(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, th
     let threads = if m * n * k < crate::parallel::min_split_work() { 1 } else { threads };
     if threads <= 1 {
         // SAFETY: bounds checked above; C is borrowed mutably for the call.
-        return unsafe { gemm_columns(shape, a, b, merge, SharedC { ptr: c.as_mut_ptr(), rs: rsc }, 0..n) };
+        return unsafe { gemm_columns(isa, shape, a, b, merge, SharedC { ptr: c.as_mut_ptr(), rs: rsc }, 0..n) };
     }
     // Either way each element of C is computed by one thread with the same operations, so the
     // split never changes the bits.
@@ -333,7 +353,7 @@ pub fn gemm(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, th
             unsafe {
                 let block_a = MatRef { data: &a.data[i_lo * a.rs..], ..a };
                 let block_c = SharedC { ptr: c_ptr.ptr.add(i_lo * rsc), rs: rsc };
-                gemm_columns(GemmShape { m: rows, n, k }, block_a, b, merge, block_c, 0..n)
+                gemm_columns(isa, GemmShape { m: rows, n, k }, block_a, b, merge, block_c, 0..n)
             }
         });
         return;
@@ -348,7 +368,7 @@ pub fn gemm(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, th
         let (j_lo, j_hi) = (range * per, ((range + 1) * per).min(n));
         // SAFETY: each range writes only columns j_lo..j_hi of C's rows (the tiles of its
         // panels), disjoint from every other range's; C outlives the call.
-        unsafe { gemm_columns(shape, a, b, merge, *c_ptr, j_lo..j_hi) };
+        unsafe { gemm_columns(isa, shape, a, b, merge, *c_ptr, j_lo..j_hi) };
     });
 }
 
@@ -369,16 +389,23 @@ mod tests {
 
     const HALF: Merge = Merge { alpha: 0.5, beta: 0.0 };
 
+    fn available_sets() -> impl Iterator<Item = Isa> {
+        Isa::ALL.into_iter().filter(|isa| isa.available())
+    }
+
     fn values(len: usize, seed: f32) -> Vec<f32> {
         (0..len).map(|i| (i as f32 * seed).sin()).collect()
     }
 
-    /// Shapes crossing every block edge (MR, NR, KC, MC, NC), both B layouts, prepacked or not,
-    /// beta 0 / 1, at 1 and 3 threads: equal to the f64 reference, and bit-identical across
-    /// thread counts and between prepacked and strided B.
+    /// Shapes crossing every block edge (MR, NR, WIDE_PANELS, KC, MC, NC), both B layouts,
+    /// prepacked or not, beta 0 / 1, at 1 and 3 threads, on every kernel set this CPU has: equal
+    /// to the f64 reference, and bit-identical across thread counts, between prepacked and
+    /// strided B, and between the AVX2 and AVX-512 sets.
     #[test]
     fn packed_gemm_matches_the_reference_at_every_block_edge() {
-        for (m, n, k) in [(1, 1, 1), (7, 17, 5), (13, 33, 257), (150, 40, 300), (6, 1100, 20), (2, 96, 513)] {
+        for (m, n, k) in
+            [(1, 1, 1), (7, 17, 5), (13, 33, 257), (150, 40, 300), (6, 1100, 20), (2, 96, 513), (32, 200, 70)]
+        {
             let a = values(m * k, 0.37);
             let b = values(k * n, 0.91);
             let c0 = values(m * (n + 2), 0.13);
@@ -390,31 +417,35 @@ mod tests {
                     let (shape, merge) = (GemmShape { m, n, k }, Merge { beta, ..HALF });
                     let (a_view, b_view) = (MatRef { data: &a, rs: k, cs: 1 }, MatRef { data: &b, rs: rsb, cs: csb });
                     reference(shape, a_view, b_view, merge, MatMut { data: &mut want, rs: n + 2, cs: 1 });
-                    let mut first: Option<Vec<f32>> = None;
-                    for threads in [1, 3] {
+                    // One result per bit class: the fused-multiply-add sets (AVX2, AVX-512) must
+                    // agree with each other, the portable set with itself.
+                    let mut first: [Option<Vec<f32>>; 2] = [None, None];
+                    for (isa, threads) in available_sets().flat_map(|isa| [(isa, 1), (isa, 3)]) {
+                        let first = &mut first[usize::from(isa != Isa::Portable)];
                         for source in [BSource::Packed(&packed), BSource::Strided(b_view)] {
                             let mut got = if beta == 0.0 { vec![f32::NAN; c0.len()] } else { c0.clone() };
-                            gemm(shape, a_view, source, merge, MatMut { data: &mut got, rs: n + 2, cs: 1 }, threads);
+                            let out = MatMut { data: &mut got, rs: n + 2, cs: 1 };
+                            gemm_on(isa, shape, a_view, source, merge, out, threads);
                             for i in 0..m {
                                 for j in 0..n + 2 {
                                     let (g, w) = (got[i * (n + 2) + j], want[i * (n + 2) + j]);
                                     if j < n {
                                         assert!(
                                             (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                                            "{m}x{n}x{k} bT={transposed_b} beta {beta} [{i},{j}]: {g} vs {w}"
+                                            "{isa:?} {m}x{n}x{k} bT={transposed_b} beta {beta} [{i},{j}]: {g} vs {w}"
                                         );
                                     } else if beta != 0.0 {
                                         assert_eq!(g.to_bits(), c0[i * (n + 2) + j].to_bits(), "wrote past column n");
                                     }
                                 }
                             }
-                            match &first {
-                                None => first = Some(got),
+                            match first {
+                                None => *first = Some(got),
                                 Some(f) => assert!(
                                     f.iter()
                                         .zip(&got)
                                         .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
-                                    "results differ between thread counts or B sources"
+                                    "{isa:?}: results differ between thread counts, B sources or kernel sets"
                                 ),
                             }
                         }
