@@ -28,8 +28,9 @@ rnnkit/peer ratios per config and thread count. Records (with a run_id) are appe
 $PEERS_OUT/results.jsonl (default /tmp/peers/out); bench/chart.js turns them into the chart.
 
 Peers (each skipped, with the reason, when not installed; see bench/peers/setup.sh):
-  pytorch            /usr/bin/python3 + python3-torch, run twice when the environment sets
-                     OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: as is, and with both unset
+  pytorch            two builds: Debian's python3-torch 1.13 (OpenBLAS; run twice when the
+                     environment sets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: as is, and with both
+                     unset) and PyPI's torch 2.15 (MKL + oneDNN) in setup.sh's venv
   brain.js           brain.js 1.6.1 (TRAIN-*-S and GEN-LSTM-b1 at 1 thread, batch 1)
   onnxruntime-node   GEN-LSTM-b1/b64 from PyTorch's ONNX export
   tfjs               @tensorflow/tfjs 4.22, two variants: the wasm and the cpu (pure JS)
@@ -47,9 +48,11 @@ Options:
   --help           this text
 
 Environment: PEERS_OUT (default /tmp/peers/out), PEERS_NODE_MODULES (default
-/tmp/rnnkit-peers/node_modules), PYTHON (default /usr/bin/python3).`;
+/tmp/rnnkit-peers/node_modules), PYTHON (default /usr/bin/python3: Debian's torch 1.13),
+TORCH2_PYTHON (default /tmp/rnnkit-peers/torch215/bin/python: the PyTorch 2.15 venv of setup.sh).`;
 
 const PY = process.env.PYTHON || '/usr/bin/python3';
+const TORCH2_PY = process.env.TORCH2_PYTHON || '/tmp/rnnkit-peers/torch215/bin/python';
 const OUT = process.env.PEERS_OUT || '/tmp/peers/out';
 const HERE = __dirname;
 
@@ -99,7 +102,7 @@ function discoverPeers(wanted) {
     delete unset.OPENBLAS_L2_SIZE;
     const envSetsCore = 'OPENBLAS_CORETYPE' in process.env || 'OPENBLAS_L2_SIZE' in process.env;
     /** @type {[string, NodeJS.ProcessEnv][]} */
-    const variants = envSetsCore
+    const openblasVariants = envSetsCore
       ? [
           ['machine env', machine],
           ['env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE', unset],
@@ -109,27 +112,38 @@ function discoverPeers(wanted) {
       notes.push(
         'pytorch: this environment sets neither OPENBLAS_CORETYPE nor OPENBLAS_L2_SIZE, so "machine env" and "env -u …" are the same run; measured once',
       );
-    for (const [label, env] of variants) {
-      const info = spawnSync(PY, [path.join(HERE, 'peers/torch_peer.py'), '--info'], { env, encoding: 'utf8' });
+    // Both builds: Debian's (OpenBLAS, run in each OpenBLAS environment) and PyPI's 2.15 venv
+    // (MKL + oneDNN: OPENBLAS_* do not apply, so one run with them unset).
+    for (const python of [PY, TORCH2_PY]) {
+      const info = spawnSync(python, [path.join(HERE, 'peers/torch_peer.py'), '--info'], { env: unset, encoding: 'utf8' });
       if (info.status !== 0) {
-        notes.push(`pytorch (${label}): skipped, ${PY} cannot import torch: ${(info.stdout + info.stderr).trim().split('\n').pop()}`);
-        break;
+        notes.push(`pytorch (${python}): skipped, it cannot import torch: ${(info.stdout + info.stderr).trim().split('\n').pop()}`);
+        continue;
       }
-      const i = JSON.parse(info.stdout.trim().split('\n').pop() ?? '');
-      const variant = `torch ${i.torch} openblas-${i.blas_core} (${label})`;
-      notes.push(
-        `pytorch (${label}): torch ${i.torch}, OpenBLAS core type ${i.blas_core}, OPENBLAS_CORETYPE=${i.OPENBLAS_CORETYPE ?? 'unset'}, OPENBLAS_L2_SIZE=${i.OPENBLAS_L2_SIZE ?? 'unset'}`,
-      );
-      peers.push({
-        name: 'pytorch',
-        variant,
-        run: (config, threads, quick) =>
-          runPeer(
-            PY,
-            [path.join(HERE, 'peers/torch_peer.py'), '--config', config, '--threads', String(threads), '--variant', variant, ...(quick ? ['--quick'] : [])],
-            { ...env, OMP_NUM_THREADS: String(threads) },
-          ),
-      });
+      const built = JSON.parse(info.stdout.trim().split('\n').pop() ?? '');
+      const variants = String(built.blas).startsWith('openblas') ? openblasVariants : [['OPENBLAS_* unset', unset]];
+      for (const [label, env] of variants) {
+        const i = JSON.parse(
+          spawnSync(python, [path.join(HERE, 'peers/torch_peer.py'), '--info'], { env, encoding: 'utf8' })
+            .stdout.trim()
+            .split('\n')
+            .pop() ?? '',
+        );
+        const variant = `torch ${i.torch} ${i.blas} (${label})`;
+        notes.push(
+          `pytorch (${label}): ${python}: torch ${i.torch}, ${i.blas}, OPENBLAS_CORETYPE=${i.OPENBLAS_CORETYPE ?? 'unset'}, OPENBLAS_L2_SIZE=${i.OPENBLAS_L2_SIZE ?? 'unset'}`,
+        );
+        peers.push({
+          name: 'pytorch',
+          variant,
+          run: (config, threads, quick) =>
+            runPeer(
+              python,
+              [path.join(HERE, 'peers/torch_peer.py'), '--config', config, '--threads', String(threads), '--variant', variant, ...(quick ? ['--quick'] : [])],
+              { ...env, OMP_NUM_THREADS: String(threads) },
+            ),
+        });
+      }
     }
   }
   /** @type {(name: string, script: string) => void} */
@@ -188,6 +202,40 @@ function discoverPeers(wanted) {
   return { peers, notes };
 }
 
+/** The CPU as RESULTS.md names it: model, the vector extensions the kernels use, and MHz. */
+function cpuDescription() {
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return `${process.arch} (no /proc/cpuinfo)`;
+  }
+  const field = (name) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1].trim() ?? '?';
+  const flags = new Set(field('flags').split(/\s+/));
+  const isa = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16'].filter((f) => flags.has(f));
+  return `${field('model name')} (family ${field('cpu family')} model ${field('model')}), ${isa.join(' ') || 'no AVX2'}, ${field('cpu MHz')} MHz, ${require('node:os').cpus().length} logical CPUs`;
+}
+
+/**
+ * torch.mm's GFLOP/s at `threads` threads with every installed torch build (the fastest is the
+ * GEMM ceiling the achieved GFLOP/s are read against), measured now, in the same run.
+ * @param {number} threads
+ * @returns {{ variant: string, gflops: number }[]}
+ */
+function gemmCeilings(threads) {
+  const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const found = [];
+  for (const python of [PY, TORCH2_PY]) {
+    const run = spawnSync(python, [path.join(HERE, 'peers/torch_peer.py'), '--ceiling', '--threads', String(threads)], { env, encoding: 'utf8' });
+    if (run.status !== 0) continue;
+    const r = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
+    found.push({ variant: r.variant, gflops: r.median });
+  }
+  return found;
+}
+
 async function main() {
   const args = C.parseArgs(process.argv.slice(2), {
     configs: { default: 'all' },
@@ -206,6 +254,17 @@ async function main() {
   const wanted = args.peers.split(',').filter(Boolean);
   for (const w of wanted) if (!known.includes(w)) throw new Error(`--peers: unknown peer "${w}" (known: ${known.join(', ')})`);
   const { peers, notes } = discoverPeers(wanted);
+  notes.unshift(`CPU: ${cpuDescription()}`);
+  /** @type {Map<number, number>} */
+  const ceiling = new Map();
+  if (wanted.includes('pytorch')) {
+    for (const t of threads) {
+      const found = gemmCeilings(t);
+      if (found.length === 0) continue;
+      ceiling.set(t, Math.max(...found.map((f) => f.gflops)));
+      notes.push(`GEMM ceiling at ${t} thread(s), torch.mm 2048x2048 float32: ${found.map((f) => `${f.variant} ${C.fmt(f.gflops)} GFLOP/s`).join(', ')}`);
+    }
+  }
   for (const n of notes) console.error(`# ${n}`);
 
   const runId = new Date().toISOString();
@@ -247,6 +306,20 @@ async function main() {
     '',
     C.ratioTable(C.pairedRatios(all)),
   ];
+  // Each TRAIN config's achieved GFLOP/s (SPEC.md's FLOP model) and its share of the ceiling.
+  const achieved = all.filter((r) => r.peer === 'rnnkit' && r.achieved_gflops !== undefined);
+  if (achieved.length > 0) {
+    lines.push('', '| config | threads | rnnkit GFLOP/s (median of rounds) | share of the GEMM ceiling |', '| --- | --- | --- | --- |');
+    for (const config of configs) {
+      for (const t of threads) {
+        const rates = achieved.filter((r) => r.config === config && r.threads === t).map((r) => Number(r.achieved_gflops));
+        if (rates.length === 0) continue;
+        const median = rates.sort((a, b) => a - b)[Math.floor((rates.length - 1) / 2)];
+        const limit = ceiling.get(t);
+        lines.push(`| ${config} | ${t} | ${C.fmt(median)} | ${limit ? `${((100 * median) / limit).toFixed(0)} %` : 'no ceiling measured'} |`);
+      }
+    }
+  }
   const report = [...notes.map((n) => `- ${n}`), '', ...lines].join('\n');
   console.log(report);
   fs.mkdirSync(OUT, { recursive: true });

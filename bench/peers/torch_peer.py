@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch peer for rnnkit's benchmark: one SPEC.md configuration at one thread count per process.
 
-Run with Debian's interpreter (python3-torch is installed for it, not for a pyenv python):
+Run with Debian's interpreter (python3-torch 1.13, OpenBLAS) or the PyTorch 2.15 venv that
+bench/peers/setup.sh builds (MKL + oneDNN); the same script serves both:
 
     /usr/bin/python3 bench/peers/torch_peer.py --config TRAIN-LSTM-S --threads 2 [--quick]
     /usr/bin/python3 bench/peers/torch_peer.py --info
+    /usr/bin/python3 bench/peers/torch_peer.py --ceiling --threads 2   # torch.mm GFLOP/s: the GEMM limit
     /usr/bin/python3 bench/peers/torch_peer.py --export-onnx DIR   # GEN-LSTM step for onnxruntime-node
 
 Prints one JSON record per line (SPEC.md shape: peer, variant, config, threads, metric, unit,
@@ -56,6 +58,31 @@ def openblas_core():
         return "no libblas.so.3 (%s)" % e
     except AttributeError:
         return "not OpenBLAS (reference BLAS?)"
+
+
+def blas_label(core):
+    """Which BLAS this torch computes with: `openblas-<core>` (Debian's build) or `mkl` (PyPI's),
+    with `+onednn` when its CPU RNN kernels come from oneDNN."""
+    config = torch.__config__.show()
+    if "BLAS_INFO=mkl" in config:
+        return "mkl+onednn" if torch.backends.mkldnn.is_available() else "mkl"
+    return "openblas-%s" % core
+
+
+def gemm_ceiling(threads, size=2048, reps=5, rounds=7):
+    """Median GFLOP/s of torch.mm on [size x size] float32 matrices: the fastest a GEMM runs on
+    this machine at `threads` threads, the ceiling the benchmark's achieved GFLOP/s are read against."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    out = torch.empty(size, size)
+    torch.mm(a, b, out=out)
+    rates = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+        rates.append(2 * size**3 * reps / (time.perf_counter() - t0) / 1e9)
+    return dict(metric="gemm_ceiling_gflops", unit="GFLOP/s", median=statistics.median(rates), min=min(rates), max=max(rates), n=rounds, size=size)
 
 
 def fwd_flop_per_token(c):
@@ -178,21 +205,26 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few steps (smoke test, not a benchmark)")
     ap.add_argument("--variant", default=None, help="variant label (default: torch version + OpenBLAS core)")
     ap.add_argument("--info", action="store_true", help="print torch version and the OpenBLAS core, then exit")
+    ap.add_argument("--ceiling", action="store_true", help="print torch.mm's GFLOP/s at --threads (the GEMM ceiling), then exit")
     ap.add_argument("--export-onnx", metavar="DIR", help="write DIR/gen_lstm.onnx and DIR/gen_lstm_ref.json, then exit")
     a = ap.parse_args()
     core = openblas_core()
+    blas = blas_label(core)
     if a.info:
-        print(json.dumps(dict(peer="pytorch", torch=torch.__version__, blas_core=core, OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE"), OPENBLAS_L2_SIZE=os.environ.get("OPENBLAS_L2_SIZE"))), flush=True)
+        print(json.dumps(dict(peer="pytorch", torch=torch.__version__, blas=blas, blas_core=core, OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE"), OPENBLAS_L2_SIZE=os.environ.get("OPENBLAS_L2_SIZE"))), flush=True)
         return
     if a.export_onnx:
         export_onnx(a.export_onnx)
+        return
+    if a.ceiling:
+        print(json.dumps(dict(peer="pytorch", variant="torch %s %s" % (torch.__version__, blas), threads=a.threads, **gemm_ceiling(a.threads))), flush=True)
         return
     if not a.config:
         ap.error("--config is required")
     torch.set_num_threads(a.threads)
     steps = QUICK if a.quick else FULL
     rec = bench_train(a.config, steps) if a.config in TRAIN else bench_gen(a.config, steps)
-    base = dict(peer="pytorch", variant=a.variant or "torch %s openblas-%s" % (torch.__version__, core), config=a.config, threads=a.threads)
+    base = dict(peer="pytorch", variant=a.variant or "torch %s %s" % (torch.__version__, blas), config=a.config, threads=a.threads)
     extra = dict(blas_core=core, OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE"), quick=a.quick or None)
     print(json.dumps(dict(base, **rec, **extra)), flush=True)
     # ru_maxrss is in KiB on Linux; this process ran only this one configuration.
