@@ -121,6 +121,7 @@ function discoverPeers(wanted) {
         continue;
       }
       const built = JSON.parse(info.stdout.trim().split('\n').pop() ?? '');
+      /** @type {[string, NodeJS.ProcessEnv][]} */
       const variants = String(built.blas).startsWith('openblas') ? openblasVariants : [['OPENBLAS_* unset', unset]];
       for (const [label, env] of variants) {
         const i = JSON.parse(
@@ -210,6 +211,7 @@ function cpuDescription() {
   } catch {
     return `${process.arch} (no /proc/cpuinfo)`;
   }
+  /** @type {(name: string) => string} */
   const field = (name) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1].trim() ?? '?';
   const flags = new Set(field('flags').split(/\s+/));
   const isa = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16'].filter((f) => flags.has(f));
@@ -223,6 +225,7 @@ function cpuDescription() {
  * @returns {{ variant: string, gflops: number }[]}
  */
 function gemmCeilings(threads) {
+  /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
