@@ -291,6 +291,8 @@ describe('a typed boundary', () => {
       'skip',
       // A speech model's output characters (a string of them, not JSON).
       'alphabet',
+      // engineInfo()'s GEMM kernel set: a name (avx512, avx2, portable).
+      'gemmKernels',
     ]);
     expect(params.filter((p) => !allowed.has(p))).toEqual([]);
     // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).
