@@ -103,6 +103,18 @@ export declare class NativeModel {
   numParams(): number
   /** Whether `fit` is running. */
   get isTraining(): boolean
+  /** The precision of the weights generation and evaluation use: `f32`, `bf16` or `int8`. */
+  precision(): 'f32' | 'bf16' | 'int8'
+  /**
+   * Sets the precision of the weights generation and evaluation use (the engine refuses an
+   * unknown name, and reduced precision for a model that is not a language model).
+   */
+  setPrecision(precision: string): void
+  /**
+   * Bytes of the weights packed for inference at the current precision (packed on first
+   * use: 0 before the first generation or evaluation).
+   */
+  inferenceBytes(): number
   /** Optimizer steps taken over the model's life (0 before training). */
   stepsTrained(): number
   /**
@@ -213,6 +225,8 @@ export declare class NativePairDataset {
 export declare class NativeSeq2Seq {
   /** A new model, initialised from `options.seed`. */
   static create(options: Seq2SeqOptions): NativeSeq2Seq
+  /** Accepts only `f32`: the engine refuses a reduced precision for sequence-to-sequence models. */
+  setPrecision(precision: string): void
   /** Reads a model file written by `save`. */
   static load(path: string): NativeSeq2Seq
   /** [`NativeSeq2Seq::load`] off the JS thread. */
@@ -529,6 +543,11 @@ export interface EngineInfo {
    * `RNNKIT_GEMM_KERNELS` names another (AVX-512 and AVX2 give bit-identical results).
    */
   gemmKernels: string
+  /**
+   * The kernels of int8 products (`precision: 'int8'`): `avx512vnni`, `avx2` or `portable`,
+   * following the GEMM's set (all three give the same bits).
+   */
+  int8Kernels: string
 }
 
 /** Loss and metrics of an evaluation, computed by the engine. */

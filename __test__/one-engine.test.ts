@@ -291,8 +291,11 @@ describe('a typed boundary', () => {
       'skip',
       // A speech model's output characters (a string of them, not JSON).
       'alphabet',
-      // engineInfo()'s GEMM kernel set: a name (avx512, avx2, portable).
+      // engineInfo()'s GEMM and int8 kernel sets: names (avx512, avx2, avx512vnni, portable).
       'gemmKernels',
+      'int8Kernels',
+      // A weight precision: a name (f32, bf16, int8), checked by the engine.
+      'precision',
     ]);
     expect(params.filter((p) => !allowed.has(p))).toEqual([]);
     // No function or parameter named after JSON (`configJson(...)`, `optionsJson: string`).

@@ -15,7 +15,7 @@ const path = require('path');
  * @typedef {{
  *   peer: string, variant?: string, config: string, threads: number, metric: string, unit: string,
  *   median: number, min: number, max: number, n: number, run_id?: string, round?: number,
- *   step_ms_median?: number, achieved_gflops?: number, quick?: boolean,
+ *   step_ms_median?: number, achieved_gflops?: number, quick?: boolean, precision?: string,
  *   [field: string]: unknown,
  * }} BenchRecord
  */

@@ -26,6 +26,10 @@ Options:
                    or GEN-LSTM (both batch sizes), TRAIN, GEN, all   (default: all)
   --threads LIST   thread counts, set as RNNKIT_THREADS in the
                    child's environment                                (default: 1,2)
+  --precision LIST weight precisions of the GEN configs, each loaded by
+                   loadLanguageModel(file, { precision }): f32, bf16,
+                   int8; measured one after another for each config
+                   and thread count (interleaved)                     (default: f32)
   --quick          few steps (CI smoke test; the numbers are not benchmarks)
   --json           one JSON record per line (SPEC.md shape) instead of the table
   --help           this text
@@ -127,13 +131,33 @@ function measureTrain(rnnkit, name, steps) {
 }
 
 /**
+ * A GEN config's model at `precision`: created, and for a reduced precision saved and loaded
+ * back with it (the way a user gets one).
+ * @param {Rnnkit} rnnkit
+ * @param {(typeof C.GEN_CONFIGS)[string]} c
+ * @param {string} precision
+ */
+async function genModel(rnnkit, c, precision) {
+  const model = rnnkit.createLanguageModel({ vocabSize: c.V, embedDim: c.E, hiddenSize: c.H, numLayers: c.L, cell: c.cell, seed: 1 });
+  if (precision === 'f32') return model;
+  const file = path.join(require('os').tmpdir(), `rnnkit-bench-${process.pid}.safetensors`);
+  try {
+    await model.save(file);
+    return await rnnkit.loadLanguageModel(file, { precision: /** @type {import('..').Precision} */ (precision) });
+  } finally {
+    require('fs').rmSync(file, { force: true });
+  }
+}
+
+/**
  * @param {Rnnkit} rnnkit
  * @param {string} name
  * @param {Steps} steps
+ * @param {string} precision
  */
-function measureGen(rnnkit, name, steps) {
+async function measureGen(rnnkit, name, steps, precision) {
   const c = C.GEN_CONFIGS[name];
-  const model = rnnkit.createLanguageModel({ vocabSize: c.V, embedDim: c.E, hiddenSize: c.H, numLayers: c.L, cell: c.cell, seed: 1 });
+  const model = await genModel(rnnkit, c, precision);
   const session = model.session({ rows: c.rows });
   const tokens = randomIds(c.rows, c.V, 7);
   const n = c.rows === 1 ? steps.b1Steps : steps.b64Steps;
@@ -146,14 +170,16 @@ function measureGen(rnnkit, name, steps) {
     if (i >= steps.genWarmup) times.push(dt);
   }
   const samples = c.rows === 1 ? times.map((t) => t * 1e6) : times.map((t) => c.rows / t);
-  return { samples, record: { metric: c.metric, unit: c.unit, step_ms_median: C.stats(times).median * 1e3 } };
+  const record = { metric: c.metric, unit: c.unit, step_ms_median: C.stats(times).median * 1e3, precision };
+  return { samples, record };
 }
 
 /**
  * @param {string} name
  * @param {boolean} quick
+ * @param {string} precision
  */
-function child(name, quick) {
+async function child(name, quick, precision) {
   /** @type {Rnnkit} */
   const rnnkit = require('..');
   const steps = quick ? C.STEPS.quick : C.STEPS.full;
@@ -161,7 +187,7 @@ function child(name, quick) {
   const threads = Number(process.env.RNNKIT_THREADS) || info.threads;
   const base = {
     peer: 'rnnkit',
-    variant: `rnnkit ${require('../package.json').version}`,
+    variant: `rnnkit ${require('../package.json').version}${precision === 'f32' ? '' : ` ${precision}`}`,
     config: name,
     threads,
   };
@@ -172,7 +198,7 @@ function child(name, quick) {
     node: process.version,
     quick: quick || undefined,
   };
-  const { samples, record } = name in C.TRAIN_CONFIGS ? measureTrain(rnnkit, name, steps) : measureGen(rnnkit, name, steps);
+  const { samples, record } = name in C.TRAIN_CONFIGS ? measureTrain(rnnkit, name, steps) : await measureGen(rnnkit, name, steps, precision);
   const { metric, unit, ...details } = record;
   /** @type {BenchRecord[]} */
   const out = [{ ...base, metric, unit, ...C.stats(samples), ...details, ...extra }];
@@ -203,13 +229,13 @@ let commitCache;
  * (the metric and peak_rss_mb). Used by peers.js too, so both run rnnkit the same way.
  * @param {string} config
  * @param {number} threads
- * @param {{ quick?: boolean }} [options]
+ * @param {{ quick?: boolean, precision?: string }} [options]
  * @returns {Promise<BenchRecord[]>}
  */
-function measureInChild(config, threads, { quick = false } = {}) {
+function measureInChild(config, threads, { quick = false, precision = 'f32' } = {}) {
   if (commitCache === undefined) commitCache = gitCommit() || '';
   const env = { ...process.env, RNNKIT_THREADS: String(threads), RNNKIT_BENCH_COMMIT: commitCache };
-  const args = [__filename, '--child', config, ...(quick ? ['--quick'] : [])];
+  const args = [__filename, '--child', config, '--precision', precision, ...(quick ? ['--quick'] : [])];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -229,7 +255,8 @@ function measureInChild(config, threads, { quick = false } = {}) {
 
 /** @param {readonly BenchRecord[]} records */
 function printTable(records) {
-  const rss = new Map(records.filter((r) => r.metric === 'peak_rss_mb').map((r) => [`${r.config}|${r.threads}`, r.median]));
+  const key = (/** @type {BenchRecord} */ r) => `${r.config}|${r.threads}|${r.variant}`;
+  const rss = new Map(records.filter((r) => r.metric === 'peak_rss_mb').map((r) => [key(r), r.median]));
   const lines = ['| config | threads | metric | median | min – max | n | peak RSS MiB | notes |', '|---|---|---|---|---|---|---|---|'];
   for (const r of records) {
     if (r.metric === 'peak_rss_mb') continue;
@@ -237,8 +264,9 @@ function printTable(records) {
     if (r.step_ms_median !== undefined) notes.push(`step ${C.fmt(r.step_ms_median)} ms`);
     if (r.achieved_gflops !== undefined) notes.push(`${C.fmt(r.achieved_gflops)} GFLOP/s`);
     if (r.quick) notes.push('quick (not a benchmark)');
+    const precision = r.precision && r.precision !== 'f32' ? ` (${r.precision})` : '';
     lines.push(
-      `| ${r.config} | ${r.threads} | ${r.unit} | ${C.fmt(r.median, r.unit)} | ${C.fmt(r.min, r.unit)} – ${C.fmt(r.max, r.unit)} | ${r.n} | ${C.fmt(rss.get(`${r.config}|${r.threads}`))} | ${notes.join('; ')} |`,
+      `| ${r.config}${precision} | ${r.threads} | ${r.unit} | ${C.fmt(r.median, r.unit)} | ${C.fmt(r.min, r.unit)} – ${C.fmt(r.max, r.unit)} | ${r.n} | ${C.fmt(rss.get(key(r)))} | ${notes.join('; ')} |`,
     );
   }
   console.log(lines.join('\n'));
@@ -246,10 +274,11 @@ function printTable(records) {
 
 async function main() {
   const argv = process.argv.slice(2);
-  if (argv[0] === '--child') return child(argv[1], argv.includes('--quick'));
+  if (argv[0] === '--child') return child(argv[1], argv.includes('--quick'), argv[argv.indexOf('--precision') + 1]);
   const args = C.parseArgs(argv, {
     configs: { default: 'all' },
     threads: { default: '1,2' },
+    precision: { default: 'f32' },
     quick: { flag: true, default: false },
     json: { flag: true, default: false },
     help: { flag: true, default: false },
@@ -259,17 +288,22 @@ async function main() {
   const threads = C.parseThreads(args.threads);
   const records = [];
   let failed = 0;
+  const precisions = String(args.precision)
+    .split(',')
+    .map((p) => p.trim());
   for (const config of configs) {
     for (const t of threads) {
-      if (!args.json) process.stderr.write(`rnnkit ${config} threads=${t} …\n`);
-      try {
-        const recs = await measureInChild(config, t, { quick: args.quick });
-        records.push(...recs);
-        if (args.json) for (const r of recs) console.log(JSON.stringify(r));
-        C.appendResults(recs, process.env.PEERS_OUT);
-      } catch (e) {
-        failed++;
-        console.error(C.messageOf(e));
+      for (const precision of config in C.GEN_CONFIGS ? precisions : ['f32']) {
+        if (!args.json) process.stderr.write(`rnnkit ${config} threads=${t} precision=${precision} …\n`);
+        try {
+          const recs = await measureInChild(config, t, { quick: args.quick, precision });
+          records.push(...recs);
+          if (args.json) for (const r of recs) console.log(JSON.stringify(r));
+          C.appendResults(recs, process.env.PEERS_OUT);
+        } catch (e) {
+          failed++;
+          console.error(C.messageOf(e));
+        }
       }
     }
   }

@@ -94,7 +94,7 @@ export {
   type TokenizerRecommendation,
   type DefaultsTask,
 } from './defaults';
-export { loadModel, loadModelSync, loadLanguageModel, modelFileTask, type AnyModel } from './load';
+export { loadModel, loadModelSync, loadLanguageModel, modelFileTask, type AnyModel, type LoadOptions, type Precision } from './load';
 export {
   readWav,
   readWavSync,

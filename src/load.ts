@@ -8,10 +8,27 @@
 import type { NativeModel, NativeSeq2Seq } from '../index';
 import { native } from './native';
 import { checkString, error, typeError } from './errors';
+import { checkObject } from './tasks/sequence-model';
+import { checkOptionKeys } from './option-keys';
 import { LanguageModel } from './model';
 import { Classifier, codecFromFile, labelsFromFile, Regressor, SpeechRecognizer, Tagger } from './tasks';
 import { tokenizerFromJSON, type TokenizerJSON } from './tokenizer';
 import { Seq2SeqModel } from './tasks/seq2seq';
+
+/**
+ * The precision of the weights a language model generates with: `'f32'` (the trained values,
+ * the default), `'bf16'` (8 significant bits per weight, f32 arithmetic) or `'int8'` (a byte per
+ * weight with a scale per output unit, inputs quantized per row, integer products). The file's
+ * weights stay f32; evaluation uses the same precision, training refuses a reduced one.
+ * docs/API.md gives the measured error and speed.
+ */
+export type Precision = 'f32' | 'bf16' | 'int8';
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  /** The precision of the weights for generation and evaluation (language models). Default `'f32'`. */
+  precision?: Precision;
+}
 
 /** A model loaded from a file: one of the task classes, told apart by `task`. */
 export type AnyModel = LanguageModel | Classifier | Tagger | Regressor | SpeechRecognizer | Seq2SeqModel;
@@ -71,11 +88,27 @@ export function modelFileTask(path: string): string {
   return native.modelFileTask(checkString('path', path, true));
 }
 
-/** Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md; PyTorch-written files too), off the JS thread. */
-export async function loadModel(path: string): Promise<AnyModel> {
+/**
+ * Loads a model file or checkpoint (rnnkit's safetensors format, docs/FORMAT.md; PyTorch-written
+ * files too), off the JS thread, with its weights at `options.precision` for generation.
+ */
+export async function loadModel(path: string, options: LoadOptions = {}): Promise<AnyModel> {
   checkString('path', path, true);
-  if (isSeq2SeqFile(path)) return wrapSeq2Seq(await native.NativeSeq2Seq.loadAsync(path), path);
-  return wrap(await native.NativeModel.loadAsync(path), path);
+  const precision = loadPrecision(options);
+  if (isSeq2SeqFile(path)) return withPrecision(wrapSeq2Seq(await native.NativeSeq2Seq.loadAsync(path), path), precision);
+  return withPrecision(wrap(await native.NativeModel.loadAsync(path), path), precision);
+}
+
+/** The checked `precision` of load options (the engine checks its value). */
+function loadPrecision(options: LoadOptions): string | undefined {
+  checkOptionKeys('options', checkObject('options', options), ['precision']);
+  return options.precision === undefined ? undefined : checkString('options.precision', options.precision);
+}
+
+/** `model` with its weights set to `precision` (unchanged when none is given). */
+function withPrecision<M extends AnyModel>(model: M, precision: string | undefined): M {
+  if (precision !== undefined) model.native.setPrecision(precision);
+  return model;
 }
 
 /**
@@ -100,15 +133,16 @@ function wrapSeq2Seq(handle: NativeSeq2Seq, path: string): Seq2SeqModel {
 }
 
 /** {@link loadModel} on the calling thread. */
-export function loadModelSync(path: string): AnyModel {
+export function loadModelSync(path: string, options: LoadOptions = {}): AnyModel {
   checkString('path', path, true);
-  if (isSeq2SeqFile(path)) return wrapSeq2Seq(native.NativeSeq2Seq.load(path), path);
-  return wrap(native.NativeModel.load(path), path);
+  const precision = loadPrecision(options);
+  if (isSeq2SeqFile(path)) return withPrecision(wrapSeq2Seq(native.NativeSeq2Seq.load(path), path), precision);
+  return withPrecision(wrap(native.NativeModel.load(path), path), precision);
 }
 
 /** Loads a language model file; a file of another task is an error. */
-export async function loadLanguageModel(path: string): Promise<LanguageModel> {
-  const m = await loadModel(path);
+export async function loadLanguageModel(path: string, options: LoadOptions = {}): Promise<LanguageModel> {
+  const m = await loadModel(path, options);
   if (m.task !== 'language_model') throw typeError('ERR_RNNKIT_CONFIG', `${JSON.stringify(path)}: expected a language model, got task "${m.task}"`);
   return m;
 }

@@ -231,6 +231,11 @@ export class LanguageModel extends Model {
     return this.tok;
   }
 
+  /** The precision of the weights generation and evaluation use (`loadModel`'s `precision`). */
+  get precision(): 'f32' | 'bf16' | 'int8' {
+    return this.native.precision();
+  }
+
   private requireTokenizer(what: string): Tokenizer {
     if (!this.tok) throw typeError('ERR_RNNKIT_CONFIG', `${what}: this model has no tokenizer; pass token ids (Int32Array) instead of text`);
     return this.tok;

@@ -12,7 +12,7 @@ import type { EvaluateFileOptions } from '../types';
 import { CliError, EXIT_INTERRUPTED, EXIT_TERMINATED, exitingWith, type ExitCode } from './exit';
 import { checkReadable } from './files';
 import { makeIo } from './io';
-import { api, openLanguageModel, openSeq2Seq, openTaskModel } from './models';
+import { api, loadOptions, openLanguageModel, openSeq2Seq, openTaskModel, precisionOption } from './models';
 import type { SpeechRecognizer } from '../index';
 import { flagNaming, naming, renaming } from './naming';
 import { intOption, jsonOption } from './options';
@@ -27,6 +27,7 @@ interface EvalFlags {
   targetColumn?: string;
   groupColumn?: string;
   beams?: number;
+  precision?: string;
 }
 
 /** `rnnkit eval` of a seq2seq model on a file of pairs (every pair evaluated). */
@@ -99,7 +100,8 @@ async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<n
   checkReadable(file, 'model file');
   const task = fileTask(file);
   if (task === 'seq2seq' || task === 'speech') {
-    if (o.lanes !== undefined || o.chunk !== undefined || o.lossy) throw new CliError('--lanes, --chunk and --lossy go with language models');
+    if (o.lanes !== undefined || o.chunk !== undefined || o.lossy || o.precision !== undefined)
+      throw new CliError('--lanes, --chunk, --lossy and --precision go with language models');
   }
   if (task === 'speech') {
     if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.groupColumn !== undefined || o.beams !== undefined)
@@ -110,7 +112,7 @@ async function evaluate(file: string, textFile: string, o: EvalFlags): Promise<n
   if (o.sourceColumn !== undefined || o.targetColumn !== undefined || o.groupColumn !== undefined || o.beams !== undefined)
     throw new CliError('--source-column, --target-column, --group-column and --beams go with seq2seq models');
   const io = makeIo(!!o.json);
-  const model = await openLanguageModel(file, 'eval');
+  const model = await openLanguageModel(file, 'eval', loadOptions(o.precision));
   checkReadable(textFile, 'text file');
   if (fs.statSync(textFile).size === 0) throw new CliError(`text file ${JSON.stringify(textFile)} is empty`);
   const controller = new AbortController();
@@ -181,6 +183,7 @@ export function addEvalCommand(program: Command, exit: ExitCode): void {
       ),
     )
     .addOption(new Option('--lossy', 'read invalid UTF-8 as U+FFFD instead of refusing the file'))
+    .addOption(precisionOption())
     .addOption(new Option('--source-column <name>', 'seq2seq: field (or CSV column) of the source (default "source")'))
     .addOption(new Option('--target-column <name>', 'seq2seq: field (or CSV column) of the target (default "target")'))
     .addOption(new Option('--group-column <name>', 'seq2seq: also report the figures of each group of pairs with the same text in this field (e.g. task)'))

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import type { GenerateOptions } from '../types';
 import { EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
 import { makeIo } from './io';
-import { openLanguageModel } from './models';
+import { loadOptions, openLanguageModel, precisionOption } from './models';
 import { naming } from './naming';
 import { intOption, jsonOption, numOption } from './options';
 import { collect, SEED } from './parsers';
@@ -28,6 +28,7 @@ interface GenerateCliOptions {
   lengthPenalty?: number;
   stream?: boolean;
   echo: boolean;
+  precision?: string;
 }
 
 /** `rnnkit generate`. */
@@ -36,7 +37,7 @@ async function generate(file: string, o: GenerateCliOptions): Promise<number> {
   if (o.greedy && (o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined))
     throw new UsageError('--greedy ignores --temperature, --top-k and --top-p; give one or the other');
   const io = makeIo(!!o.json);
-  const model = await openLanguageModel(file, 'generate');
+  const model = await openLanguageModel(file, 'generate', loadOptions(o.precision));
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
@@ -93,6 +94,7 @@ export function addGenerateCommand(program: Command, exit: ExitCode): void {
     .addOption(numOption('--length-penalty <a>', 'beam search length normalisation exponent (default 1)', 0))
     .addOption(new Option('--stream', 'print text as it is produced (--json: one JSON line per piece)'))
     .addOption(new Option('--no-echo', 'do not print the prompt before the generated text'))
+    .addOption(precisionOption())
     .addOption(jsonOption())
     .action(exitingWith(exit, generate));
 }

@@ -5,9 +5,10 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Option } from 'commander';
 import { checkReadable } from './files';
 import { CliError } from './exit';
-import type { LanguageModel, Model, Seq2SeqModel } from '../index';
+import type { LanguageModel, LoadOptions, Model, Seq2SeqModel } from '../index';
 
 /**
  * The model API, loaded on first use: `--help` and argument errors never load the native
@@ -18,9 +19,9 @@ export function api(): typeof import('../index') {
 }
 
 /** Loads a model file (any task) after checking the file exists. */
-export async function openModel(file: string): Promise<Model> {
+export async function openModel(file: string, options: LoadOptions = {}): Promise<Model> {
   checkReadable(file, 'model file');
-  const model = await api().loadModel(file);
+  const model = await api().loadModel(file, options);
   if (model.task === 'seq2seq') throw new CliError(`${JSON.stringify(file)} holds a seq2seq model; use rnnkit translate or rnnkit eval`);
   return model;
 }
@@ -37,16 +38,26 @@ export async function openSeq2Seq(file: string, command: string): Promise<Seq2Se
 export type ModelTask = Model['config']['task'];
 
 /** Loads a model file that must hold a model of `task` (e.g. a language model for `generate`). */
-export async function openTaskModel<M extends Model>(file: string, task: ModelTask, command: string): Promise<M> {
-  const model = await openModel(file);
+export async function openTaskModel<M extends Model>(file: string, task: ModelTask, command: string, options: LoadOptions = {}): Promise<M> {
+  const model = await openModel(file, options);
   if (model.config.task !== task)
     throw new CliError(`${command} needs a ${task === 'language_model' ? 'language' : task} model; ${JSON.stringify(file)} holds a ${model.config.task} model`);
   return model as M;
 }
 
 /** Loads a model file that must hold a language model (`generate`, `eval`, `serve`). */
-export function openLanguageModel(file: string, command: string): Promise<LanguageModel> {
-  return openTaskModel<LanguageModel>(file, 'language_model', command);
+export function openLanguageModel(file: string, command: string, options: LoadOptions = {}): Promise<LanguageModel> {
+  return openTaskModel<LanguageModel>(file, 'language_model', command, options);
+}
+
+/** `--precision <name>`: the precision of a language model's weights for generation (the engine checks the name). */
+export function precisionOption(): Option {
+  return new Option('--precision <name>', 'weights for generation: f32 (default), bf16 or int8 (docs/API.md: error and speed)');
+}
+
+/** Load options from a `--precision` flag. */
+export function loadOptions(precision: string | undefined): LoadOptions {
+  return precision === undefined ? {} : { precision: precision as LoadOptions['precision'] };
 }
 
 /** The folder of the models the package ships (`data/models/<name>.safetensors`). */

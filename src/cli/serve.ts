@@ -15,13 +15,14 @@ import { superviseWorkers, workerSlot, WorkerLink } from '../server/workers';
 import { readText } from './files';
 import { CliError, EXIT_INTERRUPTED, exitingWith, UsageError, type ExitCode } from './exit';
 import { makeIo } from './io';
-import { openLanguageModel } from './models';
+import { loadOptions, openLanguageModel, precisionOption } from './models';
 import { setThreads } from '../native';
 import { intOption, jsonOption } from './options';
 
 /** Parsed options of `rnnkit serve`. */
 interface ServeOptions {
   json?: boolean;
+  precision?: string;
   host: string;
   port: number;
   modelId?: string;
@@ -169,7 +170,7 @@ async function serve(file: string, o: ServeOptions): Promise<number> {
 async function serveOne(file: string, o: ServeOptions, link: WorkerLink | null): Promise<number> {
   setThreads(servingThreads(o));
   const io = makeIo(!!o.json);
-  const model = await openLanguageModel(file, 'serve');
+  const model = await openLanguageModel(file, 'serve', loadOptions(o.precision));
   // Checked here, before the server is built, so that the user reads a line about the file
   // rather than the library's message about its `model` argument.
   if (!model.tokenizer) throw new CliError('serve needs a model with a tokenizer (this one has token ids only)');
@@ -242,6 +243,7 @@ export function addServeCommand(program: Command, exit: ExitCode): void {
     .argument('<model>', 'model file (.safetensors)')
     .addOption(new Option('--host <host>', 'interface to listen on').default(SERVER_DEFAULTS.host))
     .addOption(intOption('--port <n>', 'TCP port (0: any free port)', 0, 65535).default(SERVER_DEFAULTS.port))
+    .addOption(precisionOption())
     .addOption(new Option('--model-id <id>', 'model id in /v1/models and responses (default: the file name)'))
     .addOption(new Option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1 (default: $RNNKIT_API_KEY, else none)'))
     .addOption(new Option('--cors <origins...>', 'origins allowed to call from a browser, e.g. https://app.example, or * for any'))

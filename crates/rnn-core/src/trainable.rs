@@ -13,6 +13,7 @@ use crate::audio::spec_augment::SpecAugmentConfig;
 use crate::batch::{Batch, BatchInput, LastBatch, StreamMode};
 use crate::config::InputKind;
 use crate::error::{Error, Result};
+use crate::kernels::precision::Precision;
 use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
 use crate::model::evaluate::{evaluate_sequences, evaluate_stream, Evaluation};
@@ -125,6 +126,12 @@ impl Trainable for Network {
     }
 
     fn check_options(&self, options: &TrainOptions) -> Result<()> {
+        if self.precision() != Precision::F32 {
+            return Err(Error::Config(format!(
+                "fit: this model's weights are at precision \"{}\", which is for generation; training runs in f32 (load the model without a precision to train it)",
+                self.precision().name()
+            )));
+        }
         if let Some(w) = &options.class_weights {
             if w.len() != self.config.output_size {
                 return Err(Error::Shape(format!(

@@ -4,6 +4,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::guard::guard_js;
+use rnn_core::kernels::int8::Int8Kernels;
 use rnn_core::kernels::isa::Isa;
 
 /// Facts about the loaded native engine.
@@ -19,6 +20,9 @@ pub struct EngineInfo {
     /// The GEMM kernel set in use: `avx512`, `avx2` or `portable`, the best this CPU runs unless
     /// `RNNKIT_GEMM_KERNELS` names another (AVX-512 and AVX2 give bit-identical results).
     pub gemm_kernels: String,
+    /// The kernels of int8 products (`precision: 'int8'`): `avx512vnni`, `avx2` or `portable`,
+    /// following the GEMM's set (all three give the same bits).
+    pub int8_kernels: String,
 }
 
 /// Describes the native engine: its version, the SIMD features detected on this CPU, the size of
@@ -39,6 +43,7 @@ pub fn engine_info(env: Env) -> napi::Result<EngineInfo> {
             simd: simd_features().into_iter().map(str::to_owned).collect(),
             threads: u32::try_from(rnn_core::parallel::threads()).unwrap_or(u32::MAX),
             gemm_kernels: Isa::selected().name().to_owned(),
+            int8_kernels: Int8Kernels::for_isa(Isa::selected()).name().to_owned(),
         })
     })
 }

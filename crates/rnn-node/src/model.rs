@@ -7,6 +7,7 @@
 //! every other call is refused with `ERR_RNNKIT_BUSY` rather than blocking the JS thread or seeing
 //! half-updated weights.
 
+use rnn_core::kernels::precision::Precision;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -600,6 +601,30 @@ impl NativeModel {
     #[napi(getter)]
     pub fn is_training(&self) -> bool {
         self.shared.read().map(|g| g.is_none()).unwrap_or(false)
+    }
+
+    /// The precision of the weights generation and evaluation use: `f32`, `bf16` or `int8`.
+    #[napi(ts_return_type = "'f32' | 'bf16' | 'int8'")]
+    pub fn precision(&self, env: Env) -> napi::Result<String> {
+        guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").network.precision().name().to_owned()))
+    }
+
+    /// Sets the precision of the weights generation and evaluation use (the engine refuses an
+    /// unknown name, and reduced precision for a model that is not a language model).
+    #[napi]
+    pub fn set_precision(&self, env: Env, precision: String) -> napi::Result<()> {
+        guard_js(&env, || {
+            let precision = Precision::parse(&precision)?;
+            write(&self.shared)?.as_mut().expect("checked").network.set_precision(precision)?;
+            Ok(())
+        })
+    }
+
+    /// Bytes of the weights packed for inference at the current precision (packed on first
+    /// use: 0 before the first generation or evaluation).
+    #[napi]
+    pub fn inference_bytes(&self, env: Env) -> napi::Result<f64> {
+        guard_js(&env, || Ok(read(&self.shared)?.as_ref().expect("checked").network.inference_bytes() as f64))
     }
 
     /// Optimizer steps taken over the model's life (0 before training).

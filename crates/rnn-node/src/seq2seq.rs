@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use rnn_core::checkpoint::{load_seq2seq_checkpoint, save_seq2seq_checkpoint, Seq2SeqCheckpoint};
 use rnn_core::config::CellKind;
+use rnn_core::kernels::precision::Precision;
 use rnn_core::layer::attention::AttentionKind;
 use rnn_core::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use rnn_core::model::seq2seq_evaluate::{attention, decode, evaluate, DecodeOptions, Seq2SeqEvaluation};
@@ -392,6 +393,12 @@ impl NativeSeq2Seq {
             let net = Seq2Seq::init(config, &mut Rng::new(seed))?;
             Ok(Self::from_slot(Seq2SeqSlot { net, trainer: None, metadata: BTreeMap::new() }))
         })
+    }
+
+    /// Accepts only `f32`: the engine refuses a reduced precision for sequence-to-sequence models.
+    #[napi]
+    pub fn set_precision(&self, env: Env, precision: String) -> napi::Result<()> {
+        guard_js(&env, || Ok(Seq2Seq::check_precision(Precision::parse(&precision)?)?))
     }
 
     /// Reads a model file written by `save`.

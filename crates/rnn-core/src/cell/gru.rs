@@ -26,7 +26,7 @@ use super::{
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
-use crate::kernels::packed::PackedB;
+use crate::kernels::precision::PackedOperand;
 
 const GATES: usize = 3;
 /// The r and z blocks take `b_hh` before the nonlinearity; the n block's goes inside `r ⊙ hn`.
@@ -58,7 +58,7 @@ impl<'a> StepTensors<'a> {
 }
 
 /// One step over `s` (B rows).
-fn step(w: &CellWeights, w_hh_t: &PackedB, batch: usize, hidden: usize, s: StepTensors) {
+fn step(w: &CellWeights, w_hh_t: &impl PackedOperand, batch: usize, hidden: usize, s: StepTensors) {
     let b_hn = &w.b_hh[2 * hidden..];
     let Some(per) = step_row_blocks(batch) else {
         let StepTensors { gates, hh, h_prev, h, hn } = s;

@@ -24,7 +24,7 @@ use super::{
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
-use crate::kernels::packed::PackedB;
+use crate::kernels::precision::PackedOperand;
 
 const GATES: usize = 4;
 
@@ -65,7 +65,7 @@ impl<'a> StepTensors<'a> {
 
 /// One step over `s` (B rows). `row_blocks`: rows per block of one parallel region, or None for
 /// two phases (see [`step_row_blocks`]).
-fn step(w_hh_t: &PackedB, batch: usize, hidden: usize, s: StepTensors, row_blocks: Option<usize>) {
+fn step(w_hh_t: &impl PackedOperand, batch: usize, hidden: usize, s: StepTensors, row_blocks: Option<usize>) {
     let Some(per) = row_blocks else {
         let StepTensors { gates, h_prev, c_prev, h, c, tanh_c } = s;
         // gates [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]

@@ -28,8 +28,10 @@ pub mod lstm;
 pub mod rnn;
 
 use crate::config::CellKind;
-use crate::kernels::gemm::{matmul, GemmShape, MatMut, MatRef, Merge, Op};
-use crate::kernels::packed::{self, BSource, PackedB};
+use crate::error::Result;
+use crate::kernels::gemm::{matmul, GemmShape, Merge, Op};
+use crate::kernels::packed::PackedB;
+use crate::kernels::precision::{PackedOperand, Precision, WeightMatrix};
 
 /// The sizes of one direction's sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -190,20 +192,36 @@ impl CellCache {
     }
 }
 
-/// One direction's weights packed for the inference path ([`PackedB`]): `W_ihᵀ` `[I, G·H]` for
-/// the input projection and `W_hhᵀ` `[H, G·H]` for the steps. Packed once per set of weights,
-/// then every generated token reuses them.
+/// One direction's weights packed for the inference path, at a [`Precision`]: `W_ihᵀ`
+/// `[I, G·H]` for the input projection and `W_hhᵀ` `[H, G·H]` for the steps. Packed once per set
+/// of weights, then every generated token reuses them.
 #[derive(Debug, Clone, Default)]
 pub struct PackedCellWeights {
-    w_ih_t: PackedB,
-    w_hh_t: PackedB,
+    w_ih_t: WeightMatrix,
+    w_hh_t: WeightMatrix,
 }
 
 impl PackedCellWeights {
-    /// Packs `w` (input width `input`, hidden width `hidden`) into `self`, reusing its buffers.
-    pub fn repack(&mut self, w: &CellWeights, input: usize, hidden: usize) {
-        self.w_ih_t.repack(input, w.w_ih.len() / input, w.w_ih, 1, input);
-        pack_hh_transposed(w.w_hh, hidden, &mut self.w_hh_t);
+    /// Packs `w` (input width `input`, hidden width `hidden`) into `self` at `precision`
+    /// (f32 reuses the buffers).
+    pub fn repack(&mut self, w: &CellWeights, input: usize, hidden: usize, precision: Precision) -> Result<()> {
+        let gh = w.w_ih.len() / input;
+        match (precision, &mut self.w_ih_t, &mut self.w_hh_t) {
+            (Precision::F32, WeightMatrix::F32(ih), WeightMatrix::F32(hh)) => {
+                ih.repack(input, gh, w.w_ih, 1, input);
+                pack_hh_transposed(w.w_hh, hidden, hh);
+            }
+            _ => {
+                self.w_ih_t = WeightMatrix::new(precision, input, gh, w.w_ih, 1, input)?;
+                self.w_hh_t = WeightMatrix::new(precision, hidden, gh, w.w_hh, 1, hidden)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of packed weights.
+    pub fn bytes(&self) -> usize {
+        self.w_ih_t.bytes() + self.w_hh_t.bytes()
     }
 }
 
@@ -388,7 +406,7 @@ pub fn backward(
 /// packed (inference), else the product packs it.
 fn project_inputs(
     w: &CellWeights,
-    w_ih_t: Option<&PackedB>,
+    w_ih_t: Option<&WeightMatrix>,
     dims: SeqDims,
     gates: usize,
     hh_bias_blocks: usize,
@@ -479,7 +497,7 @@ pub fn pack_hh_transposed(w_hh: &[f32], hidden: usize, out: &mut PackedB) {
 /// `out [R, N] ← h [R, K] · W + beta · out` with `W` packed (`[K, N]`), on the engine's threads
 /// (bit-identical at any thread count): the per-step products of a recurrence, and the input
 /// projection at inference.
-fn recurrent_product(batch: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
+fn recurrent_product(batch: usize, h: &[f32], w: &impl PackedOperand, beta: f32, out: &mut [f32]) {
     packed_product(batch, h, w, beta, out, crate::parallel::threads());
 }
 
@@ -508,15 +526,13 @@ fn step_row_blocks(batch: usize) -> Option<usize> {
 }
 
 /// [`recurrent_product`] on the calling thread (a block of rows inside a parallel region).
-fn block_product(rows: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32]) {
+fn block_product(rows: usize, h: &[f32], w: &impl PackedOperand, beta: f32, out: &mut [f32]) {
     packed_product(rows, h, w, beta, out, 1);
 }
 
 /// `out [R, N] ← h [R, K] · W + beta · out` (`W` packed `[K, N]`, all row-major) on `threads`.
-fn packed_product(rows: usize, h: &[f32], w: &PackedB, beta: f32, out: &mut [f32], threads: usize) {
-    let (k, n) = (w.k(), w.n());
-    let (h, out) = (MatRef { data: h, rs: k, cs: 1 }, MatMut { data: out, rs: n, cs: 1 });
-    packed::gemm(GemmShape { m: rows, n, k }, h, BSource::Packed(w), Merge { alpha: 1.0, beta }, out, threads);
+fn packed_product(rows: usize, h: &[f32], w: &impl PackedOperand, beta: f32, out: &mut [f32], threads: usize) {
+    w.multiply(rows, h, beta, out, threads);
 }
 
 /// `dh_prev [B, H] += dg_hh_t [B, G·H] · W_hh [G·H, H]`: the only sequential GEMM of backward.

@@ -14,11 +14,11 @@ use super::{
 };
 use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
 use crate::kernels::activations;
-use crate::kernels::packed::PackedB;
+use crate::kernels::precision::PackedOperand;
 
 /// One step: `pre_t [B, H]` holds the input side (+ both biases) on entry and `h_t` (for every
 /// row) on exit; `h_t` receives a copy.
-fn step(w_hh_t: &PackedB, batch: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: &mut [f32], relu: bool) {
+fn step(w_hh_t: &impl PackedOperand, batch: usize, pre_t: &mut [f32], h_prev: &[f32], h_t: &mut [f32], relu: bool) {
     let Some(per) = step_row_blocks(batch) else {
         // pre_t [B, H] += h_prev [B, H] · W_hhᵀ [H, H]
         recurrent_product(batch, h_prev, w_hh_t, 1.0, pre_t);

@@ -4,8 +4,9 @@
 //! another, added into the same logits with `accumulate = true`.
 
 use crate::error::{check_len, checked_size, Error, Result};
-use crate::kernels::gemm::{matmul, GemmShape, MatMut, MatRef, Merge, Op};
-use crate::kernels::packed::{self, BSource, PackedB};
+use crate::kernels::gemm::{matmul, GemmShape, Merge, Op};
+use crate::kernels::packed::PackedB;
+use crate::kernels::precision::{PackedOperand, Precision, WeightMatrix};
 
 /// Where [`Dense::backward`] adds its gradients (None: that gradient is not wanted).
 #[derive(Debug)]
@@ -54,13 +55,13 @@ impl Dense {
     }
 
     /// [`forward`](Self::forward) with the weight already packed as `w_t` = `Wᵀ` `[in, out]`
-    /// ([`PackedB`], e.g. by [`Dense::pack`]): for layers applied many times to few rows
-    /// (the head at every generated token).
+    /// ([`PackedB`] or a [`WeightMatrix`], by [`Dense::pack`] / [`Dense::pack_at`]): for layers
+    /// applied many times to few rows (the head at every generated token).
     pub fn forward_packed(
         &self,
         x: &[f32],
         n: usize,
-        w_t: &PackedB,
+        w_t: &impl PackedOperand,
         b: Option<&[f32]>,
         y: &mut [f32],
         accumulate: bool,
@@ -78,16 +79,7 @@ impl Dense {
         if let Some(b) = b {
             check_len("bias", b.len(), o)?;
         }
-        let merge = if accumulate { Merge::ACCUMULATE } else { Merge::OVERWRITE };
-        let (shape, x) = (GemmShape { m: n, n: o, k: i }, MatRef { data: x, rs: i, cs: 1 });
-        packed::gemm(
-            shape,
-            x,
-            BSource::Packed(w_t),
-            merge,
-            MatMut { data: y, rs: o, cs: 1 },
-            crate::parallel::threads(),
-        );
+        w_t.multiply(n, x, if accumulate { 1.0 } else { 0.0 }, y, crate::parallel::threads());
         add_bias(y, b);
         Ok(())
     }
@@ -96,6 +88,12 @@ impl Dense {
     pub fn pack(&self, w: &[f32]) -> Result<PackedB> {
         check_len("weight", w.len(), checked_size("weight", &[self.outputs, self.inputs])?)?;
         Ok(PackedB::new(self.inputs, self.outputs, w, 1, self.inputs))
+    }
+
+    /// [`pack`](Self::pack) at `precision`.
+    pub fn pack_at(&self, w: &[f32], precision: Precision) -> Result<WeightMatrix> {
+        check_len("weight", w.len(), checked_size("weight", &[self.outputs, self.inputs])?)?;
+        WeightMatrix::new(precision, self.inputs, self.outputs, w, 1, self.inputs)
     }
 
     /// Given `dy` `[N, out]`: `dW += dyᵀ x` `[out, in]`, `db += Σ_rows dy` `[out]`, and

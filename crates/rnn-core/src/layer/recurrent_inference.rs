@@ -11,6 +11,7 @@
 use super::recurrent::{place_direction, reverse_real_steps, RecurrentStack, SeqBatch, StackInput, StackState};
 use crate::cell::{self, CarriedState, CellInput, CellSequence, CellWorkspace, PackedCellWeights, SeqDims};
 use crate::error::{check_len, Error, Result};
+use crate::kernels::precision::Precision;
 use crate::params::Params;
 
 /// The weights of every (layer, direction), in `h_n` order, packed for the inference path. Pack
@@ -18,6 +19,13 @@ use crate::params::Params;
 #[derive(Debug, Clone, Default)]
 pub struct PackedRecurrence {
     pub(super) cells: Vec<PackedCellWeights>,
+}
+
+impl PackedRecurrence {
+    /// Bytes of packed weights.
+    pub fn bytes(&self) -> usize {
+        self.cells.iter().map(PackedCellWeights::bytes).sum()
+    }
 }
 
 /// Token ids as a stack's input at inference: step t of row b is row `ids[t·B + b]`
@@ -122,7 +130,7 @@ impl RecurrentStack {
                 packed
             }
             None => {
-                self.repack_recurrence(p, &mut ws.packed)?;
+                self.repack_recurrence(p, &mut ws.packed, Precision::F32)?;
                 &ws.packed
             }
         };
@@ -175,19 +183,21 @@ impl RecurrentStack {
         Ok(&ws.layer_in)
     }
 
-    /// The weights of every (layer, direction) of `p` packed for [`forward_inference`](Self::forward_inference).
-    pub fn pack_recurrence(&self, p: &Params) -> Result<PackedRecurrence> {
+    /// The weights of every (layer, direction) of `p` packed at `precision` for
+    /// [`forward_inference`](Self::forward_inference).
+    pub fn pack_recurrence(&self, p: &Params, precision: Precision) -> Result<PackedRecurrence> {
         let mut packed = PackedRecurrence::default();
-        self.repack_recurrence(p, &mut packed)?;
+        self.repack_recurrence(p, &mut packed, precision)?;
         Ok(packed)
     }
 
-    fn repack_recurrence(&self, p: &Params, packed: &mut PackedRecurrence) -> Result<()> {
+    fn repack_recurrence(&self, p: &Params, packed: &mut PackedRecurrence, precision: Precision) -> Result<()> {
         packed.cells.resize_with(self.layers * self.directions, PackedCellWeights::default);
         for layer in 0..self.layers {
             for dir in 0..self.directions {
                 let w = self.weights(p, layer, dir)?;
-                packed.cells[layer * self.directions + dir].repack(&w, self.layer_input_size(layer), self.hidden);
+                let input = self.layer_input_size(layer);
+                packed.cells[layer * self.directions + dir].repack(&w, input, self.hidden, precision)?;
             }
         }
         Ok(())
@@ -221,7 +231,7 @@ mod tests {
                     .unwrap();
                 let mut carried = state.clone();
                 let mut ws = InferenceWorkspace::default();
-                let packed = stack.pack_recurrence(&p).unwrap();
+                let packed = stack.pack_recurrence(&p, Precision::F32).unwrap();
                 let y_inf = stack
                     .forward_inference(
                         &p,
@@ -301,7 +311,7 @@ mod tests {
         // Token rows: a bidirectional stack, a table of the wrong width, an id past the table,
         // the wrong number of ids.
         let tokens = |stack: &RecurrentStack, p: &Params, table: &[f32], ids: &[u32]| {
-            let (packed, mut s) = (stack.pack_recurrence(p).unwrap(), StackState::zeros(stack, b));
+            let (packed, mut s) = (stack.pack_recurrence(p, Precision::F32).unwrap(), StackState::zeros(stack, b));
             stack
                 .forward_inference_tokens(
                     p,

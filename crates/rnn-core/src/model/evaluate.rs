@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::batch::{Batch, BatchInput, BatchTargets, SequenceSet, IGNORE_INDEX};
 use crate::config::Task;
 use crate::error::{Error, Result};
+use crate::kernels::precision::Precision;
 use crate::layer::recurrent::StackState;
 use crate::loss::LossSum;
 use crate::metrics::{Confusion, RegressionErrors, TranscriptErrors};
+use crate::model::inference::InferenceScratch;
 use crate::model::network::{ForwardCache, Network};
 use crate::model::objective::{batch_loss, evaluation_loss};
 use crate::model::speech::{evaluate_speech, TranscribeOptions};
@@ -106,6 +108,7 @@ pub fn evaluate_stream<S: TokenSource + ?Sized>(
     let rows = spans.len();
     let longest = spans[0].1;
     let mut cache = ForwardCache::default();
+    let mut scratch = InferenceScratch::default();
     let mut state: Option<StackState> = None;
     let mut total = Evaluation { classes: true, ..Default::default() };
     let mut at = 0;
@@ -133,7 +136,17 @@ pub fn evaluate_stream<S: TokenSource + ?Sized>(
             steps,
             lengths: lengths.iter().any(|&l| l < steps).then_some(lengths),
         };
-        let (outputs, next) = net.forward(&batch, state.as_ref(), None, &mut cache)?;
+        let (outputs, next) = match net.precision() {
+            Precision::F32 => net.forward(&batch, state.as_ref(), None, &mut cache)?,
+            // Reduced precision: evaluate the weights generation uses.
+            _ => {
+                let BatchInput::Tokens(ids) = &batch.input else { unreachable!("internal: a token stream's batch") };
+                let mut carried = state.take().unwrap_or_else(|| net.zero_state(rows));
+                let logits =
+                    net.feed_every_step(ids, rows, steps, batch.lengths.as_deref(), &mut carried, &mut scratch)?;
+                (logits, carried)
+            }
+        };
         let l = evaluation_loss(&outputs, net.config.output_size, &batch)?;
         total.loss.add(l.sum);
         total.correct += l.correct;

@@ -108,6 +108,65 @@ impl Network {
         Ok(())
     }
 
+    /// Every step's logits `[T·B, V]` (row `t·B + b`, as [`Network::forward`] lays them out) for
+    /// `tokens` `[B, T]` batch-first, row b real for `lengths[b]` steps (None: all T; padded
+    /// steps keep the state and give the head's bias), from `state`, left at the final state: the
+    /// inference path at the network's [precision](Network::precision), for evaluating a model
+    /// as it generates. Language models only.
+    pub fn feed_every_step(
+        &self,
+        tokens: &[i32],
+        rows: usize,
+        steps: usize,
+        lengths: Option<&[usize]>,
+        state: &mut StackState,
+        scratch: &mut InferenceScratch,
+    ) -> Result<Vec<f32>> {
+        let InputKind::Tokens { vocab_size, embed_dim } = self.config.input else {
+            return Err(Error::Config("feed: only token models generate".into()));
+        };
+        if self.config.task != Task::LanguageModel {
+            return Err(Error::Config("feed: only language models generate".into()));
+        }
+        scratch.x.resize(steps * rows * embed_dim, 0.0);
+        Embedding { vocab: vocab_size, dim: embed_dim }.forward(
+            self.params().view("embed.weight"),
+            tokens,
+            rows,
+            steps,
+            &mut scratch.x,
+        )?;
+        let packed = self.inference_weights()?;
+        let y = self.stack().forward_inference(
+            self.params(),
+            Some(&packed.recurrence),
+            SeqBatch { x: &scratch.x, steps, batch: rows, lengths },
+            state,
+            &mut scratch.stack,
+        )?;
+        let f = self.stack().output_size();
+        let mut logits = vec![0.0; steps * rows * vocab_size];
+        Dense { inputs: f, outputs: vocab_size }.forward_packed(
+            y,
+            steps * rows,
+            &packed.head_t,
+            Some(self.params().view("head.bias")),
+            &mut logits,
+            false,
+        )?;
+        if self.config.skip {
+            Dense { inputs: embed_dim, outputs: vocab_size }.forward(
+                &scratch.x,
+                steps * rows,
+                self.params().view("skip.weight"),
+                None,
+                &mut logits,
+                true,
+            )?;
+        }
+        Ok(logits)
+    }
+
     /// The zero state of one sequence.
     pub fn zero_state(&self, rows: usize) -> StackState {
         StackState::zeros(self.stack(), rows)
@@ -318,6 +377,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// bf16 and int8 weights: logits close to f32's (relative to the largest), the per-token
+    /// table equal to projecting the embeddings, and every-step logits equal to feeding step by
+    /// step; reduced precision is refused for other tasks and for training.
+    #[test]
+    fn reduced_precision_stays_close_to_f32() {
+        use crate::kernels::precision::Precision;
+        for cell in ["lstm", "gru", "rnn"] {
+            for embed_dim in [6, 4] {
+                let cfg = ModelConfig::from_json(
+                    &json!({"cell": cell, "vocab_size": 11, "embed_dim": embed_dim, "hidden_size": 40, "num_layers": 2}),
+                )
+                .unwrap();
+                let params = init_params(&cfg, &InitConfig::default(), &mut Rng::new(6)).unwrap();
+                let f32_net = Network::from_params(cfg.clone(), params.clone()).unwrap();
+                let tokens: Vec<i32> = (0..2 * 7).map(|k| (k * 5 + 3) % 11).collect();
+                let want = logits(&f32_net, &tokens, 2);
+                for (precision, tolerance) in [(Precision::Bf16, 0.01), (Precision::Int8, 0.03)] {
+                    let mut net = Network::from_params(cfg.clone(), params.clone()).unwrap();
+                    net.set_precision(precision).unwrap();
+                    let got = logits(&net, &tokens, 2);
+                    let scale = want.iter().map(|&b| f32::from_bits(b).abs()).fold(0.0, f32::max);
+                    for (g, w) in got.iter().zip(&want) {
+                        let (g, w) = (f32::from_bits(*g), f32::from_bits(*w));
+                        assert!((g - w).abs() <= tolerance * scale, "{cell} E {embed_dim} {precision:?}: {g} vs {w}");
+                    }
+                    assert_ne!(got, want, "{cell} {precision:?}: the reduced precision was not used");
+                    // Every step at once equals one step at a time.
+                    let mut state = net.zero_state(2);
+                    let all =
+                        net.feed_every_step(&tokens, 2, 7, None, &mut state, &mut InferenceScratch::default()).unwrap();
+                    let last: Vec<u32> = all[6 * 2 * 11..].iter().map(|v| v.to_bits()).collect();
+                    if embed_dim == 4 {
+                        assert_eq!(last, got, "{cell} {precision:?}: every-step logits");
+                    }
+                    assert!(net.inference_bytes() < f32_net.inference_bytes(), "{cell} {precision:?}: bytes");
+                }
+            }
+        }
+        let classify = ModelConfig::from_json(
+            &json!({"task": "classify", "cell": "gru", "vocab_size": 11, "embed_dim": 4, "hidden_size": 8, "num_layers": 1, "output_size": 3}),
+        )
+        .unwrap();
+        let mut net = Network::zeros(classify).unwrap();
+        assert!(matches!(net.set_precision(Precision::Int8), Err(Error::Config(m)) if m.contains("classify")));
+        net.set_precision(Precision::F32).unwrap();
     }
 
     /// A non-finite embedding reaches the per-token table: feeding is refused with the table

@@ -12,7 +12,7 @@
 use crate::batch::{Batch, BatchInput};
 use crate::config::{InputKind, ModelConfig, Task};
 use crate::error::{check_finite, check_len, Error, Result};
-use crate::kernels::packed::PackedB;
+use crate::kernels::precision::{Precision, WeightMatrix};
 use crate::layer::dense::{Dense, DenseGrads};
 use crate::layer::embedding::Embedding;
 use crate::layer::pooling::TimePooling;
@@ -31,6 +31,8 @@ pub struct Network {
     stack: RecurrentStack,
     /// The weights packed for inference, made on first use after each change.
     packed: OnceLock<InferenceWeights>,
+    /// The precision `packed` is made at.
+    precision: Precision,
 }
 
 /// The weights of a network packed for inference ([`Network::inference_weights`]): every
@@ -40,7 +42,7 @@ pub struct InferenceWeights {
     /// The recurrent stack's weights.
     pub recurrence: PackedRecurrence,
     /// `head.weight`ᵀ `[F, C]`.
-    pub head_t: PackedB,
+    pub head_t: WeightMatrix,
     /// `[V, G·H]` the first layer's input projection of every token's embedding (biases
     /// included), for token models whose table is at most twice the size of `W_ih` (V ≤ 2E):
     /// a token then costs a row lookup instead of a `[1, E]·[E, G·H]` product. None otherwise.
@@ -77,7 +79,7 @@ impl Network {
             return Err(Error::Config("params: the parameter layout does not match the configuration".into()));
         }
         let stack = RecurrentStack::new(&config);
-        Ok(Network { config, params, stack, packed: OnceLock::new() })
+        Ok(Network { config, params, stack, packed: OnceLock::new(), precision: Precision::F32 })
     }
 
     /// The parameters.
@@ -92,13 +94,47 @@ impl Network {
         &mut self.params
     }
 
+    /// The precision of the weights at inference (generation; training is always f32).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of the weights at inference: the recurrent layers and the head are
+    /// packed at it on the next use ([`Network::feed`]); the parameters stay f32. bf16 and int8
+    /// are for language models, whose generation path uses them.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if precision != Precision::F32 && self.config.task != Task::LanguageModel {
+            return Err(Error::Config(format!(
+                "precision \"{}\": reduced precision is for generating with language models, this model's task is \"{}\"",
+                precision.name(),
+                self.config.task.name()
+            )));
+        }
+        if precision != self.precision {
+            self.precision = precision;
+            self.packed = OnceLock::new();
+        }
+        Ok(())
+    }
+
+    /// Bytes of the weights packed for inference (0 until first use).
+    pub fn inference_bytes(&self) -> usize {
+        self.packed
+            .get()
+            .map_or(0, |p| p.recurrence.bytes() + p.head_t.bytes() + p.token_gates.as_ref().map_or(0, |t| t.len() * 4))
+    }
+
     /// The weights packed for inference, packed on first use after a change of the parameters.
     pub fn inference_weights(&self) -> Result<&InferenceWeights> {
         if let Some(p) = self.packed.get() {
             return Ok(p);
         }
-        let recurrence = self.stack.pack_recurrence(&self.params)?;
-        let head_t = self.head().pack(self.params.view("head.weight"))?;
+        let recurrence = self.stack.pack_recurrence(&self.params, self.precision)?;
+        // At int8 the head stays bf16: its errors land directly on the logits that greedy decoding
+        // compares (on the pp_lstm fixture an int8 head changed 1 of 3 greedy continuations, a
+        // bf16 one none), and it is a small share of the weights unless the vocabulary is large.
+        let head_precision = if self.precision == Precision::Int8 { Precision::Bf16 } else { self.precision };
+        let head_t = self.head().pack_at(self.params.view("head.weight"), head_precision)?;
         let token_gates = match self.config.input {
             InputKind::Tokens { vocab_size, embed_dim }
                 if vocab_size <= 2 * embed_dim && self.config.directions() == 1 =>

@@ -22,6 +22,7 @@ use crate::config::{CellKind, MAX_DIM, MAX_PARAMS};
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::io::{load_with_layout, save_with_layout, ModelParts, SaveOptions};
 use crate::kernels::packed::PackedB;
+use crate::kernels::precision::Precision;
 use crate::layer::attention::{Attention, AttentionCache, AttentionKind, Memory};
 use crate::layer::dense::{Dense, DenseGrads};
 use crate::layer::embedding::Embedding;
@@ -283,6 +284,18 @@ impl Seq2SeqCache {
 }
 
 impl Seq2Seq {
+    /// Refuses a reduced precision: sequence-to-sequence models decode with f32 weights (bf16 and
+    /// int8 are for language models' generation).
+    pub fn check_precision(precision: Precision) -> Result<()> {
+        match precision {
+            Precision::F32 => Ok(()),
+            other => Err(Error::Config(format!(
+                "precision \"{}\": sequence-to-sequence models decode in f32; reduced precision is for language models",
+                other.name()
+            ))),
+        }
+    }
+
     pub fn from_params(config: Seq2SeqConfig, params: Params) -> Result<Self> {
         config.validate()?;
         if *params.layout != config.layout() {
@@ -880,7 +893,7 @@ impl DecodeScratch {
         let mut attention = AttentionCache::default();
         attention.pack_combine(&net.attention, &net.params)?;
         Ok(DecodeScratch {
-            recurrence: net.decoder.pack_recurrence(&net.params)?,
+            recurrence: net.decoder.pack_recurrence(&net.params, Precision::F32)?,
             head: net.head().pack(net.params.view("head.weight"))?,
             ids: Vec::new(),
             x: Vec::new(),
