@@ -1,5 +1,5 @@
 /**
- * The GEMM kernel sets as a user meets them: the set engineInfo() reports, RNNKIT_GEMM_KERNELS
+ * The GEMM and int8 kernel sets as a user meets them: the set engineInfo() reports, RNNKIT_GEMM_KERNELS
  * choosing one (or refused at load with the reason), and training on each set. A set this CPU
  * cannot run is reported as a skipped test, named with what it needs.
  */
@@ -15,6 +15,7 @@ const cpuFlags: Set<string> =
   process.platform === 'linux' ? new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? []) : new Set();
 const hasAvx2 = process.arch === 'x64' && cpuFlags.has('avx2') && cpuFlags.has('fma');
 const hasAvx512 = hasAvx2 && cpuFlags.has('avx512f');
+const hasVnni = hasAvx512 && cpuFlags.has('avx512_vnni');
 
 /** Three Adam steps of a small LSTM whose products have ragged row and column tiles. */
 const trainScript = `
@@ -37,6 +38,50 @@ async function train(kernels: string): Promise<Trained> {
   const { stdout } = await promisify(execFile)(process.execPath, ['-e', trainScript], { env });
   return JSON.parse(stdout) as Trained;
 }
+
+/** Logits of an int8 model after a prompt and 20 greedy steps, on the kernel set of the environment. */
+const int8Script = `
+const rnnkit = require(${JSON.stringify(join(root, 'dist', 'index.js'))});
+(async () => {
+  const model = await rnnkit.loadLanguageModel(${JSON.stringify(join(root, 'fixtures/models/pp_lstm.safetensors'))}, { precision: 'int8' });
+  const session = model.session({ rows: 3 });
+  let logits = session.feed(Int32Array.from({ length: 3 * 17 }, (_, i) => (i * 11) % 75));
+  for (let s = 0; s < 20; s++) {
+    const next = Int32Array.from({ length: 3 }, (_, r) => logits.subarray(r * 75, (r + 1) * 75).reduce((best, v, i, row) => (v > row[best] ? i : best), 0));
+    logits = session.feed(next);
+  }
+  console.log(JSON.stringify({ kernels: rnnkit.engineInfo().int8Kernels, logits: Array.from(logits) }));
+})();
+`;
+
+interface Int8Run {
+  kernels: string;
+  logits: number[];
+}
+
+async function int8Logits(kernels: string): Promise<Int8Run> {
+  const env = { ...process.env, RNNKIT_GEMM_KERNELS: kernels, RNNKIT_THREADS: '2' };
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', int8Script], { env });
+  return JSON.parse(stdout) as Int8Run;
+}
+
+describe('int8 kernel sets', () => {
+  it.skipIf(!hasAvx2)('generate the same logits with AVX2 int8 kernels as with AVX-512 VNNI ones, within rounding of portable (needs AVX2)', async () => {
+    const [avx2, portable] = await Promise.all([int8Logits('avx2'), int8Logits('portable')]);
+    expect([avx2.kernels, portable.kernels]).toEqual(['avx2', 'portable']);
+    // The int8 sums are exact on every set; the f32 parts (gates, the bf16 head) of the
+    // portable set use separate multiply-adds.
+    avx2.logits.forEach((v, i) => expect(Math.abs(v - portable.logits[i])).toBeLessThan(1e-3 * (1 + Math.abs(v))));
+    if (!hasVnni) return;
+    const vnni = await int8Logits('avx512');
+    expect(vnni.kernels).toBe('avx512vnni');
+    expect(vnni.logits).toEqual(avx2.logits);
+  });
+
+  it.skipIf(hasVnni || !hasAvx512)('AVX-512 without VNNI runs the AVX2 int8 kernels', async () => {
+    expect((await int8Logits('avx512')).kernels).toBe('avx2');
+  });
+});
 
 describe('GEMM kernel sets', () => {
   it('reports the best set this CPU runs', () => {

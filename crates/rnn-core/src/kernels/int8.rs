@@ -30,6 +30,11 @@ use std::cell::RefCell;
 
 /// Depth (k) per 32-bit lane of the dot-product instructions.
 const GROUP: usize = 4;
+/// Byte multiply-adds per f32 multiply-add, in time (64 per `vpdpbusd` against 16 per FMA): a
+/// product is split over threads when its work, so counted, pays for the split as an f32
+/// product's would. At f32's threshold a batch-1 step's products were split and measured
+/// slower (GEN-LSTM-b1 at 2 threads: 12.8–13.3 µs per token, against 11.5–12.7 unsplit).
+const INT8_MACS_PER_FMA: usize = 4;
 /// The deepest product whose integer sums cannot overflow i32 (k · 255 · 127 < 2³¹).
 pub const MAX_DEPTH: usize = 1 << 16;
 
@@ -449,7 +454,7 @@ impl Int8Matrix {
             quantize_rows(a, rows, k, lda, &mut quantized);
             let quantized = &*quantized;
             let shared = SharedOut(out.as_mut_ptr());
-            split_panels(n.div_ceil(PANEL), rows * k * n, threads, |panels| {
+            split_panels(n.div_ceil(PANEL), rows * k * n / INT8_MACS_PER_FMA, threads, |panels| {
                 for_each_tile(
                     rows,
                     panels,
