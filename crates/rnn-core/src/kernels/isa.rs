@@ -61,6 +61,15 @@ impl Isa {
         selection().0
     }
 
+    /// Whether `RNNKIT_GEMM_KERNELS` names a set (not unset, empty or `auto`): then every
+    /// product runs on that set; otherwise [`super::tuning`] may pick, per shape, among the sets
+    /// that give the same bits.
+    pub fn requested() -> bool {
+        static REQUESTED: OnceLock<bool> = OnceLock::new();
+        *REQUESTED
+            .get_or_init(|| std::env::var(ENV_VAR).ok().is_some_and(|r| !r.trim().is_empty() && r.trim() != "auto"))
+    }
+
     /// Why `RNNKIT_GEMM_KERNELS` was not followed (an unknown name, or a set this CPU lacks), if
     /// it was not. The kernels then run on [`Isa::best`]; the binding turns this into an error.
     pub fn request_error() -> Option<&'static str> {

@@ -12,3 +12,4 @@ pub mod int8;
 pub mod isa;
 pub mod microkernel;
 pub mod packed;
+pub mod tuning;

@@ -23,6 +23,7 @@
 
 use super::gemm::{GemmShape, MatMut, MatRef};
 use super::microkernel::{self, APanel, BPanels, CTile, Isa, Merge, MR, NR, ROW_PANELS, WIDE_PANELS};
+use super::tuning::{self, ShapeKey};
 use std::cell::RefCell;
 use std::ops::Range;
 
@@ -307,9 +308,22 @@ unsafe fn gemm_columns(
 /// `C [m, n] ← alpha · A · B + beta · C` (`merge`): A `[m, k]` at any strides, C row-major (its
 /// column stride must be 1), B from `b` (packed or strided; its k and n must match). Runs on up
 /// to `threads` threads of the engine's pool, each owning a range of rows or columns.
-/// `beta == 0`: C is not read. The kernels are those of [`Isa::selected`].
+/// `beta == 0`: C is not read. The kernels are those of [`Isa::selected`], or for each shape the
+/// fastest of the sets that give the same bits ([`tuning`]).
 pub fn gemm(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, threads: usize) {
-    gemm_on(Isa::selected(), shape, a, b, merge, c, threads)
+    let key = ShapeKey { m: shape.m, n: shape.n, k: shape.k, threads, packed: matches!(b, BSource::Packed(_)) };
+    if let Some(isa) = tuning::chosen(key) {
+        return gemm_on(isa, shape, a, b, merge, c, threads);
+    }
+    // First product of this shape: run it on each candidate set from the same C.
+    let MatMut { data, rs, cs } = c;
+    let saved = if merge.beta == 0.0 { Vec::new() } else { data.to_vec() };
+    tuning::measure(key, |isa, again| {
+        if again && merge.beta != 0.0 {
+            data.copy_from_slice(&saved);
+        }
+        gemm_on(isa, shape, a, b, merge, MatMut { data: &mut *data, rs, cs }, threads);
+    });
 }
 
 /// [`gemm`] on the kernels of `isa`, which must be [available](Isa::available) (benchmarks and
@@ -467,6 +481,36 @@ mod tests {
         let mut got = vec![0.0; m * n];
         gemm(shape, at_view, BSource::Strided(b_view), Merge::OVERWRITE, MatMut { data: &mut got, rs: n, cs: 1 }, 1);
         assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4));
+    }
+
+    /// The first product of a shape runs on every candidate set from the same C (C is put back
+    /// between runs, so an accumulating product adds once), then the shape keeps its set.
+    #[test]
+    fn a_measured_shape_gives_the_bits_of_its_set_and_is_remembered() {
+        let (m, n, k) = (5, 77, 19); // a shape no other test multiplies
+        let (a, b, c0) = (values(m * k, 0.41), values(k * n, 0.67), values(m * n, 0.23));
+        let (shape, merge) = (GemmShape { m, n, k }, Merge::ACCUMULATE);
+        let (a_view, b_view) = (MatRef { data: &a, rs: k, cs: 1 }, MatRef { data: &b, rs: n, cs: 1 });
+        let mut got = c0.clone();
+        gemm(shape, a_view, BSource::Strided(b_view), merge, MatMut { data: &mut got, rs: n, cs: 1 }, 2);
+        let mut want = c0.clone();
+        gemm_on(
+            Isa::selected(),
+            shape,
+            a_view,
+            BSource::Strided(b_view),
+            merge,
+            MatMut { data: &mut want, rs: n, cs: 1 },
+            2,
+        );
+        assert_eq!(got, want);
+        let key = ShapeKey { m, n, k, threads: 2, packed: false };
+        let chosen = tuning::chosen(key).expect("measured by the first product");
+        if tuning::candidates().is_empty() {
+            assert_eq!(chosen, Isa::selected());
+        } else {
+            assert!(tuning::candidates().contains(&chosen));
+        }
     }
 
     #[test]
