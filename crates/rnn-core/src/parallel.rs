@@ -12,11 +12,12 @@
 //! (no reduction whose order depends on scheduling). Same inputs and thread count ⇒ same bits.
 //! Changing the thread count may change the last bits of results (the GEMM's blocking changes).
 //!
-//! Two ways to run a split job ([`for_each_index`], [`for_each_mut`]): inside the pool (training
-//! steps, which the trainer runs on it) a rayon parallel iterator; from any other thread
-//! (inference called from Node's thread) the caller works with a team (`parallel/team.rs`) of helpers that stay
-//! awake between short jobs, which makes splitting pay for jobs of a few microseconds (one
-//! token's products at batch 1).
+//! Two ways to run a split job ([`for_each_index`], [`for_each_mut`]): inside the pool (work
+//! handed to it with [`install`]) a rayon parallel iterator; from any other thread (training
+//! steps on their training thread, inference called from Node's thread) the caller works with a
+//! team (`parallel/team.rs`) of helpers that stay awake between short jobs, which makes
+//! splitting pay for jobs of a few microseconds (one time step's products, one token's at
+//! batch 1). One caller holds the team at a time; a concurrent caller runs its job alone.
 
 mod team;
 
