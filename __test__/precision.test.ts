@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { createClassifier, engineInfo, fitTokenizer, loadLanguageModel, loadModel, loadModelSync } from '../src/index';
+import { createClassifier, createSeq2Seq, engineInfo, fitTokenizer, loadLanguageModel, loadModel, loadModelSync } from '../src/index';
 import { compileCli, expectOneLineError, root, runCli } from './cli-harness';
 
 // Reduced-precision weights for generation, on the language models trained in PyTorch
@@ -63,6 +63,16 @@ describe('precision: refusals', () => {
     await clf.save(file);
     await expect(loadModel(file, { precision: 'int8' })).rejects.toThrow(/reduced precision is for generating with language models.*"classify"/);
     expect((await loadModel(file, { precision: 'f32' })).task).toBe('classify');
+    const seq2seq = createSeq2Seq({
+      sourceTokenizer: fitTokenizer('abcd', { type: 'char' }),
+      targetTokenizer: fitTokenizer('xyz', { type: 'char', specials: ['<bos>', '<eos>'] }),
+      hiddenSize: 8,
+      embedDim: 4,
+    });
+    const seq2seqFile = path.join(dir, 'seq2seq.safetensors');
+    await seq2seq.save(seq2seqFile);
+    expect(() => loadModelSync(seq2seqFile, { precision: 'bf16' })).toThrow(/sequence-to-sequence models decode in f32/);
+    expect(loadModelSync(seq2seqFile, { precision: 'f32' }).task).toBe('seq2seq');
     const lm = await loadLanguageModel(fixture('pp_lstm'), { precision: 'int8' });
     await expect(lm.fit('some text to train on, long enough for a window or two', { maxSteps: 1, seqLen: 8, batchSize: 1 })).rejects.toThrow(
       /precision "int8".*training runs in f32/,

@@ -449,42 +449,89 @@ impl Int8Matrix {
         }
         let groups = k.div_ceil(GROUP);
         let lda = groups * GROUP;
+        let (panels, work) = (n.div_ceil(PANEL), rows * k * n / INT8_MACS_PER_FMA);
+        let shared = SharedOut(out.as_mut_ptr());
+        let row_block = kernels.max_rows() * 2;
+        if threads > 1 && rows >= row_block * threads && work >= crate::parallel::min_split_work() {
+            // Many rows (batched generation): each thread quantizes and multiplies its own rows
+            // by all of W, so that no thread waits for the others' quantization.
+            let per = rows.div_ceil(threads).div_ceil(row_block) * row_block;
+            crate::parallel::for_each_index(rows.div_ceil(per), |part| {
+                let (r0, count) = (part * per, per.min(rows - part * per));
+                // SAFETY: this part writes rows r0..r0 + count of `out` only.
+                let c = SharedOut(unsafe { shared.at(r0 * n) });
+                self.quantize_and_multiply(kernels, &a[r0 * k..(r0 + count) * k], count, beta, c, 0..panels);
+            });
+        } else {
+            // Few rows (a batch-1 step): quantize them once, split the columns.
+            ROWS.with(|buffers| {
+                let mut quantized = buffers.borrow_mut();
+                quantize_rows(a, rows, k, lda, &mut quantized);
+                let quantized = &*quantized;
+                split_panels(panels, work, threads, |range| {
+                    self.multiply_quantized(kernels, quantized, beta, shared, range)
+                });
+            });
+        }
+    }
+
+    /// Quantizes `a [rows, k]` into this thread's buffers, then multiplies it by panels
+    /// `panels` into `c` (`[rows, n]`, this caller's rows).
+    fn quantize_and_multiply(
+        &self,
+        kernels: Int8Kernels,
+        a: &[f32],
+        rows: usize,
+        beta: f32,
+        c: SharedOut,
+        panels: std::ops::Range<usize>,
+    ) {
         ROWS.with(|buffers| {
             let mut quantized = buffers.borrow_mut();
-            quantize_rows(a, rows, k, lda, &mut quantized);
-            let quantized = &*quantized;
-            let shared = SharedOut(out.as_mut_ptr());
-            split_panels(n.div_ceil(PANEL), rows * k * n / INT8_MACS_PER_FMA, threads, |panels| {
-                for_each_tile(
-                    rows,
-                    panels,
-                    kernels.max_rows(),
-                    |r| kernels.max_panels(r),
-                    |r0, tile_rows, tile| {
-                        let kernel = kernels.kernel(tile_rows, tile.len());
-                        let first = tile.start * PANEL;
-                        let out = TileOut {
-                            s_a: quantized.scales[r0..].as_ptr(),
-                            s_w: self.scales[first..].as_ptr(),
-                            col_sums: self.col_sums[first..].as_ptr(),
-                            // SAFETY: row r0 < rows and column first < n: inside `out`.
-                            c: unsafe { shared.at(r0 * n + first) },
-                            ldc: n,
-                            cols: (tile.end * PANEL).min(n) - first,
-                            beta,
-                        };
-                        let a_tile = quantized.values[r0 * lda..].as_ptr();
-                        // SAFETY: the kernel reads `tile_rows` rows of `lda` bytes from row r0,
-                        // their scales, `tile.len()` panels of `groups` lines and their columns'
-                        // scales and sums, all inside the buffers (scales and sums are padded to
-                        // whole panels), and writes C's rows r0.. at columns first..first + cols,
-                        // in this thread's panels only; the CPU has the kernels' instructions
-                        // (asserted above).
-                        unsafe { kernel(groups, a_tile, lda, self.lines[tile.start * groups..].as_ptr(), out) };
-                    },
-                );
-            });
+            quantize_rows(a, rows, self.k, self.k.div_ceil(GROUP) * GROUP, &mut quantized);
+            self.multiply_quantized(kernels, &quantized, beta, c, panels);
         });
+    }
+
+    /// `c [rows, n]` (the quantized rows' count) at columns of `panels` ← quantized · W (+ beta · c).
+    fn multiply_quantized(
+        &self,
+        kernels: Int8Kernels,
+        quantized: &QuantizedRows,
+        beta: f32,
+        c: SharedOut,
+        panels: std::ops::Range<usize>,
+    ) {
+        let (n, groups) = (self.n, self.k.div_ceil(GROUP));
+        let lda = groups * GROUP;
+        let rows = quantized.scales.len();
+        for_each_tile(
+            rows,
+            panels,
+            kernels.max_rows(),
+            |r| kernels.max_panels(r),
+            |r0, tile_rows, tile| {
+                let kernel = kernels.kernel(tile_rows, tile.len());
+                let first = tile.start * PANEL;
+                let out = TileOut {
+                    s_a: quantized.scales[r0..].as_ptr(),
+                    s_w: self.scales[first..].as_ptr(),
+                    col_sums: self.col_sums[first..].as_ptr(),
+                    // SAFETY: row r0 < rows and column first < n: inside `c`.
+                    c: unsafe { c.at(r0 * n + first) },
+                    ldc: n,
+                    cols: (tile.end * PANEL).min(n) - first,
+                    beta,
+                };
+                let a_tile = quantized.values[r0 * lda..].as_ptr();
+                // SAFETY: the kernel reads `tile_rows` rows of `lda` bytes from row r0, their scales,
+                // `tile.len()` panels of `groups` lines and their columns' scales and sums, all
+                // inside the buffers (scales and sums are padded to whole panels), and writes c's
+                // rows r0.. at columns first..first + cols, the caller's only; the CPU has the
+                // kernels' instructions (asserted by `multiply_on`).
+                unsafe { kernel(groups, a_tile, lda, self.lines[tile.start * groups..].as_ptr(), out) };
+            },
+        );
     }
 }
 
@@ -516,7 +563,17 @@ mod tests {
     }
 
     fn check(kernels: Int8Kernels) {
-        for (rows, k, n) in [(1, 5, 3), (1, 64, 130), (3, 33, 17), (7, 128, 64), (13, 70, 150), (64, 96, 40)] {
+        // The last two split their rows over 2 threads, the rest (at 2 threads) their columns.
+        for (rows, k, n) in [
+            (1, 5, 3),
+            (1, 64, 130),
+            (3, 33, 17),
+            (7, 128, 64),
+            (13, 70, 150),
+            (64, 96, 40),
+            (64, 256, 40),
+            (50, 129, 70),
+        ] {
             let (a, b) = (random(rows * k, 1 + k as u64), random(k * n, 2 + n as u64));
             let m = Int8Matrix::new(k, n, &b, n, 1).unwrap();
             let want = naive(&m, &b, &a, rows);
