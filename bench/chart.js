@@ -70,7 +70,28 @@ function load(file, runId) {
     a.n += r.n;
   }
   for (const a of agg.values()) a.median = C.stats(a.medians).median;
-  return { run, rows: [...agg.values()], records: mine, quick: mine.some((r) => r.quick) };
+  return { run, rows: [...agg.values()], records: mine, quick: mine.some((r) => r.quick), machine: machineOf(file, run.split(', ')) };
+}
+
+/**
+ * The lines naming the run's CPU and its GEMM ceiling (bench/peers.js's `machine` record);
+ * none for a run that recorded no machine.
+ * @param {string} file
+ * @param {readonly string[]} runs
+ * @returns {string[]}
+ */
+function machineOf(file, runs) {
+  const found = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"metric":"machine"'))
+    .map((l) => JSON.parse(l))
+    .find((r) => runs.includes(r.run_id));
+  if (!found) return [];
+  /** @type {[string, number][]} */
+  const ceilings = Object.entries(found.gemm_ceiling_gflops ?? {});
+  const limit = ceilings.map(([t, g]) => `${t} thread${t === '1' ? '' : 's'} ${C.fmt(g)} GFLOP/s`).join(', ');
+  return [`CPU: ${found.cpu}`, ...(limit ? [`GEMM ceiling (torch.mm 2048² float32, same run): ${limit}`] : [])];
 }
 
 /**
@@ -113,12 +134,13 @@ function chartData(rows, records) {
 /**
  * @param {readonly ChartRow[]} data
  * @param {string} title
+ * @param {readonly string[]} machine
  */
-function svg(data, title) {
+function svg(data, title, machine) {
   const rowH = 44;
   const left = 200;
   const plotW = 520;
-  const top = 56;
+  const top = 56 + 14 * machine.length;
   const variants = [...new Set(data.map((d) => d.torchVariant))];
   const h = top + data.length * rowH + 56 + 16 * variants.length;
   const w = left + plotW + 250; // room for the value labels right of the longest bar
@@ -135,6 +157,7 @@ function svg(data, title) {
     `<rect width="${w}" height="${h}" fill="white"/>`,
     `<text x="${w / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
     `<text x="${w / 2}" y="40" text-anchor="middle" fill="#555">rnnkit speed relative to PyTorch measured back to back (= 1×), log scale; higher is better; whisker = range over rounds</text>`,
+    ...machine.map((line, i) => `<text x="${w / 2}" y="${56 + 14 * i}" text-anchor="middle" font-size="11" fill="#555">${esc(line)}</text>`),
   ];
   for (let d = lo; d <= hi * 1.0001; d *= 10) {
     for (const m of [1, 2, 5]) {
@@ -201,12 +224,12 @@ function main() {
     help: { flag: true, default: false },
   });
   if (args.help) return console.log(HELP);
-  const { run, rows, records, quick } = load(file, args.run);
+  const { run, rows, records, quick, machine } = load(file, args.run);
   const data = chartData(rows, records);
   if (!data.length) throw new Error(`run ${run}: no config has both rnnkit and PyTorch records`);
   const runs = run.split(', ');
   const when = runs.length > 1 ? `${runs[0].slice(0, 16)}Z + ${runs.length - 1} more run(s)` : runs[0].slice(0, 16) + 'Z';
-  fs.writeFileSync(args.out, svg(data, `rnnkit vs PyTorch, ${when}${quick ? ' (QUICK: not a benchmark)' : ''}`));
+  fs.writeFileSync(args.out, svg(data, `rnnkit vs PyTorch, ${when}${quick ? ' (QUICK: not a benchmark)' : ''}`, machine));
   console.error(`wrote ${args.out} (${data.length} bars, run ${run})`);
   if (args.updateResults) {
     const md = path.join(__dirname, 'RESULTS.md');
