@@ -525,6 +525,41 @@ fn step_row_blocks(batch: usize) -> Option<usize> {
     (threads > 1 && batch >= threads * 2 * crate::kernels::microkernel::MR).then(|| batch.div_ceil(threads))
 }
 
+/// A buffer (`[T, B, W]` or `[B, W]`, row-major) that the row blocks of one parallel region
+/// ([`for_each_row_block`]) read and write at disjoint rows: each block owns its rows at every
+/// step.
+#[derive(Clone, Copy)]
+struct SharedRows {
+    ptr: *mut f32,
+    len: usize,
+}
+// SAFETY: the blocks of `for_each_row_block` touch disjoint rows (see `slice`).
+unsafe impl Send for SharedRows {}
+unsafe impl Sync for SharedRows {}
+
+impl SharedRows {
+    fn new(buf: &mut [f32]) -> Self {
+        SharedRows { ptr: buf.as_mut_ptr(), len: buf.len() }
+    }
+
+    /// `len` values from `start`.
+    ///
+    /// # Safety
+    /// No other live reference may overlap them: they must be rows of the caller's block.
+    unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
+        assert!(start + len <= self.len, "internal: rows past the end of a shared buffer");
+        std::slice::from_raw_parts_mut(self.ptr.add(start), len)
+    }
+}
+
+/// Runs `block(rows)` for the blocks of `per` rows of a batch, in one parallel region. A batch's
+/// rows are independent through every step of a recurrence (only the weight gradients, made
+/// after the time loop, mix them), so a block can run the whole sequence for its rows without
+/// waiting for the others at each step.
+fn for_each_row_block(batch: usize, per: usize, block: impl Fn(std::ops::Range<usize>) + Sync) {
+    crate::parallel::for_each_index(batch.div_ceil(per), |i| block(i * per..((i + 1) * per).min(batch)));
+}
+
 /// [`recurrent_product`] on the calling thread (a block of rows inside a parallel region).
 fn block_product(rows: usize, h: &[f32], w: &impl PackedOperand, beta: f32, out: &mut [f32]) {
     packed_product(rows, h, w, beta, out, 1);

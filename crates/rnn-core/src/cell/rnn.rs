@@ -12,7 +12,7 @@ use super::{
     write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
     CellWeights, CellWorkspace, PackedCellWeights,
 };
-use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
+use super::{block_product, for_each_row_block, recurrent_product, step_row_blocks, RowBlocks, SharedRows};
 use crate::kernels::activations;
 use crate::kernels::precision::PackedOperand;
 
@@ -41,6 +41,28 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache, rel
     let d = cache.dims;
     let bh = d.batch * d.hidden;
     project_inputs(w, None, d, 1, 1, &cache.x, &mut cache.gates);
+    if let Some(per) = step_row_blocks(d.batch) {
+        // Each block of rows runs every step in one parallel region (the same operations per
+        // row as one region per step).
+        let (hd, lengths, w_hh_t) = (d.hidden, &cache.lengths, &cache.w_hh_t);
+        let (gates, h, out) = (SharedRows::new(&mut cache.gates), SharedRows::new(&mut cache.h), SharedRows::new(y));
+        return for_each_row_block(d.batch, per, |rows| {
+            let (first, len, lengths) = (rows.start * hd, rows.len() * hd, &lengths[rows.clone()]);
+            for t in 0..d.steps {
+                // SAFETY: this block's rows of step t (pre, y), t (h_prev) and t + 1 (h_t):
+                // disjoint from each other and from every other block's.
+                let (pre_t, h_prev, h_t, y_t) = unsafe {
+                    let at = t * bh + first;
+                    (gates.slice(at, len), &*h.slice(at, len), h.slice(at + bh, len), out.slice(at, len))
+                };
+                block_product(rows.len(), h_prev, w_hh_t, 1.0, pre_t);
+                activations::rnn_step(pre_t, relu);
+                h_t.copy_from_slice(pre_t);
+                carry_finished_rows(lengths, t, hd, h_prev, h_t);
+                write_output(lengths, t, hd, h_t, y_t);
+            }
+        });
+    }
     for t in 0..d.steps {
         let pre_t = &mut cache.gates[t * bh..(t + 1) * bh];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
@@ -161,6 +183,41 @@ pub(super) fn backward(
     dh.clear();
     dh.extend_from_slice(up.dh_n);
     resized(dh_prev, bh);
+    if let Some(per) = step_row_blocks(d.batch) {
+        // Each block of rows runs every step in one parallel region, its dL/dh passing between
+        // the two buffers: after step t (counting down from T − 1) it is in `dh` when T − t is
+        // even.
+        let (buffers, grads_da) = ([SharedRows::new(dh), SharedRows::new(dh_prev)], SharedRows::new(da));
+        for_each_row_block(d.batch, per, |rows| {
+            let (first, len) = (rows.start * hd, rows.len() * hd);
+            for (k, t) in (0..d.steps).rev().enumerate() {
+                let at = t * bh + first;
+                // SAFETY: this block's rows of step t of `da` and of both dL/dh buffers (one read,
+                // the other written): disjoint from every other block's.
+                let (dh_t, dh_prev, da_t) = unsafe {
+                    (
+                        &*buffers[k % 2].slice(first, len),
+                        buffers[(k + 1) % 2].slice(first, len),
+                        grads_da.slice(at, len),
+                    )
+                };
+                let inputs = StepGradInputs {
+                    lengths: &cache.lengths[rows.clone()],
+                    act: &cache.gates[at..at + len],
+                    dy: &up.dy[at..at + len],
+                    dh: dh_t,
+                };
+                let mut grads = StepGrads { da: da_t, dh_prev };
+                pre_activation_gradients(t, hd, inputs, &mut grads, relu);
+                block_product(rows.len(), grads.da, &cache.w_hh, 1.0, grads.dh_prev);
+            }
+        });
+        if d.steps % 2 == 1 {
+            std::mem::swap(dh, dh_prev);
+        }
+        down.dh0.copy_from_slice(dh);
+        return finish_backward(w, cache, 1, da, da, g, down.dx);
+    }
     for t in (0..d.steps).rev() {
         let inputs = StepGradInputs {
             lengths: &cache.lengths,
