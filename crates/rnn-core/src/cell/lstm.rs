@@ -22,7 +22,7 @@ use super::{
     write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
     CellWeights, CellWorkspace, PackedCellWeights,
 };
-use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
+use super::{block_product, for_each_row_block, recurrent_product, step_row_blocks, SharedRows};
 use crate::kernels::activations;
 use crate::kernels::precision::PackedOperand;
 
@@ -46,39 +46,14 @@ struct StepTensors<'a> {
     tanh_c: &'a mut [f32],
 }
 
-impl<'a> StepTensors<'a> {
-    /// Blocks of `per` rows (the last one shorter).
-    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
-        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-        let before = self.gates.chunks_mut(g_len).zip(self.h_prev.chunks(s_len)).zip(self.c_prev.chunks(s_len));
-        let after = self.h.chunks_mut(s_len).zip(self.c.chunks_mut(s_len)).zip(self.tanh_c.chunks_mut(s_len));
-        before.zip(after).map(|(((gates, h_prev), c_prev), ((h, c), tanh_c))| StepTensors {
-            gates,
-            h_prev,
-            c_prev,
-            h,
-            c,
-            tanh_c,
-        })
-    }
-}
-
-/// One step over `s` (B rows). `row_blocks`: rows per block of one parallel region, or None for
-/// two phases (see [`step_row_blocks`]).
-fn step(w_hh_t: &impl PackedOperand, batch: usize, hidden: usize, s: StepTensors, row_blocks: Option<usize>) {
-    let Some(per) = row_blocks else {
-        let StepTensors { gates, h_prev, c_prev, h, c, tanh_c } = s;
-        // gates [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
-        recurrent_product(batch, h_prev, w_hh_t, 1.0, gates);
-        activations::lstm_step(gates, c_prev, c, tanh_c, h, hidden);
-        return;
-    };
-    // The same per row, one parallel region: each block of `per` rows does both phases.
-    let mut blocks: RowBlocks<_> = s.blocks(per, hidden).collect();
-    crate::parallel::for_each_mut(&mut blocks[..], |s| {
-        block_product(s.h_prev.len() / hidden, s.h_prev, w_hh_t, 1.0, s.gates);
-        activations::lstm_rows(s.gates, s.c_prev, s.c, s.tanh_c, s.h, hidden);
-    });
+/// One step over `s` (B rows) in two phases: the product split by columns, then the gates
+/// split by rows (a training forward with enough rows runs its row blocks through every step
+/// instead, see [`forward`]).
+fn step(w_hh_t: &impl PackedOperand, batch: usize, hidden: usize, s: StepTensors) {
+    let StepTensors { gates, h_prev, c_prev, h, c, tanh_c } = s;
+    // gates [B, 4H] += h_prev [B, H] · W_hhᵀ [H, 4H]
+    recurrent_product(batch, h_prev, w_hh_t, 1.0, gates);
+    activations::lstm_step(gates, c_prev, c, tanh_c, h, hidden);
 }
 
 /// Training forward over `cache.x`; `cache` has been prepared (h0, c0 in slot 0).
@@ -86,6 +61,40 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
     let d = cache.dims;
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     project_inputs(w, None, d, GATES, GATES, &cache.x, &mut cache.gates);
+    if let Some(per) = step_row_blocks(d.batch) {
+        // Each block of rows runs every step in one parallel region (the same operations per
+        // row as `step`'s one region per step).
+        let (hd, lengths, w_hh_t) = (d.hidden, &cache.lengths, &cache.w_hh_t);
+        let (gates, h, c) =
+            (SharedRows::new(&mut cache.gates), SharedRows::new(&mut cache.h), SharedRows::new(&mut cache.c));
+        let (tanh_c, out) = (SharedRows::new(&mut cache.aux), SharedRows::new(y));
+        return for_each_row_block(d.batch, per, |rows| {
+            let (len, gate_len, lengths) = (rows.len() * hd, rows.len() * GATES * hd, &lengths[rows.clone()]);
+            for t in 0..d.steps {
+                let (at, gates_at) = (t * bh + rows.start * hd, t * bg + rows.start * GATES * hd);
+                // SAFETY: this block's rows of step t (gates, tanh c, y), t (h_prev, c_prev) and
+                // t + 1 (h_t, c_t): disjoint from each other and from every other block's.
+                let (gates_t, h_prev, c_prev, h_t, c_t, tanh_t, y_t) = unsafe {
+                    let (h_prev, c_prev) = (&*h.slice(at, len), &*c.slice(at, len));
+                    let (h_t, c_t) = (h.slice(at + bh, len), c.slice(at + bh, len));
+                    (
+                        gates.slice(gates_at, gate_len),
+                        h_prev,
+                        c_prev,
+                        h_t,
+                        c_t,
+                        tanh_c.slice(at, len),
+                        out.slice(at, len),
+                    )
+                };
+                block_product(rows.len(), h_prev, w_hh_t, 1.0, gates_t);
+                activations::lstm_rows(gates_t, c_prev, c_t, tanh_t, h_t, hd);
+                carry_finished_rows(lengths, t, hd, h_prev, h_t);
+                carry_finished_rows(lengths, t, hd, c_prev, c_t);
+                write_output(lengths, t, hd, h_t, y_t);
+            }
+        });
+    }
     for t in 0..d.steps {
         let gates = &mut cache.gates[t * bg..(t + 1) * bg];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
@@ -94,7 +103,7 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
         let (c_prev, c_t) = (&c_before[t * bh..], &mut c_after[..bh]);
         let tanh_c = &mut cache.aux[t * bh..(t + 1) * bh];
         let s = StepTensors { gates, h_prev, c_prev, h: h_t, c: c_t, tanh_c };
-        step(&cache.w_hh_t, d.batch, d.hidden, s, step_row_blocks(d.batch));
+        step(&cache.w_hh_t, d.batch, d.hidden, s);
         carry_finished_rows(&cache.lengths, t, d.hidden, h_prev, h_t);
         carry_finished_rows(&cache.lengths, t, d.hidden, c_prev, c_t);
         write_output(&cache.lengths, t, d.hidden, h_t, &mut y[t * bh..(t + 1) * bh]);
@@ -117,7 +126,7 @@ pub(super) fn forward_inference(
     for t in 0..d.steps {
         let gates = &mut ws.gates[t * bg..(t + 1) * bg];
         let s = StepTensors { gates, h_prev: h, c_prev: c, h: &mut ws.h_next, c: &mut ws.c_next, tanh_c: &mut ws.aux };
-        step(&packed.w_hh_t, d.batch, d.hidden, s, None);
+        step(&packed.w_hh_t, d.batch, d.hidden, s);
         carry_finished_rows(lengths, t, d.hidden, h, &mut ws.h_next);
         carry_finished_rows(lengths, t, d.hidden, c, &mut ws.c_next);
         write_output(lengths, t, d.hidden, &ws.h_next, &mut y[t * bh..(t + 1) * bh]);
@@ -143,24 +152,6 @@ struct StepGradInputs<'a> {
     dh: &'a [f32],
 }
 
-impl<'a> StepGradInputs<'a> {
-    /// Blocks of `per` rows (the last one shorter).
-    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
-        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-        let rows = self.lengths.chunks(per).zip(self.gates.chunks(g_len));
-        let memory = self.c_prev.chunks(s_len).zip(self.tanh_c.chunks(s_len));
-        let grads = self.dy.chunks(s_len).zip(self.dh.chunks(s_len));
-        rows.zip(memory).zip(grads).map(|(((lengths, gates), (c_prev, tanh_c)), (dy, dh))| StepGradInputs {
-            lengths,
-            gates,
-            c_prev,
-            tanh_c,
-            dy,
-            dh,
-        })
-    }
-}
-
 /// What the backward of step t updates, for a block of R rows.
 #[derive(Debug)]
 struct StepGrads<'a> {
@@ -170,15 +161,6 @@ struct StepGrads<'a> {
     dg: &'a mut [f32],
     /// `[R, H]` dL/dh_{t-1}.
     dh_prev: &'a mut [f32],
-}
-
-impl<'a> StepGrads<'a> {
-    /// Blocks of `per` rows, as [`StepGradInputs::blocks`].
-    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
-        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-        let rows = self.dc.chunks_mut(s_len).zip(self.dg.chunks_mut(g_len));
-        rows.zip(self.dh_prev.chunks_mut(s_len)).map(|((dc, dg), dh_prev)| StepGrads { dc, dg, dh_prev })
-    }
 }
 
 /// The gate gradients `dG_t` of one step (see the module comment), from `dh = dL/dh_t`
@@ -239,32 +221,59 @@ pub(super) fn backward(
         Some(dc_n) => dc.extend_from_slice(dc_n),
         None => dc.resize(bh, 0.0),
     }
-    for t in (0..d.steps).rev() {
-        let gate_rows = t * d.batch * gh..(t + 1) * d.batch * gh;
-        let inputs = StepGradInputs {
-            lengths: &cache.lengths,
-            gates: &cache.gates[gate_rows.clone()],
-            c_prev: &cache.c[t * bh..(t + 1) * bh],
-            tanh_c: &cache.aux[t * bh..(t + 1) * bh],
-            dy: &up.dy[t * bh..(t + 1) * bh],
-            dh,
-        };
-        let mut grads = StepGrads { dc, dg: &mut dg[gate_rows], dh_prev };
-        let Some(per) = step_row_blocks(d.batch) else {
+    if let Some(per) = step_row_blocks(d.batch) {
+        // Each block of rows runs every step in one parallel region, its dL/dh passing between
+        // the two buffers (after step t it is in `dh` when T − t is even) and its dL/dc updated
+        // in place.
+        let (buffers, dc_rows, dg_rows) =
+            ([SharedRows::new(dh), SharedRows::new(dh_prev)], SharedRows::new(dc), SharedRows::new(dg));
+        for_each_row_block(d.batch, per, |rows| {
+            let (first, len, gate_len) = (rows.start * hd, rows.len() * hd, rows.len() * gh);
+            for (k, t) in (0..d.steps).rev().enumerate() {
+                let (at, gates_at) = (t * bh + first, (t * d.batch + rows.start) * gh);
+                // SAFETY: this block's rows of step t of `dg`, of dL/dc and of both dL/dh buffers
+                // (one read, the other written): disjoint from every other block's.
+                let (dh_t, dh_prev, dc, dg_t) = unsafe {
+                    let dh_t = &*buffers[k % 2].slice(first, len);
+                    (
+                        dh_t,
+                        buffers[(k + 1) % 2].slice(first, len),
+                        dc_rows.slice(first, len),
+                        dg_rows.slice(gates_at, gate_len),
+                    )
+                };
+                let inputs = StepGradInputs {
+                    lengths: &cache.lengths[rows.clone()],
+                    gates: &cache.gates[gates_at..gates_at + gate_len],
+                    c_prev: &cache.c[at..at + len],
+                    tanh_c: &cache.aux[at..at + len],
+                    dy: &up.dy[at..at + len],
+                    dh: dh_t,
+                };
+                let mut grads = StepGrads { dc, dg: dg_t, dh_prev };
+                gate_gradients(t, hd, inputs, &mut grads);
+                block_product(rows.len(), grads.dg, &cache.w_hh, 1.0, grads.dh_prev);
+            }
+        });
+        if d.steps % 2 == 1 {
+            std::mem::swap(dh, dh_prev);
+        }
+    } else {
+        for t in (0..d.steps).rev() {
+            let gate_rows = t * d.batch * gh..(t + 1) * d.batch * gh;
+            let inputs = StepGradInputs {
+                lengths: &cache.lengths,
+                gates: &cache.gates[gate_rows.clone()],
+                c_prev: &cache.c[t * bh..(t + 1) * bh],
+                tanh_c: &cache.aux[t * bh..(t + 1) * bh],
+                dy: &up.dy[t * bh..(t + 1) * bh],
+                dh,
+            };
+            let mut grads = StepGrads { dc, dg: &mut dg[gate_rows], dh_prev };
             gate_gradients(t, hd, inputs, &mut grads);
             backprop_to_previous_state(cache, grads.dg, grads.dh_prev);
             std::mem::swap(dh, dh_prev);
-            continue;
-        };
-        // The same per row, one parallel region: each block of `per` rows computes its gate
-        // gradients, then multiplies the rows it just wrote (in its own cache) by all of W_hh.
-        let mut blocks: RowBlocks<_> = inputs.blocks(per, hd).zip(grads.blocks(per, hd)).collect();
-        crate::parallel::for_each_mut(&mut blocks[..], |(inputs, grads)| {
-            gate_gradients(t, hd, *inputs, grads);
-            block_product(inputs.lengths.len(), grads.dg, &cache.w_hh, 1.0, grads.dh_prev);
-        });
-        drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
-        std::mem::swap(dh, dh_prev);
+        }
     }
     down.dh0.copy_from_slice(dh);
     if let Some(dc0) = down.dc0 {

@@ -108,15 +108,6 @@ struct StepGradInputs<'a> {
     dh: &'a [f32],
 }
 
-impl<'a> StepGradInputs<'a> {
-    /// Blocks of `per` rows (the last one shorter).
-    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
-        let len = per * hidden;
-        let rows = self.lengths.chunks(per).zip(self.act.chunks(len)).zip(self.dy.chunks(len));
-        rows.zip(self.dh.chunks(len)).map(|(((lengths, act), dy), dh)| StepGradInputs { lengths, act, dy, dh })
-    }
-}
-
 /// What the backward of step t writes, for a block of R rows.
 #[derive(Debug)]
 struct StepGrads<'a> {
@@ -124,14 +115,6 @@ struct StepGrads<'a> {
     da: &'a mut [f32],
     /// `[R, H]` dL/dh_{t-1}.
     dh_prev: &'a mut [f32],
-}
-
-impl<'a> StepGrads<'a> {
-    /// Blocks of `per` rows, as [`StepGradInputs::blocks`].
-    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
-        let len = per * hidden;
-        self.da.chunks_mut(len).zip(self.dh_prev.chunks_mut(len)).map(|(da, dh_prev)| StepGrads { da, dh_prev })
-    }
 }
 
 /// `dA_t` of one step, from `dh = dL/dh_t` without the output's `dy_t`; sets `dh_prev` to a
@@ -226,19 +209,8 @@ pub(super) fn backward(
             dh,
         };
         let mut grads = StepGrads { da: &mut da[t * bh..(t + 1) * bh], dh_prev };
-        let Some(per) = step_row_blocks(d.batch) else {
-            pre_activation_gradients(t, hd, inputs, &mut grads, relu);
-            backprop_to_previous_state(cache, grads.da, grads.dh_prev);
-            std::mem::swap(dh, dh_prev);
-            continue;
-        };
-        // The same per row, one parallel region (as in the LSTM's backward).
-        let mut blocks: RowBlocks<_> = inputs.blocks(per, hd).zip(grads.blocks(per, hd)).collect();
-        crate::parallel::for_each_mut(&mut blocks[..], |(inputs, grads)| {
-            pre_activation_gradients(t, hd, *inputs, grads, relu);
-            block_product(inputs.lengths.len(), grads.da, &cache.w_hh, 1.0, grads.dh_prev);
-        });
-        drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
+        pre_activation_gradients(t, hd, inputs, &mut grads, relu);
+        backprop_to_previous_state(cache, grads.da, grads.dh_prev);
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);
