@@ -66,8 +66,8 @@ fn two_runs_at_two_threads_are_bit_identical() {
 }
 
 /// At 56 rows and 2 threads the recurrence (forward and backward) runs over row blocks (product
-/// and gates per block: LSTM and Elman through the whole sequence in one parallel region, GRU
-/// one region per step); at 1 thread each step runs in two phases. Every row gets the same
+/// and gates per block, through the whole sequence in one parallel region); at 1 thread each
+/// step runs in two phases. Every row gets the same
 /// operations either way, so training gives the same bits.
 #[test]
 fn row_blocked_steps_give_the_same_bits_as_one_thread() {

@@ -24,7 +24,7 @@ use super::{
     write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
     CellWeights, CellWorkspace, PackedCellWeights,
 };
-use super::{block_product, recurrent_product, step_row_blocks, RowBlocks};
+use super::{block_product, for_each_row_block, recurrent_product, step_row_blocks, RowBlocks, SharedRows};
 use crate::kernels::activations;
 use crate::kernels::precision::PackedOperand;
 
@@ -80,6 +80,32 @@ pub(super) fn forward(w: &CellWeights, y: &mut [f32], cache: &mut CellCache) {
     let d = cache.dims;
     let (bh, bg) = (d.batch * d.hidden, d.batch * GATES * d.hidden);
     project_inputs(w, None, d, GATES, BLOCKS_WITH_FOLDED_HH_BIAS, &cache.x, &mut cache.gates);
+    if let Some(per) = step_row_blocks(d.batch) {
+        // Each block of rows runs every step in one parallel region (the same operations per
+        // row as `step`'s one region per step).
+        let (hd, lengths, w_hh_t, b_hn) = (d.hidden, &cache.lengths, &cache.w_hh_t, &w.b_hh[2 * d.hidden..]);
+        let (gates, hh, h) =
+            (SharedRows::new(&mut cache.gates), SharedRows::new(&mut cache.hh), SharedRows::new(&mut cache.h));
+        let (hn, out) = (SharedRows::new(&mut cache.aux), SharedRows::new(y));
+        return for_each_row_block(d.batch, per, |rows| {
+            let (len, gate_len, lengths) = (rows.len() * hd, rows.len() * GATES * hd, &lengths[rows.clone()]);
+            for t in 0..d.steps {
+                let (at, gates_at) = (t * bh + rows.start * hd, t * bg + rows.start * GATES * hd);
+                // SAFETY: this block's rows of step t (gates, hn, y), t (h_prev), t + 1 (h_t) and
+                // of the step's `hh` scratch: disjoint from each other and from every other
+                // block's.
+                let (gates_t, hh_t, h_prev, h_t, hn_t, y_t) = unsafe {
+                    let (gates_t, hh_t) =
+                        (gates.slice(gates_at, gate_len), hh.slice(rows.start * GATES * hd, gate_len));
+                    (gates_t, hh_t, &*h.slice(at, len), h.slice(at + bh, len), hn.slice(at, len), out.slice(at, len))
+                };
+                block_product(rows.len(), h_prev, w_hh_t, 0.0, hh_t);
+                activations::gru_rows(gates_t, hh_t, b_hn, hn_t, h_prev, h_t, hd);
+                carry_finished_rows(lengths, t, hd, h_prev, h_t);
+                write_output(lengths, t, hd, h_t, y_t);
+            }
+        });
+    }
     for t in 0..d.steps {
         let gates = &mut cache.gates[t * bg..(t + 1) * bg];
         let (h_before, h_after) = cache.h.split_at_mut((t + 1) * bh);
@@ -130,24 +156,6 @@ struct StepGradInputs<'a> {
     dh: &'a [f32],
 }
 
-impl<'a> StepGradInputs<'a> {
-    /// Blocks of `per` rows (the last one shorter).
-    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
-        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-        let rows = self.lengths.chunks(per).zip(self.gates.chunks(g_len));
-        let states = self.h_prev.chunks(s_len).zip(self.hn.chunks(s_len));
-        let grads = self.dy.chunks(s_len).zip(self.dh.chunks(s_len));
-        rows.zip(states).zip(grads).map(|(((lengths, gates), (h_prev, hn)), (dy, dh))| StepGradInputs {
-            lengths,
-            gates,
-            h_prev,
-            hn,
-            dy,
-            dh,
-        })
-    }
-}
-
 /// What the backward of step t writes, for a block of R rows.
 #[derive(Debug)]
 struct StepGrads<'a> {
@@ -157,15 +165,6 @@ struct StepGrads<'a> {
     dgh: &'a mut [f32],
     /// `[R, H]` dL/dh_{t-1}.
     dh_prev: &'a mut [f32],
-}
-
-impl<'a> StepGrads<'a> {
-    /// Blocks of `per` rows, as [`StepGradInputs::blocks`].
-    fn blocks(self, per: usize, hidden: usize) -> impl Iterator<Item = Self> {
-        let (g_len, s_len) = (per * GATES * hidden, per * hidden);
-        let gates = self.dgi.chunks_mut(g_len).zip(self.dgh.chunks_mut(g_len));
-        gates.zip(self.dh_prev.chunks_mut(s_len)).map(|((dgi, dgh), dh_prev)| StepGrads { dgi, dgh, dh_prev })
-    }
 }
 
 /// The gate gradients of one step, from `dh = dL/dh_t` without the output's `dy_t`; sets
@@ -223,6 +222,41 @@ pub(super) fn backward(
     dh.clear();
     dh.extend_from_slice(up.dh_n);
     resized(dh_prev, bh);
+    if let Some(per) = step_row_blocks(d.batch) {
+        // Each block of rows runs every step in one parallel region, its dL/dh passing between
+        // the two buffers (after step t it is in `dh` when T − t is even).
+        let buffers = [SharedRows::new(dh), SharedRows::new(dh_prev)];
+        let (dgi_rows, dgh_rows) = (SharedRows::new(dg_ih), SharedRows::new(dg_hh));
+        for_each_row_block(d.batch, per, |rows| {
+            let (first, len, gate_len) = (rows.start * hd, rows.len() * hd, rows.len() * gh);
+            for (k, t) in (0..d.steps).rev().enumerate() {
+                let (at, gates_at) = (t * bh + first, (t * d.batch + rows.start) * gh);
+                // SAFETY: this block's rows of step t of both gate-gradient buffers and of both
+                // dL/dh buffers (one read, the other written): disjoint from every other block's.
+                let (dh_t, dh_prev, dgi, dgh) = unsafe {
+                    let dh_t = &*buffers[k % 2].slice(first, len);
+                    let dh_prev = buffers[(k + 1) % 2].slice(first, len);
+                    (dh_t, dh_prev, dgi_rows.slice(gates_at, gate_len), dgh_rows.slice(gates_at, gate_len))
+                };
+                let inputs = StepGradInputs {
+                    lengths: &cache.lengths[rows.clone()],
+                    gates: &cache.gates[gates_at..gates_at + gate_len],
+                    h_prev: &cache.h[at..at + len],
+                    hn: &cache.aux[at..at + len],
+                    dy: &up.dy[at..at + len],
+                    dh: dh_t,
+                };
+                let mut grads = StepGrads { dgi, dgh, dh_prev };
+                gate_gradients(t, hd, inputs, &mut grads);
+                block_product(rows.len(), grads.dgh, &cache.w_hh, 1.0, grads.dh_prev);
+            }
+        });
+        if d.steps % 2 == 1 {
+            std::mem::swap(dh, dh_prev);
+        }
+        down.dh0.copy_from_slice(dh);
+        return finish_backward(w, cache, GATES, dg_ih, dg_hh, g, down.dx);
+    }
     for t in (0..d.steps).rev() {
         let block = t * d.batch * gh..(t + 1) * d.batch * gh;
         let inputs = StepGradInputs {
@@ -234,19 +268,8 @@ pub(super) fn backward(
             dh,
         };
         let mut grads = StepGrads { dgi: &mut dg_ih[block.clone()], dgh: &mut dg_hh[block], dh_prev };
-        let Some(per) = step_row_blocks(d.batch) else {
-            gate_gradients(t, hd, inputs, &mut grads);
-            backprop_to_previous_state(cache, grads.dgh, grads.dh_prev);
-            std::mem::swap(dh, dh_prev);
-            continue;
-        };
-        // The same per row, one parallel region (as in the LSTM's backward).
-        let mut blocks: RowBlocks<_> = inputs.blocks(per, hd).zip(grads.blocks(per, hd)).collect();
-        crate::parallel::for_each_mut(&mut blocks[..], |(inputs, grads)| {
-            gate_gradients(t, hd, *inputs, grads);
-            block_product(inputs.lengths.len(), grads.dgh, &cache.w_hh, 1.0, grads.dh_prev);
-        });
-        drop(blocks); // SmallVec has a Drop impl: end its borrows before the swap.
+        gate_gradients(t, hd, inputs, &mut grads);
+        backprop_to_previous_state(cache, grads.dgh, grads.dh_prev);
         std::mem::swap(dh, dh_prev);
     }
     down.dh0.copy_from_slice(dh);

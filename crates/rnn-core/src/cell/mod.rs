@@ -520,10 +520,9 @@ type RowBlocks<T> = smallvec::SmallVec<[T; 16]>;
 /// its rows, then multiplies them by all of `W_hh` (a column split would read every row of
 /// `dG_t`, half of them just written in the other core's cache, and leave the gate gradients
 /// on one thread).
-/// In training, the LSTM and Elman cells run each block through the whole sequence in one
-/// parallel region ([`for_each_row_block`]), forward and backward, rather than one region per
-/// step (2 threads, TRAIN-RNN-S 245k → 263–276k tokens/s, TRAIN-LSTM-S 86–92k → 91–95k); the
-/// GRU, already ahead of its targets, keeps one region per step.
+/// In training, each block runs through the whole sequence in one parallel region
+/// ([`for_each_row_block`]), forward and backward, rather than one region per step (2 threads:
+/// TRAIN-RNN-S 245k → 263–276k tokens/s, TRAIN-LSTM-S 86–92k → 91–95k, TRAIN-GRU-S 108–113k → 109–128k).
 fn step_row_blocks(batch: usize) -> Option<usize> {
     let threads = crate::parallel::threads();
     (threads > 1 && batch >= threads * 2 * crate::kernels::microkernel::MR).then(|| batch.div_ceil(threads))
