@@ -10,7 +10,7 @@
 //! Packing: panels of 16 columns, each `[k][16]` (32 bytes per depth step).
 
 use super::isa::Isa;
-use super::precision::{for_each_tile, merge_row, split_panels, SharedOut, PANEL};
+use super::precision::{for_each_tile, max_panels, merge_row, split_panels, KernelTable, SharedOut, PANEL};
 
 /// Row stride of a kernel's accumulator tile (up to 8 panels).
 const ACC_STRIDE: usize = 8 * PANEL;
@@ -64,12 +64,7 @@ impl Bf16Kernels {
     }
 
     fn max_panels(self, rows: usize) -> usize {
-        match (self, rows) {
-            (Bf16Kernels::Avx2, 1) => 4,
-            (Bf16Kernels::Avx2, _) => 1,
-            (_, 1) => 8,
-            _ => 4,
-        }
+        max_panels(self == Bf16Kernels::Avx2, rows)
     }
 
     fn kernel(self, rows: usize, panels: usize) -> Kernel {
@@ -82,21 +77,11 @@ impl Bf16Kernels {
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("internal: x86 bf16 kernels on another architecture"),
         };
-        if rows == 1 {
-            table.row[panels - 1]
-        } else {
-            table.tiles[rows - 2][panels - 1]
-        }
+        table.get(rows, panels)
     }
 }
 
-/// The kernels of one set for every tile shape: 1 row × 1–8 panels, 2–6 rows × 1–4 panels.
-struct KernelTable {
-    row: [Kernel; 8],
-    tiles: [[Kernel; 4]; 5],
-}
-
-static PORTABLE: KernelTable = kernel_table!(portable_tile);
+static PORTABLE: KernelTable<Kernel> = kernel_table!(portable_tile);
 
 /// # Safety
 /// See [`Kernel`]: `a` holds R rows of k values at stride `lda`, `b` P panels of `k·16`,
@@ -125,10 +110,10 @@ unsafe fn portable_tile<const R: usize, const P: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{KernelTable, ACC_STRIDE, PANEL};
+    use super::{Kernel, KernelTable, ACC_STRIDE, PANEL};
     use std::arch::x86_64::*;
 
-    pub(super) static TABLE: KernelTable = kernel_table!(tile);
+    pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
 
     /// # Safety
     /// See [`Kernel`](super::Kernel); the CPU must support AVX2 and FMA.
@@ -164,10 +149,10 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{KernelTable, ACC_STRIDE, PANEL};
+    use super::{Kernel, KernelTable, ACC_STRIDE, PANEL};
     use std::arch::x86_64::*;
 
-    pub(super) static TABLE: KernelTable = kernel_table!(tile);
+    pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
 
     /// # Safety
     /// See [`Kernel`](super::Kernel); the CPU must support AVX-512F.

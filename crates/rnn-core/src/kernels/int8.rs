@@ -24,7 +24,7 @@
 //! padded to a multiple of 4 with zero weights, so the padding of a8 adds nothing.
 
 use super::isa::Isa;
-use super::precision::{for_each_tile, merge_row, split_panels, SharedOut, PANEL};
+use super::precision::{for_each_tile, max_panels, merge_row, split_panels, KernelTable, SharedOut, PANEL};
 use crate::error::{Error, Result};
 use std::cell::RefCell;
 
@@ -104,12 +104,7 @@ impl Int8Kernels {
     }
 
     fn max_panels(self, rows: usize) -> usize {
-        match (self, rows) {
-            (Int8Kernels::Avx2, 1) => 4,
-            (Int8Kernels::Avx2, _) => 1,
-            (_, 1) => 8,
-            _ => 4,
-        }
+        max_panels(self == Int8Kernels::Avx2, rows)
     }
 
     fn kernel(self, rows: usize, panels: usize) -> Kernel {
@@ -122,11 +117,7 @@ impl Int8Kernels {
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("internal: x86 int8 kernels on another architecture"),
         };
-        if rows == 1 {
-            table.row[panels - 1]
-        } else {
-            table.tiles[rows - 2][panels - 1]
-        }
+        table.get(rows, panels)
     }
 }
 
@@ -153,12 +144,6 @@ struct TileOut {
 /// consecutive panels (panel q's group g at `b + q·groups + g`), merged into C by `out`.
 type Kernel = unsafe fn(groups: usize, a: *const i8, lda: usize, b: *const Line, out: TileOut);
 
-/// The kernels of one set for every tile shape: 1 row × 1–8 panels, 2–6 rows × 1–4 panels.
-struct KernelTable {
-    row: [Kernel; 8],
-    tiles: [[Kernel; 4]; 5],
-}
-
 /// Merges row `r` of a tile's sums (`sums` `[P·16]`, those of the first `out.cols` columns
 /// used) into C, as [`TileOut`] says, with offset 0.
 ///
@@ -172,7 +157,7 @@ unsafe fn merge_sums(r: usize, sums: &[i32], out: TileOut) {
     merge_row(dst, values, out.beta);
 }
 
-static PORTABLE: KernelTable = kernel_table!(portable_tile);
+static PORTABLE: KernelTable<Kernel> = kernel_table!(portable_tile);
 
 /// # Safety
 /// See [`Kernel`]: `a` holds R rows of `4·groups` bytes, `b` P panels of `groups` lines, `out`
@@ -203,10 +188,10 @@ unsafe fn portable_tile<const R: usize, const P: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{merge_sums, KernelTable, Line, TileOut, GROUP, PANEL};
+    use super::{merge_sums, Kernel, KernelTable, Line, TileOut, GROUP, PANEL};
     use std::arch::x86_64::*;
 
-    pub(super) static TABLE: KernelTable = kernel_table!(tile);
+    pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
 
     /// # Safety
     /// See [`Kernel`](super::Kernel); the CPU must support AVX2.
@@ -251,10 +236,10 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod vnni {
-    use super::{KernelTable, Line, TileOut, GROUP, PANEL};
+    use super::{Kernel, KernelTable, Line, TileOut, GROUP, PANEL};
     use std::arch::x86_64::*;
 
-    pub(super) static TABLE: KernelTable = kernel_table!(tile);
+    pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
 
     /// # Safety
     /// See [`Kernel`](super::Kernel); the CPU must support AVX-512F and AVX-512 VNNI.

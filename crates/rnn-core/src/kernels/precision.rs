@@ -42,6 +42,36 @@ macro_rules! kernel_table {
     };
 }
 
+/// The kernels of one instruction set for every tile shape: 1 row × 1–8 panels, 2–6 rows × 1–4
+/// panels (each a const-generic instance, see `kernel_table!`).
+pub(super) struct KernelTable<K> {
+    pub(super) row: [K; 8],
+    pub(super) tiles: [[K; 4]; 5],
+}
+
+impl<K: Copy> KernelTable<K> {
+    /// The kernel of a tile of `rows` rows × `panels` panels.
+    pub(super) fn get(&self, rows: usize, panels: usize) -> K {
+        if rows == 1 {
+            self.row[panels - 1]
+        } else {
+            self.tiles[rows - 2][panels - 1]
+        }
+    }
+}
+
+/// Panels per tile of `rows` rows: the AVX2 kernels (16 ymm registers, 8 lanes) hold 4 panels of
+/// one row or 1 panel of several; the others (AVX-512's 32 zmm registers, and the portable
+/// loops) 8 of one row or 4 of several.
+pub(super) fn max_panels(avx2: bool, rows: usize) -> usize {
+    match (avx2, rows) {
+        (true, 1) => 4,
+        (true, _) => 1,
+        (false, 1) => 8,
+        (false, _) => 4,
+    }
+}
+
 /// Columns of a panel of a reduced-precision matrix (one zmm register of f32 or i32 lanes).
 pub const PANEL: usize = 16;
 

@@ -9,7 +9,7 @@
 
 use super::isa::Isa;
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 /// What a product's choice depends on.
@@ -25,9 +25,10 @@ pub struct ShapeKey {
 /// Runs of each candidate set when a shape is measured.
 const ROUNDS: usize = 3;
 
-fn choices() -> &'static Mutex<HashMap<ShapeKey, Isa>> {
-    static CHOICES: OnceLock<Mutex<HashMap<ShapeKey, Isa>>> = OnceLock::new();
-    CHOICES.get_or_init(|| Mutex::new(HashMap::new()))
+/// Read on every product (a shared lock: the threads of a parallel region look up at once).
+fn choices() -> &'static RwLock<HashMap<ShapeKey, Isa>> {
+    static CHOICES: OnceLock<RwLock<HashMap<ShapeKey, Isa>>> = OnceLock::new();
+    CHOICES.get_or_init(|| RwLock::new(HashMap::new()))
 }
 
 /// The sets a shape is measured on: AVX-512 and AVX2 when the choice is on, else none.
@@ -48,7 +49,7 @@ pub fn chosen(key: ShapeKey) -> Option<Isa> {
     if candidates().is_empty() {
         return Some(Isa::selected());
     }
-    choices().lock().unwrap_or_else(PoisonError::into_inner).get(&key).copied()
+    choices().read().unwrap_or_else(PoisonError::into_inner).get(&key).copied()
 }
 
 /// Measures `run(isa, again)` (one product; `again`: not the first run, so the product's output
@@ -65,6 +66,6 @@ pub fn measure(key: ShapeKey, mut run: impl FnMut(Isa, bool)) -> Isa {
         }
     }
     let best = (0..sets.len()).min_by(|&a, &b| fastest[a].total_cmp(&fastest[b])).map_or(Isa::selected(), |i| sets[i]);
-    choices().lock().unwrap_or_else(PoisonError::into_inner).insert(key, best);
+    choices().write().unwrap_or_else(PoisonError::into_inner).insert(key, best);
     best
 }

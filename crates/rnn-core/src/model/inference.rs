@@ -37,27 +37,8 @@ impl Network {
         scratch: &mut InferenceScratch,
         logits: &mut [f32],
     ) -> Result<()> {
-        let InputKind::Tokens { vocab_size, embed_dim } = self.config.input else {
-            return Err(Error::Config("feed: only token models generate".into()));
-        };
-        if self.config.task != Task::LanguageModel {
-            return Err(Error::Config(format!(
-                "feed: only language models generate, this model's task is \"{}\"",
-                self.config.task.name()
-            )));
-        }
-        if rows == 0 || steps == 0 {
-            return Err(Error::Range(format!("feed: expected at least one row and one step, got {rows} × {steps}")));
-        }
+        let (vocab_size, embed_dim) = self.embed_for_inference(tokens, rows, steps, scratch)?;
         check_len("logits", logits.len(), rows * vocab_size)?;
-        scratch.x.resize(steps * rows * embed_dim, 0.0);
-        Embedding { vocab: vocab_size, dim: embed_dim }.forward(
-            self.params().view("embed.weight"),
-            tokens,
-            rows,
-            steps,
-            &mut scratch.x,
-        )?;
         let packed = self.inference_weights()?;
         let y = match &packed.token_gates {
             Some(table) => {
@@ -122,20 +103,7 @@ impl Network {
         state: &mut StackState,
         scratch: &mut InferenceScratch,
     ) -> Result<Vec<f32>> {
-        let InputKind::Tokens { vocab_size, embed_dim } = self.config.input else {
-            return Err(Error::Config("feed: only token models generate".into()));
-        };
-        if self.config.task != Task::LanguageModel {
-            return Err(Error::Config("feed: only language models generate".into()));
-        }
-        scratch.x.resize(steps * rows * embed_dim, 0.0);
-        Embedding { vocab: vocab_size, dim: embed_dim }.forward(
-            self.params().view("embed.weight"),
-            tokens,
-            rows,
-            steps,
-            &mut scratch.x,
-        )?;
+        let (vocab_size, embed_dim) = self.embed_for_inference(tokens, rows, steps, scratch)?;
         let packed = self.inference_weights()?;
         let y = self.stack().forward_inference(
             self.params(),
@@ -165,6 +133,38 @@ impl Network {
             )?;
         }
         Ok(logits)
+    }
+
+    /// Checks that this is a language model and `tokens` `[B, T]` a batch of at least one step,
+    /// embeds them into `scratch.x` `[T, B, E]`, and returns (V, E).
+    fn embed_for_inference(
+        &self,
+        tokens: &[i32],
+        rows: usize,
+        steps: usize,
+        scratch: &mut InferenceScratch,
+    ) -> Result<(usize, usize)> {
+        let InputKind::Tokens { vocab_size, embed_dim } = self.config.input else {
+            return Err(Error::Config("feed: only token models generate".into()));
+        };
+        if self.config.task != Task::LanguageModel {
+            return Err(Error::Config(format!(
+                "feed: only language models generate, this model's task is \"{}\"",
+                self.config.task.name()
+            )));
+        }
+        if rows == 0 || steps == 0 {
+            return Err(Error::Range(format!("feed: expected at least one row and one step, got {rows} × {steps}")));
+        }
+        scratch.x.resize(steps * rows * embed_dim, 0.0);
+        Embedding { vocab: vocab_size, dim: embed_dim }.forward(
+            self.params().view("embed.weight"),
+            tokens,
+            rows,
+            steps,
+            &mut scratch.x,
+        )?;
+        Ok((vocab_size, embed_dim))
     }
 
     /// The zero state of one sequence.
