@@ -30,11 +30,6 @@ use std::cell::RefCell;
 
 /// Depth (k) per 32-bit lane of the dot-product instructions.
 const GROUP: usize = 4;
-/// Byte multiply-adds per f32 multiply-add, in time (64 per `vpdpbusd` against 16 per FMA): a
-/// product is split over threads when its work, so counted, pays for the split as an f32
-/// product's would. At f32's threshold a batch-1 step's products were split and measured
-/// slower (GEN-LSTM-b1 at 2 threads: 12.8–13.3 µs per token, against 11.5–12.7 unsplit).
-const INT8_MACS_PER_FMA: usize = 4;
 /// The deepest product whose integer sums cannot overflow i32 (k · 255 · 127 < 2³¹).
 pub const MAX_DEPTH: usize = 1 << 16;
 
@@ -93,6 +88,22 @@ impl Int8Kernels {
             Int8Kernels::Portable => "portable",
             Int8Kernels::Avx2 => "avx2",
             Int8Kernels::Vnni => "avx512vnni",
+        }
+    }
+
+    /// Byte multiply-adds per f32 multiply-add, in time: a product is split over threads when
+    /// its work, so counted, pays for the split as an f32 product's would.
+    /// - VNNI: 64 per `vpdpbusd` against 16 per FMA. At f32's threshold a batch-1 step's products
+    ///   were split and measured slower (GEN-LSTM-b1 at 2 threads on a Xeon: 12.8–13.3 µs per
+    ///   token, against 11.5–12.7 unsplit).
+    /// - AVX2: 32 per `vpmaddubsw` + `vpmaddwd` pair against 2 FMAs of 8. Counted as VNNI's, a
+    ///   batch-1 step's products stayed on one thread and ran no faster at 2 threads than at 1.
+    /// - portable: taken as f32's.
+    fn macs_per_fma(self) -> usize {
+        match self {
+            Int8Kernels::Vnni => 4,
+            Int8Kernels::Avx2 => 2,
+            Int8Kernels::Portable => 1,
         }
     }
 
@@ -434,7 +445,7 @@ impl Int8Matrix {
         }
         let groups = k.div_ceil(GROUP);
         let lda = groups * GROUP;
-        let (panels, work) = (n.div_ceil(PANEL), rows * k * n / INT8_MACS_PER_FMA);
+        let (panels, work) = (n.div_ceil(PANEL), rows * k * n / kernels.macs_per_fma());
         let shared = SharedOut(out.as_mut_ptr());
         let row_block = kernels.max_rows() * 2;
         if threads > 1 && rows >= row_block * threads && work >= crate::parallel::min_split_work() {
@@ -548,9 +559,11 @@ mod tests {
     }
 
     fn check(kernels: Int8Kernels) {
-        // The last two split their rows over 2 threads, the rest (at 2 threads) their columns.
+        // The last two split their rows over 2 threads, the rest (at 2 threads) their columns
+        // when their work is worth it (a batch-1 step's [1×256]·[256×1024] on the AVX2 set).
         for (rows, k, n) in [
             (1, 5, 3),
+            (1, 256, 1024),
             (1, 64, 130),
             (3, 33, 17),
             (7, 128, 64),
