@@ -109,7 +109,8 @@ function chartData(rows, records) {
     for (const threads of [1, 2]) {
       const cands = ratios.filter((r) => r.config === config && r.threads === threads);
       if (!cands.length) continue;
-      // the best PyTorch variant of the run: the issue's targets are against PyTorch at its best
+      // the best PyTorch variant of the run: the one rnnkit leads by least in paired rounds (the
+      // targets are against PyTorch at its best)
       const best = cands.reduce((a, b) => (b.faster < a.faster ? b : a));
       const lo = C.higherIsBetter(best.metric) ? best.lo : 1 / best.hi;
       const hi = C.higherIsBetter(best.metric) ? best.hi : 1 / best.lo;
@@ -185,8 +186,8 @@ function svg(data, title, machine) {
     bar(1, y + 20, '#868e96', `PyTorch ${C.fmt(d.torch, d.unit)} ${d.unit}`);
   });
   parts.push(`<line x1="${X(1)}" y1="${top - 4}" x2="${X(1)}" y2="${top + data.length * rowH}" stroke="#333" stroke-dasharray="4 3"/>`);
-  // which PyTorch build each bar is (the faster variant of the run per row), one per line
-  parts.push(`<text x="20" y="${top + data.length * rowH + 40}" fill="#555">PyTorch per row = the faster of the run's variants:</text>`);
+  // which PyTorch build each bar is (the one rnnkit leads by least, per row), one per line
+  parts.push(`<text x="20" y="${top + data.length * rowH + 40}" fill="#555">PyTorch per row = the build rnnkit leads by least (paired rounds):</text>`);
   variants.forEach((v, i) => parts.push(`<text x="36" y="${top + data.length * rowH + 56 + 16 * i}" fill="#555">${esc(v)}</text>`));
   parts.push('</svg>');
   return parts.join('\n') + '\n';
