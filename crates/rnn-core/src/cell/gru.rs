@@ -24,7 +24,10 @@ use super::{
     write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
     CellWeights, CellWorkspace, PackedCellWeights,
 };
-use super::{block_product, for_each_row_block, recurrent_product, step_row_blocks, RowBlocks, SharedRows};
+use super::{
+    block_product, for_each_row_block, for_each_row_block_backward, recurrent_product, step_row_blocks, RowBlocks,
+    SharedRows,
+};
 use crate::kernels::activations;
 use crate::kernels::precision::PackedOperand;
 
@@ -223,37 +226,26 @@ pub(super) fn backward(
     dh.extend_from_slice(up.dh_n);
     resized(dh_prev, bh);
     if let Some(per) = step_row_blocks(d.batch) {
-        // Each block of rows runs every step in one parallel region, its dL/dh passing between
-        // the two buffers (after step t it is in `dh` when T − t is even).
-        let buffers = [SharedRows::new(dh), SharedRows::new(dh_prev)];
+        // Each block of rows runs every step in one parallel region.
         let (dgi_rows, dgh_rows) = (SharedRows::new(dg_ih), SharedRows::new(dg_hh));
-        for_each_row_block(d.batch, per, |rows| {
-            let (first, len, gate_len) = (rows.start * hd, rows.len() * hd, rows.len() * gh);
-            for (k, t) in (0..d.steps).rev().enumerate() {
-                let (at, gates_at) = (t * bh + first, (t * d.batch + rows.start) * gh);
-                // SAFETY: this block's rows of step t of both gate-gradient buffers and of both
-                // dL/dh buffers (one read, the other written): disjoint from every other block's.
-                let (dh_t, dh_prev, dgi, dgh) = unsafe {
-                    let dh_t = &*buffers[k % 2].slice(first, len);
-                    let dh_prev = buffers[(k + 1) % 2].slice(first, len);
-                    (dh_t, dh_prev, dgi_rows.slice(gates_at, gate_len), dgh_rows.slice(gates_at, gate_len))
-                };
-                let inputs = StepGradInputs {
-                    lengths: &cache.lengths[rows.clone()],
-                    gates: &cache.gates[gates_at..gates_at + gate_len],
-                    h_prev: &cache.h[at..at + len],
-                    hn: &cache.aux[at..at + len],
-                    dy: &up.dy[at..at + len],
-                    dh: dh_t,
-                };
-                let mut grads = StepGrads { dgi, dgh, dh_prev };
-                gate_gradients(t, hd, inputs, &mut grads);
-                block_product(rows.len(), grads.dgh, &cache.w_hh, 1.0, grads.dh_prev);
-            }
+        for_each_row_block_backward(d, per, dh, dh_prev, |rows, t, dh_t, dh_prev| {
+            let (at, len) = (t * bh + rows.start * hd, rows.len() * hd);
+            let (gates_at, gate_len) = ((t * d.batch + rows.start) * gh, rows.len() * gh);
+            // SAFETY: this block's rows of step t of both gate-gradient buffers: disjoint from
+            // every other block's.
+            let (dgi, dgh) = unsafe { (dgi_rows.slice(gates_at, gate_len), dgh_rows.slice(gates_at, gate_len)) };
+            let inputs = StepGradInputs {
+                lengths: &cache.lengths[rows.clone()],
+                gates: &cache.gates[gates_at..gates_at + gate_len],
+                h_prev: &cache.h[at..at + len],
+                hn: &cache.aux[at..at + len],
+                dy: &up.dy[at..at + len],
+                dh: dh_t,
+            };
+            let mut grads = StepGrads { dgi, dgh, dh_prev };
+            gate_gradients(t, hd, inputs, &mut grads);
+            block_product(rows.len(), grads.dgh, &cache.w_hh, 1.0, grads.dh_prev);
         });
-        if d.steps % 2 == 1 {
-            std::mem::swap(dh, dh_prev);
-        }
         down.dh0.copy_from_slice(dh);
         return finish_backward(w, cache, GATES, dg_ih, dg_hh, g, down.dx);
     }

@@ -22,7 +22,9 @@ use super::{
     write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
     CellWeights, CellWorkspace, PackedCellWeights,
 };
-use super::{block_product, for_each_row_block, recurrent_product, step_row_blocks, SharedRows};
+use super::{
+    block_product, for_each_row_block, for_each_row_block_backward, recurrent_product, step_row_blocks, SharedRows,
+};
 use crate::kernels::activations;
 use crate::kernels::precision::PackedOperand;
 
@@ -222,42 +224,26 @@ pub(super) fn backward(
         None => dc.resize(bh, 0.0),
     }
     if let Some(per) = step_row_blocks(d.batch) {
-        // Each block of rows runs every step in one parallel region, its dL/dh passing between
-        // the two buffers (after step t it is in `dh` when T − t is even) and its dL/dc updated
-        // in place.
-        let (buffers, dc_rows, dg_rows) =
-            ([SharedRows::new(dh), SharedRows::new(dh_prev)], SharedRows::new(dc), SharedRows::new(dg));
-        for_each_row_block(d.batch, per, |rows| {
-            let (first, len, gate_len) = (rows.start * hd, rows.len() * hd, rows.len() * gh);
-            for (k, t) in (0..d.steps).rev().enumerate() {
-                let (at, gates_at) = (t * bh + first, (t * d.batch + rows.start) * gh);
-                // SAFETY: this block's rows of step t of `dg`, of dL/dc and of both dL/dh buffers
-                // (one read, the other written): disjoint from every other block's.
-                let (dh_t, dh_prev, dc, dg_t) = unsafe {
-                    let dh_t = &*buffers[k % 2].slice(first, len);
-                    (
-                        dh_t,
-                        buffers[(k + 1) % 2].slice(first, len),
-                        dc_rows.slice(first, len),
-                        dg_rows.slice(gates_at, gate_len),
-                    )
-                };
-                let inputs = StepGradInputs {
-                    lengths: &cache.lengths[rows.clone()],
-                    gates: &cache.gates[gates_at..gates_at + gate_len],
-                    c_prev: &cache.c[at..at + len],
-                    tanh_c: &cache.aux[at..at + len],
-                    dy: &up.dy[at..at + len],
-                    dh: dh_t,
-                };
-                let mut grads = StepGrads { dc, dg: dg_t, dh_prev };
-                gate_gradients(t, hd, inputs, &mut grads);
-                block_product(rows.len(), grads.dg, &cache.w_hh, 1.0, grads.dh_prev);
-            }
+        // Each block of rows runs every step in one parallel region, its dL/dc updated in place.
+        let (dc_rows, dg_rows) = (SharedRows::new(dc), SharedRows::new(dg));
+        for_each_row_block_backward(d, per, dh, dh_prev, |rows, t, dh_t, dh_prev| {
+            let (at, len) = (t * bh + rows.start * hd, rows.len() * hd);
+            let (gates_at, gate_len) = ((t * d.batch + rows.start) * gh, rows.len() * gh);
+            // SAFETY: this block's rows of dL/dc and of step t of `dg`: disjoint from every
+            // other block's.
+            let (dc, dg_t) = unsafe { (dc_rows.slice(rows.start * hd, len), dg_rows.slice(gates_at, gate_len)) };
+            let inputs = StepGradInputs {
+                lengths: &cache.lengths[rows.clone()],
+                gates: &cache.gates[gates_at..gates_at + gate_len],
+                c_prev: &cache.c[at..at + len],
+                tanh_c: &cache.aux[at..at + len],
+                dy: &up.dy[at..at + len],
+                dh: dh_t,
+            };
+            let mut grads = StepGrads { dc, dg: dg_t, dh_prev };
+            gate_gradients(t, hd, inputs, &mut grads);
+            block_product(rows.len(), grads.dg, &cache.w_hh, 1.0, grads.dh_prev);
         });
-        if d.steps % 2 == 1 {
-            std::mem::swap(dh, dh_prev);
-        }
     } else {
         for t in (0..d.steps).rev() {
             let gate_rows = t * d.batch * gh..(t + 1) * d.batch * gh;

@@ -563,6 +563,34 @@ fn for_each_row_block(batch: usize, per: usize, block: impl Fn(std::ops::Range<u
     crate::parallel::for_each_index(batch.div_ceil(per), |i| block(i * per..((i + 1) * per).min(batch)));
 }
 
+/// Backward through every step of the row blocks of `per` rows, in one parallel region:
+/// `step(rows, t, dh_t, dh_prev)`, t counting down, gets the block's rows of dL/dh_t (read) and
+/// of the buffer that receives dL/dh_{t-1} (written); the two buffers (`[B, H]` each) trade
+/// places at every step. On return `dh` holds dL/dh_0 of every row.
+fn for_each_row_block_backward(
+    d: SeqDims,
+    per: usize,
+    dh: &mut Vec<f32>,
+    dh_prev: &mut Vec<f32>,
+    step: impl Fn(std::ops::Range<usize>, usize, &[f32], &mut [f32]) + Sync,
+) {
+    let buffers = [SharedRows::new(dh), SharedRows::new(dh_prev)];
+    for_each_row_block(d.batch, per, |rows| {
+        let (first, len) = (rows.start * d.hidden, rows.len() * d.hidden);
+        for (k, t) in (0..d.steps).rev().enumerate() {
+            // SAFETY: this block's rows of both buffers, one read and the other written:
+            // disjoint from each other and from every other block's.
+            let (dh_t, dh_prev) =
+                unsafe { (&*buffers[k % 2].slice(first, len), buffers[(k + 1) % 2].slice(first, len)) };
+            step(rows.clone(), t, dh_t, dh_prev);
+        }
+    });
+    // After step t, dL/dh is in `dh` when T − t is even.
+    if d.steps % 2 == 1 {
+        std::mem::swap(dh, dh_prev);
+    }
+}
+
 /// [`recurrent_product`] on the calling thread (a block of rows inside a parallel region).
 fn block_product(rows: usize, h: &[f32], w: &impl PackedOperand, beta: f32, out: &mut [f32]) {
     packed_product(rows, h, w, beta, out, 1);

@@ -12,7 +12,10 @@ use super::{
     write_output, BackwardScratch, CellCache, CellDownstream, CellGrads, CellInput, CellSequence, CellUpstream,
     CellWeights, CellWorkspace, PackedCellWeights,
 };
-use super::{block_product, for_each_row_block, recurrent_product, step_row_blocks, RowBlocks, SharedRows};
+use super::{
+    block_product, for_each_row_block, for_each_row_block_backward, recurrent_product, step_row_blocks, RowBlocks,
+    SharedRows,
+};
 use crate::kernels::activations;
 use crate::kernels::precision::PackedOperand;
 
@@ -167,37 +170,22 @@ pub(super) fn backward(
     dh.extend_from_slice(up.dh_n);
     resized(dh_prev, bh);
     if let Some(per) = step_row_blocks(d.batch) {
-        // Each block of rows runs every step in one parallel region, its dL/dh passing between
-        // the two buffers: after step t (counting down from T − 1) it is in `dh` when T − t is
-        // even.
-        let (buffers, grads_da) = ([SharedRows::new(dh), SharedRows::new(dh_prev)], SharedRows::new(da));
-        for_each_row_block(d.batch, per, |rows| {
-            let (first, len) = (rows.start * hd, rows.len() * hd);
-            for (k, t) in (0..d.steps).rev().enumerate() {
-                let at = t * bh + first;
-                // SAFETY: this block's rows of step t of `da` and of both dL/dh buffers (one read,
-                // the other written): disjoint from every other block's.
-                let (dh_t, dh_prev, da_t) = unsafe {
-                    (
-                        &*buffers[k % 2].slice(first, len),
-                        buffers[(k + 1) % 2].slice(first, len),
-                        grads_da.slice(at, len),
-                    )
-                };
-                let inputs = StepGradInputs {
-                    lengths: &cache.lengths[rows.clone()],
-                    act: &cache.gates[at..at + len],
-                    dy: &up.dy[at..at + len],
-                    dh: dh_t,
-                };
-                let mut grads = StepGrads { da: da_t, dh_prev };
-                pre_activation_gradients(t, hd, inputs, &mut grads, relu);
-                block_product(rows.len(), grads.da, &cache.w_hh, 1.0, grads.dh_prev);
-            }
+        // Each block of rows runs every step in one parallel region.
+        let grads_da = SharedRows::new(da);
+        for_each_row_block_backward(d, per, dh, dh_prev, |rows, t, dh_t, dh_prev| {
+            let (at, len) = (t * bh + rows.start * hd, rows.len() * hd);
+            // SAFETY: this block's rows of step t of `da`: disjoint from every other block's.
+            let da_t = unsafe { grads_da.slice(at, len) };
+            let inputs = StepGradInputs {
+                lengths: &cache.lengths[rows.clone()],
+                act: &cache.gates[at..at + len],
+                dy: &up.dy[at..at + len],
+                dh: dh_t,
+            };
+            let mut grads = StepGrads { da: da_t, dh_prev };
+            pre_activation_gradients(t, hd, inputs, &mut grads, relu);
+            block_product(rows.len(), grads.da, &cache.w_hh, 1.0, grads.dh_prev);
         });
-        if d.steps % 2 == 1 {
-            std::mem::swap(dh, dh_prev);
-        }
         down.dh0.copy_from_slice(dh);
         return finish_backward(w, cache, 1, da, da, g, down.dx);
     }
