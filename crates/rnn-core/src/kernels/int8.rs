@@ -199,7 +199,7 @@ unsafe fn portable_tile<const R: usize, const P: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{merge_sums, Kernel, KernelTable, Line, TileOut, GROUP, PANEL};
+    use super::{merge_sums, Kernel, KernelTable, Line, TileOut, GROUP};
     use std::arch::x86_64::*;
 
     pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
@@ -234,13 +234,30 @@ mod avx2 {
                 }
             }
         }
-        let mut spilled = [[0i32; PANEL]; P];
+        // `merge_sums` 8 columns at a time (a multiply and an add, never fused: the portable
+        // merge's bits), and the columns of a last partial vector through `merge_sums` itself.
+        let beta = _mm256_set1_ps(out.beta);
+        let vectors = (out.cols / 8).min(2 * P);
         for (r, sums_r) in sums.iter().enumerate() {
-            for (dst, sum) in spilled.iter_mut().zip(sums_r) {
-                _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, sum[0]);
-                _mm256_storeu_si256(dst.as_mut_ptr().add(8) as *mut __m256i, sum[1]);
+            let s_a = _mm256_set1_ps(*out.s_a.add(r));
+            for v in 0..vectors {
+                let scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums_r[v / 2][v % 2]), s_a);
+                let value = _mm256_mul_ps(scaled, _mm256_loadu_ps(out.s_w.add(v * 8)));
+                let dst = out.c.add(r * out.ldc + v * 8);
+                let merged = if out.beta == 0.0 {
+                    value
+                } else {
+                    _mm256_add_ps(value, _mm256_mul_ps(beta, _mm256_loadu_ps(dst)))
+                };
+                _mm256_storeu_ps(dst, merged);
             }
-            merge_sums(r, spilled.as_flattened(), out);
+            let done = vectors * 8;
+            if done < out.cols {
+                let mut spilled = [0i32; 8];
+                _mm256_storeu_si256(spilled.as_mut_ptr() as *mut __m256i, sums_r[vectors / 2][vectors % 2]);
+                let rest = TileOut { s_w: out.s_w.add(done), c: out.c.add(done), cols: out.cols - done, ..out };
+                merge_sums(r, &spilled, rest);
+            }
         }
     }
 }
