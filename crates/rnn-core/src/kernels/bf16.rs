@@ -1,19 +1,17 @@
 //! bf16 weights for inference: `W [k, n]` stored as the upper 16 bits of each f32 (rounded to
 //! nearest, ties to even: 8 significant bits, a relative error of at most 2⁻⁹ per weight), and
-//! multiplied by f32 rows in f32: each weight is widened back to f32 (a zero-extension and a
-//! shift) just before its multiply-add, so the inputs keep full precision.
+//! multiplied by f32 rows in f32: each weight is widened back to f32 (its bits moved to the upper
+//! half) just before its multiply-add, so the inputs keep full precision.
 //!
 //! Kernels: AVX-512F tiles of up to 6 rows × 4 panels of 16 columns (1 row × 8 panels), AVX2 + FMA
 //! tiles of up to 6 rows × 1 panel (1 row × 4 panels), both one fused multiply-add per weight
-//! in increasing depth (the same bits); the portable kernels multiply and add separately.
+//! in increasing depth (the same bits); the portable kernels multiply and add separately. Each
+//! kernel merges its tile into the output itself (the AVX2 one a vector at a time).
 //!
 //! Packing: panels of 16 columns, each `[k][16]` (32 bytes per depth step).
 
 use super::isa::Isa;
 use super::precision::{for_each_tile, max_panels, merge_row, split_panels, KernelTable, SharedOut, PANEL};
-
-/// Row stride of a kernel's accumulator tile (up to 8 panels).
-const ACC_STRIDE: usize = 8 * PANEL;
 
 /// `W [k, n]` packed as bf16 (see the module comment).
 #[derive(Debug, Clone, Default)]
@@ -38,9 +36,30 @@ pub fn from_bf16(v: u16) -> f32 {
     f32::from_bits((v as u32) << 16)
 }
 
-/// `acc [R][ACC_STRIDE]` ← the sums of a tile: R rows of A (row r at `a + r·lda`, k values) times
-/// P consecutive panels (panel q at `b + q·k·16`).
-type Kernel = unsafe fn(k: usize, a: *const f32, lda: usize, b: *const u16, acc: *mut f32);
+/// Where a kernel puts its tile: `C[r, j] ← sum` (`+ beta · C[r, j]` unless beta is 0, a
+/// multiply then an add in every kernel set), for the tile's rows and its first `cols` columns.
+#[derive(Clone, Copy)]
+struct TileOut {
+    /// C at the tile's first row and column; rows `ldc` apart.
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    beta: f32,
+}
+
+/// Computes a tile: R rows of A (row r at `a + r·lda`, k values) times P consecutive panels
+/// (panel q at `b + q·k·16`), merged into C by `out`.
+type Kernel = unsafe fn(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileOut);
+
+/// Merges row `r` of a tile's sums (`sums` `[P·16]`, those of the first `out.cols` columns
+/// used) into C, as [`TileOut`] says.
+///
+/// # Safety
+/// `out` must point at valid buffers for row r and `out.cols` columns.
+unsafe fn merge_sums(r: usize, sums: &[f32], out: TileOut) {
+    let dst = std::slice::from_raw_parts_mut(out.c.add(r * out.ldc), out.cols);
+    merge_row(dst, sums.iter().copied(), out.beta);
+}
 
 /// Which kernels run the products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,50 +103,58 @@ impl Bf16Kernels {
 static PORTABLE: KernelTable<Kernel> = kernel_table!(portable_tile);
 
 /// # Safety
-/// See [`Kernel`]: `a` holds R rows of k values at stride `lda`, `b` P panels of `k·16`,
-/// `acc` R rows of [`ACC_STRIDE`].
+/// See [`Kernel`]: `a` holds R rows of k values at stride `lda`, `b` P panels of `k·16`, `out`
+/// R rows of its columns.
 unsafe fn portable_tile<const R: usize, const P: usize>(
     k: usize,
     a: *const f32,
     lda: usize,
     b: *const u16,
-    acc: *mut f32,
+    out: TileOut,
 ) {
     for r in 0..R {
         let a_r = std::slice::from_raw_parts(a.add(r * lda), k);
-        for q in 0..P {
+        let mut sums = [[0.0f32; PANEL]; P];
+        for (q, sums_q) in sums.iter_mut().enumerate() {
             let panel = std::slice::from_raw_parts(b.add(q * k * PANEL), k * PANEL);
-            let mut sums = [0.0f32; PANEL];
             for (w, &x) in panel.chunks_exact(PANEL).zip(a_r) {
-                for (sum, &w) in sums.iter_mut().zip(w) {
+                for (sum, &w) in sums_q.iter_mut().zip(w) {
                     *sum += x * from_bf16(w);
                 }
             }
-            std::ptr::copy_nonoverlapping(sums.as_ptr(), acc.add(r * ACC_STRIDE + q * PANEL), PANEL);
         }
+        merge_sums(r, sums.as_flattened(), out);
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Kernel, KernelTable, ACC_STRIDE, PANEL};
+    use super::{merge_sums, Kernel, KernelTable, TileOut, PANEL};
     use std::arch::x86_64::*;
 
     pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
 
     /// # Safety
     /// See [`Kernel`](super::Kernel); the CPU must support AVX2 and FMA.
+    ///
+    /// Widening: a panel's 16 weights at one depth load as 8 u32 lanes, lane i holding columns
+    /// 2i (low half) and 2i + 1 (high half). A shift left by 16 makes the even columns' f32 and
+    /// masking off the low half the odd columns': two instructions per 16 weights, where
+    /// zero-extending each half and shifting took four (both compete with the FMAs for the
+    /// vector ports). The sums stay in that even/odd order until the tile's end, where one
+    /// interleave puts them back in column order. Each column's multiply-adds are the same, in
+    /// the same order, so the bits are too.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, acc: *mut f32) {
+    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileOut) {
+        let high_half = _mm256_set1_epi32(0xffff_0000_u32 as i32);
+        // sums[r][q]: [even columns 0, 2, …, 14; odd columns 1, 3, …, 15] of panel q.
         let mut sums = [[[_mm256_setzero_ps(); 2]; P]; R];
         for p in 0..k {
             let mut w = [[_mm256_setzero_ps(); 2]; P];
             for (q, w_q) in w.iter_mut().enumerate() {
-                let src = b.add(q * k * PANEL + p * PANEL) as *const __m128i;
-                for (half, w_h) in w_q.iter_mut().enumerate() {
-                    let wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.add(half)));
-                    *w_h = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(wide));
-                }
+                let pairs = _mm256_loadu_si256(b.add(q * k * PANEL + p * PANEL) as *const __m256i);
+                w_q[0] = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(pairs));
+                w_q[1] = _mm256_castsi256_ps(_mm256_and_si256(pairs, high_half));
             }
             for (r, sums_r) in sums.iter_mut().enumerate() {
                 let x = _mm256_set1_ps(*a.add(r * lda + p));
@@ -137,11 +164,32 @@ mod avx2 {
                 }
             }
         }
+        // Merged into C 8 columns at a time (a multiply and an add, never fused: the portable
+        // merge's bits), and the columns of a last partial vector through `merge_sums`.
+        let beta = _mm256_set1_ps(out.beta);
+        let vectors = (out.cols / 8).min(2 * P);
         for (r, sums_r) in sums.iter().enumerate() {
-            for (q, sum) in sums_r.iter().enumerate() {
-                let dst = acc.add(r * ACC_STRIDE + q * PANEL);
-                _mm256_storeu_ps(dst, sum[0]);
-                _mm256_storeu_ps(dst.add(8), sum[1]);
+            let mut ordered = [_mm256_setzero_ps(); 8];
+            for (q, [even, odd]) in sums_r.iter().enumerate() {
+                // Within each 128-bit half: [0 1 2 3 | 8 9 10 11] and [4 5 6 7 | 12 13 14 15].
+                let (low, high) = (_mm256_unpacklo_ps(*even, *odd), _mm256_unpackhi_ps(*even, *odd));
+                ordered[2 * q] = _mm256_permute2f128_ps::<0x20>(low, high);
+                ordered[2 * q + 1] = _mm256_permute2f128_ps::<0x31>(low, high);
+            }
+            for (v, &value) in ordered.iter().enumerate().take(vectors) {
+                let dst = out.c.add(r * out.ldc + v * 8);
+                let merged = if out.beta == 0.0 {
+                    value
+                } else {
+                    _mm256_add_ps(value, _mm256_mul_ps(beta, _mm256_loadu_ps(dst)))
+                };
+                _mm256_storeu_ps(dst, merged);
+            }
+            let done = vectors * 8;
+            if done < out.cols {
+                let mut spilled = [0.0f32; 8];
+                _mm256_storeu_ps(spilled.as_mut_ptr(), ordered[vectors]);
+                merge_sums(r, &spilled, TileOut { c: out.c.add(done), cols: out.cols - done, ..out });
             }
         }
     }
@@ -149,7 +197,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Kernel, KernelTable, ACC_STRIDE, PANEL};
+    use super::{merge_sums, Kernel, KernelTable, TileOut, PANEL};
     use std::arch::x86_64::*;
 
     pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
@@ -157,7 +205,7 @@ mod avx512 {
     /// # Safety
     /// See [`Kernel`](super::Kernel); the CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
-    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, acc: *mut f32) {
+    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileOut) {
         let mut sums = [[_mm512_setzero_ps(); P]; R];
         for p in 0..k {
             let mut w = [_mm512_setzero_ps(); P];
@@ -174,9 +222,11 @@ mod avx512 {
             }
         }
         for (r, sums_r) in sums.iter().enumerate() {
-            for (q, &sum) in sums_r.iter().enumerate() {
-                _mm512_storeu_ps(acc.add(r * ACC_STRIDE + q * PANEL), sum);
+            let mut spilled = [[0.0f32; PANEL]; P];
+            for (spilled_q, &sum) in spilled.iter_mut().zip(sums_r) {
+                _mm512_storeu_ps(spilled_q.as_mut_ptr(), sum);
             }
+            merge_sums(r, spilled.as_flattened(), out);
         }
     }
 }
@@ -225,7 +275,6 @@ impl Bf16Matrix {
         }
         let shared = SharedOut(out.as_mut_ptr());
         split_panels(n.div_ceil(PANEL), rows * k * n, threads, |panels| {
-            let mut acc = [0.0f32; 6 * ACC_STRIDE];
             for_each_tile(
                 rows,
                 panels,
@@ -233,26 +282,17 @@ impl Bf16Matrix {
                 |r| kernels.max_panels(r),
                 |r0, tile_rows, tile| {
                     let kernel = kernels.kernel(tile_rows, tile.len());
-                    // SAFETY: the kernel reads `tile_rows` rows of k values from row r0 of `a` and
-                    // `tile.len()` panels from panel `tile.start`, all inside the buffers, and writes
-                    // `tile_rows` rows of `acc`; the CPU has its instructions (asserted above).
-                    unsafe {
-                        kernel(
-                            k,
-                            a[r0 * k..].as_ptr(),
-                            k,
-                            self.data[tile.start * k * PANEL..].as_ptr(),
-                            acc.as_mut_ptr(),
-                        )
-                    };
                     let first = tile.start * PANEL;
-                    let cols = (tile.end * PANEL).min(n) - first;
-                    for r in 0..tile_rows {
-                        // SAFETY: row r0 + r < rows, columns first..first + cols < n: inside `out`,
-                        // in this thread's panels only.
-                        let dst = unsafe { std::slice::from_raw_parts_mut(shared.at((r0 + r) * n + first), cols) };
-                        merge_row(dst, acc[r * ACC_STRIDE..r * ACC_STRIDE + cols].iter().copied(), beta);
-                    }
+                    // SAFETY: the kernel reads `tile_rows` rows of k values from row r0 of `a` and
+                    // `tile.len()` panels from panel `tile.start`, all inside the buffers, and
+                    // writes rows r0.. r0 + tile_rows, columns first..min(n, tile end) of `out`:
+                    // inside it, in this thread's panels only. The CPU has its instructions
+                    // (asserted above).
+                    unsafe {
+                        let c = shared.at(r0 * n + first);
+                        let out = TileOut { c, ldc: n, cols: (tile.end * PANEL).min(n) - first, beta };
+                        kernel(k, a[r0 * k..].as_ptr(), k, self.data[tile.start * k * PANEL..].as_ptr(), out)
+                    };
                 },
             );
         });
