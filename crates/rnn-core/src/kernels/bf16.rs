@@ -11,7 +11,7 @@
 //! Packing: panels of 16 columns, each `[k][16]` (32 bytes per depth step).
 
 use super::isa::Isa;
-use super::precision::{for_each_tile, max_panels, merge_row, split_panels, KernelTable, SharedOut, PANEL};
+use super::precision::{for_each_tile, max_panels, split_panels, KernelTable, SharedOut, TileDst, PANEL};
 
 /// `W [k, n]` packed as bf16 (see the module comment).
 #[derive(Debug, Clone, Default)]
@@ -36,30 +36,10 @@ pub fn from_bf16(v: u16) -> f32 {
     f32::from_bits((v as u32) << 16)
 }
 
-/// Where a kernel puts its tile: `C[r, j] ← sum` (`+ beta · C[r, j]` unless beta is 0, a
-/// multiply then an add in every kernel set), for the tile's rows and its first `cols` columns.
-#[derive(Clone, Copy)]
-struct TileOut {
-    /// C at the tile's first row and column; rows `ldc` apart.
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    beta: f32,
-}
-
 /// Computes a tile: R rows of A (row r at `a + r·lda`, k values) times P consecutive panels
-/// (panel q at `b + q·k·16`), merged into C by `out`.
-type Kernel = unsafe fn(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileOut);
-
-/// Merges row `r` of a tile's sums (`sums` `[P·16]`, those of the first `out.cols` columns
-/// used) into C, as [`TileOut`] says.
-///
-/// # Safety
-/// `out` must point at valid buffers for row r and `out.cols` columns.
-unsafe fn merge_sums(r: usize, sums: &[f32], out: TileOut) {
-    let dst = std::slice::from_raw_parts_mut(out.c.add(r * out.ldc), out.cols);
-    merge_row(dst, sums.iter().copied(), out.beta);
-}
+/// (panel q at `b + q·k·16`), merged into C at `out` (`C[r, j] ← sum`, `+ beta · C[r, j]` unless
+/// beta is 0).
+type Kernel = unsafe fn(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileDst);
 
 /// Which kernels run the products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +90,7 @@ unsafe fn portable_tile<const R: usize, const P: usize>(
     a: *const f32,
     lda: usize,
     b: *const u16,
-    out: TileOut,
+    out: TileDst,
 ) {
     for r in 0..R {
         let a_r = std::slice::from_raw_parts(a.add(r * lda), k);
@@ -123,13 +103,13 @@ unsafe fn portable_tile<const R: usize, const P: usize>(
                 }
             }
         }
-        merge_sums(r, sums.as_flattened(), out);
+        out.merge(r, sums.as_flattened().iter().copied());
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{merge_sums, Kernel, KernelTable, TileOut, PANEL};
+    use super::{Kernel, KernelTable, TileDst, PANEL};
     use std::arch::x86_64::*;
 
     pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
@@ -145,7 +125,7 @@ mod avx2 {
     /// interleave puts them back in column order. Each column's multiply-adds are the same, in
     /// the same order, so the bits are too.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileOut) {
+    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileDst) {
         let high_half = _mm256_set1_epi32(0xffff_0000_u32 as i32);
         // sums[r][q]: [even columns 0, 2, …, 14; odd columns 1, 3, …, 15] of panel q.
         let mut sums = [[[_mm256_setzero_ps(); 2]; P]; R];
@@ -164,9 +144,8 @@ mod avx2 {
                 }
             }
         }
-        // Merged into C 8 columns at a time (a multiply and an add, never fused: the portable
-        // merge's bits), and the columns of a last partial vector through `merge_sums`.
-        let beta = _mm256_set1_ps(out.beta);
+        // Merged into C 8 columns at a time, and the columns of a last partial vector by the
+        // portable merge.
         let vectors = (out.cols / 8).min(2 * P);
         for (r, sums_r) in sums.iter().enumerate() {
             let mut ordered = [_mm256_setzero_ps(); 8];
@@ -177,19 +156,13 @@ mod avx2 {
                 ordered[2 * q + 1] = _mm256_permute2f128_ps::<0x31>(low, high);
             }
             for (v, &value) in ordered.iter().enumerate().take(vectors) {
-                let dst = out.c.add(r * out.ldc + v * 8);
-                let merged = if out.beta == 0.0 {
-                    value
-                } else {
-                    _mm256_add_ps(value, _mm256_mul_ps(beta, _mm256_loadu_ps(dst)))
-                };
-                _mm256_storeu_ps(dst, merged);
+                out.merge8(r, v * 8, value);
             }
             let done = vectors * 8;
             if done < out.cols {
                 let mut spilled = [0.0f32; 8];
                 _mm256_storeu_ps(spilled.as_mut_ptr(), ordered[vectors]);
-                merge_sums(r, &spilled, TileOut { c: out.c.add(done), cols: out.cols - done, ..out });
+                out.columns_from(done).merge(r, spilled.into_iter());
             }
         }
     }
@@ -197,7 +170,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{merge_sums, Kernel, KernelTable, TileOut, PANEL};
+    use super::{Kernel, KernelTable, TileDst, PANEL};
     use std::arch::x86_64::*;
 
     pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
@@ -205,7 +178,7 @@ mod avx512 {
     /// # Safety
     /// See [`Kernel`](super::Kernel); the CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
-    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileOut) {
+    unsafe fn tile<const R: usize, const P: usize>(k: usize, a: *const f32, lda: usize, b: *const u16, out: TileDst) {
         let mut sums = [[_mm512_setzero_ps(); P]; R];
         for p in 0..k {
             let mut w = [_mm512_setzero_ps(); P];
@@ -226,7 +199,7 @@ mod avx512 {
             for (spilled_q, &sum) in spilled.iter_mut().zip(sums_r) {
                 _mm512_storeu_ps(spilled_q.as_mut_ptr(), sum);
             }
-            merge_sums(r, spilled.as_flattened(), out);
+            out.merge(r, spilled.as_flattened().iter().copied());
         }
     }
 }
@@ -290,7 +263,7 @@ impl Bf16Matrix {
                     // (asserted above).
                     unsafe {
                         let c = shared.at(r0 * n + first);
-                        let out = TileOut { c, ldc: n, cols: (tile.end * PANEL).min(n) - first, beta };
+                        let out = TileDst { c, ldc: n, cols: (tile.end * PANEL).min(n) - first, beta };
                         kernel(k, a[r0 * k..].as_ptr(), k, self.data[tile.start * k * PANEL..].as_ptr(), out)
                     };
                 },

@@ -24,7 +24,7 @@
 //! padded to a multiple of 4 with zero weights, so the padding of a8 adds nothing.
 
 use super::isa::Isa;
-use super::precision::{for_each_tile, max_panels, merge_row, split_panels, KernelTable, SharedOut, PANEL};
+use super::precision::{for_each_tile, max_panels, split_panels, KernelTable, SharedOut, TileDst, PANEL};
 use crate::error::{Error, Result};
 use std::cell::RefCell;
 
@@ -133,9 +133,10 @@ impl Int8Kernels {
 }
 
 /// Where a kernel puts its tile: `C[r, j] ← (sum − offset · Σq[j]) · s_a[r] · s_w[j]`
-/// (`+ beta · C[r, j]` unless beta is 0), for the tile's rows and its first `cols` columns; the
-/// offset is the VNNI kernels' 128, else 0. Every kernel set computes these with the same f32
-/// operations (a conversion and two products, then a product and a sum), so the bits agree.
+/// (`+ beta · C[r, j]` unless beta is 0), for the tile's rows and the first `dst.cols` columns;
+/// the offset is the VNNI kernels' 128, else 0. Every kernel set computes these with the same
+/// f32 operations (a conversion and two products, then the merge of [`TileDst`]), so the bits
+/// agree.
 #[derive(Clone, Copy)]
 struct TileOut {
     /// `[R]` s_a of the tile's rows.
@@ -144,28 +145,21 @@ struct TileOut {
     s_w: *const f32,
     /// `[P·16]` Σ_p q[p, j] of the tile's columns.
     col_sums: *const i32,
-    /// C at the tile's first row and column; rows `ldc` apart.
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    beta: f32,
+    dst: TileDst,
 }
 
 /// Computes a tile: R rows of a8 (row r at `a + r·lda`, `groups` groups of 4 bytes) times P
 /// consecutive panels (panel q's group g at `b + q·groups + g`), merged into C by `out`.
 type Kernel = unsafe fn(groups: usize, a: *const i8, lda: usize, b: *const Line, out: TileOut);
 
-/// Merges row `r` of a tile's sums (`sums` `[P·16]`, those of the first `out.cols` columns
+/// Merges row `r` of a tile's sums (`sums` `[P·16]`, those of the first `out.dst.cols` columns
 /// used) into C, as [`TileOut`] says, with offset 0.
 ///
 /// # Safety
-/// `out` must point at valid buffers for row r and `out.cols` columns.
+/// `out` must point at valid buffers for row r and `out.dst.cols` columns.
 unsafe fn merge_sums(r: usize, sums: &[i32], out: TileOut) {
-    let cols = out.cols;
-    let (s_a, s_w) = (*out.s_a.add(r), std::slice::from_raw_parts(out.s_w, cols));
-    let dst = std::slice::from_raw_parts_mut(out.c.add(r * out.ldc), cols);
-    let values = sums.iter().zip(s_w).map(|(&sum, &s_w)| sum as f32 * s_a * s_w);
-    merge_row(dst, values, out.beta);
+    let (s_a, s_w) = (*out.s_a.add(r), std::slice::from_raw_parts(out.s_w, out.dst.cols));
+    out.dst.merge(r, sums.iter().zip(s_w).map(|(&sum, &s_w)| sum as f32 * s_a * s_w));
 }
 
 static PORTABLE: KernelTable<Kernel> = kernel_table!(portable_tile);
@@ -236,26 +230,19 @@ mod avx2 {
         }
         // `merge_sums` 8 columns at a time (a multiply and an add, never fused: the portable
         // merge's bits), and the columns of a last partial vector through `merge_sums` itself.
-        let beta = _mm256_set1_ps(out.beta);
-        let vectors = (out.cols / 8).min(2 * P);
+        let vectors = (out.dst.cols / 8).min(2 * P);
         for (r, sums_r) in sums.iter().enumerate() {
             let s_a = _mm256_set1_ps(*out.s_a.add(r));
             for v in 0..vectors {
                 let scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums_r[v / 2][v % 2]), s_a);
                 let value = _mm256_mul_ps(scaled, _mm256_loadu_ps(out.s_w.add(v * 8)));
-                let dst = out.c.add(r * out.ldc + v * 8);
-                let merged = if out.beta == 0.0 {
-                    value
-                } else {
-                    _mm256_add_ps(value, _mm256_mul_ps(beta, _mm256_loadu_ps(dst)))
-                };
-                _mm256_storeu_ps(dst, merged);
+                out.dst.merge8(r, v * 8, value);
             }
             let done = vectors * 8;
-            if done < out.cols {
+            if done < out.dst.cols {
                 let mut spilled = [0i32; 8];
                 _mm256_storeu_si256(spilled.as_mut_ptr() as *mut __m256i, sums_r[vectors / 2][vectors % 2]);
-                let rest = TileOut { s_w: out.s_w.add(done), c: out.c.add(done), cols: out.cols - done, ..out };
+                let rest = TileOut { s_w: out.s_w.add(done), dst: out.dst.columns_from(done), ..out };
                 merge_sums(r, &spilled, rest);
             }
         }
@@ -296,11 +283,11 @@ mod vnni {
         }
         // `merge_sums` 16 columns at a time, after taking off the 128 · Σq that reading a8 + 128
         // added.
-        let beta = _mm512_set1_ps(out.beta);
+        let (dst, beta) = (out.dst, _mm512_set1_ps(out.dst.beta));
         for (r, sums_r) in sums.iter().enumerate() {
             let s_a = _mm512_set1_ps(*out.s_a.add(r));
             for (q, &sum) in sums_r.iter().enumerate() {
-                let cols = out.cols.saturating_sub(q * PANEL).min(PANEL);
+                let cols = dst.cols.saturating_sub(q * PANEL).min(PANEL);
                 if cols == 0 {
                     break;
                 }
@@ -309,13 +296,13 @@ mod vnni {
                 let exact = _mm512_sub_epi32(sum, _mm512_slli_epi32::<7>(col_sums));
                 let scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(exact), s_a);
                 let value = _mm512_mul_ps(scaled, _mm512_loadu_ps(out.s_w.add(q * PANEL)));
-                let dst = out.c.add(r * out.ldc + q * PANEL);
-                let merged = if out.beta == 0.0 {
+                let at = dst.c.add(r * dst.ldc + q * PANEL);
+                let merged = if dst.beta == 0.0 {
                     value
                 } else {
-                    _mm512_add_ps(value, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(mask, dst)))
+                    _mm512_add_ps(value, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(mask, at)))
                 };
-                _mm512_mask_storeu_ps(dst, mask, merged);
+                _mm512_mask_storeu_ps(at, mask, merged);
             }
         }
     }
@@ -530,11 +517,13 @@ impl Int8Matrix {
                     s_a: quantized.scales[r0..].as_ptr(),
                     s_w: self.scales[first..].as_ptr(),
                     col_sums: self.col_sums[first..].as_ptr(),
-                    // SAFETY: row r0 < rows and column first < n: inside `c`.
-                    c: unsafe { c.at(r0 * n + first) },
-                    ldc: n,
-                    cols: (tile.end * PANEL).min(n) - first,
-                    beta,
+                    dst: TileDst {
+                        // SAFETY: row r0 < rows and column first < n: inside `c`.
+                        c: unsafe { c.at(r0 * n + first) },
+                        ldc: n,
+                        cols: (tile.end * PANEL).min(n) - first,
+                        beta,
+                    },
                 };
                 let a_tile = quantized.values[r0 * lda..].as_ptr();
                 // SAFETY: the kernel reads `tile_rows` rows of `lda` bytes from row r0, their scales,

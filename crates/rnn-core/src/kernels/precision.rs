@@ -220,9 +220,57 @@ impl SharedOut {
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+/// Where a reduced-precision kernel merges its tile: C at the tile's first row and column (rows
+/// `ldc` apart), its first `cols` columns, as `C ← value` (beta 0: C is not read) or
+/// `C ← value + beta · C`, a multiply then an add, never fused, in every kernel set (so the bits
+/// agree between them).
+#[derive(Clone, Copy)]
+pub(super) struct TileDst {
+    pub(super) c: *mut f32,
+    pub(super) ldc: usize,
+    pub(super) cols: usize,
+    pub(super) beta: f32,
+}
+
+impl TileDst {
+    /// The same rows from column `cols` on (`cols` ≤ `self.cols`).
+    ///
+    /// # Safety
+    /// As [`pointer::add`]: the columns skipped are inside C.
+    pub(super) unsafe fn columns_from(self, cols: usize) -> TileDst {
+        TileDst { c: self.c.add(cols), cols: self.cols - cols, ..self }
+    }
+
+    /// Merges `values` into row `r`'s first `cols` columns.
+    ///
+    /// # Safety
+    /// Row r's `cols` columns must be inside C and written by this caller only.
+    pub(super) unsafe fn merge(self, r: usize, values: impl Iterator<Item = f32>) {
+        merge_row(std::slice::from_raw_parts_mut(self.c.add(r * self.ldc), self.cols), values, self.beta);
+    }
+
+    /// Merges `value` into row `r`'s 8 columns from `column` (AVX2).
+    ///
+    /// # Safety
+    /// Those columns must be inside C and written by this caller only; the CPU must support AVX.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn merge8(self, r: usize, column: usize, value: std::arch::x86_64::__m256) {
+        use std::arch::x86_64::*;
+        let dst = self.c.add(r * self.ldc + column);
+        let merged = if self.beta == 0.0 {
+            value
+        } else {
+            _mm256_add_ps(value, _mm256_mul_ps(_mm256_set1_ps(self.beta), _mm256_loadu_ps(dst)))
+        };
+        _mm256_storeu_ps(dst, merged);
+    }
+}
+
 /// `dst ← values` (`beta == 0`: `dst` is not read) or `dst ← values + beta · dst`: a tile row's
 /// merge into C, written as slice loops the compiler vectorises.
-pub(super) fn merge_row(dst: &mut [f32], values: impl Iterator<Item = f32>, beta: f32) {
+fn merge_row(dst: &mut [f32], values: impl Iterator<Item = f32>, beta: f32) {
     if beta == 0.0 {
         dst.iter_mut().zip(values).for_each(|(d, v)| *d = v);
     } else {
