@@ -144,9 +144,6 @@ mod avx2 {
                 }
             }
         }
-        // Merged into C 8 columns at a time, and the columns of a last partial vector by the
-        // portable merge.
-        let vectors = (out.cols / 8).min(2 * P);
         for (r, sums_r) in sums.iter().enumerate() {
             let mut ordered = [_mm256_setzero_ps(); 8];
             for (q, [even, odd]) in sums_r.iter().enumerate() {
@@ -155,15 +152,7 @@ mod avx2 {
                 ordered[2 * q] = _mm256_permute2f128_ps::<0x20>(low, high);
                 ordered[2 * q + 1] = _mm256_permute2f128_ps::<0x31>(low, high);
             }
-            for (v, &value) in ordered.iter().enumerate().take(vectors) {
-                out.merge8(r, v * 8, value);
-            }
-            let done = vectors * 8;
-            if done < out.cols {
-                let mut spilled = [0.0f32; 8];
-                _mm256_storeu_ps(spilled.as_mut_ptr(), ordered[vectors]);
-                out.columns_from(done).merge(r, spilled.into_iter());
-            }
+            out.merge_vectors(r, &ordered[..2 * P]);
         }
     }
 }

@@ -193,7 +193,7 @@ unsafe fn portable_tile<const R: usize, const P: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{merge_sums, Kernel, KernelTable, Line, TileOut, GROUP};
+    use super::{Kernel, KernelTable, Line, TileOut, GROUP};
     use std::arch::x86_64::*;
 
     pub(super) static TABLE: KernelTable<Kernel> = kernel_table!(tile);
@@ -228,23 +228,16 @@ mod avx2 {
                 }
             }
         }
-        // `merge_sums` 8 columns at a time (a multiply and an add, never fused: the portable
-        // merge's bits), and the columns of a last partial vector through `merge_sums` itself.
-        let vectors = (out.dst.cols / 8).min(2 * P);
+        // `merge_sums` 8 columns at a time: the same conversion and products (s_w is padded to
+        // whole panels), then the merge of `TileDst`.
         for (r, sums_r) in sums.iter().enumerate() {
             let s_a = _mm256_set1_ps(*out.s_a.add(r));
-            for v in 0..vectors {
+            let mut values = [_mm256_setzero_ps(); 8];
+            for (v, value) in values.iter_mut().enumerate().take(2 * P) {
                 let scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums_r[v / 2][v % 2]), s_a);
-                let value = _mm256_mul_ps(scaled, _mm256_loadu_ps(out.s_w.add(v * 8)));
-                out.dst.merge8(r, v * 8, value);
+                *value = _mm256_mul_ps(scaled, _mm256_loadu_ps(out.s_w.add(v * 8)));
             }
-            let done = vectors * 8;
-            if done < out.dst.cols {
-                let mut spilled = [0i32; 8];
-                _mm256_storeu_si256(spilled.as_mut_ptr() as *mut __m256i, sums_r[vectors / 2][vectors % 2]);
-                let rest = TileOut { s_w: out.s_w.add(done), dst: out.dst.columns_from(done), ..out };
-                merge_sums(r, &spilled, rest);
-            }
+            out.dst.merge_vectors(r, &values[..2 * P]);
         }
     }
 }

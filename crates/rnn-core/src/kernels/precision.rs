@@ -237,44 +237,50 @@ impl TileDst {
     ///
     /// # Safety
     /// As [`pointer::add`]: the columns skipped are inside C.
-    pub(super) unsafe fn columns_from(self, cols: usize) -> TileDst {
+    unsafe fn columns_from(self, cols: usize) -> TileDst {
         TileDst { c: self.c.add(cols), cols: self.cols - cols, ..self }
     }
 
-    /// Merges `values` into row `r`'s first `cols` columns.
+    /// Merges `values` into row `r`'s first `cols` columns, as slice loops the compiler
+    /// vectorises.
     ///
     /// # Safety
     /// Row r's `cols` columns must be inside C and written by this caller only.
     pub(super) unsafe fn merge(self, r: usize, values: impl Iterator<Item = f32>) {
-        merge_row(std::slice::from_raw_parts_mut(self.c.add(r * self.ldc), self.cols), values, self.beta);
+        let dst = std::slice::from_raw_parts_mut(self.c.add(r * self.ldc), self.cols);
+        if self.beta == 0.0 {
+            dst.iter_mut().zip(values).for_each(|(d, v)| *d = v);
+        } else {
+            dst.iter_mut().zip(values).for_each(|(d, v)| *d = v + self.beta * *d);
+        }
     }
 
-    /// Merges `value` into row `r`'s 8 columns from `column` (AVX2).
+    /// Merges row `r`'s values held as vectors of 8 columns (`values[v]`: columns 8v..8v + 8,
+    /// those past `cols` ignored), a vector at a time, and the columns of a last partial vector
+    /// through [`merge`](Self::merge): the same operations, so the same bits.
     ///
     /// # Safety
-    /// Those columns must be inside C and written by this caller only; the CPU must support AVX.
+    /// As [`merge`](Self::merge); the CPU must support AVX.
     #[cfg(target_arch = "x86_64")]
     #[inline]
     #[target_feature(enable = "avx")]
-    pub(super) unsafe fn merge8(self, r: usize, column: usize, value: std::arch::x86_64::__m256) {
+    pub(super) unsafe fn merge_vectors(self, r: usize, values: &[std::arch::x86_64::__m256]) {
         use std::arch::x86_64::*;
-        let dst = self.c.add(r * self.ldc + column);
-        let merged = if self.beta == 0.0 {
-            value
-        } else {
-            _mm256_add_ps(value, _mm256_mul_ps(_mm256_set1_ps(self.beta), _mm256_loadu_ps(dst)))
-        };
-        _mm256_storeu_ps(dst, merged);
-    }
-}
-
-/// `dst ← values` (`beta == 0`: `dst` is not read) or `dst ← values + beta · dst`: a tile row's
-/// merge into C, written as slice loops the compiler vectorises.
-fn merge_row(dst: &mut [f32], values: impl Iterator<Item = f32>, beta: f32) {
-    if beta == 0.0 {
-        dst.iter_mut().zip(values).for_each(|(d, v)| *d = v);
-    } else {
-        dst.iter_mut().zip(values).for_each(|(d, v)| *d = v + beta * *d);
+        let full = (self.cols / 8).min(values.len());
+        for (v, &value) in values[..full].iter().enumerate() {
+            let dst = self.c.add(r * self.ldc + v * 8);
+            let merged = if self.beta == 0.0 {
+                value
+            } else {
+                _mm256_add_ps(value, _mm256_mul_ps(_mm256_set1_ps(self.beta), _mm256_loadu_ps(dst)))
+            };
+            _mm256_storeu_ps(dst, merged);
+        }
+        if full < values.len() && full * 8 < self.cols {
+            let mut spilled = [0.0f32; 8];
+            _mm256_storeu_ps(spilled.as_mut_ptr(), values[full]);
+            self.columns_from(full * 8).merge(r, spilled.into_iter());
+        }
     }
 }
 
