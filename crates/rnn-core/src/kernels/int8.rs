@@ -24,7 +24,10 @@
 //! padded to a multiple of 4 with zero weights, so the padding of a8 adds nothing.
 
 use super::isa::Isa;
-use super::precision::{for_each_tile, max_panels, split_panels, KernelTable, SharedOut, TileDst, PANEL};
+use super::precision::{
+    for_each_tile, max_panels, split_panels_into, split_parts, KernelTable, SharedOut, TileDst, PANEL,
+};
+use super::tuning::{self, SplitKey};
 use crate::error::{Error, Result};
 use std::cell::RefCell;
 
@@ -52,7 +55,7 @@ pub struct Int8Matrix {
 }
 
 /// The kernels of one instruction set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Int8Kernels {
     Portable,
     Avx2,
@@ -94,8 +97,9 @@ impl Int8Kernels {
     /// Byte multiply-adds per f32 multiply-add, in time: a product is split over threads when
     /// its work, so counted, pays for the split as an f32 product's would.
     /// - VNNI: 64 per `vpdpbusd` against 16 per FMA. At f32's threshold a batch-1 step's products
-    ///   were split and measured slower (GEN-LSTM-b1 at 2 threads on a Xeon: 12.8–13.3 µs per
-    ///   token, against 11.5–12.7 unsplit).
+    ///   were split and measured slower on a Xeon (GEN-LSTM-b1 at 2 threads: 12.8–13.3 µs per
+    ///   token, against 11.5–12.7 unsplit), and faster in some processes on a Zen 4 host: where
+    ///   the two counts disagree, the split is measured ([`tuning::chosen_parts`]).
     /// - AVX2: 32 per `vpmaddubsw` + `vpmaddwd` pair against 2 FMAs of 8. Counted as VNNI's, a
     ///   batch-1 step's products stayed on one thread and ran no faster at 2 threads than at 1.
     /// - portable: taken as f32's.
@@ -456,13 +460,37 @@ impl Int8Matrix {
                 self.quantize_and_multiply(kernels, &a[r0 * k..(r0 + count) * k], count, beta, c, 0..panels);
             });
         } else {
-            // Few rows (a batch-1 step): quantize them once, split the columns.
+            // Few rows (a batch-1 step): quantize them once, split the columns into as many
+            // parts as the kernels' count of the work is worth or, where f32's count would split
+            // further, as many as measured faster.
+            let key = SplitKey { rows, k, n, threads, kernels };
+            let parts = [split_parts(panels, work, threads), split_parts(panels, rows * k * n, threads)];
             ROWS.with(|buffers| {
                 let mut quantized = buffers.borrow_mut();
                 quantize_rows(a, rows, k, lda, &mut quantized);
                 let quantized = &*quantized;
-                split_panels(panels, work, threads, |range| {
-                    self.multiply_quantized(kernels, quantized, beta, shared, range)
+                let product = |parts: usize| {
+                    split_panels_into(panels, parts, |range| {
+                        self.multiply_quantized(kernels, quantized, beta, shared, range)
+                    })
+                };
+                if let Some(parts) = tuning::chosen_parts(key, parts) {
+                    return product(parts);
+                }
+                // First product of this shape: each run starts from the same `out`.
+                // SAFETY: `out` holds rows · n elements (asserted above), read and written here
+                // only through `shared`, between runs.
+                let saved = if beta == 0.0 {
+                    Vec::new()
+                } else {
+                    unsafe { std::slice::from_raw_parts(shared.0, rows * n) }.to_vec()
+                };
+                tuning::measure_parts(key, parts, |parts, again| {
+                    if again && beta != 0.0 {
+                        // SAFETY: as above.
+                        unsafe { std::ptr::copy_nonoverlapping(saved.as_ptr(), shared.0, rows * n) };
+                    }
+                    product(parts)
                 });
             });
         }
@@ -560,9 +588,12 @@ mod tests {
     fn check(kernels: Int8Kernels) {
         // The last two split their rows over 2 threads, the rest (at 2 threads) their columns
         // when their work is worth it (a batch-1 step's [1×256]·[256×1024] on the AVX2 set).
+        // [1×250]·[250×1000], a shape no model here has, is split by measurement on the AVX2 and
+        // VNNI sets, and its first product accumulates: each measured run starts from `out`.
         for (rows, k, n) in [
             (1, 5, 3),
             (1, 256, 1024),
+            (1, 250, 1000),
             (1, 64, 130),
             (3, 33, 17),
             (7, 128, 64),
@@ -575,13 +606,13 @@ mod tests {
             let m = Int8Matrix::new(k, n, &b, n, 1).unwrap();
             let want = naive(&m, &b, &a, rows);
             for threads in [1, 2] {
-                let mut out = vec![f32::NAN; rows * n];
-                m.multiply_on(kernels, rows, &a, 0.0, &mut out, threads);
-                assert_eq!(out, want, "{kernels:?} {rows}×{k}×{n}, {threads} threads");
                 let mut acc = vec![0.5; rows * n];
                 m.multiply_on(kernels, rows, &a, 1.0, &mut acc, threads);
                 let added: Vec<f32> = want.iter().map(|v| v + 0.5).collect();
                 assert_eq!(acc, added, "{kernels:?} {rows}×{k}×{n} accumulated");
+                let mut out = vec![f32::NAN; rows * n];
+                m.multiply_on(kernels, rows, &a, 0.0, &mut out, threads);
+                assert_eq!(out, want, "{kernels:?} {rows}×{k}×{n}, {threads} threads");
             }
             // Against the f32 product: the error bound of the module comment.
             for r in 0..rows {

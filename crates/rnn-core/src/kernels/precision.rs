@@ -287,8 +287,18 @@ impl TileDst {
 /// Runs `part(panels)` for consecutive ranges of whole panels covering `0..panels`, one range
 /// per thread: as many threads as `threads` allows and `work` (multiply-adds) is worth.
 pub(super) fn split_panels(panels: usize, work: usize, threads: usize, part: impl Fn(Range<usize>) + Sync) {
-    let parts = threads.min(panels).min(work / crate::parallel::min_split_work()).max(1);
-    if parts == 1 {
+    split_panels_into(panels, split_parts(panels, work, threads), part)
+}
+
+/// How many threads' parts [`split_panels`] makes of `panels` panels and `work` multiply-adds.
+pub(super) fn split_parts(panels: usize, work: usize, threads: usize) -> usize {
+    threads.min(panels).min(work / crate::parallel::min_split_work()).max(1)
+}
+
+/// Runs `part(panels)` for `parts` (at least 1) consecutive ranges of whole panels covering
+/// `0..panels`, each on a thread of its own.
+pub(super) fn split_panels_into(panels: usize, parts: usize, part: impl Fn(Range<usize>) + Sync) {
+    if parts <= 1 {
         return part(0..panels);
     }
     let per = panels.div_ceil(parts);
