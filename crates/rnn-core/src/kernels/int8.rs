@@ -447,12 +447,12 @@ impl Int8Matrix {
         let groups = k.div_ceil(GROUP);
         let lda = groups * GROUP;
         let (panels, work) = (n.div_ceil(PANEL), rows * k * n / kernels.macs_per_fma());
-        let shared = SharedOut(out.as_mut_ptr());
         let row_block = kernels.max_rows() * 2;
         if threads > 1 && rows >= row_block * threads && work >= crate::parallel::min_split_work() {
             // Many rows (batched generation): each thread quantizes and multiplies its own rows
             // by all of W, so that no thread waits for the others' quantization.
             let per = rows.div_ceil(threads).div_ceil(row_block) * row_block;
+            let shared = SharedOut(out.as_mut_ptr());
             crate::parallel::for_each_index(rows.div_ceil(per), |part| {
                 let (r0, count) = (part * per, per.min(rows - part * per));
                 // SAFETY: this part writes rows r0..r0 + count of `out` only.
@@ -469,29 +469,20 @@ impl Int8Matrix {
                 let mut quantized = buffers.borrow_mut();
                 quantize_rows(a, rows, k, lda, &mut quantized);
                 let quantized = &*quantized;
-                let product = |parts: usize| {
+                // Each thread writes its own columns of `out` (`[rows, n]`) through one shared pointer.
+                let product = |out: &mut [f32], parts: usize| {
+                    let shared = SharedOut(out.as_mut_ptr());
                     split_panels_into(panels, parts, |range| {
                         self.multiply_quantized(kernels, quantized, beta, shared, range)
                     })
                 };
-                if let Some(parts) = tuning::chosen_parts(key, parts) {
-                    return product(parts);
-                }
-                // First product of this shape: each run starts from the same `out`.
-                // SAFETY: `out` holds rows · n elements (asserted above), read and written here
-                // only through `shared`, between runs.
-                let saved = if beta == 0.0 {
-                    Vec::new()
-                } else {
-                    unsafe { std::slice::from_raw_parts(shared.0, rows * n) }.to_vec()
-                };
-                tuning::measure_parts(key, parts, |parts, again| {
-                    if again && beta != 0.0 {
-                        // SAFETY: as above.
-                        unsafe { std::ptr::copy_nonoverlapping(saved.as_ptr(), shared.0, rows * n) };
+                let out = &mut out[..rows * n];
+                match tuning::chosen_parts(key, parts) {
+                    Some(parts) => product(out, parts),
+                    None => {
+                        tuning::measure_parts(key, parts, tuning::from_same_output(out, beta, product));
                     }
-                    product(parts)
-                });
+                }
             });
         }
     }

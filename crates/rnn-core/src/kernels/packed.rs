@@ -317,13 +317,12 @@ pub fn gemm(shape: GemmShape, a: MatRef, b: BSource, merge: Merge, c: MatMut, th
     }
     // First product of this shape: run it on each candidate set from the same C.
     let MatMut { data, rs, cs } = c;
-    let saved = if merge.beta == 0.0 { Vec::new() } else { data.to_vec() };
-    tuning::measure(key, |isa, again| {
-        if again && merge.beta != 0.0 {
-            data.copy_from_slice(&saved);
-        }
-        gemm_on(isa, shape, a, b, merge, MatMut { data: &mut *data, rs, cs }, threads);
-    });
+    tuning::measure(
+        key,
+        tuning::from_same_output(data, merge.beta, |data, isa| {
+            gemm_on(isa, shape, a, b, merge, MatMut { data, rs, cs }, threads)
+        }),
+    );
 }
 
 /// [`gemm`] on the kernels of `isa`, which must be [available](Isa::available) (benchmarks and

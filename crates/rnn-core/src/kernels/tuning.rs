@@ -83,6 +83,23 @@ fn fastest<T: Copy>(options: &[T], mut run: impl FnMut(T, bool)) -> Option<T> {
     (0..options.len()).min_by(|&a, &b| fastest[a].total_cmp(&fastest[b])).map(|i| options[i])
 }
 
+/// `run(out, option)`, a product into `out`, as [`measure`] and [`measure_parts`] run it: when the
+/// product reads `out` (`beta ≠ 0`), `out` is put back as it was before every run after the
+/// first, so that each run starts from the same output.
+pub fn from_same_output<'a, T>(
+    out: &'a mut [f32],
+    beta: f32,
+    mut run: impl FnMut(&mut [f32], T) + 'a,
+) -> impl FnMut(T, bool) + 'a {
+    let saved = if beta == 0.0 { Vec::new() } else { out.to_vec() };
+    move |option, again| {
+        if again && beta != 0.0 {
+            out.copy_from_slice(&saved);
+        }
+        run(out, option)
+    }
+}
+
 /// What a few-rows int8 product's split depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SplitKey {
